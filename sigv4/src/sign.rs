@@ -1,0 +1,265 @@
+//! Outbound signing, for the proxy's own requests to backends (and for the load generator and
+//! tests): `Authorization` headers, presigned URLs, and aws-chunked framing with chunk and
+//! trailer signatures.
+
+use std::cell::RefCell;
+
+use ring::digest;
+
+use crate::canonical::{canonical_query, canonical_request, RequestParts, UriMode};
+use crate::checksum::Checksummer;
+use crate::chunked::ChainKey;
+use crate::date::AmzDate;
+use crate::encode::hex;
+use crate::presign::push_query_param;
+use crate::signing_key::SigningKey;
+use crate::string_to_sign::{chunk_string_to_sign, string_to_sign, trailer_string_to_sign, ALGORITHM};
+
+/// Signs requests with one access key for one region and service. Caches the day's signing key;
+/// not `Sync` (one per thread).
+#[derive(Debug)]
+pub struct Signer {
+    access_key: String,
+    secret: String,
+    region: String,
+    service: String,
+    key: RefCell<Option<(String, SigningKey)>>,
+    scratch: RefCell<(Vec<u8>, Vec<u8>)>,
+}
+
+/// The result of signing a request with the `Authorization` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderSignature {
+    /// The `Authorization` header value.
+    pub authorization: String,
+    /// The raw signature (the seed of an aws-chunked body).
+    pub signature: [u8; 32],
+    /// The credential scope used.
+    pub scope: String,
+}
+
+impl Signer {
+    /// A signer for `service` (normally `s3`) in `region`.
+    pub fn new(access_key: &str, secret: &str, region: &str, service: &str) -> Signer {
+        Signer {
+            access_key: access_key.into(),
+            secret: secret.into(),
+            region: region.into(),
+            service: service.into(),
+            key: RefCell::new(None),
+            scratch: RefCell::default(),
+        }
+    }
+
+    /// The access key.
+    pub fn access_key(&self) -> &str {
+        &self.access_key
+    }
+
+    /// The signing key for the day of `date`.
+    pub fn signing_key(&self, date: &AmzDate) -> SigningKey {
+        let mut k = self.key.borrow_mut();
+        match &*k {
+            Some((d, key)) if d == date.date() => *key,
+            _ => {
+                let key = SigningKey::derive(&self.secret, date.date(), &self.region, &self.service);
+                *k = Some((date.date().to_string(), key));
+                key
+            }
+        }
+    }
+
+    /// `YYYYMMDD/region/service/aws4_request` for `date`.
+    pub fn scope(&self, date: &AmzDate) -> String {
+        format!("{}/{}/{}/aws4_request", date.date(), self.region, self.service)
+    }
+
+    /// Signs a request whose headers are all given (they must include `host`, `x-amz-date`
+    /// equal to `date`, and `x-amz-content-sha256` equal to `payload_hash` for S3). Every given
+    /// header is signed. `path` and `query` are as they will be sent (already URI-encoded).
+    pub fn sign_headers(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        headers: &[(&str, &str)],
+        payload_hash: &str,
+        date: &AmzDate,
+    ) -> HeaderSignature {
+        let mut names: Vec<String> = headers.iter().map(|(n, _)| n.to_ascii_lowercase()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let signed_headers = names.join(";");
+        let scope = self.scope(date);
+        let key = self.signing_key(date);
+        let req = RequestParts {
+            method,
+            path: path.as_bytes(),
+            query: query.as_bytes(),
+            headers,
+        };
+        let mut bufs = self.scratch.borrow_mut();
+        let (creq, sts) = &mut *bufs;
+        canonical_request(creq, &req, &signed_headers, payload_hash, UriMode::S3, false);
+        string_to_sign(sts, date.as_str(), &scope, creq);
+        let signature = key.sign(sts);
+        let authorization = format!(
+            "{ALGORITHM} Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={}",
+            self.access_key,
+            hex(&signature)
+        );
+        HeaderSignature {
+            authorization,
+            signature,
+            scope,
+        }
+    }
+
+    /// A presigned query string (the existing `query` plus the `X-Amz-*` parameters) for a
+    /// request signed with only `host`, valid `expires` seconds from `date`.
+    pub fn presign(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        host: &str,
+        expires: u64,
+        date: &AmzDate,
+        security_token: Option<&str>,
+    ) -> String {
+        let scope = self.scope(date);
+        let mut q = query.to_string();
+        push_query_param(&mut q, "X-Amz-Algorithm", ALGORITHM);
+        push_query_param(&mut q, "X-Amz-Credential", &format!("{}/{scope}", self.access_key));
+        push_query_param(&mut q, "X-Amz-Date", date.as_str());
+        push_query_param(&mut q, "X-Amz-Expires", &expires.to_string());
+        if let Some(t) = security_token {
+            push_query_param(&mut q, "X-Amz-Security-Token", t);
+        }
+        push_query_param(&mut q, "X-Amz-SignedHeaders", "host");
+        let headers = [("host", host)];
+        let req = RequestParts {
+            method,
+            path: path.as_bytes(),
+            query: q.as_bytes(),
+            headers: &headers[..],
+        };
+        let mut bufs = self.scratch.borrow_mut();
+        let (creq, sts) = &mut *bufs;
+        canonical_request(creq, &req, "host", "UNSIGNED-PAYLOAD", UriMode::S3, true);
+        string_to_sign(sts, date.as_str(), &scope, creq);
+        let sig = self.signing_key(date).sign(sts);
+        push_query_param(&mut q, "X-Amz-Signature", &hex(&sig));
+        q
+    }
+
+    /// The chain needed to sign (or check) the chunks of a body whose request signature is `seed`.
+    pub fn chain(&self, date: &AmzDate, seed: [u8; 32]) -> ChainKey {
+        ChainKey {
+            key: self.signing_key(date),
+            amz_date: date.as_str().to_string(),
+            scope: self.scope(date),
+            seed,
+        }
+    }
+}
+
+/// Frames a payload as aws-chunked, signing each chunk when given a chain, and appending a
+/// checksum trailer (signed when chained) when given a checksummer.
+#[derive(Debug)]
+pub struct ChunkedEncoder {
+    chain: Option<ChainKey>,
+    prev: [u8; 32],
+    checksum: Option<Checksummer>,
+    scratch: Vec<u8>,
+}
+
+impl ChunkedEncoder {
+    /// An encoder; `chain` for signed chunks, `checksum` for a trailer.
+    pub fn new(chain: Option<ChainKey>, checksum: Option<Checksummer>) -> ChunkedEncoder {
+        let prev = chain.as_ref().map_or([0; 32], |c| c.seed);
+        ChunkedEncoder {
+            chain,
+            prev,
+            checksum,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Signature of the next chunk with `data`, advancing the chain.
+    fn next_sig(&mut self, data: &[u8]) -> Option<[u8; 32]> {
+        let chain = self.chain.as_ref()?;
+        let h = digest::digest(&digest::SHA256, data);
+        chunk_string_to_sign(&mut self.scratch, &chain.amz_date, &chain.scope, &self.prev, h.as_ref());
+        self.prev = chain.key.sign(&self.scratch);
+        Some(self.prev)
+    }
+
+    /// Appends the header of a chunk of `data` (to be followed by `data` and [`Self::chunk_end`]).
+    pub fn chunk_header(&mut self, out: &mut Vec<u8>, data: &[u8]) {
+        if let Some(c) = &mut self.checksum {
+            c.update(data);
+        }
+        out.extend_from_slice(format!("{:x}", data.len()).as_bytes());
+        if let Some(sig) = self.next_sig(data) {
+            out.extend_from_slice(b";chunk-signature=");
+            out.extend_from_slice(hex(&sig).as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+
+    /// The CRLF after a chunk's data.
+    pub fn chunk_end(out: &mut Vec<u8>) {
+        out.extend_from_slice(b"\r\n");
+    }
+
+    /// Appends a whole chunk.
+    pub fn chunk(&mut self, out: &mut Vec<u8>, data: &[u8]) {
+        self.chunk_header(out, data);
+        out.extend_from_slice(data);
+        Self::chunk_end(out);
+    }
+
+    /// Appends the final zero-size chunk and the trailer, if any.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        out.push(b'0');
+        if let Some(sig) = self.next_sig(b"") {
+            out.extend_from_slice(b";chunk-signature=");
+            out.extend_from_slice(hex(&sig).as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+        if let Some(c) = &self.checksum {
+            let line = format!("{}:{}", c.algorithm().header_name(), c.finish_base64());
+            out.extend_from_slice(line.as_bytes());
+            out.extend_from_slice(b"\r\n");
+            if let Some(chain) = &self.chain {
+                let mut canon = line.into_bytes();
+                canon.push(b'\n');
+                let h = digest::digest(&digest::SHA256, &canon);
+                trailer_string_to_sign(&mut self.scratch, &chain.amz_date, &chain.scope, &self.prev, h.as_ref());
+                let sig = chain.key.sign(&self.scratch);
+                out.extend_from_slice(b"x-amz-trailer-signature:");
+                out.extend_from_slice(hex(&sig).as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+
+    /// Frames a whole payload in chunks of `chunk_size`.
+    pub fn encode_all(mut self, payload: &[u8], chunk_size: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(payload.len() + payload.len() / chunk_size.max(1) * 90 + 200);
+        for c in payload.chunks(chunk_size.max(1)) {
+            self.chunk(&mut out, c);
+        }
+        self.finish(&mut out);
+        out
+    }
+}
+
+/// The canonical query string of a raw query (exposed for routing and tests).
+pub fn canonical_query_string(raw_query: &str) -> String {
+    let mut v = Vec::new();
+    canonical_query(&mut v, raw_query.as_bytes(), false);
+    String::from_utf8(v).unwrap_or_default()
+}
