@@ -23,6 +23,7 @@ pub struct Signer {
     secret: String,
     region: String,
     service: String,
+    uri_mode: UriMode,
     key: RefCell<Option<(String, SigningKey)>>,
     scratch: RefCell<(Vec<u8>, Vec<u8>)>,
 }
@@ -46,9 +47,16 @@ impl Signer {
             secret: secret.into(),
             region: region.into(),
             service: service.into(),
+            uri_mode: UriMode::S3,
             key: RefCell::new(None),
             scratch: RefCell::default(),
         }
+    }
+
+    /// Uses `mode` for the canonical URI (S3, the default, never normalises).
+    pub fn with_uri_mode(mut self, mode: UriMode) -> Signer {
+        self.uri_mode = mode;
+        self
     }
 
     /// The access key.
@@ -100,7 +108,7 @@ impl Signer {
         };
         let mut bufs = self.scratch.borrow_mut();
         let (creq, sts) = &mut *bufs;
-        canonical_request(creq, &req, &signed_headers, payload_hash, UriMode::S3, false);
+        canonical_request(creq, &req, &signed_headers, payload_hash, self.uri_mode, false);
         string_to_sign(sts, date.as_str(), &scope, creq);
         let signature = key.sign(sts);
         let authorization = format!(
@@ -146,7 +154,7 @@ impl Signer {
         };
         let mut bufs = self.scratch.borrow_mut();
         let (creq, sts) = &mut *bufs;
-        canonical_request(creq, &req, "host", "UNSIGNED-PAYLOAD", UriMode::S3, true);
+        canonical_request(creq, &req, "host", "UNSIGNED-PAYLOAD", self.uri_mode, true);
         string_to_sign(sts, date.as_str(), &scope, creq);
         let sig = self.signing_key(date).sign(sts);
         push_query_param(&mut q, "X-Amz-Signature", &hex(&sig));
