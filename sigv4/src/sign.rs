@@ -8,7 +8,7 @@ use ring::digest;
 
 use crate::canonical::{canonical_query, canonical_request, RequestParts, UriMode};
 use crate::checksum::Checksummer;
-use crate::chunked::ChainKey;
+use crate::chunked::{ChainKey, StreamingMode};
 use crate::date::AmzDate;
 use crate::encode::hex;
 use crate::presign::push_query_param;
@@ -24,6 +24,7 @@ pub struct Signer {
     region: String,
     service: String,
     uri_mode: UriMode,
+    security_token: Option<String>,
     key: RefCell<Option<(String, SigningKey)>>,
     scratch: RefCell<(Vec<u8>, Vec<u8>)>,
 }
@@ -48,6 +49,7 @@ impl Signer {
             region: region.into(),
             service: service.into(),
             uri_mode: UriMode::S3,
+            security_token: None,
             key: RefCell::new(None),
             scratch: RefCell::default(),
         }
@@ -56,6 +58,12 @@ impl Signer {
     /// Uses `mode` for the canonical URI (S3, the default, never normalises).
     pub fn with_uri_mode(mut self, mode: UriMode) -> Signer {
         self.uri_mode = mode;
+        self
+    }
+
+    /// Adds `X-Amz-Security-Token` to presigned URLs (temporary credentials).
+    pub fn with_security_token(mut self, token: Option<&str>) -> Signer {
+        self.security_token = token.map(str::to_string);
         self
     }
 
@@ -125,23 +133,14 @@ impl Signer {
 
     /// A presigned query string (the existing `query` plus the `X-Amz-*` parameters) for a
     /// request signed with only `host`, valid `expires` seconds from `date`.
-    pub fn presign(
-        &self,
-        method: &str,
-        path: &str,
-        query: &str,
-        host: &str,
-        expires: u64,
-        date: &AmzDate,
-        security_token: Option<&str>,
-    ) -> String {
+    pub fn presign(&self, method: &str, path: &str, query: &str, host: &str, expires: u64, date: &AmzDate) -> String {
         let scope = self.scope(date);
         let mut q = query.to_string();
         push_query_param(&mut q, "X-Amz-Algorithm", ALGORITHM);
         push_query_param(&mut q, "X-Amz-Credential", &format!("{}/{scope}", self.access_key));
         push_query_param(&mut q, "X-Amz-Date", date.as_str());
         push_query_param(&mut q, "X-Amz-Expires", &expires.to_string());
-        if let Some(t) = security_token {
+        if let Some(t) = &self.security_token {
             push_query_param(&mut q, "X-Amz-Security-Token", t);
         }
         push_query_param(&mut q, "X-Amz-SignedHeaders", "host");
@@ -172,10 +171,11 @@ impl Signer {
     }
 }
 
-/// Frames a payload as aws-chunked, signing each chunk when given a chain, and appending a
-/// checksum trailer (signed when chained) when given a checksummer.
+/// Frames a payload as aws-chunked in the given mode: chunks signed when the mode is signed,
+/// and (in the `*-TRAILER` modes) a checksum trailer, signed in the signed mode.
 #[derive(Debug)]
 pub struct ChunkedEncoder {
+    mode: StreamingMode,
     chain: Option<ChainKey>,
     prev: [u8; 32],
     checksum: Option<Checksummer>,
@@ -183,10 +183,14 @@ pub struct ChunkedEncoder {
 }
 
 impl ChunkedEncoder {
-    /// An encoder; `chain` for signed chunks, `checksum` for a trailer.
-    pub fn new(chain: Option<ChainKey>, checksum: Option<Checksummer>) -> ChunkedEncoder {
+    /// An encoder; `chain` is required for (and only used by) the signed modes, `checksum`
+    /// only by the trailer modes.
+    pub fn new(mode: StreamingMode, chain: Option<ChainKey>, checksum: Option<Checksummer>) -> ChunkedEncoder {
+        let chain = chain.filter(|_| mode.signed());
+        let checksum = checksum.filter(|_| mode.has_trailer());
         let prev = chain.as_ref().map_or([0; 32], |c| c.seed);
         ChunkedEncoder {
+            mode,
             chain,
             prev,
             checksum,
@@ -236,20 +240,25 @@ impl ChunkedEncoder {
             out.extend_from_slice(hex(&sig).as_bytes());
         }
         out.extend_from_slice(b"\r\n");
+        if !self.mode.has_trailer() {
+            out.extend_from_slice(b"\r\n");
+            return;
+        }
+        let mut canon = Vec::new();
         if let Some(c) = &self.checksum {
             let line = format!("{}:{}", c.algorithm().header_name(), c.finish_base64());
             out.extend_from_slice(line.as_bytes());
             out.extend_from_slice(b"\r\n");
-            if let Some(chain) = &self.chain {
-                let mut canon = line.into_bytes();
-                canon.push(b'\n');
-                let h = digest::digest(&digest::SHA256, &canon);
-                trailer_string_to_sign(&mut self.scratch, &chain.amz_date, &chain.scope, &self.prev, h.as_ref());
-                let sig = chain.key.sign(&self.scratch);
-                out.extend_from_slice(b"x-amz-trailer-signature:");
-                out.extend_from_slice(hex(&sig).as_bytes());
-                out.extend_from_slice(b"\r\n");
-            }
+            canon.extend_from_slice(line.as_bytes());
+            canon.push(b'\n');
+        }
+        if let Some(chain) = &self.chain {
+            let h = digest::digest(&digest::SHA256, &canon);
+            trailer_string_to_sign(&mut self.scratch, &chain.amz_date, &chain.scope, &self.prev, h.as_ref());
+            let sig = chain.key.sign(&self.scratch);
+            out.extend_from_slice(b"x-amz-trailer-signature:");
+            out.extend_from_slice(hex(&sig).as_bytes());
+            out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"\r\n");
     }

@@ -51,6 +51,9 @@ impl SigningKey {
     }
 }
 
+/// A cached key with the secret it was derived from.
+type CachedKey = (Box<str>, SigningKey);
+
 /// Upper bound on cached signing keys per cache; the cache is cleared when it is reached (keys
 /// change daily, and a client with a new key re-derives it once).
 pub const MAX_CACHED_KEYS: usize = 4096;
@@ -60,7 +63,7 @@ pub const MAX_CACHED_KEYS: usize = 4096;
 /// a rotated secret is never served a stale key. Not `Sync`: one per thread.
 #[derive(Debug, Default)]
 pub struct KeyCache {
-    map: RefCell<HashMap<Box<str>, (Box<str>, SigningKey)>>,
+    map: RefCell<HashMap<Box<str>, CachedKey>>,
 }
 
 impl KeyCache {

@@ -45,7 +45,13 @@ fn parse_request(text: &str) -> RawRequest {
             headers.push((n.to_string(), v.to_string()));
         }
     }
-    RawRequest { method, path: path.as_bytes().to_vec(), query: query.as_bytes().to_vec(), headers, body: body.as_bytes().to_vec() }
+    RawRequest {
+        method,
+        path: path.as_bytes().to_vec(),
+        query: query.as_bytes().to_vec(),
+        headers,
+        body: body.as_bytes().to_vec(),
+    }
 }
 
 fn read(dir: &Path, f: &str) -> String {
@@ -61,14 +67,21 @@ const SKIPPED_QUERY: &[(&str, &str)] = &[(
 
 #[test]
 fn every_vector_reproduces() {
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(suite_dir()).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(suite_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     cases.sort();
     assert!(cases.len() >= 30);
     let mut checked = 0;
     for dir in &cases {
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
         let ctx: serde_json::Value = serde_json::from_str(&read(dir, "context.json")).unwrap();
-        let mode = if ctx["normalize"].as_bool().unwrap() { UriMode::Normalized } else { UriMode::S3 };
+        let mode = if ctx["normalize"].as_bool().unwrap() {
+            UriMode::Normalized
+        } else {
+            UriMode::S3
+        };
         let secret = ctx["credentials"]["secret_access_key"].as_str().unwrap();
         let region = ctx["region"].as_str().unwrap();
         let service = ctx["service"].as_str().unwrap();
@@ -76,18 +89,41 @@ fn every_vector_reproduces() {
 
         // Header signing: parse the signed request as a server would and rebuild everything.
         let signed = parse_request(&read(dir, "header-signed-request.txt"));
-        let auth_value = signed.headers.iter().find(|(n, _)| n == "Authorization").unwrap().1.clone();
+        let auth_value = signed
+            .headers
+            .iter()
+            .find(|(n, _)| n == "Authorization")
+            .unwrap()
+            .1
+            .clone();
         let auth = Authorization::parse(&auth_value).unwrap_or_else(|e| panic!("{name}: {e:?}"));
-        let headers: Vec<(String, String)> =
-            signed.headers.iter().filter(|(n, _)| n != "Authorization").cloned().collect();
+        let headers: Vec<(String, String)> = signed
+            .headers
+            .iter()
+            .filter(|(n, _)| n != "Authorization")
+            .cloned()
+            .collect();
         let payload_hash = sha256_hex(&signed.body);
-        let req = RequestParts { method: &signed.method, path: &signed.path, query: &signed.query, headers: &headers };
+        let req = RequestParts {
+            method: &signed.method,
+            path: &signed.path,
+            query: &signed.query,
+            headers: &headers,
+        };
         let mut creq = Vec::new();
         canonical_request(&mut creq, &req, auth.signed_headers, &payload_hash, mode, false);
-        assert_eq!(String::from_utf8_lossy(&creq), read(dir, "header-canonical-request.txt"), "{name}");
+        assert_eq!(
+            String::from_utf8_lossy(&creq),
+            read(dir, "header-canonical-request.txt"),
+            "{name}"
+        );
         let mut sts = Vec::new();
         string_to_sign(&mut sts, date.as_str(), auth.credential.scope, &creq);
-        assert_eq!(String::from_utf8_lossy(&sts), read(dir, "header-string-to-sign.txt"), "{name}");
+        assert_eq!(
+            String::from_utf8_lossy(&sts),
+            read(dir, "header-string-to-sign.txt"),
+            "{name}"
+        );
         let key = SigningKey::derive(secret, date.date(), region, service);
         let sig = hex(&key.sign(&sts));
         assert_eq!(sig, read(dir, "header-signature.txt").trim(), "{name}");
@@ -98,7 +134,10 @@ fn every_vector_reproduces() {
         let mut h: Vec<(String, String)> = unsigned.headers.clone();
         h.push(("X-Amz-Date".into(), date.as_str().into()));
         // `post-sts-header-after` adds the token after signing: sign it only where it was signed.
-        if let Some(t) = ctx["credentials"]["token"].as_str().filter(|_| auth.signed_headers.contains("x-amz-security-token")) {
+        if let Some(t) = ctx["credentials"]["token"]
+            .as_str()
+            .filter(|_| auth.signed_headers.contains("x-amz-security-token"))
+        {
             h.push(("X-Amz-Security-Token".into(), t.into()));
         }
         if ctx["sign_body"].as_bool().unwrap() {
@@ -120,12 +159,32 @@ fn every_vector_reproduces() {
         let q = parse_request(&read(dir, "query-signed-request.txt"));
         let qs = String::from_utf8(q.query.clone()).unwrap();
         let params = s3o_sigv4::presign::PresignParams::parse(&q.query).unwrap();
-        let req = RequestParts { method: &q.method, path: &q.path, query: &q.query, headers: &q.headers };
-        canonical_request(&mut creq, &req, &params.signed_headers, &sha256_hex(&q.body), mode, true);
-        assert_eq!(String::from_utf8_lossy(&creq), read(dir, "query-canonical-request.txt"), "{name} {qs}");
+        let req = RequestParts {
+            method: &q.method,
+            path: &q.path,
+            query: &q.query,
+            headers: &q.headers,
+        };
+        canonical_request(
+            &mut creq,
+            &req,
+            &params.signed_headers,
+            &sha256_hex(&q.body),
+            mode,
+            true,
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&creq),
+            read(dir, "query-canonical-request.txt"),
+            "{name} {qs}"
+        );
         let scope = params.credential.split_once('/').unwrap().1;
         string_to_sign(&mut sts, date.as_str(), scope, &creq);
-        assert_eq!(String::from_utf8_lossy(&sts), read(dir, "query-string-to-sign.txt"), "{name}");
+        assert_eq!(
+            String::from_utf8_lossy(&sts),
+            read(dir, "query-string-to-sign.txt"),
+            "{name}"
+        );
         let sig = hex(&key.sign(&sts));
         assert_eq!(sig, read(dir, "query-signature.txt").trim(), "{name}");
         assert_eq!(hex(&params.signature), sig, "{name}");

@@ -56,7 +56,10 @@ impl Fixture {
         s3o_sigv4::AmzDate::parse(&self.now).unwrap().unix()
     }
     pub fn provider(&self) -> OneKey {
-        OneKey(self.credentials.access_key_id.clone(), self.credentials.secret_access_key.clone())
+        OneKey(
+            self.credentials.access_key_id.clone(),
+            self.credentials.secret_access_key.clone(),
+        )
     }
 }
 

@@ -13,14 +13,25 @@ use s3o_sigv4::encode::hex;
 use s3o_sigv4::presign::PresignParams;
 use s3o_sigv4::string_to_sign::string_to_sign;
 use s3o_sigv4::{
-    Authorization, BodyCheck, ChunkedDecoder, ChunkedEncoder, Checksummer, Payload, RequestParts, SigError, Signer,
+    Authorization, BodyCheck, Checksummer, ChunkedDecoder, ChunkedEncoder, Payload, RequestParts, SigError, Signer,
     UriMode, Verified, Verifier, VerifierConfig,
 };
 
-fn verify_with(f: &Fixture, path: &str, query: &str, headers: &[(String, String)]) -> Result<Verified<String>, SigError> {
+fn verify_with(
+    f: &Fixture,
+    path: &str,
+    query: &str,
+    headers: &[(String, String)],
+) -> Result<Verified<String>, SigError> {
     let v = Verifier::new(VerifierConfig::default());
-    let req = RequestParts { method: &f.request.method, path: path.as_bytes(), query: query.as_bytes(), headers };
-    v.verify(&req, &f.provider(), f.now()).map(|o| o.expect("authenticated"))
+    let req = RequestParts {
+        method: &f.request.method,
+        path: path.as_bytes(),
+        query: query.as_bytes(),
+        headers,
+    };
+    v.verify(&req, &f.provider(), f.now())
+        .map(|o| o.expect("authenticated"))
 }
 
 fn verify(f: &Fixture) -> Result<Verified<String>, SigError> {
@@ -96,14 +107,38 @@ fn canonical_request_and_string_to_sign_match_the_signer() {
             let scope = p.credential.split_once('/').unwrap().1.to_string();
             (p.signed_headers, scope, p.amz_date, p.signature)
         } else {
-            let a = f.request.headers.iter().find(|(h, _)| h.eq_ignore_ascii_case("authorization")).unwrap();
+            let a = f
+                .request
+                .headers
+                .iter()
+                .find(|(h, _)| h.eq_ignore_ascii_case("authorization"))
+                .unwrap();
             let a = Authorization::parse(&a.1).unwrap();
-            let date = f.request.headers.iter().find(|(h, _)| h.eq_ignore_ascii_case("x-amz-date")).unwrap().1.clone();
-            (a.signed_headers.to_string(), a.credential.scope.to_string(), date, a.signature)
+            let date = f
+                .request
+                .headers
+                .iter()
+                .find(|(h, _)| h.eq_ignore_ascii_case("x-amz-date"))
+                .unwrap()
+                .1
+                .clone();
+            (
+                a.signed_headers.to_string(),
+                a.credential.scope.to_string(),
+                date,
+                a.signature,
+            )
         };
         let payload_hash = want_creq.rsplit('\n').next().unwrap();
         let mut creq = Vec::new();
-        canonical_request(&mut creq, &req, &signed, payload_hash, UriMode::S3, f.auth == "presigned");
+        canonical_request(
+            &mut creq,
+            &req,
+            &signed,
+            payload_hash,
+            UriMode::S3,
+            f.auth == "presigned",
+        );
         assert_eq!(&String::from_utf8(creq.clone()).unwrap(), want_creq, "{}", f.name);
         let mut sts = Vec::new();
         string_to_sign(&mut sts, &date, &scope, &creq);
@@ -124,10 +159,13 @@ fn decoder_output_is_identical_at_every_split() {
         let steps: Vec<usize> = if body.len() <= 20_000 {
             (1..=body.len()).collect()
         } else {
-            vec![1, 2, 3, 7, 64, 89, 90, 91, 4096, 8191, 8192, 8193, 65_536, 65_627, 100_003]
+            vec![
+                1, 2, 3, 7, 64, 89, 90, 91, 4096, 8191, 8192, 8193, 65_536, 65_627, 100_003,
+            ]
         };
         for step in steps {
-            let got = check_body(&v.payload, &body, Some(step)).unwrap_or_else(|e| panic!("{} step {step}: {e:?}", f.name));
+            let got =
+                check_body(&v.payload, &body, Some(step)).unwrap_or_else(|e| panic!("{} step {step}: {e:?}", f.name));
             assert!(got == want, "{} step {step}", f.name);
         }
         // Two pieces split at every offset of the framing around the first and last chunk.
@@ -162,7 +200,7 @@ fn our_encoder_reproduces_the_signed_bodies() {
         let body = f.body();
         let first_line = body.split(|&b| b == b';').next().unwrap();
         let chunk = usize::from_str_radix(std::str::from_utf8(first_line).unwrap(), 16).unwrap();
-        let enc = ChunkedEncoder::new(auth.chain.clone(), auth.trailer.map(Checksummer::new));
+        let enc = ChunkedEncoder::new(auth.mode, auth.chain.clone(), auth.trailer.map(Checksummer::new));
         assert!(enc.encode_all(&f.decoded(), chunk) == body, "{}", f.name);
         n += 1;
     }
@@ -172,7 +210,13 @@ fn our_encoder_reproduces_the_signed_bodies() {
 #[test]
 fn our_signer_reproduces_the_header_signatures() {
     for f in fixtures().into_iter().filter(|f| f.auth == "header") {
-        let auth_h = &f.request.headers.iter().find(|(h, _)| h.eq_ignore_ascii_case("authorization")).unwrap().1;
+        let auth_h = &f
+            .request
+            .headers
+            .iter()
+            .find(|(h, _)| h.eq_ignore_ascii_case("authorization"))
+            .unwrap()
+            .1;
         let a = Authorization::parse(auth_h).unwrap();
         let signed: Vec<(&str, &str)> = f
             .request
@@ -181,10 +225,31 @@ fn our_signer_reproduces_the_header_signatures() {
             .filter(|(h, _)| a.signed_headers.split(';').any(|s| s.eq_ignore_ascii_case(h)))
             .map(|(h, v)| (h.as_str(), v.as_str()))
             .collect();
-        let date = s3o_sigv4::AmzDate::parse(&signed.iter().find(|(h, _)| h.eq_ignore_ascii_case("x-amz-date")).unwrap().1.to_string()).unwrap();
-        let sha = signed.iter().find(|(h, _)| h.eq_ignore_ascii_case("x-amz-content-sha256")).unwrap().1;
-        let s = Signer::new(&f.credentials.access_key_id, &f.credentials.secret_access_key, &f.region, "s3");
-        let out = s.sign_headers(&f.request.method, &f.request.path, &f.request.query, &signed, sha, &date);
+        let date_value = signed
+            .iter()
+            .find(|(h, _)| h.eq_ignore_ascii_case("x-amz-date"))
+            .unwrap()
+            .1;
+        let date = s3o_sigv4::AmzDate::parse(date_value).unwrap();
+        let sha = signed
+            .iter()
+            .find(|(h, _)| h.eq_ignore_ascii_case("x-amz-content-sha256"))
+            .unwrap()
+            .1;
+        let s = Signer::new(
+            &f.credentials.access_key_id,
+            &f.credentials.secret_access_key,
+            &f.region,
+            "s3",
+        );
+        let out = s.sign_headers(
+            &f.request.method,
+            &f.request.path,
+            &f.request.query,
+            &signed,
+            sha,
+            &date,
+        );
         assert_eq!(hex(&out.signature), f.expected.signature, "{}", f.name);
     }
 }
@@ -197,10 +262,34 @@ fn our_presigner_reproduces_botocore_urls() {
             continue;
         }
         let date = s3o_sigv4::AmzDate::parse(&p.amz_date).unwrap();
-        let host = &f.request.headers.iter().find(|(h, _)| h.eq_ignore_ascii_case("host")).unwrap().1;
-        let s = Signer::new(&f.credentials.access_key_id, &f.credentials.secret_access_key, &f.region, "s3");
-        let base: Vec<&str> = f.request.query.split('&').filter(|kv| !kv.starts_with("X-Amz-")).collect();
-        let q = s.presign(&f.request.method, &f.request.path, &base.join("&"), host, p.expires, &date, p.security_token.as_deref());
+        let host = &f
+            .request
+            .headers
+            .iter()
+            .find(|(h, _)| h.eq_ignore_ascii_case("host"))
+            .unwrap()
+            .1;
+        let s = Signer::new(
+            &f.credentials.access_key_id,
+            &f.credentials.secret_access_key,
+            &f.region,
+            "s3",
+        )
+        .with_security_token(p.security_token.as_deref());
+        let base: Vec<&str> = f
+            .request
+            .query
+            .split('&')
+            .filter(|kv| !kv.starts_with("X-Amz-"))
+            .collect();
+        let q = s.presign(
+            &f.request.method,
+            &f.request.path,
+            &base.join("&"),
+            host,
+            p.expires,
+            &date,
+        );
         let ours = PresignParams::parse(q.as_bytes()).unwrap();
         assert_eq!(hex(&ours.signature), f.expected.signature, "{}", f.name);
     }
@@ -219,10 +308,26 @@ fn flip(s: &str, i: usize) -> String {
 fn any_changed_byte_of_a_signed_header_query_or_path_is_rejected() {
     for f in fixtures() {
         let signed_names: Vec<String> = if f.auth == "presigned" {
-            PresignParams::parse(f.request.query.as_bytes()).unwrap().signed_headers.split(';').map(String::from).collect()
+            PresignParams::parse(f.request.query.as_bytes())
+                .unwrap()
+                .signed_headers
+                .split(';')
+                .map(String::from)
+                .collect()
         } else {
-            let a = &f.request.headers.iter().find(|(h, _)| h.eq_ignore_ascii_case("authorization")).unwrap().1;
-            Authorization::parse(a).unwrap().signed_headers.split(';').map(String::from).collect()
+            let a = &f
+                .request
+                .headers
+                .iter()
+                .find(|(h, _)| h.eq_ignore_ascii_case("authorization"))
+                .unwrap()
+                .1;
+            Authorization::parse(a)
+                .unwrap()
+                .signed_headers
+                .split(';')
+                .map(String::from)
+                .collect()
         };
         for (hi, (name, value)) in f.request.headers.iter().enumerate() {
             let lname = name.to_ascii_lowercase();
@@ -235,19 +340,31 @@ fn any_changed_byte_of_a_signed_header_query_or_path_is_rejected() {
                 }
                 let mut h = f.request.headers.clone();
                 h[hi].1 = flip(value, i);
-                assert!(verify_with(&f, &f.request.path, &f.request.query, &h).is_err(), "{}: {name}[{i}]", f.name);
+                assert!(
+                    verify_with(&f, &f.request.path, &f.request.query, &h).is_err(),
+                    "{}: {name}[{i}]",
+                    f.name
+                );
             }
         }
         for i in 0..f.request.query.len() {
             let q = flip(&f.request.query, i);
-            assert!(verify_with(&f, &f.request.path, &q, &f.request.headers).is_err(), "{}: query[{i}] {q}", f.name);
+            assert!(
+                verify_with(&f, &f.request.path, &q, &f.request.headers).is_err(),
+                "{}: query[{i}] {q}",
+                f.name
+            );
         }
         for i in 1..f.request.path.len() {
             let p = flip(&f.request.path, i);
             if p.len() != f.request.path.len() {
                 continue;
             }
-            assert!(verify_with(&f, &p, &f.request.query, &f.request.headers).is_err(), "{}: path[{i}] {p}", f.name);
+            assert!(
+                verify_with(&f, &p, &f.request.query, &f.request.headers).is_err(),
+                "{}: path[{i}] {p}",
+                f.name
+            );
         }
     }
 }
@@ -264,12 +381,20 @@ fn any_changed_byte_of_a_body_is_rejected() {
         let positions: Vec<usize> = if body.len() <= 12_000 {
             (0..body.len()).collect()
         } else {
-            (0..400).chain((400..body.len() - 400).step_by(509)).chain(body.len() - 400..body.len()).collect()
+            (0..400)
+                .chain((400..body.len() - 400).step_by(509))
+                .chain(body.len() - 400..body.len())
+                .collect()
         };
         for i in positions {
             let mut b = body.clone();
             b[i] ^= 0x01;
-            assert!(check_body(&v.payload, &b, None).is_err(), "{}: body[{i}] {:?}", f.name, body[i] as char);
+            assert!(
+                check_body(&v.payload, &b, None).is_err(),
+                "{}: body[{i}] {:?}",
+                f.name,
+                body[i] as char
+            );
         }
     }
 }
@@ -282,11 +407,18 @@ fn truncated_and_over_long_streams_are_rejected() {
         let cuts: Vec<usize> = if body.len() <= 12_000 {
             (0..body.len()).collect()
         } else {
-            (0..300).chain((300..body.len()).step_by(4099)).chain(body.len() - 300..body.len()).collect()
+            (0..300)
+                .chain((300..body.len()).step_by(4099))
+                .chain(body.len() - 300..body.len())
+                .collect()
         };
         for cut in cuts {
             let e = check_body(&v.payload, &body[..cut], None).unwrap_err();
-            assert!(matches!(e, SigError::IncompleteBody | SigError::InvalidChunk(_)), "{} cut {cut}: {e:?}", f.name);
+            assert!(
+                matches!(e, SigError::IncompleteBody | SigError::InvalidChunk(_)),
+                "{} cut {cut}: {e:?}",
+                f.name
+            );
         }
         for extra in [&b"\r\n"[..], b"0", b"0\r\n\r\n", b"x"] {
             let mut b = body.clone();
