@@ -1,0 +1,385 @@
+//! The configuration: one TOML file with `${ENV}` expansion, checked by `s3-orchestrator validate`.
+//! Every key is shown in `configs/example.toml`.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::ConfigError;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Listener, threads, region and data directory.
+    pub server: ServerConfig,
+    /// Connection and request limits (all optional).
+    #[serde(default)]
+    pub limits: Limits,
+    /// The real storage behind the proxy.
+    #[serde(rename = "backends")]
+    pub backends: Vec<BackendConfig>,
+    /// Virtual buckets that exist from the start.
+    #[serde(default, rename = "buckets")]
+    pub buckets: Vec<BucketConfig>,
+    /// Where buckets made by CreateBucket live.
+    #[serde(default)]
+    pub defaults: Option<BucketDefaults>,
+    /// Access keys clients sign with.
+    #[serde(rename = "credentials")]
+    pub credentials: Vec<CredentialConfig>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// S3 listener, e.g. `127.0.0.1:9000`.
+    pub listen: SocketAddr,
+    /// Worker threads (one monoio runtime each); 0 or absent = number of cores.
+    #[serde(default)]
+    pub threads: usize,
+    /// The region clients sign for; when set, other regions are refused.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Directory of the metadata store.
+    pub data_dir: PathBuf,
+    /// Seconds to wait for requests in flight on shutdown.
+    #[serde(default = "default_grace")]
+    pub shutdown_grace_secs: u64,
+}
+
+fn default_grace() -> u64 {
+    30
+}
+
+/// `[limits]`: every limit has a default suited to a production S3 endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Most open client connections per thread; more are closed at accept.
+    pub max_connections_per_thread: usize,
+    /// Seconds to receive a whole request head.
+    pub head_timeout_secs: u64,
+    /// Seconds an idle keep-alive connection is kept.
+    pub idle_timeout_secs: u64,
+    /// Seconds without progress while a body is streamed, either way.
+    pub body_timeout_secs: u64,
+    /// Seconds to connect to a backend.
+    pub backend_connect_timeout_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections_per_thread: 10_000,
+            head_timeout_secs: 30,
+            idle_timeout_secs: 60,
+            body_timeout_secs: 60,
+            backend_connect_timeout_secs: 5,
+        }
+    }
+}
+
+/// `[[backends]]`: one real storage target.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    /// Unique name, used in bucket lists and metadata.
+    pub name: String,
+    /// What it is.
+    #[serde(flatten)]
+    pub kind: BackendKind,
+    /// Bytes this backend may hold; absent = unlimited.
+    #[serde(default)]
+    pub quota_bytes: Option<u64>,
+}
+
+/// The kind of a backend and its settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum BackendKind {
+    /// A local directory.
+    Fs {
+        /// The directory (created if missing).
+        path: PathBuf,
+    },
+    /// An S3-compatible service.
+    S3 {
+        /// `http://host:port` or `https://host:port`.
+        endpoint: String,
+        /// The region to sign for.
+        #[serde(default = "default_region")]
+        region: String,
+        /// The real bucket all objects go to.
+        bucket: String,
+        /// Access key.
+        access_key: String,
+        /// Secret key.
+        secret_key: String,
+        /// Path-style addressing (`endpoint/bucket/key`); virtual-host style otherwise.
+        #[serde(default = "default_true")]
+        path_style: bool,
+    },
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// How a bucket picks a backend for a new object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Placement {
+    /// The first backend, in the listed order, with room.
+    #[default]
+    Pack,
+    /// The backend with the smallest used fraction of its quota.
+    Spread,
+}
+
+/// `[[buckets]]`: a virtual bucket.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BucketConfig {
+    /// The bucket name clients use.
+    pub name: String,
+    /// Backends its objects may go to, in order.
+    pub backends: Vec<String>,
+    /// Placement strategy.
+    #[serde(default)]
+    pub placement: Placement,
+}
+
+/// `[defaults]`: backends and placement of buckets created through the S3 API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BucketDefaults {
+    /// Backends, in order.
+    pub backends: Vec<String>,
+    /// Placement strategy.
+    #[serde(default)]
+    pub placement: Placement,
+}
+
+/// Read-only or read-write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Access {
+    /// GET, HEAD and LIST only.
+    ReadOnly,
+    /// Everything.
+    #[default]
+    ReadWrite,
+}
+
+/// `[[credentials]]`: an access key clients sign with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialConfig {
+    /// Access key id.
+    pub access_key: String,
+    /// Secret key.
+    pub secret_key: String,
+    /// Buckets it may use; `["*"]` = all.
+    #[serde(default = "all_buckets")]
+    pub buckets: Vec<String>,
+    /// Read-only or read-write.
+    #[serde(default)]
+    pub access: Access,
+    /// Whether it may create (and delete) buckets.
+    #[serde(default)]
+    pub create_buckets: bool,
+}
+
+fn all_buckets() -> Vec<String> {
+    vec!["*".into()]
+}
+
+impl CredentialConfig {
+    /// Whether this key may touch `bucket`.
+    pub fn may_use(&self, bucket: &str) -> bool {
+        self.buckets.iter().any(|b| b == "*" || b == bucket)
+    }
+}
+
+/// Replaces every `${NAME}` with the environment variable `NAME`; a missing variable is an error.
+pub fn expand_env(text: &str) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let end = after.find('}').ok_or_else(|| ConfigError::Invalid("unterminated ${ in config".into()))?;
+        let name = &after[..end];
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(ConfigError::Invalid(format!("bad environment variable name '${{{name}}}'")));
+        }
+        let v = std::env::var(name).map_err(|_| ConfigError::MissingEnv(name.to_string()))?;
+        out.push_str(&v);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+impl Config {
+    /// Reads, expands and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.display().to_string(), e))?;
+        let mut cfg = Config::parse(&text)?;
+        // Relative paths are relative to the config file's directory.
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut cfg.server.data_dir);
+        for b in &mut cfg.backends {
+            if let BackendKind::Fs { path } = &mut b.kind {
+                fix(path);
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// Parses and validates config text (after `${ENV}` expansion).
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let expanded = expand_env(text)?;
+        let cfg: Config = toml::from_str(&expanded).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks cross-references and values.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.backends.is_empty() {
+            return bad("at least one [[backends]] is required".into());
+        }
+        let mut names = HashSet::new();
+        for b in &self.backends {
+            if b.name.is_empty() || !names.insert(b.name.as_str()) {
+                return bad(format!("backend name '{}' is empty or used twice", b.name));
+            }
+            if let BackendKind::S3 { endpoint, bucket, .. } = &b.kind {
+                if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                    return bad(format!("backend '{}': endpoint must start with http:// or https://", b.name));
+                }
+                if bucket.is_empty() {
+                    return bad(format!("backend '{}': bucket is empty", b.name));
+                }
+            }
+        }
+        let check_list = |what: &str, list: &[String]| -> Result<(), ConfigError> {
+            if list.is_empty() {
+                return Err(ConfigError::Invalid(format!("{what}: backends list is empty")));
+            }
+            for n in list {
+                if !names.contains(n.as_str()) {
+                    return Err(ConfigError::Invalid(format!("{what}: unknown backend '{n}'")));
+                }
+            }
+            Ok(())
+        };
+        let mut buckets = HashSet::new();
+        for b in &self.buckets {
+            if !crate::endpoint::valid_bucket_name(&b.name) {
+                return bad(format!("bucket '{}' is not a valid S3 bucket name", b.name));
+            }
+            if !buckets.insert(b.name.as_str()) {
+                return bad(format!("bucket '{}' is defined twice", b.name));
+            }
+            check_list(&format!("bucket '{}'", b.name), &b.backends)?;
+        }
+        if let Some(d) = &self.defaults {
+            check_list("[defaults]", &d.backends)?;
+        }
+        if self.credentials.is_empty() {
+            return bad("at least one [[credentials]] is required".into());
+        }
+        let mut keys = HashSet::new();
+        for c in &self.credentials {
+            if c.access_key.is_empty() || c.secret_key.is_empty() || !keys.insert(c.access_key.as_str()) {
+                return bad(format!("credential '{}' is empty or defined twice", c.access_key));
+            }
+            if c.access_key.contains('/') {
+                return bad(format!("credential '{}': an access key cannot contain '/'", c.access_key));
+            }
+        }
+        Ok(())
+    }
+
+    /// The number of worker threads to run.
+    pub fn threads(&self) -> usize {
+        if self.server.threads > 0 {
+            self.server.threads
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../configs/example.toml");
+
+    #[test]
+    fn example_config_parses() {
+        std::env::set_var("S3O_TEST_SECRET", "from-env");
+        let c = Config::parse(&EXAMPLE.replace("${REMOTE_SECRET_KEY}", "${S3O_TEST_SECRET}")).unwrap();
+        assert!(c.backends.len() >= 2);
+        let remote = c.backends.iter().find_map(|b| match &b.kind {
+            BackendKind::S3 { secret_key, .. } => Some(secret_key.clone()),
+            _ => None,
+        });
+        assert_eq!(remote.as_deref(), Some("from-env"));
+    }
+
+    #[test]
+    fn local_config_parses() {
+        Config::parse(include_str!("../../configs/local.toml")).unwrap();
+    }
+
+    #[test]
+    fn env_expansion_errors() {
+        assert!(matches!(expand_env("a ${S3O_DEFINITELY_UNSET_VAR} b"), Err(ConfigError::MissingEnv(_))));
+        assert!(expand_env("a ${oops").is_err());
+        assert!(expand_env("a ${} b").is_err());
+        assert_eq!(expand_env("no vars").unwrap(), "no vars");
+    }
+
+    #[test]
+    fn cross_references_are_checked() {
+        let base = r#"
+[server]
+listen = "127.0.0.1:0"
+data_dir = "/tmp/x"
+[[backends]]
+name = "a"
+kind = "fs"
+path = "/tmp/a"
+[[credentials]]
+access_key = "k"
+secret_key = "s"
+"#;
+        assert!(Config::parse(base).is_ok());
+        let unknown = format!("{base}\n[[buckets]]\nname = \"photos\"\nbackends = [\"nope\"]\n");
+        assert!(Config::parse(&unknown).is_err());
+        let bad_name = format!("{base}\n[[buckets]]\nname = \"Bad_Name\"\nbackends = [\"a\"]\n");
+        assert!(Config::parse(&bad_name).is_err());
+        let typo = base.replace("listen", "listne");
+        assert!(Config::parse(&typo).is_err());
+        let dup = format!("{base}\n[[backends]]\nname = \"a\"\nkind = \"fs\"\npath = \"/tmp/b\"\n");
+        assert!(Config::parse(&dup).is_err());
+    }
+}
