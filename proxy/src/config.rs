@@ -85,21 +85,18 @@ impl Default for Limits {
 
 /// `[[backends]]`: one real storage target.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawBackend")]
 pub struct BackendConfig {
     /// Unique name, used in bucket lists and metadata.
     pub name: String,
     /// What it is.
-    #[serde(flatten)]
     pub kind: BackendKind,
     /// Bytes this backend may hold; absent = unlimited.
-    #[serde(default)]
     pub quota_bytes: Option<u64>,
 }
 
 /// The kind of a backend and its settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
+#[derive(Debug, Clone)]
 pub enum BackendKind {
     /// A local directory.
     Fs {
@@ -111,7 +108,6 @@ pub enum BackendKind {
         /// `http://host:port` or `https://host:port`.
         endpoint: String,
         /// The region to sign for.
-        #[serde(default = "default_region")]
         region: String,
         /// The real bucket all objects go to.
         bucket: String,
@@ -120,17 +116,72 @@ pub enum BackendKind {
         /// Secret key.
         secret_key: String,
         /// Path-style addressing (`endpoint/bucket/key`); virtual-host style otherwise.
-        #[serde(default = "default_true")]
         path_style: bool,
     },
 }
 
-fn default_region() -> String {
-    "us-east-1".into()
+/// A `[[backends]]` table as written, every key checked for typos; turned into [`BackendConfig`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBackend {
+    name: String,
+    kind: String,
+    quota_bytes: Option<u64>,
+    path: Option<PathBuf>,
+    endpoint: Option<String>,
+    region: Option<String>,
+    bucket: Option<String>,
+    access_key: Option<String>,
+    secret_key: Option<String>,
+    path_style: Option<bool>,
 }
 
-fn default_true() -> bool {
-    true
+impl TryFrom<RawBackend> for BackendConfig {
+    type Error = String;
+
+    fn try_from(r: RawBackend) -> Result<Self, String> {
+        let need = |v: Option<String>, key: &str| v.ok_or_else(|| format!("backend '{}': `{key}` is required", r.name));
+        let kind = match r.kind.as_str() {
+            "fs" => {
+                if r.endpoint.is_some() || r.bucket.is_some() || r.access_key.is_some() {
+                    return Err(format!("backend '{}': kind \"fs\" takes only `path`", r.name));
+                }
+                BackendKind::Fs {
+                    path: r
+                        .path
+                        .ok_or_else(|| format!("backend '{}': `path` is required", r.name))?,
+                }
+            }
+            "s3" => {
+                if r.path.is_some() {
+                    return Err(format!("backend '{}': kind \"s3\" has no `path`", r.name));
+                }
+                BackendKind::S3 {
+                    endpoint: need(r.endpoint, "endpoint")?,
+                    region: r.region.unwrap_or_else(default_region),
+                    bucket: need(r.bucket, "bucket")?,
+                    access_key: need(r.access_key, "access_key")?,
+                    secret_key: need(r.secret_key, "secret_key")?,
+                    path_style: r.path_style.unwrap_or(true),
+                }
+            }
+            other => {
+                return Err(format!(
+                    "backend '{}': unknown kind \"{other}\" (expected \"fs\" or \"s3\")",
+                    r.name
+                ))
+            }
+        };
+        Ok(BackendConfig {
+            name: r.name,
+            kind,
+            quota_bytes: r.quota_bytes,
+        })
+    }
+}
+
+fn default_region() -> String {
+    "us-east-1".into()
 }
 
 /// How a bucket picks a backend for a new object.
@@ -210,23 +261,39 @@ impl CredentialConfig {
 }
 
 /// Replaces every `${NAME}` with the environment variable `NAME`; a missing variable is an error.
+/// Comment lines are left alone.
 pub fn expand_env(text: &str) -> Result<String, ConfigError> {
     let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        if line.trim_start().starts_with('#') {
+            out.push_str(line);
+        } else {
+            expand_line(line, &mut out)?;
+        }
+    }
+    Ok(out)
+}
+
+fn expand_line(text: &str, out: &mut String) -> Result<(), ConfigError> {
     let mut rest = text;
     while let Some(i) = rest.find("${") {
         out.push_str(&rest[..i]);
         let after = &rest[i + 2..];
-        let end = after.find('}').ok_or_else(|| ConfigError::Invalid("unterminated ${ in config".into()))?;
+        let end = after
+            .find('}')
+            .ok_or_else(|| ConfigError::Invalid("unterminated ${ in config".into()))?;
         let name = &after[..end];
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return Err(ConfigError::Invalid(format!("bad environment variable name '${{{name}}}'")));
+            return Err(ConfigError::Invalid(format!(
+                "bad environment variable name '${{{name}}}'"
+            )));
         }
         let v = std::env::var(name).map_err(|_| ConfigError::MissingEnv(name.to_string()))?;
         out.push_str(&v);
         rest = &after[end + 1..];
     }
     out.push_str(rest);
-    Ok(out)
+    Ok(())
 }
 
 impl Config {
@@ -271,7 +338,10 @@ impl Config {
             }
             if let BackendKind::S3 { endpoint, bucket, .. } = &b.kind {
                 if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-                    return bad(format!("backend '{}': endpoint must start with http:// or https://", b.name));
+                    return bad(format!(
+                        "backend '{}': endpoint must start with http:// or https://",
+                        b.name
+                    ));
                 }
                 if bucket.is_empty() {
                     return bad(format!("backend '{}': bucket is empty", b.name));
@@ -311,7 +381,10 @@ impl Config {
                 return bad(format!("credential '{}' is empty or defined twice", c.access_key));
             }
             if c.access_key.contains('/') {
-                return bad(format!("credential '{}': an access key cannot contain '/'", c.access_key));
+                return bad(format!(
+                    "credential '{}': an access key cannot contain '/'",
+                    c.access_key
+                ));
             }
         }
         Ok(())
@@ -352,10 +425,14 @@ mod tests {
 
     #[test]
     fn env_expansion_errors() {
-        assert!(matches!(expand_env("a ${S3O_DEFINITELY_UNSET_VAR} b"), Err(ConfigError::MissingEnv(_))));
+        assert!(matches!(
+            expand_env("a ${S3O_DEFINITELY_UNSET_VAR} b"),
+            Err(ConfigError::MissingEnv(_))
+        ));
         assert!(expand_env("a ${oops").is_err());
         assert!(expand_env("a ${} b").is_err());
         assert_eq!(expand_env("no vars").unwrap(), "no vars");
+        assert_eq!(expand_env("# ${NOT_EXPANDED}\n").unwrap(), "# ${NOT_EXPANDED}\n");
     }
 
     #[test]
@@ -378,6 +455,8 @@ secret_key = "s"
         let bad_name = format!("{base}\n[[buckets]]\nname = \"Bad_Name\"\nbackends = [\"a\"]\n");
         assert!(Config::parse(&bad_name).is_err());
         let typo = base.replace("listen", "listne");
+        assert!(Config::parse(&typo).is_err());
+        let typo = base.replace("path = \"/tmp/a\"", "paht = \"/tmp/a\"");
         assert!(Config::parse(&typo).is_err());
         let dup = format!("{base}\n[[backends]]\nname = \"a\"\nkind = \"fs\"\npath = \"/tmp/b\"\n");
         assert!(Config::parse(&dup).is_err());

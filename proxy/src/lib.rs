@@ -1,8 +1,24 @@
 //! s3-orchestrator's proxy: the runtime, the HTTP/1.1 server, S3 routing and XML, placement,
 //! backends and background workers. The binary (`main.rs`) is a thin CLI over this library.
+//!
+//! Request lifecycle: [`server`] accepts on every core → [`conn`] reads the head ([`http`]) →
+//! [`s3`] routes ([`endpoint`]), authenticates (`s3o_sigv4`), authorizes, places
+//! ([`s3::placement`]), forwards to a [`backend`] streaming the body ([`client`]) → responds
+//! ([`xml`]) and commits metadata (`s3o_store`); [`cleanup`] deletes superseded bytes.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod backend;
+pub mod cleanup;
+pub mod client;
+pub mod clock;
+pub mod config;
+pub mod conn;
 pub mod endpoint;
+pub mod error;
 pub mod http;
+pub mod s3;
+pub mod server;
+pub mod signals;
+pub mod state;
 pub mod xml;

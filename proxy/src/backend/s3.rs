@@ -1,0 +1,517 @@
+//! The `s3` backend: an HTTP/1.1 client for S3-compatible services on monoio, with a per-core
+//! keep-alive connection pool, rustls for `https://`, and our own SigV4 signing
+//! (`UNSIGNED-PAYLOAD`: the body was already verified against the client's signature).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+use monoio_rustls::{ClientTlsStream, TlsConnector};
+use s3o_sigv4::encode::uri_encode;
+use s3o_sigv4::{AmzDate, Signer};
+
+use super::stream::GetStream;
+use super::{BodySource, ByteRange, PhysicalMeta};
+use crate::config::{BackendConfig, BackendKind};
+use crate::error::{BackendError, ProxyError};
+
+/// Largest response head accepted from a backend.
+const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+/// Largest error body read from a backend (to extract the S3 error code).
+const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Idle connections kept per backend per core.
+const MAX_IDLE_PER_BACKEND: usize = 64;
+/// A pooled connection idle longer than this is not reused for a request whose body cannot be
+/// replayed (the server may have closed it meanwhile).
+const REUSE_FOR_UPLOAD: Duration = Duration::from_secs(2);
+/// A pooled connection idle longer than this is dropped.
+const MAX_IDLE: Duration = Duration::from_secs(30);
+
+/// A connection to a backend, plain or TLS.
+pub enum Conn {
+    /// `http://`.
+    Plain(TcpStream),
+    /// `https://`.
+    Tls(Box<ClientTlsStream<TcpStream>>),
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Conn::Plain(_) => "Conn::Plain",
+            Conn::Tls(_) => "Conn::Tls",
+        })
+    }
+}
+
+impl Conn {
+    /// Reads into `buf`'s spare capacity.
+    pub async fn read<B: monoio::buf::IoBufMut>(&mut self, buf: B) -> monoio::BufResult<usize, B> {
+        match self {
+            Conn::Plain(s) => s.read(buf).await,
+            Conn::Tls(s) => s.read(buf).await,
+        }
+    }
+
+    /// Writes all of `buf`.
+    pub async fn write_all<B: monoio::buf::IoBuf>(&mut self, buf: B) -> monoio::BufResult<usize, B> {
+        match self {
+            Conn::Plain(s) => s.write_all(buf).await,
+            Conn::Tls(s) => s.write_all(buf).await,
+        }
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush().await,
+            Conn::Tls(s) => s.flush().await,
+        }
+    }
+}
+
+/// Idle keep-alive connections of one backend on one core.
+#[derive(Debug, Default)]
+pub struct Pool {
+    idle: RefCell<Vec<(Conn, Instant)>>,
+}
+
+impl Pool {
+    /// Returns a connection after a complete response.
+    pub fn put_back(&self, c: Conn) {
+        let mut idle = self.idle.borrow_mut();
+        if idle.len() < MAX_IDLE_PER_BACKEND {
+            idle.push((c, Instant::now()));
+        }
+    }
+
+    fn take(&self, max_idle: Duration) -> Option<Conn> {
+        let mut idle = self.idle.borrow_mut();
+        while let Some((c, t)) = idle.pop() {
+            if t.elapsed() <= max_idle {
+                return Some(c);
+            }
+        }
+        None
+    }
+}
+
+/// A parsed backend response head.
+#[derive(Debug)]
+struct Response {
+    status: u16,
+    content_length: Option<u64>,
+    close: bool,
+    /// Body bytes read together with the head.
+    leftover: Vec<u8>,
+}
+
+/// An S3-compatible backend on one core.
+pub struct S3Backend {
+    name: String,
+    connect_addr: String,
+    host_header: String,
+    bucket: String,
+    path_style: bool,
+    tls: Option<(TlsConnector, rustls::pki_types::ServerName<'static>)>,
+    signer: Signer,
+    pool: Rc<Pool>,
+    connect_timeout: Duration,
+}
+
+impl std::fmt::Debug for S3Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Backend")
+            .field("name", &self.name)
+            .field("addr", &self.connect_addr)
+            .finish()
+    }
+}
+
+fn tls_config() -> Arc<rustls::ClientConfig> {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap_or_else(|_| rustls::ClientConfig::builder())
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+impl S3Backend {
+    /// The per-core client of an `s3` backend.
+    pub fn new(cfg: &BackendConfig, connect_timeout: Duration) -> Result<S3Backend, ProxyError> {
+        let BackendKind::S3 {
+            endpoint,
+            region,
+            bucket,
+            access_key,
+            secret_key,
+            path_style,
+        } = &cfg.kind
+        else {
+            return Err(ProxyError::Internal("not an s3 backend".into()));
+        };
+        let (https, rest) = match endpoint.split_once("://") {
+            Some(("https", r)) => (true, r),
+            Some(("http", r)) => (false, r),
+            _ => return Err(ProxyError::Internal(format!("backend {}: bad endpoint", cfg.name))),
+        };
+        let authority = rest.trim_end_matches('/');
+        let host = authority
+            .rsplit_once(':')
+            .map_or(authority, |(h, _)| h)
+            .trim_matches(['[', ']']);
+        let connect_addr = if authority
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+            && !authority.ends_with(']')
+        {
+            authority.to_string()
+        } else {
+            format!("{authority}:{}", if https { 443 } else { 80 })
+        };
+        let tls = if https {
+            let name = rustls::pki_types::ServerName::try_from(host.to_string())
+                .map_err(|e| ProxyError::Internal(format!("backend {}: bad TLS server name: {e}", cfg.name)))?;
+            Some((TlsConnector::from(tls_config()), name))
+        } else {
+            None
+        };
+        let host_header = if *path_style {
+            authority.to_string()
+        } else {
+            format!("{bucket}.{authority}")
+        };
+        Ok(S3Backend {
+            name: cfg.name.clone(),
+            connect_addr,
+            host_header,
+            bucket: bucket.clone(),
+            path_style: *path_style,
+            tls,
+            signer: Signer::new(access_key, secret_key, region, "s3"),
+            pool: Rc::new(Pool::default()),
+            connect_timeout,
+        })
+    }
+
+    /// The configured name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn err_connect(&self, e: impl std::fmt::Display) -> BackendError {
+        BackendError::Connect {
+            backend: self.name.clone(),
+            detail: e.to_string(),
+        }
+    }
+
+    fn err_protocol(&self, detail: impl Into<String>) -> BackendError {
+        BackendError::Protocol {
+            backend: self.name.clone(),
+            detail: detail.into(),
+        }
+    }
+
+    async fn connect(&self) -> Result<Conn, BackendError> {
+        let tcp =
+            match monoio::time::timeout(self.connect_timeout, TcpStream::connect(self.connect_addr.as_str())).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return Err(self.err_connect(e)),
+                Err(_) => {
+                    return Err(BackendError::Timeout {
+                        backend: self.name.clone(),
+                    })
+                }
+            };
+        let _ = tcp.set_nodelay(true);
+        match &self.tls {
+            None => Ok(Conn::Plain(tcp)),
+            Some((connector, name)) => {
+                let s = connector
+                    .connect(name.clone(), tcp)
+                    .await
+                    .map_err(|e| self.err_connect(e))?;
+                Ok(Conn::Tls(Box::new(s)))
+            }
+        }
+    }
+
+    async fn conn(&self, replayable: bool) -> Result<Conn, BackendError> {
+        let max_idle = if replayable { MAX_IDLE } else { REUSE_FOR_UPLOAD };
+        match self.pool.take(max_idle) {
+            Some(c) => Ok(c),
+            None => self.connect().await,
+        }
+    }
+
+    /// The request path of a physical key.
+    fn path(&self, key: &str) -> String {
+        let k = uri_encode(key.as_bytes(), true);
+        if self.path_style {
+            format!("/{}/{k}", uri_encode(self.bucket.as_bytes(), false))
+        } else {
+            format!("/{k}")
+        }
+    }
+
+    /// A signed request head.
+    fn head(&self, method: &str, path: &str, query: &str, extra: &[(&str, &str)]) -> Vec<u8> {
+        let date = AmzDate::from_unix(crate::clock::unix_now());
+        let mut h: Vec<(&str, &str)> = Vec::with_capacity(extra.len() + 4);
+        h.push(("host", &self.host_header));
+        h.push(("x-amz-date", date.as_str()));
+        h.push(("x-amz-content-sha256", "UNSIGNED-PAYLOAD"));
+        h.extend_from_slice(extra);
+        let sig = self
+            .signer
+            .sign_headers(method, path, query, &h, "UNSIGNED-PAYLOAD", &date);
+        let mut out = Vec::with_capacity(512);
+        out.extend_from_slice(method.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(path.as_bytes());
+        if !query.is_empty() {
+            out.push(b'?');
+            out.extend_from_slice(query.as_bytes());
+        }
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        for (n, v) in &h {
+            out.extend_from_slice(n.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(v.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"authorization: ");
+        out.extend_from_slice(sig.authorization.as_bytes());
+        out.extend_from_slice(b"\r\n\r\n");
+        out
+    }
+
+    async fn read_response(&self, conn: &mut Conn) -> Result<Response, BackendError> {
+        let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
+        loop {
+            if buf.len() == buf.capacity() {
+                if buf.len() >= MAX_RESPONSE_HEAD {
+                    return Err(self.err_protocol("response head too large"));
+                }
+                buf.reserve(buf.len());
+            }
+            let spare = buf.len()..buf.capacity();
+            let (res, slice) = conn.read(monoio::buf::IoBufMut::slice_mut(buf, spare)).await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => return Err(self.err_connect("connection closed before a response")),
+                Ok(_) => {}
+                Err(e) => return Err(self.err_connect(e)),
+            }
+            let mut headers = [httparse::EMPTY_HEADER; 64];
+            let mut resp = httparse::Response::new(&mut headers);
+            match resp.parse(&buf) {
+                Ok(httparse::Status::Partial) => continue,
+                Ok(httparse::Status::Complete(n)) => {
+                    let status = resp.code.unwrap_or(0);
+                    let mut content_length = None;
+                    let mut close = resp.version == Some(0);
+                    for h in resp.headers.iter() {
+                        if h.name.eq_ignore_ascii_case("content-length") {
+                            content_length = std::str::from_utf8(h.value).ok().and_then(|v| v.trim().parse().ok());
+                        } else if h.name.eq_ignore_ascii_case("connection") {
+                            close = h.value.eq_ignore_ascii_case(b"close");
+                        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                            return Err(self.err_protocol("chunked responses are not supported from backends"));
+                        }
+                    }
+                    let leftover = buf[n..].to_vec();
+                    return Ok(Response {
+                        status,
+                        content_length,
+                        close,
+                        leftover,
+                    });
+                }
+                Err(e) => return Err(self.err_protocol(format!("bad response head: {e}"))),
+            }
+        }
+    }
+
+    /// Reads the (small) rest of a response body and returns the connection to the pool.
+    async fn finish(&self, mut conn: Conn, resp: &Response) -> Result<Vec<u8>, BackendError> {
+        let len = usize::try_from(resp.content_length.unwrap_or(0)).unwrap_or(usize::MAX);
+        if len > MAX_ERROR_BODY {
+            return Err(self.err_protocol("unexpectedly large response body"));
+        }
+        let mut body = resp.leftover.clone();
+        while body.len() < len {
+            body.reserve(len - body.len());
+            let spare = body.len()..body.capacity().min(len);
+            let (res, slice) = conn.read(monoio::buf::IoBufMut::slice_mut(body, spare)).await;
+            body = slice.into_inner();
+            match res {
+                Ok(0) => return Err(self.err_connect("closed during response body")),
+                Ok(_) => {}
+                Err(e) => return Err(self.err_connect(e)),
+            }
+        }
+        if !resp.close && body.len() == len {
+            self.pool.put_back(conn);
+        }
+        Ok(body)
+    }
+
+    fn status_error(&self, status: u16, body: &[u8]) -> BackendError {
+        let text = String::from_utf8_lossy(body);
+        let code = text
+            .split("<Code>")
+            .nth(1)
+            .and_then(|s| s.split("</Code>").next())
+            .unwrap_or("")
+            .to_string();
+        BackendError::Status {
+            backend: self.name.clone(),
+            status,
+            detail: code,
+        }
+    }
+
+    /// A bodiless request (GET head part, HEAD, DELETE) with one retry on a stale pooled connection.
+    async fn simple(&self, method: &str, key: &str, extra: &[(&str, &str)]) -> Result<(Conn, Response), BackendError> {
+        let head = self.head(method, &self.path(key), "", extra);
+        let mut last = None;
+        for attempt in 0..2 {
+            let mut conn = if attempt == 0 {
+                self.conn(true).await?
+            } else {
+                self.connect().await?
+            };
+            let (res, _) = conn.write_all(head.clone()).await;
+            if let Err(e) = res {
+                last = Some(self.err_connect(e));
+                continue;
+            }
+            match self.read_response(&mut conn).await {
+                Ok(r) => return Ok((conn, r)),
+                Err(e @ BackendError::Connect { .. }) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| self.err_connect("request failed")))
+    }
+
+    /// Streams an upload of exactly `len` bytes.
+    pub async fn put<B: BodySource>(
+        &self,
+        key: &str,
+        len: u64,
+        meta: &PhysicalMeta,
+        body: &mut B,
+    ) -> Result<(), ProxyError> {
+        let len_s = len.to_string();
+        let version = meta.version.to_string();
+        let lkey = uri_encode(meta.key.as_bytes(), false);
+        let mut extra: Vec<(&str, &str)> = vec![
+            ("content-length", &len_s),
+            ("x-amz-meta-s3o-bucket", &meta.bucket),
+            ("x-amz-meta-s3o-key", &lkey),
+            ("x-amz-meta-s3o-version", &version),
+        ];
+        if let Some(ct) = &meta.content_type {
+            extra.push(("content-type", ct));
+        }
+        let head = self.head("PUT", &self.path(key), "", &extra);
+        let mut conn = self.conn(false).await?;
+        let (res, _) = conn.write_all(head).await;
+        res.map_err(|e| self.err_connect(e))?;
+        let mut sent = 0u64;
+        while let Some(piece) = body.next_piece().await? {
+            sent += piece.len() as u64;
+            if sent > len {
+                return Err(ProxyError::Internal("body longer than announced".into()));
+            }
+            let (res, _) = conn.write_all(piece).await;
+            res.map_err(|e| self.err_connect(e))?;
+        }
+        if sent != len {
+            return Err(s3o_sigv4::SigError::IncompleteBody.into());
+        }
+        conn.flush().await.map_err(|e| self.err_connect(e))?;
+        let resp = self.read_response(&mut conn).await?;
+        let body = self.finish(conn, &resp).await?;
+        if resp.status != 200 {
+            return Err(self.status_error(resp.status, &body).into());
+        }
+        Ok(())
+    }
+
+    /// Starts a GET of the key (a range of it), returning the body stream.
+    pub async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetStream, ProxyError> {
+        let range_h = range.map(|r| format!("bytes={}-{}", r.start, r.end));
+        let mut extra: Vec<(&str, &str)> = Vec::new();
+        if let Some(r) = &range_h {
+            extra.push(("range", r));
+        }
+        let (conn, resp) = self.simple("GET", key, &extra).await?;
+        match resp.status {
+            200 | 206 => {}
+            404 => {
+                drop(self.finish(conn, &resp).await);
+                return Err(BackendError::NotFound {
+                    backend: self.name.clone(),
+                }
+                .into());
+            }
+            s => {
+                let body = self.finish(conn, &resp).await.unwrap_or_default();
+                return Err(self.status_error(s, &body).into());
+            }
+        }
+        let len = resp
+            .content_length
+            .ok_or_else(|| self.err_protocol("GET response without Content-Length"))?;
+        if let Some(r) = range {
+            if len != r.len() || resp.status != 206 {
+                return Err(self.err_protocol("backend ignored the Range header").into());
+            }
+        }
+        let leftover = resp.leftover;
+        if leftover.len() as u64 > len {
+            return Err(self.err_protocol("more body than Content-Length").into());
+        }
+        Ok(GetStream::http(
+            self.name.clone(),
+            conn,
+            self.pool.clone(),
+            leftover,
+            len,
+        ))
+    }
+
+    /// Deletes the key (S3 answers 204 whether or not it existed).
+    pub async fn delete(&self, key: &str) -> Result<(), BackendError> {
+        let (conn, resp) = self.simple("DELETE", key, &[]).await?;
+        let body = self.finish(conn, &resp).await?;
+        match resp.status {
+            200 | 204 | 404 => Ok(()),
+            s => Err(self.status_error(s, &body)),
+        }
+    }
+
+    /// HEAD of the key.
+    pub async fn exists(&self, key: &str) -> Result<bool, BackendError> {
+        let (conn, mut resp) = self.simple("HEAD", key, &[]).await?;
+        // A HEAD response has no body whatever its Content-Length says.
+        resp.content_length = Some(0);
+        self.finish(conn, &resp).await?;
+        match resp.status {
+            200 => Ok(true),
+            404 => Ok(false),
+            s => Err(self.status_error(s, &[])),
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! The cleanup worker: deletes superseded, deleted and aborted physical objects from the backends
+//! through the store's durable queue, retrying with backoff. It deletes by physical key only, so
+//! it can never remove a newer object of the same name.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{debug, warn};
+
+use crate::backend::Backend;
+use crate::state::Shared;
+
+/// How often the queue is polled when idle.
+const POLL: Duration = Duration::from_millis(500);
+/// Tasks taken per round.
+const BATCH: usize = 64;
+
+/// Starts the worker thread (its own runtime and backend clients).
+pub fn spawn_worker(shared: Arc<Shared>) {
+    let r = std::thread::Builder::new().name("s3o-cleanup".into()).spawn(move || {
+        let rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+            .enable_timer()
+            .build();
+        let mut rt = match rt {
+            Ok(rt) => rt,
+            Err(e) => {
+                warn!(error = %e, "cleanup worker: no runtime");
+                return;
+            }
+        };
+        rt.block_on(run(shared));
+    });
+    if let Err(e) = r {
+        warn!(error = %e, "cleanup worker not started");
+    }
+}
+
+async fn run(shared: Arc<Shared>) {
+    let connect = Duration::from_secs(shared.cfg.limits.backend_connect_timeout_secs);
+    let mut backends: HashMap<String, Rc<Backend>> = HashMap::new();
+    for b in &shared.cfg.backends {
+        match Backend::new(b, connect) {
+            Ok(be) => {
+                backends.insert(b.name.clone(), Rc::new(be));
+            }
+            Err(e) => warn!(backend = %b.name, error = %e, "cleanup worker cannot reach backend"),
+        }
+    }
+    while !shared.stopping() {
+        let done = run_once(&shared, &backends).await;
+        if done == 0 {
+            monoio::time::sleep(POLL).await;
+        }
+    }
+}
+
+/// Processes the tasks due now; returns how many were attempted.
+pub async fn run_once(shared: &Shared, backends: &HashMap<String, Rc<Backend>>) -> usize {
+    run_once_at(shared, backends, crate::clock::unix_ms()).await
+}
+
+/// Processes the tasks due at `now` (milliseconds since the epoch); returns how many were attempted.
+pub async fn run_once_at(shared: &Shared, backends: &HashMap<String, Rc<Backend>>, now: u64) -> usize {
+    let tasks = match shared.store.due_cleanup(now, BATCH) {
+        Ok(t) => t,
+        Err(e) => {
+            warn!(error = %e, "cleanup queue unreadable");
+            return 0;
+        }
+    };
+    let n = tasks.len();
+    for t in tasks {
+        let result = match backends.get(&t.backend) {
+            Some(b) => b.delete(&t.physical_key).await.map_err(|e| e.to_string()),
+            None => Err(format!("backend {} is no longer configured", t.backend)),
+        };
+        match result {
+            Ok(()) => {
+                debug!(backend = %t.backend, key = %t.physical_key, "cleaned up");
+                if let Ok(ticket) = shared.store.complete_cleanup(t.id) {
+                    let _ = ticket.await;
+                }
+            }
+            Err(e) => {
+                warn!(backend = %t.backend, key = %t.physical_key, attempts = t.attempts, error = %e, "cleanup failed; will retry");
+                if let Ok((_, ticket)) = shared.store.retry_cleanup(t.id, now) {
+                    let _ = ticket.await;
+                }
+            }
+        }
+    }
+    n
+}

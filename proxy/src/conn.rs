@@ -1,0 +1,138 @@
+//! One client connection: read a request head, hand the request to the S3 layer, write its
+//! error if it failed before answering, and loop while keep-alive allows. One task per
+//! connection, on the core that accepted it.
+
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Buf;
+use monoio::net::TcpStream;
+use tracing::{debug, info_span, Instrument};
+
+use crate::client::ClientIo;
+use crate::error::ProxyError;
+use crate::http::{decode_head, BodyKind, RequestHead, ResponseHead};
+use crate::state::Core;
+use crate::xml::{ErrorDocument, XmlBody};
+
+/// How often an idle connection checks for shutdown.
+const SHUTDOWN_POLL: Duration = Duration::from_millis(250);
+
+/// Serves requests on `stream` until the client closes, an error makes the framing unreliable,
+/// keep-alive ends, or shutdown begins.
+pub async fn serve_connection(core: Rc<Core>, stream: TcpStream) {
+    let limits = &core.shared.cfg.limits;
+    let mut io = ClientIo::new(stream, Duration::from_secs(limits.body_timeout_secs));
+    loop {
+        let head = match read_head(&core, &mut io).await {
+            Ok(Some(h)) => h,
+            Ok(None) => return,
+            Err(e) => {
+                let rid = core.shared.request_id();
+                let _ = write_error(&mut io, &e, "", &rid, false).await;
+                return;
+            }
+        };
+        let rid = core.shared.request_id();
+        let span = info_span!("request", id = %rid, method = %head.method, path = %head.path);
+        core.shared.inflight.fetch_add(1, Ordering::SeqCst);
+        io.response_started = false;
+        let result = crate::s3::handle(&core, &mut io, &head, &rid).instrument(span).await;
+        core.shared.inflight.fetch_sub(1, Ordering::SeqCst);
+        let keep = match result {
+            Ok(body_consumed) => body_consumed,
+            Err(e) => {
+                debug!(request = %rid, code = e.code(), error = %e, "request failed");
+                if io.response_started {
+                    // Headers already went out: the only honest signal left is to cut the connection.
+                    return;
+                }
+                // After an error the body may be unread: only reuse the connection if it had none.
+                let keep = e.status() < 500
+                    && !matches!(e, ProxyError::Http(_))
+                    && matches!(BodyKind::from_head(&head), Ok(BodyKind::Empty))
+                    && head.keep_alive();
+                if write_error(&mut io, &e, &head.path, &rid, keep).await.is_err() {
+                    return;
+                }
+                keep
+            }
+        };
+        if !keep || !head.keep_alive() || core.shared.stopping() {
+            return;
+        }
+    }
+}
+
+/// Reads the next request head; `Ok(None)` when the client closed (or went idle past the limit,
+/// or shutdown began) between requests.
+async fn read_head(core: &Core, io: &mut ClientIo) -> Result<Option<RequestHead>, ProxyError> {
+    let limits = &core.shared.cfg.limits;
+    let head_timeout = Duration::from_secs(limits.head_timeout_secs);
+    let idle_timeout = Duration::from_secs(limits.idle_timeout_secs);
+    let mut idle = Duration::ZERO;
+    let mut waited = Duration::ZERO;
+    loop {
+        if !io.buf.is_empty() {
+            if let Some((head, n)) = decode_head(&io.buf)? {
+                io.buf.advance(n);
+                return Ok(Some(head));
+            }
+        }
+        if io.buf.is_empty() {
+            // Between requests: wait for the first byte in short steps so shutdown is noticed.
+            if core.shared.stopping() || idle >= idle_timeout {
+                return Ok(None);
+            }
+            match io.fill(SHUTDOWN_POLL).await {
+                Ok(0) => return Ok(None),
+                Ok(_) => waited = Duration::ZERO,
+                Err(ProxyError::RequestTimeout) => idle += SHUTDOWN_POLL,
+                Err(_) => return Ok(None),
+            }
+        } else {
+            if waited >= head_timeout {
+                return Err(ProxyError::RequestTimeout);
+            }
+            match io.fill(SHUTDOWN_POLL).await {
+                Ok(0) => return Ok(None),
+                Ok(_) => {}
+                Err(ProxyError::RequestTimeout) => waited += SHUTDOWN_POLL,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// The headers every response carries.
+pub fn base_head(status: u16, rid: &str) -> ResponseHead {
+    ResponseHead::new(status)
+        .header("x-amz-request-id", rid.to_string())
+        .header("server", "s3-orchestrator")
+        .date(crate::clock::unix_now())
+}
+
+/// Writes `e` as an S3 XML error response.
+pub async fn write_error(
+    io: &mut ClientIo,
+    e: &ProxyError,
+    resource: &str,
+    rid: &str,
+    keep_alive: bool,
+) -> Result<(), ProxyError> {
+    let message = e.to_string();
+    let body = ErrorDocument {
+        code: e.code(),
+        message: &message,
+        resource,
+        request_id: rid,
+        extra: &[],
+    }
+    .to_vec();
+    let head = base_head(e.status(), rid)
+        .header("content-type", "application/xml")
+        .content_length(body.len() as u64)
+        .header("connection", if keep_alive { "keep-alive" } else { "close" });
+    io.respond(&head, &body).await
+}

@@ -1,0 +1,296 @@
+//! The proxy's errors and — in this one file — their mapping onto S3 error codes and HTTP
+//! statuses. Every error says who caused it (the client, a backend, or us) and whether the
+//! operation may be retried or failed over to another backend.
+
+use s3o_sigv4::SigError;
+use s3o_store::StoreError;
+use thiserror::Error;
+
+use crate::endpoint::EndpointError;
+use crate::http::HttpError;
+
+/// Errors loading the configuration.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {0}: {1}")]
+    Read(String, std::io::Error),
+    /// A `${NAME}` names an unset environment variable.
+    #[error("config uses ${{{0}}} but that environment variable is not set")]
+    MissingEnv(String),
+    /// Syntax or a value is wrong.
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+/// Who caused an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The client sent something wrong or is not allowed.
+    Client,
+    /// A backend failed or misbehaved.
+    Backend,
+    /// Our own failure.
+    Internal,
+}
+
+/// Errors talking to a backend.
+#[derive(Debug, Error)]
+pub enum BackendError {
+    /// Could not connect or the connection broke.
+    #[error("backend {backend}: connection failed: {detail}")]
+    Connect {
+        /// Backend name.
+        backend: String,
+        /// What happened.
+        detail: String,
+    },
+    /// The backend answered with an error status.
+    #[error("backend {backend}: HTTP {status}: {detail}")]
+    Status {
+        /// Backend name.
+        backend: String,
+        /// HTTP status from the backend.
+        status: u16,
+        /// Its error code or message.
+        detail: String,
+    },
+    /// The backend's response was not valid HTTP/S3.
+    #[error("backend {backend}: bad response: {detail}")]
+    Protocol {
+        /// Backend name.
+        backend: String,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The object is not on the backend.
+    #[error("backend {backend}: object not found")]
+    NotFound {
+        /// Backend name.
+        backend: String,
+    },
+    /// Local file I/O failed (fs backends).
+    #[error("backend {backend}: I/O error: {source}")]
+    Io {
+        /// Backend name.
+        backend: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// No progress within the timeout.
+    #[error("backend {backend}: timed out")]
+    Timeout {
+        /// Backend name.
+        backend: String,
+    },
+}
+
+/// Everything a request can fail with.
+#[derive(Debug, Error)]
+pub enum ProxyError {
+    /// Authentication or body verification failed.
+    #[error(transparent)]
+    Sig(#[from] SigError),
+    /// The HTTP request is malformed.
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    /// The request does not map onto an S3 operation.
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    /// The bucket does not exist.
+    #[error("The specified bucket does not exist")]
+    NoSuchBucket,
+    /// The key does not exist.
+    #[error("The specified key does not exist.")]
+    NoSuchKey,
+    /// DeleteBucket on a bucket with objects.
+    #[error("The bucket you tried to delete is not empty")]
+    BucketNotEmpty,
+    /// CreateBucket of a name someone else has.
+    #[error("The requested bucket name is not available.")]
+    BucketAlreadyExists,
+    /// CreateBucket of a bucket the caller already has.
+    #[error("Your previous request to create the named bucket succeeded and you already own it.")]
+    BucketAlreadyOwnedByYou,
+    /// The range cannot be satisfied.
+    #[error("The requested range is not satisfiable")]
+    InvalidRange,
+    /// Not allowed.
+    #[error("Access Denied")]
+    AccessDenied,
+    /// No backend has room.
+    #[error("Insufficient storage: no backend of this bucket has room for the object.")]
+    InsufficientStorage,
+    /// A parameter is invalid.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// A request body is not the XML expected.
+    #[error("The XML you provided was not well-formed or did not validate against our published schema.")]
+    MalformedXml,
+    /// The body is larger than a single PUT allows.
+    #[error("Your proposed upload exceeds the maximum allowed object size.")]
+    EntityTooLarge,
+    /// The key is longer than S3 allows.
+    #[error("Your key is too long")]
+    KeyTooLong,
+    /// A PUT without a length.
+    #[error("You must provide the Content-Length HTTP header.")]
+    MissingContentLength,
+    /// The operation is not built.
+    #[error("{0} is not implemented by s3-orchestrator")]
+    NotImplemented(&'static str),
+    /// A precondition (If-Match, ...) failed.
+    #[error("At least one of the pre-conditions you specified did not hold")]
+    PreconditionFailed,
+    /// A backend failed.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// The metadata store failed.
+    #[error("metadata store: {0}")]
+    Store(StoreError),
+    /// The client stopped sending within the timeout.
+    #[error("Your socket connection to the server was not read from or written to within the timeout period.")]
+    RequestTimeout,
+    /// The client connection broke.
+    #[error("client connection: {0}")]
+    ClientIo(std::io::Error),
+    /// We are shutting down.
+    #[error("Please reduce your request rate.")]
+    SlowDown,
+    /// Anything else of ours.
+    #[error("We encountered an internal error. Please try again.")]
+    Internal(String),
+}
+
+impl From<StoreError> for ProxyError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NoSuchBucket(_) => ProxyError::NoSuchBucket,
+            StoreError::BucketNotEmpty(_) => ProxyError::BucketNotEmpty,
+            StoreError::BucketAlreadyExists(_) => ProxyError::BucketAlreadyOwnedByYou,
+            StoreError::QuotaExceeded { .. } => ProxyError::InsufficientStorage,
+            other => ProxyError::Store(other),
+        }
+    }
+}
+
+impl ProxyError {
+    /// The S3 error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProxyError::Sig(e) => e.s3_code(),
+            ProxyError::Http(e) => match e.status() {
+                414 => "RequestURITooLong",
+                431 => "RequestHeaderSectionTooLarge",
+                501 => "NotImplemented",
+                408 => "RequestTimeout",
+                _ => "BadRequest",
+            },
+            ProxyError::Endpoint(e) => e.code(),
+            ProxyError::NoSuchBucket => "NoSuchBucket",
+            ProxyError::NoSuchKey => "NoSuchKey",
+            ProxyError::BucketNotEmpty => "BucketNotEmpty",
+            ProxyError::BucketAlreadyExists => "BucketAlreadyExists",
+            ProxyError::BucketAlreadyOwnedByYou => "BucketAlreadyOwnedByYou",
+            ProxyError::InvalidRange => "InvalidRange",
+            ProxyError::AccessDenied => "AccessDenied",
+            ProxyError::InsufficientStorage => "InsufficientStorage",
+            ProxyError::InvalidArgument(_) => "InvalidArgument",
+            ProxyError::MalformedXml => "MalformedXML",
+            ProxyError::EntityTooLarge => "EntityTooLarge",
+            ProxyError::MissingContentLength => "MissingContentLength",
+            ProxyError::KeyTooLong => "KeyTooLongError",
+            ProxyError::NotImplemented(_) => "NotImplemented",
+            ProxyError::PreconditionFailed => "PreconditionFailed",
+            ProxyError::Backend(BackendError::Timeout { .. }) => "ServiceUnavailable",
+            ProxyError::Backend(BackendError::NotFound { .. }) => "InternalError",
+            ProxyError::Backend(_) => "ServiceUnavailable",
+            ProxyError::Store(_) | ProxyError::Internal(_) => "InternalError",
+            ProxyError::RequestTimeout => "RequestTimeout",
+            ProxyError::ClientIo(_) => "IncompleteBody",
+            ProxyError::SlowDown => "SlowDown",
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        match self {
+            ProxyError::Sig(e) => e.http_status(),
+            ProxyError::Http(e) => e.status(),
+            ProxyError::Endpoint(e) => e.status(),
+            ProxyError::NoSuchBucket | ProxyError::NoSuchKey => 404,
+            ProxyError::BucketNotEmpty | ProxyError::BucketAlreadyExists | ProxyError::BucketAlreadyOwnedByYou => 409,
+            ProxyError::InvalidRange => 416,
+            ProxyError::AccessDenied => 403,
+            ProxyError::InsufficientStorage => 507,
+            ProxyError::InvalidArgument(_)
+            | ProxyError::MalformedXml
+            | ProxyError::EntityTooLarge
+            | ProxyError::KeyTooLong
+            | ProxyError::RequestTimeout
+            | ProxyError::ClientIo(_) => 400,
+            ProxyError::MissingContentLength => 411,
+            ProxyError::NotImplemented(_) => 501,
+            ProxyError::PreconditionFailed => 412,
+            ProxyError::Backend(_) | ProxyError::SlowDown => 503,
+            ProxyError::Store(_) | ProxyError::Internal(_) => 500,
+        }
+    }
+
+    /// Who caused it.
+    pub fn source_kind(&self) -> Source {
+        match self {
+            ProxyError::Backend(_) => Source::Backend,
+            ProxyError::Store(_) | ProxyError::Internal(_) | ProxyError::SlowDown => Source::Internal,
+            _ => Source::Client,
+        }
+    }
+
+    /// Whether another backend (or a retry) may succeed where this failed.
+    pub fn may_failover(&self) -> bool {
+        matches!(
+            self,
+            ProxyError::Backend(
+                BackendError::Connect { .. }
+                    | BackendError::Timeout { .. }
+                    | BackendError::NotFound { .. }
+                    | BackendError::Io { .. }
+                    | BackendError::Status { status: 500..=599, .. }
+            )
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_statuses() {
+        let cases: Vec<(ProxyError, &str, u16)> = vec![
+            (ProxyError::NoSuchBucket, "NoSuchBucket", 404),
+            (ProxyError::NoSuchKey, "NoSuchKey", 404),
+            (ProxyError::BucketNotEmpty, "BucketNotEmpty", 409),
+            (ProxyError::InvalidRange, "InvalidRange", 416),
+            (ProxyError::InsufficientStorage, "InsufficientStorage", 507),
+            (ProxyError::NotImplemented("CopyObject"), "NotImplemented", 501),
+            (
+                ProxyError::Sig(SigError::SignatureDoesNotMatch),
+                "SignatureDoesNotMatch",
+                403,
+            ),
+            (ProxyError::Sig(SigError::BadDigest), "BadDigest", 400),
+            (ProxyError::MissingContentLength, "MissingContentLength", 411),
+        ];
+        for (e, code, status) in cases {
+            assert_eq!((e.code(), e.status()), (code, status), "{e:?}");
+        }
+        let b = ProxyError::Backend(BackendError::Connect {
+            backend: "a".into(),
+            detail: "refused".into(),
+        });
+        assert!(b.may_failover());
+        assert_eq!(b.source_kind(), Source::Backend);
+        assert!(!ProxyError::AccessDenied.may_failover());
+    }
+}

@@ -1,0 +1,265 @@
+//! Response heads: [`ResponseHead`] writes `HTTP/1.1 <code> <reason>\r\n`, the header fields and
+//! the blank line into an output buffer; [`reason_phrase`] knows the statuses S3 answers with; and
+//! [`http_date`] / [`parse_http_date`] convert between Unix seconds and HTTP dates (RFC 9110
+//! §5.6.7) without a date crate, for `Date`, `Last-Modified` and the conditional headers.
+
+use std::borrow::Cow;
+
+/// The interim response sent before reading a body announced with `Expect: 100-continue`.
+pub const CONTINUE_100: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// The reason phrase for `status` (RFC 9110 §15), or `""` for one we do not know (allowed).
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        507 => "Insufficient Storage",
+        _ => "",
+    }
+}
+
+/// A response status line and header fields, written by [`ResponseHead::write_to`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    /// The status code (100..=999).
+    pub status: u16,
+    /// Header fields in the order they are written.
+    pub headers: Vec<(Cow<'static, str>, String)>,
+}
+
+impl ResponseHead {
+    /// A head with `status` and no header fields.
+    pub fn new(status: u16) -> ResponseHead {
+        ResponseHead {
+            status,
+            headers: Vec::new(),
+        }
+    }
+
+    /// Adds a header field (builder style).
+    pub fn header(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) -> ResponseHead {
+        self.push(name, value);
+        self
+    }
+
+    /// Adds a header field.
+    pub fn push(&mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) {
+        self.headers.push((name.into(), value.into()));
+    }
+
+    /// Adds `Content-Length: n`.
+    pub fn content_length(self, n: u64) -> ResponseHead {
+        self.header("Content-Length", n.to_string())
+    }
+
+    /// Adds `Date` for `unix_secs`, as an IMF-fixdate.
+    pub fn date(self, unix_secs: i64) -> ResponseHead {
+        self.header("Date", http_date(unix_secs))
+    }
+
+    /// Appends the status line, the header fields and the blank line to `out`. CR, LF and NUL in
+    /// names or values are written as spaces, so a stored value can never split the head.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        // A status outside 100..=999 cannot be written as three digits: answer 500 instead.
+        let s = if (100..=999).contains(&self.status) {
+            self.status
+        } else {
+            500
+        };
+        out.extend_from_slice(b"HTTP/1.1 ");
+        out.extend_from_slice(&[
+            b'0' + (s / 100) as u8,
+            b'0' + (s / 10 % 10) as u8,
+            b'0' + (s % 10) as u8,
+        ]);
+        out.push(b' ');
+        out.extend_from_slice(reason_phrase(s).as_bytes());
+        out.extend_from_slice(b"\r\n");
+        for (name, value) in &self.headers {
+            put_sanitized(out, name);
+            out.extend_from_slice(b": ");
+            put_sanitized(out, value);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+fn put_sanitized(out: &mut Vec<u8>, s: &str) {
+    let bad = |b: u8| matches!(b, b'\r' | b'\n' | 0);
+    if s.bytes().any(bad) {
+        out.extend(s.bytes().map(|b| if bad(b) { b' ' } else { b }));
+    } else {
+        out.extend_from_slice(s.as_bytes());
+    }
+}
+
+const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+const WEEKDAYS_LONG: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+/// 0000-01-01T00:00:00Z: the earliest time a four-digit year can show.
+const MIN_SECS: i64 = -62_167_219_200;
+/// 9999-12-31T23:59:59Z: the latest time a four-digit year can show.
+const MAX_SECS: i64 = 253_402_300_799;
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The (year, month 1..=12, day 1..=31) of a day count since 1970-01-01 (`civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// `unix_secs` as an IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`; clamped to the years
+/// 0000..=9999 that the format can show.
+pub fn http_date(unix_secs: i64) -> String {
+    let t = unix_secs.clamp(MIN_SECS, MAX_SECS);
+    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    // 1970-01-01 was a Thursday (index 3 from Monday).
+    let wd = WEEKDAYS[(days + 3).rem_euclid(7) as usize];
+    let mon = MONTHS[(m - 1) as usize];
+    format!(
+        "{wd}, {d:02} {mon} {y:04} {:02}:{:02}:{:02} GMT",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// Unix seconds of an HTTP date in any of the three formats recipients must accept (RFC 9110
+/// §5.6.7): IMF-fixdate, obsolete RFC 850 (two-digit years 70..=99 are 19xx, 00..=69 are 20xx)
+/// and asctime. `None` when malformed or not a real date; the weekday name is not cross-checked.
+pub fn parse_http_date(s: &str) -> Option<i64> {
+    let s = s.trim_matches([' ', '\t']).as_bytes();
+    let (y, m, d, time) = if s.len() == 29 && s.get(3) == Some(&b',') {
+        // Sun, 06 Nov 1994 08:49:37 GMT
+        weekday(&s[..3], &WEEKDAYS)?;
+        expect(s, 3, b", ")?;
+        expect(s, 7, b" ")?;
+        expect(s, 11, b" ")?;
+        expect(s, 16, b" ")?;
+        expect(s, 25, b" GMT")?;
+        (digits(&s[12..16])?, month(&s[8..11])?, digits(&s[5..7])?, &s[17..25])
+    } else if s.len() == 24 && s.get(3) == Some(&b' ') {
+        // Sun Nov  6 08:49:37 1994
+        weekday(&s[..3], &WEEKDAYS)?;
+        expect(s, 7, b" ")?;
+        expect(s, 10, b" ")?;
+        expect(s, 19, b" ")?;
+        let day = if s[8] == b' ' { &s[9..10] } else { &s[8..10] };
+        (digits(&s[20..24])?, month(&s[4..7])?, digits(day)?, &s[11..19])
+    } else {
+        // Sunday, 06-Nov-94 08:49:37 GMT
+        let comma = s.iter().position(|&b| b == b',')?;
+        weekday(&s[..comma], &WEEKDAYS_LONG)?;
+        let r = &s[comma..];
+        if r.len() != 24 {
+            return None;
+        }
+        expect(r, 0, b", ")?;
+        expect(r, 4, b"-")?;
+        expect(r, 8, b"-")?;
+        expect(r, 11, b" ")?;
+        expect(r, 20, b" GMT")?;
+        let yy = digits(&r[9..11])?;
+        let y = if yy < 70 { 2000 + yy } else { 1900 + yy };
+        (y, month(&r[5..8])?, digits(&r[2..4])?, &r[12..20])
+    };
+    expect(time, 2, b":")?;
+    expect(time, 5, b":")?;
+    let (hh, mm, ss) = (digits(&time[..2])?, digits(&time[3..5])?, digits(&time[6..8])?);
+    // Seconds may be 60 (a leap second); it counts as the next second, as Unix time does.
+    if d < 1 || d > days_in_month(y, m) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    Some(days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss)
+}
+
+fn expect(s: &[u8], at: usize, what: &[u8]) -> Option<()> {
+    (s.get(at..at + what.len())? == what).then_some(())
+}
+
+fn digits(s: &[u8]) -> Option<i64> {
+    if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(s.iter().fold(0, |acc, &b| acc * 10 + i64::from(b - b'0')))
+}
+
+fn month(s: &[u8]) -> Option<i64> {
+    MONTHS.iter().position(|m| m.as_bytes() == s).map(|i| i as i64 + 1)
+}
+
+fn weekday(s: &[u8], names: &[&str; 7]) -> Option<()> {
+    names.iter().any(|n| n.as_bytes() == s).then_some(())
+}
+
+#[cfg(test)]
+#[path = "response_tests.rs"]
+mod tests;

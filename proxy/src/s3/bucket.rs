@@ -1,0 +1,120 @@
+//! Bucket operations: ListBuckets, CreateBucket, DeleteBucket, HeadBucket, GetBucketLocation.
+//! All answered from the metadata store; none touches a backend.
+
+use crate::client::{ClientIo, RequestBody};
+use crate::conn::base_head;
+use crate::error::ProxyError;
+use crate::s3::{read_small_body, require_bucket, Ctx};
+use crate::xml::{self, XmlBody};
+
+/// The region we report for buckets.
+fn region(ctx: &Ctx<'_>) -> String {
+    ctx.core
+        .shared
+        .cfg
+        .server
+        .region
+        .clone()
+        .unwrap_or_else(|| "us-east-1".into())
+}
+
+/// Sends an XML document with status 200.
+pub async fn send_xml(ctx: &Ctx<'_>, io: &mut ClientIo, doc: &impl XmlBody) -> Result<(), ProxyError> {
+    let body = doc.to_vec();
+    let head = base_head(200, ctx.rid)
+        .header("content-type", "application/xml")
+        .content_length(body.len() as u64);
+    io.respond(&head, &body).await
+}
+
+/// Sends an empty response with `status`.
+pub async fn send_empty(ctx: &Ctx<'_>, io: &mut ClientIo, status: u16) -> Result<(), ProxyError> {
+    io.respond(&base_head(status, ctx.rid).content_length(0), &[]).await
+}
+
+/// ListBuckets: the buckets this credential may use.
+pub async fn list_buckets(ctx: &Ctx<'_>, io: &mut ClientIo) -> Result<(), ProxyError> {
+    let all = ctx.core.shared.store.list_buckets()?;
+    let entries: Vec<xml::BucketEntry<'_>> = all
+        .iter()
+        .filter(|b| ctx.who.may_use(&b.name))
+        .map(|b| xml::BucketEntry {
+            name: &b.name,
+            created_ms: b.created_ms,
+        })
+        .collect();
+    let owner = xml::Owner {
+        id: &ctx.who.access_key,
+        display_name: &ctx.who.access_key,
+    };
+    send_xml(
+        ctx,
+        io,
+        &xml::ListAllMyBucketsResult {
+            owner,
+            buckets: &entries,
+        },
+    )
+    .await
+}
+
+/// CreateBucket (an optional `CreateBucketConfiguration` body names the region).
+pub async fn create_bucket(
+    ctx: &Ctx<'_>,
+    io: &mut ClientIo,
+    body: &mut RequestBody,
+    bucket: &str,
+) -> Result<(), ProxyError> {
+    let doc = read_small_body(io, body, xml::MAX_CREATE_BUCKET_BODY_BYTES).await?;
+    let wanted = xml::parse_create_bucket_configuration(&doc).map_err(|_| ProxyError::MalformedXml)?;
+    if let (Some(w), Some(r)) = (wanted.as_deref(), ctx.core.shared.cfg.server.region.as_deref()) {
+        if w != r && !(w.is_empty() && r == "us-east-1") {
+            return Err(ProxyError::InvalidArgument(format!(
+                "The specified location-constraint is not valid: this endpoint serves {r}"
+            )));
+        }
+    }
+    let store = &ctx.core.shared.store;
+    match store.create_bucket(bucket, &ctx.who.access_key) {
+        Ok(ticket) => ticket.await?,
+        Err(s3o_store::StoreError::BucketAlreadyExists(_)) => {
+            let owner = store.bucket(bucket)?.map(|b| b.owner).unwrap_or_default();
+            return Err(if owner == ctx.who.access_key {
+                ProxyError::BucketAlreadyOwnedByYou
+            } else {
+                ProxyError::BucketAlreadyExists
+            });
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let head = base_head(200, ctx.rid)
+        .header("location", format!("/{bucket}"))
+        .content_length(0);
+    io.respond(&head, &[]).await
+}
+
+/// DeleteBucket: only when empty.
+pub async fn delete_bucket(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) -> Result<(), ProxyError> {
+    ctx.core.shared.store.delete_bucket(bucket)?.await?;
+    send_empty(ctx, io, 204).await
+}
+
+/// HeadBucket: 200 with the region, or 404 without a body.
+pub async fn head_bucket(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) -> Result<(), ProxyError> {
+    let status = if ctx.core.shared.store.bucket(bucket)?.is_some() {
+        200
+    } else {
+        404
+    };
+    let head = base_head(status, ctx.rid)
+        .header("x-amz-bucket-region", region(ctx))
+        .content_length(0);
+    io.respond(&head, &[]).await
+}
+
+/// GetBucketLocation.
+pub async fn get_bucket_location(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) -> Result<(), ProxyError> {
+    require_bucket(ctx, bucket)?;
+    let r = region(ctx);
+    send_xml(ctx, io, &xml::LocationConstraint { region: &r }).await
+}

@@ -1,0 +1,390 @@
+//! Object operations: PutObject (placed, streamed, verified, then committed), GetObject and
+//! HeadObject (answered from metadata; GET streams from the first healthy copy), DeleteObject and
+//! DeleteObjects (metadata first, bytes through the cleanup queue).
+
+use s3o_store::{physical_key_for, Accounting, Location, ObjectMeta};
+use tracing::warn;
+
+use crate::backend::{ByteRange, PhysicalMeta, BODY_BUF};
+use crate::client::{ClientBodySource, ClientIo, RequestBody};
+use crate::conn::base_head;
+use crate::error::ProxyError;
+use crate::http::{http_date, parse_http_date, ResponseHead};
+use crate::s3::bucket::{send_empty, send_xml};
+use crate::s3::{placement, read_small_body, require_bucket, Ctx};
+use crate::xml::{self, DeleteOutcome};
+
+/// Largest object a single PUT may carry (S3's limit).
+pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+/// Longest key S3 accepts, in bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+/// Most bytes of user metadata (`x-amz-meta-*` names and values) S3 accepts.
+pub const MAX_USER_META_BYTES: usize = 2 * 1024;
+
+/// The metadata of a new object taken from the PUT headers.
+fn meta_from_headers(ctx: &Ctx<'_>) -> Result<ObjectMeta, ProxyError> {
+    let h = |n: &str| ctx.head.header(n).map(str::to_string);
+    // `aws-chunked` is transport framing, not part of the object's encoding.
+    let content_encoding = ctx.head.header("content-encoding").and_then(|v| {
+        let kept: Vec<&str> = v
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
+            .collect();
+        (!kept.is_empty()).then(|| kept.join(", "))
+    });
+    let mut user_meta = Vec::new();
+    let mut meta_bytes = 0;
+    for (n, v) in &ctx.head.headers {
+        if n.len() > 11 && n[..11].eq_ignore_ascii_case("x-amz-meta-") {
+            let name = n[11..].to_ascii_lowercase();
+            meta_bytes += name.len() + v.len();
+            user_meta.push((name, v.trim().to_string()));
+        }
+    }
+    if meta_bytes > MAX_USER_META_BYTES {
+        return Err(ProxyError::InvalidArgument(
+            "Your metadata headers exceed the maximum allowed metadata size".into(),
+        ));
+    }
+    Ok(ObjectMeta {
+        content_type: Some(h("content-type").unwrap_or_else(|| "binary/octet-stream".into())),
+        content_encoding,
+        content_disposition: h("content-disposition"),
+        cache_control: h("cache-control"),
+        expires: h("expires"),
+        user_meta,
+        ..ObjectMeta::default()
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    s3o_sigv4::encode::hex(bytes)
+}
+
+/// PutObject.
+pub async fn put_object(
+    ctx: &Ctx<'_>,
+    io: &mut ClientIo,
+    body: &mut RequestBody,
+    bucket: &str,
+    key: &str,
+) -> Result<(), ProxyError> {
+    if key.len() > MAX_KEY_BYTES {
+        return Err(ProxyError::KeyTooLong);
+    }
+    require_bucket(ctx, bucket)?;
+    let len = body.payload_len().ok_or(ProxyError::MissingContentLength)?;
+    if len > MAX_PUT_SIZE {
+        return Err(ProxyError::EntityTooLarge);
+    }
+    let mut meta = meta_from_headers(ctx)?;
+    let store = &ctx.core.shared.store;
+    // Reserve quota before any byte moves (a refusal here also refuses `Expect: 100-continue`).
+    let (backend, reservation) = placement::choose(ctx.core, bucket, len)?;
+    let version = store.next_version()?;
+    let physical = physical_key_for(bucket, key, version);
+    let pmeta = PhysicalMeta {
+        bucket: bucket.into(),
+        key: key.into(),
+        version,
+        content_type: meta.content_type.clone(),
+    };
+    let upload = {
+        let mut src = ClientBodySource {
+            io: &mut *io,
+            body: &mut *body,
+        };
+        backend.put(&physical, len, &pmeta, &mut src).await
+    };
+    if let Err(e) = upload {
+        // The bytes may have reached the backend under the fresh key: queue them for deletion.
+        // The previous version is untouched.
+        drop(reservation);
+        queue_orphan(ctx, backend.name(), &physical);
+        return Err(e);
+    }
+    let digests = body.digests().cloned().unwrap_or(s3o_sigv4::BodyDigests {
+        md5: None,
+        checksum: None,
+    });
+    meta.size = len;
+    meta.etag = format!("\"{}\"", digests.md5.map(|m| hex(&m)).unwrap_or_default());
+    meta.checksums = digests
+        .checksum
+        .iter()
+        .map(|c| (c.algorithm.name().to_string(), c.value.clone()))
+        .collect();
+    meta.last_modified_ms = crate::clock::unix_ms();
+    meta.version = version;
+    meta.locations = vec![Location {
+        backend: backend.name().to_string(),
+        physical_key: physical.clone(),
+    }];
+    match store.put_object(bucket, key, &meta, vec![reservation]) {
+        Ok(ticket) => ticket.await?,
+        Err(e) => {
+            queue_orphan(ctx, backend.name(), &physical);
+            return Err(e.into());
+        }
+    }
+    let mut head = base_head(200, ctx.rid)
+        .header("etag", meta.etag.clone())
+        .content_length(0);
+    for (alg, v) in &meta.checksums {
+        head.push(format!("x-amz-checksum-{alg}"), v.clone());
+    }
+    io.respond(&head, &[]).await
+}
+
+/// Queues bytes that were (maybe) written but never committed.
+fn queue_orphan(ctx: &Ctx<'_>, backend: &str, physical: &str) {
+    match ctx
+        .core
+        .shared
+        .store
+        .enqueue_cleanup(backend, physical, 0, Accounting::Uncommitted)
+    {
+        Ok((_, ticket)) => drop(ticket),
+        Err(e) => warn!(backend, physical, error = %e, "could not queue an orphan for cleanup"),
+    }
+}
+
+/// Parses a single `Range: bytes=...` against `size`. `Ok(None)`: no (usable) range, serve all.
+pub fn parse_range(value: &str, size: u64) -> Result<Option<ByteRange>, ProxyError> {
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        // Multiple ranges: S3 serves the whole object.
+        return Ok(None);
+    }
+    let (a, b) = spec.split_once('-').ok_or(ProxyError::InvalidRange)?;
+    let (a, b) = (a.trim(), b.trim());
+    let num = |s: &str| s.parse::<u64>().map_err(|_| ProxyError::InvalidRange);
+    let range = match (a.is_empty(), b.is_empty()) {
+        (true, true) => return Err(ProxyError::InvalidRange),
+        (true, false) => {
+            let n = num(b)?;
+            if n == 0 || size == 0 {
+                return Err(ProxyError::InvalidRange);
+            }
+            ByteRange {
+                start: size.saturating_sub(n),
+                end: size - 1,
+            }
+        }
+        (false, _) => {
+            let start = num(a)?;
+            if start >= size {
+                return Err(ProxyError::InvalidRange);
+            }
+            let end = if b.is_empty() { size - 1 } else { num(b)?.min(size - 1) };
+            if end < start {
+                // `a-b` with b < a is syntactically invalid: ignored, like S3.
+                return Ok(None);
+            }
+            ByteRange { start, end }
+        }
+    };
+    Ok(Some(range))
+}
+
+/// Evaluates If-Match / If-None-Match / If-Modified-Since / If-Unmodified-Since.
+/// `Ok(true)`: answer 304 Not Modified.
+fn preconditions(ctx: &Ctx<'_>, meta: &ObjectMeta) -> Result<bool, ProxyError> {
+    let etag_matches = |v: &str| {
+        v.split(',')
+            .map(str::trim)
+            .any(|t| t == "*" || t == meta.etag || t.trim_matches('"') == meta.etag.trim_matches('"'))
+    };
+    let modified = (meta.last_modified_ms / 1000) as i64;
+    if let Some(v) = ctx.head.header("if-match") {
+        if !etag_matches(v) {
+            return Err(ProxyError::PreconditionFailed);
+        }
+    } else if let Some(t) = ctx.head.header("if-unmodified-since").and_then(parse_http_date) {
+        if modified > t {
+            return Err(ProxyError::PreconditionFailed);
+        }
+    }
+    if let Some(v) = ctx.head.header("if-none-match") {
+        return Ok(etag_matches(v));
+    }
+    if let Some(t) = ctx.head.header("if-modified-since").and_then(parse_http_date) {
+        return Ok(modified <= t);
+    }
+    Ok(false)
+}
+
+/// The headers describing a stored object.
+fn object_headers(ctx: &Ctx<'_>, head: &mut ResponseHead, meta: &ObjectMeta, whole: bool) {
+    let q = crate::endpoint::parse_query(&ctx.head.query);
+    let over = |name: &str| q.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    head.push("etag", meta.etag.clone());
+    head.push("last-modified", http_date((meta.last_modified_ms / 1000) as i64));
+    head.push("accept-ranges", "bytes");
+    let fields: [(&'static str, &str, &Option<String>); 5] = [
+        ("content-type", "response-content-type", &meta.content_type),
+        ("content-encoding", "response-content-encoding", &meta.content_encoding),
+        (
+            "content-disposition",
+            "response-content-disposition",
+            &meta.content_disposition,
+        ),
+        ("cache-control", "response-cache-control", &meta.cache_control),
+        ("expires", "response-expires", &meta.expires),
+    ];
+    for (name, param, stored) in fields {
+        if let Some(v) = over(param).or_else(|| stored.clone()) {
+            head.push(name, v);
+        }
+    }
+    if let Some(v) = over("response-content-language") {
+        head.push("content-language", v);
+    }
+    for (n, v) in &meta.user_meta {
+        head.push(format!("x-amz-meta-{n}"), v.clone());
+    }
+    let checksum_mode = ctx
+        .head
+        .header("x-amz-checksum-mode")
+        .is_some_and(|v| v.eq_ignore_ascii_case("enabled"));
+    if whole && checksum_mode {
+        for (alg, v) in &meta.checksums {
+            head.push(format!("x-amz-checksum-{alg}"), v.clone());
+        }
+    }
+}
+
+/// GetObject (`with_body`) and HeadObject.
+pub async fn get_object(
+    ctx: &Ctx<'_>,
+    io: &mut ClientIo,
+    bucket: &str,
+    key: &str,
+    with_body: bool,
+) -> Result<(), ProxyError> {
+    let store = &ctx.core.shared.store;
+    let Some(meta) = store.get_object(bucket, key)? else {
+        require_bucket(ctx, bucket)?;
+        return Err(ProxyError::NoSuchKey);
+    };
+    if preconditions(ctx, &meta)? {
+        let mut head = base_head(304, ctx.rid);
+        head.push("etag", meta.etag.clone());
+        head.push("last-modified", http_date((meta.last_modified_ms / 1000) as i64));
+        return io.respond(&head, &[]).await;
+    }
+    let range = match ctx.head.header("range") {
+        Some(r) => match parse_range(r, meta.size) {
+            Ok(r) => r,
+            Err(e) => {
+                if !with_body {
+                    // HEAD answers 416 without a body.
+                    let head = base_head(416, ctx.rid).header("content-range", format!("bytes */{}", meta.size));
+                    return io.respond(&head.content_length(0), &[]).await;
+                }
+                return Err(e);
+            }
+        },
+        None => None,
+    };
+    let (status, len) = match range {
+        Some(r) => (206, r.len()),
+        None => (200, meta.size),
+    };
+    let mut head = base_head(status, ctx.rid).content_length(len);
+    if let Some(r) = range {
+        head.push("content-range", format!("bytes {}-{}/{}", r.start, r.end, meta.size));
+    }
+    object_headers(ctx, &mut head, &meta, range.is_none());
+    if !with_body || len == 0 {
+        return io.respond(&head, &[]).await;
+    }
+    // Open the first copy that answers (failover across replicas); only then commit to a status.
+    let mut last_err = None;
+    let mut stream = None;
+    for loc in &meta.locations {
+        let backend = ctx.core.backend(&loc.backend)?.clone();
+        match backend.get(&loc.physical_key, range, meta.size).await {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) if e.may_failover() => {
+                warn!(backend = %loc.backend, error = %e, "read failed; trying another copy");
+                last_err = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let Some(mut stream) = stream else {
+        return Err(last_err.unwrap_or_else(|| ProxyError::Internal("object has no locations".into())));
+    };
+    let mut out = Vec::with_capacity(1024);
+    head.write_to(&mut out);
+    io.write(out).await?;
+    let mut buf = Vec::with_capacity(BODY_BUF);
+    loop {
+        let (res, b) = stream.read(buf).await;
+        res?;
+        if b.is_empty() {
+            break;
+        }
+        buf = io.write(b).await?;
+    }
+    Ok(())
+}
+
+/// DeleteObject: succeeds whether or not the key existed.
+pub async fn delete_object(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -> Result<(), ProxyError> {
+    require_bucket(ctx, bucket)?;
+    ctx.core.shared.store.delete_object(bucket, key)?.ticket.await?;
+    send_empty(ctx, io, 204).await
+}
+
+/// DeleteObjects: up to 1000 keys, quiet mode.
+pub async fn delete_objects(
+    ctx: &Ctx<'_>,
+    io: &mut ClientIo,
+    body: &mut RequestBody,
+    bucket: &str,
+) -> Result<(), ProxyError> {
+    require_bucket(ctx, bucket)?;
+    let doc = read_small_body(io, body, xml::MAX_DELETE_BODY_BYTES).await?;
+    let req = xml::parse_delete(&doc).map_err(|_| ProxyError::MalformedXml)?;
+    let store = &ctx.core.shared.store;
+    let mut failures: Vec<(String, &'static str, String)> = Vec::new();
+    let mut last_ticket = None;
+    for key in &req.keys {
+        match store.delete_object(bucket, key) {
+            Ok(d) => last_ticket = Some(d.ticket),
+            Err(e) => {
+                let e = ProxyError::from(e);
+                failures.push((key.clone(), e.code(), e.to_string()));
+            }
+        }
+    }
+    // Group commit: the last ticket's flush covers every earlier deletion.
+    if let Some(t) = last_ticket {
+        t.await?;
+    }
+    let outcomes: Vec<DeleteOutcome<'_>> = req
+        .keys
+        .iter()
+        .map(|k| match failures.iter().find(|(fk, _, _)| fk == k) {
+            Some((key, code, message)) => DeleteOutcome::Failed { key, code, message },
+            None => DeleteOutcome::Deleted { key: k },
+        })
+        .collect();
+    send_xml(
+        ctx,
+        io,
+        &xml::DeleteResult {
+            quiet: req.quiet,
+            outcomes: &outcomes,
+        },
+    )
+    .await
+}

@@ -1,0 +1,148 @@
+//! A tiny in-memory S3 backend on std threads for tests: PUT, GET (with Range), HEAD, DELETE on
+//! path-style keys, no signature checks, and a fault switch that makes it die in the middle of
+//! the next PUT body after storing the partial bytes (the worst case for orphans).
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+#[derive(Default)]
+pub struct FakeState {
+    pub objects: Mutex<BTreeMap<String, Vec<u8>>>,
+    /// When set, the next PUT reads this many body bytes, stores them, and drops the connection.
+    pub die_after: Mutex<Option<usize>>,
+    pub puts: AtomicUsize,
+    pub stop: AtomicBool,
+}
+
+pub struct FakeS3 {
+    pub addr: SocketAddr,
+    pub state: Arc<FakeState>,
+}
+
+impl FakeS3 {
+    pub fn start() -> FakeS3 {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let state = Arc::new(FakeState::default());
+        let st = state.clone();
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                if st.stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(s) = s else { continue };
+                let st = st.clone();
+                std::thread::spawn(move || serve(s, st));
+            }
+        });
+        FakeS3 { addr, state }
+    }
+
+    pub fn keys(&self) -> Vec<String> {
+        self.state.objects.lock().unwrap().keys().cloned().collect()
+    }
+}
+
+fn serve(mut s: TcpStream, st: Arc<FakeState>) {
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30))).ok();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut tmp = vec![0u8; 65536];
+    loop {
+        // Read a head.
+        let (method, path, headers, n) = loop {
+            let mut hs = [httparse::EMPTY_HEADER; 64];
+            let mut req = httparse::Request::new(&mut hs);
+            if let Ok(httparse::Status::Complete(n)) = req.parse(&buf) {
+                let headers: Vec<(String, String)> = req
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.name.to_ascii_lowercase(),
+                            String::from_utf8_lossy(h.value).into_owned(),
+                        )
+                    })
+                    .collect();
+                break (
+                    req.method.unwrap().to_string(),
+                    req.path.unwrap().to_string(),
+                    headers,
+                    n,
+                );
+            }
+            match s.read(&mut tmp) {
+                Ok(0) | Err(_) => return,
+                Ok(k) => buf.extend_from_slice(&tmp[..k]),
+            }
+        };
+        buf.drain(..n);
+        let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let key = path.split('?').next().unwrap().to_string();
+        let len: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+        match method.as_str() {
+            "PUT" => {
+                st.puts.fetch_add(1, Ordering::SeqCst);
+                let die = st.die_after.lock().unwrap().take();
+                let want = die.map_or(len, |d| d.min(len));
+                while buf.len() < want {
+                    match s.read(&mut tmp) {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => buf.extend_from_slice(&tmp[..k]),
+                    }
+                }
+                let body: Vec<u8> = buf.drain(..want).collect();
+                st.objects.lock().unwrap().insert(key, body);
+                if die.is_some() {
+                    let _ = s.shutdown(std::net::Shutdown::Both);
+                    return;
+                }
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nETag: \"x\"\r\nContent-Length: 0\r\n\r\n");
+            }
+            "GET" | "HEAD" => {
+                let obj = st.objects.lock().unwrap().get(&key).cloned();
+                match obj {
+                    None => {
+                        let body = b"<Error><Code>NoSuchKey</Code></Error>";
+                        let _ = s.write_all(
+                            format!("HTTP/1.1 404 Not Found\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes(),
+                        );
+                        if method == "GET" {
+                            let _ = s.write_all(body);
+                        }
+                    }
+                    Some(o) => {
+                        let (status, part) = match header("range").and_then(|r| parse_range(&r, o.len())) {
+                            Some((a, b)) => ("206 Partial Content", o[a..=b].to_vec()),
+                            None => ("200 OK", o),
+                        };
+                        let _ = s.write_all(
+                            format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n", part.len()).as_bytes(),
+                        );
+                        if method == "GET" {
+                            let _ = s.write_all(&part);
+                        }
+                    }
+                }
+            }
+            "DELETE" => {
+                st.objects.lock().unwrap().remove(&key);
+                let _ = s.write_all(b"HTTP/1.1 204 No Content\r\n\r\n");
+            }
+            _ => {
+                let _ = s.write_all(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n");
+            }
+        }
+    }
+}
+
+fn parse_range(v: &str, len: usize) -> Option<(usize, usize)> {
+    let (a, b) = v.strip_prefix("bytes=")?.split_once('-')?;
+    let a: usize = a.parse().ok()?;
+    let b: usize = if b.is_empty() { len - 1 } else { b.parse().ok()? };
+    Some((a, b.min(len - 1)))
+}

@@ -1,0 +1,381 @@
+//! In-process test harness: a proxy on `127.0.0.1:0` over `fs` backends in a temporary
+//! directory, and a hand-signing HTTP/1.1 client that can send what SDKs never would.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use s3o_proxy::config::Config;
+use s3o_proxy::server::Running;
+use s3o_proxy::state::Shared;
+use s3o_sigv4::string_to_sign::sha256_hex;
+use s3o_sigv4::{AmzDate, Signer};
+
+pub const AK: &str = "AKIATESTADMIN0000001";
+pub const SK: &str = "test-admin-secret-key-000000000000000000";
+pub const RO_AK: &str = "AKIATESTREADONLY0001";
+pub const RO_SK: &str = "test-readonly-secret-key-00000000000000";
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh temporary directory (removed on drop).
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let p = std::env::temp_dir().join(format!("s3o-test-{}-{tag}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The default test config: two fs backends (a: 1 MiB quota, b: unlimited), bucket `data` on
+/// both with pack placement, an admin and a read-only key. `extra` is appended.
+pub fn config_text(dir: &std::path::Path, extra: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+threads = 2
+data_dir = "{dir}/meta"
+shutdown_grace_secs = 5
+
+[limits]
+head_timeout_secs = 2
+idle_timeout_secs = 5
+body_timeout_secs = 2
+
+[[backends]]
+name = "a"
+kind = "fs"
+path = "{dir}/a"
+quota_bytes = 1048576
+
+[[backends]]
+name = "b"
+kind = "fs"
+path = "{dir}/b"
+
+[[buckets]]
+name = "data"
+backends = ["a", "b"]
+placement = "pack"
+
+[defaults]
+backends = ["a", "b"]
+placement = "spread"
+
+[[credentials]]
+access_key = "{AK}"
+secret_key = "{SK}"
+create_buckets = true
+
+[[credentials]]
+access_key = "{RO_AK}"
+secret_key = "{RO_SK}"
+buckets = ["data"]
+access = "read-only"
+{extra}
+"#,
+        dir = dir.display()
+    )
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub dir: TempDir,
+    pub shared: Arc<Shared>,
+    running: Option<Running>,
+}
+
+impl TestServer {
+    pub fn start() -> TestServer {
+        Self::start_with("")
+    }
+
+    pub fn start_with(extra: &str) -> TestServer {
+        let dir = TempDir::new("srv");
+        let text = config_text(&dir.0, extra);
+        Self::start_config(dir, &text)
+    }
+
+    pub fn start_config(dir: TempDir, text: &str) -> TestServer {
+        let cfg = Config::parse(text).unwrap();
+        let store = s3o_store::Store::open(&cfg.server.data_dir).unwrap();
+        let addr = cfg.server.listen;
+        let threads = cfg.threads();
+        let shared = Arc::new(Shared::new(cfg, store).unwrap());
+        let running = Running::start(shared.clone(), addr, threads).unwrap();
+        TestServer {
+            addr: running.addr,
+            dir,
+            shared,
+            running: Some(running),
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(self.addr, AK, SK)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown(Duration::from_secs(5));
+        }
+    }
+
+    /// Files under a backend's object directory.
+    pub fn backend_files(&self, backend: &str) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let root = self.dir.0.join(backend).join("objects");
+        let mut stack = vec![root];
+        while let Some(d) = stack.pop() {
+            if let Ok(rd) = std::fs::read_dir(&d) {
+                for e in rd.flatten() {
+                    let p = e.path();
+                    if p.is_dir() {
+                        stack.push(p);
+                    } else {
+                        out.push(p);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    /// The `<Code>` of an XML error body.
+    pub fn code(&self) -> String {
+        let t = self.text();
+        t.split("<Code>")
+            .nth(1)
+            .and_then(|s| s.split("</Code>").next())
+            .unwrap_or("")
+            .to_string()
+    }
+}
+
+/// A hand-signing client on one keep-alive connection.
+pub struct Client {
+    pub addr: SocketAddr,
+    pub signer: Signer,
+    pub stream: Option<TcpStream>,
+    pub host: String,
+}
+
+impl Client {
+    pub fn new(addr: SocketAddr, ak: &str, sk: &str) -> Client {
+        Client {
+            addr,
+            signer: Signer::new(ak, sk, "us-east-1", "s3"),
+            stream: None,
+            host: addr.to_string(),
+        }
+    }
+
+    pub fn conn(&mut self) -> &mut TcpStream {
+        if self.stream.is_none() {
+            let s = TcpStream::connect(self.addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            s.set_nodelay(true).unwrap();
+            self.stream = Some(s);
+        }
+        self.stream.as_mut().unwrap()
+    }
+
+    /// Signed headers for a request (the payload hash given explicitly).
+    pub fn signed_headers(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        extra: &[(&str, &str)],
+        payload_hash: &str,
+    ) -> Vec<(String, String)> {
+        let date = AmzDate::from_unix(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64,
+        );
+        let mut h: Vec<(&str, &str)> = vec![
+            ("host", &self.host),
+            ("x-amz-date", date.as_str()),
+            ("x-amz-content-sha256", payload_hash),
+        ];
+        h.extend_from_slice(extra);
+        let sig = self.signer.sign_headers(method, path, query, &h, payload_hash, &date);
+        let mut out: Vec<(String, String)> = h.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+        out.push(("authorization".into(), sig.authorization));
+        out
+    }
+
+    /// A signed request with a whole body (signed SHA-256 payload).
+    pub fn send(&mut self, method: &str, path: &str, query: &str, extra: &[(&str, &str)], body: &[u8]) -> Response {
+        let hash = sha256_hex(body);
+        let mut headers = self.signed_headers(method, path, query, extra, &hash);
+        if !body.is_empty() || method == "PUT" || method == "POST" {
+            headers.push(("content-length".into(), body.len().to_string()));
+        }
+        self.raw(method, path, query, &headers, body)
+    }
+
+    pub fn get(&mut self, path: &str) -> Response {
+        self.send("GET", path, "", &[], b"")
+    }
+
+    pub fn put(&mut self, path: &str, body: &[u8]) -> Response {
+        self.send("PUT", path, "", &[], body)
+    }
+
+    /// Sends exactly these headers and body.
+    pub fn raw(
+        &mut self,
+        method: &str,
+        path: &str,
+        query: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Response {
+        let target = if query.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}?{query}")
+        };
+        let mut req = format!("{method} {target} HTTP/1.1\r\n");
+        for (n, v) in headers {
+            req.push_str(&format!("{n}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        let mut bytes = req.into_bytes();
+        bytes.extend_from_slice(body);
+        self.send_bytes(&bytes, method == "HEAD")
+    }
+
+    /// Writes raw bytes and reads one response.
+    pub fn send_bytes(&mut self, bytes: &[u8], head_request: bool) -> Response {
+        let s = self.conn();
+        s.write_all(bytes).unwrap();
+        self.read_response(head_request)
+    }
+
+    /// Reads one response from the connection.
+    pub fn read_response(&mut self, head_request: bool) -> Response {
+        let s = self.conn();
+        let mut buf = Vec::new();
+        let mut tmp = [0u8; 65536];
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; 64];
+            let mut r = httparse::Response::new(&mut headers);
+            if let Ok(httparse::Status::Complete(n)) = r.parse(&buf) {
+                let status = r.code.unwrap();
+                let hs: Vec<(String, String)> = r
+                    .headers
+                    .iter()
+                    .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()))
+                    .collect();
+                let len: usize = hs
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                    .map(|(_, v)| v.parse().unwrap())
+                    .unwrap_or(0);
+                let len = if head_request || status == 100 || status == 304 {
+                    0
+                } else {
+                    len
+                };
+                let mut body = buf[n..].to_vec();
+                while body.len() < len {
+                    let k = read_retry(s, &mut tmp);
+                    assert!(k > 0, "connection closed mid-body");
+                    body.extend_from_slice(&tmp[..k]);
+                }
+                let close = hs
+                    .iter()
+                    .any(|(k, v)| k.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close"));
+                if close {
+                    self.stream = None;
+                }
+                return Response {
+                    status,
+                    headers: hs,
+                    body,
+                };
+            }
+            let k = read_retry(s, &mut tmp);
+            if k == 0 {
+                self.stream = None;
+                return Response {
+                    status: 0,
+                    headers: vec![],
+                    body: buf,
+                };
+            }
+            buf.extend_from_slice(&tmp[..k]);
+        }
+    }
+}
+
+/// `read`, retried on EINTR; a reset connection reads as end of stream.
+fn read_retry(s: &mut TcpStream, buf: &mut [u8]) -> usize {
+    loop {
+        match s.read(buf) {
+            Ok(n) => return n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return 0,
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn data(n: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+pub mod fake_s3;

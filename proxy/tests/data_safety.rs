@@ -1,0 +1,138 @@
+//! Data safety: a backend that dies in the middle of an overwrite leaves the previous version
+//! readable and intact, and once the cleanup queue has run no orphan remains on any backend.
+//! Also: a client that disconnects mid-upload changes nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use common::fake_s3::FakeS3;
+use common::{data, TempDir, TestServer};
+use s3o_proxy::backend::Backend;
+
+fn config(dir: &std::path::Path, fake: std::net::SocketAddr) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+threads = 1
+data_dir = "{dir}/meta"
+[limits]
+body_timeout_secs = 2
+[[backends]]
+name = "remote"
+kind = "s3"
+endpoint = "http://{fake}"
+bucket = "real"
+access_key = "x"
+secret_key = "y"
+[[buckets]]
+name = "data"
+backends = ["remote"]
+[[credentials]]
+access_key = "{ak}"
+secret_key = "{sk}"
+"#,
+        dir = dir.display(),
+        ak = common::AK,
+        sk = common::SK
+    )
+}
+
+/// Runs the cleanup queue as if `ahead` had passed (superseded versions wait a grace period).
+fn run_cleanup(srv: &TestServer, ahead: Duration) {
+    let shared = srv.shared.clone();
+    let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+        .enable_timer()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let mut backends = HashMap::new();
+        for b in &shared.cfg.backends {
+            backends.insert(
+                b.name.clone(),
+                Rc::new(Backend::new(b, Duration::from_secs(2)).unwrap()),
+            );
+        }
+        let now = s3o_proxy::clock::unix_ms() + ahead.as_millis() as u64;
+        while s3o_proxy::cleanup::run_once_at(&shared, &backends, now).await > 0 {}
+    });
+}
+
+#[test]
+fn backend_dying_mid_overwrite_keeps_previous_version_and_leaves_no_orphan() {
+    let fake = FakeS3::start();
+    let dir = TempDir::new("safety");
+    let text = config(&dir.0, fake.addr);
+    let srv = TestServer::start_config(dir, &text);
+    let mut c = srv.client();
+    let v1 = data(300_000, 7);
+    assert_eq!(c.put("/data/obj", &v1).status, 200);
+    assert_eq!(fake.keys().len(), 1);
+    let v1_key = fake.keys()[0].clone();
+
+    // The backend dies after 100 KB of the 1 MB overwrite.
+    *fake.state.die_after.lock().unwrap() = Some(100_000);
+    let v2 = data(1_000_000, 8);
+    let r = c.put("/data/obj", &v2);
+    assert!(r.status >= 500, "overwrite must fail: {} {}", r.status, r.text());
+    // The partial bytes sit on the backend under a fresh key; the old version is untouched.
+    assert_eq!(fake.keys().len(), 2);
+    let mut c = srv.client();
+    let g = c.get("/data/obj");
+    assert_eq!(g.status, 200);
+    assert!(g.body == v1, "previous version must be intact");
+
+    // The cleanup queue removes the orphan and nothing else.
+    let t0 = Instant::now();
+    while fake.keys().len() > 1 && t0.elapsed() < Duration::from_secs(10) {
+        run_cleanup(&srv, Duration::ZERO);
+    }
+    assert_eq!(fake.keys(), vec![v1_key.clone()]);
+    assert!(c.get("/data/obj").body == v1);
+
+    // A successful overwrite: the old physical object goes once its grace period has passed.
+    assert_eq!(c.put("/data/obj", &v2).status, 200);
+    assert_eq!(fake.keys().len(), 2);
+    run_cleanup(&srv, Duration::from_secs(600));
+    let keys = fake.keys();
+    assert_eq!(keys.len(), 1);
+    assert_ne!(keys[0], v1_key);
+    assert!(c.get("/data/obj").body == v2);
+    // Usage counts only the live version.
+    assert_eq!(srv.shared.store.usage("remote").unwrap(), 1_000_000);
+}
+
+#[test]
+fn client_disconnecting_mid_upload_changes_nothing() {
+    let srv = TestServer::start();
+    let mut c = srv.client();
+    assert_eq!(c.put("/data/k", b"old").status, 200);
+    let body = data(500_000, 9);
+    let mut h = c.signed_headers("PUT", "/data/k", "", &[], "UNSIGNED-PAYLOAD");
+    h.push(("content-length".into(), body.len().to_string()));
+    let mut req = "PUT /data/k HTTP/1.1\r\n".to_string();
+    for (n, v) in &h {
+        req.push_str(&format!("{n}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    {
+        let mut s = std::net::TcpStream::connect(srv.addr).unwrap();
+        s.write_all(req.as_bytes()).unwrap();
+        s.write_all(&body[..200_000]).unwrap();
+    } // dropped: the client is gone
+    std::thread::sleep(Duration::from_millis(300));
+    let mut c = srv.client();
+    assert_eq!(c.get("/data/k").body, b"old");
+    let t0 = Instant::now();
+    while srv.backend_files("a").len() + srv.backend_files("b").len() > 1 && t0.elapsed() < Duration::from_secs(10) {
+        run_cleanup(&srv, Duration::ZERO);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(srv.backend_files("a").len() + srv.backend_files("b").len(), 1);
+}
