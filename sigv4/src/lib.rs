@@ -4,7 +4,8 @@
 //!
 //! One file per artefact of the spec: [`date`], [`authorization`], [`canonical`],
 //! [`string_to_sign`], [`signing_key`], [`presign`], [`chunked`], plus [`checksum`], [`verify`]
-//! (the entry point for incoming requests) and [`sign`] (outgoing).
+//! (the entry point for incoming requests) and [`sign`] (outgoing); [`sigv2`] accepts the
+//! Signature Version 2 presigned URLs boto3 still makes by default.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -18,6 +19,7 @@ mod error;
 pub mod presign;
 pub mod sign;
 pub mod signing_key;
+pub mod sigv2;
 pub mod string_to_sign;
 pub mod verify;
 

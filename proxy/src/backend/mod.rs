@@ -61,7 +61,7 @@ pub enum Backend {
     /// A local directory.
     Fs(fs::FsBackend),
     /// An S3 service.
-    S3(s3::S3Backend),
+    S3(Box<s3::S3Backend>),
 }
 
 impl Backend {
@@ -69,7 +69,7 @@ impl Backend {
     pub fn new(cfg: &BackendConfig, connect_timeout: std::time::Duration) -> Result<Backend, ProxyError> {
         Ok(match &cfg.kind {
             BackendKind::Fs { path } => Backend::Fs(fs::FsBackend::new(&cfg.name, path)),
-            BackendKind::S3 { .. } => Backend::S3(s3::S3Backend::new(cfg, connect_timeout)?),
+            BackendKind::S3 { .. } => Backend::S3(Box::new(s3::S3Backend::new(cfg, connect_timeout)?)),
         })
     }
 
