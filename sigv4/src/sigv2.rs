@@ -124,7 +124,6 @@ pub fn string_to_sign<H: Headers + ?Sized>(
     headers.each(|n, v| {
         let n = n.to_ascii_lowercase();
         if n.starts_with("x-amz-") {
-            let v: Vec<u8> = v.iter().copied().collect::<Vec<u8>>();
             match amz.iter_mut().find(|(k, _)| *k == n) {
                 Some((_, existing)) => {
                     existing.push(b',');
