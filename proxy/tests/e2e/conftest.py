@@ -54,8 +54,8 @@ from harness import (
     make_test_ca_and_cert,
 )
 
-# Log of the running proxy, quoted in the report of every failing test.
-_PROXY_LOG: list[Path] = []
+# The running proxy, whose log is quoted in the report of every failing test.
+_PROXY: list[Server] = []
 _CLEAN_CONFIG_DIR: list[tempfile.TemporaryDirectory] = []
 
 
@@ -91,8 +91,13 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     # (A proxy that failed to start already quoted its log in the error itself.)
-    if rep.failed and _PROXY_LOG and _PROXY_LOG[-1].exists() and "--- last" not in str(rep.longrepr):
-        rep.sections.append(("s3-orchestrator log (tail)", log_tail(_PROXY_LOG[-1], 60)))
+    if rep.failed and _PROXY and "--- last" not in str(rep.longrepr):
+        server = _PROXY[-1]
+        if server.proc.poll() is not None and not server.extra.get("stopping"):
+            rep.sections.append(("s3-orchestrator is not running", (
+                f"the proxy (pid {server.proc.pid}) exited with code {server.proc.returncode} in the "
+                "middle of the session; the suite did not stop it (a signal from elsewhere?)")))
+        rep.sections.append(("s3-orchestrator log (tail)", log_tail(server.log_path, 60)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,9 +302,14 @@ def proxy(tmp_path_factory, seaweed, moto):
     log_path = root / "s3-orchestrator.log"
     server = Server.start("s3-orchestrator", [str(binary), "serve", "--config", str(config_path)],
                           log_path, cwd=root, env=env)
-    _PROXY_LOG.append(log_path)
+    _PROXY.append(server)
     server.wait_port(port)
     yield Proxy(f"http://127.0.0.1:{port}", port, server, config_path, backends)
+    if server.proc.poll() is not None:
+        pytest.fail(f"s3-orchestrator (pid {server.proc.pid}) exited with code {server.proc.returncode} "
+                    f"before the end of the session, without being stopped by the suite\n{log_tail(log_path)}",
+                    pytrace=False)
+    server.extra["stopping"] = True
     code = server.stop()
     if server.extra.get("killed"):
         pytest.fail(f"s3-orchestrator ignored SIGTERM for {STOP_TIMEOUT_SECS:.0f} s and was killed\n"
