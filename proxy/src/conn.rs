@@ -30,7 +30,7 @@ pub async fn serve_connection(core: Rc<Core>, stream: TcpStream) {
             Ok(None) => return,
             Err(e) => {
                 let rid = core.shared.request_id();
-                let _ = write_error(&mut io, &e, "", &rid, false).await;
+                let _ = write_error(&mut io, &e, "", &rid, false, false).await;
                 return;
             }
         };
@@ -53,7 +53,8 @@ pub async fn serve_connection(core: Rc<Core>, stream: TcpStream) {
                     && !matches!(e, ProxyError::Http(_))
                     && matches!(BodyKind::from_head(&head), Ok(BodyKind::Empty))
                     && head.keep_alive();
-                if write_error(&mut io, &e, &head.path, &rid, keep).await.is_err() {
+                let is_head = head.method == http::Method::HEAD;
+                if write_error(&mut io, &e, &head.path, &rid, keep, is_head).await.is_err() {
                     return;
                 }
                 keep
@@ -120,6 +121,7 @@ pub async fn write_error(
     resource: &str,
     rid: &str,
     keep_alive: bool,
+    head_request: bool,
 ) -> Result<(), ProxyError> {
     let message = e.to_string();
     let body = ErrorDocument {
@@ -134,5 +136,6 @@ pub async fn write_error(
         .header("content-type", "application/xml")
         .content_length(body.len() as u64)
         .header("connection", if keep_alive { "keep-alive" } else { "close" });
-    io.respond(&head, &body).await
+    // A response to HEAD carries the headers of the error but never its body.
+    io.respond(&head, if head_request { &[] } else { &body }).await
 }

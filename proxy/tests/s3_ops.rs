@@ -110,6 +110,10 @@ fn buckets_lifecycle_and_errors() {
     assert_eq!((r.status, r.code().as_str()), (409, "BucketAlreadyOwnedByYou"));
     assert_eq!(c.send("HEAD", "/newbucket", "", &[], b"").status, 200);
     assert_eq!(c.send("HEAD", "/nosuchbucket", "", &[], b"").status, 404);
+    // HEAD errors have no body: the same connection carries the next request cleanly.
+    let h = c.send("HEAD", "/newbucket/missing-key", "", &[], b"");
+    assert_eq!((h.status, h.body.len()), (404, 0));
+    assert_eq!(c.send("HEAD", "/newbucket", "", &[], b"").status, 200);
     let l = c.get("/");
     assert_eq!(l.status, 200);
     assert!(l.text().contains("<Name>newbucket</Name>") && l.text().contains("<Name>data</Name>"));
