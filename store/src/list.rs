@@ -85,12 +85,36 @@ impl Store {
                     }
                 }
                 None => {
-                    page.objects.push((key.clone(), decode(OBJECTS, &v)?));
+                    page.objects
+                        .push((key.clone(), decode::<ListView>(OBJECTS, &v)?.into_meta()));
                     page.next_marker = Some(key);
                 }
             }
         }
         Ok((page, visited))
+    }
+}
+
+/// The fields a listing shows, decoded without the rest of the record (locations, metadata,
+/// checksums): listing a page then costs a fraction of decoding whole records.
+#[derive(serde::Deserialize)]
+struct ListView {
+    size: u64,
+    etag: String,
+    last_modified_ms: u64,
+    version: u64,
+}
+
+impl ListView {
+    /// An [`ObjectMeta`](crate::ObjectMeta) carrying only what listings need.
+    fn into_meta(self) -> crate::ObjectMeta {
+        crate::ObjectMeta {
+            size: self.size,
+            etag: self.etag,
+            last_modified_ms: self.last_modified_ms,
+            version: self.version,
+            ..crate::ObjectMeta::default()
+        }
     }
 }
 

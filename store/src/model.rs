@@ -126,7 +126,8 @@ impl Default for ListQuery {
 /// One page of a listing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListPage {
-    /// Keys in order with their current version.
+    /// Keys in order with what a listing shows of their current version (size, ETag,
+    /// last-modified, version); the other fields are left at their defaults.
     pub objects: Vec<(String, ObjectMeta)>,
     /// Common prefixes in order, each ending with the delimiter.
     pub common_prefixes: Vec<String>,
