@@ -425,9 +425,14 @@ impl S3Backend {
             extra.push(("content-type", ct));
         }
         let head = self.head("PUT", &self.path(key), "", &extra);
+        // No body byte has been consumed yet: a stale pooled connection is replaced, once.
         let mut conn = self.conn(false).await?;
-        let (res, _) = conn.write_all(head).await;
-        res.map_err(|e| self.err_connect(e))?;
+        let (res, head) = conn.write_all(head).await;
+        if res.is_err() {
+            conn = self.connect().await?;
+            let (res, _) = conn.write_all(head).await;
+            res.map_err(|e| self.err_connect(e))?;
+        }
         let mut sent = 0u64;
         while let Some(piece) = body.next_piece().await? {
             sent += piece.len() as u64;
@@ -489,6 +494,7 @@ impl S3Backend {
             self.pool.clone(),
             leftover,
             len,
+            !resp.close,
         ))
     }
 

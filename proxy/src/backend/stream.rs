@@ -26,6 +26,7 @@ enum Inner {
         conn: Option<Conn>,
         pool: Rc<Pool>,
         leftover: Vec<u8>,
+        reusable: bool,
     },
 }
 
@@ -39,8 +40,9 @@ impl GetStream {
         }
     }
 
-    /// A response body of `len` bytes on `conn`, the first bytes already read into `leftover`.
-    pub fn http(backend: String, conn: Conn, pool: Rc<Pool>, leftover: Vec<u8>, len: u64) -> GetStream {
+    /// A response body of `len` bytes on `conn`, the first bytes already read into `leftover`;
+    /// the connection goes back to `pool` at the end when `reusable` (no `Connection: close`).
+    pub fn http(backend: String, conn: Conn, pool: Rc<Pool>, leftover: Vec<u8>, len: u64, reusable: bool) -> GetStream {
         GetStream {
             backend,
             remaining: len,
@@ -48,6 +50,7 @@ impl GetStream {
                 conn: Some(conn),
                 pool,
                 leftover,
+                reusable,
             },
         }
     }
@@ -90,7 +93,12 @@ impl GetStream {
                     ),
                 }
             }
-            Inner::Http { conn, pool, leftover } => {
+            Inner::Http {
+                conn,
+                pool,
+                leftover,
+                reusable,
+            } => {
                 if !leftover.is_empty() {
                     let n = leftover.len().min(want);
                     buf.extend_from_slice(&leftover[..n]);
@@ -123,7 +131,7 @@ impl GetStream {
                     }
                 }
                 if self.remaining == 0 {
-                    if let Some(c) = conn.take() {
+                    if let Some(c) = conn.take().filter(|_| *reusable) {
                         pool.put_back(c);
                     }
                 }

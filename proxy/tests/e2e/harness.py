@@ -307,7 +307,7 @@ def client_config(**overrides) -> Config:
     signed payload with an `x-amz-checksum-crc32` header, an https:// one gets
     `STREAMING-UNSIGNED-PAYLOAD-TRAILER`. Retries are off so a 5xx fails the test it happens in.
     """
-    return Config(connect_timeout=10, read_timeout=60, retries={"total_max_attempts": 1}, **overrides)
+    return Config(connect_timeout=10, read_timeout=30, retries={"total_max_attempts": 1}, **overrides)
 
 
 def make_client(endpoint: str, access_key: str, secret_key: str, verify=None, **config_overrides):

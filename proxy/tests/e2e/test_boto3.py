@@ -595,19 +595,15 @@ def test_presigned_tampered(s3_presign, presign_object, tamper):
     assert (status, code) == (403, "SignatureDoesNotMatch")
 
 
-def test_presigned_default_sigv2_never_serves_unverified(s3, presign_object):
-    """boto3's default S3 presigning is SigV2 (`AWSAccessKeyId=&Signature=&Expires=`). Whether or
-    not the proxy supports it, it must answer a client error, never a 5xx, and must never serve
-    the object for a wrong SigV2 signature."""
+def test_presigned_default_sigv2(s3, presign_object):
+    """boto3's default S3 presigning (default client settings) is SigV2
+    (`AWSAccessKeyId=&Signature=&Expires=`): the URL fetched with urllib serves the object, and a
+    wrong SigV2 signature is refused."""
     key, data = presign_object
     url = s3.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": key}, ExpiresIn=300)
     assert "Signature=" in url and "AWSAccessKeyId=" in url, url
-    try:
-        status, _, body = _fetch(url)
-    except urllib.error.HTTPError as e:
-        assert 400 <= e.code < 500, f"SigV2 presigned URL answered {e.code}"
-    else:
-        assert status == 200 and body == data
+    status, _, body = _fetch(url)
+    assert status == 200 and body == data
     bad = re.sub(r"Signature=[^&]+", "Signature=AAAAAAAAAAAAAAAAAAAAAAAAAAA%3D", url)
     status, code = _fetch_error(bad)
     assert status == 403, (status, code)
@@ -641,8 +637,9 @@ def test_objects_land_on_backends(s3, proxy):
     physical = _physical_of(proxy, BUCKETS[BUCKET][0])
     for name, keys in physical.items():
         for k in keys:
+            # Buckets made with CreateBucket share these backends ([defaults]): every key is still
+            # one of ours, named after its logical bucket.
             assert PHYSICAL_KEY.match(k), f"{name}: unexpected physical key {k!r} (see store/src/layout.rs)"
-            assert k.startswith(f"{BUCKET}/"), k
     for k, v in objects.items():
         where = _locate(physical, BUCKET, k)
         assert len(where) == 1, f"{k}: want exactly one physical object, found {where}"
