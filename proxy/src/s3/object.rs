@@ -325,7 +325,8 @@ pub async fn get_object(
     let mut out = Vec::with_capacity(1024);
     head.write_to(&mut out);
     io.write(out).await?;
-    let mut buf = Vec::with_capacity(BODY_BUF);
+    // Small objects get a small buffer: memory per connection stays proportional to need.
+    let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(BODY_BUF).min(BODY_BUF));
     loop {
         let (res, b) = stream.read(buf).await;
         res?;

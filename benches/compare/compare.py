@@ -1,0 +1,289 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark driver (see benches/compare.sh).
+
+Starts `s3o-loadtest serve-backend` (in-memory S3, no signature checks), s3-orchestrator in front
+of it (one `s3` backend), and nginx in front of the same backend, then runs every load against
+all three with `s3o-loadtest run` and prints throughput, p50/p99, CPU per request of the process
+under test (from /proc/PID/stat), its peak RSS (sampled VmRSS), and the ratios us/direct and
+us/nginx. Everything listens on 127.0.0.1 only; every run is bounded in time.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REL = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release")
+LOADTEST = os.path.join(REL, "s3o-loadtest")
+PROXY = os.path.join(REL, "s3-orchestrator")
+AK, SK = "AKIABENCHMARK0000001", "bench-secret-key-000000000000000000000000"
+TICK = os.sysconf("SC_CLK_TCK")
+SHORT = "--short" in sys.argv
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port, proc, what, timeout=30):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited early ({proc.returncode})")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"{what} did not start on port {port}")
+
+
+def pids_of(pid):
+    """The process and its children (nginx workers)."""
+    out = [pid]
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{t}/children") as f:
+                out += [int(c) for c in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
+def cpu_ticks(pids):
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+        except OSError:
+            pass
+    return total
+
+
+def rss_kib(pids):
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, pids):
+        super().__init__(daemon=True)
+        self.pids, self.peak, self.stop = pids, 0, threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            self.peak = max(self.peak, rss_kib(self.pids))
+            time.sleep(0.05)
+
+
+def start_all(tmp):
+    procs = {}
+    bport, pport, nport = free_port(), free_port(), free_port()
+    procs["backend"] = subprocess.Popen(
+        [LOADTEST, "serve-backend", "--listen", f"127.0.0.1:{bport}", "--threads", "1", "--storage", "memory"],
+        stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "backend.log"), "w"))
+    wait_port(bport, procs["backend"], "backend")
+    cfg = os.path.join(tmp, "proxy.toml")
+    with open(cfg, "w") as f:
+        f.write(f"""
+[server]
+listen = "127.0.0.1:{pport}"
+threads = 1
+data_dir = "{tmp}/meta"
+[[backends]]
+name = "fast"
+kind = "s3"
+endpoint = "http://127.0.0.1:{bport}"
+bucket = "real"
+access_key = "x"
+secret_key = "y"
+[[buckets]]
+name = "bench"
+backends = ["fast"]
+[[credentials]]
+access_key = "{AK}"
+secret_key = "{SK}"
+""")
+    procs["proxy"] = subprocess.Popen([PROXY, "serve", "--config", cfg], stdout=subprocess.DEVNULL,
+                                      stderr=open(os.path.join(tmp, "proxy.log"), "w"),
+                                      env={**os.environ, "RUST_LOG": "warn"})
+    wait_port(pport, procs["proxy"], "s3-orchestrator")
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if os.path.exists(nginx):
+        ncfg = os.path.join(tmp, "nginx.conf")
+        with open(ncfg, "w") as f:
+            f.write(f"""
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {tmp}/nginx-body;
+  proxy_temp_path {tmp}/nginx-proxy;
+  upstream backend {{ server 127.0.0.1:{bport}; keepalive 128; }}
+  server {{
+    listen 127.0.0.1:{nport};
+    client_max_body_size 0;
+    location / {{
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_request_buffering off;
+      proxy_buffering off;
+    }}
+  }}
+}}
+""")
+        procs["nginx"] = subprocess.Popen([nginx, "-c", ncfg, "-p", tmp], stdout=subprocess.DEVNULL,
+                                          stderr=open(os.path.join(tmp, "nginx.log"), "w"))
+        wait_port(nport, procs["nginx"], "nginx")
+    return procs, {"direct": bport, "nginx": nport, "us": pport}
+
+
+# name, workload args, concurrency
+CASES_FULL = [
+    ("GET 4KiB c=1", ["--workload", "get", "--size", "4KiB", "--prepare"], 1),
+    ("GET 4KiB c=64", ["--workload", "get", "--size", "4KiB", "--prepare"], 64),
+    ("GET 1MiB c=8", ["--workload", "get", "--size", "1MiB", "--prepare", "--objects", "16"], 8),
+    ("PUT 1MiB unsigned c=8", ["--workload", "put", "--size", "1MiB", "--payload", "unsigned"], 8),
+    ("PUT 1MiB chunked-crc32c c=8", ["--workload", "put", "--size", "1MiB", "--payload", "chunked-crc32c"], 8),
+    ("GET 64MiB c=2", ["--workload", "get", "--size", "64MiB", "--prepare", "--objects", "2"], 2),
+    ("PUT 64MiB unsigned c=2", ["--workload", "put", "--size", "64MiB", "--payload", "unsigned"], 2),
+    ("PUT 64MiB chunked-crc32c c=2", ["--workload", "put", "--size", "64MiB", "--payload", "chunked-crc32c"], 2),
+    ("mixed 4KiB-256KiB c=16", ["--workload", "mixed", "--size-range", "4KiB-256KiB", "--prepare",
+                                "--payload", "chunked-crc32c"], 16),
+]
+CASES_SHORT = [CASES_FULL[0], CASES_FULL[1], CASES_FULL[5], CASES_FULL[7]]
+
+
+def run_case(target, port, args, conc, duration, tmp, watch):
+    bucket = "bench" if target == "us" else "real"
+    out = os.path.join(tmp, f"r-{target}-{time.time_ns()}.json")
+    cmd = [LOADTEST, "run", "--endpoint", f"http://127.0.0.1:{port}", "--access-key", AK, "--secret-key", SK,
+           "--bucket", bucket, "--prefix", f"{target}/", "--concurrency", str(conc), "--threads", "1",
+           "--duration", duration, "--warmup", "1s", "--json", out] + args
+    if "--prepare" in args:
+        # Upload the objects the reads need first, outside the measured CPU window.
+        prep = [a for a in cmd if a != "--json" and a != out]
+        prep = prep[:prep.index("--duration")] + ["--ops", "1", "--warmup", "0s"] + \
+            [a for a in args]
+        subprocess.run(prep, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+        cmd = [a for a in cmd if a != "--prepare"]
+    pids = pids_of(watch.pid)
+    sampler = RssSampler(pids)
+    sampler.start()
+    c0 = cpu_ticks(pids)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    c1 = cpu_ticks(pids)
+    sampler.stop.set()
+    sampler.join()
+    if not os.path.exists(out):
+        print(p.stdout[-2000:], file=sys.stderr)
+        return None
+    with open(out) as f:
+        r = json.load(f)
+    total = r["total"]
+    # CPU over warm-up + measured time divided by the requests of the measured part scaled to
+    # that length (the warm-up runs the same load; the prepare step ran before).
+    served = total["count"]
+    measured = r.get("elapsed_s") or 1
+    requests = served * (measured + r["run"].get("warmup_s", 0)) / measured
+    return {
+        "ops": total["ops_per_sec"], "mbps": total["mb_per_sec"], "p50": total["latency_ms"]["p50"],
+        "p99": total["latency_ms"]["p99"], "errors": total["errors"],
+        "cpu_us_per_req": ((c1 - c0) / TICK) * 1e6 / requests if requests else float("nan"),
+        "rss_mib": sampler.peak / 1024, "env": r["environment"],
+    }
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="s3o-compare-")
+    procs, ports = start_all(tmp)
+    duration = "2s" if SHORT else "8s"
+    cases = CASES_SHORT if SHORT else CASES_FULL
+    results = []
+    env = None
+    try:
+        for name, args, conc in cases:
+            row = {"case": name}
+            for target in ("direct", "nginx", "us"):
+                if target == "nginx" and "nginx" not in procs:
+                    continue
+                watch = procs["backend"] if target == "direct" else procs["nginx" if target == "nginx" else "proxy"]
+                res = run_case(target, ports[target], args, conc, duration, tmp, watch)
+                row[target] = res
+                if res:
+                    env = res["env"]
+            results.append(row)
+            print_row(row, header=(len(results) == 1))
+    finally:
+        for p in procs.values():
+            p.send_signal(signal.SIGTERM)
+        for p in procs.values():
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    os.makedirs(os.path.join(ROOT, "target", "compare"), exist_ok=True)
+    with open(os.path.join(ROOT, "target", "compare", "results.json"), "w") as f:
+        json.dump({"environment": env, "short": SHORT, "results": results}, f, indent=1)
+    if env:
+        print(f"environment: {env.get('cpu_model')} | {env.get('cores')} cores | kernel {env.get('kernel')} | "
+              f"driver {env.get('driver')} | {env.get('profile')} build | backend, nginx and us each 1 worker; "
+              f"load generator 1 thread; all on the same machine")
+    print("cpu/req: CPU time of the process under test (backend for direct) over the run / requests served;"
+          " rss: peak VmRSS of that process")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def fmt(v, spec):
+    return format(v, spec) if isinstance(v, (int, float)) else "-"
+
+
+def print_row(row, header):
+    if header:
+        print(f"{'case':<30} {'target':<7} {'ops/s':>10} {'MB/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+              f"{'cpu/req us':>10} {'rss MiB':>8} {'err':>5}   {'us/direct':>9} {'us/nginx':>9}")
+    us = row.get("us")
+    for target in ("direct", "nginx", "us"):
+        r = row.get(target)
+        if r is None:
+            if target in row:
+                print(f"{row['case']:<30} {target:<7} failed")
+            continue
+        ratios = ""
+        if target == "us" and us:
+            d, n = row.get("direct"), row.get("nginx")
+            rd = us["ops"] / d["ops"] if d and d["ops"] else float("nan")
+            rn = us["ops"] / n["ops"] if n and n["ops"] else float("nan")
+            ratios = f"   {rd:>9.2f} {rn:>9.2f}"
+        print(f"{row['case']:<30} {target:<7} {fmt(r['ops'], '10.1f')} {fmt(r['mbps'], '9.1f')} "
+              f"{fmt(r['p50'], '8.3f')} {fmt(r['p99'], '8.3f')} {fmt(r['cpu_us_per_req'], '10.1f')} "
+              f"{fmt(r['rss_mib'], '8.1f')} {r['errors']:>5}{ratios}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
