@@ -123,7 +123,6 @@ impl RequestBody {
             BodyKind::Chunked => Framing::Chunked(ChunkedBody::new()),
         };
         let mut check = BodyCheck::new();
-        check.compute_md5();
         if let Some(m) = content_md5 {
             check.expect_content_md5(m.as_bytes())?;
         }
@@ -148,6 +147,11 @@ impl RequestBody {
             done: false,
             result: None,
         })
+    }
+
+    /// Also computes the body's MD5 (for an ETag); call before reading the body.
+    pub fn compute_md5(&mut self) {
+        self.check.compute_md5();
     }
 
     /// The payload length, if known before reading (Content-Length or x-amz-decoded-content-length).

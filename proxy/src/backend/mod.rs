@@ -73,6 +73,12 @@ impl Backend {
         })
     }
 
+    /// Whether the ETag this backend returns for a single PUT is the body's MD5, as S3's is: then
+    /// the proxy does not hash the body a second time (MD5 is the slowest step of an upload).
+    pub fn etag_is_md5(&self) -> bool {
+        matches!(self, Backend::S3(_))
+    }
+
     /// The configured name.
     pub fn name(&self) -> &str {
         match self {
@@ -81,17 +87,17 @@ impl Backend {
         }
     }
 
-    /// Stores exactly `len` bytes from `body` under `key`. On error nothing may be assumed about
-    /// the key (the caller queues it for cleanup).
+    /// Stores exactly `len` bytes from `body` under `key`; returns the backend's ETag when it
+    /// gives one. On error nothing may be assumed about the key (the caller queues it for cleanup).
     pub async fn put<B: BodySource>(
         &self,
         key: &str,
         len: u64,
         meta: &PhysicalMeta,
         body: &mut B,
-    ) -> Result<(), ProxyError> {
+    ) -> Result<Option<String>, ProxyError> {
         match self {
-            Backend::Fs(b) => b.put(key, len, body).await,
+            Backend::Fs(b) => b.put(key, len, body).await.map(|()| None),
             Backend::S3(b) => b.put(key, len, meta, body).await,
         }
     }

@@ -104,6 +104,8 @@ struct Response {
     status: u16,
     content_length: Option<u64>,
     close: bool,
+    /// The `ETag` header, if any.
+    etag: Option<String>,
     /// Body bytes read together with the head.
     leftover: Vec<u8>,
 }
@@ -318,10 +320,13 @@ impl S3Backend {
                 Ok(httparse::Status::Complete(n)) => {
                     let status = resp.code.unwrap_or(0);
                     let mut content_length = None;
+                    let mut etag = None;
                     let mut close = resp.version == Some(0);
                     for h in resp.headers.iter() {
                         if h.name.eq_ignore_ascii_case("content-length") {
                             content_length = std::str::from_utf8(h.value).ok().and_then(|v| v.trim().parse().ok());
+                        } else if h.name.eq_ignore_ascii_case("etag") {
+                            etag = std::str::from_utf8(h.value).ok().map(|v| v.trim().to_string());
                         } else if h.name.eq_ignore_ascii_case("connection") {
                             close = h.value.eq_ignore_ascii_case(b"close");
                         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
@@ -333,6 +338,7 @@ impl S3Backend {
                         status,
                         content_length,
                         close,
+                        etag,
                         leftover,
                     });
                 }
@@ -404,14 +410,14 @@ impl S3Backend {
         Err(last.unwrap_or_else(|| self.err_connect("request failed")))
     }
 
-    /// Streams an upload of exactly `len` bytes.
+    /// Streams an upload of exactly `len` bytes; returns the backend's ETag.
     pub async fn put<B: BodySource>(
         &self,
         key: &str,
         len: u64,
         meta: &PhysicalMeta,
         body: &mut B,
-    ) -> Result<(), ProxyError> {
+    ) -> Result<Option<String>, ProxyError> {
         let len_s = len.to_string();
         let version = meta.version.to_string();
         let lkey = uri_encode(meta.key.as_bytes(), false);
@@ -451,7 +457,7 @@ impl S3Backend {
         if resp.status != 200 {
             return Err(self.status_error(resp.status, &body).into());
         }
-        Ok(())
+        Ok(resp.etag)
     }
 
     /// Starts a GET of the key (a range of it), returning the body stream.

@@ -18,6 +18,8 @@ use crate::xml::{self, DeleteOutcome};
 pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 /// Longest key S3 accepts, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
+/// Bodies up to this size are sent in the same write as the response head.
+const SMALL_BODY: u64 = 64 * 1024;
 /// Most bytes of user metadata (`x-amz-meta-*` names and values) S3 accepts.
 pub const MAX_USER_META_BYTES: usize = 2 * 1024;
 
@@ -90,6 +92,9 @@ pub async fn put_object(
         version,
         content_type: meta.content_type.clone(),
     };
+    if !backend.etag_is_md5() {
+        body.compute_md5();
+    }
     let upload = {
         let mut src = ClientBodySource {
             io: &mut *io,
@@ -97,19 +102,27 @@ pub async fn put_object(
         };
         backend.put(&physical, len, &pmeta, &mut src).await
     };
-    if let Err(e) = upload {
-        // The bytes may have reached the backend under the fresh key: queue them for deletion.
-        // The previous version is untouched.
-        drop(reservation);
-        queue_orphan(ctx, backend.name(), &physical);
-        return Err(e);
-    }
+    let backend_etag = match upload {
+        Ok(etag) => etag,
+        Err(e) => {
+            // The bytes may have reached the backend under the fresh key: queue them for deletion.
+            // The previous version is untouched.
+            drop(reservation);
+            queue_orphan(ctx, backend.name(), &physical);
+            return Err(e);
+        }
+    };
     let digests = body.digests().cloned().unwrap_or(s3o_sigv4::BodyDigests {
         md5: None,
         checksum: None,
     });
     meta.size = len;
-    meta.etag = format!("\"{}\"", digests.md5.map(|m| hex(&m)).unwrap_or_default());
+    meta.etag = match (digests.md5, backend_etag) {
+        (Some(m), _) => format!("\"{}\"", hex(&m)),
+        (None, Some(e)) if e.starts_with('"') => e,
+        (None, Some(e)) => format!("\"{e}\""),
+        (None, None) => format!("\"{version:032x}\""),
+    };
     meta.checksums = digests
         .checksum
         .iter()
@@ -322,10 +335,25 @@ pub async fn get_object(
     let Some(mut stream) = stream else {
         return Err(last_err.unwrap_or_else(|| ProxyError::Internal("object has no locations".into())));
     };
+    // The head and a small body go out in one write (one send, one wakeup of the client).
     let mut out = Vec::with_capacity(1024);
     head.write_to(&mut out);
+    if len <= SMALL_BODY {
+        out.reserve(len as usize);
+        let mut buf = Vec::with_capacity(len as usize);
+        loop {
+            let (res, b) = stream.read(buf).await;
+            res?;
+            if b.is_empty() {
+                break;
+            }
+            out.extend_from_slice(&b);
+            buf = b;
+        }
+        io.write(out).await?;
+        return Ok(());
+    }
     io.write(out).await?;
-    // Small objects get a small buffer: memory per connection stays proportional to need.
     let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(BODY_BUF).min(BODY_BUF));
     loop {
         let (res, b) = stream.read(buf).await;
