@@ -3,6 +3,7 @@
 //! [`http_date`] / [`parse_http_date`] convert between Unix seconds and HTTP dates (RFC 9110
 //! §5.6.7) without a date crate, for `Date`, `Last-Modified` and the conditional headers.
 
+use s3o_sigv4::date::{civil_from_days, days_from_civil, days_in_month};
 use std::borrow::Cow;
 
 /// The interim response sent before reading a body announced with `Expect: 100-continue`.
@@ -142,38 +143,6 @@ const MONTHS: [&str; 12] = [
 const MIN_SECS: i64 = -62_167_219_200;
 /// 9999-12-31T23:59:59Z: the latest time a four-digit year can show.
 const MAX_SECS: i64 = 253_402_300_799;
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The (year, month 1..=12, day 1..=31) of a day count since 1970-01-01 (`civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
 
 /// `unix_secs` as an IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`; clamped to the years
 /// 0000..=9999 that the format can show.

@@ -205,24 +205,10 @@ pub fn iso8601_millis(unix_ms: u64) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// (year, month 1-12, day 1-31) of the proleptic Gregorian calendar for a day count since
-/// 1970-01-01: Howard Hinnant's `civil_from_days`, in unsigned arithmetic since days are >= 0.
+/// (year, month 1-12, day 1-31) of a day count since 1970-01-01 (days are >= 0 here).
 fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    // Shift the epoch to 0000-03-01 so that the leap day ends each 400-year era.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z - era * 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
+    let (y, m, d) = s3o_sigv4::date::civil_from_days(i64::try_from(days).unwrap_or(i64::MAX));
+    (y.unsigned_abs(), m.unsigned_abs(), d.unsigned_abs())
 }
 
 #[cfg(test)]
