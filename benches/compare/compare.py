@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Side-by-side benchmark driver (see benches/compare.sh).
 
-Starts `s3o-loadtest serve-backend` (in-memory S3, no signature checks), s3-orchestrator in front
+Starts `s3o-loadtest serve-backend` (blackhole S3: keeps sizes, returns zeros, checks no
+signatures, so its cost stays the same for every target and run order), s3-orchestrator in front
 of it (one `s3` backend), and nginx in front of the same backend, then runs every load against
 all three with `s3o-loadtest run` and prints throughput, p50/p99, CPU per request of the process
 under test (from /proc/PID/stat), its peak RSS (sampled VmRSS), and the ratios us/direct and
@@ -100,7 +101,7 @@ def start_all(tmp):
     procs = {}
     bport, pport, nport = free_port(), free_port(), free_port()
     procs["backend"] = subprocess.Popen(
-        [LOADTEST, "serve-backend", "--listen", f"127.0.0.1:{bport}", "--threads", "1", "--storage", "memory"],
+        [LOADTEST, "serve-backend", "--listen", f"127.0.0.1:{bport}", "--threads", "1", "--storage", "blackhole"],
         stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "backend.log"), "w"))
     wait_port(bport, procs["backend"], "backend")
     cfg = os.path.join(tmp, "proxy.toml")

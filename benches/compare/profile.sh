@@ -12,7 +12,7 @@ cat > "$tmp/p.toml" <<TOML
 [server]
 listen = "127.0.0.1:$P"
 threads = 1
-data_dir = "$tmp/meta"
+data_dir = "${DATA_DIR:-$tmp/meta}"
 [[backends]]
 name = "fast"
 kind = "s3"
