@@ -38,10 +38,9 @@ pub fn spawn_worker(shared: Arc<Shared>) {
 }
 
 async fn run(shared: Arc<Shared>) {
-    let connect = Duration::from_secs(shared.cfg.limits.backend_connect_timeout_secs);
     let mut backends: HashMap<String, Rc<Backend>> = HashMap::new();
     for b in &shared.cfg.backends {
-        match Backend::new(b, connect) {
+        match Backend::new(b, &shared.cfg.limits) {
             Ok(be) => {
                 backends.insert(b.name.clone(), Rc::new(be));
             }

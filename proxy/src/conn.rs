@@ -4,17 +4,25 @@
 
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Buf;
 use monoio::net::TcpStream;
-use tracing::{debug, info_span, Instrument};
+use tracing::{debug, info_span, warn, Instrument};
 
 use crate::client::ClientIo;
-use crate::error::ProxyError;
-use crate::http::{decode_head, BodyKind, RequestHead, ResponseHead};
+use crate::error::{ProxyError, Source};
+use crate::http::{BodyKind, HeadDecoder, RequestHead, ResponseHead};
 use crate::state::Core;
 use crate::xml::{ErrorDocument, XmlBody};
+
+/// How long, at most, a closing connection keeps reading an unwanted request body.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+/// How many bytes of an unwanted request body a closing connection reads, at most.
+const LINGER_BYTES: usize = 4 * 1024 * 1024;
+/// Receive buffers above this size are given back between requests (a connection keeps a
+/// large buffer only while it streams a body).
+const IDLE_BUF_MAX: usize = 64 * 1024;
 
 /// How often an idle connection checks for shutdown.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(250);
@@ -24,8 +32,12 @@ const SHUTDOWN_POLL: Duration = Duration::from_millis(250);
 pub async fn serve_connection(core: Rc<Core>, stream: TcpStream) {
     let limits = &core.shared.cfg.limits;
     let mut io = ClientIo::new(stream, Duration::from_secs(limits.body_timeout_secs));
+    let mut decoder = HeadDecoder::new();
     loop {
-        let head = match read_head(&core, &mut io).await {
+        if io.buf.is_empty() && io.buf.capacity() > IDLE_BUF_MAX {
+            io.buf = bytes::BytesMut::with_capacity(16 * 1024);
+        }
+        let head = match read_head(&core, &mut io, &mut decoder).await {
             Ok(Some(h)) => h,
             Ok(None) => return,
             Err(e) => {
@@ -57,6 +69,9 @@ pub async fn serve_connection(core: Rc<Core>, stream: TcpStream) {
                 if write_error(&mut io, &e, &head.path, &rid, keep, is_head).await.is_err() {
                     return;
                 }
+                if !keep {
+                    linger(&mut io).await;
+                }
                 keep
             }
         };
@@ -67,20 +82,21 @@ pub async fn serve_connection(core: Rc<Core>, stream: TcpStream) {
 }
 
 /// Reads the next request head; `Ok(None)` when the client closed (or went idle past the limit,
-/// or shutdown began) between requests.
-async fn read_head(core: &Core, io: &mut ClientIo) -> Result<Option<RequestHead>, ProxyError> {
+/// or shutdown began) between requests. Once the first byte of a head has arrived the whole head
+/// must arrive within the head timeout (a deadline, not a per-read timeout, so a client dribbling
+/// a byte at a time cannot hold the connection).
+async fn read_head(
+    core: &Core,
+    io: &mut ClientIo,
+    decoder: &mut HeadDecoder,
+) -> Result<Option<RequestHead>, ProxyError> {
     let limits = &core.shared.cfg.limits;
     let head_timeout = Duration::from_secs(limits.head_timeout_secs);
     let idle_timeout = Duration::from_secs(limits.idle_timeout_secs);
     let mut idle = Duration::ZERO;
-    let mut waited = Duration::ZERO;
+    let mut deadline: Option<Instant> = None;
+    decoder.reset();
     loop {
-        if !io.buf.is_empty() {
-            if let Some((head, n)) = decode_head(&io.buf)? {
-                io.buf.advance(n);
-                return Ok(Some(head));
-            }
-        }
         if io.buf.is_empty() {
             // Between requests: wait for the first byte in short steps so shutdown is noticed.
             if core.shared.stopping() || idle >= idle_timeout {
@@ -88,20 +104,46 @@ async fn read_head(core: &Core, io: &mut ClientIo) -> Result<Option<RequestHead>
             }
             match io.fill(SHUTDOWN_POLL).await {
                 Ok(0) => return Ok(None),
-                Ok(_) => waited = Duration::ZERO,
+                Ok(_) => {}
                 Err(ProxyError::RequestTimeout) => idle += SHUTDOWN_POLL,
                 Err(_) => return Ok(None),
             }
-        } else {
-            if waited >= head_timeout {
-                return Err(ProxyError::RequestTimeout);
-            }
-            match io.fill(SHUTDOWN_POLL).await {
-                Ok(0) => return Ok(None),
-                Ok(_) => {}
-                Err(ProxyError::RequestTimeout) => waited += SHUTDOWN_POLL,
-                Err(e) => return Err(e),
-            }
+            continue;
+        }
+        let deadline = *deadline.get_or_insert_with(|| Instant::now() + head_timeout);
+        if let Some((head, n)) = decoder.decode(&io.buf)? {
+            io.buf.advance(n);
+            return Ok(Some(head));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ProxyError::RequestTimeout);
+        }
+        match io.fill(left).await {
+            Ok(0) => return Ok(None),
+            Ok(_) | Err(ProxyError::RequestTimeout) => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// After an error answered with `Connection: close` while the client may still be sending a
+/// body: stop writing, then read and discard for a bounded time and amount, so closing does not
+/// reset the connection and destroy the error response before the client has read it.
+async fn linger(io: &mut ClientIo) {
+    use monoio::io::AsyncWriteRent;
+    let _ = io.stream.shutdown().await;
+    let deadline = Instant::now() + LINGER_TIME;
+    let mut discarded = 0;
+    while discarded < LINGER_BYTES {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        io.buf.clear();
+        match io.fill(left).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => discarded += n,
         }
     }
 }
@@ -123,7 +165,18 @@ pub async fn write_error(
     keep_alive: bool,
     head_request: bool,
 ) -> Result<(), ProxyError> {
-    let message = e.to_string();
+    // Backend and internal failures are logged in detail; the client gets S3's generic words.
+    let message = match e.source_kind() {
+        Source::Client => e.to_string(),
+        Source::Backend => {
+            warn!(request = rid, error = %e, "backend failure");
+            "Service is unable to handle request.".to_string()
+        }
+        Source::Internal => {
+            warn!(request = rid, error = %e, "internal failure");
+            "We encountered an internal error. Please try again.".to_string()
+        }
+    };
     let body = ErrorDocument {
         code: e.code(),
         message: &message,

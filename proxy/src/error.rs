@@ -253,6 +253,7 @@ impl ProxyError {
             ProxyError::Backend(
                 BackendError::Connect { .. }
                     | BackendError::Timeout { .. }
+                    | BackendError::Protocol { .. }
                     | BackendError::NotFound { .. }
                     | BackendError::Io { .. }
                     | BackendError::Status { status: 500..=599, .. }

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use s3o_sigv4::{CredentialProvider, Verifier, VerifierConfig};
 use s3o_store::Store;
@@ -141,10 +140,9 @@ pub struct Core {
 impl Core {
     /// Builds a core's state.
     pub fn new(shared: Arc<Shared>, id: usize) -> Result<Core, ProxyError> {
-        let connect = Duration::from_secs(shared.cfg.limits.backend_connect_timeout_secs);
         let mut backends = HashMap::new();
         for b in &shared.cfg.backends {
-            backends.insert(b.name.clone(), Rc::new(Backend::new(b, connect)?));
+            backends.insert(b.name.clone(), Rc::new(Backend::new(b, &shared.cfg.limits)?));
         }
         let verifier = Verifier::new(VerifierConfig {
             region: shared.cfg.server.region.clone(),

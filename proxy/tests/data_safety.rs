@@ -54,10 +54,7 @@ fn run_cleanup(srv: &TestServer, ahead: Duration) {
     rt.block_on(async move {
         let mut backends = HashMap::new();
         for b in &shared.cfg.backends {
-            backends.insert(
-                b.name.clone(),
-                Rc::new(Backend::new(b, Duration::from_secs(2)).unwrap()),
-            );
+            backends.insert(b.name.clone(), Rc::new(Backend::new(b, &shared.cfg.limits).unwrap()));
         }
         let now = s3o_proxy::clock::unix_ms() + ahead.as_millis() as u64;
         while s3o_proxy::cleanup::run_once_at(&shared, &backends, now).await > 0 {}

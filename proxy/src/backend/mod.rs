@@ -8,7 +8,7 @@ pub mod stream;
 
 use bytes::Bytes;
 
-use crate::config::{BackendConfig, BackendKind};
+use crate::config::{BackendConfig, BackendKind, Limits};
 use crate::error::{BackendError, ProxyError};
 
 /// Size of the buffers bodies are moved with (measured fastest on this kernel: 64–256 KiB).
@@ -65,11 +65,13 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// Builds the per-core instance from its configuration.
-    pub fn new(cfg: &BackendConfig, connect_timeout: std::time::Duration) -> Result<Backend, ProxyError> {
+    /// Builds the per-core instance from its configuration and the connection limits.
+    pub fn new(cfg: &BackendConfig, limits: &Limits) -> Result<Backend, ProxyError> {
+        let connect_timeout = std::time::Duration::from_secs(limits.backend_connect_timeout_secs);
+        let io_timeout = std::time::Duration::from_secs(limits.body_timeout_secs);
         Ok(match &cfg.kind {
             BackendKind::Fs { path } => Backend::Fs(fs::FsBackend::new(&cfg.name, path)),
-            BackendKind::S3 { .. } => Backend::S3(Box::new(s3::S3Backend::new(cfg, connect_timeout)?)),
+            BackendKind::S3 { .. } => Backend::S3(Box::new(s3::S3Backend::new(cfg, connect_timeout, io_timeout)?)),
         })
     }
 
@@ -106,7 +108,7 @@ impl Backend {
     pub async fn get(&self, key: &str, range: Option<ByteRange>, size: u64) -> Result<stream::GetStream, ProxyError> {
         match self {
             Backend::Fs(b) => b.get(key, range, size).await,
-            Backend::S3(b) => b.get(key, range).await,
+            Backend::S3(b) => b.get(key, range, size).await,
         }
     }
 

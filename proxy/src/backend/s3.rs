@@ -121,6 +121,7 @@ pub struct S3Backend {
     signer: Signer,
     pool: Rc<Pool>,
     connect_timeout: Duration,
+    io_timeout: Duration,
 }
 
 impl std::fmt::Debug for S3Backend {
@@ -147,7 +148,7 @@ fn tls_config() -> Arc<rustls::ClientConfig> {
 
 impl S3Backend {
     /// The per-core client of an `s3` backend.
-    pub fn new(cfg: &BackendConfig, connect_timeout: Duration) -> Result<S3Backend, ProxyError> {
+    pub fn new(cfg: &BackendConfig, connect_timeout: Duration, io_timeout: Duration) -> Result<S3Backend, ProxyError> {
         let BackendKind::S3 {
             endpoint,
             region,
@@ -200,12 +201,22 @@ impl S3Backend {
             signer: Signer::new(access_key, secret_key, region, "s3"),
             pool: Rc::new(Pool::default()),
             connect_timeout,
+            io_timeout,
         })
     }
 
     /// The configured name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Runs one backend I/O step with the progress timeout.
+    async fn io<F: std::future::Future>(&self, f: F) -> Result<F::Output, BackendError> {
+        monoio::time::timeout(self.io_timeout, f)
+            .await
+            .map_err(|_| BackendError::Timeout {
+                backend: self.name.clone(),
+            })
     }
 
     fn err_connect(&self, e: impl std::fmt::Display) -> BackendError {
@@ -306,7 +317,7 @@ impl S3Backend {
                 buf.reserve(buf.len());
             }
             let spare = buf.len()..buf.capacity();
-            let (res, slice) = conn.read(monoio::buf::IoBufMut::slice_mut(buf, spare)).await;
+            let (res, slice) = self.io(conn.read(monoio::buf::IoBufMut::slice_mut(buf, spare))).await?;
             buf = slice.into_inner();
             match res {
                 Ok(0) => return Err(self.err_connect("connection closed before a response")),
@@ -319,6 +330,11 @@ impl S3Backend {
                 Ok(httparse::Status::Partial) => continue,
                 Ok(httparse::Status::Complete(n)) => {
                     let status = resp.code.unwrap_or(0);
+                    if (100..200).contains(&status) {
+                        // An interim response (100 Continue): the final one follows.
+                        buf.drain(..n);
+                        continue;
+                    }
                     let mut content_length = None;
                     let mut etag = None;
                     let mut close = resp.version == Some(0);
@@ -328,7 +344,10 @@ impl S3Backend {
                         } else if h.name.eq_ignore_ascii_case("etag") {
                             etag = std::str::from_utf8(h.value).ok().map(|v| v.trim().to_string());
                         } else if h.name.eq_ignore_ascii_case("connection") {
-                            close = h.value.eq_ignore_ascii_case(b"close");
+                            close |= h
+                                .value
+                                .split(|&b| b == b',')
+                                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
                         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
                             return Err(self.err_protocol("chunked responses are not supported from backends"));
                         }
@@ -357,7 +376,9 @@ impl S3Backend {
         while body.len() < len {
             body.reserve(len - body.len());
             let spare = body.len()..body.capacity().min(len);
-            let (res, slice) = conn.read(monoio::buf::IoBufMut::slice_mut(body, spare)).await;
+            let (res, slice) = self
+                .io(conn.read(monoio::buf::IoBufMut::slice_mut(body, spare)))
+                .await?;
             body = slice.into_inner();
             match res {
                 Ok(0) => return Err(self.err_connect("closed during response body")),
@@ -365,7 +386,9 @@ impl S3Backend {
                 Err(e) => return Err(self.err_connect(e)),
             }
         }
-        if !resp.close && body.len() == len {
+        // Only a response whose end we know exactly leaves the connection reusable.
+        let framed = resp.content_length.is_some() || matches!(resp.status, 204 | 304);
+        if !resp.close && framed && body.len() == len {
             self.pool.put_back(conn);
         }
         Ok(body)
@@ -396,7 +419,7 @@ impl S3Backend {
             } else {
                 self.connect().await?
             };
-            let (res, _) = conn.write_all(head.clone()).await;
+            let (res, _) = self.io(conn.write_all(head.clone())).await?;
             if let Err(e) = res {
                 last = Some(self.err_connect(e));
                 continue;
@@ -433,25 +456,38 @@ impl S3Backend {
         let head = self.head("PUT", &self.path(key), "", &extra);
         // No body byte has been consumed yet: a stale pooled connection is replaced, once.
         let mut conn = self.conn(false).await?;
-        let (res, head) = conn.write_all(head).await;
+        let (res, head) = self.io(conn.write_all(head)).await?;
         if res.is_err() {
             conn = self.connect().await?;
-            let (res, _) = conn.write_all(head).await;
+            let (res, _) = self.io(conn.write_all(head)).await?;
             res.map_err(|e| self.err_connect(e))?;
         }
+        // The last piece is held back until the whole body has been verified (`next_piece`
+        // returned `None`): a body that fails verification never arrives complete at the
+        // backend, which then discards the partial upload when we drop the connection.
         let mut sent = 0u64;
-        while let Some(piece) = body.next_piece().await? {
-            sent += piece.len() as u64;
-            if sent > len {
-                return Err(ProxyError::Internal("body longer than announced".into()));
+        let mut held: Option<bytes::Bytes> = None;
+        loop {
+            let next = body.next_piece().await?;
+            if let Some(piece) = held.take() {
+                let (res, _) = self.io(conn.write_all(piece)).await?;
+                res.map_err(|e| self.err_connect(e))?;
             }
-            let (res, _) = conn.write_all(piece).await;
-            res.map_err(|e| self.err_connect(e))?;
+            match next {
+                Some(piece) => {
+                    sent += piece.len() as u64;
+                    if sent > len {
+                        return Err(ProxyError::Internal("body longer than announced".into()));
+                    }
+                    held = Some(piece);
+                }
+                None => break,
+            }
         }
         if sent != len {
             return Err(s3o_sigv4::SigError::IncompleteBody.into());
         }
-        conn.flush().await.map_err(|e| self.err_connect(e))?;
+        self.io(conn.flush()).await?.map_err(|e| self.err_connect(e))?;
         let resp = self.read_response(&mut conn).await?;
         let body = self.finish(conn, &resp).await?;
         if resp.status != 200 {
@@ -461,7 +497,7 @@ impl S3Backend {
     }
 
     /// Starts a GET of the key (a range of it), returning the body stream.
-    pub async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetStream, ProxyError> {
+    pub async fn get(&self, key: &str, range: Option<ByteRange>, size: u64) -> Result<GetStream, ProxyError> {
         let range_h = range.map(|r| format!("bytes={}-{}", r.start, r.end));
         let mut extra: Vec<(&str, &str)> = Vec::new();
         if let Some(r) = &range_h {
@@ -485,10 +521,18 @@ impl S3Backend {
         let len = resp
             .content_length
             .ok_or_else(|| self.err_protocol("GET response without Content-Length"))?;
-        if let Some(r) = range {
-            if len != r.len() || resp.status != 206 {
+        match range {
+            Some(r) if len != r.len() || resp.status != 206 => {
                 return Err(self.err_protocol("backend ignored the Range header").into());
             }
+            // The physical object must be exactly what was committed: a truncated or replaced
+            // object is a backend failure (and another copy may be tried), never a short body.
+            None if len != size => {
+                return Err(self
+                    .err_protocol(format!("object is {len} bytes on the backend, {size} expected"))
+                    .into());
+            }
+            _ => {}
         }
         let leftover = resp.leftover;
         if leftover.len() as u64 > len {
@@ -501,6 +545,7 @@ impl S3Backend {
             leftover,
             len,
             !resp.close,
+            self.io_timeout,
         ))
     }
 

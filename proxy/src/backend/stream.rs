@@ -27,6 +27,7 @@ enum Inner {
         pool: Rc<Pool>,
         leftover: Vec<u8>,
         reusable: bool,
+        timeout: std::time::Duration,
     },
 }
 
@@ -42,7 +43,16 @@ impl GetStream {
 
     /// A response body of `len` bytes on `conn`, the first bytes already read into `leftover`;
     /// the connection goes back to `pool` at the end when `reusable` (no `Connection: close`).
-    pub fn http(backend: String, conn: Conn, pool: Rc<Pool>, leftover: Vec<u8>, len: u64, reusable: bool) -> GetStream {
+    /// Each read must make progress within `timeout`.
+    pub fn http(
+        backend: String,
+        conn: Conn,
+        pool: Rc<Pool>,
+        leftover: Vec<u8>,
+        len: u64,
+        reusable: bool,
+        timeout: std::time::Duration,
+    ) -> GetStream {
         GetStream {
             backend,
             remaining: len,
@@ -51,6 +61,7 @@ impl GetStream {
                 pool,
                 leftover,
                 reusable,
+                timeout,
             },
         }
     }
@@ -98,6 +109,7 @@ impl GetStream {
                 pool,
                 leftover,
                 reusable,
+                timeout,
             } => {
                 if !leftover.is_empty() {
                     let n = leftover.len().min(want);
@@ -108,7 +120,14 @@ impl GetStream {
                     let Some(c) = conn.as_mut() else {
                         return (Err(ProxyError::Internal("read after end".into())), buf);
                     };
-                    let (res, slice) = c.read(monoio::buf::IoBufMut::slice_mut(buf, 0..want)).await;
+                    let read = monoio::time::timeout(*timeout, c.read(monoio::buf::IoBufMut::slice_mut(buf, 0..want)));
+                    let Ok((res, slice)) = read.await else {
+                        *conn = None;
+                        let e = BackendError::Timeout {
+                            backend: self.backend.clone(),
+                        };
+                        return (Err(e.into()), Vec::new());
+                    };
                     buf = slice.into_inner();
                     match res {
                         Ok(0) => {

@@ -385,18 +385,18 @@ pub async fn delete_objects(
     let req = xml::parse_delete(&doc).map_err(|_| ProxyError::MalformedXml)?;
     let store = &ctx.core.shared.store;
     let mut failures: Vec<(String, &'static str, String)> = Vec::new();
-    let mut last_ticket = None;
+    let mut tickets = Vec::with_capacity(req.keys.len());
     for key in &req.keys {
         match store.delete_object(bucket, key) {
-            Ok(d) => last_ticket = Some(d.ticket),
+            Ok(d) => tickets.push(d.ticket),
             Err(e) => {
                 let e = ProxyError::from(e);
                 failures.push((key.clone(), e.code(), e.to_string()));
             }
         }
     }
-    // Group commit: the last ticket's flush covers every earlier deletion.
-    if let Some(t) = last_ticket {
+    // Every deletion is durable before the answer; group commit makes the waits share flushes.
+    for t in tickets {
         t.await?;
     }
     let outcomes: Vec<DeleteOutcome<'_>> = req
