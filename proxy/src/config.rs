@@ -117,6 +117,10 @@ pub enum BackendKind {
         secret_key: String,
         /// Path-style addressing (`endpoint/bucket/key`); virtual-host style otherwise.
         path_style: bool,
+        /// Use the backend's ETag (the MD5 of the body on S3 and most compatible stores) instead
+        /// of hashing every upload a second time; set false for backends whose ETags are not
+        /// MD5s (SSE-KMS, SSE-C).
+        etag_from_backend: bool,
     },
 }
 
@@ -134,6 +138,7 @@ struct RawBackend {
     access_key: Option<String>,
     secret_key: Option<String>,
     path_style: Option<bool>,
+    etag_from_backend: Option<bool>,
 }
 
 impl TryFrom<RawBackend> for BackendConfig {
@@ -143,7 +148,8 @@ impl TryFrom<RawBackend> for BackendConfig {
         let need = |v: Option<String>, key: &str| v.ok_or_else(|| format!("backend '{}': `{key}` is required", r.name));
         let kind = match r.kind.as_str() {
             "fs" => {
-                if r.endpoint.is_some() || r.bucket.is_some() || r.access_key.is_some() {
+                if r.endpoint.is_some() || r.bucket.is_some() || r.access_key.is_some() || r.etag_from_backend.is_some()
+                {
                     return Err(format!("backend '{}': kind \"fs\" takes only `path`", r.name));
                 }
                 BackendKind::Fs {
@@ -163,6 +169,7 @@ impl TryFrom<RawBackend> for BackendConfig {
                     access_key: need(r.access_key, "access_key")?,
                     secret_key: need(r.secret_key, "secret_key")?,
                     path_style: r.path_style.unwrap_or(true),
+                    etag_from_backend: r.etag_from_backend.unwrap_or(true),
                 }
             }
             other => {

@@ -156,15 +156,8 @@ pub fn base_head(status: u16, rid: &str) -> ResponseHead {
         .date(crate::clock::unix_now())
 }
 
-/// Writes `e` as an S3 XML error response.
-pub async fn write_error(
-    io: &mut ClientIo,
-    e: &ProxyError,
-    resource: &str,
-    rid: &str,
-    keep_alive: bool,
-    head_request: bool,
-) -> Result<(), ProxyError> {
+/// The response head and XML body of error `e`.
+pub fn error_response(e: &ProxyError, resource: &str, rid: &str, keep_alive: bool) -> (ResponseHead, Vec<u8>) {
     // Backend and internal failures are logged in detail; the client gets S3's generic words.
     let message = match e.source_kind() {
         Source::Client => e.to_string(),
@@ -190,5 +183,18 @@ pub async fn write_error(
         .content_length(body.len() as u64)
         .header("connection", if keep_alive { "keep-alive" } else { "close" });
     // A response to HEAD carries the headers of the error but never its body.
+    (head, body)
+}
+
+/// Writes `e` as an S3 XML error response (headers only for HEAD).
+pub async fn write_error(
+    io: &mut ClientIo,
+    e: &ProxyError,
+    resource: &str,
+    rid: &str,
+    keep_alive: bool,
+    head_request: bool,
+) -> Result<(), ProxyError> {
+    let (head, body) = error_response(e, resource, rid, keep_alive);
     io.respond(&head, if head_request { &[] } else { &body }).await
 }

@@ -130,6 +130,12 @@ pub enum ProxyError {
     /// The body is larger than a single PUT allows.
     #[error("Your proposed upload exceeds the maximum allowed object size.")]
     EntityTooLarge,
+    /// A part number the object does not have.
+    #[error("The requested partnumber is not satisfiable")]
+    InvalidPartNumber,
+    /// The request is not valid for a reason S3 reports as InvalidRequest.
+    #[error("{0}")]
+    InvalidRequest(String),
     /// The key is longer than S3 allows.
     #[error("Your key is too long")]
     KeyTooLong,
@@ -200,6 +206,8 @@ impl ProxyError {
             ProxyError::EntityTooLarge => "EntityTooLarge",
             ProxyError::MissingContentLength => "MissingContentLength",
             ProxyError::KeyTooLong => "KeyTooLongError",
+            ProxyError::InvalidPartNumber => "InvalidPartNumber",
+            ProxyError::InvalidRequest(_) => "InvalidRequest",
             ProxyError::NotImplemented(_) => "NotImplemented",
             ProxyError::PreconditionFailed => "PreconditionFailed",
             ProxyError::Backend(BackendError::Timeout { .. }) => "ServiceUnavailable",
@@ -220,13 +228,14 @@ impl ProxyError {
             ProxyError::Endpoint(e) => e.status(),
             ProxyError::NoSuchBucket | ProxyError::NoSuchKey => 404,
             ProxyError::BucketNotEmpty | ProxyError::BucketAlreadyExists | ProxyError::BucketAlreadyOwnedByYou => 409,
-            ProxyError::InvalidRange => 416,
+            ProxyError::InvalidRange | ProxyError::InvalidPartNumber => 416,
             ProxyError::AccessDenied => 403,
             ProxyError::InsufficientStorage => 507,
             ProxyError::InvalidArgument(_)
             | ProxyError::MalformedXml
             | ProxyError::EntityTooLarge
             | ProxyError::KeyTooLong
+            | ProxyError::InvalidRequest(_)
             | ProxyError::RequestTimeout
             | ProxyError::ClientIo(_) => 400,
             ProxyError::MissingContentLength => 411,

@@ -484,3 +484,59 @@ fn spread_placement_uses_both_backends_and_counts_usage() {
     assert!(a > 0 && b > 0, "a={a} b={b}");
     assert_eq!(srv.backend_files("a").len() + srv.backend_files("b").len(), 10);
 }
+
+#[test]
+fn versions_parts_conditions_and_range_edge_cases() {
+    let srv = TestServer::start();
+    let mut c = srv.client();
+    let body = data(100, 6);
+    let etag = c.put("/data/v", &body).header("etag").unwrap().to_string();
+    // Only the null version and part 1 exist; anything else must not touch the current object.
+    assert_eq!(c.send("GET", "/data/v", "versionId=null", &[], b"").status, 200);
+    let r = c.send("GET", "/data/v", "versionId=3HL4kqtJlcpXroDTDmJ", &[], b"");
+    assert_eq!((r.status, r.code().as_str()), (400, "InvalidArgument"));
+    let r = c.send("DELETE", "/data/v", "versionId=3HL4kqtJlcpXroDTDmJ", &[], b"");
+    assert_eq!((r.status, r.code().as_str()), (400, "InvalidArgument"));
+    assert_eq!(c.get("/data/v").body, body);
+    assert_eq!(c.send("GET", "/data/v", "partNumber=1", &[], b"").status, 200);
+    let r = c.send("GET", "/data/v", "partNumber=2", &[], b"");
+    assert_eq!((r.status, r.code().as_str()), (416, "InvalidPartNumber"));
+    // Conditional writes are refused rather than ignored.
+    let r = c.send("PUT", "/data/v", "", &[("if-none-match", "*")], b"other");
+    assert_eq!((r.status, r.code().as_str()), (501, "NotImplemented"));
+    assert_eq!(c.get("/data/v").body, body);
+    // More than one checksum header.
+    let mut a = Checksummer::new(ChecksumAlgorithm::Crc32);
+    a.update(b"x");
+    let mut b = Checksummer::new(ChecksumAlgorithm::Crc32c);
+    b.update(b"x");
+    let r = c.send(
+        "PUT",
+        "/data/two",
+        "",
+        &[
+            ("x-amz-checksum-crc32", &a.finish_base64()),
+            ("x-amz-checksum-crc32c", &b.finish_base64()),
+        ],
+        b"x",
+    );
+    assert_eq!((r.status, r.code().as_str()), (400, "InvalidRequest"));
+    // A malformed Range is ignored; an unsatisfiable one says the size.
+    let r = c.send("GET", "/data/v", "", &[("range", "bytes=abc-")], b"");
+    assert_eq!((r.status, r.body.len()), (200, 100));
+    let r = c.send("GET", "/data/v", "", &[("range", "bytes=500-")], b"");
+    assert_eq!((r.status, r.header("content-range")), (416, Some("bytes */100")));
+    // Conditional reads, weak ETags included.
+    let weak = format!("W/{etag}");
+    assert_eq!(
+        c.send("GET", "/data/v", "", &[("if-none-match", &weak)], b"").status,
+        304
+    );
+    assert_eq!(
+        c.send("GET", "/data/v", "", &[("if-none-match", "\"nope\"")], b"")
+            .status,
+        200
+    );
+    let r = c.send("GET", "/data/v", "", &[("if-match", "\"nope\"")], b"");
+    assert_eq!((r.status, r.code().as_str()), (412, "PreconditionFailed"));
+}

@@ -9,6 +9,11 @@ use super::stream::GetStream;
 use super::{BodySource, ByteRange};
 use crate::error::{BackendError, ProxyError};
 
+/// fsyncs a directory, making the entries created in it durable.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
 /// A local-directory backend.
 #[derive(Debug)]
 pub struct FsBackend {
@@ -56,6 +61,16 @@ impl FsBackend {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| self.root.clone());
+        // Directories made now must be made durable too, in their parents.
+        let mut created = Vec::new();
+        let mut d = dir.as_path();
+        while !d.exists() {
+            created.push(d.to_path_buf());
+            match d.parent() {
+                Some(p) => d = p,
+                None => break,
+            }
+        }
         std::fs::create_dir_all(&dir).map_err(|e| self.io(e))?;
         let tmp = dir.join(format!(
             ".{}.part",
@@ -79,9 +94,12 @@ impl FsBackend {
             return Err(e);
         }
         std::fs::rename(&tmp, &path).map_err(|e| self.io(e))?;
-        // Make the rename durable too.
-        if let Ok(d) = std::fs::File::open(&dir) {
-            let _ = d.sync_all();
+        // The rename, and every directory created for it, are durable before we report success.
+        sync_dir(&dir).map_err(|e| self.io(e))?;
+        for c in &created {
+            if let Some(parent) = c.parent() {
+                sync_dir(parent).map_err(|e| self.io(e))?;
+            }
         }
         Ok(())
     }

@@ -78,7 +78,7 @@ impl Backend {
     /// Whether the ETag this backend returns for a single PUT is the body's MD5, as S3's is: then
     /// the proxy does not hash the body a second time (MD5 is the slowest step of an upload).
     pub fn etag_is_md5(&self) -> bool {
-        matches!(self, Backend::S3(_))
+        matches!(self, Backend::S3(b) if b.etag_from_backend())
     }
 
     /// The configured name.

@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use monoio_rustls::{ClientTlsStream, TlsConnector};
@@ -122,6 +123,7 @@ pub struct S3Backend {
     pool: Rc<Pool>,
     connect_timeout: Duration,
     io_timeout: Duration,
+    etag_from_backend: bool,
 }
 
 impl std::fmt::Debug for S3Backend {
@@ -156,6 +158,7 @@ impl S3Backend {
             access_key,
             secret_key,
             path_style,
+            etag_from_backend,
         } = &cfg.kind
         else {
             return Err(ProxyError::Internal("not an s3 backend".into()));
@@ -202,12 +205,18 @@ impl S3Backend {
             pool: Rc::new(Pool::default()),
             connect_timeout,
             io_timeout,
+            etag_from_backend: *etag_from_backend,
         })
     }
 
     /// The configured name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Whether this backend's PUT ETag is trusted as the body's MD5.
+    pub fn etag_from_backend(&self) -> bool {
+        self.etag_from_backend
     }
 
     /// Runs one backend I/O step with the progress timeout.
@@ -443,7 +452,9 @@ impl S3Backend {
     ) -> Result<Option<String>, ProxyError> {
         let len_s = len.to_string();
         let version = meta.version.to_string();
-        let lkey = uri_encode(meta.key.as_bytes(), false);
+        // The logical key as base64url: header-safe, and at most 1366 bytes for a 1024-byte key
+        // (percent-encoding could triple it past S3's 2 KB metadata limit).
+        let lkey = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(meta.key.as_bytes());
         let mut extra: Vec<(&str, &str)> = vec![
             ("content-length", &len_s),
             ("x-amz-meta-s3o-bucket", &meta.bucket),

@@ -7,7 +7,7 @@ use tracing::warn;
 
 use crate::backend::{ByteRange, PhysicalMeta, BODY_BUF};
 use crate::client::{ClientBodySource, ClientIo, RequestBody};
-use crate::conn::base_head;
+use crate::conn::{base_head, error_response};
 use crate::error::ProxyError;
 use crate::http::{http_date, parse_http_date, ResponseHead};
 use crate::s3::bucket::{send_empty, send_xml};
@@ -64,6 +64,23 @@ fn hex(bytes: &[u8]) -> String {
     s3o_sigv4::encode::hex(bytes)
 }
 
+/// Refuses `versionId` (other than `null`, the only version of an unversioned object) and
+/// `partNumber` (other than 1, the only part of a single-PUT object): answering them with the
+/// current object would serve or delete the wrong data.
+fn check_version_and_part(ctx: &Ctx<'_>) -> Result<(), ProxyError> {
+    let q = crate::endpoint::parse_query(&ctx.head.query);
+    for (k, v) in &q {
+        match k.as_str() {
+            "versionId" if v != "null" => {
+                return Err(ProxyError::InvalidArgument("Invalid version id specified".into()))
+            }
+            "partNumber" if v != "1" => return Err(ProxyError::InvalidPartNumber),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// PutObject.
 pub async fn put_object(
     ctx: &Ctx<'_>,
@@ -74,6 +91,22 @@ pub async fn put_object(
 ) -> Result<(), ProxyError> {
     if key.len() > MAX_KEY_BYTES {
         return Err(ProxyError::KeyTooLong);
+    }
+    if ctx.head.header("if-none-match").is_some() || ctx.head.header("if-match").is_some() {
+        return Err(ProxyError::NotImplemented(
+            "PutObject with If-Match / If-None-Match (conditional writes)",
+        ));
+    }
+    let checksums = ctx
+        .head
+        .headers
+        .iter()
+        .filter(|(n, _)| s3o_sigv4::ChecksumAlgorithm::from_header_name(n).is_some())
+        .count();
+    if checksums > 1 {
+        return Err(ProxyError::InvalidRequest(
+            "Expecting a single x-amz-checksum- header".into(),
+        ));
     }
     require_bucket(ctx, bucket)?;
     let len = body.payload_len().ok_or(ProxyError::MissingContentLength)?;
@@ -172,13 +205,16 @@ pub fn parse_range(value: &str, size: u64) -> Result<Option<ByteRange>, ProxyErr
         // Multiple ranges: S3 serves the whole object.
         return Ok(None);
     }
-    let (a, b) = spec.split_once('-').ok_or(ProxyError::InvalidRange)?;
+    // A syntactically invalid range is ignored (RFC 9110 §14.2): the whole object is served.
+    let Some((a, b)) = spec.split_once('-') else {
+        return Ok(None);
+    };
     let (a, b) = (a.trim(), b.trim());
-    let num = |s: &str| s.parse::<u64>().map_err(|_| ProxyError::InvalidRange);
+    let num = |s: &str| s.parse::<u64>().ok();
     let range = match (a.is_empty(), b.is_empty()) {
-        (true, true) => return Err(ProxyError::InvalidRange),
+        (true, true) => return Ok(None),
         (true, false) => {
-            let n = num(b)?;
+            let Some(n) = num(b) else { return Ok(None) };
             if n == 0 || size == 0 {
                 return Err(ProxyError::InvalidRange);
             }
@@ -188,11 +224,13 @@ pub fn parse_range(value: &str, size: u64) -> Result<Option<ByteRange>, ProxyErr
             }
         }
         (false, _) => {
-            let start = num(a)?;
+            let Some(start) = num(a) else { return Ok(None) };
+            let end = if b.is_empty() { Some(u64::MAX) } else { num(b) };
+            let Some(end) = end else { return Ok(None) };
             if start >= size {
                 return Err(ProxyError::InvalidRange);
             }
-            let end = if b.is_empty() { size - 1 } else { num(b)?.min(size - 1) };
+            let end = end.min(size - 1);
             if end < start {
                 // `a-b` with b < a is syntactically invalid: ignored, like S3.
                 return Ok(None);
@@ -209,7 +247,8 @@ fn preconditions(ctx: &Ctx<'_>, meta: &ObjectMeta) -> Result<bool, ProxyError> {
     let etag_matches = |v: &str| {
         v.split(',')
             .map(str::trim)
-            .any(|t| t == "*" || t == meta.etag || t.trim_matches('"') == meta.etag.trim_matches('"'))
+            .map(|t| t.strip_prefix("W/").unwrap_or(t))
+            .any(|t| t == "*" || t.trim_matches('"') == meta.etag.trim_matches('"'))
     };
     let modified = (meta.last_modified_ms / 1000) as i64;
     if let Some(v) = ctx.head.header("if-match") {
@@ -278,6 +317,7 @@ pub async fn get_object(
     key: &str,
     with_body: bool,
 ) -> Result<(), ProxyError> {
+    check_version_and_part(ctx)?;
     let store = &ctx.core.shared.store;
     let Some(meta) = store.get_object(bucket, key)? else {
         require_bucket(ctx, bucket)?;
@@ -293,12 +333,10 @@ pub async fn get_object(
         Some(r) => match parse_range(r, meta.size) {
             Ok(r) => r,
             Err(e) => {
-                if !with_body {
-                    // HEAD answers 416 without a body.
-                    let head = base_head(416, ctx.rid).header("content-range", format!("bytes */{}", meta.size));
-                    return io.respond(&head.content_length(0), &[]).await;
-                }
-                return Err(e);
+                // 416 says how large the object is; HEAD gets no body.
+                let (mut head, body) = error_response(&e, &ctx.head.path, ctx.rid, true);
+                head.push("content-range", format!("bytes */{}", meta.size));
+                return io.respond(&head, if with_body { &body } else { &[] }).await;
             }
         },
         None => None,
@@ -368,6 +406,7 @@ pub async fn get_object(
 
 /// DeleteObject: succeeds whether or not the key existed.
 pub async fn delete_object(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -> Result<(), ProxyError> {
+    check_version_and_part(ctx)?;
     require_bucket(ctx, bucket)?;
     ctx.core.shared.store.delete_object(bucket, key)?.ticket.await?;
     send_empty(ctx, io, 204).await
