@@ -121,6 +121,9 @@ pub enum BackendKind {
         /// of hashing every upload a second time; set false for backends whose ETags are not
         /// MD5s (SSE-KMS, SSE-C).
         etag_from_backend: bool,
+        /// PEM file of extra CA certificates to trust for `https://` (a private CA); the
+        /// public web PKI roots are always trusted.
+        ca_file: Option<PathBuf>,
     },
 }
 
@@ -139,6 +142,7 @@ struct RawBackend {
     secret_key: Option<String>,
     path_style: Option<bool>,
     etag_from_backend: Option<bool>,
+    ca_file: Option<PathBuf>,
 }
 
 impl TryFrom<RawBackend> for BackendConfig {
@@ -170,6 +174,7 @@ impl TryFrom<RawBackend> for BackendConfig {
                     secret_key: need(r.secret_key, "secret_key")?,
                     path_style: r.path_style.unwrap_or(true),
                     etag_from_backend: r.etag_from_backend.unwrap_or(true),
+                    ca_file: r.ca_file,
                 }
             }
             other => {
@@ -317,8 +322,10 @@ impl Config {
         };
         fix(&mut cfg.server.data_dir);
         for b in &mut cfg.backends {
-            if let BackendKind::Fs { path } = &mut b.kind {
-                fix(path);
+            match &mut b.kind {
+                BackendKind::Fs { path } => fix(path),
+                BackendKind::S3 { ca_file: Some(p), .. } => fix(p),
+                BackendKind::S3 { .. } => {}
             }
         }
         Ok(cfg)

@@ -135,17 +135,31 @@ impl std::fmt::Debug for S3Backend {
     }
 }
 
-fn tls_config() -> Arc<rustls::ClientConfig> {
-    let roots = rustls::RootCertStore {
+/// The TLS client configuration: the web PKI roots plus the certificates of `ca_file`.
+fn tls_config(backend: &str, ca_file: Option<&std::path::Path>) -> Result<Arc<rustls::ClientConfig>, ProxyError> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
-    Arc::new(
-        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap_or_else(|_| rustls::ClientConfig::builder())
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    )
+    if let Some(path) = ca_file {
+        let bad = |e: String| ProxyError::Internal(format!("backend {backend}: ca_file {}: {e}", path.display()));
+        let mut added = 0;
+        for cert in rustls::pki_types::CertificateDer::pem_file_iter(path).map_err(|e| bad(e.to_string()))? {
+            roots
+                .add(cert.map_err(|e| bad(e.to_string()))?)
+                .map_err(|e| bad(e.to_string()))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(bad("no certificate in the file".into()));
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ProxyError::Internal(format!("backend {backend}: TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 impl S3Backend {
@@ -159,6 +173,7 @@ impl S3Backend {
             secret_key,
             path_style,
             etag_from_backend,
+            ca_file,
         } = &cfg.kind
         else {
             return Err(ProxyError::Internal("not an s3 backend".into()));
@@ -185,7 +200,7 @@ impl S3Backend {
         let tls = if https {
             let name = rustls::pki_types::ServerName::try_from(host.to_string())
                 .map_err(|e| ProxyError::Internal(format!("backend {}: bad TLS server name: {e}", cfg.name)))?;
-            Some((TlsConnector::from(tls_config()), name))
+            Some((TlsConnector::from(tls_config(&cfg.name, ca_file.as_deref())?), name))
         } else {
             None
         };
