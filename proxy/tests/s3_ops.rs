@@ -540,3 +540,43 @@ fn versions_parts_conditions_and_range_edge_cases() {
     let r = c.send("GET", "/data/v", "", &[("if-match", "\"nope\"")], b"");
     assert_eq!((r.status, r.code().as_str()), (412, "PreconditionFailed"));
 }
+
+#[test]
+fn transfer_encoding_chunked_bodies() {
+    let srv = TestServer::start();
+    let mut c = srv.client();
+    let payload = data(150_000, 8);
+    // aws-chunked inside HTTP chunked framing, as botocore sends it: the payload length comes
+    // from x-amz-decoded-content-length.
+    let len = payload.len().to_string();
+    let sha = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
+    let extra = [
+        ("content-encoding", "aws-chunked"),
+        ("x-amz-decoded-content-length", len.as_str()),
+        ("x-amz-trailer", "x-amz-checksum-crc32"),
+    ];
+    let mut h = c.signed_headers("PUT", "/data/te", "", &extra, sha);
+    h.push(("transfer-encoding".into(), "chunked".into()));
+    let inner = ChunkedEncoder::new(
+        StreamingMode::UnsignedTrailer,
+        None,
+        Some(Checksummer::new(ChecksumAlgorithm::Crc32)),
+    )
+    .encode_all(&payload, 65_536);
+    // HTTP chunked framing with odd chunk sizes over the aws-chunked body.
+    let mut wire = Vec::new();
+    for piece in inner.chunks(7_777) {
+        wire.extend_from_slice(format!("{:x};ext=1\r\n", piece.len()).as_bytes());
+        wire.extend_from_slice(piece);
+        wire.extend_from_slice(b"\r\n");
+    }
+    wire.extend_from_slice(b"0\r\n\r\n");
+    let r = c.raw("PUT", "/data/te", "", &h, &wire);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(c.get("/data/te").body == payload);
+    // Plain chunked without any length: S3 needs the length up front.
+    let mut h = c.signed_headers("PUT", "/data/te2", "", &[], "UNSIGNED-PAYLOAD");
+    h.push(("transfer-encoding".into(), "chunked".into()));
+    let r = c.raw("PUT", "/data/te2", "", &h, b"5\r\nhello\r\n0\r\n\r\n");
+    assert_eq!((r.status, r.code().as_str()), (411, "MissingContentLength"));
+}
