@@ -131,6 +131,41 @@ impl Signer {
         }
     }
 
+    /// Signs `headers` (see [`Signer::sign_headers`]) and writes the whole HTTP/1.1 request head:
+    /// the request line, `headers`, `authorization`, then `unsigned` (headers outside the
+    /// signature, such as a `content-length` the caller did not sign), then the blank line.
+    #[allow(clippy::too_many_arguments)]
+    pub fn request_head(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        headers: &[(&str, &str)],
+        unsigned: &[(&str, &str)],
+        payload_hash: &str,
+        date: &AmzDate,
+    ) -> Vec<u8> {
+        let sig = self.sign_headers(method, path, query, headers, payload_hash, date);
+        let mut out = Vec::with_capacity(512 + path.len() + query.len());
+        out.extend_from_slice(method.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(path.as_bytes());
+        if !query.is_empty() {
+            out.push(b'?');
+            out.extend_from_slice(query.as_bytes());
+        }
+        out.extend_from_slice(b" HTTP/1.1\r\n");
+        let auth = [("authorization", sig.authorization.as_str())];
+        for (n, v) in headers.iter().chain(auth.iter()).chain(unsigned.iter()) {
+            out.extend_from_slice(n.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(v.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out
+    }
+
     /// A presigned query string (the existing `query` plus the `X-Amz-*` parameters) for a
     /// request signed with only `host`, valid `expires` seconds from `date`.
     pub fn presign(&self, method: &str, path: &str, query: &str, host: &str, expires: u64, date: &AmzDate) -> String {

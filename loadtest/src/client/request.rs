@@ -78,30 +78,16 @@ impl RequestBuilder {
             headers.push(("x-amz-decoded-content-length", d));
             headers.push(("x-amz-trailer", "x-amz-checksum-crc32c"));
         }
-        let sig = self.signer.sign_headers(method, &path, query, &headers, sha, &date);
         let wire_len = body.wire_len();
-        let mut head = Vec::with_capacity(512 + path.len() + query.len());
-        head.extend_from_slice(method.as_bytes());
-        head.push(b' ');
-        head.extend_from_slice(path.as_bytes());
-        if !query.is_empty() {
-            head.push(b'?');
-            head.extend_from_slice(query.as_bytes());
-        }
-        head.extend_from_slice(b" HTTP/1.1\r\n");
-        for (name, value) in &headers {
-            head.extend_from_slice(name.as_bytes());
-            head.extend_from_slice(b": ");
-            head.extend_from_slice(value.as_bytes());
-            head.extend_from_slice(b"\r\n");
-        }
-        head.extend_from_slice(b"authorization: ");
-        head.extend_from_slice(sig.authorization.as_bytes());
-        head.extend_from_slice(b"\r\n");
-        if wire_len > 0 || matches!(method, "PUT" | "POST") {
-            head.extend_from_slice(format!("content-length: {wire_len}\r\n").as_bytes());
-        }
-        head.extend_from_slice(b"\r\n");
+        let content_length = wire_len.to_string();
+        let unsigned: &[(&str, &str)] = if wire_len > 0 || matches!(method, "PUT" | "POST") {
+            &[("content-length", content_length.as_str())]
+        } else {
+            &[]
+        };
+        let head = self
+            .signer
+            .request_head(method, &path, query, &headers, unsigned, sha, &date);
         Outgoing {
             method,
             head,

@@ -307,28 +307,8 @@ impl S3Backend {
         h.push(("x-amz-date", date.as_str()));
         h.push(("x-amz-content-sha256", "UNSIGNED-PAYLOAD"));
         h.extend_from_slice(extra);
-        let sig = self
-            .signer
-            .sign_headers(method, path, query, &h, "UNSIGNED-PAYLOAD", &date);
-        let mut out = Vec::with_capacity(512);
-        out.extend_from_slice(method.as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(path.as_bytes());
-        if !query.is_empty() {
-            out.push(b'?');
-            out.extend_from_slice(query.as_bytes());
-        }
-        out.extend_from_slice(b" HTTP/1.1\r\n");
-        for (n, v) in &h {
-            out.extend_from_slice(n.as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(v.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
-        out.extend_from_slice(b"authorization: ");
-        out.extend_from_slice(sig.authorization.as_bytes());
-        out.extend_from_slice(b"\r\n\r\n");
-        out
+        self.signer
+            .request_head(method, path, query, &h, &[], "UNSIGNED-PAYLOAD", &date)
     }
 
     async fn read_response(&self, conn: &mut Conn) -> Result<Response, BackendError> {
