@@ -27,7 +27,7 @@ backends = ["fast"]
 access_key = "AKIABENCHMARK0000001"
 secret_key = "bench-secret-key-000000000000000000000000"
 TOML
-"$rel/s3o-loadtest" serve-backend --listen "127.0.0.1:$B" --threads 1 --exit-after 120s >/dev/null 2>&1 &
+"$rel/s3o-loadtest" serve-backend --listen "127.0.0.1:$B" --threads 1 --storage blackhole --exit-after 120s >/dev/null 2>&1 &
 bpid=$!
 RUST_LOG=warn "$rel/s3-orchestrator" serve --config "$tmp/p.toml" >"$tmp/proxy.log" 2>&1 &
 ppid=$!
