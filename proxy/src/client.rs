@@ -14,6 +14,9 @@ use crate::backend::{BodySource, BODY_BUF};
 use crate::error::ProxyError;
 use crate::http::{BodyKind, ChunkedBody, ResponseHead, CONTINUE_100};
 
+/// Read room for request heads (most heads are well under 2 KiB; longer ones grow the buffer).
+pub const HEAD_BUF: usize = 16 * 1024;
+
 /// A client connection: the socket and the bytes read but not yet used.
 pub struct ClientIo {
     /// The socket.
@@ -31,7 +34,7 @@ impl ClientIo {
     pub fn new(stream: TcpStream, body_timeout: Duration) -> ClientIo {
         ClientIo {
             stream,
-            buf: BytesMut::with_capacity(16 * 1024),
+            buf: BytesMut::with_capacity(HEAD_BUF),
             response_started: false,
             body_timeout,
         }
@@ -41,8 +44,14 @@ impl ClientIo {
     /// cancelled and then awaited, so bytes that arrived meanwhile are kept (a dropped io_uring
     /// read could lose them).
     pub async fn fill(&mut self, timeout: Duration) -> Result<usize, ProxyError> {
-        if self.buf.capacity() - self.buf.len() < 4096 {
-            self.buf.reserve(BODY_BUF.max(self.buf.len()));
+        self.fill_up_to(timeout, HEAD_BUF).await
+    }
+
+    /// Like [`ClientIo::fill`], with room for at least `room` bytes (small for request heads,
+    /// [`BODY_BUF`] while a body streams). An empty buffer reuses its allocation.
+    pub async fn fill_up_to(&mut self, timeout: Duration, room: usize) -> Result<usize, ProxyError> {
+        if self.buf.capacity() - self.buf.len() < room.min(4096) {
+            self.buf.reserve(room);
         }
         let buf = std::mem::take(&mut self.buf);
         // monoio reads into the start of a buffer: read into the spare capacity to append.
@@ -187,7 +196,7 @@ impl RequestBody {
                     if *rem == 0 {
                         return Ok(None);
                     }
-                    if io.buf.is_empty() && io.fill(io.body_timeout).await? == 0 {
+                    if io.buf.is_empty() && io.fill_up_to(io.body_timeout, BODY_BUF).await? == 0 {
                         return Err(s3o_sigv4::SigError::IncompleteBody.into());
                     }
                     let n = usize::try_from(*rem).unwrap_or(usize::MAX).min(io.buf.len());
@@ -198,7 +207,7 @@ impl RequestBody {
                     if dec.is_done() {
                         return Ok(None);
                     }
-                    if io.buf.is_empty() && io.fill(io.body_timeout).await? == 0 {
+                    if io.buf.is_empty() && io.fill_up_to(io.body_timeout, BODY_BUF).await? == 0 {
                         return Err(s3o_sigv4::SigError::IncompleteBody.into());
                     }
                     let d = dec.decode(&io.buf)?;

@@ -35,7 +35,7 @@ pub async fn serve_connection(core: Rc<Core>, stream: TcpStream) {
     let mut decoder = HeadDecoder::new();
     loop {
         if io.buf.is_empty() && io.buf.capacity() > IDLE_BUF_MAX {
-            io.buf = bytes::BytesMut::with_capacity(16 * 1024);
+            io.buf = bytes::BytesMut::with_capacity(crate::client::HEAD_BUF);
         }
         let head = match read_head(&core, &mut io, &mut decoder).await {
             Ok(Some(h)) => h,
