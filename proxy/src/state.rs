@@ -85,6 +85,12 @@ impl Shared {
                 }
             }
         }
+        for b in &cfg.backends {
+            if let crate::config::BackendKind::Fs { path } = &b.kind {
+                crate::backend::fs::clear_partial_uploads(path)
+                    .map_err(|e| ProxyError::Internal(format!("backend {}: clearing partial uploads: {e}", b.name)))?;
+            }
+        }
         let quotas = cfg.backends.iter().map(|b| (b.name.clone(), b.quota_bytes)).collect();
         Ok(Shared {
             cfg,

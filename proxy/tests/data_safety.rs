@@ -133,3 +133,17 @@ fn client_disconnecting_mid_upload_changes_nothing() {
     }
     assert_eq!(srv.backend_files("a").len() + srv.backend_files("b").len(), 1);
 }
+
+#[test]
+fn partial_uploads_left_by_a_previous_process_are_cleared_at_start() {
+    let dir = TempDir::new("partial");
+    let stray = dir.0.join("a").join("tmp");
+    std::fs::create_dir_all(&stray).unwrap();
+    std::fs::write(stray.join("data_00_0000000000000001.part"), b"half an upload").unwrap();
+    let text = common::config_text(&dir.0, "");
+    let srv = TestServer::start_config(dir, &text);
+    assert!(!srv.dir.0.join("a").join("tmp").exists());
+    let mut c = srv.client();
+    assert_eq!(c.put("/data/k", b"whole").status, 200);
+    assert_eq!(c.get("/data/k").body, b"whole");
+}

@@ -9,6 +9,17 @@ use super::stream::GetStream;
 use super::{BodySource, ByteRange};
 use crate::error::{BackendError, ProxyError};
 
+/// Where uploads in progress are written, under a backend's root.
+const TMP_DIR: &str = "tmp";
+
+/// Removes the partial uploads a previous process left behind (call before serving).
+pub fn clear_partial_uploads(root: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(root.join(TMP_DIR)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// fsyncs a directory, making the entries created in it durable.
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
@@ -72,10 +83,11 @@ impl FsBackend {
             }
         }
         std::fs::create_dir_all(&dir).map_err(|e| self.io(e))?;
-        let tmp = dir.join(format!(
-            ".{}.part",
-            path.file_name().and_then(|n| n.to_str()).unwrap_or("object")
-        ));
+        // Uploads in progress live in `tmp/` (emptied at start-up by `clear_partial_uploads`), so an
+        // upload cut off by a crash or exit never leaves a stray file among the objects.
+        let tmp_dir = self.root.join(TMP_DIR);
+        std::fs::create_dir_all(&tmp_dir).map_err(|e| self.io(e))?;
+        let tmp = tmp_dir.join(format!("{}.part", key.replace('/', "_")));
         let file = OpenOptions::new()
             .write(true)
             .create(true)
