@@ -482,7 +482,29 @@ fn spread_placement_uses_both_backends_and_counts_usage() {
     let b = srv.shared.store.usage("b").unwrap();
     assert_eq!(a + b, 100_000);
     assert!(a > 0 && b > 0, "a={a} b={b}");
-    assert_eq!(srv.backend_files("a").len() + srv.backend_files("b").len(), 10);
+    let files: Vec<_> = srv
+        .backend_files("a")
+        .into_iter()
+        .chain(srv.backend_files("b"))
+        .collect();
+    assert_eq!(files.len(), 10);
+    // Every file carries its logical bucket, key and version (a lost index can be rebuilt).
+    use s3o_proxy::backend::{fs, xattr};
+    let mut keys: Vec<String> = files
+        .iter()
+        .map(|f| {
+            assert_eq!(xattr::get(f, fs::XATTR_BUCKET).unwrap(), b"spread");
+            let version = String::from_utf8(xattr::get(f, fs::XATTR_VERSION).unwrap()).unwrap();
+            let name = f.file_name().unwrap().to_str().unwrap();
+            assert_eq!(
+                u64::from_str_radix(name.rsplit('-').next().unwrap(), 16).unwrap(),
+                version.parse::<u64>().unwrap()
+            );
+            String::from_utf8(xattr::get(f, fs::XATTR_KEY).unwrap()).unwrap()
+        })
+        .collect();
+    keys.sort();
+    assert_eq!(keys, (0..10).map(|i| format!("o{i}")).collect::<Vec<_>>());
 }
 
 #[test]

@@ -6,8 +6,18 @@ use std::path::{Path, PathBuf};
 use monoio::fs::{File, OpenOptions};
 
 use super::stream::GetStream;
-use super::{BodySource, ByteRange};
+use super::{BodySource, ByteRange, PhysicalMeta};
 use crate::error::{BackendError, ProxyError};
+
+/// Extended attribute holding an object file's logical bucket.
+pub const XATTR_BUCKET: &str = "user.s3o.bucket";
+/// Extended attribute holding an object file's logical key.
+pub const XATTR_KEY: &str = "user.s3o.key";
+/// Extended attribute holding an object file's version.
+pub const XATTR_VERSION: &str = "user.s3o.version";
+
+/// Set once the missing-xattr warning has been logged.
+static XATTR_WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Where uploads in progress are written, under a backend's root.
 const TMP_DIR: &str = "tmp";
@@ -66,7 +76,13 @@ impl FsBackend {
     }
 
     /// Streams the body into a temporary file, fsyncs it and renames it to the key.
-    pub async fn put<B: BodySource>(&self, key: &str, len: u64, body: &mut B) -> Result<(), ProxyError> {
+    pub async fn put<B: BodySource>(
+        &self,
+        key: &str,
+        len: u64,
+        meta: &PhysicalMeta,
+        body: &mut B,
+    ) -> Result<(), ProxyError> {
         let path = self.path(key)?;
         let dir = path
             .parent()
@@ -95,7 +111,10 @@ impl FsBackend {
             .open(&tmp)
             .await
             .map_err(|e| self.io(e))?;
-        let result = self.write_body(&file, len, body).await;
+        let result = match self.label(&file, meta) {
+            Ok(()) => self.write_body(&file, len, body).await,
+            Err(e) => Err(e),
+        };
         let result = match result {
             Ok(()) => file.sync_all().await.map_err(|e| self.io(e).into()),
             Err(e) => Err(e),
@@ -111,6 +130,32 @@ impl FsBackend {
         for c in &created {
             if let Some(parent) = c.parent() {
                 sync_dir(parent).map_err(|e| self.io(e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Labels the file with its logical bucket, key and version (extended attributes).
+    fn label(&self, file: &File, meta: &PhysicalMeta) -> Result<(), ProxyError> {
+        use std::os::fd::AsRawFd;
+        let fd = file.as_raw_fd();
+        let version = meta.version.to_string();
+        for (name, value) in [
+            (XATTR_BUCKET, meta.bucket.as_bytes()),
+            (XATTR_KEY, meta.key.as_bytes()),
+            (XATTR_VERSION, version.as_bytes()),
+        ] {
+            match super::xattr::set(fd, name, value) {
+                Ok(()) => {}
+                // A filesystem without user xattrs still stores the object; say once that its
+                // files cannot be traced back to their keys.
+                Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
+                    if !XATTR_WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                        tracing::warn!(backend = %self.name, "filesystem has no user xattrs: object files will not carry their bucket/key/version");
+                    }
+                    return Ok(());
+                }
+                Err(e) => return Err(self.io(e).into()),
             }
         }
         Ok(())

@@ -5,6 +5,7 @@
 pub mod fs;
 pub mod s3;
 pub mod stream;
+pub mod xattr;
 
 use bytes::Bytes;
 
@@ -102,7 +103,7 @@ impl Backend {
         body: &mut B,
     ) -> Result<Option<String>, ProxyError> {
         match self {
-            Backend::Fs(b) => b.put(key, len, body).await.map(|()| None),
+            Backend::Fs(b) => b.put(key, len, meta, body).await.map(|()| None),
             Backend::S3(b) => b.put(key, len, meta, body).await,
         }
     }

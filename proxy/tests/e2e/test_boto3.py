@@ -710,6 +710,9 @@ def test_fs_backend_holds_files(s3, proxy):
              if p.is_file() and str(p.relative_to(root)).startswith(prefix)]
     assert len(files) == 1, f"want one file for {key} under {root}, found {files}"
     assert files[0].read_bytes() == data
+    # Design rule 6: the file names its logical bucket and key (extended attributes).
+    assert os.getxattr(files[0], "user.s3o.bucket") == bucket.encode()
+    assert os.getxattr(files[0], "user.s3o.key") == key.encode()
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == data
 
 
