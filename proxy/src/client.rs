@@ -220,9 +220,18 @@ impl RequestBody {
         }
     }
 
-    /// Reads and discards the rest of the body (so the connection can be reused).
-    pub async fn drain(&mut self, io: &mut ClientIo) -> Result<(), ProxyError> {
-        while self.next_verified(io).await?.is_some() {}
+    /// Reads, verifies and discards the body, up to `limit` bytes (so the connection can carry
+    /// the next request); a longer body is refused.
+    pub async fn drain(&mut self, io: &mut ClientIo, limit: u64) -> Result<(), ProxyError> {
+        let mut seen = 0u64;
+        while let Some(piece) = self.next_verified(io).await? {
+            seen += piece.len() as u64;
+            if seen > limit {
+                return Err(ProxyError::InvalidRequest(format!(
+                    "a body of more than {limit} bytes is not accepted here"
+                )));
+            }
+        }
         Ok(())
     }
 

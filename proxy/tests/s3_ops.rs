@@ -468,6 +468,12 @@ fn keep_alive_serves_many_requests_on_one_connection() {
         assert_eq!(c.get("/data/ka").body, b"hello");
     }
     assert_eq!(c.stream.as_ref().unwrap().local_addr().unwrap(), local);
+    // A GET that carries a (small) body: the body is read and ignored, and the same connection
+    // serves the next request.
+    let r = c.send("GET", "/data/ka", "", &[], b"ignored body");
+    assert_eq!(r.body, b"hello");
+    assert_eq!(c.get("/data/ka").body, b"hello");
+    assert_eq!(c.stream.as_ref().unwrap().local_addr().unwrap(), local);
 }
 
 #[test]

@@ -53,6 +53,13 @@ pub async fn handle(core: &Core, io: &mut ClientIo, head: &RequestHead, rid: &st
         checksum_header(head),
         head.expect_continue() && kind != BodyKind::Empty,
     )?;
+    if let Endpoint::NotImplemented { operation } = endpoint {
+        return Err(ProxyError::NotImplemented(operation));
+    }
+    if kind != BodyKind::Empty && !takes_body(&endpoint) {
+        // S3 ignores a body where the operation has none; read it so keep-alive stays in step.
+        body.drain(io, IGNORED_BODY_LIMIT).await?;
+    }
     let ctx = Ctx {
         core,
         head,
@@ -75,6 +82,17 @@ pub async fn handle(core: &Core, io: &mut ClientIo, head: &RequestHead, rid: &st
         Endpoint::NotImplemented { operation } => return Err(ProxyError::NotImplemented(operation)),
     }
     Ok(kind == BodyKind::Empty || body.is_done())
+}
+
+/// Largest body read and ignored on an operation that takes none (GET, HEAD, DELETE, ...).
+const IGNORED_BODY_LIMIT: u64 = 64 * 1024;
+
+/// Whether the operation reads a request body.
+fn takes_body(endpoint: &Endpoint) -> bool {
+    matches!(
+        endpoint,
+        Endpoint::PutObject { .. } | Endpoint::CreateBucket { .. } | Endpoint::DeleteObjects { .. }
+    )
 }
 
 /// The `x-amz-checksum-<alg>` header of a request, if any.
