@@ -4,37 +4,9 @@
 #   benches/compare/profile.sh [loadtest run args...]   (default: GET 4KiB, concurrency 1, 5 s)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-rel="${CARGO_TARGET_DIR:-$PWD/target}/release"
-tmp=$(mktemp -d /tmp/s3o-profile-XXXX)
-port() { python3 -c "import socket;s=socket.socket();s.bind(('127.0.0.1',0));print(s.getsockname()[1])"; }
-B=$(port); P=$(port)
-cat > "$tmp/p.toml" <<TOML
-[server]
-listen = "127.0.0.1:$P"
-threads = 1
-data_dir = "${DATA_DIR:-$tmp/meta}"
-[[backends]]
-name = "fast"
-kind = "s3"
-endpoint = "http://127.0.0.1:$B"
-bucket = "real"
-access_key = "x"
-secret_key = "y"
-[[buckets]]
-name = "bench"
-backends = ["fast"]
-[[credentials]]
-access_key = "AKIABENCHMARK0000001"
-secret_key = "bench-secret-key-000000000000000000000000"
-TOML
-"$rel/s3o-loadtest" serve-backend --listen "127.0.0.1:$B" --threads 1 --storage blackhole --exit-after 120s >/dev/null 2>&1 &
-bpid=$!
-RUST_LOG=warn "$rel/s3-orchestrator" serve --config "$tmp/p.toml" >"$tmp/proxy.log" 2>&1 &
-ppid=$!
-trap 'kill $ppid $bpid 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
-for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$P) 2>/dev/null && break; sleep 0.1; done
-L=("$rel/s3o-loadtest" run --endpoint "http://127.0.0.1:$P" --access-key AKIABENCHMARK0000001
-   --secret-key bench-secret-key-000000000000000000000000 --bucket bench --threads 1)
+. benches/compare/stack.sh
+start_stack 1 1
+L=("${LOADGEN[@]}" --threads 1)
 args=("$@"); [ ${#args[@]} -eq 0 ] && args=(--workload get --size 4KiB --concurrency 1)
 filtered=(); for a in "${args[@]}"; do [ "$a" != --prepare ] && filtered+=("$a"); done
 if printf '%s\n' "${args[@]}" | grep -q -- --prepare || [ $# -eq 0 ]; then

@@ -8,7 +8,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncWriteRentExt, CancelableAsyncReadRent, Canceller};
 use monoio::net::TcpStream;
-use s3o_sigv4::{BodyCheck, BodyDigests, ChecksumAlgorithm, ChunkedDecoder, ComputedChecksum, Payload};
+use s3o_sigv4::{BodyCheck, BodyDigests, ChecksumAlgorithm, ChunkedDecoder, Payload};
 
 use crate::backend::{BodySource, BODY_BUF};
 use crate::error::ProxyError;
@@ -144,7 +144,7 @@ impl RequestBody {
             Payload::Unsigned => (None, known(&framing)),
         };
         if let Some((alg, v)) = checksum_header {
-            check.expect_checksum(alg, Some(alg.decode_value(v.as_bytes())?));
+            check.expect_checksum(alg, alg.decode_value(v.as_bytes())?);
         }
         Ok(RequestBody {
             framing,
@@ -176,11 +176,6 @@ impl RequestBody {
     /// The verified digests, once done.
     pub fn digests(&self) -> Option<&BodyDigests> {
         self.result.as_ref()
-    }
-
-    /// The verified trailing or header checksum, once done.
-    pub fn checksum(&self) -> Option<&ComputedChecksum> {
-        self.result.as_ref().and_then(|r| r.checksum.as_ref())
     }
 
     /// Next piece of wire body (after HTTP framing), `None` at the end.

@@ -191,7 +191,7 @@ pub struct ComputedChecksum {
 pub struct BodyCheck {
     sha256: Option<(digest::Context, [u8; 32])>,
     md5: Option<(Md5, [u8; 16])>,
-    checksum: Option<(Checksummer, Option<Vec<u8>>)>,
+    checksum: Option<(Checksummer, Vec<u8>)>,
     etag_md5: Option<Md5>,
 }
 
@@ -229,21 +229,10 @@ impl BodyCheck {
         }
     }
 
-    /// Computes `alg` over the body; `expected` (raw digest) is compared at the end when given,
-    /// else it must arrive later through [`BodyCheck::set_expected_checksum`] (a trailer).
-    pub fn expect_checksum(&mut self, alg: ChecksumAlgorithm, expected: Option<Vec<u8>>) {
+    /// Requires the body's `alg` digest to equal `expected` (raw, from an `x-amz-checksum-*`
+    /// header; trailers are checked by the aws-chunked decoder).
+    pub fn expect_checksum(&mut self, alg: ChecksumAlgorithm, expected: Vec<u8>) {
         self.checksum = Some((Checksummer::new(alg), expected));
-    }
-
-    /// Supplies the expected value of the checksum announced with `expect_checksum`.
-    pub fn set_expected_checksum(&mut self, alg: ChecksumAlgorithm, expected: Vec<u8>) -> Result<(), SigError> {
-        match &mut self.checksum {
-            Some((c, e)) if c.algorithm() == alg => {
-                *e = Some(expected);
-                Ok(())
-            }
-            _ => Err(SigError::UnsupportedChecksum(alg.header_name().to_string())),
-        }
     }
 
     /// Also computes the body's MD5 for use as an ETag (when the client sent no Content-MD5).
@@ -289,10 +278,8 @@ impl BodyCheck {
         let mut checksum = None;
         if let Some((c, expected)) = self.checksum {
             let got = c.finish();
-            match expected {
-                Some(e) if e == got => {}
-                Some(_) => return Err(SigError::BadChecksum(c.algorithm().upper_name())),
-                None => return Err(SigError::InvalidChunk("the announced checksum trailer was not sent")),
+            if got != expected {
+                return Err(SigError::BadChecksum(c.algorithm().upper_name()));
             }
             checksum = Some(ComputedChecksum {
                 algorithm: c.algorithm(),
@@ -367,7 +354,7 @@ mod tests {
         let v = ChecksumAlgorithm::Crc32c
             .decode_value(b64_of(ChecksumAlgorithm::Crc32c, b"x").as_bytes())
             .unwrap();
-        c.expect_checksum(ChecksumAlgorithm::Crc32c, Some(v));
+        c.expect_checksum(ChecksumAlgorithm::Crc32c, v);
         c.update(b"y");
         assert_eq!(c.finish(), Err(SigError::BadChecksum("CRC32C")));
     }

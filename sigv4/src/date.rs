@@ -1,8 +1,6 @@
 //! The SigV4 timestamp: `x-amz-date` / `X-Amz-Date` in ISO 8601 basic form, `YYYYMMDD'T'HHMMSS'Z'`,
 //! always UTC. Converted to and from Unix seconds without a date library.
 
-use crate::SigError;
-
 /// A parsed `x-amz-date`: the 16 bytes as sent and the same instant in Unix seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AmzDate {
@@ -36,11 +34,6 @@ impl AmzDate {
         let mut text = [0u8; 16];
         text.copy_from_slice(b);
         Some(AmzDate { text, unix })
-    }
-
-    /// Parses like [`AmzDate::parse`] and reports a malformed value as the given error.
-    pub fn parse_or(s: &str, err: SigError) -> Result<AmzDate, SigError> {
-        AmzDate::parse(s).ok_or(err)
     }
 
     /// The instant `unix` seconds after the epoch.

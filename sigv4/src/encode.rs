@@ -59,11 +59,6 @@ pub fn percent_decode(input: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Whether `input` contains anything [`percent_decode`] would change.
-pub fn needs_decode(input: &[u8]) -> bool {
-    input.contains(&b'%')
-}
-
 /// Appends the lower-case hex of `bytes` to `out`.
 pub fn hex_into(out: &mut String, bytes: &[u8]) {
     for &b in bytes {

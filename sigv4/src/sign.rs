@@ -6,7 +6,7 @@ use std::cell::RefCell;
 
 use ring::digest;
 
-use crate::canonical::{canonical_query, canonical_request, RequestParts, UriMode};
+use crate::canonical::{canonical_request, RequestParts, UriMode};
 use crate::checksum::Checksummer;
 use crate::chunked::{ChainKey, StreamingMode};
 use crate::date::AmzDate;
@@ -65,11 +65,6 @@ impl Signer {
     pub fn with_security_token(mut self, token: Option<&str>) -> Signer {
         self.security_token = token.map(str::to_string);
         self
-    }
-
-    /// The access key.
-    pub fn access_key(&self) -> &str {
-        &self.access_key
     }
 
     /// The signing key for the day of `date`.
@@ -307,11 +302,4 @@ impl ChunkedEncoder {
         self.finish(&mut out);
         out
     }
-}
-
-/// The canonical query string of a raw query (exposed for routing and tests).
-pub fn canonical_query_string(raw_query: &str) -> String {
-    let mut v = Vec::new();
-    canonical_query(&mut v, raw_query.as_bytes(), false);
-    String::from_utf8(v).unwrap_or_default()
 }

@@ -52,6 +52,16 @@ impl Fixture {
     pub fn decoded(&self) -> Vec<u8> {
         b64(&self.expected.decoded_body_base64)
     }
+    /// The value of request header `name` (case-insensitive); panics if absent.
+    pub fn header(&self, name: &str) -> &str {
+        &self
+            .request
+            .headers
+            .iter()
+            .find(|(h, _)| h.eq_ignore_ascii_case(name))
+            .unwrap()
+            .1
+    }
     pub fn now(&self) -> i64 {
         s3o_sigv4::AmzDate::parse(&self.now).unwrap().unix()
     }

@@ -107,21 +107,8 @@ fn canonical_request_and_string_to_sign_match_the_signer() {
             let scope = p.credential.split_once('/').unwrap().1.to_string();
             (p.signed_headers, scope, p.amz_date, p.signature)
         } else {
-            let a = f
-                .request
-                .headers
-                .iter()
-                .find(|(h, _)| h.eq_ignore_ascii_case("authorization"))
-                .unwrap();
-            let a = Authorization::parse(&a.1).unwrap();
-            let date = f
-                .request
-                .headers
-                .iter()
-                .find(|(h, _)| h.eq_ignore_ascii_case("x-amz-date"))
-                .unwrap()
-                .1
-                .clone();
+            let a = Authorization::parse(f.header("authorization")).unwrap();
+            let date = f.header("x-amz-date").to_string();
             (
                 a.signed_headers.to_string(),
                 a.credential.scope.to_string(),
@@ -210,13 +197,7 @@ fn our_encoder_reproduces_the_signed_bodies() {
 #[test]
 fn our_signer_reproduces_the_header_signatures() {
     for f in fixtures().into_iter().filter(|f| f.auth == "header") {
-        let auth_h = &f
-            .request
-            .headers
-            .iter()
-            .find(|(h, _)| h.eq_ignore_ascii_case("authorization"))
-            .unwrap()
-            .1;
+        let auth_h = f.header("authorization");
         let a = Authorization::parse(auth_h).unwrap();
         let signed: Vec<(&str, &str)> = f
             .request
@@ -225,17 +206,9 @@ fn our_signer_reproduces_the_header_signatures() {
             .filter(|(h, _)| a.signed_headers.split(';').any(|s| s.eq_ignore_ascii_case(h)))
             .map(|(h, v)| (h.as_str(), v.as_str()))
             .collect();
-        let date_value = signed
-            .iter()
-            .find(|(h, _)| h.eq_ignore_ascii_case("x-amz-date"))
-            .unwrap()
-            .1;
+        let date_value = f.header("x-amz-date");
         let date = s3o_sigv4::AmzDate::parse(date_value).unwrap();
-        let sha = signed
-            .iter()
-            .find(|(h, _)| h.eq_ignore_ascii_case("x-amz-content-sha256"))
-            .unwrap()
-            .1;
+        let sha = f.header("x-amz-content-sha256");
         let s = Signer::new(
             &f.credentials.access_key_id,
             &f.credentials.secret_access_key,
@@ -262,13 +235,7 @@ fn our_presigner_reproduces_botocore_urls() {
             continue;
         }
         let date = s3o_sigv4::AmzDate::parse(&p.amz_date).unwrap();
-        let host = &f
-            .request
-            .headers
-            .iter()
-            .find(|(h, _)| h.eq_ignore_ascii_case("host"))
-            .unwrap()
-            .1;
+        let host = f.header("host");
         let s = Signer::new(
             &f.credentials.access_key_id,
             &f.credentials.secret_access_key,
@@ -315,13 +282,7 @@ fn any_changed_byte_of_a_signed_header_query_or_path_is_rejected() {
                 .map(String::from)
                 .collect()
         } else {
-            let a = &f
-                .request
-                .headers
-                .iter()
-                .find(|(h, _)| h.eq_ignore_ascii_case("authorization"))
-                .unwrap()
-                .1;
+            let a = f.header("authorization");
             Authorization::parse(a)
                 .unwrap()
                 .signed_headers

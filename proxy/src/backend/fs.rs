@@ -207,9 +207,4 @@ impl FsBackend {
             Err(e) => Err(self.io(e)),
         }
     }
-
-    /// Whether the key's file exists.
-    pub fn exists(&self, key: &str) -> bool {
-        self.path(key).map(|p| p.exists()).unwrap_or(false)
-    }
 }

@@ -123,12 +123,4 @@ impl Backend {
             Backend::S3(b) => b.delete(key).await,
         }
     }
-
-    /// Whether `key` exists (tests and repair).
-    pub async fn exists(&self, key: &str) -> Result<bool, BackendError> {
-        match self {
-            Backend::Fs(b) => Ok(b.exists(key)),
-            Backend::S3(b) => b.exists(key).await,
-        }
-    }
 }

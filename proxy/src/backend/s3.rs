@@ -564,17 +564,4 @@ impl S3Backend {
             s => Err(self.status_error(s, &body)),
         }
     }
-
-    /// HEAD of the key.
-    pub async fn exists(&self, key: &str) -> Result<bool, BackendError> {
-        let (conn, mut resp) = self.simple("HEAD", key, &[]).await?;
-        // A HEAD response has no body whatever its Content-Length says.
-        resp.content_length = Some(0);
-        self.finish(conn, &resp).await?;
-        match resp.status {
-            200 => Ok(true),
-            404 => Ok(false),
-            s => Err(self.status_error(s, &[])),
-        }
-    }
 }

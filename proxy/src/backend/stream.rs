@@ -66,11 +66,6 @@ impl GetStream {
         }
     }
 
-    /// Bytes still to come.
-    pub fn remaining(&self) -> u64 {
-        self.remaining
-    }
-
     /// Reads the next bytes into `buf` (cleared first, filled up to its capacity). Returns the
     /// buffer with the bytes; an empty buffer means the end.
     pub async fn read(&mut self, mut buf: Vec<u8>) -> (Result<(), ProxyError>, Vec<u8>) {

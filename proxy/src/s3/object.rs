@@ -67,9 +67,8 @@ fn hex(bytes: &[u8]) -> String {
 /// Refuses `versionId` (other than `null`, the only version of an unversioned object) and
 /// `partNumber` (other than 1, the only part of a single-PUT object): answering them with the
 /// current object would serve or delete the wrong data.
-fn check_version_and_part(ctx: &Ctx<'_>) -> Result<(), ProxyError> {
-    let q = crate::endpoint::parse_query(&ctx.head.query);
-    for (k, v) in &q {
+fn check_version_and_part(q: &[(String, String)]) -> Result<(), ProxyError> {
+    for (k, v) in q {
         match k.as_str() {
             "versionId" if v != "null" => {
                 return Err(ProxyError::InvalidArgument("Invalid version id specified".into()))
@@ -270,8 +269,7 @@ fn preconditions(ctx: &Ctx<'_>, meta: &ObjectMeta) -> Result<bool, ProxyError> {
 }
 
 /// The headers describing a stored object.
-fn object_headers(ctx: &Ctx<'_>, head: &mut ResponseHead, meta: &ObjectMeta, whole: bool) {
-    let q = crate::endpoint::parse_query(&ctx.head.query);
+fn object_headers(ctx: &Ctx<'_>, q: &[(String, String)], head: &mut ResponseHead, meta: &ObjectMeta, whole: bool) {
     let over = |name: &str| q.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     head.push("etag", meta.etag.clone());
     head.push("last-modified", http_date((meta.last_modified_ms / 1000) as i64));
@@ -317,7 +315,8 @@ pub async fn get_object(
     key: &str,
     with_body: bool,
 ) -> Result<(), ProxyError> {
-    check_version_and_part(ctx)?;
+    let query = crate::endpoint::parse_query(&ctx.head.query);
+    check_version_and_part(&query)?;
     let store = &ctx.core.shared.store;
     let Some(meta) = store.get_object(bucket, key)? else {
         require_bucket(ctx, bucket)?;
@@ -349,7 +348,7 @@ pub async fn get_object(
     if let Some(r) = range {
         head.push("content-range", format!("bytes {}-{}/{}", r.start, r.end, meta.size));
     }
-    object_headers(ctx, &mut head, &meta, range.is_none());
+    object_headers(ctx, &query, &mut head, &meta, range.is_none());
     if !with_body || len == 0 {
         return io.respond(&head, &[]).await;
     }
@@ -406,7 +405,7 @@ pub async fn get_object(
 
 /// DeleteObject: succeeds whether or not the key existed.
 pub async fn delete_object(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -> Result<(), ProxyError> {
-    check_version_and_part(ctx)?;
+    check_version_and_part(&crate::endpoint::parse_query(&ctx.head.query))?;
     require_bucket(ctx, bucket)?;
     ctx.core.shared.store.delete_object(bucket, key)?.ticket.await?;
     send_empty(ctx, io, 204).await

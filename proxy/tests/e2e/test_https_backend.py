@@ -24,15 +24,11 @@ from harness import (
 REAL_BUCKET = "e2e-https-backend"
 
 
-@pytest.fixture(scope="module")
-def https_proxy(seaweed, tmp_path_factory):
-    root = tmp_path_factory.mktemp("https-backend")
-    ca, cert, key = make_test_ca_and_cert(root)
-    seaweed_port = int(seaweed.endpoint.rsplit(":", 1)[1])
-    relay = TlsRelay(seaweed_port, cert, key).start()
-    seaweed.client.create_bucket(Bucket=REAL_BUCKET)
+def _start_proxy(root, relay_port: int, real_bucket: str, ca=None) -> tuple[Server, int]:
+    """A proxy whose only backend is the relay at `relay_port`, trusting `ca` when given."""
     (port,) = free_ports(1)
     config = root / "proxy.toml"
+    ca_line = f'ca_file = "{ca}"' if ca else ""
     config.write_text(f"""
 [server]
 listen = "127.0.0.1:{port}"
@@ -42,11 +38,11 @@ data_dir = "{root}/meta"
 [[backends]]
 name = "seaweed-tls"
 kind = "s3"
-endpoint = "https://127.0.0.1:{relay.port}"
-bucket = "{REAL_BUCKET}"
+endpoint = "https://127.0.0.1:{relay_port}"
+bucket = "{real_bucket}"
 access_key = "{WEED_ACCESS_KEY}"
 secret_key = "{WEED_SECRET_KEY}"
-ca_file = "{ca}"
+{ca_line}
 
 [[buckets]]
 name = "tls"
@@ -60,6 +56,17 @@ secret_key = "{RW_SECRET_KEY}"
                           [str(locate_proxy_binary()), "serve", "--config", str(config)],
                           root / "proxy.log", cwd=root, env={**os.environ, "RUST_LOG": "info"})
     server.wait_port(port)
+    return server, port
+
+
+@pytest.fixture(scope="module")
+def https_proxy(seaweed, tmp_path_factory):
+    root = tmp_path_factory.mktemp("https-backend")
+    ca, cert, key = make_test_ca_and_cert(root)
+    seaweed_port = int(seaweed.endpoint.rsplit(":", 1)[1])
+    relay = TlsRelay(seaweed_port, cert, key).start()
+    seaweed.client.create_bucket(Bucket=REAL_BUCKET)
+    server, port = _start_proxy(root, relay.port, REAL_BUCKET, ca)
     yield make_client(f"http://127.0.0.1:{port}", RW_ACCESS_KEY, RW_SECRET_KEY), seaweed
     server.stop()
     relay.stop()
@@ -89,32 +96,9 @@ def test_untrusted_certificate_is_refused(seaweed, tmp_path_factory):
     _, cert, key = make_test_ca_and_cert(root)
     seaweed_port = int(seaweed.endpoint.rsplit(":", 1)[1])
     relay = TlsRelay(seaweed_port, cert, key).start()
-    (port,) = free_ports(1)
-    config = root / "proxy.toml"
-    config.write_text(f"""
-[server]
-listen = "127.0.0.1:{port}"
-threads = 1
-data_dir = "{root}/meta"
-[[backends]]
-name = "untrusted"
-kind = "s3"
-endpoint = "https://127.0.0.1:{relay.port}"
-bucket = "{REAL_BUCKET}-untrusted"
-access_key = "{WEED_ACCESS_KEY}"
-secret_key = "{WEED_SECRET_KEY}"
-[[buckets]]
-name = "tls"
-backends = ["untrusted"]
-[[credentials]]
-access_key = "{RW_ACCESS_KEY}"
-secret_key = "{RW_SECRET_KEY}"
-""")
-    server = Server.start("s3-orchestrator (untrusted backend)",
-                          [str(locate_proxy_binary()), "serve", "--config", str(config)],
-                          root / "proxy.log", cwd=root)
+    server = None
     try:
-        server.wait_port(port)
+        server, port = _start_proxy(root, relay.port, f"{REAL_BUCKET}-untrusted")
         s3 = make_client(f"http://127.0.0.1:{port}", RW_ACCESS_KEY, RW_SECRET_KEY)
         from botocore.exceptions import ClientError
 
@@ -124,5 +108,6 @@ secret_key = "{RW_SECRET_KEY}"
         with pytest.raises(ClientError):
             s3.head_object(Bucket="tls", Key="k")
     finally:
-        server.stop()
+        if server:
+            server.stop()
         relay.stop()

@@ -1,0 +1,46 @@
+# Sourced by the benchmark scripts: starts the fast backend (blackhole storage) and
+# s3-orchestrator in front of it on free 127.0.0.1 ports, stops both on exit.
+#   start_stack PROXY_THREADS BACKEND_THREADS     (0: one per core)
+# Sets: rel (release dir), tmp, B (backend port), P (proxy port), bpid, ppid, and
+# LOADGEN (an array: `s3o-loadtest run` against the proxy with the stack's key and bucket).
+# DATA_DIR overrides where the proxy keeps its metadata.
+
+rel="${CARGO_TARGET_DIR:-$PWD/target}/release"
+STACK_AK=AKIABENCHMARK0000001
+STACK_SK=bench-secret-key-000000000000000000000000
+
+start_stack() {
+  local proxy_threads="$1" backend_threads="$2"
+  tmp=$(mktemp -d /tmp/s3o-bench-XXXX)
+  local port='import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
+  B=$(python3 -c "$port"); P=$(python3 -c "$port")
+  cat > "$tmp/p.toml" <<TOML
+[server]
+listen = "127.0.0.1:$P"
+threads = $proxy_threads
+data_dir = "${DATA_DIR:-$tmp/meta}"
+[[backends]]
+name = "fast"
+kind = "s3"
+endpoint = "http://127.0.0.1:$B"
+bucket = "real"
+access_key = "x"
+secret_key = "y"
+[[buckets]]
+name = "bench"
+backends = ["fast"]
+[[credentials]]
+access_key = "$STACK_AK"
+secret_key = "$STACK_SK"
+TOML
+  local bthreads=(); [ "$backend_threads" -gt 0 ] && bthreads=(--threads "$backend_threads")
+  "$rel/s3o-loadtest" serve-backend --listen "127.0.0.1:$B" "${bthreads[@]}" --storage blackhole \
+    --exit-after 600s >/dev/null 2>&1 &
+  bpid=$!
+  RUST_LOG=warn "$rel/s3-orchestrator" serve --config "$tmp/p.toml" >"$tmp/proxy.log" 2>&1 &
+  ppid=$!
+  trap 'kill $ppid $bpid 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
+  for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$P) 2>/dev/null && break; sleep 0.1; done
+  LOADGEN=("$rel/s3o-loadtest" run --endpoint "http://127.0.0.1:$P" --access-key "$STACK_AK"
+           --secret-key "$STACK_SK" --bucket bench)
+}
