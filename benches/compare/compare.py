@@ -5,11 +5,14 @@ Starts `s3o-loadtest serve-backend` (blackhole S3: keeps sizes, returns zeros, c
 signatures, so its cost stays the same for every target and run order), s3-orchestrator in front
 of it (one `s3` backend), and nginx in front of the same backend, then runs every load against
 all three with `s3o-loadtest run` and prints throughput, p50/p99, CPU per request of the process
-under test (from /proc/PID/stat), its peak RSS (sampled VmRSS), and the ratios us/direct and
-us/nginx. Everything listens on 127.0.0.1 only; every run is bounded in time.
+under test (from /proc/PID/stat), the CPU per request of the whole chain (load generator +
+backend + proxy), its peak RSS (sampled VmRSS), and the ratios us/direct and us/nginx. The chain
+CPU gives a ceiling: on a machine whose cores the chain shares, throughput through a proxy can at
+best reach direct's CPU per request divided by the chain's (printed as "cpu ceiling"). Everything listens on 127.0.0.1 only; every run is bounded in time.
 """
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -179,7 +182,12 @@ CASES_FULL = [
 CASES_SHORT = [CASES_FULL[0], CASES_FULL[1], CASES_FULL[5], CASES_FULL[7]]
 
 
-def run_case(target, port, args, conc, duration, tmp, watch):
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run_case(target, port, args, conc, duration, tmp, watch, backend):
     bucket = "bench" if target == "us" else "real"
     out = os.path.join(tmp, f"r-{target}-{time.time_ns()}.json")
     cmd = [LOADTEST, "run", "--endpoint", f"http://127.0.0.1:{port}", "--access-key", AK, "--secret-key", SK,
@@ -193,11 +201,12 @@ def run_case(target, port, args, conc, duration, tmp, watch):
         subprocess.run(prep, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
         cmd = [a for a in cmd if a != "--prepare"]
     pids = pids_of(watch.pid)
+    bpids = [] if watch is backend else pids_of(backend.pid)
     sampler = RssSampler(pids)
     sampler.start()
-    c0 = cpu_ticks(pids)
+    c0, b0, g0 = cpu_ticks(pids), cpu_ticks(bpids), children_cpu()
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
-    c1 = cpu_ticks(pids)
+    c1, b1, g1 = cpu_ticks(pids), cpu_ticks(bpids), children_cpu()
     sampler.stop.set()
     sampler.join()
     if not os.path.exists(out):
@@ -215,6 +224,7 @@ def run_case(target, port, args, conc, duration, tmp, watch):
         "ops": total["ops_per_sec"], "mbps": total["mb_per_sec"], "p50": total["latency_ms"]["p50"],
         "p99": total["latency_ms"]["p99"], "errors": total["errors"],
         "cpu_us_per_req": ((c1 - c0) / TICK) * 1e6 / requests if requests else float("nan"),
+        "chain_cpu_us_per_req": ((c1 - c0 + b1 - b0) / TICK + g1 - g0) * 1e6 / requests if requests else float("nan"),
         "rss_mib": sampler.peak / 1024, "env": r["environment"],
     }
 
@@ -233,7 +243,7 @@ def main():
                 if target == "nginx" and "nginx" not in procs:
                     continue
                 watch = procs["backend"] if target == "direct" else procs["nginx" if target == "nginx" else "proxy"]
-                res = run_case(target, ports[target], args, conc, duration, tmp, watch)
+                res = run_case(target, ports[target], args, conc, duration, tmp, watch, procs["backend"])
                 row[target] = res
                 if res:
                     env = res["env"]
@@ -255,7 +265,8 @@ def main():
               f"driver {env.get('driver')} | {env.get('profile')} build | backend, nginx and us each 1 worker; "
               f"load generator 1 thread; all on the same machine")
     print("cpu/req: CPU time of the process under test (backend for direct) over the run / requests served;"
-          " rss: peak VmRSS of that process")
+          " chain: load generator + backend + proxy; rss: peak VmRSS of the process under test;"
+          " cpu ceiling: direct chain cpu/req / this chain's (the best us/direct a CPU-bound run could show)")
     shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -266,7 +277,8 @@ def fmt(v, spec):
 def print_row(row, header):
     if header:
         print(f"{'case':<30} {'target':<7} {'ops/s':>10} {'MB/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-              f"{'cpu/req us':>10} {'rss MiB':>8} {'err':>5}   {'us/direct':>9} {'us/nginx':>9}")
+              f"{'cpu/req us':>10} {'chain us':>9} {'rss MiB':>8} {'err':>5}   {'us/direct':>9} {'us/nginx':>9} "
+              f"{'cpu ceiling':>11}")
     us = row.get("us")
     for target in ("direct", "nginx", "us"):
         r = row.get(target)
@@ -279,9 +291,12 @@ def print_row(row, header):
             d, n = row.get("direct"), row.get("nginx")
             rd = us["ops"] / d["ops"] if d and d["ops"] else float("nan")
             rn = us["ops"] / n["ops"] if n and n["ops"] else float("nan")
-            ratios = f"   {rd:>9.2f} {rn:>9.2f}"
+            dc, uc = (d or {}).get("chain_cpu_us_per_req"), us.get("chain_cpu_us_per_req")
+            ceiling = dc / uc if dc and uc else float("nan")
+            ratios = f"   {rd:>9.2f} {rn:>9.2f} {ceiling:>11.2f}"
         print(f"{row['case']:<30} {target:<7} {fmt(r['ops'], '10.1f')} {fmt(r['mbps'], '9.1f')} "
               f"{fmt(r['p50'], '8.3f')} {fmt(r['p99'], '8.3f')} {fmt(r['cpu_us_per_req'], '10.1f')} "
+              f"{fmt(r['chain_cpu_us_per_req'], '9.1f')} "
               f"{fmt(r['rss_mib'], '8.1f')} {r['errors']:>5}{ratios}")
     sys.stdout.flush()
 

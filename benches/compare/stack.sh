@@ -3,7 +3,8 @@
 #   start_stack PROXY_THREADS BACKEND_THREADS     (0: one per core)
 # Sets: rel (release dir), tmp, B (backend port), P (proxy port), bpid, ppid, and
 # LOADGEN (an array: `s3o-loadtest run` against the proxy with the stack's key and bucket).
-# DATA_DIR overrides where the proxy keeps its metadata.
+# DATA_DIR overrides where the proxy keeps its metadata; PROXY_BIN which proxy binary runs
+# (for before/after comparisons).
 
 rel="${CARGO_TARGET_DIR:-$PWD/target}/release"
 STACK_AK=AKIABENCHMARK0000001
@@ -37,7 +38,7 @@ TOML
   "$rel/s3o-loadtest" serve-backend --listen "127.0.0.1:$B" "${bthreads[@]}" --storage blackhole \
     --exit-after 600s >/dev/null 2>&1 &
   bpid=$!
-  RUST_LOG=warn "$rel/s3-orchestrator" serve --config "$tmp/p.toml" >"$tmp/proxy.log" 2>&1 &
+  RUST_LOG=warn "${PROXY_BIN:-$rel/s3-orchestrator}" serve --config "$tmp/p.toml" >"$tmp/proxy.log" 2>&1 &
   ppid=$!
   trap 'kill $ppid $bpid 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
   for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$P) 2>/dev/null && break; sleep 0.1; done

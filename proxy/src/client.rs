@@ -186,13 +186,33 @@ impl RequestBody {
             io.response_started = false;
         }
         loop {
+            if let Some(w) = self.buffered_wire(io)? {
+                return Ok(Some(w));
+            }
+            let done = match &self.framing {
+                Framing::Length(rem) => *rem == 0,
+                Framing::Chunked(dec) => dec.is_done(),
+            };
+            if done {
+                return Ok(None);
+            }
+            if io.fill_up_to(io.body_timeout, BODY_BUF).await? == 0 {
+                return Err(s3o_sigv4::SigError::IncompleteBody.into());
+            }
+        }
+    }
+
+    /// The next piece of wire body from bytes already received; `None` when more must be read
+    /// (or at the end).
+    fn buffered_wire(&mut self, io: &mut ClientIo) -> Result<Option<Bytes>, ProxyError> {
+        loop {
+            if io.buf.is_empty() {
+                return Ok(None);
+            }
             match &mut self.framing {
                 Framing::Length(rem) => {
                     if *rem == 0 {
                         return Ok(None);
-                    }
-                    if io.buf.is_empty() && io.fill_up_to(io.body_timeout, BODY_BUF).await? == 0 {
-                        return Err(s3o_sigv4::SigError::IncompleteBody.into());
                     }
                     let n = usize::try_from(*rem).unwrap_or(usize::MAX).min(io.buf.len());
                     *rem -= n as u64;
@@ -202,13 +222,13 @@ impl RequestBody {
                     if dec.is_done() {
                         return Ok(None);
                     }
-                    if io.buf.is_empty() && io.fill_up_to(io.body_timeout, BODY_BUF).await? == 0 {
-                        return Err(s3o_sigv4::SigError::IncompleteBody.into());
-                    }
                     let d = dec.decode(&io.buf)?;
                     let taken = io.buf.split_to(d.consumed).freeze();
                     if !d.payload.is_empty() {
                         return Ok(Some(taken.slice(d.payload)));
+                    }
+                    if d.consumed == 0 {
+                        return Ok(None);
                     }
                 }
             }
@@ -233,21 +253,12 @@ impl RequestBody {
     /// The next piece of verified-so-far payload; `None` once the whole body was read and every
     /// check passed. An error means the body must not be stored.
     pub async fn next_verified(&mut self, io: &mut ClientIo) -> Result<Option<Bytes>, ProxyError> {
-        if self.done {
-            return Ok(None);
-        }
         loop {
-            if let Some(aws) = &mut self.aws {
-                if !self.pending.is_empty() {
-                    let d = aws.decode(&self.pending)?;
-                    let payload = self.pending.slice(d.payload.clone());
-                    self.pending.advance(d.consumed);
-                    if !payload.is_empty() {
-                        self.check.update(&payload);
-                        return Ok(Some(payload));
-                    }
-                    continue;
-                }
+            if let Some(p) = self.next_buffered(io)? {
+                return Ok(Some(p));
+            }
+            if self.done {
+                return Ok(None);
             }
             match self.next_wire(io).await? {
                 Some(w) if self.aws.is_some() => self.pending = w,
@@ -272,6 +283,36 @@ impl RequestBody {
             }
         }
     }
+
+    /// The next piece of verified-so-far payload from bytes already received, without reading;
+    /// `None` when more must be read (the end is reported by [`RequestBody::next_verified`]).
+    pub fn next_buffered(&mut self, io: &mut ClientIo) -> Result<Option<Bytes>, ProxyError> {
+        if self.done || self.expect_continue {
+            return Ok(None);
+        }
+        loop {
+            if let Some(aws) = &mut self.aws {
+                if !self.pending.is_empty() {
+                    let d = aws.decode(&self.pending)?;
+                    let payload = self.pending.slice(d.payload.clone());
+                    self.pending.advance(d.consumed);
+                    if !payload.is_empty() {
+                        self.check.update(&payload);
+                        return Ok(Some(payload));
+                    }
+                    continue;
+                }
+            }
+            match self.buffered_wire(io)? {
+                Some(w) if self.aws.is_some() => self.pending = w,
+                Some(w) => {
+                    self.check.update(&w);
+                    return Ok(Some(w));
+                }
+                None => return Ok(None),
+            }
+        }
+    }
 }
 
 fn known(f: &Framing) -> Option<u64> {
@@ -292,5 +333,9 @@ pub struct ClientBodySource<'a> {
 impl BodySource for ClientBodySource<'_> {
     async fn next_piece(&mut self) -> Result<Option<Bytes>, ProxyError> {
         self.body.next_verified(self.io).await
+    }
+
+    fn next_buffered(&mut self) -> Result<Option<Bytes>, ProxyError> {
+        self.body.next_buffered(self.io)
     }
 }

@@ -1,6 +1,7 @@
 //! Data safety: a backend that dies in the middle of an overwrite leaves the previous version
 //! readable and intact, and once the cleanup queue has run no orphan remains on any backend.
-//! Also: a client that disconnects mid-upload changes nothing.
+//! Also: a client that disconnects mid-upload changes nothing, and a body that fails verification
+//! never arrives complete at an `s3` backend.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 use common::fake_s3::FakeS3;
 use common::{data, TempDir, TestServer};
 use s3o_proxy::backend::Backend;
+use s3o_sigv4::StreamingMode;
 
 fn config(dir: &std::path::Path, fake: std::net::SocketAddr) -> String {
     format!(
@@ -103,6 +105,48 @@ fn backend_dying_mid_overwrite_keeps_previous_version_and_leaves_no_orphan() {
     assert!(c.get("/data/obj").body == v2);
     // Usage counts only the live version.
     assert_eq!(srv.shared.store.usage("remote").unwrap(), 1_000_000);
+}
+
+#[test]
+fn bodies_failing_verification_never_complete_on_the_backend() {
+    let fake = FakeS3::start();
+    let dir = TempDir::new("verify");
+    let text = config(&dir.0, fake.addr);
+    let srv = TestServer::start_config(dir, &text);
+    let mut c = srv.client();
+    // 3 MB in 64 KiB chunks: several batches reach the backend before the trailer is checked.
+    let payload = data(3_000_000, 11);
+    let r = c.chunked_put("/data/good", &payload, StreamingMode::UnsignedTrailer, 65_536, |_| {});
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(fake.keys().len(), 1);
+    assert!(fake.state.objects.lock().unwrap().values().next().unwrap() == &payload);
+    assert!(c.get("/data/good").body == payload);
+
+    // The same upload with its CRC32C trailer value changed.
+    let r = c.chunked_put("/data/bad", &payload, StreamingMode::UnsignedTrailer, 65_536, |body| {
+        let at = body.windows(22).rposition(|w| w == b"x-amz-checksum-crc32c:").unwrap() + 22;
+        body[at] = if body[at] == b'A' { b'B' } else { b'A' };
+    });
+    assert_eq!((r.status, r.code().as_str()), (400, "BadDigest"), "{}", r.text());
+    // A signed payload hash that does not match the body.
+    let mut c = srv.client();
+    let mut h = c.signed_headers(
+        "PUT",
+        "/data/bad",
+        "",
+        &[],
+        &s3o_sigv4::string_to_sign::sha256_hex(b"something else"),
+    );
+    h.push(("content-length".into(), payload.len().to_string()));
+    let r = c.raw("PUT", "/data/bad", "", &h, &payload);
+    assert_eq!((r.status, r.code().as_str()), (400, "XAmzContentSHA256Mismatch"));
+
+    // Both reached the backend (the bytes streamed) but neither completed there.
+    assert_eq!(fake.state.puts.load(std::sync::atomic::Ordering::SeqCst), 3);
+    fake.settle();
+    assert_eq!(fake.keys().len(), 1, "only the good object is stored");
+    let mut c = srv.client();
+    assert_eq!(c.get("/data/bad").status, 404);
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! per-core keep-alive connection pool. Objects are addressed by *physical key* only.
 
 pub mod fs;
+pub mod pieces;
 pub mod s3;
 pub mod stream;
 pub mod xattr;
@@ -22,6 +23,12 @@ pub const BODY_BUF: usize = 1024 * 1024;
 pub trait BodySource {
     /// The next piece of payload; `None` at the end. Errors abort the upload.
     fn next_piece(&mut self) -> impl std::future::Future<Output = Result<Option<Bytes>, ProxyError>>;
+
+    /// The next piece if it is already at hand (no waiting); `None` when it is not, or at the
+    /// end (which only [`BodySource::next_piece`] reports).
+    fn next_buffered(&mut self) -> Result<Option<Bytes>, ProxyError> {
+        Ok(None)
+    }
 }
 
 /// Facts about a logical object stored with its bytes, so the index can be rebuilt from the

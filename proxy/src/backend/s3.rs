@@ -9,13 +9,15 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::join;
 use monoio::net::TcpStream;
 use monoio_rustls::{ClientTlsStream, TlsConnector};
 use s3o_sigv4::encode::uri_encode;
 use s3o_sigv4::{AmzDate, Signer};
 
+use super::pieces::Pieces;
 use super::stream::GetStream;
-use super::{BodySource, ByteRange, PhysicalMeta};
+use super::{BodySource, ByteRange, PhysicalMeta, BODY_BUF};
 use crate::config::{BackendConfig, BackendKind};
 use crate::error::{BackendError, ProxyError};
 
@@ -63,6 +65,24 @@ impl Conn {
             Conn::Plain(s) => s.write_all(buf).await,
             Conn::Tls(s) => s.write_all(buf).await,
         }
+    }
+
+    /// Writes all of `pieces` (one `writev` each round).
+    pub async fn write_pieces(&mut self, mut pieces: Pieces) -> std::io::Result<()> {
+        while !pieces.is_empty() {
+            let (res, p) = match self {
+                Conn::Plain(s) => s.writev(pieces).await,
+                Conn::Tls(s) => s.writev(pieces).await,
+            };
+            pieces = p;
+            match res {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => pieces.advance(n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {
@@ -468,27 +488,42 @@ impl S3Backend {
             let (res, _) = self.io(conn.write_all(head)).await?;
             res.map_err(|e| self.err_connect(e))?;
         }
-        // The last piece is held back until the whole body has been verified (`next_piece`
+        // Pieces already received go out together, up to BODY_BUF per write. A batch that does not
+        // reach the announced length is written while the next piece is read. The batch that
+        // completes the body is held back until the whole body has been verified (`next_piece`
         // returned `None`): a body that fails verification never arrives complete at the
         // backend, which then discards the partial upload when we drop the connection.
         let mut sent = 0u64;
-        let mut held: Option<bytes::Bytes> = None;
-        loop {
-            let next = body.next_piece().await?;
-            if let Some(piece) = held.take() {
-                let (res, _) = self.io(conn.write_all(piece)).await?;
-                res.map_err(|e| self.err_connect(e))?;
-            }
-            match next {
-                Some(piece) => {
-                    sent += piece.len() as u64;
-                    if sent > len {
-                        return Err(ProxyError::Internal("body longer than announced".into()));
+        let mut next = body.next_piece().await?;
+        while let Some(first) = next.take() {
+            let mut batch_len = first.len();
+            let mut batch = vec![first];
+            while batch_len < BODY_BUF {
+                match body.next_buffered()? {
+                    Some(p) => {
+                        batch_len += p.len();
+                        batch.push(p);
                     }
-                    held = Some(piece);
+                    None => break,
                 }
-                None => break,
             }
+            let end = sent + batch_len as u64;
+            if end > len {
+                return Err(ProxyError::Internal("body longer than announced".into()));
+            }
+            if end < len {
+                let (written, read) = join!(self.io(conn.write_pieces(Pieces::new(batch))), body.next_piece());
+                written?.map_err(|e| self.err_connect(e))?;
+                next = read?;
+            } else {
+                if body.next_piece().await?.is_some() {
+                    return Err(ProxyError::Internal("body longer than announced".into()));
+                }
+                self.io(conn.write_pieces(Pieces::new(batch)))
+                    .await?
+                    .map_err(|e| self.err_connect(e))?;
+            }
+            sent = end;
         }
         if sent != len {
             return Err(s3o_sigv4::SigError::IncompleteBody.into());

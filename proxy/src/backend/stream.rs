@@ -66,6 +66,11 @@ impl GetStream {
         }
     }
 
+    /// Bytes left to read.
+    pub fn remaining(&self) -> u64 {
+        self.remaining
+    }
+
     /// Reads the next bytes into `buf` (cleared first, filled up to its capacity). Returns the
     /// buffer with the bytes; an empty buffer means the end.
     pub async fn read(&mut self, mut buf: Vec<u8>) -> (Result<(), ProxyError>, Vec<u8>) {

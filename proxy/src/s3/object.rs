@@ -391,14 +391,17 @@ pub async fn get_object(
         return Ok(());
     }
     io.write(out).await?;
-    let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(BODY_BUF).min(BODY_BUF));
-    loop {
-        let (res, b) = stream.read(buf).await;
+    // Two buffers: the next piece is read from the backend while the last one is written to the
+    // client, so neither side waits for the other.
+    let cap = usize::try_from(len).unwrap_or(BODY_BUF).min(BODY_BUF);
+    let (res, mut full) = stream.read(Vec::with_capacity(cap)).await;
+    res?;
+    let mut spare = Vec::with_capacity(cap.min(usize::try_from(stream.remaining()).unwrap_or(cap)));
+    while !full.is_empty() {
+        let (written, (res, next)) = monoio::join!(io.write(full), stream.read(spare));
+        spare = written?;
         res?;
-        if b.is_empty() {
-            break;
-        }
-        buf = io.write(b).await?;
+        full = next;
     }
     Ok(())
 }

@@ -16,6 +16,8 @@ pub struct FakeState {
     /// When set, the next PUT reads this many body bytes, stores them, and drops the connection.
     pub die_after: Mutex<Option<usize>>,
     pub puts: AtomicUsize,
+    /// PUTs whose body has been read to the end or abandoned (a closed connection).
+    pub puts_ended: AtomicUsize,
     pub stop: AtomicBool,
 }
 
@@ -41,6 +43,16 @@ impl FakeS3 {
             }
         });
         FakeS3 { addr, state }
+    }
+
+    /// Waits (at most 10 s) until every PUT body begun has been stored or abandoned.
+    pub fn settle(&self) {
+        let t0 = std::time::Instant::now();
+        while self.state.puts_ended.load(Ordering::SeqCst) < self.state.puts.load(Ordering::SeqCst)
+            && t0.elapsed() < std::time::Duration::from_secs(10)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 
     pub fn keys(&self) -> Vec<String> {
@@ -91,12 +103,16 @@ fn serve(mut s: TcpStream, st: Arc<FakeState>) {
                 let want = die.map_or(len, |d| d.min(len));
                 while buf.len() < want {
                     match s.read(&mut tmp) {
-                        Ok(0) | Err(_) => return,
+                        Ok(0) | Err(_) => {
+                            st.puts_ended.fetch_add(1, Ordering::SeqCst);
+                            return;
+                        }
                         Ok(k) => buf.extend_from_slice(&tmp[..k]),
                     }
                 }
                 let body: Vec<u8> = buf.drain(..want).collect();
                 st.objects.lock().unwrap().insert(key, body);
+                st.puts_ended.fetch_add(1, Ordering::SeqCst);
                 if die.is_some() {
                     let _ = s.shutdown(std::net::Shutdown::Both);
                     return;

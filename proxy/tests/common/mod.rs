@@ -14,7 +14,7 @@ use s3o_proxy::config::Config;
 use s3o_proxy::server::Running;
 use s3o_proxy::state::Shared;
 use s3o_sigv4::string_to_sign::sha256_hex;
-use s3o_sigv4::{AmzDate, Signer};
+use s3o_sigv4::{AmzDate, ChecksumAlgorithm, Checksummer, ChunkedEncoder, Signer, StreamingMode};
 
 pub const AK: &str = "AKIATESTADMIN0000001";
 pub const SK: &str = "test-admin-secret-key-000000000000000000";
@@ -255,6 +255,50 @@ impl Client {
             headers.push(("content-length".into(), body.len().to_string()));
         }
         self.raw(method, path, query, &headers, body)
+    }
+
+    /// An aws-chunked PUT of `payload` in `chunk`-byte chunks with a CRC32C trailer (where the
+    /// mode has trailers); `tamper` may change the encoded body before it is sent.
+    pub fn chunked_put(
+        &mut self,
+        path: &str,
+        payload: &[u8],
+        mode: StreamingMode,
+        chunk: usize,
+        tamper: impl FnOnce(&mut Vec<u8>),
+    ) -> Response {
+        let sha = match mode {
+            StreamingMode::Signed => "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+            StreamingMode::SignedTrailer => "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
+            StreamingMode::UnsignedTrailer => "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        };
+        let len = payload.len().to_string();
+        let date = AmzDate::from_unix(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64,
+        );
+        let host = self.host.clone();
+        let mut h: Vec<(&str, &str)> = vec![
+            ("host", &host),
+            ("x-amz-date", date.as_str()),
+            ("x-amz-content-sha256", sha),
+            ("content-encoding", "aws-chunked"),
+            ("x-amz-decoded-content-length", len.as_str()),
+        ];
+        if mode.has_trailer() {
+            h.push(("x-amz-trailer", "x-amz-checksum-crc32c"));
+        }
+        let sig = self.signer.sign_headers("PUT", path, "", &h, sha, &date);
+        let chain = self.signer.chain(&date, sig.signature);
+        let mut body = ChunkedEncoder::new(mode, Some(chain), Some(Checksummer::new(ChecksumAlgorithm::Crc32c)))
+            .encode_all(payload, chunk);
+        tamper(&mut body);
+        let mut headers: Vec<(String, String)> = h.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+        headers.push(("authorization".into(), sig.authorization));
+        headers.push(("content-length".into(), body.len().to_string()));
+        self.raw("PUT", path, "", &headers, &body)
     }
 
     pub fn get(&mut self, path: &str) -> Response {
