@@ -41,23 +41,28 @@ impl AmzDate {
         let days = unix.div_euclid(86_400);
         let secs = unix.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
-        let s = format!(
-            "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-            y,
-            m,
-            d,
-            secs / 3600,
-            (secs / 60) % 60,
-            secs % 60
-        );
-        let mut text = [0u8; 16];
-        text.copy_from_slice(&s.as_bytes()[..16]);
+        // Written by hand (this runs for every backend request); years outside 0..=9999 cannot
+        // be shown in four digits and are clamped.
+        let y = y.clamp(0, 9999);
+        let mut text = *b"19700101T000000Z";
+        for (at, v) in [
+            (0, y / 100),
+            (2, y % 100),
+            (4, m),
+            (6, d),
+            (9, secs / 3600),
+            (11, secs / 60 % 60),
+            (13, secs % 60),
+        ] {
+            text[at] = b'0' + (v / 10 % 10) as u8;
+            text[at + 1] = b'0' + (v % 10) as u8;
+        }
         AmzDate { text, unix }
     }
 
     /// The timestamp as sent, `YYYYMMDDTHHMMSSZ`.
     pub fn as_str(&self) -> &str {
-        // The bytes were checked to be ASCII digits, 'T' and 'Z' (or produced by `format!`).
+        // The bytes were checked to be ASCII digits, 'T' and 'Z' (or written as such).
         std::str::from_utf8(&self.text).unwrap_or("")
     }
 

@@ -81,7 +81,7 @@ impl ResponseHead {
 
     /// Adds `Content-Length: n`.
     pub fn content_length(self, n: u64) -> ResponseHead {
-        self.header("Content-Length", n.to_string())
+        self.header("Content-Length", decimal(n))
     }
 
     /// Adds `Date` for `unix_secs`, as an IMF-fixdate.
@@ -115,6 +115,21 @@ impl ResponseHead {
         }
         out.extend_from_slice(b"\r\n");
     }
+}
+
+/// `n` in decimal, without the formatting machinery (one per response).
+pub fn decimal(mut n: u64) -> String {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf[i..].iter().map(|&b| char::from(b)).collect()
 }
 
 fn put_sanitized(out: &mut Vec<u8>, s: &str) {
@@ -153,12 +168,24 @@ pub fn http_date(unix_secs: i64) -> String {
     // 1970-01-01 was a Thursday (index 3 from Monday).
     let wd = WEEKDAYS[(days + 3).rem_euclid(7) as usize];
     let mon = MONTHS[(m - 1) as usize];
-    format!(
-        "{wd}, {d:02} {mon} {y:04} {:02}:{:02}:{:02} GMT",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    // Written by hand: this runs for every response (Date, Last-Modified), and `format!` was a
+    // visible share of a small GET's user-space time.
+    let mut out = *b"Thu, 01 Jan 1970 00:00:00 GMT";
+    out[..3].copy_from_slice(wd.as_bytes());
+    two_digits(&mut out[5..7], d);
+    out[8..11].copy_from_slice(mon.as_bytes());
+    two_digits(&mut out[12..14], y / 100);
+    two_digits(&mut out[14..16], y % 100);
+    two_digits(&mut out[17..19], secs / 3600);
+    two_digits(&mut out[20..22], secs / 60 % 60);
+    two_digits(&mut out[23..25], secs % 60);
+    out.iter().map(|&b| char::from(b)).collect()
+}
+
+/// Writes `v` (0..=99) as two ASCII digits.
+fn two_digits(out: &mut [u8], v: i64) {
+    out[0] = b'0' + (v / 10 % 10) as u8;
+    out[1] = b'0' + (v % 10) as u8;
 }
 
 /// Unix seconds of an HTTP date in any of the three formats recipients must accept (RFC 9110

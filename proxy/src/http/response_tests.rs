@@ -191,3 +191,10 @@ proptest! {
         let _ = parse_http_date(&s);
     }
 }
+
+#[test]
+fn decimal_matches_display() {
+    for n in [0, 1, 9, 10, 99, 100, 4096, 1 << 32, u64::MAX - 1, u64::MAX] {
+        assert_eq!(decimal(n), n.to_string());
+    }
+}
