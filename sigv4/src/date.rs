@@ -37,13 +37,14 @@ impl AmzDate {
     }
 
     /// The instant `unix` seconds after the epoch.
+    /// Times outside the years 0000..=9999, which the format cannot show, are clamped.
     pub fn from_unix(unix: i64) -> AmzDate {
+        // 0000-01-01T00:00:00Z ..= 9999-12-31T23:59:59Z.
+        let unix = unix.clamp(-62_167_219_200, 253_402_300_799);
         let days = unix.div_euclid(86_400);
         let secs = unix.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
-        // Written by hand (this runs for every backend request); years outside 0..=9999 cannot
-        // be shown in four digits and are clamped.
-        let y = y.clamp(0, 9999);
+        // Written by hand: this runs for every backend request.
         let mut text = *b"19700101T000000Z";
         for (at, v) in [
             (0, y / 100),
@@ -129,9 +130,16 @@ mod tests {
         assert_eq!(AmzDate::from_unix(d.unix()), d);
         let d = AmzDate::parse("20240229T235959Z").unwrap();
         assert_eq!(AmzDate::from_unix(d.unix()).as_str(), "20240229T235959Z");
-        for t in [0i64, 951_782_400, 1_700_000_000, 4_102_444_800] {
+        for t in [0i64, 951_782_400, 1_700_000_000, 4_102_444_800, -1, -30_000_000_000] {
             assert_eq!(AmzDate::parse(AmzDate::from_unix(t).as_str()).unwrap().unix(), t);
         }
+        // Outside the years a four-digit year can show: clamped, text and time agreeing.
+        let late = AmzDate::from_unix(i64::MAX);
+        assert_eq!(late.as_str(), "99991231T235959Z");
+        assert_eq!(AmzDate::parse(late.as_str()).unwrap(), late);
+        let early = AmzDate::from_unix(i64::MIN);
+        assert_eq!(early.as_str(), "00000101T000000Z");
+        assert_eq!(AmzDate::parse(early.as_str()).unwrap(), early);
     }
 
     #[test]

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
-use monoio::join;
 use monoio::net::TcpStream;
 use monoio_rustls::{ClientTlsStream, TlsConnector};
 use s3o_sigv4::encode::uri_encode;
@@ -20,11 +19,14 @@ use super::stream::GetStream;
 use super::{BodySource, ByteRange, PhysicalMeta, BODY_BUF};
 use crate::config::{BackendConfig, BackendKind};
 use crate::error::{BackendError, ProxyError};
+use crate::http::response::decimal;
 
 /// Largest response head accepted from a backend.
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 /// Largest error body read from a backend (to extract the S3 error code).
 const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Most pieces sent with one `writev` (Linux's IOV_MAX).
+const MAX_PIECES: usize = 1024;
 /// Idle connections kept per backend per core.
 const MAX_IDLE_PER_BACKEND: usize = 64;
 /// A pooled connection idle longer than this is not reused for a request whose body cannot be
@@ -465,8 +467,8 @@ impl S3Backend {
         meta: &PhysicalMeta,
         body: &mut B,
     ) -> Result<Option<String>, ProxyError> {
-        let len_s = len.to_string();
-        let version = meta.version.to_string();
+        let len_s = decimal(len);
+        let version = decimal(meta.version);
         // The logical key as base64url: header-safe, and at most 1366 bytes for a 1024-byte key
         // (percent-encoding could triple it past S3's 2 KB metadata limit).
         let lkey = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(meta.key.as_bytes());
@@ -498,7 +500,8 @@ impl S3Backend {
         while let Some(first) = next.take() {
             let mut batch_len = first.len();
             let mut batch = vec![first];
-            while batch_len < BODY_BUF {
+            // writev takes at most IOV_MAX (1024) pieces; tiny chunks make many.
+            while batch_len < BODY_BUF && batch.len() < MAX_PIECES {
                 match body.next_buffered()? {
                     Some(p) => {
                         batch_len += p.len();
@@ -512,9 +515,10 @@ impl S3Backend {
                 return Err(ProxyError::Internal("body longer than announced".into()));
             }
             if end < len {
-                let (written, read) = join!(self.io(conn.write_pieces(Pieces::new(batch))), body.next_piece());
-                written?.map_err(|e| self.err_connect(e))?;
+                let (written, read) = monoio::join!(self.io(conn.write_pieces(Pieces::new(batch))), body.next_piece());
+                // When both fail, the client's error (a failed check, a timeout) is the answer.
                 next = read?;
+                written?.map_err(|e| self.err_connect(e))?;
             } else {
                 if body.next_piece().await?.is_some() {
                     return Err(ProxyError::Internal("body longer than announced".into()));

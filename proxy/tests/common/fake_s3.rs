@@ -45,14 +45,18 @@ impl FakeS3 {
         FakeS3 { addr, state }
     }
 
-    /// Waits (at most 10 s) until every PUT body begun has been stored or abandoned.
-    pub fn settle(&self) {
+    /// Waits (at most 10 s) until `n` PUTs have begun and each has been stored or abandoned;
+    /// fails if fewer than `n` began.
+    pub fn settle_puts(&self, n: usize) {
         let t0 = std::time::Instant::now();
-        while self.state.puts_ended.load(Ordering::SeqCst) < self.state.puts.load(Ordering::SeqCst)
+        let (puts, ended) = (&self.state.puts, &self.state.puts_ended);
+        while (puts.load(Ordering::SeqCst) < n || ended.load(Ordering::SeqCst) < puts.load(Ordering::SeqCst))
             && t0.elapsed() < std::time::Duration::from_secs(10)
         {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
+        assert_eq!(puts.load(Ordering::SeqCst), n, "PUTs that reached the backend");
+        assert_eq!(ended.load(Ordering::SeqCst), n, "PUTs still reading their body");
     }
 
     pub fn keys(&self) -> Vec<String> {
