@@ -189,14 +189,17 @@ impl RequestBody {
             if let Some(w) = self.buffered_wire(io)? {
                 return Ok(Some(w));
             }
-            let done = match &self.framing {
-                Framing::Length(rem) => *rem == 0,
-                Framing::Chunked(dec) => dec.is_done(),
+            // Room for the rest of a small body, never more than BODY_BUF: a 4 KiB upload
+            // does not allocate (and fault in) a 1 MiB buffer.
+            let room = match &self.framing {
+                Framing::Length(rem) => usize::try_from(*rem).unwrap_or(BODY_BUF).min(BODY_BUF),
+                Framing::Chunked(dec) if dec.is_done() => 0,
+                Framing::Chunked(_) => BODY_BUF,
             };
-            if done {
+            if room == 0 {
                 return Ok(None);
             }
-            if io.fill_up_to(io.body_timeout, BODY_BUF).await? == 0 {
+            if io.fill_up_to(io.body_timeout, room).await? == 0 {
                 return Err(s3o_sigv4::SigError::IncompleteBody.into());
             }
         }

@@ -26,6 +26,14 @@ use crate::error::{Result, StoreError};
 /// Makes everything committed so far durable; `Err` carries a description of the failure.
 pub(crate) type FlushFn = Box<dyn FnMut() -> std::result::Result<(), String> + Send>;
 
+/// When the last flush made more than one commit durable, commits are arriving concurrently and
+/// the flusher waits this long for more before the next flush: every flush wakes sled's whole I/O
+/// thread pool, so fewer, larger flushes save CPU. A commit arriving alone after a flush that
+/// served one commit is flushed at once, so a lone client pays no delay. Measured (mixed load,
+/// c=16, `benches/compare` stack): 0 → 100 → 300 µs gave 13.8k → 15.2k → 15.4k ops/s and
+/// proxy CPU 83 → 78 → 77 µs per request, with p50 1.00 → 0.86 ms.
+const GATHER: std::time::Duration = std::time::Duration::from_micros(100);
+
 /// Name of the flusher thread, as seen in `top -H` and panics.
 const FLUSHER_THREAD_NAME: &str = "s3o-store-flush";
 
@@ -141,6 +149,7 @@ impl Drop for GroupCommit {
 /// The flusher loop: wait for pending generations, flush once for all of them, complete them.
 fn run_flusher(shared: &Shared, mut flush: FlushFn) {
     let mut st = shared.state.lock();
+    let mut last_batch = 0;
     loop {
         while st.registered == st.flushed && !st.shutdown {
             shared.work.wait(&mut st);
@@ -148,7 +157,12 @@ fn run_flusher(shared: &Shared, mut flush: FlushFn) {
         if st.registered == st.flushed {
             break; // shutdown with nothing pending
         }
+        if last_batch > 1 && !st.shutdown {
+            // Commits are arriving concurrently: gather more before flushing.
+            MutexGuard::unlocked(&mut st, || std::thread::sleep(GATHER));
+        }
         let target = st.registered;
+        last_batch = target - st.flushed;
         let result = MutexGuard::unlocked(&mut st, || {
             catch_unwind(AssertUnwindSafe(&mut flush)).unwrap_or_else(|_| Err("flush panicked".to_owned()))
         });
