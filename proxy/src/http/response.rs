@@ -118,18 +118,10 @@ impl ResponseHead {
 }
 
 /// `n` in decimal, without the formatting machinery (one per response).
-pub fn decimal(mut n: u64) -> String {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    buf[i..].iter().map(|&b| char::from(b)).collect()
+pub fn decimal(n: u64) -> String {
+    let mut digits = Vec::with_capacity(20);
+    crate::xml::write_u64(&mut digits, n);
+    digits.into_iter().map(char::from).collect()
 }
 
 fn put_sanitized(out: &mut Vec<u8>, s: &str) {
