@@ -151,7 +151,7 @@ async fn linger(io: &mut ClientIo) {
 /// The headers every response carries.
 pub fn base_head(status: u16, rid: &str) -> ResponseHead {
     ResponseHead::new(status)
-        .header("x-amz-request-id", rid.to_string())
+        .header("x-amz-request-id", rid)
         .header("server", "s3-orchestrator")
         .date(crate::clock::unix_now())
 }

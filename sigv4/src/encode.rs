@@ -42,21 +42,34 @@ fn hex_val(b: u8) -> Option<u8> {
 /// Percent-decodes `input` into bytes. A `%` not followed by two hex digits is kept literally;
 /// `+` is kept as `+` (SigV4 clients encode a space as `%20`).
 pub fn percent_decode(input: &[u8]) -> Vec<u8> {
+    percent_decode_cow(input, false).map_or_else(|| input.to_vec(), std::borrow::Cow::into_owned)
+}
+
+/// Percent-decodes `input`, borrowing it when it holds no `%`. A `%` not followed by two hex
+/// digits makes it `None` when `strict`, and is kept literally otherwise (never `None`).
+pub fn percent_decode_cow(input: &[u8], strict: bool) -> Option<std::borrow::Cow<'_, [u8]>> {
+    if !input.contains(&b'%') {
+        return Some(std::borrow::Cow::Borrowed(input));
+    }
     let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
     while i < input.len() {
         let b = input[i];
-        if b == b'%' && i + 2 < input.len() {
-            if let (Some(h), Some(l)) = (hex_val(input[i + 1]), hex_val(input[i + 2])) {
+        if b == b'%' {
+            let digit = |at: usize| input.get(at).and_then(|&c| hex_val(c));
+            if let (Some(h), Some(l)) = (digit(i + 1), digit(i + 2)) {
                 out.push(h << 4 | l);
                 i += 3;
                 continue;
+            }
+            if strict {
+                return None;
             }
         }
         out.push(b);
         i += 1;
     }
-    out
+    Some(std::borrow::Cow::Owned(out))
 }
 
 /// Appends the lower-case hex of `bytes` to `out`.
@@ -64,6 +77,14 @@ pub fn hex_into(out: &mut String, bytes: &[u8]) {
     for &b in bytes {
         out.push(HEX_LOWER[usize::from(b >> 4)] as char);
         out.push(HEX_LOWER[usize::from(b & 15)] as char);
+    }
+}
+
+/// Appends the lower-case hex of `bytes` to a byte buffer.
+pub fn hex_into_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    for &b in bytes {
+        out.push(HEX_LOWER[usize::from(b >> 4)]);
+        out.push(HEX_LOWER[usize::from(b & 15)]);
     }
 }
 

@@ -11,7 +11,7 @@
 
 use ring::digest;
 
-use crate::encode::hex_into;
+use crate::encode::{hex_into, hex_into_bytes};
 
 /// The algorithm name of SigV4 with HMAC-SHA256.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -38,7 +38,7 @@ pub fn string_to_sign(out: &mut Vec<u8>, amz_date: &str, scope: &str, canonical_
     out.push(b'\n');
     out.extend_from_slice(scope.as_bytes());
     out.push(b'\n');
-    out.extend_from_slice(sha256_hex(canonical_request).as_bytes());
+    hex_into_bytes(out, digest::digest(&digest::SHA256, canonical_request).as_ref());
 }
 
 /// Builds a chunk's string to sign, given the previous signature (hex) and the chunk's SHA-256.
@@ -50,11 +50,11 @@ pub fn chunk_string_to_sign(out: &mut Vec<u8>, amz_date: &str, scope: &str, prev
     out.push(b'\n');
     out.extend_from_slice(scope.as_bytes());
     out.push(b'\n');
-    push_hex(out, previous);
+    hex_into_bytes(out, previous);
     out.push(b'\n');
     out.extend_from_slice(EMPTY_SHA256.as_bytes());
     out.push(b'\n');
-    push_hex(out, chunk_sha256);
+    hex_into_bytes(out, chunk_sha256);
 }
 
 /// Builds the trailer's string to sign, given the last chunk's signature and the SHA-256 of the
@@ -73,15 +73,7 @@ pub fn trailer_string_to_sign(
     out.push(b'\n');
     out.extend_from_slice(scope.as_bytes());
     out.push(b'\n');
-    push_hex(out, previous);
+    hex_into_bytes(out, previous);
     out.push(b'\n');
-    push_hex(out, trailer_sha256);
-}
-
-fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for &b in bytes {
-        out.push(HEX[usize::from(b >> 4)]);
-        out.push(HEX[usize::from(b & 15)]);
-    }
+    hex_into_bytes(out, trailer_sha256);
 }

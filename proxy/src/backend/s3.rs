@@ -378,7 +378,9 @@ impl S3Backend {
                             return Err(self.err_protocol("chunked responses are not supported from backends"));
                         }
                     }
-                    let leftover = buf[n..].to_vec();
+                    // Body bytes read with the head stay in this buffer (moved to its front).
+                    buf.drain(..n);
+                    let leftover = buf;
                     return Ok(Response {
                         status,
                         content_length,
@@ -437,7 +439,7 @@ impl S3Backend {
 
     /// A bodiless request (GET head part, HEAD, DELETE) with one retry on a stale pooled connection.
     async fn simple(&self, method: &str, key: &str, extra: &[(&str, &str)]) -> Result<(Conn, Response), BackendError> {
-        let head = self.head(method, &self.path(key), "", extra);
+        let mut head = self.head(method, &self.path(key), "", extra);
         let mut last = None;
         for attempt in 0..2 {
             let mut conn = if attempt == 0 {
@@ -445,7 +447,9 @@ impl S3Backend {
             } else {
                 self.connect().await?
             };
-            let (res, _) = self.io(conn.write_all(head.clone())).await?;
+            // The write hands the head back, for the retry.
+            let (res, h) = self.io(conn.write_all(head)).await?;
+            head = h;
             if let Err(e) = res {
                 last = Some(self.err_connect(e));
                 continue;

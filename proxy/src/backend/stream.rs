@@ -71,6 +71,32 @@ impl GetStream {
         self.remaining
     }
 
+    /// Takes the body bytes that arrived with the backend's response head (they come first), so
+    /// they can leave with the client's response head without another copy.
+    pub fn take_buffered(&mut self) -> Vec<u8> {
+        let Inner::Http { leftover, .. } = &mut self.inner else {
+            return Vec::new();
+        };
+        let b = std::mem::take(leftover);
+        self.remaining -= b.len() as u64;
+        self.release_if_done();
+        b
+    }
+
+    /// At the end of an HTTP body, returns the connection to the pool (when reusable).
+    fn release_if_done(&mut self) {
+        if let Inner::Http {
+            conn, pool, reusable, ..
+        } = &mut self.inner
+        {
+            if self.remaining == 0 {
+                if let Some(c) = conn.take().filter(|_| *reusable) {
+                    pool.put_back(c);
+                }
+            }
+        }
+    }
+
     /// Reads the next bytes into `buf` (cleared first, filled up to its capacity). Returns the
     /// buffer with the bytes; an empty buffer means the end.
     pub async fn read(&mut self, mut buf: Vec<u8>) -> (Result<(), ProxyError>, Vec<u8>) {
@@ -106,10 +132,9 @@ impl GetStream {
             }
             Inner::Http {
                 conn,
-                pool,
                 leftover,
-                reusable,
                 timeout,
+                ..
             } => {
                 if !leftover.is_empty() {
                     let n = leftover.len().min(want);
@@ -149,11 +174,7 @@ impl GetStream {
                         }
                     }
                 }
-                if self.remaining == 0 {
-                    if let Some(c) = conn.take().filter(|_| *reusable) {
-                        pool.put_back(c);
-                    }
-                }
+                self.release_if_done();
                 (Ok(()), buf)
             }
         }

@@ -5,35 +5,10 @@
 
 use std::borrow::Cow;
 
-fn hex_val(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
-}
-
 /// Percent-decodes `s`; a `%` not followed by two hex digits is `None` when `strict`, else kept
 /// as is. Borrows when there is nothing to decode.
 pub fn percent_decode(s: &str, strict: bool) -> Option<Cow<'_, [u8]>> {
-    if !s.contains('%') {
-        return Some(Cow::Borrowed(s.as_bytes()));
-    }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let digit = |at: usize| b.get(at).and_then(|&c| hex_val(c));
-            if let (Some(hi), Some(lo)) = (digit(i + 1), digit(i + 2)) {
-                out.push(hi << 4 | lo);
-                i += 3;
-                continue;
-            }
-            if strict {
-                return None;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    Some(Cow::Owned(out))
+    s3o_sigv4::encode::percent_decode_cow(s.as_bytes(), strict)
 }
 
 /// A raw query string decoded into (name, value) pairs: `%XX` decoded, `+` kept literally (S3

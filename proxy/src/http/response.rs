@@ -4,7 +4,6 @@
 //! §5.6.7) without a date crate, for `Date`, `Last-Modified` and the conditional headers.
 
 use s3o_sigv4::date::{civil_from_days, days_from_civil, days_in_month};
-use std::borrow::Cow;
 
 /// The interim response sent before reading a body announced with `Expect: 100-continue`.
 pub const CONTINUE_100: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
@@ -50,13 +49,14 @@ pub fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
-/// A response status line and header fields, written by [`ResponseHead::write_to`].
+/// A response status line and header fields, written by [`ResponseHead::write_to`]. Fields are
+/// serialized as they are added (one buffer, no allocation per field).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResponseHead {
     /// The status code (100..=999).
     pub status: u16,
-    /// Header fields in the order they are written.
-    pub headers: Vec<(Cow<'static, str>, String)>,
+    /// The header fields so far, as `name: value\r\n` lines.
+    fields: Vec<u8>,
 }
 
 impl ResponseHead {
@@ -64,24 +64,31 @@ impl ResponseHead {
     pub fn new(status: u16) -> ResponseHead {
         ResponseHead {
             status,
-            headers: Vec::new(),
+            fields: Vec::with_capacity(256),
         }
     }
 
     /// Adds a header field (builder style).
-    pub fn header(mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) -> ResponseHead {
+    pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> ResponseHead {
         self.push(name, value);
         self
     }
 
-    /// Adds a header field.
-    pub fn push(&mut self, name: impl Into<Cow<'static, str>>, value: impl Into<String>) {
-        self.headers.push((name.into(), value.into()));
+    /// Adds a header field. CR, LF and NUL in the name or value are written as spaces, so a
+    /// stored value can never split the head.
+    pub fn push(&mut self, name: impl AsRef<str>, value: impl AsRef<str>) {
+        put_sanitized(&mut self.fields, name.as_ref());
+        self.fields.extend_from_slice(b": ");
+        put_sanitized(&mut self.fields, value.as_ref());
+        self.fields.extend_from_slice(b"\r\n");
     }
 
     /// Adds `Content-Length: n`.
-    pub fn content_length(self, n: u64) -> ResponseHead {
-        self.header("Content-Length", decimal(n))
+    pub fn content_length(mut self, n: u64) -> ResponseHead {
+        self.fields.extend_from_slice(b"Content-Length: ");
+        crate::xml::write_u64(&mut self.fields, n);
+        self.fields.extend_from_slice(b"\r\n");
+        self
     }
 
     /// Adds `Date` for `unix_secs`, as an IMF-fixdate.
@@ -89,8 +96,7 @@ impl ResponseHead {
         self.header("Date", http_date(unix_secs))
     }
 
-    /// Appends the status line, the header fields and the blank line to `out`. CR, LF and NUL in
-    /// names or values are written as spaces, so a stored value can never split the head.
+    /// Appends the status line, the header fields and the blank line to `out`.
     pub fn write_to(&self, out: &mut Vec<u8>) {
         // A status outside 100..=999 cannot be written as three digits: answer 500 instead.
         let s = if (100..=999).contains(&self.status) {
@@ -107,17 +113,12 @@ impl ResponseHead {
         out.push(b' ');
         out.extend_from_slice(reason_phrase(s).as_bytes());
         out.extend_from_slice(b"\r\n");
-        for (name, value) in &self.headers {
-            put_sanitized(out, name);
-            out.extend_from_slice(b": ");
-            put_sanitized(out, value);
-            out.extend_from_slice(b"\r\n");
-        }
+        out.extend_from_slice(&self.fields);
         out.extend_from_slice(b"\r\n");
     }
 }
 
-/// `n` in decimal, without the formatting machinery (one per response).
+/// `n` in decimal, without the formatting machinery.
 pub fn decimal(n: u64) -> String {
     let mut digits = Vec::with_capacity(20);
     crate::xml::write_u64(&mut digits, n);

@@ -60,10 +60,6 @@ fn meta_from_headers(ctx: &Ctx<'_>) -> Result<ObjectMeta, ProxyError> {
     })
 }
 
-fn hex(bytes: &[u8]) -> String {
-    s3o_sigv4::encode::hex(bytes)
-}
-
 /// Refuses `versionId` (other than `null`, the only version of an unversioned object) and
 /// `partNumber` (other than 1, the only part of a single-PUT object): answering them with the
 /// current object would serve or delete the wrong data.
@@ -150,7 +146,7 @@ pub async fn put_object(
     });
     meta.size = len;
     meta.etag = match (digests.md5, backend_etag) {
-        (Some(m), _) => format!("\"{}\"", hex(&m)),
+        (Some(m), _) => format!("\"{}\"", s3o_sigv4::encode::hex(&m)),
         (None, Some(e)) if e.starts_with('"') => e,
         (None, Some(e)) => format!("\"{e}\""),
         (None, None) => format!("\"{version:032x}\""),
@@ -173,11 +169,9 @@ pub async fn put_object(
             return Err(e.into());
         }
     }
-    let mut head = base_head(200, ctx.rid)
-        .header("etag", meta.etag.clone())
-        .content_length(0);
+    let mut head = base_head(200, ctx.rid).header("etag", &meta.etag).content_length(0);
     for (alg, v) in &meta.checksums {
-        head.push(format!("x-amz-checksum-{alg}"), v.clone());
+        head.push(format!("x-amz-checksum-{alg}"), v);
     }
     io.respond(&head, &[]).await
 }
@@ -270,8 +264,8 @@ fn preconditions(ctx: &Ctx<'_>, meta: &ObjectMeta) -> Result<bool, ProxyError> {
 
 /// The headers describing a stored object.
 fn object_headers(ctx: &Ctx<'_>, q: &[(String, String)], head: &mut ResponseHead, meta: &ObjectMeta, whole: bool) {
-    let over = |name: &str| q.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    head.push("etag", meta.etag.clone());
+    let over = |name: &str| q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    head.push("etag", &meta.etag);
     head.push("last-modified", http_date((meta.last_modified_ms / 1000) as i64));
     head.push("accept-ranges", "bytes");
     let fields: [(&'static str, &str, &Option<String>); 5] = [
@@ -286,7 +280,7 @@ fn object_headers(ctx: &Ctx<'_>, q: &[(String, String)], head: &mut ResponseHead
         ("expires", "response-expires", &meta.expires),
     ];
     for (name, param, stored) in fields {
-        if let Some(v) = over(param).or_else(|| stored.clone()) {
+        if let Some(v) = over(param).or(stored.as_deref()) {
             head.push(name, v);
         }
     }
@@ -294,7 +288,7 @@ fn object_headers(ctx: &Ctx<'_>, q: &[(String, String)], head: &mut ResponseHead
         head.push("content-language", v);
     }
     for (n, v) in &meta.user_meta {
-        head.push(format!("x-amz-meta-{n}"), v.clone());
+        head.push(format!("x-amz-meta-{n}"), v);
     }
     let checksum_mode = ctx
         .head
@@ -302,7 +296,7 @@ fn object_headers(ctx: &Ctx<'_>, q: &[(String, String)], head: &mut ResponseHead
         .is_some_and(|v| v.eq_ignore_ascii_case("enabled"));
     if whole && checksum_mode {
         for (alg, v) in &meta.checksums {
-            head.push(format!("x-amz-checksum-{alg}"), v.clone());
+            head.push(format!("x-amz-checksum-{alg}"), v);
         }
     }
 }
@@ -324,7 +318,7 @@ pub async fn get_object(
     };
     if preconditions(ctx, &meta)? {
         let mut head = base_head(304, ctx.rid);
-        head.push("etag", meta.etag.clone());
+        head.push("etag", &meta.etag);
         head.push("last-modified", http_date((meta.last_modified_ms / 1000) as i64));
         return io.respond(&head, &[]).await;
     }
@@ -372,18 +366,18 @@ pub async fn get_object(
     let Some(mut stream) = stream else {
         return Err(last_err.unwrap_or_else(|| ProxyError::Internal("object has no locations".into())));
     };
-    // The head and a small body go out in one write (one send, one wakeup of the client).
-    let mut out = Vec::with_capacity(1024);
+    // The head, the body bytes that came with the backend's head, and the rest of a small body
+    // go out in one write (one send, one wakeup of the client).
+    let buffered = stream.take_buffered();
+    let mut out = Vec::with_capacity(1024 + buffered.len());
     head.write_to(&mut out);
+    out.extend_from_slice(&buffered);
     if len <= SMALL_BODY {
-        out.reserve(len as usize);
-        let mut buf = Vec::with_capacity(len as usize);
-        loop {
+        out.reserve(usize::try_from(stream.remaining()).unwrap_or(0));
+        let mut buf = Vec::with_capacity(usize::try_from(stream.remaining()).unwrap_or(0));
+        while stream.remaining() > 0 {
             let (res, b) = stream.read(buf).await;
             res?;
-            if b.is_empty() {
-                break;
-            }
             out.extend_from_slice(&b);
             buf = b;
         }
@@ -393,7 +387,7 @@ pub async fn get_object(
     io.write(out).await?;
     // Two buffers: the next piece is read from the backend while the last one is written to the
     // client, so neither side waits for the other.
-    let cap = usize::try_from(len).unwrap_or(BODY_BUF).min(BODY_BUF);
+    let cap = usize::try_from(stream.remaining()).unwrap_or(BODY_BUF).min(BODY_BUF);
     let (res, mut full) = stream.read(Vec::with_capacity(cap)).await;
     res?;
     let mut spare = Vec::with_capacity(cap.min(usize::try_from(stream.remaining()).unwrap_or(cap)));
