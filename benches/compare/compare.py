@@ -13,6 +13,7 @@ that is the highest us/direct the machine allows at our measured cost (printed a
 """
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -27,7 +28,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 REL = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release")
 LOADTEST = os.path.join(REL, "s3o-loadtest")
 PROXY = os.path.join(REL, "s3-orchestrator")
-AK, SK = "AKIABENCHMARK0000001", "bench-secret-key-000000000000000000000000"
+CONFIG = os.path.join(ROOT, "benches", "compare", "proxy.toml")
+
+
+def credential():
+    """The access and secret key of the [[credentials]] entry of CONFIG."""
+    with open(CONFIG) as f:
+        text = f.read().split("[[credentials]]", 1)[1]
+    return tuple(re.search(rf'^{k} = "(.*)"', text, re.M).group(1) for k in ("access_key", "secret_key"))
+
+
+AK, SK = credential()
 TICK = os.sysconf("SC_CLK_TCK")
 SHORT = "--short" in sys.argv
 ROUNDS = 1 if SHORT else 3
@@ -109,30 +120,10 @@ def start_all(tmp):
         [LOADTEST, "serve-backend", "--listen", f"127.0.0.1:{bport}", "--threads", "1", "--storage", "blackhole"],
         stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "backend.log"), "w"))
     wait_port(bport, procs["backend"], "backend")
-    cfg = os.path.join(tmp, "proxy.toml")
-    with open(cfg, "w") as f:
-        f.write(f"""
-[server]
-listen = "127.0.0.1:{pport}"
-threads = 1
-data_dir = "{tmp}/meta"
-[[backends]]
-name = "fast"
-kind = "s3"
-endpoint = "http://127.0.0.1:{bport}"
-bucket = "real"
-access_key = "x"
-secret_key = "y"
-[[buckets]]
-name = "bench"
-backends = ["fast"]
-[[credentials]]
-access_key = "{AK}"
-secret_key = "{SK}"
-""")
-    procs["proxy"] = subprocess.Popen([PROXY, "serve", "--config", cfg], stdout=subprocess.DEVNULL,
-                                      stderr=open(os.path.join(tmp, "proxy.log"), "w"),
-                                      env={**os.environ, "RUST_LOG": "warn"})
+    env = {**os.environ, "RUST_LOG": "warn", "BENCH_PROXY_PORT": str(pport), "BENCH_PROXY_THREADS": "1",
+           "BENCH_DATA_DIR": f"{tmp}/meta", "BENCH_BACKEND_PORT": str(bport)}
+    procs["proxy"] = subprocess.Popen([PROXY, "serve", "--config", CONFIG], stdout=subprocess.DEVNULL,
+                                      stderr=open(os.path.join(tmp, "proxy.log"), "w"), env=env)
     wait_port(pport, procs["proxy"], "s3-orchestrator")
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if os.path.exists(nginx):

@@ -7,38 +7,21 @@
 # (for before/after comparisons).
 
 rel="${CARGO_TARGET_DIR:-$PWD/target}/release"
-STACK_AK=AKIABENCHMARK0000001
-STACK_SK=bench-secret-key-000000000000000000000000
+CONFIG=benches/compare/proxy.toml
+STACK_AK=$(sed -n '/^\[\[credentials\]\]/,$s/^access_key = "\(.*\)"/\1/p' "$CONFIG")
+STACK_SK=$(sed -n '/^\[\[credentials\]\]/,$s/^secret_key = "\(.*\)"/\1/p' "$CONFIG")
 
 start_stack() {
   local proxy_threads="$1" backend_threads="$2"
   tmp=$(mktemp -d /tmp/s3o-bench-XXXX)
   local port='import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
   B=$(python3 -c "$port"); P=$(python3 -c "$port")
-  cat > "$tmp/p.toml" <<TOML
-[server]
-listen = "127.0.0.1:$P"
-threads = $proxy_threads
-data_dir = "${DATA_DIR:-$tmp/meta}"
-[[backends]]
-name = "fast"
-kind = "s3"
-endpoint = "http://127.0.0.1:$B"
-bucket = "real"
-access_key = "x"
-secret_key = "y"
-[[buckets]]
-name = "bench"
-backends = ["fast"]
-[[credentials]]
-access_key = "$STACK_AK"
-secret_key = "$STACK_SK"
-TOML
   local bthreads=(); [ "$backend_threads" -gt 0 ] && bthreads=(--threads "$backend_threads")
   "$rel/s3o-loadtest" serve-backend --listen "127.0.0.1:$B" "${bthreads[@]}" --storage blackhole \
     --exit-after 600s >/dev/null 2>&1 &
   bpid=$!
-  RUST_LOG=warn "${PROXY_BIN:-$rel/s3-orchestrator}" serve --config "$tmp/p.toml" >"$tmp/proxy.log" 2>&1 &
+  BENCH_PROXY_PORT=$P BENCH_PROXY_THREADS=$proxy_threads BENCH_DATA_DIR="${DATA_DIR:-$tmp/meta}" \
+    BENCH_BACKEND_PORT=$B RUST_LOG=warn "${PROXY_BIN:-$rel/s3-orchestrator}" serve --config "$CONFIG" >"$tmp/proxy.log" 2>&1 &
   ppid=$!
   trap 'kill $ppid $bpid 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
   for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$P) 2>/dev/null && break; sleep 0.1; done
