@@ -131,6 +131,16 @@ def _probe_round_trip(client, bucket: str) -> None:
     client.delete_bucket(Bucket=bucket)
 
 
+def _start_s3(name, cmd, log, cwd, port, access_key, secret_key) -> S3Server:
+    """Starts an S3 server process and returns once a bucket round trip through it works."""
+    server = Server.start(name, cmd, log, cwd=cwd)
+    server.wait_port(port)
+    endpoint = f"http://127.0.0.1:{port}"
+    client = make_client(endpoint, access_key, secret_key)
+    server.wait_ready(lambda: _probe_round_trip(client, "e2e-probe"))
+    return S3Server(name, endpoint, access_key, secret_key, server, client)
+
+
 @pytest.fixture(scope="session")
 def seaweed(tmp_path_factory):
     """SeaweedFS in its single-process mode (`weed mini`: master, volume, filer, S3 in one)."""
@@ -163,13 +173,9 @@ def seaweed(tmp_path_factory):
         "-master.telemetry=false",
         "-master.volumeSizeLimitMB=64", "-volume.max=16",
     ]
-    server = Server.start("seaweedfs", cmd, root / "weed.log", cwd=root)
-    server.wait_port(s3)
-    endpoint = f"http://127.0.0.1:{s3}"
-    client = make_client(endpoint, WEED_ACCESS_KEY, WEED_SECRET_KEY)
-    server.wait_ready(lambda: _probe_round_trip(client, "e2e-probe"))
-    yield S3Server("seaweedfs", endpoint, WEED_ACCESS_KEY, WEED_SECRET_KEY, server, client)
-    server.stop()
+    s3_server = _start_s3("seaweedfs", cmd, root / "weed.log", root, s3, WEED_ACCESS_KEY, WEED_SECRET_KEY)
+    yield s3_server
+    s3_server.server.stop()
     # weed puts some unix sockets in /tmp, named by port; remove the ones of this instance.
     for port in (master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc, admin, admin_grpc):
         for sock in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
@@ -184,13 +190,9 @@ def moto(tmp_path_factory):
     root = tmp_path_factory.mktemp("moto")
     (port,) = free_ports(1)
     cmd = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-    server = Server.start("moto", cmd, root / "moto.log", cwd=root)
-    server.wait_port(port)
-    endpoint = f"http://127.0.0.1:{port}"
-    client = make_client(endpoint, MOTO_ACCESS_KEY, MOTO_SECRET_KEY)
-    server.wait_ready(lambda: _probe_round_trip(client, "e2e-probe"))
-    yield S3Server("moto", endpoint, MOTO_ACCESS_KEY, MOTO_SECRET_KEY, server, client)
-    server.stop()
+    s3_server = _start_s3("moto", cmd, root / "moto.log", root, port, MOTO_ACCESS_KEY, MOTO_SECRET_KEY)
+    yield s3_server
+    s3_server.server.stop()
 
 
 # --------------------------------------------------------------------------------------------
