@@ -22,18 +22,19 @@ impl Pieces {
     }
 
     /// Bytes left to write.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.bufs.iter().map(Bytes::len).sum()
     }
 
     /// Whether everything was written.
     pub fn is_empty(&self) -> bool {
-        self.bufs.iter().all(Bytes::is_empty)
+        // `rebuild` keeps only pieces with bytes left.
+        self.bufs.is_empty()
     }
 
     /// Drops the first `n` bytes (written).
     pub fn advance(&mut self, mut n: usize) {
-        let mut done = 0;
         for b in &mut self.bufs {
             if n == 0 {
                 break;
@@ -41,14 +42,11 @@ impl Pieces {
             let k = n.min(b.len());
             b.advance(k);
             n -= k;
-            if b.is_empty() {
-                done += 1;
-            }
         }
-        self.bufs.drain(..done);
         self.rebuild();
     }
 
+    /// Drops the written pieces and points the iovecs at what is left.
     fn rebuild(&mut self) {
         self.bufs.retain(|b| !b.is_empty());
         self.iov = self
