@@ -141,7 +141,7 @@ mod tests {
             Err(StoreError::NoSuchBucket(n)) if n == "nope"
         ));
         store
-            .put_object("a", "k", &meta(3), Vec::new())
+            .put_object("a", "k", &meta(3), &crate::WriteCondition::None, Vec::new())
             .unwrap()
             .wait()
             .unwrap();
@@ -158,7 +158,7 @@ mod tests {
         let store = Store::temporary().unwrap();
         store.create_bucket("a", "AK").unwrap().wait().unwrap();
         store
-            .put_object("a", "k", &meta(1), Vec::new())
+            .put_object("a", "k", &meta(1), &crate::WriteCondition::None, Vec::new())
             .unwrap()
             .wait()
             .unwrap();
@@ -185,7 +185,15 @@ mod tests {
             let putter = std::thread::spawn(move || {
                 let mut ok = 0;
                 for i in 0..20 {
-                    if s.put_object("a", &format!("k{i}"), &meta(1), Vec::new()).is_ok() {
+                    if s.put_object(
+                        "a",
+                        &format!("k{i}"),
+                        &meta(1),
+                        &crate::WriteCondition::None,
+                        Vec::new(),
+                    )
+                    .is_ok()
+                    {
                         ok += 1;
                     }
                 }

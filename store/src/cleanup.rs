@@ -35,29 +35,39 @@ pub(crate) fn backoff_ms(attempts: u32) -> u64 {
         .min(CLEANUP_BACKOFF_CAP_MS)
 }
 
-/// Queues a task inside a transaction and returns its id.
+/// Queues `task` inside a transaction (its `id` is assigned here) and returns the id.
 pub(crate) fn enqueue_in(
     cleanup: &TransactionalTree,
     due: &TransactionalTree,
-    backend: &str,
-    physical_key: &str,
-    size: u64,
-    accounting: Accounting,
-    not_before_ms: u64,
+    mut task: CleanupTask,
 ) -> std::result::Result<u64, ConflictableTransactionError<StoreError>> {
     let id = cleanup.generate_id()?;
-    let task = CleanupTask {
-        id,
-        backend: backend.to_owned(),
-        physical_key: physical_key.to_owned(),
-        size,
-        accounting,
-        attempts: 0,
-        not_before_ms,
-    };
+    task.id = id;
     cleanup.insert(&id_key(id), encode(CLEANUP, &task)?)?;
-    due.insert(&due_key(not_before_ms, id), &[])?;
+    due.insert(&due_key(task.not_before_ms, id), &[])?;
     Ok(id)
+}
+
+impl CleanupTask {
+    /// A task, not yet queued, to delete `physical_key` on `backend`, due at `not_before_ms`.
+    pub(crate) fn delete(
+        backend: &str,
+        physical_key: &str,
+        size: u64,
+        accounting: Accounting,
+        not_before_ms: u64,
+    ) -> Self {
+        CleanupTask {
+            id: 0,
+            backend: backend.to_owned(),
+            physical_key: physical_key.to_owned(),
+            size,
+            accounting,
+            upload_id: None,
+            attempts: 0,
+            not_before_ms,
+        }
+    }
 }
 
 /// Reads a task inside a transaction, or aborts with `NoSuchCleanupTask`.
@@ -85,8 +95,13 @@ impl Store {
     ) -> Result<(u64, CommitTicket)> {
         self.inner.commits.check()?;
         let now = now_ms();
-        let id = (&self.inner.cleanup, &self.inner.cleanup_due)
-            .transaction(|(cleanup, due)| enqueue_in(cleanup, due, backend, physical_key, size, accounting, now))?;
+        let id = (&self.inner.cleanup, &self.inner.cleanup_due).transaction(|(cleanup, due)| {
+            enqueue_in(
+                cleanup,
+                due,
+                CleanupTask::delete(backend, physical_key, size, accounting, now),
+            )
+        })?;
         Ok((id, self.inner.commits.ticket()))
     }
 

@@ -33,6 +33,29 @@ pub enum StoreError {
         /// The backend's quota in bytes.
         quota: u64,
     },
+    /// A conditional write found the current version not as required.
+    #[error("precondition failed for {bucket:?}/{key:?}")]
+    PreconditionFailed {
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+    },
+    /// The key has no current version.
+    #[error("key {key:?} does not exist in bucket {bucket:?}")]
+    NoSuchKey {
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+    },
+    /// The multipart upload id is unknown (never created, completed or aborted).
+    #[error("multipart upload {0:?} does not exist")]
+    NoSuchUpload(String),
+    /// A multipart upload changed while it was being completed or aborted (a part arrived); the
+    /// caller may try again.
+    #[error("multipart upload {0:?} changed concurrently")]
+    UploadChanged(String),
     /// A cleanup task id that is not (or no longer) in the queue.
     #[error("cleanup task {0} does not exist")]
     NoSuchCleanupTask(u64),

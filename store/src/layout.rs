@@ -8,6 +8,9 @@
 //! | `usage`       | backend name (UTF-8)                  | committed bytes, `u64` big-endian |
 //! | `cleanup`     | task id, `u64` big-endian             | JSON [`CleanupTask`](crate::CleanupTask) |
 //! | `cleanup_due` | `not_before_ms` BE, then task id BE   | empty (an index of `cleanup` by due time) |
+//! | `uploads`     | upload id (UTF-8)                     | JSON [`Upload`](crate::Upload)  |
+//! | `upload_keys` | bucket, `0x00`, key, `0x00`, upload id | empty (uploads in ListMultipartUploads order) |
+//! | `parts`       | upload id, `0x00`, part number `u32` BE | JSON [`Part`](crate::Part)     |
 //!
 //! Bucket names never contain `0x00`, so `bucket 0x00` is a prefix that holds exactly that bucket's
 //! objects, and sled's bytewise order is S3's key order (UTF-8 byte order).
@@ -27,6 +30,13 @@ pub(crate) const USAGE: &str = "usage";
 pub(crate) const CLEANUP: &str = "cleanup";
 /// Index of cleanup tasks by due time.
 pub(crate) const CLEANUP_DUE: &str = "cleanup_due";
+
+/// Tree of multipart uploads in progress by id.
+pub(crate) const UPLOADS: &str = "uploads";
+/// Index of uploads by bucket, key and id.
+pub(crate) const UPLOAD_KEYS: &str = "upload_keys";
+/// Tree of uploaded parts by upload id and part number.
+pub(crate) const PARTS: &str = "parts";
 
 /// Separates the bucket name from the object key in `objects` keys.
 const KEY_SEPARATOR: u8 = 0x00;
@@ -56,6 +66,29 @@ pub(crate) fn bucket_prefix(bucket: &str) -> Vec<u8> {
 pub(crate) fn object_key(bucket: &str, key: &str) -> Vec<u8> {
     let mut k = bucket_prefix(bucket);
     k.extend_from_slice(key.as_bytes());
+    k
+}
+
+/// The `upload_keys` key of an upload.
+pub(crate) fn upload_index_key(bucket: &str, key: &str, upload_id: &str) -> Vec<u8> {
+    let mut k = object_key(bucket, key);
+    k.push(KEY_SEPARATOR);
+    k.extend_from_slice(upload_id.as_bytes());
+    k
+}
+
+/// The `parts` key prefix of an upload's parts.
+pub(crate) fn parts_prefix(upload_id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(upload_id.len() + 5);
+    k.extend_from_slice(upload_id.as_bytes());
+    k.push(KEY_SEPARATOR);
+    k
+}
+
+/// The `parts` key of part `number` of an upload.
+pub(crate) fn part_key(upload_id: &str, number: u32) -> Vec<u8> {
+    let mut k = parts_prefix(upload_id);
+    k.extend_from_slice(&number.to_be_bytes());
     k
 }
 

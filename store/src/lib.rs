@@ -19,6 +19,7 @@ mod error;
 pub mod layout;
 mod list;
 mod model;
+mod multipart;
 mod objects;
 mod quota;
 
@@ -29,7 +30,11 @@ pub use cleanup::{CLEANUP_BACKOFF_BASE_MS, CLEANUP_BACKOFF_CAP_MS, CLEANUP_GRACE
 pub use commit::CommitTicket;
 pub use error::{Result, StoreError};
 pub use layout::physical_key_for;
-pub use model::{Accounting, BucketMeta, CleanupTask, ListPage, ListQuery, Location, ObjectMeta, DEFAULT_MAX_KEYS};
+pub use model::{
+    Accounting, BucketMeta, CleanupTask, ListPage, ListQuery, Location, ObjectMeta, Part, Upload, WriteCondition,
+    DEFAULT_MAX_KEYS,
+};
+pub use multipart::{UploadListing, MAX_PARTS};
 pub use objects::Deleted;
 pub use quota::Reservation;
 
@@ -51,6 +56,9 @@ struct Inner {
     usage: sled::Tree,
     cleanup: sled::Tree,
     cleanup_due: sled::Tree,
+    uploads: sled::Tree,
+    upload_keys: sled::Tree,
+    parts: sled::Tree,
     ledger: Arc<Ledger>,
     commits: GroupCommit,
 }
@@ -78,6 +86,9 @@ impl Store {
                 usage: db.open_tree(layout::USAGE)?,
                 cleanup: db.open_tree(layout::CLEANUP)?,
                 cleanup_due: db.open_tree(layout::CLEANUP_DUE)?,
+                uploads: db.open_tree(layout::UPLOADS)?,
+                upload_keys: db.open_tree(layout::UPLOAD_KEYS)?,
+                parts: db.open_tree(layout::PARTS)?,
                 ledger: Arc::new(Ledger::default()),
                 commits,
                 db,
@@ -173,7 +184,11 @@ mod tests {
                             ..ObjectMeta::default()
                         };
                         let key = format!("t{t}/{i}");
-                        store.put_object("b", &key, &meta, Vec::new()).unwrap().wait().unwrap();
+                        store
+                            .put_object("b", &key, &meta, &crate::WriteCondition::None, Vec::new())
+                            .unwrap()
+                            .wait()
+                            .unwrap();
                         assert!(store.get_object("b", &key).unwrap().is_some());
                     }
                 })

@@ -140,11 +140,21 @@ mod tests {
                 size: u64::try_from(i).unwrap(),
                 ..ObjectMeta::default()
             };
-            drop(store.put_object("bkt", k, &meta, Vec::new()).unwrap());
+            drop(
+                store
+                    .put_object("bkt", k, &meta, &crate::WriteCondition::None, Vec::new())
+                    .unwrap(),
+            );
         }
         // A neighbour bucket whose keys must never leak into listings of `bkt`.
         store
-            .put_object("bkt2", "a", &ObjectMeta::default(), Vec::new())
+            .put_object(
+                "bkt2",
+                "a",
+                &ObjectMeta::default(),
+                &crate::WriteCondition::None,
+                Vec::new(),
+            )
             .unwrap()
             .wait()
             .unwrap();

@@ -66,6 +66,99 @@ pub struct ObjectMeta {
     pub version: u64,
     /// Every copy of the bytes; more than one when replicated.
     pub locations: Vec<Location>,
+    /// Object tags as (key, value), in the order given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
+    /// Sizes of the parts of an object completed from a multipart upload, in part order; empty
+    /// for an object written by one PUT (GET `partNumber` reads them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<u64>,
+}
+
+/// What must hold of the current version of a key for a write to replace it (S3 conditional
+/// writes, checked atomically inside the commit).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum WriteCondition {
+    /// Always write.
+    #[default]
+    None,
+    /// `If-None-Match: *`: only if the key has no current version.
+    IfAbsent,
+    /// `If-Match: <etag>`: only if the current version has this ETag (quotes ignored).
+    IfMatch(String),
+}
+
+impl WriteCondition {
+    /// Whether a write may replace `current`.
+    pub fn holds(&self, current: Option<&ObjectMeta>) -> bool {
+        match self {
+            WriteCondition::None => true,
+            WriteCondition::IfAbsent => current.is_none(),
+            WriteCondition::IfMatch(etag) => current.is_some_and(|m| {
+                let want = etag.trim().trim_start_matches("W/").trim_matches('"');
+                want == "*" || m.etag.trim_matches('"') == want
+            }),
+        }
+    }
+}
+
+/// A multipart upload in progress: where its parts go and what the object will carry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upload {
+    /// The upload id given to the client (sorts by creation time).
+    pub upload_id: String,
+    /// Logical bucket.
+    pub bucket: String,
+    /// Logical key.
+    pub key: String,
+    /// The one backend chosen at creation; every part goes there.
+    pub backend: String,
+    /// The physical key the completed object will have.
+    pub physical_key: String,
+    /// The version the completed object will have.
+    pub version: u64,
+    /// The backend's own id for the upload (its native multipart upload, or a directory name).
+    pub backend_upload_id: String,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub initiated_ms: u64,
+    /// Access key of the initiator.
+    pub owner: String,
+    /// The object's metadata as given at creation (content type, user metadata, tags).
+    pub meta: ObjectMeta,
+    /// `x-amz-checksum-algorithm` given at creation (lowercase), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum_algorithm: Option<String>,
+    /// `x-amz-checksum-type` given at creation (`COMPOSITE` or `FULL_OBJECT`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<String>,
+    /// Bytes of every part recorded so far (counted in the backend's usage).
+    #[serde(default)]
+    pub part_bytes: u64,
+    /// Incremented by every recorded part, so a completion can tell it saw every part.
+    #[serde(default)]
+    pub parts_seq: u64,
+}
+
+/// One uploaded part of a multipart upload.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    /// Part number, 1 to 10,000.
+    pub number: u32,
+    /// Size in bytes.
+    pub size: u64,
+    /// The part's ETag as the client sees it (quoted MD5 hex).
+    pub etag: String,
+    /// The ETag the backend gave the part, when it differs in use from ours (S3 backends).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_etag: Option<String>,
+    /// Where the part's bytes live on the backend when it keeps parts as separate objects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_ref: Option<String>,
+    /// Checksums of the part as (algorithm, base64 value).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checksums: Vec<(String, String)>,
+    /// Upload time, milliseconds since the Unix epoch.
+    pub last_modified_ms: u64,
 }
 
 /// Whether a cleanup task's bytes are counted in its backend's usage.
@@ -93,6 +186,10 @@ pub struct CleanupTask {
     pub size: u64,
     /// Whether completing the task releases `size` from the backend's usage.
     pub accounting: Accounting,
+    /// When set, the task aborts this multipart upload on the backend (its id there) instead of
+    /// deleting `physical_key`, the key the upload was for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
     /// Failed attempts so far.
     pub attempts: u32,
     /// Not to be tried before this time, milliseconds since the Unix epoch.

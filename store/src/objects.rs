@@ -10,7 +10,7 @@ use crate::cleanup::{enqueue_in, CLEANUP_GRACE_MS};
 use crate::commit::CommitTicket;
 use crate::error::{Result, StoreError};
 use crate::layout::{check_bucket_name, decode, encode, now_ms, object_key, BUCKETS, OBJECTS};
-use crate::model::{Accounting, BucketMeta, ObjectMeta};
+use crate::model::{Accounting, BucketMeta, CleanupTask, ObjectMeta, WriteCondition};
 use crate::quota::{adjust_usage, Reservation};
 use crate::Store;
 
@@ -25,14 +25,89 @@ pub struct Deleted {
 }
 
 /// The error type inside a transaction closure.
-type TxError = ConflictableTransactionError<StoreError>;
+pub(crate) type TxError = ConflictableTransactionError<StoreError>;
 
 /// Reads the bucket record inside a transaction, or aborts with `NoSuchBucket`.
-fn bucket_in(buckets: &TransactionalTree, bucket: &str) -> std::result::Result<BucketMeta, TxError> {
+pub(crate) fn bucket_in(buckets: &TransactionalTree, bucket: &str) -> std::result::Result<BucketMeta, TxError> {
     match buckets.get(bucket.as_bytes())? {
         Some(v) => Ok(decode(BUCKETS, &v)?),
         None => Err(TxError::Abort(StoreError::NoSuchBucket(bucket.to_owned()))),
     }
+}
+
+/// The trees a new version touches, inside one transaction.
+pub(crate) struct VersionTrees<'a> {
+    pub(crate) buckets: &'a TransactionalTree,
+    pub(crate) objects: &'a TransactionalTree,
+    pub(crate) usage: &'a TransactionalTree,
+    pub(crate) cleanup: &'a TransactionalTree,
+    pub(crate) due: &'a TransactionalTree,
+}
+
+/// Makes `meta` (encoded as `value`) the current version of `bucket`/`key` (`okey`) inside a
+/// transaction: checks `condition`, adds `usage_delta` to the usage of every location, updates
+/// the bucket's totals, and queues the replaced version's bytes for cleanup.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn install_in(
+    t: &VersionTrees<'_>,
+    bucket: &str,
+    key: &str,
+    okey: &[u8],
+    value: &[u8],
+    meta: &ObjectMeta,
+    condition: &WriteCondition,
+    usage_delta: i128,
+) -> std::result::Result<(), TxError> {
+    let mut record = bucket_in(t.buckets, bucket)?;
+    let current = match t.objects.get(okey)? {
+        Some(v) => Some(decode::<ObjectMeta>(OBJECTS, &v)?),
+        None => None,
+    };
+    if !condition.holds(current.as_ref()) {
+        return Err(TxError::Abort(StoreError::PreconditionFailed {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+        }));
+    }
+    t.objects.insert(okey, value)?;
+    for loc in &meta.locations {
+        adjust_usage(t.usage, &loc.backend, usage_delta)?;
+    }
+    let not_before_ms = now_ms().saturating_add(CLEANUP_GRACE_MS);
+    match &current {
+        None => {
+            record.object_count = record.object_count.saturating_add(1);
+            record.logical_bytes = record.logical_bytes.saturating_add(meta.size);
+        }
+        Some(old) => {
+            record.logical_bytes = record.logical_bytes.saturating_sub(old.size).saturating_add(meta.size);
+            for loc in &old.locations {
+                if meta.locations.contains(loc) {
+                    // The same physical key was written again: its old bytes are gone already,
+                    // and cleaning it up would delete the new ones.
+                    tracing::warn!(
+                        bucket,
+                        key,
+                        backend = %loc.backend,
+                        physical_key = %loc.physical_key,
+                        "physical key reused by a new version; not queued for cleanup"
+                    );
+                    adjust_usage(t.usage, &loc.backend, -i128::from(old.size))?;
+                } else {
+                    let task = CleanupTask::delete(
+                        &loc.backend,
+                        &loc.physical_key,
+                        old.size,
+                        Accounting::Committed,
+                        not_before_ms,
+                    );
+                    enqueue_in(t.cleanup, t.due, task)?;
+                }
+            }
+        }
+    }
+    t.buckets.insert(bucket.as_bytes(), encode(BUCKETS, &record)?)?;
+    Ok(())
 }
 
 impl Store {
@@ -46,7 +121,8 @@ impl Store {
     }
 
     /// Makes `meta` the current version of `bucket`/`key`, in one transaction: fails with
-    /// `NoSuchBucket` if the bucket is missing; adds `meta.size` to the usage of every backend in
+    /// `NoSuchBucket` if the bucket is missing, `PreconditionFailed` if `condition` does not hold
+    /// of the current version; adds `meta.size` to the usage of every backend in
     /// `meta.locations`; queues every location of the replaced version for cleanup (its bytes stay
     /// in usage until the cleanup completes). `reservations` are released after the commit, their
     /// bytes now being counted as usage.
@@ -59,13 +135,13 @@ impl Store {
         bucket: &str,
         key: &str,
         meta: &ObjectMeta,
+        condition: &WriteCondition,
         reservations: Vec<Reservation>,
     ) -> Result<CommitTicket> {
         check_bucket_name(bucket)?;
         self.inner.commits.check()?;
         let okey = object_key(bucket, key);
         let value = encode(OBJECTS, meta)?;
-        let not_before_ms = now_ms().saturating_add(CLEANUP_GRACE_MS);
         let inner = &self.inner;
         (
             &inner.buckets,
@@ -75,53 +151,47 @@ impl Store {
             &inner.cleanup_due,
         )
             .transaction(|(buckets, objects, usage, cleanup, due)| {
-                let mut record = bucket_in(buckets, bucket)?;
-                let old = match objects.insert(okey.as_slice(), value.as_slice())? {
-                    Some(v) => Some(decode::<ObjectMeta>(OBJECTS, &v)?),
-                    None => None,
+                let trees = VersionTrees {
+                    buckets,
+                    objects,
+                    usage,
+                    cleanup,
+                    due,
                 };
-                for loc in &meta.locations {
-                    adjust_usage(usage, &loc.backend, i128::from(meta.size))?;
-                }
-                match &old {
-                    None => {
-                        record.object_count = record.object_count.saturating_add(1);
-                        record.logical_bytes = record.logical_bytes.saturating_add(meta.size);
-                    }
-                    Some(old) => {
-                        record.logical_bytes = record.logical_bytes.saturating_sub(old.size).saturating_add(meta.size);
-                        for loc in &old.locations {
-                            if meta.locations.contains(loc) {
-                                // The same physical key was written again: its old bytes are
-                                // gone already, and cleaning it up would delete the new ones.
-                                tracing::warn!(
-                                    bucket,
-                                    key,
-                                    backend = %loc.backend,
-                                    physical_key = %loc.physical_key,
-                                    "physical key reused by a new version; not queued for cleanup"
-                                );
-                                adjust_usage(usage, &loc.backend, -i128::from(old.size))?;
-                            } else {
-                                enqueue_in(
-                                    cleanup,
-                                    due,
-                                    &loc.backend,
-                                    &loc.physical_key,
-                                    old.size,
-                                    Accounting::Committed,
-                                    not_before_ms,
-                                )?;
-                            }
-                        }
-                    }
-                }
-                buckets.insert(bucket.as_bytes(), encode(BUCKETS, &record)?)?;
-                Ok(())
+                install_in(
+                    &trees,
+                    bucket,
+                    key,
+                    &okey,
+                    &value,
+                    meta,
+                    condition,
+                    i128::from(meta.size),
+                )
             })?;
         let ticket = inner.commits.ticket();
         drop(reservations);
         Ok(ticket)
+    }
+
+    /// Replaces the tags of the current version of `bucket`/`key` (`NoSuchKey` without one).
+    pub fn set_tags(&self, bucket: &str, key: &str, tags: Vec<(String, String)>) -> Result<CommitTicket> {
+        check_bucket_name(bucket)?;
+        self.inner.commits.check()?;
+        let okey = object_key(bucket, key);
+        self.inner.objects.transaction(|objects| {
+            let Some(v) = objects.get(okey.as_slice())? else {
+                return Err(TxError::Abort(StoreError::NoSuchKey {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                }));
+            };
+            let mut meta: ObjectMeta = decode(OBJECTS, &v)?;
+            meta.tags.clone_from(&tags);
+            objects.insert(okey.as_slice(), encode(OBJECTS, &meta)?)?;
+            Ok(())
+        })?;
+        Ok(self.inner.commits.ticket())
     }
 
     /// Deletes the current version of `bucket`/`key` and queues its bytes for cleanup, in one
@@ -141,15 +211,14 @@ impl Store {
                 };
                 let old: ObjectMeta = decode(OBJECTS, &v)?;
                 for loc in &old.locations {
-                    enqueue_in(
-                        cleanup,
-                        due,
+                    let task = CleanupTask::delete(
                         &loc.backend,
                         &loc.physical_key,
                         old.size,
                         Accounting::Committed,
                         not_before_ms,
-                    )?;
+                    );
+                    enqueue_in(cleanup, due, task)?;
                 }
                 record.object_count = record.object_count.saturating_sub(1);
                 record.logical_bytes = record.logical_bytes.saturating_sub(old.size);
@@ -203,14 +272,22 @@ mod tests {
         let v1 = version(&store, "bkt", "k", 100, &["b1", "b2"]);
         let r1 = store.reserve("b1", 100, Some(1000)).unwrap();
         let r2 = store.reserve("b2", 100, None).unwrap();
-        store.put_object("bkt", "k", &v1, vec![r1, r2]).unwrap().wait().unwrap();
+        store
+            .put_object("bkt", "k", &v1, &WriteCondition::None, vec![r1, r2])
+            .unwrap()
+            .wait()
+            .unwrap();
         assert_eq!(store.get_object("bkt", "k").unwrap().as_ref(), Some(&v1));
         assert_eq!((store.usage("b1").unwrap(), store.usage("b2").unwrap()), (100, 100));
         assert_eq!((store.reserved("b1"), store.reserved("b2")), (0, 0));
         assert_eq!(store.cleanup_len(), 0);
 
         let v2 = version(&store, "bkt", "k", 30, &["b1"]);
-        store.put_object("bkt", "k", &v2, Vec::new()).unwrap().wait().unwrap();
+        store
+            .put_object("bkt", "k", &v2, &WriteCondition::None, Vec::new())
+            .unwrap()
+            .wait()
+            .unwrap();
         assert_eq!(store.get_object("bkt", "k").unwrap().as_ref(), Some(&v2));
         // Old bytes stay counted until their cleanup completes.
         assert_eq!((store.usage("b1").unwrap(), store.usage("b2").unwrap()), (130, 100));
@@ -265,7 +342,7 @@ mod tests {
         let v = version(&store, "nobkt", "k", 1, &["b1"]);
         let r = store.reserve("b1", 1, Some(1)).unwrap();
         assert!(matches!(
-            store.put_object("nobkt", "k", &v, vec![r]),
+            store.put_object("nobkt", "k", &v, &WriteCondition::None, vec![r]),
             Err(StoreError::NoSuchBucket(b)) if b == "nobkt"
         ));
         // The failed put released its reservation and changed nothing.
@@ -276,7 +353,7 @@ mod tests {
             Err(StoreError::NoSuchBucket(_))
         ));
         assert!(matches!(
-            store.put_object("", "k", &v, Vec::new()),
+            store.put_object("", "k", &v, &WriteCondition::None, Vec::new()),
             Err(StoreError::InvalidBucketName(_))
         ));
         assert!(matches!(
@@ -293,7 +370,7 @@ mod tests {
             Err(StoreError::Corrupt { .. })
         ));
         assert!(matches!(
-            store.put_object("bkt", "bad", &v, Vec::new()),
+            store.put_object("bkt", "bad", &v, &WriteCondition::None, Vec::new()),
             Err(StoreError::Corrupt { .. })
         ));
         assert!(matches!(
@@ -309,10 +386,14 @@ mod tests {
     fn a_reused_physical_key_is_never_queued_for_cleanup() {
         let store = store_with_bucket();
         let v1 = version(&store, "bkt", "k", 10, &["b1"]);
-        store.put_object("bkt", "k", &v1, Vec::new()).unwrap().wait().unwrap();
+        store
+            .put_object("bkt", "k", &v1, &WriteCondition::None, Vec::new())
+            .unwrap()
+            .wait()
+            .unwrap();
         let again = ObjectMeta { size: 15, ..v1 };
         store
-            .put_object("bkt", "k", &again, Vec::new())
+            .put_object("bkt", "k", &again, &WriteCondition::None, Vec::new())
             .unwrap()
             .wait()
             .unwrap();
@@ -325,7 +406,11 @@ mod tests {
         let store = store_with_bucket();
         store.create_bucket("bkt2", "AK").unwrap().wait().unwrap();
         let v = version(&store, "bkt", "k", 1, &["b1"]);
-        store.put_object("bkt", "k", &v, Vec::new()).unwrap().wait().unwrap();
+        store
+            .put_object("bkt", "k", &v, &WriteCondition::None, Vec::new())
+            .unwrap()
+            .wait()
+            .unwrap();
         assert!(store.get_object("bkt2", "k").unwrap().is_none());
         assert!(store.delete_object("bkt2", "k").unwrap().previous.is_none());
         assert!(store.get_object("bkt", "k").unwrap().is_some());
@@ -343,7 +428,9 @@ mod tests {
                     let tickets: Vec<_> = (0..per_thread)
                         .map(|_| {
                             let v = version(&store, "bkt", "hot", 1, &["b1"]);
-                            store.put_object("bkt", "hot", &v, Vec::new()).unwrap()
+                            store
+                                .put_object("bkt", "hot", &v, &WriteCondition::None, Vec::new())
+                                .unwrap()
                         })
                         .collect();
                     for t in tickets {
@@ -375,7 +462,7 @@ mod tests {
         store.inner.commits.poison("test");
         let v = version(&store, "bkt", "k", 1, &["b1"]);
         assert!(matches!(
-            store.put_object("bkt", "k", &v, Vec::new()),
+            store.put_object("bkt", "k", &v, &WriteCondition::None, Vec::new()),
             Err(StoreError::Flush(_))
         ));
         assert!(matches!(store.delete_object("bkt", "k"), Err(StoreError::Flush(_))));

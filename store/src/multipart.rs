@@ -1,0 +1,340 @@
+//! Multipart uploads: an upload record per upload id (the backend it is pinned to, the physical
+//! key and version the object will have, its metadata), one record per uploaded part, and an
+//! index by bucket and key for ListMultipartUploads.
+//!
+//! Part bytes are counted in the backend's usage as each part is recorded (a replaced part's
+//! bytes are subtracted). Completing an upload makes the object current in one transaction that
+//! also removes the upload and its parts and turns the parts' usage into the object's; aborting
+//! removes them and queues the backend's copy of the parts for deletion through the cleanup
+//! queue, whose completion releases their usage. Both check the upload's part sequence number
+//! inside their transaction, so a part recorded concurrently is never lost track of.
+
+use sled::transaction::TransactionalTree;
+use sled::Transactional;
+
+use crate::cleanup::{enqueue_in, CLEANUP_GRACE_MS};
+use crate::commit::CommitTicket;
+use crate::error::{Result, StoreError};
+use crate::layout::{
+    bucket_prefix, check_bucket_name, decode, encode, now_ms, object_key, part_key, parts_prefix, successor,
+    upload_index_key, utf8, OBJECTS, PARTS, UPLOADS, UPLOAD_KEYS,
+};
+use crate::model::{Accounting, CleanupTask, ObjectMeta, Part, Upload, WriteCondition};
+use crate::objects::{bucket_in, install_in, TxError, VersionTrees};
+use crate::quota::{adjust_usage, Reservation};
+use crate::Store;
+
+/// Most parts an upload may have (S3's limit); part numbers run from 1 to this.
+pub const MAX_PARTS: u32 = 10_000;
+
+/// How often a completion or abort is retried when parts keep arriving meanwhile.
+const CHANGED_RETRIES: usize = 8;
+
+/// Reads an upload record inside a transaction, or aborts with `NoSuchUpload`.
+fn upload_in(uploads: &TransactionalTree, upload_id: &str) -> std::result::Result<Upload, TxError> {
+    match uploads.get(upload_id.as_bytes())? {
+        Some(v) => Ok(decode(UPLOADS, &v)?),
+        None => Err(TxError::Abort(StoreError::NoSuchUpload(upload_id.to_owned()))),
+    }
+}
+
+/// Uploads of one bucket in ListMultipartUploads order (key, then upload id), from a marker.
+pub struct UploadListing {
+    store: Store,
+    iter: sled::Iter,
+    prefix_key: Vec<u8>,
+    base_len: usize,
+}
+
+impl Iterator for UploadListing {
+    type Item = Result<Upload>;
+
+    fn next(&mut self) -> Option<Result<Upload>> {
+        loop {
+            let (k, _) = match self.iter.next()? {
+                Ok(kv) => kv,
+                Err(e) => return Some(Err(e.into())),
+            };
+            if !k.starts_with(&self.prefix_key) {
+                return None;
+            }
+            let Some(sep) = k.iter().rposition(|&b| b == 0) else {
+                return Some(Err(crate::layout::corrupt(UPLOAD_KEYS, "index key without id".into())));
+            };
+            if sep < self.base_len {
+                return Some(Err(crate::layout::corrupt(UPLOAD_KEYS, "index key without key".into())));
+            }
+            let id = match utf8(UPLOAD_KEYS, &k[sep + 1..]) {
+                Ok(id) => id,
+                Err(e) => return Some(Err(e)),
+            };
+            // An upload completed or aborted since the index was read is skipped.
+            match self.store.upload(&id) {
+                Ok(Some(u)) => return Some(Ok(u)),
+                Ok(None) => continue,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+impl Store {
+    /// Records a new multipart upload (`NoSuchBucket` if its bucket is missing).
+    pub fn create_upload(&self, upload: &Upload) -> Result<CommitTicket> {
+        check_bucket_name(&upload.bucket)?;
+        self.inner.commits.check()?;
+        let value = encode(UPLOADS, upload)?;
+        let index = upload_index_key(&upload.bucket, &upload.key, &upload.upload_id);
+        let inner = &self.inner;
+        (&inner.buckets, &inner.uploads, &inner.upload_keys).transaction(|(buckets, uploads, keys)| {
+            bucket_in(buckets, &upload.bucket)?;
+            uploads.insert(upload.upload_id.as_bytes(), value.as_slice())?;
+            keys.insert(index.as_slice(), &[])?;
+            Ok(())
+        })?;
+        Ok(inner.commits.ticket())
+    }
+
+    /// The upload with this id, if it is in progress.
+    pub fn upload(&self, upload_id: &str) -> Result<Option<Upload>> {
+        self.inner
+            .uploads
+            .get(upload_id.as_bytes())?
+            .map(|v| decode(UPLOADS, &v))
+            .transpose()
+    }
+
+    /// Records `part` of an upload, replacing a part of the same number, and counts its bytes in
+    /// the upload's backend usage (`reservation`, if any, is released after the commit).
+    pub fn put_part(&self, upload_id: &str, part: &Part, reservation: Option<Reservation>) -> Result<CommitTicket> {
+        self.inner.commits.check()?;
+        let pkey = part_key(upload_id, part.number);
+        let value = encode(PARTS, part)?;
+        let inner = &self.inner;
+        (&inner.uploads, &inner.parts, &inner.usage).transaction(|(uploads, parts, usage)| {
+            let mut upload = upload_in(uploads, upload_id)?;
+            let old = match parts.insert(pkey.as_slice(), value.as_slice())? {
+                Some(v) => decode::<Part>(PARTS, &v)?.size,
+                None => 0,
+            };
+            adjust_usage(usage, &upload.backend, i128::from(part.size) - i128::from(old))?;
+            upload.part_bytes = upload.part_bytes.saturating_sub(old).saturating_add(part.size);
+            upload.parts_seq = upload.parts_seq.saturating_add(1);
+            uploads.insert(upload_id.as_bytes(), encode(UPLOADS, &upload)?)?;
+            Ok(())
+        })?;
+        let ticket = inner.commits.ticket();
+        drop(reservation);
+        Ok(ticket)
+    }
+
+    /// Up to `limit` parts of an upload with numbers above `after`, in order.
+    pub fn parts(&self, upload_id: &str, after: u32, limit: usize) -> Result<Vec<Part>> {
+        let start = part_key(upload_id, after.saturating_add(1));
+        let prefix = parts_prefix(upload_id);
+        let mut out = Vec::new();
+        for kv in self.inner.parts.range(start..) {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = kv?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            out.push(decode(PARTS, &v)?);
+        }
+        Ok(out)
+    }
+
+    /// The uploads of `bucket` whose keys start with `prefix`, in key then upload-id order,
+    /// starting after `key_marker` (all of its uploads, or only those after `upload_id_marker`).
+    pub fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: &str,
+        upload_id_marker: &str,
+    ) -> Result<UploadListing> {
+        let prefix_key = object_key(bucket, prefix);
+        let mut start = prefix_key.clone();
+        if !key_marker.is_empty() {
+            let after = if upload_id_marker.is_empty() {
+                // Past every upload of key_marker itself: `key 0x00 id` < `key 0x01`.
+                let mut k = object_key(bucket, key_marker);
+                k.push(0);
+                successor(&k).unwrap_or(k)
+            } else {
+                let mut k = upload_index_key(bucket, key_marker, upload_id_marker);
+                k.push(0);
+                k
+            };
+            start = start.max(after);
+        }
+        Ok(UploadListing {
+            store: self.clone(),
+            iter: self.inner.upload_keys.range(start..),
+            prefix_key,
+            base_len: bucket_prefix(bucket).len(),
+        })
+    }
+
+    /// Every upload begun before `before_ms`, up to `limit` (for the reaper).
+    pub fn uploads_initiated_before(&self, before_ms: u64, limit: usize) -> Result<Vec<Upload>> {
+        let mut out = Vec::new();
+        for v in self.inner.uploads.iter().values() {
+            let u: Upload = decode(UPLOADS, &v?)?;
+            if u.initiated_ms < before_ms {
+                out.push(u);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every part key of an upload and the part sequence number they were read at.
+    fn part_keys(&self, upload_id: &str) -> Result<(Vec<Vec<u8>>, u64)> {
+        let seq = self
+            .upload(upload_id)?
+            .ok_or_else(|| StoreError::NoSuchUpload(upload_id.to_owned()))?
+            .parts_seq;
+        let keys = self
+            .inner
+            .parts
+            .scan_prefix(parts_prefix(upload_id))
+            .keys()
+            .map(|k| k.map(|k| k.to_vec()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok((keys, seq))
+    }
+
+    /// Aborts an upload: removes it and its parts and queues the parts on its backend for
+    /// deletion (their bytes leave usage when that completes). Returns the upload.
+    pub fn abort_upload(&self, upload_id: &str) -> Result<(Upload, CommitTicket)> {
+        self.inner.commits.check()?;
+        let inner = &self.inner;
+        for _ in 0..CHANGED_RETRIES {
+            let (part_keys, seq) = self.part_keys(upload_id)?;
+            let not_before_ms = now_ms().saturating_add(CLEANUP_GRACE_MS);
+            let r = (
+                &inner.uploads,
+                &inner.upload_keys,
+                &inner.parts,
+                &inner.cleanup,
+                &inner.cleanup_due,
+            )
+                .transaction(|(uploads, keys, parts, cleanup, due)| {
+                    let upload = upload_in(uploads, upload_id)?;
+                    if upload.parts_seq != seq {
+                        return Err(TxError::Abort(StoreError::UploadChanged(upload_id.to_owned())));
+                    }
+                    remove_upload_in(uploads, keys, parts, &upload, &part_keys)?;
+                    let mut task = CleanupTask::delete(
+                        &upload.backend,
+                        &upload.physical_key,
+                        upload.part_bytes,
+                        Accounting::Committed,
+                        not_before_ms,
+                    );
+                    task.upload_id = Some(upload.backend_upload_id.clone());
+                    enqueue_in(cleanup, due, task)?;
+                    Ok(upload)
+                });
+            match r {
+                Ok(upload) => return Ok((upload, inner.commits.ticket())),
+                Err(sled::transaction::TransactionError::Abort(StoreError::UploadChanged(_))) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::UploadChanged(upload_id.to_owned()))
+    }
+
+    /// Completes an upload: makes `meta` (whose size is the sum of the parts used) the current
+    /// version of the upload's key if `condition` holds, removes the upload and its parts, and
+    /// moves the parts' usage to the object (parts left out of the object are gone from the
+    /// backend once it assembles the object). When `cleanup_parts`, the backend's copies of the
+    /// parts are queued for deletion (backends that keep parts apart from the object).
+    pub fn complete_upload(
+        &self,
+        upload_id: &str,
+        meta: &ObjectMeta,
+        condition: &WriteCondition,
+        cleanup_parts: bool,
+    ) -> Result<CommitTicket> {
+        self.inner.commits.check()?;
+        let inner = &self.inner;
+        let value = encode(OBJECTS, meta)?;
+        for _ in 0..CHANGED_RETRIES {
+            let (part_keys, seq) = self.part_keys(upload_id)?;
+            let r = (
+                &inner.buckets,
+                &inner.objects,
+                &inner.usage,
+                &inner.cleanup,
+                &inner.cleanup_due,
+                &inner.uploads,
+                &inner.upload_keys,
+                &inner.parts,
+            )
+                .transaction(|(buckets, objects, usage, cleanup, due, uploads, keys, parts)| {
+                    let upload = upload_in(uploads, upload_id)?;
+                    if upload.parts_seq != seq {
+                        return Err(TxError::Abort(StoreError::UploadChanged(upload_id.to_owned())));
+                    }
+                    remove_upload_in(uploads, keys, parts, &upload, &part_keys)?;
+                    let trees = VersionTrees {
+                        buckets,
+                        objects,
+                        usage,
+                        cleanup,
+                        due,
+                    };
+                    let okey = object_key(&upload.bucket, &upload.key);
+                    let delta = i128::from(meta.size) - i128::from(upload.part_bytes);
+                    install_in(
+                        &trees,
+                        &upload.bucket,
+                        &upload.key,
+                        &okey,
+                        &value,
+                        meta,
+                        condition,
+                        delta,
+                    )?;
+                    if cleanup_parts {
+                        let mut task =
+                            CleanupTask::delete(&upload.backend, &upload.physical_key, 0, Accounting::Uncommitted, 0);
+                        task.upload_id = Some(upload.backend_upload_id.clone());
+                        enqueue_in(cleanup, due, task)?;
+                    }
+                    Ok(())
+                });
+            match r {
+                Ok(()) => return Ok(inner.commits.ticket()),
+                Err(sled::transaction::TransactionError::Abort(StoreError::UploadChanged(_))) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::UploadChanged(upload_id.to_owned()))
+    }
+}
+
+/// Removes an upload, its index entry and the given part keys inside a transaction.
+fn remove_upload_in(
+    uploads: &TransactionalTree,
+    keys: &TransactionalTree,
+    parts: &TransactionalTree,
+    upload: &Upload,
+    part_keys: &[Vec<u8>],
+) -> std::result::Result<(), TxError> {
+    uploads.remove(upload.upload_id.as_bytes())?;
+    keys.remove(upload_index_key(&upload.bucket, &upload.key, &upload.upload_id))?;
+    for k in part_keys {
+        parts.remove(k.as_slice())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
