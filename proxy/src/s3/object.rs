@@ -162,7 +162,7 @@ pub async fn put_object(
         backend: backend.name().to_string(),
         physical_key: physical.clone(),
     }];
-    match store.put_object(bucket, key, &meta, vec![reservation]) {
+    match store.put_object(bucket, key, &meta, &s3o_store::WriteCondition::None, vec![reservation]) {
         Ok(ticket) => ticket.await?,
         Err(e) => {
             queue_orphan(ctx, backend.name(), &physical);
