@@ -1,6 +1,8 @@
 //! S3 XML: the documents the proxy sends (Error, ListAllMyBucketsResult, ListBucketResult for
-//! ListObjects v1 and v2, LocationConstraint, DeleteResult) and the request bodies it reads
-//! (Delete, CreateBucketConfiguration).
+//! ListObjects v1 and v2, LocationConstraint, DeleteResult, InitiateMultipartUploadResult,
+//! CompleteMultipartUploadResult, ListPartsResult, ListMultipartUploadsResult, CopyObjectResult,
+//! CopyPartResult, Tagging, GetObjectAttributesResponse) and the request bodies and headers it
+//! reads (Delete, CreateBucketConfiguration, CompleteMultipartUpload, Tagging, `x-amz-tagging`).
 //!
 //! Writers are hand-written rather than serde-derived: each document is one borrowed struct whose
 //! [`XmlBody::write_into`] appends the exact bytes S3 sends — declaration first, S3 namespace on
@@ -9,20 +11,32 @@
 //! Readers are bounded quick-xml pull loops, indifferent to whitespace, namespaces and element
 //! order, that answer [`XmlError::MalformedXML`] for anything S3 would refuse.
 
+mod attributes;
 mod bucket;
+mod copy;
 mod delete;
 mod error_document;
 mod listing;
+mod multipart;
 mod reader;
+mod tagging;
 mod writer;
 
+pub use attributes::{GetObjectAttributesResponse, ObjectParts};
 pub use bucket::{parse_create_bucket_configuration, LocationConstraint, MAX_CREATE_BUCKET_BODY_BYTES};
+pub use copy::{CopyObjectResult, CopyPartResult};
 pub use delete::{parse_delete, DeleteOutcome, DeleteRequest, DeleteResult, MAX_DELETE_BODY_BYTES, MAX_DELETE_OBJECTS};
 pub use error_document::ErrorDocument;
 pub use listing::{
     BucketEntry, ListAllMyBucketsResult, ListBucketResult, ListBucketResultV2, ListedObject, ObjectEntry, Owner,
     STORAGE_CLASS,
 };
+pub use multipart::{
+    checksum_element, parse_complete_multipart_upload, CompleteMultipartUploadResult, CompletedPart,
+    InitiateMultipartUploadResult, ListMultipartUploadsResult, ListPartsResult, PartEntry, UploadEntry,
+    MAX_COMPLETE_BODY_BYTES, MAX_PARTS,
+};
+pub use tagging::{parse_tagging, parse_tagging_query, Tagging, MAX_TAGGING_BODY_BYTES};
 pub use writer::{escape_into, iso8601_millis, url_encode_into, url_encode_key, write_iso8601_millis, write_u64};
 
 /// The S3 namespace, on the root of every document S3 namespaces (all but `Error`).
