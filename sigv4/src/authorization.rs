@@ -96,7 +96,8 @@ impl<'a> Authorization<'a> {
         if alg != ALGORITHM {
             return Err(match alg {
                 "AWS4-ECDSA-P256-SHA256" => SigError::UnsupportedAlgorithm("AWS4-ECDSA-P256-SHA256 (SigV4a)".into()),
-                "AWS" => SigError::UnsupportedAlgorithm("AWS (Signature Version 2)".into()),
+                // `Verifier::verify` hands these to `sigv2::V2Authorization` before this parser.
+                "AWS" => Malformed("a Signature Version 2 header is not a SigV4 header"),
                 _ => Malformed("unknown algorithm"),
             });
         }
@@ -168,6 +169,8 @@ mod tests {
             format!("AWS4-HMAC-SHA256 Credential=AK/20130524/us-east-1/s3/aws4_request, SignedHeaders=host, Signature={sig}, Extra=1"),
             format!("AWS4-HMAC-SHA256 Credential=AK/20130524/us-east-1/s3/aws4_request, Signature={sig}"),
             format!("AWS4-HMAC-SHA256 {}", "x".repeat(MAX_AUTHORIZATION_LEN)),
+            // Signature Version 2 is verified by `sigv2`, never parsed as SigV4.
+            "AWS AKIAIOSFODNN7EXAMPLE:qgk2+6Sv9/oM7G3qLEjTH1a1l1g=".into(),
         ];
         for c in &cases {
             let e = Authorization::parse(c).unwrap_err();

@@ -5,7 +5,8 @@
 //! One file per artefact of the spec: [`date`], [`authorization`], [`canonical`],
 //! [`string_to_sign`], [`signing_key`], [`presign`], [`chunked`], plus [`checksum`], [`verify`]
 //! (the entry point for incoming requests) and [`sign`] (outgoing); [`sigv2`] accepts the
-//! Signature Version 2 presigned URLs boto3 still makes by default.
+//! Signature Version 2 presigned URLs boto3 still makes by default and the V2 `Authorization`
+//! header s3cmd and older SDKs send, with [`http_date`] for their `Date` headers.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -16,6 +17,7 @@ pub mod chunked;
 pub mod date;
 pub mod encode;
 mod error;
+pub mod http_date;
 pub mod presign;
 pub mod sign;
 pub mod signing_key;

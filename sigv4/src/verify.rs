@@ -1,5 +1,6 @@
-//! The verifier: decides how a request is authenticated (header, presigned URL or anonymous),
-//! checks its signature, time and scope, and says how its body must be checked.
+//! The verifier: decides how a request is authenticated (SigV4 header or presigned URL, SigV2
+//! header or presigned URL, or anonymous), checks its signature, time and scope, and says how its
+//! body must be checked.
 
 use std::cell::RefCell;
 
@@ -11,6 +12,7 @@ use crate::date::AmzDate;
 use crate::encode::unhex;
 use crate::presign::{is_presigned, PresignParams};
 use crate::signing_key::{KeyCache, SigningKey};
+use crate::sigv2::{self, V2Authorization};
 use crate::string_to_sign::string_to_sign;
 use crate::{ct_eq, SigError};
 
@@ -131,14 +133,18 @@ impl Verifier {
     ) -> Result<Option<Verified<P::Identity>>, SigError> {
         let auth = req.headers.header("authorization");
         let presigned = is_presigned(req.query);
-        if auth.is_none() && !presigned && crate::sigv2::is_v2_presigned(req.query) {
+        if auth.is_none() && !presigned && sigv2::is_v2_presigned(req.query) {
             return self.verify_v2_presigned(req, creds, now).map(Some);
         }
         match (auth, presigned) {
             (Some(_), true) => Err(SigError::AccessDenied("Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter or the Authorization header should be specified")),
             (Some(a), false) => {
                 let a = std::str::from_utf8(a).map_err(|_| SigError::AuthorizationHeaderMalformed("not UTF-8"))?;
-                self.verify_header(req, a.trim(), creds, now).map(Some)
+                let a = a.trim();
+                match V2Authorization::parse(a) {
+                    Some(v2) => self.verify_v2_header(req, v2?, creds, now).map(Some),
+                    None => self.verify_header(req, a, creds, now).map(Some),
+                }
             }
             (None, true) => self.verify_presigned(req, creds, now).map(Some),
             (None, false) => Ok(None),
@@ -283,23 +289,57 @@ impl Verifier {
         creds: &P,
         now: i64,
     ) -> Result<Verified<P::Identity>, SigError> {
-        let p = crate::sigv2::V2Params::parse(req.query)?;
+        let p = sigv2::V2Params::parse(req.query)?;
         if now > p.expires {
             return Err(SigError::AccessDenied("Request has expired"));
         }
         let (secret, identity) = creds.lookup(&p.access_key).ok_or(SigError::InvalidAccessKeyId)?;
-        let sts = crate::sigv2::string_to_sign(req.method, req.path, req.query, req.headers, p.expires);
-        if !ct_eq(&crate::sigv2::sign(secret, &sts), &p.signature) {
+        let sts = sigv2::string_to_sign(req.method, req.path, req.query, req.headers, p.expires);
+        if !ct_eq(&sigv2::sign(secret, &sts), &p.signature) {
             return Err(SigError::SignatureDoesNotMatch);
         }
-        let region = self.cfg.region.clone().unwrap_or_else(|| "us-east-1".into());
         Ok(Verified {
             identity,
             access_key: p.access_key,
             presigned: true,
-            region,
+            region: self.v2_region(),
             payload: Payload::Unsigned,
         })
+    }
+
+    fn verify_v2_header<H: Headers + ?Sized, P: CredentialProvider>(
+        &self,
+        req: &RequestParts<'_, H>,
+        a: V2Authorization<'_>,
+        creds: &P,
+        now: i64,
+    ) -> Result<Verified<P::Identity>, SigError> {
+        // "A valid time stamp (using either the HTTP Date header or an x-amz-date alternative) is
+        // mandatory ... within 15 minutes of the Amazon S3 system time".
+        let t = sigv2::request_time(req.headers).ok_or(SigError::AccessDenied(
+            "AWS authentication requires a valid Date or x-amz-date header",
+        ))?;
+        if (now - t).abs() > self.cfg.max_skew_secs {
+            return Err(SigError::RequestTimeTooSkewed);
+        }
+        let (secret, identity) = creds.lookup(a.access_key).ok_or(SigError::InvalidAccessKeyId)?;
+        let sts = sigv2::header_string_to_sign(req.method, req.path, req.query, req.headers);
+        match a.signature {
+            Some(sig) if ct_eq(&sigv2::sign(secret, &sts), &sig) => {}
+            _ => return Err(SigError::SignatureDoesNotMatch),
+        }
+        Ok(Verified {
+            identity,
+            access_key: a.access_key.to_string(),
+            presigned: false,
+            region: self.v2_region(),
+            payload: Payload::Unsigned,
+        })
+    }
+
+    /// SigV2 names no region: the configured one, else `us-east-1`.
+    fn v2_region(&self) -> String {
+        self.cfg.region.clone().unwrap_or_else(|| "us-east-1".into())
     }
 
     #[allow(clippy::too_many_arguments)]
