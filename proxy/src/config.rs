@@ -69,6 +69,9 @@ pub struct Limits {
     pub body_timeout_secs: u64,
     /// Seconds to connect to a backend.
     pub backend_connect_timeout_secs: u64,
+    /// Multipart uploads older than this many seconds are aborted by the reaper (their parts
+    /// deleted from the backend); S3 clients that crash mid-upload otherwise leak parts forever.
+    pub multipart_expiry_secs: u64,
 }
 
 impl Default for Limits {
@@ -79,6 +82,7 @@ impl Default for Limits {
             idle_timeout_secs: 60,
             body_timeout_secs: 60,
             backend_connect_timeout_secs: 5,
+            multipart_expiry_secs: 7 * 24 * 3600,
         }
     }
 }

@@ -8,13 +8,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Buf;
 use monoio::net::TcpStream;
-use tracing::{debug, info_span, warn, Instrument};
+use tracing::{debug, info_span, Instrument};
 
 use crate::client::ClientIo;
-use crate::error::{ProxyError, Source};
-use crate::http::{BodyKind, HeadDecoder, RequestHead, ResponseHead};
+use crate::error::ProxyError;
+use crate::http::{BodyKind, HeadDecoder, RequestHead};
+use crate::s3::reply::write_error;
 use crate::state::Core;
-use crate::xml::{ErrorDocument, XmlBody};
 
 /// How long, at most, a closing connection keeps reading an unwanted request body.
 const LINGER_TIME: Duration = Duration::from_secs(2);
@@ -146,55 +146,4 @@ async fn linger(io: &mut ClientIo) {
             Ok(n) => discarded += n,
         }
     }
-}
-
-/// The headers every response carries.
-pub fn base_head(status: u16, rid: &str) -> ResponseHead {
-    ResponseHead::new(status)
-        .header("x-amz-request-id", rid)
-        .header("server", "s3-orchestrator")
-        .date(crate::clock::unix_now())
-}
-
-/// The response head and XML body of error `e`.
-pub fn error_response(e: &ProxyError, resource: &str, rid: &str, keep_alive: bool) -> (ResponseHead, Vec<u8>) {
-    // Backend and internal failures are logged in detail; the client gets S3's generic words.
-    let message = match e.source_kind() {
-        Source::Client => e.to_string(),
-        Source::Backend => {
-            warn!(request = rid, error = %e, "backend failure");
-            "Service is unable to handle request.".to_string()
-        }
-        Source::Internal => {
-            warn!(request = rid, error = %e, "internal failure");
-            "We encountered an internal error. Please try again.".to_string()
-        }
-    };
-    let body = ErrorDocument {
-        code: e.code(),
-        message: &message,
-        resource,
-        request_id: rid,
-        extra: &[],
-    }
-    .to_vec();
-    let head = base_head(e.status(), rid)
-        .header("content-type", "application/xml")
-        .content_length(body.len() as u64)
-        .header("connection", if keep_alive { "keep-alive" } else { "close" });
-    // A response to HEAD carries the headers of the error but never its body.
-    (head, body)
-}
-
-/// Writes `e` as an S3 XML error response (headers only for HEAD).
-pub async fn write_error(
-    io: &mut ClientIo,
-    e: &ProxyError,
-    resource: &str,
-    rid: &str,
-    keep_alive: bool,
-    head_request: bool,
-) -> Result<(), ProxyError> {
-    let (head, body) = error_response(e, resource, rid, keep_alive);
-    io.respond(&head, if head_request { &[] } else { &body }).await
 }

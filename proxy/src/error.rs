@@ -130,9 +130,6 @@ pub enum ProxyError {
     /// The body is larger than a single PUT allows.
     #[error("Your proposed upload exceeds the maximum allowed object size.")]
     EntityTooLarge,
-    /// A part number the object does not have.
-    #[error("The requested partnumber is not satisfiable")]
-    InvalidPartNumber,
     /// The request is not valid for a reason S3 reports as InvalidRequest.
     #[error("{0}")]
     InvalidRequest(String),
@@ -145,6 +142,24 @@ pub enum ProxyError {
     /// The operation is not built.
     #[error("{0} is not implemented by s3-orchestrator")]
     NotImplemented(&'static str),
+    /// The multipart upload does not exist (never created, completed or aborted).
+    #[error("The specified multipart upload does not exist. The upload ID might be invalid, or the multipart upload might have been aborted or completed.")]
+    NoSuchUpload,
+    /// CompleteMultipartUpload names a part that was not uploaded or whose ETag differs.
+    #[error("One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag.")]
+    InvalidPart,
+    /// CompleteMultipartUpload lists parts out of ascending order.
+    #[error("The list of parts was not in ascending order. The parts list must be specified in order by part number.")]
+    InvalidPartOrder,
+    /// A part other than the last is smaller than the minimum.
+    #[error("Your proposed upload is smaller than the minimum allowed size")]
+    EntityTooSmall,
+    /// Tags break S3's rules.
+    #[error("{0}")]
+    InvalidTag(String),
+    /// A conditional write lost a race with another write of the same key.
+    #[error("A conflicting operation occurred. If using PutObject you can retry the request. If using multipart upload you should initiate another CreateMultipartUpload request and re-upload each part.")]
+    ConditionalRequestConflict,
     /// A precondition (If-Match, ...) failed.
     #[error("At least one of the pre-conditions you specified did not hold")]
     PreconditionFailed,
@@ -175,6 +190,10 @@ impl From<StoreError> for ProxyError {
             StoreError::BucketNotEmpty(_) => ProxyError::BucketNotEmpty,
             StoreError::BucketAlreadyExists(_) => ProxyError::BucketAlreadyOwnedByYou,
             StoreError::QuotaExceeded { .. } => ProxyError::InsufficientStorage,
+            StoreError::PreconditionFailed { .. } => ProxyError::PreconditionFailed,
+            StoreError::NoSuchKey { .. } => ProxyError::NoSuchKey,
+            StoreError::NoSuchUpload(_) => ProxyError::NoSuchUpload,
+            StoreError::UploadChanged(_) => ProxyError::SlowDown,
             other => ProxyError::Store(other),
         }
     }
@@ -206,10 +225,15 @@ impl ProxyError {
             ProxyError::EntityTooLarge => "EntityTooLarge",
             ProxyError::MissingContentLength => "MissingContentLength",
             ProxyError::KeyTooLong => "KeyTooLongError",
-            ProxyError::InvalidPartNumber => "InvalidPartNumber",
             ProxyError::InvalidRequest(_) => "InvalidRequest",
             ProxyError::NotImplemented(_) => "NotImplemented",
             ProxyError::PreconditionFailed => "PreconditionFailed",
+            ProxyError::NoSuchUpload => "NoSuchUpload",
+            ProxyError::InvalidPart => "InvalidPart",
+            ProxyError::InvalidPartOrder => "InvalidPartOrder",
+            ProxyError::EntityTooSmall => "EntityTooSmall",
+            ProxyError::InvalidTag(_) => "InvalidTag",
+            ProxyError::ConditionalRequestConflict => "ConditionalRequestConflict",
             ProxyError::Backend(BackendError::Timeout { .. }) => "ServiceUnavailable",
             ProxyError::Backend(BackendError::NotFound { .. }) => "InternalError",
             ProxyError::Backend(_) => "ServiceUnavailable",
@@ -226,9 +250,14 @@ impl ProxyError {
             ProxyError::Sig(e) => e.http_status(),
             ProxyError::Http(e) => e.status(),
             ProxyError::Endpoint(e) => e.status(),
-            ProxyError::NoSuchBucket | ProxyError::NoSuchKey => 404,
+            ProxyError::NoSuchBucket | ProxyError::NoSuchKey | ProxyError::NoSuchUpload => 404,
+            ProxyError::InvalidPart
+            | ProxyError::InvalidPartOrder
+            | ProxyError::EntityTooSmall
+            | ProxyError::InvalidTag(_) => 400,
+            ProxyError::ConditionalRequestConflict => 409,
             ProxyError::BucketNotEmpty | ProxyError::BucketAlreadyExists | ProxyError::BucketAlreadyOwnedByYou => 409,
-            ProxyError::InvalidRange | ProxyError::InvalidPartNumber => 416,
+            ProxyError::InvalidRange => 416,
             ProxyError::AccessDenied => 403,
             ProxyError::InsufficientStorage => 507,
             ProxyError::InvalidArgument(_)

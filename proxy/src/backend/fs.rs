@@ -1,5 +1,7 @@
 //! The `fs` backend: objects as files under a local directory, written to a temporary name,
 //! fsynced, then renamed into place, so a crash never leaves a partial object under its key.
+//! Multipart uploads keep each part as a file under `uploads/<upload id>/` (written the same
+//! way); completing one streams the parts, in order, into the object's file.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +23,8 @@ static XATTR_WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBo
 
 /// Where uploads in progress are written, under a backend's root.
 const TMP_DIR: &str = "tmp";
+/// Where the parts of multipart uploads live, one directory per upload, under a backend's root.
+const UPLOADS_DIR: &str = "uploads";
 
 /// Removes the partial uploads a previous process left behind (call before serving).
 pub fn clear_partial_uploads(root: &Path) -> std::io::Result<()> {
@@ -84,6 +88,76 @@ impl FsBackend {
         body: &mut B,
     ) -> Result<(), ProxyError> {
         let path = self.path(key)?;
+        self.store_file(&path, &key.replace('/', "_"), Some(meta), len, body)
+            .await
+    }
+
+    /// The directory of a multipart upload's parts; ids are ours, made of hex digits.
+    fn upload_dir(&self, upload_id: &str) -> Result<PathBuf, BackendError> {
+        if upload_id.is_empty() || !upload_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(BackendError::Protocol {
+                backend: self.name.clone(),
+                detail: format!("unsafe upload id {upload_id:?}"),
+            });
+        }
+        Ok(self.root.join(UPLOADS_DIR).join(upload_id))
+    }
+
+    /// Stores part `part_number` of an upload as its own file, named uniquely by `unique` so a
+    /// part uploaded again never touches the file a recorded part points at; returns the name.
+    pub async fn put_part<B: BodySource>(
+        &self,
+        upload_id: &str,
+        part_number: u32,
+        unique: u64,
+        len: u64,
+        body: &mut B,
+    ) -> Result<String, ProxyError> {
+        let name = format!("{part_number:05}-{unique:016x}");
+        let path = self.upload_dir(upload_id)?.join(&name);
+        self.store_file(&path, &format!("{upload_id}-{name}"), None, len, body)
+            .await?;
+        Ok(name)
+    }
+
+    /// Assembles an object of `len` bytes from the named part files of an upload, in order.
+    pub async fn complete_upload(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[(String, u64)],
+        len: u64,
+        meta: &PhysicalMeta,
+    ) -> Result<(), ProxyError> {
+        let dir = self.upload_dir(upload_id)?;
+        let mut source = PartFiles {
+            backend: self.name.clone(),
+            files: parts.iter().map(|(n, size)| (dir.join(n), *size)).collect(),
+            next: 0,
+            open: None,
+        };
+        self.put(key, len, meta, &mut source).await
+    }
+
+    /// Removes an upload's parts; a missing directory is fine.
+    pub async fn abort_upload(&self, upload_id: &str) -> Result<(), BackendError> {
+        match std::fs::remove_dir_all(self.upload_dir(upload_id)?) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(self.io(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Streams `len` bytes of `body` into a temporary file named after `tmp_name`, labelled with
+    /// `meta`, fsyncs it, renames it to `path`, and makes the rename (and every directory created
+    /// for it) durable.
+    async fn store_file<B: BodySource>(
+        &self,
+        path: &Path,
+        tmp_name: &str,
+        meta: Option<&PhysicalMeta>,
+        len: u64,
+        body: &mut B,
+    ) -> Result<(), ProxyError> {
         let dir = path
             .parent()
             .map(Path::to_path_buf)
@@ -103,7 +177,7 @@ impl FsBackend {
         // upload cut off by a crash or exit never leaves a stray file among the objects.
         let tmp_dir = self.root.join(TMP_DIR);
         std::fs::create_dir_all(&tmp_dir).map_err(|e| self.io(e))?;
-        let tmp = tmp_dir.join(format!("{}.part", key.replace('/', "_")));
+        let tmp = tmp_dir.join(format!("{tmp_name}.part"));
         let file = OpenOptions::new()
             .write(true)
             .create(true)
@@ -111,7 +185,7 @@ impl FsBackend {
             .open(&tmp)
             .await
             .map_err(|e| self.io(e))?;
-        let result = match self.label(&file, meta) {
+        let result = match meta.map_or(Ok(()), |m| self.label(&file, m)) {
             Ok(()) => self.write_body(&file, len, body).await,
             Err(e) => Err(e),
         };
@@ -124,7 +198,7 @@ impl FsBackend {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);
         }
-        std::fs::rename(&tmp, &path).map_err(|e| self.io(e))?;
+        std::fs::rename(&tmp, path).map_err(|e| self.io(e))?;
         // The rename, and every directory created for it, are durable before we report success.
         sync_dir(&dir).map_err(|e| self.io(e))?;
         for c in &created {
@@ -205,6 +279,46 @@ impl FsBackend {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(self.io(e)),
+        }
+    }
+}
+
+/// The part files of an upload read one after the other, as one body.
+struct PartFiles {
+    backend: String,
+    files: Vec<(PathBuf, u64)>,
+    next: usize,
+    open: Option<(File, u64, u64)>,
+}
+
+impl BodySource for PartFiles {
+    async fn next_piece(&mut self) -> Result<Option<bytes::Bytes>, ProxyError> {
+        let io = |backend: &str, source| -> ProxyError {
+            BackendError::Io {
+                backend: backend.to_string(),
+                source,
+            }
+            .into()
+        };
+        loop {
+            if let Some((file, pos, size)) = &mut self.open {
+                if *pos < *size {
+                    let want = usize::try_from(*size - *pos).unwrap_or(usize::MAX).min(super::BODY_BUF);
+                    let buf = monoio::buf::IoBufMut::slice_mut(Vec::with_capacity(want), 0..want);
+                    let (res, buf) = file.read_exact_at(buf, *pos).await;
+                    res.map_err(|e| io(&self.backend, e))?;
+                    let buf = buf.into_inner();
+                    *pos += want as u64;
+                    return Ok(Some(bytes::Bytes::from(buf)));
+                }
+                self.open = None;
+            }
+            let Some((path, size)) = self.files.get(self.next) else {
+                return Ok(None);
+            };
+            self.next += 1;
+            let file = File::open(path).await.map_err(|e| io(&self.backend, e))?;
+            self.open = Some((file, 0, *size));
         }
     }
 }

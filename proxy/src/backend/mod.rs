@@ -45,6 +45,37 @@ pub struct PhysicalMeta {
     pub content_type: Option<String>,
 }
 
+/// Where a backend put a part.
+#[derive(Debug, Clone, Default)]
+pub struct StoredPart {
+    /// The backend's ETag of the part, when it gives one.
+    pub etag: Option<String>,
+    /// The name of the part's own copy, for backends that keep parts apart.
+    pub backend_ref: Option<String>,
+}
+
+/// A [`BodySource`] over a backend read: a copy streams the source object through it.
+pub struct StreamSource(pub stream::GetStream);
+
+impl BodySource for StreamSource {
+    async fn next_piece(&mut self) -> Result<Option<Bytes>, ProxyError> {
+        if self.0.remaining() == 0 {
+            return Ok(None);
+        }
+        let buffered = self.0.take_buffered();
+        if !buffered.is_empty() {
+            return Ok(Some(Bytes::from(buffered)));
+        }
+        let cap = usize::try_from(self.0.remaining()).unwrap_or(BODY_BUF).min(BODY_BUF);
+        let (res, buf) = self.0.read(Vec::with_capacity(cap)).await;
+        res?;
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Bytes::from(buf)))
+    }
+}
+
 /// A byte range `start..=end` (inclusive, as in HTTP).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ByteRange {
@@ -120,6 +151,118 @@ impl Backend {
         match self {
             Backend::Fs(b) => b.get(key, range, size).await,
             Backend::S3(b) => b.get(key, range, size).await,
+        }
+    }
+
+    /// Starts a multipart upload of `key`; returns the id the backend knows it by (`upload_id`
+    /// itself where the backend keeps parts as our own files).
+    pub async fn create_upload(&self, key: &str, meta: &PhysicalMeta, upload_id: &str) -> Result<String, ProxyError> {
+        match self {
+            Backend::Fs(_) => Ok(upload_id.to_string()),
+            Backend::S3(b) => b.create_upload(key, meta).await,
+        }
+    }
+
+    /// Stores part `part_number` (exactly `len` bytes of `body`) of the backend upload
+    /// `upload_id` of `key`; `unique` names the stored copy where the backend keeps parts apart.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn put_part<B: BodySource>(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        unique: u64,
+        len: u64,
+        body: &mut B,
+    ) -> Result<StoredPart, ProxyError> {
+        match self {
+            Backend::Fs(b) => Ok(StoredPart {
+                etag: None,
+                backend_ref: Some(b.put_part(upload_id, part_number, unique, len, body).await?),
+            }),
+            Backend::S3(b) => Ok(StoredPart {
+                etag: b.upload_part(key, upload_id, part_number, len, body).await?,
+                backend_ref: None,
+            }),
+        }
+    }
+
+    /// Completes the backend upload `upload_id` of `key` from `parts` (in order, `len` bytes in
+    /// all); returns the backend's ETag when it gives one.
+    pub async fn complete_upload(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[s3o_store::Part],
+        len: u64,
+        meta: &PhysicalMeta,
+    ) -> Result<Option<String>, ProxyError> {
+        let missing = || {
+            ProxyError::Internal(format!(
+                "backend {}: a recorded part lacks its backend reference",
+                self.name()
+            ))
+        };
+        match self {
+            Backend::Fs(b) => {
+                let files = parts
+                    .iter()
+                    .map(|p| p.backend_ref.clone().map(|r| (r, p.size)).ok_or_else(missing))
+                    .collect::<Result<Vec<_>, _>>()?;
+                b.complete_upload(key, upload_id, &files, len, meta)
+                    .await
+                    .map(|()| None)
+            }
+            Backend::S3(b) => {
+                let etags = parts
+                    .iter()
+                    .map(|p| p.backend_etag.as_deref().map(|e| (p.number, e)).ok_or_else(missing))
+                    .collect::<Result<Vec<_>, _>>()?;
+                b.complete_upload(key, upload_id, &etags).await
+            }
+        }
+    }
+
+    /// Aborts the backend upload `upload_id` of `key`, removing its parts; an unknown upload is
+    /// success.
+    pub async fn abort_upload(&self, key: &str, upload_id: &str) -> Result<(), BackendError> {
+        match self {
+            Backend::Fs(b) => b.abort_upload(upload_id).await,
+            Backend::S3(b) => b.abort_upload(key, upload_id).await,
+        }
+    }
+
+    /// Whether a completed upload's parts stay behind on the backend (and must be cleaned up).
+    pub fn keeps_parts(&self) -> bool {
+        matches!(self, Backend::Fs(_))
+    }
+
+    /// Whether this backend copies between its own keys without the bytes passing through us.
+    pub fn copies_within(&self) -> bool {
+        matches!(self, Backend::S3(_))
+    }
+
+    /// Copies `src` to `dst` inside the backend (see [`Backend::copies_within`]).
+    pub async fn copy_within(&self, src: &str, dst: &str, meta: &PhysicalMeta) -> Result<Option<String>, ProxyError> {
+        match self {
+            Backend::S3(b) => b.copy_object(src, dst, meta).await,
+            Backend::Fs(_) => Err(ProxyError::Internal("fs backends do not copy within".into())),
+        }
+    }
+
+    /// Copies `range` of `src` into a part of the backend upload `upload_id` of `dst`, inside the
+    /// backend (see [`Backend::copies_within`]).
+    pub async fn copy_part_within(
+        &self,
+        src: &str,
+        dst: &str,
+        upload_id: &str,
+        part_number: u32,
+        range: ByteRange,
+    ) -> Result<Option<String>, ProxyError> {
+        match self {
+            Backend::S3(b) => b.copy_part(src, dst, upload_id, part_number, range).await,
+            Backend::Fs(_) => Err(ProxyError::Internal("fs backends do not copy within".into())),
         }
     }
 

@@ -6,15 +6,50 @@
 //! sense for the method is refused, so `DELETE /bucket?versioning` can never delete the bucket.
 //!
 //! Path-style addressing only for now: `/bucket` and `/bucket/key...`. The key is everything after
-//! the first `/` following the bucket, percent-decoded (`+` stays `+`).
+//! the first `/` following the bucket, percent-decoded (`+` stays `+`). Each variant carries its
+//! parsed parameters (upload id, part number, copy source) and knows its [`Access`] class and
+//! whether it takes a body, so a new operation is one variant, one handler and one XML type.
 
-use crate::http::query::percent_decode;
+mod path;
+mod tables;
+
 use crate::http::RequestHead;
+use path::{parse_copy_source, split_path};
+use tables::{
+    not_implemented, sub_resource, DELETE_BUCKET, DELETE_OBJECT, GET_BUCKET, GET_BUCKET_CONFIGS, GET_OBJECT,
+    POST_OBJECT, PUT_BUCKET, PUT_OBJECT,
+};
+
+pub use path::valid_bucket_name;
 
 pub use crate::http::query::{parse_query, Query};
 
 /// Longest object key in bytes once decoded: S3's limit (longer is `KeyTooLongError`).
 pub const MAX_KEY_BYTES: usize = 1024;
+
+/// A `x-amz-copy-source`: the object a copy reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopySource {
+    /// Source bucket.
+    pub bucket: String,
+    /// Source key (decoded).
+    pub key: String,
+    /// `?versionId=` of the source, if given.
+    pub version_id: Option<String>,
+}
+
+/// What a caller must be allowed to do for an operation (checked before any backend is touched).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone authenticated (ListBuckets, and operations answered NotImplemented).
+    Any,
+    /// Read the bucket.
+    Read,
+    /// Write to the bucket.
+    Write,
+    /// Create or delete the bucket itself.
+    Manage,
+}
 
 /// One S3 operation and its parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +86,11 @@ pub enum Endpoint {
         /// The bucket name.
         bucket: String,
     },
+    /// `GET /bucket?uploads` (parameters stay in the query).
+    ListMultipartUploads {
+        /// The bucket name.
+        bucket: String,
+    },
     /// `PUT /bucket/key` without `x-amz-copy-source`.
     PutObject {
         /// The bucket name.
@@ -58,15 +98,35 @@ pub enum Endpoint {
         /// The decoded object key.
         key: String,
     },
+    /// `PUT /bucket/key` with `x-amz-copy-source`.
+    CopyObject {
+        /// The bucket name.
+        bucket: String,
+        /// The decoded object key.
+        key: String,
+        /// What to copy.
+        source: CopySource,
+    },
     /// `GET /bucket/key`.
     GetObject {
         /// The bucket name.
         bucket: String,
         /// The decoded object key.
         key: String,
+        /// `?partNumber=`: read only this part.
+        part_number: Option<u32>,
     },
     /// `HEAD /bucket/key`.
     HeadObject {
+        /// The bucket name.
+        bucket: String,
+        /// The decoded object key.
+        key: String,
+        /// `?partNumber=`: describe only this part.
+        part_number: Option<u32>,
+    },
+    /// `GET /bucket/key?attributes`.
+    GetObjectAttributes {
         /// The bucket name.
         bucket: String,
         /// The decoded object key.
@@ -84,9 +144,88 @@ pub enum Endpoint {
         /// The bucket name.
         bucket: String,
     },
+    /// `GET /bucket/key?tagging`.
+    GetObjectTagging {
+        /// The bucket name.
+        bucket: String,
+        /// The decoded object key.
+        key: String,
+    },
+    /// `PUT /bucket/key?tagging`.
+    PutObjectTagging {
+        /// The bucket name.
+        bucket: String,
+        /// The decoded object key.
+        key: String,
+    },
+    /// `DELETE /bucket/key?tagging`.
+    DeleteObjectTagging {
+        /// The bucket name.
+        bucket: String,
+        /// The decoded object key.
+        key: String,
+    },
+    /// `POST /bucket/key?uploads`.
+    CreateMultipartUpload {
+        /// The bucket name.
+        bucket: String,
+        /// The decoded object key.
+        key: String,
+    },
+    /// `PUT /bucket/key?partNumber=N&uploadId=U`.
+    UploadPart {
+        /// The bucket name.
+        bucket: String,
+        /// The decoded object key.
+        key: String,
+        /// The upload.
+        upload_id: String,
+        /// 1 to 10,000.
+        part_number: u32,
+    },
+    /// `PUT /bucket/key?partNumber=N&uploadId=U` with `x-amz-copy-source`.
+    UploadPartCopy {
+        /// The bucket name.
+        bucket: String,
+        /// The decoded object key.
+        key: String,
+        /// The upload.
+        upload_id: String,
+        /// 1 to 10,000.
+        part_number: u32,
+        /// What to copy.
+        source: CopySource,
+    },
+    /// `POST /bucket/key?uploadId=U`.
+    CompleteMultipartUpload {
+        /// The bucket name.
+        bucket: String,
+        /// The decoded object key.
+        key: String,
+        /// The upload.
+        upload_id: String,
+    },
+    /// `DELETE /bucket/key?uploadId=U`.
+    AbortMultipartUpload {
+        /// The bucket name.
+        bucket: String,
+        /// The decoded object key.
+        key: String,
+        /// The upload.
+        upload_id: String,
+    },
+    /// `GET /bucket/key?uploadId=U` (markers stay in the query).
+    ListParts {
+        /// The bucket name.
+        bucket: String,
+        /// The decoded object key.
+        key: String,
+        /// The upload.
+        upload_id: String,
+    },
     /// A valid S3 operation we do not implement (answered 501 `NotImplemented`).
     NotImplemented {
-        /// The S3 operation name, e.g. `CopyObject`.
+        /// The S3 operation name, e.g. `PutBucketAcl`.
         operation: &'static str,
     },
 }
@@ -162,147 +301,6 @@ impl HeaderLookup for [(&str, &str)] {
     }
 }
 
-/// Sub-resources we do not implement, as (query parameter, S3 operation), per method and target.
-const GET_BUCKET: &[(&str, &str)] = &[
-    ("accelerate", "GetBucketAccelerateConfiguration"),
-    ("acl", "GetBucketAcl"),
-    ("cors", "GetBucketCors"),
-    ("encryption", "GetBucketEncryption"),
-    ("lifecycle", "GetBucketLifecycleConfiguration"),
-    ("logging", "GetBucketLogging"),
-    ("notification", "GetBucketNotificationConfiguration"),
-    ("object-lock", "GetObjectLockConfiguration"),
-    ("ownershipControls", "GetBucketOwnershipControls"),
-    ("policy", "GetBucketPolicy"),
-    ("policyStatus", "GetBucketPolicyStatus"),
-    ("publicAccessBlock", "GetPublicAccessBlock"),
-    ("replication", "GetBucketReplication"),
-    ("requestPayment", "GetBucketRequestPayment"),
-    ("session", "CreateSession"),
-    ("tagging", "GetBucketTagging"),
-    ("uploads", "ListMultipartUploads"),
-    ("versioning", "GetBucketVersioning"),
-    ("versions", "ListObjectVersions"),
-    ("website", "GetBucketWebsite"),
-];
-/// Bucket configurations read by id, or listed without one: (parameter, Get..., List...).
-const GET_BUCKET_CONFIGS: &[(&str, &str, &str)] = &[
-    (
-        "analytics",
-        "GetBucketAnalyticsConfiguration",
-        "ListBucketAnalyticsConfigurations",
-    ),
-    (
-        "intelligent-tiering",
-        "GetBucketIntelligentTieringConfiguration",
-        "ListBucketIntelligentTieringConfigurations",
-    ),
-    (
-        "inventory",
-        "GetBucketInventoryConfiguration",
-        "ListBucketInventoryConfigurations",
-    ),
-    (
-        "metrics",
-        "GetBucketMetricsConfiguration",
-        "ListBucketMetricsConfigurations",
-    ),
-];
-const PUT_BUCKET: &[(&str, &str)] = &[
-    ("accelerate", "PutBucketAccelerateConfiguration"),
-    ("acl", "PutBucketAcl"),
-    ("analytics", "PutBucketAnalyticsConfiguration"),
-    ("cors", "PutBucketCors"),
-    ("encryption", "PutBucketEncryption"),
-    ("intelligent-tiering", "PutBucketIntelligentTieringConfiguration"),
-    ("inventory", "PutBucketInventoryConfiguration"),
-    ("lifecycle", "PutBucketLifecycleConfiguration"),
-    ("logging", "PutBucketLogging"),
-    ("metrics", "PutBucketMetricsConfiguration"),
-    ("notification", "PutBucketNotificationConfiguration"),
-    ("object-lock", "PutObjectLockConfiguration"),
-    ("ownershipControls", "PutBucketOwnershipControls"),
-    ("policy", "PutBucketPolicy"),
-    ("publicAccessBlock", "PutPublicAccessBlock"),
-    ("replication", "PutBucketReplication"),
-    ("requestPayment", "PutBucketRequestPayment"),
-    ("tagging", "PutBucketTagging"),
-    ("versioning", "PutBucketVersioning"),
-    ("website", "PutBucketWebsite"),
-];
-const DELETE_BUCKET: &[(&str, &str)] = &[
-    ("analytics", "DeleteBucketAnalyticsConfiguration"),
-    ("cors", "DeleteBucketCors"),
-    ("encryption", "DeleteBucketEncryption"),
-    ("intelligent-tiering", "DeleteBucketIntelligentTieringConfiguration"),
-    ("inventory", "DeleteBucketInventoryConfiguration"),
-    ("lifecycle", "DeleteBucketLifecycle"),
-    ("metrics", "DeleteBucketMetricsConfiguration"),
-    ("ownershipControls", "DeleteBucketOwnershipControls"),
-    ("policy", "DeleteBucketPolicy"),
-    ("publicAccessBlock", "DeletePublicAccessBlock"),
-    ("replication", "DeleteBucketReplication"),
-    ("tagging", "DeleteBucketTagging"),
-    ("website", "DeleteBucketWebsite"),
-];
-const GET_OBJECT: &[(&str, &str)] = &[
-    ("acl", "GetObjectAcl"),
-    ("attributes", "GetObjectAttributes"),
-    ("legal-hold", "GetObjectLegalHold"),
-    ("retention", "GetObjectRetention"),
-    ("tagging", "GetObjectTagging"),
-    ("torrent", "GetObjectTorrent"),
-    ("uploadId", "ListParts"),
-];
-const PUT_OBJECT: &[(&str, &str)] = &[
-    ("acl", "PutObjectAcl"),
-    ("legal-hold", "PutObjectLegalHold"),
-    ("retention", "PutObjectRetention"),
-    ("tagging", "PutObjectTagging"),
-];
-const POST_OBJECT: &[(&str, &str)] = &[
-    ("restore", "RestoreObject"),
-    ("select", "SelectObjectContent"),
-    ("uploadId", "CompleteMultipartUpload"),
-    ("uploads", "CreateMultipartUpload"),
-];
-const DELETE_OBJECT: &[(&str, &str)] = &[("tagging", "DeleteObjectTagging"), ("uploadId", "AbortMultipartUpload")];
-/// Sub-resources that are implemented (the rest are the keys of the tables above).
-const IMPLEMENTED_SUB_RESOURCES: &[&str] = &["delete", "location"];
-
-/// Whether `name` is a sub-resource of any method: one not handled for the method at hand is
-/// refused, never ignored.
-fn is_sub_resource(name: &str) -> bool {
-    let tables = [
-        GET_BUCKET,
-        PUT_BUCKET,
-        DELETE_BUCKET,
-        GET_OBJECT,
-        PUT_OBJECT,
-        POST_OBJECT,
-        DELETE_OBJECT,
-    ];
-    IMPLEMENTED_SUB_RESOURCES.contains(&name)
-        || GET_BUCKET_CONFIGS.iter().any(|(p, _, _)| *p == name)
-        || tables.iter().any(|t| t.iter().any(|(p, _)| *p == name))
-}
-
-/// The not-implemented operation named by the first sub-resource of `table` in the query; any
-/// other sub-resource is refused for `method`; `Ok(None)` when there is none.
-fn sub_resource(q: &Query, table: &[(&str, &'static str)], method: &str) -> Result<Option<Endpoint>, EndpointError> {
-    if let Some(&(_, operation)) = table.iter().find(|(p, _)| q.has(p)) {
-        return Ok(Some(Endpoint::NotImplemented { operation }));
-    }
-    if q.pairs().iter().any(|(k, _)| is_sub_resource(k)) {
-        return Err(EndpointError::MethodNotAllowed(method.to_string()));
-    }
-    Ok(None)
-}
-
-fn not_implemented(operation: &'static str) -> Endpoint {
-    Endpoint::NotImplemented { operation }
-}
-
 impl Endpoint {
     /// Maps a request onto its operation. `path` and `query` are raw, exactly as sent.
     pub fn from_request<H: HeaderLookup + ?Sized>(
@@ -321,16 +319,27 @@ impl Endpoint {
             }
             Some(bk) => bk,
         };
-        match method {
-            "GET" => route_get(bucket, key, &q),
-            "HEAD" => Ok(match key {
-                None => Endpoint::HeadBucket { bucket },
-                Some(key) => Endpoint::HeadObject { bucket, key },
+        let copy = headers.header("x-amz-copy-source");
+        match (method, key) {
+            ("GET", None) => route_get_bucket(bucket, &q),
+            ("GET", Some(key)) => route_get_object(bucket, key, &q),
+            ("HEAD", None) => Ok(Endpoint::HeadBucket { bucket }),
+            ("HEAD", Some(key)) => Ok(Endpoint::HeadObject {
+                bucket,
+                key,
+                part_number: object_part_number(&q)?,
             }),
-            "PUT" => route_put(bucket, key, &q, headers.header("x-amz-copy-source").is_some()),
-            "POST" => route_post(bucket, key, &q),
-            "DELETE" => route_delete(bucket, key, &q),
-            "OPTIONS" => Ok(not_implemented("PreflightRequest")),
+            ("PUT", None) => route_put_bucket(bucket, &q),
+            ("PUT", Some(key)) => route_put_object(bucket, key, &q, copy),
+            ("POST", None) if q.has("delete") => Ok(Endpoint::DeleteObjects { bucket }),
+            // Browser-based upload with an HTML form.
+            ("POST", None) => Ok(sub_resource(&q, &[], "POST")?.unwrap_or(not_implemented("PostObject"))),
+            ("POST", Some(key)) => route_post_object(bucket, key, &q),
+            ("DELETE", None) => {
+                Ok(sub_resource(&q, DELETE_BUCKET, "DELETE")?.unwrap_or(Endpoint::DeleteBucket { bucket }))
+            }
+            ("DELETE", Some(key)) => route_delete_object(bucket, key, &q),
+            ("OPTIONS", _) => Ok(not_implemented("PreflightRequest")),
             _ => Err(EndpointError::MethodNotAllowed(method.to_string())),
         }
     }
@@ -345,11 +354,23 @@ impl Endpoint {
             Endpoint::GetBucketLocation { .. } => "GetBucketLocation",
             Endpoint::ListObjects { .. } => "ListObjects",
             Endpoint::ListObjectsV2 { .. } => "ListObjectsV2",
+            Endpoint::ListMultipartUploads { .. } => "ListMultipartUploads",
             Endpoint::PutObject { .. } => "PutObject",
+            Endpoint::CopyObject { .. } => "CopyObject",
             Endpoint::GetObject { .. } => "GetObject",
             Endpoint::HeadObject { .. } => "HeadObject",
+            Endpoint::GetObjectAttributes { .. } => "GetObjectAttributes",
             Endpoint::DeleteObject { .. } => "DeleteObject",
             Endpoint::DeleteObjects { .. } => "DeleteObjects",
+            Endpoint::GetObjectTagging { .. } => "GetObjectTagging",
+            Endpoint::PutObjectTagging { .. } => "PutObjectTagging",
+            Endpoint::DeleteObjectTagging { .. } => "DeleteObjectTagging",
+            Endpoint::CreateMultipartUpload { .. } => "CreateMultipartUpload",
+            Endpoint::UploadPart { .. } => "UploadPart",
+            Endpoint::UploadPartCopy { .. } => "UploadPartCopy",
+            Endpoint::CompleteMultipartUpload { .. } => "CompleteMultipartUpload",
+            Endpoint::AbortMultipartUpload { .. } => "AbortMultipartUpload",
+            Endpoint::ListParts { .. } => "ListParts",
             Endpoint::NotImplemented { operation } => operation,
         }
     }
@@ -364,11 +385,23 @@ impl Endpoint {
             | Endpoint::GetBucketLocation { bucket }
             | Endpoint::ListObjects { bucket }
             | Endpoint::ListObjectsV2 { bucket }
+            | Endpoint::ListMultipartUploads { bucket }
             | Endpoint::DeleteObjects { bucket }
             | Endpoint::PutObject { bucket, .. }
+            | Endpoint::CopyObject { bucket, .. }
             | Endpoint::GetObject { bucket, .. }
             | Endpoint::HeadObject { bucket, .. }
-            | Endpoint::DeleteObject { bucket, .. } => Some(bucket),
+            | Endpoint::GetObjectAttributes { bucket, .. }
+            | Endpoint::DeleteObject { bucket, .. }
+            | Endpoint::GetObjectTagging { bucket, .. }
+            | Endpoint::PutObjectTagging { bucket, .. }
+            | Endpoint::DeleteObjectTagging { bucket, .. }
+            | Endpoint::CreateMultipartUpload { bucket, .. }
+            | Endpoint::UploadPart { bucket, .. }
+            | Endpoint::UploadPartCopy { bucket, .. }
+            | Endpoint::CompleteMultipartUpload { bucket, .. }
+            | Endpoint::AbortMultipartUpload { bucket, .. }
+            | Endpoint::ListParts { bucket, .. } => Some(bucket),
         }
     }
 
@@ -376,398 +409,205 @@ impl Endpoint {
     pub fn key(&self) -> Option<&str> {
         match self {
             Endpoint::PutObject { key, .. }
+            | Endpoint::CopyObject { key, .. }
             | Endpoint::GetObject { key, .. }
             | Endpoint::HeadObject { key, .. }
-            | Endpoint::DeleteObject { key, .. } => Some(key),
+            | Endpoint::GetObjectAttributes { key, .. }
+            | Endpoint::DeleteObject { key, .. }
+            | Endpoint::GetObjectTagging { key, .. }
+            | Endpoint::PutObjectTagging { key, .. }
+            | Endpoint::DeleteObjectTagging { key, .. }
+            | Endpoint::CreateMultipartUpload { key, .. }
+            | Endpoint::UploadPart { key, .. }
+            | Endpoint::UploadPartCopy { key, .. }
+            | Endpoint::CompleteMultipartUpload { key, .. }
+            | Endpoint::AbortMultipartUpload { key, .. }
+            | Endpoint::ListParts { key, .. } => Some(key),
             _ => None,
         }
     }
+
+    /// The copy source of CopyObject and UploadPartCopy (the caller must be able to read it).
+    pub fn copy_source(&self) -> Option<&CopySource> {
+        match self {
+            Endpoint::CopyObject { source, .. } | Endpoint::UploadPartCopy { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+
+    /// What the caller must be allowed to do on [`Endpoint::bucket`].
+    pub fn access(&self) -> Access {
+        match self {
+            Endpoint::ListBuckets | Endpoint::NotImplemented { .. } => Access::Any,
+            Endpoint::CreateBucket { .. } | Endpoint::DeleteBucket { .. } => Access::Manage,
+            Endpoint::HeadBucket { .. }
+            | Endpoint::GetBucketLocation { .. }
+            | Endpoint::ListObjects { .. }
+            | Endpoint::ListObjectsV2 { .. }
+            | Endpoint::ListMultipartUploads { .. }
+            | Endpoint::GetObject { .. }
+            | Endpoint::HeadObject { .. }
+            | Endpoint::GetObjectAttributes { .. }
+            | Endpoint::GetObjectTagging { .. }
+            | Endpoint::ListParts { .. } => Access::Read,
+            Endpoint::PutObject { .. }
+            | Endpoint::CopyObject { .. }
+            | Endpoint::DeleteObject { .. }
+            | Endpoint::DeleteObjects { .. }
+            | Endpoint::PutObjectTagging { .. }
+            | Endpoint::DeleteObjectTagging { .. }
+            | Endpoint::CreateMultipartUpload { .. }
+            | Endpoint::UploadPart { .. }
+            | Endpoint::UploadPartCopy { .. }
+            | Endpoint::CompleteMultipartUpload { .. }
+            | Endpoint::AbortMultipartUpload { .. } => Access::Write,
+        }
+    }
+
+    /// Whether the operation reads a request body (others read and ignore a small one).
+    pub fn takes_body(&self) -> bool {
+        matches!(
+            self,
+            Endpoint::PutObject { .. }
+                | Endpoint::CreateBucket { .. }
+                | Endpoint::DeleteObjects { .. }
+                | Endpoint::PutObjectTagging { .. }
+                | Endpoint::UploadPart { .. }
+                | Endpoint::CompleteMultipartUpload { .. }
+        )
+    }
 }
 
-fn route_get(bucket: String, key: Option<String>, q: &Query) -> Result<Endpoint, EndpointError> {
-    let Some(key) = key else {
-        if q.has("location") {
-            return Ok(Endpoint::GetBucketLocation { bucket });
-        }
-        if let Some(&(_, get, list)) = GET_BUCKET_CONFIGS.iter().find(|(p, _, _)| q.has(p)) {
-            return Ok(not_implemented(if q.has("id") { get } else { list }));
-        }
-        if let Some(e) = sub_resource(q, GET_BUCKET, "GET")? {
-            return Ok(e);
-        }
-        return match q.get("list-type") {
-            None => Ok(Endpoint::ListObjects { bucket }),
-            Some("2") => Ok(Endpoint::ListObjectsV2 { bucket }),
-            Some(_) => Err(EndpointError::InvalidArgument("list-type must be 2")),
-        };
-    };
-    Ok(sub_resource(q, GET_OBJECT, "GET")?.unwrap_or(Endpoint::GetObject { bucket, key }))
+/// Text of S3's error for a part number out of range.
+const PART_NUMBER_RANGE: &str = "Part number must be an integer between 1 and 10000, inclusive";
+
+/// Parses a part number: 1 to 10,000.
+fn part_number(v: &str) -> Result<u32, EndpointError> {
+    v.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=s3o_store::MAX_PARTS).contains(n))
+        .ok_or(EndpointError::InvalidArgument(PART_NUMBER_RANGE))
 }
 
-fn route_put(bucket: String, key: Option<String>, q: &Query, copy: bool) -> Result<Endpoint, EndpointError> {
-    let Some(key) = key else {
-        if let Some(e) = sub_resource(q, PUT_BUCKET, "PUT")? {
-            return Ok(e);
+/// The `partNumber` of a GET or HEAD, if any.
+fn object_part_number(q: &Query) -> Result<Option<u32>, EndpointError> {
+    q.get("partNumber").map(part_number).transpose()
+}
+
+/// The upload id of a request, which must not be empty.
+fn upload_id(q: &Query) -> Result<Option<String>, EndpointError> {
+    match q.get("uploadId") {
+        None => Ok(None),
+        Some("") => Err(EndpointError::InvalidArgument("uploadId must not be empty")),
+        Some(id) => Ok(Some(id.to_string())),
+    }
+}
+
+fn route_get_bucket(bucket: String, q: &Query) -> Result<Endpoint, EndpointError> {
+    if q.has("location") {
+        return Ok(Endpoint::GetBucketLocation { bucket });
+    }
+    if q.has("uploads") {
+        return Ok(Endpoint::ListMultipartUploads { bucket });
+    }
+    if let Some(&(_, get, list)) = GET_BUCKET_CONFIGS.iter().find(|(p, _, _)| q.has(p)) {
+        return Ok(not_implemented(if q.has("id") { get } else { list }));
+    }
+    if let Some(e) = sub_resource(q, GET_BUCKET, "GET")? {
+        return Ok(e);
+    }
+    match q.get("list-type") {
+        None => Ok(Endpoint::ListObjects { bucket }),
+        Some("2") => Ok(Endpoint::ListObjectsV2 { bucket }),
+        Some(_) => Err(EndpointError::InvalidArgument("list-type must be 2")),
+    }
+}
+
+fn route_get_object(bucket: String, key: String, q: &Query) -> Result<Endpoint, EndpointError> {
+    if let Some(upload_id) = upload_id(q)? {
+        return Ok(Endpoint::ListParts { bucket, key, upload_id });
+    }
+    if q.has("attributes") {
+        return Ok(Endpoint::GetObjectAttributes { bucket, key });
+    }
+    if q.has("tagging") {
+        return Ok(Endpoint::GetObjectTagging { bucket, key });
+    }
+    if let Some(e) = sub_resource(q, GET_OBJECT, "GET")? {
+        return Ok(e);
+    }
+    Ok(Endpoint::GetObject {
+        bucket,
+        key,
+        part_number: object_part_number(q)?,
+    })
+}
+
+fn route_put_bucket(bucket: String, q: &Query) -> Result<Endpoint, EndpointError> {
+    if let Some(e) = sub_resource(q, PUT_BUCKET, "PUT")? {
+        return Ok(e);
+    }
+    if !valid_bucket_name(&bucket) {
+        return Err(EndpointError::InvalidBucketName(bucket));
+    }
+    Ok(Endpoint::CreateBucket { bucket })
+}
+
+fn route_put_object(bucket: String, key: String, q: &Query, copy: Option<&str>) -> Result<Endpoint, EndpointError> {
+    let source = copy.map(parse_copy_source).transpose()?;
+    match (q.get("partNumber"), upload_id(q)?) {
+        (Some(n), Some(upload_id)) => {
+            let part_number = part_number(n)?;
+            return Ok(match source {
+                Some(source) => Endpoint::UploadPartCopy {
+                    bucket,
+                    key,
+                    upload_id,
+                    part_number,
+                    source,
+                },
+                None => Endpoint::UploadPart {
+                    bucket,
+                    key,
+                    upload_id,
+                    part_number,
+                },
+            });
         }
-        if !valid_bucket_name(&bucket) {
-            return Err(EndpointError::InvalidBucketName(bucket));
-        }
-        return Ok(Endpoint::CreateBucket { bucket });
-    };
-    match (q.has("partNumber"), q.has("uploadId"), copy) {
-        (true, true, false) => return Ok(not_implemented("UploadPart")),
-        (true, true, true) => return Ok(not_implemented("UploadPartCopy")),
-        (true, false, _) | (false, true, _) => {
+        (Some(_), None) | (None, Some(_)) => {
             return Err(EndpointError::InvalidArgument("partNumber and uploadId go together"))
         }
-        (false, false, _) => {}
+        (None, None) => {}
     }
-    Ok(match (sub_resource(q, PUT_OBJECT, "PUT")?, copy) {
+    if q.has("tagging") {
+        return Ok(Endpoint::PutObjectTagging { bucket, key });
+    }
+    Ok(match (sub_resource(q, PUT_OBJECT, "PUT")?, source) {
         (Some(e), _) => e,
-        (None, true) => not_implemented("CopyObject"),
-        (None, false) => Endpoint::PutObject { bucket, key },
+        (None, Some(source)) => Endpoint::CopyObject { bucket, key, source },
+        (None, None) => Endpoint::PutObject { bucket, key },
     })
 }
 
-fn route_post(bucket: String, key: Option<String>, q: &Query) -> Result<Endpoint, EndpointError> {
-    match key {
-        None if q.has("delete") => Ok(Endpoint::DeleteObjects { bucket }),
-        // Browser-based upload with an HTML form.
-        None => Ok(sub_resource(q, &[], "POST")?.unwrap_or(not_implemented("PostObject"))),
-        Some(_) => sub_resource(q, POST_OBJECT, "POST")?.ok_or_else(|| EndpointError::MethodNotAllowed("POST".into())),
+fn route_post_object(bucket: String, key: String, q: &Query) -> Result<Endpoint, EndpointError> {
+    if q.has("uploads") && !q.has("uploadId") {
+        return Ok(Endpoint::CreateMultipartUpload { bucket, key });
     }
+    if let Some(upload_id) = upload_id(q)? {
+        return Ok(Endpoint::CompleteMultipartUpload { bucket, key, upload_id });
+    }
+    sub_resource(q, POST_OBJECT, "POST")?.ok_or_else(|| EndpointError::MethodNotAllowed("POST".into()))
 }
 
-fn route_delete(bucket: String, key: Option<String>, q: &Query) -> Result<Endpoint, EndpointError> {
-    Ok(match key {
-        None => sub_resource(q, DELETE_BUCKET, "DELETE")?.unwrap_or(Endpoint::DeleteBucket { bucket }),
-        Some(key) => sub_resource(q, DELETE_OBJECT, "DELETE")?.unwrap_or(Endpoint::DeleteObject { bucket, key }),
-    })
-}
-
-/// Splits a path-style path into the bucket and the key (both decoded); `None` for `/`.
-fn split_path(path: &str) -> Result<Option<(String, Option<String>)>, EndpointError> {
-    let rest = match path.strip_prefix('/') {
-        Some(rest) => rest,
-        None if path.is_empty() => "",
-        None => return Err(EndpointError::InvalidUri("the path must start with '/'")),
-    };
-    if rest.is_empty() {
-        return Ok(None);
+fn route_delete_object(bucket: String, key: String, q: &Query) -> Result<Endpoint, EndpointError> {
+    if let Some(upload_id) = upload_id(q)? {
+        return Ok(Endpoint::AbortMultipartUpload { bucket, key, upload_id });
     }
-    let (bucket, key) = match rest.split_once('/') {
-        Some((b, k)) => (b, Some(k)),
-        None => (rest, None),
-    };
-    let bucket = decode_path(bucket)?;
-    if bucket.is_empty() || bucket.contains('/') {
-        return Err(EndpointError::InvalidUri("bad bucket in path"));
+    if q.has("tagging") {
+        return Ok(Endpoint::DeleteObjectTagging { bucket, key });
     }
-    let key = match key {
-        Some(k) if !k.is_empty() => Some(decode_path(k)?),
-        _ => None,
-    };
-    if key.as_ref().is_some_and(|k| k.len() > MAX_KEY_BYTES) {
-        return Err(EndpointError::KeyTooLong);
-    }
-    Ok(Some((bucket, key)))
-}
-
-fn decode_path(s: &str) -> Result<String, EndpointError> {
-    let bytes = percent_decode(s, true).ok_or(EndpointError::InvalidUri("bad percent-encoding in path"))?;
-    String::from_utf8(bytes.into_owned()).map_err(|_| EndpointError::InvalidUri("path is not UTF-8 once decoded"))
-}
-
-/// Whether `name` follows the S3 bucket naming rules for new buckets: 3–63 characters of
-/// lowercase letters, digits, `.` and `-`, starting and ending with a letter or digit, no `..`,
-/// not an IPv4 address, and none of the prefixes and suffixes AWS reserves.
-pub fn valid_bucket_name(name: &str) -> bool {
-    const RESERVED_PREFIXES: &[&str] = &["xn--", "sthree-", "amzn-s3-demo-"];
-    const RESERVED_SUFFIXES: &[&str] = &["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"];
-    let b = name.as_bytes();
-    let (Some(first), Some(last)) = (b.first(), b.last()) else {
-        return false;
-    };
-    let ip_like = name.split('.').count() == 4
-        && name
-            .split('.')
-            .all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()));
-    (3..=63).contains(&b.len())
-        && b.iter()
-            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
-        && first.is_ascii_alphanumeric()
-        && last.is_ascii_alphanumeric()
-        && !name.contains("..")
-        && !ip_like
-        && !RESERVED_PREFIXES.iter().any(|p| name.starts_with(p))
-        && !RESERVED_SUFFIXES.iter().any(|s| name.ends_with(s))
+    Ok(sub_resource(q, DELETE_OBJECT, "DELETE")?.unwrap_or(Endpoint::DeleteObject { bucket, key }))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    const NO_HEADERS: &[(&str, &str)] = &[];
-
-    /// Routes a request line such as `GET /bucket?list-type=2` with `headers`.
-    fn route_with(line: &str, headers: &[(&str, &str)]) -> Result<Endpoint, EndpointError> {
-        let (method, target) = line.split_once(' ').unwrap();
-        let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        Endpoint::from_request(method, path, query, headers)
-    }
-
-    fn route(line: &str) -> Result<Endpoint, EndpointError> {
-        route_with(line, NO_HEADERS)
-    }
-
-    /// The non-empty, trimmed lines of a table.
-    fn rows(table: &str) -> impl Iterator<Item = &str> {
-        table.lines().map(str::trim).filter(|l| !l.is_empty())
-    }
-
-    /// Routes each `METHOD target Operation [key]` row of `table` and checks the outcome.
-    fn check_table(table: &str, headers: &[(&str, &str)]) {
-        for row in rows(table) {
-            let cols: Vec<&str> = row.split_whitespace().collect();
-            let e = route_with(&format!("{} {}", cols[0], cols[1]), headers).unwrap_or_else(|e| panic!("{row}: {e}"));
-            let local = !matches!(e, Endpoint::ListBuckets | Endpoint::NotImplemented { .. });
-            let want = (cols[2], local.then_some("bkt"), cols.get(3).copied());
-            assert_eq!((e.name(), e.bucket(), e.key()), want, "{row}");
-        }
-    }
-
-    /// Routes each `METHOD target` row of `table` and checks the error code and status.
-    fn check_errors(table: &str, code: &str, status: u16) {
-        for row in rows(table) {
-            let e = route(row).unwrap_err();
-            assert_eq!((e.code(), e.status()), (code, status), "{row}: {e}");
-        }
-    }
-
-    /// The request lines of the S3 API reference for what we implement, in path style.
-    const IMPLEMENTED: &str = "
-        GET    /                                                   ListBuckets
-        GET    /?x-id=ListBuckets                                  ListBuckets
-        PUT    /bkt                                                CreateBucket
-        DELETE /bkt                                                DeleteBucket
-        HEAD   /bkt                                                HeadBucket
-        GET    /bkt?location                                       GetBucketLocation
-        GET    /bkt                                                ListObjects
-        GET    /bkt/?x-id=ListObjects                              ListObjects
-        GET    /bkt?delimiter=%2F&encoding-type=url&marker=m&max-keys=100&prefix=photos%2F   ListObjects
-        GET    /bkt?list-type=2&prefix=photos%2F                   ListObjectsV2
-        GET    /bkt?list-type=2&continuation-token=1ueGcxLPRx1Tr%2FXYE&delimiter=%2F&fetch-owner=true  ListObjectsV2
-        PUT    /bkt/my-image.jpg                                   PutObject     my-image.jpg
-        GET    /bkt/photos/a.jpg?partNumber=1&response-cache-control=no-cache&versionId=3  GetObject  photos/a.jpg
-        HEAD   /bkt/my-image.jpg?partNumber=2&versionId=3HL4       HeadObject    my-image.jpg
-        DELETE /bkt/my-image.jpg?versionId=UIORUnfndfiufdisojhr39  DeleteObject  my-image.jpg
-        DELETE /bkt/k?x-id=DeleteObject                            DeleteObject  k
-        POST   /bkt?delete                                         DeleteObjects
-        POST   /bkt?delete=                                        DeleteObjects
-    ";
-
-    /// Valid S3 requests for operations we do not implement, with the operation name.
-    const NOT_IMPLEMENTED: &str = "
-        POST    /bkt/example-object?uploads                           CreateMultipartUpload
-        PUT     /bkt/obj?partNumber=1&uploadId=VCVsb2FkIElE           UploadPart
-        POST    /bkt/obj?uploadId=AAAsb2FkIElE                        CompleteMultipartUpload
-        DELETE  /bkt/obj?uploadId=VXBsb2FkIElE                        AbortMultipartUpload
-        GET     /bkt/obj?max-parts=2&part-number-marker=1&uploadId=X  ListParts
-        GET     /bkt?uploads&delimiter=%2F&max-uploads=3&prefix=p     ListMultipartUploads
-        GET     /bkt?versions&key-marker=a&prefix=photos              ListObjectVersions
-        GET     /bkt/my-image.jpg?acl&versionId=1                     GetObjectAcl
-        PUT     /bkt/my-image.jpg?acl                                 PutObjectAcl
-        GET     /bkt/obj?tagging                                      GetObjectTagging
-        PUT     /bkt/obj?tagging                                      PutObjectTagging
-        DELETE  /bkt/obj?tagging&versionId=1                          DeleteObjectTagging
-        GET     /bkt/obj?attributes                                   GetObjectAttributes
-        GET     /bkt/obj?torrent                                      GetObjectTorrent
-        GET     /bkt/obj?retention                                    GetObjectRetention
-        PUT     /bkt/obj?retention                                    PutObjectRetention
-        GET     /bkt/obj?legal-hold                                   GetObjectLegalHold
-        PUT     /bkt/obj?legal-hold                                   PutObjectLegalHold
-        POST    /bkt/obj?restore&versionId=1                          RestoreObject
-        POST    /bkt/obj?select&select-type=2                         SelectObjectContent
-        GET     /bkt?acl                                              GetBucketAcl
-        PUT     /bkt?acl                                              PutBucketAcl
-        GET     /bkt?versioning                                       GetBucketVersioning
-        PUT     /bkt?versioning                                       PutBucketVersioning
-        GET     /bkt?policy                                           GetBucketPolicy
-        PUT     /bkt?policy                                           PutBucketPolicy
-        DELETE  /bkt?policy                                           DeleteBucketPolicy
-        GET     /bkt?policyStatus                                     GetBucketPolicyStatus
-        GET     /bkt?cors                                             GetBucketCors
-        PUT     /bkt?cors                                             PutBucketCors
-        DELETE  /bkt?cors                                             DeleteBucketCors
-        GET     /bkt?lifecycle                                        GetBucketLifecycleConfiguration
-        PUT     /bkt?lifecycle                                        PutBucketLifecycleConfiguration
-        DELETE  /bkt?lifecycle                                        DeleteBucketLifecycle
-        GET     /bkt?tagging                                          GetBucketTagging
-        PUT     /bkt?tagging                                          PutBucketTagging
-        DELETE  /bkt?tagging                                          DeleteBucketTagging
-        GET     /bkt?website                                          GetBucketWebsite
-        PUT     /bkt?website                                          PutBucketWebsite
-        DELETE  /bkt?website                                          DeleteBucketWebsite
-        GET     /bkt?encryption                                       GetBucketEncryption
-        GET     /bkt?object-lock                                      GetObjectLockConfiguration
-        PUT     /bkt?object-lock                                      PutObjectLockConfiguration
-        GET     /bkt?publicAccessBlock                                GetPublicAccessBlock
-        DELETE  /bkt?publicAccessBlock                                DeletePublicAccessBlock
-        GET     /bkt?ownershipControls                                GetBucketOwnershipControls
-        GET     /bkt?notification                                     GetBucketNotificationConfiguration
-        GET     /bkt?replication                                      GetBucketReplication
-        GET     /bkt?requestPayment                                   GetBucketRequestPayment
-        GET     /bkt?accelerate                                       GetBucketAccelerateConfiguration
-        GET     /bkt?logging                                          GetBucketLogging
-        GET     /bkt?session                                          CreateSession
-        GET     /bkt?analytics&id=report1                             GetBucketAnalyticsConfiguration
-        GET     /bkt?analytics                                        ListBucketAnalyticsConfigurations
-        GET     /bkt?inventory&continuation-token=t                   ListBucketInventoryConfigurations
-        GET     /bkt?metrics&id=EntireBucket                          GetBucketMetricsConfiguration
-        GET     /bkt?intelligent-tiering                              ListBucketIntelligentTieringConfigurations
-        PUT     /bkt?metrics&id=EntireBucket                          PutBucketMetricsConfiguration
-        DELETE  /bkt?inventory&id=list1                               DeleteBucketInventoryConfiguration
-        POST    /bkt                                                  PostObject
-        OPTIONS /bkt/obj                                              PreflightRequest
-    ";
-
-    #[test]
-    fn implemented_operations_from_the_aws_docs() {
-        check_table(IMPLEMENTED, NO_HEADERS);
-        let e = route("PUT /bkt/a%20b").unwrap();
-        assert_eq!(
-            e,
-            Endpoint::PutObject {
-                bucket: "bkt".into(),
-                key: "a b".into()
-            }
-        );
-    }
-
-    #[test]
-    fn not_implemented_operations() {
-        check_table(NOT_IMPLEMENTED, NO_HEADERS);
-        let copy = [("X-Amz-Copy-Source", "/src-bucket/src%20key?versionId=1")];
-        check_table(
-            "PUT /bkt/dst CopyObject \n PUT /bkt/obj?partNumber=2&uploadId=u UploadPartCopy",
-            &copy,
-        );
-    }
-
-    #[test]
-    fn keys_are_decoded_and_kept_whole() {
-        let table = "
-            my%20photo%20(1).jpg             my photo (1).jpg
-            a+b                              a+b
-            a%2Bb                            a+b
-            dir%2Ffile                       dir/file
-            dir/                             dir/
-            /                                /
-            a//b///                          a//b///
-            caf%C3%A9/%E2%82%AC%F0%9F%98%80  caf\u{e9}/\u{20ac}\u{1f600}
-            caf\u{e9}                        caf\u{e9}
-            100%25%3F%23%26                  100%?#&
-            %2e%2E/..                        ../..
-        ";
-        for row in rows(table) {
-            let (raw, want) = row.split_once(' ').unwrap();
-            let got = route(&format!("GET /bkt/{raw}")).unwrap();
-            assert_eq!(got.key(), Some(want.trim()), "{row}");
-        }
-        assert_eq!(route("GET /bkt/").unwrap().key(), None, "/bkt/ is the bucket");
-        let max = "k".repeat(MAX_KEY_BYTES);
-        assert_eq!(route(&format!("GET /bkt/{max}")).unwrap().key(), Some(max.as_str()));
-        assert_eq!(route(&format!("GET /bkt/{max}k")), Err(EndpointError::KeyTooLong));
-        // The limit counts decoded bytes: 342 euro signs are 1026 bytes.
-        let euros = "%E2%82%AC".repeat(342);
-        assert_eq!(route(&format!("PUT /bkt/{euros}")), Err(EndpointError::KeyTooLong));
-    }
-
-    #[test]
-    fn bad_paths() {
-        let table = "GET /bkt/a%zz \n GET /bkt/a% \n GET /bkt/a%2 \n GET /bkt/%FF \n GET /bkt/%C3
-            GET //key \n GET /a%2Fb/k \n GET bkt/k";
-        check_errors(table, "InvalidURI", 400);
-        assert_eq!(route("GET /my%2Dbucket").unwrap().bucket(), Some("my-bucket"));
-        assert_eq!(
-            Endpoint::from_request("GET", "", "", NO_HEADERS),
-            Ok(Endpoint::ListBuckets)
-        );
-    }
-
-    #[test]
-    fn methods_not_allowed() {
-        // Unknown methods, the root, and sub-resources that make no sense for the method: never
-        // ignored, so e.g. DELETE /bkt?versioning cannot delete the bucket.
-        let table = "
-            PUT /             \n DELETE /          \n HEAD /              \n POST /
-            PATCH /bkt/k      \n get /bkt/k        \n POST /bkt/k         \n POST /bkt?uploads
-            DELETE /bkt?acl   \n DELETE /bkt/k?acl \n DELETE /bkt?versioning
-            PUT /bkt?uploads  \n PUT /bkt?location \n PUT /bkt/k?uploads  \n PUT /bkt/k?restore
-            GET /bkt?delete   \n GET /bkt?restore  \n GET /bkt/k?location \n POST /bkt/k?delete
-            DELETE /bkt/k?uploads
-        ";
-        check_errors(table, "MethodNotAllowed", 405);
-    }
-
-    #[test]
-    fn invalid_arguments() {
-        let table = "GET /bkt?list-type=1 \n GET /bkt?list-type= \n PUT /bkt/k?partNumber=1 \n PUT /bkt/k?uploadId=u";
-        check_errors(table, "InvalidArgument", 400);
-        assert_eq!(EndpointError::InvalidRequest("x").code(), "InvalidRequest");
-        assert_eq!(EndpointError::KeyTooLong.code(), "KeyTooLongError");
-    }
-
-    #[test]
-    fn create_bucket_validates_the_name() {
-        for bad in "My-Bucket 192.168.5.4 ab a..b -abc abc- xn--abc my_bucket".split(' ') {
-            let e = route(&format!("PUT /{bad}")).unwrap_err();
-            assert_eq!(e, EndpointError::InvalidBucketName(bad.to_string()));
-            assert_eq!((e.code(), e.status()), ("InvalidBucketName", 400));
-        }
-        // Other operations leave unknown names to the handler (NoSuchBucket).
-        assert_eq!(route("GET /My_Bucket").unwrap().bucket(), Some("My_Bucket"));
-    }
-
-    #[test]
-    fn bucket_names() {
-        let (long, too_long) = ("a".repeat(63), "a".repeat(64));
-        for ok in "abc my-bucket my.bucket.v2 1bucket 192.168.5 1.2.3.4.5"
-            .split(' ')
-            .chain([long.as_str()])
-        {
-            assert!(valid_bucket_name(ok), "{ok}");
-        }
-        let bad = "ab Abc a_b .abc abc. -abc abc- a..b 10.0.0.1 caf\u{e9} xn--bucket sthree-bucket \
-                   amzn-s3-demo-bucket b-s3alias b--ol-s3 b.mrap b--x-s3 b--table-s3";
-        for bad in bad.split_whitespace().chain(["", "a b", too_long.as_str()]) {
-            assert!(!valid_bucket_name(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn headers_from_a_parsed_head() {
-        let raw = b"PUT /dst-bucket/new%20key HTTP/1.1\r\nHost: h\r\nx-amz-copy-source: src/key\r\n\r\n";
-        let (head, _) = crate::http::decode_head(raw).unwrap().unwrap();
-        let e = Endpoint::from_request(head.method.as_str(), &head.path, &head.query, &head).unwrap();
-        assert_eq!(e.name(), "CopyObject");
-        let owned = vec![("X-AMZ-COPY-SOURCE".to_string(), "a/b".to_string())];
-        let e = Endpoint::from_request("PUT", "/b1b/k", "", owned.as_slice()).unwrap();
-        assert_eq!(e.name(), "CopyObject");
-    }
-
-    proptest! {
-        #[test]
-        fn any_key_round_trips(key in "\\PC{1,60}") {
-            let enc: String = key.bytes().map(|c| format!("%{c:02X}")).collect();
-            let e = Endpoint::from_request("GET", &format!("/bkt/{enc}"), "", NO_HEADERS).unwrap();
-            prop_assert_eq!(e, Endpoint::GetObject { bucket: "bkt".into(), key });
-        }
-
-        #[test]
-        fn any_request_never_panics(method in "[A-Z]{0,7}", path in "\\PC{0,40}", query in "\\PC{0,40}") {
-            let _ = Endpoint::from_request(&method, &path, &query, NO_HEADERS);
-        }
-    }
-}
+mod tests;

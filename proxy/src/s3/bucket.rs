@@ -2,10 +2,10 @@
 //! All answered from the metadata store; none touches a backend.
 
 use crate::client::{ClientIo, RequestBody};
-use crate::conn::base_head;
 use crate::error::ProxyError;
+use crate::s3::reply::{base_head, send_empty, send_xml};
 use crate::s3::{read_small_body, require_bucket, Ctx};
-use crate::xml::{self, XmlBody};
+use crate::xml;
 
 /// The region we report for buckets.
 fn region(ctx: &Ctx<'_>) -> String {
@@ -16,20 +16,6 @@ fn region(ctx: &Ctx<'_>) -> String {
         .region
         .clone()
         .unwrap_or_else(|| "us-east-1".into())
-}
-
-/// Sends an XML document with status 200.
-pub async fn send_xml(ctx: &Ctx<'_>, io: &mut ClientIo, doc: &impl XmlBody) -> Result<(), ProxyError> {
-    let body = doc.to_vec();
-    let head = base_head(200, ctx.rid)
-        .header("content-type", "application/xml")
-        .content_length(body.len() as u64);
-    io.respond(&head, &body).await
-}
-
-/// Sends an empty response with `status`.
-pub async fn send_empty(ctx: &Ctx<'_>, io: &mut ClientIo, status: u16) -> Result<(), ProxyError> {
-    io.respond(&base_head(status, ctx.rid).content_length(0), &[]).await
 }
 
 /// ListBuckets: the buckets this credential may use.

@@ -9,7 +9,7 @@ use s3o_store::ListQuery;
 use crate::client::ClientIo;
 use crate::endpoint::parse_query;
 use crate::error::ProxyError;
-use crate::s3::bucket::send_xml;
+use crate::s3::reply::send_xml;
 use crate::s3::{require_bucket, Ctx};
 use crate::xml::{ListBucketResult, ListBucketResultV2, Owner};
 

@@ -1,10 +1,16 @@
 //! The S3 layer: turn a request head into an [`Endpoint`], authenticate it, authorize it, set up
-//! the body reader, and run the operation's handler. Handlers are reached from one `match`.
+//! the body reader, and run the operation's handler. Handlers are reached from one `match`, one
+//! file per concern (buckets, listings, objects, copies, multipart uploads, tagging); replies and
+//! error responses are written through [`reply`].
 
 pub mod bucket;
+pub mod copy;
 pub mod list;
+pub mod multipart;
 pub mod object;
 pub mod placement;
+pub mod reply;
+pub mod tagging;
 
 use std::sync::Arc;
 
@@ -12,7 +18,7 @@ use s3o_sigv4::{ChecksumAlgorithm, RequestParts};
 
 use crate::client::{ClientIo, RequestBody};
 use crate::config::{Access, CredentialConfig};
-use crate::endpoint::Endpoint;
+use crate::endpoint::{Access as EndpointAccess, Endpoint};
 use crate::error::ProxyError;
 use crate::http::{BodyKind, RequestHead};
 use crate::state::Core;
@@ -56,7 +62,7 @@ pub async fn handle(core: &Core, io: &mut ClientIo, head: &RequestHead, rid: &st
     if let Endpoint::NotImplemented { operation } = endpoint {
         return Err(ProxyError::NotImplemented(operation));
     }
-    if kind != BodyKind::Empty && !takes_body(&endpoint) {
+    if kind != BodyKind::Empty && !endpoint.takes_body() {
         // S3 ignores a body where the operation has none; read it so keep-alive stays in step.
         body.drain(io, IGNORED_BODY_LIMIT).await?;
     }
@@ -66,19 +72,57 @@ pub async fn handle(core: &Core, io: &mut ClientIo, head: &RequestHead, rid: &st
         rid,
         who: verified.identity,
     };
+    let b = &mut body;
     match endpoint {
         Endpoint::ListBuckets => bucket::list_buckets(&ctx, io).await?,
-        Endpoint::CreateBucket { bucket } => bucket::create_bucket(&ctx, io, &mut body, &bucket).await?,
+        Endpoint::CreateBucket { bucket } => bucket::create_bucket(&ctx, io, b, &bucket).await?,
         Endpoint::DeleteBucket { bucket } => bucket::delete_bucket(&ctx, io, &bucket).await?,
         Endpoint::HeadBucket { bucket } => bucket::head_bucket(&ctx, io, &bucket).await?,
         Endpoint::GetBucketLocation { bucket } => bucket::get_bucket_location(&ctx, io, &bucket).await?,
         Endpoint::ListObjects { bucket } => list::list_objects(&ctx, io, &bucket, false).await?,
         Endpoint::ListObjectsV2 { bucket } => list::list_objects(&ctx, io, &bucket, true).await?,
-        Endpoint::PutObject { bucket, key } => object::put_object(&ctx, io, &mut body, &bucket, &key).await?,
-        Endpoint::GetObject { bucket, key } => object::get_object(&ctx, io, &bucket, &key, true).await?,
-        Endpoint::HeadObject { bucket, key } => object::get_object(&ctx, io, &bucket, &key, false).await?,
+        Endpoint::ListMultipartUploads { bucket } => multipart::list_uploads(&ctx, io, &bucket).await?,
+        Endpoint::PutObject { bucket, key } => object::put_object(&ctx, io, b, &bucket, &key).await?,
+        Endpoint::CopyObject { bucket, key, source } => copy::copy_object(&ctx, io, &bucket, &key, &source).await?,
+        Endpoint::GetObject {
+            bucket,
+            key,
+            part_number,
+        } => object::get_object(&ctx, io, &bucket, &key, part_number, true).await?,
+        Endpoint::HeadObject {
+            bucket,
+            key,
+            part_number,
+        } => object::get_object(&ctx, io, &bucket, &key, part_number, false).await?,
+        Endpoint::GetObjectAttributes { bucket, key } => tagging::get_attributes(&ctx, io, &bucket, &key).await?,
         Endpoint::DeleteObject { bucket, key } => object::delete_object(&ctx, io, &bucket, &key).await?,
-        Endpoint::DeleteObjects { bucket } => object::delete_objects(&ctx, io, &mut body, &bucket).await?,
+        Endpoint::DeleteObjects { bucket } => object::delete_objects(&ctx, io, b, &bucket).await?,
+        Endpoint::GetObjectTagging { bucket, key } => tagging::get_tagging(&ctx, io, &bucket, &key).await?,
+        Endpoint::PutObjectTagging { bucket, key } => tagging::put_tagging(&ctx, io, b, &bucket, &key).await?,
+        Endpoint::DeleteObjectTagging { bucket, key } => tagging::delete_tagging(&ctx, io, &bucket, &key).await?,
+        Endpoint::CreateMultipartUpload { bucket, key } => multipart::create(&ctx, io, &bucket, &key).await?,
+        Endpoint::UploadPart {
+            bucket,
+            key,
+            upload_id,
+            part_number,
+        } => multipart::upload_part(&ctx, io, b, &bucket, &key, &upload_id, part_number).await?,
+        Endpoint::UploadPartCopy {
+            bucket,
+            key,
+            upload_id,
+            part_number,
+            source,
+        } => copy::upload_part_copy(&ctx, io, &bucket, &key, &upload_id, part_number, &source).await?,
+        Endpoint::CompleteMultipartUpload { bucket, key, upload_id } => {
+            multipart::complete(&ctx, io, b, &bucket, &key, &upload_id).await?
+        }
+        Endpoint::AbortMultipartUpload { bucket, key, upload_id } => {
+            multipart::abort(&ctx, io, &bucket, &key, &upload_id).await?
+        }
+        Endpoint::ListParts { bucket, key, upload_id } => {
+            multipart::list_parts(&ctx, io, &bucket, &key, &upload_id).await?
+        }
         Endpoint::NotImplemented { operation } => return Err(ProxyError::NotImplemented(operation)),
     }
     Ok(kind == BodyKind::Empty || body.is_done())
@@ -87,14 +131,6 @@ pub async fn handle(core: &Core, io: &mut ClientIo, head: &RequestHead, rid: &st
 /// Largest body read and ignored on an operation that takes none (GET, HEAD, DELETE, ...).
 const IGNORED_BODY_LIMIT: u64 = 64 * 1024;
 
-/// Whether the operation reads a request body.
-fn takes_body(endpoint: &Endpoint) -> bool {
-    matches!(
-        endpoint,
-        Endpoint::PutObject { .. } | Endpoint::CreateBucket { .. } | Endpoint::DeleteObjects { .. }
-    )
-}
-
 /// The `x-amz-checksum-<alg>` header of a request, if any.
 fn checksum_header(head: &RequestHead) -> Option<(ChecksumAlgorithm, &str)> {
     head.headers
@@ -102,24 +138,17 @@ fn checksum_header(head: &RequestHead) -> Option<(ChecksumAlgorithm, &str)> {
         .find_map(|(n, v)| ChecksumAlgorithm::from_header_name(n).map(|a| (a, v.as_str())))
 }
 
-/// Whether the caller may run `endpoint` (answered locally, before any backend is touched).
+/// Whether the caller may run `endpoint` (answered locally, before any backend is touched); a
+/// copy also needs read access to its source bucket.
 fn authorize(who: &CredentialConfig, endpoint: &Endpoint) -> Result<(), ProxyError> {
     let write = who.access == Access::ReadWrite;
-    let ok = match endpoint {
-        Endpoint::ListBuckets | Endpoint::NotImplemented { .. } => true,
-        Endpoint::CreateBucket { bucket } | Endpoint::DeleteBucket { bucket } => {
-            write && who.create_buckets && who.may_use(bucket)
-        }
-        Endpoint::HeadBucket { bucket }
-        | Endpoint::GetBucketLocation { bucket }
-        | Endpoint::ListObjects { bucket }
-        | Endpoint::ListObjectsV2 { bucket }
-        | Endpoint::GetObject { bucket, .. }
-        | Endpoint::HeadObject { bucket, .. } => who.may_use(bucket),
-        Endpoint::PutObject { bucket, .. }
-        | Endpoint::DeleteObject { bucket, .. }
-        | Endpoint::DeleteObjects { bucket } => write && who.may_use(bucket),
-    };
+    let bucket_ok = |b: Option<&str>| b.is_none_or(|b| who.may_use(b));
+    let ok = match endpoint.access() {
+        EndpointAccess::Any => true,
+        EndpointAccess::Read => bucket_ok(endpoint.bucket()),
+        EndpointAccess::Write => write && bucket_ok(endpoint.bucket()),
+        EndpointAccess::Manage => write && who.create_buckets && bucket_ok(endpoint.bucket()),
+    } && endpoint.copy_source().is_none_or(|s| who.may_use(&s.bucket));
     if ok {
         Ok(())
     } else {

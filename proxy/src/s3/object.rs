@@ -2,15 +2,15 @@
 //! HeadObject (answered from metadata; GET streams from the first healthy copy), DeleteObject and
 //! DeleteObjects (metadata first, bytes through the cleanup queue).
 
-use s3o_store::{physical_key_for, Accounting, Location, ObjectMeta};
+use s3o_store::{physical_key_for, Accounting, Location, ObjectMeta, WriteCondition};
 use tracing::warn;
 
 use crate::backend::{ByteRange, PhysicalMeta, BODY_BUF};
 use crate::client::{ClientBodySource, ClientIo, RequestBody};
-use crate::conn::{base_head, error_response};
 use crate::error::ProxyError;
+use crate::http::response::decimal;
 use crate::http::{http_date, parse_http_date, ResponseHead};
-use crate::s3::bucket::{send_empty, send_xml};
+use crate::s3::reply::{base_head, error_response, send_empty, send_xml};
 use crate::s3::{placement, read_small_body, require_bucket, Ctx};
 use crate::xml::{self, DeleteOutcome};
 
@@ -24,7 +24,7 @@ const SMALL_BODY: u64 = 64 * 1024;
 pub const MAX_USER_META_BYTES: usize = 2 * 1024;
 
 /// The metadata of a new object taken from the PUT headers.
-fn meta_from_headers(ctx: &Ctx<'_>) -> Result<ObjectMeta, ProxyError> {
+pub(crate) fn meta_from_headers(ctx: &Ctx<'_>) -> Result<ObjectMeta, ProxyError> {
     let h = |n: &str| ctx.head.header(n).map(str::to_string);
     // `aws-chunked` is transport framing, not part of the object's encoding.
     let content_encoding = ctx.head.header("content-encoding").and_then(|v| {
@@ -56,24 +56,101 @@ fn meta_from_headers(ctx: &Ctx<'_>) -> Result<ObjectMeta, ProxyError> {
         cache_control: h("cache-control"),
         expires: h("expires"),
         user_meta,
+        tags: crate::s3::tagging::header_tags(ctx)?,
         ..ObjectMeta::default()
     })
 }
 
-/// Refuses `versionId` (other than `null`, the only version of an unversioned object) and
-/// `partNumber` (other than 1, the only part of a single-PUT object): answering them with the
-/// current object would serve or delete the wrong data.
-fn check_version_and_part(q: &[(String, String)]) -> Result<(), ProxyError> {
-    for (k, v) in q {
-        match k.as_str() {
-            "versionId" if v != "null" => {
-                return Err(ProxyError::InvalidArgument("Invalid version id specified".into()))
-            }
-            "partNumber" if v != "1" => return Err(ProxyError::InvalidPartNumber),
-            _ => {}
-        }
+/// The write condition of a PutObject, CopyObject or CompleteMultipartUpload: `If-None-Match: *`
+/// (only if the key has no object) or `If-Match: <etag>`.
+pub(crate) fn write_condition(ctx: &Ctx<'_>) -> Result<WriteCondition, ProxyError> {
+    match (ctx.head.header("if-none-match"), ctx.head.header("if-match")) {
+        (None, None) => Ok(WriteCondition::None),
+        (Some(v), None) if v.trim() == "*" => Ok(WriteCondition::IfAbsent),
+        (Some(_), None) => Err(ProxyError::NotImplemented("If-None-Match other than * on writes")),
+        (None, Some(etag)) => Ok(WriteCondition::IfMatch(etag.to_string())),
+        (Some(_), Some(_)) => Err(ProxyError::NotImplemented("If-Match with If-None-Match on writes")),
+    }
+}
+
+/// Checks a write condition against the current version before any byte moves (it is checked
+/// again, atomically, by the commit): `If-Match` on a missing key is NoSuchKey, as in S3.
+pub(crate) fn precheck(ctx: &Ctx<'_>, bucket: &str, key: &str, condition: &WriteCondition) -> Result<(), ProxyError> {
+    if *condition == WriteCondition::None {
+        return Ok(());
+    }
+    let current = ctx.core.shared.store.get_object(bucket, key)?;
+    if matches!(condition, WriteCondition::IfMatch(_)) && current.is_none() {
+        return Err(ProxyError::NoSuchKey);
+    }
+    if condition.holds(current.as_ref()) {
+        Ok(())
+    } else {
+        Err(ProxyError::PreconditionFailed)
+    }
+}
+
+/// Refuses a request with more than one `x-amz-checksum-<alg>` header.
+pub(crate) fn single_checksum_header(ctx: &Ctx<'_>) -> Result<(), ProxyError> {
+    let checksums = ctx
+        .head
+        .headers
+        .iter()
+        .filter(|(n, _)| s3o_sigv4::ChecksumAlgorithm::from_header_name(n).is_some())
+        .count();
+    if checksums > 1 {
+        return Err(ProxyError::InvalidRequest(
+            "Expecting a single x-amz-checksum- header".into(),
+        ));
     }
     Ok(())
+}
+
+/// The ETag of a stored body: its MD5 when we computed one, else the backend's (trusted to be
+/// the MD5, see `Backend::etag_is_md5`); a backend that gives none fails the upload.
+pub(crate) fn body_etag(body: &RequestBody, backend_etag: Option<String>, backend: &str) -> Result<String, ProxyError> {
+    match (body.digests().and_then(|d| d.md5), backend_etag) {
+        (Some(m), _) => Ok(format!("\"{}\"", s3o_sigv4::encode::hex(&m))),
+        (None, Some(e)) if e.starts_with('"') => Ok(e),
+        (None, Some(e)) => Ok(format!("\"{e}\"")),
+        (None, None) => Err(crate::error::BackendError::Protocol {
+            backend: backend.to_string(),
+            detail: "no ETag for a stored body".into(),
+        }
+        .into()),
+    }
+}
+
+/// The verified `x-amz-checksum-*` of a body as (algorithm, base64 value).
+pub(crate) fn body_checksums(body: &RequestBody) -> Vec<(String, String)> {
+    body.digests()
+        .and_then(|d| d.checksum.as_ref())
+        .map(|c| vec![(c.algorithm.name().to_string(), c.value.clone())])
+        .unwrap_or_default()
+}
+
+/// Refuses `versionId` other than `null` (the only version of an unversioned object):
+/// answering it with the current object would serve or delete the wrong data.
+fn check_version(q: &[(String, String)]) -> Result<(), ProxyError> {
+    match q.iter().find(|(k, _)| k == "versionId") {
+        Some((_, v)) if v != "null" => Err(ProxyError::InvalidArgument("Invalid version id specified".into())),
+        _ => Ok(()),
+    }
+}
+
+/// The bytes of part `n` of an object: `None` for all of it (part 1 of an object written by one
+/// PUT, or an empty part); a part the object does not have is InvalidPart.
+fn part_range(meta: &ObjectMeta, n: u32) -> Result<Option<ByteRange>, ProxyError> {
+    if meta.parts.is_empty() {
+        return if n == 1 { Ok(None) } else { Err(ProxyError::InvalidPart) };
+    }
+    let i = usize::try_from(n).unwrap_or(usize::MAX).saturating_sub(1);
+    let size = *meta.parts.get(i).ok_or(ProxyError::InvalidPart)?;
+    let start: u64 = meta.parts[..i].iter().sum();
+    Ok((size > 0).then(|| ByteRange {
+        start,
+        end: start + size - 1,
+    }))
 }
 
 /// PutObject.
@@ -87,28 +164,15 @@ pub async fn put_object(
     if key.len() > MAX_KEY_BYTES {
         return Err(ProxyError::KeyTooLong);
     }
-    if ctx.head.header("if-none-match").is_some() || ctx.head.header("if-match").is_some() {
-        return Err(ProxyError::NotImplemented(
-            "PutObject with If-Match / If-None-Match (conditional writes)",
-        ));
-    }
-    let checksums = ctx
-        .head
-        .headers
-        .iter()
-        .filter(|(n, _)| s3o_sigv4::ChecksumAlgorithm::from_header_name(n).is_some())
-        .count();
-    if checksums > 1 {
-        return Err(ProxyError::InvalidRequest(
-            "Expecting a single x-amz-checksum- header".into(),
-        ));
-    }
+    single_checksum_header(ctx)?;
+    let condition = write_condition(ctx)?;
     require_bucket(ctx, bucket)?;
     let len = body.payload_len().ok_or(ProxyError::MissingContentLength)?;
     if len > MAX_PUT_SIZE {
         return Err(ProxyError::EntityTooLarge);
     }
     let mut meta = meta_from_headers(ctx)?;
+    precheck(ctx, bucket, key, &condition)?;
     let store = &ctx.core.shared.store;
     // Reserve quota before any byte moves (a refusal here also refuses `Expect: 100-continue`).
     let (backend, reservation) = placement::choose(ctx.core, bucket, len)?;
@@ -136,36 +200,29 @@ pub async fn put_object(
             // The bytes may have reached the backend under the fresh key: queue them for deletion.
             // The previous version is untouched.
             drop(reservation);
-            queue_orphan(ctx, backend.name(), &physical);
+            queue_orphan(ctx, backend.name(), &physical).await;
             return Err(e);
         }
     };
-    let digests = body.digests().cloned().unwrap_or(s3o_sigv4::BodyDigests {
-        md5: None,
-        checksum: None,
-    });
     meta.size = len;
-    meta.etag = match (digests.md5, backend_etag) {
-        (Some(m), _) => format!("\"{}\"", s3o_sigv4::encode::hex(&m)),
-        (None, Some(e)) if e.starts_with('"') => e,
-        (None, Some(e)) => format!("\"{e}\""),
-        (None, None) => format!("\"{version:032x}\""),
+    meta.etag = match body_etag(body, backend_etag, backend.name()) {
+        Ok(e) => e,
+        Err(e) => {
+            queue_orphan(ctx, backend.name(), &physical).await;
+            return Err(e);
+        }
     };
-    meta.checksums = digests
-        .checksum
-        .iter()
-        .map(|c| (c.algorithm.name().to_string(), c.value.clone()))
-        .collect();
+    meta.checksums = body_checksums(body);
     meta.last_modified_ms = crate::clock::unix_ms();
     meta.version = version;
     meta.locations = vec![Location {
         backend: backend.name().to_string(),
         physical_key: physical.clone(),
     }];
-    match store.put_object(bucket, key, &meta, &s3o_store::WriteCondition::None, vec![reservation]) {
+    match store.put_object(bucket, key, &meta, &condition, vec![reservation]) {
         Ok(ticket) => ticket.await?,
         Err(e) => {
-            queue_orphan(ctx, backend.name(), &physical);
+            queue_orphan(ctx, backend.name(), &physical).await;
             return Err(e.into());
         }
     }
@@ -176,16 +233,20 @@ pub async fn put_object(
     io.respond(&head, &[]).await
 }
 
-/// Queues bytes that were (maybe) written but never committed.
-fn queue_orphan(ctx: &Ctx<'_>, backend: &str, physical: &str) {
-    match ctx
+/// Queues bytes that were (maybe) written but never committed, and waits until the queue entry
+/// is durable (a crash right after must not leak them).
+pub(crate) async fn queue_orphan(ctx: &Ctx<'_>, backend: &str, physical: &str) {
+    let queued = ctx
         .core
         .shared
         .store
-        .enqueue_cleanup(backend, physical, 0, Accounting::Uncommitted)
-    {
-        Ok((_, ticket)) => drop(ticket),
-        Err(e) => warn!(backend, physical, error = %e, "could not queue an orphan for cleanup"),
+        .enqueue_cleanup(backend, physical, 0, Accounting::Uncommitted);
+    let result = match queued {
+        Ok((_, ticket)) => ticket.await.map_err(ProxyError::from),
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = result {
+        warn!(backend, physical, error = %e, "could not queue an orphan for cleanup");
     }
 }
 
@@ -307,10 +368,11 @@ pub async fn get_object(
     io: &mut ClientIo,
     bucket: &str,
     key: &str,
+    part_number: Option<u32>,
     with_body: bool,
 ) -> Result<(), ProxyError> {
     let query = crate::endpoint::parse_query(&ctx.head.query);
-    check_version_and_part(&query)?;
+    check_version(&query)?;
     let store = &ctx.core.shared.store;
     let Some(meta) = store.get_object(bucket, key)? else {
         require_bucket(ctx, bucket)?;
@@ -322,8 +384,14 @@ pub async fn get_object(
         head.push("last-modified", http_date((meta.last_modified_ms / 1000) as i64));
         return io.respond(&head, &[]).await;
     }
-    let range = match ctx.head.header("range") {
-        Some(r) => match parse_range(r, meta.size) {
+    let range = match (ctx.head.header("range"), part_number) {
+        (Some(_), Some(_)) => {
+            return Err(ProxyError::InvalidRequest(
+                "Cannot specify both Range header and partNumber query parameter".into(),
+            ))
+        }
+        (None, Some(n)) => part_range(&meta, n)?,
+        (Some(r), None) => match parse_range(r, meta.size) {
             Ok(r) => r,
             Err(e) => {
                 // 416 says how large the object is; HEAD gets no body.
@@ -332,15 +400,22 @@ pub async fn get_object(
                 return io.respond(&head, if with_body { &body } else { &[] }).await;
             }
         },
-        None => None,
+        (None, None) => None,
     };
-    let (status, len) = match range {
-        Some(r) => (206, r.len()),
-        None => (200, meta.size),
+    let (status, len) = match (range, part_number) {
+        (Some(r), _) => (206, r.len()),
+        (None, Some(_)) if !meta.parts.is_empty() => (206, 0),
+        (None, _) => (200, meta.size),
     };
     let mut head = base_head(status, ctx.rid).content_length(len);
     if let Some(r) = range {
         head.push("content-range", format!("bytes {}-{}/{}", r.start, r.end, meta.size));
+    }
+    if part_number.is_some() && !meta.parts.is_empty() {
+        head.push("x-amz-mp-parts-count", decimal(meta.parts.len() as u64));
+    }
+    if !meta.tags.is_empty() {
+        head.push("x-amz-tagging-count", decimal(meta.tags.len() as u64));
     }
     object_headers(ctx, &query, &mut head, &meta, range.is_none());
     if !with_body || len == 0 {
@@ -402,7 +477,7 @@ pub async fn get_object(
 
 /// DeleteObject: succeeds whether or not the key existed.
 pub async fn delete_object(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -> Result<(), ProxyError> {
-    check_version_and_part(&crate::endpoint::parse_query(&ctx.head.query))?;
+    check_version(&crate::endpoint::parse_query(&ctx.head.query))?;
     require_bucket(ctx, bucket)?;
     ctx.core.shared.store.delete_object(bucket, key)?.ticket.await?;
     send_empty(ctx, io, 204).await

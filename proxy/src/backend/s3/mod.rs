@@ -1,6 +1,9 @@
 //! The `s3` backend: an HTTP/1.1 client for S3-compatible services on monoio, with a per-core
 //! keep-alive connection pool, rustls for `https://`, and our own SigV4 signing
 //! (`UNSIGNED-PAYLOAD`: the body was already verified against the client's signature).
+//! Native multipart uploads and server-side copies are in [`multipart`].
+
+mod multipart;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -438,8 +441,14 @@ impl S3Backend {
     }
 
     /// A bodiless request (GET head part, HEAD, DELETE) with one retry on a stale pooled connection.
-    async fn simple(&self, method: &str, key: &str, extra: &[(&str, &str)]) -> Result<(Conn, Response), BackendError> {
-        let mut head = self.head(method, &self.path(key), "", extra);
+    async fn simple(
+        &self,
+        method: &str,
+        key: &str,
+        query: &str,
+        extra: &[(&str, &str)],
+    ) -> Result<(Conn, Response), BackendError> {
+        let mut head = self.head(method, &self.path(key), query, extra);
         let mut last = None;
         for attempt in 0..2 {
             let mut conn = if attempt == 0 {
@@ -463,6 +472,28 @@ impl S3Backend {
         Err(last.unwrap_or_else(|| self.err_connect("request failed")))
     }
 
+    /// The headers that label a physical object with its logical bucket, key and version
+    /// (design rule 6), in `out`'s buffers; `lkey` and `version` hold the encoded values.
+    fn label_headers<'a>(
+        meta: &'a PhysicalMeta,
+        lkey: &'a mut String,
+        version: &'a mut String,
+    ) -> Vec<(&'a str, &'a str)> {
+        // The logical key as base64url: header-safe, and at most 1366 bytes for a 1024-byte key
+        // (percent-encoding could triple it past S3's 2 KB metadata limit).
+        *lkey = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(meta.key.as_bytes());
+        *version = decimal(meta.version);
+        let mut extra: Vec<(&str, &str)> = vec![
+            ("x-amz-meta-s3o-bucket", &meta.bucket),
+            ("x-amz-meta-s3o-key", lkey.as_str()),
+            ("x-amz-meta-s3o-version", version.as_str()),
+        ];
+        if let Some(ct) = &meta.content_type {
+            extra.push(("content-type", ct));
+        }
+        extra
+    }
+
     /// Streams an upload of exactly `len` bytes; returns the backend's ETag.
     pub async fn put<B: BodySource>(
         &self,
@@ -471,21 +502,31 @@ impl S3Backend {
         meta: &PhysicalMeta,
         body: &mut B,
     ) -> Result<Option<String>, ProxyError> {
-        let len_s = decimal(len);
-        let version = decimal(meta.version);
-        // The logical key as base64url: header-safe, and at most 1366 bytes for a 1024-byte key
-        // (percent-encoding could triple it past S3's 2 KB metadata limit).
-        let lkey = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(meta.key.as_bytes());
-        let mut extra: Vec<(&str, &str)> = vec![
-            ("content-length", &len_s),
-            ("x-amz-meta-s3o-bucket", &meta.bucket),
-            ("x-amz-meta-s3o-key", &lkey),
-            ("x-amz-meta-s3o-version", &version),
-        ];
-        if let Some(ct) = &meta.content_type {
-            extra.push(("content-type", ct));
+        let (mut lkey, mut version) = (String::new(), String::new());
+        let extra = Self::label_headers(meta, &mut lkey, &mut version);
+        let (resp, rbody) = self.send_body("PUT", key, "", len, &extra, body).await?;
+        if resp.status != 200 {
+            return Err(self.status_error(resp.status, &rbody).into());
         }
-        let head = self.head("PUT", &self.path(key), "", &extra);
+        Ok(resp.etag)
+    }
+
+    /// Sends a request whose body is exactly `len` bytes of `body`, streamed, and returns the
+    /// response with its (small) body.
+    async fn send_body<B: BodySource>(
+        &self,
+        method: &str,
+        key: &str,
+        query: &str,
+        len: u64,
+        extra: &[(&str, &str)],
+        body: &mut B,
+    ) -> Result<(Response, Vec<u8>), ProxyError> {
+        let len_s = decimal(len);
+        let mut headers: Vec<(&str, &str)> = Vec::with_capacity(extra.len() + 1);
+        headers.push(("content-length", &len_s));
+        headers.extend_from_slice(extra);
+        let head = self.head(method, &self.path(key), query, &headers);
         // No body byte has been consumed yet: a stale pooled connection is replaced, once.
         let mut conn = self.conn(false).await?;
         let (res, head) = self.io(conn.write_all(head)).await?;
@@ -538,11 +579,8 @@ impl S3Backend {
         }
         self.io(conn.flush()).await?.map_err(|e| self.err_connect(e))?;
         let resp = self.read_response(&mut conn).await?;
-        let body = self.finish(conn, &resp).await?;
-        if resp.status != 200 {
-            return Err(self.status_error(resp.status, &body).into());
-        }
-        Ok(resp.etag)
+        let rbody = self.finish(conn, &resp).await?;
+        Ok((resp, rbody))
     }
 
     /// Starts a GET of the key (a range of it), returning the body stream.
@@ -552,7 +590,7 @@ impl S3Backend {
         if let Some(r) = &range_h {
             extra.push(("range", r));
         }
-        let (conn, resp) = self.simple("GET", key, &extra).await?;
+        let (conn, resp) = self.simple("GET", key, "", &extra).await?;
         match resp.status {
             200 | 206 => {}
             404 => {
@@ -600,7 +638,7 @@ impl S3Backend {
 
     /// Deletes the key (S3 answers 204 whether or not it existed).
     pub async fn delete(&self, key: &str) -> Result<(), BackendError> {
-        let (conn, resp) = self.simple("DELETE", key, &[]).await?;
+        let (conn, resp) = self.simple("DELETE", key, "", &[]).await?;
         let body = self.finish(conn, &resp).await?;
         match resp.status {
             200 | 204 | 404 => Ok(()),

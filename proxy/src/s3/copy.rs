@@ -1,0 +1,361 @@
+//! CopyObject and UploadPartCopy: the source is read from its backend and streamed to the
+//! destination's, never buffered whole; when both live on the same S3 backend the backend copies
+//! server-side and no byte passes through us. The destination is a new version under a fresh
+//! physical key, committed like a PUT.
+
+use bytes::Bytes;
+use md5::{Digest, Md5};
+use s3o_store::{physical_key_for, Location, ObjectMeta, Part};
+use tracing::warn;
+
+use crate::backend::{BodySource, ByteRange, PhysicalMeta, StreamSource};
+use crate::client::ClientIo;
+use crate::endpoint::CopySource;
+use crate::error::ProxyError;
+use crate::http::parse_http_date;
+use crate::s3::multipart::find_upload;
+use crate::s3::object::{meta_from_headers, precheck, queue_orphan, write_condition, MAX_PUT_SIZE};
+use crate::s3::reply::send_xml;
+use crate::s3::tagging::header_tags;
+use crate::s3::{placement, require_bucket, Ctx};
+use crate::xml;
+
+/// A body source that also computes the MD5 of what passes (the ETag of a streamed copy).
+struct Md5Tee<S> {
+    inner: S,
+    md5: Md5,
+}
+
+impl<S: BodySource> BodySource for Md5Tee<S> {
+    async fn next_piece(&mut self) -> Result<Option<Bytes>, ProxyError> {
+        let piece = self.inner.next_piece().await?;
+        if let Some(p) = &piece {
+            self.md5.update(p);
+        }
+        Ok(piece)
+    }
+}
+
+/// The source object of a copy, checked against the `x-amz-copy-source-if-*` conditions.
+fn source_object(ctx: &Ctx<'_>, source: &CopySource) -> Result<ObjectMeta, ProxyError> {
+    if source.version_id.as_deref().is_some_and(|v| v != "null") {
+        return Err(ProxyError::InvalidArgument("Invalid version id specified".into()));
+    }
+    let Some(meta) = ctx.core.shared.store.get_object(&source.bucket, &source.key)? else {
+        require_bucket(ctx, &source.bucket)?;
+        return Err(ProxyError::NoSuchKey);
+    };
+    let h = |n: &str| ctx.head.header(n);
+    let matches = |v: &str| {
+        v.split(',')
+            .map(str::trim)
+            .any(|t| t == "*" || t.trim_matches('"') == meta.etag.trim_matches('"'))
+    };
+    let modified = (meta.last_modified_ms / 1000) as i64;
+    // S3's precedence: a matching If-Match overrides If-Unmodified-Since, and a failing
+    // If-None-Match overrides If-Modified-Since.
+    let failed = match (
+        h("x-amz-copy-source-if-match"),
+        h("x-amz-copy-source-if-unmodified-since"),
+    ) {
+        (Some(m), _) => !matches(m),
+        (None, Some(t)) => parse_http_date(t).is_some_and(|t| modified > t),
+        (None, None) => false,
+    } || match (
+        h("x-amz-copy-source-if-none-match"),
+        h("x-amz-copy-source-if-modified-since"),
+    ) {
+        (Some(m), _) => matches(m),
+        (None, Some(t)) => parse_http_date(t).is_some_and(|t| modified <= t),
+        (None, None) => false,
+    };
+    if failed {
+        return Err(ProxyError::PreconditionFailed);
+    }
+    Ok(meta)
+}
+
+/// Opens the source's bytes (`range`, or all) on the first copy that answers.
+async fn open_source(
+    ctx: &Ctx<'_>,
+    meta: &ObjectMeta,
+    range: Option<ByteRange>,
+) -> Result<crate::backend::stream::GetStream, ProxyError> {
+    let mut last = None;
+    for loc in &meta.locations {
+        let backend = ctx.core.backend(&loc.backend)?.clone();
+        match backend.get(&loc.physical_key, range, meta.size).await {
+            Ok(s) => return Ok(s),
+            Err(e) if e.may_failover() => {
+                warn!(backend = %loc.backend, error = %e, "copy source read failed; trying another copy");
+                last = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| ProxyError::Internal("object has no locations".into())))
+}
+
+/// A directive header: `COPY` (the default) or `REPLACE`; `true` for REPLACE.
+fn replace(ctx: &Ctx<'_>, name: &str) -> Result<bool, ProxyError> {
+    match ctx.head.header(name) {
+        None => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("COPY") => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("REPLACE") => Ok(true),
+        Some(_) => Err(ProxyError::InvalidArgument(format!("Unknown {name}"))),
+    }
+}
+
+/// CopyObject.
+pub async fn copy_object(
+    ctx: &Ctx<'_>,
+    io: &mut ClientIo,
+    bucket: &str,
+    key: &str,
+    source: &CopySource,
+) -> Result<(), ProxyError> {
+    require_bucket(ctx, bucket)?;
+    let src = source_object(ctx, source)?;
+    if src.size > MAX_PUT_SIZE {
+        return Err(ProxyError::InvalidRequest(format!(
+            "The specified copy source is larger than the maximum allowable size for a copy source: {MAX_PUT_SIZE}"
+        )));
+    }
+    let replace_meta = replace(ctx, "x-amz-metadata-directive")?;
+    let replace_tags = replace(ctx, "x-amz-tagging-directive")?;
+    if source.bucket == bucket && source.key == key && !replace_meta {
+        return Err(ProxyError::InvalidRequest(
+            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.".into(),
+        ));
+    }
+    let mut meta = if replace_meta {
+        meta_from_headers(ctx)?
+    } else {
+        ObjectMeta {
+            content_type: src.content_type.clone(),
+            content_encoding: src.content_encoding.clone(),
+            content_disposition: src.content_disposition.clone(),
+            cache_control: src.cache_control.clone(),
+            expires: src.expires.clone(),
+            user_meta: src.user_meta.clone(),
+            ..ObjectMeta::default()
+        }
+    };
+    meta.tags = if replace_tags {
+        header_tags(ctx)?
+    } else {
+        src.tags.clone()
+    };
+    let condition = write_condition(ctx)?;
+    precheck(ctx, bucket, key, &condition)?;
+    let store = &ctx.core.shared.store;
+    let (backend, reservation) = placement::choose(ctx.core, bucket, src.size)?;
+    let version = store.next_version()?;
+    let physical = physical_key_for(bucket, key, version);
+    let pmeta = PhysicalMeta {
+        bucket: bucket.into(),
+        key: key.into(),
+        version,
+        content_type: meta.content_type.clone(),
+    };
+    // The bytes are the source's: so is the ETag, unless the source's is a multipart one.
+    let multipart_source = src.etag.contains('-');
+    let same = src.locations.iter().find(|l| l.backend == backend.name());
+    let copied = match same {
+        Some(loc) if backend.copies_within() && (!multipart_source || backend.etag_is_md5()) => backend
+            .copy_within(&loc.physical_key, &physical, &pmeta)
+            .await
+            .and_then(|etag| match (multipart_source, etag) {
+                (false, _) => Ok(src.etag.clone()),
+                (true, Some(e)) => Ok(if e.starts_with('"') { e } else { format!("\"{e}\"") }),
+                (true, None) => Err(ProxyError::Internal("backend copy without ETag".into())),
+            }),
+        _ => match open_source(ctx, &src, None).await {
+            Ok(stream) => {
+                let mut tee = Md5Tee {
+                    inner: StreamSource(stream),
+                    md5: Md5::new(),
+                };
+                backend
+                    .put(&physical, src.size, &pmeta, &mut tee)
+                    .await
+                    .map(|_| format!("\"{}\"", s3o_sigv4::encode::hex(&tee.md5.finalize())))
+            }
+            Err(e) => Err(e),
+        },
+    };
+    meta.etag = match copied {
+        Ok(etag) => etag,
+        Err(e) => {
+            drop(reservation);
+            queue_orphan(ctx, backend.name(), &physical).await;
+            return Err(e);
+        }
+    };
+    meta.size = src.size;
+    // Whole-object checksums describe the same bytes; composite ones describe parts we drop.
+    meta.checksums = src
+        .checksums
+        .iter()
+        .filter(|(_, v)| !v.contains('-'))
+        .cloned()
+        .collect();
+    meta.last_modified_ms = crate::clock::unix_ms();
+    meta.version = version;
+    meta.locations = vec![Location {
+        backend: backend.name().to_string(),
+        physical_key: physical.clone(),
+    }];
+    match store.put_object(bucket, key, &meta, &condition, vec![reservation]) {
+        Ok(ticket) => ticket.await?,
+        Err(e) => {
+            queue_orphan(ctx, backend.name(), &physical).await;
+            return Err(e.into());
+        }
+    }
+    send_xml(
+        ctx,
+        io,
+        &xml::CopyObjectResult {
+            etag: &meta.etag,
+            last_modified_ms: meta.last_modified_ms,
+            checksums: &meta.checksums,
+        },
+    )
+    .await
+}
+
+/// Parses `x-amz-copy-source-range: bytes=a-b` against a source of `size` bytes.
+fn copy_range(value: &str, size: u64) -> Result<ByteRange, ProxyError> {
+    let bad = || {
+        ProxyError::InvalidArgument("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy".into())
+    };
+    let (a, b) = value
+        .trim()
+        .strip_prefix("bytes=")
+        .and_then(|r| r.split_once('-'))
+        .ok_or_else(bad)?;
+    let start = a.parse::<u64>().map_err(|_| bad())?;
+    let end = b.parse::<u64>().map_err(|_| bad())?;
+    if end < start {
+        return Err(bad());
+    }
+    if end >= size {
+        return Err(ProxyError::InvalidRange);
+    }
+    Ok(ByteRange { start, end })
+}
+
+/// UploadPartCopy: a range (or all) of an object becomes a part of an upload.
+pub async fn upload_part_copy(
+    ctx: &Ctx<'_>,
+    io: &mut ClientIo,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    part_number: u32,
+    source: &CopySource,
+) -> Result<(), ProxyError> {
+    let upload = find_upload(ctx, bucket, key, upload_id)?;
+    let src = source_object(ctx, source)?;
+    let range = match ctx.head.header("x-amz-copy-source-range") {
+        Some(r) => copy_range(r, src.size)?,
+        None if src.size == 0 => ByteRange { start: 0, end: 0 },
+        None => ByteRange {
+            start: 0,
+            end: src.size - 1,
+        },
+    };
+    let len = if src.size == 0 { 0 } else { range.len() };
+    if len > MAX_PUT_SIZE {
+        return Err(ProxyError::InvalidRequest(
+            "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120".into(),
+        ));
+    }
+    let shared = &ctx.core.shared;
+    let quota = shared.quotas.get(&upload.backend).copied().flatten();
+    let reservation = shared.store.reserve(&upload.backend, len, quota)?;
+    let backend = ctx.core.backend(&upload.backend)?.clone();
+    let same = src.locations.iter().find(|l| l.backend == upload.backend);
+    let (etag, backend_etag, backend_ref) = match same {
+        Some(loc) if backend.copies_within() && backend.etag_is_md5() && len > 0 => {
+            let e = backend
+                .copy_part_within(
+                    &loc.physical_key,
+                    &upload.physical_key,
+                    &upload.backend_upload_id,
+                    part_number,
+                    range,
+                )
+                .await?
+                .ok_or_else(|| ProxyError::Internal("backend part copy without ETag".into()))?;
+            let quoted = if e.starts_with('"') { e } else { format!("\"{e}\"") };
+            (quoted.clone(), Some(quoted), None)
+        }
+        _ => {
+            let stream = open_source(ctx, &src, (len > 0).then_some(range)).await?;
+            let mut tee = Md5Tee {
+                inner: StreamSource(stream),
+                md5: Md5::new(),
+            };
+            let unique = shared.store.next_version()?;
+            let stored = backend
+                .put_part(
+                    &upload.physical_key,
+                    &upload.backend_upload_id,
+                    part_number,
+                    unique,
+                    len,
+                    &mut tee,
+                )
+                .await?;
+            let etag = format!("\"{}\"", s3o_sigv4::encode::hex(&tee.md5.finalize()));
+            (etag, stored.etag, stored.backend_ref)
+        }
+    };
+    let part = Part {
+        number: part_number,
+        size: len,
+        etag,
+        backend_etag,
+        backend_ref,
+        checksums: Vec::new(),
+        last_modified_ms: crate::clock::unix_ms(),
+    };
+    shared.store.put_part(upload_id, &part, Some(reservation))?.await?;
+    send_xml(
+        ctx,
+        io,
+        &xml::CopyPartResult {
+            etag: &part.etag,
+            last_modified_ms: part.last_modified_ms,
+            checksums: &part.checksums,
+        },
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_ranges_like_s3() {
+        assert_eq!(copy_range("bytes=0-4", 5).unwrap(), ByteRange { start: 0, end: 4 });
+        for bad in [
+            "0-2",
+            "bytes=0",
+            "bytes=hello-world",
+            "bytes=0-bar",
+            "bytes=hello-",
+            "bytes=0-2,3-5",
+            "bytes=3-1",
+        ] {
+            assert!(
+                matches!(copy_range(bad, 5), Err(ProxyError::InvalidArgument(_))),
+                "{bad}"
+            );
+        }
+        assert!(matches!(copy_range("bytes=0-21", 5), Err(ProxyError::InvalidRange)));
+    }
+}

@@ -1,0 +1,588 @@
+//! Multipart uploads, mapped onto native multipart on the one backend chosen at creation:
+//! CreateMultipartUpload places and records the upload; UploadPart streams each part straight
+//! to that backend (reserving its bytes against the quota, verifying it like any body) and
+//! records it; CompleteMultipartUpload checks the part list, has the backend assemble the object
+//! and makes it current in one metadata commit; AbortMultipartUpload and the reaper hand the
+//! parts to the cleanup queue. ListParts and ListMultipartUploads answer from metadata.
+
+use std::collections::HashMap;
+
+use md5::{Digest, Md5};
+use s3o_sigv4::{ChecksumAlgorithm, Checksummer};
+use s3o_store::{physical_key_for, Location, ObjectMeta, Part, Upload};
+
+use crate::backend::PhysicalMeta;
+use crate::client::{ClientBodySource, ClientIo, RequestBody};
+use crate::error::ProxyError;
+use crate::s3::object::{
+    body_checksums, body_etag, meta_from_headers, precheck, queue_orphan, single_checksum_header, write_condition,
+    MAX_KEY_BYTES, MAX_PUT_SIZE,
+};
+use crate::s3::reply::{base_head, send_empty, send_xml};
+use crate::s3::{placement, read_small_body, require_bucket, Ctx};
+use crate::xml;
+
+/// Smallest part S3 accepts, except for the last part of an upload.
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+/// Largest object a multipart upload may produce (S3's limit).
+pub const MAX_OBJECT_SIZE: u64 = 5 * 1024 * 1024 * 1024 * 1024;
+/// Parts and uploads per listing page when the client does not say (also the most it may ask).
+const MAX_LISTING: u32 = 1000;
+
+/// The upload `upload_id`, which must belong to `bucket`/`key` (else it does not exist there).
+pub(crate) fn find_upload(ctx: &Ctx<'_>, bucket: &str, key: &str, upload_id: &str) -> Result<Upload, ProxyError> {
+    match ctx.core.shared.store.upload(upload_id)? {
+        Some(u) if u.bucket == bucket && u.key == key => Ok(u),
+        _ => {
+            require_bucket(ctx, bucket)?;
+            Err(ProxyError::NoSuchUpload)
+        }
+    }
+}
+
+/// What the backend labels an upload's object with.
+pub(crate) fn physical_meta(u: &Upload) -> PhysicalMeta {
+    PhysicalMeta {
+        bucket: u.bucket.clone(),
+        key: u.key.clone(),
+        version: u.version,
+        content_type: u.meta.content_type.clone(),
+    }
+}
+
+/// A fresh upload id: the version (so ids sort by creation) and 64 random bits.
+fn new_upload_id(version: u64) -> Result<String, ProxyError> {
+    use ring::rand::SecureRandom;
+    let mut random = [0u8; 8];
+    ring::rand::SystemRandom::new()
+        .fill(&mut random)
+        .map_err(|_| ProxyError::Internal("no randomness for an upload id".into()))?;
+    Ok(format!("{version:016x}{:016x}", u64::from_be_bytes(random)))
+}
+
+/// CreateMultipartUpload: picks the backend, starts its native upload, records ours.
+pub async fn create(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -> Result<(), ProxyError> {
+    if key.len() > MAX_KEY_BYTES {
+        return Err(ProxyError::KeyTooLong);
+    }
+    require_bucket(ctx, bucket)?;
+    let meta = meta_from_headers(ctx)?;
+    let checksum_algorithm = match ctx.head.header("x-amz-checksum-algorithm") {
+        Some(a) => Some(
+            ChecksumAlgorithm::from_name(&a.to_ascii_lowercase())
+                .ok_or_else(|| ProxyError::InvalidRequest(format!("Checksum algorithm {a} is not supported")))?
+                .name()
+                .to_string(),
+        ),
+        None => None,
+    };
+    let checksum_type = ctx.head.header("x-amz-checksum-type").map(str::to_ascii_uppercase);
+    if checksum_type.as_deref() == Some("FULL_OBJECT") {
+        return Err(ProxyError::NotImplemented(
+            "CreateMultipartUpload with x-amz-checksum-type FULL_OBJECT",
+        ));
+    }
+    let store = &ctx.core.shared.store;
+    // The backend must have room now; each part reserves its own bytes as it arrives.
+    let (backend, reservation) = placement::choose(ctx.core, bucket, 0)?;
+    drop(reservation);
+    let version = store.next_version()?;
+    let upload_id = new_upload_id(version)?;
+    let mut upload = Upload {
+        upload_id: upload_id.clone(),
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+        backend: backend.name().to_string(),
+        physical_key: physical_key_for(bucket, key, version),
+        version,
+        initiated_ms: crate::clock::unix_ms(),
+        owner: ctx.who.access_key.clone(),
+        meta,
+        checksum_algorithm,
+        checksum_type,
+        ..Upload::default()
+    };
+    upload.backend_upload_id = backend
+        .create_upload(&upload.physical_key, &physical_meta(&upload), &upload_id)
+        .await?;
+    let recorded = match store.create_upload(&upload) {
+        Ok(ticket) => ticket.await.map_err(ProxyError::from),
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = recorded {
+        let _ = backend
+            .abort_upload(&upload.physical_key, &upload.backend_upload_id)
+            .await;
+        return Err(e);
+    }
+    let doc = xml::InitiateMultipartUploadResult {
+        bucket,
+        key,
+        upload_id: &upload_id,
+    };
+    let body = xml::XmlBody::to_vec(&doc);
+    let mut head = base_head(200, ctx.rid)
+        .header("content-type", "application/xml")
+        .content_length(body.len() as u64);
+    if let Some(alg) = &upload.checksum_algorithm {
+        head.push("x-amz-checksum-algorithm", alg.to_ascii_uppercase());
+    }
+    io.respond(&head, &body).await
+}
+
+/// UploadPart: streams the part to the upload's backend, verified, then records it.
+pub async fn upload_part(
+    ctx: &Ctx<'_>,
+    io: &mut ClientIo,
+    body: &mut RequestBody,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    part_number: u32,
+) -> Result<(), ProxyError> {
+    single_checksum_header(ctx)?;
+    let upload = find_upload(ctx, bucket, key, upload_id)?;
+    let len = body.payload_len().ok_or(ProxyError::MissingContentLength)?;
+    if len > MAX_PUT_SIZE {
+        return Err(ProxyError::EntityTooLarge);
+    }
+    let shared = &ctx.core.shared;
+    let quota = shared.quotas.get(&upload.backend).copied().flatten();
+    let reservation = shared.store.reserve(&upload.backend, len, quota)?;
+    let backend = ctx.core.backend(&upload.backend)?.clone();
+    if !backend.etag_is_md5() {
+        body.compute_md5();
+    }
+    let unique = shared.store.next_version()?;
+    let stored = {
+        let mut src = ClientBodySource {
+            io: &mut *io,
+            body: &mut *body,
+        };
+        backend
+            .put_part(
+                &upload.physical_key,
+                &upload.backend_upload_id,
+                part_number,
+                unique,
+                len,
+                &mut src,
+            )
+            .await?
+    };
+    let part = Part {
+        number: part_number,
+        size: len,
+        etag: body_etag(body, stored.etag.clone(), backend.name())?,
+        backend_etag: stored.etag,
+        backend_ref: stored.backend_ref,
+        checksums: body_checksums(body),
+        last_modified_ms: crate::clock::unix_ms(),
+    };
+    shared.store.put_part(upload_id, &part, Some(reservation))?.await?;
+    let mut head = base_head(200, ctx.rid).header("etag", &part.etag).content_length(0);
+    for (alg, v) in &part.checksums {
+        head.push(format!("x-amz-checksum-{alg}"), v);
+    }
+    io.respond(&head, &[]).await
+}
+
+/// The multipart ETag: the MD5 of the parts' binary MD5s, then `-N`.
+pub fn multipart_etag<'a>(etags: impl ExactSizeIterator<Item = &'a str>) -> String {
+    let n = etags.len();
+    let mut md5 = Md5::new();
+    for e in etags {
+        let hex = e.trim().trim_matches('"');
+        let mut bin = [0u8; 16];
+        let ok = hex.len() == 32
+            && (0..16).all(|i| {
+                u8::from_str_radix(hex.get(2 * i..2 * i + 2).unwrap_or("x"), 16)
+                    .map(|b| bin[i] = b)
+                    .is_ok()
+            });
+        if ok {
+            md5.update(bin);
+        } else {
+            // Not an MD5 (a backend's own ETag): still a stable digest of the part list.
+            md5.update(hex.as_bytes());
+        }
+    }
+    format!("\"{}-{n}\"", s3o_sigv4::encode::hex(&md5.finalize()))
+}
+
+/// The composite checksum of the parts (`<checksum of the part checksums>-N`), when every part
+/// carries one of the algorithm.
+fn composite_checksum(alg: &str, parts: &[&Part]) -> Option<(String, String)> {
+    let algorithm = ChecksumAlgorithm::from_name(alg)?;
+    let mut sum = Checksummer::new(algorithm);
+    for p in parts {
+        let (_, v) = p.checksums.iter().find(|(a, _)| a == alg)?;
+        sum.update(&algorithm.decode_value(v.as_bytes()).ok()?);
+    }
+    Some((alg.to_string(), format!("{}-{}", sum.finish_base64(), parts.len())))
+}
+
+/// Checks the client's part list against the recorded parts and returns those used, in order.
+fn used_parts<'a>(
+    requested: &[xml::CompletedPart],
+    recorded: &'a HashMap<u32, Part>,
+) -> Result<Vec<&'a Part>, ProxyError> {
+    let mut used = Vec::with_capacity(requested.len());
+    let mut last = 0;
+    for r in requested {
+        if r.part_number <= last {
+            return Err(ProxyError::InvalidPartOrder);
+        }
+        last = r.part_number;
+        let p = recorded.get(&r.part_number).ok_or(ProxyError::InvalidPart)?;
+        if r.etag.trim().trim_matches('"') != p.etag.trim_matches('"') {
+            return Err(ProxyError::InvalidPart);
+        }
+        for (alg, v) in &r.checksums {
+            if p.checksums.iter().any(|(a, pv)| a == alg && pv != v) {
+                return Err(ProxyError::InvalidPart);
+            }
+        }
+        used.push(p);
+    }
+    if let Some((_, init)) = used.split_last() {
+        if init.iter().any(|p| p.size < MIN_PART_SIZE) {
+            return Err(ProxyError::EntityTooSmall);
+        }
+    }
+    Ok(used)
+}
+
+/// CompleteMultipartUpload: checks the parts, has the backend assemble the object, commits it.
+pub async fn complete(
+    ctx: &Ctx<'_>,
+    io: &mut ClientIo,
+    body: &mut RequestBody,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+) -> Result<(), ProxyError> {
+    let upload = find_upload(ctx, bucket, key, upload_id)?;
+    let condition = write_condition(ctx)?;
+    let doc = read_small_body(io, body, xml::MAX_COMPLETE_BODY_BYTES).await?;
+    let requested = xml::parse_complete_multipart_upload(&doc).map_err(|_| ProxyError::MalformedXml)?;
+    let store = &ctx.core.shared.store;
+    let recorded: HashMap<u32, Part> = store
+        .parts(upload_id, 0, s3o_store::MAX_PARTS as usize)?
+        .into_iter()
+        .map(|p| (p.number, p))
+        .collect();
+    let used = used_parts(&requested, &recorded)?;
+    let size: u64 = used.iter().map(|p| p.size).sum();
+    if size > MAX_OBJECT_SIZE {
+        return Err(ProxyError::EntityTooLarge);
+    }
+    precheck(ctx, bucket, key, &condition)?;
+    let mut meta = ObjectMeta {
+        size,
+        etag: multipart_etag(used.iter().map(|p| p.etag.as_str())),
+        last_modified_ms: crate::clock::unix_ms(),
+        version: upload.version,
+        locations: vec![Location {
+            backend: upload.backend.clone(),
+            physical_key: upload.physical_key.clone(),
+        }],
+        parts: used.iter().map(|p| p.size).collect(),
+        ..upload.meta.clone()
+    };
+    if let Some(c) = upload
+        .checksum_algorithm
+        .as_deref()
+        .and_then(|alg| composite_checksum(alg, &used))
+    {
+        meta.checksums = vec![c];
+    }
+    let backend = ctx.core.backend(&upload.backend)?.clone();
+    let owned: Vec<Part> = used.iter().map(|p| (*p).clone()).collect();
+    backend
+        .complete_upload(
+            &upload.physical_key,
+            &upload.backend_upload_id,
+            &owned,
+            size,
+            &physical_meta(&upload),
+        )
+        .await?;
+    if let Err(e) = commit(ctx, &upload, &meta, &condition, backend.keeps_parts()).await {
+        queue_orphan(ctx, &upload.backend, &upload.physical_key).await;
+        return Err(e);
+    }
+    let location = format!(
+        "http://{}/{bucket}/{key}",
+        ctx.head.header("host").unwrap_or("localhost")
+    );
+    send_xml(
+        ctx,
+        io,
+        &xml::CompleteMultipartUploadResult {
+            location: &location,
+            bucket,
+            key,
+            etag: &meta.etag,
+            checksums: &meta.checksums,
+        },
+    )
+    .await
+}
+
+/// Makes a completed upload's object current; when its condition no longer holds (a write won
+/// the race), the upload is dropped, its parts being consumed by the backend already.
+async fn commit(
+    ctx: &Ctx<'_>,
+    upload: &Upload,
+    meta: &ObjectMeta,
+    condition: &s3o_store::WriteCondition,
+    keeps_parts: bool,
+) -> Result<(), ProxyError> {
+    let store = &ctx.core.shared.store;
+    match store.complete_upload(&upload.upload_id, meta, condition, keeps_parts) {
+        Ok(ticket) => Ok(ticket.await?),
+        Err(s3o_store::StoreError::PreconditionFailed { .. }) => {
+            if let Ok((_, t)) = store.abort_upload(&upload.upload_id) {
+                let _ = t.await;
+            }
+            Err(ProxyError::PreconditionFailed)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// AbortMultipartUpload: forgets the upload; the cleanup queue aborts it on the backend.
+pub async fn abort(
+    ctx: &Ctx<'_>,
+    io: &mut ClientIo,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+) -> Result<(), ProxyError> {
+    find_upload(ctx, bucket, key, upload_id)?;
+    let (_, ticket) = ctx.core.shared.store.abort_upload(upload_id)?;
+    ticket.await?;
+    send_empty(ctx, io, 204).await
+}
+
+/// A `max-parts` / `max-uploads` value: 0 to 1000 (larger is clamped), default 1000.
+fn max_param(q: &[(String, String)], name: &str) -> Result<u32, ProxyError> {
+    match q.iter().find(|(k, _)| k == name) {
+        None => Ok(MAX_LISTING),
+        Some((_, v)) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .map(|n| u32::try_from(n.min(i64::from(MAX_LISTING))).unwrap_or(MAX_LISTING))
+            .ok_or_else(|| {
+                ProxyError::InvalidArgument(format!("Provided {name} not an integer or within integer range"))
+            }),
+    }
+}
+
+/// ListParts.
+pub async fn list_parts(
+    ctx: &Ctx<'_>,
+    io: &mut ClientIo,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+) -> Result<(), ProxyError> {
+    let upload = find_upload(ctx, bucket, key, upload_id)?;
+    let q = crate::endpoint::parse_query(&ctx.head.query);
+    let max_parts = max_param(&q, "max-parts")?;
+    let marker = match q.iter().find(|(k, _)| k == "part-number-marker") {
+        Some((_, v)) => v
+            .parse::<u32>()
+            .map_err(|_| ProxyError::InvalidArgument("Invalid part-number-marker".into()))?,
+        None => 0,
+    };
+    let mut parts = ctx.core.shared.store.parts(upload_id, marker, max_parts as usize + 1)?;
+    let is_truncated = parts.len() > max_parts as usize;
+    parts.truncate(max_parts as usize);
+    let entries: Vec<xml::PartEntry<'_>> = parts
+        .iter()
+        .map(|p| xml::PartEntry {
+            part_number: p.number,
+            last_modified_ms: p.last_modified_ms,
+            etag: &p.etag,
+            size: p.size,
+            checksums: &p.checksums,
+        })
+        .collect();
+    let alg_upper = upload.checksum_algorithm.as_deref().map(str::to_ascii_uppercase);
+    send_xml(
+        ctx,
+        io,
+        &xml::ListPartsResult {
+            bucket,
+            key,
+            upload_id,
+            part_number_marker: marker,
+            next_part_number_marker: parts.last().map(|p| p.number).filter(|_| is_truncated),
+            max_parts,
+            is_truncated,
+            parts: &entries,
+            owner: xml::Owner {
+                id: &upload.owner,
+                display_name: &upload.owner,
+            },
+            storage_class: xml::STORAGE_CLASS,
+            checksum_algorithm: alg_upper.as_deref(),
+        },
+    )
+    .await
+}
+
+/// ListMultipartUploads, with prefix, delimiter, markers and `max-uploads`.
+pub async fn list_uploads(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) -> Result<(), ProxyError> {
+    require_bucket(ctx, bucket)?;
+    let q = crate::endpoint::parse_query(&ctx.head.query);
+    let get = |n: &str| q.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+    let max = max_param(&q, "max-uploads")? as usize;
+    let prefix = get("prefix").unwrap_or("");
+    let delimiter = get("delimiter").filter(|d| !d.is_empty());
+    let key_marker = get("key-marker").unwrap_or("");
+    let upload_id_marker = if key_marker.is_empty() {
+        ""
+    } else {
+        get("upload-id-marker").unwrap_or("")
+    };
+    let encoding_type_url = match get("encoding-type") {
+        None => false,
+        Some("url") => true,
+        Some(_) => {
+            return Err(ProxyError::InvalidArgument(
+                "Invalid Encoding Method specified in Request".into(),
+            ))
+        }
+    };
+    let mut uploads: Vec<Upload> = Vec::new();
+    let mut prefixes: Vec<String> = Vec::new();
+    let mut is_truncated = false;
+    for u in ctx
+        .core
+        .shared
+        .store
+        .list_uploads(bucket, prefix, key_marker, upload_id_marker)?
+    {
+        let u = u?;
+        let rolled = delimiter.and_then(|d| {
+            let rest = u.key.get(prefix.len()..)?;
+            rest.find(d).map(|i| u.key[..prefix.len() + i + d.len()].to_string())
+        });
+        if let Some(p) = &rolled {
+            if prefixes.last() == Some(p) || p.as_str() <= key_marker {
+                continue;
+            }
+        }
+        if uploads.len() + prefixes.len() >= max {
+            is_truncated = true;
+            break;
+        }
+        match rolled {
+            Some(p) => prefixes.push(p),
+            None => uploads.push(u),
+        }
+    }
+    let entries: Vec<xml::UploadEntry<'_>> = uploads
+        .iter()
+        .map(|u| xml::UploadEntry {
+            key: &u.key,
+            upload_id: &u.upload_id,
+            initiated_ms: u.initiated_ms,
+        })
+        .collect();
+    let last = uploads.last();
+    let owner = xml::Owner {
+        id: &ctx.who.access_key,
+        display_name: &ctx.who.access_key,
+    };
+    send_xml(
+        ctx,
+        io,
+        &xml::ListMultipartUploadsResult {
+            bucket,
+            key_marker,
+            upload_id_marker,
+            next_key_marker: last.map(|u| u.key.as_str()).filter(|_| is_truncated),
+            next_upload_id_marker: last.map(|u| u.upload_id.as_str()).filter(|_| is_truncated),
+            prefix,
+            delimiter,
+            max_uploads: u32::try_from(max).unwrap_or(MAX_LISTING),
+            is_truncated,
+            uploads: &entries,
+            common_prefixes: &prefixes,
+            encoding_type_url,
+            owner,
+        },
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_multipart_etag_is_the_md5_of_the_part_md5s() {
+        // Two parts whose MD5s are those of "a" and "b".
+        let a = "\"0cc175b9c0f1b6a831c399e269772661\"";
+        let b = "92eb5ffee6ae2fec3ad71c777531578f";
+        let mut md5 = Md5::new();
+        md5.update([
+            0x0c, 0xc1, 0x75, 0xb9, 0xc0, 0xf1, 0xb6, 0xa8, 0x31, 0xc3, 0x99, 0xe2, 0x69, 0x77, 0x26, 0x61,
+        ]);
+        md5.update([
+            0x92, 0xeb, 0x5f, 0xfe, 0xe6, 0xae, 0x2f, 0xec, 0x3a, 0xd7, 0x1c, 0x77, 0x75, 0x31, 0x57, 0x8f,
+        ]);
+        let want = format!("\"{}-2\"", s3o_sigv4::encode::hex(&md5.finalize()));
+        assert_eq!(multipart_etag([a, b].into_iter()), want);
+    }
+
+    fn part(number: u32, size: u64) -> Part {
+        Part {
+            number,
+            size,
+            etag: format!("\"{number:032x}\""),
+            ..Part::default()
+        }
+    }
+
+    fn req(number: u32) -> xml::CompletedPart {
+        xml::CompletedPart {
+            part_number: number,
+            etag: format!("{number:032x}"),
+            checksums: vec![],
+        }
+    }
+
+    #[test]
+    fn part_lists_are_checked_like_s3() {
+        let recorded: HashMap<u32, Part> = [part(1, MIN_PART_SIZE), part(2, 1), part(3, 1)]
+            .into_iter()
+            .map(|p| (p.number, p))
+            .collect();
+        assert_eq!(used_parts(&[req(1), req(2)], &recorded).unwrap().len(), 2);
+        assert!(matches!(
+            used_parts(&[req(2), req(1)], &recorded),
+            Err(ProxyError::InvalidPartOrder)
+        ));
+        assert!(matches!(
+            used_parts(&[req(1), req(1)], &recorded),
+            Err(ProxyError::InvalidPartOrder)
+        ));
+        assert!(matches!(
+            used_parts(&[req(1), req(4)], &recorded),
+            Err(ProxyError::InvalidPart)
+        ));
+        assert!(matches!(
+            used_parts(&[req(2), req(3)], &recorded),
+            Err(ProxyError::EntityTooSmall)
+        ));
+        let mut wrong = req(1);
+        wrong.etag = "\"ffffffffffffffffffffffffffffffff\"".into();
+        assert!(matches!(used_parts(&[wrong], &recorded), Err(ProxyError::InvalidPart)));
+    }
+}

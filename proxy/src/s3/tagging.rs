@@ -1,0 +1,161 @@
+//! Object tags (GetObjectTagging, PutObjectTagging, DeleteObjectTagging, and `x-amz-tagging` on
+//! writes, with S3's limits) and GetObjectAttributes, all answered from metadata.
+
+use crate::client::{ClientIo, RequestBody};
+use crate::error::ProxyError;
+use crate::s3::reply::{base_head, send_xml};
+use crate::s3::{read_small_body, require_bucket, Ctx};
+use crate::xml;
+
+/// Most tags an object may carry (S3's limit).
+pub const MAX_TAGS: usize = 10;
+/// Longest tag key, in characters (S3's limit).
+pub const MAX_TAG_KEY_CHARS: usize = 128;
+/// Longest tag value, in characters (S3's limit).
+pub const MAX_TAG_VALUE_CHARS: usize = 256;
+
+/// Checks tags against S3's rules.
+pub fn validate_tags(tags: &[(String, String)]) -> Result<(), ProxyError> {
+    let bad = |m: &str| Err(ProxyError::InvalidTag(m.to_string()));
+    if tags.len() > MAX_TAGS {
+        return bad("Object tags cannot be greater than 10");
+    }
+    for (i, (k, v)) in tags.iter().enumerate() {
+        if k.is_empty() || k.chars().count() > MAX_TAG_KEY_CHARS {
+            return bad("The TagKey you have provided is invalid");
+        }
+        if v.chars().count() > MAX_TAG_VALUE_CHARS {
+            return bad("The TagValue you have provided is invalid");
+        }
+        if k.starts_with("aws:") {
+            return bad("Your TagKey cannot be prefixed with aws:");
+        }
+        if tags[..i].iter().any(|(other, _)| other == k) {
+            return bad("Cannot provide multiple Tags with the same key");
+        }
+    }
+    Ok(())
+}
+
+/// The tags of `x-amz-tagging` on a write (none without the header), validated.
+pub fn header_tags(ctx: &Ctx<'_>) -> Result<Vec<(String, String)>, ProxyError> {
+    let Some(h) = ctx.head.header("x-amz-tagging") else {
+        return Ok(Vec::new());
+    };
+    let tags = xml::parse_tagging_query(h)
+        .map_err(|_| ProxyError::InvalidArgument("The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.".into()))?;
+    validate_tags(&tags)?;
+    Ok(tags)
+}
+
+/// The current version of `bucket`/`key`, or NoSuchBucket / NoSuchKey.
+fn current(ctx: &Ctx<'_>, bucket: &str, key: &str) -> Result<s3o_store::ObjectMeta, ProxyError> {
+    match ctx.core.shared.store.get_object(bucket, key)? {
+        Some(m) => Ok(m),
+        None => {
+            require_bucket(ctx, bucket)?;
+            Err(ProxyError::NoSuchKey)
+        }
+    }
+}
+
+/// GetObjectTagging.
+pub async fn get_tagging(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -> Result<(), ProxyError> {
+    let meta = current(ctx, bucket, key)?;
+    send_xml(ctx, io, &xml::Tagging { tags: &meta.tags }).await
+}
+
+/// PutObjectTagging: replaces the tag set.
+pub async fn put_tagging(
+    ctx: &Ctx<'_>,
+    io: &mut ClientIo,
+    body: &mut RequestBody,
+    bucket: &str,
+    key: &str,
+) -> Result<(), ProxyError> {
+    current(ctx, bucket, key)?;
+    let doc = read_small_body(io, body, xml::MAX_TAGGING_BODY_BYTES).await?;
+    let tags = xml::parse_tagging(&doc).map_err(|_| ProxyError::MalformedXml)?;
+    validate_tags(&tags)?;
+    ctx.core.shared.store.set_tags(bucket, key, tags)?.await?;
+    io.respond(&base_head(200, ctx.rid).content_length(0), &[]).await
+}
+
+/// DeleteObjectTagging.
+pub async fn delete_tagging(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -> Result<(), ProxyError> {
+    current(ctx, bucket, key)?;
+    ctx.core.shared.store.set_tags(bucket, key, Vec::new())?.await?;
+    io.respond(&base_head(204, ctx.rid), &[]).await
+}
+
+/// GetObjectAttributes: the attributes named in `x-amz-object-attributes`.
+pub async fn get_attributes(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -> Result<(), ProxyError> {
+    let meta = current(ctx, bucket, key)?;
+    let wanted = ctx.head.header("x-amz-object-attributes").unwrap_or("");
+    let mut names = Vec::new();
+    for name in wanted.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        match name {
+            "ETag" | "Checksum" | "ObjectParts" | "StorageClass" | "ObjectSize" => names.push(name),
+            _ => {
+                return Err(ProxyError::InvalidArgument(format!(
+                    "Invalid attribute name specified: {name}"
+                )))
+            }
+        }
+    }
+    if names.is_empty() {
+        return Err(ProxyError::InvalidArgument(
+            "x-amz-object-attributes header specifying attributes to be retrieved is either missing or empty".into(),
+        ));
+    }
+    let has = |n: &str| names.contains(&n);
+    let parts = u32::try_from(meta.parts.len()).unwrap_or(u32::MAX);
+    let doc = xml::GetObjectAttributesResponse {
+        etag: has("ETag").then_some(meta.etag.as_str()),
+        checksum: (has("Checksum") && !meta.checksums.is_empty()).then_some(meta.checksums.as_slice()),
+        object_parts: (has("ObjectParts") && parts > 0).then_some(xml::ObjectParts {
+            total_parts_count: parts,
+        }),
+        storage_class: has("StorageClass").then_some(xml::STORAGE_CLASS),
+        object_size: has("ObjectSize").then_some(meta.size),
+    };
+    let body = xml::XmlBody::to_vec(&doc);
+    let head = base_head(200, ctx.rid)
+        .header("content-type", "application/xml")
+        .header(
+            "last-modified",
+            crate::http::http_date((meta.last_modified_ms / 1000) as i64),
+        )
+        .content_length(body.len() as u64);
+    io.respond(&head, &body).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn s3_tag_limits() {
+        assert!(validate_tags(&tags(&[("a", ""), ("b", "x")])).is_ok());
+        let ten: Vec<(String, String)> = (0..10).map(|i| (format!("k{i}"), "v".into())).collect();
+        assert!(validate_tags(&ten).is_ok());
+        let eleven: Vec<(String, String)> = (0..11).map(|i| (format!("k{i}"), "v".into())).collect();
+        let long_key = "k".repeat(MAX_TAG_KEY_CHARS + 1);
+        let long_value = "é".repeat(MAX_TAG_VALUE_CHARS + 1);
+        for bad in [
+            eleven,
+            tags(&[(&long_key, "v")]),
+            tags(&[("k", &long_value)]),
+            tags(&[("a", "1"), ("a", "2")]),
+            tags(&[("", "v")]),
+            tags(&[("aws:x", "v")]),
+        ] {
+            assert!(matches!(validate_tags(&bad), Err(ProxyError::InvalidTag(_))), "{bad:?}");
+        }
+        assert!(validate_tags(&tags(&[(&"k".repeat(128), &"é".repeat(256))])).is_ok());
+    }
+}
