@@ -265,6 +265,16 @@ impl FsBackend {
             }
             Err(e) => return Err(self.io(e).into()),
         };
+        // The file must be exactly what was committed: a truncated or replaced file is a backend
+        // failure (another copy may be tried), never a short body after a 200.
+        let on_disk = std::fs::metadata(&path).map_err(|e| self.io(e))?.len();
+        if on_disk != size {
+            return Err(BackendError::Protocol {
+                backend: self.name.clone(),
+                detail: format!("object {key} is {on_disk} bytes on the backend, {size} expected"),
+            }
+            .into());
+        }
         let (start, end) = match range {
             Some(r) => (r.start, r.end + 1),
             None => (0, size),

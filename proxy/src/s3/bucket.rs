@@ -18,17 +18,52 @@ fn region(ctx: &Ctx<'_>) -> String {
         .unwrap_or_else(|| "us-east-1".into())
 }
 
-/// ListBuckets: the buckets this credential may use.
+/// Most buckets one ListBuckets page holds (S3's limit for `max-buckets`).
+pub const MAX_BUCKETS_PAGE: usize = 10_000;
+
+/// ListBuckets: the buckets this credential may use, by name, with `prefix`, `max-buckets` and
+/// `continuation-token` (the base64url of the last name of the previous page).
 pub async fn list_buckets(ctx: &Ctx<'_>, io: &mut ClientIo) -> Result<(), ProxyError> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let q = crate::endpoint::parse_query(&ctx.head.query);
+    let get = |n: &str| q.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+    let max = match get("max-buckets") {
+        None => MAX_BUCKETS_PAGE,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_BUCKETS_PAGE).contains(n))
+            .ok_or_else(|| ProxyError::InvalidArgument("max-buckets must be an integer between 1 and 10000".into()))?,
+    };
+    let after = match get("continuation-token") {
+        None | Some("") => None,
+        Some(t) => Some(
+            b64.decode(t)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| ProxyError::InvalidArgument("The continuation token provided is incorrect".into()))?,
+        ),
+    };
+    let prefix = get("prefix");
     let all = ctx.core.shared.store.list_buckets()?;
-    let entries: Vec<xml::BucketEntry<'_>> = all
-        .iter()
-        .filter(|b| ctx.who.may_use(&b.name))
+    let mut visible = all.iter().filter(|b| {
+        ctx.who.may_use(&b.name)
+            && prefix.is_none_or(|p| b.name.starts_with(p))
+            && after.as_deref().is_none_or(|a| b.name.as_str() > a)
+    });
+    let entries: Vec<xml::BucketEntry<'_>> = visible
+        .by_ref()
+        .take(max)
         .map(|b| xml::BucketEntry {
             name: &b.name,
             created_ms: b.created_ms,
         })
         .collect();
+    let token = match (visible.next(), entries.last()) {
+        (Some(_), Some(last)) => Some(b64.encode(last.name.as_bytes())),
+        _ => None,
+    };
     let owner = xml::Owner {
         id: &ctx.who.access_key,
         display_name: &ctx.who.access_key,
@@ -39,6 +74,8 @@ pub async fn list_buckets(ctx: &Ctx<'_>, io: &mut ClientIo) -> Result<(), ProxyE
         &xml::ListAllMyBucketsResult {
             owner,
             buckets: &entries,
+            continuation_token: token.as_deref(),
+            prefix,
         },
     )
     .await

@@ -52,6 +52,10 @@ pub struct ListAllMyBucketsResult<'a> {
     pub owner: Owner<'a>,
     /// The buckets, in the order to list them (S3 sorts by name).
     pub buckets: &'a [BucketEntry<'a>],
+    /// The token of the next page, when the listing is truncated.
+    pub continuation_token: Option<&'a str>,
+    /// The `prefix` the listing was filtered by, if any.
+    pub prefix: Option<&'a str>,
 }
 
 impl XmlBody for ListAllMyBucketsResult<'_> {
@@ -66,12 +70,24 @@ impl XmlBody for ListAllMyBucketsResult<'_> {
             write_iso8601_millis(out, bucket.created_ms);
             out.extend_from_slice(b"</CreationDate></Bucket>");
         }
-        out.extend_from_slice(b"</Buckets></ListAllMyBucketsResult>");
+        out.extend_from_slice(b"</Buckets>");
+        if let Some(token) = self.continuation_token {
+            out.extend_from_slice(b"<ContinuationToken>");
+            escape_into(out, token);
+            out.extend_from_slice(b"</ContinuationToken>");
+        }
+        if let Some(prefix) = self.prefix {
+            out.extend_from_slice(b"<Prefix>");
+            escape_into(out, prefix);
+            out.extend_from_slice(b"</Prefix>");
+        }
+        out.extend_from_slice(b"</ListAllMyBucketsResult>");
     }
 
     fn size_hint(&self) -> usize {
         let names: usize = self.buckets.iter().map(|b| b.name.len()).sum();
-        256 + self.owner.id.len() + self.owner.display_name.len() + self.buckets.len() * 80 + names
+        let extra = self.continuation_token.map_or(0, str::len) + self.prefix.map_or(0, str::len);
+        300 + self.owner.id.len() + self.owner.display_name.len() + self.buckets.len() * 80 + names + extra
     }
 }
 
@@ -374,7 +390,9 @@ mod tests {
         assert_eq!(
             xml(&ListAllMyBucketsResult {
                 owner: OWNER,
-                buckets: &buckets
+                buckets: &buckets,
+                continuation_token: None,
+                prefix: None,
             }),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
              <ListAllMyBucketsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
@@ -390,11 +408,14 @@ mod tests {
                     id: "u",
                     display_name: "u"
                 },
-                buckets: &[]
+                buckets: &[],
+                continuation_token: Some("ZXhhbXBsZQ"),
+                prefix: Some("a&b"),
             }),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
              <ListAllMyBucketsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
-             <Owner><ID>u</ID><DisplayName>u</DisplayName></Owner><Buckets></Buckets></ListAllMyBucketsResult>"
+             <Owner><ID>u</ID><DisplayName>u</DisplayName></Owner><Buckets></Buckets>\
+             <ContinuationToken>ZXhhbXBsZQ</ContinuationToken><Prefix>a&amp;b</Prefix></ListAllMyBucketsResult>"
         );
     }
 
