@@ -43,6 +43,9 @@ pub struct PhysicalMeta {
     pub version: u64,
     /// Content-Type to store on the backend.
     pub content_type: Option<String>,
+    /// Digests the client gave up front (`content-md5`, `x-amz-checksum-<alg>`) as (header,
+    /// value), forwarded so an S3 backend verifies what it stores, too.
+    pub integrity: Vec<(String, String)>,
 }
 
 /// Where a backend put a part.
@@ -173,6 +176,7 @@ impl Backend {
         part_number: u32,
         unique: u64,
         len: u64,
+        integrity: &[(String, String)],
         body: &mut B,
     ) -> Result<StoredPart, ProxyError> {
         match self {
@@ -181,7 +185,7 @@ impl Backend {
                 backend_ref: Some(b.put_part(upload_id, part_number, unique, len, body).await?),
             }),
             Backend::S3(b) => Ok(StoredPart {
-                etag: b.upload_part(key, upload_id, part_number, len, body).await?,
+                etag: b.upload_part(key, upload_id, part_number, len, integrity, body).await?,
                 backend_ref: None,
             }),
         }

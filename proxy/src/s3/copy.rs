@@ -157,6 +157,7 @@ pub async fn copy_object(
         key: key.into(),
         version,
         content_type: meta.content_type.clone(),
+        integrity: Vec::new(),
     };
     // The bytes are the source's: so is the ETag, unless the source's is a multipart one.
     let multipart_source = src.etag.contains('-');
@@ -306,6 +307,7 @@ pub async fn upload_part_copy(
                     part_number,
                     unique,
                     len,
+                    &[],
                     &mut tee,
                 )
                 .await?;

@@ -15,8 +15,8 @@ use crate::backend::PhysicalMeta;
 use crate::client::{ClientBodySource, ClientIo, RequestBody};
 use crate::error::ProxyError;
 use crate::s3::object::{
-    body_checksums, body_etag, meta_from_headers, precheck, queue_orphan, single_checksum_header, write_condition,
-    MAX_KEY_BYTES, MAX_PUT_SIZE,
+    body_checksums, body_etag, integrity_headers, meta_from_headers, precheck, queue_orphan, single_checksum_header,
+    write_condition, MAX_KEY_BYTES, MAX_PUT_SIZE,
 };
 use crate::s3::reply::{base_head, send_empty, send_xml};
 use crate::s3::{placement, read_small_body, require_bucket, Ctx};
@@ -47,6 +47,7 @@ pub(crate) fn physical_meta(u: &Upload) -> PhysicalMeta {
         key: u.key.clone(),
         version: u.version,
         content_type: u.meta.content_type.clone(),
+        integrity: Vec::new(),
     }
 }
 
@@ -166,6 +167,7 @@ pub async fn upload_part(
                 part_number,
                 unique,
                 len,
+                &integrity_headers(ctx),
                 &mut src,
             )
             .await?

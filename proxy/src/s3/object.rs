@@ -90,6 +90,19 @@ pub(crate) fn precheck(ctx: &Ctx<'_>, bucket: &str, key: &str, condition: &Write
     }
 }
 
+/// The digests a client sent in its request head (`Content-MD5`, `x-amz-checksum-<alg>`), to
+/// forward to the backend so it verifies the bytes it stores (we verify them as they stream).
+pub(crate) fn integrity_headers(ctx: &Ctx<'_>) -> Vec<(String, String)> {
+    ctx.head
+        .headers
+        .iter()
+        .filter(|(n, _)| {
+            n.eq_ignore_ascii_case("content-md5") || s3o_sigv4::ChecksumAlgorithm::from_header_name(n).is_some()
+        })
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.trim().to_string()))
+        .collect()
+}
+
 /// Refuses a request with more than one `x-amz-checksum-<alg>` header.
 pub(crate) fn single_checksum_header(ctx: &Ctx<'_>) -> Result<(), ProxyError> {
     let checksums = ctx
@@ -183,6 +196,7 @@ pub async fn put_object(
         key: key.into(),
         version,
         content_type: meta.content_type.clone(),
+        integrity: integrity_headers(ctx),
     };
     if !backend.etag_is_md5() {
         body.compute_md5();

@@ -503,7 +503,8 @@ impl S3Backend {
         body: &mut B,
     ) -> Result<Option<String>, ProxyError> {
         let (mut lkey, mut version) = (String::new(), String::new());
-        let extra = Self::label_headers(meta, &mut lkey, &mut version);
+        let mut extra = Self::label_headers(meta, &mut lkey, &mut version);
+        extra.extend(meta.integrity.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         let (resp, rbody) = self.send_body("PUT", key, "", len, &extra, body).await?;
         if resp.status != 200 {
             return Err(self.status_error(resp.status, &rbody).into());

@@ -87,10 +87,12 @@ impl S3Backend {
         upload_id: &str,
         part_number: u32,
         len: u64,
+        integrity: &[(String, String)],
         body: &mut B,
     ) -> Result<Option<String>, ProxyError> {
         let query = Self::part_query(upload_id, part_number);
-        let (resp, rbody) = self.send_body("PUT", key, &query, len, &[], body).await?;
+        let extra: Vec<(&str, &str)> = integrity.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let (resp, rbody) = self.send_body("PUT", key, &query, len, &extra, body).await?;
         self.check_ok(resp.status, &rbody)?;
         Ok(resp.etag)
     }
