@@ -23,6 +23,9 @@ static XATTR_WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBo
 
 /// Where uploads in progress are written, under a backend's root.
 const TMP_DIR: &str = "tmp";
+/// Makes every temporary file name unique in the process: two writes of one key at once (two
+/// CompleteMultipartUpload of one upload) must never truncate or remove each other's file.
+static TMP_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 /// Where the parts of multipart uploads live, one directory per upload, under a backend's root.
 const UPLOADS_DIR: &str = "uploads";
 
@@ -177,7 +180,8 @@ impl FsBackend {
         // upload cut off by a crash or exit never leaves a stray file among the objects.
         let tmp_dir = self.root.join(TMP_DIR);
         std::fs::create_dir_all(&tmp_dir).map_err(|e| self.io(e))?;
-        let tmp = tmp_dir.join(format!("{tmp_name}.part"));
+        let seq = TMP_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = tmp_dir.join(format!("{tmp_name}.{seq}.part"));
         let file = OpenOptions::new()
             .write(true)
             .create(true)

@@ -84,8 +84,13 @@ pub async fn create(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -
         ));
     }
     let store = &ctx.core.shared.store;
-    // The backend must have room now; each part reserves its own bytes as it arrives.
-    let (backend, reservation) = placement::choose(ctx.core, bucket, 0)?;
+    // A backend with room for a full part (else for anything: a small one-part upload may still
+    // fit); each part reserves its own bytes as it arrives. Choosing with room for nothing would
+    // pin the upload to a nearly full backend that refuses every 5 MiB part.
+    let (backend, reservation) = match placement::choose(ctx.core, bucket, MIN_PART_SIZE) {
+        Err(ProxyError::InsufficientStorage) => placement::choose(ctx.core, bucket, 0)?,
+        chosen => chosen?,
+    };
     drop(reservation);
     let version = store.next_version()?;
     let upload_id = new_upload_id(version)?;
@@ -311,7 +316,17 @@ pub async fn complete(
         )
         .await?;
     if let Err(e) = commit(ctx, &upload, &meta, &condition, backend.keeps_parts()).await {
-        queue_orphan(ctx, &upload.backend, &upload.physical_key).await;
+        // A concurrent Complete of the same upload (a client retrying a slow one) assembles the
+        // same physical key: when that one committed, these bytes are the current object's.
+        let committed = match ctx.core.shared.store.get_object(bucket, key) {
+            Ok(Some(m)) => m.version == upload.version,
+            Ok(None) => false,
+            // Unknown: keep the bytes (a leak beats deleting a live object).
+            Err(_) => true,
+        };
+        if !committed {
+            queue_orphan(ctx, &upload.backend, &upload.physical_key).await;
+        }
         return Err(e);
     }
     let location = format!(
@@ -463,6 +478,8 @@ pub async fn list_uploads(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) -> Res
     let mut uploads: Vec<Upload> = Vec::new();
     let mut prefixes: Vec<String> = Vec::new();
     let mut is_truncated = false;
+    // Whether the last entry of the page is a common prefix (then the next page starts after it).
+    let mut last_is_prefix = false;
     for u in ctx
         .core
         .shared
@@ -483,6 +500,7 @@ pub async fn list_uploads(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) -> Res
             is_truncated = true;
             break;
         }
+        last_is_prefix = rolled.is_some();
         match rolled {
             Some(p) => prefixes.push(p),
             None => uploads.push(u),
@@ -496,7 +514,12 @@ pub async fn list_uploads(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) -> Res
             initiated_ms: u.initiated_ms,
         })
         .collect();
-    let last = uploads.last();
+    let last = uploads.last().filter(|_| !last_is_prefix);
+    let next_key_marker = if last_is_prefix {
+        prefixes.last().map(String::as_str)
+    } else {
+        last.map(|u| u.key.as_str())
+    };
     let owner = xml::Owner {
         id: &ctx.who.access_key,
         display_name: &ctx.who.access_key,
@@ -508,7 +531,7 @@ pub async fn list_uploads(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) -> Res
             bucket,
             key_marker,
             upload_id_marker,
-            next_key_marker: last.map(|u| u.key.as_str()).filter(|_| is_truncated),
+            next_key_marker: next_key_marker.filter(|_| is_truncated),
             next_upload_id_marker: last.map(|u| u.upload_id.as_str()).filter(|_| is_truncated),
             prefix,
             delimiter,

@@ -423,3 +423,199 @@ pub fn data(n: usize, seed: u32) -> Vec<u8> {
 }
 
 pub mod fake_s3;
+
+// --- Helpers for the multipart, copy and tagging tests (proxy/tests/{multipart,copy_tagging}.rs).
+
+impl Client {
+    /// An aws-chunked request of `payload` (like [`Client::chunked_put`]) to any method, path and
+    /// query, with `extra` headers signed too (e.g. an UploadPart).
+    #[allow(clippy::too_many_arguments)]
+    pub fn chunked_send(
+        &mut self,
+        method: &str,
+        path: &str,
+        query: &str,
+        extra: &[(&str, &str)],
+        payload: &[u8],
+        mode: StreamingMode,
+        chunk: usize,
+    ) -> Response {
+        let sha = match mode {
+            StreamingMode::Signed => "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+            StreamingMode::SignedTrailer => "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
+            StreamingMode::UnsignedTrailer => "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        };
+        let len = payload.len().to_string();
+        let date = AmzDate::from_unix(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64,
+        );
+        let host = self.host.clone();
+        let mut h: Vec<(&str, &str)> = vec![
+            ("host", &host),
+            ("x-amz-date", date.as_str()),
+            ("x-amz-content-sha256", sha),
+            ("content-encoding", "aws-chunked"),
+            ("x-amz-decoded-content-length", len.as_str()),
+        ];
+        if mode.has_trailer() {
+            h.push(("x-amz-trailer", "x-amz-checksum-crc32c"));
+        }
+        h.extend_from_slice(extra);
+        let sig = self.signer.sign_headers(method, path, query, &h, sha, &date);
+        let chain = self.signer.chain(&date, sig.signature);
+        let body = ChunkedEncoder::new(mode, Some(chain), Some(Checksummer::new(ChecksumAlgorithm::Crc32c)))
+            .encode_all(payload, chunk);
+        let mut headers: Vec<(String, String)> = h.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+        headers.push(("authorization".into(), sig.authorization));
+        headers.push(("content-length".into(), body.len().to_string()));
+        self.raw(method, path, query, &headers, &body)
+    }
+}
+
+impl TestServer {
+    /// Every file under a backend's `uploads/` directory (multipart parts of the `fs` backend).
+    pub fn upload_files(&self, backend: &str) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.dir.0.join(backend).join("uploads")];
+        while let Some(d) = stack.pop() {
+            if let Ok(rd) = std::fs::read_dir(&d) {
+                for e in rd.flatten() {
+                    let p = e.path();
+                    if p.is_dir() {
+                        stack.push(p);
+                    } else {
+                        out.push(p);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Stops this server, waits until nothing of it holds the metadata store any more, and starts
+    /// a new one on the same directory with the config `text`.
+    pub fn restart(mut self, text: &str) -> TestServer {
+        self.stop();
+        let t0 = std::time::Instant::now();
+        // The cleanup worker notices the shutdown within its poll interval and drops its handle.
+        while Arc::strong_count(&self.shared) > 1 {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "the old server still holds its state"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let dir = std::mem::replace(&mut self.dir, TempDir::new("restart-placeholder"));
+        drop(self);
+        TestServer::start_config(dir, text)
+    }
+
+    /// Runs the cleanup queue (and nothing else) as if it were `now_ms`, until nothing is due.
+    pub fn run_cleanup_at(&self, now_ms: u64) {
+        let shared = self.shared.clone();
+        let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let mut backends = std::collections::HashMap::new();
+            for b in &shared.cfg.backends {
+                backends.insert(
+                    b.name.clone(),
+                    std::rc::Rc::new(s3o_proxy::backend::Backend::new(b, &shared.cfg.limits).unwrap()),
+                );
+            }
+            for _ in 0..100 {
+                if s3o_proxy::cleanup::run_once_at(&shared, &backends, now_ms).await == 0 {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+/// The text of every `<tag>...</tag>` element of an XML document, in order.
+pub fn xml_all(text: &str, tag: &str) -> Vec<String> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(&open) {
+        rest = &rest[i + open.len()..];
+        let Some(j) = rest.find(&close) else { break };
+        out.push(rest[..j].to_string());
+        rest = &rest[j + close.len()..];
+    }
+    out
+}
+
+/// The text of the first `<tag>...</tag>` element, if any.
+pub fn xml_one(text: &str, tag: &str) -> Option<String> {
+    xml_all(text, tag).into_iter().next()
+}
+
+/// Lowercase hex MD5.
+pub fn md5_hex(b: &[u8]) -> String {
+    use md5::Digest;
+    s3o_sigv4::encode::hex(&md5::Md5::digest(b))
+}
+
+/// Base64 MD5 (a `Content-MD5` value).
+pub fn md5_b64(b: &[u8]) -> String {
+    use md5::Digest;
+    s3o_sigv4::checksum::base64_encode(&md5::Md5::digest(b))
+}
+
+/// The ETag S3 gives a multipart object made of these parts: the MD5 of the parts' binary MD5s,
+/// then `-N`, quoted.
+pub fn multipart_etag(parts: &[&[u8]]) -> String {
+    use md5::Digest;
+    let mut all = Vec::new();
+    for p in parts {
+        all.extend_from_slice(&md5::Md5::digest(p));
+    }
+    format!(
+        "\"{}-{}\"",
+        s3o_sigv4::encode::hex(&md5::Md5::digest(&all)),
+        parts.len()
+    )
+}
+
+/// A CompleteMultipartUpload body for (part number, ETag) pairs.
+pub fn complete_body(parts: &[(u32, &str)]) -> String {
+    let mut s = String::from("<CompleteMultipartUpload>");
+    for (n, e) in parts {
+        s.push_str(&format!("<Part><PartNumber>{n}</PartNumber><ETag>{e}</ETag></Part>"));
+    }
+    s.push_str("</CompleteMultipartUpload>");
+    s
+}
+
+impl Client {
+    /// CreateMultipartUpload; returns the upload id (asserting success).
+    pub fn create_upload(&mut self, path: &str, extra: &[(&str, &str)]) -> String {
+        let r = self.send("POST", path, "uploads", extra, b"");
+        assert_eq!(r.status, 200, "create {path}: {}", r.text());
+        xml_one(&r.text(), "UploadId").expect("UploadId")
+    }
+
+    /// UploadPart.
+    pub fn upload_part(&mut self, path: &str, upload_id: &str, n: u32, body: &[u8]) -> Response {
+        self.send("PUT", path, &format!("partNumber={n}&uploadId={upload_id}"), &[], body)
+    }
+
+    /// CompleteMultipartUpload of these (part number, ETag) pairs.
+    pub fn complete_upload(
+        &mut self,
+        path: &str,
+        upload_id: &str,
+        parts: &[(u32, &str)],
+        extra: &[(&str, &str)],
+    ) -> Response {
+        let body = complete_body(parts);
+        self.send("POST", path, &format!("uploadId={upload_id}"), extra, body.as_bytes())
+    }
+}
