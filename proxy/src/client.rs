@@ -27,6 +27,9 @@ pub struct ClientIo {
     pub response_started: bool,
     /// Timeout for body progress.
     pub body_timeout: Duration,
+    /// Whether the response to the current request must say `Connection: keep-alive` (an
+    /// HTTP/1.0 request that asked to keep the connection; HTTP/1.0 closes otherwise).
+    pub announce_keep_alive: bool,
 }
 
 impl ClientIo {
@@ -37,6 +40,7 @@ impl ClientIo {
             buf: BytesMut::with_capacity(HEAD_BUF),
             response_started: false,
             body_timeout,
+            announce_keep_alive: false,
         }
     }
 
@@ -77,8 +81,18 @@ impl ClientIo {
         }
     }
 
-    /// Writes bytes to the client.
-    pub async fn write<B: monoio::buf::IoBuf>(&mut self, b: B) -> Result<B, ProxyError> {
+    /// Writes bytes to the client (the first write of a response starts with its head).
+    pub async fn write<B: monoio::buf::IoBuf + AsRef<[u8]>>(&mut self, b: B) -> Result<B, ProxyError> {
+        if self.announce_keep_alive && !self.response_started {
+            if let Some(with) = crate::http::with_keep_alive(b.as_ref()) {
+                self.write_raw(with).await?;
+                return Ok(b);
+            }
+        }
+        self.write_raw(b).await
+    }
+
+    async fn write_raw<B: monoio::buf::IoBuf>(&mut self, b: B) -> Result<B, ProxyError> {
         self.response_started = true;
         let (res, b) = match monoio::time::timeout(self.body_timeout, self.stream.write_all(b)).await {
             Ok(r) => r,

@@ -50,6 +50,7 @@ pub async fn serve_connection(core: Rc<Core>, stream: TcpStream) {
         let span = info_span!("request", id = %rid, method = %head.method, path = %head.path);
         core.shared.inflight.fetch_add(1, Ordering::SeqCst);
         io.response_started = false;
+        io.announce_keep_alive = head.version == http::Version::HTTP_10 && head.keep_alive();
         let result = crate::s3::handle(&core, &mut io, &head, &rid).instrument(span).await;
         core.shared.inflight.fetch_sub(1, Ordering::SeqCst);
         let keep = match result {

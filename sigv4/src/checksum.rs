@@ -8,6 +8,7 @@ use crc_fast::{CrcAlgorithm, Digest as CrcDigest};
 use md5::{Digest as _, Md5};
 use ring::digest;
 
+use crate::canonical::Headers;
 use crate::SigError;
 
 /// A checksum algorithm of the `x-amz-checksum-*` family.
@@ -111,6 +112,41 @@ fn trim(v: &[u8]) -> &[u8] {
         .rposition(|b| !b.is_ascii_whitespace())
         .map_or(start, |e| e + 1);
     &v[start..end]
+}
+
+/// Checks that `x-amz-sdk-checksum-algorithm`, when sent, names the algorithm of the checksum
+/// that comes with the request: the `x-amz-checksum-<alg>` header, or the trailer announced in
+/// `x-amz-trailer`. S3 refuses a disagreement (or an unknown name) with InvalidRequest. Requests
+/// with several checksums, or none, are left to the checks that refuse those in S3's words.
+pub fn check_sdk_algorithm<H: Headers + ?Sized>(headers: &H) -> Result<(), SigError> {
+    let Some(named) = headers.header("x-amz-sdk-checksum-algorithm") else {
+        return Ok(());
+    };
+    let mut in_headers = None;
+    let mut count = 0;
+    headers.each(|n, _| {
+        if let Some(a) = ChecksumAlgorithm::from_header_name(n) {
+            in_headers = Some(a);
+            count += 1;
+        }
+    });
+    let in_trailer = headers
+        .header("x-amz-trailer")
+        .and_then(|t| std::str::from_utf8(trim(t)).ok())
+        .and_then(ChecksumAlgorithm::from_header_name);
+    let sent = match (in_headers, in_trailer) {
+        (Some(a), None) if count == 1 => a,
+        (None, Some(a)) => a,
+        _ => return Ok(()),
+    };
+    let named = std::str::from_utf8(trim(named))
+        .ok()
+        .and_then(ChecksumAlgorithm::from_name);
+    if named == Some(sent) {
+        Ok(())
+    } else {
+        Err(SigError::InvalidSdkChecksumAlgorithm)
+    }
 }
 
 /// An incremental hasher for one [`ChecksumAlgorithm`].
@@ -357,6 +393,50 @@ mod tests {
         c.expect_checksum(ChecksumAlgorithm::Crc32c, v);
         c.update(b"y");
         assert_eq!(c.finish(), Err(SigError::BadChecksum("CRC32C")));
+    }
+
+    #[test]
+    fn sdk_algorithm_must_name_the_checksum_sent() {
+        let check = |h: &[(&str, &str)]| check_sdk_algorithm(h);
+        let sdk = "x-amz-sdk-checksum-algorithm";
+        let bad = Err(SigError::InvalidSdkChecksumAlgorithm);
+        // Agreeing, in any case, with a header or a trailer; or nothing named at all.
+        assert_eq!(check(&[(sdk, "CRC32C"), ("x-amz-checksum-crc32c", "v")]), Ok(()));
+        assert_eq!(check(&[(sdk, "crc32c"), ("X-Amz-Checksum-CRC32C", "v")]), Ok(()));
+        assert_eq!(
+            check(&[(sdk, " SHA256 "), ("x-amz-trailer", "x-amz-checksum-sha256")]),
+            Ok(())
+        );
+        assert_eq!(check(&[("x-amz-checksum-crc32c", "v")]), Ok(()));
+        // Disagreeing, or naming what is no algorithm.
+        assert_eq!(check(&[(sdk, "CRC32"), ("x-amz-checksum-crc32c", "v")]), bad);
+        assert_eq!(
+            check(&[(sdk, "SHA256"), ("x-amz-trailer", "x-amz-checksum-crc32c")]),
+            bad
+        );
+        assert_eq!(check(&[(sdk, "MD5"), ("x-amz-checksum-sha1", "v")]), bad);
+        assert_eq!(check(&[(sdk, "\u{ff}"), ("x-amz-checksum-sha1", "v")]), bad);
+        // Several checksums or none: refused elsewhere, in S3's words for those.
+        let two = [
+            (sdk, "SHA256"),
+            ("x-amz-checksum-crc32", "v"),
+            ("x-amz-checksum-crc32c", "v"),
+        ];
+        assert_eq!(check(&two), Ok(()));
+        let both = [
+            (sdk, "SHA1"),
+            ("x-amz-checksum-crc32", "v"),
+            ("x-amz-trailer", "x-amz-checksum-crc32"),
+        ];
+        assert_eq!(check(&both), Ok(()));
+        assert_eq!(check(&[(sdk, "CRC32")]), Ok(()));
+        // x-amz-checksum-algorithm / -type / -mode are not checksums.
+        assert_eq!(check(&[(sdk, "CRC32"), ("x-amz-checksum-algorithm", "SHA1")]), Ok(()));
+        assert_eq!(
+            SigError::InvalidSdkChecksumAlgorithm.to_string(),
+            "Value for x-amz-sdk-checksum-algorithm header is invalid."
+        );
+        assert_eq!(SigError::InvalidSdkChecksumAlgorithm.s3_code(), "InvalidRequest");
     }
 
     #[test]

@@ -336,10 +336,8 @@ impl ChunkedDecoder {
             if self.trailer_lines.len() + usize::from(self.trailer_sig.is_some()) >= MAX_TRAILER_LINES {
                 return Err(SigError::InvalidChunk("too many trailer lines"));
             }
-            let text = std::str::from_utf8(line).map_err(|_| SigError::InvalidChunk("trailer is not text"))?;
-            let (name, value) = text
-                .split_once(':')
-                .ok_or(SigError::InvalidChunk("trailer line without ':'"))?;
+            let text = std::str::from_utf8(line).map_err(|_| SigError::MalformedTrailer)?;
+            let (name, value) = text.split_once(':').ok_or(SigError::MalformedTrailer)?;
             let name = name.trim().to_ascii_lowercase();
             let value = value.trim();
             if name == "x-amz-trailer-signature" {
@@ -384,20 +382,25 @@ impl ChunkedDecoder {
                 return Err(SigError::SignatureDoesNotMatch);
             }
         }
+        // Only the checksum `x-amz-trailer` announced may follow (S3: MalformedTrailerError).
         for (n, _) in &self.trailer_lines {
             match (ChecksumAlgorithm::from_header_name(n), self.auth.trailer) {
                 (Some(a), Some(b)) if a == b => {}
-                _ => return Err(SigError::UnsupportedChecksum(n.clone())),
+                _ => return Err(SigError::MalformedTrailer),
             }
         }
         if let Some(c) = &self.checksum {
             let alg = c.algorithm();
+            // Sent more than once, the last copy is the one checked, as S3 does: a wrong value
+            // after a right one fails the body, a right one after a wrong one passes it.
             let (_, value) = self
                 .trailer_lines
                 .iter()
-                .find(|(n, _)| n == alg.header_name())
-                .ok_or(SigError::InvalidChunk("the announced checksum trailer was not sent"))?;
-            let expected = alg.decode_value(value.as_bytes())?;
+                .rfind(|(n, _)| n == alg.header_name())
+                .ok_or(SigError::MalformedTrailer)?;
+            let expected = alg
+                .decode_value(value.as_bytes())
+                .map_err(|_| SigError::InvalidTrailingChecksum(alg.name()))?;
             let got = c.finish();
             if got != expected {
                 return Err(SigError::BadChecksum(alg.upper_name()));
@@ -435,5 +438,128 @@ impl ChunkedDecoder {
         }
         self.finish()?;
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checksum::base64_encode;
+
+    const PAYLOAD: &[u8] = b"hello trailer";
+
+    fn crc32c(data: &[u8]) -> String {
+        let mut c = Checksummer::new(ChecksumAlgorithm::Crc32c);
+        c.update(data);
+        base64_encode(&c.finish())
+    }
+
+    /// An unsigned-trailer body of [`PAYLOAD`] in one chunk, with these trailer lines.
+    fn body(trailers: &[String]) -> Vec<u8> {
+        let mut b = format!("{:x}\r\n", PAYLOAD.len()).into_bytes();
+        b.extend_from_slice(PAYLOAD);
+        b.extend_from_slice(b"\r\n0\r\n");
+        for t in trailers {
+            b.extend_from_slice(t.as_bytes());
+            b.extend_from_slice(b"\r\n");
+        }
+        b.extend_from_slice(b"\r\n");
+        b
+    }
+
+    fn decoder(trailer: Option<ChecksumAlgorithm>) -> ChunkedDecoder {
+        ChunkedDecoder::new(StreamingAuth {
+            mode: StreamingMode::UnsignedTrailer,
+            chain: None,
+            decoded_length: PAYLOAD.len() as u64,
+            trailer,
+        })
+        .unwrap()
+    }
+
+    /// Decodes `input` split at `at`, returning the payload or the first error.
+    fn decode_split(trailer: Option<ChecksumAlgorithm>, input: &[u8], at: usize) -> Result<Vec<u8>, SigError> {
+        let mut d = decoder(trailer);
+        let mut out = Vec::new();
+        for mut part in [&input[..at], &input[at..]] {
+            while !part.is_empty() {
+                let r = d.decode(part)?;
+                out.extend_from_slice(&part[r.payload]);
+                part = &part[r.consumed..];
+            }
+        }
+        d.finish()?;
+        Ok(out)
+    }
+
+    /// Every split of `input` gives the same result.
+    fn decode_every_split(trailer: Option<ChecksumAlgorithm>, input: &[u8]) -> Result<Vec<u8>, SigError> {
+        let whole = decode_split(trailer, input, 0);
+        for at in 1..=input.len() {
+            assert_eq!(decode_split(trailer, input, at), whole, "split at {at}");
+        }
+        whole
+    }
+
+    #[test]
+    fn a_duplicated_checksum_trailer_is_judged_by_its_last_copy() {
+        let alg = Some(ChecksumAlgorithm::Crc32c);
+        let (good, bad) = (crc32c(PAYLOAD), crc32c(b"other"));
+        let line = |v: &str| format!("x-amz-checksum-crc32c:{v}");
+        // Right then wrong: refused, as S3 refuses it.
+        let input = body(&[line(&good), line(&bad)]);
+        assert_eq!(decode_every_split(alg, &input), Err(SigError::BadChecksum("CRC32C")));
+        // Wrong then right: accepted, as S3 accepts it; the value kept is the verified one.
+        let input = body(&[line(&bad), line(&good)]);
+        assert_eq!(decode_every_split(alg, &input).as_deref(), Ok(PAYLOAD));
+        let mut d = decoder(alg);
+        d.decode_all(&input).unwrap();
+        assert_eq!(d.finish().unwrap().map(|c| c.value), Some(good.clone()));
+        // Both copies right: accepted.
+        let input = body(&[line(&good), line(&good)]);
+        assert_eq!(decode_every_split(alg, &input).as_deref(), Ok(PAYLOAD));
+    }
+
+    #[test]
+    fn trailers_other_than_the_announced_one_are_malformed() {
+        let good = crc32c(PAYLOAD);
+        let crc = Some(ChecksumAlgorithm::Crc32c);
+        for (announced, trailers) in [
+            // Announced, never sent.
+            (crc, vec![]),
+            // Another algorithm than announced.
+            (
+                Some(ChecksumAlgorithm::Crc32),
+                vec![format!("x-amz-checksum-crc32c:{good}")],
+            ),
+            // An extra field after the checksum.
+            (
+                crc,
+                vec![format!("x-amz-checksum-crc32c:{good}"), "bonus: trailer".into()],
+            ),
+            // Nothing announced, something sent.
+            (None, vec![format!("x-amz-checksum-crc32c:{good}")]),
+            // Not a field.
+            (crc, vec![format!("x-amz-checksum-crc32c{good}")]),
+        ] {
+            assert_eq!(
+                decode_every_split(announced, &body(&trailers)),
+                Err(SigError::MalformedTrailer),
+                "{announced:?} {trailers:?}"
+            );
+        }
+        let e = decode_every_split(crc, &body(&["x-amz-checksum-crc32c:not=base-64".into()])).unwrap_err();
+        assert_eq!(e, SigError::InvalidTrailingChecksum("crc32c"));
+        assert_eq!(
+            e.to_string(),
+            "Value for x-amz-checksum-crc32c trailing header is invalid."
+        );
+        assert_eq!(
+            (
+                SigError::MalformedTrailer.s3_code(),
+                SigError::MalformedTrailer.http_status()
+            ),
+            ("MalformedTrailerError", 400)
+        );
     }
 }

@@ -54,6 +54,18 @@ pub enum SigError {
     /// A `x-amz-checksum-*` value is not a valid base64 digest of the right length.
     #[error("Value for x-amz-checksum-{0} header is invalid.")]
     InvalidChecksum(&'static str),
+    /// A `x-amz-checksum-*` trailer value is not a valid base64 digest of the right length.
+    #[error("Value for x-amz-checksum-{0} trailing header is invalid.")]
+    InvalidTrailingChecksum(&'static str),
+    /// `x-amz-sdk-checksum-algorithm` names another algorithm than the checksum sent with it.
+    #[error("Value for x-amz-sdk-checksum-algorithm header is invalid.")]
+    InvalidSdkChecksumAlgorithm,
+    /// The trailer of an aws-chunked body is not the one `x-amz-trailer` announced: missing,
+    /// of another algorithm, or with other fields.
+    #[error(
+        "The request contained trailing data that was not well-formed or did not conform to our published schema."
+    )]
+    MalformedTrailer,
     /// The checksum algorithm or trailer named is not supported.
     #[error("The algorithm or trailer {0} is not supported.")]
     UnsupportedChecksum(String),
@@ -82,6 +94,9 @@ impl SigError {
             SigError::InvalidChunk(_) => "InvalidRequest",
             SigError::BadChecksum(_) => "BadDigest",
             SigError::InvalidChecksum(_) => "InvalidRequest",
+            SigError::InvalidTrailingChecksum(_) => "InvalidRequest",
+            SigError::InvalidSdkChecksumAlgorithm => "InvalidRequest",
+            SigError::MalformedTrailer => "MalformedTrailerError",
             SigError::UnsupportedChecksum(_) => "InvalidRequest",
             SigError::UnsupportedAlgorithm(_) => "NotImplemented",
         }

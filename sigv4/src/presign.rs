@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! ?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F<scope>&X-Amz-Date=<ts>
-//!  &X-Amz-Expires=<1..604800>&X-Amz-SignedHeaders=host[;...]&X-Amz-Signature=<64 hex>
+//!  &X-Amz-Expires=<0..604800>&X-Amz-SignedHeaders=host[;...]&X-Amz-Signature=<64 hex>
 //!  [&X-Amz-Security-Token=...]
 //! ```
 
@@ -81,15 +81,7 @@ impl PresignParams {
         ))?;
         let amz_date = date.ok_or(Bad("Query-string authentication requires the X-Amz-Date parameter"))?;
         let expires = exp.ok_or(Bad("Query-string authentication requires the X-Amz-Expires parameter"))?;
-        let expires: u64 = expires.parse().map_err(|_| Bad("X-Amz-Expires should be a number"))?;
-        if expires == 0 {
-            return Err(Bad("X-Amz-Expires must be non-negative"));
-        }
-        if expires > MAX_PRESIGN_EXPIRES {
-            return Err(Bad(
-                "X-Amz-Expires must be less than a week (in seconds) that is 604800",
-            ));
-        }
+        let expires = parse_expires(&expires)?;
         let signed_headers = sh.ok_or(Bad(
             "Query-string authentication requires the X-Amz-SignedHeaders parameter",
         ))?;
@@ -110,6 +102,31 @@ impl PresignParams {
             security_token: tok,
         })
     }
+}
+
+/// `X-Amz-Expires`: an integer of seconds from 0 to [`MAX_PRESIGN_EXPIRES`], refused in S3's
+/// words otherwise (0 is valid here and expired on arrival; the verifier says so).
+fn parse_expires(value: &str) -> Result<u64, SigError> {
+    use SigError::AuthorizationQueryParametersError as Bad;
+    let (negative, digits) = match value.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, value.strip_prefix('+').unwrap_or(value)),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Bad("X-Amz-Expires should be a number"));
+    }
+    if negative && digits.bytes().any(|b| b != b'0') {
+        return Err(Bad("X-Amz-Expires must be non-negative"));
+    }
+    // Only digits: parsing fails on overflow alone, which is more than a week too.
+    let n = digits.parse::<u64>().unwrap_or(u64::MAX);
+    if n > MAX_PRESIGN_EXPIRES {
+        return Err(Bad(
+            "X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less \
+             than 604800 seconds",
+        ));
+    }
+    Ok(n)
 }
 
 /// Appends `&key=value` (or `key=value` at the start) with the value URI-encoded.
@@ -141,7 +158,6 @@ mod tests {
     #[test]
     fn rejects_bad_parameters() {
         for (from, to) in [
-            ("X-Amz-Expires=86400", "X-Amz-Expires=0"),
             ("X-Amz-Expires=86400", "X-Amz-Expires=604801"),
             ("X-Amz-Expires=86400", "X-Amz-Expires=-1"),
             ("X-Amz-Expires=86400&", ""),
@@ -158,5 +174,44 @@ mod tests {
             assert_eq!(e.s3_code(), "AuthorizationQueryParametersError", "{q}");
         }
         assert!(!is_presigned(b"list-type=2&prefix=a"));
+    }
+
+    #[test]
+    fn expires_is_checked_in_s3_words() {
+        const WEEK: &str = "X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires \
+                            must be less than 604800 seconds";
+        const NEGATIVE: &str = "X-Amz-Expires must be non-negative";
+        const NAN: &str = "X-Amz-Expires should be a number";
+        let parse = |v: &str| {
+            PresignParams::parse(
+                Q.replace("X-Amz-Expires=86400", &format!("X-Amz-Expires={v}"))
+                    .as_bytes(),
+            )
+        };
+        for (v, n) in [
+            ("0", 0),
+            ("-0", 0),
+            ("1", 1),
+            ("+60", 60),
+            ("604800", MAX_PRESIGN_EXPIRES),
+        ] {
+            assert_eq!(parse(v).map(|p| p.expires), Ok(n), "{v}");
+        }
+        for (v, msg) in [
+            ("-1", NEGATIVE),
+            ("-604801", NEGATIVE),
+            ("-99999999999999999999999", NEGATIVE),
+            ("604801", WEEK),
+            ("18446744073709551616", WEEK),
+            ("99999999999999999999999", WEEK),
+            ("", NAN),
+            ("-", NAN),
+            ("1e3", NAN),
+            ("%2060", NAN),
+            ("--1", NAN),
+        ] {
+            assert_eq!(parse(v), Err(SigError::AuthorizationQueryParametersError(msg)), "{v}");
+            assert_eq!(parse(v).unwrap_err().http_status(), 400);
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 
 use crate::authorization::{Authorization, Credential};
 use crate::canonical::{canonical_request, Headers, RequestParts, UriMode};
-use crate::checksum::ChecksumAlgorithm;
+use crate::checksum::{check_sdk_algorithm, ChecksumAlgorithm};
 use crate::chunked::{ChainKey, StreamingAuth, StreamingMode};
 use crate::date::AmzDate;
 use crate::encode::unhex;
@@ -131,6 +131,20 @@ impl Verifier {
         creds: &P,
         now: i64,
     ) -> Result<Option<Verified<P::Identity>>, SigError> {
+        let verified = self.authenticate(req, creds, now)?;
+        // Authentication failures come first, as in S3; then what the body must be checked against.
+        if verified.is_some() {
+            check_sdk_algorithm(req.headers)?;
+        }
+        Ok(verified)
+    }
+
+    fn authenticate<H: Headers + ?Sized, P: CredentialProvider>(
+        &self,
+        req: &RequestParts<'_, H>,
+        creds: &P,
+        now: i64,
+    ) -> Result<Option<Verified<P::Identity>>, SigError> {
         let auth = req.headers.header("authorization");
         let presigned = is_presigned(req.query);
         if auth.is_none() && !presigned && sigv2::is_v2_presigned(req.query) {
@@ -247,8 +261,9 @@ impl Verifier {
         if date.unix() - now > self.cfg.max_skew_secs {
             return Err(SigError::RequestTimeTooSkewed);
         }
-        // `expires` is at most a week, so the sum cannot overflow.
-        if now > date.unix() + p.expires as i64 {
+        // `expires` is at most a week, so the sum cannot overflow. A URL valid for zero seconds
+        // has expired by the time it arrives (S3: "Request has expired").
+        if p.expires == 0 || now > date.unix() + p.expires as i64 {
             return Err(SigError::AccessDenied("Request has expired"));
         }
         check_signed_headers(req.headers, &p.signed_headers)?;
@@ -418,4 +433,92 @@ fn streaming_auth<H: Headers + ?Sized>(
         decoded_length,
         trailer,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sign::Signer;
+
+    const AK: &str = "AKIAIOSFODNN7EXAMPLE";
+    const SK: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    const T0: i64 = 1_700_000_000;
+    const HOST: &str = "localhost:9000";
+
+    struct OneKey;
+
+    impl CredentialProvider for OneKey {
+        type Identity = ();
+
+        fn lookup(&self, access_key: &str) -> Option<(&str, ())> {
+            (access_key == AK).then_some((SK, ()))
+        }
+    }
+
+    fn verify(query: &str, headers: &[(String, String)], now: i64) -> Result<bool, SigError> {
+        let req = RequestParts {
+            method: "PUT",
+            path: b"/b/k",
+            query: query.as_bytes(),
+            headers,
+        };
+        Verifier::default().verify(&req, &OneKey, now).map(|v| v.is_some())
+    }
+
+    #[test]
+    fn a_presigned_url_valid_for_zero_seconds_has_expired() {
+        let s = Signer::new(AK, SK, "us-east-1", "s3");
+        let h = vec![("host".to_string(), HOST.to_string())];
+        let q = s.presign("PUT", "/b/k", "", HOST, 0, &AmzDate::from_unix(T0));
+        assert_eq!(verify(&q, &h, T0), Err(SigError::AccessDenied("Request has expired")));
+        let q = s.presign("PUT", "/b/k", "", HOST, 1, &AmzDate::from_unix(T0));
+        assert_eq!(verify(&q, &h, T0 + 1), Ok(true));
+        assert_eq!(
+            verify(&q, &h, T0 + 2),
+            Err(SigError::AccessDenied("Request has expired"))
+        );
+    }
+
+    #[test]
+    fn sdk_checksum_algorithm_is_checked_after_the_signature() {
+        let s = Signer::new(AK, SK, "us-east-1", "s3");
+        let date = AmzDate::from_unix(T0);
+        let signed = |extra: &[(&str, &str)]| {
+            let mut h: Vec<(&str, &str)> = vec![
+                ("host", HOST),
+                ("x-amz-date", date.as_str()),
+                ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
+            ];
+            h.extend_from_slice(extra);
+            let a = s.sign_headers("PUT", "/b/k", "", &h, "UNSIGNED-PAYLOAD", &date);
+            let mut out: Vec<(String, String)> = h.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+            out.push(("authorization".into(), a.authorization));
+            out
+        };
+        let mismatch = [
+            ("x-amz-checksum-crc32", "AAAAAA=="),
+            ("x-amz-sdk-checksum-algorithm", "CRC32C"),
+        ];
+        assert_eq!(
+            verify("", &signed(&mismatch), T0),
+            Err(SigError::InvalidSdkChecksumAlgorithm)
+        );
+        let agree = [
+            ("x-amz-checksum-crc32", "AAAAAA=="),
+            ("x-amz-sdk-checksum-algorithm", "CRC32"),
+        ];
+        assert_eq!(verify("", &signed(&agree), T0), Ok(true));
+        // A bad signature is reported as such, whatever the checksum headers say.
+        let mut h = signed(&mismatch);
+        h.retain(|(n, _)| n != "x-amz-checksum-crc32");
+        h.push(("x-amz-checksum-crc32".into(), "AAAAAQ==".into()));
+        assert_eq!(verify("", &h, T0), Err(SigError::SignatureDoesNotMatch));
+        // Anonymous requests are the caller's to refuse.
+        let anon = vec![
+            ("host".to_string(), HOST.to_string()),
+            ("x-amz-sdk-checksum-algorithm".to_string(), "CRC32C".to_string()),
+            ("x-amz-checksum-crc32".to_string(), "AAAAAA==".to_string()),
+        ];
+        assert_eq!(verify("", &anon, T0), Ok(false));
+    }
 }

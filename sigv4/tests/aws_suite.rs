@@ -65,6 +65,11 @@ const SKIPPED_QUERY: &[(&str, &str)] = &[(
      so an S3 verifier must include it in the canonical query (the header variant of this case is checked)",
 )];
 
+/// Cases in the suite (`v4/`, one folder each): every one is checked for header signing.
+const SUITE_CASES: usize = 38;
+/// Cases checked for query (presigned) signing: all but the [`SKIPPED_QUERY`] ones.
+const QUERY_CASES: usize = SUITE_CASES - SKIPPED_QUERY.len();
+
 #[test]
 fn every_vector_reproduces() {
     let mut cases: Vec<PathBuf> = std::fs::read_dir(suite_dir())
@@ -72,8 +77,12 @@ fn every_vector_reproduces() {
         .map(|e| e.unwrap().path())
         .collect();
     cases.sort();
-    assert!(cases.len() >= 30);
-    let mut checked = 0;
+    assert_eq!(
+        cases.len(),
+        SUITE_CASES,
+        "the suite has changed: update the counts here and in the README"
+    );
+    let (mut header_checked, mut query_checked, mut query_skipped) = (0, 0, 0);
     for dir in &cases {
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
         let ctx: serde_json::Value = serde_json::from_str(&read(dir, "context.json")).unwrap();
@@ -149,11 +158,12 @@ fn every_vector_reproduces() {
         let query = String::from_utf8(unsigned.query.clone()).unwrap();
         let out = signer.sign_headers(&unsigned.method, &path, &query, &hv, &payload_hash, &date);
         assert_eq!(out.authorization, auth_value, "{name}");
+        header_checked += 1;
 
         // Query (presigned) signing.
         if let Some((_, why)) = SKIPPED_QUERY.iter().find(|(n, _)| *n == name) {
             eprintln!("skipped query case {name}: {why}");
-            checked += 1;
+            query_skipped += 1;
             continue;
         }
         let q = parse_request(&read(dir, "query-signed-request.txt"));
@@ -188,7 +198,14 @@ fn every_vector_reproduces() {
         let sig = hex(&key.sign(&sts));
         assert_eq!(sig, read(dir, "query-signature.txt").trim(), "{name}");
         assert_eq!(hex(&params.signature), sig, "{name}");
-        checked += 1;
+        query_checked += 1;
     }
-    assert_eq!(checked, cases.len());
+    // The README's numbers: all 38 cases for header signing, 37 for query signing.
+    assert_eq!(header_checked, SUITE_CASES);
+    assert_eq!(query_checked, QUERY_CASES);
+    assert_eq!(
+        query_skipped,
+        SKIPPED_QUERY.len(),
+        "a skipped case is missing from the suite"
+    );
 }

@@ -39,7 +39,8 @@ fn decode_path(s: &str) -> Result<String, EndpointError> {
 
 /// Whether `name` follows the S3 bucket naming rules for new buckets: 3–63 characters of
 /// lowercase letters, digits, `.` and `-`, starting and ending with a letter or digit, no `..`,
-/// not an IPv4 address, and none of the prefixes and suffixes AWS reserves.
+/// no `.` next to a `-` (each label must start and end with a letter or digit), not an IPv4
+/// address, and none of the prefixes and suffixes AWS reserves.
 pub fn valid_bucket_name(name: &str) -> bool {
     const RESERVED_PREFIXES: &[&str] = &["xn--", "sthree-", "amzn-s3-demo-"];
     const RESERVED_SUFFIXES: &[&str] = &["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"];
@@ -57,6 +58,8 @@ pub fn valid_bucket_name(name: &str) -> bool {
         && first.is_ascii_alphanumeric()
         && last.is_ascii_alphanumeric()
         && !name.contains("..")
+        && !name.contains(".-")
+        && !name.contains("-.")
         && !ip_like
         && !RESERVED_PREFIXES.iter().any(|p| name.starts_with(p))
         && !RESERVED_SUFFIXES.iter().any(|s| name.ends_with(s))

@@ -285,6 +285,11 @@ fn bucket_names() {
     for bad in bad.split_whitespace().chain(["", "a b", too_long.as_str()]) {
         assert!(!valid_bucket_name(bad), "{bad}");
     }
+    // A dot next to a hyphen (labels start and end with a letter or digit).
+    for bad in ["a.-b", "a-.b", "my-.bucket", "my.-bucket", "a.b-.c"] {
+        assert!(!valid_bucket_name(bad), "{bad}");
+    }
+    assert!(valid_bucket_name("a-b.c-d"));
 }
 
 #[test]

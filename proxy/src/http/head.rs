@@ -132,6 +132,13 @@ impl RequestHead {
         self.version == Version::HTTP_11 || has("keep-alive")
     }
 
+    /// Whether the request says how long its body is (`Content-Length` or `Transfer-Encoding`).
+    /// S3 refuses an upload that does not with 411 MissingContentLength, where an HTTP server
+    /// would take it for an empty body (RFC 9112 §6.3).
+    pub fn declares_body_length(&self) -> bool {
+        self.header("content-length").is_some() || self.header("transfer-encoding").is_some()
+    }
+
     /// The `Host` header (authority of the request; virtual-host buckets live here).
     pub fn host(&self) -> Option<&str> {
         self.header("host")
@@ -154,7 +161,7 @@ fn parse_decimal(s: &str) -> Option<u64> {
 fn map_parse_error(e: httparse::Error, window: &[u8]) -> HttpError {
     match e {
         httparse::Error::TooManyHeaders => HttpError::HeadTooLarge("too many header fields"),
-        httparse::Error::Version if names_a_version(window) => HttpError::UnsupportedVersion,
+        httparse::Error::Version if is_request_line_of_another_version(window) => HttpError::UnsupportedVersion,
         httparse::Error::Version => HttpError::BadRequest("invalid request line"),
         httparse::Error::HeaderName => HttpError::BadRequest("invalid header name (or obs-fold)"),
         httparse::Error::HeaderValue => HttpError::BadRequest("invalid header value"),
@@ -163,24 +170,45 @@ fn map_parse_error(e: httparse::Error, window: &[u8]) -> HttpError {
     }
 }
 
-/// Whether the request line ends in a well-formed `HTTP/d.d` (so a version error is 505, not a
-/// malformed line such as a doubled space, which is 400).
-fn names_a_version(window: &[u8]) -> bool {
+/// Whether the request line is exactly `method SP target SP HTTP/d.d` (so a version error is
+/// 505). Anything else is a malformed line and 400: a doubled space, or a space inside the target
+/// (`GET /a b HTTP/1.1`), which S3 refuses as a bad request too.
+fn is_request_line_of_another_version(window: &[u8]) -> bool {
     let start = window.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(0);
     let line = &window[start..];
     let line = &line[..line.iter().position(|&b| b == b'\n').unwrap_or(line.len())];
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let Some(sp) = line.iter().rposition(|&b| b == b' ') else {
+    let mut parts = line.split(|&b| b == b' ');
+    let (Some(method), Some(target), Some(v), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return false;
     };
-    let v = &line[sp + 1..];
-    sp > 0
-        && line[sp - 1] != b' '
+    !method.is_empty()
+        && !target.is_empty()
         && v.len() == 8
         && v.starts_with(b"HTTP/")
         && v[5].is_ascii_digit()
         && v[6] == b'.'
         && v[7].is_ascii_digit()
+}
+
+/// The first byte of a TLS record carrying a handshake (RFC 8446 §5.1): what a client speaking
+/// TLS to the plain-HTTP port sends first.
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// Refuses at once a head whose first byte (after the empty lines RFC 9112 §2.2 lets us skip)
+/// cannot start a method token: no later byte can make it a request, and a TLS ClientHello
+/// would otherwise wait out the head timeout, since it never contains the blank line we wait for.
+fn check_first_byte(window: &[u8]) -> Result<(), HttpError> {
+    match window.iter().find(|&&b| b != b'\r' && b != b'\n') {
+        Some(&TLS_HANDSHAKE_RECORD) => Err(HttpError::BadRequest("TLS handshake on the plain HTTP port")),
+        Some(&b) if !is_tchar(b) => Err(HttpError::BadRequest("invalid request line")),
+        _ => Ok(()),
+    }
+}
+
+/// A token character (RFC 9110 §5.6.2), of which methods are made.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Splits a request target into raw path and query. Origin-form `/p?q` as is; absolute-form
@@ -214,9 +242,11 @@ fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 
 /// The head at the start of `buf`, and how many bytes it took; `Ok(None)` while incomplete.
 /// Refuses heads over [`MAX_HEAD_BYTES`], targets over [`MAX_URI_BYTES`], more than
-/// [`MAX_HEADERS`] fields, malformed syntax, and framing that is ambiguous (see [`BodyKind`]).
+/// [`MAX_HEADERS`] fields, malformed syntax, and framing that is ambiguous (see [`BodyKind`]);
+/// a first byte that cannot start a method (a TLS handshake, say) is refused before the head ends.
 pub fn decode_head(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HttpError> {
     let window = &buf[..buf.len().min(MAX_HEAD_BYTES)];
+    check_first_byte(window)?;
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut fields);
     let consumed = match req.parse(window).map_err(|e| map_parse_error(e, window))? {
@@ -292,6 +322,10 @@ impl HeadDecoder {
             self.scanned = 0;
         }
         let window = &buf[..buf.len().min(MAX_HEAD_BYTES)];
+        if let Err(e) = check_first_byte(window) {
+            self.scanned = 0;
+            return Err(e);
+        }
         // Empty lines before the request line are skipped (RFC 9112 §2.2), so they end nothing.
         let Some(line_start) = window.iter().position(|&b| b != b'\r' && b != b'\n') else {
             return self.finish(buf, buf.len() >= MAX_HEAD_BYTES);

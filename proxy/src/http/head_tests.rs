@@ -257,6 +257,71 @@ fn versions() {
 }
 
 #[test]
+fn a_space_in_the_target_is_400_not_505() {
+    for line in [
+        "GET /a b HTTP/1.1",
+        "GET /a b c HTTP/1.1",
+        "GET /a HTTP/1.1 x",
+        "GET /a\tb HTTP/1.1",
+        " GET /a HTTP/1.1",
+    ] {
+        let raw = format!("{line}\r\nHost: h\r\n\r\n");
+        assert_eq!(err(raw.as_bytes()).status(), 400, "{line}");
+        let mut d = HeadDecoder::new();
+        assert_eq!(d.decode(raw.as_bytes()).unwrap_err().status(), 400, "{line}");
+    }
+    assert_eq!(
+        err(b"GET /a b HTTP/1.1\r\nHost: h\r\n\r\n"),
+        HttpError::BadRequest("invalid request line")
+    );
+    // Only a well-formed line naming another version is 505.
+    assert_eq!(
+        err(b"GET /a HTTP/1.2\r\nHost: h\r\n\r\n"),
+        HttpError::UnsupportedVersion
+    );
+    assert_eq!(
+        err(b"\r\nGET /a HTTP/3.0\r\nHost: h\r\n\r\n"),
+        HttpError::UnsupportedVersion
+    );
+}
+
+/// The first bytes of a TLS 1.2 ClientHello record: no line end anywhere near.
+const CLIENT_HELLO: &[u8] = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\x8a\x1f";
+
+#[test]
+fn a_tls_handshake_is_refused_at_its_first_byte() {
+    let tls = HttpError::BadRequest("TLS handshake on the plain HTTP port");
+    for n in 1..=CLIENT_HELLO.len() {
+        assert_eq!(decode_head(&CLIENT_HELLO[..n]), Err(tls.clone()), "{n} bytes");
+        assert_eq!(
+            HeadDecoder::new().decode(&CLIENT_HELLO[..n]),
+            Err(tls.clone()),
+            "{n} bytes"
+        );
+    }
+    // After the empty lines that may precede a request line, too.
+    assert_eq!(HeadDecoder::new().decode(b"\r\n\x16\x03"), Err(tls.clone()));
+    // Any byte that cannot start a method is as hopeless; a partial method is not.
+    for first in [0u8, b' ', b'(', b'{', 0x7f, 0x80, 0xff] {
+        let e = HeadDecoder::new().decode(&[first, b'x']).unwrap_err();
+        assert_eq!(e, HttpError::BadRequest("invalid request line"), "{first:#x}");
+    }
+    assert_eq!(HeadDecoder::new().decode(b"GE"), Ok(None));
+    assert_eq!(HeadDecoder::new().decode(b"\r\n"), Ok(None));
+    assert_eq!(HeadDecoder::new().decode(b""), Ok(None));
+}
+
+#[test]
+fn declares_body_length() {
+    let (h, _) = ok(b"PUT /b/k HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert!(!h.declares_body_length());
+    for framing in ["Content-Length: 0", "content-length: 5", "Transfer-Encoding: chunked"] {
+        let (h, _) = ok(&req(&format!("{framing}\r\n")));
+        assert!(h.declares_body_length(), "{framing}");
+    }
+}
+
+#[test]
 fn target_forms() {
     let target = |t: &str| decode_head(format!("GET {t} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes());
     let pq = |t: &str| {

@@ -16,7 +16,7 @@ pub mod response;
 pub use body::{BodyKind, ChunkedBody, Decoded};
 pub use head::{decode_head, HeadDecoder, RequestHead};
 pub use query::{parse_query, percent_decode, Query};
-pub use response::{http_date, parse_http_date, reason_phrase, ResponseHead, CONTINUE_100};
+pub use response::{http_date, parse_http_date, reason_phrase, with_keep_alive, ResponseHead, CONTINUE_100};
 
 /// Why a request could not be read; each variant knows the status to answer with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

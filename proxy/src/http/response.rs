@@ -118,6 +118,40 @@ impl ResponseHead {
     }
 }
 
+/// The field that keeps an HTTP/1.0 connection open: without it an HTTP/1.0 client closes after
+/// the response, whatever it asked for (RFC 9112 §9.3, RFC 2068 §19.7.1).
+const KEEP_ALIVE_FIELD: &[u8] = b"Connection: keep-alive\r\n";
+
+/// `response` (a serialized head, possibly followed by body bytes) with `Connection: keep-alive`
+/// added after the status line, for an HTTP/1.0 client that asked to keep the connection.
+/// `None` when nothing must change: an interim (1xx) response, a head that already has a
+/// `Connection` field (an error answer says `close` or `keep-alive` itself), or bytes that do
+/// not start with a complete response head.
+pub fn with_keep_alive(response: &[u8]) -> Option<Vec<u8>> {
+    let rest = response.strip_prefix(b"HTTP/1.1 ")?;
+    if rest.first().is_none_or(|&d| d == b'1') {
+        return None;
+    }
+    let status_end = find(response, b"\r\n")? + 2;
+    let head_end = status_end + find(&response[status_end - 2..], b"\r\n\r\n")? + 2;
+    let has_connection = response[status_end..head_end]
+        .split(|&b| b == b'\n')
+        .any(|line| line.get(..11).is_some_and(|n| n.eq_ignore_ascii_case(b"connection:")));
+    if has_connection {
+        return None;
+    }
+    let mut out = Vec::with_capacity(response.len() + KEEP_ALIVE_FIELD.len());
+    out.extend_from_slice(&response[..status_end]);
+    out.extend_from_slice(KEEP_ALIVE_FIELD);
+    out.extend_from_slice(&response[status_end..]);
+    Some(out)
+}
+
+/// Position of the first `needle` in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
 /// `n` in decimal, without the formatting machinery.
 pub fn decimal(n: u64) -> String {
     let mut digits = Vec::with_capacity(20);

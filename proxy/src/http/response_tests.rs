@@ -198,3 +198,37 @@ fn decimal_matches_display() {
         assert_eq!(decimal(n), n.to_string());
     }
 }
+
+#[test]
+fn keep_alive_is_added_once_after_the_status_line() {
+    let h = ResponseHead::new(200).header("ETag", "\"e\"").content_length(3);
+    let mut out = Vec::new();
+    h.write_to(&mut out);
+    out.extend_from_slice(b"abc");
+    let got = with_keep_alive(&out).unwrap();
+    assert_eq!(
+        String::from_utf8(got).unwrap(),
+        "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nETag: \"e\"\r\nContent-Length: 3\r\n\r\nabc"
+    );
+    // No fields at all; a body that looks like a head is left alone.
+    let got = with_keep_alive(b"HTTP/1.1 204 No Content\r\n\r\nconnection: close\r\n\r\n").unwrap();
+    assert_eq!(
+        got,
+        b"HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\n\r\nconnection: close\r\n\r\n"
+    );
+    // Already decided by the head itself, in any case.
+    for c in ["Connection: close", "connection: keep-alive", "CONNECTION:close"] {
+        let raw = format!("HTTP/1.1 404 Not Found\r\nx-amz-request-id: r\r\n{c}\r\n\r\n");
+        assert_eq!(with_keep_alive(raw.as_bytes()), None, "{c}");
+    }
+    // Interim responses, body pieces and incomplete heads are not touched.
+    for raw in [
+        CONTINUE_100,
+        b"HTTP/1.1 ",
+        b"body bytes",
+        b"HTTP/1.1 200 OK\r\nETag: x\r\n",
+        b"",
+    ] {
+        assert_eq!(with_keep_alive(raw), None, "{}", String::from_utf8_lossy(raw));
+    }
+}

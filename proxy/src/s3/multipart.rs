@@ -148,7 +148,10 @@ pub async fn upload_part(
 ) -> Result<(), ProxyError> {
     single_checksum_header(ctx)?;
     let upload = find_upload(ctx, bucket, key, upload_id)?;
-    let len = body.payload_len().ok_or(ProxyError::MissingContentLength)?;
+    let len = body
+        .payload_len()
+        .filter(|_| ctx.head.declares_body_length())
+        .ok_or(ProxyError::MissingContentLength)?;
     if len > MAX_PUT_SIZE {
         return Err(ProxyError::EntityTooLarge);
     }

@@ -180,7 +180,10 @@ pub async fn put_object(
     single_checksum_header(ctx)?;
     let condition = write_condition(ctx)?;
     require_bucket(ctx, bucket)?;
-    let len = body.payload_len().ok_or(ProxyError::MissingContentLength)?;
+    let len = body
+        .payload_len()
+        .filter(|_| ctx.head.declares_body_length())
+        .ok_or(ProxyError::MissingContentLength)?;
     if len > MAX_PUT_SIZE {
         return Err(ProxyError::EntityTooLarge);
     }
@@ -278,7 +281,12 @@ pub fn parse_range(value: &str, size: u64) -> Result<Option<ByteRange>, ProxyErr
         return Ok(None);
     };
     let (a, b) = (a.trim(), b.trim());
-    let num = |s: &str| s.parse::<u64>().ok();
+    // Digits only (RFC 9110 §14.1.1); a number past u64 is past any object, so it saturates: a
+    // first byte beyond every object is unsatisfiable (416), a last byte or suffix that large
+    // means "to the end" / "the whole object".
+    let num = |s: &str| {
+        (!s.is_empty() && s.bytes().all(|c| c.is_ascii_digit())).then(|| s.parse::<u64>().unwrap_or(u64::MAX))
+    };
     let range = match (a.is_empty(), b.is_empty()) {
         (true, true) => return Ok(None),
         (true, false) => {
