@@ -2,7 +2,7 @@
 //! request body reader that undoes HTTP framing and aws-chunked encoding and verifies hashes and
 //! checksums as the bytes stream through (never buffering a whole body).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use monoio::buf::IoBufMut;
@@ -17,6 +17,14 @@ use crate::http::{BodyKind, ChunkedBody, ResponseHead, CONTINUE_100};
 /// Read room for request heads (most heads are well under 2 KiB; longer ones grow the buffer).
 pub const HEAD_BUF: usize = 16 * 1024;
 
+/// The window a body's minimum rate is measured over: long enough to ride out a Wi-Fi or
+/// mobile-link stall of a few seconds, short enough that a dripper is cut soon after the grace.
+pub const RATE_WINDOW: Duration = Duration::from_secs(5);
+
+/// The shortest read timeout the rate check asks for (a window ending in a few microseconds is
+/// checked after this instead of spinning through zero-length timeouts).
+const MIN_READ_WAIT: Duration = Duration::from_millis(1);
+
 /// A client connection: the socket and the bytes read but not yet used.
 pub struct ClientIo {
     /// The socket.
@@ -30,6 +38,109 @@ pub struct ClientIo {
     /// Whether the response to the current request must say `Connection: keep-alive` (an
     /// HTTP/1.0 request that asked to keep the connection; HTTP/1.0 closes otherwise).
     pub announce_keep_alive: bool,
+    /// The current request body's progress against the minimum rate.
+    pub pace: BodyPace,
+}
+
+/// The slowest request body accepted (`[limits] body_min_bytes_per_sec`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MinRate {
+    /// Bytes per second of waiting for the client, averaged over each [`RATE_WINDOW`]; 0 = none.
+    pub bytes_per_sec: u64,
+    /// Waiting before the rate applies.
+    pub grace: Duration,
+}
+
+impl MinRate {
+    /// No minimum rate (only the progress timeout applies).
+    pub const NONE: MinRate = MinRate {
+        bytes_per_sec: 0,
+        grace: Duration::ZERO,
+    };
+}
+
+/// A request body's progress: how long the proxy has waited for the client's bytes (time spent
+/// writing to a backend does not count, so a slow backend never makes a client look slow) and
+/// how many arrived. Once the grace period is over, every [`RATE_WINDOW`] of waiting must bring
+/// at least `bytes_per_sec × window` bytes; and no wait may go without any byte for longer than
+/// the body timeout.
+#[derive(Debug, Clone)]
+pub struct BodyPace {
+    rule: MinRate,
+    /// Total time waited for this body.
+    waited: Duration,
+    /// Time waited in the current window (after the grace period).
+    window_waited: Duration,
+    /// Bytes received in the current window.
+    window_bytes: u64,
+    /// Time waited since the last byte arrived.
+    stalled: Duration,
+}
+
+impl BodyPace {
+    /// A fresh body's pace under `rule`.
+    pub fn new(rule: MinRate) -> BodyPace {
+        BodyPace {
+            rule,
+            waited: Duration::ZERO,
+            window_waited: Duration::ZERO,
+            window_bytes: 0,
+            stalled: Duration::ZERO,
+        }
+    }
+
+    /// Starts measuring a new request body.
+    pub fn reset(&mut self) {
+        *self = BodyPace::new(self.rule);
+    }
+
+    /// How long the next read may wait: the rest of the body timeout, and no longer than the end
+    /// of the current rate window (so a stalled client is judged when the window ends).
+    pub fn next_wait(&self, body_timeout: Duration) -> Duration {
+        let mut wait = body_timeout.saturating_sub(self.stalled);
+        if self.rule.bytes_per_sec > 0 {
+            let window_end = if self.waited < self.rule.grace {
+                self.rule.grace - self.waited + RATE_WINDOW
+            } else {
+                RATE_WINDOW.saturating_sub(self.window_waited)
+            };
+            wait = wait.min(window_end.max(MIN_READ_WAIT));
+        }
+        wait
+    }
+
+    /// Records a read that waited `took` and brought `n` bytes (0: it timed out); an error when
+    /// the body is now too slow or has stalled past `body_timeout`.
+    pub fn record(&mut self, n: usize, took: Duration, body_timeout: Duration) -> Result<(), ProxyError> {
+        if n > 0 {
+            self.stalled = Duration::ZERO;
+        } else {
+            self.stalled += took;
+            if self.stalled >= body_timeout {
+                return Err(ProxyError::RequestTimeout);
+            }
+        }
+        if self.rule.bytes_per_sec == 0 {
+            return Ok(());
+        }
+        let before = self.waited;
+        self.waited += took;
+        if self.waited <= self.rule.grace {
+            return Ok(());
+        }
+        self.window_waited += self.waited - before.max(self.rule.grace);
+        self.window_bytes += n as u64;
+        if self.window_waited >= RATE_WINDOW {
+            let window_ms = u64::try_from(self.window_waited.as_millis()).unwrap_or(u64::MAX);
+            let needed = self.rule.bytes_per_sec.saturating_mul(window_ms) / 1000;
+            if self.window_bytes < needed {
+                return Err(ProxyError::RequestTimeout);
+            }
+            self.window_waited = Duration::ZERO;
+            self.window_bytes = 0;
+        }
+        Ok(())
+    }
 }
 
 impl ClientIo {
@@ -41,7 +152,14 @@ impl ClientIo {
             response_started: false,
             body_timeout,
             announce_keep_alive: false,
+            pace: BodyPace::new(MinRate::NONE),
         }
+    }
+
+    /// Applies `rule` to every request body on this connection.
+    pub fn with_min_rate(mut self, rule: MinRate) -> ClientIo {
+        self.pace = BodyPace::new(rule);
+        self
     }
 
     /// Reads more bytes into the buffer; `Ok(0)` is end of stream. On timeout the read is
@@ -213,9 +331,20 @@ impl RequestBody {
             if room == 0 {
                 return Ok(None);
             }
-            if io.fill_up_to(io.body_timeout, room).await? == 0 {
-                return Err(s3o_sigv4::SigError::IncompleteBody.into());
-            }
+            let wait = io.pace.next_wait(io.body_timeout);
+            let t0 = Instant::now();
+            let n = match io.fill_up_to(wait, room).await {
+                Ok(0) => return Err(s3o_sigv4::SigError::IncompleteBody.into()),
+                Ok(n) => n,
+                // Judged below: the end of a rate window, or the body timeout.
+                Err(ProxyError::RequestTimeout) => 0,
+                Err(e) => return Err(e),
+            };
+            io.pace.record(
+                n,
+                t0.elapsed().max(if n == 0 { wait } else { Duration::ZERO }),
+                io.body_timeout,
+            )?;
         }
     }
 
@@ -354,5 +483,60 @@ impl BodySource for ClientBodySource<'_> {
 
     fn next_buffered(&mut self) -> Result<Option<Bytes>, ProxyError> {
         self.body.next_buffered(self.io)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Duration = Duration::from_secs(1);
+    const TIMEOUT: Duration = Duration::from_secs(60);
+
+    fn rule(bytes_per_sec: u64, grace_secs: u64) -> MinRate {
+        MinRate {
+            bytes_per_sec,
+            grace: Duration::from_secs(grace_secs),
+        }
+    }
+
+    #[test]
+    fn a_dripping_body_fails_one_window_after_the_grace() {
+        let mut p = BodyPace::new(rule(1000, 2));
+        // One byte a second: fine through the grace and most of the first window.
+        for _ in 0..(2 + 4) {
+            p.record(1, S, TIMEOUT).unwrap();
+        }
+        assert!(matches!(p.record(1, S, TIMEOUT), Err(ProxyError::RequestTimeout)));
+    }
+
+    #[test]
+    fn a_body_at_the_rate_passes_and_windows_restart() {
+        let mut p = BodyPace::new(rule(1000, 1));
+        for _ in 0..60 {
+            p.record(1000, S, TIMEOUT).unwrap();
+        }
+        // A fast burst does not buy a long stall: the next window starts from zero.
+        p.record(1_000_000, S, TIMEOUT).unwrap();
+        let mut failed = false;
+        for _ in 0..10 {
+            failed |= p.record(1, S, TIMEOUT).is_err();
+        }
+        assert!(failed);
+    }
+
+    #[test]
+    fn waits_end_with_the_window_and_the_timeout() {
+        let mut p = BodyPace::new(rule(1000, 2));
+        assert_eq!(p.next_wait(TIMEOUT), Duration::from_secs(2) + RATE_WINDOW);
+        p.record(5000, Duration::from_secs(3), TIMEOUT).unwrap();
+        assert_eq!(p.next_wait(TIMEOUT), RATE_WINDOW - S);
+        let none = BodyPace::new(MinRate::NONE);
+        assert_eq!(none.next_wait(TIMEOUT), TIMEOUT);
+        // Stalls add up across reads cut short by windows.
+        let mut p = BodyPace::new(MinRate::NONE);
+        p.record(0, Duration::from_secs(30), TIMEOUT).unwrap();
+        assert_eq!(p.next_wait(TIMEOUT), Duration::from_secs(30));
+        assert!(p.record(0, Duration::from_secs(30), TIMEOUT).is_err());
     }
 }

@@ -59,14 +59,28 @@ fn default_grace() -> u64 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Most open client connections per thread; more are closed at accept.
+    /// Most open client connections per thread; more are closed at accept. 0 (the default) =
+    /// derived at start from the open-file limit (see `server::connections_per_thread`).
     pub max_connections_per_thread: usize,
+    /// Most open connections from one client IP address, over all threads; more are answered
+    /// 503 SlowDown and closed. 0 = no per-client cap.
+    pub max_connections_per_client: usize,
     /// Seconds to receive a whole request head.
     pub head_timeout_secs: u64,
     /// Seconds an idle keep-alive connection is kept.
     pub idle_timeout_secs: u64,
     /// Seconds without progress while a body is streamed, either way.
     pub body_timeout_secs: u64,
+    /// Slowest request body accepted, in bytes per second of waiting for the client, measured
+    /// over 5-second windows once the grace period is over; a slower body is answered 400
+    /// RequestTimeout and its connection closed (a client dripping a byte every few seconds
+    /// would otherwise hold a connection forever, as `body_timeout_secs` resets on any
+    /// progress). 0 = no minimum. The default, 16 KiB/s (128 kbit/s), is below any link that
+    /// can usefully upload objects, yet makes a held connection cost a dripper real bandwidth.
+    pub body_min_bytes_per_sec: u64,
+    /// Seconds of waiting for a body before its minimum rate applies: room for TCP slow start,
+    /// `Expect: 100-continue` round trips and a client hashing its first chunk.
+    pub body_min_rate_grace_secs: u64,
     /// Seconds to connect to a backend.
     pub backend_connect_timeout_secs: u64,
     /// Multipart uploads older than this many seconds are aborted by the reaper (their parts
@@ -77,10 +91,13 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_connections_per_thread: 10_000,
+            max_connections_per_thread: 0,
+            max_connections_per_client: 1024,
             head_timeout_secs: 30,
             idle_timeout_secs: 60,
             body_timeout_secs: 60,
+            body_min_bytes_per_sec: 16 * 1024,
+            body_min_rate_grace_secs: 5,
             backend_connect_timeout_secs: 5,
             multipart_expiry_secs: 7 * 24 * 3600,
         }

@@ -10,7 +10,7 @@ use bytes::Buf;
 use monoio::net::TcpStream;
 use tracing::{debug, info_span, Instrument};
 
-use crate::client::ClientIo;
+use crate::client::{ClientIo, MinRate};
 use crate::error::ProxyError;
 use crate::http::{BodyKind, HeadDecoder, RequestHead};
 use crate::s3::reply::write_error;
@@ -27,11 +27,21 @@ const IDLE_BUF_MAX: usize = 64 * 1024;
 /// How often an idle connection checks for shutdown.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(250);
 
+/// How long a connection refused at accept (over a connection cap) may take to receive its
+/// 503 SlowDown: it holds a descriptor meanwhile, so much less than [`LINGER_TIME`].
+const REFUSE_TIME: Duration = Duration::from_millis(500);
+/// How many bytes of a refused connection's request are read (and dropped) so that closing it
+/// does not reset the connection before the client has read the 503.
+const REFUSE_BYTES: usize = 64 * 1024;
+
 /// Serves requests on `stream` until the client closes, an error makes the framing unreliable,
 /// keep-alive ends, or shutdown begins.
 pub async fn serve_connection(core: Rc<Core>, stream: TcpStream) {
     let limits = &core.shared.cfg.limits;
-    let mut io = ClientIo::new(stream, Duration::from_secs(limits.body_timeout_secs));
+    let mut io = ClientIo::new(stream, Duration::from_secs(limits.body_timeout_secs)).with_min_rate(MinRate {
+        bytes_per_sec: limits.body_min_bytes_per_sec,
+        grace: Duration::from_secs(limits.body_min_rate_grace_secs),
+    });
     let mut decoder = HeadDecoder::new();
     loop {
         if io.buf.is_empty() && io.buf.capacity() > IDLE_BUF_MAX {
@@ -50,6 +60,7 @@ pub async fn serve_connection(core: Rc<Core>, stream: TcpStream) {
         let span = info_span!("request", id = %rid, method = %head.method, path = %head.path);
         core.shared.inflight.fetch_add(1, Ordering::SeqCst);
         io.response_started = false;
+        io.pace.reset();
         io.announce_keep_alive = head.version == http::Version::HTTP_10 && head.keep_alive();
         let result = crate::s3::handle(&core, &mut io, &head, &rid).instrument(span).await;
         core.shared.inflight.fetch_sub(1, Ordering::SeqCst);
@@ -128,15 +139,34 @@ async fn read_head(
     }
 }
 
+/// Answers a connection over a connection cap with 503 SlowDown (which SDKs take as a signal to
+/// back off and retry) and closes it: at most [`REFUSE_TIME`] to write the answer, and as long
+/// again to let the client read it.
+pub async fn refuse(core: Rc<Core>, stream: TcpStream) {
+    let mut io = ClientIo::new(stream, REFUSE_TIME);
+    let rid = core.shared.request_id();
+    if write_error(&mut io, &ProxyError::SlowDown, "", &rid, false, false)
+        .await
+        .is_ok()
+    {
+        linger_for(&mut io, REFUSE_TIME, REFUSE_BYTES).await;
+    }
+}
+
 /// After an error answered with `Connection: close` while the client may still be sending a
 /// body: stop writing, then read and discard for a bounded time and amount, so closing does not
 /// reset the connection and destroy the error response before the client has read it.
 async fn linger(io: &mut ClientIo) {
+    linger_for(io, LINGER_TIME, LINGER_BYTES).await;
+}
+
+/// [`linger`] for at most `time` and `bytes`.
+async fn linger_for(io: &mut ClientIo, time: Duration, bytes: usize) {
     use monoio::io::AsyncWriteRent;
     let _ = io.stream.shutdown().await;
-    let deadline = Instant::now() + LINGER_TIME;
+    let deadline = Instant::now() + time;
     let mut discarded = 0;
-    while discarded < LINGER_BYTES {
+    while discarded < bytes {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             break;

@@ -1,17 +1,28 @@
 //! The `s3-orchestrator` command: `serve` runs the proxy, `validate` checks a config file.
+//! A startup failure prints one line naming what failed (config file, address, directory,
+//! backend) and the OS reason, and exits non-zero.
 
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use s3o_proxy::config::Config;
-use s3o_proxy::server::Running;
+use s3o_proxy::config::{BackendKind, Config};
+use s3o_proxy::error::ConfigError;
+use s3o_proxy::server::{startup_cause, Running};
 use s3o_proxy::state::Shared;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The file in the data directory a running proxy holds locked (and writes its pid to), so a
+/// second proxy on the same metadata is refused with a clear message.
+const LOCK_FILE: &str = "s3-orchestrator.lock";
+/// The file created and removed in each `fs` backend directory to check it is writable.
+const WRITE_CHECK_FILE: &str = ".s3o-write-check";
 
 /// An S3 proxy that puts many S3 backends behind one S3 endpoint.
 #[derive(Parser)]
@@ -43,11 +54,12 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Validate { config } => match Config::load(&config) {
+        Command::Validate { config } => match load_config(&config) {
             Ok(cfg) => {
                 println!(
                     "{}: ok ({} backends, {} buckets, {} credentials)",
@@ -59,7 +71,7 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("{}: {e}", config.display());
+                eprintln!("s3-orchestrator: {e}");
                 ExitCode::from(2)
             }
         },
@@ -73,18 +85,106 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(path: &std::path::Path) -> Result<(), String> {
-    let cfg = Config::load(path).map_err(|e| e.to_string())?;
+fn serve(path: &Path) -> Result<(), String> {
+    let cfg = load_config(path)?;
     // Block SIGINT/SIGTERM in every thread; the main thread waits for them below.
-    let signals = s3o_proxy::signals::block_shutdown_signals().map_err(|e| e.to_string())?;
-    let store = s3o_store::Store::open(&cfg.server.data_dir).map_err(|e| format!("metadata store: {e}"))?;
+    let signals = s3o_proxy::signals::block_shutdown_signals()
+        .map_err(|e| format!("cannot block SIGINT/SIGTERM for graceful shutdown: {e}"))?;
+    let data_dir = cfg.server.data_dir.clone();
+    let _lock = lock_data_dir(&data_dir)?;
+    check_fs_backends(&cfg)?;
+    let store = s3o_store::Store::open(&data_dir)
+        .map_err(|e| format!("metadata store {}: cannot open: {e}", data_dir.display()))?;
     let threads = cfg.threads();
     let addr = cfg.server.listen;
     let grace = Duration::from_secs(cfg.server.shutdown_grace_secs);
-    let shared = Arc::new(Shared::new(cfg, store).map_err(|e| e.to_string())?);
+    let shared = Arc::new(Shared::new(cfg, store).map_err(|e| startup_cause(&e))?);
     let running = Running::start(shared, addr, threads).map_err(|e| e.to_string())?;
     let sig = signals.wait();
     tracing::info!(signal = sig, "shutting down: finishing requests in flight");
     running.shutdown(grace);
+    Ok(())
+}
+
+/// Loads the config; the error is one line naming the file.
+fn load_config(path: &Path) -> Result<Config, String> {
+    Config::load(path).map_err(|e| match e {
+        ConfigError::Read(..) => e.to_string(),
+        other => format!("config file {}: {}", path.display(), one_line(&other.to_string())),
+    })
+}
+
+/// A multi-line message (a TOML parse error with its source excerpt) as one line: its first
+/// line and its last, which together say where and what.
+fn one_line(msg: &str) -> String {
+    let mut lines = msg.lines().map(str::trim).filter(|l| !l.is_empty());
+    match (lines.next(), lines.next_back()) {
+        (Some(first), Some(last)) => format!("{first}: {last}"),
+        (Some(first), None) => first.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Creates the data directory if needed and locks it for this process; the lock lasts as long
+/// as the returned file is open.
+fn lock_data_dir(dir: &Path) -> Result<File, String> {
+    let what = |e: std::io::Error, doing: &str| format!("metadata store directory {}: {doing}: {e}", dir.display());
+    std::fs::create_dir_all(dir).map_err(|e| what(e, "cannot create it"))?;
+    let path = dir.join(LOCK_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| what(e, "not writable"))?;
+    if let Err(e) = try_lock(&file) {
+        if e.kind() == std::io::ErrorKind::WouldBlock {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            let by = if holder.is_empty() {
+                "another process".to_string()
+            } else {
+                format!("process {holder}")
+            };
+            return Err(format!(
+                "metadata store directory {} is locked by {by} (another s3-orchestrator using this data_dir?): {e}",
+                dir.display()
+            ));
+        }
+        return Err(what(e, "cannot lock"));
+    }
+    file.set_len(0)
+        .and_then(|()| file.write_all(format!("{}\n", std::process::id()).as_bytes()))
+        .map_err(|e| what(e, "not writable"))?;
+    Ok(file)
+}
+
+/// `flock(LOCK_EX | LOCK_NB)`: an exclusive lock, or `WouldBlock` when another process holds it.
+#[allow(unsafe_code)]
+fn try_lock(file: &File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor belongs to `file`, which is open for the duration of the call.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Checks every `fs` backend directory exists (creating it) and is writable, so a bad path fails
+/// at start rather than on the first upload.
+fn check_fs_backends(cfg: &Config) -> Result<(), String> {
+    for b in &cfg.backends {
+        let BackendKind::Fs { path } = &b.kind else { continue };
+        let what = |e: std::io::Error, doing: &str| {
+            format!("backend '{}': directory {}: {doing}: {e}", b.name, path.display())
+        };
+        std::fs::create_dir_all(path).map_err(|e| what(e, "cannot create it"))?;
+        let probe = path.join(WRITE_CHECK_FILE);
+        File::create(&probe).map_err(|e| what(e, "not writable"))?;
+        std::fs::remove_file(&probe).map_err(|e| what(e, "not writable"))?;
+    }
     Ok(())
 }

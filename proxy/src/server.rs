@@ -1,22 +1,120 @@
 //! The runtime: one thread per core, each with its own monoio runtime (io_uring, or epoll where
 //! io_uring is unavailable or `MONOIO_FORCE_LEGACY_DRIVER=1`) and its own `SO_REUSEPORT`
-//! listener; graceful shutdown on SIGTERM/SIGINT that lets requests in flight finish.
+//! listener; connection caps (per thread, derived from the open-file limit, and per client
+//! address); accept back-off when descriptors run out; graceful shutdown on SIGTERM/SIGINT that
+//! lets requests in flight finish.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use monoio::net::{ListenerOpts, TcpListener};
+use thiserror::Error;
 use tracing::{error, info, warn};
 
 use crate::error::ProxyError;
 use crate::state::{Core, Shared};
 
+mod admission;
+
+pub use admission::{connections_per_thread, raise_open_file_limit, OpenFileLimit};
+use admission::{effective_limits, Gate};
+
 /// How often the accept loop checks for shutdown.
 const ACCEPT_POLL: Duration = Duration::from_millis(200);
+/// How long a core may take to bind its listener and set up its backends.
+const CORE_START_TIMEOUT: Duration = Duration::from_secs(10);
+/// First pause after an accept failure (a transient one, such as a connection aborted before
+/// it was accepted, rarely repeats).
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
+/// Longest pause between accepts while descriptors are exhausted: short enough that clients
+/// wait little once connections close, long enough not to spin on a listener that stays ready.
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(500);
+
+/// The monoio driver a core runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    /// Linux io_uring.
+    IoUring,
+    /// The epoll fallback (`MONOIO_FORCE_LEGACY_DRIVER=1`, or io_uring unavailable).
+    Legacy,
+}
+
+impl Driver {
+    /// `io_uring` or `legacy` (the values `S3O_EXPECT_DRIVER` takes in CI).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Driver::IoUring => "io_uring",
+            Driver::Legacy => "legacy",
+        }
+    }
+}
+
+impl std::fmt::Display for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The driver of the last runtime a core of this process built (0: none yet).
+static STARTED_DRIVER: AtomicU8 = AtomicU8::new(0);
+
+/// The driver the cores of the proxy started last in this process actually run on; `None`
+/// before any started.
+pub fn started_driver() -> Option<Driver> {
+    match STARTED_DRIVER.load(Ordering::SeqCst) {
+        1 => Some(Driver::IoUring),
+        2 => Some(Driver::Legacy),
+        _ => None,
+    }
+}
+
+/// Why the proxy could not start; each names what failed and the OS reason.
+#[derive(Debug, Error)]
+pub enum StartError {
+    /// The listen address cannot be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The configured address.
+        addr: SocketAddr,
+        /// The OS error (e.g. "Address already in use").
+        source: std::io::Error,
+    },
+    /// A core's monoio runtime could not be built.
+    #[error("cannot start the I/O runtime of core {core}: {source}")]
+    Runtime {
+        /// The core.
+        core: usize,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A core thread could not be spawned.
+    #[error("cannot spawn core thread {core}: {source}")]
+    Thread {
+        /// The core.
+        core: usize,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A core's state (backend clients) could not be set up.
+    #[error("{0}")]
+    Setup(String),
+    /// A core did not report back in time.
+    #[error("core {0} did not start within {CORE_START_TIMEOUT:?}")]
+    Timeout(usize),
+}
+
+/// What a [`ProxyError`] met while starting means, for an operator: the detail of an internal
+/// error (which names the backend or file) instead of the generic message S3 clients get.
+pub fn startup_cause(e: &ProxyError) -> String {
+    match e {
+        ProxyError::Internal(detail) => detail.clone(),
+        other => other.to_string(),
+    }
+}
 
 /// A running proxy: its address and the handles to stop it.
 #[derive(Debug)]
@@ -25,45 +123,65 @@ pub struct Running {
     pub addr: SocketAddr,
     /// Shared state.
     pub shared: Arc<Shared>,
+    /// The monoio driver the cores run on.
+    pub driver: Driver,
+    /// The effective per-thread connection limit.
+    pub max_connections_per_thread: usize,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
-/// Which monoio driver this process uses.
-pub fn driver_name() -> &'static str {
-    if monoio::utils::detect_uring() {
-        "io_uring"
-    } else {
-        "epoll (legacy)"
-    }
-}
+/// What a core reports once it listens (or why it cannot).
+type Ready = Result<(SocketAddr, Driver), StartError>;
 
 impl Running {
     /// Starts `threads` cores serving `shared`, binding `addr` (port 0 picks a free port).
-    pub fn start(shared: Arc<Shared>, addr: SocketAddr, threads: usize) -> Result<Running, ProxyError> {
-        let (tx, rx) = mpsc::channel::<Result<SocketAddr, String>>();
+    pub fn start(shared: Arc<Shared>, addr: SocketAddr, threads: usize) -> Result<Running, StartError> {
+        let threads = threads.max(1);
+        if addr.port() != 0 {
+            // Cores listen with SO_REUSEPORT, which would let a second proxy of the same user share
+            // a port silently: a plain bind first finds any listener already there.
+            drop(std::net::TcpListener::bind(addr).map_err(|source| StartError::Listen { addr, source })?);
+        }
+        let gate = Arc::new(effective_limits(&shared, threads));
+        let (tx, rx) = mpsc::channel::<Ready>();
         let mut handles = Vec::new();
         let mut bound = addr;
-        for id in 0..threads.max(1) {
-            let shared = shared.clone();
+        let mut driver = Driver::Legacy;
+        for id in 0..threads {
+            let shared2 = shared.clone();
             let tx = tx.clone();
+            let gate = gate.clone();
             let bind_to = bound;
-            let h = std::thread::Builder::new()
+            let spawned = std::thread::Builder::new()
                 .name(format!("s3o-core-{id}"))
-                .spawn(move || run_core(shared, id, bind_to, tx))
-                .map_err(|e| ProxyError::Internal(format!("spawn: {e}")))?;
-            handles.push(h);
-            // The first core picks the port; the others share it through SO_REUSEPORT.
-            match rx.recv_timeout(Duration::from_secs(10)) {
-                Ok(Ok(a)) => bound = a,
-                Ok(Err(e)) => return Err(ProxyError::Internal(e)),
-                Err(_) => return Err(ProxyError::Internal("core did not start".into())),
+                .spawn(move || run_core(shared2, gate, id, bind_to, tx));
+            let ready = match spawned {
+                Ok(h) => {
+                    handles.push(h);
+                    rx.recv_timeout(CORE_START_TIMEOUT)
+                        .unwrap_or(Err(StartError::Timeout(id)))
+                }
+                Err(source) => Err(StartError::Thread { core: id, source }),
+            };
+            match ready {
+                // The first core picks the port; the others share it through SO_REUSEPORT.
+                Ok((a, d)) => (bound, driver) = (a, d),
+                Err(e) => {
+                    shared.shutdown.store(true, Ordering::SeqCst);
+                    for h in handles {
+                        let _ = h.join();
+                    }
+                    return Err(e);
+                }
             }
         }
         crate::cleanup::spawn_worker(shared.clone());
-        info!(%bound, threads, driver = driver_name(), "s3-orchestrator listening");
+        info!(%bound, threads, %driver, "s3-orchestrator listening");
         Ok(Running {
             addr: bound,
             shared,
+            driver,
+            max_connections_per_thread: gate.per_thread,
             threads: handles,
         })
     }
@@ -89,49 +207,91 @@ impl Running {
     }
 }
 
-fn run_core(shared: Arc<Shared>, id: usize, addr: SocketAddr, tx: mpsc::Sender<Result<SocketAddr, String>>) {
+/// Whether an accept error means descriptors (or kernel memory for them) ran out.
+fn out_of_descriptors(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+fn run_core(shared: Arc<Shared>, gate: Arc<Gate>, id: usize, addr: SocketAddr, tx: mpsc::Sender<Ready>) {
     let rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
         .enable_timer()
         .with_entries(1024)
         .build();
     let mut rt = match rt {
         Ok(rt) => rt,
-        Err(e) => {
-            let _ = tx.send(Err(format!("core {id}: runtime: {e}")));
+        Err(source) => {
+            let _ = tx.send(Err(StartError::Runtime { core: id, source }));
             return;
         }
     };
+    let driver = match &rt {
+        monoio::FusionRuntime::Uring(_) => Driver::IoUring,
+        monoio::FusionRuntime::Legacy(_) => Driver::Legacy,
+    };
+    STARTED_DRIVER.store(
+        match driver {
+            Driver::IoUring => 1,
+            Driver::Legacy => 2,
+        },
+        Ordering::SeqCst,
+    );
     rt.block_on(async move {
         let opts = ListenerOpts::new().reuse_port(true).reuse_addr(true).backlog(1024);
         let listener = match TcpListener::bind_with_config(addr, &opts) {
             Ok(l) => l,
-            Err(e) => {
-                let _ = tx.send(Err(format!("core {id}: bind {addr}: {e}")));
+            Err(source) => {
+                let _ = tx.send(Err(StartError::Listen { addr, source }));
                 return;
             }
         };
         let core = match Core::new(shared.clone(), id) {
             Ok(c) => Rc::new(c),
             Err(e) => {
-                let _ = tx.send(Err(format!("core {id}: {e}")));
+                let _ = tx.send(Err(StartError::Setup(startup_cause(&e))));
                 return;
             }
         };
-        let _ = tx.send(listener.local_addr().map_err(|e| e.to_string()));
-        let max_conns = shared.cfg.limits.max_connections_per_thread;
+        let local = listener
+            .local_addr()
+            .map_err(|source| StartError::Listen { addr, source });
+        let _ = tx.send(local.map(|a| (a, driver)));
         let open = Rc::new(std::cell::Cell::new(0usize));
+        let mut backoff = Duration::ZERO;
         while !shared.stopping() {
             let accepted = match monoio::time::timeout(ACCEPT_POLL, listener.accept()).await {
                 Err(_) => continue,
                 Ok(Err(e)) => {
-                    warn!(error = %e, "accept failed");
-                    monoio::time::sleep(Duration::from_millis(10)).await;
+                    let exhausted = out_of_descriptors(&e);
+                    backoff = if exhausted {
+                        (backoff * 2).clamp(ACCEPT_BACKOFF_MIN, ACCEPT_BACKOFF_MAX)
+                    } else {
+                        ACCEPT_BACKOFF_MIN
+                    };
+                    if let Some(suppressed) = gate.accept_log.lock().allow() {
+                        if exhausted {
+                            warn!(error = %e, suppressed, open = open.get(), pause = ?backoff,
+                                "accept failed: out of file descriptors; backing off");
+                        } else {
+                            warn!(error = %e, suppressed, "accept failed");
+                        }
+                    }
+                    monoio::time::sleep(backoff).await;
                     continue;
                 }
                 Ok(Ok(a)) => a,
             };
-            let (stream, _peer) = accepted;
-            if open.get() >= max_conns {
+            backoff = Duration::ZERO;
+            let (stream, peer) = accepted;
+            if open.get() >= gate.per_thread {
+                if let Some(suppressed) = gate.full_log.lock().allow() {
+                    warn!(
+                        limit = gate.per_thread,
+                        suppressed, "connection limit reached; closing new connections"
+                    );
+                }
                 drop(stream);
                 continue;
             }
@@ -139,10 +299,21 @@ fn run_core(shared: Arc<Shared>, id: usize, addr: SocketAddr, tx: mpsc::Sender<R
             let core = core.clone();
             let open2 = open.clone();
             open.set(open.get() + 1);
-            monoio::spawn(async move {
-                crate::conn::serve_connection(core, stream).await;
-                open2.set(open2.get() - 1);
-            });
+            match gate.admit(peer.ip()) {
+                Some(slot) => {
+                    monoio::spawn(async move {
+                        crate::conn::serve_connection(core, stream).await;
+                        drop(slot);
+                        open2.set(open2.get() - 1);
+                    });
+                }
+                None => {
+                    monoio::spawn(async move {
+                        crate::conn::refuse(core, stream).await;
+                        open2.set(open2.get() - 1);
+                    });
+                }
+            }
         }
         drop(listener);
         // Let connections finish their current request (they stop at the next head read).
