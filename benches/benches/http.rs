@@ -126,6 +126,7 @@ fn routing_cases() -> Vec<Case> {
             Endpoint::GetObject {
                 bucket: "photos".into(),
                 key: "2024/06/IMG_00001.jpg".into(),
+                part_number: None,
             },
         ),
         (

@@ -76,6 +76,9 @@ pub async fn serve_connection(core: Rc<Core>, stream: TcpStream) {
                 let keep = e.status() < 500
                     && !matches!(e, ProxyError::Http(_))
                     && matches!(BodyKind::from_head(&head), Ok(BodyKind::Empty))
+                    // An early final answer to `Expect: 100-continue` leaves botocore's connection
+                    // state garbled for the next request: close instead.
+                    && !head.expect_continue()
                     && head.keep_alive();
                 let is_head = head.method == http::Method::HEAD;
                 if write_error(&mut io, &e, &head.path, &rid, keep, is_head).await.is_err() {

@@ -8,6 +8,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod accept;
 pub mod backend;
 pub mod cleanup;
 pub mod client;

@@ -261,7 +261,7 @@ fn run_core(shared: Arc<Shared>, gate: Arc<Gate>, id: usize, addr: SocketAddr, t
         let open = Rc::new(std::cell::Cell::new(0usize));
         let mut backoff = Duration::ZERO;
         while !shared.stopping() {
-            let accepted = match monoio::time::timeout(ACCEPT_POLL, listener.accept()).await {
+            let accepted = match crate::accept::accept_within(&listener, ACCEPT_POLL).await {
                 Err(_) => continue,
                 Ok(Err(e)) => {
                     let exhausted = out_of_descriptors(&e);

@@ -57,7 +57,9 @@ pub async fn handle(core: &Core, io: &mut ClientIo, head: &RequestHead, rid: &st
         &verified.payload,
         head.header("content-md5"),
         checksum_header(head),
-        head.expect_continue() && kind != BodyKind::Empty,
+        // `100 Continue` goes out even before an empty body: botocore, having seen a final answer
+        // instead, keeps state that garbles the next response on the same connection.
+        head.expect_continue(),
     )?;
     if let Endpoint::NotImplemented { operation } = endpoint {
         return Err(ProxyError::NotImplemented(operation));

@@ -190,7 +190,7 @@ fn listing_follows_key_then_upload_order_with_markers_and_prefix() {
         [a2.upload_id.clone(), ab.upload_id.clone(), b.upload_id.clone()]
     );
     let prefixed = ids(store.list_uploads("bkt", "a/", "", "").unwrap());
-    assert_eq!(prefixed, [ab.upload_id.clone()]);
+    assert_eq!(prefixed, std::slice::from_ref(&ab.upload_id));
     store.abort_upload(&a2.upload_id).unwrap().1.wait().unwrap();
     assert_eq!(ids(store.list_uploads("bkt", "a", "", "").unwrap()).len(), 2);
     assert!(ids(store.list_uploads("other", "", "", "").unwrap()).is_empty());
