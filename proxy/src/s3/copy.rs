@@ -162,15 +162,13 @@ pub async fn copy_object(
     // The bytes are the source's: so is the ETag, unless the source's is a multipart one.
     let multipart_source = src.etag.contains('-');
     let same = src.locations.iter().find(|l| l.backend == backend.name());
+    // A backend's ETag for a copy is not reliably the MD5 of the bytes (SeaweedFS keeps a
+    // multipart source's), so only a single-PUT source, whose ETag we know, is copied inside it.
     let copied = match same {
-        Some(loc) if backend.copies_within() && (!multipart_source || backend.etag_is_md5()) => backend
+        Some(loc) if backend.copies_within() && !multipart_source => backend
             .copy_within(&loc.physical_key, &physical, &pmeta)
             .await
-            .and_then(|etag| match (multipart_source, etag) {
-                (false, _) => Ok(src.etag.clone()),
-                (true, Some(e)) => Ok(if e.starts_with('"') { e } else { format!("\"{e}\"") }),
-                (true, None) => Err(ProxyError::Internal("backend copy without ETag".into())),
-            }),
+            .map(|_| src.etag.clone()),
         _ => match open_source(ctx, &src, None).await {
             Ok(stream) => {
                 let mut tee = Md5Tee {
@@ -279,7 +277,11 @@ pub async fn upload_part_copy(
     let backend = ctx.core.backend(&upload.backend)?.clone();
     let same = src.locations.iter().find(|l| l.backend == upload.backend);
     let (etag, backend_etag, backend_ref) = match same {
-        Some(loc) if backend.copies_within() && backend.etag_is_md5() && len > 0 => {
+        // Inside the backend only when the part is a whole single-PUT object: then its ETag (the
+        // MD5 of the part) is the source's, which we know; any other range is streamed and hashed.
+        Some(loc)
+            if backend.copies_within() && !src.etag.contains('-') && len > 0 && len == src.size =>
+        {
             let e = backend
                 .copy_part_within(
                     &loc.physical_key,
@@ -291,7 +293,7 @@ pub async fn upload_part_copy(
                 .await?
                 .ok_or_else(|| ProxyError::Internal("backend part copy without ETag".into()))?;
             let quoted = if e.starts_with('"') { e } else { format!("\"{e}\"") };
-            (quoted.clone(), Some(quoted), None)
+            (src.etag.clone(), Some(quoted), None)
         }
         _ => {
             let stream = open_source(ctx, &src, (len > 0).then_some(range)).await?;
