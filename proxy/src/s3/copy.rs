@@ -279,9 +279,7 @@ pub async fn upload_part_copy(
     let (etag, backend_etag, backend_ref) = match same {
         // Inside the backend only when the part is a whole single-PUT object: then its ETag (the
         // MD5 of the part) is the source's, which we know; any other range is streamed and hashed.
-        Some(loc)
-            if backend.copies_within() && !src.etag.contains('-') && len > 0 && len == src.size =>
-        {
+        Some(loc) if backend.copies_within() && !src.etag.contains('-') && len > 0 && len == src.size => {
             let e = backend
                 .copy_part_within(
                     &loc.physical_key,
