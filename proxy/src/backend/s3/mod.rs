@@ -3,17 +3,18 @@
 //! (`UNSIGNED-PAYLOAD`: the body was already verified against the client's signature).
 //! Native multipart uploads and server-side copies are in [`multipart`].
 
+mod conn;
 mod multipart;
 
-use std::cell::RefCell;
+pub use conn::{Conn, Pool};
+
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
-use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
-use monoio_rustls::{ClientTlsStream, TlsConnector};
+use monoio_rustls::TlsConnector;
 use s3o_sigv4::encode::uri_encode;
 use s3o_sigv4::{AmzDate, Signer};
 
@@ -31,98 +32,12 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// Most pieces sent with one `writev` (Linux's IOV_MAX).
 const MAX_PIECES: usize = 1024;
 /// Idle connections kept per backend per core.
-const MAX_IDLE_PER_BACKEND: usize = 64;
+pub(super) const MAX_IDLE_PER_BACKEND: usize = 64;
 /// A pooled connection idle longer than this is not reused for a request whose body cannot be
 /// replayed (the server may have closed it meanwhile).
 const REUSE_FOR_UPLOAD: Duration = Duration::from_secs(2);
 /// A pooled connection idle longer than this is dropped.
 const MAX_IDLE: Duration = Duration::from_secs(30);
-
-/// A connection to a backend, plain or TLS.
-pub enum Conn {
-    /// `http://`.
-    Plain(TcpStream),
-    /// `https://`.
-    Tls(Box<ClientTlsStream<TcpStream>>),
-}
-
-impl std::fmt::Debug for Conn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Conn::Plain(_) => "Conn::Plain",
-            Conn::Tls(_) => "Conn::Tls",
-        })
-    }
-}
-
-impl Conn {
-    /// Reads into `buf`'s spare capacity.
-    pub async fn read<B: monoio::buf::IoBufMut>(&mut self, buf: B) -> monoio::BufResult<usize, B> {
-        match self {
-            Conn::Plain(s) => s.read(buf).await,
-            Conn::Tls(s) => s.read(buf).await,
-        }
-    }
-
-    /// Writes all of `buf`.
-    pub async fn write_all<B: monoio::buf::IoBuf>(&mut self, buf: B) -> monoio::BufResult<usize, B> {
-        match self {
-            Conn::Plain(s) => s.write_all(buf).await,
-            Conn::Tls(s) => s.write_all(buf).await,
-        }
-    }
-
-    /// Writes all of `pieces` (one `writev` each round).
-    pub async fn write_pieces(&mut self, mut pieces: Pieces) -> std::io::Result<()> {
-        while !pieces.is_empty() {
-            let (res, p) = match self {
-                Conn::Plain(s) => s.writev(pieces).await,
-                Conn::Tls(s) => s.writev(pieces).await,
-            };
-            pieces = p;
-            match res {
-                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-                Ok(n) => pieces.advance(n),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-
-    async fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            Conn::Plain(s) => s.flush().await,
-            Conn::Tls(s) => s.flush().await,
-        }
-    }
-}
-
-/// Idle keep-alive connections of one backend on one core.
-#[derive(Debug, Default)]
-pub struct Pool {
-    idle: RefCell<Vec<(Conn, Instant)>>,
-}
-
-impl Pool {
-    /// Returns a connection after a complete response.
-    pub fn put_back(&self, c: Conn) {
-        let mut idle = self.idle.borrow_mut();
-        if idle.len() < MAX_IDLE_PER_BACKEND {
-            idle.push((c, Instant::now()));
-        }
-    }
-
-    fn take(&self, max_idle: Duration) -> Option<Conn> {
-        let mut idle = self.idle.borrow_mut();
-        while let Some((c, t)) = idle.pop() {
-            if t.elapsed() <= max_idle {
-                return Some(c);
-            }
-        }
-        None
-    }
-}
 
 /// A parsed backend response head.
 #[derive(Debug)]
