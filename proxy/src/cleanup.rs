@@ -68,6 +68,10 @@ const REAP_EVERY: Duration = Duration::from_secs(60);
 /// parts go through the cleanup queue. Returns how many were aborted.
 pub fn reap_uploads(shared: &Shared, now_ms: u64) -> usize {
     let age_ms = shared.cfg.limits.multipart_expiry_secs.saturating_mul(1000);
+    // Records of completed uploads (kept for repeated Completes) go after the same time.
+    if let Err(e) = shared.store.forget_completed_before(now_ms.saturating_sub(age_ms)) {
+        warn!(error = %e, "completed-upload records not pruned");
+    }
     let expired = match shared
         .store
         .uploads_initiated_before(now_ms.saturating_sub(age_ms), BATCH)

@@ -385,8 +385,13 @@ fn error_paths_have_s3_status_and_code() {
     let r = c.complete_upload(path, &id, &[(1, &bare1), (2, &e2)], &[]);
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(c.get(path).body == [&p1[..], &p2[..]].concat());
-    // Completing it again: it is gone.
-    let r = c.complete_upload(path, &id, &[(1, &e1), (2, &e2)], &[]);
+    // Completing it again (a client retrying after a lost answer) gets the same answer, and
+    // changes nothing; under another key the id does not exist.
+    let first = r.text();
+    let r = c.complete_upload(path, &id, &[(1, &bare1), (2, &e2)], &[]);
+    assert_eq!((r.status, r.text()), (200, first));
+    assert!(c.get(path).body == [&p1[..], &p2[..]].concat());
+    let r = c.complete_upload("/data/elsewhere", &id, &[(1, &bare1), (2, &e2)], &[]);
     assert_eq!((r.status, r.code().as_str()), (404, "NoSuchUpload"));
 
     // The read-only credential can list but not write.

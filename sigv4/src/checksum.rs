@@ -149,6 +149,27 @@ pub fn check_sdk_algorithm<H: Headers + ?Sized>(headers: &H) -> Result<(), SigEr
     }
 }
 
+/// The CRC of a concatenation from the CRCs of its pieces, as (CRC bytes, piece length) in
+/// order: S3's full-object checksum of a multipart upload. `None` for SHA algorithms (which do
+/// not combine), an empty list, or a CRC of the wrong length.
+pub fn combine_crcs(alg: ChecksumAlgorithm, pieces: &[(Vec<u8>, u64)]) -> Option<Vec<u8>> {
+    let (crc, width) = match alg {
+        ChecksumAlgorithm::Crc32 => (CrcAlgorithm::Crc32IsoHdlc, 4),
+        ChecksumAlgorithm::Crc32c => (CrcAlgorithm::Crc32Iscsi, 4),
+        ChecksumAlgorithm::Crc64Nvme => (CrcAlgorithm::Crc64Nvme, 8),
+        ChecksumAlgorithm::Sha1 | ChecksumAlgorithm::Sha256 => return None,
+    };
+    let value = |b: &[u8]| -> Option<u64> {
+        (b.len() == width).then(|| b.iter().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
+    };
+    let (first, rest) = pieces.split_first()?;
+    let mut acc = value(&first.0)?;
+    for (bytes, len) in rest {
+        acc = crc_fast::checksum_combine(crc, acc, value(bytes)?, *len);
+    }
+    Some(acc.to_be_bytes()[8 - width..].to_vec())
+}
+
 /// An incremental hasher for one [`ChecksumAlgorithm`].
 #[derive(Clone)]
 pub enum Checksummer {
@@ -338,6 +359,27 @@ pub struct BodyDigests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crcs_of_pieces_combine_into_the_crc_of_the_whole() {
+        let data = b"The quick brown fox jumps over the lazy dog, twice over the lazy dog.";
+        for alg in [
+            ChecksumAlgorithm::Crc32,
+            ChecksumAlgorithm::Crc32c,
+            ChecksumAlgorithm::Crc64Nvme,
+        ] {
+            let crc = |b: &[u8]| {
+                let mut c = Checksummer::new(alg);
+                c.update(b);
+                c.finish()
+            };
+            let pieces: Vec<(Vec<u8>, u64)> = data.chunks(17).map(|p| (crc(p), p.len() as u64)).collect();
+            assert_eq!(combine_crcs(alg, &pieces), Some(crc(data)), "{alg:?}");
+        }
+        assert_eq!(combine_crcs(ChecksumAlgorithm::Sha256, &[(vec![0; 32], 1)]), None);
+        assert_eq!(combine_crcs(ChecksumAlgorithm::Crc32, &[]), None);
+        assert_eq!(combine_crcs(ChecksumAlgorithm::Crc32, &[(vec![0; 3], 1)]), None);
+    }
 
     fn b64_of(alg: ChecksumAlgorithm, data: &[u8]) -> String {
         let mut c = Checksummer::new(alg);

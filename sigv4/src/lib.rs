@@ -27,7 +27,7 @@ pub mod verify;
 
 pub use authorization::{Authorization, Credential};
 pub use canonical::{Headers, RequestParts, UriMode};
-pub use checksum::{BodyCheck, BodyDigests, ChecksumAlgorithm, Checksummer, ComputedChecksum};
+pub use checksum::{combine_crcs, BodyCheck, BodyDigests, ChecksumAlgorithm, Checksummer, ComputedChecksum};
 pub use chunked::{ChainKey, ChunkedDecoder, Decoded, StreamingAuth, StreamingMode};
 pub use date::AmzDate;
 pub use error::SigError;

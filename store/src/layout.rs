@@ -11,6 +11,7 @@
 //! | `uploads`     | upload id (UTF-8)                     | JSON [`Upload`](crate::Upload)  |
 //! | `upload_keys` | bucket, `0x00`, key, `0x00`, upload id | empty (uploads in ListMultipartUploads order) |
 //! | `parts`       | upload id, `0x00`, part number `u32` BE | JSON [`Part`](crate::Part)     |
+//! | `completed`   | upload id (UTF-8)                     | JSON [`CompletedUpload`](crate::CompletedUpload) |
 //!
 //! Bucket names never contain `0x00`, so `bucket 0x00` is a prefix that holds exactly that bucket's
 //! objects, and sled's bytewise order is S3's key order (UTF-8 byte order).
@@ -37,6 +38,8 @@ pub(crate) const UPLOADS: &str = "uploads";
 pub(crate) const UPLOAD_KEYS: &str = "upload_keys";
 /// Tree of uploaded parts by upload id and part number.
 pub(crate) const PARTS: &str = "parts";
+/// Tree of completed uploads by id (for repeated CompleteMultipartUpload).
+pub(crate) const COMPLETED: &str = "completed";
 
 /// Separates the bucket name from the object key in `objects` keys.
 const KEY_SEPARATOR: u8 = 0x00;

@@ -31,8 +31,8 @@ pub use commit::CommitTicket;
 pub use error::{Result, StoreError};
 pub use layout::physical_key_for;
 pub use model::{
-    Accounting, BucketMeta, CleanupTask, ListPage, ListQuery, Location, ObjectMeta, Part, Upload, WriteCondition,
-    DEFAULT_MAX_KEYS,
+    Accounting, BucketMeta, CleanupTask, CompletedUpload, ListPage, ListQuery, Location, ObjectMeta, Part, Upload,
+    WriteCondition, DEFAULT_MAX_KEYS,
 };
 pub use multipart::{UploadListing, MAX_PARTS};
 pub use objects::Deleted;
@@ -59,6 +59,7 @@ struct Inner {
     uploads: sled::Tree,
     upload_keys: sled::Tree,
     parts: sled::Tree,
+    completed: sled::Tree,
     ledger: Arc<Ledger>,
     commits: GroupCommit,
 }
@@ -89,6 +90,7 @@ impl Store {
                 uploads: db.open_tree(layout::UPLOADS)?,
                 upload_keys: db.open_tree(layout::UPLOAD_KEYS)?,
                 parts: db.open_tree(layout::PARTS)?,
+                completed: db.open_tree(layout::COMPLETED)?,
                 ledger: Arc::new(Ledger::default()),
                 commits,
                 db,

@@ -84,8 +84,10 @@ pub enum WriteCondition {
     None,
     /// `If-None-Match: *`: only if the key has no current version.
     IfAbsent,
-    /// `If-Match: <etag>`: only if the current version has this ETag (quotes ignored).
+    /// `If-Match: <etag>`: only if the current version has this ETag (quotes ignored; `*`: any).
     IfMatch(String),
+    /// `If-None-Match: <etag>`: only if there is no current version with this ETag.
+    IfNoneMatch(String),
 }
 
 impl WriteCondition {
@@ -94,12 +96,16 @@ impl WriteCondition {
         match self {
             WriteCondition::None => true,
             WriteCondition::IfAbsent => current.is_none(),
-            WriteCondition::IfMatch(etag) => current.is_some_and(|m| {
-                let want = etag.trim().trim_start_matches("W/").trim_matches('"');
-                want == "*" || m.etag.trim_matches('"') == want
-            }),
+            WriteCondition::IfMatch(etag) => current.is_some_and(|m| etag_matches(etag, &m.etag)),
+            WriteCondition::IfNoneMatch(etag) => !current.is_some_and(|m| etag_matches(etag, &m.etag)),
         }
     }
+}
+
+/// Whether the condition value `want` (`*`, or an ETag, quoted or not, maybe weak) names `etag`.
+fn etag_matches(want: &str, etag: &str) -> bool {
+    let want = want.trim().trim_start_matches("W/").trim_matches('"');
+    want == "*" || etag.trim_matches('"') == want
 }
 
 /// A multipart upload in progress: where its parts go and what the object will carry.
@@ -137,6 +143,23 @@ pub struct Upload {
     /// Incremented by every recorded part, so a completion can tell it saw every part.
     #[serde(default)]
     pub parts_seq: u64,
+}
+
+/// What remains of a completed multipart upload, so a repeated CompleteMultipartUpload (a client
+/// retrying after a lost answer) gets the same answer instead of NoSuchUpload.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompletedUpload {
+    /// Logical bucket.
+    pub bucket: String,
+    /// Logical key.
+    pub key: String,
+    /// The object's ETag.
+    pub etag: String,
+    /// The object's checksums.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checksums: Vec<(String, String)>,
+    /// Completion time, milliseconds since the Unix epoch.
+    pub completed_ms: u64,
 }
 
 /// One uploaded part of a multipart upload.

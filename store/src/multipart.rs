@@ -17,9 +17,9 @@ use crate::commit::CommitTicket;
 use crate::error::{Result, StoreError};
 use crate::layout::{
     bucket_prefix, check_bucket_name, decode, encode, now_ms, object_key, part_key, parts_prefix, successor,
-    upload_index_key, utf8, OBJECTS, PARTS, UPLOADS, UPLOAD_KEYS,
+    upload_index_key, utf8, COMPLETED, OBJECTS, PARTS, UPLOADS, UPLOAD_KEYS,
 };
-use crate::model::{Accounting, CleanupTask, ObjectMeta, Part, Upload, WriteCondition};
+use crate::model::{Accounting, CleanupTask, CompletedUpload, ObjectMeta, Part, Upload, WriteCondition};
 use crate::objects::{bucket_in, install_in, TxError, VersionTrees};
 use crate::quota::{adjust_usage, Reservation};
 use crate::Store;
@@ -193,6 +193,46 @@ impl Store {
         Ok(out)
     }
 
+    /// The record a completion leaves behind.
+    fn tombstone_of(&self, upload_id: &str, meta: &ObjectMeta) -> Result<Vec<u8>> {
+        let upload = self
+            .upload(upload_id)?
+            .ok_or_else(|| StoreError::NoSuchUpload(upload_id.to_owned()))?;
+        encode(
+            COMPLETED,
+            &CompletedUpload {
+                bucket: upload.bucket,
+                key: upload.key,
+                etag: meta.etag.clone(),
+                checksums: meta.checksums.clone(),
+                completed_ms: now_ms(),
+            },
+        )
+    }
+
+    /// The record of a completed upload, if it is still kept.
+    pub fn completed_upload(&self, upload_id: &str) -> Result<Option<CompletedUpload>> {
+        self.inner
+            .completed
+            .get(upload_id.as_bytes())?
+            .map(|v| decode(COMPLETED, &v))
+            .transpose()
+    }
+
+    /// Forgets the records of uploads completed before `before_ms`; returns how many.
+    pub fn forget_completed_before(&self, before_ms: u64) -> Result<usize> {
+        let mut n = 0;
+        for kv in self.inner.completed.iter() {
+            let (k, v) = kv?;
+            let c: CompletedUpload = decode(COMPLETED, &v)?;
+            if c.completed_ms < before_ms {
+                self.inner.completed.remove(k)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Every part key of an upload and the part sequence number they were read at.
     fn part_keys(&self, upload_id: &str) -> Result<(Vec<Vec<u8>>, u64)> {
         let seq = self
@@ -265,6 +305,7 @@ impl Store {
         self.inner.commits.check()?;
         let inner = &self.inner;
         let value = encode(OBJECTS, meta)?;
+        let tombstone = self.tombstone_of(upload_id, meta)?;
         for _ in 0..CHANGED_RETRIES {
             let (part_keys, seq) = self.part_keys(upload_id)?;
             let r = (
@@ -276,40 +317,49 @@ impl Store {
                 &inner.uploads,
                 &inner.upload_keys,
                 &inner.parts,
+                &inner.completed,
             )
-                .transaction(|(buckets, objects, usage, cleanup, due, uploads, keys, parts)| {
-                    let upload = upload_in(uploads, upload_id)?;
-                    if upload.parts_seq != seq {
-                        return Err(TxError::Abort(StoreError::UploadChanged(upload_id.to_owned())));
-                    }
-                    remove_upload_in(uploads, keys, parts, &upload, &part_keys)?;
-                    let trees = VersionTrees {
-                        buckets,
-                        objects,
-                        usage,
-                        cleanup,
-                        due,
-                    };
-                    let okey = object_key(&upload.bucket, &upload.key);
-                    let delta = i128::from(meta.size) - i128::from(upload.part_bytes);
-                    install_in(
-                        &trees,
-                        &upload.bucket,
-                        &upload.key,
-                        &okey,
-                        &value,
-                        meta,
-                        condition,
-                        delta,
-                    )?;
-                    if cleanup_parts {
-                        let mut task =
-                            CleanupTask::delete(&upload.backend, &upload.physical_key, 0, Accounting::Uncommitted, 0);
-                        task.upload_id = Some(upload.backend_upload_id.clone());
-                        enqueue_in(cleanup, due, task)?;
-                    }
-                    Ok(())
-                });
+                .transaction(
+                    |(buckets, objects, usage, cleanup, due, uploads, keys, parts, completed)| {
+                        let upload = upload_in(uploads, upload_id)?;
+                        if upload.parts_seq != seq {
+                            return Err(TxError::Abort(StoreError::UploadChanged(upload_id.to_owned())));
+                        }
+                        remove_upload_in(uploads, keys, parts, &upload, &part_keys)?;
+                        completed.insert(upload_id.as_bytes(), tombstone.as_slice())?;
+                        let trees = VersionTrees {
+                            buckets,
+                            objects,
+                            usage,
+                            cleanup,
+                            due,
+                        };
+                        let okey = object_key(&upload.bucket, &upload.key);
+                        let delta = i128::from(meta.size) - i128::from(upload.part_bytes);
+                        install_in(
+                            &trees,
+                            &upload.bucket,
+                            &upload.key,
+                            &okey,
+                            &value,
+                            meta,
+                            condition,
+                            delta,
+                        )?;
+                        if cleanup_parts {
+                            let mut task = CleanupTask::delete(
+                                &upload.backend,
+                                &upload.physical_key,
+                                0,
+                                Accounting::Uncommitted,
+                                0,
+                            );
+                            task.upload_id = Some(upload.backend_upload_id.clone());
+                            enqueue_in(cleanup, due, task)?;
+                        }
+                        Ok(())
+                    },
+                );
             match r {
                 Ok(()) => return Ok(inner.commits.ticket()),
                 Err(sled::transaction::TransactionError::Abort(StoreError::UploadChanged(_))) => continue,

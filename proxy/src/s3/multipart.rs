@@ -272,11 +272,21 @@ pub async fn complete(
     key: &str,
     upload_id: &str,
 ) -> Result<(), ProxyError> {
+    let store = &ctx.core.shared.store;
+    if store.upload(upload_id)?.is_none() {
+        // Completed already (a client retrying after a lost answer): the same answer again.
+        if let Some(done) = store
+            .completed_upload(upload_id)?
+            .filter(|d| d.bucket == bucket && d.key == key)
+        {
+            read_small_body(io, body, xml::MAX_COMPLETE_BODY_BYTES).await?;
+            return send_completed(ctx, io, bucket, key, &done.etag, &done.checksums).await;
+        }
+    }
     let upload = find_upload(ctx, bucket, key, upload_id)?;
     let condition = write_condition(ctx)?;
     let doc = read_small_body(io, body, xml::MAX_COMPLETE_BODY_BYTES).await?;
     let requested = xml::parse_complete_multipart_upload(&doc).map_err(|_| ProxyError::MalformedXml)?;
-    let store = &ctx.core.shared.store;
     let recorded: HashMap<u32, Part> = store
         .parts(upload_id, 0, s3o_store::MAX_PARTS as usize)?
         .into_iter()
@@ -332,6 +342,18 @@ pub async fn complete(
         }
         return Err(e);
     }
+    send_completed(ctx, io, bucket, key, &meta.etag, &meta.checksums).await
+}
+
+/// The CompleteMultipartUploadResult of a completed upload.
+async fn send_completed(
+    ctx: &Ctx<'_>,
+    io: &mut ClientIo,
+    bucket: &str,
+    key: &str,
+    etag: &str,
+    checksums: &[(String, String)],
+) -> Result<(), ProxyError> {
     let location = format!(
         "http://{}/{bucket}/{key}",
         ctx.head.header("host").unwrap_or("localhost")
@@ -343,8 +365,8 @@ pub async fn complete(
             location: &location,
             bucket,
             key,
-            etag: &meta.etag,
-            checksums: &meta.checksums,
+            etag,
+            checksums,
         },
     )
     .await

@@ -67,7 +67,7 @@ pub(crate) fn write_condition(ctx: &Ctx<'_>) -> Result<WriteCondition, ProxyErro
     match (ctx.head.header("if-none-match"), ctx.head.header("if-match")) {
         (None, None) => Ok(WriteCondition::None),
         (Some(v), None) if v.trim() == "*" => Ok(WriteCondition::IfAbsent),
-        (Some(_), None) => Err(ProxyError::NotImplemented("If-None-Match other than * on writes")),
+        (Some(etag), None) => Ok(WriteCondition::IfNoneMatch(etag.to_string())),
         (None, Some(etag)) => Ok(WriteCondition::IfMatch(etag.to_string())),
         (Some(_), Some(_)) => Err(ProxyError::NotImplemented("If-Match with If-None-Match on writes")),
     }

@@ -42,9 +42,11 @@ pub fn header_tags(ctx: &Ctx<'_>) -> Result<Vec<(String, String)>, ProxyError> {
     let Some(h) = ctx.head.header("x-amz-tagging") else {
         return Ok(Vec::new());
     };
-    let tags = xml::parse_tagging_query(h)
+    let mut tags = xml::parse_tagging_query(h)
         .map_err(|_| ProxyError::InvalidArgument("The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.".into()))?;
     validate_tags(&tags)?;
+    // S3 keeps a tag set ordered by key.
+    tags.sort();
     Ok(tags)
 }
 
@@ -75,8 +77,9 @@ pub async fn put_tagging(
 ) -> Result<(), ProxyError> {
     current(ctx, bucket, key)?;
     let doc = read_small_body(io, body, xml::MAX_TAGGING_BODY_BYTES).await?;
-    let tags = xml::parse_tagging(&doc).map_err(|_| ProxyError::MalformedXml)?;
+    let mut tags = xml::parse_tagging(&doc).map_err(|_| ProxyError::MalformedXml)?;
     validate_tags(&tags)?;
+    tags.sort();
     ctx.core.shared.store.set_tags(bucket, key, tags)?.await?;
     io.respond(&base_head(200, ctx.rid).content_length(0), &[]).await
 }

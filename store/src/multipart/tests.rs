@@ -92,6 +92,14 @@ fn parts_count_in_usage_and_complete_moves_them_to_the_object() {
     assert!(store.parts(&u.upload_id, 0, 100).unwrap().is_empty());
     assert_eq!(store.get_object("bkt", "k").unwrap().unwrap().size, 170);
     assert_eq!(store.cleanup_len(), 0);
+    let done = store.completed_upload(&u.upload_id).unwrap().unwrap();
+    assert_eq!(
+        (done.bucket.as_str(), done.key.as_str(), done.etag.as_str()),
+        ("bkt", "k", "\"x-2\"")
+    );
+    assert_eq!(store.forget_completed_before(0).unwrap(), 0);
+    assert_eq!(store.forget_completed_before(u64::MAX).unwrap(), 1);
+    assert!(store.completed_upload(&u.upload_id).unwrap().is_none());
     assert!(matches!(
         store.complete_upload(&u.upload_id, &object_of(&u, 1), &WriteCondition::None, false),
         Err(StoreError::NoSuchUpload(_))
