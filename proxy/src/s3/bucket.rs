@@ -102,11 +102,14 @@ pub async fn create_bucket(
         Ok(ticket) => ticket.await?,
         Err(s3o_store::StoreError::BucketAlreadyExists(_)) => {
             let owner = store.bucket(bucket)?.map(|b| b.owner).unwrap_or_default();
-            return Err(if owner == ctx.who.access_key {
-                ProxyError::BucketAlreadyOwnedByYou
-            } else {
-                ProxyError::BucketAlreadyExists
-            });
+            if owner != ctx.who.access_key {
+                return Err(ProxyError::BucketAlreadyExists);
+            }
+            // us-east-1 answers a repeated CreateBucket by the owner with 200 (and changes
+            // nothing); every other region with BucketAlreadyOwnedByYou.
+            if region(ctx) != "us-east-1" {
+                return Err(ProxyError::BucketAlreadyOwnedByYou);
+            }
         }
         Err(e) => return Err(e.into()),
     }

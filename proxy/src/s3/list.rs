@@ -72,7 +72,11 @@ pub async fn list_objects(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, v2: bo
         start_after: from,
         max_keys,
     };
-    let page = ctx.core.shared.store.list_objects(bucket, &query)?;
+    let mut page = ctx.core.shared.store.list_objects(bucket, &query)?;
+    if max_keys == 0 {
+        // S3: `max-keys=0` lists nothing and is not truncated.
+        page = s3o_store::ListPage::default();
+    }
     let owner = Owner {
         id: &ctx.who.access_key,
         display_name: &ctx.who.access_key,

@@ -5,7 +5,7 @@
 //! responses — not the API reference's "Response Syntax", which is the model's alphabetical-ish
 //! member order (IsTruncated, Contents, Name, ...). Every SDK parser matches elements by name, so
 //! either order parses; the wire order keeps byte-for-byte comparisons with S3 meaningful.
-//! With `encoding_type_url`, the fields S3 encodes (Prefix, Marker, NextMarker, StartAfter,
+//! With `encoding_type_url`, the fields S3 encodes (Prefix (v2 only), Marker, NextMarker, StartAfter,
 //! Delimiter, Key and CommonPrefixes' Prefix) are percent-encoded here, from the raw strings.
 
 use s3o_store::ObjectMeta;
@@ -180,7 +180,9 @@ impl<O: ListedObject, P: AsRef<str>> XmlBody for ListBucketResult<'_, O, P> {
         let url = self.encoding_type_url;
         open_namespaced_root(out, "ListBucketResult");
         element(out, "Name", self.name);
-        url_element(out, "Prefix", self.prefix, url);
+        // Version 1 leaves its own Prefix unencoded (SDKs decode Marker, NextMarker, Delimiter,
+        // keys and common prefixes only, and S3 encodes exactly those).
+        url_element(out, "Prefix", self.prefix, false);
         url_element(out, "Marker", self.marker, url);
         if let (Some(next_marker), Some(_), true) = (self.next_marker, self.delimiter, self.is_truncated) {
             url_element(out, "NextMarker", next_marker, url);
