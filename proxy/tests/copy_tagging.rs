@@ -603,11 +603,36 @@ fn get_object_attributes() {
     assert_eq!(r.status, 200, "{}", r.text());
     let want = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<GetObjectAttributesResponse xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
-         <ETag>{}</ETag><ObjectParts><PartsCount>3</PartsCount></ObjectParts><ObjectSize>{size}</ObjectSize>\
+         <ETag>{}</ETag><ObjectParts><PartsCount>3</PartsCount><PartNumberMarker>0</PartNumberMarker>\
+         <MaxParts>1000</MaxParts><IsTruncated>false</IsTruncated>\
+         <Part><PartNumber>1</PartNumber><Size>5242880</Size></Part>\
+         <Part><PartNumber>2</PartNumber><Size>5242880</Size></Part>\
+         <Part><PartNumber>3</PartNumber><Size>{}</Size></Part></ObjectParts><ObjectSize>{size}</ObjectSize>\
          </GetObjectAttributesResponse>",
-        etag.trim_matches('"')
+        etag.trim_matches('"'),
+        size - 2 * 5242880
     );
     assert_eq!(r.text(), want);
+    // A page of one part after part 1.
+    let r = c.send(
+        "GET",
+        "/data/attrs",
+        "attributes",
+        &[
+            ("x-amz-object-attributes", "ObjectParts"),
+            ("x-amz-max-parts", "1"),
+            ("x-amz-part-number-marker", "1"),
+        ],
+        b"",
+    );
+    assert!(
+        r.text().contains(
+            "<PartNumberMarker>1</PartNumberMarker><NextPartNumberMarker>2</NextPartNumberMarker>\
+             <MaxParts>1</MaxParts><IsTruncated>true</IsTruncated><Part><PartNumber>2</PartNumber>"
+        ),
+        "{}",
+        r.text()
+    );
     assert!(etag.ends_with("-3\""));
     assert_eq!(r.header("content-type"), Some("application/xml"));
     assert!(r.header("last-modified").unwrap().ends_with("GMT"));

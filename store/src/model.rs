@@ -73,6 +73,13 @@ pub struct ObjectMeta {
     /// for an object written by one PUT (GET `partNumber` reads them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<u64>,
+    /// The checksum of each part (base64, of the algorithm of `checksums`), in part order, for
+    /// a multipart object whose parts carried one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub part_checksums: Vec<String>,
+    /// `COMPOSITE` or `FULL_OBJECT`: what the checksum of a multipart object covers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<String>,
 }
 
 /// What must hold of the current version of a key for a write to replace it (S3 conditional
@@ -158,6 +165,9 @@ pub struct CompletedUpload {
     /// The object's checksums.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checksums: Vec<(String, String)>,
+    /// What the checksum covers, if there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum_type: Option<String>,
     /// Completion time, milliseconds since the Unix epoch.
     pub completed_ms: u64,
 }

@@ -205,6 +205,7 @@ impl Store {
                 key: upload.key,
                 etag: meta.etag.clone(),
                 checksums: meta.checksums.clone(),
+                checksum_type: meta.checksum_type.clone(),
                 completed_ms: now_ms(),
             },
         )

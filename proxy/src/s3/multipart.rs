@@ -61,6 +61,34 @@ fn new_upload_id(version: u64) -> Result<String, ProxyError> {
     Ok(format!("{version:016x}{:016x}", u64::from_be_bytes(random)))
 }
 
+/// What a multipart object's checksum will cover: `COMPOSITE` (a checksum of the part
+/// checksums, `-N`) or `FULL_OBJECT` (the CRC of the whole object, combined from the part CRCs);
+/// by default FULL_OBJECT for CRC-64/NVME and COMPOSITE otherwise, as S3 does.
+fn checksum_type_for(asked: Option<&str>, algorithm: Option<&str>) -> Result<Option<String>, ProxyError> {
+    let Some(alg) = algorithm else {
+        return match asked {
+            None => Ok(None),
+            Some(_) => Err(ProxyError::InvalidRequest(
+                "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.".into(),
+            )),
+        };
+    };
+    let crc = matches!(alg, "crc32" | "crc32c" | "crc64nvme");
+    let t = match asked.map(str::to_ascii_uppercase) {
+        None if alg == "crc64nvme" => "FULL_OBJECT".to_string(),
+        None => "COMPOSITE".to_string(),
+        Some(t) if t == "COMPOSITE" && alg != "crc64nvme" => t,
+        Some(t) if t == "FULL_OBJECT" && crc => t,
+        Some(t) => {
+            return Err(ProxyError::InvalidRequest(format!(
+                "The {t} checksum type is not supported for {}",
+                alg.to_ascii_uppercase()
+            )))
+        }
+    };
+    Ok(Some(t))
+}
+
 /// CreateMultipartUpload: picks the backend, starts its native upload, records ours.
 pub async fn create(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -> Result<(), ProxyError> {
     if key.len() > MAX_KEY_BYTES {
@@ -77,12 +105,7 @@ pub async fn create(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -
         ),
         None => None,
     };
-    let checksum_type = ctx.head.header("x-amz-checksum-type").map(str::to_ascii_uppercase);
-    if checksum_type.as_deref() == Some("FULL_OBJECT") {
-        return Err(ProxyError::NotImplemented(
-            "CreateMultipartUpload with x-amz-checksum-type FULL_OBJECT",
-        ));
-    }
+    let checksum_type = checksum_type_for(ctx.head.header("x-amz-checksum-type"), checksum_algorithm.as_deref())?;
     let store = &ctx.core.shared.store;
     // A backend with room for a full part (else for anything: a small one-part upload may still
     // fit); each part reserves its own bytes as it arrives. Choosing with room for nothing would
@@ -132,6 +155,9 @@ pub async fn create(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -
         .content_length(body.len() as u64);
     if let Some(alg) = &upload.checksum_algorithm {
         head.push("x-amz-checksum-algorithm", alg.to_ascii_uppercase());
+    }
+    if let Some(t) = &upload.checksum_type {
+        head.push("x-amz-checksum-type", t);
     }
     io.respond(&head, &body).await
 }
@@ -232,6 +258,18 @@ fn composite_checksum(alg: &str, parts: &[&Part]) -> Option<(String, String)> {
     Some((alg.to_string(), format!("{}-{}", sum.finish_base64(), parts.len())))
 }
 
+/// The full-object CRC of the parts, combined from the part CRCs and sizes.
+fn full_object_checksum(alg: &str, parts: &[&Part]) -> Option<(String, String)> {
+    let algorithm = ChecksumAlgorithm::from_name(alg)?;
+    let mut pieces = Vec::with_capacity(parts.len());
+    for p in parts {
+        let (_, v) = p.checksums.iter().find(|(a, _)| a == alg)?;
+        pieces.push((algorithm.decode_value(v.as_bytes()).ok()?, p.size));
+    }
+    let crc = s3o_sigv4::combine_crcs(algorithm, &pieces)?;
+    Some((alg.to_string(), s3o_sigv4::checksum::base64_encode(&crc)))
+}
+
 /// Checks the client's part list against the recorded parts and returns those used, in order.
 fn used_parts<'a>(
     requested: &[xml::CompletedPart],
@@ -280,7 +318,8 @@ pub async fn complete(
             .filter(|d| d.bucket == bucket && d.key == key)
         {
             read_small_body(io, body, xml::MAX_COMPLETE_BODY_BYTES).await?;
-            return send_completed(ctx, io, bucket, key, &done.etag, &done.checksums).await;
+            let t = done.checksum_type.as_deref();
+            return send_completed(ctx, io, bucket, key, &done.etag, &done.checksums, t).await;
         }
     }
     let upload = find_upload(ctx, bucket, key, upload_id)?;
@@ -310,12 +349,28 @@ pub async fn complete(
         parts: used.iter().map(|p| p.size).collect(),
         ..upload.meta.clone()
     };
-    if let Some(c) = upload
-        .checksum_algorithm
-        .as_deref()
-        .and_then(|alg| composite_checksum(alg, &used))
-    {
-        meta.checksums = vec![c];
+    if let Some(alg) = upload.checksum_algorithm.as_deref() {
+        let part_sums: Option<Vec<&str>> = used
+            .iter()
+            .map(|p| p.checksums.iter().find(|(a, _)| a == alg).map(|(_, v)| v.as_str()))
+            .collect();
+        if let Some(part_sums) = part_sums {
+            let whole = match upload.checksum_type.as_deref() {
+                Some("FULL_OBJECT") => full_object_checksum(alg, &used),
+                _ => composite_checksum(alg, &used),
+            };
+            if let Some(whole) = whole {
+                // The client may state what it expects the object's checksum to be.
+                let stated = ctx.head.header(&format!("x-amz-checksum-{alg}"));
+                if stated.is_some_and(|v| v.trim() != whole.1) {
+                    let upper = ChecksumAlgorithm::from_name(alg).map_or("checksum", |a| a.upper_name());
+                    return Err(s3o_sigv4::SigError::BadChecksum(upper).into());
+                }
+                meta.checksums = vec![whole];
+                meta.part_checksums = part_sums.into_iter().map(str::to_string).collect();
+                meta.checksum_type.clone_from(&upload.checksum_type);
+            }
+        }
     }
     let backend = ctx.core.backend(&upload.backend)?.clone();
     let owned: Vec<Part> = used.iter().map(|p| (*p).clone()).collect();
@@ -342,7 +397,16 @@ pub async fn complete(
         }
         return Err(e);
     }
-    send_completed(ctx, io, bucket, key, &meta.etag, &meta.checksums).await
+    send_completed(
+        ctx,
+        io,
+        bucket,
+        key,
+        &meta.etag,
+        &meta.checksums,
+        meta.checksum_type.as_deref(),
+    )
+    .await
 }
 
 /// The CompleteMultipartUploadResult of a completed upload.
@@ -353,6 +417,7 @@ async fn send_completed(
     key: &str,
     etag: &str,
     checksums: &[(String, String)],
+    checksum_type: Option<&str>,
 ) -> Result<(), ProxyError> {
     let location = format!(
         "http://{}/{bucket}/{key}",
@@ -367,6 +432,7 @@ async fn send_completed(
             key,
             etag,
             checksums,
+            checksum_type: checksum_type.filter(|_| !checksums.is_empty()),
         },
     )
     .await

@@ -345,8 +345,19 @@ fn preconditions(ctx: &Ctx<'_>, meta: &ObjectMeta) -> Result<bool, ProxyError> {
     Ok(false)
 }
 
+/// What of an object a GET or HEAD returns: all of it, a range, or one part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Served {
+    /// The whole object.
+    Whole,
+    /// A byte range.
+    Range,
+    /// Part `n` (1-based).
+    Part(u32),
+}
+
 /// The headers describing a stored object.
-fn object_headers(ctx: &Ctx<'_>, q: &[(String, String)], head: &mut ResponseHead, meta: &ObjectMeta, whole: bool) {
+fn object_headers(ctx: &Ctx<'_>, q: &[(String, String)], head: &mut ResponseHead, meta: &ObjectMeta, served: Served) {
     let over = |name: &str| q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     head.push("etag", &meta.etag);
     head.push("last-modified", http_date((meta.last_modified_ms / 1000) as i64));
@@ -377,10 +388,39 @@ fn object_headers(ctx: &Ctx<'_>, q: &[(String, String)], head: &mut ResponseHead
         .head
         .header("x-amz-checksum-mode")
         .is_some_and(|v| v.eq_ignore_ascii_case("enabled"));
-    if whole && checksum_mode {
-        for (alg, v) in &meta.checksums {
-            head.push(format!("x-amz-checksum-{alg}"), v);
+    if !checksum_mode || meta.checksums.is_empty() {
+        return;
+    }
+    match served {
+        Served::Whole => {
+            for (alg, v) in &meta.checksums {
+                head.push(format!("x-amz-checksum-{alg}"), v);
+            }
         }
+        Served::Part(n) => {
+            // A part of a multipart object carries its own checksum; part 1 of a single-PUT
+            // object is the whole object.
+            let own = usize::try_from(n)
+                .ok()
+                .and_then(|n| meta.part_checksums.get(n.wrapping_sub(1)));
+            match (own, meta.parts.is_empty()) {
+                (Some(v), _) => {
+                    if let Some((alg, _)) = meta.checksums.first() {
+                        head.push(format!("x-amz-checksum-{alg}"), v);
+                    }
+                }
+                (None, true) => {
+                    for (alg, v) in &meta.checksums {
+                        head.push(format!("x-amz-checksum-{alg}"), v);
+                    }
+                }
+                (None, false) => return,
+            }
+        }
+        Served::Range => return,
+    }
+    if let Some(t) = &meta.checksum_type {
+        head.push("x-amz-checksum-type", t);
     }
 }
 
@@ -439,7 +479,12 @@ pub async fn get_object(
     if !meta.tags.is_empty() {
         head.push("x-amz-tagging-count", decimal(meta.tags.len() as u64));
     }
-    object_headers(ctx, &query, &mut head, &meta, range.is_none());
+    let served = match (part_number, range) {
+        (Some(n), _) => Served::Part(n),
+        (None, Some(_)) => Served::Range,
+        (None, None) => Served::Whole,
+    };
+    object_headers(ctx, &query, &mut head, &meta, served);
     if !with_body || len == 0 {
         return io.respond(&head, &[]).await;
     }

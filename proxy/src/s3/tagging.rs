@@ -112,12 +112,47 @@ pub async fn get_attributes(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key:
         ));
     }
     let has = |n: &str| names.contains(&n);
-    let parts = u32::try_from(meta.parts.len()).unwrap_or(u32::MAX);
+    let number = |name: &str| -> Result<Option<u32>, ProxyError> {
+        match ctx.head.header(name) {
+            None => Ok(None),
+            Some(v) => v
+                .trim()
+                .parse::<u32>()
+                .map(Some)
+                .map_err(|_| ProxyError::InvalidArgument(format!("Invalid {name}"))),
+        }
+    };
+    let max_parts = number("x-amz-max-parts")?.unwrap_or(1000).min(1000);
+    let marker = number("x-amz-part-number-marker")?.unwrap_or(0);
+    let total = u32::try_from(meta.parts.len()).unwrap_or(u32::MAX);
+    // The part checksums, one (algorithm, value) list per part, for the page's entries.
+    let alg = meta.checksums.first().map(|(a, _)| a.clone()).unwrap_or_default();
+    let part_sums: Vec<Vec<(String, String)>> = meta
+        .part_checksums
+        .iter()
+        .map(|v| vec![(alg.clone(), v.clone())])
+        .collect();
+    let start = usize::try_from(marker).unwrap_or(usize::MAX).min(meta.parts.len());
+    let end = start.saturating_add(max_parts as usize).min(meta.parts.len());
+    let page: Vec<xml::AttributePart<'_>> = (start..end)
+        .map(|i| xml::AttributePart {
+            part_number: u32::try_from(i + 1).unwrap_or(u32::MAX),
+            size: meta.parts[i],
+            checksums: part_sums.get(i).map_or(&[][..], Vec::as_slice),
+        })
+        .collect();
+    let is_truncated = end < meta.parts.len();
     let doc = xml::GetObjectAttributesResponse {
         etag: has("ETag").then_some(meta.etag.as_str()),
         checksum: (has("Checksum") && !meta.checksums.is_empty()).then_some(meta.checksums.as_slice()),
-        object_parts: (has("ObjectParts") && parts > 0).then_some(xml::ObjectParts {
-            total_parts_count: parts,
+        checksum_type: meta.checksum_type.as_deref(),
+        object_parts: (has("ObjectParts") && total > 0).then_some(xml::ObjectParts {
+            total_parts_count: total,
+            part_number_marker: marker,
+            next_part_number_marker: is_truncated.then(|| page.last().map_or(marker, |p| p.part_number)),
+            max_parts,
+            is_truncated,
+            parts: &page,
         }),
         storage_class: has("StorageClass").then_some(xml::STORAGE_CLASS),
         object_size: has("ObjectSize").then_some(meta.size),

@@ -22,7 +22,7 @@ mod reader;
 mod tagging;
 mod writer;
 
-pub use attributes::{GetObjectAttributesResponse, ObjectParts};
+pub use attributes::{AttributePart, GetObjectAttributesResponse, ObjectParts};
 pub use bucket::{parse_create_bucket_configuration, LocationConstraint, MAX_CREATE_BUCKET_BODY_BYTES};
 pub use copy::{CopyObjectResult, CopyPartResult};
 pub use delete::{parse_delete, DeleteOutcome, DeleteRequest, DeleteResult, MAX_DELETE_BODY_BYTES, MAX_DELETE_OBJECTS};

@@ -120,6 +120,8 @@ pub struct CompleteMultipartUploadResult<'a> {
     pub etag: &'a str,
     /// (algorithm, base64 value) pairs, e.g. `("crc32c", "yZRlqg==")`.
     pub checksums: &'a [(String, String)],
+    /// `COMPOSITE` or `FULL_OBJECT` when the object has a checksum.
+    pub checksum_type: Option<&'a str>,
 }
 
 impl XmlBody for CompleteMultipartUploadResult<'_> {
@@ -130,12 +132,15 @@ impl XmlBody for CompleteMultipartUploadResult<'_> {
         element(out, "Key", self.key);
         element(out, "ETag", self.etag);
         checksums_into(out, self.checksums);
+        if let Some(t) = self.checksum_type {
+            element(out, "ChecksumType", t);
+        }
         out.extend_from_slice(b"</CompleteMultipartUploadResult>");
     }
 
     fn size_hint(&self) -> usize {
         let strings = self.location.len() + self.bucket.len() + self.key.len() + self.etag.len();
-        256 + strings * 6 + checksums_size_hint(self.checksums)
+        256 + strings * 6 + checksums_size_hint(self.checksums) + self.checksum_type.map_or(0, |t| 40 + t.len())
     }
 }
 

@@ -59,6 +59,7 @@ fn writes_complete_multipart_upload_result_with_checksums_in_s3_order() {
         key: "a b",
         etag: "\"3858f62230ac3c915f300c664312c11f-9\"",
         checksums: &checksums,
+        checksum_type: Some("COMPOSITE"),
     };
     assert_eq!(
         xml(&doc),
@@ -67,7 +68,7 @@ fn writes_complete_multipart_upload_result_with_checksums_in_s3_order() {
              <Location>http://example-bucket.s3.localhost/a%20b</Location><Bucket>example-bucket</Bucket>\
              <Key>a b</Key><ETag>&quot;3858f62230ac3c915f300c664312c11f-9&quot;</ETag>\
              <ChecksumCRC32C>abc=</ChecksumCRC32C><ChecksumSHA256>s+/=</ChecksumSHA256>\
-             </CompleteMultipartUploadResult>"
+             <ChecksumType>COMPOSITE</ChecksumType></CompleteMultipartUploadResult>"
         )
     );
 }
