@@ -257,7 +257,12 @@ fn presigned_expiry_outside_a_week_is_refused_with_s3_words() {
             "X-Amz-Expires must be less than a week (in seconds); that is, the given X-Amz-Expires must be less \
              than 604800 seconds",
         ),
-        ("1e3", 400, "AuthorizationQueryParametersError", "X-Amz-Expires should be a number"),
+        (
+            "1e3",
+            400,
+            "AuthorizationQueryParametersError",
+            "X-Amz-Expires should be a number",
+        ),
     ] {
         let q = q60.replace("X-Amz-Expires=60", &format!("X-Amz-Expires={expires}"));
         let r = get(&mut c, &q);

@@ -200,7 +200,9 @@ fn listing_pagination_v1_and_v2() {
         !t.contains("<Key>c/4</Key>") && t.contains("<Key>c/5</Key>") && t.contains("<Marker>c/4</Marker>"),
         "{t}"
     );
-    // start-after, encoding-type=url, fetch-owner
+    // start-after, encoding-type=url, fetch-owner: keys come percent-encoded (every byte but the
+    // unreserved characters and `/`), never raw. `e/f g+h&ü` sorts before `e/f/g`.
+    assert_eq!(c.put("/data/e/f%20g%2Bh%26%C3%BC", b"x").status, 200);
     let t = c
         .send(
             "GET",
@@ -210,11 +212,15 @@ fn listing_pagination_v1_and_v2() {
             b"",
         )
         .text();
-    assert!(
-        t.contains("<Key>e%2Ff%2Fg</Key>") || t.contains("<Key>e/f/g</Key>"),
+    assert_eq!(
+        common::xml_all(&t, "Key"),
+        ["e/f%20g%2Bh%26%C3%BC", "e/f/g", "z"],
         "{t}"
     );
+    assert!(t.contains("<EncodingType>url</EncodingType>"), "{t}");
+    assert!(!t.contains("e/f g") && !t.contains("&amp;") && !t.contains('ü'), "{t}");
     assert!(t.contains("<Owner>"), "{t}");
+    c.send("DELETE", "/data/e/f%20g%2Bh%26%C3%BC", "", &[], b"");
     // Bad max-keys.
     let r = c.send("GET", "/data", "list-type=2&max-keys=-1", &[], b"");
     assert_eq!((r.status, r.code().as_str()), (400, "InvalidArgument"));
@@ -354,15 +360,37 @@ fn aws_chunked_uploads_in_every_mode() {
         assert!(g.body == payload, "{mode:?}");
         assert_eq!(g.header("content-encoding"), None, "aws-chunked must not be stored");
     }
-    // With checksum mode the stored CRC32C comes back.
-    let r = c.send(
-        "HEAD",
-        "/data/chunked-2",
-        "",
-        &[("x-amz-checksum-mode", "ENABLED")],
-        b"",
-    );
-    assert!(r.header("x-amz-checksum-crc32c").is_some());
+    // With checksum mode the stored CRC32C comes back: the CRC32C of the payload (computed here
+    // bit by bit, independently of the proxy's CRC code), big-endian, base64.
+    assert_eq!(crc32c(b"123456789"), 0xE306_9283, "the check value of CRC-32C");
+    let want = s3o_sigv4::checksum::base64_encode(&crc32c(&payload).to_be_bytes());
+    for method in ["HEAD", "GET"] {
+        let r = c.send(
+            method,
+            "/data/chunked-2",
+            "",
+            &[("x-amz-checksum-mode", "ENABLED")],
+            b"",
+        );
+        assert_eq!(r.status, 200, "{method}");
+        assert_eq!(r.header("x-amz-checksum-crc32c"), Some(want.as_str()), "{method}");
+    }
+}
+
+/// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), one bit at a time.
+fn crc32c(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0x82F6_3B78
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
 }
 
 #[test]

@@ -208,13 +208,7 @@ mod tests {
             assert_eq!(parse(v), Err(SigError::AccessDenied(msg)), "{v}");
             assert_eq!(parse(v).unwrap_err().http_status(), 403);
         }
-        for (v, msg) in [
-            ("", NAN),
-            ("-", NAN),
-            ("1e3", NAN),
-            ("%2060", NAN),
-            ("--1", NAN),
-        ] {
+        for (v, msg) in [("", NAN), ("-", NAN), ("1e3", NAN), ("%2060", NAN), ("--1", NAN)] {
             assert_eq!(parse(v), Err(SigError::AuthorizationQueryParametersError(msg)), "{v}");
             assert_eq!(parse(v).unwrap_err().http_status(), 400);
         }
