@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from botocore.exceptions import ClientError
 
 from harness import (
     RW_ACCESS_KEY,
@@ -15,8 +16,11 @@ from harness import (
     WEED_SECRET_KEY,
     Server,
     TlsRelay,
+    error_of,
     free_ports,
+    list_physical,
     locate_proxy_binary,
+    log_tail,
     make_client,
     make_test_ca_and_cert,
 )
@@ -91,23 +95,39 @@ def test_round_trip_through_a_tls_backend(https_proxy):
 
 def test_untrusted_certificate_is_refused(seaweed, tmp_path_factory):
     """Without `ca_file` the relay's certificate is not trusted: the proxy answers 503, never
-    talks plaintext, and never stores anything."""
+    talks plaintext, and never stores anything. The backend bucket exists and takes writes over
+    the same relay from a client that trusts the CA, so only the certificate check can refuse."""
     root = tmp_path_factory.mktemp("https-untrusted")
-    _, cert, key = make_test_ca_and_cert(root)
+    ca, cert, key = make_test_ca_and_cert(root)
     seaweed_port = int(seaweed.endpoint.rsplit(":", 1)[1])
     relay = TlsRelay(seaweed_port, cert, key).start()
+    bucket = f"{REAL_BUCKET}-untrusted"
     server = None
     try:
-        server, port = _start_proxy(root, relay.port, f"{REAL_BUCKET}-untrusted")
-        s3 = make_client(f"http://127.0.0.1:{port}", RW_ACCESS_KEY, RW_SECRET_KEY)
-        from botocore.exceptions import ClientError
+        trusting = make_client(f"https://127.0.0.1:{relay.port}", WEED_ACCESS_KEY, WEED_SECRET_KEY,
+                               verify=str(ca))
+        trusting.create_bucket(Bucket=bucket)
+        trusting.put_object(Bucket=bucket, Key="probe", Body=b"reachable")
+        assert trusting.get_object(Bucket=bucket, Key="probe")["Body"].read() == b"reachable"
+        trusting.delete_object(Bucket=bucket, Key="probe")
+        assert list_physical(trusting, bucket) == {}
 
+        server, port = _start_proxy(root, relay.port, bucket)
+        s3 = make_client(f"http://127.0.0.1:{port}", RW_ACCESS_KEY, RW_SECRET_KEY)
         with pytest.raises(ClientError) as e:
             s3.put_object(Bucket="tls", Key="k", Body=b"secret")
-        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
-        with pytest.raises(ClientError):
+        assert error_of(e) == ("ServiceUnavailable", 503)
+        assert "TLS handshake: invalid peer certificate" in log_tail(server.log_path), log_tail(server.log_path)
+        with pytest.raises(ClientError) as e:
             s3.head_object(Bucket="tls", Key="k")
+        assert error_of(e)[1] == 404
+        # Nothing arrived on the backend, under any name.
+        assert list_physical(seaweed.client, bucket) == {}
     finally:
         if server:
             server.stop()
         relay.stop()
+        try:
+            seaweed.client.delete_bucket(Bucket=bucket)
+        except ClientError:
+            pass

@@ -215,7 +215,9 @@ impl S3Backend {
                 let s = connector
                     .connect(name.clone(), tcp)
                     .await
-                    .map_err(|e| self.err_connect(e))?;
+                    // TlsError's own message is only "io error": name the cause (a certificate
+                    // refused, a protocol alert) as the io::Error it wraps does.
+                    .map_err(|e| self.err_connect(format!("TLS handshake: {}", std::io::Error::from(e))))?;
                 Ok(Conn::Tls(Box::new(s)))
             }
         }
