@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use md5::{Digest, Md5};
-use s3o_store::{physical_key_for, Location, ObjectMeta, Part};
+use s3o_store::{physical_key_for, ObjectMeta, Part};
 use tracing::warn;
 
 use crate::backend::{BodySource, ByteRange, PhysicalMeta, StreamSource};
@@ -14,7 +14,9 @@ use crate::endpoint::CopySource;
 use crate::error::ProxyError;
 use crate::http::parse_http_date;
 use crate::s3::multipart::find_upload;
-use crate::s3::object::{meta_from_headers, precheck, queue_orphan, write_condition, MAX_PUT_SIZE};
+use crate::s3::object::{
+    commit_version, meta_from_headers, precheck, queue_orphan, write_condition, Placed, MAX_PUT_SIZE,
+};
 use crate::s3::reply::send_xml;
 use crate::s3::tagging::header_tags;
 use crate::s3::{placement, require_bucket, Ctx};
@@ -199,19 +201,12 @@ pub async fn copy_object(
         .filter(|(_, v)| !v.contains('-'))
         .cloned()
         .collect();
-    meta.last_modified_ms = crate::clock::unix_ms();
-    meta.version = version;
-    meta.locations = vec![Location {
-        backend: backend.name().to_string(),
-        physical_key: physical.clone(),
-    }];
-    match store.put_object(bucket, key, &meta, &condition, vec![reservation]) {
-        Ok(ticket) => ticket.await?,
-        Err(e) => {
-            queue_orphan(ctx, backend.name(), &physical).await;
-            return Err(e.into());
-        }
-    }
+    let placed = Placed {
+        backend: backend.name(),
+        physical: &physical,
+        version,
+    };
+    commit_version(ctx, bucket, key, &mut meta, &condition, reservation, &placed).await?;
     send_xml(
         ctx,
         io,

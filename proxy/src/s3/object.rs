@@ -230,24 +230,59 @@ pub async fn put_object(
         }
     };
     meta.checksums = body_checksums(body);
-    meta.last_modified_ms = crate::clock::unix_ms();
-    meta.version = version;
-    meta.locations = vec![Location {
-        backend: backend.name().to_string(),
-        physical_key: physical.clone(),
-    }];
-    match store.put_object(bucket, key, &meta, &condition, vec![reservation]) {
-        Ok(ticket) => ticket.await?,
-        Err(e) => {
-            queue_orphan(ctx, backend.name(), &physical).await;
-            return Err(e.into());
-        }
-    }
+    let placed = Placed {
+        backend: backend.name(),
+        physical: &physical,
+        version,
+    };
+    commit_version(ctx, bucket, key, &mut meta, &condition, reservation, &placed).await?;
     let mut head = base_head(200, ctx.rid).header("etag", &meta.etag).content_length(0);
     for (alg, v) in &meta.checksums {
         head.push(format!("x-amz-checksum-{alg}"), v);
     }
     io.respond(&head, &[]).await
+}
+
+/// Where the bytes of a new version were stored.
+pub(crate) struct Placed<'a> {
+    /// The backend's name.
+    pub backend: &'a str,
+    /// The fresh physical key.
+    pub physical: &'a str,
+    /// The version the bytes were stored as.
+    pub version: u64,
+}
+
+/// Makes `meta` (its bytes stored as `placed`) the current version of `bucket`/`key` in one
+/// durable commit if `condition` holds; on failure the stored bytes are queued for deletion.
+pub(crate) async fn commit_version(
+    ctx: &Ctx<'_>,
+    bucket: &str,
+    key: &str,
+    meta: &mut ObjectMeta,
+    condition: &WriteCondition,
+    reservation: s3o_store::Reservation,
+    placed: &Placed<'_>,
+) -> Result<(), ProxyError> {
+    meta.last_modified_ms = crate::clock::unix_ms();
+    meta.version = placed.version;
+    meta.locations = vec![Location {
+        backend: placed.backend.to_string(),
+        physical_key: placed.physical.to_string(),
+    }];
+    let committed = match ctx
+        .core
+        .shared
+        .store
+        .put_object(bucket, key, meta, condition, vec![reservation])
+    {
+        Ok(ticket) => ticket.await.map_err(ProxyError::from),
+        Err(e) => Err(e.into()),
+    };
+    if committed.is_err() {
+        queue_orphan(ctx, placed.backend, placed.physical).await;
+    }
+    committed
 }
 
 /// Queues bytes that were (maybe) written but never committed, and waits until the queue entry
