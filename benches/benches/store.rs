@@ -60,7 +60,11 @@ fn populated() -> Store {
     for i in 0..KEYS {
         let key = key_of(i);
         let meta = meta_of(&key, store.next_version().unwrap());
-        last = Some(store.put_object(BUCKET, &key, &meta, &s3o_store::WriteCondition::None, Vec::new()).unwrap());
+        last = Some(
+            store
+                .put_object(BUCKET, &key, &meta, &s3o_store::WriteCondition::None, Vec::new())
+                .unwrap(),
+        );
     }
     last.unwrap().wait().unwrap();
     eprintln!(
@@ -127,7 +131,9 @@ fn apply_one(store: &Store) -> CommitTicket {
     let n = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
     let key = format!("uploads/{:03}/obj-{n:010}.bin", n % 997);
     let meta = meta_of(&key, store.next_version().unwrap());
-    store.put_object(BUCKET, &key, &meta, &s3o_store::WriteCondition::None, Vec::new()).unwrap()
+    store
+        .put_object(BUCKET, &key, &meta, &s3o_store::WriteCondition::None, Vec::new())
+        .unwrap()
 }
 
 /// One durable commit of a new small object.
