@@ -3,10 +3,13 @@
 
 Starts `s3o-loadtest serve-backend` (blackhole S3: keeps sizes, returns zeros, checks no
 signatures, so its cost stays the same for every target and run order), s3-orchestrator in front
-of it (one `s3` backend), and nginx in front of the same backend, then runs every load against
-all three with `s3o-loadtest run` and prints throughput, p50/p99, CPU per request of the process
-under test (from /proc/PID/stat), the CPU per request of the whole chain (load generator +
-backend + proxy), its peak RSS (sampled VmRSS), and the ratios us/direct and us/nginx. The chain
+of it (one `s3` backend), and three plain reverse proxies in front of the same backend (the
+peers): nginx as configured before (`nginx`: no buffering, default buffer sizes), nginx tuned for
+large bodies (`nginx-tuned`) and HAProxy (`haproxy`), then runs every load against all of them
+with `s3o-loadtest run` and prints throughput, p50/p99, CPU per request of the process under test
+(from /proc/PID/stat), the CPU per request of the whole chain (load generator + backend + proxy),
+its peak RSS (sampled VmRSS), and the ratios us/direct, us/nginx and us/best peer (the peer with
+the highest throughput in that case, named in the table). The chain
 CPU gives a ceiling: when the whole chain shares this machine's cores, no run through us can serve
 more than cores / (chain CPU per request) requests per second; divided by direct's measured rate
 that is the highest us/direct the machine allows at our measured cost (printed as "max us/dir"). Everything listens on 127.0.0.1 only; every run is bounded in time.
@@ -114,34 +117,71 @@ class RssSampler(threading.Thread):
 
 
 def start_all(tmp):
+    """Starts the backend, us and the peers; a peer that is missing or does not start is left out.
+    Everything started is stopped again if starting fails."""
     procs = {}
-    bport, pport, nport = free_port(), free_port(), free_port()
-    procs["backend"] = subprocess.Popen(
-        [LOADTEST, "serve-backend", "--listen", f"127.0.0.1:{bport}", "--threads", "1", "--storage", "blackhole"],
-        stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "backend.log"), "w"))
-    wait_port(bport, procs["backend"], "backend")
-    env = {**os.environ, "RUST_LOG": "warn", "BENCH_PROXY_PORT": str(pport), "BENCH_PROXY_THREADS": "1",
-           "BENCH_DATA_DIR": f"{tmp}/meta", "BENCH_BACKEND_PORT": str(bport)}
-    procs["proxy"] = subprocess.Popen([PROXY, "serve", "--config", CONFIG], stdout=subprocess.DEVNULL,
-                                      stderr=open(os.path.join(tmp, "proxy.log"), "w"), env=env)
-    wait_port(pport, procs["proxy"], "s3-orchestrator")
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    if os.path.exists(nginx):
-        ncfg = os.path.join(tmp, "nginx.conf")
-        with open(ncfg, "w") as f:
-            f.write(f"""
+    try:
+        bport, pport = free_port(), free_port()
+        procs["backend"] = subprocess.Popen(
+            [LOADTEST, "serve-backend", "--listen", f"127.0.0.1:{bport}", "--threads", "1", "--storage", "blackhole"],
+            stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "backend.log"), "w"))
+        wait_port(bport, procs["backend"], "backend")
+        env = {**os.environ, "RUST_LOG": "warn", "BENCH_PROXY_PORT": str(pport), "BENCH_PROXY_THREADS": "1",
+               "BENCH_DATA_DIR": f"{tmp}/meta", "BENCH_BACKEND_PORT": str(bport)}
+        procs["proxy"] = subprocess.Popen([PROXY, "serve", "--config", CONFIG], stdout=subprocess.DEVNULL,
+                                          stderr=open(os.path.join(tmp, "proxy.log"), "w"), env=env)
+        wait_port(pport, procs["proxy"], "s3-orchestrator")
+        ports = {"direct": bport, "us": pport}
+        for name, start in PEERS.items():
+            port = free_port()
+            proc = start(tmp, port, bport)
+            if proc is None:
+                print(f"{name}: not installed, left out", file=sys.stderr)
+                continue
+            try:
+                wait_port(port, proc, name)
+            except SystemExit as e:
+                stop_all({name: proc})
+                with open(os.path.join(tmp, f"{name}.log")) as f:
+                    print(f"{e}, left out: {f.read()[-500:]}", file=sys.stderr)
+                continue
+            procs[name], ports[name] = proc, port
+        return procs, ports
+    except BaseException:
+        stop_all(procs)
+        raise
+
+
+def stop_all(procs):
+    for p in procs.values():
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs.values():
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+NGINX_COMMON = """
 worker_processes 1;
 daemon off;
-pid {tmp}/nginx.pid;
-error_log {tmp}/nginx-error.log warn;
+pid {tmp}/{name}.pid;
+error_log {tmp}/{name}-error.log warn;
 events {{ worker_connections 4096; }}
+"""
+
+# nginx as the comparison always ran it: request and response bodies unbuffered, default
+# buffer sizes (proxy_buffer_size is one page, so bodies move a few KiB per read).
+NGINX_PLAIN = NGINX_COMMON + """
 http {{
   access_log off;
-  client_body_temp_path {tmp}/nginx-body;
-  proxy_temp_path {tmp}/nginx-proxy;
+  client_body_temp_path {tmp}/{name}-body;
+  proxy_temp_path {tmp}/{name}-proxy;
   upstream backend {{ server 127.0.0.1:{bport}; keepalive 128; }}
   server {{
-    listen 127.0.0.1:{nport};
+    listen 127.0.0.1:{port};
     client_max_body_size 0;
     location / {{
       proxy_pass http://backend;
@@ -152,11 +192,95 @@ http {{
     }}
   }}
 }}
-""")
-        procs["nginx"] = subprocess.Popen([nginx, "-c", ncfg, "-p", tmp], stdout=subprocess.DEVNULL,
-                                          stderr=open(os.path.join(tmp, "nginx.log"), "w"))
-        wait_port(nport, procs["nginx"], "nginx")
-    return procs, {"direct": bport, "nginx": nport, "us": pport}
+"""
+
+# nginx tuned for large bodies: request bodies streamed in 1 MiB reads (no temp files),
+# responses buffered in memory only (up to 8 MiB per request, never a temp file), keep-alive
+# both ways with no per-connection request limit worth hitting. (Measured against
+# proxy_buffering off with 256 KiB / 1 MiB proxy_buffer_size, and 64 x 64 KiB / 8 x 1 MiB /
+# 16 x 1 MiB buffers: within this machine's noise of each other, none better across the cases.)
+NGINX_TUNED = NGINX_COMMON + """
+http {{
+  access_log off;
+  tcp_nodelay on;
+  keepalive_requests 1000000;
+  client_body_temp_path {tmp}/{name}-body;
+  proxy_temp_path {tmp}/{name}-proxy;
+  upstream backend {{ server 127.0.0.1:{bport}; keepalive 128; keepalive_requests 1000000; }}
+  server {{
+    listen 127.0.0.1:{port};
+    client_max_body_size 0;
+    client_body_buffer_size 1m;
+    location / {{
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_request_buffering off;
+      proxy_buffering on;
+      proxy_buffer_size 64k;
+      proxy_buffers 32 256k;
+      proxy_busy_buffers_size 1m;
+      proxy_max_temp_file_size 0;
+    }}
+  }}
+}}
+"""
+
+# HAProxy in HTTP mode, one thread, keep-alive to the backend shared by all clients, 64 KiB
+# buffers (measured against 16/128/256 KiB, and with `option splice-auto`: on loopback 64 KiB
+# without splicing was the fastest).
+HAPROXY = """
+global
+  nbthread 1
+  maxconn 4096
+  tune.bufsize 65536
+defaults
+  mode http
+  option http-keep-alive
+  http-reuse always
+  timeout connect 5s
+  timeout client 600s
+  timeout server 600s
+frontend fe
+  bind 127.0.0.1:{port}
+  default_backend be
+backend be
+  server s1 127.0.0.1:{bport}
+"""
+
+
+def find(binary):
+    path = shutil.which(binary) or f"/usr/sbin/{binary}"
+    return path if os.path.exists(path) else None
+
+
+def start_nginx(config, name):
+    def start(tmp, port, bport):
+        nginx = find("nginx")
+        if not nginx:
+            return None
+        cfg = os.path.join(tmp, f"{name}.conf")
+        with open(cfg, "w") as f:
+            f.write(config.format(tmp=tmp, name=name, port=port, bport=bport))
+        return subprocess.Popen([nginx, "-c", cfg, "-p", tmp], stdout=subprocess.DEVNULL,
+                                stderr=open(os.path.join(tmp, f"{name}.log"), "w"))
+    return start
+
+
+def start_haproxy(tmp, port, bport):
+    haproxy = find("haproxy")
+    if not haproxy:
+        return None
+    cfg = os.path.join(tmp, "haproxy.cfg")
+    with open(cfg, "w") as f:
+        f.write(HAPROXY.format(port=port, bport=bport))
+    return subprocess.Popen([haproxy, "-db", "-f", cfg], stdout=subprocess.DEVNULL,
+                            stderr=open(os.path.join(tmp, "haproxy.log"), "w"))
+
+
+# The peers: plain reverse proxies in front of the same backend (no SigV4, no re-signing).
+PEERS = {"nginx": start_nginx(NGINX_PLAIN, "nginx"), "nginx-tuned": start_nginx(NGINX_TUNED, "nginx-tuned"),
+         "haproxy": start_haproxy}
 
 
 # name, workload args, concurrency
@@ -173,6 +297,17 @@ CASES_FULL = [
                                 "--payload", "chunked-crc32c"], 16),
 ]
 CASES_SHORT = [CASES_FULL[0], CASES_FULL[1], CASES_FULL[5], CASES_FULL[7]]
+
+
+def targets(procs):
+    """direct, the peers that started, us."""
+    return ["direct"] + [p for p in PEERS if p in procs] + ["us"]
+
+
+def best_peer(row):
+    """The peer with the highest throughput in a result row, or None."""
+    peers = [(row[p]["ops"], p) for p in PEERS if row.get(p)]
+    return max(peers)[1] if peers else None
 
 
 def children_cpu():
@@ -255,39 +390,36 @@ def main():
             rounds = ROUNDS if conc == 1 else 1
             runs = {}
             for _ in range(rounds):
-                for target in ("direct", "nginx", "us"):
-                    if target == "nginx" and "nginx" not in procs:
-                        continue
-                    watch = procs["backend"] if target == "direct" else procs["nginx" if target == "nginx" else "proxy"]
+                for target in targets(procs):
+                    watch = procs["backend"] if target == "direct" else procs["proxy" if target == "us" else target]
                     res = run_case(target, ports[target], args, conc, duration, tmp, watch, procs["backend"])
                     runs.setdefault(target, []).append(res)
                     if res:
                         env = res["env"]
             for target, rs in runs.items():
                 row[target] = median_result(rs)
+            row["best_peer"] = best_peer(row)
             results.append(row)
             print_row(row, header=(len(results) == 1))
     finally:
-        for p in procs.values():
-            p.send_signal(signal.SIGTERM)
-        for p in procs.values():
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_all(procs)
     os.makedirs(os.path.join(ROOT, "target", "compare"), exist_ok=True)
     with open(os.path.join(ROOT, "target", "compare", "results.json"), "w") as f:
         json.dump({"environment": env, "short": SHORT, "results": results}, f, indent=1)
     if env:
         print(f"environment: {env.get('cpu_model')} | {env.get('cores')} cores | kernel {env.get('kernel')} | "
-              f"driver {env.get('driver')} | {env.get('profile')} build | backend, nginx and us each 1 worker; "
+              f"driver {env.get('driver')} | {env.get('profile')} build | backend, nginx, haproxy and us each 1 "
+              f"worker/thread; "
               f"load generator 1 thread; all on the same machine")
+    print(f"peers: {', '.join(p for p in PEERS if p in procs)} (nginx: as before, unbuffered with default buffers; "
+          "nginx-tuned: 1 MiB request reads, 32 x 256 KiB response buffers, no temp files; haproxy: "
+          "64 KiB buffers, http-reuse always); us/best: against the fastest peer of the row")
     print("cpu/req: CPU time of the process under test (backend for direct) over the run / requests served;"
           " chain: load generator + backend + proxy; rss: peak VmRSS of the process under test;"
           f" max us/dir: ({os.cpu_count()} cores / our chain cpu/req) / direct ops/s, the best us/direct"
           " this machine allows at our measured CPU cost")
     if ROUNDS > 1:
-        print(f"concurrency-1 rows: medians of {ROUNDS} rounds, the three targets interleaved")
+        print(f"concurrency-1 rows: medians of {ROUNDS} rounds, all targets interleaved")
     shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -297,25 +429,28 @@ def fmt(v, spec):
 
 def print_row(row, header):
     if header:
-        print(f"{'case':<30} {'target':<7} {'ops/s':>10} {'MB/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        print(f"{'case':<30} {'target':<11} {'ops/s':>10} {'MB/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
               f"{'cpu/req us':>10} {'chain us':>9} {'rss MiB':>8} {'err':>5}   {'us/direct':>9} {'us/nginx':>9} "
-              f"{'max us/dir':>10}")
+              f"{'us/best':>8} {'best peer':>11} {'max us/dir':>10}")
     us = row.get("us")
-    for target in ("direct", "nginx", "us"):
+    for target in ["direct"] + list(PEERS) + ["us"]:
         r = row.get(target)
         if r is None:
             if target in row:
-                print(f"{row['case']:<30} {target:<7} failed")
+                print(f"{row['case']:<30} {target:<11} failed")
             continue
         ratios = ""
         if target == "us" and us:
             d, n = row.get("direct"), row.get("nginx")
+            best = row.get("best_peer")
+            b = row.get(best) if best else None
             rd = us["ops"] / d["ops"] if d and d["ops"] else float("nan")
             rn = us["ops"] / n["ops"] if n and n["ops"] else float("nan")
+            rb = us["ops"] / b["ops"] if b and b["ops"] else float("nan")
             uc = us.get("chain_cpu_us_per_req")
             ceiling = (os.cpu_count() * 1e6 / uc) / d["ops"] if uc and d and d["ops"] else float("nan")
-            ratios = f"   {rd:>9.2f} {rn:>9.2f} {ceiling:>10.2f}"
-        print(f"{row['case']:<30} {target:<7} {fmt(r['ops'], '10.1f')} {fmt(r['mbps'], '9.1f')} "
+            ratios = f"   {rd:>9.2f} {rn:>9.2f} {rb:>8.2f} {best or '-':>11} {ceiling:>10.2f}"
+        print(f"{row['case']:<30} {target:<11} {fmt(r['ops'], '10.1f')} {fmt(r['mbps'], '9.1f')} "
               f"{fmt(r['p50'], '8.3f')} {fmt(r['p99'], '8.3f')} {fmt(r['cpu_us_per_req'], '10.1f')} "
               f"{fmt(r['chain_cpu_us_per_req'], '9.1f')} "
               f"{fmt(r['rss_mib'], '8.1f')} {r['errors']:>5}{ratios}")

@@ -1,5 +1,6 @@
-# Sourced by the benchmark scripts: starts the fast backend (blackhole storage) and
-# s3-orchestrator in front of it on free 127.0.0.1 ports, stops both on exit.
+# Sourced by the benchmark scripts: starts the fast backend (blackhole storage, or STORAGE=pattern:
+# bodies checked against the generator and regenerated for reads) and s3-orchestrator in front
+# of it on free 127.0.0.1 ports, stops both on exit.
 #   start_stack PROXY_THREADS BACKEND_THREADS     (0: one per core)
 # Sets: rel (release dir), tmp, B (backend port), P (proxy port), bpid, ppid, and
 # LOADGEN (an array: `s3o-loadtest run` against the proxy with the stack's key and bucket).
@@ -17,7 +18,7 @@ start_stack() {
   local port='import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'
   B=$(python3 -c "$port"); P=$(python3 -c "$port")
   local bthreads=(); [ "$backend_threads" -gt 0 ] && bthreads=(--threads "$backend_threads")
-  "$rel/s3o-loadtest" serve-backend --listen "127.0.0.1:$B" "${bthreads[@]}" --storage blackhole \
+  "$rel/s3o-loadtest" serve-backend --listen "127.0.0.1:$B" "${bthreads[@]}" --storage "${STORAGE:-blackhole}" \
     --exit-after 600s >/dev/null 2>&1 &
   bpid=$!
   BENCH_PROXY_PORT=$P BENCH_PROXY_THREADS=$proxy_threads BENCH_DATA_DIR="${DATA_DIR:-$tmp/meta}" \

@@ -1,6 +1,7 @@
-//! The command line: `serve-backend` and `run`, parsed with clap and then validated into the
-//! plain configurations the backend and the load generator take ([`BackendConfig`],
-//! [`RunConfig`]), so every rule about the arguments lives here and is tested here.
+//! The command line: `serve-backend`, `run` and `transfer`, parsed with clap and then validated
+//! into the plain configurations the backend and the load generator take ([`BackendConfig`],
+//! [`RunConfig`], [`TransferConfig`]), so every rule about the arguments lives here and is
+//! tested here.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -44,6 +45,9 @@ pub enum Command {
     ServeBackend(BackendArgs),
     /// Run a load against an S3 endpoint and report per-operation throughput and latency.
     Run(Box<RunArgs>),
+    /// Move one big object the way the aws cli does (multipart upload with parallel parts,
+    /// download by parallel ranged GETs) and report the throughput of each.
+    Transfer(Box<TransferArgs>),
 }
 
 /// `serve-backend` arguments.
@@ -150,6 +154,135 @@ pub struct RunArgs {
     pub label: Option<String>,
 }
 
+/// Which halves of a transfer to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// The multipart upload only.
+    Upload,
+    /// The ranged download only (the object must exist).
+    Download,
+    /// Upload, then download.
+    Both,
+}
+
+/// What the parts of a transfer's object contain (streams of `s3o_loadtest::pattern`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataMode {
+    /// Every part is the same bytes (stream 0), sent from one buffer: costs the sender nothing.
+    Shared,
+    /// Part `n` is stream `n`, generated as it is sent: a part stored or read in the wrong
+    /// place is caught by `--verify` and by a `--storage pattern` backend.
+    Unique,
+}
+
+/// `transfer` arguments.
+#[derive(Debug, Clone, Args)]
+pub struct TransferArgs {
+    /// The S3 endpoint, http://HOST:PORT (TLS is not supported).
+    #[arg(long)]
+    pub endpoint: String,
+    /// Access key ID.
+    #[arg(long)]
+    pub access_key: String,
+    /// Secret access key (redacted in the recorded command line).
+    #[arg(long)]
+    pub secret_key: String,
+    /// Region of the signing scope.
+    #[arg(long, default_value = "us-east-1")]
+    pub region: String,
+    /// Bucket to use.
+    #[arg(long)]
+    pub bucket: String,
+    /// The object's key.
+    #[arg(long, default_value = "s3o-loadtest/transfer")]
+    pub key: String,
+    /// Object size of the upload, e.g. 1GiB, 5GiB.
+    #[arg(long, default_value = "1GiB")]
+    pub size: String,
+    /// Part size of the upload (the aws cli's default multipart_chunksize is 8MiB).
+    #[arg(long, default_value = "8MiB")]
+    pub part_size: String,
+    /// Bytes per ranged GET of the download [default: --part-size, as the aws cli does].
+    #[arg(long)]
+    pub range_size: Option<String>,
+    /// Requests in flight, each on its own keep-alive connection (the aws cli's default
+    /// max_concurrent_requests is 10).
+    #[arg(long, default_value_t = 10)]
+    pub concurrency: usize,
+    /// Threads, each with its own runtime [default: min(cores, concurrency)].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Upload, download, or both in turn.
+    #[arg(long, value_enum, default_value_t = Phase::Both)]
+    pub phase: Phase,
+    /// How UploadPart bodies are signed and framed.
+    #[arg(long, value_enum, default_value_t = PayloadMode::Unsigned)]
+    pub payload: PayloadMode,
+    /// What the parts contain.
+    #[arg(long, value_enum, default_value_t = DataMode::Shared)]
+    pub data: DataMode,
+    /// Check every downloaded byte against the generated data (the object must have been
+    /// uploaded by `transfer` with the same --part-size and --data).
+    #[arg(long)]
+    pub verify: bool,
+    /// Longest one request may take before the transfer fails.
+    #[arg(long, default_value = "300s")]
+    pub op_timeout: String,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// A name for this transfer in the report.
+    #[arg(long)]
+    pub label: Option<String>,
+}
+
+/// A validated `transfer`.
+#[derive(Debug, Clone)]
+pub struct TransferConfig {
+    /// Where to connect.
+    pub addr: SocketAddr,
+    /// The `Host` header.
+    pub host: String,
+    /// Access key ID.
+    pub access_key: String,
+    /// Secret key.
+    pub secret_key: String,
+    /// Signing region.
+    pub region: String,
+    /// Bucket.
+    pub bucket: String,
+    /// Key.
+    pub key: String,
+    /// Upload size.
+    pub size: u64,
+    /// Upload part size.
+    pub part_size: u64,
+    /// Download range size.
+    pub range_size: u64,
+    /// Requests in flight.
+    pub concurrency: usize,
+    /// Threads (at most `concurrency`).
+    pub threads: usize,
+    /// Which halves.
+    pub phase: Phase,
+    /// Part signing and framing.
+    pub payload: PayloadMode,
+    /// Part contents.
+    pub data: DataMode,
+    /// Check downloaded bytes.
+    pub verify: bool,
+    /// Per-request timeout.
+    pub op_timeout: Duration,
+    /// JSON output file.
+    pub json: Option<PathBuf>,
+    /// Label.
+    pub label: Option<String>,
+    /// The command line, secret redacted.
+    pub command_line: String,
+}
+
 /// An argument that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ConfigError {
@@ -251,33 +384,38 @@ fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// The address and `Host` value of an `http://HOST[:PORT]` endpoint.
+fn parse_endpoint(endpoint: &str) -> Result<(SocketAddr, String), ConfigError> {
+    if endpoint.starts_with("https://") {
+        return Err(invalid("--endpoint", "TLS is not supported; use http://"));
+    }
+    let authority = endpoint
+        .strip_prefix("http://")
+        .ok_or_else(|| invalid("--endpoint", "must be http://HOST:PORT"))?;
+    let authority = authority.strip_suffix('/').unwrap_or(authority);
+    if authority.is_empty() || authority.contains('/') {
+        return Err(invalid("--endpoint", "must be http://HOST:PORT without a path"));
+    }
+    let with_port = if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    let addr = with_port
+        .to_socket_addrs()
+        .map_err(|e| invalid("--endpoint", e.to_string()))?
+        .next()
+        .ok_or_else(|| invalid("--endpoint", "resolves to no address"))?;
+    Ok((addr, authority.to_string()))
+}
+
 impl RunArgs {
     /// Checks every argument and resolves the defaults.
     pub fn validate(&self, command_line: String) -> Result<RunConfig, ConfigError> {
-        if self.endpoint.starts_with("https://") {
-            return Err(invalid("--endpoint", "TLS is not supported; use http://"));
-        }
-        let authority = self
-            .endpoint
-            .strip_prefix("http://")
-            .ok_or_else(|| invalid("--endpoint", "must be http://HOST:PORT"))?;
-        let authority = authority.strip_suffix('/').unwrap_or(authority);
-        if authority.is_empty() || authority.contains('/') {
-            return Err(invalid("--endpoint", "must be http://HOST:PORT without a path"));
-        }
-        let with_port = if authority
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-        {
-            authority.to_string()
-        } else {
-            format!("{authority}:80")
-        };
-        let addr = with_port
-            .to_socket_addrs()
-            .map_err(|e| invalid("--endpoint", e.to_string()))?
-            .next()
-            .ok_or_else(|| invalid("--endpoint", "resolves to no address"))?;
+        let (addr, authority) = parse_endpoint(&self.endpoint)?;
         for (arg, v) in [
             ("--access-key", &self.access_key),
             ("--secret-key", &self.secret_key),
@@ -350,7 +488,7 @@ impl RunArgs {
         };
         Ok(RunConfig {
             addr,
-            host: authority.to_string(),
+            host: authority,
             access_key: self.access_key.clone(),
             secret_key: self.secret_key.clone(),
             region: self.region.clone(),
@@ -368,6 +506,83 @@ impl RunArgs {
             prepare: self.prepare,
             create_bucket: self.create_bucket,
             payload: self.payload,
+            op_timeout,
+            json: self.json.clone(),
+            label: self.label.clone(),
+            command_line,
+        })
+    }
+}
+
+impl TransferArgs {
+    /// Checks every argument and resolves the defaults.
+    pub fn validate(&self, command_line: String) -> Result<TransferConfig, ConfigError> {
+        let (addr, host) = parse_endpoint(&self.endpoint)?;
+        for (arg, v) in [
+            ("--access-key", &self.access_key),
+            ("--secret-key", &self.secret_key),
+            ("--region", &self.region),
+            ("--key", &self.key),
+        ] {
+            if v.is_empty() {
+                return Err(invalid(arg, "must not be empty"));
+            }
+        }
+        if self.bucket.is_empty() || self.bucket.contains('/') {
+            return Err(invalid("--bucket", "must be a bucket name"));
+        }
+        let size = parse_size(&self.size).map_err(|e| ConfigError::Parse("--size", e))?;
+        if size == 0 {
+            return Err(invalid("--size", "must be at least 1B"));
+        }
+        let part_size = parse_size(&self.part_size).map_err(|e| ConfigError::Parse("--part-size", e))?;
+        if part_size == 0 || part_size > MAX_BUFFER {
+            return Err(invalid("--part-size", "must be 1B..=1GiB"));
+        }
+        if self.phase != Phase::Download && size.div_ceil(part_size) > MAX_PARTS {
+            return Err(invalid(
+                "--part-size",
+                format!("the object would need more than {MAX_PARTS} parts"),
+            ));
+        }
+        let range_size = match &self.range_size {
+            Some(r) => parse_size(r).map_err(|e| ConfigError::Parse("--range-size", e))?,
+            None => part_size,
+        };
+        if range_size == 0 {
+            return Err(invalid("--range-size", "must be at least 1B"));
+        }
+        if self.concurrency == 0 || self.concurrency > MAX_CONCURRENCY {
+            return Err(invalid("--concurrency", format!("must be 1..={MAX_CONCURRENCY}")));
+        }
+        let threads = self.threads.unwrap_or_else(cores);
+        if threads == 0 {
+            return Err(invalid("--threads", "must be at least 1"));
+        }
+        if self.verify && self.phase == Phase::Upload {
+            return Err(invalid("--verify", "checks downloads; use --phase download or both"));
+        }
+        let op_timeout = parse_duration(&self.op_timeout).map_err(|e| ConfigError::Parse("--op-timeout", e))?;
+        if op_timeout.is_zero() {
+            return Err(invalid("--op-timeout", "must be positive"));
+        }
+        Ok(TransferConfig {
+            addr,
+            host,
+            access_key: self.access_key.clone(),
+            secret_key: self.secret_key.clone(),
+            region: self.region.clone(),
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+            size,
+            part_size,
+            range_size,
+            concurrency: self.concurrency,
+            threads: threads.min(self.concurrency),
+            phase: self.phase,
+            payload: self.payload,
+            data: self.data,
+            verify: self.verify,
             op_timeout,
             json: self.json.clone(),
             label: self.label.clone(),
@@ -423,7 +638,7 @@ mod tests {
         let cli = Cli::try_parse_from(&argv).map_err(|e| invalid("clap", e.to_string()))?;
         match cli.command {
             Command::Run(r) => r.validate(String::new()),
-            Command::ServeBackend(_) => Err(invalid("test", "wrong subcommand")),
+            _ => Err(invalid("test", "wrong subcommand")),
         }
     }
 
@@ -536,6 +751,69 @@ mod tests {
             redacted_command_line(&args),
             "x --secret-key *** --secret-key=*** --bucket b"
         );
+    }
+
+    fn transfer(extra: &[&str]) -> Result<TransferConfig, ConfigError> {
+        let mut argv = vec![
+            "s3o-loadtest",
+            "transfer",
+            "--endpoint",
+            "http://127.0.0.1:9000",
+            "--access-key",
+            "AK",
+            "--secret-key",
+            "SK",
+            "--bucket",
+            "b",
+        ];
+        argv.extend_from_slice(extra);
+        let cli = Cli::try_parse_from(&argv).map_err(|e| invalid("clap", e.to_string()))?;
+        match cli.command {
+            Command::Transfer(t) => t.validate(String::new()),
+            _ => Err(invalid("test", "wrong subcommand")),
+        }
+    }
+
+    #[test]
+    fn transfer_arguments() {
+        let c = transfer(&["--threads", "4"]).unwrap();
+        assert_eq!((c.size, c.part_size, c.range_size), (1 << 30, 8 << 20, 8 << 20));
+        assert_eq!((c.concurrency, c.threads, c.phase), (10, 4, Phase::Both));
+        assert_eq!(
+            (c.data, c.verify, c.key.as_str()),
+            (DataMode::Shared, false, "s3o-loadtest/transfer")
+        );
+        let c = transfer(&[
+            "--size",
+            "5GiB",
+            "--part-size",
+            "16MiB",
+            "--range-size",
+            "4MiB",
+            "--concurrency",
+            "2",
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.size, c.part_size, c.range_size, c.threads.min(2)),
+            (5 << 30, 16 << 20, 4 << 20, c.threads)
+        );
+        let bad: &[&[&str]] = &[
+            &["--size", "0"],
+            &["--size", "100GiB", "--part-size", "5MiB"],
+            &["--part-size", "2GiB"],
+            &["--range-size", "0"],
+            &["--concurrency", "0"],
+            &["--threads", "0"],
+            &["--phase", "upload", "--verify"],
+            &["--op-timeout", "0s"],
+            &["--key", ""],
+            &["--data", "random"],
+        ];
+        for args in bad {
+            assert!(transfer(args).is_err(), "{args:?}");
+        }
+        assert!(transfer(&["--phase", "download", "--size", "100GiB", "--part-size", "5MiB"]).is_ok());
     }
 
     #[test]

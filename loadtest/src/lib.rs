@@ -4,8 +4,12 @@
 //!   memory (or drains them: blackhole) and checks no signatures, to measure a proxy against.
 //! - [`run`]: `run`, a warp-like load generator that signs every request with `s3o-sigv4` and
 //!   reports per-operation throughput, latency and time-to-first-byte percentiles.
-//! - [`cli`]: the command line and its validation; [`size`], [`histogram`], [`http`] and
-//!   [`chunked`]: the pure pieces both halves use; [`client`]: bodies, signing, connections.
+//! - [`transfer`]: `transfer`, one big object moved the way the aws cli moves it: a multipart
+//!   upload with parts sent in parallel, a download by parallel ranged GETs, optionally checked
+//!   byte for byte against the generator.
+//! - [`cli`]: the command line and its validation; [`size`], [`histogram`], [`http`],
+//!   [`chunked`] and [`pattern`] (random-access generated data): the pure pieces both halves
+//!   use; [`client`]: bodies, signing, connections.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -15,5 +19,7 @@ pub mod cli;
 pub mod client;
 pub mod histogram;
 pub mod http;
+pub mod pattern;
 pub mod run;
 pub mod size;
+pub mod transfer;

@@ -1,12 +1,13 @@
-//! The `s3o-loadtest` binary: `serve-backend` (a minimal fast S3 backend) and `run` (the load
-//! generator). See the library docs of `s3o_loadtest` for the pieces.
+//! The `s3o-loadtest` binary: `serve-backend` (a minimal fast S3 backend), `run` (the load
+//! generator) and `transfer` (one big object moved like the aws cli moves it). See the library
+//! docs of `s3o_loadtest` for the pieces.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
 use s3o_loadtest::backend::{driver_name, Backend, Storage};
-use s3o_loadtest::cli::{redacted_command_line, BackendArgs, Cli, Command, RunArgs};
+use s3o_loadtest::cli::{redacted_command_line, BackendArgs, Cli, Command, RunArgs, TransferArgs};
 use s3o_loadtest::run::report::Report;
 
 fn main() -> ExitCode {
@@ -14,6 +15,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::ServeBackend(args) => serve_backend(&args),
         Command::Run(args) => run(&args),
+        Command::Transfer(args) => transfer(&args),
     }
 }
 
@@ -39,6 +41,7 @@ fn serve_backend(args: &BackendArgs) -> ExitCode {
         match cfg.storage {
             Storage::Memory => "memory",
             Storage::Blackhole => "blackhole",
+            Storage::Pattern => "pattern",
         },
         driver_name()
     );
@@ -97,4 +100,38 @@ fn run(args: &RunArgs) -> ExitCode {
         );
         ExitCode::FAILURE
     }
+}
+
+fn transfer(args: &TransferArgs) -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    let cfg = match args.validate(redacted_command_line(&argv)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("s3o-loadtest transfer: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let json = cfg.json.clone();
+    let report = match s3o_loadtest::transfer::transfer(cfg) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("s3o-loadtest transfer: FAILED: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    print!("{}", report.table());
+    if let Some(path) = json {
+        let text = match serde_json::to_string_pretty(&report) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("s3o-loadtest transfer: JSON: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if let Err(e) = std::fs::write(&path, text + "\n") {
+            eprintln!("s3o-loadtest transfer: writing {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
 }

@@ -1,7 +1,8 @@
 //! One backend connection: read a head, route it, read or drain the body, answer, and loop while
 //! the client keeps the connection alive (requests may be pipelined: bytes after a body stay in
 //! the read buffer). Signatures are not checked. Big bodies are written from the stored `Bytes`
-//! without copying; a small body rides in the same write as the head.
+//! without copying (generated ones from a buffer refilled per write); a small body rides in the
+//! same write as the head.
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -13,9 +14,10 @@ use thiserror::Error;
 
 use super::endpoint::{Endpoint, ListParams};
 use super::store::{Content, MultipartError, Store};
-use super::xml;
+use super::{xml, Storage};
 use crate::chunked::{ChunkDecoder, ChunkError, Step};
 use crate::http::{decode_request, InBuf, RequestHead};
+use crate::pattern::{fill_segments, Checker, Segment};
 
 /// Read buffer per connection (also the unit in which drained bodies are read).
 pub const READ_BUF: usize = 64 * 1024;
@@ -25,7 +27,8 @@ pub const SMALL_BODY: usize = 16 * 1024;
 pub const MAX_MEMORY_OBJECT: u64 = 2 << 30;
 /// Largest `CompleteMultipartUpload` body read (10,000 parts take about 1 MiB).
 pub const MAX_XML_BODY: usize = 2 << 20;
-/// The size of the shared zero buffer that blackhole GETs are written from.
+/// The size of the shared zero buffer that blackhole GETs are written from (and of the buffer
+/// generated GETs are written from).
 pub const ZERO_CHUNK: usize = 1 << 20;
 
 /// What every connection of a thread shares.
@@ -33,8 +36,8 @@ pub const ZERO_CHUNK: usize = 1 << 20;
 pub struct Ctx {
     /// The store.
     pub store: Arc<Store>,
-    /// Blackhole mode: bodies are drained and only sizes kept.
-    pub blackhole: bool,
+    /// Where bodies go.
+    pub storage: Storage,
     /// [`ZERO_CHUNK`] zero bytes.
     pub zeros: Bytes,
 }
@@ -50,6 +53,19 @@ enum BodyError {
     Chunk(#[from] ChunkError),
     #[error("body too large")]
     TooLarge,
+    #[error("the body differs from the generated data at byte {0}")]
+    NotGenerated(u64),
+}
+
+/// What [`read_body`] does with the bytes.
+#[derive(Debug, Clone, Copy)]
+enum Collect {
+    /// Keep them (at most this many).
+    Keep(u64),
+    /// Drain and count them.
+    Drain,
+    /// Drain them, checking them against the generator.
+    Check,
 }
 
 /// A response body.
@@ -58,6 +74,8 @@ enum Body {
     Text(String),
     Shared(Bytes),
     Zeros(u64),
+    /// Bytes `start..end` of generated segments.
+    Generated(Arc<[Segment]>, u64, u64),
 }
 
 impl Body {
@@ -67,6 +85,7 @@ impl Body {
             Body::Text(s) => s.len() as u64,
             Body::Shared(b) => b.len() as u64,
             Body::Zeros(n) => *n,
+            Body::Generated(_, start, end) => end - start,
         }
     }
 }
@@ -163,14 +182,19 @@ async fn handle<S: AsyncReadRent + AsyncWriteRent>(
         let (res, _) = io.write_all(&b"HTTP/1.1 100 Continue\r\n\r\n"[..]).await;
         res?;
     }
-    let collect_limit = if ctx.blackhole { None } else { Some(MAX_MEMORY_OBJECT) };
+    let collect = match ctx.storage {
+        Storage::Memory => Collect::Keep(MAX_MEMORY_OBJECT),
+        Storage::Blackhole => Collect::Drain,
+        Storage::Pattern => Collect::Check,
+    };
     let reply = match endpoint {
-        Endpoint::PutObject { bucket, key } => match read_body(io, inb, head, collect_limit).await {
+        Endpoint::PutObject { bucket, key } => match read_body(io, inb, head, collect).await {
             Ok(content) => {
                 let tag = ctx.store.put(&bucket, &key, content, None);
                 Reply::new(200, format!("ETag: {tag}\r\n"), Body::Empty)
             }
             Err(BodyError::TooLarge) => Reply::error(413, "EntityTooLarge", "use --storage blackhole"),
+            Err(e @ BodyError::NotGenerated(_)) => Reply::error(400, "BadDigest", &e.to_string()),
             Err(e) => return Err(e),
         },
         Endpoint::UploadPart {
@@ -178,18 +202,19 @@ async fn handle<S: AsyncReadRent + AsyncWriteRent>(
             key,
             upload_id,
             part,
-        } => match read_body(io, inb, head, collect_limit).await {
+        } => match read_body(io, inb, head, collect).await {
             Ok(content) => match ctx.store.put_part(&bucket, &key, &upload_id, part, content) {
                 Ok(tag) => Reply::new(200, format!("ETag: {tag}\r\n"), Body::Empty),
                 Err(_) => Reply::error(404, "NoSuchUpload", "no such upload"),
             },
             Err(BodyError::TooLarge) => Reply::error(413, "EntityTooLarge", "use --storage blackhole"),
+            Err(e @ BodyError::NotGenerated(_)) => Reply::error(400, "BadDigest", &e.to_string()),
             Err(e) => return Err(e),
         },
         Endpoint::CompleteMultipartUpload { bucket, key, upload_id } => {
-            let listed = match read_body(io, inb, head, Some(MAX_XML_BODY as u64)).await {
+            let listed = match read_body(io, inb, head, Collect::Keep(MAX_XML_BODY as u64)).await {
                 Ok(Content::Stored(b)) => xml::part_numbers(&b),
-                Ok(Content::Zeros(_)) => Vec::new(),
+                Ok(_) => Vec::new(),
                 Err(BodyError::TooLarge) => return Ok(Reply::error(413, "EntityTooLarge", "body too large")),
                 Err(e) => return Err(e),
             };
@@ -201,7 +226,7 @@ async fn handle<S: AsyncReadRent + AsyncWriteRent>(
         }
         other => {
             if has_body {
-                read_body(io, inb, head, None).await?;
+                read_body(io, inb, head, Collect::Drain).await?;
             }
             answer(ctx, other, head)
         }
@@ -240,6 +265,7 @@ fn answer(ctx: &Ctx, endpoint: Endpoint, head: &RequestHead) -> Reply {
                 Content::Stored(b) if start == 0 && end == total => Body::Shared(b),
                 Content::Stored(b) => Body::Shared(b.slice(start as usize..end as usize)),
                 Content::Zeros(_) => Body::Zeros(end - start),
+                Content::Generated(segs) => Body::Generated(segs, start, end),
             };
             let mut r = Reply::new(status, headers, body);
             r.send_body = head.method != "HEAD";
@@ -322,13 +348,13 @@ pub fn parse_range(value: &str, total: u64) -> RangeSpec {
     }
 }
 
-/// Reads a request body. With `collect = Some(limit)` the bytes are kept (at most `limit`);
-/// with `None` they are drained and only counted (the blackhole).
+/// Reads a request body: kept (up to a limit), drained, or drained and checked against the
+/// generator (see [`Collect`]).
 async fn read_body<S: AsyncReadRent>(
     io: &mut S,
     inb: &mut InBuf,
     head: &RequestHead,
-    collect: Option<u64>,
+    collect: Collect,
 ) -> Result<Content, BodyError> {
     if head.chunked || head.aws_chunked {
         return read_chunked(io, inb, head, collect).await;
@@ -336,7 +362,7 @@ async fn read_body<S: AsyncReadRent>(
     let n = head.content_length.unwrap_or(0);
     let buffered = inb.data().len().min(usize::try_from(n).unwrap_or(usize::MAX));
     match collect {
-        Some(limit) => {
+        Collect::Keep(limit) => {
             if n > limit {
                 return Err(BodyError::TooLarge);
             }
@@ -354,7 +380,11 @@ async fn read_body<S: AsyncReadRent>(
             }
             Ok(Content::Stored(body.freeze()))
         }
-        None => {
+        Collect::Drain | Collect::Check => {
+            let mut checker = matches!(collect, Collect::Check).then(Checker::new);
+            if let Some(c) = &mut checker {
+                c.update(&inb.data()[..buffered]);
+            }
             inb.consume(buffered);
             let mut left = n - buffered as u64;
             while left > 0 {
@@ -362,11 +392,25 @@ async fn read_body<S: AsyncReadRent>(
                 if got == 0 {
                     return Err(BodyError::Eof);
                 }
+                if let Some(c) = &mut checker {
+                    c.update(&inb.data()[..got]);
+                }
                 inb.consume(got);
                 left -= got as u64;
             }
-            Ok(Content::Zeros(n))
+            finish(checker, n)
         }
+    }
+}
+
+/// The content of a drained body: its size, or its checked segment.
+fn finish(checker: Option<Checker>, len: u64) -> Result<Content, BodyError> {
+    match checker {
+        None => Ok(Content::Zeros(len)),
+        Some(c) => match c.finish() {
+            Ok(seg) => Ok(Content::Generated(vec![seg].into())),
+            Err(at) => Err(BodyError::NotGenerated(at)),
+        },
     }
 }
 
@@ -375,14 +419,19 @@ async fn read_chunked<S: AsyncReadRent>(
     io: &mut S,
     inb: &mut InBuf,
     head: &RequestHead,
-    collect: Option<u64>,
+    collect: Collect,
 ) -> Result<Content, BodyError> {
+    let limit = match collect {
+        Collect::Keep(limit) => Some(limit),
+        Collect::Drain | Collect::Check => None,
+    };
     let hint = head
         .decoded_length
         .unwrap_or(0)
-        .min(collect.unwrap_or(0))
+        .min(limit.unwrap_or(0))
         .min(MAX_MEMORY_OBJECT);
-    let mut body = collect.map(|_| BytesMut::with_capacity(usize::try_from(hint).unwrap_or(0)));
+    let mut body = limit.map(|_| BytesMut::with_capacity(usize::try_from(hint).unwrap_or(0)));
+    let mut checker = matches!(collect, Collect::Check).then(Checker::new);
     let mut total = 0u64;
     let mut dec = ChunkDecoder::new();
     loop {
@@ -391,10 +440,13 @@ async fn read_chunked<S: AsyncReadRent>(
             Step::Data(k) => {
                 total += k as u64;
                 if let Some(b) = &mut body {
-                    if total > collect.unwrap_or(0) {
+                    if total > limit.unwrap_or(0) {
                         return Err(BodyError::TooLarge);
                     }
                     b.extend_from_slice(&inb.data()[..k]);
+                }
+                if let Some(c) = &mut checker {
+                    c.update(&inb.data()[..k]);
                 }
                 inb.consume(k);
             }
@@ -410,10 +462,10 @@ async fn read_chunked<S: AsyncReadRent>(
             }
         }
     }
-    Ok(match body {
-        Some(b) => Content::Stored(b.freeze()),
-        None => Content::Zeros(total),
-    })
+    match body {
+        Some(b) => Ok(Content::Stored(b.freeze())),
+        None => finish(checker, total),
+    }
 }
 
 /// Writes a reply: the head with a small body in one write, a big body straight from its
@@ -437,6 +489,11 @@ async fn write_reply<S: AsyncWriteRent>(io: &mut S, ctx: &Ctx, reply: Reply) -> 
         Body::Text(s) if small => out.extend_from_slice(s.as_bytes()),
         Body::Shared(b) if small => out.extend_from_slice(b),
         Body::Zeros(n) if small => out.resize(out.len() + *n as usize, 0),
+        Body::Generated(segs, start, end) if small => {
+            let at = out.len();
+            out.resize(at + (end - start) as usize, 0);
+            fill_segments(segs, *start, &mut out[at..]);
+        }
         _ => {}
     }
     let (res, _) = io.write_all(out).await;
@@ -460,6 +517,19 @@ async fn write_reply<S: AsyncWriteRent>(io: &mut S, ctx: &Ctx, reply: Reply) -> 
                 let (res, _) = io.write_all(ctx.zeros.slice(..n)).await;
                 res?;
                 left -= n as u64;
+            }
+        }
+        Body::Generated(segs, start, end) => {
+            let mut buf = Vec::with_capacity(ZERO_CHUNK);
+            let mut at = start;
+            while at < end {
+                let n = (end - at).min(ZERO_CHUNK as u64) as usize;
+                buf.resize(n, 0);
+                fill_segments(&segs, at, &mut buf);
+                let (res, back) = io.write_all(buf).await;
+                res?;
+                buf = back;
+                at += n as u64;
             }
         }
     }

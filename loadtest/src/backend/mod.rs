@@ -3,7 +3,8 @@
 //! `SO_REUSEPORT` listener on the same port, so the kernel spreads connections over threads and
 //! no lock is taken on the request path except the store's shard mutex. It does not check
 //! signatures; it stores objects in memory shared across threads, or (blackhole mode) drains
-//! bodies keeping only their sizes and answers GETs with zeros.
+//! bodies keeping only their sizes and answers GETs with zeros, or (pattern mode) drains bodies
+//! checking every byte against the generator of [`crate::pattern`] and regenerates them for GETs.
 
 pub mod conn;
 pub mod endpoint;
@@ -34,6 +35,10 @@ pub enum Storage {
     Memory,
     /// Drained; only sizes are kept and GETs return zeros.
     Blackhole,
+    /// Drained, every byte checked against the generated data (`s3o_loadtest::pattern`; a body
+    /// that differs is refused with 400 BadDigest); GETs regenerate the bytes. Nothing is kept
+    /// but sizes and stream numbers, so objects of any size cost no memory and read back exact.
+    Pattern,
 }
 
 /// How to run the backend.
@@ -90,7 +95,7 @@ impl Backend {
             let (tx, rx) = mpsc::channel();
             let ctx = Ctx {
                 store: store.clone(),
-                blackhole: cfg.storage == Storage::Blackhole,
+                storage: cfg.storage,
                 zeros: zeros.clone(),
             };
             let stop2 = stop.clone();

@@ -1,6 +1,7 @@
 //! The backend's object store, shared by all its threads: objects in 64 mutex-guarded hash-map
 //! shards (keyed `bucket/key`, so threads rarely contend), multipart uploads in one map, and the
-//! set of buckets. In blackhole mode only sizes are kept and reads return zeros.
+//! set of buckets. In blackhole mode only sizes are kept and reads return zeros; in pattern mode
+//! only the generated segments (stream numbers and lengths) that reads regenerate.
 //!
 //! ETags are cheap, not MD5s: 32 hex digits of two FNV-1a-64 hashes of the key and size (plus
 //! `-N` for a multipart object of N parts). They change when the size changes, which is all a
@@ -13,6 +14,8 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 
+use crate::pattern::Segment;
+
 /// Shards of the object map (a power of two).
 const SHARDS: usize = 64;
 
@@ -23,6 +26,8 @@ pub enum Content {
     Stored(Bytes),
     /// Blackhole mode: only the size was kept; reads return this many zero bytes.
     Zeros(u64),
+    /// Pattern mode: generated data, regenerated for reads (one segment per PUT or part).
+    Generated(Arc<[Segment]>),
 }
 
 impl Content {
@@ -31,6 +36,7 @@ impl Content {
         match self {
             Content::Stored(b) => b.len() as u64,
             Content::Zeros(n) => *n,
+            Content::Generated(segs) => segs.iter().map(Segment::len).sum(),
         }
     }
 
@@ -260,6 +266,15 @@ impl Store {
                 }
             }
             Content::Stored(all.freeze())
+        } else if chosen.iter().all(|c| matches!(c, Content::Generated(_))) {
+            let segs: Vec<Segment> = chosen
+                .iter()
+                .flat_map(|c| match c {
+                    Content::Generated(s) => s.to_vec(),
+                    _ => Vec::new(),
+                })
+                .collect();
+            Content::Generated(segs.into())
         } else {
             Content::Zeros(chosen.iter().map(|c| c.len()).sum())
         };

@@ -1,7 +1,8 @@
 //! One keep-alive client connection: write a request (head and small body in one write, big
 //! body pieces straight from their shared `Bytes`), then read the response head and body,
 //! noting when the first response byte arrived. Bodies are counted and dropped, or kept (up to a
-//! bound) when the caller needs them (listings, upload IDs, error messages).
+//! bound) when the caller needs them (listings, upload IDs, error messages), or handed piece by
+//! piece to a caller's sink (downloads that check every byte).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -43,6 +44,9 @@ pub enum ClientError {
     Timeout,
 }
 
+/// Where a caller takes a response body, piece by piece.
+pub type BodySink<'s> = dyn FnMut(&[u8]) + 's;
+
 /// A response as the load generator needs it.
 #[derive(Debug)]
 pub struct Response {
@@ -54,6 +58,8 @@ pub struct Response {
     pub first_byte: Instant,
     /// The `ETag` header.
     pub etag: Option<String>,
+    /// The `Content-Length` header (for a HEAD: the object's size).
+    pub content_length: Option<u64>,
     /// The body, when asked for (or, bounded, for errors).
     pub body: Vec<u8>,
     /// Whether the connection must not be reused.
@@ -80,6 +86,21 @@ impl Conn {
 
     /// Sends `req` and reads the whole response; `keep_body` keeps the body's bytes.
     pub async fn exchange(&mut self, req: Outgoing, keep_body: bool) -> Result<Response, ClientError> {
+        self.send(req, keep_body, None).await
+    }
+
+    /// Sends `req` and reads the whole response, handing every piece of a 2xx response's body
+    /// to `sink` in order (the body is not kept).
+    pub async fn exchange_into(&mut self, req: Outgoing, sink: &mut BodySink<'_>) -> Result<Response, ClientError> {
+        self.send(req, false, Some(sink)).await
+    }
+
+    async fn send(
+        &mut self,
+        req: Outgoing,
+        keep_body: bool,
+        sink: Option<&mut BodySink<'_>>,
+    ) -> Result<Response, ClientError> {
         let Outgoing { method, mut head, body } = req;
         let body_len: usize = body.iter().map(|b| b.len()).sum();
         if body_len <= SMALL_BODY {
@@ -96,10 +117,15 @@ impl Conn {
                 res?;
             }
         }
-        self.read_response(method == "HEAD", keep_body).await
+        self.read_response(method == "HEAD", keep_body, sink).await
     }
 
-    async fn read_response(&mut self, head_request: bool, keep_body: bool) -> Result<Response, ClientError> {
+    async fn read_response(
+        &mut self,
+        head_request: bool,
+        keep_body: bool,
+        sink: Option<&mut BodySink<'_>>,
+    ) -> Result<Response, ClientError> {
         let mut first_byte = None;
         let (status, resp) = loop {
             match decode_response(self.inb.data())? {
@@ -128,35 +154,39 @@ impl Conn {
         };
         let mut body = Vec::new();
         let mut close = resp.close;
+        let sink = sink.filter(|_| (200..300).contains(&status));
+        let mut out = Out {
+            keep: &mut body,
+            limit: keep,
+            sink,
+        };
         let no_body = head_request || status == 204 || status == 304;
         let body_len = if no_body {
             0
         } else if resp.chunked {
-            self.read_chunked(&mut body, keep).await?
+            self.read_chunked(&mut out).await?
         } else if let Some(n) = resp.content_length {
-            self.read_exact(n, &mut body, keep).await?
+            self.read_exact(n, &mut out).await?
         } else {
             close = true;
-            self.read_to_end(&mut body, keep).await?
+            self.read_to_end(&mut out).await?
         };
         Ok(Response {
             status,
             body_len,
             first_byte,
             etag: resp.etag,
+            content_length: resp.content_length,
             body,
             close,
         })
     }
 
-    async fn read_exact(&mut self, n: u64, keep: &mut Vec<u8>, limit: usize) -> Result<u64, ClientError> {
+    async fn read_exact(&mut self, n: u64, out: &mut Out<'_, '_>) -> Result<u64, ClientError> {
         let mut left = n;
         loop {
             let avail = self.inb.data().len().min(usize::try_from(left).unwrap_or(usize::MAX));
-            if keep.len() < limit {
-                let room = (limit - keep.len()).min(avail);
-                keep.extend_from_slice(&self.inb.data()[..room]);
-            }
+            out.take(&self.inb.data()[..avail]);
             self.inb.consume(avail);
             left -= avail as u64;
             if left == 0 {
@@ -173,14 +203,11 @@ impl Conn {
         }
     }
 
-    async fn read_to_end(&mut self, keep: &mut Vec<u8>, limit: usize) -> Result<u64, ClientError> {
+    async fn read_to_end(&mut self, out: &mut Out<'_, '_>) -> Result<u64, ClientError> {
         let mut total = 0u64;
         loop {
             let avail = self.inb.data().len();
-            if keep.len() < limit {
-                let room = (limit - keep.len()).min(avail);
-                keep.extend_from_slice(&self.inb.data()[..room]);
-            }
+            out.take(self.inb.data());
             self.inb.consume(avail);
             total += avail as u64;
             if self.inb.fill(&mut self.io, usize::MAX).await? == 0 {
@@ -189,17 +216,14 @@ impl Conn {
         }
     }
 
-    async fn read_chunked(&mut self, keep: &mut Vec<u8>, limit: usize) -> Result<u64, ClientError> {
+    async fn read_chunked(&mut self, out: &mut Out<'_, '_>) -> Result<u64, ClientError> {
         let mut dec = ChunkDecoder::new();
         let mut total = 0u64;
         loop {
             let (n, step) = dec.decode(self.inb.data())?;
             match step {
                 Step::Data(k) => {
-                    if keep.len() < limit {
-                        let room = (limit - keep.len()).min(k);
-                        keep.extend_from_slice(&self.inb.data()[..room]);
-                    }
+                    out.take(&self.inb.data()[..k]);
                     total += k as u64;
                     self.inb.consume(k);
                 }
@@ -214,6 +238,25 @@ impl Conn {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Where the body's bytes go: the first `limit` into `keep`, all of them to `sink`.
+struct Out<'a, 's> {
+    keep: &'a mut Vec<u8>,
+    limit: usize,
+    sink: Option<&'a mut BodySink<'s>>,
+}
+
+impl Out<'_, '_> {
+    fn take(&mut self, data: &[u8]) {
+        if self.keep.len() < self.limit {
+            let room = (self.limit - self.keep.len()).min(data.len());
+            self.keep.extend_from_slice(&data[..room]);
+        }
+        if let Some(s) = self.sink.as_mut() {
+            s(data);
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Request bodies, generated once and reused. One buffer of deterministic pseudo-random bytes
-//! (as large as the largest object, or part) is shared by all threads; a body of `n` bytes is the
+//! (stream 0 of [`crate::pattern`], as large as the largest object, or part) is shared by all
+//! threads; a body of `n` bytes is the
 //! zero-copy slice `data[..n]`. For aws-chunked uploads the framed form of every whole 64 KiB
 //! chunk of that buffer is also built once, so a chunked body is a slice of it plus a few small
 //! pieces (the last partial chunk's header and the trailer). The SHA-256 (`signed`) and CRC32C
@@ -44,24 +45,10 @@ pub struct PayloadData {
     framed: Bytes,
 }
 
-/// Fills `len` bytes from a xorshift64* stream seeded with `seed` (deterministic).
-pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut out = vec![0u8; len];
-    let mut s = seed | 1;
-    for chunk in out.chunks_mut(8) {
-        s ^= s >> 12;
-        s ^= s << 25;
-        s ^= s >> 27;
-        let v = s.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes();
-        chunk.copy_from_slice(&v[..chunk.len()]);
-    }
-    out
-}
-
 impl PayloadData {
-    /// `len` pseudo-random bytes, and their framed chunks when `mode` is chunked.
+    /// The first `len` bytes of pattern stream 0, and their framed chunks when `mode` is chunked.
     pub fn new(len: usize, mode: PayloadMode) -> PayloadData {
-        let data = Bytes::from(pseudo_random(len, 0x5e3d_0c4a_11ad_7e57));
+        let data = Bytes::from(crate::pattern::bytes(0, 0, len));
         let framed = if mode == PayloadMode::ChunkedCrc32c {
             let mut f = Vec::with_capacity(len / CHUNK * FRAMED_CHUNK);
             for c in data.chunks_exact(CHUNK) {
@@ -207,6 +194,42 @@ impl BodyMaker {
     }
 }
 
+impl BodyMaker {
+    /// A body of other bytes (not the shared buffer) in the configured payload mode: framed by
+    /// copying when aws-chunked; digests are computed, not cached.
+    pub fn body_of(&self, data: Bytes) -> RequestBody {
+        match self.mode {
+            PayloadMode::Unsigned => RequestBody {
+                content_sha256: self.unsigned.clone(),
+                decoded_len: None,
+                parts: vec![data],
+            },
+            PayloadMode::Signed => RequestBody {
+                content_sha256: sha256_hex(&data).into(),
+                decoded_len: None,
+                parts: vec![data],
+            },
+            PayloadMode::ChunkedCrc32c => {
+                let mut c = Checksummer::new(ChecksumAlgorithm::Crc32c);
+                c.update(&data);
+                let crc = c.finish_base64();
+                let mut framed = Vec::with_capacity(data.len() + data.len() / CHUNK * 9 + 128);
+                for chunk in data.chunks(CHUNK) {
+                    framed.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                    framed.extend_from_slice(chunk);
+                    framed.extend_from_slice(b"\r\n");
+                }
+                framed.extend_from_slice(format!("0\r\nx-amz-checksum-crc32c:{crc}\r\n\r\n").as_bytes());
+                RequestBody {
+                    content_sha256: self.streaming.clone(),
+                    decoded_len: Some(data.len() as u64),
+                    parts: vec![Bytes::from(framed)],
+                }
+            }
+        }
+    }
+}
+
 fn cached(map: &mut HashMap<usize, Rc<str>>, len: usize, f: impl FnOnce() -> String) -> Rc<str> {
     if let Some(v) = map.get(&len) {
         return v.clone();
@@ -263,9 +286,29 @@ mod tests {
     }
 
     #[test]
-    fn pseudo_random_is_deterministic() {
-        assert_eq!(pseudo_random(100, 7), pseudo_random(100, 7));
-        assert_ne!(pseudo_random(100, 7), pseudo_random(100, 8));
-        assert_eq!(pseudo_random(13, 1).len(), 13);
+    fn bodies_of_other_bytes() {
+        let data = Bytes::from(crate::pattern::bytes(5, 0, 3 * CHUNK + 10));
+        let shared = Arc::new(PayloadData::new(16, PayloadMode::Unsigned));
+        for mode in [PayloadMode::Unsigned, PayloadMode::Signed, PayloadMode::ChunkedCrc32c] {
+            let maker = BodyMaker::new(shared.clone(), mode);
+            let body = maker.body_of(data.clone());
+            let enc = ChunkedEncoder::new(
+                StreamingMode::UnsignedTrailer,
+                None,
+                Some(Checksummer::new(ChecksumAlgorithm::Crc32c)),
+            );
+            match mode {
+                PayloadMode::ChunkedCrc32c => {
+                    assert_eq!(concat(&body), enc.encode_all(&data, CHUNK));
+                    assert_eq!(body.decoded_len, Some(data.len() as u64));
+                }
+                PayloadMode::Signed => {
+                    assert_eq!(concat(&body), &data[..]);
+                    assert_eq!(&*body.content_sha256, sha256_hex(&data).as_str());
+                }
+                PayloadMode::Unsigned => assert_eq!(concat(&body), &data[..]),
+            }
+        }
+        assert_eq!(&shared.data[..], &crate::pattern::bytes(0, 0, 16)[..]);
     }
 }

@@ -60,6 +60,18 @@ impl RequestBuilder {
     /// A signed request for `key` in the bucket (`None`: the bucket itself) with the raw,
     /// already-encoded `query` and `body`.
     pub fn build(&self, method: &'static str, key: Option<&str>, query: &str, body: RequestBody) -> Outgoing {
+        self.build_with(method, key, query, body, &[])
+    }
+
+    /// [`Self::build`] with `extra` headers (lower-case names), signed like the others.
+    pub fn build_with(
+        &self,
+        method: &'static str,
+        key: Option<&str>,
+        query: &str,
+        body: RequestBody,
+        extra: &[(&str, &str)],
+    ) -> Outgoing {
         let mut path = String::with_capacity(self.bucket_path.len() + key.map_or(0, |k| k.len() + 8));
         path.push_str(&self.bucket_path);
         if let Some(k) = key {
@@ -69,7 +81,7 @@ impl RequestBuilder {
         let date = self.now();
         let sha = &*body.content_sha256;
         let decoded = body.decoded_len.map(|n| n.to_string());
-        let mut headers: Vec<(&str, &str)> = Vec::with_capacity(6);
+        let mut headers: Vec<(&str, &str)> = Vec::with_capacity(6 + extra.len());
         headers.push(("host", &self.host));
         headers.push(("x-amz-content-sha256", sha));
         headers.push(("x-amz-date", date.as_str()));
@@ -78,6 +90,7 @@ impl RequestBuilder {
             headers.push(("x-amz-decoded-content-length", d));
             headers.push(("x-amz-trailer", "x-amz-checksum-crc32c"));
         }
+        headers.extend_from_slice(extra);
         let wire_len = body.wire_len();
         let content_length = wire_len.to_string();
         let unsigned: &[(&str, &str)] = if wire_len > 0 || matches!(method, "PUT" | "POST") {

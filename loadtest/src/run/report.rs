@@ -160,7 +160,8 @@ fn value_name<T: clap::ValueEnum>(v: &T) -> String {
         .map_or_else(String::new, |p| p.get_name().to_string())
 }
 
-fn millis(h: &crate::histogram::Histogram) -> Millis {
+/// Latency figures of a histogram of nanoseconds.
+pub fn millis(h: &crate::histogram::Histogram) -> Millis {
     let ms = |ns: u64| (ns as f64 / 1e6 * 1000.0).round() / 1000.0;
     Millis {
         mean: (h.mean() / 1e3).round() / 1e3,
