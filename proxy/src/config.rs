@@ -86,6 +86,12 @@ pub struct Limits {
     /// Multipart uploads older than this many seconds are aborted by the reaper (their parts
     /// deleted from the backend); S3 clients that crash mid-upload otherwise leak parts forever.
     pub multipart_expiry_secs: u64,
+    /// Largest upload accepted without a stated length (`Transfer-Encoding: chunked` with
+    /// neither `Content-Length` nor `x-amz-decoded-content-length`): such a body is read into
+    /// memory before it is stored, as backends need the length first. Longer ones get 411.
+    pub unsized_body_max_bytes: u64,
+    /// Bytes all such bodies may hold in memory at once, over every core; past it, 503 SlowDown.
+    pub unsized_body_total_bytes: u64,
 }
 
 impl Default for Limits {
@@ -100,6 +106,8 @@ impl Default for Limits {
             body_min_rate_grace_secs: 5,
             backend_connect_timeout_secs: 5,
             multipart_expiry_secs: 7 * 24 * 3600,
+            unsized_body_max_bytes: 8 << 20,
+            unsized_body_total_bytes: 64 << 20,
         }
     }
 }

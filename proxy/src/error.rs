@@ -139,6 +139,9 @@ pub enum ProxyError {
     /// A PUT without a length.
     #[error("You must provide the Content-Length HTTP header.")]
     MissingContentLength,
+    /// A body without a stated length, longer than such a body may be (see `unsized_body`).
+    #[error("A body sent without Content-Length may be at most {0} bytes here: send Content-Length (or x-amz-decoded-content-length), or use a multipart upload.")]
+    UnsizedBodyTooLarge(u64),
     /// The operation is not built.
     #[error("{0} is not implemented by s3-orchestrator")]
     NotImplemented(&'static str),
@@ -223,7 +226,7 @@ impl ProxyError {
             ProxyError::InvalidArgument(_) => "InvalidArgument",
             ProxyError::MalformedXml => "MalformedXML",
             ProxyError::EntityTooLarge => "EntityTooLarge",
-            ProxyError::MissingContentLength => "MissingContentLength",
+            ProxyError::MissingContentLength | ProxyError::UnsizedBodyTooLarge(_) => "MissingContentLength",
             ProxyError::KeyTooLong => "KeyTooLongError",
             ProxyError::InvalidRequest(_) => "InvalidRequest",
             ProxyError::NotImplemented(_) => "NotImplemented",
@@ -267,7 +270,7 @@ impl ProxyError {
             | ProxyError::InvalidRequest(_)
             | ProxyError::RequestTimeout
             | ProxyError::ClientIo(_) => 400,
-            ProxyError::MissingContentLength => 411,
+            ProxyError::MissingContentLength | ProxyError::UnsizedBodyTooLarge(_) => 411,
             ProxyError::NotImplemented(_) => 501,
             ProxyError::PreconditionFailed => 412,
             ProxyError::Backend(_) | ProxyError::SlowDown => 503,
@@ -320,6 +323,7 @@ mod tests {
             ),
             (ProxyError::Sig(SigError::BadDigest), "BadDigest", 400),
             (ProxyError::MissingContentLength, "MissingContentLength", 411),
+            (ProxyError::UnsizedBodyTooLarge(8), "MissingContentLength", 411),
         ];
         for (e, code, status) in cases {
             assert_eq!((e.code(), e.status()), (code, status), "{e:?}");

@@ -22,4 +22,5 @@ pub mod s3;
 pub mod server;
 pub mod signals;
 pub mod state;
+pub mod unsized_body;
 pub mod xml;

@@ -43,6 +43,8 @@ pub struct Shared {
     pub inflight: AtomicUsize,
     /// Request counter for request ids.
     pub requests: AtomicU64,
+    /// Memory for uploads of unknown length, over all cores.
+    pub unsized_budget: crate::unsized_body::BufferBudget,
 }
 
 impl Shared {
@@ -92,6 +94,7 @@ impl Shared {
             }
         }
         let quotas = cfg.backends.iter().map(|b| (b.name.clone(), b.quota_bytes)).collect();
+        let unsized_budget = crate::unsized_body::BufferBudget::new(cfg.limits.unsized_body_total_bytes);
         Ok(Shared {
             cfg,
             store,
@@ -102,6 +105,7 @@ impl Shared {
             shutdown: AtomicBool::new(false),
             inflight: AtomicUsize::new(0),
             requests: AtomicU64::new(0),
+            unsized_budget,
         })
     }
 

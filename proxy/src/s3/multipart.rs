@@ -12,7 +12,7 @@ use s3o_sigv4::{ChecksumAlgorithm, Checksummer};
 use s3o_store::{physical_key_for, Location, ObjectMeta, Part, Upload};
 
 use crate::backend::PhysicalMeta;
-use crate::client::{ClientBodySource, ClientIo, RequestBody};
+use crate::client::{ClientIo, RequestBody};
 use crate::error::ProxyError;
 use crate::s3::object::{
     body_checksums, body_etag, integrity_headers, meta_from_headers, precheck, queue_orphan, single_checksum_header,
@@ -20,6 +20,7 @@ use crate::s3::object::{
 };
 use crate::s3::reply::{base_head, send_empty, send_xml};
 use crate::s3::{placement, read_small_body, require_bucket, Ctx};
+use crate::unsized_body::{upload_length, UploadSource};
 use crate::xml;
 
 /// Smallest part S3 accepts, except for the last part of an upload.
@@ -174,14 +175,12 @@ pub async fn upload_part(
 ) -> Result<(), ProxyError> {
     single_checksum_header(ctx)?;
     let upload = find_upload(ctx, bucket, key, upload_id)?;
-    let len = body
-        .payload_len()
-        .filter(|_| ctx.head.declares_body_length())
-        .ok_or(ProxyError::MissingContentLength)?;
+    let shared = &ctx.core.shared;
+    let declared = ctx.head.declares_body_length();
+    let (len, mut whole) = upload_length(io, body, declared, &shared.cfg.limits, &shared.unsized_budget).await?;
     if len > MAX_PUT_SIZE {
         return Err(ProxyError::EntityTooLarge);
     }
-    let shared = &ctx.core.shared;
     let quota = shared.quotas.get(&upload.backend).copied().flatten();
     let reservation = shared.store.reserve(&upload.backend, len, quota)?;
     let backend = ctx.core.backend(&upload.backend)?.clone();
@@ -190,10 +189,7 @@ pub async fn upload_part(
     }
     let unique = shared.store.next_version()?;
     let stored = {
-        let mut src = ClientBodySource {
-            io: &mut *io,
-            body: &mut *body,
-        };
+        let mut src = UploadSource::new(&mut *io, &mut *body, &mut whole);
         backend
             .put_part(
                 &upload.physical_key,
@@ -206,6 +202,7 @@ pub async fn upload_part(
             )
             .await?
     };
+    drop(whole);
     let part = Part {
         number: part_number,
         size: len,

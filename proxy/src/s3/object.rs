@@ -6,12 +6,13 @@ use s3o_store::{physical_key_for, Accounting, Location, ObjectMeta, WriteConditi
 use tracing::warn;
 
 use crate::backend::{ByteRange, PhysicalMeta, BODY_BUF};
-use crate::client::{ClientBodySource, ClientIo, RequestBody};
+use crate::client::{ClientIo, RequestBody};
 use crate::error::ProxyError;
 use crate::http::response::decimal;
 use crate::http::{http_date, parse_http_date, ResponseHead};
 use crate::s3::reply::{base_head, error_response, send_empty, send_xml};
 use crate::s3::{placement, read_small_body, require_bucket, Ctx};
+use crate::unsized_body::{upload_length, UploadSource};
 use crate::xml::{self, DeleteOutcome};
 
 /// Largest object a single PUT may carry (S3's limit).
@@ -180,16 +181,15 @@ pub async fn put_object(
     single_checksum_header(ctx)?;
     let condition = write_condition(ctx)?;
     require_bucket(ctx, bucket)?;
-    let len = body
-        .payload_len()
-        .filter(|_| ctx.head.declares_body_length())
-        .ok_or(ProxyError::MissingContentLength)?;
+    let mut meta = meta_from_headers(ctx)?;
+    precheck(ctx, bucket, key, &condition)?;
+    let shared = &ctx.core.shared;
+    let declared = ctx.head.declares_body_length();
+    let (len, mut whole) = upload_length(io, body, declared, &shared.cfg.limits, &shared.unsized_budget).await?;
     if len > MAX_PUT_SIZE {
         return Err(ProxyError::EntityTooLarge);
     }
-    let mut meta = meta_from_headers(ctx)?;
-    precheck(ctx, bucket, key, &condition)?;
-    let store = &ctx.core.shared.store;
+    let store = &shared.store;
     // Reserve quota before any byte moves (a refusal here also refuses `Expect: 100-continue`).
     let (backend, reservation) = placement::choose(ctx.core, bucket, len)?;
     let version = store.next_version()?;
@@ -205,12 +205,10 @@ pub async fn put_object(
         body.compute_md5();
     }
     let upload = {
-        let mut src = ClientBodySource {
-            io: &mut *io,
-            body: &mut *body,
-        };
+        let mut src = UploadSource::new(&mut *io, &mut *body, &mut whole);
         backend.put(&physical, len, &pmeta, &mut src).await
     };
+    drop(whole);
     let backend_etag = match upload {
         Ok(etag) => etag,
         Err(e) => {
