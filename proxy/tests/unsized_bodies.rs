@@ -45,7 +45,14 @@ fn chunked_puts_without_a_length_are_stored_whole() {
     // checksum header, the body in HTTP chunks (s3-tests' chunked-transfer-encoding test).
     let body = b"bar";
     let crc = crc32_b64(body);
-    let r = put_unsized(&mut c, "/data/foo", "", &[("x-amz-checksum-crc32", &crc)], &sha256_hex(body), body);
+    let r = put_unsized(
+        &mut c,
+        "/data/foo",
+        "",
+        &[("x-amz-checksum-crc32", &crc)],
+        &sha256_hex(body),
+        body,
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.header("etag"), Some(format!("\"{}\"", md5_hex(body)).as_str()));
     assert_eq!(r.header("x-amz-checksum-crc32"), Some(crc.as_str()));
@@ -63,7 +70,11 @@ fn chunked_puts_without_a_length_are_stored_whole() {
     let r = put_unsized(&mut c, "/data/empty", "", &[], &sha256_hex(b""), b"");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(c.get("/data/empty").body.len(), 0);
-    assert_eq!(srv.shared.unsized_budget.used(), 0, "every buffered byte was given back");
+    assert_eq!(
+        srv.shared.unsized_budget.used(),
+        0,
+        "every buffered byte was given back"
+    );
 }
 
 #[test]
@@ -73,15 +84,32 @@ fn a_failed_check_or_a_body_above_the_limit_stores_nothing() {
     c.put("/data/k", b"previous");
     // Payload hash of another body.
     let r = put_unsized(&mut c, "/data/k", "", &[], &sha256_hex(b"other"), b"this one");
-    assert_eq!((r.status, r.code().as_str()), (400, "XAmzContentSHA256Mismatch"), "{}", r.text());
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (400, "XAmzContentSHA256Mismatch"),
+        "{}",
+        r.text()
+    );
     // Checksum header of another body.
     let crc = crc32_b64(b"other");
-    let r = put_unsized(&mut c, "/data/k", "", &[("x-amz-checksum-crc32", &crc)], "UNSIGNED-PAYLOAD", b"this one");
+    let r = put_unsized(
+        &mut c,
+        "/data/k",
+        "",
+        &[("x-amz-checksum-crc32", &crc)],
+        "UNSIGNED-PAYLOAD",
+        b"this one",
+    );
     assert_eq!((r.status, r.code().as_str()), (400, "BadDigest"), "{}", r.text());
     // One byte above the default limit of 8 MiB.
     let mut c = srv.client();
     let r = put_unsized(&mut c, "/data/k", "", &[], "UNSIGNED-PAYLOAD", &data((8 << 20) + 1, 3));
-    assert_eq!((r.status, r.code().as_str()), (411, "MissingContentLength"), "{}", r.text());
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (411, "MissingContentLength"),
+        "{}",
+        r.text()
+    );
     assert!(r.text().contains("at most 8388608 bytes"), "{}", r.text());
     let mut c = srv.client();
     assert_eq!(c.get("/data/k").body, b"previous");
@@ -100,11 +128,20 @@ fn upload_part_without_a_length_is_a_part() {
     assert_eq!(r.status, 200, "{}", r.text());
     let e1 = r.header("etag").unwrap().to_string();
     assert_eq!(e1, format!("\"{}\"", md5_hex(&p1)));
-    let e2 = c.upload_part("/data/mp", &id, 2, &p2).header("etag").unwrap().to_string();
+    let e2 = c
+        .upload_part("/data/mp", &id, 2, &p2)
+        .header("etag")
+        .unwrap()
+        .to_string();
     let r = c.complete_upload("/data/mp", &id, &[(1, &e1), (2, &e2)], &[]);
     assert_eq!(r.status, 200, "{}", r.text());
     let want = multipart_etag(&[&p1, &p2]).replace('"', "&quot;");
-    assert_eq!(xml_one(&r.text(), "ETag").as_deref(), Some(want.as_str()), "{}", r.text());
+    assert_eq!(
+        xml_one(&r.text(), "ETag").as_deref(),
+        Some(want.as_str()),
+        "{}",
+        r.text()
+    );
     let g = c.get("/data/mp");
     assert_eq!(g.body.len(), p1.len() + p2.len());
     assert!(g.body[..p1.len()] == p1[..] && g.body[p1.len()..] == p2[..]);

@@ -1,6 +1,6 @@
 //! HTTP/1.1 for the server side of the proxy port, sans-IO: the request head decoder ([`head`]),
 //! the `Transfer-Encoding: chunked` request body decoder ([`body`]) and response heads, reason
-//! phrases and HTTP dates ([`response`]). Nothing here touches a socket or the runtime: the
+//! phrases and HTTP dates ([`response`]), MIME encoded-words in header values ([`rfc2047`]). Nothing here touches a socket or the runtime: the
 //! connection loop feeds bytes in and writes the bytes handed back, so every parser is tested with
 //! byte fixtures, including the same input split at every offset.
 //!
@@ -12,6 +12,7 @@ pub mod body;
 pub mod head;
 pub mod query;
 pub mod response;
+pub mod rfc2047;
 
 pub use body::{BodyKind, ChunkedBody, Decoded};
 pub use head::{decode_head, HeadDecoder, RequestHead};

@@ -9,7 +9,7 @@ use crate::backend::{ByteRange, PhysicalMeta, BODY_BUF};
 use crate::client::{ClientIo, RequestBody};
 use crate::error::ProxyError;
 use crate::http::response::decimal;
-use crate::http::{http_date, parse_http_date, ResponseHead};
+use crate::http::{http_date, parse_http_date, rfc2047, ResponseHead};
 use crate::s3::reply::{base_head, error_response, send_empty, send_xml};
 use crate::s3::{placement, read_small_body, require_bucket, Ctx};
 use crate::unsized_body::{upload_length, UploadSource};
@@ -41,8 +41,11 @@ pub(crate) fn meta_from_headers(ctx: &Ctx<'_>) -> Result<ObjectMeta, ProxyError>
     for (n, v) in &ctx.head.headers {
         if n.len() > 11 && n[..11].eq_ignore_ascii_case("x-amz-meta-") {
             let name = n[11..].to_ascii_lowercase();
+            let v = v.trim();
+            // S3 stores encoded-words decoded, and encodes non-ASCII values on the way out.
+            let v = rfc2047::decode(v).unwrap_or_else(|| v.to_string());
             meta_bytes += name.len() + v.len();
-            user_meta.push((name, v.trim().to_string()));
+            user_meta.push((name, v));
         }
     }
     if meta_bytes > MAX_USER_META_BYTES {
@@ -415,7 +418,7 @@ fn object_headers(ctx: &Ctx<'_>, q: &[(String, String)], head: &mut ResponseHead
         head.push("content-language", v);
     }
     for (n, v) in &meta.user_meta {
-        head.push(format!("x-amz-meta-{n}"), v);
+        head.push(format!("x-amz-meta-{n}"), rfc2047::encode(v));
     }
     let checksum_mode = ctx
         .head
