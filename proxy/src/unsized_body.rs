@@ -65,6 +65,11 @@ impl BufferedBody<'_> {
     pub fn len(&self) -> u64 {
         self.len
     }
+
+    /// Whether the body is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 impl Drop for BufferedBody<'_> {
