@@ -150,6 +150,10 @@ pub enum BackendKind {
         /// of hashing every upload a second time; set false for backends whose ETags are not
         /// MD5s (SSE-KMS, SSE-C).
         etag_from_backend: bool,
+        /// Send a CRC32C of each single-request upload that carries no checksum header as an
+        /// `aws-chunked` trailer, so the backend verifies the bytes it stores; set false for
+        /// S3-compatible stores that refuse `aws-chunked` uploads.
+        checksum_trailer: bool,
         /// PEM file of extra CA certificates to trust for `https://` (a private CA); the
         /// public web PKI roots are always trusted.
         ca_file: Option<PathBuf>,
@@ -171,6 +175,7 @@ struct RawBackend {
     secret_key: Option<String>,
     path_style: Option<bool>,
     etag_from_backend: Option<bool>,
+    checksum_trailer: Option<bool>,
     ca_file: Option<PathBuf>,
 }
 
@@ -181,7 +186,11 @@ impl TryFrom<RawBackend> for BackendConfig {
         let need = |v: Option<String>, key: &str| v.ok_or_else(|| format!("backend '{}': `{key}` is required", r.name));
         let kind = match r.kind.as_str() {
             "fs" => {
-                if r.endpoint.is_some() || r.bucket.is_some() || r.access_key.is_some() || r.etag_from_backend.is_some()
+                if r.endpoint.is_some()
+                    || r.bucket.is_some()
+                    || r.access_key.is_some()
+                    || r.etag_from_backend.is_some()
+                    || r.checksum_trailer.is_some()
                 {
                     return Err(format!("backend '{}': kind \"fs\" takes only `path`", r.name));
                 }
@@ -203,6 +212,7 @@ impl TryFrom<RawBackend> for BackendConfig {
                     secret_key: need(r.secret_key, "secret_key")?,
                     path_style: r.path_style.unwrap_or(true),
                     etag_from_backend: r.etag_from_backend.unwrap_or(true),
+                    checksum_trailer: r.checksum_trailer.unwrap_or(true),
                     ca_file: r.ca_file,
                 }
             }

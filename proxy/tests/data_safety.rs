@@ -1,7 +1,8 @@
 //! Data safety: a backend that dies in the middle of an overwrite leaves the previous version
 //! readable and intact, and once the cleanup queue has run no orphan remains on any backend.
-//! Also: a client that disconnects mid-upload changes nothing, and a body that fails verification
-//! never arrives complete at an `s3` backend.
+//! Also: a client that disconnects mid-upload changes nothing, a body that fails verification
+//! never arrives complete at an `s3` backend, backends get a checksum of every upload to verify,
+//! and bytes that fail the checksum a backend reports are never served whole.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -196,4 +197,102 @@ fn partial_uploads_left_by_a_previous_process_are_cleared_at_start() {
     let mut c = srv.client();
     assert_eq!(c.put("/data/k", b"whole").status, 200);
     assert_eq!(c.get("/data/k").body, b"whole");
+}
+
+/// A GET read to the end of the connection: status, announced length, body bytes received.
+fn get_to_eof(c: &mut common::Client, addr: std::net::SocketAddr, path: &str) -> (u16, usize, usize) {
+    use std::io::Read;
+    let h = c.signed_headers("GET", path, "", &[], &s3o_sigv4::string_to_sign::sha256_hex(b""));
+    let mut req = format!("GET {path} HTTP/1.1\r\n");
+    for (n, v) in &h {
+        req.push_str(&format!("{n}: {v}\r\n"));
+    }
+    req.push_str("connection: close\r\n\r\n");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(req.as_bytes()).unwrap();
+    let mut all = Vec::new();
+    let _ = s.read_to_end(&mut all);
+    let mut hs = [httparse::EMPTY_HEADER; 64];
+    let mut r = httparse::Response::new(&mut hs);
+    let httparse::Status::Complete(n) = r.parse(&all).unwrap() else {
+        panic!("no response head")
+    };
+    let len = r
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .map(|h| std::str::from_utf8(h.value).unwrap().parse().unwrap())
+        .unwrap();
+    (r.code.unwrap(), len, all.len() - n)
+}
+
+#[test]
+fn backends_verify_what_they_store_and_corrupt_bytes_are_never_served_whole() {
+    let fake = FakeS3::start();
+    let dir = TempDir::new("integrity");
+    let text = config(&dir.0, fake.addr);
+    let srv = TestServer::start_config(dir, &text);
+    let mut c = srv.client();
+    let crc32c = |b: &[u8]| {
+        let mut k = s3o_sigv4::Checksummer::new(s3o_sigv4::ChecksumAlgorithm::Crc32c);
+        k.update(b);
+        k.finish_base64()
+    };
+    // No checksum from the client: the backend gets ours, as an aws-chunked trailer, and keeps it.
+    let big = data(2_500_000, 21);
+    assert_eq!(c.put("/data/big", &big).status, 200);
+    let small = data(100, 22);
+    assert_eq!(c.put("/data/small", &small).status, 200);
+    let sums: Vec<(String, String)> = fake.state.checksums.lock().unwrap().values().cloned().collect();
+    assert!(
+        sums.contains(&("x-amz-checksum-crc32c".into(), crc32c(&big))),
+        "{sums:?}"
+    );
+    assert!(
+        sums.contains(&("x-amz-checksum-crc32c".into(), crc32c(&small))),
+        "{sums:?}"
+    );
+    assert!(
+        fake.state.objects.lock().unwrap().values().any(|o| *o == big),
+        "stored decoded"
+    );
+    // The client's own checksum header goes to the backend instead.
+    let crc = "x-amz-checksum-crc32";
+    let mut k = s3o_sigv4::Checksummer::new(s3o_sigv4::ChecksumAlgorithm::Crc32);
+    k.update(b"hello");
+    let v = k.finish_base64();
+    assert_eq!(c.send("PUT", "/data/hello", "", &[(crc, &v)], b"hello").status, 200);
+    assert!(fake
+        .state
+        .checksums
+        .lock()
+        .unwrap()
+        .values()
+        .any(|s| *s == (crc.to_string(), v.clone())));
+    // Intact objects read back whole, checked on the way.
+    assert!(c.get("/data/big").body == big);
+    assert!(c.get("/data/small").body == small);
+    assert_eq!(c.get("/data/hello").body, b"hello");
+
+    // A byte changes behind our back: the GET stops short of the end instead of serving it.
+    for (path, obj) in [("/data/big", &big), ("/data/small", &small)] {
+        for stored in fake.state.objects.lock().unwrap().values_mut() {
+            if stored == obj {
+                stored[obj.len() / 2] ^= 0x40;
+            }
+        }
+        let (status, len, got) = get_to_eof(&mut c, srv.addr, path);
+        if obj.len() > 1 << 20 {
+            // Found after the head went out: the connection is cut before the last bytes.
+            assert_eq!((status, len), (200, obj.len()), "{path}");
+            assert!(got < len, "{path}: {got} of {len} bytes served from a corrupt copy");
+        } else {
+            // Found before the head (the whole body came in the first read): a clean 503.
+            assert_eq!(status, 503, "{path}");
+        }
+    }
+    // A range is not covered by the whole object's checksum: it is served.
+    let r = c.send("GET", "/data/big", "", &[("range", "bytes=0-99")], b"");
+    assert_eq!((r.status, &r.body[..]), (206, &big[..100]));
 }

@@ -4,6 +4,8 @@
 use std::rc::Rc;
 
 use monoio::fs::File;
+use s3o_sigv4::{ChecksumAlgorithm, Checksummer};
+use tracing::error;
 
 use super::s3::{Conn, Pool};
 use crate::error::{BackendError, ProxyError};
@@ -14,6 +16,21 @@ pub struct GetStream {
     backend: String,
     remaining: u64,
     inner: Inner,
+    /// The checksum the bytes must have, and the running one.
+    check: Option<Box<Check>>,
+}
+
+struct Check {
+    expected: Vec<u8>,
+    running: Checksummer,
+}
+
+impl std::fmt::Debug for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Check")
+            .field("algorithm", &self.running.algorithm())
+            .finish()
+    }
 }
 
 #[derive(Debug)]
@@ -38,6 +55,7 @@ impl GetStream {
             backend,
             remaining: end.saturating_sub(start),
             inner: Inner::File { file, pos: start },
+            check: None,
         }
     }
 
@@ -63,7 +81,39 @@ impl GetStream {
                 reusable,
                 timeout,
             },
+            check: None,
         }
+    }
+
+    /// Checks the bytes read against `expected`, a digest of `alg` over all of them: the read
+    /// that would hand out the last bytes fails instead when they do not match, so a client never
+    /// receives a complete copy of corrupt bytes (it sees the connection cut short).
+    pub fn verified(mut self, alg: ChecksumAlgorithm, expected: Vec<u8>) -> GetStream {
+        self.check = Some(Box::new(Check {
+            expected,
+            running: Checksummer::new(alg),
+        }));
+        self
+    }
+
+    /// Adds `bytes` (just read) to the running checksum; at the end, compares it.
+    fn checked(&mut self, bytes: &[u8]) -> Result<(), ProxyError> {
+        let Some(c) = &mut self.check else { return Ok(()) };
+        c.running.update(bytes);
+        if self.remaining > 0 {
+            return Ok(());
+        }
+        let got = c.running.finish();
+        if got == c.expected {
+            return Ok(());
+        }
+        let alg = c.running.algorithm().upper_name();
+        error!(backend = %self.backend, algorithm = alg, "the backend's bytes do not match its checksum: response cut short");
+        Err(BackendError::Protocol {
+            backend: self.backend.clone(),
+            detail: format!("{alg} of the object's bytes differs from the one the backend stored"),
+        }
+        .into())
     }
 
     /// Bytes left to read.
@@ -77,8 +127,15 @@ impl GetStream {
         let Inner::Http { leftover, .. } = &mut self.inner else {
             return Vec::new();
         };
+        if self.check.is_some() && leftover.len() as u64 >= self.remaining {
+            // The last bytes: `read` hands them out once the checksum matched.
+            return Vec::new();
+        }
         let b = std::mem::take(leftover);
         self.remaining -= b.len() as u64;
+        if let Some(c) = &mut self.check {
+            c.running.update(&b);
+        }
         self.release_if_done();
         b
     }
@@ -118,7 +175,8 @@ impl GetStream {
                     Ok(()) => {
                         *pos += want as u64;
                         self.remaining -= want as u64;
-                        (Ok(()), buf)
+                        let checked = self.checked(&buf);
+                        (checked, buf)
                     }
                     Err(e) => (
                         Err(BackendError::Io {
@@ -173,6 +231,13 @@ impl GetStream {
                             return (Err(e.into()), buf);
                         }
                     }
+                }
+                if let Err(e) = self.checked(&buf) {
+                    // The connection is not given back: its response was not what it claimed.
+                    if let Inner::Http { conn, .. } = &mut self.inner {
+                        *conn = None;
+                    }
+                    return (Err(e), Vec::new());
                 }
                 self.release_if_done();
                 (Ok(()), buf)

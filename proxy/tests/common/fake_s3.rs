@@ -1,6 +1,8 @@
-//! A tiny in-memory S3 backend on std threads for tests: PUT, GET (with Range), HEAD, DELETE on
-//! path-style keys, no signature checks, and a fault switch that makes it die in the middle of
-//! the next PUT body after storing the partial bytes (the worst case for orphans).
+//! A tiny in-memory S3 backend on std threads for tests: PUT (plain, or aws-chunked with an
+//! unsigned trailer, whose checksum it verifies and keeps, as S3 does), GET (with Range; the
+//! stored checksum with `x-amz-checksum-mode: ENABLED`), HEAD, DELETE on path-style keys, no
+//! signature checks, and a fault switch that makes it die in the middle of the next PUT body
+//! after storing the partial bytes (the worst case for orphans).
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -13,6 +15,8 @@ use std::sync::{Arc, Mutex};
 #[derive(Default)]
 pub struct FakeState {
     pub objects: Mutex<BTreeMap<String, Vec<u8>>>,
+    /// Key -> the checksum stored with it (header name, base64 value).
+    pub checksums: Mutex<BTreeMap<String, (String, String)>>,
     /// When set, the next PUT reads this many body bytes, stores them, and drops the connection.
     pub die_after: Mutex<Option<usize>>,
     pub puts: AtomicUsize,
@@ -115,12 +119,30 @@ fn serve(mut s: TcpStream, st: Arc<FakeState>) {
                     }
                 }
                 let body: Vec<u8> = buf.drain(..want).collect();
-                st.objects.lock().unwrap().insert(key, body);
-                st.puts_ended.fetch_add(1, Ordering::SeqCst);
                 if die.is_some() {
+                    st.objects.lock().unwrap().insert(key, body);
+                    st.puts_ended.fetch_add(1, Ordering::SeqCst);
                     let _ = s.shutdown(std::net::Shutdown::Both);
                     return;
                 }
+                let stored = match header("content-encoding").as_deref() {
+                    Some("aws-chunked") => decode_aws_chunked(&body, &header),
+                    _ => Some((body, checksum_header(&headers))),
+                };
+                st.puts_ended.fetch_add(1, Ordering::SeqCst);
+                let Some((body, checksum)) = stored else {
+                    let e = b"<Error><Code>BadDigest</Code></Error>";
+                    let _ = s.write_all(
+                        format!("HTTP/1.1 400 Bad Request\r\nContent-Length: {}\r\n\r\n", e.len()).as_bytes(),
+                    );
+                    let _ = s.write_all(e);
+                    continue;
+                };
+                st.objects.lock().unwrap().insert(key.clone(), body);
+                match checksum {
+                    Some(c) => st.checksums.lock().unwrap().insert(key, c),
+                    None => st.checksums.lock().unwrap().remove(&key),
+                };
                 let _ = s.write_all(b"HTTP/1.1 200 OK\r\nETag: \"x\"\r\nContent-Length: 0\r\n\r\n");
             }
             "GET" | "HEAD" => {
@@ -140,8 +162,19 @@ fn serve(mut s: TcpStream, st: Arc<FakeState>) {
                             Some((a, b)) => ("206 Partial Content", o[a..=b].to_vec()),
                             None => ("200 OK", o),
                         };
+                        let mut extra = String::new();
+                        let mode = header("x-amz-checksum-mode").is_some_and(|v| v.eq_ignore_ascii_case("enabled"));
+                        if let Some((n, v)) = st
+                            .checksums
+                            .lock()
+                            .unwrap()
+                            .get(&key)
+                            .filter(|_| mode && status == "200 OK")
+                        {
+                            extra = format!("{n}: {v}\r\n");
+                        }
                         let _ = s.write_all(
-                            format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n", part.len()).as_bytes(),
+                            format!("HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\n\r\n", part.len()).as_bytes(),
                         );
                         if method == "GET" {
                             let _ = s.write_all(&part);
@@ -151,6 +184,7 @@ fn serve(mut s: TcpStream, st: Arc<FakeState>) {
             }
             "DELETE" => {
                 st.objects.lock().unwrap().remove(&key);
+                st.checksums.lock().unwrap().remove(&key);
                 let _ = s.write_all(b"HTTP/1.1 204 No Content\r\n\r\n");
             }
             _ => {
@@ -165,4 +199,33 @@ fn parse_range(v: &str, len: usize) -> Option<(usize, usize)> {
     let a: usize = a.parse().ok()?;
     let b: usize = if b.is_empty() { len - 1 } else { b.parse().ok()? };
     Some((a, b.min(len - 1)))
+}
+
+/// The first `x-amz-checksum-<alg>` header of a request.
+fn checksum_header(headers: &[(String, String)]) -> Option<(String, String)> {
+    headers
+        .iter()
+        .find(|(n, _)| s3o_sigv4::ChecksumAlgorithm::from_header_name(n).is_some())
+        .cloned()
+}
+
+/// An unsigned aws-chunked body decoded, its trailer checksum verified: the payload and the
+/// checksum; `None` when it does not decode or the checksum differs (S3: BadDigest).
+fn decode_aws_chunked(
+    wire: &[u8],
+    header: &dyn Fn(&str) -> Option<String>,
+) -> Option<(Vec<u8>, Option<(String, String)>)> {
+    let len: u64 = header("x-amz-decoded-content-length")?.parse().ok()?;
+    let trailer = header("x-amz-trailer")?;
+    let alg = s3o_sigv4::ChecksumAlgorithm::from_header_name(&trailer)?;
+    let mut dec = s3o_sigv4::ChunkedDecoder::new(s3o_sigv4::StreamingAuth {
+        mode: s3o_sigv4::StreamingMode::UnsignedTrailer,
+        chain: None,
+        decoded_length: len,
+        trailer: Some(alg),
+    })
+    .ok()?;
+    let body = dec.decode_all(wire).ok()?;
+    let sum = dec.finish().ok()??;
+    Some((body, Some((trailer, sum.value))))
 }

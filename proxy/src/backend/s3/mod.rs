@@ -3,6 +3,7 @@
 //! (`UNSIGNED-PAYLOAD`: the body was already verified against the client's signature).
 //! Native multipart uploads and server-side copies are in [`multipart`].
 
+mod aws_chunked;
 mod conn;
 mod multipart;
 
@@ -47,6 +48,9 @@ struct Response {
     close: bool,
     /// The `ETag` header, if any.
     etag: Option<String>,
+    /// A full-object CRC the backend reports (`x-amz-checksum-crc*`, asked for with
+    /// `x-amz-checksum-mode`), decoded; composite (`-N`) values are not kept.
+    crc: Option<(s3o_sigv4::ChecksumAlgorithm, Vec<u8>)>,
     /// Body bytes read together with the head.
     leftover: Vec<u8>,
 }
@@ -64,6 +68,7 @@ pub struct S3Backend {
     connect_timeout: Duration,
     io_timeout: Duration,
     etag_from_backend: bool,
+    checksum_trailer: bool,
 }
 
 impl std::fmt::Debug for S3Backend {
@@ -113,6 +118,7 @@ impl S3Backend {
             secret_key,
             path_style,
             etag_from_backend,
+            checksum_trailer,
             ca_file,
         } = &cfg.kind
         else {
@@ -161,6 +167,7 @@ impl S3Backend {
             connect_timeout,
             io_timeout,
             etag_from_backend: *etag_from_backend,
+            checksum_trailer: *checksum_trailer,
         })
     }
 
@@ -241,16 +248,20 @@ impl S3Backend {
         }
     }
 
-    /// A signed request head.
+    /// A signed request head (`UNSIGNED-PAYLOAD`).
     fn head(&self, method: &str, path: &str, query: &str, extra: &[(&str, &str)]) -> Vec<u8> {
+        self.head_with(method, path, query, extra, "UNSIGNED-PAYLOAD")
+    }
+
+    /// A signed request head announcing `payload` as its `x-amz-content-sha256`.
+    fn head_with(&self, method: &str, path: &str, query: &str, extra: &[(&str, &str)], payload: &str) -> Vec<u8> {
         let date = AmzDate::from_unix(crate::clock::unix_now());
         let mut h: Vec<(&str, &str)> = Vec::with_capacity(extra.len() + 4);
         h.push(("host", &self.host_header));
         h.push(("x-amz-date", date.as_str()));
-        h.push(("x-amz-content-sha256", "UNSIGNED-PAYLOAD"));
+        h.push(("x-amz-content-sha256", payload));
         h.extend_from_slice(extra);
-        self.signer
-            .request_head(method, path, query, &h, &[], "UNSIGNED-PAYLOAD", &date)
+        self.signer.request_head(method, path, query, &h, &[], payload, &date)
     }
 
     async fn read_response(&self, conn: &mut Conn) -> Result<Response, BackendError> {
@@ -283,9 +294,18 @@ impl S3Backend {
                     }
                     let mut content_length = None;
                     let mut etag = None;
+                    let mut crc = None;
+                    let mut composite = false;
                     let mut close = resp.version == Some(0);
                     for h in resp.headers.iter() {
-                        if h.name.eq_ignore_ascii_case("content-length") {
+                        if let Some(alg) = s3o_sigv4::ChecksumAlgorithm::from_header_name(h.name) {
+                            use s3o_sigv4::ChecksumAlgorithm::{Crc32, Crc32c, Crc64Nvme};
+                            if matches!(alg, Crc32 | Crc32c | Crc64Nvme) {
+                                crc = alg.decode_value(h.value).ok().map(|v| (alg, v));
+                            }
+                        } else if h.name.eq_ignore_ascii_case("x-amz-checksum-type") {
+                            composite |= h.value.eq_ignore_ascii_case(b"composite");
+                        } else if h.name.eq_ignore_ascii_case("content-length") {
                             content_length = std::str::from_utf8(h.value).ok().and_then(|v| v.trim().parse().ok());
                         } else if h.name.eq_ignore_ascii_case("etag") {
                             etag = std::str::from_utf8(h.value).ok().map(|v| v.trim().to_string());
@@ -306,6 +326,7 @@ impl S3Backend {
                         content_length,
                         close,
                         etag,
+                        crc: crc.filter(|_| !composite),
                         leftover,
                     });
                 }
@@ -422,15 +443,23 @@ impl S3Backend {
         let (mut lkey, mut version) = (String::new(), String::new());
         let mut extra = Self::label_headers(meta, &mut lkey, &mut version);
         extra.extend(meta.integrity.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-        let (resp, rbody) = self.send_body("PUT", key, "", len, &extra, body).await?;
+        // The client's checksum header goes along; without one, our own CRC32C as a trailer.
+        let has_checksum = meta
+            .integrity
+            .iter()
+            .any(|(n, _)| s3o_sigv4::ChecksumAlgorithm::from_header_name(n).is_some());
+        let trailer = self.checksum_trailer && !has_checksum;
+        let (resp, rbody) = self.send_body("PUT", key, "", len, &extra, body, trailer).await?;
         if resp.status != 200 {
             return Err(self.status_error(resp.status, &rbody).into());
         }
         Ok(resp.etag)
     }
 
-    /// Sends a request whose body is exactly `len` bytes of `body`, streamed, and returns the
-    /// response with its (small) body.
+    /// Sends a request whose body is exactly `len` bytes of `body`, streamed (framed as
+    /// aws-chunked with our CRC32C as a trailer when `trailer`), and returns the response with
+    /// its (small) body.
+    #[allow(clippy::too_many_arguments)]
     async fn send_body<B: BodySource>(
         &self,
         method: &str,
@@ -439,12 +468,30 @@ impl S3Backend {
         len: u64,
         extra: &[(&str, &str)],
         body: &mut B,
+        trailer: bool,
     ) -> Result<(Response, Vec<u8>), ProxyError> {
         let len_s = decimal(len);
-        let mut headers: Vec<(&str, &str)> = Vec::with_capacity(extra.len() + 1);
-        headers.push(("content-length", &len_s));
+        let wire_len = if trailer {
+            decimal(aws_chunked::encoded_len(len))
+        } else {
+            len_s.clone()
+        };
+        let mut headers: Vec<(&str, &str)> = Vec::with_capacity(extra.len() + 4);
+        headers.push(("content-length", &wire_len));
+        let mut framer = None;
+        if trailer {
+            headers.push(("content-encoding", "aws-chunked"));
+            headers.push(("x-amz-decoded-content-length", &len_s));
+            headers.push(("x-amz-trailer", aws_chunked::TRAILER));
+            framer = Some(aws_chunked::Framer::new(len));
+        }
         headers.extend_from_slice(extra);
-        let head = self.head(method, &self.path(key), query, &headers);
+        let payload = if trailer {
+            aws_chunked::PAYLOAD
+        } else {
+            "UNSIGNED-PAYLOAD"
+        };
+        let head = self.head_with(method, &self.path(key), query, &headers, payload);
         // No body byte has been consumed yet: a stale pooled connection is replaced, once.
         let mut conn = self.conn(false).await?;
         let (res, head) = self.io(conn.write_all(head)).await?;
@@ -463,8 +510,10 @@ impl S3Backend {
         while let Some(first) = next.take() {
             let mut batch_len = first.len();
             let mut batch = vec![first];
-            // writev takes at most IOV_MAX (1024) pieces; tiny chunks make many.
-            while batch_len < BODY_BUF && batch.len() < MAX_PIECES {
+            // writev takes at most IOV_MAX (1024) pieces; tiny chunks make many. Framing adds a
+            // few: a batch (under 2 MiB) crosses at most two chunk boundaries, each adding a
+            // chunk end, a header and a split piece, plus a header at its start and the trailer.
+            while batch_len < BODY_BUF && batch.len() < MAX_PIECES - 16 {
                 match body.next_buffered()? {
                     Some(p) => {
                         batch_len += p.len();
@@ -476,6 +525,12 @@ impl S3Backend {
             let end = sent + batch_len as u64;
             if end > len {
                 return Err(ProxyError::Internal("body longer than announced".into()));
+            }
+            if let Some(f) = &mut framer {
+                batch = f.frame(batch).map_err(|e| ProxyError::Internal(e.into()))?;
+                if end == len {
+                    batch.push(f.finish());
+                }
             }
             if end < len {
                 let (written, read) = monoio::join!(self.io(conn.write_pieces(Pieces::new(batch))), body.next_piece());
@@ -495,6 +550,13 @@ impl S3Backend {
         if sent != len {
             return Err(s3o_sigv4::SigError::IncompleteBody.into());
         }
+        if let Some(f) = framer.filter(|_| len == 0) {
+            // An empty body is only its end and trailer.
+            self.io(conn.write_all(f.finish().to_vec()))
+                .await?
+                .0
+                .map_err(|e| self.err_connect(e))?;
+        }
         self.io(conn.flush()).await?.map_err(|e| self.err_connect(e))?;
         let resp = self.read_response(&mut conn).await?;
         let rbody = self.finish(conn, &resp).await?;
@@ -505,8 +567,11 @@ impl S3Backend {
     pub async fn get(&self, key: &str, range: Option<ByteRange>, size: u64) -> Result<GetStream, ProxyError> {
         let range_h = range.map(|r| format!("bytes={}-{}", r.start, r.end));
         let mut extra: Vec<(&str, &str)> = Vec::new();
-        if let Some(r) = &range_h {
-            extra.push(("range", r));
+        match &range_h {
+            Some(r) => extra.push(("range", r)),
+            // A whole object comes with the checksum the backend stored (ours or the client's),
+            // checked as the bytes stream (`GetStream`).
+            None => extra.push(("x-amz-checksum-mode", "ENABLED")),
         }
         let (conn, resp) = self.simple("GET", key, "", &extra).await?;
         match resp.status {
@@ -543,7 +608,7 @@ impl S3Backend {
         if leftover.len() as u64 > len {
             return Err(self.err_protocol("more body than Content-Length").into());
         }
-        Ok(GetStream::http(
+        let stream = GetStream::http(
             self.name.clone(),
             conn,
             self.pool.clone(),
@@ -551,7 +616,11 @@ impl S3Backend {
             len,
             !resp.close,
             self.io_timeout,
-        ))
+        );
+        Ok(match resp.crc {
+            Some((alg, expected)) if range.is_none() => stream.verified(alg, expected),
+            _ => stream,
+        })
     }
 
     /// Deletes the key (S3 answers 204 whether or not it existed).

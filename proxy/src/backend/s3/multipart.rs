@@ -92,7 +92,7 @@ impl S3Backend {
     ) -> Result<Option<String>, ProxyError> {
         let query = Self::part_query(upload_id, part_number);
         let extra: Vec<(&str, &str)> = integrity.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-        let (resp, rbody) = self.send_body("PUT", key, &query, len, &extra, body).await?;
+        let (resp, rbody) = self.send_body("PUT", key, &query, len, &extra, body, false).await?;
         self.check_ok(resp.status, &rbody)?;
         Ok(resp.etag)
     }
@@ -121,7 +121,9 @@ impl S3Backend {
         let query = Self::upload_query(upload_id);
         let mut body = SmallBody(Some(bytes::Bytes::from(doc)));
         let extra = [("content-type", "application/xml")];
-        let (resp, rbody) = self.send_body("POST", key, &query, len, &extra, &mut body).await?;
+        let (resp, rbody) = self
+            .send_body("POST", key, &query, len, &extra, &mut body, false)
+            .await?;
         self.check_ok(resp.status, &rbody)?;
         Ok(element(&rbody, "ETag"))
     }
