@@ -201,6 +201,9 @@ fn parse_range(v: &str, len: usize) -> Option<(usize, usize)> {
     Some((a, b.min(len - 1)))
 }
 
+/// A checksum header: name, base64 value.
+type Checksum = (String, String);
+
 /// The first `x-amz-checksum-<alg>` header of a request.
 fn checksum_header(headers: &[(String, String)]) -> Option<(String, String)> {
     headers
@@ -211,10 +214,7 @@ fn checksum_header(headers: &[(String, String)]) -> Option<(String, String)> {
 
 /// An unsigned aws-chunked body decoded, its trailer checksum verified: the payload and the
 /// checksum; `None` when it does not decode or the checksum differs (S3: BadDigest).
-fn decode_aws_chunked(
-    wire: &[u8],
-    header: &dyn Fn(&str) -> Option<String>,
-) -> Option<(Vec<u8>, Option<(String, String)>)> {
+fn decode_aws_chunked(wire: &[u8], header: &dyn Fn(&str) -> Option<String>) -> Option<(Vec<u8>, Option<Checksum>)> {
     let len: u64 = header("x-amz-decoded-content-length")?.parse().ok()?;
     let trailer = header("x-amz-trailer")?;
     let alg = s3o_sigv4::ChecksumAlgorithm::from_header_name(&trailer)?;
