@@ -621,10 +621,11 @@ impl BackendArgs {
 mod tests {
     use super::*;
 
-    fn parse(extra: &[&str]) -> Result<RunConfig, ConfigError> {
+    /// `s3o-loadtest <subcommand>` with an endpoint, keys and bucket, then `extra`, parsed.
+    fn command(subcommand: &str, extra: &[&str]) -> Result<Command, ConfigError> {
         let mut argv = vec![
             "s3o-loadtest",
-            "run",
+            subcommand,
             "--endpoint",
             "http://127.0.0.1:9000",
             "--access-key",
@@ -636,7 +637,11 @@ mod tests {
         ];
         argv.extend_from_slice(extra);
         let cli = Cli::try_parse_from(&argv).map_err(|e| invalid("clap", e.to_string()))?;
-        match cli.command {
+        Ok(cli.command)
+    }
+
+    fn parse(extra: &[&str]) -> Result<RunConfig, ConfigError> {
+        match command("run", extra)? {
             Command::Run(r) => r.validate(String::new()),
             _ => Err(invalid("test", "wrong subcommand")),
         }
@@ -754,21 +759,7 @@ mod tests {
     }
 
     fn transfer(extra: &[&str]) -> Result<TransferConfig, ConfigError> {
-        let mut argv = vec![
-            "s3o-loadtest",
-            "transfer",
-            "--endpoint",
-            "http://127.0.0.1:9000",
-            "--access-key",
-            "AK",
-            "--secret-key",
-            "SK",
-            "--bucket",
-            "b",
-        ];
-        argv.extend_from_slice(extra);
-        let cli = Cli::try_parse_from(&argv).map_err(|e| invalid("clap", e.to_string()))?;
-        match cli.command {
+        match command("transfer", extra)? {
             Command::Transfer(t) => t.validate(String::new()),
             _ => Err(invalid("test", "wrong subcommand")),
         }

@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::{Arc, Barrier};
 
-use common::{data, md5_hex, multipart_etag, xml_all, xml_one, Client, TempDir, TestServer};
+use common::{data, md5_hex, multipart_etag, xml_all, xml_one, Client, Response, TempDir, TestServer};
 use s3o_proxy::http::{http_date, parse_http_date};
 
 const MIB: usize = 1024 * 1024;
@@ -35,6 +35,57 @@ fn tags_of(text: &str) -> Vec<(String, String)> {
         .iter()
         .map(|t| (xml_one(t, "Key").unwrap(), xml_one(t, "Value").unwrap_or_default()))
         .collect()
+}
+
+/// The tags of `path` (GetObjectTagging).
+fn tags_at(c: &mut Client, path: &str) -> Vec<(String, String)> {
+    tags_of(&c.send("GET", path, "tagging", &[], b"").text())
+}
+
+/// `(key, value)` pairs, owned, to compare with [`tags_of`].
+fn owned(tags: &[(&str, &str)]) -> Vec<(String, String)> {
+    tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+/// The `x-amz-tagging-count` of a GET of `path`.
+fn tag_count(c: &mut Client, path: &str) -> Option<String> {
+    c.get(path).header("x-amz-tagging-count").map(str::to_string)
+}
+
+/// A copy of `src` to `target`: CopyObject to a path, or UploadPartCopy to `path?partNumber=..`;
+/// `extra` headers after `x-amz-copy-source`.
+fn copy_to(c: &mut Client, target: &str, src: &str, extra: &[(&str, &str)]) -> Response {
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let mut h = vec![("x-amz-copy-source", src)];
+    h.extend_from_slice(extra);
+    c.send("PUT", path, query, &h, b"")
+}
+
+/// The `x-amz-copy-source-range` header of an UploadPartCopy.
+fn range(bytes: &str) -> [(&str, &str); 1] {
+    [("x-amz-copy-source-range", bytes)]
+}
+
+/// GetObjectAttributes of `path` with these request headers.
+fn attributes(c: &mut Client, path: &str, headers: &[(&str, &str)]) -> Response {
+    c.send("GET", path, "attributes", headers, b"")
+}
+
+/// GETs `path`, asserts its bytes and these headers (`None`: absent), and returns the response.
+#[track_caller]
+fn assert_object(c: &mut Client, path: &str, body: &[u8], headers: &[(&str, Option<&str>)]) -> Response {
+    let g = c.get(path);
+    assert!(g.body == body, "{path}");
+    for (name, want) in headers {
+        assert_eq!(g.header(name), *want, "{path}: {name}");
+    }
+    g
+}
+
+/// Asserts an S3 error response.
+#[track_caller]
+fn assert_error(r: &Response, status: u16, code: &str) {
+    assert_eq!((r.status, r.code().as_str()), (status, code), "{}", r.text());
 }
 
 fn tagging_body(tags: &[(&str, &str)]) -> String {
@@ -70,9 +121,10 @@ fn copy_object_bytes_etag_and_metadata() {
     let srv = start();
     let mut c = srv.client();
     let body = data(300_000, 1);
+    let src = "/data/src/a%20b.bin";
     let r = c.send(
         "PUT",
-        "/data/src/a%20b.bin",
+        src,
         "",
         &[
             ("content-type", "text/x-source"),
@@ -85,123 +137,92 @@ fn copy_object_bytes_etag_and_metadata() {
     let src_etag = r.header("etag").unwrap().to_string();
 
     // Same bucket, metadata copied (the default directive).
-    let r = c.send(
-        "PUT",
-        "/data/dst1",
-        "",
-        &[("x-amz-copy-source", "/data/src/a%20b.bin")],
-        b"",
-    );
+    let r = copy_to(&mut c, "/data/dst1", src, &[]);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(result_etag(&r.text()), src_etag);
     assert!(xml_one(&r.text(), "LastModified").is_some());
-    let g = c.get("/data/dst1");
-    assert!(g.body == body);
-    assert_eq!(g.header("etag"), Some(src_etag.as_str()));
-    assert_eq!(g.header("content-type"), Some("text/x-source"));
-    assert_eq!(g.header("x-amz-meta-color"), Some("blue"));
+    let etag = Some(src_etag.as_str());
+    let copied = [
+        ("etag", etag),
+        ("content-type", Some("text/x-source")),
+        ("x-amz-meta-color", Some("blue")),
+    ];
+    let g = assert_object(&mut c, "/data/dst1", &body, &copied);
     assert_eq!(g.header("cache-control"), Some("max-age=7"));
 
     // Another bucket, explicit COPY, source without its leading slash; headers on a COPY are not
     // taken.
     assert_eq!(c.send("PUT", "/other", "", &[], b"").status, 200);
-    let r = c.send(
-        "PUT",
+    let r = copy_to(
+        &mut c,
         "/other/dst2",
-        "",
+        "data/src/a%20b.bin",
         &[
-            ("x-amz-copy-source", "data/src/a%20b.bin"),
             ("x-amz-metadata-directive", "COPY"),
             ("content-type", "text/ignored"),
             ("x-amz-meta-ignored", "yes"),
         ],
-        b"",
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    let g = c.get("/other/dst2");
-    assert!(g.body == body);
-    assert_eq!(g.header("etag"), Some(src_etag.as_str()));
-    assert_eq!(g.header("content-type"), Some("text/x-source"));
-    assert_eq!(g.header("x-amz-meta-color"), Some("blue"));
+    let g = assert_object(&mut c, "/other/dst2", &body, &copied);
     assert_eq!(g.header("x-amz-meta-ignored"), None);
 
     // REPLACE takes the request's metadata, and only it.
-    let r = c.send(
-        "PUT",
+    let r = copy_to(
+        &mut c,
         "/data/dst3",
-        "",
+        src,
         &[
-            ("x-amz-copy-source", "/data/src/a%20b.bin"),
             ("x-amz-metadata-directive", "REPLACE"),
             ("content-type", "text/x-new"),
             ("x-amz-meta-shape", "round"),
         ],
-        b"",
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    let g = c.get("/data/dst3");
-    assert!(g.body == body);
-    assert_eq!(g.header("content-type"), Some("text/x-new"));
-    assert_eq!(g.header("x-amz-meta-shape"), Some("round"));
-    assert_eq!(g.header("x-amz-meta-color"), None);
-    assert_eq!(g.header("cache-control"), None);
-    let r = c.send(
-        "PUT",
-        "/data/dst3",
-        "",
-        &[
-            ("x-amz-copy-source", "/data/src/a%20b.bin"),
-            ("x-amz-metadata-directive", "SOMETIMES"),
-        ],
-        b"",
-    );
-    assert_eq!((r.status, r.code().as_str()), (400, "InvalidArgument"));
+    let replaced = [
+        ("content-type", Some("text/x-new")),
+        ("x-amz-meta-shape", Some("round")),
+        ("x-amz-meta-color", None),
+        ("cache-control", None),
+    ];
+    assert_object(&mut c, "/data/dst3", &body, &replaced);
+    let r = copy_to(&mut c, "/data/dst3", src, &[("x-amz-metadata-directive", "SOMETIMES")]);
+    assert_error(&r, 400, "InvalidArgument");
 
     // Onto itself: refused without REPLACE, allowed with it (the bytes stay).
-    let r = c.send(
-        "PUT",
-        "/data/src/a%20b.bin",
-        "",
-        &[("x-amz-copy-source", "/data/src/a%20b.bin")],
-        b"",
-    );
-    assert_eq!((r.status, r.code().as_str()), (400, "InvalidRequest"), "{}", r.text());
-    let r = c.send(
-        "PUT",
-        "/data/src/a%20b.bin",
-        "",
-        &[
-            ("x-amz-copy-source", "/data/src/a%20b.bin"),
-            ("x-amz-metadata-directive", "REPLACE"),
-            ("content-type", "text/x-self"),
-        ],
-        b"",
+    let r = copy_to(&mut c, src, src, &[]);
+    assert_error(&r, 400, "InvalidRequest");
+    let r = copy_to(
+        &mut c,
+        src,
+        src,
+        &[("x-amz-metadata-directive", "REPLACE"), ("content-type", "text/x-self")],
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    let g = c.get("/data/src/a%20b.bin");
-    assert!(g.body == body);
-    assert_eq!(g.header("etag"), Some(src_etag.as_str()));
-    assert_eq!(g.header("content-type"), Some("text/x-self"));
-    assert_eq!(g.header("x-amz-meta-color"), None);
+    let own = [
+        ("etag", etag),
+        ("content-type", Some("text/x-self")),
+        ("x-amz-meta-color", None),
+    ];
+    assert_object(&mut c, src, &body, &own);
 
     // Missing sources.
-    let r = c.send("PUT", "/data/x", "", &[("x-amz-copy-source", "/data/nope")], b"");
-    assert_eq!((r.status, r.code().as_str()), (404, "NoSuchKey"));
-    let r = c.send("PUT", "/data/x", "", &[("x-amz-copy-source", "/nobucket/nope")], b"");
-    assert_eq!((r.status, r.code().as_str()), (404, "NoSuchBucket"));
-    let r = c.send("PUT", "/nobucket/x", "", &[("x-amz-copy-source", "/data/dst1")], b"");
-    assert_eq!((r.status, r.code().as_str()), (404, "NoSuchBucket"));
-    let r = c.send("PUT", "/data/x", "", &[("x-amz-copy-source", "nokey")], b"");
-    assert_eq!((r.status, r.code().as_str()), (400, "InvalidArgument"));
+    for (dst, from, status, code) in [
+        ("/data/x", "/data/nope", 404, "NoSuchKey"),
+        ("/data/x", "/nobucket/nope", 404, "NoSuchBucket"),
+        ("/nobucket/x", "/data/dst1", 404, "NoSuchBucket"),
+        ("/data/x", "nokey", 400, "InvalidArgument"),
+    ] {
+        assert_error(&copy_to(&mut c, dst, from, &[]), status, code);
+    }
     assert_eq!(c.get("/data/x").status, 404);
 
     // A copy is independent of its source.
-    assert_eq!(c.send("DELETE", "/data/src/a%20b.bin", "", &[], b"").status, 204);
+    assert_eq!(c.send("DELETE", src, "", &[], b"").status, 204);
     assert!(c.get("/data/dst1").body == body);
     // The read-only credential may not copy into its bucket.
     let mut ro = Client::new(srv.addr, common::RO_AK, common::RO_SK);
-    let r = ro.send("PUT", "/data/ro", "", &[("x-amz-copy-source", "/data/dst1")], b"");
-    assert_eq!((r.status, r.code().as_str()), (403, "AccessDenied"));
+    assert_error(&copy_to(&mut ro, "/data/ro", "/data/dst1", &[]), 403, "AccessDenied");
 }
 
 #[test]
@@ -212,13 +233,11 @@ fn copy_of_a_multipart_object() {
     let whole = [&p1[..], &p2[..]].concat();
     let src_etag = multipart_object(&mut c, "/data/mp", &[&p1, &p2], &[("content-type", "x/mp")]);
     assert_eq!(src_etag, multipart_etag(&[&p1, &p2]));
-    let r = c.send("PUT", "/data/mp-copy", "", &[("x-amz-copy-source", "/data/mp")], b"");
+    let r = copy_to(&mut c, "/data/mp-copy", "/data/mp", &[]);
     assert_eq!(r.status, 200, "{}", r.text());
     let copy_etag = result_etag(&r.text());
-    let g = c.get("/data/mp-copy");
-    assert!(g.body == whole);
-    assert_eq!(g.header("etag"), Some(copy_etag.as_str()));
-    assert_eq!(g.header("content-type"), Some("x/mp"));
+    let headers = [("etag", Some(copy_etag.as_str())), ("content-type", Some("x/mp"))];
+    assert_object(&mut c, "/data/mp-copy", &whole, &headers);
     // One CopyObject makes a single-part object: its ETag is the MD5 of its bytes.
     assert_eq!(copy_etag, quoted_md5(&whole));
     let h = c.send("HEAD", "/data/mp-copy", "partNumber=1", &[], b"");
@@ -242,11 +261,6 @@ fn copy_source_conditions() {
     let lm = parse_http_date(&lm_text).unwrap();
     let before = http_date(lm - 86_400);
     let other = quoted_md5(b"other");
-    let copy = |c: &mut Client, extra: &[(&str, &str)]| {
-        let mut h = vec![("x-amz-copy-source", "/data/cond-src")];
-        h.extend_from_slice(extra);
-        c.send("PUT", "/data/cond-dst", "", &h, b"")
-    };
     // (headers, copied?)
     let cases: Vec<(Vec<(&str, &str)>, bool)> = vec![
         (vec![("x-amz-copy-source-if-match", &etag)], true),
@@ -277,7 +291,7 @@ fn copy_source_conditions() {
     ];
     for (headers, copied) in cases {
         assert_eq!(c.send("DELETE", "/data/cond-dst", "", &[], b"").status, 204);
-        let r = copy(&mut c, &headers);
+        let r = copy_to(&mut c, "/data/cond-dst", "/data/cond-src", &headers);
         if copied {
             assert_eq!(r.status, 200, "{headers:?}: {}", r.text());
             assert!(c.get("/data/cond-dst").body == body, "{headers:?}");
@@ -301,38 +315,20 @@ fn upload_part_copy_ranges() {
     assert_eq!(c.put("/data/pc-src", &src).status, 200);
     let path = "/data/pc-dst";
     let id = c.create_upload(path, &[]);
-    let q = |n: u32| format!("partNumber={n}&uploadId={id}");
+    let part = |n: u32| format!("{path}?partNumber={n}&uploadId={id}");
     let range1 = format!("bytes=0-{}", PART - 1);
-    let r = c.send(
-        "PUT",
-        path,
-        &q(1),
-        &[
-            ("x-amz-copy-source", "/data/pc-src"),
-            ("x-amz-copy-source-range", &range1),
-        ],
-        b"",
-    );
+    let r = copy_to(&mut c, &part(1), "/data/pc-src", &range(&range1));
     assert_eq!(r.status, 200, "{}", r.text());
     let e1 = result_etag(&r.text());
     assert_eq!(e1, quoted_md5(&src[..PART]));
     assert!(xml_one(&r.text(), "LastModified").is_some());
     let range2 = format!("bytes={}-{}", PART, src.len() - 1);
-    let r = c.send(
-        "PUT",
-        path,
-        &q(2),
-        &[
-            ("x-amz-copy-source", "data/pc-src"),
-            ("x-amz-copy-source-range", &range2),
-        ],
-        b"",
-    );
+    let r = copy_to(&mut c, &part(2), "data/pc-src", &range(&range2));
     assert_eq!(r.status, 200, "{}", r.text());
     let e2 = result_etag(&r.text());
     assert_eq!(e2, quoted_md5(&src[PART..]));
     // Without a range: the whole source.
-    let r = c.send("PUT", path, &q(3), &[("x-amz-copy-source", "/data/pc-src")], b"");
+    let r = copy_to(&mut c, &part(3), "/data/pc-src", &[]);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(result_etag(&r.text()), quoted_md5(&src));
 
@@ -345,13 +341,7 @@ fn upload_part_copy_ranges() {
         "bytes=-5",
         "bytes=0-1,3-4",
     ] {
-        let r = c.send(
-            "PUT",
-            path,
-            &q(4),
-            &[("x-amz-copy-source", "/data/pc-src"), ("x-amz-copy-source-range", bad)],
-            b"",
-        );
+        let r = copy_to(&mut c, &part(4), "/data/pc-src", &range(bad));
         assert_eq!(
             (r.status, r.code().as_str()),
             (400, "InvalidArgument"),
@@ -360,39 +350,15 @@ fn upload_part_copy_ranges() {
         );
     }
     let past = format!("bytes=0-{}", src.len());
-    let r = c.send(
-        "PUT",
-        path,
-        &q(4),
-        &[
-            ("x-amz-copy-source", "/data/pc-src"),
-            ("x-amz-copy-source-range", &past),
-        ],
-        b"",
-    );
-    assert_eq!((r.status, r.code().as_str()), (416, "InvalidRange"), "{}", r.text());
+    let r = copy_to(&mut c, &part(4), "/data/pc-src", &range(&past));
+    assert_error(&r, 416, "InvalidRange");
     // A missing source, an unknown upload, a failed source condition.
-    let r = c.send("PUT", path, &q(4), &[("x-amz-copy-source", "/data/none")], b"");
-    assert_eq!((r.status, r.code().as_str()), (404, "NoSuchKey"));
-    let r = c.send(
-        "PUT",
-        path,
-        "partNumber=4&uploadId=00000000000000000000000000000000",
-        &[("x-amz-copy-source", "/data/pc-src")],
-        b"",
-    );
-    assert_eq!((r.status, r.code().as_str()), (404, "NoSuchUpload"));
-    let r = c.send(
-        "PUT",
-        path,
-        &q(4),
-        &[
-            ("x-amz-copy-source", "/data/pc-src"),
-            ("x-amz-copy-source-if-match", "\"00000000000000000000000000000000\""),
-        ],
-        b"",
-    );
-    assert_eq!((r.status, r.code().as_str()), (412, "PreconditionFailed"));
+    assert_error(&copy_to(&mut c, &part(4), "/data/none", &[]), 404, "NoSuchKey");
+    let no_upload = format!("{path}?partNumber=4&uploadId=00000000000000000000000000000000");
+    assert_error(&copy_to(&mut c, &no_upload, "/data/pc-src", &[]), 404, "NoSuchUpload");
+    let if_match = [("x-amz-copy-source-if-match", "\"00000000000000000000000000000000\"")];
+    let r = copy_to(&mut c, &part(4), "/data/pc-src", &if_match);
+    assert_error(&r, 412, "PreconditionFailed");
     // None of the failures recorded a part.
     let t = c.send("GET", path, &format!("uploadId={id}"), &[], b"").text();
     let numbers: Vec<String> = xml_all(&t, "PartNumber");
@@ -401,27 +367,15 @@ fn upload_part_copy_ranges() {
     // Complete with parts 1 and 2: the source again.
     let r = c.complete_upload(path, &id, &[(1, &e1), (2, &e2)], &[]);
     assert_eq!(r.status, 200, "{}", r.text());
-    let g = c.get(path);
-    assert!(g.body == src);
-    assert_eq!(
-        g.header("etag"),
-        Some(multipart_etag(&[&src[..PART], &src[PART..]]).as_str())
-    );
+    let etag = multipart_etag(&[&src[..PART], &src[PART..]]);
+    assert_object(&mut c, path, &src, &[("etag", Some(etag.as_str()))]);
 
     // A range of a multipart source that spans its parts.
     let path2 = "/data/pc-dst2";
     let id2 = c.create_upload(path2, &[]);
     let span = format!("bytes={}-{}", PART - 10, PART + 9);
-    let r = c.send(
-        "PUT",
-        path2,
-        &format!("partNumber=1&uploadId={id2}"),
-        &[
-            ("x-amz-copy-source", "/data/pc-dst"),
-            ("x-amz-copy-source-range", &span),
-        ],
-        b"",
-    );
+    let part2 = format!("{path2}?partNumber=1&uploadId={id2}");
+    let r = copy_to(&mut c, &part2, "/data/pc-dst", &range(&span));
     assert_eq!(r.status, 200, "{}", r.text());
     let e = result_etag(&r.text());
     let r = c.complete_upload(path2, &id2, &[(1, &e)], &[]);
@@ -438,17 +392,16 @@ fn tagging_round_trip_limits_and_directives() {
     let r = c.send("GET", path, "tagging", &[], b"");
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(tags_of(&r.text()).is_empty());
-    assert_eq!(c.get(path).header("x-amz-tagging-count"), None);
+    assert_eq!(tag_count(&mut c, path), None);
 
     let body = tagging_body(&[("project", "blue"), ("team", "a&amp;b")]);
     let r = c.send("PUT", path, "tagging", &[], body.as_bytes());
     assert_eq!(r.status, 200, "{}", r.text());
-    let r = c.send("GET", path, "tagging", &[], b"");
     assert_eq!(
-        tags_of(&r.text()),
-        vec![("project".into(), "blue".into()), ("team".into(), "a&amp;b".into())]
+        tags_at(&mut c, path),
+        owned(&[("project", "blue"), ("team", "a&amp;b")])
     );
-    assert_eq!(c.get(path).header("x-amz-tagging-count"), Some("2"));
+    assert_eq!(tag_count(&mut c, path).as_deref(), Some("2"));
     assert_eq!(
         c.send("HEAD", path, "", &[], b"").header("x-amz-tagging-count"),
         Some("2")
@@ -456,85 +409,49 @@ fn tagging_round_trip_limits_and_directives() {
     assert!(c.get(path).body == b"hello", "tagging leaves the bytes alone");
     let r = c.send("DELETE", path, "tagging", &[], b"");
     assert_eq!(r.status, 204);
-    let r = c.send("GET", path, "tagging", &[], b"");
-    assert!(tags_of(&r.text()).is_empty());
-    assert_eq!(c.get(path).header("x-amz-tagging-count"), None);
+    assert!(tags_at(&mut c, path).is_empty());
+    assert_eq!(tag_count(&mut c, path), None);
 
     // x-amz-tagging on PUT (URL-encoded), and an overwrite without it drops the tags.
     let r = c.send("PUT", path, "", &[("x-amz-tagging", "a=1&b=two%20words&c=")], b"v2");
     assert_eq!(r.status, 200, "{}", r.text());
-    let r = c.send("GET", path, "tagging", &[], b"");
     assert_eq!(
-        tags_of(&r.text()),
-        vec![
-            ("a".into(), "1".into()),
-            ("b".into(), "two words".into()),
-            ("c".into(), String::new())
-        ]
+        tags_at(&mut c, path),
+        owned(&[("a", "1"), ("b", "two words"), ("c", "")])
     );
-    assert_eq!(c.get(path).header("x-amz-tagging-count"), Some("3"));
+    assert_eq!(tag_count(&mut c, path).as_deref(), Some("3"));
 
     // x-amz-tagging-directive on CopyObject: COPY (default) keeps, REPLACE takes the header.
-    let r = c.send(
-        "PUT",
-        "/data/tag-copy",
-        "",
-        &[("x-amz-copy-source", "/data/tagged")],
-        b"",
+    let dst = "/data/tag-copy";
+    let r = copy_to(&mut c, dst, path, &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(tag_count(&mut c, dst).as_deref(), Some("3"));
+    let directive = |d| ("x-amz-tagging-directive", d);
+    let r = copy_to(&mut c, dst, path, &[directive("COPY"), ("x-amz-tagging", "ignored=1")]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(tag_count(&mut c, dst).as_deref(), Some("3"));
+    let r = copy_to(
+        &mut c,
+        dst,
+        path,
+        &[directive("REPLACE"), ("x-amz-tagging", "only=this")],
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(c.get("/data/tag-copy").header("x-amz-tagging-count"), Some("3"));
-    let r = c.send(
-        "PUT",
-        "/data/tag-copy",
-        "",
-        &[
-            ("x-amz-copy-source", "/data/tagged"),
-            ("x-amz-tagging-directive", "COPY"),
-            ("x-amz-tagging", "ignored=1"),
-        ],
-        b"",
-    );
+    assert_eq!(tags_at(&mut c, dst), owned(&[("only", "this")]));
+    let r = copy_to(&mut c, dst, path, &[directive("REPLACE")]);
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(c.get("/data/tag-copy").header("x-amz-tagging-count"), Some("3"));
-    let r = c.send(
-        "PUT",
-        "/data/tag-copy",
-        "",
-        &[
-            ("x-amz-copy-source", "/data/tagged"),
-            ("x-amz-tagging-directive", "REPLACE"),
-            ("x-amz-tagging", "only=this"),
-        ],
-        b"",
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-    let r = c.send("GET", "/data/tag-copy", "tagging", &[], b"");
-    assert_eq!(tags_of(&r.text()), vec![("only".into(), "this".into())]);
-    let r = c.send(
-        "PUT",
-        "/data/tag-copy",
-        "",
-        &[
-            ("x-amz-copy-source", "/data/tagged"),
-            ("x-amz-tagging-directive", "REPLACE"),
-        ],
-        b"",
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(c.get("/data/tag-copy").header("x-amz-tagging-count"), None);
+    assert_eq!(tag_count(&mut c, dst), None);
 
     assert_eq!(c.put(path, b"v3").status, 200);
-    assert_eq!(c.get(path).header("x-amz-tagging-count"), None);
+    assert_eq!(tag_count(&mut c, path), None);
 
     // x-amz-tagging on CreateMultipartUpload: the completed object has the tags.
     let mp = "/data/tagged-mp";
     let id = c.create_upload(mp, &[("x-amz-tagging", "stage=upload")]);
     let e1 = c.upload_part(mp, &id, 1, b"part").header("etag").unwrap().to_string();
     assert_eq!(c.complete_upload(mp, &id, &[(1, &e1)], &[]).status, 200);
-    let r = c.send("GET", mp, "tagging", &[], b"");
-    assert_eq!(tags_of(&r.text()), vec![("stage".into(), "upload".into())]);
-    assert_eq!(c.get(mp).header("x-amz-tagging-count"), Some("1"));
+    assert_eq!(tags_at(&mut c, mp), owned(&[("stage", "upload")]));
+    assert_eq!(tag_count(&mut c, mp).as_deref(), Some("1"));
 
     // S3's limits: InvalidTag.
     let eleven: Vec<(String, String)> = (0..11).map(|i| (format!("k{i}"), "v".to_string())).collect();
@@ -564,10 +481,10 @@ fn tagging_round_trip_limits_and_directives() {
     assert_eq!(r.status, 200, "a 128-char key is fine: {}", r.text());
     let header: String = (0..11).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join("&");
     let r = c.send("PUT", "/data/tag-hdr", "", &[("x-amz-tagging", &header)], b"x");
-    assert_eq!((r.status, r.code().as_str()), (400, "InvalidTag"), "{}", r.text());
+    assert_error(&r, 400, "InvalidTag");
     assert_eq!(c.get("/data/tag-hdr").status, 404, "a refused PUT stores nothing");
     let r = c.send("PUT", path, "tagging", &[], b"<Tagging><TagSet><Tag>");
-    assert_eq!((r.status, r.code().as_str()), (400, "MalformedXML"));
+    assert_error(&r, 400, "MalformedXML");
 
     // Tagging a missing key.
     for m in ["GET", "PUT", "DELETE"] {
@@ -583,7 +500,7 @@ fn tagging_round_trip_limits_and_directives() {
     let mut ro = Client::new(srv.addr, common::RO_AK, common::RO_SK);
     assert_eq!(ro.send("GET", path, "tagging", &[], b"").status, 200);
     let r = ro.send("PUT", path, "tagging", &[], tagging_body(&[("a", "b")]).as_bytes());
-    assert_eq!((r.status, r.code().as_str()), (403, "AccessDenied"));
+    assert_error(&r, 403, "AccessDenied");
 }
 
 #[test]
@@ -593,12 +510,10 @@ fn get_object_attributes() {
     let (p1, p2, p3) = (data(PART, 41), data(PART, 42), data(999, 43));
     let etag = multipart_object(&mut c, "/data/attrs", &[&p1, &p2, &p3], &[]);
     let size = 2 * PART + 999;
-    let r = c.send(
-        "GET",
+    let r = attributes(
+        &mut c,
         "/data/attrs",
-        "attributes",
         &[("x-amz-object-attributes", "ETag,ObjectSize,ObjectParts")],
-        b"",
     );
     assert_eq!(r.status, 200, "{}", r.text());
     let want = format!(
@@ -614,16 +529,14 @@ fn get_object_attributes() {
     );
     assert_eq!(r.text(), want);
     // A page of one part after part 1.
-    let r = c.send(
-        "GET",
+    let r = attributes(
+        &mut c,
         "/data/attrs",
-        "attributes",
         &[
             ("x-amz-object-attributes", "ObjectParts"),
             ("x-amz-max-parts", "1"),
             ("x-amz-part-number-marker", "1"),
         ],
-        b"",
     );
     assert!(
         r.text().contains(
@@ -640,13 +553,8 @@ fn get_object_attributes() {
     // A single-PUT object has no parts; attributes come in S3's order whatever was asked.
     let body = data(10, 44);
     c.put("/data/single", &body);
-    let r = c.send(
-        "GET",
-        "/data/single",
-        "attributes",
-        &[("x-amz-object-attributes", "ObjectSize, StorageClass,ObjectParts,ETag")],
-        b"",
-    );
+    let asked = [("x-amz-object-attributes", "ObjectSize, StorageClass,ObjectParts,ETag")];
+    let r = attributes(&mut c, "/data/single", &asked);
     assert_eq!(r.status, 200, "{}", r.text());
     let t = r.text();
     assert!(
@@ -659,24 +567,11 @@ fn get_object_attributes() {
     assert!(!t.contains("ObjectParts"), "{t}");
 
     // Errors.
-    let r = c.send(
-        "GET",
-        "/data/single",
-        "attributes",
-        &[("x-amz-object-attributes", "ETag,Colour")],
-        b"",
-    );
-    assert_eq!((r.status, r.code().as_str()), (400, "InvalidArgument"));
-    let r = c.send("GET", "/data/single", "attributes", &[], b"");
-    assert_eq!((r.status, r.code().as_str()), (400, "InvalidArgument"));
-    let r = c.send(
-        "GET",
-        "/data/nothing",
-        "attributes",
-        &[("x-amz-object-attributes", "ETag")],
-        b"",
-    );
-    assert_eq!((r.status, r.code().as_str()), (404, "NoSuchKey"));
+    let r = attributes(&mut c, "/data/single", &[("x-amz-object-attributes", "ETag,Colour")]);
+    assert_error(&r, 400, "InvalidArgument");
+    assert_error(&attributes(&mut c, "/data/single", &[]), 400, "InvalidArgument");
+    let r = attributes(&mut c, "/data/nothing", &[("x-amz-object-attributes", "ETag")]);
+    assert_error(&r, 404, "NoSuchKey");
 }
 
 #[test]
@@ -688,29 +583,24 @@ fn conditional_put() {
     assert_eq!(r.status, 200, "{}", r.text());
     let v1 = r.header("etag").unwrap().to_string();
     let r = c.send("PUT", path, "", &[("if-none-match", "*")], b"v2");
-    assert_eq!((r.status, r.code().as_str()), (412, "PreconditionFailed"));
+    assert_error(&r, 412, "PreconditionFailed");
     assert_eq!(c.get(path).body, b"v1");
     let r = c.send("PUT", path, "", &[("if-match", &quoted_md5(b"other"))], b"v2");
-    assert_eq!((r.status, r.code().as_str()), (412, "PreconditionFailed"));
+    assert_error(&r, 412, "PreconditionFailed");
     assert_eq!(c.get(path).body, b"v1");
     let r = c.send("PUT", path, "", &[("if-match", &v1)], b"v2");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(c.get(path).body, b"v2");
     let r = c.send("PUT", "/data/cput-missing", "", &[("if-match", &v1)], b"v2");
-    assert_eq!((r.status, r.code().as_str()), (404, "NoSuchKey"));
+    assert_error(&r, 404, "NoSuchKey");
     // Conditional CopyObject onto an existing key.
-    let r = c.send(
-        "PUT",
+    let r = copy_to(
+        &mut c,
         path,
-        "",
-        &[
-            ("x-amz-copy-source", "/data/cput"),
-            ("x-amz-metadata-directive", "REPLACE"),
-            ("if-none-match", "*"),
-        ],
-        b"",
+        "/data/cput",
+        &[("x-amz-metadata-directive", "REPLACE"), ("if-none-match", "*")],
     );
-    assert_eq!((r.status, r.code().as_str()), (412, "PreconditionFailed"));
+    assert_error(&r, 412, "PreconditionFailed");
 }
 
 #[test]

@@ -57,62 +57,85 @@ fn signed(method: &str, path: &str, query: &str, h: &[(&str, &str)], secret: &st
     h
 }
 
-/// The documentation's Object GET request with its signature.
-fn doc_get() -> Headers {
-    headers(&[
-        ("Host", "s3.us-west-1.amazonaws.com"),
-        ("Date", GET_DATE),
-        ("Authorization", "AWS AKIAIOSFODNN7EXAMPLE:qgk2+6Sv9/oM7G3qLEjTH1a1l1g="),
-    ])
+/// One of the S3 SigV2 documentation's "Authentication examples" ("Signing and authenticating
+/// REST requests"), virtual-hosted ones written path-style (the same CanonicalizedResource): the
+/// request, the StringToSign and signature the page gives, and the request's time.
+struct DocCase {
+    method: &'static str,
+    path: &'static str,
+    query: &'static str,
+    headers: &'static [(&'static str, &'static str)],
+    string_to_sign: &'static str,
+    signature: &'static str,
+    time: i64,
 }
 
-fn set(h: &mut Headers, name: &str, value: &str) {
-    match h.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
-        Some(slot) => slot.1 = value.into(),
-        None => h.push((name.into(), value.into())),
-    }
-}
+/// Object GET.
+const DOC_GET: DocCase = DocCase {
+    method: "GET",
+    path: PUPPY,
+    query: "",
+    headers: &[("Host", "s3.us-west-1.amazonaws.com"), ("Date", GET_DATE)],
+    string_to_sign: "GET\n\n\nTue, 27 Mar 2007 19:36:42 +0000\n/awsexamplebucket1/photos/puppy.jpg",
+    signature: "qgk2+6Sv9/oM7G3qLEjTH1a1l1g=",
+    time: GET_TIME,
+};
 
-#[test]
-fn documented_examples_verify() {
-    let v = verify("GET", PUPPY, "", &doc_get(), GET_TIME).unwrap();
-    assert_eq!(v.identity, AK);
-    assert_eq!(v.access_key, AK);
-    assert!(!v.presigned);
-    assert_eq!(v.region, "us-east-1");
-    assert!(matches!(v.payload, Payload::Unsigned));
-    // Object PUT, at its own time.
-    let h = headers(&[
+/// Object PUT.
+const DOC_PUT: DocCase = DocCase {
+    method: "PUT",
+    path: PUPPY,
+    query: "",
+    headers: &[
         ("Content-Type", "image/jpeg"),
         ("Content-Length", "94328"),
         ("Host", "s3.us-west-1.amazonaws.com"),
         ("Date", "Tue, 27 Mar 2007 21:15:45 +0000"),
-        ("Authorization", "AWS AKIAIOSFODNN7EXAMPLE:iqRzw+ileNPu1fhspnRs8nOjjIA="),
-    ]);
-    assert!(verify("PUT", PUPPY, "", &h, 1_175_030_145).is_ok());
-    // List: query parameters that are not sub-resources are not signed.
-    let h = headers(&[
+    ],
+    string_to_sign: "PUT\n\nimage/jpeg\nTue, 27 Mar 2007 21:15:45 +0000\n/awsexamplebucket1/photos/puppy.jpg",
+    signature: "iqRzw+ileNPu1fhspnRs8nOjjIA=",
+    time: 1_175_030_145,
+};
+
+/// List: "Note the trailing slash on the CanonicalizedResource and the absence of query string
+/// parameters."
+const DOC_LIST: DocCase = DocCase {
+    method: "GET",
+    path: "/awsexamplebucket1/",
+    query: "prefix=photos&max-keys=50&marker=puppy",
+    headers: &[
         ("User-Agent", "Mozilla/5.0"),
         ("Host", "s3.us-west-1.amazonaws.com"),
         ("Date", "Tue, 27 Mar 2007 19:42:41 +0000"),
-        ("Authorization", "AWS AKIAIOSFODNN7EXAMPLE:m0WP8eCtspQl5Ahe6L1SozdX9YA="),
-    ]);
-    let q = "prefix=photos&max-keys=50&marker=puppy";
-    assert!(verify("GET", "/awsexamplebucket1/", q, &h, 1_175_024_561).is_ok());
-    assert!(verify("GET", "/awsexamplebucket1/", "prefix=videos", &h, 1_175_024_561).is_ok());
-    // Fetch ?acl: the sub-resource is signed.
-    let h = headers(&[
+    ],
+    string_to_sign: "GET\n\n\nTue, 27 Mar 2007 19:42:41 +0000\n/awsexamplebucket1/",
+    signature: "m0WP8eCtspQl5Ahe6L1SozdX9YA=",
+    time: 1_175_024_561,
+};
+
+/// Fetch: the sub-resource is part of the CanonicalizedResource.
+const DOC_ACL: DocCase = DocCase {
+    method: "GET",
+    path: "/awsexamplebucket1/",
+    query: "acl",
+    headers: &[
         ("Host", "s3.us-west-1.amazonaws.com"),
         ("Date", "Tue, 27 Mar 2007 19:44:46 +0000"),
-        ("Authorization", "AWS AKIAIOSFODNN7EXAMPLE:82ZHiFIjc+WbcwFKGUVEQspPn+0="),
-    ]);
-    assert!(verify("GET", "/awsexamplebucket1/", "acl", &h, 1_175_024_686).is_ok());
-    assert_eq!(
-        verify("GET", "/awsexamplebucket1/", "", &h, 1_175_024_686).unwrap_err(),
-        SigError::SignatureDoesNotMatch
-    );
-    // Upload with Content-MD5 and repeated amz headers (the body is the body reader's business).
-    let h = headers(&[
+    ],
+    string_to_sign: "GET\n\n\nTue, 27 Mar 2007 19:44:46 +0000\n/awsexamplebucket1/?acl",
+    signature: "82ZHiFIjc+WbcwFKGUVEQspPn+0=",
+    time: 1_175_024_686,
+};
+
+/// Upload to a CNAME-style bucket (`Host: static.awsexamplebucket1.net:8080`) with Content-MD5:
+/// amz headers lower-cased, sorted, trimmed, repeats joined with ','. The user guide's copy shows
+/// this signature beside `@example.com` values; it is the signature of the developer guide's
+/// `@awsexamplebucket1.net` values used here.
+const DOC_UPLOAD: DocCase = DocCase {
+    method: "PUT",
+    path: "/static.awsexamplebucket1.net/db-backup.dat.gz",
+    query: "",
+    headers: &[
         ("User-Agent", "curl/7.15.5"),
         ("Host", "static.awsexamplebucket1.net:8080"),
         ("Date", "Tue, 27 Mar 2007 21:06:08 +0000"),
@@ -126,34 +149,119 @@ fn documented_examples_verify() {
         ("Content-Disposition", "attachment; filename=database.dat"),
         ("Content-Encoding", "gzip"),
         ("Content-Length", "5913339"),
-        ("Authorization", "AWS AKIAIOSFODNN7EXAMPLE:dKZcB+bz2EPXgSdXZp9ozGeOM4I="),
-    ]);
-    let v = verify(
-        "PUT",
-        "/static.awsexamplebucket1.net/db-backup.dat.gz",
-        "",
-        &h,
-        1_175_029_568,
-    )
-    .unwrap();
-    assert!(matches!(v.payload, Payload::Unsigned));
-    // List all my buckets; Unicode keys signed as sent, percent-encoding and all.
-    let h = headers(&[
+    ],
+    string_to_sign: "PUT\n4gJE4saaMU4BqNR0kLY+lw==\napplication/x-download\nTue, 27 Mar 2007 21:06:08 +0000\n\
+                     x-amz-acl:public-read\nx-amz-meta-checksumalgorithm:crc32\nx-amz-meta-filechecksum:0x02661779\n\
+                     x-amz-meta-reviewedby:joe@awsexamplebucket1.net,jane@awsexamplebucket1.net\n\
+                     /static.awsexamplebucket1.net/db-backup.dat.gz",
+    signature: "dKZcB+bz2EPXgSdXZp9ozGeOM4I=",
+    time: 1_175_029_568,
+};
+
+/// List all my buckets.
+const DOC_BUCKETS: DocCase = DocCase {
+    method: "GET",
+    path: "/",
+    query: "",
+    headers: &[
         ("Host", "s3.us-west-1.amazonaws.com"),
         ("Date", "Wed, 28 Mar 2007 01:29:59 +0000"),
-        ("Authorization", "AWS AKIAIOSFODNN7EXAMPLE:qGdzdERIC03wnaRNKh6OqZehG9s="),
-    ]);
-    assert!(verify("GET", "/", "", &h, 1_175_045_399).is_ok());
-    let h = headers(&[
+    ],
+    string_to_sign: "GET\n\n\nWed, 28 Mar 2007 01:29:59 +0000\n/",
+    signature: "qGdzdERIC03wnaRNKh6OqZehG9s=",
+    time: 1_175_045_399,
+};
+
+/// Unicode keys: "taken literally, including URL-Encoding and capitalization".
+const DOC_UNICODE: DocCase = DocCase {
+    method: "GET",
+    path: "/dictionary/fran%C3%A7ais/pr%c3%a9f%c3%a8re",
+    query: "",
+    headers: &[
         ("Host", "s3.us-west-1.amazonaws.com"),
         ("Date", "Wed, 28 Mar 2007 01:49:49 +0000"),
-        ("Authorization", "AWS AKIAIOSFODNN7EXAMPLE:DNEZGsoieTZ92F3bUfSPQcbGmlM="),
-    ]);
-    let path = "/dictionary/fran%C3%A7ais/pr%c3%a9f%c3%a8re";
-    assert!(verify("GET", path, "", &h, 1_175_046_589).is_ok());
-    let decoded_once_more = "/dictionary/fran%C3%A7ais/pr%C3%A9f%C3%A8re";
+    ],
+    string_to_sign: "GET\n\n\nWed, 28 Mar 2007 01:49:49 +0000\n/dictionary/fran%C3%A7ais/pr%c3%a9f%c3%a8re",
+    signature: "DNEZGsoieTZ92F3bUfSPQcbGmlM=",
+    time: 1_175_046_589,
+};
+
+const DOC_CASES: [&DocCase; 7] = [
+    &DOC_GET,
+    &DOC_PUT,
+    &DOC_LIST,
+    &DOC_ACL,
+    &DOC_UPLOAD,
+    &DOC_BUCKETS,
+    &DOC_UNICODE,
+];
+
+impl DocCase {
+    /// The request's headers with the documented `Authorization`.
+    fn signed_headers(&self) -> Headers {
+        let mut h = headers(self.headers);
+        h.push(("Authorization".into(), format!("AWS {AK}:{}", self.signature)));
+        h
+    }
+
+    /// Verifies the documented request at its own time.
+    fn verify(&self) -> Result<Verified<String>, SigError> {
+        verify(self.method, self.path, self.query, &self.signed_headers(), self.time)
+    }
+}
+
+/// The documentation's Object GET request with its signature.
+fn doc_get() -> Headers {
+    DOC_GET.signed_headers()
+}
+
+fn set(h: &mut Headers, name: &str, value: &str) {
+    match h.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        Some(slot) => slot.1 = value.into(),
+        None => h.push((name.into(), value.into())),
+    }
+}
+
+#[test]
+fn documented_header_examples() {
+    // Our StringToSign and signature of each documented request are the page's.
+    for d in DOC_CASES {
+        let h = headers(d.headers);
+        let sts = sigv2::header_string_to_sign(d.method, d.path.as_bytes(), d.query.as_bytes(), &h);
+        let what = format!("{} {}?{}", d.method, d.path, d.query);
+        assert_eq!(String::from_utf8(sts.clone()).unwrap(), d.string_to_sign, "{what}");
+        assert_eq!(B64.encode(sigv2::sign(SK, &sts)), d.signature, "{what}");
+    }
+}
+
+#[test]
+fn documented_examples_verify() {
+    let v = verify("GET", PUPPY, "", &doc_get(), GET_TIME).unwrap();
+    assert_eq!(v.identity, AK);
+    assert_eq!(v.access_key, AK);
+    assert!(!v.presigned);
+    assert_eq!(v.region, "us-east-1");
+    assert!(matches!(v.payload, Payload::Unsigned));
+    // Every example (Object PUT, list, ?acl, upload, list all my buckets, Unicode keys), each at
+    // its own time.
+    for d in DOC_CASES {
+        assert!(d.verify().is_ok(), "{} {}?{}", d.method, d.path, d.query);
+    }
+    // List: query parameters that are not sub-resources are not signed.
+    let h = DOC_LIST.signed_headers();
+    assert!(verify("GET", DOC_LIST.path, "prefix=videos", &h, DOC_LIST.time).is_ok());
+    // Fetch ?acl: the sub-resource is signed.
     assert_eq!(
-        verify("GET", decoded_once_more, "", &h, 1_175_046_589).unwrap_err(),
+        verify("GET", DOC_ACL.path, "", &DOC_ACL.signed_headers(), DOC_ACL.time).unwrap_err(),
+        SigError::SignatureDoesNotMatch
+    );
+    // Upload with Content-MD5 and repeated amz headers (the body is the body reader's business).
+    assert!(matches!(DOC_UPLOAD.verify().unwrap().payload, Payload::Unsigned));
+    // Unicode keys signed as sent, percent-encoding and all.
+    let decoded_once_more = "/dictionary/fran%C3%A7ais/pr%C3%A9f%C3%A8re";
+    let h = DOC_UNICODE.signed_headers();
+    assert_eq!(
+        verify("GET", decoded_once_more, "", &h, DOC_UNICODE.time).unwrap_err(),
         SigError::SignatureDoesNotMatch
     );
 }

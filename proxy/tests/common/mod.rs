@@ -139,22 +139,7 @@ impl TestServer {
 
     /// Files under a backend's object directory.
     pub fn backend_files(&self, backend: &str) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        let root = self.dir.0.join(backend).join("objects");
-        let mut stack = vec![root];
-        while let Some(d) = stack.pop() {
-            if let Ok(rd) = std::fs::read_dir(&d) {
-                for e in rd.flatten() {
-                    let p = e.path();
-                    if p.is_dir() {
-                        stack.push(p);
-                    } else {
-                        out.push(p);
-                    }
-                }
-            }
-        }
-        out
+        files_under(self.dir.0.join(backend).join("objects"))
     }
 }
 
@@ -229,12 +214,7 @@ impl Client {
         extra: &[(&str, &str)],
         payload_hash: &str,
     ) -> Vec<(String, String)> {
-        let date = AmzDate::from_unix(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_secs() as i64,
-        );
+        let date = now_amz_date();
         let mut h: Vec<(&str, &str)> = vec![
             ("host", &self.host),
             ("x-amz-date", date.as_str()),
@@ -267,18 +247,47 @@ impl Client {
         chunk: usize,
         tamper: impl FnOnce(&mut Vec<u8>),
     ) -> Response {
+        self.chunked_request("PUT", path, "", &[], payload, mode, chunk, tamper)
+    }
+
+    /// An aws-chunked request of `payload` (like [`Client::chunked_put`]) to any method, path and
+    /// query, with `extra` headers signed too (e.g. an UploadPart).
+    #[allow(clippy::too_many_arguments)]
+    pub fn chunked_send(
+        &mut self,
+        method: &str,
+        path: &str,
+        query: &str,
+        extra: &[(&str, &str)],
+        payload: &[u8],
+        mode: StreamingMode,
+        chunk: usize,
+    ) -> Response {
+        self.chunked_request(method, path, query, extra, payload, mode, chunk, |_| {})
+    }
+
+    /// The one aws-chunked request builder: signs the seed request (with `extra` headers after
+    /// the chunked ones), encodes `payload` in `chunk`-byte chunks with a CRC32C trailer where the
+    /// mode has trailers, lets `tamper` change the encoded body, and sends it.
+    #[allow(clippy::too_many_arguments)]
+    fn chunked_request(
+        &mut self,
+        method: &str,
+        path: &str,
+        query: &str,
+        extra: &[(&str, &str)],
+        payload: &[u8],
+        mode: StreamingMode,
+        chunk: usize,
+        tamper: impl FnOnce(&mut Vec<u8>),
+    ) -> Response {
         let sha = match mode {
             StreamingMode::Signed => "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
             StreamingMode::SignedTrailer => "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
             StreamingMode::UnsignedTrailer => "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
         };
         let len = payload.len().to_string();
-        let date = AmzDate::from_unix(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_secs() as i64,
-        );
+        let date = now_amz_date();
         let host = self.host.clone();
         let mut h: Vec<(&str, &str)> = vec![
             ("host", &host),
@@ -290,7 +299,8 @@ impl Client {
         if mode.has_trailer() {
             h.push(("x-amz-trailer", "x-amz-checksum-crc32c"));
         }
-        let sig = self.signer.sign_headers("PUT", path, "", &h, sha, &date);
+        h.extend_from_slice(extra);
+        let sig = self.signer.sign_headers(method, path, query, &h, sha, &date);
         let chain = self.signer.chain(&date, sig.signature);
         let mut body = ChunkedEncoder::new(mode, Some(chain), Some(Checksummer::new(ChecksumAlgorithm::Crc32c)))
             .encode_all(payload, chunk);
@@ -298,7 +308,7 @@ impl Client {
         let mut headers: Vec<(String, String)> = h.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
         headers.push(("authorization".into(), sig.authorization));
         headers.push(("content-length".into(), body.len().to_string()));
-        self.raw("PUT", path, "", &headers, &body)
+        self.raw(method, path, query, &headers, &body)
     }
 
     pub fn get(&mut self, path: &str) -> Response {
@@ -397,6 +407,35 @@ impl Client {
     }
 }
 
+/// An `x-amz-date` for now.
+fn now_amz_date() -> AmzDate {
+    AmzDate::from_unix(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+    )
+}
+
+/// Every file below `root` (none when it does not exist).
+fn files_under(root: PathBuf) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root];
+    while let Some(d) = stack.pop() {
+        if let Ok(rd) = std::fs::read_dir(&d) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// `read`, retried on EINTR; a reset connection reads as end of stream.
 fn read_retry(s: &mut TcpStream, buf: &mut [u8]) -> usize {
     loop {
@@ -426,73 +465,10 @@ pub mod fake_s3;
 
 // --- Helpers for the multipart, copy and tagging tests (proxy/tests/{multipart,copy_tagging}.rs).
 
-impl Client {
-    /// An aws-chunked request of `payload` (like [`Client::chunked_put`]) to any method, path and
-    /// query, with `extra` headers signed too (e.g. an UploadPart).
-    #[allow(clippy::too_many_arguments)]
-    pub fn chunked_send(
-        &mut self,
-        method: &str,
-        path: &str,
-        query: &str,
-        extra: &[(&str, &str)],
-        payload: &[u8],
-        mode: StreamingMode,
-        chunk: usize,
-    ) -> Response {
-        let sha = match mode {
-            StreamingMode::Signed => "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
-            StreamingMode::SignedTrailer => "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
-            StreamingMode::UnsignedTrailer => "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
-        };
-        let len = payload.len().to_string();
-        let date = AmzDate::from_unix(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_secs() as i64,
-        );
-        let host = self.host.clone();
-        let mut h: Vec<(&str, &str)> = vec![
-            ("host", &host),
-            ("x-amz-date", date.as_str()),
-            ("x-amz-content-sha256", sha),
-            ("content-encoding", "aws-chunked"),
-            ("x-amz-decoded-content-length", len.as_str()),
-        ];
-        if mode.has_trailer() {
-            h.push(("x-amz-trailer", "x-amz-checksum-crc32c"));
-        }
-        h.extend_from_slice(extra);
-        let sig = self.signer.sign_headers(method, path, query, &h, sha, &date);
-        let chain = self.signer.chain(&date, sig.signature);
-        let body = ChunkedEncoder::new(mode, Some(chain), Some(Checksummer::new(ChecksumAlgorithm::Crc32c)))
-            .encode_all(payload, chunk);
-        let mut headers: Vec<(String, String)> = h.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
-        headers.push(("authorization".into(), sig.authorization));
-        headers.push(("content-length".into(), body.len().to_string()));
-        self.raw(method, path, query, &headers, &body)
-    }
-}
-
 impl TestServer {
     /// Every file under a backend's `uploads/` directory (multipart parts of the `fs` backend).
     pub fn upload_files(&self, backend: &str) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        let mut stack = vec![self.dir.0.join(backend).join("uploads")];
-        while let Some(d) = stack.pop() {
-            if let Ok(rd) = std::fs::read_dir(&d) {
-                for e in rd.flatten() {
-                    let p = e.path();
-                    if p.is_dir() {
-                        stack.push(p);
-                    } else {
-                        out.push(p);
-                    }
-                }
-            }
-        }
-        out
+        files_under(self.dir.0.join(backend).join("uploads"))
     }
 
     /// Stops this server, waits until nothing of it holds the metadata store any more, and starts

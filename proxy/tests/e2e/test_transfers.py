@@ -108,16 +108,19 @@ def age(path: Path, seconds: float = 3600) -> None:
     os.utime(path, (t, t))
 
 
-def make_tree(root: Path) -> dict[str, tuple[int, str]]:
-    """31 files in nested directories, 1 byte to 20 MiB: tiny files, sizes around the aws CLI's
-    8 MiB multipart threshold, and one 20 MiB file (three 8 MiB parts).
+EMPTY = "a/b/empty"
 
-    No empty file: the aws CLI (1.46.3, the latest v1, vendors botocore 1.43.62) sends an empty
-    PUT with `Expect: 100-continue`, gets the final answer at once (no 100 Continue for an empty
-    body, as S3 itself answers), then misreads the next response on that pooled connection and
-    stalls 60 s (boto/botocore#3755, fixed in botocore 1.43.77). SeaweedFS alone stalls the same
-    way. test_awscli.py's sync has an empty file that happens never to share a connection."""
+
+def make_tree(root: Path) -> dict[str, tuple[int, str]]:
+    """32 files in nested directories, 0 bytes to 20 MiB: an empty file, tiny files, sizes around
+    the aws CLI's 8 MiB multipart threshold, and one 20 MiB file (three 8 MiB parts).
+
+    The empty file: the aws CLI (1.46.3, vendoring botocore 1.43.62) sends its PUT with
+    `Expect: 100-continue` and misreads the next response on that pooled connection if it gets
+    the final answer instead of 100 Continue first (boto/botocore#3755); the proxy sends 100
+    Continue even before an empty body, so the sync must not stall on it."""
     sizes = {
+        EMPTY: 0,
         "two-bytes": 2,
         "one-byte": 1,
         "README.txt": 1234,
@@ -297,16 +300,19 @@ def test_awscli_cp_200mib_multipart_up_and_down(bucket, xaws, xs3, tmp_path):
 def test_awscli_sync_tree_up_and_back(bucket, xaws, xs3, tmp_path):
     up, down, again = tmp_path / "up", tmp_path / "down", tmp_path / "again"
     files = make_tree(up)
-    assert len(files) == 31
+    assert len(files) == 32
+    assert files[EMPTY][0] == 0
     prefix = f"cli-sync/{uid()}/"
     url = f"s3://{bucket}/{prefix}"
     xaws.run("s3", "sync", str(up), url, timeout=600)
     assert list_keys(xs3, bucket, prefix) == {k: size for k, (size, _) in files.items()}
     head = xs3.head_object(Bucket=bucket, Key=prefix + "big/twenty.bin")
     assert head["ETag"] == multipart_etag(up / "big/twenty.bin", 8 * MIB), head["ETag"]
+    assert xs3.head_object(Bucket=bucket, Key=prefix + EMPTY)["ContentLength"] == 0
 
     xaws.run("s3", "sync", url, str(down), timeout=600)
     assert tree(down) == files
+    assert (down / EMPTY).is_file() and (down / EMPTY).stat().st_size == 0
     # Nothing changed: a second sync each way sends nothing.
     assert xaws.run("s3", "sync", str(up), url).stdout.strip() == ""
     assert xaws.run("s3", "sync", url, str(down)).stdout.strip() == ""
