@@ -243,27 +243,34 @@ pub fn multipart_etag<'a>(etags: impl ExactSizeIterator<Item = &'a str>) -> Stri
     format!("\"{}-{n}\"", s3o_sigv4::encode::hex(&md5.finalize()))
 }
 
+/// Each part's digest of `alg` with the part's size, when every part carries one.
+fn part_digests(alg: &str, parts: &[&Part]) -> Option<(ChecksumAlgorithm, Vec<(Vec<u8>, u64)>)> {
+    let algorithm = ChecksumAlgorithm::from_name(alg)?;
+    let digests = parts
+        .iter()
+        .map(|p| {
+            let (_, v) = p.checksums.iter().find(|(a, _)| a == alg)?;
+            Some((algorithm.decode_value(v.as_bytes()).ok()?, p.size))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some((algorithm, digests))
+}
+
 /// The composite checksum of the parts (`<checksum of the part checksums>-N`), when every part
 /// carries one of the algorithm.
 fn composite_checksum(alg: &str, parts: &[&Part]) -> Option<(String, String)> {
-    let algorithm = ChecksumAlgorithm::from_name(alg)?;
+    let (algorithm, digests) = part_digests(alg, parts)?;
     let mut sum = Checksummer::new(algorithm);
-    for p in parts {
-        let (_, v) = p.checksums.iter().find(|(a, _)| a == alg)?;
-        sum.update(&algorithm.decode_value(v.as_bytes()).ok()?);
+    for (d, _) in &digests {
+        sum.update(d);
     }
     Some((alg.to_string(), format!("{}-{}", sum.finish_base64(), parts.len())))
 }
 
 /// The full-object CRC of the parts, combined from the part CRCs and sizes.
 fn full_object_checksum(alg: &str, parts: &[&Part]) -> Option<(String, String)> {
-    let algorithm = ChecksumAlgorithm::from_name(alg)?;
-    let mut pieces = Vec::with_capacity(parts.len());
-    for p in parts {
-        let (_, v) = p.checksums.iter().find(|(a, _)| a == alg)?;
-        pieces.push((algorithm.decode_value(v.as_bytes()).ok()?, p.size));
-    }
-    let crc = s3o_sigv4::combine_crcs(algorithm, &pieces)?;
+    let (algorithm, digests) = part_digests(alg, parts)?;
+    let crc = s3o_sigv4::combine_crcs(algorithm, &digests)?;
     Some((alg.to_string(), s3o_sigv4::checksum::base64_encode(&crc)))
 }
 
@@ -308,18 +315,22 @@ pub async fn complete(
     upload_id: &str,
 ) -> Result<(), ProxyError> {
     let store = &ctx.core.shared.store;
-    if store.upload(upload_id)?.is_none() {
-        // Completed already (a client retrying after a lost answer): the same answer again.
-        if let Some(done) = store
-            .completed_upload(upload_id)?
-            .filter(|d| d.bucket == bucket && d.key == key)
-        {
+    let upload = match find_upload(ctx, bucket, key, upload_id) {
+        Ok(u) => u,
+        Err(ProxyError::NoSuchUpload) => {
+            // Completed already (a client retrying after a lost answer): the same answer again.
+            let Some(done) = store
+                .completed_upload(upload_id)?
+                .filter(|d| d.bucket == bucket && d.key == key)
+            else {
+                return Err(ProxyError::NoSuchUpload);
+            };
             read_small_body(io, body, xml::MAX_COMPLETE_BODY_BYTES).await?;
             let t = done.checksum_type.as_deref();
             return send_completed(ctx, io, bucket, key, &done.etag, &done.checksums, t).await;
         }
-    }
-    let upload = find_upload(ctx, bucket, key, upload_id)?;
+        Err(e) => return Err(e),
+    };
     let condition = write_condition(ctx)?;
     let doc = read_small_body(io, body, xml::MAX_COMPLETE_BODY_BYTES).await?;
     let requested = xml::parse_complete_multipart_upload(&doc).map_err(|_| ProxyError::MalformedXml)?;
