@@ -95,10 +95,15 @@ fn sigterm_finishes_requests_in_flight() {
     let body = data(300_000, 5);
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    s.write_all(put_head(&c, "/data/inflight", body.len()).as_bytes())
-        .unwrap();
+    // `Expect: 100-continue`: the interim answer proves the request is in flight (its handler
+    // is reading the body) before the signal, however slowly the machine runs.
+    let head = put_head(&c, "/data/inflight", body.len()).replace("\r\n\r\n", "\r\nexpect: 100-continue\r\n\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    let mut interim = [0u8; 25];
+    s.read_exact(&mut interim).unwrap();
+    assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
     s.write_all(&body[..100_000]).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    std::thread::sleep(Duration::from_millis(100));
     let st = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
