@@ -1,7 +1,7 @@
-//! The cleanup worker: deletes superseded, deleted and aborted physical objects from the backends
-//! through the store's durable queue, retrying with backoff. It deletes by physical key only, so
-//! it can never remove a newer object of the same name. It also reaps multipart uploads older
-//! than `limits.multipart_expiry_secs`, aborting them through the same queue.
+//! Two [`crate::workers`]: the cleanup worker deletes superseded, deleted and aborted physical
+//! objects from the backends through the store's durable queue, retrying with backoff. It deletes
+//! by physical key only, so it can never remove a newer object of the same name. The multipart
+//! reaper aborts uploads older than `limits.multipart_expiry_secs` through the same queue.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -12,52 +12,74 @@ use tracing::{debug, warn};
 
 use crate::backend::Backend;
 use crate::state::Shared;
+use crate::workers::{Tick, Worker};
 
 /// How often the queue is polled when idle.
 const POLL: Duration = Duration::from_millis(500);
 /// Tasks taken per round.
 const BATCH: usize = 64;
 
-/// Starts the worker thread (its own runtime and backend clients).
-pub fn spawn_worker(shared: Arc<Shared>) {
-    let r = std::thread::Builder::new().name("s3o-cleanup".into()).spawn(move || {
-        let rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-            .enable_timer()
-            .build();
-        let mut rt = match rt {
-            Ok(rt) => rt,
-            Err(e) => {
-                warn!(error = %e, "cleanup worker: no runtime");
-                return;
+/// The cleanup queue as a [`Worker`]: each tick processes the tasks due (busy while a full batch
+/// was due); it fails when the queue is unreadable or a deletion failed (that task is retried
+/// with backoff).
+pub struct CleanupWorker {
+    shared: Arc<Shared>,
+    backends: HashMap<String, Rc<Backend>>,
+}
+
+impl CleanupWorker {
+    /// The worker, with its own clients of every configured backend.
+    pub fn new(shared: Arc<Shared>) -> CleanupWorker {
+        let mut backends: HashMap<String, Rc<Backend>> = HashMap::new();
+        for b in &shared.cfg.backends {
+            match Backend::new(b, &shared.cfg.limits) {
+                Ok(be) => {
+                    backends.insert(b.name.clone(), Rc::new(be));
+                }
+                Err(e) => warn!(backend = %b.name, error = %e, "cleanup worker cannot reach backend"),
             }
-        };
-        rt.block_on(run(shared));
-    });
-    if let Err(e) = r {
-        warn!(error = %e, "cleanup worker not started");
+        }
+        CleanupWorker { shared, backends }
     }
 }
 
-async fn run(shared: Arc<Shared>) {
-    let mut backends: HashMap<String, Rc<Backend>> = HashMap::new();
-    for b in &shared.cfg.backends {
-        match Backend::new(b, &shared.cfg.limits) {
-            Ok(be) => {
-                backends.insert(b.name.clone(), Rc::new(be));
-            }
-            Err(e) => warn!(backend = %b.name, error = %e, "cleanup worker cannot reach backend"),
+impl Worker for CleanupWorker {
+    fn name(&self) -> &'static str {
+        "cleanup"
+    }
+
+    fn interval(&self) -> Duration {
+        POLL
+    }
+
+    async fn tick(&mut self) -> Result<Tick, String> {
+        let round = run_round_at(&self.shared, &self.backends, crate::clock::unix_ms()).await?;
+        match round.last_error {
+            Some(e) => Err(format!(
+                "{} of {} deletions failed (retried later); last: {e}",
+                round.failed, round.attempted
+            )),
+            None if round.attempted == BATCH => Ok(Tick::Busy),
+            None => Ok(Tick::Idle),
         }
     }
-    let mut last_reap: Option<std::time::Instant> = None;
-    while !shared.stopping() {
-        if last_reap.is_none_or(|t| t.elapsed() >= REAP_EVERY) {
-            reap_uploads(&shared, crate::clock::unix_ms());
-            last_reap = Some(std::time::Instant::now());
-        }
-        let done = run_once(&shared, &backends).await;
-        if done == 0 {
-            monoio::time::sleep(POLL).await;
-        }
+}
+
+/// The multipart reaper as a [`Worker`] (see [`reap_uploads`]).
+pub struct ReaperWorker(pub Arc<Shared>);
+
+impl Worker for ReaperWorker {
+    fn name(&self) -> &'static str {
+        "multipart-reaper"
+    }
+
+    fn interval(&self) -> Duration {
+        REAP_EVERY
+    }
+
+    async fn tick(&mut self) -> Result<Tick, String> {
+        reap_uploads(&self.0, crate::clock::unix_ms());
+        Ok(Tick::Idle)
     }
 }
 
@@ -96,21 +118,39 @@ pub fn reap_uploads(shared: &Shared, now_ms: u64) -> usize {
     aborted
 }
 
-/// Processes the tasks due now; returns how many were attempted.
-pub async fn run_once(shared: &Shared, backends: &HashMap<String, Rc<Backend>>) -> usize {
-    run_once_at(shared, backends, crate::clock::unix_ms()).await
+/// What one round of the cleanup queue did.
+#[derive(Debug, Default)]
+pub struct Round {
+    /// Tasks attempted.
+    pub attempted: usize,
+    /// Of those, failed (rescheduled).
+    pub failed: usize,
+    /// The last failure's error.
+    pub last_error: Option<String>,
 }
 
-/// Processes the tasks due at `now` (milliseconds since the epoch); returns how many were attempted.
+/// Processes the tasks due at `now` (milliseconds since the epoch); returns how many were
+/// attempted (0 when the queue is unreadable, which is logged).
 pub async fn run_once_at(shared: &Shared, backends: &HashMap<String, Rc<Backend>>, now: u64) -> usize {
-    let tasks = match shared.store.due_cleanup(now, BATCH) {
-        Ok(t) => t,
+    match run_round_at(shared, backends, now).await {
+        Ok(r) => r.attempted,
         Err(e) => {
-            warn!(error = %e, "cleanup queue unreadable");
-            return 0;
+            warn!(error = %e, "cleanup round failed");
+            0
         }
+    }
+}
+
+/// Processes the tasks due at `now`; fails only when the queue cannot be read.
+pub async fn run_round_at(shared: &Shared, backends: &HashMap<String, Rc<Backend>>, now: u64) -> Result<Round, String> {
+    let tasks = shared
+        .store
+        .due_cleanup(now, BATCH)
+        .map_err(|e| format!("cleanup queue unreadable: {e}"))?;
+    let mut round = Round {
+        attempted: tasks.len(),
+        ..Round::default()
     };
-    let n = tasks.len();
     for t in tasks {
         let result = match backends.get(&t.backend) {
             Some(b) => match &t.upload_id {
@@ -132,8 +172,10 @@ pub async fn run_once_at(shared: &Shared, backends: &HashMap<String, Rc<Backend>
                 if let Ok((_, ticket)) = shared.store.retry_cleanup(t.id, now) {
                     let _ = ticket.await;
                 }
+                round.failed += 1;
+                round.last_error = Some(e);
             }
         }
     }
-    n
+    Ok(round)
 }

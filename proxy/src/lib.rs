@@ -23,4 +23,5 @@ pub mod server;
 pub mod signals;
 pub mod state;
 pub mod unsized_body;
+pub mod workers;
 pub mod xml;

@@ -17,6 +17,7 @@ use tracing::{error, info, warn};
 
 use crate::error::ProxyError;
 use crate::state::{Core, Shared};
+use crate::workers::Workers;
 
 mod admission;
 
@@ -128,6 +129,7 @@ pub struct Running {
     /// The effective per-thread connection limit.
     pub max_connections_per_thread: usize,
     threads: Vec<std::thread::JoinHandle<()>>,
+    workers: Option<Workers>,
 }
 
 /// What a core reports once it listens (or why it cannot).
@@ -175,7 +177,18 @@ impl Running {
                 }
             }
         }
-        crate::cleanup::spawn_worker(shared.clone());
+        let worker_shared = shared.clone();
+        let workers = Workers::start(shared.workers.clone(), move |s| {
+            s.spawn(crate::cleanup::CleanupWorker::new(worker_shared.clone()));
+            s.spawn(crate::cleanup::ReaperWorker(worker_shared));
+        });
+        let workers = match workers {
+            Ok(w) => Some(w),
+            Err(e) => {
+                warn!(error = %e, "background workers (cleanup queue, multipart reaper) not started");
+                None
+            }
+        };
         info!(%bound, threads, %driver, "s3-orchestrator listening");
         Ok(Running {
             addr: bound,
@@ -183,6 +196,7 @@ impl Running {
             driver,
             max_connections_per_thread: gate.per_thread,
             threads: handles,
+            workers,
         })
     }
 
@@ -199,6 +213,9 @@ impl Running {
         }
         for h in self.threads {
             let _ = h.join();
+        }
+        if let Some(w) = self.workers {
+            w.stop();
         }
         if let Err(e) = self.shared.store.sync() {
             error!(error = %e, "final metadata flush failed");

@@ -45,6 +45,8 @@ pub struct Shared {
     pub requests: AtomicU64,
     /// Memory for uploads of unknown length, over all cores.
     pub unsized_budget: crate::unsized_body::BufferBudget,
+    /// The background workers' health records.
+    pub workers: Arc<crate::workers::Registry>,
 }
 
 impl Shared {
@@ -106,6 +108,7 @@ impl Shared {
             inflight: AtomicUsize::new(0),
             requests: AtomicU64::new(0),
             unsized_budget,
+            workers: Arc::default(),
         })
     }
 

@@ -296,3 +296,37 @@ fn backends_verify_what_they_store_and_corrupt_bytes_are_never_served_whole() {
     let r = c.send("GET", "/data/big", "", &[("range", "bytes=0-99")], b"");
     assert_eq!((r.status, &r.body[..]), (206, &big[..100]));
 }
+
+#[test]
+fn workers_report_their_health() {
+    // A backend nobody listens on: the PUT fails, its maybe-written bytes are queued for
+    // deletion, and the cleanup worker's attempts fail visibly.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let dir = TempDir::new("workers");
+    let text = config(&dir.0, dead);
+    let srv = TestServer::start_config(dir, &text);
+    let names: Vec<&str> = srv.shared.workers.snapshot().iter().map(|h| h.name).collect();
+    assert_eq!(names, ["cleanup", "multipart-reaper"]);
+    let mut c = srv.client();
+    assert!(c.put("/data/k", b"bytes").status >= 500);
+    let t0 = Instant::now();
+    let cleanup = loop {
+        let h = srv.shared.workers.snapshot().remove(0);
+        if h.consecutive_failures > 0 {
+            break h;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "{h:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(cleanup.running && cleanup.last_failure_ms.is_some(), "{cleanup:?}");
+    let err = cleanup.last_error.unwrap();
+    assert!(
+        err.contains("1 of 1 deletions failed") && err.contains("remote"),
+        "{err}"
+    );
+    let reaper = &srv.shared.workers.snapshot()[1];
+    assert!(reaper.ticks >= 1 && reaper.consecutive_failures == 0 && reaper.last_success_ms.is_some());
+}

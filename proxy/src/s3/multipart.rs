@@ -243,8 +243,11 @@ pub fn multipart_etag<'a>(etags: impl ExactSizeIterator<Item = &'a str>) -> Stri
     format!("\"{}-{n}\"", s3o_sigv4::encode::hex(&md5.finalize()))
 }
 
+/// Each part's digest with the part's size.
+type PartDigests = Vec<(Vec<u8>, u64)>;
+
 /// Each part's digest of `alg` with the part's size, when every part carries one.
-fn part_digests(alg: &str, parts: &[&Part]) -> Option<(ChecksumAlgorithm, Vec<(Vec<u8>, u64)>)> {
+fn part_digests(alg: &str, parts: &[&Part]) -> Option<(ChecksumAlgorithm, PartDigests)> {
     let algorithm = ChecksumAlgorithm::from_name(alg)?;
     let digests = parts
         .iter()

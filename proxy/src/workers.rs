@@ -1,0 +1,310 @@
+//! Background services (the cleanup queue, the multipart reaper, and every worker later features
+//! add) on one small framework: each is a [`Worker`] that ticks, run as a task on one shared
+//! worker thread with its own monoio runtime, stopped between ticks at shutdown and joined. Each
+//! keeps a [`Health`] record (ticks, last success, last failure and its error, consecutive
+//! failures) in the [`Registry`] that status endpoints and metrics read.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tracing::{debug, warn};
+
+/// What one tick did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tick {
+    /// Nothing (more) to do now: wait the worker's interval.
+    Idle,
+    /// Work was done and more may be waiting: tick again at once.
+    Busy,
+}
+
+/// A background service. Ticks run one at a time; an `Err` is recorded as a failure and the
+/// worker ticks again after its interval.
+pub trait Worker {
+    /// The name shown in status and metrics.
+    fn name(&self) -> &'static str;
+    /// The pause after an idle or failed tick.
+    fn interval(&self) -> Duration;
+    /// One round of work.
+    fn tick(&mut self) -> impl Future<Output = Result<Tick, String>>;
+}
+
+/// A worker's health, updated by its runner and read from any thread.
+#[derive(Debug)]
+pub struct Health {
+    name: &'static str,
+    ticks: AtomicU64,
+    consecutive_failures: AtomicU64,
+    /// Unix milliseconds; 0 = never.
+    last_success_ms: AtomicU64,
+    last_failure_ms: AtomicU64,
+    last_error: Mutex<Option<String>>,
+    running: AtomicBool,
+}
+
+/// A copy of a worker's [`Health`] at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthSnapshot {
+    /// The worker's name.
+    pub name: &'static str,
+    /// Ticks run.
+    pub ticks: u64,
+    /// Failed ticks since the last success.
+    pub consecutive_failures: u64,
+    /// When the last tick succeeded (unix ms), if ever.
+    pub last_success_ms: Option<u64>,
+    /// When the last tick failed (unix ms), if ever.
+    pub last_failure_ms: Option<u64>,
+    /// The last failure's error, if any.
+    pub last_error: Option<String>,
+    /// Whether the worker is running (started and not stopped).
+    pub running: bool,
+}
+
+impl Health {
+    fn new(name: &'static str) -> Health {
+        Health {
+            name,
+            ticks: AtomicU64::new(0),
+            consecutive_failures: AtomicU64::new(0),
+            last_success_ms: AtomicU64::new(0),
+            last_failure_ms: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+            running: AtomicBool::new(false),
+        }
+    }
+
+    fn record(&self, result: &Result<Tick, String>, now_ms: u64) {
+        self.ticks.fetch_add(1, Ordering::Relaxed);
+        match result {
+            Ok(_) => {
+                self.consecutive_failures.store(0, Ordering::Relaxed);
+                self.last_success_ms.store(now_ms, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.consecutive_failures.fetch_add(1, Ordering::Relaxed);
+                self.last_failure_ms.store(now_ms, Ordering::Relaxed);
+                *self.last_error.lock() = Some(e.clone());
+            }
+        }
+    }
+
+    /// The record now.
+    pub fn snapshot(&self) -> HealthSnapshot {
+        let when = |a: &AtomicU64| Some(a.load(Ordering::Relaxed)).filter(|&t| t > 0);
+        HealthSnapshot {
+            name: self.name,
+            ticks: self.ticks.load(Ordering::Relaxed),
+            consecutive_failures: self.consecutive_failures.load(Ordering::Relaxed),
+            last_success_ms: when(&self.last_success_ms),
+            last_failure_ms: when(&self.last_failure_ms),
+            last_error: self.last_error.lock().clone(),
+            running: self.running.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Every worker's health record, and the stop signal they share.
+#[derive(Debug, Default)]
+pub struct Registry {
+    health: Mutex<Vec<Arc<Health>>>,
+    stop: AtomicBool,
+}
+
+impl Registry {
+    /// A new record for a worker called `name`.
+    fn register(&self, name: &'static str) -> Arc<Health> {
+        let h = Arc::new(Health::new(name));
+        self.health.lock().push(h.clone());
+        h
+    }
+
+    /// Every worker's record now, in start order.
+    pub fn snapshot(&self) -> Vec<HealthSnapshot> {
+        self.health.lock().iter().map(|h| h.snapshot()).collect()
+    }
+
+    /// Whether the workers were told to stop.
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+}
+
+/// How often a waiting worker looks at the stop signal.
+const STOP_CHECK: Duration = Duration::from_millis(100);
+
+/// Runs `worker` until the registry says stop, recording each tick in `health`.
+pub async fn run<W: Worker>(mut worker: W, registry: Arc<Registry>, health: Arc<Health>) {
+    health.running.store(true, Ordering::Relaxed);
+    while !registry.stopping() {
+        let result = worker.tick().await;
+        health.record(&result, crate::clock::unix_ms());
+        let wait = match &result {
+            Ok(Tick::Busy) => continue,
+            Ok(Tick::Idle) => worker.interval(),
+            Err(e) => {
+                warn!(worker = worker.name(), error = %e, "worker tick failed");
+                worker.interval()
+            }
+        };
+        let until = Instant::now() + wait;
+        while !registry.stopping() {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            monoio::time::sleep(left.min(STOP_CHECK)).await;
+        }
+    }
+    health.running.store(false, Ordering::Relaxed);
+    debug!(worker = worker.name(), "worker stopped");
+}
+
+/// Adds workers to the running worker thread (handed to the setup closure of [`Workers::start`]).
+pub struct Spawner {
+    registry: Arc<Registry>,
+}
+
+impl Spawner {
+    /// Starts `worker` as a task of the worker thread.
+    pub fn spawn<W: Worker + 'static>(&self, worker: W) {
+        let health = self.registry.register(worker.name());
+        monoio::spawn(run(worker, self.registry.clone(), health));
+    }
+}
+
+/// The worker thread: its runtime runs every worker as a task until [`Workers::stop`].
+#[derive(Debug)]
+pub struct Workers {
+    registry: Arc<Registry>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Starts the worker thread; `setup` runs on it and spawns the workers (built there, so they
+    /// may hold per-thread state such as backend clients).
+    pub fn start(
+        registry: Arc<Registry>,
+        setup: impl FnOnce(&Spawner) + Send + 'static,
+    ) -> Result<Workers, std::io::Error> {
+        let reg = registry.clone();
+        let (started, setup_done) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new().name("s3o-workers".into()).spawn(move || {
+            let rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+                .enable_timer()
+                .build();
+            let mut rt = match rt {
+                Ok(rt) => rt,
+                Err(e) => {
+                    warn!(error = %e, "worker thread: no runtime; background workers not running");
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                setup(&Spawner { registry: reg.clone() });
+                let _ = started.send(());
+                // Let the workers run until told to stop, then give their loops a moment to end
+                // their current tick.
+                while !reg.stopping() {
+                    monoio::time::sleep(STOP_CHECK).await;
+                }
+                let t0 = Instant::now();
+                while reg.health.lock().iter().any(|h| h.running.load(Ordering::Relaxed)) && t0.elapsed() < STOP_WAIT {
+                    monoio::time::sleep(Duration::from_millis(10)).await;
+                }
+            });
+        })?;
+        // Every worker is registered once `start` returns (or the thread failed to set up).
+        let _ = setup_done.recv_timeout(Duration::from_secs(10));
+        Ok(Workers {
+            registry,
+            thread: Some(thread),
+        })
+    }
+
+    /// Tells every worker to stop after its current tick and joins the thread.
+    pub fn stop(mut self) {
+        self.registry.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// How long stopping waits for workers to end their current tick.
+const STOP_WAIT: Duration = Duration::from_secs(10);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fails `fail` times, then succeeds, busy for the first `busy` successes.
+    struct Flaky {
+        fail: u32,
+        busy: u32,
+    }
+
+    impl Worker for Flaky {
+        fn name(&self) -> &'static str {
+            "flaky"
+        }
+        fn interval(&self) -> Duration {
+            Duration::from_millis(5)
+        }
+        async fn tick(&mut self) -> Result<Tick, String> {
+            if self.fail > 0 {
+                self.fail -= 1;
+                return Err(format!("{} failures to go", self.fail));
+            }
+            if self.busy > 0 {
+                self.busy -= 1;
+                return Ok(Tick::Busy);
+            }
+            Ok(Tick::Idle)
+        }
+    }
+
+    #[test]
+    fn health_counts_failures_until_a_success() {
+        let h = Health::new("w");
+        h.record(&Err("disk full".into()), 1_000);
+        h.record(&Err("disk still full".into()), 2_000);
+        let s = h.snapshot();
+        assert_eq!((s.ticks, s.consecutive_failures), (2, 2));
+        assert_eq!((s.last_success_ms, s.last_failure_ms), (None, Some(2_000)));
+        assert_eq!(s.last_error.as_deref(), Some("disk still full"));
+        h.record(&Ok(Tick::Idle), 3_000);
+        let s = h.snapshot();
+        assert_eq!(
+            (s.ticks, s.consecutive_failures, s.last_success_ms),
+            (3, 0, Some(3_000))
+        );
+        assert_eq!(
+            s.last_error.as_deref(),
+            Some("disk still full"),
+            "the last error stays visible"
+        );
+    }
+
+    #[test]
+    fn workers_run_record_and_stop_when_told() {
+        let registry = Arc::new(Registry::default());
+        let w = Workers::start(registry.clone(), |s| s.spawn(Flaky { fail: 2, busy: 3 })).unwrap();
+        let t0 = Instant::now();
+        while registry.snapshot().first().is_none_or(|h| h.ticks < 8) {
+            assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", registry.snapshot());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let s = &registry.snapshot()[0];
+        assert!(s.running && s.name == "flaky" && s.consecutive_failures == 0, "{s:?}");
+        assert_eq!(s.last_error.as_deref(), Some("0 failures to go"));
+        assert!(s.last_success_ms.is_some() && s.last_failure_ms.is_some());
+        let t0 = Instant::now();
+        w.stop();
+        assert!(t0.elapsed() < Duration::from_secs(5), "stopped and joined promptly");
+        assert!(!registry.snapshot()[0].running);
+    }
+}
