@@ -43,8 +43,8 @@ from harness import (
 
 SDK_DIR = E2E_DIR / "sdk_rust"
 SDK_BIN_NAME = "s3o-e2e-sdk-rust"
-# A clean build of the client is a few minutes on 2 cores (aws-sdk-s3 is one big crate); a
-# rebuild with nothing changed is under a second. .ci/test builds it before the suite starts.
+# A clean build of the client is 2 minutes on 2 idle cores, 4 on busy ones (aws-sdk-s3 is one
+# big crate); a rebuild with nothing changed is under a second. .ci/test builds it before the suite.
 BUILD_TIMEOUT_SECS = 1200
 RUN_TIMEOUT_SECS = 240
 BUCKET = "sdk-rust"
