@@ -374,6 +374,7 @@ fn aws_chunked_uploads_in_every_mode() {
         );
         assert_eq!(r.status, 200, "{method}");
         assert_eq!(r.header("x-amz-checksum-crc32c"), Some(want.as_str()), "{method}");
+        assert_eq!(r.header("x-amz-checksum-type"), Some("FULL_OBJECT"), "{method}");
     }
 }
 

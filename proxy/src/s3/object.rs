@@ -455,8 +455,11 @@ fn object_headers(ctx: &Ctx<'_>, q: &[(String, String)], head: &mut ResponseHead
         }
         Served::Range => return,
     }
-    if let Some(t) = &meta.checksum_type {
-        head.push("x-amz-checksum-type", t);
+    match &meta.checksum_type {
+        Some(t) => head.push("x-amz-checksum-type", t),
+        // A single PUT's checksum covers the whole object.
+        None if meta.parts.is_empty() => head.push("x-amz-checksum-type", "FULL_OBJECT"),
+        None => {}
     }
 }
 

@@ -464,12 +464,11 @@ impl Run {
             got.checksum_crc32(),
             Some(crc32_b64(&body).as_str()),
         )?;
-        // S3 documents FULL_OBJECT as the type of every PutObject checksum, and the header as one
-        // about multipart objects: its absence and FULL_OBJECT are both right here.
+        // S3 documents FULL_OBJECT as the type of every PutObject checksum.
         let kind = got.checksum_type();
         ensure!(
-            matches!(kind, None | Some(ChecksumType::FullObject)),
-            "GetObject x-amz-checksum-type: got {kind:?}, want none or FULL_OBJECT"
+            matches!(kind, Some(ChecksumType::FullObject)),
+            "GetObject x-amz-checksum-type: got {kind:?}, want FULL_OBJECT"
         );
         let bytes = got.body.collect().await.op("GetObject (small) body")?.into_bytes();
         self.wire.expect("GetObject (small)", 200)?;
