@@ -10,7 +10,7 @@ use monoio::io::{AsyncWriteRentExt, CancelableAsyncReadRent, Canceller};
 use monoio::net::TcpStream;
 use s3o_sigv4::{BodyCheck, BodyDigests, ChecksumAlgorithm, ChunkedDecoder, Payload};
 
-use crate::backend::{BodySource, BODY_BUF};
+use crate::backend::{BodySource, SourceIntegrity, BODY_BUF};
 use crate::error::ProxyError;
 use crate::http::{BodyKind, ChunkedBody, ResponseHead, CONTINUE_100};
 
@@ -239,6 +239,8 @@ pub struct RequestBody {
     expect_continue: bool,
     /// Payload length, when known up front.
     payload_len: Option<u64>,
+    /// What the body is checked against, known up front.
+    integrity: SourceIntegrity,
     done: bool,
     result: Option<BodyDigests>,
 }
@@ -267,13 +269,17 @@ impl RequestBody {
         if let Some(m) = content_md5 {
             check.expect_content_md5(m.as_bytes())?;
         }
-        let (aws, payload_len) = match payload {
-            Payload::Streaming(auth) => (Some(ChunkedDecoder::new(auth.clone())?), Some(auth.decoded_length)),
+        let (aws, payload_len, integrity) = match payload {
+            Payload::Streaming(auth) => (
+                Some(ChunkedDecoder::new(auth.clone())?),
+                Some(auth.decoded_length),
+                auth.trailer.map_or(SourceIntegrity::None, SourceIntegrity::Trailer),
+            ),
             Payload::Sha256(h) => {
                 check.expect_sha256(*h);
-                (None, known(&framing))
+                (None, known(&framing), SourceIntegrity::Sha256(*h))
             }
-            Payload::Unsigned => (None, known(&framing)),
+            Payload::Unsigned => (None, known(&framing), SourceIntegrity::None),
         };
         if let Some((alg, v)) = checksum_header {
             // A value that is not even a digest cannot match: S3 answers BadDigest.
@@ -289,6 +295,7 @@ impl RequestBody {
             check,
             expect_continue,
             payload_len,
+            integrity,
             done: false,
             result: None,
         })
@@ -487,6 +494,18 @@ impl BodySource for ClientBodySource<'_> {
 
     fn next_buffered(&mut self) -> Result<Option<Bytes>, ProxyError> {
         self.body.next_buffered(self.io)
+    }
+
+    fn integrity(&self) -> SourceIntegrity {
+        self.body.integrity
+    }
+
+    fn trailer_value(&self) -> Option<String> {
+        let SourceIntegrity::Trailer(alg) = self.body.integrity else {
+            return None;
+        };
+        let c = self.body.digests()?.checksum.as_ref()?;
+        (c.algorithm == alg).then(|| c.value.clone())
     }
 }
 

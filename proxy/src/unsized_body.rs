@@ -173,6 +173,20 @@ impl BodySource for UploadSource<'_, '_> {
             UploadSource::Buffered(b) => b.next_buffered(),
         }
     }
+
+    fn integrity(&self) -> crate::backend::SourceIntegrity {
+        match self {
+            UploadSource::Client(c) => c.integrity(),
+            UploadSource::Buffered(b) => b.integrity(),
+        }
+    }
+
+    fn trailer_value(&self) -> Option<String> {
+        match self {
+            UploadSource::Client(c) => c.trailer_value(),
+            UploadSource::Buffered(b) => b.trailer_value(),
+        }
+    }
 }
 
 #[cfg(test)]

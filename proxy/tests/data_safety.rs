@@ -239,40 +239,56 @@ fn backends_verify_what_they_store_and_corrupt_bytes_are_never_served_whole() {
         k.update(b);
         k.finish_base64()
     };
-    // No checksum from the client: the backend gets ours, as an aws-chunked trailer, and keeps it.
+    // No checksum from the client (unsigned payload): the backend gets our CRC32C, as an
+    // aws-chunked trailer, and keeps it.
+    let unsigned_put = |c: &mut common::Client, path: &str, body: &[u8]| {
+        let mut h = c.signed_headers("PUT", path, "", &[], "UNSIGNED-PAYLOAD");
+        h.push(("content-length".into(), body.len().to_string()));
+        c.raw("PUT", path, "", &h, body).status
+    };
+    let kept = |body: &[u8]| {
+        let objects = fake.state.objects.lock().unwrap();
+        let key = objects
+            .iter()
+            .find(|(_, o)| o.as_slice() == body)
+            .map(|(k, _)| k.clone());
+        key.and_then(|k| fake.state.checksums.lock().unwrap().get(&k).cloned())
+    };
+    let crc32c_of = |b: &[u8]| Some(("x-amz-checksum-crc32c".to_string(), crc32c(b)));
     let big = data(2_500_000, 21);
-    assert_eq!(c.put("/data/big", &big).status, 200);
+    assert_eq!(unsigned_put(&mut c, "/data/big", &big), 200);
     let small = data(100, 22);
-    assert_eq!(c.put("/data/small", &small).status, 200);
-    let sums: Vec<(String, String)> = fake.state.checksums.lock().unwrap().values().cloned().collect();
-    assert!(
-        sums.contains(&("x-amz-checksum-crc32c".into(), crc32c(&big))),
-        "{sums:?}"
+    assert_eq!(unsigned_put(&mut c, "/data/small", &small), 200);
+    assert_eq!(kept(&big), crc32c_of(&big), "stored decoded, with our CRC32C");
+    assert_eq!(kept(&small), crc32c_of(&small));
+    // A signed payload hash is the backend's check too (it verifies the same SHA-256).
+    let signed = data(70_000, 23);
+    assert_eq!(c.put("/data/signed", &signed).status, 200);
+    let sha = s3o_sigv4::string_to_sign::sha256_hex(&signed);
+    assert_eq!(kept(&signed), Some(("x-amz-content-sha256".to_string(), sha)));
+    // A client's trailer checksum is forwarded as the backend's trailer.
+    let trailed = data(300_000, 24);
+    let r = c.chunked_put(
+        "/data/trailed",
+        &trailed,
+        StreamingMode::UnsignedTrailer,
+        65_536,
+        |_| {},
     );
-    assert!(
-        sums.contains(&("x-amz-checksum-crc32c".into(), crc32c(&small))),
-        "{sums:?}"
-    );
-    assert!(
-        fake.state.objects.lock().unwrap().values().any(|o| *o == big),
-        "stored decoded"
-    );
-    // The client's own checksum header goes to the backend instead.
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(kept(&trailed), crc32c_of(&trailed));
+    // The client's own checksum header goes to the backend as sent.
     let crc = "x-amz-checksum-crc32";
     let mut k = s3o_sigv4::Checksummer::new(s3o_sigv4::ChecksumAlgorithm::Crc32);
     k.update(b"hello");
     let v = k.finish_base64();
     assert_eq!(c.send("PUT", "/data/hello", "", &[(crc, &v)], b"hello").status, 200);
-    assert!(fake
-        .state
-        .checksums
-        .lock()
-        .unwrap()
-        .values()
-        .any(|s| *s == (crc.to_string(), v.clone())));
+    assert_eq!(kept(b"hello"), Some((crc.to_string(), v.clone())));
     // Intact objects read back whole, checked on the way.
     assert!(c.get("/data/big").body == big);
     assert!(c.get("/data/small").body == small);
+    assert!(c.get("/data/signed").body == signed);
+    assert!(c.get("/data/trailed").body == trailed);
     assert_eq!(c.get("/data/hello").body, b"hello");
 
     // A byte changes behind our back: the GET stops short of the end instead of serving it.

@@ -29,6 +29,29 @@ pub trait BodySource {
     fn next_buffered(&mut self) -> Result<Option<Bytes>, ProxyError> {
         Ok(None)
     }
+
+    /// What the source checks the body against itself, known before its first byte, so a
+    /// backend can be handed the same check instead of one we compute.
+    fn integrity(&self) -> SourceIntegrity {
+        SourceIntegrity::None
+    }
+
+    /// The verified value (base64) of a [`SourceIntegrity::Trailer`] checksum, once the source
+    /// has ended.
+    fn trailer_value(&self) -> Option<String> {
+        None
+    }
+}
+
+/// What a [`BodySource`] verifies its bytes against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceIntegrity {
+    /// Nothing.
+    None,
+    /// This SHA-256 of the whole body (a signed `x-amz-content-sha256`).
+    Sha256([u8; 32]),
+    /// A checksum of this algorithm that arrives after the body (an aws-chunked trailer).
+    Trailer(s3o_sigv4::ChecksumAlgorithm),
 }
 
 /// Facts about a logical object stored with its bytes, so the index can be rebuilt from the

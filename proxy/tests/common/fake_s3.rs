@@ -1,5 +1,6 @@
-//! A tiny in-memory S3 backend on std threads for tests: PUT (plain, or aws-chunked with an
-//! unsigned trailer, whose checksum it verifies and keeps, as S3 does), GET (with Range; the
+//! A tiny in-memory S3 backend on std threads for tests: PUT (plain, checked against a signed
+//! payload hash, or aws-chunked with an unsigned trailer whose checksum it verifies and keeps,
+//! as S3 does), GET (with Range; the
 //! stored checksum with `x-amz-checksum-mode: ENABLED`), HEAD, DELETE on path-style keys, no
 //! signature checks, and a fault switch that makes it die in the middle of the next PUT body
 //! after storing the partial bytes (the worst case for orphans).
@@ -127,7 +128,7 @@ fn serve(mut s: TcpStream, st: Arc<FakeState>) {
                 }
                 let stored = match header("content-encoding").as_deref() {
                     Some("aws-chunked") => decode_aws_chunked(&body, &header),
-                    _ => Some((body, checksum_header(&headers))),
+                    _ => signed_sha256(body, &headers),
                 };
                 st.puts_ended.fetch_add(1, Ordering::SeqCst);
                 let Some((body, checksum)) = stored else {
@@ -203,6 +204,20 @@ fn parse_range(v: &str, len: usize) -> Option<(usize, usize)> {
 
 /// A checksum header: name, base64 value.
 type Checksum = (String, String);
+
+/// A plain body, checked against a signed `x-amz-content-sha256` as S3 does (kept as the
+/// body's checksum then), or with its checksum header; `None` when the hash differs.
+fn signed_sha256(body: Vec<u8>, headers: &[(String, String)]) -> Option<(Vec<u8>, Option<Checksum>)> {
+    let sha = headers
+        .iter()
+        .find(|(n, _)| n == "x-amz-content-sha256")
+        .map(|(_, v)| v.clone());
+    match sha.filter(|v| v.len() == 64) {
+        Some(hex) if hex != s3o_sigv4::string_to_sign::sha256_hex(&body) => None,
+        Some(hex) => Some((body, Some(("x-amz-content-sha256".into(), hex)))),
+        None => Some((body, checksum_header(headers))),
+    }
+}
 
 /// The first `x-amz-checksum-<alg>` header of a request.
 fn checksum_header(headers: &[(String, String)]) -> Option<(String, String)> {

@@ -1,6 +1,7 @@
 """The bytes between the proxy and its backends are checked at both ends, on real servers: every
-upload carries a checksum the backend verifies and keeps (the client's own checksum header, or
-else the proxy's CRC32C as an aws-chunked trailer), and whole-object reads come back intact."""
+upload carries a check the backend makes (the client's checksum header, signed payload hash or
+trailer checksum, or else the proxy's own CRC32C as an aws-chunked trailer), and whole-object
+reads come back intact."""
 
 import base64
 import os
@@ -38,11 +39,14 @@ def crc32c_b64(data: bytes) -> str:
 
 
 @pytest.fixture(scope="module")
-def no_checksum_client(proxy):
-    """boto3 that sends no checksum of its own (as before botocore 1.36, or other SDKs)."""
-    return make_client(proxy.endpoint, RW_ACCESS_KEY, RW_SECRET_KEY,
+def no_checksum_client(proxy_tls):
+    """boto3 that sends no checksum of its own (as before botocore 1.36, or other SDKs): over
+    https it signs no payload hash either (UNSIGNED-PAYLOAD), so nothing checks the body but
+    what the proxy adds."""
+    return make_client(proxy_tls.endpoint, RW_ACCESS_KEY, RW_SECRET_KEY, verify=str(proxy_tls.ca_bundle),
                        request_checksum_calculation="when_required",
-                       response_checksum_validation="when_required")
+                       response_checksum_validation="when_required",
+                       s3={"payload_signing_enabled": False})
 
 
 def test_each_backend_keeps_the_proxys_crc32c_of_an_upload(proxy, no_checksum_client):

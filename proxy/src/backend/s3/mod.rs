@@ -21,7 +21,7 @@ use s3o_sigv4::{AmzDate, Signer};
 
 use super::pieces::Pieces;
 use super::stream::GetStream;
-use super::{BodySource, ByteRange, PhysicalMeta, BODY_BUF};
+use super::{BodySource, ByteRange, PhysicalMeta, SourceIntegrity, BODY_BUF};
 use crate::config::{BackendConfig, BackendKind};
 use crate::error::{BackendError, ProxyError};
 use crate::http::response::decimal;
@@ -39,6 +39,17 @@ pub(super) const MAX_IDLE_PER_BACKEND: usize = 64;
 const REUSE_FOR_UPLOAD: Duration = Duration::from_secs(2);
 /// A pooled connection idle longer than this is dropped.
 const MAX_IDLE: Duration = Duration::from_secs(30);
+
+/// How a backend checks an upload's bytes.
+#[derive(Debug)]
+enum BackendCheck {
+    /// Nothing more than what the extra headers carry (a forwarded checksum header).
+    None,
+    /// The body's SHA-256 (hex), signed as the payload hash.
+    Sha256(String),
+    /// A trailer: the client's checksum of this algorithm, forwarded, or our own CRC32C.
+    Trailer(Option<s3o_sigv4::ChecksumAlgorithm>),
+}
 
 /// A parsed backend response head.
 #[derive(Debug)]
@@ -443,22 +454,28 @@ impl S3Backend {
         let (mut lkey, mut version) = (String::new(), String::new());
         let mut extra = Self::label_headers(meta, &mut lkey, &mut version);
         extra.extend(meta.integrity.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-        // The client's checksum header goes along; without one, our own CRC32C as a trailer.
+        // The backend checks what the client's body was checked against: its checksum header
+        // (forwarded above), its signed SHA-256, or its trailer checksum; without any of these,
+        // a CRC32C we compute, as a trailer.
         let has_checksum = meta
             .integrity
             .iter()
             .any(|(n, _)| s3o_sigv4::ChecksumAlgorithm::from_header_name(n).is_some());
-        let trailer = self.checksum_trailer && !has_checksum;
-        let (resp, rbody) = self.send_body("PUT", key, "", len, &extra, body, trailer).await?;
+        let check = match body.integrity() {
+            _ if has_checksum || !self.checksum_trailer => BackendCheck::None,
+            SourceIntegrity::Sha256(h) => BackendCheck::Sha256(s3o_sigv4::encode::hex(&h)),
+            SourceIntegrity::Trailer(alg) => BackendCheck::Trailer(Some(alg)),
+            SourceIntegrity::None => BackendCheck::Trailer(None),
+        };
+        let (resp, rbody) = self.send_body("PUT", key, "", len, &extra, body, check).await?;
         if resp.status != 200 {
             return Err(self.status_error(resp.status, &rbody).into());
         }
         Ok(resp.etag)
     }
 
-    /// Sends a request whose body is exactly `len` bytes of `body`, streamed (framed as
-    /// aws-chunked with our CRC32C as a trailer when `trailer`), and returns the response with
-    /// its (small) body.
+    /// Sends a request whose body is exactly `len` bytes of `body`, streamed and checked by the
+    /// backend as `check` says, and returns the response with its (small) body.
     #[allow(clippy::too_many_arguments)]
     async fn send_body<B: BodySource>(
         &self,
@@ -468,28 +485,30 @@ impl S3Backend {
         len: u64,
         extra: &[(&str, &str)],
         body: &mut B,
-        trailer: bool,
+        check: BackendCheck,
     ) -> Result<(Response, Vec<u8>), ProxyError> {
         let len_s = decimal(len);
-        let wire_len = if trailer {
-            decimal(aws_chunked::encoded_len(len))
-        } else {
-            len_s.clone()
+        let mut framer = match check {
+            BackendCheck::Trailer(forward) => Some(aws_chunked::Framer::new(len, forward)),
+            _ => None,
         };
+        let wire_len = match &framer {
+            Some(f) => decimal(aws_chunked::encoded_len(len, f.algorithm())),
+            None => len_s.clone(),
+        };
+        let trailer_name = framer.as_ref().map(|f| aws_chunked::trailer_name(f.algorithm()));
         let mut headers: Vec<(&str, &str)> = Vec::with_capacity(extra.len() + 4);
         headers.push(("content-length", &wire_len));
-        let mut framer = None;
-        if trailer {
+        if let Some(name) = &trailer_name {
             headers.push(("content-encoding", "aws-chunked"));
             headers.push(("x-amz-decoded-content-length", &len_s));
-            headers.push(("x-amz-trailer", aws_chunked::TRAILER));
-            framer = Some(aws_chunked::Framer::new(len));
+            headers.push(("x-amz-trailer", name));
         }
         headers.extend_from_slice(extra);
-        let payload = if trailer {
-            aws_chunked::PAYLOAD
-        } else {
-            "UNSIGNED-PAYLOAD"
+        let payload = match &check {
+            BackendCheck::None => "UNSIGNED-PAYLOAD",
+            BackendCheck::Sha256(hex) => hex.as_str(),
+            BackendCheck::Trailer(_) => aws_chunked::PAYLOAD,
         };
         let head = self.head_with(method, &self.path(key), query, &headers, payload);
         // No body byte has been consumed yet: a stale pooled connection is replaced, once.
@@ -528,9 +547,6 @@ impl S3Backend {
             }
             if let Some(f) = &mut framer {
                 batch = f.frame(batch).map_err(|e| ProxyError::Internal(e.into()))?;
-                if end == len {
-                    batch.push(f.finish());
-                }
             }
             if end < len {
                 let (written, read) = monoio::join!(self.io(conn.write_pieces(Pieces::new(batch))), body.next_piece());
@@ -540,6 +556,11 @@ impl S3Backend {
             } else {
                 if body.next_piece().await?.is_some() {
                     return Err(ProxyError::Internal("body longer than announced".into()));
+                }
+                // Verified: the trailer (with the client's value, when forwarded) ends the body.
+                if let Some(f) = &framer {
+                    let end = f.finish(body.trailer_value().as_deref());
+                    batch.push(end.map_err(|e| ProxyError::Internal(e.into()))?);
                 }
                 self.io(conn.write_pieces(Pieces::new(batch)))
                     .await?
@@ -551,8 +572,11 @@ impl S3Backend {
             return Err(s3o_sigv4::SigError::IncompleteBody.into());
         }
         if let Some(f) = framer.filter(|_| len == 0) {
-            // An empty body is only its end and trailer.
-            self.io(conn.write_all(f.finish().to_vec()))
+            // An empty body is only its end and trailer (its checks ran in `next_piece`).
+            let end = f
+                .finish(body.trailer_value().as_deref())
+                .map_err(|e| ProxyError::Internal(e.into()))?;
+            self.io(conn.write_all(end.to_vec()))
                 .await?
                 .0
                 .map_err(|e| self.err_connect(e))?;

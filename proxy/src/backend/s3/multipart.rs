@@ -5,7 +5,7 @@
 
 use s3o_sigv4::encode::uri_encode;
 
-use super::S3Backend;
+use super::{BackendCheck, S3Backend};
 use crate::backend::{BodySource, ByteRange, PhysicalMeta};
 use crate::error::{BackendError, ProxyError};
 
@@ -92,7 +92,9 @@ impl S3Backend {
     ) -> Result<Option<String>, ProxyError> {
         let query = Self::part_query(upload_id, part_number);
         let extra: Vec<(&str, &str)> = integrity.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-        let (resp, rbody) = self.send_body("PUT", key, &query, len, &extra, body, false).await?;
+        let (resp, rbody) = self
+            .send_body("PUT", key, &query, len, &extra, body, BackendCheck::None)
+            .await?;
         self.check_ok(resp.status, &rbody)?;
         Ok(resp.etag)
     }
@@ -122,7 +124,7 @@ impl S3Backend {
         let mut body = SmallBody(Some(bytes::Bytes::from(doc)));
         let extra = [("content-type", "application/xml")];
         let (resp, rbody) = self
-            .send_body("POST", key, &query, len, &extra, &mut body, false)
+            .send_body("POST", key, &query, len, &extra, &mut body, BackendCheck::None)
             .await?;
         self.check_ok(resp.status, &rbody)?;
         Ok(element(&rbody, "ETag"))
