@@ -5,10 +5,10 @@
 # Sets: rel (release dir), tmp, B (backend port), P (proxy port), bpid, ppid, and
 # LOADGEN (an array: `s3o-loadtest run` against the proxy with the stack's key and bucket).
 # DATA_DIR overrides where the proxy keeps its metadata; PROXY_BIN which proxy binary runs
-# (for before/after comparisons).
+# (for before/after comparisons); BENCH_CONFIG another proxy config (default benches/compare/proxy.toml).
 
 rel="${CARGO_TARGET_DIR:-$PWD/target}/release"
-CONFIG=benches/compare/proxy.toml
+CONFIG=${BENCH_CONFIG:-benches/compare/proxy.toml}
 STACK_AK=$(sed -n '/^\[\[credentials\]\]/,$s/^access_key = "\(.*\)"/\1/p' "$CONFIG")
 STACK_SK=$(sed -n '/^\[\[credentials\]\]/,$s/^secret_key = "\(.*\)"/\1/p' "$CONFIG")
 
