@@ -1,4 +1,5 @@
-//! The `s3-orchestrator` command: `serve` runs the proxy, `validate` checks a config file.
+//! The `s3-orchestrator` command: `serve` runs the proxy, `validate` checks a config file,
+//! `version` prints the version.
 //! A startup failure prints one line naming what failed (config file, address, directory,
 //! backend) and the OS reason, and exits non-zero.
 
@@ -46,6 +47,8 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Print the version and exit.
+    Version,
 }
 
 fn main() -> ExitCode {
@@ -59,6 +62,10 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     match cli.command {
+        Command::Version => {
+            println!("s3-orchestrator {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
         Command::Validate { config } => match load_config(&config) {
             Ok(cfg) => {
                 println!(

@@ -415,3 +415,11 @@ fn running_out_of_descriptors_backs_off_logs_rarely_and_recovers() {
     assert_eq!(r.status, 404);
     assert!(t0.elapsed() < Duration::from_secs(5), "took {:?}", t0.elapsed());
 }
+
+#[test]
+fn version_prints_the_version() {
+    let out = Command::new(BIN).arg("version").output().unwrap();
+    assert!(out.status.success());
+    let want = format!("s3-orchestrator {}\n", env!("CARGO_PKG_VERSION"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+}
