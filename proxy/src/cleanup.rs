@@ -78,8 +78,10 @@ impl Worker for ReaperWorker {
     }
 
     async fn tick(&mut self) -> Result<Tick, String> {
-        reap_uploads(&self.0, crate::clock::unix_ms());
-        Ok(Tick::Idle)
+        match reap_uploads_checked(&self.0, crate::clock::unix_ms()) {
+            (_, None) => Ok(Tick::Idle),
+            (_, Some(e)) => Err(e),
+        }
     }
 }
 
@@ -89,10 +91,20 @@ const REAP_EVERY: Duration = Duration::from_secs(60);
 /// Aborts the multipart uploads begun more than `multipart_expiry_secs` before `now_ms`; their
 /// parts go through the cleanup queue. Returns how many were aborted.
 pub fn reap_uploads(shared: &Shared, now_ms: u64) -> usize {
+    reap_uploads_checked(shared, now_ms).0
+}
+
+/// [`reap_uploads`], also returning the last error met (each is logged too).
+fn reap_uploads_checked(shared: &Shared, now_ms: u64) -> (usize, Option<String>) {
     let age_ms = shared.cfg.limits.multipart_expiry_secs.saturating_mul(1000);
+    let mut failed = None;
+    let mut fail = |what: String| {
+        warn!(error = %what, "multipart reaper");
+        failed = Some(what);
+    };
     // Records of completed uploads (kept for repeated Completes) go after the same time.
     if let Err(e) = shared.store.forget_completed_before(now_ms.saturating_sub(age_ms)) {
-        warn!(error = %e, "completed-upload records not pruned");
+        fail(format!("completed-upload records not pruned: {e}"));
     }
     let expired = match shared
         .store
@@ -100,8 +112,8 @@ pub fn reap_uploads(shared: &Shared, now_ms: u64) -> usize {
     {
         Ok(u) => u,
         Err(e) => {
-            warn!(error = %e, "multipart uploads unreadable");
-            return 0;
+            fail(format!("multipart uploads unreadable: {e}"));
+            return (0, failed);
         }
     };
     let mut aborted = 0;
@@ -112,10 +124,10 @@ pub fn reap_uploads(shared: &Shared, now_ms: u64) -> usize {
                 aborted += 1;
                 tracing::info!(bucket = %u.bucket, key = %u.key, upload = %u.upload_id, "expired multipart upload aborted");
             }
-            Err(e) => warn!(upload = %u.upload_id, error = %e, "expired multipart upload not aborted"),
+            Err(e) => fail(format!("expired multipart upload {} not aborted: {e}", u.upload_id)),
         }
     }
-    aborted
+    (aborted, failed)
 }
 
 /// What one round of the cleanup queue did.
@@ -163,17 +175,26 @@ pub async fn run_round_at(shared: &Shared, backends: &HashMap<String, Rc<Backend
         match result {
             Ok(()) => {
                 debug!(backend = %t.backend, key = %t.physical_key, "cleaned up");
-                if let Ok(ticket) = shared.store.complete_cleanup(t.id) {
-                    let _ = ticket.await;
+                let done = match shared.store.complete_cleanup(t.id) {
+                    Ok(ticket) => ticket.await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                if let Err(e) = done {
+                    round.failed += 1;
+                    round.last_error = Some(format!("deleted, but not recorded: {e}"));
                 }
             }
             Err(e) => {
                 warn!(backend = %t.backend, key = %t.physical_key, attempts = t.attempts, error = %e, "cleanup failed; will retry");
-                if let Ok((_, ticket)) = shared.store.retry_cleanup(t.id, now) {
-                    let _ = ticket.await;
-                }
+                let rescheduled = match shared.store.retry_cleanup(t.id, now) {
+                    Ok((_, ticket)) => ticket.await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
                 round.failed += 1;
-                round.last_error = Some(e);
+                round.last_error = Some(match rescheduled {
+                    Ok(()) => e,
+                    Err(r) => format!("{e} (and not rescheduled: {r})"),
+                });
             }
         }
     }

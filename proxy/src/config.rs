@@ -384,6 +384,11 @@ impl Config {
         if self.backends.is_empty() {
             return bad("at least one [[backends]] is required".into());
         }
+        let l = &self.limits;
+        if l.unsized_body_max_bytes == 0 || l.unsized_body_max_bytes > l.unsized_body_total_bytes {
+            // Otherwise a body the total can never hold would be told to retry (503) forever.
+            return bad("limits: unsized_body_max_bytes must be above 0 and at most unsized_body_total_bytes".into());
+        }
         let mut names = HashSet::new();
         for b in &self.backends {
             if b.name.is_empty() || !names.insert(b.name.as_str()) {

@@ -6,12 +6,11 @@
 //! refused 411 with a message naming the fix), and all bodies buffered at once over every core at
 //! most `limits.unsized_body_total_bytes` (past that, 503 SlowDown: the client retries).
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
-use crate::backend::BodySource;
+use crate::backend::{BodySource, BODY_BUF};
 use crate::client::{ClientBodySource, ClientIo, RequestBody};
 use crate::config::Limits;
 use crate::error::ProxyError;
@@ -51,24 +50,29 @@ impl BufferBudget {
     }
 }
 
-/// A whole, verified request body held in memory; its bytes count against the budget until it
-/// is dropped. Read it as a [`BodySource`].
+/// A whole, verified request body held in memory, in one buffer of its own (the pieces it
+/// arrived in are copied out, so neither the wire buffers nor chunk framing stay alive); its
+/// bytes count against the budget until it is dropped. Read it as a [`BodySource`].
 pub struct BufferedBody<'a> {
-    pieces: VecDeque<Bytes>,
-    len: u64,
+    bytes: Bytes,
     held: u64,
     budget: &'a BufferBudget,
 }
 
 impl BufferedBody<'_> {
-    /// The body's length.
+    /// The body's length (of what is left to read).
     pub fn len(&self) -> u64 {
-        self.len
+        self.bytes.len() as u64
     }
 
     /// Whether the body is empty.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.bytes.is_empty()
+    }
+
+    fn next(&mut self) -> Option<Bytes> {
+        let n = self.bytes.len().min(BODY_BUF);
+        (n > 0).then(|| self.bytes.split_to(n))
     }
 }
 
@@ -80,11 +84,11 @@ impl Drop for BufferedBody<'_> {
 
 impl BodySource for BufferedBody<'_> {
     async fn next_piece(&mut self) -> Result<Option<Bytes>, ProxyError> {
-        Ok(self.pieces.pop_front())
+        Ok(self.next())
     }
 
     fn next_buffered(&mut self) -> Result<Option<Bytes>, ProxyError> {
-        Ok(self.pieces.pop_front())
+        Ok(self.next())
     }
 }
 
@@ -96,25 +100,37 @@ pub async fn read_whole<'a>(
     max: u64,
     budget: &'a BufferBudget,
 ) -> Result<BufferedBody<'a>, ProxyError> {
-    let mut out = BufferedBody {
-        pieces: VecDeque::new(),
-        len: 0,
-        held: 0,
-        budget,
-    };
+    let mut held = Held { n: 0, budget };
+    let mut buf = BytesMut::new();
     while let Some(piece) = body.next_verified(io).await? {
         let n = piece.len() as u64;
-        if out.len + n > max {
+        if buf.len() as u64 + n > max {
             return Err(ProxyError::UnsizedBodyTooLarge(max));
         }
         if !budget.take(n) {
             return Err(ProxyError::SlowDown);
         }
-        out.held += n;
-        out.len += n;
-        out.pieces.push_back(piece);
+        held.n += n;
+        buf.extend_from_slice(&piece);
     }
-    Ok(out)
+    let held = std::mem::replace(&mut held.n, 0);
+    Ok(BufferedBody {
+        bytes: buf.freeze(),
+        held,
+        budget,
+    })
+}
+
+/// Budget taken while a body is being read, given back if reading fails.
+struct Held<'a> {
+    n: u64,
+    budget: &'a BufferBudget,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.budget.give_back(self.n);
+    }
 }
 
 /// An upload's length, stated by the client or, for a chunked body of unstated length, learnt
@@ -201,13 +217,19 @@ mod tests {
         assert!(b.take(4));
         assert_eq!(b.used(), 10);
         {
-            let body = BufferedBody {
-                pieces: VecDeque::new(),
-                len: 10,
+            let mut body = BufferedBody {
+                bytes: Bytes::from(vec![7u8; BODY_BUF + 10]),
                 held: 10,
                 budget: &b,
             };
-            assert_eq!(body.len(), 10);
+            assert_eq!(body.len(), BODY_BUF as u64 + 10);
+            assert_eq!(
+                body.next().map(|p| p.len()),
+                Some(BODY_BUF),
+                "handed out in BODY_BUF pieces"
+            );
+            assert_eq!(body.next().map(|p| p.len()), Some(10));
+            assert!(body.next().is_none() && body.is_empty());
         }
         assert_eq!(b.used(), 0, "dropping the body gives its bytes back");
     }

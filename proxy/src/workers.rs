@@ -234,6 +234,13 @@ impl Workers {
     }
 }
 
+impl Drop for Workers {
+    /// A `Workers` dropped without [`Workers::stop`] still tells its workers to stop.
+    fn drop(&mut self) {
+        self.registry.stop.store(true, Ordering::Release);
+    }
+}
+
 /// How long stopping waits for workers to end their current tick.
 const STOP_WAIT: Duration = Duration::from_secs(10);
 

@@ -149,17 +149,77 @@ fn upload_part_without_a_length_is_a_part() {
 
 #[test]
 fn when_the_memory_for_unsized_bodies_is_taken_the_answer_is_slow_down() {
+    use std::io::{Read, Write};
     let dir = TempDir::new("unsized-budget");
-    let text = config_text(&dir.0, "").replace("[limits]\n", "[limits]\nunsized_body_total_bytes = 10\n");
+    let limits = "[limits]\nunsized_body_max_bytes = 10\nunsized_body_total_bytes = 16\n";
+    let text = config_text(&dir.0, "").replace("[limits]\n", limits);
     let srv = TestServer::start_config(dir, &text);
     let mut c = srv.client();
-    let r = put_unsized(&mut c, "/data/small", "", &[], "UNSIGNED-PAYLOAD", b"0123456789");
-    assert_eq!(r.status, 200, "{}", r.text());
-    let r = put_unsized(&mut c, "/data/large", "", &[], "UNSIGNED-PAYLOAD", b"0123456789a");
+    // One upload holds 8 bytes of the 16 while its body is still arriving...
+    let mut h = c.signed_headers("PUT", "/data/held", "", &[], "UNSIGNED-PAYLOAD");
+    h.push(("transfer-encoding".into(), "chunked".into()));
+    let mut head = "PUT /data/held HTTP/1.1\r\n".to_string();
+    for (n, v) in &h {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    let mut a = std::net::TcpStream::connect(srv.addr).unwrap();
+    a.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    a.write_all(format!("{head}\r\n8\r\n01234567\r\n").as_bytes()).unwrap();
+    let t0 = std::time::Instant::now();
+    while srv.shared.unsized_budget.used() < 8 {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(10),
+            "the first body was not buffered"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // ... so a second one of 10 does not fit: 503 SlowDown, nothing stored.
+    let r = put_unsized(&mut c, "/data/refused", "", &[], "UNSIGNED-PAYLOAD", b"0123456789");
     assert_eq!((r.status, r.code().as_str()), (503, "SlowDown"), "{}", r.text());
+    // The first completes and gives its bytes back; then the second fits.
+    a.write_all(b"0\r\n\r\n").unwrap();
+    let mut resp = [0u8; 12];
+    a.read_exact(&mut resp).unwrap();
+    assert_eq!(&resp, b"HTTP/1.1 200");
     let mut c = srv.client();
-    assert_eq!(c.get("/data/large").status, 404);
+    assert_eq!(c.get("/data/refused").status, 404);
+    assert_eq!(c.get("/data/held").body, b"01234567");
+    let r = put_unsized(&mut c, "/data/refused", "", &[], "UNSIGNED-PAYLOAD", b"0123456789");
+    assert_eq!(r.status, 200, "{}", r.text());
     // A stated length does not use the budget.
-    assert_eq!(c.put("/data/large", b"0123456789abcdef").status, 200);
+    assert_eq!(c.put("/data/large", &[5u8; 100]).status, 200);
     assert_eq!(srv.shared.unsized_budget.used(), 0);
+}
+
+#[test]
+fn tiny_chunks_with_long_extensions_are_stored_whole() {
+    // 3000 one-byte chunks, each with a 500-byte chunk extension: the body is copied out of the
+    // wire buffers, so what is held is the payload, not the framing.
+    let srv = TestServer::start();
+    let mut c = srv.client();
+    let body = data(3000, 9);
+    let ext = "x".repeat(500);
+    let mut wire = Vec::new();
+    for b in &body {
+        wire.extend_from_slice(format!("1;e={ext}\r\n").as_bytes());
+        wire.push(*b);
+        wire.extend_from_slice(b"\r\n");
+    }
+    wire.extend_from_slice(b"0\r\n\r\n");
+    let mut h = c.signed_headers("PUT", "/data/tiny", "", &[], "UNSIGNED-PAYLOAD");
+    h.push(("transfer-encoding".into(), "chunked".into()));
+    let r = c.raw("PUT", "/data/tiny", "", &h, &wire);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(c.get("/data/tiny").body == body);
+    assert_eq!(srv.shared.unsized_budget.used(), 0);
+}
+
+#[test]
+fn limits_that_could_never_hold_a_body_are_refused_at_start() {
+    let dir = TempDir::new("unsized-config");
+    for limits in ["unsized_body_max_bytes = 0\n", "unsized_body_total_bytes = 1000\n"] {
+        let text = config_text(&dir.0, "").replace("[limits]\n", &format!("[limits]\n{limits}"));
+        let e = s3o_proxy::config::Config::parse(&text).unwrap_err().to_string();
+        assert!(e.contains("unsized_body_max_bytes"), "{e}");
+    }
 }

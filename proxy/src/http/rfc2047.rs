@@ -6,9 +6,10 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-/// `value` as it goes into a response header: unchanged when US-ASCII, else one UTF-8 `B` word.
+/// `value` as it goes into a response header: unchanged when printable US-ASCII, else one UTF-8
+/// `B` word (so control characters decoded from a word come back intact too).
 pub fn encode(value: &str) -> std::borrow::Cow<'_, str> {
-    if value.is_ascii() {
+    if value.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)) {
         return value.into();
     }
     format!("=?UTF-8?B?{}?=", STANDARD.encode(value)).into()
@@ -62,8 +63,8 @@ fn decode_q(text: &str) -> Option<Vec<u8>> {
         match b[i] {
             b'_' => out.push(b' '),
             b'=' => {
-                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
+                let hex = b.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit))?;
+                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
                 i += 2;
             }
             c if c.is_ascii_graphic() => out.push(c),
@@ -83,6 +84,9 @@ mod tests {
         assert_eq!(encode("plain value"), "plain value");
         assert_eq!(encode("Hello World\u{e9}"), "=?UTF-8?B?SGVsbG8gV29ybGTDqQ==?=");
         assert_eq!(decode(&encode("ключ ✓")).as_deref(), Some("ключ ✓"));
+        // Control characters (decoded from a word) leave encoded, not mangled.
+        assert_eq!(encode("a\r\nb"), "=?UTF-8?B?YQ0KYg==?=");
+        assert_eq!(decode("=?UTF-8?B?YQ0KYg==?=").as_deref(), Some("a\r\nb"));
     }
 
     #[test]
@@ -111,6 +115,7 @@ mod tests {
             "=?UTF-8?B?aGk=?= trailing",
             "=?UTF-8?Q?bad=Z1?=",
             "=?UTF-8?Q?cut=A?=",
+            "=?UTF-8?Q?sign=+F?=",
             "=?UTF-8?B?/w==?=",
             "=??=",
         ] {

@@ -193,7 +193,8 @@ pub async fn put_object(
         return Err(ProxyError::EntityTooLarge);
     }
     let store = &shared.store;
-    // Reserve quota before any byte moves (a refusal here also refuses `Expect: 100-continue`).
+    // Reserve quota before any byte moves (a refusal here also refuses `Expect: 100-continue`),
+    // except for a body of unstated length, which had to be read first to learn its size.
     let (backend, reservation) = placement::choose(ctx.core, bucket, len)?;
     let version = store.next_version()?;
     let physical = physical_key_for(bucket, key, version);
