@@ -16,6 +16,7 @@ the run with its log. A failing test gets the tail of the proxy's log attached t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -25,9 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from botocore.exceptions import ClientError
 
 from harness import (
+    ensure_bucket,
     BUCKETS,
     DEFAULT_BACKENDS,
     FS_BACKEND,
@@ -117,11 +118,7 @@ class S3Server:
 
 def _probe_round_trip(client, bucket: str) -> None:
     """Bucket create, put, get, delete, bucket delete: the server really stores objects."""
-    try:
-        client.create_bucket(Bucket=bucket)
-    except ClientError as e:
-        if e.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-            raise
+    ensure_bucket(client, bucket)
     client.put_object(Bucket=bucket, Key="probe/object", Body=b"probe")
     got = client.get_object(Bucket=bucket, Key="probe/object")["Body"].read()
     if got != b"probe":
@@ -253,11 +250,7 @@ def proxy(tmp_path_factory, seaweed, moto):
     backends: dict[str, BackendInfo] = {}
     for name, (srv, bucket, _quota) in S3_BACKENDS.items():
         s = servers[srv]
-        try:
-            s.client.create_bucket(Bucket=bucket)
-        except ClientError as e:
-            if e.response["Error"]["Code"] != "BucketAlreadyOwnedByYou":
-                raise
+        ensure_bucket(s.client, bucket)
         backends[name] = BackendInfo(name, "s3", server=s, bucket=bucket)
     fs_root = root / "fs-backend"
     backends[FS_BACKEND] = BackendInfo(FS_BACKEND, "fs", fs_root=fs_root)
@@ -286,6 +279,36 @@ def proxy(tmp_path_factory, seaweed, moto):
     if code != 0:
         pytest.fail(f"s3-orchestrator exited with code {code} after SIGTERM (want 0: a graceful stop)\n"
                     f"{log_tail(log_path)}", pytrace=False)
+
+
+@contextlib.contextmanager
+def private_proxy(root: Path, label: str, config: Path, port: int):
+    """A proxy of a test module's own (config already written): a failing test meanwhile quotes its
+    log; on exit it must still be running, and stop cleanly on SIGTERM."""
+    server = Server.start(f"s3-orchestrator ({label})",
+                          [str(locate_proxy_binary()), "serve", "--config", str(config)],
+                          root / "s3-orchestrator.log", cwd=root,
+                          env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "info"),
+                               "RUST_BACKTRACE": "1"})
+    # The report hook quotes the log of the last proxy in this list: this one, meanwhile.
+    _PROXY.append(server)
+    log_path = root / "s3-orchestrator.log"
+    try:
+        server.wait_port(port)
+        yield server
+    finally:
+        _PROXY.remove(server)
+    if server.proc.poll() is not None:
+        pytest.fail(f"{server.name} exited with code {server.proc.returncode} before the end of the "
+                    f"module, without being stopped\n{log_tail(log_path)}", pytrace=False)
+    server.extra["stopping"] = True
+    code = server.stop()
+    if server.extra.get("killed"):
+        pytest.fail(f"{server.name} ignored SIGTERM for {STOP_TIMEOUT_SECS:.0f} s and was killed\n"
+                    f"{log_tail(log_path)}", pytrace=False)
+    if code != 0:
+        pytest.fail(f"{server.name} exited with code {code} after SIGTERM (want 0)\n{log_tail(log_path)}",
+                    pytrace=False)
 
 
 @dataclass

@@ -425,6 +425,15 @@ def quoted_md5(data: bytes) -> str:
     return f'"{md5_hex(data)}"'
 
 
+def ensure_bucket(client, bucket: str) -> None:
+    """Creates `bucket` on a real server unless it is there already."""
+    try:
+        client.create_bucket(Bucket=bucket)
+    except ClientError as e:
+        if e.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
+
+
 def list_physical(client, bucket: str) -> dict[str, int]:
     """Every key (and its size) in a real backend bucket, listed directly."""
     out: dict[str, int] = {}

@@ -31,6 +31,7 @@ from harness import (
     WEED_SECRET_KEY,
     Server,
     Weed,
+    ensure_bucket,
     error_of,
     free_ports,
     locate_proxy_binary,
@@ -86,11 +87,7 @@ class Proxy:
 
 
 def start_proxy(root: Path, weed: Weed, real_bucket: str, limits: str = "") -> Proxy:
-    try:
-        weed.client.create_bucket(Bucket=real_bucket)
-    except ClientError as e:
-        if e.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-            raise
+    ensure_bucket(weed.client, real_bucket)
     root.mkdir(parents=True, exist_ok=True)
     (port,) = free_ports(1)
     config = root / "s3-orchestrator.toml"

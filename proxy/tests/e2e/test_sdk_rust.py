@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from botocore.exceptions import ClientError
 
 import conftest
 from harness import (
@@ -32,12 +31,10 @@ from harness import (
     REGION,
     RW_ACCESS_KEY,
     RW_SECRET_KEY,
-    STOP_TIMEOUT_SECS,
     Server,
+    ensure_bucket,
     free_ports,
     list_physical,
-    locate_proxy_binary,
-    log_tail,
     physical_prefix,
 )
 
@@ -113,38 +110,13 @@ def _write_config(path: Path, port: int, data_dir: Path, seaweed) -> None:
 @pytest.fixture(scope="module")
 def sdk_proxy(tmp_path_factory, seaweed):
     """s3-orchestrator with bucket `sdk-rust` on SeaweedFS only."""
-    try:
-        seaweed.client.create_bucket(Bucket=REAL_BUCKET)
-    except ClientError as e:
-        if e.response["Error"]["Code"] != "BucketAlreadyOwnedByYou":
-            raise
+    ensure_bucket(seaweed.client, REAL_BUCKET)
     root = tmp_path_factory.mktemp("sdk-rust-proxy")
     (port,) = free_ports(1)
     config = root / "s3-orchestrator.toml"
     _write_config(config, port, root / "meta", seaweed)
-    log_path = root / "s3-orchestrator.log"
-    server = Server.start("s3-orchestrator (sdk-rust)",
-                          [str(locate_proxy_binary()), "serve", "--config", str(config)], log_path,
-                          cwd=root, env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "info"),
-                                         "RUST_BACKTRACE": "1"})
-    # conftest's report hook quotes the log of the last proxy in this list: this one, meanwhile.
-    conftest._PROXY.append(server)
-    try:
-        server.wait_port(port)
+    with conftest.private_proxy(root, "sdk-rust", config, port) as server:
         yield SdkProxy(f"http://127.0.0.1:{port}", server)
-    finally:
-        conftest._PROXY.remove(server)
-    if server.proc.poll() is not None:
-        pytest.fail(f"{server.name} exited with code {server.proc.returncode} before the end of the "
-                    f"module, without being stopped\n{log_tail(log_path)}", pytrace=False)
-    server.extra["stopping"] = True
-    code = server.stop()
-    if server.extra.get("killed"):
-        pytest.fail(f"{server.name} ignored SIGTERM for {STOP_TIMEOUT_SECS:.0f} s and was killed\n"
-                    f"{log_tail(log_path)}", pytrace=False)
-    if code != 0:
-        pytest.fail(f"{server.name} exited with code {code} after SIGTERM (want 0)\n{log_tail(log_path)}",
-                    pytrace=False)
 
 
 # --------------------------------------------------------------------------------------------

@@ -34,13 +34,11 @@ from harness import (
     REGION,
     RW_ACCESS_KEY,
     RW_SECRET_KEY,
-    STOP_TIMEOUT_SECS,
     Server,
     TlsRelay,
+    ensure_bucket,
     error_of,
     free_ports,
-    locate_proxy_binary,
-    log_tail,
     make_client,
     make_test_ca_and_cert,
     quoted_md5,
@@ -173,38 +171,13 @@ def xfer(tmp_path_factory, seaweed, moto):
     """s3-orchestrator with bucket `xfer-seaweed` on SeaweedFS only and `xfer-moto` on moto only."""
     servers = {"seaweed": seaweed, "moto": moto}
     for srv, real_bucket in XFER_BUCKETS.values():
-        try:
-            servers[srv].client.create_bucket(Bucket=real_bucket)
-        except ClientError as e:
-            if e.response["Error"]["Code"] != "BucketAlreadyOwnedByYou":
-                raise
+        ensure_bucket(servers[srv].client, real_bucket)
     root = tmp_path_factory.mktemp("xfer-proxy")
     (port,) = free_ports(1)
     config = root / "s3-orchestrator.toml"
     _write_config(config, port, root / "meta", servers)
-    log_path = root / "s3-orchestrator.log"
-    server = Server.start("s3-orchestrator (transfers)",
-                          [str(locate_proxy_binary()), "serve", "--config", str(config)], log_path,
-                          cwd=root, env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "info"),
-                                         "RUST_BACKTRACE": "1"})
-    # conftest's report hook quotes the log of the last proxy in this list: this one, meanwhile.
-    conftest._PROXY.append(server)
-    try:
-        server.wait_port(port)
-        yield XferProxy(f"http://127.0.0.1:{port}", port, server, log_path)
-    finally:
-        conftest._PROXY.remove(server)
-    if server.proc.poll() is not None:
-        pytest.fail(f"{server.name} exited with code {server.proc.returncode} before the end of the "
-                    f"module, without being stopped\n{log_tail(log_path)}", pytrace=False)
-    server.extra["stopping"] = True
-    code = server.stop()
-    if server.extra.get("killed"):
-        pytest.fail(f"{server.name} ignored SIGTERM for {STOP_TIMEOUT_SECS:.0f} s and was killed\n"
-                    f"{log_tail(log_path)}", pytrace=False)
-    if code != 0:
-        pytest.fail(f"{server.name} exited with code {code} after SIGTERM (want 0)\n{log_tail(log_path)}",
-                    pytrace=False)
+    with conftest.private_proxy(root, "transfers", config, port) as server:
+        yield XferProxy(f"http://127.0.0.1:{port}", port, server, root / "s3-orchestrator.log")
 
 
 @pytest.fixture(scope="module")
