@@ -244,7 +244,6 @@ def write_proxy_config(path: Path, port: int, data_dir: Path, fs_root: Path,
 @pytest.fixture(scope="session")
 def proxy(tmp_path_factory, seaweed, moto):
     """s3-orchestrator serving on a free port, backed by SeaweedFS, moto and a local directory."""
-    binary = locate_proxy_binary()
     root = tmp_path_factory.mktemp("proxy")
     servers = {"seaweed": seaweed, "moto": moto}
     backends: dict[str, BackendInfo] = {}
@@ -258,34 +257,16 @@ def proxy(tmp_path_factory, seaweed, moto):
     (port,) = free_ports(1)
     config_path = root / "s3-orchestrator.toml"
     write_proxy_config(config_path, port, root / "meta", fs_root, servers)
-    env = dict(os.environ)
-    env.setdefault("RUST_LOG", "info")
-    env.setdefault("RUST_BACKTRACE", "1")
-    log_path = root / "s3-orchestrator.log"
-    server = Server.start("s3-orchestrator", [str(binary), "serve", "--config", str(config_path)],
-                          log_path, cwd=root, env=env)
-    _PROXY.append(server)
-    server.wait_port(port)
-    yield Proxy(f"http://127.0.0.1:{port}", port, server, config_path, backends)
-    if server.proc.poll() is not None:
-        pytest.fail(f"s3-orchestrator (pid {server.proc.pid}) exited with code {server.proc.returncode} "
-                    f"before the end of the session, without being stopped by the suite\n{log_tail(log_path)}",
-                    pytrace=False)
-    server.extra["stopping"] = True
-    code = server.stop()
-    if server.extra.get("killed"):
-        pytest.fail(f"s3-orchestrator ignored SIGTERM for {STOP_TIMEOUT_SECS:.0f} s and was killed\n"
-                    f"{log_tail(log_path)}", pytrace=False)
-    if code != 0:
-        pytest.fail(f"s3-orchestrator exited with code {code} after SIGTERM (want 0: a graceful stop)\n"
-                    f"{log_tail(log_path)}", pytrace=False)
+    with private_proxy(root, "s3-orchestrator", config_path, port) as server:
+        yield Proxy(f"http://127.0.0.1:{port}", port, server, config_path, backends)
 
 
 @contextlib.contextmanager
-def private_proxy(root: Path, label: str, config: Path, port: int):
-    """A proxy of a test module's own (config already written): a failing test meanwhile quotes its
-    log; on exit it must still be running, and stop cleanly on SIGTERM."""
-    server = Server.start(f"s3-orchestrator ({label})",
+def private_proxy(root: Path, name: str, config: Path, port: int):
+    """A proxy serving `config` (already written) in `root` for the session or a test module: a
+    failing test meanwhile quotes its log; at the end it must still be running, and stop cleanly
+    on SIGTERM."""
+    server = Server.start(name,
                           [str(locate_proxy_binary()), "serve", "--config", str(config)],
                           root / "s3-orchestrator.log", cwd=root,
                           env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "info"),
@@ -299,16 +280,16 @@ def private_proxy(root: Path, label: str, config: Path, port: int):
     finally:
         _PROXY.remove(server)
     if server.proc.poll() is not None:
-        pytest.fail(f"{server.name} exited with code {server.proc.returncode} before the end of the "
-                    f"module, without being stopped\n{log_tail(log_path)}", pytrace=False)
+        pytest.fail(f"{server.name} (pid {server.proc.pid}) exited with code {server.proc.returncode} "
+                    f"before the end of its tests, without being stopped\n{log_tail(log_path)}", pytrace=False)
     server.extra["stopping"] = True
     code = server.stop()
     if server.extra.get("killed"):
         pytest.fail(f"{server.name} ignored SIGTERM for {STOP_TIMEOUT_SECS:.0f} s and was killed\n"
                     f"{log_tail(log_path)}", pytrace=False)
     if code != 0:
-        pytest.fail(f"{server.name} exited with code {code} after SIGTERM (want 0)\n{log_tail(log_path)}",
-                    pytrace=False)
+        pytest.fail(f"{server.name} exited with code {code} after SIGTERM (want 0: a graceful stop)\n"
+                    f"{log_tail(log_path)}", pytrace=False)
 
 
 @dataclass

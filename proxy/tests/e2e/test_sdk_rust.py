@@ -115,7 +115,7 @@ def sdk_proxy(tmp_path_factory, seaweed):
     (port,) = free_ports(1)
     config = root / "s3-orchestrator.toml"
     _write_config(config, port, root / "meta", seaweed)
-    with conftest.private_proxy(root, "sdk-rust", config, port) as server:
+    with conftest.private_proxy(root, "s3-orchestrator (sdk-rust)", config, port) as server:
         yield SdkProxy(f"http://127.0.0.1:{port}", server)
 
 

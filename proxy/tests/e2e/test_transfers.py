@@ -176,7 +176,7 @@ def xfer(tmp_path_factory, seaweed, moto):
     (port,) = free_ports(1)
     config = root / "s3-orchestrator.toml"
     _write_config(config, port, root / "meta", servers)
-    with conftest.private_proxy(root, "transfers", config, port) as server:
+    with conftest.private_proxy(root, "s3-orchestrator (transfers)", config, port) as server:
         yield XferProxy(f"http://127.0.0.1:{port}", port, server, root / "s3-orchestrator.log")
 
 
