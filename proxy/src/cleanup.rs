@@ -3,14 +3,12 @@
 //! by physical key only, so it can never remove a newer object of the same name. The multipart
 //! reaper aborts uploads older than `limits.multipart_expiry_secs` through the same queue.
 
-use std::collections::HashMap;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::{debug, warn};
 
-use crate::backend::Backend;
+use crate::live::BackendSet;
 use crate::state::Shared;
 use crate::workers::{Tick, Worker};
 
@@ -24,22 +22,16 @@ const BATCH: usize = 64;
 /// with backoff).
 pub struct CleanupWorker {
     shared: Arc<Shared>,
-    backends: HashMap<String, Rc<Backend>>,
+    backends: BackendSet,
 }
 
 impl CleanupWorker {
-    /// The worker, with its own clients of every configured backend.
+    /// The worker, with its own clients of the backends (following the live state).
     pub fn new(shared: Arc<Shared>) -> CleanupWorker {
-        let mut backends: HashMap<String, Rc<Backend>> = HashMap::new();
-        for b in &shared.cfg.backends {
-            match Backend::new(b, &shared.cfg.limits) {
-                Ok(be) => {
-                    backends.insert(b.name.clone(), Rc::new(be));
-                }
-                Err(e) => warn!(backend = %b.name, error = %e, "cleanup worker cannot reach backend"),
-            }
+        CleanupWorker {
+            shared,
+            backends: BackendSet::default(),
         }
-        CleanupWorker { shared, backends }
     }
 }
 
@@ -53,6 +45,10 @@ impl Worker for CleanupWorker {
     }
 
     async fn tick(&mut self) -> Result<Tick, String> {
+        let snap = self.shared.live.snapshot();
+        if let Err(e) = self.backends.sync(&snap, &self.shared.cfg.limits) {
+            warn!(error = %e, "cleanup worker cannot build a backend client");
+        }
         let round = run_round_at(&self.shared, &self.backends, crate::clock::unix_ms()).await?;
         match round.last_error {
             Some(e) => Err(format!(
@@ -143,7 +139,7 @@ pub struct Round {
 
 /// Processes the tasks due at `now` (milliseconds since the epoch); returns how many were
 /// attempted (0 when the queue is unreadable, which is logged).
-pub async fn run_once_at(shared: &Shared, backends: &HashMap<String, Rc<Backend>>, now: u64) -> usize {
+pub async fn run_once_at(shared: &Shared, backends: &BackendSet, now: u64) -> usize {
     match run_round_at(shared, backends, now).await {
         Ok(r) => r.attempted,
         Err(e) => {
@@ -154,7 +150,7 @@ pub async fn run_once_at(shared: &Shared, backends: &HashMap<String, Rc<Backend>
 }
 
 /// Processes the tasks due at `now`; fails only when the queue cannot be read.
-pub async fn run_round_at(shared: &Shared, backends: &HashMap<String, Rc<Backend>>, now: u64) -> Result<Round, String> {
+pub async fn run_round_at(shared: &Shared, backends: &BackendSet, now: u64) -> Result<Round, String> {
     let tasks = shared
         .store
         .due_cleanup(now, BATCH)
@@ -164,7 +160,7 @@ pub async fn run_round_at(shared: &Shared, backends: &HashMap<String, Rc<Backend
         ..Round::default()
     };
     for t in tasks {
-        let result = match backends.get(&t.backend) {
+        let result = match backends.get(&t.backend).ok() {
             Some(b) => match &t.upload_id {
                 Some(upload_id) => b.abort_upload(&t.physical_key, upload_id).await,
                 None => b.delete(&t.physical_key).await,

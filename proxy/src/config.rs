@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::error::ConfigError;
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Listener, threads, region and data directory.
@@ -33,7 +33,7 @@ pub struct Config {
 }
 
 /// `[server]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// S3 listener, e.g. `127.0.0.1:9000`.
@@ -56,7 +56,7 @@ fn default_grace() -> u64 {
 }
 
 /// `[limits]`: every limit has a default suited to a production S3 endpoint.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Most open client connections per thread; more are closed at accept. 0 (the default) =
@@ -113,7 +113,7 @@ impl Default for Limits {
 }
 
 /// `[[backends]]`: one real storage target.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "RawBackend")]
 pub struct BackendConfig {
     /// Unique name, used in bucket lists and metadata.
@@ -125,7 +125,7 @@ pub struct BackendConfig {
 }
 
 /// The kind of a backend and its settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BackendKind {
     /// A local directory.
     Fs {
@@ -247,7 +247,7 @@ pub enum Placement {
 }
 
 /// `[[buckets]]`: a virtual bucket.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BucketConfig {
     /// The bucket name clients use.
@@ -260,7 +260,7 @@ pub struct BucketConfig {
 }
 
 /// `[defaults]`: backends and placement of buckets created through the S3 API.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BucketDefaults {
     /// Backends, in order.
@@ -282,7 +282,7 @@ pub enum Access {
 }
 
 /// `[[credentials]]`: an access key clients sign with.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialConfig {
     /// Access key id.

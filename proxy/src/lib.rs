@@ -18,6 +18,8 @@ pub mod conn;
 pub mod endpoint;
 pub mod error;
 pub mod http;
+pub mod live;
+pub mod reload;
 pub mod s3;
 pub mod server;
 pub mod signals;

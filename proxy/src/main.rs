@@ -11,9 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use s3o_proxy::config::{BackendKind, Config};
+use s3o_proxy::config::Config;
 use s3o_proxy::error::ConfigError;
+use s3o_proxy::reload::reload;
 use s3o_proxy::server::{startup_cause, Running};
+use s3o_proxy::signals::Signal;
 use s3o_proxy::state::Shared;
 
 #[global_allocator]
@@ -22,8 +24,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// The file in the data directory a running proxy holds locked (and writes its pid to), so a
 /// second proxy on the same metadata is refused with a clear message.
 const LOCK_FILE: &str = "s3-orchestrator.lock";
-/// The file created and removed in each `fs` backend directory to check it is writable.
-const WRITE_CHECK_FILE: &str = ".s3o-write-check";
 
 /// An S3 proxy that puts many S3 backends behind one S3 endpoint.
 #[derive(Parser)]
@@ -94,12 +94,12 @@ fn main() -> ExitCode {
 
 fn serve(path: &Path) -> Result<(), String> {
     let cfg = load_config(path)?;
-    // Block SIGINT/SIGTERM in every thread; the main thread waits for them below.
+    // Block SIGINT/SIGTERM/SIGHUP in every thread; the main thread waits for them below.
     let signals = s3o_proxy::signals::block_shutdown_signals()
-        .map_err(|e| format!("cannot block SIGINT/SIGTERM for graceful shutdown: {e}"))?;
+        .map_err(|e| format!("cannot block SIGINT/SIGTERM/SIGHUP for graceful shutdown and reload: {e}"))?;
     let data_dir = cfg.server.data_dir.clone();
     let _lock = lock_data_dir(&data_dir)?;
-    check_fs_backends(&cfg)?;
+    s3o_proxy::reload::check_fs_backends(&cfg.backends.iter().collect::<Vec<_>>())?;
     let store = s3o_store::Store::open(&data_dir)
         .map_err(|e| format!("metadata store {}: cannot open: {e}", data_dir.display()))?;
     let threads = cfg.threads();
@@ -107,7 +107,18 @@ fn serve(path: &Path) -> Result<(), String> {
     let grace = Duration::from_secs(cfg.server.shutdown_grace_secs);
     let shared = Arc::new(Shared::new(cfg, store).map_err(|e| startup_cause(&e))?);
     let running = Running::start(shared, addr, threads).map_err(|e| e.to_string())?;
-    let sig = signals.wait();
+    let sig = loop {
+        match signals.wait() {
+            Signal::Shutdown(name) => break name,
+            Signal::Reload => {
+                tracing::info!(config = %path.display(), "SIGHUP: reloading the config");
+                let outcome = load_config(path).and_then(|cfg| reload(&running.shared, &cfg));
+                if let Err(e) = outcome {
+                    tracing::error!(error = %e, "config reload refused; the running config stays");
+                }
+            }
+        }
+    };
     tracing::info!(signal = sig, "shutting down: finishing requests in flight");
     running.shutdown(grace);
     Ok(())
@@ -178,20 +189,4 @@ fn try_lock(file: &File) -> std::io::Result<()> {
     } else {
         Err(std::io::Error::last_os_error())
     }
-}
-
-/// Checks every `fs` backend directory exists (creating it) and is writable, so a bad path fails
-/// at start rather than on the first upload.
-fn check_fs_backends(cfg: &Config) -> Result<(), String> {
-    for b in &cfg.backends {
-        let BackendKind::Fs { path } = &b.kind else { continue };
-        let what = |e: std::io::Error, doing: &str| {
-            format!("backend '{}': directory {}: {doing}: {e}", b.name, path.display())
-        };
-        std::fs::create_dir_all(path).map_err(|e| what(e, "cannot create it"))?;
-        let probe = path.join(WRITE_CHECK_FILE);
-        File::create(&probe).map_err(|e| what(e, "not writable"))?;
-        std::fs::remove_file(&probe).map_err(|e| what(e, "not writable"))?;
-    }
-    Ok(())
 }

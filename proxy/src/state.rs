@@ -1,42 +1,31 @@
-//! What every core shares (configuration, metadata store, credentials, bucket placement) and what
-//! each core owns (signature verifier, backend clients and their connection pools).
+//! What every core shares (the startup configuration, the metadata store, the live state) and
+//! what each core owns (signature verifier, its copy of the live snapshot, backend clients and
+//! their connection pools).
 
-use std::collections::HashMap;
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use s3o_sigv4::{CredentialProvider, Verifier, VerifierConfig};
+use s3o_sigv4::{Verifier, VerifierConfig};
 use s3o_store::Store;
+use tracing::warn;
 
 use crate::backend::Backend;
-use crate::config::{BucketConfig, Config, CredentialConfig, Placement};
+use crate::config::{BackendKind, Config};
 use crate::error::ProxyError;
-
-/// Where a bucket's objects may go.
-#[derive(Debug, Clone)]
-pub struct BucketPlacement {
-    /// Backend names in order.
-    pub backends: Vec<String>,
-    /// Strategy.
-    pub placement: Placement,
-}
+use crate::live::{BackendSet, Live, Snapshot};
 
 /// State shared by every core.
 #[derive(Debug)]
 pub struct Shared {
-    /// The configuration.
+    /// The configuration the process started with. Its `server` and `limits` sections apply
+    /// for the life of the process; credentials, buckets and backends are read from `live`.
     pub cfg: Config,
     /// The metadata store.
     pub store: Store,
-    /// Access key → credential.
-    pub creds: HashMap<String, Arc<CredentialConfig>>,
-    /// Configured buckets.
-    pub buckets: HashMap<String, BucketPlacement>,
-    /// Placement of buckets created through the API.
-    pub defaults: BucketPlacement,
-    /// Backend name → quota.
-    pub quotas: HashMap<String, Option<u64>>,
+    /// Credentials, buckets, backends and quotas as they are now.
+    pub live: Live,
     /// Set when the process should stop accepting work.
     pub shutdown: AtomicBool,
     /// Requests in flight over all cores.
@@ -50,71 +39,20 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Opens the store and creates the configured buckets.
+    /// Prepares the configured buckets and backends and builds the shared state.
     pub fn new(cfg: Config, store: Store) -> Result<Shared, ProxyError> {
-        let creds = cfg
-            .credentials
-            .iter()
-            .map(|c| (c.access_key.clone(), Arc::new(c.clone())))
-            .collect();
-        let buckets: HashMap<String, BucketPlacement> = cfg
-            .buckets
-            .iter()
-            .map(|b: &BucketConfig| {
-                (
-                    b.name.clone(),
-                    BucketPlacement {
-                        backends: b.backends.clone(),
-                        placement: b.placement,
-                    },
-                )
-            })
-            .collect();
-        let defaults = match &cfg.defaults {
-            Some(d) => BucketPlacement {
-                backends: d.backends.clone(),
-                placement: d.placement,
-            },
-            None => BucketPlacement {
-                backends: cfg.backends.iter().map(|b| b.name.clone()).collect(),
-                placement: Placement::Pack,
-            },
-        };
-        for name in buckets.keys() {
-            if store.bucket(name)?.is_none() {
-                match store.create_bucket(name, "config") {
-                    Ok(t) => t.wait()?,
-                    Err(s3o_store::StoreError::BucketAlreadyExists(_)) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
-        for b in &cfg.backends {
-            if let crate::config::BackendKind::Fs { path } = &b.kind {
-                crate::backend::fs::clear_partial_uploads(path)
-                    .map_err(|e| ProxyError::Internal(format!("backend {}: clearing partial uploads: {e}", b.name)))?;
-            }
-        }
-        let quotas = cfg.backends.iter().map(|b| (b.name.clone(), b.quota_bytes)).collect();
+        prepare(&cfg, &store, &cfg.backends.iter().collect::<Vec<_>>())?;
         let unsized_budget = crate::unsized_body::BufferBudget::new(cfg.limits.unsized_body_total_bytes);
         Ok(Shared {
+            live: Live::new(&cfg),
             cfg,
             store,
-            creds,
-            buckets,
-            defaults,
-            quotas,
             shutdown: AtomicBool::new(false),
             inflight: AtomicUsize::new(0),
             requests: AtomicU64::new(0),
             unsized_budget,
             workers: Arc::default(),
         })
-    }
-
-    /// The placement of `bucket`.
-    pub fn placement(&self, bucket: &str) -> &BucketPlacement {
-        self.buckets.get(bucket).unwrap_or(&self.defaults)
     }
 
     /// Whether shutdown has begun.
@@ -129,12 +67,32 @@ impl Shared {
     }
 }
 
-impl CredentialProvider for Shared {
-    type Identity = Arc<CredentialConfig>;
-
-    fn lookup(&self, access_key: &str) -> Option<(&str, Arc<CredentialConfig>)> {
-        self.creds.get(access_key).map(|c| (c.secret_key.as_str(), c.clone()))
+/// Makes the configured buckets exist in the store and readies the `fs` backends in `fresh`
+/// (their directories of interrupted uploads cleared).
+pub(crate) fn prepare(cfg: &Config, store: &Store, fresh: &[&crate::config::BackendConfig]) -> Result<(), ProxyError> {
+    for b in &cfg.buckets {
+        if store.bucket(&b.name)?.is_none() {
+            match store.create_bucket(&b.name, "config") {
+                Ok(t) => t.wait()?,
+                Err(s3o_store::StoreError::BucketAlreadyExists(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
+    for b in fresh {
+        if let BackendKind::Fs { path } = &b.kind {
+            crate::backend::fs::clear_partial_uploads(path)
+                .map_err(|e| ProxyError::Internal(format!("backend {}: clearing partial uploads: {e}", b.name)))?;
+        }
+    }
+    Ok(())
+}
+
+/// What one core holds of the live state: its snapshot and its backend clients.
+#[derive(Debug)]
+struct CoreLive {
+    snap: Arc<Snapshot>,
+    backends: BackendSet,
 }
 
 /// State owned by one core (thread).
@@ -144,19 +102,17 @@ pub struct Core {
     pub shared: Arc<Shared>,
     /// This core's verifier (signing-key cache).
     pub verifier: Verifier,
-    /// This core's backend clients, by name.
-    pub backends: HashMap<String, Rc<Backend>>,
     /// Index of this core.
     pub id: usize,
+    /// This core's snapshot and backend clients, refreshed between requests.
+    live: RefCell<CoreLive>,
 }
 
 impl Core {
     /// Builds a core's state.
     pub fn new(shared: Arc<Shared>, id: usize) -> Result<Core, ProxyError> {
-        let mut backends = HashMap::new();
-        for b in &shared.cfg.backends {
-            backends.insert(b.name.clone(), Rc::new(Backend::new(b, &shared.cfg.limits)?));
-        }
+        let snap = shared.live.snapshot();
+        let backends = BackendSet::new(&snap, &shared.cfg.limits)?;
         let verifier = Verifier::new(VerifierConfig {
             region: shared.cfg.server.region.clone(),
             ..VerifierConfig::default()
@@ -164,15 +120,28 @@ impl Core {
         Ok(Core {
             shared,
             verifier,
-            backends,
             id,
+            live: RefCell::new(CoreLive { snap, backends }),
         })
     }
 
-    /// The backend called `name`.
-    pub fn backend(&self, name: &str) -> Result<&Rc<Backend>, ProxyError> {
-        self.backends
-            .get(name)
-            .ok_or_else(|| ProxyError::Internal(format!("unknown backend {name}")))
+    /// The current snapshot. When a new generation was published since this core last looked,
+    /// takes it and rebuilds the clients of the backends that changed; otherwise one atomic load.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        let generation = self.shared.live.generation();
+        let mut live = self.live.borrow_mut();
+        if live.snap.generation != generation {
+            let snap = self.shared.live.snapshot();
+            if let Err(e) = live.backends.sync(&snap, &self.shared.cfg.limits) {
+                warn!(core = self.id, error = %e, "a changed backend's client could not be built; its old one stays");
+            }
+            live.snap = snap;
+        }
+        live.snap.clone()
+    }
+
+    /// This core's client of the backend called `name`.
+    pub fn backend(&self, name: &str) -> Result<Rc<Backend>, ProxyError> {
+        self.live.borrow().backends.get(name)
     }
 }

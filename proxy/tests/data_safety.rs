@@ -8,14 +8,12 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::io::Write;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use common::fake_s3::FakeS3;
 use common::{data, TempDir, TestServer};
-use s3o_proxy::backend::Backend;
+use s3o_proxy::live::BackendSet;
 use s3o_sigv4::StreamingMode;
 
 fn config(dir: &std::path::Path, fake: std::net::SocketAddr) -> String {
@@ -55,10 +53,7 @@ fn run_cleanup(srv: &TestServer, ahead: Duration) {
         .build()
         .unwrap();
     rt.block_on(async move {
-        let mut backends = HashMap::new();
-        for b in &shared.cfg.backends {
-            backends.insert(b.name.clone(), Rc::new(Backend::new(b, &shared.cfg.limits).unwrap()));
-        }
+        let backends = BackendSet::new(&shared.live.snapshot(), &shared.cfg.limits).unwrap();
         let now = s3o_proxy::clock::unix_ms() + ahead.as_millis() as u64;
         while s3o_proxy::cleanup::run_once_at(&shared, &backends, now).await > 0 {}
     });

@@ -85,7 +85,7 @@ async fn open_source(
 ) -> Result<crate::backend::stream::GetStream, ProxyError> {
     let mut last = None;
     for loc in &meta.locations {
-        let backend = ctx.core.backend(&loc.backend)?.clone();
+        let backend = ctx.core.backend(&loc.backend)?;
         match backend.get(&loc.physical_key, range, meta.size).await {
             Ok(s) => return Ok(s),
             Err(e) if e.may_failover() => {
@@ -151,7 +151,7 @@ pub async fn copy_object(
     let condition = write_condition(ctx)?;
     precheck(ctx, bucket, key, &condition)?;
     let store = &ctx.core.shared.store;
-    let (backend, reservation) = placement::choose(ctx.core, bucket, src.size)?;
+    let (backend, reservation) = placement::choose(ctx, bucket, src.size)?;
     let version = store.next_version()?;
     let physical = physical_key_for(bucket, key, version);
     let pmeta = PhysicalMeta {
@@ -267,9 +267,9 @@ pub async fn upload_part_copy(
         ));
     }
     let shared = &ctx.core.shared;
-    let quota = shared.quotas.get(&upload.backend).copied().flatten();
+    let quota = ctx.snap.quota(&upload.backend);
     let reservation = shared.store.reserve(&upload.backend, len, quota)?;
-    let backend = ctx.core.backend(&upload.backend)?.clone();
+    let backend = ctx.core.backend(&upload.backend)?;
     let same = src.locations.iter().find(|l| l.backend == upload.backend);
     let (etag, backend_etag, backend_ref) = match same {
         // Inside the backend only when the part is a whole single-PUT object: then its ETag (the

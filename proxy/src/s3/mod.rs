@@ -21,6 +21,7 @@ use crate::config::{Access, CredentialConfig};
 use crate::endpoint::{Access as EndpointAccess, Endpoint};
 use crate::error::ProxyError;
 use crate::http::{BodyKind, RequestHead};
+use crate::live::Snapshot;
 use crate::state::Core;
 
 /// Everything a handler needs about the request it serves.
@@ -33,6 +34,8 @@ pub struct Ctx<'a> {
     pub rid: &'a str,
     /// The authenticated caller.
     pub who: Arc<CredentialConfig>,
+    /// The live state this request runs under, from its start to its end.
+    pub snap: Arc<Snapshot>,
 }
 
 /// Serves one request. Returns whether the request body was fully consumed (so the connection
@@ -46,9 +49,10 @@ pub async fn handle(core: &Core, io: &mut ClientIo, head: &RequestHead, rid: &st
         query: head.query.as_bytes(),
         headers: &head.headers,
     };
+    let snap = core.snapshot();
     let verified = core
         .verifier
-        .verify(&parts, &*core.shared, crate::clock::unix_now())?
+        .verify(&parts, &*snap, crate::clock::unix_now())?
         .ok_or(ProxyError::AccessDenied)?;
     authorize(&verified.identity, &endpoint)?;
     let kind = BodyKind::from_head(head)?;
@@ -74,6 +78,7 @@ pub async fn handle(core: &Core, io: &mut ClientIo, head: &RequestHead, rid: &st
         head,
         rid,
         who: verified.identity,
+        snap,
     };
     let b = &mut body;
     match endpoint {

@@ -111,8 +111,8 @@ pub async fn create(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -
     // A backend with room for a full part (else for anything: a small one-part upload may still
     // fit); each part reserves its own bytes as it arrives. Choosing with room for nothing would
     // pin the upload to a nearly full backend that refuses every 5 MiB part.
-    let (backend, reservation) = match placement::choose(ctx.core, bucket, MIN_PART_SIZE) {
-        Err(ProxyError::InsufficientStorage) => placement::choose(ctx.core, bucket, 0)?,
+    let (backend, reservation) = match placement::choose(ctx, bucket, MIN_PART_SIZE) {
+        Err(ProxyError::InsufficientStorage) => placement::choose(ctx, bucket, 0)?,
         chosen => chosen?,
     };
     drop(reservation);
@@ -181,9 +181,9 @@ pub async fn upload_part(
     if len > MAX_PUT_SIZE {
         return Err(ProxyError::EntityTooLarge);
     }
-    let quota = shared.quotas.get(&upload.backend).copied().flatten();
+    let quota = ctx.snap.quota(&upload.backend);
     let reservation = shared.store.reserve(&upload.backend, len, quota)?;
-    let backend = ctx.core.backend(&upload.backend)?.clone();
+    let backend = ctx.core.backend(&upload.backend)?;
     if !backend.etag_is_md5() {
         body.compute_md5();
     }
@@ -383,7 +383,7 @@ pub async fn complete(
             }
         }
     }
-    let backend = ctx.core.backend(&upload.backend)?.clone();
+    let backend = ctx.core.backend(&upload.backend)?;
     let owned: Vec<Part> = used.iter().map(|p| (*p).clone()).collect();
     backend
         .complete_upload(

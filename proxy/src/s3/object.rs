@@ -195,7 +195,7 @@ pub async fn put_object(
     let store = &shared.store;
     // Reserve quota before any byte moves (a refusal here also refuses `Expect: 100-continue`),
     // except for a body of unstated length, which had to be read first to learn its size.
-    let (backend, reservation) = placement::choose(ctx.core, bucket, len)?;
+    let (backend, reservation) = placement::choose(ctx, bucket, len)?;
     let version = store.next_version()?;
     let physical = physical_key_for(bucket, key, version);
     let pmeta = PhysicalMeta {
@@ -532,7 +532,7 @@ pub async fn get_object(
     let mut last_err = None;
     let mut stream = None;
     for loc in &meta.locations {
-        let backend = ctx.core.backend(&loc.backend)?.clone();
+        let backend = ctx.core.backend(&loc.backend)?;
         match backend.get(&loc.physical_key, range, meta.size).await {
             Ok(s) => {
                 stream = Some(s);

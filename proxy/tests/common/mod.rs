@@ -418,7 +418,7 @@ fn now_amz_date() -> AmzDate {
 }
 
 /// Every file below `root` (none when it does not exist).
-fn files_under(root: PathBuf) -> Vec<PathBuf> {
+pub fn files_under(root: PathBuf) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![root];
     while let Some(d) = stack.pop() {
@@ -497,13 +497,7 @@ impl TestServer {
             .build()
             .unwrap();
         rt.block_on(async move {
-            let mut backends = std::collections::HashMap::new();
-            for b in &shared.cfg.backends {
-                backends.insert(
-                    b.name.clone(),
-                    std::rc::Rc::new(s3o_proxy::backend::Backend::new(b, &shared.cfg.limits).unwrap()),
-                );
-            }
+            let backends = s3o_proxy::live::BackendSet::new(&shared.live.snapshot(), &shared.cfg.limits).unwrap();
             for _ in 0..100 {
                 if s3o_proxy::cleanup::run_once_at(&shared, &backends, now_ms).await == 0 {
                     break;

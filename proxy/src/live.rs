@@ -1,0 +1,269 @@
+//! Live state: what may change while the proxy runs (credentials, virtual buckets and their
+//! placement, backends, quotas) as one immutable [`Snapshot`] with a generation number.
+//!
+//! [`Live`] holds the current snapshot. Publishing a new one (SIGHUP reload, admin changes) bumps
+//! an atomic generation; each core compares that number with its own copy between requests (one
+//! atomic load, no lock on the request path) and, when it moved, takes the new snapshot and
+//! rebuilds the clients of exactly the backends whose settings changed ([`BackendSet`]), so the
+//! connection pools of the others survive a reload. A request keeps the snapshot it started with
+//! until it ends.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use s3o_sigv4::CredentialProvider;
+
+use crate::backend::Backend;
+use crate::config::{BackendConfig, Config, CredentialConfig, Limits, Placement};
+use crate::error::ProxyError;
+
+/// Where a bucket's objects may go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketPlacement {
+    /// Backend names in order.
+    pub backends: Vec<String>,
+    /// Strategy.
+    pub placement: Placement,
+}
+
+/// One generation of the live state. Immutable: a change publishes a new snapshot.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Starts at 1 and grows by one per published change.
+    pub generation: u64,
+    /// The backends, in configured order.
+    pub backends: Vec<Arc<BackendConfig>>,
+    /// Access key → credential.
+    pub creds: HashMap<String, Arc<CredentialConfig>>,
+    /// Configured buckets.
+    pub buckets: HashMap<String, BucketPlacement>,
+    /// Placement of buckets created through the API.
+    pub defaults: BucketPlacement,
+}
+
+impl Snapshot {
+    /// The live part of `cfg`, as generation `generation`.
+    pub fn from_config(cfg: &Config, generation: u64) -> Snapshot {
+        let creds = cfg
+            .credentials
+            .iter()
+            .map(|c| (c.access_key.clone(), Arc::new(c.clone())))
+            .collect();
+        let buckets = cfg
+            .buckets
+            .iter()
+            .map(|b| {
+                let p = BucketPlacement {
+                    backends: b.backends.clone(),
+                    placement: b.placement,
+                };
+                (b.name.clone(), p)
+            })
+            .collect();
+        let defaults = match &cfg.defaults {
+            Some(d) => BucketPlacement {
+                backends: d.backends.clone(),
+                placement: d.placement,
+            },
+            None => BucketPlacement {
+                backends: cfg.backends.iter().map(|b| b.name.clone()).collect(),
+                placement: Placement::Pack,
+            },
+        };
+        Snapshot {
+            generation,
+            backends: cfg.backends.iter().cloned().map(Arc::new).collect(),
+            creds,
+            buckets,
+            defaults,
+        }
+    }
+
+    /// The placement of `bucket` (a configured bucket's own, else the defaults).
+    pub fn placement(&self, bucket: &str) -> &BucketPlacement {
+        self.buckets.get(bucket).unwrap_or(&self.defaults)
+    }
+
+    /// The settings of the backend called `name`.
+    pub fn backend(&self, name: &str) -> Option<&Arc<BackendConfig>> {
+        self.backends.iter().find(|b| b.name == name)
+    }
+
+    /// The quota of backend `name` in bytes; `None` = unlimited (or no such backend).
+    pub fn quota(&self, name: &str) -> Option<u64> {
+        self.backend(name).and_then(|b| b.quota_bytes)
+    }
+}
+
+impl CredentialProvider for Snapshot {
+    type Identity = Arc<CredentialConfig>;
+
+    fn lookup(&self, access_key: &str) -> Option<(&str, Arc<CredentialConfig>)> {
+        self.creds.get(access_key).map(|c| (c.secret_key.as_str(), c.clone()))
+    }
+}
+
+/// The current snapshot, shared by every core.
+#[derive(Debug)]
+pub struct Live {
+    /// The generation of `current`, readable without the lock.
+    generation: AtomicU64,
+    /// The current snapshot; locked only to publish or to pick up a new generation.
+    current: RwLock<Arc<Snapshot>>,
+}
+
+impl Live {
+    /// Live state starting at generation 1 from `cfg`.
+    pub fn new(cfg: &Config) -> Live {
+        Live {
+            generation: AtomicU64::new(1),
+            current: RwLock::new(Arc::new(Snapshot::from_config(cfg, 1))),
+        }
+    }
+
+    /// The current generation (one atomic load).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The current snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.read().clone()
+    }
+
+    /// Publishes the live part of `cfg` as the next generation; returns it.
+    pub fn publish(&self, cfg: &Config) -> Arc<Snapshot> {
+        let mut current = self.current.write();
+        let next = Arc::new(Snapshot::from_config(cfg, current.generation + 1));
+        *current = next.clone();
+        self.generation.store(next.generation, Ordering::Release);
+        next
+    }
+}
+
+/// One thread's clients of the backends of a snapshot, rebuilt per backend only when that
+/// backend's settings change.
+#[derive(Debug, Default)]
+pub struct BackendSet {
+    generation: u64,
+    clients: HashMap<String, (Arc<BackendConfig>, Rc<Backend>)>,
+}
+
+impl BackendSet {
+    /// Clients for every backend of `snap`.
+    pub fn new(snap: &Snapshot, limits: &Limits) -> Result<BackendSet, ProxyError> {
+        let mut set = BackendSet::default();
+        set.sync(snap, limits)?;
+        Ok(set)
+    }
+
+    /// Brings the set up to `snap`: new backends get clients, backends whose connection settings
+    /// changed get new clients (their old pools close when the last request using them ends; a
+    /// quota change alone keeps the client), removed ones are dropped. A
+    /// backend whose client cannot be built keeps its old client, and the error is returned
+    /// after the others were updated.
+    pub fn sync(&mut self, snap: &Snapshot, limits: &Limits) -> Result<(), ProxyError> {
+        if self.generation == snap.generation {
+            return Ok(());
+        }
+        let mut failed = None;
+        self.clients.retain(|name, _| snap.backend(name).is_some());
+        for cfg in &snap.backends {
+            if matches!(self.clients.get(&cfg.name), Some((old, _)) if old.kind == cfg.kind) {
+                continue;
+            }
+            match Backend::new(cfg, limits) {
+                Ok(b) => {
+                    self.clients.insert(cfg.name.clone(), (cfg.clone(), Rc::new(b)));
+                }
+                Err(e) => failed = Some(e),
+            }
+        }
+        self.generation = snap.generation;
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// The client of backend `name`.
+    pub fn get(&self, name: &str) -> Result<Rc<Backend>, ProxyError> {
+        self.clients
+            .get(name)
+            .map(|(_, b)| b.clone())
+            .ok_or_else(|| ProxyError::Internal(format!("unknown backend {name}")))
+    }
+
+    /// How many clients the set holds.
+    pub fn len(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Whether the set holds no client.
+    pub fn is_empty(&self) -> bool {
+        self.clients.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(b_path: &str, b_quota: Option<u64>) -> Config {
+        let quota = b_quota.map_or(String::new(), |q| format!("quota_bytes = {q}"));
+        Config::parse(&format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+data_dir = "/tmp/unused"
+[[backends]]
+name = "a"
+kind = "fs"
+path = "/tmp/s3o-live-a"
+[[backends]]
+name = "b"
+kind = "fs"
+path = "{b_path}"
+{quota}
+[[credentials]]
+access_key = "AK"
+secret_key = "SK"
+"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn only_backends_whose_connection_settings_changed_get_new_clients() {
+        let cfg = config("/tmp/s3o-live-b", None);
+        let live = Live::new(&cfg);
+        let limits = Limits::default();
+        let mut set = BackendSet::new(&live.snapshot(), &limits).unwrap();
+        let (a1, b1) = (set.get("a").unwrap(), set.get("b").unwrap());
+        // A quota change publishes a generation but keeps both clients.
+        let snap = live.publish(&config("/tmp/s3o-live-b", Some(10)));
+        assert_eq!((snap.generation, live.generation()), (2, 2));
+        assert_eq!(snap.quota("b"), Some(10));
+        set.sync(&snap, &limits).unwrap();
+        assert!(Rc::ptr_eq(&a1, &set.get("a").unwrap()) && Rc::ptr_eq(&b1, &set.get("b").unwrap()));
+        // A moved directory rebuilds b only.
+        set.sync(&live.publish(&config("/tmp/s3o-live-b2", Some(10))), &limits)
+            .unwrap();
+        assert!(Rc::ptr_eq(&a1, &set.get("a").unwrap()));
+        assert!(!Rc::ptr_eq(&b1, &set.get("b").unwrap()));
+        assert_eq!(set.len(), 2);
+        assert!(set.get("c").is_err());
+    }
+
+    #[test]
+    fn snapshots_resolve_credentials_placement_and_quotas() {
+        let snap = Snapshot::from_config(&config("/tmp/x", Some(5)), 1);
+        assert_eq!(snap.lookup("AK").map(|(s, _)| s.to_owned()), Some("SK".to_owned()));
+        assert!(snap.lookup("nope").is_none());
+        assert_eq!(snap.placement("any").backends, vec!["a".to_owned(), "b".to_owned()]);
+        assert_eq!(
+            (snap.quota("a"), snap.quota("b"), snap.quota("zz")),
+            (None, Some(5), None)
+        );
+    }
+}
