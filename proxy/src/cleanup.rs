@@ -28,10 +28,8 @@ pub struct CleanupWorker {
 impl CleanupWorker {
     /// The worker, with its own clients of the backends (following the live state).
     pub fn new(shared: Arc<Shared>) -> CleanupWorker {
-        CleanupWorker {
-            shared,
-            backends: BackendSet::default(),
-        }
+        let backends = BackendSet::for_metrics(shared.metrics.clone());
+        CleanupWorker { shared, backends }
     }
 }
 

@@ -25,6 +25,19 @@ pub const RATE_WINDOW: Duration = Duration::from_secs(5);
 /// checked after this instead of spinning through zero-length timeouts).
 const MIN_READ_WAIT: Duration = Duration::from_millis(1);
 
+/// The operation name of a request that never reached an S3 operation (a bad head, a method S3
+/// does not have).
+pub const UNROUTED: &str = "Unrouted";
+
+/// The status code of a response that starts with `bytes` (`HTTP/1.1 200 ...`); 0 if none.
+fn status_of(bytes: &[u8]) -> u16 {
+    bytes
+        .get(9..12)
+        .and_then(|d| std::str::from_utf8(d).ok())
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0)
+}
+
 /// A client connection: the socket and the bytes read but not yet used.
 pub struct ClientIo {
     /// The socket.
@@ -40,6 +53,10 @@ pub struct ClientIo {
     pub announce_keep_alive: bool,
     /// The current request body's progress against the minimum rate.
     pub pace: BodyPace,
+    /// The status of the response written to the current request (0: none yet), for metrics.
+    pub status: u16,
+    /// The S3 operation of the current request, for metrics.
+    pub operation: &'static str,
 }
 
 /// The slowest request body accepted (`[limits] body_min_bytes_per_sec`).
@@ -150,6 +167,8 @@ impl ClientIo {
             stream,
             buf: BytesMut::with_capacity(HEAD_BUF),
             response_started: false,
+            status: 0,
+            operation: UNROUTED,
             body_timeout,
             announce_keep_alive: false,
             pace: BodyPace::new(MinRate::NONE),
@@ -210,7 +229,10 @@ impl ClientIo {
         self.write_raw(b).await
     }
 
-    async fn write_raw<B: monoio::buf::IoBuf>(&mut self, b: B) -> Result<B, ProxyError> {
+    async fn write_raw<B: monoio::buf::IoBuf + AsRef<[u8]>>(&mut self, b: B) -> Result<B, ProxyError> {
+        if !self.response_started {
+            self.status = status_of(b.as_ref());
+        }
         self.response_started = true;
         let (res, b) = match monoio::time::timeout(self.body_timeout, self.stream.write_all(b)).await {
             Ok(r) => r,

@@ -62,14 +62,23 @@ pub async fn serve_connection(core: Rc<Core>, stream: TcpStream) {
         io.response_started = false;
         io.pace.reset();
         io.announce_keep_alive = head.version == http::Version::HTTP_10 && head.keep_alive();
+        io.status = 0;
+        io.operation = crate::client::UNROUTED;
+        let started = Instant::now();
         let result = crate::s3::handle(&core, &mut io, &head, &rid).instrument(span).await;
         core.shared.inflight.fetch_sub(1, Ordering::SeqCst);
         let keep = match result {
-            Ok(body_consumed) => body_consumed,
+            Ok(body_consumed) => {
+                core.metrics
+                    .record(io.operation, recorded_status(io.status), started.elapsed());
+                body_consumed
+            }
             Err(e) => {
                 debug!(request = %rid, code = e.code(), error = %e, "request failed");
                 if io.response_started {
                     // Headers already went out: the only honest signal left is to cut the connection.
+                    core.metrics
+                        .record(io.operation, recorded_status(io.status), started.elapsed());
                     return;
                 }
                 // After an error the body may be unread: only reuse the connection if it had none.
@@ -81,7 +90,10 @@ pub async fn serve_connection(core: Rc<Core>, stream: TcpStream) {
                     && !head.expect_continue()
                     && head.keep_alive();
                 let is_head = head.method == http::Method::HEAD;
-                if write_error(&mut io, &e, &head.path, &rid, keep, is_head).await.is_err() {
+                let written = write_error(&mut io, &e, &head.path, &rid, keep, is_head).await;
+                core.metrics
+                    .record(io.operation, recorded_status(io.status), started.elapsed());
+                if written.is_err() {
                     return;
                 }
                 if !keep {
@@ -93,6 +105,16 @@ pub async fn serve_connection(core: Rc<Core>, stream: TcpStream) {
         if !keep || !head.keep_alive() || core.shared.stopping() {
             return;
         }
+    }
+}
+
+/// The status a request is counted under: its response's, or 499 (as nginx logs it) when the
+/// client went away before any response.
+fn recorded_status(written: u16) -> u16 {
+    if written == 0 {
+        499
+    } else {
+        written
     }
 }
 

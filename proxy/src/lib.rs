@@ -19,6 +19,7 @@ pub mod endpoint;
 pub mod error;
 pub mod http;
 pub mod live;
+pub mod metrics;
 pub mod reload;
 pub mod s3;
 pub mod server;

@@ -19,6 +19,7 @@ use s3o_sigv4::CredentialProvider;
 use crate::backend::Backend;
 use crate::config::{BackendConfig, Config, CredentialConfig, Limits, Placement};
 use crate::error::ProxyError;
+use crate::metrics::Metrics;
 
 /// Where a bucket's objects may go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,18 +147,28 @@ impl Live {
 
 /// One thread's clients of the backends of a snapshot, rebuilt per backend only when that
 /// backend's settings change.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct BackendSet {
     generation: u64,
     clients: HashMap<String, (Arc<BackendConfig>, Rc<Backend>)>,
+    metrics: Arc<Metrics>,
 }
 
 impl BackendSet {
-    /// Clients for every backend of `snap`.
-    pub fn new(snap: &Snapshot, limits: &Limits) -> Result<BackendSet, ProxyError> {
-        let mut set = BackendSet::default();
+    /// Clients for every backend of `snap`, counting into `metrics`.
+    pub fn new(snap: &Snapshot, limits: &Limits, metrics: &Arc<Metrics>) -> Result<BackendSet, ProxyError> {
+        let mut set = BackendSet::for_metrics(metrics.clone());
         set.sync(snap, limits)?;
         Ok(set)
+    }
+
+    /// An empty set whose clients will count into `metrics`.
+    pub fn for_metrics(metrics: Arc<Metrics>) -> BackendSet {
+        BackendSet {
+            generation: 0,
+            clients: HashMap::new(),
+            metrics,
+        }
     }
 
     /// Brings the set up to `snap`: new backends get clients, backends whose connection settings
@@ -175,7 +186,7 @@ impl BackendSet {
             if matches!(self.clients.get(&cfg.name), Some((old, _)) if old.kind == cfg.kind) {
                 continue;
             }
-            match Backend::new(cfg, limits) {
+            match Backend::new(cfg, limits, self.metrics.backend(&cfg.name)) {
                 Ok(b) => {
                     self.clients.insert(cfg.name.clone(), (cfg.clone(), Rc::new(b)));
                 }
@@ -238,7 +249,7 @@ secret_key = "SK"
         let cfg = config("/tmp/s3o-live-b", None);
         let live = Live::new(&cfg);
         let limits = Limits::default();
-        let mut set = BackendSet::new(&live.snapshot(), &limits).unwrap();
+        let mut set = BackendSet::new(&live.snapshot(), &limits, &Arc::default()).unwrap();
         let (a1, b1) = (set.get("a").unwrap(), set.get("b").unwrap());
         // A quota change publishes a generation but keeps both clients.
         let snap = live.publish(&config("/tmp/s3o-live-b", Some(10)));

@@ -319,7 +319,10 @@ fn run_core(shared: Arc<Shared>, gate: Arc<Gate>, id: usize, addr: SocketAddr, t
             match gate.admit(peer.ip()) {
                 Some(slot) => {
                     monoio::spawn(async move {
+                        core.metrics.connection(1);
+                        let metrics = core.metrics.clone();
                         crate::conn::serve_connection(core, stream).await;
+                        metrics.connection(-1);
                         drop(slot);
                         open2.set(open2.get() - 1);
                     });

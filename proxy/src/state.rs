@@ -15,6 +15,7 @@ use crate::backend::Backend;
 use crate::config::{BackendKind, Config};
 use crate::error::ProxyError;
 use crate::live::{BackendSet, Live, Snapshot};
+use crate::metrics::{CoreMetrics, Metrics};
 
 /// State shared by every core.
 #[derive(Debug)]
@@ -36,6 +37,8 @@ pub struct Shared {
     pub unsized_budget: crate::unsized_body::BufferBudget,
     /// The background workers' health records.
     pub workers: Arc<crate::workers::Registry>,
+    /// Every core's and backend client's counters.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Shared {
@@ -52,6 +55,7 @@ impl Shared {
             requests: AtomicU64::new(0),
             unsized_budget,
             workers: Arc::default(),
+            metrics: Arc::default(),
         })
     }
 
@@ -104,6 +108,8 @@ pub struct Core {
     pub verifier: Verifier,
     /// Index of this core.
     pub id: usize,
+    /// What this core counts.
+    pub metrics: Arc<CoreMetrics>,
     /// This core's snapshot and backend clients, refreshed between requests.
     live: RefCell<CoreLive>,
 }
@@ -112,7 +118,8 @@ impl Core {
     /// Builds a core's state.
     pub fn new(shared: Arc<Shared>, id: usize) -> Result<Core, ProxyError> {
         let snap = shared.live.snapshot();
-        let backends = BackendSet::new(&snap, &shared.cfg.limits)?;
+        let backends = BackendSet::new(&snap, &shared.cfg.limits, &shared.metrics)?;
+        let metrics = shared.metrics.core();
         let verifier = Verifier::new(VerifierConfig {
             region: shared.cfg.server.region.clone(),
             ..VerifierConfig::default()
@@ -121,6 +128,7 @@ impl Core {
             shared,
             verifier,
             id,
+            metrics,
             live: RefCell::new(CoreLive { snap, backends }),
         })
     }

@@ -53,7 +53,7 @@ fn run_cleanup(srv: &TestServer, ahead: Duration) {
         .build()
         .unwrap();
     rt.block_on(async move {
-        let backends = BackendSet::new(&shared.live.snapshot(), &shared.cfg.limits).unwrap();
+        let backends = BackendSet::new(&shared.live.snapshot(), &shared.cfg.limits, &shared.metrics).unwrap();
         let now = s3o_proxy::clock::unix_ms() + ahead.as_millis() as u64;
         while s3o_proxy::cleanup::run_once_at(&shared, &backends, now).await > 0 {}
     });

@@ -8,10 +8,13 @@ pub mod s3;
 pub mod stream;
 pub mod xattr;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use crate::config::{BackendConfig, BackendKind, Limits};
 use crate::error::{BackendError, ProxyError};
+use crate::metrics::BackendCounters;
 
 /// Size of the buffers bodies are moved with. Measured with `benches/compare/profile.sh` on the
 /// 2-core development VM (MB/s through the proxy, 256 KiB → 1 MiB → 2 MiB): 64 MiB GET
@@ -123,37 +126,54 @@ impl ByteRange {
     }
 }
 
-/// A backend on one core.
+/// A backend on one core: its client and what it counts.
 #[derive(Debug)]
-pub enum Backend {
+pub struct Backend {
+    imp: Imp,
+    counters: Arc<BackendCounters>,
+}
+
+/// The kinds of backend.
+#[derive(Debug)]
+enum Imp {
     /// A local directory.
     Fs(fs::FsBackend),
     /// An S3 service.
     S3(Box<s3::S3Backend>),
 }
 
+/// Counts a request's failure and passes its outcome on.
+fn counted<T, E>(counters: &BackendCounters, r: Result<T, E>) -> Result<T, E> {
+    if r.is_err() {
+        counters.error();
+    }
+    r
+}
+
 impl Backend {
-    /// Builds the per-core instance from its configuration and the connection limits.
-    pub fn new(cfg: &BackendConfig, limits: &Limits) -> Result<Backend, ProxyError> {
+    /// Builds the per-core instance from its configuration and the connection limits; it
+    /// counts its requests and bytes into `counters`.
+    pub fn new(cfg: &BackendConfig, limits: &Limits, counters: Arc<BackendCounters>) -> Result<Backend, ProxyError> {
         let connect_timeout = std::time::Duration::from_secs(limits.backend_connect_timeout_secs);
         let io_timeout = std::time::Duration::from_secs(limits.body_timeout_secs);
-        Ok(match &cfg.kind {
-            BackendKind::Fs { path } => Backend::Fs(fs::FsBackend::new(&cfg.name, path)),
-            BackendKind::S3 { .. } => Backend::S3(Box::new(s3::S3Backend::new(cfg, connect_timeout, io_timeout)?)),
-        })
+        let imp = match &cfg.kind {
+            BackendKind::Fs { path } => Imp::Fs(fs::FsBackend::new(&cfg.name, path)),
+            BackendKind::S3 { .. } => Imp::S3(Box::new(s3::S3Backend::new(cfg, connect_timeout, io_timeout)?)),
+        };
+        Ok(Backend { imp, counters })
     }
 
     /// Whether the ETag this backend returns for a single PUT is the body's MD5, as S3's is: then
     /// the proxy does not hash the body a second time (MD5 is the slowest step of an upload).
     pub fn etag_is_md5(&self) -> bool {
-        matches!(self, Backend::S3(b) if b.etag_from_backend())
+        matches!(&self.imp, Imp::S3(b) if b.etag_from_backend())
     }
 
     /// The configured name.
     pub fn name(&self) -> &str {
-        match self {
-            Backend::Fs(b) => b.name(),
-            Backend::S3(b) => b.name(),
+        match &self.imp {
+            Imp::Fs(b) => b.name(),
+            Imp::S3(b) => b.name(),
         }
     }
 
@@ -166,26 +186,38 @@ impl Backend {
         meta: &PhysicalMeta,
         body: &mut B,
     ) -> Result<Option<String>, ProxyError> {
-        match self {
-            Backend::Fs(b) => b.put(key, len, meta, body).await.map(|()| None),
-            Backend::S3(b) => b.put(key, len, meta, body).await,
-        }
+        self.counters.request(len);
+        let r = match &self.imp {
+            Imp::Fs(b) => b.put(key, len, meta, body).await.map(|()| None),
+            Imp::S3(b) => b.put(key, len, meta, body).await,
+        };
+        counted(&self.counters, r)
     }
 
     /// Opens `key` for reading `range` (or all of it, `size` bytes).
     pub async fn get(&self, key: &str, range: Option<ByteRange>, size: u64) -> Result<stream::GetStream, ProxyError> {
-        match self {
-            Backend::Fs(b) => b.get(key, range, size).await,
-            Backend::S3(b) => b.get(key, range, size).await,
+        self.counters.request(0);
+        let r = match &self.imp {
+            Imp::Fs(b) => b.get(key, range, size).await,
+            Imp::S3(b) => b.get(key, range, size).await,
+        };
+        // Egress is counted as opened: a client that stops reading early still made the
+        // backend send (most of) it.
+        if let Ok(s) = &r {
+            self.counters.egress(s.remaining());
         }
+        counted(&self.counters, r)
     }
 
     /// Starts a multipart upload of `key`; returns the id the backend knows it by (`upload_id`
     /// itself where the backend keeps parts as our own files).
     pub async fn create_upload(&self, key: &str, meta: &PhysicalMeta, upload_id: &str) -> Result<String, ProxyError> {
-        match self {
-            Backend::Fs(_) => Ok(upload_id.to_string()),
-            Backend::S3(b) => b.create_upload(key, meta).await,
+        match &self.imp {
+            Imp::Fs(_) => Ok(upload_id.to_string()),
+            Imp::S3(b) => {
+                self.counters.request(0);
+                counted(&self.counters, b.create_upload(key, meta).await)
+            }
         }
     }
 
@@ -202,16 +234,24 @@ impl Backend {
         integrity: &[(String, String)],
         body: &mut B,
     ) -> Result<StoredPart, ProxyError> {
-        match self {
-            Backend::Fs(b) => Ok(StoredPart {
-                etag: None,
-                backend_ref: Some(b.put_part(upload_id, part_number, unique, len, body).await?),
-            }),
-            Backend::S3(b) => Ok(StoredPart {
-                etag: b.upload_part(key, upload_id, part_number, len, integrity, body).await?,
-                backend_ref: None,
-            }),
-        }
+        self.counters.request(len);
+        let r = match &self.imp {
+            Imp::Fs(b) => b
+                .put_part(upload_id, part_number, unique, len, body)
+                .await
+                .map(|r| StoredPart {
+                    etag: None,
+                    backend_ref: Some(r),
+                }),
+            Imp::S3(b) => b
+                .upload_part(key, upload_id, part_number, len, integrity, body)
+                .await
+                .map(|etag| StoredPart {
+                    etag,
+                    backend_ref: None,
+                }),
+        };
+        counted(&self.counters, r)
     }
 
     /// Completes the backend upload `upload_id` of `key` from `parts` (in order, `len` bytes in
@@ -230,8 +270,9 @@ impl Backend {
                 self.name()
             ))
         };
-        match self {
-            Backend::Fs(b) => {
+        self.counters.request(0);
+        let r = match &self.imp {
+            Imp::Fs(b) => {
                 let files = parts
                     .iter()
                     .map(|p| p.backend_ref.clone().map(|r| (r, p.size)).ok_or_else(missing))
@@ -240,40 +281,44 @@ impl Backend {
                     .await
                     .map(|()| None)
             }
-            Backend::S3(b) => {
+            Imp::S3(b) => {
                 let etags = parts
                     .iter()
                     .map(|p| p.backend_etag.as_deref().map(|e| (p.number, e)).ok_or_else(missing))
                     .collect::<Result<Vec<_>, _>>()?;
                 b.complete_upload(key, upload_id, &etags).await
             }
-        }
+        };
+        counted(&self.counters, r)
     }
 
     /// Aborts the backend upload `upload_id` of `key`, removing its parts; an unknown upload is
     /// success.
     pub async fn abort_upload(&self, key: &str, upload_id: &str) -> Result<(), BackendError> {
-        match self {
-            Backend::Fs(b) => b.abort_upload(upload_id).await,
-            Backend::S3(b) => b.abort_upload(key, upload_id).await,
-        }
+        self.counters.request(0);
+        let r = match &self.imp {
+            Imp::Fs(b) => b.abort_upload(upload_id).await,
+            Imp::S3(b) => b.abort_upload(key, upload_id).await,
+        };
+        counted(&self.counters, r)
     }
 
     /// Whether a completed upload's parts stay behind on the backend (and must be cleaned up).
     pub fn keeps_parts(&self) -> bool {
-        matches!(self, Backend::Fs(_))
+        matches!(&self.imp, Imp::Fs(_))
     }
 
     /// Whether this backend copies between its own keys without the bytes passing through us.
     pub fn copies_within(&self) -> bool {
-        matches!(self, Backend::S3(_))
+        matches!(&self.imp, Imp::S3(_))
     }
 
     /// Copies `src` to `dst` inside the backend (see [`Backend::copies_within`]).
     pub async fn copy_within(&self, src: &str, dst: &str, meta: &PhysicalMeta) -> Result<Option<String>, ProxyError> {
-        match self {
-            Backend::S3(b) => b.copy_object(src, dst, meta).await,
-            Backend::Fs(_) => Err(ProxyError::Internal("fs backends do not copy within".into())),
+        self.counters.request(0);
+        match &self.imp {
+            Imp::S3(b) => counted(&self.counters, b.copy_object(src, dst, meta).await),
+            Imp::Fs(_) => Err(ProxyError::Internal("fs backends do not copy within".into())),
         }
     }
 
@@ -287,17 +332,23 @@ impl Backend {
         part_number: u32,
         range: ByteRange,
     ) -> Result<Option<String>, ProxyError> {
-        match self {
-            Backend::S3(b) => b.copy_part(src, dst, upload_id, part_number, range).await,
-            Backend::Fs(_) => Err(ProxyError::Internal("fs backends do not copy within".into())),
+        self.counters.request(0);
+        match &self.imp {
+            Imp::S3(b) => counted(
+                &self.counters,
+                b.copy_part(src, dst, upload_id, part_number, range).await,
+            ),
+            Imp::Fs(_) => Err(ProxyError::Internal("fs backends do not copy within".into())),
         }
     }
 
     /// Deletes `key`; a missing key is success.
     pub async fn delete(&self, key: &str) -> Result<(), BackendError> {
-        match self {
-            Backend::Fs(b) => b.delete(key).await,
-            Backend::S3(b) => b.delete(key).await,
-        }
+        self.counters.request(0);
+        let r = match &self.imp {
+            Imp::Fs(b) => b.delete(key).await,
+            Imp::S3(b) => b.delete(key).await,
+        };
+        counted(&self.counters, r)
     }
 }

@@ -43,6 +43,7 @@ pub struct Ctx<'a> {
 pub async fn handle(core: &Core, io: &mut ClientIo, head: &RequestHead, rid: &str) -> Result<bool, ProxyError> {
     let method = head.method.as_str();
     let endpoint = Endpoint::from_request(method, &head.path, &head.query, head)?;
+    io.operation = endpoint.name();
     let parts = RequestParts {
         method,
         path: head.path.as_bytes(),
