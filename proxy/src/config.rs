@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use crate::admin_config::{AdminConfig, UiConfig};
 use crate::error::ConfigError;
 
 /// The whole configuration file.
@@ -30,6 +31,12 @@ pub struct Config {
     /// Access keys clients sign with.
     #[serde(rename = "credentials")]
     pub credentials: Vec<CredentialConfig>,
+    /// The admin port (absent: none).
+    #[serde(default)]
+    pub admin: Option<AdminConfig>,
+    /// Credentials of the admin and UI APIs.
+    #[serde(default)]
+    pub ui: UiConfig,
 }
 
 /// `[server]`.
@@ -367,6 +374,9 @@ impl Config {
                 BackendKind::S3 { .. } => {}
             }
         }
+        if let Some(a) = &mut cfg.admin {
+            a.tls_cert_file.iter_mut().chain(a.tls_key_file.iter_mut()).for_each(fix);
+        }
         Ok(cfg)
     }
 
@@ -443,6 +453,17 @@ impl Config {
                     "credential '{}': an access key cannot contain '/'",
                     c.access_key
                 ));
+            }
+        }
+        if let Some(a) = &self.admin {
+            if a.listen == self.server.listen && a.listen.port() != 0 {
+                return bad("admin: listen must differ from server.listen".into());
+            }
+            if a.tls_cert_file.is_some() != a.tls_key_file.is_some() {
+                return bad("admin: tls_cert_file and tls_key_file go together".into());
+            }
+            if a.usage_flush_secs == 0 {
+                return bad("admin: usage_flush_secs must be above 0".into());
             }
         }
         Ok(())

@@ -9,6 +9,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod accept;
+pub mod admin_config;
 pub mod backend;
 pub mod cleanup;
 pub mod client;
