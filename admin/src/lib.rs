@@ -22,8 +22,11 @@
 //! writes the Prometheus text format.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod auth;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod lockout;
 pub mod route;
+pub mod session;
 pub mod time;
