@@ -23,10 +23,14 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod auth;
+pub mod control;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod level;
 pub mod lockout;
+pub mod logbuf;
+pub mod metrics;
 pub mod route;
 pub mod session;
 pub mod time;
