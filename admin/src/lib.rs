@@ -1,2 +1,36 @@
-//! The admin/UI JSON API: pure handlers from a request to a response over the store and a control
-//! trait the proxy implements. Not built yet; this crate is an empty boundary for now.
+//! The admin port's JSON APIs (seed 000 under `/admin/api` and `{ui}`, plus `/health`,
+//! `/health/ready` and `/metrics`): pure, I/O-free handlers from a parsed [`Request`] to a
+//! [`Response`] over a [`Control`] trait that the proxy implements. This crate knows no runtime,
+//! socket or storage engine, so everything here is tested with fakes.
+//!
+//! How the proxy serves one request on the admin listener:
+//!
+//! 1. Parse the head; [`route`]`(auth.ui_path(), method, path)` gives the [`Route`] or a ready
+//!    404/405 response.
+//! 2. If [`Route::is_streamed`] (upload, download): [`Auth::authenticate`] a body-less request,
+//!    then stream as [`stream`] describes.
+//! 3. Otherwise, if [`Route::takes_body`], read the body, stopping with [`Response::too_large`]
+//!    once it passes [`MAX_JSON_BODY`] (or when `Content-Length` says it will); other routes'
+//!    bodies are ignored. Then [`handle`] answers, authenticating first.
+//!
+//! Authentication ([`auth`]): `X-Admin-Token` for `/admin/api/*` (the OpenAPI document
+//! included), a session cookie for `{ui}/api/*`, nothing for `/health`, `/health/ready`,
+//! `/metrics`, `{ui}/login` and `{ui}/logout`. Every error body is `{"error": "..."}`.
+//!
+//! Logging: [`install`] sets the process subscriber with a reloadable level ([`LevelControl`])
+//! and the [`LogLayer`] ring buffer that `{ui}/api/logs` reads. Metrics: [`MetricsWriter`]
+//! writes the Prometheus text format.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod auth;
+pub mod control;
+pub mod error;
+pub mod http;
+pub mod keys;
+pub mod level;
+pub mod lockout;
+pub mod logbuf;
+pub mod metrics;
+pub mod route;
+pub mod session;
+pub mod time;
