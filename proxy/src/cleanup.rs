@@ -35,7 +35,7 @@ impl CleanupWorker {
 
 impl Worker for CleanupWorker {
     fn name(&self) -> &'static str {
-        "cleanup"
+        "cleanup_queue"
     }
 
     fn interval(&self) -> Duration {
@@ -64,7 +64,7 @@ pub struct ReaperWorker(pub Arc<Shared>);
 
 impl Worker for ReaperWorker {
     fn name(&self) -> &'static str {
-        "multipart-reaper"
+        "multipart_reaper"
     }
 
     fn interval(&self) -> Duration {

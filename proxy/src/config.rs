@@ -375,7 +375,10 @@ impl Config {
             }
         }
         if let Some(a) = &mut cfg.admin {
-            a.tls_cert_file.iter_mut().chain(a.tls_key_file.iter_mut()).for_each(fix);
+            a.tls_cert_file
+                .iter_mut()
+                .chain(a.tls_key_file.iter_mut())
+                .for_each(fix);
         }
         Ok(cfg)
     }

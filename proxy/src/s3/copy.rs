@@ -151,7 +151,7 @@ pub async fn copy_object(
     let condition = write_condition(ctx)?;
     precheck(ctx, bucket, key, &condition)?;
     let store = &ctx.core.shared.store;
-    let (backend, reservation) = placement::choose(ctx, bucket, src.size)?;
+    let (backend, reservation) = placement::choose(ctx.core, &ctx.snap, bucket, src.size)?;
     let version = store.next_version()?;
     let physical = physical_key_for(bucket, key, version);
     let pmeta = PhysicalMeta {
@@ -189,7 +189,7 @@ pub async fn copy_object(
         Ok(etag) => etag,
         Err(e) => {
             drop(reservation);
-            queue_orphan(ctx, backend.name(), &physical).await;
+            queue_orphan(ctx.core, backend.name(), &physical).await;
             return Err(e);
         }
     };
@@ -206,7 +206,7 @@ pub async fn copy_object(
         physical: &physical,
         version,
     };
-    commit_version(ctx, bucket, key, &mut meta, &condition, reservation, &placed).await?;
+    commit_version(ctx.core, bucket, key, &mut meta, &condition, reservation, &placed).await?;
     send_xml(
         ctx,
         io,

@@ -111,8 +111,8 @@ pub async fn create(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -
     // A backend with room for a full part (else for anything: a small one-part upload may still
     // fit); each part reserves its own bytes as it arrives. Choosing with room for nothing would
     // pin the upload to a nearly full backend that refuses every 5 MiB part.
-    let (backend, reservation) = match placement::choose(ctx, bucket, MIN_PART_SIZE) {
-        Err(ProxyError::InsufficientStorage) => placement::choose(ctx, bucket, 0)?,
+    let (backend, reservation) = match placement::choose(ctx.core, &ctx.snap, bucket, MIN_PART_SIZE) {
+        Err(ProxyError::InsufficientStorage) => placement::choose(ctx.core, &ctx.snap, bucket, 0)?,
         chosen => chosen?,
     };
     drop(reservation);
@@ -404,7 +404,7 @@ pub async fn complete(
             Err(_) => true,
         };
         if !committed {
-            queue_orphan(ctx, &upload.backend, &upload.physical_key).await;
+            queue_orphan(ctx.core, &upload.backend, &upload.physical_key).await;
         }
         return Err(e);
     }

@@ -12,6 +12,7 @@ use crate::http::response::decimal;
 use crate::http::{http_date, parse_http_date, rfc2047, ResponseHead};
 use crate::s3::reply::{base_head, error_response, send_empty, send_xml};
 use crate::s3::{placement, read_small_body, require_bucket, Ctx};
+use crate::state::Core;
 use crate::unsized_body::{upload_length, UploadSource};
 use crate::xml::{self, DeleteOutcome};
 
@@ -195,7 +196,7 @@ pub async fn put_object(
     let store = &shared.store;
     // Reserve quota before any byte moves (a refusal here also refuses `Expect: 100-continue`),
     // except for a body of unstated length, which had to be read first to learn its size.
-    let (backend, reservation) = placement::choose(ctx, bucket, len)?;
+    let (backend, reservation) = placement::choose(ctx.core, &ctx.snap, bucket, len)?;
     let version = store.next_version()?;
     let physical = physical_key_for(bucket, key, version);
     let pmeta = PhysicalMeta {
@@ -219,7 +220,7 @@ pub async fn put_object(
             // The bytes may have reached the backend under the fresh key: queue them for deletion.
             // The previous version is untouched.
             drop(reservation);
-            queue_orphan(ctx, backend.name(), &physical).await;
+            queue_orphan(ctx.core, backend.name(), &physical).await;
             return Err(e);
         }
     };
@@ -227,7 +228,7 @@ pub async fn put_object(
     meta.etag = match body_etag(body, backend_etag, backend.name()) {
         Ok(e) => e,
         Err(e) => {
-            queue_orphan(ctx, backend.name(), &physical).await;
+            queue_orphan(ctx.core, backend.name(), &physical).await;
             return Err(e);
         }
     };
@@ -237,7 +238,7 @@ pub async fn put_object(
         physical: &physical,
         version,
     };
-    commit_version(ctx, bucket, key, &mut meta, &condition, reservation, &placed).await?;
+    commit_version(ctx.core, bucket, key, &mut meta, &condition, reservation, &placed).await?;
     let mut head = base_head(200, ctx.rid).header("etag", &meta.etag).content_length(0);
     for (alg, v) in &meta.checksums {
         head.push(format!("x-amz-checksum-{alg}"), v);
@@ -258,7 +259,7 @@ pub(crate) struct Placed<'a> {
 /// Makes `meta` (its bytes stored as `placed`) the current version of `bucket`/`key` in one
 /// durable commit if `condition` holds; on failure the stored bytes are queued for deletion.
 pub(crate) async fn commit_version(
-    ctx: &Ctx<'_>,
+    core: &Core,
     bucket: &str,
     key: &str,
     meta: &mut ObjectMeta,
@@ -272,8 +273,7 @@ pub(crate) async fn commit_version(
         backend: placed.backend.to_string(),
         physical_key: placed.physical.to_string(),
     }];
-    let committed = match ctx
-        .core
+    let committed = match core
         .shared
         .store
         .put_object(bucket, key, meta, condition, vec![reservation])
@@ -282,16 +282,15 @@ pub(crate) async fn commit_version(
         Err(e) => Err(e.into()),
     };
     if committed.is_err() {
-        queue_orphan(ctx, placed.backend, placed.physical).await;
+        queue_orphan(core, placed.backend, placed.physical).await;
     }
     committed
 }
 
 /// Queues bytes that were (maybe) written but never committed, and waits until the queue entry
 /// is durable (a crash right after must not leak them).
-pub(crate) async fn queue_orphan(ctx: &Ctx<'_>, backend: &str, physical: &str) {
-    let queued = ctx
-        .core
+pub(crate) async fn queue_orphan(core: &Core, backend: &str, physical: &str) {
+    let queued = core
         .shared
         .store
         .enqueue_cleanup(backend, physical, 0, Accounting::Uncommitted);

@@ -10,19 +10,20 @@ use s3o_store::{Reservation, StoreError};
 use crate::backend::Backend;
 use crate::config::Placement;
 use crate::error::ProxyError;
-use crate::s3::Ctx;
+use crate::live::Snapshot;
+use crate::state::Core;
 
 /// Picks a backend of `bucket` with room for `len` bytes and reserves them there.
-pub fn choose(ctx: &Ctx<'_>, bucket: &str, len: u64) -> Result<(Rc<Backend>, Reservation), ProxyError> {
-    let shared = &ctx.core.shared;
-    let p = ctx.snap.placement(bucket);
+pub fn choose(core: &Core, snap: &Snapshot, bucket: &str, len: u64) -> Result<(Rc<Backend>, Reservation), ProxyError> {
+    let shared = &core.shared;
+    let p = snap.placement(bucket);
     let mut order: Vec<(&String, f64)> = Vec::with_capacity(p.backends.len());
     for name in &p.backends {
         let fraction = match p.placement {
             Placement::Pack => 0.0,
             Placement::Spread => {
                 let used = shared.store.usage(name)? + shared.store.reserved(name);
-                match ctx.snap.quota(name) {
+                match snap.quota(name) {
                     Some(q) if q > 0 => used as f64 / q as f64,
                     Some(_) => f64::INFINITY,
                     // Unlimited backends rank by bytes against a nominal 1 TiB.
@@ -35,9 +36,9 @@ pub fn choose(ctx: &Ctx<'_>, bucket: &str, len: u64) -> Result<(Rc<Backend>, Res
     // Stable sort keeps the listed order among equals (and for pack).
     order.sort_by(|a, b| a.1.total_cmp(&b.1));
     for (name, _) in order {
-        let quota = ctx.snap.quota(name);
+        let quota = snap.quota(name);
         match shared.store.reserve(name, len, quota) {
-            Ok(r) => return Ok((ctx.core.backend(name)?, r)),
+            Ok(r) => return Ok((core.backend(name)?, r)),
             Err(StoreError::QuotaExceeded { .. }) => continue,
             Err(e) => return Err(e.into()),
         }
