@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use s3o_proxy::admin_cli::{self, AdminCommand};
 use s3o_proxy::config::Config;
 use s3o_proxy::error::ConfigError;
 use s3o_proxy::reload::reload;
@@ -49,19 +50,94 @@ enum Command {
     },
     /// Print the version and exit.
     Version,
+    /// Operate a running proxy through its admin port (address and token from the config).
+    Admin {
+        /// The TOML configuration file of the running proxy.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Print the endpoint's JSON instead of a table.
+        #[arg(long, global = true)]
+        json: bool,
+        /// What to do.
+        #[command(subcommand)]
+        command: AdminCmd,
+    },
+    /// Read a password from stdin and print its argon2id hash, for `ui.admin_secret`.
+    HashPassword,
+}
+
+#[derive(Subcommand)]
+enum AdminCmd {
+    /// Backends' usage, quotas, object counts and the store's health.
+    Status,
+    /// The background workers' last-tick health.
+    Workers,
+    /// Every stored copy of an object.
+    ObjectLocations {
+        /// `bucket/key`.
+        key: String,
+    },
+    /// The cleanup queue's depth and first items.
+    CleanupQueue,
+    /// Write the usage counters to the store now.
+    UsageFlush,
+    /// Show the log level, or set it (debug, info, warn, error).
+    LogLevel {
+        /// The new level.
+        level: Option<String>,
+    },
+}
+
+impl AdminCmd {
+    fn into_command(self) -> AdminCommand {
+        match self {
+            AdminCmd::Status => AdminCommand::Status,
+            AdminCmd::Workers => AdminCommand::Workers,
+            AdminCmd::ObjectLocations { key } => AdminCommand::ObjectLocations(key),
+            AdminCmd::CleanupQueue => AdminCommand::CleanupQueue,
+            AdminCmd::UsageFlush => AdminCommand::UsageFlush,
+            AdminCmd::LogLevel { level } => AdminCommand::LogLevel(level),
+        }
+    }
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
     match cli.command {
+        Command::Admin { config, json, command } => {
+            let outcome = load_config(&config).and_then(|cfg| admin_cli::run(&cfg, &command.into_command(), json));
+            match outcome {
+                Ok(text) => {
+                    println!("{}", text.trim_end());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("s3-orchestrator: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::HashPassword => {
+            let mut line = String::new();
+            let read = std::io::stdin().read_line(&mut line);
+            let password = line.trim_end_matches(['\r', '\n']);
+            match read.map_err(|e| e.to_string()).and_then(|_| {
+                if password.is_empty() {
+                    Err("no password on stdin".to_owned())
+                } else {
+                    s3o_admin::hash_password(password).map_err(|e| e.to_string())
+                }
+            }) {
+                Ok(hash) => {
+                    println!("{hash}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("s3-orchestrator: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Version => {
             println!("s3-orchestrator {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
@@ -82,7 +158,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Serve { config } => match serve(&config) {
+        Command::Serve { config } => match serve(&config, start_logging()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("s3-orchestrator: {e}");
@@ -92,7 +168,24 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(path: &Path) -> Result<(), String> {
+/// Installs the process's logging: stderr lines, the ring buffer the UI reads, and a level that
+/// `/admin/api/log-level` changes at run time (starting from `RUST_LOG` when it names one of
+/// debug, info, warn or error; info otherwise).
+fn start_logging() -> Option<s3o_admin::Logging> {
+    let initial = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| v.trim().parse::<s3o_admin::LogLevel>().ok())
+        .unwrap_or(s3o_admin::LogLevel::Info);
+    match s3o_admin::install(initial, std::io::stderr().is_terminal()) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            eprintln!("s3-orchestrator: logging not set up: {e}");
+            None
+        }
+    }
+}
+
+fn serve(path: &Path, logging: Option<s3o_admin::Logging>) -> Result<(), String> {
     let cfg = load_config(path)?;
     // Block SIGINT/SIGTERM/SIGHUP in every thread; the main thread waits for them below.
     let signals = s3o_proxy::signals::block_shutdown_signals()
@@ -106,7 +199,7 @@ fn serve(path: &Path) -> Result<(), String> {
     let addr = cfg.server.listen;
     let grace = Duration::from_secs(cfg.server.shutdown_grace_secs);
     let shared = Arc::new(Shared::new(cfg, store).map_err(|e| startup_cause(&e))?);
-    let running = Running::start(shared, addr, threads).map_err(|e| e.to_string())?;
+    let running = Running::start_with(shared, addr, threads, logging).map_err(|e| e.to_string())?;
     let sig = loop {
         match signals.wait() {
             Signal::Shutdown(name) => break name,
