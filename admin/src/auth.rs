@@ -123,7 +123,7 @@ impl Auth {
         })
     }
 
-    /// The normalized UI mount path (`/ui`, or `""` at the root), for [`crate::route`].
+    /// The normalized UI mount path (`/ui`, or `""` at the root), for [`crate::route()`].
     pub fn ui_path(&self) -> &str {
         &self.ui_path
     }
