@@ -93,14 +93,17 @@ fn tree() {
         fake.calls.borrow().as_slice(),
         ["tree \"my-bucket/photos/\" \"my-bucket/photos/a\" 2"]
     );
-    let resp = call_ui(Request::new("GET", "/ui/api/tree?maxKeys=200", peer(7)), &fake);
-    assert_eq!(resp.status, 200);
+    for ok in ["maxKeys=200", "maxKeys=1", "maxKeys="] {
+        let resp = call_ui(Request::new("GET", &format!("/ui/api/tree?{ok}"), peer(7)), &fake);
+        assert_eq!(resp.status, 200, "{ok}");
+    }
+    assert!(fake.calls.borrow().ends_with(&["tree \"\" \"\" 200".to_owned()]));
     for bad in [
         "maxKeys=0",
         "maxKeys=201",
         "maxKeys=-1",
         "maxKeys=ten",
-        "maxKeys=",
+        "maxKeys=1.5",
         "prefix=%ZZ",
     ] {
         let resp = call_ui(Request::new("GET", &format!("/ui/api/tree?{bad}"), peer(7)), &fake);

@@ -43,7 +43,8 @@ pub(super) async fn dashboard(ctl: &dyn Control) -> Response {
     }
 }
 
-/// Reads `prefix`, `startAfter` and `maxKeys` (1–200, default 200).
+/// Reads `prefix`, `startAfter` and `maxKeys` (1–200, default 200; empty means the default, as
+/// every empty parameter of the UI API means unset).
 fn tree_query(req: &Request) -> Result<TreeQuery, Error> {
     let mut q = TreeQuery {
         prefix: String::new(),
@@ -54,6 +55,7 @@ fn tree_query(req: &Request) -> Result<TreeQuery, Error> {
         match k.as_str() {
             "prefix" => q.prefix = v,
             "startAfter" => q.start_after = v,
+            "maxKeys" if v.is_empty() => {}
             "maxKeys" => {
                 q.max_keys = v
                     .parse::<usize>()
