@@ -24,8 +24,8 @@ use crate::lockout::{Lockout, LockoutPolicy};
 use crate::route::{normalize_ui_path, AuthClass, Route, DEFAULT_UI_PATH};
 use crate::session::{SessionKey, SESSION_COOKIE, SESSION_TTL_SECS};
 
-/// The `[ui]` settings authentication needs, as configured.
-#[derive(Debug, Clone)]
+/// The `[ui]` settings authentication needs, as configured. Its `Debug` shows no secret.
+#[derive(Clone)]
 pub struct AuthConfig {
     /// Where the UI is mounted (`ui.path`, default `/ui`).
     pub ui_path: String,
@@ -54,6 +54,19 @@ impl Default for AuthConfig {
     }
 }
 
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("ui_path", &self.ui_path)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "<redacted>"))
+            .field("admin_key", &self.admin_key)
+            .field("admin_secret", &self.admin_secret.as_ref().map(|_| "<redacted>"))
+            .field("session_key", &self.session_key.as_ref().map(|_| "<redacted>"))
+            .field("lockout", &self.lockout)
+            .finish()
+    }
+}
+
 /// Who a request was authenticated as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
@@ -66,7 +79,7 @@ pub enum Principal {
 }
 
 /// Authentication state for the life of the admin listener: keys, the hash, the lockout table.
-#[derive(Debug)]
+/// Its `Debug` shows no secret.
 pub struct Auth {
     ui_path: String,
     token_key: hmac::Key,
@@ -75,6 +88,18 @@ pub struct Auth {
     secret_hash: Option<String>,
     sessions: SessionKey,
     lockout: Mutex<Lockout>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("ui_path", &self.ui_path)
+            .field("admin_token_set", &self.token_tag.is_some())
+            .field("admin_key", &self.admin_key)
+            .field("admin_secret_set", &self.secret_hash.is_some())
+            .field("locked_out_records", &self.lockout.lock().len())
+            .finish()
+    }
 }
 
 /// Milliseconds since the epoch, now.
@@ -123,7 +148,7 @@ impl Auth {
         })
     }
 
-    /// The normalized UI mount path (`/ui`, or `""` at the root), for [`crate::route`].
+    /// The normalized UI mount path (`/ui`, or `""` at the root), for [`crate::route()`].
     pub fn ui_path(&self) -> &str {
         &self.ui_path
     }

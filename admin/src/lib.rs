@@ -5,7 +5,7 @@
 //!
 //! How the proxy serves one request on the admin listener:
 //!
-//! 1. Parse the head; [`route`]`(auth.ui_path(), method, path)` gives the [`Route`] or a ready
+//! 1. Parse the head; [`route()`]`(auth.ui_path(), method, path)` gives the [`Route`] or a ready
 //!    404/405 response.
 //! 2. If [`Route::is_streamed`] (upload, download): [`Auth::authenticate`] a body-less request,
 //!    then stream as [`stream`] describes.
@@ -25,6 +25,7 @@
 pub mod auth;
 pub mod control;
 pub mod error;
+mod handlers;
 pub mod http;
 pub mod keys;
 pub mod level;
@@ -33,4 +34,21 @@ pub mod logbuf;
 pub mod metrics;
 pub mod route;
 pub mod session;
+pub mod stream;
 pub mod time;
+
+pub use auth::{hash_password, Auth, AuthConfig, Principal};
+pub use control::{
+    BackendStatus, BoxFuture, CleanupItem, CleanupQueue, Control, Dashboard, DeleteOutcome, ObjectLocation, QuotaStat,
+    Readiness, Status, SyncOutcome, TreeEntry, TreePage, TreeQuery, UsageLimit, UsageStat, WorkerHealth,
+};
+pub use error::{Error, Result};
+pub use handlers::{handle, OPENAPI_JSON};
+pub use http::{Request, Response, MAX_JSON_BODY, MAX_UPLOAD_BODY};
+pub use keys::{ObjectKey, ObjectPrefix};
+pub use level::{install, LevelControl, LogLevel, Logging};
+pub use lockout::LockoutPolicy;
+pub use logbuf::{LogBuffer, LogEntry, LogLayer, LogQuery, LOG_BUFFER_CAPACITY};
+pub use metrics::{write_worker_metrics, Histogram, MetricKind, MetricValue, MetricsWriter};
+pub use route::{route, AuthClass, Route, DEFAULT_UI_PATH};
+pub use time::Timestamp;

@@ -293,3 +293,22 @@ fn password_hashing() {
         assert!(matches!(Auth::new(&cfg), Err(Error::PasswordHash(_))), "{bad}");
     }
 }
+
+#[test]
+fn debug_output_hides_secrets() {
+    let cfg = AuthConfig {
+        admin_token: Some(TOKEN.into()),
+        admin_key: Some(USER.into()),
+        admin_secret: Some(cheap_hash(PASSWORD)),
+        session_key: Some(b"session-secret".to_vec()),
+        ..AuthConfig::default()
+    };
+    let a = Auth::new(&cfg).unwrap();
+    for text in [format!("{cfg:?}"), format!("{a:?}")] {
+        assert!(
+            !text.contains(TOKEN) && !text.contains("argon2") && !text.contains("115, 101"),
+            "{text}"
+        );
+        assert!(text.contains(USER));
+    }
+}
