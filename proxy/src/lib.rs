@@ -9,7 +9,9 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod accept;
+pub mod admin_cli;
 pub mod admin_config;
+pub mod admin_port;
 pub mod backend;
 pub mod cleanup;
 pub mod client;
@@ -27,5 +29,6 @@ pub mod server;
 pub mod signals;
 pub mod state;
 pub mod unsized_body;
+pub mod usage;
 pub mod workers;
 pub mod xml;

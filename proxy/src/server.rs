@@ -130,14 +130,28 @@ pub struct Running {
     pub max_connections_per_thread: usize,
     threads: Vec<std::thread::JoinHandle<()>>,
     workers: Option<Workers>,
+    /// The admin port, when configured.
+    pub admin: Option<crate::admin_port::AdminPort>,
 }
 
 /// What a core reports once it listens (or why it cannot).
 type Ready = Result<(SocketAddr, Driver), StartError>;
 
 impl Running {
-    /// Starts `threads` cores serving `shared`, binding `addr` (port 0 picks a free port).
+    /// Starts `threads` cores serving `shared`, binding `addr` (port 0 picks a free port), and
+    /// the admin port when configured.
     pub fn start(shared: Arc<Shared>, addr: SocketAddr, threads: usize) -> Result<Running, StartError> {
+        Self::start_with(shared, addr, threads, None)
+    }
+
+    /// [`Running::start`] with the process's logging handles, which the admin port's log-level
+    /// and logs endpoints use.
+    pub fn start_with(
+        shared: Arc<Shared>,
+        addr: SocketAddr,
+        threads: usize,
+        logging: Option<s3o_admin::Logging>,
+    ) -> Result<Running, StartError> {
         let threads = threads.max(1);
         if addr.port() != 0 {
             // Cores listen with SO_REUSEPORT, which would let a second proxy of the same user share
@@ -178,15 +192,33 @@ impl Running {
             }
         }
         let worker_shared = shared.clone();
+        let usage_every = Duration::from_secs(shared.cfg.admin.as_ref().map_or(10, |a| a.usage_flush_secs));
         let workers = Workers::start(shared.workers.clone(), move |s| {
             s.spawn(crate::cleanup::CleanupWorker::new(worker_shared.clone()));
-            s.spawn(crate::cleanup::ReaperWorker(worker_shared));
+            s.spawn(crate::cleanup::ReaperWorker(worker_shared.clone()));
+            s.spawn(crate::usage::UsageWorker {
+                shared: worker_shared,
+                every: usage_every,
+            });
         });
         let workers = match workers {
             Ok(w) => Some(w),
             Err(e) => {
                 warn!(error = %e, "background workers (cleanup queue, multipart reaper) not started");
                 None
+            }
+        };
+        let admin = match crate::admin_port::start(shared.clone(), logging) {
+            Ok(a) => a,
+            Err(e) => {
+                shared.shutdown.store(true, Ordering::SeqCst);
+                for h in handles {
+                    let _ = h.join();
+                }
+                if let Some(w) = workers {
+                    w.stop();
+                }
+                return Err(e);
             }
         };
         info!(%bound, threads, %driver, "s3-orchestrator listening");
@@ -197,6 +229,7 @@ impl Running {
             max_connections_per_thread: gate.per_thread,
             threads: handles,
             workers,
+            admin,
         })
     }
 
@@ -214,10 +247,18 @@ impl Running {
         for h in self.threads {
             let _ = h.join();
         }
+        if let Some(a) = self.admin {
+            a.join();
+        }
         if let Some(w) = self.workers {
             w.stop();
         }
-        if let Err(e) = self.shared.store.sync() {
+        let s = &self.shared;
+        let flushed = s3o_store::block_on(s.usage.flush(&s.store, &s.metrics, crate::clock::unix_ms()));
+        if let Err(e) = flushed {
+            warn!(error = %e, "usage counters not flushed at shutdown");
+        }
+        if let Err(e) = s3o_store::block_on(self.shared.store.sync()) {
             error!(error = %e, "final metadata flush failed");
         }
         info!("s3-orchestrator stopped");

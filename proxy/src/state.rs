@@ -39,6 +39,8 @@ pub struct Shared {
     pub workers: Arc<crate::workers::Registry>,
     /// Every core's and backend client's counters.
     pub metrics: Arc<Metrics>,
+    /// What of the usage counters reached the store.
+    pub usage: Arc<crate::usage::UsageLedger>,
 }
 
 impl Shared {
@@ -56,6 +58,7 @@ impl Shared {
             unsized_budget,
             workers: Arc::default(),
             metrics: Arc::default(),
+            usage: Arc::default(),
         })
     }
 

@@ -127,6 +127,11 @@ impl Registry {
         self.health.lock().iter().map(|h| h.snapshot()).collect()
     }
 
+    /// Whether a worker pool was started (workers registered).
+    pub fn started(&self) -> bool {
+        !self.health.lock().is_empty()
+    }
+
     /// Whether the workers were told to stop.
     pub fn stopping(&self) -> bool {
         self.stop.load(Ordering::Acquire)

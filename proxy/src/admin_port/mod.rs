@@ -6,6 +6,9 @@
 
 mod conn;
 mod control;
+mod import;
+mod objects;
+mod prometheus;
 mod stream;
 mod transfer;
 

@@ -82,6 +82,62 @@ impl FsBackend {
         Ok(self.root.join("objects").join(key))
     }
 
+    /// Checks the backend's directory exists and is a directory.
+    pub fn probe(&self) -> Result<(), BackendError> {
+        match std::fs::metadata(&self.root) {
+            Ok(m) if m.is_dir() => Ok(()),
+            Ok(_) => Err(self.io(std::io::Error::other(format!("{} is not a directory", self.root.display())))),
+            Err(e) => Err(self.io(e)),
+        }
+    }
+
+    /// Every object file under the backend's object directory, in key order, in one page (the
+    /// walk is local; files being written live elsewhere). Symbolic links are not followed.
+    pub fn list_page(&self, after: Option<&str>) -> Result<super::ListedPage, BackendError> {
+        let base = self.root.join("objects");
+        let mut objects = Vec::new();
+        let mut dirs = vec![base.clone()];
+        while let Some(dir) = dirs.pop() {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(self.io(e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| self.io(e))?;
+                let kind = entry.file_type().map_err(|e| self.io(e))?;
+                let path = entry.path();
+                if kind.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                if !kind.is_file() {
+                    continue;
+                }
+                let Some(key) = path.strip_prefix(&base).ok().and_then(|p| p.to_str()) else {
+                    continue;
+                };
+                let meta = entry.metadata().map_err(|e| self.io(e))?;
+                let modified = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+                objects.push(super::Listed {
+                    key: key.to_owned(),
+                    size: meta.len(),
+                    etag: None,
+                    last_modified_ms: modified,
+                });
+            }
+        }
+        objects.sort_by(|a, b| a.key.cmp(&b.key));
+        if let Some(after) = after {
+            objects.retain(|o| o.key.as_str() > after);
+        }
+        Ok(super::ListedPage { objects, next: None })
+    }
+
     /// Streams the body into a temporary file, fsyncs it and renames it to the key.
     pub async fn put<B: BodySource>(
         &self,

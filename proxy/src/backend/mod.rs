@@ -126,6 +126,28 @@ impl ByteRange {
     }
 }
 
+/// An object found on a backend by a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// Its key on the backend.
+    pub key: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its ETag as the backend gives it (quoted), if it gives one.
+    pub etag: Option<String>,
+    /// Last modified, unix milliseconds (0 when unknown).
+    pub last_modified_ms: u64,
+}
+
+/// One page of a backend listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListedPage {
+    /// Objects in key order.
+    pub objects: Vec<Listed>,
+    /// Where the next page starts; `None` at the end.
+    pub next: Option<String>,
+}
+
 /// A backend on one core: its client and what it counts.
 #[derive(Debug)]
 pub struct Backend {
@@ -340,6 +362,27 @@ impl Backend {
             ),
             Imp::Fs(_) => Err(ProxyError::Internal("fs backends do not copy within".into())),
         }
+    }
+
+    /// Checks the backend can be reached (and its bucket or directory used).
+    pub async fn probe(&self) -> Result<(), BackendError> {
+        self.counters.request(0);
+        let r = match &self.imp {
+            Imp::Fs(b) => b.probe(),
+            Imp::S3(b) => b.probe().await,
+        };
+        counted(&self.counters, r)
+    }
+
+    /// One page of every object stored on the backend (ours and any others), after `after`
+    /// (the `next` of the previous page).
+    pub async fn list_page(&self, after: Option<&str>) -> Result<ListedPage, BackendError> {
+        self.counters.request(0);
+        let r = match &self.imp {
+            Imp::Fs(b) => b.list_page(after),
+            Imp::S3(b) => b.list_page(after).await,
+        };
+        counted(&self.counters, r)
     }
 
     /// Deletes `key`; a missing key is success.

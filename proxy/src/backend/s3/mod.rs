@@ -5,6 +5,7 @@
 
 mod aws_chunked;
 mod conn;
+mod listing;
 mod multipart;
 
 pub use conn::{Conn, Pool};
@@ -347,9 +348,14 @@ impl S3Backend {
     }
 
     /// Reads the (small) rest of a response body and returns the connection to the pool.
-    async fn finish(&self, mut conn: Conn, resp: &Response) -> Result<Vec<u8>, BackendError> {
+    async fn finish(&self, conn: Conn, resp: &Response) -> Result<Vec<u8>, BackendError> {
+        self.finish_within(conn, resp, MAX_ERROR_BODY).await
+    }
+
+    /// [`S3Backend::finish`] for a body of at most `max` bytes.
+    async fn finish_within(&self, mut conn: Conn, resp: &Response, max: usize) -> Result<Vec<u8>, BackendError> {
         let len = usize::try_from(resp.content_length.unwrap_or(0)).unwrap_or(usize::MAX);
-        if len > MAX_ERROR_BODY {
+        if len > max {
             return Err(self.err_protocol("unexpectedly large response body"));
         }
         let mut body = resp.leftover.clone();
@@ -397,7 +403,18 @@ impl S3Backend {
         query: &str,
         extra: &[(&str, &str)],
     ) -> Result<(Conn, Response), BackendError> {
-        let mut head = self.head(method, &self.path(key), query, extra);
+        self.simple_at(method, &self.path(key), query, extra).await
+    }
+
+    /// [`S3Backend::simple`] on a request path (for bucket-level requests).
+    async fn simple_at(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        extra: &[(&str, &str)],
+    ) -> Result<(Conn, Response), BackendError> {
+        let mut head = self.head(method, path, query, extra);
         let mut last = None;
         for attempt in 0..2 {
             let mut conn = if attempt == 0 {

@@ -1,0 +1,298 @@
+//! The proxy side of the admin handlers: [`ProxyControl`] implements `s3o_admin::Control` over
+//! the store, the live state, the worker registry and the counters. It owns a [`Core`] of its
+//! own (backend clients on the admin thread), so admin work never borrows a proxy core's pools.
+
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
+
+use s3o_admin::{
+    BackendStatus, BoxFuture, CleanupItem, CleanupQueue, Control, Dashboard, DeleteOutcome, Error, LogBuffer,
+    LogLevel, Logging, MetricsWriter, ObjectKey, ObjectLocation, ObjectPrefix, QuotaStat, Readiness, Status,
+    SyncOutcome, Timestamp, TreePage, TreeQuery, UsageStat, WorkerHealth,
+};
+use s3o_store::Accounting;
+
+use crate::error::ProxyError;
+use crate::state::Core;
+use crate::usage::{period_of, UsageLedger};
+
+/// The id of the admin thread's [`Core`] (it serves no S3 connection).
+const ADMIN_CORE: usize = usize::MAX;
+/// How long a readiness probe result is reused (load balancers poll often).
+const PROBE_TTL: Duration = Duration::from_secs(5);
+
+/// `s3o_admin::Control` for this proxy.
+pub struct ProxyControl {
+    core: Core,
+    logging: Option<Logging>,
+    empty_logs: LogBuffer,
+    usage: std::sync::Arc<UsageLedger>,
+    probes: RefCell<Option<(Instant, Readiness)>>,
+}
+
+/// An internal failure as the admin API reports it.
+fn internal(e: impl std::fmt::Display) -> Error {
+    Error::Internal(e.to_string())
+}
+
+impl ProxyControl {
+    /// The control over `shared`, with the process's logging handles when it has them.
+    pub fn new(shared: std::sync::Arc<crate::state::Shared>, logging: Option<Logging>) -> Result<Self, ProxyError> {
+        let usage = shared.usage.clone();
+        Ok(ProxyControl {
+            core: Core::new(shared, ADMIN_CORE)?,
+            logging,
+            empty_logs: LogBuffer::new(1),
+            usage,
+            probes: RefCell::new(None),
+        })
+    }
+
+    /// The admin thread's core (its backend clients, the store, the live state).
+    pub fn core(&self) -> &Core {
+        &self.core
+    }
+
+    /// Backend name → (objects, bytes) stored there, from the metadata.
+    async fn backend_stats(&self) -> Result<std::collections::BTreeMap<String, (u64, u64)>, Error> {
+        let stats = self.core.shared.store.backend_stats().await.map_err(internal)?;
+        Ok(stats.into_iter().map(|s| (s.backend, (s.objects, s.bytes))).collect())
+    }
+
+    async fn status_now(&self) -> Result<Status, Error> {
+        let store = &self.core.shared.store;
+        let snap = self.core.snapshot();
+        let period = period_of(crate::clock::unix_ms());
+        let usage = self.usage.period_totals(store, &period).await.map_err(internal)?;
+        let stats = self.backend_stats().await?;
+        let mut orphans: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+        for t in store.due_cleanup(u64::MAX, usize::MAX).await.map_err(internal)? {
+            if t.accounting != Accounting::Uncommitted || t.size > 0 {
+                *orphans.entry(t.backend).or_default() += t.size;
+            }
+        }
+        let mut backends = Vec::with_capacity(snap.backends.len());
+        for b in &snap.backends {
+            let u = usage.get(&b.name).copied().unwrap_or_default();
+            let (objects, _) = stats.get(&b.name).copied().unwrap_or_default();
+            backends.push(BackendStatus {
+                name: b.name.clone(),
+                bytes_used: store.usage(&b.name).await.map_err(internal)?,
+                bytes_limit: b.quota_bytes.unwrap_or(0),
+                orphan_bytes: orphans.get(&b.name).copied().unwrap_or(0),
+                object_count: objects,
+                api_requests: u.api_requests,
+                egress_bytes: u.egress_bytes,
+                ingress_bytes: u.ingress_bytes,
+            });
+        }
+        Ok(Status {
+            db_healthy: store.check_writable().await.is_ok(),
+            backends,
+            usage_period: period,
+        })
+    }
+
+    async fn dashboard_now(&self) -> Result<Dashboard, Error> {
+        let status = self.status_now().await?;
+        let now = Timestamp::now();
+        let uploads = self.core.shared.store.upload_counts().await.map_err(internal)?;
+        let mut d = Dashboard {
+            backend_order: status.backends.iter().map(|b| b.name.clone()).collect(),
+            quota_stats: Default::default(),
+            object_counts: Default::default(),
+            active_multipart_counts: Default::default(),
+            usage_stats: Default::default(),
+            // Monthly usage limits are not a feature of this version: no backend has one.
+            usage_limits: Default::default(),
+            usage_period: status.usage_period.clone(),
+        };
+        for b in &status.backends {
+            d.quota_stats.insert(
+                b.name.clone(),
+                QuotaStat {
+                    backend_name: b.name.clone(),
+                    bytes_used: b.bytes_used,
+                    bytes_limit: b.bytes_limit,
+                    updated_at: now,
+                },
+            );
+            d.object_counts.insert(b.name.clone(), b.object_count);
+            let active = uploads.iter().find(|(n, _)| *n == b.name).map_or(0, |(_, c)| *c);
+            d.active_multipart_counts.insert(b.name.clone(), active);
+            d.usage_stats.insert(
+                b.name.clone(),
+                UsageStat {
+                    api_requests: b.api_requests,
+                    egress_bytes: b.egress_bytes,
+                    ingress_bytes: b.ingress_bytes,
+                },
+            );
+        }
+        Ok(d)
+    }
+
+    async fn locations(&self, key: &ObjectKey) -> Result<Vec<ObjectLocation>, Error> {
+        let meta = self
+            .core
+            .shared
+            .store
+            .get_object(&key.bucket, &key.key)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| Error::NotFound(format!("object {}/{} not found", key.bucket, key.key)))?;
+        Ok(meta
+            .locations
+            .iter()
+            .map(|l| ObjectLocation {
+                object_key: l.physical_key.clone(),
+                backend_name: l.backend.clone(),
+                size_bytes: meta.size,
+                created_at: Timestamp(meta.last_modified_ms),
+            })
+            .collect())
+    }
+
+    async fn queue(&self, limit: usize) -> Result<CleanupQueue, Error> {
+        let store = &self.core.shared.store;
+        let depth = store.cleanup_len().await.map_err(internal)?;
+        let items = store
+            .due_cleanup(u64::MAX, limit)
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .map(|t| CleanupItem {
+                id: t.id,
+                reason: cleanup_reason(&t),
+                backend_name: t.backend,
+                object_key: t.physical_key,
+                attempts: t.attempts,
+                size_bytes: t.size,
+            })
+            .collect();
+        Ok(CleanupQueue { depth, items })
+    }
+
+    async fn probe(&self) -> Readiness {
+        if let Some((at, r)) = &*self.probes.borrow() {
+            if at.elapsed() < PROBE_TTL {
+                return r.clone();
+            }
+        }
+        let store = self.core.shared.store.check_writable().await.map_err(|e| e.to_string());
+        let snap = self.core.snapshot();
+        let mut backends = Vec::with_capacity(snap.backends.len());
+        for b in &snap.backends {
+            let reachable = match self.core.backend(&b.name) {
+                Ok(client) => client.probe().await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            backends.push((b.name.clone(), reachable));
+        }
+        let r = Readiness { store, backends };
+        *self.probes.borrow_mut() = Some((Instant::now(), r.clone()));
+        r
+    }
+}
+
+/// Why a cleanup task is queued, in the seed's words.
+fn cleanup_reason(t: &s3o_store::CleanupTask) -> String {
+    let why = match (&t.upload_id, t.accounting) {
+        (Some(_), _) => "upload_aborted",
+        (None, Accounting::Uncommitted) => "upload_failed",
+        (None, _) => "superseded_or_deleted",
+    };
+    if t.attempts > 0 {
+        format!("{why} (delete_failed)")
+    } else {
+        why.to_owned()
+    }
+}
+
+impl Control for ProxyControl {
+    fn status(&self) -> BoxFuture<'_, s3o_admin::Result<Status>> {
+        Box::pin(self.status_now())
+    }
+
+    fn workers(&self) -> BoxFuture<'_, Option<Vec<WorkerHealth>>> {
+        let list = self
+            .core
+            .shared
+            .workers
+            .snapshot()
+            .into_iter()
+            .map(|w| WorkerHealth {
+                name: w.name.to_owned(),
+                last_success: w.last_success_ms.map(Timestamp),
+                last_failure: w.last_failure_ms.map(Timestamp),
+                last_error: w.last_error,
+                consecutive_failures: w.consecutive_failures,
+                ticks: w.ticks,
+            })
+            .collect::<Vec<_>>();
+        let started = self.core.shared.workers.started();
+        Box::pin(async move { started.then_some(list) })
+    }
+
+    fn object_locations<'a>(&'a self, key: &'a ObjectKey) -> BoxFuture<'a, s3o_admin::Result<Vec<ObjectLocation>>> {
+        Box::pin(self.locations(key))
+    }
+
+    fn cleanup_queue(&self, limit: usize) -> BoxFuture<'_, s3o_admin::Result<CleanupQueue>> {
+        Box::pin(self.queue(limit))
+    }
+
+    fn flush_usage(&self) -> BoxFuture<'_, s3o_admin::Result<()>> {
+        Box::pin(async move {
+            self.usage
+                .flush(&self.core.shared.store, &self.core.shared.metrics, crate::clock::unix_ms())
+                .await
+                .map_err(internal)
+        })
+    }
+
+    fn log_level(&self) -> BoxFuture<'_, LogLevel> {
+        let level = self.logging.as_ref().map_or(LogLevel::Info, |l| l.level.current());
+        Box::pin(async move { level })
+    }
+
+    fn set_log_level(&self, level: LogLevel) -> BoxFuture<'_, s3o_admin::Result<()>> {
+        let outcome = match &self.logging {
+            Some(l) => l.level.set(level),
+            None => Err(Error::Unavailable("this process does not control its log level".into())),
+        };
+        Box::pin(async move { outcome })
+    }
+
+    fn dashboard(&self) -> BoxFuture<'_, s3o_admin::Result<Dashboard>> {
+        Box::pin(self.dashboard_now())
+    }
+
+    fn tree<'a>(&'a self, query: &'a TreeQuery) -> BoxFuture<'a, s3o_admin::Result<TreePage>> {
+        Box::pin(super::objects::tree(&self.core, query))
+    }
+
+    fn logs(&self) -> &LogBuffer {
+        self.logging.as_ref().map_or(&self.empty_logs, |l| &l.buffer)
+    }
+
+    fn delete_object<'a>(&'a self, key: &'a ObjectKey) -> BoxFuture<'a, s3o_admin::Result<()>> {
+        Box::pin(super::objects::delete_object(&self.core, key))
+    }
+
+    fn delete_prefix<'a>(&'a self, prefix: &'a ObjectPrefix) -> BoxFuture<'a, s3o_admin::Result<DeleteOutcome>> {
+        Box::pin(super::objects::delete_prefix(&self.core, prefix))
+    }
+
+    fn sync<'a>(&'a self, backend: &'a str, bucket: &'a str) -> BoxFuture<'a, s3o_admin::Result<SyncOutcome>> {
+        Box::pin(super::import::sync(&self.core, backend, bucket))
+    }
+
+    fn readiness(&self) -> BoxFuture<'_, Readiness> {
+        Box::pin(self.probe())
+    }
+
+    fn write_metrics<'a>(&'a self, out: &'a mut MetricsWriter) -> BoxFuture<'a, ()> {
+        Box::pin(super::prometheus::write(&self.core, &self.usage, out))
+    }
+}

@@ -1,0 +1,94 @@
+//! `/metrics`: the proxy's counters in the Prometheus text format, `s3o_` prefix. Everything is
+//! merged from per-core and per-client counters at scrape time ([`crate::metrics`]); the worker
+//! families are appended by the admin crate's handler.
+
+use s3o_admin::{Histogram, MetricsWriter};
+
+use crate::metrics::LATENCY_BUCKETS;
+use crate::state::Core;
+use crate::usage::{period_of, UsageLedger};
+
+/// Writes every proxy metric family into `out`.
+pub async fn write(core: &Core, usage: &UsageLedger, out: &mut MetricsWriter) {
+    let shared = &core.shared;
+    let m = &shared.metrics;
+    let ops = m.operations();
+    out.counter("s3o_requests_total", "S3 requests answered, by operation and HTTP status.");
+    for (op, stats) in &ops {
+        for (status, n) in &stats.by_status {
+            let status = status.to_string();
+            out.sample("s3o_requests_total", &[("operation", op), ("status", &status)], *n);
+        }
+    }
+    out.histogram("s3o_request_duration_seconds", "S3 request latency from head to last byte, by operation.");
+    for (op, stats) in &ops {
+        let mut cumulative = 0;
+        let buckets = LATENCY_BUCKETS
+            .iter()
+            .zip(stats.buckets.iter())
+            .map(|(le, n)| {
+                cumulative += n;
+                (*le, cumulative)
+            })
+            .collect();
+        let h = Histogram {
+            buckets,
+            sum: stats.sum_secs,
+            count: stats.count(),
+        };
+        out.histogram_sample("s3o_request_duration_seconds", &[("operation", op)], &h);
+    }
+    out.gauge("s3o_open_connections", "Client connections open on the S3 port.");
+    out.sample("s3o_open_connections", &[], m.open_connections());
+
+    let totals = m.backend_totals();
+    let families: [(&str, &str, fn(&crate::metrics::BackendTotals) -> u64); 4] = [
+        ("s3o_backend_requests_total", "Requests sent to each backend.", |t| t.api_requests),
+        ("s3o_backend_egress_bytes_total", "Bytes read from each backend.", |t| t.egress_bytes),
+        ("s3o_backend_ingress_bytes_total", "Bytes written to each backend.", |t| t.ingress_bytes),
+        ("s3o_backend_errors_total", "Failed requests to each backend.", |t| t.errors),
+    ];
+    for (name, help, get) in families {
+        out.counter(name, help);
+        for (backend, t) in &totals {
+            out.sample(name, &[("backend", backend)], get(t));
+        }
+    }
+
+    let snap = core.snapshot();
+    let store = &shared.store;
+    out.gauge("s3o_backend_quota_used_bytes", "Bytes stored on each backend, as its quota counts them.");
+    for b in &snap.backends {
+        if let Ok(used) = store.usage(&b.name).await {
+            out.sample("s3o_backend_quota_used_bytes", &[("backend", &b.name)], used);
+        }
+    }
+    out.gauge("s3o_backend_quota_limit_bytes", "Each backend's quota (backends without one are absent).");
+    for b in &snap.backends {
+        if let Some(q) = b.quota_bytes {
+            out.sample("s3o_backend_quota_limit_bytes", &[("backend", &b.name)], q);
+        }
+    }
+    let period = period_of(crate::clock::unix_ms());
+    if let Ok(month) = usage.period_totals(store, m, &period).await {
+        let families: [(&str, &str, fn(&crate::metrics::BackendTotals) -> u64); 3] = [
+            ("s3o_usage_api_requests", "API requests sent to each backend this month (UTC).", |t| t.api_requests),
+            ("s3o_usage_egress_bytes", "Bytes read from each backend this month (UTC).", |t| t.egress_bytes),
+            ("s3o_usage_ingress_bytes", "Bytes written to each backend this month (UTC).", |t| t.ingress_bytes),
+        ];
+        for (name, help, get) in families {
+            out.gauge(name, help);
+            for (backend, t) in &month {
+                out.sample(name, &[("backend", backend), ("period", &period)], get(t));
+            }
+        }
+    }
+    if let Ok(depth) = store.cleanup_len().await {
+        out.gauge("s3o_cleanup_queue_depth", "Physical objects waiting to be deleted from backends.");
+        out.sample("s3o_cleanup_queue_depth", &[], depth);
+    }
+    out.gauge("s3o_store_writable", "1 when the metadata store takes writes, 0 when it cannot commit.");
+    out.sample("s3o_store_writable", &[], u64::from(store.check_writable().await.is_ok()));
+    out.gauge("s3o_live_generation", "Generation of the live configuration (grows with each reload).");
+    out.sample("s3o_live_generation", &[], shared.live.generation());
+}

@@ -1,0 +1,148 @@
+//! Bucket-level requests to an S3 backend: a reachability probe (HeadBucket) and one page of
+//! ListObjectsV2 over the whole real bucket, for importing objects that were there before the
+//! proxy (`{ui}/api/sync`).
+
+use serde::Deserialize;
+
+use super::S3Backend;
+use crate::backend::{Listed, ListedPage};
+use crate::error::BackendError;
+
+/// Keys asked for per ListObjectsV2 page.
+const LIST_PAGE: usize = 1000;
+/// Largest ListObjectsV2 response body read (1000 keys of 1 KiB each, with room for the XML).
+const MAX_LIST_BODY: usize = 4 << 20;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListBucketResult {
+    #[serde(default)]
+    contents: Vec<Contents>,
+    #[serde(default)]
+    is_truncated: bool,
+    #[serde(default)]
+    next_continuation_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Contents {
+    key: String,
+    #[serde(default)]
+    size: u64,
+    #[serde(default, rename = "ETag")]
+    etag: Option<String>,
+    #[serde(default)]
+    last_modified: Option<String>,
+}
+
+impl S3Backend {
+    /// The request path of the bucket itself.
+    fn bucket_path(&self) -> String {
+        if self.path_style {
+            format!("/{}", s3o_sigv4::encode::uri_encode(self.bucket.as_bytes(), false))
+        } else {
+            "/".to_owned()
+        }
+    }
+
+    /// Checks the backend answers and its bucket is accessible (HeadBucket).
+    pub async fn probe(&self) -> Result<(), BackendError> {
+        let (conn, resp) = self.simple_at("HEAD", &self.bucket_path(), "", &[]).await?;
+        // A HEAD response has no body whatever its Content-Length says.
+        let bodiless = super::Response {
+            content_length: Some(0),
+            leftover: Vec::new(),
+            etag: None,
+            crc: None,
+            ..resp
+        };
+        self.finish(conn, &bodiless).await?;
+        match bodiless.status {
+            200 => Ok(()),
+            s => Err(self.status_error(s, b"")),
+        }
+    }
+
+    /// One page of every key in the real bucket, after the continuation token `after`.
+    pub async fn list_page(&self, after: Option<&str>) -> Result<ListedPage, BackendError> {
+        let mut query = String::new();
+        if let Some(token) = after {
+            query.push_str("continuation-token=");
+            query.push_str(&s3o_sigv4::encode::uri_encode(token.as_bytes(), true));
+            query.push('&');
+        }
+        query.push_str(&format!("list-type=2&max-keys={LIST_PAGE}"));
+        let (conn, resp) = self.simple_at("GET", &self.bucket_path(), &query, &[]).await?;
+        let body = self.finish_within(conn, &resp, MAX_LIST_BODY).await?;
+        if resp.status != 200 {
+            return Err(self.status_error(resp.status, &body));
+        }
+        let doc: ListBucketResult =
+            quick_xml::de::from_reader(body.as_slice()).map_err(|e| self.err_protocol(format!("bad listing: {e}")))?;
+        let objects = doc
+            .contents
+            .into_iter()
+            .map(|c| Listed {
+                last_modified_ms: c.last_modified.as_deref().and_then(parse_iso8601_ms).unwrap_or(0),
+                key: c.key,
+                size: c.size,
+                etag: c.etag.map(|e| e.trim().to_owned()),
+            })
+            .collect();
+        let next = if doc.is_truncated {
+            Some(
+                doc.next_continuation_token
+                    .ok_or_else(|| self.err_protocol("truncated listing without a continuation token"))?,
+            )
+        } else {
+            None
+        };
+        Ok(ListedPage { objects, next })
+    }
+}
+
+/// Milliseconds since the epoch of `2026-01-15T10:30:00.000Z` (fraction and `Z` optional).
+pub(crate) fn parse_iso8601_ms(s: &str) -> Option<u64> {
+    let s = s.trim().trim_end_matches('Z');
+    let (date, time) = s.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let mut t = hms.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, mi, sec) = (t.next()??, t.next()??, t.next()??);
+    let ms: i64 = format!("{:0<3}", frac.get(..3.min(frac.len()))?).parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let days = s3o_sigv4::date::days_from_civil(y, m, day);
+    u64::try_from(((days * 24 + h) * 60 + mi) * 60_000 + sec * 1000 + ms).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso8601_times_parse() {
+        assert_eq!(parse_iso8601_ms("1970-01-01T00:00:01.5Z"), Some(1500));
+        assert_eq!(parse_iso8601_ms("2026-03-02T14:30:00.000Z"), Some(1_772_461_800_000));
+        assert_eq!(parse_iso8601_ms("2026-03-02T14:30:00Z"), Some(1_772_461_800_000));
+        assert_eq!(parse_iso8601_ms("2026-13-02T14:30:00Z"), None);
+        assert_eq!(parse_iso8601_ms("yesterday"), None);
+    }
+
+    #[test]
+    fn listings_decode() {
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><IsTruncated>true</IsTruncated>
+<Contents><Key>a/b.txt</Key><LastModified>2026-03-02T14:30:00.000Z</LastModified><ETag>&quot;abc&quot;</ETag><Size>5</Size></Contents>
+<NextContinuationToken>tok</NextContinuationToken></ListBucketResult>"#;
+        let doc: ListBucketResult = quick_xml::de::from_str(xml).unwrap();
+        assert!(doc.is_truncated);
+        assert_eq!(doc.next_continuation_token.as_deref(), Some("tok"));
+        assert_eq!(doc.contents.len(), 1);
+        assert_eq!((doc.contents[0].key.as_str(), doc.contents[0].size), ("a/b.txt", 5));
+        assert_eq!(doc.contents[0].etag.as_deref(), Some("\"abc\""));
+    }
+}
