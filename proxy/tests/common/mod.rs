@@ -127,6 +127,15 @@ impl TestServer {
         }
     }
 
+    /// The admin port's address (the config must have an `[admin]` section).
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.running
+            .as_ref()
+            .and_then(|r| r.admin.as_ref())
+            .map(|a| a.addr)
+            .expect("admin port configured")
+    }
+
     pub fn client(&self) -> Client {
         Client::new(self.addr, AK, SK)
     }
