@@ -491,7 +491,10 @@ mod tests {
     #[test]
     fn example_config_parses() {
         std::env::set_var("S3O_TEST_SECRET", "from-env");
-        let c = Config::parse(&EXAMPLE.replace("${REMOTE_SECRET_KEY}", "${S3O_TEST_SECRET}")).unwrap();
+        let text = ["${REMOTE_SECRET_KEY}", "${S3O_ADMIN_SECRET_HASH}", "${S3O_ADMIN_TOKEN}"]
+            .iter()
+            .fold(EXAMPLE.to_owned(), |t, var| t.replace(var, "${S3O_TEST_SECRET}"));
+        let c = Config::parse(&text).unwrap();
         assert!(c.backends.len() >= 2);
         let remote = c.backends.iter().find_map(|b| match &b.kind {
             BackendKind::S3 { secret_key, .. } => Some(secret_key.clone()),

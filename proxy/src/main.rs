@@ -142,7 +142,13 @@ fn main() -> ExitCode {
             println!("s3-orchestrator {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Command::Validate { config } => match load_config(&config) {
+        Command::Validate { config } => match load_config(&config).and_then(|cfg| {
+            if cfg.admin.is_some() {
+                s3o_admin::Auth::new(&s3o_proxy::admin_port::auth_config(&cfg))
+                    .map_err(|e| format!("config file {}: [ui]: {e}", config.display()))?;
+            }
+            Ok(cfg)
+        }) {
             Ok(cfg) => {
                 println!(
                     "{}: ok ({} backends, {} buckets, {} credentials)",
@@ -187,6 +193,7 @@ fn start_logging() -> Option<s3o_admin::Logging> {
 
 fn serve(path: &Path, logging: Option<s3o_admin::Logging>) -> Result<(), String> {
     let cfg = load_config(path)?;
+    ignore_file_size_signal();
     // Block SIGINT/SIGTERM/SIGHUP in every thread; the main thread waits for them below.
     let signals = s3o_proxy::signals::block_shutdown_signals()
         .map_err(|e| format!("cannot block SIGINT/SIGTERM/SIGHUP for graceful shutdown and reload: {e}"))?;
@@ -281,5 +288,17 @@ fn try_lock(file: &File) -> std::io::Result<()> {
         Ok(())
     } else {
         Err(std::io::Error::last_os_error())
+    }
+}
+
+/// A write past the file-size limit (`ulimit -f`) fails with `EFBIG` instead of killing the
+/// process with SIGXFSZ, so a metadata store that cannot grow reports itself (503, not ready)
+/// and recovers when room returns, like a full disk.
+#[allow(unsafe_code)]
+fn ignore_file_size_signal() {
+    // SAFETY: setting SIGXFSZ's disposition to SIG_IGN installs no handler code; it is done
+    // before any other thread of this process starts.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
 }
