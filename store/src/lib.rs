@@ -12,34 +12,29 @@
 //! reserved before bytes move ([`Store::reserve`]).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-mod buckets;
-mod cleanup;
-pub mod commit;
 mod error;
-pub mod layout;
-mod list;
 mod model;
-mod multipart;
-mod objects;
-mod quota;
+#[path = "sled/mod.rs"]
+mod sled_engine;
 
 use std::path::Path;
 use std::sync::Arc;
 
-pub use cleanup::{CLEANUP_BACKOFF_BASE_MS, CLEANUP_BACKOFF_CAP_MS, CLEANUP_GRACE_MS};
-pub use commit::CommitTicket;
+pub use sled_engine::cleanup::{CLEANUP_BACKOFF_BASE_MS, CLEANUP_BACKOFF_CAP_MS, CLEANUP_GRACE_MS};
+pub use sled_engine::commit::CommitTicket;
 pub use error::{Result, StoreError};
-pub use layout::physical_key_for;
+pub use sled_engine::layout::physical_key_for;
 pub use model::{
     Accounting, BucketMeta, CleanupTask, CompletedUpload, ListPage, ListQuery, Location, ObjectMeta, Part, Upload,
     WriteCondition, DEFAULT_MAX_KEYS,
 };
-pub use multipart::{UploadListing, MAX_PARTS};
-pub use objects::Deleted;
-pub use quota::Reservation;
+pub use sled_engine::multipart::{UploadListing, MAX_PARTS};
+pub use sled_engine::objects::Deleted;
+pub use sled_engine::quota::Reservation;
 
-use commit::GroupCommit;
-use quota::Ledger;
+use sled_engine::commit::GroupCommit;
+use sled_engine::layout;
+use sled_engine::quota::Ledger;
 
 /// A handle on the metadata store. Clones share one database, one reservation table and one
 /// flusher thread, which stops when the last clone is dropped.

@@ -11,7 +11,7 @@
 use std::ops::Bound;
 
 use crate::error::{Result, StoreError};
-use crate::layout::{bucket_prefix, decode, object_key, successor, utf8, OBJECTS};
+use crate::sled_engine::layout::{bucket_prefix, decode, object_key, successor, utf8, OBJECTS};
 use crate::model::{ListPage, ListQuery};
 use crate::Store;
 

@@ -12,16 +12,16 @@
 use sled::transaction::TransactionalTree;
 use sled::Transactional;
 
-use crate::cleanup::{enqueue_in, CLEANUP_GRACE_MS};
-use crate::commit::CommitTicket;
+use crate::sled_engine::cleanup::{enqueue_in, CLEANUP_GRACE_MS};
+use crate::sled_engine::commit::CommitTicket;
 use crate::error::{Result, StoreError};
-use crate::layout::{
+use crate::sled_engine::layout::{
     bucket_prefix, check_bucket_name, decode, encode, now_ms, object_key, part_key, parts_prefix, successor,
     upload_index_key, utf8, COMPLETED, OBJECTS, PARTS, UPLOADS, UPLOAD_KEYS,
 };
 use crate::model::{Accounting, CleanupTask, CompletedUpload, ObjectMeta, Part, Upload, WriteCondition};
-use crate::objects::{bucket_in, install_in, TxError, VersionTrees};
-use crate::quota::{adjust_usage, Reservation};
+use crate::sled_engine::objects::{bucket_in, install_in, TxError, VersionTrees};
+use crate::sled_engine::quota::{adjust_usage, Reservation};
 use crate::Store;
 
 /// Most parts an upload may have (S3's limit); part numbers run from 1 to this.
@@ -59,10 +59,10 @@ impl Iterator for UploadListing {
                 return None;
             }
             let Some(sep) = k.iter().rposition(|&b| b == 0) else {
-                return Some(Err(crate::layout::corrupt(UPLOAD_KEYS, "index key without id".into())));
+                return Some(Err(crate::sled_engine::layout::corrupt(UPLOAD_KEYS, "index key without id".into())));
             };
             if sep < self.base_len {
-                return Some(Err(crate::layout::corrupt(UPLOAD_KEYS, "index key without key".into())));
+                return Some(Err(crate::sled_engine::layout::corrupt(UPLOAD_KEYS, "index key without key".into())));
             }
             let id = match utf8(UPLOAD_KEYS, &k[sep + 1..]) {
                 Ok(id) => id,

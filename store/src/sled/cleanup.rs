@@ -9,11 +9,11 @@
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
 
-use crate::commit::CommitTicket;
+use crate::sled_engine::commit::CommitTicket;
 use crate::error::{Result, StoreError};
-use crate::layout::{decode, due_key, encode, id_key, id_of_due_key, now_ms, CLEANUP};
+use crate::sled_engine::layout::{decode, due_key, encode, id_key, id_of_due_key, now_ms, CLEANUP};
 use crate::model::{Accounting, CleanupTask};
-use crate::quota::adjust_usage;
+use crate::sled_engine::quota::adjust_usage;
 use crate::Store;
 
 /// Delay before the bytes of a replaced or deleted version may be deleted: a GET that read the old

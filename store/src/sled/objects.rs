@@ -6,12 +6,12 @@
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
 
-use crate::cleanup::{enqueue_in, CLEANUP_GRACE_MS};
-use crate::commit::CommitTicket;
+use crate::sled_engine::cleanup::{enqueue_in, CLEANUP_GRACE_MS};
+use crate::sled_engine::commit::CommitTicket;
 use crate::error::{Result, StoreError};
-use crate::layout::{check_bucket_name, decode, encode, now_ms, object_key, BUCKETS, OBJECTS};
+use crate::sled_engine::layout::{check_bucket_name, decode, encode, now_ms, object_key, BUCKETS, OBJECTS};
 use crate::model::{Accounting, BucketMeta, CleanupTask, ObjectMeta, WriteCondition};
-use crate::quota::{adjust_usage, Reservation};
+use crate::sled_engine::quota::{adjust_usage, Reservation};
 use crate::Store;
 
 /// What [`Store::delete_object`] removed, and when that is durable.
@@ -237,7 +237,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::physical_key_for;
+    use crate::sled_engine::layout::physical_key_for;
     use crate::model::Location;
 
     fn version(store: &Store, bucket: &str, key: &str, size: u64, backends: &[&str]) -> ObjectMeta {

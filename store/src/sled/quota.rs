@@ -14,7 +14,7 @@ use parking_lot::Mutex;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use crate::error::{Result, StoreError};
-use crate::layout::{decode_u64, encode_u64, utf8, USAGE};
+use crate::sled_engine::layout::{decode_u64, encode_u64, utf8, USAGE};
 use crate::Store;
 
 /// Bytes reserved in flight, by backend.

@@ -5,9 +5,9 @@
 use sled::transaction::ConflictableTransactionError;
 use sled::Transactional;
 
-use crate::commit::CommitTicket;
+use crate::sled_engine::commit::CommitTicket;
 use crate::error::{Result, StoreError};
-use crate::layout::{bucket_prefix, check_bucket_name, decode, encode, now_ms, BUCKETS};
+use crate::sled_engine::layout::{bucket_prefix, check_bucket_name, decode, encode, now_ms, BUCKETS};
 use crate::model::BucketMeta;
 use crate::Store;
 
@@ -91,7 +91,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::object_key;
+    use crate::sled_engine::layout::object_key;
     use crate::model::{Location, ObjectMeta};
 
     fn meta(size: u64) -> ObjectMeta {
