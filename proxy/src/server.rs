@@ -217,7 +217,7 @@ impl Running {
         if let Some(w) = self.workers {
             w.stop();
         }
-        if let Err(e) = self.shared.store.sync() {
+        if let Err(e) = s3o_store::block_on(self.shared.store.sync()) {
             error!(error = %e, "final metadata flush failed");
         }
         info!("s3-orchestrator stopped");

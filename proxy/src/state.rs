@@ -81,10 +81,10 @@ impl Shared {
             },
         };
         for name in buckets.keys() {
-            if store.bucket(name)?.is_none() {
-                match store.create_bucket(name, "config") {
-                    Ok(t) => t.wait()?,
-                    Err(s3o_store::StoreError::BucketAlreadyExists(_)) => {}
+            // Startup, on the main thread: waiting here blocks no core.
+            if s3o_store::block_on(store.bucket(name))?.is_none() {
+                match s3o_store::block_on(store.create_bucket(name, "config")) {
+                    Ok(()) | Err(s3o_store::StoreError::BucketAlreadyExists(_)) => {}
                     Err(e) => return Err(e.into()),
                 }
             }

@@ -62,7 +62,7 @@ pub struct ObjectMeta {
     pub checksums: Vec<(String, String)>,
     /// Last-Modified, milliseconds since the Unix epoch.
     pub last_modified_ms: u64,
-    /// Store-wide unique, increasing version from [`Store::next_version`](crate::Store::next_version).
+    /// Store-wide unique, increasing version from [`Engine::next_version`](crate::Engine::next_version).
     pub version: u64,
     /// Every copy of the bytes; more than one when replicated.
     pub locations: Vec<Location>,

@@ -79,11 +79,16 @@ pub(crate) fn write_condition(ctx: &Ctx<'_>) -> Result<WriteCondition, ProxyErro
 
 /// Checks a write condition against the current version before any byte moves (it is checked
 /// again, atomically, by the commit): `If-Match` on a missing key is NoSuchKey, as in S3.
-pub(crate) fn precheck(ctx: &Ctx<'_>, bucket: &str, key: &str, condition: &WriteCondition) -> Result<(), ProxyError> {
+pub(crate) async fn precheck(
+    ctx: &Ctx<'_>,
+    bucket: &str,
+    key: &str,
+    condition: &WriteCondition,
+) -> Result<(), ProxyError> {
     if *condition == WriteCondition::None {
         return Ok(());
     }
-    let current = ctx.core.shared.store.get_object(bucket, key)?;
+    let current = ctx.core.shared.store.get_object(bucket, key).await?;
     if matches!(condition, WriteCondition::IfMatch(_)) && current.is_none() {
         return Err(ProxyError::NoSuchKey);
     }
@@ -183,9 +188,9 @@ pub async fn put_object(
     }
     single_checksum_header(ctx)?;
     let condition = write_condition(ctx)?;
-    require_bucket(ctx, bucket)?;
+    require_bucket(ctx, bucket).await?;
     let mut meta = meta_from_headers(ctx)?;
-    precheck(ctx, bucket, key, &condition)?;
+    precheck(ctx, bucket, key, &condition).await?;
     let shared = &ctx.core.shared;
     let declared = ctx.head.declares_body_length();
     let (len, mut whole) = upload_length(io, body, declared, &shared.cfg.limits, &shared.unsized_budget).await?;
@@ -195,8 +200,8 @@ pub async fn put_object(
     let store = &shared.store;
     // Reserve quota before any byte moves (a refusal here also refuses `Expect: 100-continue`),
     // except for a body of unstated length, which had to be read first to learn its size.
-    let (backend, reservation) = placement::choose(ctx.core, bucket, len)?;
-    let version = store.next_version()?;
+    let (backend, reservation) = placement::choose(ctx.core, bucket, len).await?;
+    let version = store.next_version().await?;
     let physical = physical_key_for(bucket, key, version);
     let pmeta = PhysicalMeta {
         bucket: bucket.into(),
@@ -272,15 +277,13 @@ pub(crate) async fn commit_version(
         backend: placed.backend.to_string(),
         physical_key: placed.physical.to_string(),
     }];
-    let committed = match ctx
+    let committed = ctx
         .core
         .shared
         .store
         .put_object(bucket, key, meta, condition, vec![reservation])
-    {
-        Ok(ticket) => ticket.await.map_err(ProxyError::from),
-        Err(e) => Err(e.into()),
-    };
+        .await
+        .map_err(ProxyError::from);
     if committed.is_err() {
         queue_orphan(ctx, placed.backend, placed.physical).await;
     }
@@ -294,12 +297,9 @@ pub(crate) async fn queue_orphan(ctx: &Ctx<'_>, backend: &str, physical: &str) {
         .core
         .shared
         .store
-        .enqueue_cleanup(backend, physical, 0, Accounting::Uncommitted);
-    let result = match queued {
-        Ok((_, ticket)) => ticket.await.map_err(ProxyError::from),
-        Err(e) => Err(e.into()),
-    };
-    if let Err(e) = result {
+        .enqueue_cleanup(backend, physical, 0, Accounting::Uncommitted)
+        .await;
+    if let Err(e) = queued {
         warn!(backend, physical, error = %e, "could not queue an orphan for cleanup");
     }
 }
@@ -476,8 +476,8 @@ pub async fn get_object(
     let query = crate::endpoint::parse_query(&ctx.head.query);
     check_version(&query)?;
     let store = &ctx.core.shared.store;
-    let Some(meta) = store.get_object(bucket, key)? else {
-        require_bucket(ctx, bucket)?;
+    let Some(meta) = store.get_object(bucket, key).await? else {
+        require_bucket(ctx, bucket).await?;
         return Err(ProxyError::NoSuchKey);
     };
     if preconditions(ctx, &meta)? {
@@ -585,8 +585,8 @@ pub async fn get_object(
 /// DeleteObject: succeeds whether or not the key existed.
 pub async fn delete_object(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -> Result<(), ProxyError> {
     check_version(&crate::endpoint::parse_query(&ctx.head.query))?;
-    require_bucket(ctx, bucket)?;
-    ctx.core.shared.store.delete_object(bucket, key)?.ticket.await?;
+    require_bucket(ctx, bucket).await?;
+    ctx.core.shared.store.delete_object(bucket, key).await?;
     send_empty(ctx, io, 204).await
 }
 
@@ -597,24 +597,24 @@ pub async fn delete_objects(
     body: &mut RequestBody,
     bucket: &str,
 ) -> Result<(), ProxyError> {
-    require_bucket(ctx, bucket)?;
+    require_bucket(ctx, bucket).await?;
     let doc = read_small_body(io, body, xml::MAX_DELETE_BODY_BYTES).await?;
     let req = xml::parse_delete(&doc).map_err(|_| ProxyError::MalformedXml)?;
     let store = &ctx.core.shared.store;
     let mut failures: Vec<(String, &'static str, String)> = Vec::new();
-    let mut tickets = Vec::with_capacity(req.keys.len());
-    for key in &req.keys {
-        match store.delete_object(bucket, key) {
-            Ok(d) => tickets.push(d.ticket),
+    // Every deletion starts before the first is awaited, so an engine that commits at once (sled)
+    // has them all share flushes; each is durable before the answer.
+    let deletions: Vec<_> = req.keys.iter().map(|key| store.delete_object(bucket, key)).collect();
+    for (key, deletion) in req.keys.iter().zip(deletions) {
+        match deletion.await {
+            Ok(_) => {}
+            // Durability itself failed: the store is poisoned, the whole request fails.
+            Err(e @ s3o_store::StoreError::Flush(_)) => return Err(e.into()),
             Err(e) => {
                 let e = ProxyError::from(e);
                 failures.push((key.clone(), e.code(), e.to_string()));
             }
         }
-    }
-    // Every deletion is durable before the answer; group commit makes the waits share flushes.
-    for t in tickets {
-        t.await?;
     }
     let outcomes: Vec<DeleteOutcome<'_>> = req
         .keys

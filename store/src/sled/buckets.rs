@@ -5,17 +5,18 @@
 use sled::transaction::ConflictableTransactionError;
 use sled::Transactional;
 
-use crate::sled_engine::commit::CommitTicket;
+use super::commit::CommitTicket;
+use super::layout::{bucket_prefix, decode, encode, BUCKETS};
+use super::SledEngine;
 use crate::error::{Result, StoreError};
-use crate::sled_engine::layout::{bucket_prefix, check_bucket_name, decode, encode, now_ms, BUCKETS};
 use crate::model::BucketMeta;
-use crate::Store;
+use crate::rules::{check_bucket_name, now_ms};
 
-impl Store {
+impl SledEngine {
     /// Creates bucket `name` owned by `owner_access_key`.
-    pub fn create_bucket(&self, name: &str, owner_access_key: &str) -> Result<CommitTicket> {
+    pub(crate) fn create_bucket(&self, name: &str, owner_access_key: &str) -> Result<CommitTicket> {
         check_bucket_name(name)?;
-        self.inner.commits.check()?;
+        self.commits.check()?;
         let meta = BucketMeta {
             name: name.to_owned(),
             created_ms: now_ms(),
@@ -24,43 +25,35 @@ impl Store {
             logical_bytes: 0,
         };
         let value = encode(BUCKETS, &meta)?;
-        self.inner
-            .buckets
+        self.buckets
             .compare_and_swap(name.as_bytes(), None as Option<&[u8]>, Some(value))?
             .map_err(|_| StoreError::BucketAlreadyExists(name.to_owned()))?;
-        Ok(self.inner.commits.ticket())
+        Ok(self.commits.ticket())
     }
 
     /// The bucket named `name`, if it exists.
-    pub fn bucket(&self, name: &str) -> Result<Option<BucketMeta>> {
-        self.inner
-            .buckets
+    pub(crate) fn bucket(&self, name: &str) -> Result<Option<BucketMeta>> {
+        self.buckets
             .get(name.as_bytes())?
             .map(|v| decode(BUCKETS, &v))
             .transpose()
     }
 
     /// Every bucket, in name order.
-    pub fn list_buckets(&self) -> Result<Vec<BucketMeta>> {
-        self.inner
-            .buckets
-            .iter()
-            .values()
-            .map(|v| decode(BUCKETS, &v?))
-            .collect()
+    pub(crate) fn list_buckets(&self) -> Result<Vec<BucketMeta>> {
+        self.buckets.iter().values().map(|v| decode(BUCKETS, &v?)).collect()
     }
 
     /// Deletes bucket `name`; fails with `NoSuchBucket` if absent, `BucketNotEmpty` if it holds
     /// any object.
-    pub fn delete_bucket(&self, name: &str) -> Result<CommitTicket> {
-        self.inner.commits.check()?;
+    pub(crate) fn delete_bucket(&self, name: &str) -> Result<CommitTicket> {
+        self.commits.check()?;
         if self.bucket(name)?.is_none() {
             return Err(StoreError::NoSuchBucket(name.to_owned()));
         }
         // A guard against a drifted count; the count checked in the transaction is what
         // serialises against concurrent puts.
         if self
-            .inner
             .objects
             .scan_prefix(bucket_prefix(name))
             .next()
@@ -69,7 +62,7 @@ impl Store {
         {
             return Err(StoreError::BucketNotEmpty(name.to_owned()));
         }
-        (&self.inner.buckets,).transaction(|(buckets,)| {
+        (&self.buckets,).transaction(|(buckets,)| {
             let Some(v) = buckets.get(name.as_bytes())? else {
                 return Err(ConflictableTransactionError::Abort(StoreError::NoSuchBucket(
                     name.to_owned(),
@@ -84,15 +77,17 @@ impl Store {
             buckets.remove(name.as_bytes())?;
             Ok(())
         })?;
-        Ok(self.inner.commits.ticket())
+        Ok(self.commits.ticket())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::block_on;
+    use crate::model::{Location, ObjectMeta, WriteCondition};
     use crate::sled_engine::layout::object_key;
-    use crate::model::{Location, ObjectMeta};
+    use crate::sled_engine::testing::{ok, temporary};
 
     fn meta(size: u64) -> ObjectMeta {
         ObjectMeta {
@@ -108,100 +103,52 @@ mod tests {
     }
 
     #[test]
-    fn create_look_up_list_delete() {
-        let store = Store::temporary().unwrap();
-        assert!(store.bucket("a").unwrap().is_none());
-        store.create_bucket("b", "AK2").unwrap().wait().unwrap();
-        store.create_bucket("a", "AK1").unwrap().wait().unwrap();
-        let a = store.bucket("a").unwrap().unwrap();
-        assert_eq!((a.name.as_str(), a.owner.as_str(), a.object_count), ("a", "AK1", 0));
-        assert!(a.created_ms > 0);
-        let names: Vec<_> = store.list_buckets().unwrap().into_iter().map(|b| b.name).collect();
-        assert_eq!(names, ["a", "b"]);
-        store.delete_bucket("a").unwrap().wait().unwrap();
-        assert!(store.bucket("a").unwrap().is_none());
-        assert_eq!(store.list_buckets().unwrap().len(), 1);
-    }
-
-    #[test]
-    fn every_error_path() {
-        let store = Store::temporary().unwrap();
-        store.create_bucket("a", "AK").unwrap().wait().unwrap();
-        assert!(matches!(
-            store.create_bucket("a", "other"),
-            Err(StoreError::BucketAlreadyExists(n)) if n == "a"
-        ));
-        assert_eq!(store.bucket("a").unwrap().unwrap().owner, "AK");
-        assert!(matches!(
-            store.create_bucket("", "AK"),
-            Err(StoreError::InvalidBucketName(_))
-        ));
-        assert!(matches!(
-            store.delete_bucket("nope"),
-            Err(StoreError::NoSuchBucket(n)) if n == "nope"
-        ));
-        store
-            .put_object("a", "k", &meta(3), &crate::WriteCondition::None, Vec::new())
-            .unwrap()
-            .wait()
-            .unwrap();
-        assert!(matches!(
-            store.delete_bucket("a"),
-            Err(StoreError::BucketNotEmpty(n)) if n == "a"
-        ));
-        store.delete_object("a", "k").unwrap().ticket.wait().unwrap();
-        store.delete_bucket("a").unwrap().wait().unwrap();
-    }
-
-    #[test]
     fn the_count_refuses_deletion_even_when_the_scan_misses() {
-        let store = Store::temporary().unwrap();
-        store.create_bucket("a", "AK").unwrap().wait().unwrap();
-        store
-            .put_object("a", "k", &meta(1), &crate::WriteCondition::None, Vec::new())
-            .unwrap()
-            .wait()
-            .unwrap();
+        let (store, engine) = temporary();
+        ok(store.create_bucket("a", "AK"));
+        ok(store.put_object("a", "k", &meta(1), &WriteCondition::None, Vec::new()));
         // Simulate a put that committed between the scan and the transaction.
-        store.inner.objects.remove(object_key("a", "k")).unwrap();
-        assert!(matches!(store.delete_bucket("a"), Err(StoreError::BucketNotEmpty(_))));
+        engine.objects.remove(object_key("a", "k")).unwrap();
+        assert!(matches!(
+            block_on(store.delete_bucket("a")),
+            Err(StoreError::BucketNotEmpty(_))
+        ));
     }
 
     #[test]
     fn corrupt_bucket_records_are_reported() {
-        let store = Store::temporary().unwrap();
-        store.inner.buckets.insert("x", &b"{not json"[..]).unwrap();
-        assert!(matches!(store.bucket("x"), Err(StoreError::Corrupt { .. })));
-        assert!(matches!(store.list_buckets(), Err(StoreError::Corrupt { .. })));
-        assert!(matches!(store.delete_bucket("x"), Err(StoreError::Corrupt { .. })));
+        let (store, engine) = temporary();
+        engine.buckets.insert("x", &b"{not json"[..]).unwrap();
+        assert!(matches!(block_on(store.bucket("x")), Err(StoreError::Corrupt { .. })));
+        assert!(matches!(
+            block_on(store.list_buckets()),
+            Err(StoreError::Corrupt { .. })
+        ));
+        assert!(matches!(
+            block_on(store.delete_bucket("x")),
+            Err(StoreError::Corrupt { .. })
+        ));
     }
 
     #[test]
     fn concurrent_puts_and_delete_bucket_never_orphan_objects() {
         for round in 0..20 {
-            let store = Store::temporary().unwrap();
-            store.create_bucket("a", "AK").unwrap().wait().unwrap();
+            let (store, engine) = temporary();
+            ok(store.create_bucket("a", "AK"));
             let s = store.clone();
             let putter = std::thread::spawn(move || {
                 let mut ok = 0;
                 for i in 0..20 {
-                    if s.put_object(
-                        "a",
-                        &format!("k{i}"),
-                        &meta(1),
-                        &crate::WriteCondition::None,
-                        Vec::new(),
-                    )
-                    .is_ok()
-                    {
+                    let put = s.put_object("a", &format!("k{i}"), &meta(1), &WriteCondition::None, Vec::new());
+                    if block_on(put).is_ok() {
                         ok += 1;
                     }
                 }
                 ok
             });
-            let deleted = (0..50).any(|_| store.delete_bucket("a").is_ok());
+            let deleted = (0..50).any(|_| block_on(store.delete_bucket("a")).is_ok());
             let ok = putter.join().unwrap();
-            let left = store.inner.objects.scan_prefix(bucket_prefix("a")).count();
+            let left = engine.objects.scan_prefix(bucket_prefix("a")).count();
             if deleted {
                 assert_eq!(left, 0, "round {round}: objects outlived their bucket");
             } else {
