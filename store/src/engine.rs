@@ -23,9 +23,10 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::error::Result;
-use crate::model::{Accounting, WriteCondition};
+use crate::model::{Accounting, CleanupReason, WriteCondition};
 use crate::model::{BucketMeta, CleanupTask, CompletedUpload, ListPage, ListQuery, ObjectMeta, Part, Upload};
 use crate::reservation::Reservation;
+use crate::stats::{BackendStats, CleanupQueue, PrefixSummary, UsageCounters};
 
 /// What every store call that may wait returns: a boxed future, `Send` and `'static`, resolving to
 /// the call's result.
@@ -198,22 +199,25 @@ pub trait Engine: Send + Sync + 'static {
 
     // ----- the cleanup queue -----
 
-    /// Queues `physical_key` on `backend` for deletion, due now; resolves to the task id.
-    /// `accounting` says whether `size` bytes are in the backend's usage (a committed version) or
-    /// not (an aborted upload whose bytes may have reached the backend); only in the first case
-    /// does completion release them.
-    fn enqueue_cleanup(&self, backend: &str, physical_key: &str, size: u64, accounting: Accounting)
-        -> StoreFuture<u64>;
+    /// Queues `physical_key` on `backend` for deletion, due now, for `reason`; resolves to the
+    /// task id. `accounting` says whether `size` bytes are in the backend's usage (a committed
+    /// version) or not (an aborted upload whose bytes may have reached the backend); only in the
+    /// first case does completion release them.
+    fn enqueue_cleanup(
+        &self,
+        backend: &str,
+        physical_key: &str,
+        size: u64,
+        accounting: Accounting,
+        reason: CleanupReason,
+    ) -> StoreFuture<u64>;
 
-    /// Up to `limit` tasks due at `now_ms`, earliest first (equal times in id order). Tasks are not leased: one worker
-    /// drains the queue.
+    /// Up to `limit` tasks due at `now_ms`, earliest first (equal times in id order). Tasks are
+    /// not leased: one worker drains the queue.
     fn due_cleanup(&self, now_ms: u64, limit: usize) -> StoreFuture<Vec<CleanupTask>>;
 
     /// The task with this id, if it is still queued.
     fn cleanup_task(&self, id: u64) -> StoreFuture<Option<CleanupTask>>;
-
-    /// Number of queued tasks.
-    fn cleanup_len(&self) -> StoreFuture<u64>;
 
     /// Marks a task done, atomically: removes it and, if its bytes were committed, subtracts them
     /// from the backend's usage. `NoSuchCleanupTask` if it is not queued.
@@ -222,4 +226,32 @@ pub trait Engine: Send + Sync + 'static {
     /// Records a failed attempt: one more attempt, not due again before `now_ms` plus
     /// [`backoff_ms`](crate::backoff_ms) of the attempts. Resolves to the task as updated.
     fn retry_cleanup(&self, id: u64, now_ms: u64) -> StoreFuture<CleanupTask>;
+
+    /// How many tasks are queued (due or not), and the first `limit` of them by due time. Cheap
+    /// enough for every status request: the depth is a counter, not a count.
+    fn cleanup_queue(&self, limit: usize) -> StoreFuture<CleanupQueue>;
+
+    // ----- what the admin port reads -----
+
+    /// The totals of every backend that has any (objects, uploads, committed or reserved
+    /// bytes), in name order. Cheap enough for every status request: kept as counters that each
+    /// commit updates, not counted by a scan.
+    fn backend_stats(&self) -> StoreFuture<Vec<BackendStats>>;
+
+    /// Adds `deltas` to the usage counters of `period` (`YYYY-MM`, else `InvalidPeriod`), all of
+    /// them atomically (several deltas for one backend add up); resolves when durable.
+    fn add_usage(&self, period: &str, deltas: &[UsageCounters]) -> StoreFuture<()>;
+
+    /// The usage counters of `period` (`YYYY-MM`) of every backend that has any, in name order.
+    fn usage_counters(&self, period: &str) -> StoreFuture<Vec<UsageCounters>>;
+
+    /// How many current objects of `bucket` have keys starting with `prefix`, and their bytes
+    /// (`NoSuchBucket` if the bucket is missing). The cost is the engine's: the sled engine
+    /// reads every key under the prefix (about a microsecond each), so a file browser should
+    /// ask for the directory it shows, not for a whole large bucket on every page.
+    fn prefix_summary(&self, bucket: &str, prefix: &str) -> StoreFuture<PrefixSummary>;
+
+    /// A tiny durable write, for readiness probes: resolves `Ok` once the engine has made it
+    /// durable, fails when it can no longer commit (a poisoned store, a lost database).
+    fn check_writable(&self) -> StoreFuture<()>;
 }

@@ -24,6 +24,7 @@ mod reservation;
 mod rules;
 #[path = "sled/mod.rs"]
 mod sled_engine;
+mod stats;
 mod wait;
 
 use std::path::Path;
@@ -32,13 +33,14 @@ use std::sync::Arc;
 pub use engine::{Engine, Health, StoreFuture};
 pub use error::{Result, StoreError};
 pub use model::{
-    Accounting, BucketMeta, CleanupTask, CompletedUpload, ListPage, ListQuery, Location, ObjectMeta, Part, Upload,
-    WriteCondition, DEFAULT_MAX_KEYS,
+    Accounting, BucketMeta, CleanupReason, CleanupTask, CompletedUpload, ListPage, ListQuery, Location, ObjectMeta,
+    Part, Upload, WriteCondition, DEFAULT_MAX_KEYS,
 };
 pub use reservation::{Reservation, ReservationLedger};
 pub use rules::{
     backoff_ms, physical_key_for, CLEANUP_BACKOFF_BASE_MS, CLEANUP_BACKOFF_CAP_MS, CLEANUP_GRACE_MS, MAX_PARTS,
 };
+pub use stats::{BackendStats, CleanupQueue, PrefixSummary, UsageCounters};
 pub use wait::block_on;
 
 /// A handle on the metadata store: a shared [`Engine`], whose calls it dereferences to. Clones

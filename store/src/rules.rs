@@ -39,6 +39,18 @@ pub(crate) fn check_bucket_name(bucket: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks that a usage period is `YYYY-MM` (month 01 to 12).
+pub(crate) fn check_period(period: &str) -> Result<()> {
+    let b = period.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+    let month = period.get(5..).and_then(|m| m.parse::<u8>().ok());
+    if b.len() == 7 && digits(0..4) && b[4] == b'-' && digits(5..7) && month.is_some_and(|m| (1..=12).contains(&m)) {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidPeriod(period.to_owned()))
+    }
+}
+
 /// Milliseconds since the Unix epoch by the system clock (0 if the clock is before 1970).
 pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -99,6 +111,26 @@ mod tests {
             check_bucket_name("a\0b"),
             Err(StoreError::InvalidBucketName(_))
         ));
+    }
+
+    #[test]
+    fn periods_are_year_dash_month() {
+        for ok in ["2024-01", "2024-12", "0000-09"] {
+            assert!(check_period(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "2024-00",
+            "2024-13",
+            "2024-1",
+            "24-01",
+            "2024/01",
+            "2024-01-01",
+            "",
+            "２０２４-01",
+            "2024-+1",
+        ] {
+            assert!(matches!(check_period(bad), Err(StoreError::InvalidPeriod(_))), "{bad}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! HeadObject (answered from metadata; GET streams from the first healthy copy), DeleteObject and
 //! DeleteObjects (metadata first, bytes through the cleanup queue).
 
-use s3o_store::{physical_key_for, Accounting, Location, ObjectMeta, WriteCondition};
+use s3o_store::{physical_key_for, Accounting, CleanupReason, Location, ObjectMeta, WriteCondition};
 use tracing::warn;
 
 use crate::backend::{ByteRange, PhysicalMeta, BODY_BUF};
@@ -297,7 +297,7 @@ pub(crate) async fn queue_orphan(ctx: &Ctx<'_>, backend: &str, physical: &str) {
         .core
         .shared
         .store
-        .enqueue_cleanup(backend, physical, 0, Accounting::Uncommitted)
+        .enqueue_cleanup(backend, physical, 0, Accounting::Uncommitted, CleanupReason::Orphan)
         .await;
     if let Err(e) = queued {
         warn!(backend, physical, error = %e, "could not queue an orphan for cleanup");

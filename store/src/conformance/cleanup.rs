@@ -2,8 +2,8 @@
 //! [`backoff_ms`](crate::backoff_ms()), completion removes a task and releases its bytes from usage
 //! only when they were committed.
 
-use super::{ok, version, with_bucket};
-use crate::model::{Accounting, WriteCondition};
+use super::{ok, queue_depth, version, with_bucket};
+use crate::model::{Accounting, CleanupReason, WriteCondition};
 use crate::rules::{backoff_ms, now_ms, CLEANUP_BACKOFF_BASE_MS};
 use crate::{Store, StoreError};
 
@@ -25,16 +25,16 @@ pub async fn uncommitted_cleanup_leaves_usage_alone(fresh: &dyn Fn() -> Store) {
     .await;
     let before = now_ms();
     let orphan = ok(
-        store.enqueue_cleanup("b1", "bkt/aa/x-1", 500, Accounting::Uncommitted),
+        store.enqueue_cleanup("b1", "bkt/aa/x-1", 500, Accounting::Uncommitted, CleanupReason::Orphan),
         "enqueue",
     )
     .await;
     let committed = ok(
-        store.enqueue_cleanup("b1", "bkt/aa/x-2", 200, Accounting::Committed),
+        store.enqueue_cleanup("b1", "bkt/aa/x-2", 200, Accounting::Committed, CleanupReason::Orphan),
         "enqueue",
     )
     .await;
-    assert_eq!(ok(store.cleanup_len(), "cleanup_len").await, 2);
+    assert_eq!(queue_depth(&store).await, 2);
     let tasks = ok(store.due_cleanup(now_ms(), 10), "due now").await;
     assert_eq!(tasks.len(), 2, "enqueued tasks are due at once");
     let t = &tasks[0];
@@ -45,9 +45,17 @@ pub async fn uncommitted_cleanup_leaves_usage_alone(fresh: &dyn Fn() -> Store) {
             t.physical_key.as_str(),
             t.size,
             t.accounting,
+            t.reason,
             t.attempts
         ),
-        ("b1", "bkt/aa/x-1", 500, Accounting::Uncommitted, 0)
+        (
+            "b1",
+            "bkt/aa/x-1",
+            500,
+            Accounting::Uncommitted,
+            CleanupReason::Orphan,
+            0
+        )
     );
     assert!(t.upload_id.is_none());
     assert!(t.not_before_ms >= before && t.not_before_ms <= now_ms());
@@ -56,7 +64,7 @@ pub async fn uncommitted_cleanup_leaves_usage_alone(fresh: &dyn Fn() -> Store) {
     assert_eq!(ok(store.usage("b1"), "usage").await, 500);
     ok(store.complete_cleanup(committed), "complete committed").await;
     assert_eq!(ok(store.usage("b1"), "usage").await, 300);
-    assert_eq!(ok(store.cleanup_len(), "cleanup_len").await, 0);
+    assert_eq!(queue_depth(&store).await, 0);
     assert!(ok(store.cleanup_task(orphan), "task").await.is_none());
 }
 
@@ -65,7 +73,13 @@ pub async fn uncommitted_cleanup_leaves_usage_alone(fresh: &dyn Fn() -> Store) {
 pub async fn retries_back_off_and_due_respects_time_and_limit(store: Store) {
     let mut ids = Vec::new();
     for i in 0..3 {
-        let id = store.enqueue_cleanup("b1", &format!("k{i}"), 1, Accounting::Uncommitted);
+        let id = store.enqueue_cleanup(
+            "b1",
+            &format!("k{i}"),
+            1,
+            Accounting::Uncommitted,
+            CleanupReason::Orphan,
+        );
         ids.push(ok(id, "enqueue").await);
     }
     let now = now_ms();
@@ -90,7 +104,7 @@ pub async fn retries_back_off_and_due_respects_time_and_limit(store: Store) {
     assert_eq!(later.last().map(|t| t.id), Some(ids[0]), "latest due comes last");
     ok(store.complete_cleanup(ids[0]), "complete").await;
     assert!(ok(store.cleanup_task(ids[0]), "task").await.is_none());
-    assert_eq!(ok(store.cleanup_len(), "cleanup_len").await, 2);
+    assert_eq!(queue_depth(&store).await, 2);
 }
 
 /// Completing or retrying a task that is not queued (never was, or done already) is
@@ -100,7 +114,11 @@ pub async fn unknown_tasks_are_refused(store: Store) {
     assert!(matches!(r, Err(StoreError::NoSuchCleanupTask(42))), "{r:?}");
     let r = store.retry_cleanup(42, 0).await;
     assert!(matches!(r, Err(StoreError::NoSuchCleanupTask(42))), "{r:?}");
-    let id = ok(store.enqueue_cleanup("b1", "k", 1, Accounting::Committed), "enqueue").await;
+    let id = ok(
+        store.enqueue_cleanup("b1", "k", 1, Accounting::Committed, CleanupReason::Orphan),
+        "enqueue",
+    )
+    .await;
     ok(store.complete_cleanup(id), "complete").await;
     let r = store.complete_cleanup(id).await;
     assert!(matches!(r, Err(StoreError::NoSuchCleanupTask(_))), "{r:?}");

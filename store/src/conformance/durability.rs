@@ -2,8 +2,9 @@
 //! opened again, and versions keep increasing across the restart.
 
 use super::{ok, version, ExpectSome};
-use crate::model::{Accounting, Part, Upload, WriteCondition};
+use crate::model::{Accounting, CleanupReason, Part, Upload, WriteCondition};
 use crate::rules::now_ms;
+use crate::stats::UsageCounters;
 use crate::Store;
 
 /// Writes one of everything through a store from `open`, drops it, opens the same store again
@@ -38,10 +39,17 @@ pub async fn survives_reopen(open: &dyn Fn() -> Store) {
         };
         ok(store.put_part(&upload.upload_id, &part, None), "put part").await;
         let task = ok(
-            store.enqueue_cleanup("b2", "orphan", 0, Accounting::Uncommitted),
+            store.enqueue_cleanup("b2", "orphan", 0, Accounting::Uncommitted, CleanupReason::Orphan),
             "enqueue",
         )
         .await;
+        let counters = UsageCounters {
+            backend: "b1".into(),
+            api_requests: 3,
+            egress_bytes: 4,
+            ingress_bytes: 5,
+        };
+        ok(store.add_usage("2024-05", &[counters]), "add usage").await;
         let last = ok(store.next_version(), "next_version").await;
         let upload = ok(store.upload(&upload.upload_id), "upload")
             .await
@@ -64,5 +72,26 @@ pub async fn survives_reopen(open: &dyn Fn() -> Store) {
         .expect_some("cleanup task after reopen");
     assert_eq!(queued.physical_key, "orphan");
     assert_eq!(ok(store.usage("b1"), "usage").await, 50);
+    let counters = ok(store.usage_counters("2024-05"), "usage counters").await;
+    assert_eq!(counters.len(), 1);
+    assert_eq!(
+        (
+            counters[0].api_requests,
+            counters[0].egress_bytes,
+            counters[0].ingress_bytes
+        ),
+        (3, 4, 5)
+    );
+    let stats = ok(store.backend_stats(), "backend_stats").await;
+    let b1: Vec<_> = stats
+        .iter()
+        .map(|s| (s.backend.as_str(), s.objects, s.bytes, s.uploads))
+        .collect();
+    assert_eq!(
+        b1,
+        [("b1", 1, 42, 1)],
+        "a backend with only an orphan queued has no totals"
+    );
+    assert_eq!(ok(store.cleanup_queue(0), "cleanup_queue").await.depth, 1);
     assert!(ok(store.next_version(), "next_version").await > last_version);
 }

@@ -17,6 +17,7 @@
 //! }
 //! ```
 
+pub mod admin;
 pub mod buckets;
 pub mod cleanup;
 pub mod durability;
@@ -41,6 +42,7 @@ pub async fn run_all(fresh: &dyn Fn() -> Store) {
     multipart::run(fresh).await;
     quota::run(fresh).await;
     cleanup::run(fresh).await;
+    admin::run(fresh).await;
 }
 
 /// Unwraps what the suite expects to have succeeded, or panics naming the step.
@@ -76,6 +78,11 @@ impl<T> ExpectSome<T> for Option<T> {
 /// Awaits a store future that must succeed.
 async fn ok<T>(f: StoreFuture<T>, what: &str) -> T {
     f.await.want(what)
+}
+
+/// The depth of the cleanup queue.
+async fn queue_depth(store: &Store) -> u64 {
+    ok(store.cleanup_queue(0), "cleanup_queue").await.depth
 }
 
 /// A fresh store holding the empty bucket `bkt`.

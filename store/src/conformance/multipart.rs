@@ -3,8 +3,8 @@
 //! deletion; listings follow key then upload-id order; a part racing a completion is never lost
 //! track of; a completed upload is remembered for a repeated Complete.
 
-use super::{ok, with_bucket, ExpectSome, Want};
-use crate::model::{Accounting, Location, ObjectMeta, Part, Upload, WriteCondition};
+use super::{ok, queue_depth, with_bucket, ExpectSome, Want};
+use crate::model::{Accounting, CleanupReason, Location, ObjectMeta, Part, Upload, WriteCondition};
 use crate::rules::{now_ms, physical_key_for};
 use crate::{block_on, Store, StoreError};
 
@@ -99,7 +99,7 @@ pub async fn parts_count_in_usage_and_complete_moves_them_to_the_object(fresh: &
     assert!(ok(store.parts(&u.upload_id, 0, 100), "parts").await.is_empty());
     let object = ok(store.get_object("bkt", "k"), "get").await.expect_some("k");
     assert_eq!(object, object_of(&u, 170));
-    assert_eq!(ok(store.cleanup_len(), "cleanup_len").await, 0);
+    assert_eq!(queue_depth(&store).await, 0);
     let b = ok(store.bucket("bkt"), "bucket").await.expect_some("bkt");
     assert_eq!((b.object_count, b.logical_bytes), (1, 170));
     let done = ok(store.completed_upload(&u.upload_id), "completed")
@@ -150,7 +150,10 @@ pub async fn abort_queues_the_backend_upload_and_releases_usage_when_done(fresh:
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0].upload_id.as_deref(), Some(u.backend_upload_id.as_str()));
     assert_eq!(tasks[0].physical_key, u.physical_key);
-    assert_eq!((tasks[0].size, tasks[0].accounting), (10, Accounting::Committed));
+    assert_eq!(
+        (tasks[0].size, tasks[0].accounting, tasks[0].reason),
+        (10, Accounting::Committed, CleanupReason::UploadAborted)
+    );
     assert_eq!(ok(store.usage("b1"), "usage").await, 10);
     ok(store.complete_cleanup(tasks[0].id), "complete cleanup").await;
     assert_eq!(ok(store.usage("b1"), "usage").await, 0);
@@ -169,7 +172,10 @@ pub async fn completion_checks_the_condition_and_can_queue_separate_parts(fresh:
     ok(done, "complete first").await;
     let tasks = ok(store.due_cleanup(now_ms(), 10), "due now").await;
     assert_eq!(tasks.len(), 1, "the parts' cleanup is due at once");
-    assert_eq!(tasks[0].accounting, Accounting::Uncommitted);
+    assert_eq!(
+        (tasks[0].accounting, tasks[0].reason),
+        (Accounting::Uncommitted, CleanupReason::UploadParts)
+    );
     assert_eq!(tasks[0].upload_id.as_deref(), Some(first.backend_upload_id.as_str()));
     let second = upload(&store, "k").await;
     let refused = store

@@ -2,8 +2,8 @@
 //! replaced version's bytes for cleanup; deletes queue the deleted bytes; conditional writes are
 //! checked atomically; versions are unique and increasing.
 
-use super::{ok, version, with_bucket, ExpectSome};
-use crate::model::{Accounting, WriteCondition};
+use super::{ok, queue_depth, version, with_bucket, ExpectSome};
+use crate::model::{Accounting, CleanupReason, WriteCondition};
 use crate::rules::{now_ms, physical_key_for, CLEANUP_GRACE_MS};
 use crate::{block_on, Store, StoreError};
 
@@ -40,7 +40,7 @@ pub async fn put_get_overwrite_delete_keep_usage_and_cleanup_in_step(fresh: &dyn
     assert_eq!(usage(store.clone()).await, (100, 100));
     let reserved = (ok(store.reserved("b1"), "").await, ok(store.reserved("b2"), "").await);
     assert_eq!(reserved, (0, 0), "a commit consumes its reservations");
-    assert_eq!(ok(store.cleanup_len(), "cleanup_len").await, 0);
+    assert_eq!(queue_depth(&store).await, 0);
 
     let before = now_ms();
     let v2 = version(&store, "bkt", "k", 30, &["b1"]).await;
@@ -57,6 +57,7 @@ pub async fn put_get_overwrite_delete_keep_usage_and_cleanup_in_step(fresh: &dyn
                 t.physical_key.as_str(),
                 t.size,
                 t.accounting,
+                t.reason,
                 t.attempts,
             )
         })
@@ -66,8 +67,22 @@ pub async fn put_get_overwrite_delete_keep_usage_and_cleanup_in_step(fresh: &dyn
     assert_eq!(
         queued,
         [
-            ("b1", old_key.as_str(), 100, Accounting::Committed, 0),
-            ("b2", old_key.as_str(), 100, Accounting::Committed, 0)
+            (
+                "b1",
+                old_key.as_str(),
+                100,
+                Accounting::Committed,
+                CleanupReason::Replaced,
+                0
+            ),
+            (
+                "b2",
+                old_key.as_str(),
+                100,
+                Accounting::Committed,
+                CleanupReason::Replaced,
+                0
+            )
         ]
     );
     assert!(tasks.iter().all(|t| t.upload_id.is_none()));
@@ -85,7 +100,10 @@ pub async fn put_get_overwrite_delete_keep_usage_and_cleanup_in_step(fresh: &dyn
     let tasks = ok(store.due_cleanup(u64::MAX, 10), "due").await;
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0].physical_key, v2.locations[0].physical_key);
-    assert_eq!((tasks[0].size, tasks[0].accounting), (30, Accounting::Committed));
+    assert_eq!(
+        (tasks[0].size, tasks[0].accounting, tasks[0].reason),
+        (30, Accounting::Committed, CleanupReason::Deleted)
+    );
     ok(store.complete_cleanup(tasks[0].id), "complete cleanup").await;
     assert_eq!(usage(store.clone()).await, (0, 0));
 }
@@ -94,7 +112,7 @@ pub async fn put_get_overwrite_delete_keep_usage_and_cleanup_in_step(fresh: &dyn
 pub async fn deleting_a_missing_key_succeeds_with_nothing(fresh: &dyn Fn() -> Store) {
     let store = with_bucket(fresh).await;
     assert!(ok(store.delete_object("bkt", "nope"), "delete missing").await.is_none());
-    assert_eq!(ok(store.cleanup_len(), "cleanup_len").await, 0);
+    assert_eq!(queue_depth(&store).await, 0);
 }
 
 /// A put into a missing bucket, and bad bucket names, are refused; the refused put releases its
@@ -151,11 +169,7 @@ pub async fn conditional_writes(fresh: &dyn Fn() -> Store) {
     assert!(refused(store.put_object("bkt", "k", &v2, &c, Vec::new()).await));
     assert_eq!(ok(store.get_object("bkt", "k"), "get").await.as_ref(), Some(&v1));
     assert_eq!(ok(store.usage("b1"), "usage").await, 10, "refused writes count nothing");
-    assert_eq!(
-        ok(store.cleanup_len(), "cleanup_len").await,
-        0,
-        "refused writes queue nothing"
-    );
+    assert_eq!(queue_depth(&store).await, 0, "refused writes queue nothing");
     // Unquoted and weak forms name the same ETag.
     let unquoted = v1.etag.trim_matches('"').to_owned();
     let c = WriteCondition::IfMatch(format!("W/{unquoted}"));
@@ -193,7 +207,7 @@ pub async fn a_reused_physical_key_is_never_queued_for_cleanup(fresh: &dyn Fn() 
         "put again",
     )
     .await;
-    assert_eq!(ok(store.cleanup_len(), "cleanup_len").await, 0);
+    assert_eq!(queue_depth(&store).await, 0);
     assert_eq!(ok(store.usage("b1"), "usage").await, 15);
 }
 
@@ -286,7 +300,7 @@ pub async fn concurrent_writers_of_one_key_leave_one_current_and_queue_all_other
         }
     });
     let commits = threads * per_thread;
-    assert_eq!(ok(store.cleanup_len(), "cleanup_len").await, commits - 1);
+    assert_eq!(queue_depth(&store).await, commits - 1);
     assert_eq!(ok(store.usage("b1"), "usage").await, commits);
     let current = ok(store.get_object("bkt", "hot"), "get").await.expect_some("hot");
     let queued = ok(store.due_cleanup(u64::MAX, 1000), "due").await;

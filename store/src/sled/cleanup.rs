@@ -15,7 +15,7 @@ use super::layout::{decode, due_key, encode, id_key, id_of_due_key, CLEANUP};
 use super::quota::adjust_usage;
 use super::SledEngine;
 use crate::error::{Result, StoreError};
-use crate::model::{Accounting, CleanupTask};
+use crate::model::{Accounting, CleanupReason, CleanupTask};
 use crate::rules::{backoff_ms, now_ms};
 
 /// Queues `task` inside a transaction (its `id` is assigned here) and returns the id.
@@ -38,6 +38,7 @@ impl CleanupTask {
         physical_key: &str,
         size: u64,
         accounting: Accounting,
+        reason: CleanupReason,
         not_before_ms: u64,
     ) -> Self {
         CleanupTask {
@@ -45,6 +46,7 @@ impl CleanupTask {
             backend: backend.to_owned(),
             physical_key: physical_key.to_owned(),
             size,
+            reason,
             accounting,
             upload_id: None,
             attempts: 0,
@@ -69,20 +71,18 @@ impl SledEngine {
         physical_key: &str,
         size: u64,
         accounting: Accounting,
+        reason: CleanupReason,
     ) -> Result<(u64, CommitTicket)> {
         self.commits.check()?;
-        let now = now_ms();
-        let id = (&self.cleanup, &self.cleanup_due).transaction(|(cleanup, due)| {
-            enqueue_in(
-                cleanup,
-                due,
-                CleanupTask::delete(backend, physical_key, size, accounting, now),
-            )
-        })?;
+        let task = CleanupTask::delete(backend, physical_key, size, accounting, reason, now_ms());
+        let id =
+            (&self.cleanup, &self.cleanup_due).transaction(|(cleanup, due)| enqueue_in(cleanup, due, task.clone()))?;
+        self.count_cleanup(1, 0);
         Ok((id, self.commits.ticket()))
     }
 
-    /// Up to `limit` tasks due at `now_ms`, earliest first.
+    /// Up to `limit` tasks due at `now_ms`, earliest first (the due index orders equal times by
+    /// id).
     pub(crate) fn due_cleanup(&self, now_ms: u64, limit: usize) -> Result<Vec<CleanupTask>> {
         let mut tasks = Vec::new();
         for kv in self.cleanup_due.range(..=due_key(now_ms, u64::MAX)) {
@@ -104,11 +104,6 @@ impl SledEngine {
         self.cleanup.get(id_key(id))?.map(|v| decode(CLEANUP, &v)).transpose()
     }
 
-    /// Number of queued tasks.
-    pub(crate) fn cleanup_len(&self) -> u64 {
-        u64::try_from(self.cleanup.len()).unwrap_or(u64::MAX)
-    }
-
     /// Marks a task done, in one transaction: removes it and, if its bytes were committed,
     /// subtracts them from the backend's usage.
     pub(crate) fn complete_cleanup(&self, id: u64) -> Result<CommitTicket> {
@@ -122,6 +117,7 @@ impl SledEngine {
             }
             Ok(())
         })?;
+        self.count_cleanup(0, 1);
         Ok(self.commits.ticket())
     }
 
@@ -151,7 +147,7 @@ mod tests {
     #[test]
     fn retries_keep_exactly_one_index_entry_per_task() {
         let (store, engine) = temporary();
-        let id = ok(store.enqueue_cleanup("b1", "k", 1, Accounting::Uncommitted));
+        let id = ok(store.enqueue_cleanup("b1", "k", 1, Accounting::Uncommitted, CleanupReason::Orphan));
         ok(store.retry_cleanup(id, 0));
         ok(store.retry_cleanup(id, 0));
         assert_eq!(engine.cleanup_due.len(), 1);
@@ -182,7 +178,7 @@ mod tests {
         assert!(block_on(store.due_cleanup(u64::MAX, 10)).is_err());
         engine.commits.poison("test");
         assert!(matches!(
-            block_on(store.enqueue_cleanup("b1", "k", 1, Accounting::Committed)),
+            block_on(store.enqueue_cleanup("b1", "k", 1, Accounting::Committed, CleanupReason::Orphan)),
             Err(StoreError::Flush(_))
         ));
         assert!(matches!(block_on(store.complete_cleanup(7)), Err(StoreError::Flush(_))));

@@ -8,9 +8,11 @@ use super::SledEngine;
 use crate::engine::{ready, Engine, Health, StoreFuture};
 use crate::error::Result;
 use crate::model::{
-    Accounting, BucketMeta, CleanupTask, CompletedUpload, ListPage, ListQuery, ObjectMeta, Part, Upload, WriteCondition,
+    Accounting, BucketMeta, CleanupReason, CleanupTask, CompletedUpload, ListPage, ListQuery, ObjectMeta, Part, Upload,
+    WriteCondition,
 };
 use crate::reservation::Reservation;
+use crate::stats::{BackendStats, CleanupQueue, PrefixSummary, UsageCounters};
 
 /// The future of a mutation that committed (or failed) during the call.
 fn durable(committed: Result<CommitTicket>) -> StoreFuture<()> {
@@ -179,6 +181,7 @@ impl Engine for SledEngine {
         physical_key: &str,
         size: u64,
         accounting: Accounting,
+        reason: CleanupReason,
     ) -> StoreFuture<u64> {
         durable_with(SledEngine::enqueue_cleanup(
             self,
@@ -186,6 +189,7 @@ impl Engine for SledEngine {
             physical_key,
             size,
             accounting,
+            reason,
         ))
     }
 
@@ -197,15 +201,35 @@ impl Engine for SledEngine {
         ready(SledEngine::cleanup_task(self, id))
     }
 
-    fn cleanup_len(&self) -> StoreFuture<u64> {
-        ready(Ok(SledEngine::cleanup_len(self)))
-    }
-
     fn complete_cleanup(&self, id: u64) -> StoreFuture<()> {
         durable(SledEngine::complete_cleanup(self, id))
     }
 
     fn retry_cleanup(&self, id: u64, now_ms: u64) -> StoreFuture<CleanupTask> {
         durable_with(SledEngine::retry_cleanup(self, id, now_ms))
+    }
+
+    fn cleanup_queue(&self, limit: usize) -> StoreFuture<CleanupQueue> {
+        ready(SledEngine::cleanup_queue(self, limit))
+    }
+
+    fn backend_stats(&self) -> StoreFuture<Vec<BackendStats>> {
+        ready(SledEngine::backend_stats(self))
+    }
+
+    fn add_usage(&self, period: &str, deltas: &[UsageCounters]) -> StoreFuture<()> {
+        durable(SledEngine::add_usage(self, period, deltas))
+    }
+
+    fn usage_counters(&self, period: &str) -> StoreFuture<Vec<UsageCounters>> {
+        ready(SledEngine::usage_counters(self, period))
+    }
+
+    fn prefix_summary(&self, bucket: &str, prefix: &str) -> StoreFuture<PrefixSummary> {
+        ready(SledEngine::prefix_summary(self, bucket, prefix))
+    }
+
+    fn check_writable(&self) -> StoreFuture<()> {
+        durable(SledEngine::check_writable(self))
     }
 }

@@ -11,6 +11,10 @@
 //! | `upload_keys` | bucket, `0x00`, key, `0x00`, upload id | empty (uploads in ListMultipartUploads order) |
 //! | `parts`       | upload id, `0x00`, part number `u32` BE | JSON [`Part`](crate::Part)     |
 //! | `completed`   | upload id (UTF-8)                     | JSON [`CompletedUpload`](crate::CompletedUpload) |
+//! | `backend_stats` | backend name (UTF-8)                | current objects, their bytes, uploads in progress: 3 × `u64` BE |
+//! | `usage_counters` | period `YYYY-MM`, backend name     | API requests, egress bytes, ingress bytes: 3 × `u64` BE |
+//! | `meta`        | `stats_version`                       | version of `backend_stats`, `u64` BE (absent: not built yet) |
+//! | `meta`        | `probe`                               | time of the last writability probe, ms `u64` BE |
 //!
 //! Bucket names never contain `0x00`, so `bucket 0x00` is a prefix that holds exactly that bucket's
 //! objects, and sled's bytewise order is S3's key order (UTF-8 byte order).
@@ -39,6 +43,21 @@ pub(crate) const UPLOAD_KEYS: &str = "upload_keys";
 pub(crate) const PARTS: &str = "parts";
 /// Tree of completed uploads by id (for repeated CompleteMultipartUpload).
 pub(crate) const COMPLETED: &str = "completed";
+
+/// Tree of per-backend totals of current objects and uploads in progress.
+pub(crate) const BACKEND_STATS: &str = "backend_stats";
+/// Tree of monthly usage counters by period and backend.
+pub(crate) const USAGE_COUNTERS: &str = "usage_counters";
+/// Tree of the store's own records (layout versions, the writability probe).
+pub(crate) const META: &str = "meta";
+
+/// `meta` key of the version `backend_stats` was built for.
+pub(crate) const STATS_VERSION_KEY: &[u8] = b"stats_version";
+/// The current version of `backend_stats`: a store without it (written before the totals
+/// existed) has them built by a scan when opened.
+pub(crate) const STATS_VERSION: u64 = 1;
+/// `meta` key the writability probe writes.
+pub(crate) const PROBE_KEY: &[u8] = b"probe";
 
 /// Separates the bucket name from the object key in `objects` keys.
 const KEY_SEPARATOR: u8 = 0x00;
@@ -114,6 +133,35 @@ pub(crate) fn decode_u64(tree: &'static str, v: &[u8]) -> Result<u64> {
         .try_into()
         .map_err(|_| corrupt(tree, format!("counter of {} bytes, want 8", v.len())))?;
     Ok(u64::from_be_bytes(bytes))
+}
+
+/// Encodes three counters for `backend_stats` or `usage_counters`.
+pub(crate) fn encode_counters(counts: &[u64; 3]) -> [u8; 24] {
+    let mut v = [0u8; 24];
+    for (chunk, n) in v.chunks_exact_mut(8).zip(counts) {
+        chunk.copy_from_slice(&n.to_be_bytes());
+    }
+    v
+}
+
+/// Decodes three counters from `backend_stats` or `usage_counters`.
+pub(crate) fn decode_counters(tree: &'static str, v: &[u8]) -> Result<[u64; 3]> {
+    if v.len() != 24 {
+        return Err(corrupt(tree, format!("counters of {} bytes, want 24", v.len())));
+    }
+    let mut counts = [0u64; 3];
+    for (n, chunk) in counts.iter_mut().zip(v.chunks_exact(8)) {
+        *n = decode_u64(tree, chunk)?;
+    }
+    Ok(counts)
+}
+
+/// The `usage_counters` key of `backend` in `period` (periods are 7 bytes, so no separator).
+pub(crate) fn usage_counters_key(period: &str, backend: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(period.len() + backend.len());
+    k.extend_from_slice(period.as_bytes());
+    k.extend_from_slice(backend.as_bytes());
+    k
 }
 
 /// Encodes a record as JSON.
@@ -201,6 +249,15 @@ mod tests {
         assert_eq!(id_of_due_key(&k).unwrap(), 9);
         assert!(due_key(5, 9) < due_key(6, 1));
         assert!(matches!(id_of_due_key(b"short"), Err(StoreError::Corrupt { .. })));
+        assert_eq!(
+            decode_counters(USAGE, &encode_counters(&[1, u64::MAX, 3])).unwrap(),
+            [1, u64::MAX, 3]
+        );
+        assert!(matches!(
+            decode_counters(USAGE, &[0; 16]),
+            Err(StoreError::Corrupt { .. })
+        ));
+        assert_eq!(usage_counters_key("2024-05", "b1"), b"2024-05b1");
         assert!(matches!(utf8(OBJECTS, b"\xff"), Err(StoreError::Corrupt { .. })));
         assert!(matches!(decode::<u64>(OBJECTS, b"{"), Err(StoreError::Corrupt { .. })));
     }

@@ -18,8 +18,10 @@ mod list;
 mod multipart;
 mod objects;
 mod quota;
+mod stats;
 
 use std::path::Path;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use crate::error::Result;
@@ -39,6 +41,11 @@ pub(crate) struct SledEngine {
     upload_keys: sled::Tree,
     parts: sled::Tree,
     completed: sled::Tree,
+    backend_stats: sled::Tree,
+    usage_counters: sled::Tree,
+    meta: sled::Tree,
+    /// Tasks in `cleanup`: counted once at open, then kept by the transactions that change it.
+    cleanup_depth: AtomicU64,
     ledger: Arc<Ledger>,
     commits: GroupCommit,
 }
@@ -59,20 +66,41 @@ impl SledEngine {
         let db = config.open()?;
         let flush_db = db.clone();
         let commits = GroupCommit::start(Box::new(move || flush_db.flush().map(drop).map_err(|e| e.to_string())))?;
-        Ok(Self {
+        let cleanup = db.open_tree(layout::CLEANUP)?;
+        let engine = Self {
             buckets: db.open_tree(layout::BUCKETS)?,
             objects: db.open_tree(layout::OBJECTS)?,
             usage: db.open_tree(layout::USAGE)?,
-            cleanup: db.open_tree(layout::CLEANUP)?,
             cleanup_due: db.open_tree(layout::CLEANUP_DUE)?,
             uploads: db.open_tree(layout::UPLOADS)?,
             upload_keys: db.open_tree(layout::UPLOAD_KEYS)?,
             parts: db.open_tree(layout::PARTS)?,
             completed: db.open_tree(layout::COMPLETED)?,
+            backend_stats: db.open_tree(layout::BACKEND_STATS)?,
+            usage_counters: db.open_tree(layout::USAGE_COUNTERS)?,
+            meta: db.open_tree(layout::META)?,
+            cleanup_depth: AtomicU64::new(u64::try_from(cleanup.len()).unwrap_or(u64::MAX)),
+            cleanup,
             ledger: Arc::new(Ledger::default()),
             commits,
             db,
-        })
+        };
+        engine.ensure_backend_stats()?;
+        Ok(engine)
+    }
+
+    /// Records that a transaction queued `queued` cleanup tasks and completed `done`.
+    fn count_cleanup(&self, queued: u64, done: u64) {
+        use std::sync::atomic::Ordering;
+        if queued > 0 {
+            self.cleanup_depth.fetch_add(queued, Ordering::Relaxed);
+        }
+        if done > 0 {
+            // Never below zero, even if a count ever drifted.
+            let _ = self
+                .cleanup_depth
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| Some(d.saturating_sub(done)));
+        }
     }
 
     /// A fresh version number (sled's persistent id generator).
@@ -140,6 +168,11 @@ mod tests {
     #[test]
     fn conforms_cleanup() {
         block_on(conformance::cleanup::run(&fresh));
+    }
+
+    #[test]
+    fn conforms_admin() {
+        block_on(conformance::admin::run(&fresh));
     }
 
     #[test]

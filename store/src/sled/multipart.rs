@@ -21,9 +21,10 @@ use super::layout::{
 };
 use super::objects::{bucket_in, install_in, VersionTrees};
 use super::quota::adjust_usage;
+use super::stats::StatsDelta;
 use super::SledEngine;
 use crate::error::{Result, StoreError};
-use crate::model::{Accounting, CleanupTask, CompletedUpload, ObjectMeta, Part, Upload, WriteCondition};
+use crate::model::{Accounting, CleanupReason, CleanupTask, CompletedUpload, ObjectMeta, Part, Upload, WriteCondition};
 use crate::reservation::Reservation;
 use crate::rules::{check_bucket_name, now_ms, CLEANUP_GRACE_MS};
 
@@ -45,10 +46,16 @@ impl SledEngine {
         self.commits.check()?;
         let value = encode(UPLOADS, upload)?;
         let index = upload_index_key(&upload.bucket, &upload.key, &upload.upload_id);
-        (&self.buckets, &self.uploads, &self.upload_keys).transaction(|(buckets, uploads, keys)| {
+        let trees = (&self.buckets, &self.uploads, &self.upload_keys, &self.backend_stats);
+        trees.transaction(|(buckets, uploads, keys, stats)| {
             bucket_in(buckets, &upload.bucket)?;
-            uploads.insert(upload.upload_id.as_bytes(), value.as_slice())?;
+            let replaced = uploads.insert(upload.upload_id.as_bytes(), value.as_slice())?;
             keys.insert(index.as_slice(), &[])?;
+            if replaced.is_none() {
+                let mut delta = StatsDelta::default();
+                delta.upload(&upload.backend, 1);
+                delta.apply_in(stats)?;
+            }
             Ok(())
         })?;
         Ok(self.commits.ticket())
@@ -247,8 +254,9 @@ impl SledEngine {
                 &self.parts,
                 &self.cleanup,
                 &self.cleanup_due,
+                &self.backend_stats,
             )
-                .transaction(|(uploads, keys, parts, cleanup, due)| {
+                .transaction(|(uploads, keys, parts, cleanup, due, stats)| {
                     let upload = upload_in(uploads, upload_id)?;
                     if upload.parts_seq != seq {
                         return Err(TxError::Abort(StoreError::UploadChanged(upload_id.to_owned())));
@@ -259,14 +267,21 @@ impl SledEngine {
                         &upload.physical_key,
                         upload.part_bytes,
                         Accounting::Committed,
+                        CleanupReason::UploadAborted,
                         not_before_ms,
                     );
                     task.upload_id = Some(upload.backend_upload_id.clone());
                     enqueue_in(cleanup, due, task)?;
+                    let mut delta = StatsDelta::default();
+                    delta.upload(&upload.backend, -1);
+                    delta.apply_in(stats)?;
                     Ok(upload)
                 });
             match r {
-                Ok(upload) => return Ok((upload, self.commits.ticket())),
+                Ok(upload) => {
+                    self.count_cleanup(1, 0);
+                    return Ok((upload, self.commits.ticket()));
+                }
                 Err(sled::transaction::TransactionError::Abort(StoreError::UploadChanged(_))) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -298,9 +313,10 @@ impl SledEngine {
                 &self.upload_keys,
                 &self.parts,
                 &self.completed,
+                &self.backend_stats,
             )
                 .transaction(
-                    |(buckets, objects, usage, cleanup, due, uploads, keys, parts, completed)| {
+                    |(buckets, objects, usage, cleanup, due, uploads, keys, parts, completed, stats)| {
                         let upload = upload_in(uploads, upload_id)?;
                         if upload.parts_seq != seq {
                             return Err(TxError::Abort(StoreError::UploadChanged(upload_id.to_owned())));
@@ -313,10 +329,13 @@ impl SledEngine {
                             usage,
                             cleanup,
                             due,
+                            stats,
                         };
                         let okey = object_key(&upload.bucket, &upload.key);
                         let delta = i128::from(meta.size) - i128::from(upload.part_bytes);
-                        install_in(
+                        let mut upload_gone = StatsDelta::default();
+                        upload_gone.upload(&upload.backend, -1);
+                        let mut queued = install_in(
                             &trees,
                             &upload.bucket,
                             &upload.key,
@@ -325,6 +344,7 @@ impl SledEngine {
                             meta,
                             condition,
                             delta,
+                            upload_gone,
                         )?;
                         if cleanup_parts {
                             let mut task = CleanupTask::delete(
@@ -332,16 +352,21 @@ impl SledEngine {
                                 &upload.physical_key,
                                 0,
                                 Accounting::Uncommitted,
+                                CleanupReason::UploadParts,
                                 0,
                             );
                             task.upload_id = Some(upload.backend_upload_id.clone());
                             enqueue_in(cleanup, due, task)?;
+                            queued += 1;
                         }
-                        Ok(())
+                        Ok(queued)
                     },
                 );
             match r {
-                Ok(()) => return Ok(self.commits.ticket()),
+                Ok(queued) => {
+                    self.count_cleanup(queued, 0);
+                    return Ok(self.commits.ticket());
+                }
                 Err(sled::transaction::TransactionError::Abort(StoreError::UploadChanged(_))) => continue,
                 Err(e) => return Err(e.into()),
             }

@@ -1,7 +1,7 @@
 //! Objects: read the current version, make a new version current, delete. Each mutation is one
-//! sled transaction over the bucket record, the object, usage and the cleanup queue, so a version
-//! becomes visible, its bytes are counted and the version it replaces is queued for cleanup all at
-//! once or not at all.
+//! sled transaction over the bucket record, the object, usage, the per-backend totals and the
+//! cleanup queue, so a version becomes visible, its bytes are counted and the version it replaces
+//! is queued for cleanup all at once or not at all.
 
 use sled::transaction::TransactionalTree;
 use sled::Transactional;
@@ -11,9 +11,10 @@ use super::commit::CommitTicket;
 use super::error::TxError;
 use super::layout::{decode, encode, object_key, BUCKETS, OBJECTS};
 use super::quota::adjust_usage;
+use super::stats::StatsDelta;
 use super::SledEngine;
 use crate::error::{Result, StoreError};
-use crate::model::{Accounting, BucketMeta, CleanupTask, ObjectMeta, WriteCondition};
+use crate::model::{Accounting, BucketMeta, CleanupReason, CleanupTask, ObjectMeta, WriteCondition};
 use crate::reservation::Reservation;
 use crate::rules::{check_bucket_name, now_ms, CLEANUP_GRACE_MS};
 
@@ -32,11 +33,14 @@ pub(crate) struct VersionTrees<'a> {
     pub(crate) usage: &'a TransactionalTree,
     pub(crate) cleanup: &'a TransactionalTree,
     pub(crate) due: &'a TransactionalTree,
+    pub(crate) stats: &'a TransactionalTree,
 }
 
 /// Makes `meta` (encoded as `value`) the current version of `bucket`/`key` (`okey`) inside a
 /// transaction: checks `condition`, adds `usage_delta` to the usage of every location, updates
-/// the bucket's totals, and queues the replaced version's bytes for cleanup.
+/// the bucket's and the backends' totals, and queues the replaced version's bytes for cleanup.
+/// `stats` holds further changes to the backends' totals to apply with these. Returns how many
+/// cleanup tasks it queued.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn install_in(
     t: &VersionTrees<'_>,
@@ -47,7 +51,8 @@ pub(crate) fn install_in(
     meta: &ObjectMeta,
     condition: &WriteCondition,
     usage_delta: i128,
-) -> std::result::Result<(), TxError> {
+    mut stats: StatsDelta,
+) -> std::result::Result<u64, TxError> {
     let mut record = bucket_in(t.buckets, bucket)?;
     let current = match t.objects.get(okey)? {
         Some(v) => Some(decode::<ObjectMeta>(OBJECTS, &v)?),
@@ -64,6 +69,12 @@ pub(crate) fn install_in(
         adjust_usage(t.usage, &loc.backend, usage_delta)?;
     }
     let not_before_ms = now_ms().saturating_add(CLEANUP_GRACE_MS);
+    let mut queued = 0;
+    stats.version(meta, 1);
+    if let Some(old) = &current {
+        stats.version(old, -1);
+    }
+    stats.apply_in(t.stats)?;
     match &current {
         None => {
             record.object_count = record.object_count.saturating_add(1);
@@ -89,15 +100,17 @@ pub(crate) fn install_in(
                         &loc.physical_key,
                         old.size,
                         Accounting::Committed,
+                        CleanupReason::Replaced,
                         not_before_ms,
                     );
                     enqueue_in(t.cleanup, t.due, task)?;
+                    queued += 1;
                 }
             }
         }
     }
     t.buckets.insert(bucket.as_bytes(), encode(BUCKETS, &record)?)?;
-    Ok(())
+    Ok(queued)
 }
 
 impl SledEngine {
@@ -124,21 +137,24 @@ impl SledEngine {
         self.commits.check()?;
         let okey = object_key(bucket, key);
         let value = encode(OBJECTS, meta)?;
-        (
+        let queued = (
             &self.buckets,
             &self.objects,
             &self.usage,
             &self.cleanup,
             &self.cleanup_due,
+            &self.backend_stats,
         )
-            .transaction(|(buckets, objects, usage, cleanup, due)| {
+            .transaction(|(buckets, objects, usage, cleanup, due, stats)| {
                 let trees = VersionTrees {
                     buckets,
                     objects,
                     usage,
                     cleanup,
                     due,
+                    stats,
                 };
+                let size = i128::from(meta.size);
                 install_in(
                     &trees,
                     bucket,
@@ -147,9 +163,11 @@ impl SledEngine {
                     &value,
                     meta,
                     condition,
-                    i128::from(meta.size),
+                    size,
+                    StatsDelta::default(),
                 )
             })?;
+        self.count_cleanup(queued, 0);
         let ticket = self.commits.ticket();
         drop(reservations);
         Ok(ticket)
@@ -182,31 +200,43 @@ impl SledEngine {
         self.commits.check()?;
         let okey = object_key(bucket, key);
         let not_before_ms = now_ms().saturating_add(CLEANUP_GRACE_MS);
-        let previous = (&self.buckets, &self.objects, &self.cleanup, &self.cleanup_due).transaction(
-            |(buckets, objects, cleanup, due)| {
-                let mut record = bucket_in(buckets, bucket)?;
-                let Some(v) = objects.remove(okey.as_slice())? else {
-                    return Ok(None);
-                };
-                let old: ObjectMeta = decode(OBJECTS, &v)?;
-                for loc in &old.locations {
-                    let task = CleanupTask::delete(
-                        &loc.backend,
-                        &loc.physical_key,
-                        old.size,
-                        Accounting::Committed,
-                        not_before_ms,
-                    );
-                    enqueue_in(cleanup, due, task)?;
-                }
-                record.object_count = record.object_count.saturating_sub(1);
-                record.logical_bytes = record.logical_bytes.saturating_sub(old.size);
-                buckets.insert(bucket.as_bytes(), encode(BUCKETS, &record)?)?;
-                Ok(Some(old))
-            },
-        )?;
-        let ticket = match previous {
-            Some(_) => self.commits.ticket(),
+        let trees = (
+            &self.buckets,
+            &self.objects,
+            &self.cleanup,
+            &self.cleanup_due,
+            &self.backend_stats,
+        );
+        let previous = trees.transaction(|(buckets, objects, cleanup, due, stats)| {
+            let mut record = bucket_in(buckets, bucket)?;
+            let Some(v) = objects.remove(okey.as_slice())? else {
+                return Ok(None);
+            };
+            let old: ObjectMeta = decode(OBJECTS, &v)?;
+            for loc in &old.locations {
+                let task = CleanupTask::delete(
+                    &loc.backend,
+                    &loc.physical_key,
+                    old.size,
+                    Accounting::Committed,
+                    CleanupReason::Deleted,
+                    not_before_ms,
+                );
+                enqueue_in(cleanup, due, task)?;
+            }
+            let mut delta = StatsDelta::default();
+            delta.version(&old, -1);
+            delta.apply_in(stats)?;
+            record.object_count = record.object_count.saturating_sub(1);
+            record.logical_bytes = record.logical_bytes.saturating_sub(old.size);
+            buckets.insert(bucket.as_bytes(), encode(BUCKETS, &record)?)?;
+            Ok(Some(old))
+        })?;
+        let ticket = match &previous {
+            Some(old) => {
+                self.count_cleanup(old.locations.len() as u64, 0);
+                self.commits.ticket()
+            }
             None => CommitTicket::ready(),
         };
         Ok((previous, ticket))

@@ -89,6 +89,12 @@ impl SledEngine {
     pub(crate) fn reserved(&self, backend: &str) -> u64 {
         self.ledger.state.lock().reserved.get(backend).copied().unwrap_or(0)
     }
+
+    /// Bytes reserved in flight, by backend, for every backend with any.
+    pub(crate) fn all_reserved(&self) -> Vec<(String, u64)> {
+        let st = self.ledger.state.lock();
+        st.reserved.iter().map(|(b, n)| (b.clone(), *n)).collect()
+    }
 }
 
 /// Adds `delta` (may be negative) to `backend`'s usage inside a transaction; never below zero.
