@@ -4,8 +4,10 @@
 //! # Calls return futures
 //! Every call that an engine reached over the network would have to wait for returns a
 //! [`StoreFuture`]: `Send + 'static`, so it can be awaited on any runtime (a proxy core awaits it;
-//! nothing blocks the core's thread on I/O) and woken from the engine's own threads. Arguments are
-//! borrowed only for the call: an engine copies what it needs into the future.
+//! nothing blocks the core's thread on I/O). A future must not depend on the runtime that polls
+//! it: it completes through the engine's own threads, which wake the poller (so
+//! [`block_on`](crate::block_on) can wait for one on a plain thread). Arguments are borrowed only
+//! for the call: an engine copies what it needs into the future.
 //!
 //! # Mutations resolve when durable
 //! A mutation's future resolves once the mutation is durable: `Ok` means it survives a crash.
@@ -239,7 +241,8 @@ pub trait Engine: Send + Sync + 'static {
     fn backend_stats(&self) -> StoreFuture<Vec<BackendStats>>;
 
     /// Adds `deltas` to the usage counters of `period` (`YYYY-MM`, else `InvalidPeriod`), all of
-    /// them atomically (several deltas for one backend add up); resolves when durable.
+    /// them atomically (several deltas for one backend add up; counters saturate at `u64::MAX`);
+    /// resolves when durable.
     fn add_usage(&self, period: &str, deltas: &[UsageCounters]) -> StoreFuture<()>;
 
     /// The usage counters of `period` (`YYYY-MM`) of every backend that has any, in name order.
