@@ -28,7 +28,7 @@ use crate::error::Result;
 use crate::model::{Accounting, CleanupReason, WriteCondition};
 use crate::model::{BucketMeta, CleanupTask, CompletedUpload, ListPage, ListQuery, ObjectMeta, Part, Upload};
 use crate::reservation::Reservation;
-use crate::stats::{BackendStats, CleanupQueue, PrefixSummary, UsageCounters};
+use crate::stats::{BackendStats, CleanupQueue, UsageCounters};
 
 /// What every store call that may wait returns: a boxed future, `Send` and `'static`, resolving to
 /// the call's result.
@@ -243,16 +243,16 @@ pub trait Engine: Send + Sync + 'static {
     /// Adds `deltas` to the usage counters of `period` (`YYYY-MM`, else `InvalidPeriod`), all of
     /// them atomically (several deltas for one backend add up; counters saturate at `u64::MAX`);
     /// resolves when durable.
-    fn add_usage(&self, period: &str, deltas: &[UsageCounters]) -> StoreFuture<()>;
+    fn add_usage(&self, period: &str, deltas: Vec<UsageCounters>) -> StoreFuture<()>;
 
     /// The usage counters of `period` (`YYYY-MM`) of every backend that has any, in name order.
     fn usage_counters(&self, period: &str) -> StoreFuture<Vec<UsageCounters>>;
 
-    /// How many current objects of `bucket` have keys starting with `prefix`, and their bytes
-    /// (`NoSuchBucket` if the bucket is missing). The cost is the engine's: the sled engine
+    /// How many current objects of `bucket` have keys starting with `prefix`, and the sum of
+    /// their sizes: `(objects, bytes)` (`NoSuchBucket` if the bucket is missing). The cost is the engine's: the sled engine
     /// reads every key under the prefix (about a microsecond each), so a file browser should
     /// ask for the directory it shows, not for a whole large bucket on every page.
-    fn prefix_summary(&self, bucket: &str, prefix: &str) -> StoreFuture<PrefixSummary>;
+    fn prefix_summary(&self, bucket: &str, prefix: &str) -> StoreFuture<(u64, u64)>;
 
     /// A tiny durable write, for readiness probes: resolves `Ok` once the engine has made it
     /// durable, fails when it can no longer commit (a poisoned store, a lost database).

@@ -40,7 +40,7 @@ pub use reservation::{Reservation, ReservationLedger};
 pub use rules::{
     backoff_ms, physical_key_for, CLEANUP_BACKOFF_BASE_MS, CLEANUP_BACKOFF_CAP_MS, CLEANUP_GRACE_MS, MAX_PARTS,
 };
-pub use stats::{BackendStats, CleanupQueue, PrefixSummary, UsageCounters};
+pub use stats::{BackendStats, CleanupQueue, UsageCounters};
 pub use wait::block_on;
 
 /// A handle on the metadata store: a shared [`Engine`], whose calls it dereferences to. Clones
@@ -67,6 +67,26 @@ impl Store {
     /// A handle on `engine`.
     pub fn from_engine(engine: Arc<dyn Engine>) -> Self {
         Self { engine }
+    }
+
+    /// How many cleanup tasks are queued: the depth of [`Engine::cleanup_queue`].
+    pub fn cleanup_len(&self) -> StoreFuture<u64> {
+        let queue = self.cleanup_queue(0);
+        Box::pin(async move { Ok(queue.await?.depth) })
+    }
+
+    /// Multipart uploads in progress by backend, for every backend with any, in name order
+    /// (from [`Engine::backend_stats`]).
+    pub fn upload_counts(&self) -> StoreFuture<Vec<(String, u64)>> {
+        let stats = self.backend_stats();
+        Box::pin(async move {
+            let stats = stats.await?;
+            Ok(stats
+                .into_iter()
+                .filter(|s| s.uploads > 0)
+                .map(|s| (s.backend, s.uploads))
+                .collect())
+        })
     }
 }
 

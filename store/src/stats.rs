@@ -1,5 +1,5 @@
 //! What the admin port reads from the store: per-backend totals, the state of the cleanup queue,
-//! monthly usage counters, and a directory summary for the file browser.
+//! and monthly usage counters.
 
 use serde::{Deserialize, Serialize};
 
@@ -53,15 +53,6 @@ impl UsageCounters {
         self.egress_bytes = self.egress_bytes.saturating_add(other.egress_bytes);
         self.ingress_bytes = self.ingress_bytes.saturating_add(other.ingress_bytes);
     }
-}
-
-/// The current objects under one key prefix of a bucket.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PrefixSummary {
-    /// Number of current objects whose keys start with the prefix.
-    pub objects: u64,
-    /// Sum of their sizes.
-    pub bytes: u64,
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use super::{ok, version, with_bucket, ExpectSome};
 use crate::model::{Accounting, CleanupReason, Location, ObjectMeta, Part, Upload, WriteCondition};
 use crate::rules::{now_ms, physical_key_for};
-use crate::stats::{PrefixSummary, UsageCounters};
+use crate::stats::UsageCounters;
 use crate::{Store, StoreError};
 
 /// Runs every admin check.
@@ -87,6 +87,8 @@ pub async fn backend_stats_follow_objects_uploads_and_reservations(fresh: &dyn F
     };
     ok(store.create_upload(&aborted), "create a second upload").await;
     assert_eq!(totals(&store).await[1], of("b2", 0, 0, 2, 120, 0));
+    let counts = ok(store.upload_counts(), "upload_counts").await;
+    assert_eq!(counts, [("b2".to_owned(), 2)]);
     ok(store.abort_upload(&aborted.upload_id), "abort").await;
     let object = ObjectMeta {
         size: 20,
@@ -143,6 +145,7 @@ pub async fn cleanup_queue_shows_depth_and_first_tasks(fresh: &dyn Fn() -> Store
     ok(store.complete_cleanup(ids[1]), "complete").await;
     let q = ok(store.cleanup_queue(10), "cleanup_queue").await;
     assert_eq!(q.depth, 4);
+    assert_eq!(ok(store.cleanup_len(), "cleanup_len").await, 4);
     let reasons: Vec<_> = q.first.iter().map(|t| t.reason).collect();
     assert_eq!(reasons[..2], [CleanupReason::Orphan; 2]);
     assert_eq!(reasons[2..], [CleanupReason::Replaced; 2]);
@@ -162,10 +165,10 @@ pub async fn usage_counters_add_up_per_period_and_backend(store: Store) {
         .await
         .is_empty());
     let first = [c("b2", 2, 0, 5), c("b1", 1, 10, 100), c("b1", 1, 1, 1)];
-    ok(store.add_usage("2024-05", &first), "add").await;
-    ok(store.add_usage("2024-05", &[c("b1", 3, 0, 0)]), "add again").await;
-    ok(store.add_usage("2024-06", &[c("b1", 7, 7, 7)]), "add to June").await;
-    ok(store.add_usage("2024-06", &[]), "add nothing").await;
+    ok(store.add_usage("2024-05", first.to_vec()), "add").await;
+    ok(store.add_usage("2024-05", vec![c("b1", 3, 0, 0)]), "add again").await;
+    ok(store.add_usage("2024-06", vec![c("b1", 7, 7, 7)]), "add to June").await;
+    ok(store.add_usage("2024-06", Vec::new()), "add nothing").await;
     let may = ok(store.usage_counters("2024-05"), "read May").await;
     assert_eq!(may, [c("b1", 5, 11, 101), c("b2", 2, 0, 5)]);
     assert_eq!(
@@ -173,12 +176,12 @@ pub async fn usage_counters_add_up_per_period_and_backend(store: Store) {
         [c("b1", 7, 7, 7)]
     );
     let huge = [c("b3", u64::MAX, u64::MAX, 1)];
-    ok(store.add_usage("2024-07", &huge), "add huge").await;
-    ok(store.add_usage("2024-07", &huge), "add huge again").await;
+    ok(store.add_usage("2024-07", huge.to_vec()), "add huge").await;
+    ok(store.add_usage("2024-07", huge.to_vec()), "add huge again").await;
     let july = ok(store.usage_counters("2024-07"), "read July").await;
     assert_eq!(july, [c("b3", u64::MAX, u64::MAX, 2)], "counters saturate");
     for bad in ["2024-13", "2024-5", "May"] {
-        let r = store.add_usage(bad, &first).await;
+        let r = store.add_usage(bad, first.to_vec()).await;
         assert!(matches!(r, Err(StoreError::InvalidPeriod(_))), "{bad}: {r:?}");
         let r = store.usage_counters(bad).await;
         assert!(matches!(r, Err(StoreError::InvalidPeriod(_))), "{bad}: {r:?}");
@@ -200,7 +203,7 @@ pub async fn prefix_summary_counts_current_objects_under_a_prefix(fresh: &dyn Fn
         let store = store.clone();
         async move { ok(store.prefix_summary("bkt", prefix), "prefix_summary").await }
     };
-    let s = |objects, bytes| PrefixSummary { objects, bytes };
+    let s = |objects: u64, bytes: u64| (objects, bytes);
     assert_eq!(summary("").await, s(4, 10));
     assert_eq!(summary("a/").await, s(3, 6));
     assert_eq!(summary("a/b/").await, s(1, 3));

@@ -49,7 +49,7 @@ pub async fn survives_reopen(open: &dyn Fn() -> Store) {
             egress_bytes: 4,
             ingress_bytes: 5,
         };
-        ok(store.add_usage("2024-05", &[counters]), "add usage").await;
+        ok(store.add_usage("2024-05", vec![counters]), "add usage").await;
         let last = ok(store.next_version(), "next_version").await;
         let upload = ok(store.upload(&upload.upload_id), "upload")
             .await

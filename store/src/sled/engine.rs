@@ -12,7 +12,7 @@ use crate::model::{
     WriteCondition,
 };
 use crate::reservation::Reservation;
-use crate::stats::{BackendStats, CleanupQueue, PrefixSummary, UsageCounters};
+use crate::stats::{BackendStats, CleanupQueue, UsageCounters};
 
 /// The future of a mutation that committed (or failed) during the call.
 fn durable(committed: Result<CommitTicket>) -> StoreFuture<()> {
@@ -217,15 +217,15 @@ impl Engine for SledEngine {
         ready(SledEngine::backend_stats(self))
     }
 
-    fn add_usage(&self, period: &str, deltas: &[UsageCounters]) -> StoreFuture<()> {
-        durable(SledEngine::add_usage(self, period, deltas))
+    fn add_usage(&self, period: &str, deltas: Vec<UsageCounters>) -> StoreFuture<()> {
+        durable(SledEngine::add_usage(self, period, &deltas))
     }
 
     fn usage_counters(&self, period: &str) -> StoreFuture<Vec<UsageCounters>> {
         ready(SledEngine::usage_counters(self, period))
     }
 
-    fn prefix_summary(&self, bucket: &str, prefix: &str) -> StoreFuture<PrefixSummary> {
+    fn prefix_summary(&self, bucket: &str, prefix: &str) -> StoreFuture<(u64, u64)> {
         ready(SledEngine::prefix_summary(self, bucket, prefix))
     }
 

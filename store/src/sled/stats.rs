@@ -18,7 +18,7 @@ use super::SledEngine;
 use crate::error::{Result, StoreError};
 use crate::model::{Location, ObjectMeta, Upload};
 use crate::rules::{check_period, now_ms};
-use crate::stats::{BackendStats, CleanupQueue, PrefixSummary, UsageCounters};
+use crate::stats::{BackendStats, CleanupQueue, UsageCounters};
 
 /// Changes one transaction makes to `backend_stats`: objects, bytes and uploads by backend.
 #[derive(Debug, Default)]
@@ -195,17 +195,17 @@ impl SledEngine {
     }
 
     /// Counts the current objects under `prefix` of `bucket`: one scan of their records.
-    pub(crate) fn prefix_summary(&self, bucket: &str, prefix: &str) -> Result<PrefixSummary> {
+    pub(crate) fn prefix_summary(&self, bucket: &str, prefix: &str) -> Result<(u64, u64)> {
         if self.bucket(bucket)?.is_none() {
             return Err(StoreError::NoSuchBucket(bucket.to_owned()));
         }
-        let mut summary = PrefixSummary::default();
+        let (mut objects, mut bytes) = (0u64, 0u64);
         for v in self.objects.scan_prefix(object_key(bucket, prefix)).values() {
             let view: SizeView = decode(OBJECTS, &v?)?;
-            summary.objects += 1;
-            summary.bytes = summary.bytes.saturating_add(view.size);
+            objects += 1;
+            bytes = bytes.saturating_add(view.size);
         }
-        Ok(summary)
+        Ok((objects, bytes))
     }
 
     /// Writes the time into the `meta` tree, to be made durable like any commit.
@@ -301,7 +301,7 @@ mod tests {
         engine.commits.poison("test");
         assert!(matches!(block_on(store.check_writable()), Err(StoreError::Flush(_))));
         assert!(matches!(
-            block_on(store.add_usage("2024-01", &[UsageCounters::default()])),
+            block_on(store.add_usage("2024-01", vec![UsageCounters::default()])),
             Err(StoreError::Flush(_))
         ));
         assert!(matches!(block_on(store.sync()), Err(StoreError::Flush(_))));
