@@ -1,10 +1,12 @@
 //! criterion benches of the metadata store: a point lookup (`get_object` of an existing key among
 //! 100k), one 1000-key `list_objects` page from the middle of the bucket, and the latency of a
-//! durable commit (`put_object` + `ticket.wait()`) of a small object, alone and with 8 threads
+//! durable commit (`put_object`, its future waited on with `block_on`) of a small object, alone and with 8 threads
 //! committing at once (group commit, reported as commits/s). Commits are measured both in a
 //! `Store::temporary()` (sled puts it in /dev/shm, so the fsync is nearly free and what is left is
 //! the transaction, sled's flush and the flusher hand-off) and in a store on the disk under the
-//! temp directory; `1_thread_apply_no_wait` times the transaction alone, without the wait.
+//! temp directory; `1_thread_apply_no_wait` times the transaction alone, without the wait (the
+//! sled engine commits during the call; the future, dropped, only waited for durability). Every
+//! call goes through the engine interface, boxed future included, as the proxy's do.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -16,7 +18,7 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use s3o_store::{physical_key_for, CommitTicket, ListQuery, Location, ObjectMeta, Store};
+use s3o_store::{block_on, physical_key_for, ListQuery, Location, ObjectMeta, Store, StoreFuture};
 
 #[global_allocator]
 static GLOBAL: common::Counting = common::Counting;
@@ -47,30 +49,23 @@ fn meta_of(key: &str, version: u64) -> ObjectMeta {
     }
 }
 
-/// A temporary store holding [`KEYS`] objects, committed without waiting on each ticket.
+/// A temporary store holding [`KEYS`] objects, committed without waiting on each one's future
+/// (sled commits during the call).
 fn populated() -> Store {
     let store = Store::temporary().unwrap();
-    store
-        .create_bucket(BUCKET, "AKIAIOSFODNN7EXAMPLE")
-        .unwrap()
-        .wait()
-        .unwrap();
+    block_on(store.create_bucket(BUCKET, "AKIAIOSFODNN7EXAMPLE")).unwrap();
     let t0 = Instant::now();
     let mut last = None;
     for i in 0..KEYS {
         let key = key_of(i);
-        let meta = meta_of(&key, store.next_version().unwrap());
-        last = Some(
-            store
-                .put_object(BUCKET, &key, &meta, &s3o_store::WriteCondition::None, Vec::new())
-                .unwrap(),
-        );
+        let meta = meta_of(&key, block_on(store.next_version()).unwrap());
+        last = Some(store.put_object(BUCKET, &key, &meta, &s3o_store::WriteCondition::None, Vec::new()));
     }
-    last.unwrap().wait().unwrap();
+    block_on(last.unwrap()).unwrap();
     eprintln!(
         "setup   {KEYS} objects committed in {:.1} s ({} flushes)",
         t0.elapsed().as_secs_f64(),
-        store.flush_count()
+        store.health().flushes
     );
     store
 }
@@ -82,21 +77,23 @@ fn lookup_and_list(c: &mut Criterion) {
     let probes: Vec<String> = (0..4096u64)
         .map(|i| key_of(i.wrapping_mul(0x9e37_79b9_7f4a_7c15) % KEYS))
         .collect();
-    let found = store.get_object(BUCKET, &key_of(12_345)).unwrap().unwrap();
+    let found = block_on(store.get_object(BUCKET, &key_of(12_345))).unwrap().unwrap();
     assert_eq!(found, meta_of(&key_of(12_345), found.version));
     for key in &probes {
-        assert!(store.get_object(BUCKET, key).unwrap().is_some(), "{key}");
+        assert!(block_on(store.get_object(BUCKET, key)).unwrap().is_some(), "{key}");
     }
-    assert_eq!(store.get_object(BUCKET, "2024/000/nope.jpg").unwrap(), None);
+    assert_eq!(block_on(store.get_object(BUCKET, "2024/000/nope.jpg")).unwrap(), None);
     common::report_allocs("store/get_object_100k", || {
-        store.get_object(BUCKET, &probes[0]).unwrap()
+        block_on(store.get_object(BUCKET, &probes[0])).unwrap()
     });
     let mut g = c.benchmark_group("store");
     let mut n = 0usize;
     g.bench_function("get_object_100k", |b| {
         b.iter(|| {
             n = (n + 1) % probes.len();
-            store.get_object(BUCKET, black_box(&probes[n])).unwrap().unwrap()
+            block_on(store.get_object(BUCKET, black_box(&probes[n])))
+                .unwrap()
+                .unwrap()
         });
     });
 
@@ -107,18 +104,18 @@ fn lookup_and_list(c: &mut Criterion) {
         start_after: Some(key_of(49_999)),
         max_keys: 1000,
     };
-    let page = store.list_objects(BUCKET, &query).unwrap();
+    let page = block_on(store.list_objects(BUCKET, &query)).unwrap();
     assert_eq!(page.objects.len(), 1000);
     assert!(page.is_truncated);
     assert_eq!(page.objects[0].0, key_of(50_000));
     assert_eq!(page.objects[999].0, key_of(50_999));
     assert_eq!(page.next_marker.as_deref(), Some(key_of(50_999).as_str()));
     common::report_allocs("store/list_objects_1000_of_100k", || {
-        store.list_objects(BUCKET, &query).unwrap()
+        block_on(store.list_objects(BUCKET, &query)).unwrap()
     });
     g.throughput(Throughput::Elements(1000));
     g.bench_function("list_objects_1000_of_100k", |b| {
-        b.iter(|| store.list_objects(BUCKET, black_box(&query)).unwrap());
+        b.iter(|| block_on(store.list_objects(BUCKET, black_box(&query))).unwrap());
     });
     g.finish();
 }
@@ -126,19 +123,17 @@ fn lookup_and_list(c: &mut Criterion) {
 /// Keys of committed objects, unique across every store and sample of the run.
 static NEXT_KEY: AtomicU64 = AtomicU64::new(0);
 
-/// Applies the commit of a new small object and returns its ticket, not yet waited on.
-fn apply_one(store: &Store) -> CommitTicket {
+/// Applies the commit of a new small object and returns its future, not yet waited on.
+fn apply_one(store: &Store) -> StoreFuture<()> {
     let n = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
     let key = format!("uploads/{:03}/obj-{n:010}.bin", n % 997);
-    let meta = meta_of(&key, store.next_version().unwrap());
-    store
-        .put_object(BUCKET, &key, &meta, &s3o_store::WriteCondition::None, Vec::new())
-        .unwrap()
+    let meta = meta_of(&key, block_on(store.next_version()).unwrap());
+    store.put_object(BUCKET, &key, &meta, &s3o_store::WriteCondition::None, Vec::new())
 }
 
 /// One durable commit of a new small object.
 fn commit_one(store: &Store) {
-    apply_one(store).wait().unwrap();
+    block_on(apply_one(store)).unwrap();
 }
 
 /// `iters` commits spread over `threads` threads, timed from a common start to the last one.
@@ -178,21 +173,17 @@ fn commits(c: &mut Criterion) {
         ("tmpfs", Store::temporary().unwrap()),
         ("disk", Store::open(&dir).unwrap()),
     ] {
-        store
-            .create_bucket(BUCKET, "AKIAIOSFODNN7EXAMPLE")
-            .unwrap()
-            .wait()
-            .unwrap();
+        block_on(store.create_bucket(BUCKET, "AKIAIOSFODNN7EXAMPLE")).unwrap();
         // Check the path once: a commit is visible and durable, and concurrent commits share
         // flushes.
         let n = NEXT_KEY.load(Ordering::Relaxed);
         commit_one(&store);
         let key = format!("uploads/{:03}/obj-{n:010}.bin", n % 997);
-        let got = store.get_object(BUCKET, &key).unwrap().unwrap();
+        let got = block_on(store.get_object(BUCKET, &key)).unwrap().unwrap();
         assert_eq!(got, meta_of(&key, got.version));
-        let flushes = store.flush_count();
+        let flushes = store.health().flushes;
         let took = commit_concurrently(&store, 8, 400);
-        let flushes = store.flush_count() - flushes;
+        let flushes = store.health().flushes - flushes;
         eprintln!(
             "check   {medium}: 400 commits on 8 threads in {:.1} ms, {flushes} flushes ({:.1} commits/flush)",
             took.as_secs_f64() * 1e3,
@@ -207,10 +198,10 @@ fn commits(c: &mut Criterion) {
         }
         common::report_allocs(&format!("store_commit_{medium}/1_thread"), || commit_one(&store));
         g.bench_function("1_thread", |b| b.iter(|| commit_one(&store)));
-        // The transaction alone: the ticket is dropped, so the flusher keeps flushing on the
+        // The transaction alone: the future is dropped, so the flusher keeps flushing on the
         // other core meanwhile; the difference to 1_thread is the wait for durability.
         g.bench_function("1_thread_apply_no_wait", |b| b.iter(|| drop(apply_one(&store))));
-        store.sync().unwrap();
+        block_on(store.sync()).unwrap();
         g.bench_function("8_threads", |b| {
             b.iter_custom(|iters| commit_concurrently(&store, 8, iters))
         });

@@ -144,8 +144,8 @@ fn tls_client(
         .map_err(|e| e.to_string())?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let conn = rustls::ClientConnection::new(Arc::new(config), ServerName::IpAddress(ip.into()))
-        .map_err(|e| e.to_string())?;
+    let conn =
+        rustls::ClientConnection::new(Arc::new(config), ServerName::IpAddress(ip.into())).map_err(|e| e.to_string())?;
     Ok(rustls::StreamOwned::new(conn, tcp))
 }
 
@@ -189,7 +189,9 @@ fn render(command: &AdminCommand, v: &Value) -> String {
     match command {
         AdminCommand::Status => {
             let healthy = v.get("db_healthy").and_then(Value::as_bool).unwrap_or(false);
-            let mut t = Table::new(&["BACKEND", "USED", "LIMIT", "OBJECTS", "ORPHANED", "REQUESTS", "EGRESS", "INGRESS"]);
+            let mut t = Table::new(&[
+                "BACKEND", "USED", "LIMIT", "OBJECTS", "ORPHANED", "REQUESTS", "EGRESS", "INGRESS",
+            ]);
             for b in rows(v, "backends") {
                 let limit = n(&b, "bytes_limit");
                 t.row(vec![
@@ -289,7 +291,13 @@ impl Table {
     fn render(&self) -> String {
         let cols = self.rows[0].len();
         let widths: Vec<usize> = (0..cols)
-            .map(|c| self.rows.iter().map(|r| r.get(c).map_or(0, |s| s.chars().count())).max().unwrap_or(0))
+            .map(|c| {
+                self.rows
+                    .iter()
+                    .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
+                    .max()
+                    .unwrap_or(0)
+            })
             .collect();
         let mut out = String::new();
         for r in &self.rows {
@@ -321,7 +329,10 @@ mod tests {
             "usage_period": "2026-03"
         });
         let out = render(&AdminCommand::Status, &v);
-        assert!(out.starts_with("metadata store: healthy\nusage period:   2026-03\n"), "{out}");
+        assert!(
+            out.starts_with("metadata store: healthy\nusage period:   2026-03\n"),
+            "{out}"
+        );
         assert!(out.contains("oci      5.0 MiB  10.0 GiB  42"), "{out}");
     }
 
@@ -331,8 +342,14 @@ mod tests {
         let (status, body) = parse_response(raw).unwrap();
         assert_eq!((status, body.as_slice()), (200, &b"{\"level\":\"info\"}\n"[..]));
         let (m, path, body) = AdminCommand::ObjectLocations("b/a key".into()).request();
-        assert_eq!((m, path.as_str(), body), ("GET", "/admin/api/object-locations?key=b/a%20key", None));
-        assert_eq!(AdminCommand::LogLevel(Some("debug".into())).request().2.unwrap(), "{\"level\":\"debug\"}");
+        assert_eq!(
+            (m, path.as_str(), body),
+            ("GET", "/admin/api/object-locations?key=b/a%20key", None)
+        );
+        assert_eq!(
+            AdminCommand::LogLevel(Some("debug".into())).request().2.unwrap(),
+            "{\"level\":\"debug\"}"
+        );
         assert_eq!(bytes(1023), "1023 B");
         assert_eq!(
             connect_addr("0.0.0.0:9001".parse().unwrap()),

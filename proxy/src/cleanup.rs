@@ -72,7 +72,7 @@ impl Worker for ReaperWorker {
     }
 
     async fn tick(&mut self) -> Result<Tick, String> {
-        match reap_uploads_checked(&self.0, crate::clock::unix_ms()) {
+        match reap_uploads_checked(&self.0, crate::clock::unix_ms()).await {
             (_, None) => Ok(Tick::Idle),
             (_, Some(e)) => Err(e),
         }
@@ -83,13 +83,13 @@ impl Worker for ReaperWorker {
 const REAP_EVERY: Duration = Duration::from_secs(60);
 
 /// Aborts the multipart uploads begun more than `multipart_expiry_secs` before `now_ms`; their
-/// parts go through the cleanup queue. Returns how many were aborted.
-pub fn reap_uploads(shared: &Shared, now_ms: u64) -> usize {
-    reap_uploads_checked(shared, now_ms).0
+/// parts go through the cleanup queue. Returns how many were aborted (each durably).
+pub async fn reap_uploads(shared: &Shared, now_ms: u64) -> usize {
+    reap_uploads_checked(shared, now_ms).await.0
 }
 
 /// [`reap_uploads`], also returning the last error met (each is logged too).
-fn reap_uploads_checked(shared: &Shared, now_ms: u64) -> (usize, Option<String>) {
+async fn reap_uploads_checked(shared: &Shared, now_ms: u64) -> (usize, Option<String>) {
     let age_ms = shared.cfg.limits.multipart_expiry_secs.saturating_mul(1000);
     let mut failed = None;
     let mut fail = |what: String| {
@@ -97,12 +97,17 @@ fn reap_uploads_checked(shared: &Shared, now_ms: u64) -> (usize, Option<String>)
         failed = Some(what);
     };
     // Records of completed uploads (kept for repeated Completes) go after the same time.
-    if let Err(e) = shared.store.forget_completed_before(now_ms.saturating_sub(age_ms)) {
+    if let Err(e) = shared
+        .store
+        .forget_completed_before(now_ms.saturating_sub(age_ms))
+        .await
+    {
         fail(format!("completed-upload records not pruned: {e}"));
     }
     let expired = match shared
         .store
         .uploads_initiated_before(now_ms.saturating_sub(age_ms), BATCH)
+        .await
     {
         Ok(u) => u,
         Err(e) => {
@@ -112,9 +117,8 @@ fn reap_uploads_checked(shared: &Shared, now_ms: u64) -> (usize, Option<String>)
     };
     let mut aborted = 0;
     for u in expired {
-        match shared.store.abort_upload(&u.upload_id) {
-            Ok((_, ticket)) => {
-                drop(ticket);
+        match shared.store.abort_upload(&u.upload_id).await {
+            Ok(_) => {
                 aborted += 1;
                 tracing::info!(bucket = %u.bucket, key = %u.key, upload = %u.upload_id, "expired multipart upload aborted");
             }
@@ -152,6 +156,7 @@ pub async fn run_round_at(shared: &Shared, backends: &BackendSet, now: u64) -> R
     let tasks = shared
         .store
         .due_cleanup(now, BATCH)
+        .await
         .map_err(|e| format!("cleanup queue unreadable: {e}"))?;
     let mut round = Round {
         attempted: tasks.len(),
@@ -169,24 +174,17 @@ pub async fn run_round_at(shared: &Shared, backends: &BackendSet, now: u64) -> R
         match result {
             Ok(()) => {
                 debug!(backend = %t.backend, key = %t.physical_key, "cleaned up");
-                let done = match shared.store.complete_cleanup(t.id) {
-                    Ok(ticket) => ticket.await.map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
-                if let Err(e) = done {
+                if let Err(e) = shared.store.complete_cleanup(t.id).await {
                     round.failed += 1;
                     round.last_error = Some(format!("deleted, but not recorded: {e}"));
                 }
             }
             Err(e) => {
                 warn!(backend = %t.backend, key = %t.physical_key, attempts = t.attempts, error = %e, "cleanup failed; will retry");
-                let rescheduled = match shared.store.retry_cleanup(t.id, now) {
-                    Ok((_, ticket)) => ticket.await.map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
+                let rescheduled = shared.store.retry_cleanup(t.id, now).await;
                 round.failed += 1;
                 round.last_error = Some(match rescheduled {
-                    Ok(()) => e,
+                    Ok(_) => e,
                     Err(r) => format!("{e} (and not rescheduled: {r})"),
                 });
             }

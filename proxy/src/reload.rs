@@ -42,9 +42,8 @@ pub fn reload(shared: &Shared, new: &Config) -> Result<Reloaded, String> {
         if new.backends.iter().any(|b| b.name == old.name) {
             continue;
         }
-        let used = shared
-            .store
-            .usage(&old.name)
+        // SIGHUP reloads run on the main thread: waiting here blocks no core.
+        let used = s3o_store::block_on(shared.store.usage(&old.name))
             .map_err(|e| format!("backend '{}': usage unreadable: {e}", old.name))?;
         if used > 0 {
             return Err(format!(

@@ -75,13 +75,14 @@ impl Shared {
 }
 
 /// Makes the configured buckets exist in the store and readies the `fs` backends in `fresh`
-/// (their directories of interrupted uploads cleared).
+/// (their directories of interrupted uploads cleared). Waits for the store: call it from the
+/// main thread (startup, SIGHUP), never from a core.
 pub(crate) fn prepare(cfg: &Config, store: &Store, fresh: &[&crate::config::BackendConfig]) -> Result<(), ProxyError> {
     for b in &cfg.buckets {
-        if store.bucket(&b.name)?.is_none() {
-            match store.create_bucket(&b.name, "config") {
-                Ok(t) => t.wait()?,
-                Err(s3o_store::StoreError::BucketAlreadyExists(_)) => {}
+        // Startup and reloads run on the main thread: waiting here blocks no core.
+        if s3o_store::block_on(store.bucket(&b.name))?.is_none() {
+            match s3o_store::block_on(store.create_bucket(&b.name, "config")) {
+                Ok(()) | Err(s3o_store::StoreError::BucketAlreadyExists(_)) => {}
                 Err(e) => return Err(e.into()),
             }
         }

@@ -155,6 +155,9 @@ mod tests {
         ledger.restore(&d);
         c.egress(5);
         let d = ledger.take_unflushed(&m);
-        assert_eq!((d[0].1.api_requests, d[0].1.ingress_bytes, d[0].1.egress_bytes), (1, 100, 5));
+        assert_eq!(
+            (d[0].1.api_requests, d[0].1.ingress_bytes, d[0].1.egress_bytes),
+            (1, 100, 5)
+        );
     }
 }

@@ -106,7 +106,10 @@ fn login(addr: SocketAddr) -> String {
     );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let cookie = r.header("set-cookie").unwrap().to_owned();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     assert!(!cookie.contains("Secure"), "no Secure without TLS: {cookie}");
     cookie.split(';').next().unwrap().to_owned()
 }
@@ -152,17 +155,42 @@ fn operator_endpoints_need_the_token_and_answer_the_seed_shapes() {
         .collect();
     assert_eq!(names, ["cleanup_queue", "multipart_reaper", "usage_flush"]);
 
-    let loc = send(a, "GET", "/admin/api/object-locations?key=data/docs/one.txt", &[token()], b"");
+    let loc = send(
+        a,
+        "GET",
+        "/admin/api/object-locations?key=data/docs/one.txt",
+        &[token()],
+        b"",
+    );
     assert_eq!(loc.status, 200);
     let loc = loc.json();
     assert_eq!(loc["key"], "data/docs/one.txt");
     let l = &loc["locations"][0];
-    assert_eq!((l["BackendName"].as_str(), l["SizeBytes"].as_u64()), (Some("a"), Some(5000)));
+    assert_eq!(
+        (l["BackendName"].as_str(), l["SizeBytes"].as_u64()),
+        (Some("a"), Some(5000))
+    );
     assert!(l["ObjectKey"].as_str().unwrap().starts_with("data/"));
     assert!(l["CreatedAt"].as_str().unwrap().ends_with('Z'));
-    assert_eq!(send(a, "GET", "/admin/api/object-locations", &[token()], b"").status, 400);
-    assert_eq!(send(a, "GET", "/admin/api/object-locations?key=nobucketkey", &[token()], b"").status, 400);
-    assert_eq!(send(a, "GET", "/admin/api/object-locations?key=data/missing", &[token()], b"").status, 404);
+    assert_eq!(
+        send(a, "GET", "/admin/api/object-locations", &[token()], b"").status,
+        400
+    );
+    assert_eq!(
+        send(a, "GET", "/admin/api/object-locations?key=nobucketkey", &[token()], b"").status,
+        400
+    );
+    assert_eq!(
+        send(
+            a,
+            "GET",
+            "/admin/api/object-locations?key=data/missing",
+            &[token()],
+            b""
+        )
+        .status,
+        404
+    );
 
     // Overwriting queues the old copy: the queue shows it.
     assert_eq!(c.put("/data/docs/one.txt", &data(7000, 2)).status, 200);
@@ -175,16 +203,25 @@ fn operator_endpoints_need_the_token_and_answer_the_seed_shapes() {
     assert_eq!(item["SizeBytes"], 5000);
 
     let flushed = send(a, "POST", "/admin/api/usage-flush", &[token()], b"");
-    assert_eq!((flushed.status, flushed.json()), (200, serde_json::json!({"status": "flushed"})));
+    assert_eq!(
+        (flushed.status, flushed.json()),
+        (200, serde_json::json!({"status": "flushed"}))
+    );
     assert_eq!(send(a, "GET", "/admin/api/usage-flush", &[token()], b"").status, 405);
     assert_eq!(send(a, "DELETE", "/admin/api/status", &[token()], b"").status, 405);
     assert_eq!(send(a, "GET", "/admin/api/nothing-here", &[token()], b"").status, 404);
 
     // This process has no log level control (the test harness owns the subscriber).
-    assert_eq!(send(a, "GET", "/admin/api/log-level", &[token()], b"").json()["level"], "info");
+    assert_eq!(
+        send(a, "GET", "/admin/api/log-level", &[token()], b"").json()["level"],
+        "info"
+    );
     let bad = send(a, "PUT", "/admin/api/log-level", &[token()], br#"{"level":"loud"}"#);
     assert_eq!(bad.status, 400);
-    assert_eq!(send(a, "PUT", "/admin/api/log-level", &[token()], b"{not json").status, 400);
+    assert_eq!(
+        send(a, "PUT", "/admin/api/log-level", &[token()], b"{not json").status,
+        400
+    );
     let big = vec![b' '; (1 << 20) + 1];
     assert_eq!(send(a, "PUT", "/admin/api/log-level", &[token()], &big).status, 413);
 
@@ -238,7 +275,13 @@ fn ui_sessions_dashboard_tree_and_deletes() {
         assert_eq!(c.put(&format!("/data/{k}"), &data(1000, 3)).status, 200);
     }
     assert_eq!(send(a, "GET", "/ui/api/dashboard", &[], b"").status, 401);
-    let forged = send(a, "GET", "/ui/api/dashboard", &[("cookie", "s3o_session=b3BlcmF0b3I.99999999999.AAAA")], b"");
+    let forged = send(
+        a,
+        "GET",
+        "/ui/api/dashboard",
+        &[("cookie", "s3o_session=b3BlcmF0b3I.99999999999.AAAA")],
+        b"",
+    );
     assert_eq!(forged.status, 401);
     let bad_login = send(
         a,
@@ -262,7 +305,10 @@ fn ui_sessions_dashboard_tree_and_deletes() {
         top["entries"][0],
         serde_json::json!({"name": "data/", "isDir": true, "size": 4000, "count": 4})
     );
-    assert_eq!((top["hasMore"].as_bool(), top["nextCursor"].as_str()), (Some(false), Some("")));
+    assert_eq!(
+        (top["hasMore"].as_bool(), top["nextCursor"].as_str()),
+        (Some(false), Some(""))
+    );
 
     let t = send(a, "GET", "/ui/api/tree?prefix=data/photos/", &[ck], b"").json();
     assert_eq!(
@@ -273,8 +319,18 @@ fn ui_sessions_dashboard_tree_and_deletes() {
         ])
     );
     let p1 = send(a, "GET", "/ui/api/tree?prefix=data/&maxKeys=1", &[ck], b"").json();
-    assert_eq!((p1["hasMore"].as_bool(), p1["nextCursor"].as_str()), (Some(true), Some("data/photos/")));
-    let p2 = send(a, "GET", "/ui/api/tree?prefix=data/&maxKeys=1&startAfter=data/photos/", &[ck], b"").json();
+    assert_eq!(
+        (p1["hasMore"].as_bool(), p1["nextCursor"].as_str()),
+        (Some(true), Some("data/photos/"))
+    );
+    let p2 = send(
+        a,
+        "GET",
+        "/ui/api/tree?prefix=data/&maxKeys=1&startAfter=data/photos/",
+        &[ck],
+        b"",
+    )
+    .json();
     assert_eq!(p2["entries"][0]["name"], "data/top.txt");
     assert_eq!(send(a, "GET", "/ui/api/tree?maxKeys=0", &[ck], b"").status, 400);
     assert_eq!(send(a, "GET", "/ui/api/tree?maxKeys=201", &[ck], b"").status, 400);
@@ -282,10 +338,22 @@ fn ui_sessions_dashboard_tree_and_deletes() {
     let del = send(a, "POST", "/ui/api/delete", &[ck], br#"{"key":"data/top.txt"}"#);
     assert_eq!((del.status, del.json()), (200, serde_json::json!({"ok": true})));
     assert_eq!(c.get("/data/top.txt").status, 404);
-    assert_eq!(send(a, "POST", "/ui/api/delete", &[ck], br#"{"key":"nosuch/x"}"#).status, 400);
+    assert_eq!(
+        send(a, "POST", "/ui/api/delete", &[ck], br#"{"key":"nosuch/x"}"#).status,
+        400
+    );
     assert_eq!(send(a, "POST", "/ui/api/delete", &[ck], br#"{"nokey":1}"#).status, 400);
-    let dp = send(a, "POST", "/ui/api/delete-prefix", &[ck], br#"{"prefix":"data/photos/"}"#);
-    assert_eq!((dp.status, dp.json()), (200, serde_json::json!({"ok": true, "deleted": 3})));
+    let dp = send(
+        a,
+        "POST",
+        "/ui/api/delete-prefix",
+        &[ck],
+        br#"{"prefix":"data/photos/"}"#,
+    );
+    assert_eq!(
+        (dp.status, dp.json()),
+        (200, serde_json::json!({"ok": true, "deleted": 3}))
+    );
     assert_eq!(c.get("/data/photos/c.jpg").status, 404);
 
     let out = send(a, "POST", "/ui/logout", &[ck], b"");
@@ -333,10 +401,16 @@ fn ui_upload_streams_a_form_into_an_object_and_download_streams_it_back() {
     let d = send(a, "GET", "/ui/api/download?key=data/up/file.bin", &[ck], b"");
     assert_eq!(d.status, 200);
     assert_eq!(d.body, body);
-    assert!(d.header("content-disposition").unwrap().starts_with("attachment; filename=\"file.bin\""));
+    assert!(d
+        .header("content-disposition")
+        .unwrap()
+        .starts_with("attachment; filename=\"file.bin\""));
     assert_eq!(d.header("content-length"), Some("1500000"));
     assert_eq!(send(a, "GET", "/ui/api/download?key=data/nope", &[ck], b"").status, 404);
-    assert_eq!(send(a, "GET", "/ui/api/download?key=data/up/file.bin", &[], b"").status, 401);
+    assert_eq!(
+        send(a, "GET", "/ui/api/download?key=data/up/file.bin", &[], b"").status,
+        401
+    );
 
     // Malformed forms store nothing, and what reached a backend is queued for deletion.
     let files_before = srv.backend_files("a").len() + srv.backend_files("b").len();
@@ -354,9 +428,15 @@ fn ui_upload_streams_a_form_into_an_object_and_download_streams_it_back() {
         // No key before the file.
         (form(bd, &[], &body[..1000], &format!("\r\n--{bd}--\r\n")), 400),
         // A key without a bucket.
-        (form(bd, &[("key", "justakey")], &body[..10], &format!("\r\n--{bd}--\r\n")), 400),
+        (
+            form(bd, &[("key", "justakey")], &body[..10], &format!("\r\n--{bd}--\r\n")),
+            400,
+        ),
         // An unknown bucket.
-        (form(bd, &[("key", "nosuch/k")], &body[..10], &format!("\r\n--{bd}--\r\n")), 400),
+        (
+            form(bd, &[("key", "nosuch/k")], &body[..10], &format!("\r\n--{bd}--\r\n")),
+            400,
+        ),
     ];
     for (i, (f, want)) in cases.into_iter().enumerate() {
         let r = send(a, "POST", "/ui/api/upload", &[ck, ("content-type", &ct)], &f);
@@ -364,9 +444,18 @@ fn ui_upload_streams_a_form_into_an_object_and_download_streams_it_back() {
     }
     assert_eq!(c.get("/data/up/bad1").status, 404);
     srv.run_cleanup_at(s3o_proxy::clock::unix_ms() + 3_600_000);
-    assert_eq!(srv.backend_files("a").len() + srv.backend_files("b").len(), files_before);
+    assert_eq!(
+        srv.backend_files("a").len() + srv.backend_files("b").len(),
+        files_before
+    );
     // No boundary, no length, too large.
-    let r = send(a, "POST", "/ui/api/upload", &[ck, ("content-type", "text/plain")], b"abc");
+    let r = send(
+        a,
+        "POST",
+        "/ui/api/upload",
+        &[ck, ("content-type", "text/plain")],
+        b"abc",
+    );
     assert_eq!(r.status, 400);
     let r = send(
         a,
@@ -416,9 +505,18 @@ fn sync_imports_a_backends_preexisting_files_once() {
     assert_eq!(got.header("etag"), Some("\"42e458e87d182e429816cef8d936fe87\""));
     assert_eq!(c.get("/data/readme.md").body, b"# hi");
     let again = send(a, "POST", "/ui/api/sync", &[ck], br#"{"backend":"b","bucket":"data"}"#);
-    assert_eq!(again.json(), serde_json::json!({"ok": true, "imported": 0, "skipped": 2}));
+    assert_eq!(
+        again.json(),
+        serde_json::json!({"ok": true, "imported": 0, "skipped": 2})
+    );
     let status = send(a, "GET", "/admin/api/status", &[token()], b"").json();
     assert_eq!(status["backends"][1]["bytes_used"], 2_000_000 + 11 + 4);
-    assert_eq!(send(a, "POST", "/ui/api/sync", &[ck], br#"{"backend":"zz","bucket":"data"}"#).status, 400);
-    assert_eq!(send(a, "POST", "/ui/api/sync", &[ck], br#"{"backend":"b"}"#).status, 400);
+    assert_eq!(
+        send(a, "POST", "/ui/api/sync", &[ck], br#"{"backend":"zz","bucket":"data"}"#).status,
+        400
+    );
+    assert_eq!(
+        send(a, "POST", "/ui/api/sync", &[ck], br#"{"backend":"b"}"#).status,
+        400
+    );
 }

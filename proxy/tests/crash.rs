@@ -719,15 +719,14 @@ fn check_usage(dir: &Path, keys: &[&str]) {
     let store = s3o_store::Store::open(dir.join("meta")).unwrap();
     let mut want: BTreeMap<String, u64> = BTreeMap::new();
     for key in keys {
-        if let Some(meta) = store.get_object(BUCKET, key).unwrap() {
+        if let Some(meta) = s3o_store::block_on(store.get_object(BUCKET, key)).unwrap() {
             for l in &meta.locations {
                 *want.entry(l.backend.clone()).or_default() += meta.size;
             }
         }
     }
-    for u in store.uploads_initiated_before(u64::MAX, 10_000).unwrap() {
-        let bytes: u64 = store
-            .parts(&u.upload_id, 0, 10_000)
+    for u in s3o_store::block_on(store.uploads_initiated_before(u64::MAX, 10_000)).unwrap() {
+        let bytes: u64 = s3o_store::block_on(store.parts(&u.upload_id, 0, 10_000))
             .unwrap()
             .iter()
             .map(|p| p.size)
@@ -736,7 +735,7 @@ fn check_usage(dir: &Path, keys: &[&str]) {
     }
     for backend in ["a", "b"] {
         assert_eq!(
-            store.usage(backend).unwrap(),
+            s3o_store::block_on(store.usage(backend)).unwrap(),
             want.get(backend).copied().unwrap_or(0),
             "usage of backend {backend}"
         );

@@ -100,7 +100,10 @@ fn backend_dying_mid_overwrite_keeps_previous_version_and_leaves_no_orphan() {
     assert_ne!(keys[0], v1_key);
     assert!(c.get("/data/obj").body == v2);
     // Usage counts only the live version.
-    assert_eq!(srv.shared.store.usage("remote").unwrap(), 1_000_000);
+    assert_eq!(
+        s3o_store::block_on(srv.shared.store.usage("remote")).unwrap(),
+        1_000_000
+    );
 }
 
 #[test]

@@ -33,7 +33,7 @@ fn quoted_md5(b: &[u8]) -> String {
 
 /// Bytes counted against backend `b` (committed usage and reservations in flight).
 fn usage(srv: &TestServer, b: &str) -> u64 {
-    srv.shared.store.usage(b).unwrap() + srv.shared.store.reserved(b)
+    s3o_store::block_on(srv.shared.store.usage(b)).unwrap() + s3o_store::block_on(srv.shared.store.reserved(b)).unwrap()
 }
 
 fn now_ms() -> u64 {
@@ -508,12 +508,15 @@ fn abort_and_expiry_remove_every_part() {
     assert_eq!(c.upload_part(path, &id, 1, &data(1000, 33)).status, 200);
     let expiry_ms = srv.shared.cfg.limits.multipart_expiry_secs * 1000;
     assert_eq!(
-        s3o_proxy::cleanup::reap_uploads(&srv.shared, now_ms()),
+        s3o_store::block_on(s3o_proxy::cleanup::reap_uploads(&srv.shared, now_ms())),
         0,
         "not expired yet"
     );
     assert_eq!(
-        s3o_proxy::cleanup::reap_uploads(&srv.shared, now_ms() + expiry_ms + 1000),
+        s3o_store::block_on(s3o_proxy::cleanup::reap_uploads(
+            &srv.shared,
+            now_ms() + expiry_ms + 1000
+        )),
         1
     );
     let r = c.upload_part(path, &id, 2, b"x");

@@ -437,7 +437,7 @@ fn quota_refusal_at_expect_continue() {
     assert_eq!(cont.status, 100);
     let r = c.send_bytes(&body, false);
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(srv.shared.store.usage("a").unwrap(), 1000);
+    assert_eq!(s3o_store::block_on(srv.shared.store.usage("a")).unwrap(), 1000);
 }
 
 #[test]
@@ -485,8 +485,8 @@ fn spread_placement_uses_both_backends_and_counts_usage() {
     for i in 0..10 {
         assert_eq!(c.put(&format!("/spread/o{i}"), &data(10_000, i)).status, 200);
     }
-    let a = srv.shared.store.usage("a").unwrap();
-    let b = srv.shared.store.usage("b").unwrap();
+    let a = s3o_store::block_on(srv.shared.store.usage("a")).unwrap();
+    let b = s3o_store::block_on(srv.shared.store.usage("b")).unwrap();
     assert_eq!(a + b, 100_000);
     assert!(a > 0 && b > 0, "a={a} b={b}");
     let files: Vec<_> = srv

@@ -1,7 +1,7 @@
 //! The one error type of the store: every way a metadata operation can fail, named for what went
-//! wrong. The proxy maps these onto S3 error codes and HTTP statuses in exactly one place.
-
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+//! wrong, whatever the engine. The proxy maps these onto S3 error codes and HTTP statuses in
+//! exactly one place. An engine converts its own errors into these inside its module (the sled
+//! engine's conversions are in `sled/error.rs`); no engine type appears here.
 
 /// Everything that can go wrong in a store operation.
 #[derive(Debug, thiserror::Error)]
@@ -15,9 +15,12 @@ pub enum StoreError {
     /// `delete_bucket` for a bucket that still holds objects.
     #[error("bucket {0:?} is not empty")]
     BucketNotEmpty(String),
-    /// A bucket name the key layout cannot hold (empty, or containing a NUL byte).
+    /// A bucket name no engine can hold (empty, or containing a NUL byte).
     #[error("bucket name {0:?} is not valid")]
     InvalidBucketName(String),
+    /// A usage period that is not of the form `YYYY-MM`.
+    #[error("usage period {0:?} is not of the form YYYY-MM")]
+    InvalidPeriod(String),
     /// Reserving the bytes would push the backend past its quota.
     #[error(
         "quota of backend {backend:?} exceeded: {requested} requested, {used} used or reserved, \
@@ -59,47 +62,34 @@ pub enum StoreError {
     /// A cleanup task id that is not (or no longer) in the queue.
     #[error("cleanup task {0} does not exist")]
     NoSuchCleanupTask(u64),
-    /// A value on disk that does not decode: the store is damaged or from an incompatible version.
-    #[error("corrupt record in tree {tree}: {detail}")]
+    /// A stored record that does not decode: the store is damaged or from an incompatible
+    /// version.
+    #[error("corrupt {record} record: {detail}")]
     Corrupt {
-        /// The tree the record was read from.
-        tree: &'static str,
+        /// The kind of record (the engine's tree or table name).
+        record: &'static str,
         /// What was wrong with it.
         detail: String,
     },
     /// A value that could not be encoded for storage.
-    #[error("cannot encode record for tree {tree}: {detail}")]
+    #[error("cannot encode {record} record: {detail}")]
     Encode {
-        /// The tree the record was meant for.
-        tree: &'static str,
+        /// The kind of record it was meant for.
+        record: &'static str,
         /// Why encoding failed.
         detail: String,
     },
-    /// The group-commit flush failed; the store no longer promises durability and must be
-    /// restarted (a failed fsync cannot be retried safely).
+    /// Making a commit durable failed; the store no longer promises durability and must be
+    /// restarted (a failed fsync cannot be retried safely). Every later mutation fails with it.
     #[error("metadata flush failed, store is poisoned: {0}")]
     Flush(String),
-    /// An error from sled itself (I/O, corruption detected by sled, unsupported on-disk version).
-    #[error("sled: {0}")]
-    Sled(#[from] sled::Error),
-    /// An operating-system error outside sled (e.g. starting the flusher thread).
+    /// An error inside the engine that has no better name here (corruption the engine detected,
+    /// an unsupported on-disk version, a lost connection to a database server).
+    #[error("metadata engine: {0}")]
+    Engine(String),
+    /// An operating-system error (reading or writing the engine's files, starting its threads).
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
-}
-
-impl From<TransactionError<StoreError>> for StoreError {
-    fn from(err: TransactionError<StoreError>) -> Self {
-        match err {
-            TransactionError::Abort(e) => e,
-            TransactionError::Storage(e) => StoreError::Sled(e),
-        }
-    }
-}
-
-impl From<StoreError> for ConflictableTransactionError<StoreError> {
-    fn from(err: StoreError) -> Self {
-        ConflictableTransactionError::Abort(err)
-    }
 }
 
 /// The result type of every fallible store operation.
@@ -108,19 +98,6 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn transaction_errors_unwrap_to_the_store_error() {
-        let abort = TransactionError::Abort(StoreError::NoSuchBucket("b".into()));
-        assert!(matches!(StoreError::from(abort), StoreError::NoSuchBucket(b) if b == "b"));
-        let storage = TransactionError::Storage(sled::Error::Unsupported("x".into()));
-        assert!(matches!(StoreError::from(storage), StoreError::Sled(_)));
-        let conflictable = ConflictableTransactionError::from(StoreError::NoSuchCleanupTask(7));
-        assert!(matches!(
-            conflictable,
-            ConflictableTransactionError::Abort(StoreError::NoSuchCleanupTask(7))
-        ));
-    }
 
     #[test]
     fn messages_name_the_thing() {
@@ -133,6 +110,15 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "quota of backend \"b1\" exceeded: 5 requested, 10 used or reserved, 12 allowed"
+        );
+        let e = StoreError::Corrupt {
+            record: "objects",
+            detail: "eof".into(),
+        };
+        assert_eq!(e.to_string(), "corrupt objects record: eof");
+        assert_eq!(
+            StoreError::InvalidPeriod("2024-13".into()).to_string(),
+            "usage period \"2024-13\" is not of the form YYYY-MM"
         );
     }
 }

@@ -1,125 +1,106 @@
-//! The metadata model of s3-orchestrator on sled: buckets, object versions and where their bytes
-//! live, per-backend usage and quota reservations, and the durable cleanup queue.
+//! The metadata model of s3-orchestrator behind an engine-neutral interface: buckets, object
+//! versions and where their bytes live, multipart uploads, per-backend usage and quota
+//! reservations, and the durable cleanup queue.
 //!
-//! A pure library: no async runtime, no network. [`Store`] is `Send + Sync` and cheap to clone;
-//! every core's thread of the proxy holds a clone. Mutations run as one sled transaction each and
-//! return a [`CommitTicket`] that completes when a shared flush has made them durable
-//! (group commit, see [`commit`]). The key/value layout on disk is described in [`layout`].
+//! A pure library: no async runtime, no network. [`Store`] is the handle the proxy holds, `Send +
+//! Sync` and cheap to clone, over one [`Engine`]. Every call that may wait returns a
+//! [`StoreFuture`] that any runtime can await; a mutation's future resolves when the mutation is
+//! durable (see [`engine`] for the contract). Today's engine is sled (`sled/`: one transaction
+//! per mutation, group commit, the key layout in `sled/layout.rs`); [`Store::open`] opens it.
+//! No type, error or key layout of an engine is visible outside its module.
 //!
-//! The data-safety rules this crate upholds (DESIGN §3): a new version becomes current in one
+//! The data-safety rules every engine upholds (DESIGN §3): a new version becomes current in one
 //! commit after its bytes are stored under a fresh physical key ([`physical_key_for`]); replaced
 //! and deleted versions are deleted by physical key through the durable cleanup queue; quota is
-//! reserved before bytes move ([`Store::reserve`]).
+//! reserved before bytes move ([`Engine::reserve`]).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-mod buckets;
-mod cleanup;
-pub mod commit;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+pub mod engine;
 mod error;
-pub mod layout;
-mod list;
 mod model;
-mod multipart;
-mod objects;
-mod quota;
+mod reservation;
+mod rules;
+#[path = "sled/mod.rs"]
+mod sled_engine;
+mod stats;
+mod wait;
 
 use std::path::Path;
 use std::sync::Arc;
 
-pub use cleanup::{CLEANUP_BACKOFF_BASE_MS, CLEANUP_BACKOFF_CAP_MS, CLEANUP_GRACE_MS};
-pub use commit::CommitTicket;
+pub use engine::{Engine, Health, StoreFuture};
 pub use error::{Result, StoreError};
-pub use layout::physical_key_for;
 pub use model::{
-    Accounting, BucketMeta, CleanupTask, CompletedUpload, ListPage, ListQuery, Location, ObjectMeta, Part, Upload,
-    WriteCondition, DEFAULT_MAX_KEYS,
+    Accounting, BucketMeta, CleanupReason, CleanupTask, CompletedUpload, ListPage, ListQuery, Location, ObjectMeta,
+    Part, Upload, WriteCondition, DEFAULT_MAX_KEYS,
 };
-pub use multipart::{UploadListing, MAX_PARTS};
-pub use objects::Deleted;
-pub use quota::Reservation;
+pub use reservation::{Reservation, ReservationLedger};
+pub use rules::{
+    backoff_ms, physical_key_for, CLEANUP_BACKOFF_BASE_MS, CLEANUP_BACKOFF_CAP_MS, CLEANUP_GRACE_MS, MAX_PARTS,
+};
+pub use stats::{BackendStats, CleanupQueue, UsageCounters};
+pub use wait::block_on;
 
-use commit::GroupCommit;
-use quota::Ledger;
-
-/// A handle on the metadata store. Clones share one database, one reservation table and one
-/// flusher thread, which stops when the last clone is dropped.
+/// A handle on the metadata store: a shared [`Engine`], whose calls it dereferences to. Clones
+/// share one engine (for sled: one database, one reservation table and one flusher thread, which
+/// stops when the last clone is dropped).
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
-}
-
-/// What the clones of a [`Store`] share.
-struct Inner {
-    db: sled::Db,
-    buckets: sled::Tree,
-    objects: sled::Tree,
-    usage: sled::Tree,
-    cleanup: sled::Tree,
-    cleanup_due: sled::Tree,
-    uploads: sled::Tree,
-    upload_keys: sled::Tree,
-    parts: sled::Tree,
-    completed: sled::Tree,
-    ledger: Arc<Ledger>,
-    commits: GroupCommit,
+    engine: Arc<dyn Engine>,
 }
 
 impl Store {
-    /// Opens (or creates) the store in directory `path`.
+    /// Opens (or creates) a sled store in directory `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        Self::with_config(sled::Config::new().path(path))
+        Ok(Self::from_engine(Arc::new(sled_engine::SledEngine::open(
+            path.as_ref(),
+        )?)))
     }
 
-    /// Opens a fresh store that lives only as long as it is open; for tests.
+    /// Opens a fresh sled store that lives only as long as it is open; for tests.
     pub fn temporary() -> Result<Self> {
-        Self::with_config(sled::Config::new().temporary(true))
+        Ok(Self::from_engine(Arc::new(sled_engine::SledEngine::temporary()?)))
     }
 
-    /// Opens a store from a sled configuration.
-    fn with_config(config: sled::Config) -> Result<Self> {
-        let db = config.open()?;
-        let flush_db = db.clone();
-        let commits = GroupCommit::start(Box::new(move || flush_db.flush().map(drop).map_err(|e| e.to_string())))?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                buckets: db.open_tree(layout::BUCKETS)?,
-                objects: db.open_tree(layout::OBJECTS)?,
-                usage: db.open_tree(layout::USAGE)?,
-                cleanup: db.open_tree(layout::CLEANUP)?,
-                cleanup_due: db.open_tree(layout::CLEANUP_DUE)?,
-                uploads: db.open_tree(layout::UPLOADS)?,
-                upload_keys: db.open_tree(layout::UPLOAD_KEYS)?,
-                parts: db.open_tree(layout::PARTS)?,
-                completed: db.open_tree(layout::COMPLETED)?,
-                ledger: Arc::new(Ledger::default()),
-                commits,
-                db,
-            }),
+    /// A handle on `engine`.
+    pub fn from_engine(engine: Arc<dyn Engine>) -> Self {
+        Self { engine }
+    }
+
+    /// How many cleanup tasks are queued: the depth of [`Engine::cleanup_queue`].
+    pub fn cleanup_len(&self) -> StoreFuture<u64> {
+        let queue = self.cleanup_queue(0);
+        Box::pin(async move { Ok(queue.await?.depth) })
+    }
+
+    /// Multipart uploads in progress by backend, for every backend with any, in name order
+    /// (from [`Engine::backend_stats`]).
+    pub fn upload_counts(&self) -> StoreFuture<Vec<(String, u64)>> {
+        let stats = self.backend_stats();
+        Box::pin(async move {
+            let stats = stats.await?;
+            Ok(stats
+                .into_iter()
+                .filter(|s| s.uploads > 0)
+                .map(|s| (s.backend, s.uploads))
+                .collect())
         })
     }
+}
 
-    /// A fresh version number, unique and increasing across the life of the store (also across
-    /// restarts). Take it before uploading, to name the bytes with [`physical_key_for`].
-    pub fn next_version(&self) -> Result<u64> {
-        Ok(self.inner.db.generate_id()?)
-    }
+impl std::ops::Deref for Store {
+    type Target = dyn Engine;
 
-    /// Group-commit flushes completed since this store was opened.
-    pub fn flush_count(&self) -> u64 {
-        self.inner.commits.flush_count()
-    }
-
-    /// Waits until everything committed so far is durable.
-    pub fn sync(&self) -> Result<()> {
-        self.inner.commits.ticket().wait()
+    fn deref(&self) -> &Self::Target {
+        &*self.engine
     }
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("flush_count", &self.flush_count())
-            .finish_non_exhaustive()
+        f.debug_struct("Store").field("health", &self.health()).finish()
     }
 }
 
@@ -140,79 +121,16 @@ mod tests {
     use super::*;
 
     fn assert_send_sync<T: Send + Sync>() {}
+    fn assert_send<T: Send>(_: &T) {}
 
     #[test]
-    fn handles_and_tickets_cross_threads() {
+    fn handles_futures_and_reservations_cross_threads() {
         assert_send_sync::<Store>();
-        assert_send_sync::<CommitTicket>();
         assert_send_sync::<Reservation>();
-    }
-
-    #[test]
-    fn a_store_reopens_with_its_data_and_versions_keep_increasing() {
-        let dir = scratch_path("reopen");
-        let v1;
-        {
-            let store = Store::open(&dir).unwrap();
-            store.create_bucket("b", "AKID").unwrap().wait().unwrap();
-            v1 = store.next_version().unwrap();
-            assert!(store.next_version().unwrap() > v1);
-            store.sync().unwrap();
-            assert!(format!("{store:?}").contains("flush_count"));
-        }
-        {
-            let store = Store::open(&dir).unwrap();
-            assert_eq!(store.bucket("b").unwrap().unwrap().owner, "AKID");
-            assert!(store.next_version().unwrap() > v1);
-        }
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn concurrent_writers_share_flushes() {
-        let dir = scratch_path("group");
-        let store = Store::open(&dir).unwrap();
-        store.create_bucket("b", "AK").unwrap().wait().unwrap();
-        let before = store.flush_count();
-        let threads = 8;
-        let per_thread = 40;
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let store = store.clone();
-                std::thread::spawn(move || {
-                    for i in 0..per_thread {
-                        let meta = ObjectMeta {
-                            version: store.next_version().unwrap(),
-                            ..ObjectMeta::default()
-                        };
-                        let key = format!("t{t}/{i}");
-                        store
-                            .put_object("b", &key, &meta, &crate::WriteCondition::None, Vec::new())
-                            .unwrap()
-                            .wait()
-                            .unwrap();
-                        assert!(store.get_object("b", &key).unwrap().is_some());
-                    }
-                })
-            })
-            .collect();
-        for h in handles {
-            h.join().unwrap();
-        }
-        let commits = threads * per_thread;
-        let flushes = store.flush_count() - before;
-        eprintln!("{commits} durable commits, {flushes} flushes");
-        assert!(flushes * 2 <= commits, "{flushes} flushes for {commits} commits");
-        drop(store);
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn opening_a_path_that_is_a_file_fails() {
-        let file = scratch_path("file");
-        std::fs::write(&file, b"not a directory").unwrap();
-        let r = Store::open(&file);
-        assert!(matches!(r, Err(StoreError::Sled(_) | StoreError::Io(_))));
-        std::fs::remove_file(&file).unwrap();
+        let store = Store::temporary().unwrap();
+        let f = store.bucket("b");
+        assert_send(&f);
+        assert!(block_on(f).unwrap().is_none());
+        assert!(format!("{store:?}").contains("engine: \"sled\""));
     }
 }

@@ -62,7 +62,7 @@ pub struct ObjectMeta {
     pub checksums: Vec<(String, String)>,
     /// Last-Modified, milliseconds since the Unix epoch.
     pub last_modified_ms: u64,
-    /// Store-wide unique, increasing version from [`Store::next_version`](crate::Store::next_version).
+    /// Store-wide unique, increasing version from [`Engine::next_version`](crate::Engine::next_version).
     pub version: u64,
     /// Every copy of the bytes; more than one when replicated.
     pub locations: Vec<Location>,
@@ -206,6 +206,26 @@ pub enum Accounting {
     Uncommitted,
 }
 
+/// Why a cleanup task was queued.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CleanupReason {
+    /// The bytes of a version that a newer one replaced.
+    Replaced,
+    /// The bytes of a deleted version.
+    Deleted,
+    /// The parts of an aborted (or expired) multipart upload.
+    UploadAborted,
+    /// The parts of a completed multipart upload, on a backend that keeps them apart from the
+    /// object.
+    UploadParts,
+    /// Bytes an upload may have written but never committed (a failed PUT or copy).
+    Orphan,
+    /// Queued before tasks recorded their reason.
+    #[default]
+    Unknown,
+}
+
 /// A durable order to delete one physical key from one backend.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CleanupTask {
@@ -215,8 +235,11 @@ pub struct CleanupTask {
     pub backend: String,
     /// Key to delete there.
     pub physical_key: String,
-    /// Size of the bytes in question.
+    /// Size of the bytes in question; 0 when unknown (an orphan may hold any part of its body).
     pub size: u64,
+    /// Why the task was queued.
+    #[serde(default)]
+    pub reason: CleanupReason,
     /// Whether completing the task releases `size` from the backend's usage.
     pub accounting: Accounting,
     /// When set, the task aborts this multipart upload on the backend (its id there) instead of
@@ -308,5 +331,13 @@ mod tests {
             "\"uncommitted\""
         );
         assert_eq!(ListQuery::default().max_keys, DEFAULT_MAX_KEYS);
+        assert_eq!(
+            serde_json::to_string(&CleanupReason::UploadAborted).unwrap(),
+            "\"upload_aborted\""
+        );
+        // A task queued before reasons were recorded reads back as Unknown.
+        let old = r#"{"id":1,"backend":"b","physical_key":"k","size":0,"accounting":"committed","attempts":0,"not_before_ms":0}"#;
+        let task: CleanupTask = serde_json::from_str(old).unwrap();
+        assert_eq!(task.reason, CleanupReason::Unknown);
     }
 }

@@ -110,7 +110,8 @@ async fn serve_one(svc: &AdminService, conn: &mut Conn, head: &RequestHead, keep
     let kind = match BodyKind::from_head(head) {
         Ok(k) => k,
         Err(e) => {
-            conn.respond(&Response::error(400, &e.to_string()), false, head_only).await?;
+            conn.respond(&Response::error(400, &e.to_string()), false, head_only)
+                .await?;
             return Ok(false);
         }
     };
@@ -139,7 +140,7 @@ async fn serve_one(svc: &AdminService, conn: &mut Conn, head: &RequestHead, keep
     if !route.takes_body() {
         req.body = Bytes::new();
     }
-    let resp = s3o_admin::handle(&req, &svc.auth, &*svc.control).await;
+    let resp = s3o_admin::handle(&req, &svc.auth, &svc.control).await;
     log_request(&req, route, resp.status);
     conn.respond(&resp, keep, head_only).await?;
     Ok(true)
@@ -231,7 +232,7 @@ async fn read_head(conn: &mut Conn, decoder: &mut HeadDecoder) -> Result<Option<
             d.saturating_duration_since(Instant::now())
         };
         match conn.fill(limit).await {
-            Ok(0) | Err(IoFailure::Io(_)) => return Ok(None),
+            Ok(0) | Err(IoFailure::Io) => return Ok(None),
             Ok(_) => {}
             Err(IoFailure::TimedOut) if conn.buf.is_empty() => return Ok(None),
             Err(IoFailure::TimedOut) => return Err(Response::error(408, "request head timed out")),

@@ -6,11 +6,11 @@ use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use s3o_admin::{
-    BackendStatus, BoxFuture, CleanupItem, CleanupQueue, Control, Dashboard, DeleteOutcome, Error, LogBuffer,
-    LogLevel, Logging, MetricsWriter, ObjectKey, ObjectLocation, ObjectPrefix, QuotaStat, Readiness, Status,
-    SyncOutcome, Timestamp, TreePage, TreeQuery, UsageStat, WorkerHealth,
+    BackendStatus, BoxFuture, CleanupItem, CleanupQueue, Control, Dashboard, DeleteOutcome, Error, LogBuffer, LogLevel,
+    Logging, MetricsWriter, ObjectKey, ObjectLocation, ObjectPrefix, QuotaStat, Readiness, Status, SyncOutcome,
+    Timestamp, TreePage, TreeQuery, UsageStat, WorkerHealth,
 };
-use s3o_store::Accounting;
+use s3o_store::CleanupReason;
 
 use crate::error::ProxyError;
 use crate::state::Core;
@@ -63,13 +63,17 @@ impl ProxyControl {
         let store = &self.core.shared.store;
         let snap = self.core.snapshot();
         let period = period_of(crate::clock::unix_ms());
-        let usage = self.usage.period_totals(store, &period).await.map_err(internal)?;
+        let usage = self
+            .usage
+            .period_totals(store, &self.core.shared.metrics, &period)
+            .await
+            .map_err(internal)?;
         let stats = self.backend_stats().await?;
         let mut orphans: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+        // Bytes waiting in the cleanup queue (a scan of the queue: it is short when the cleanup
+        // worker keeps up; orphans of failed uploads count 0, their size being unknown).
         for t in store.due_cleanup(u64::MAX, usize::MAX).await.map_err(internal)? {
-            if t.accounting != Accounting::Uncommitted || t.size > 0 {
-                *orphans.entry(t.backend).or_default() += t.size;
-            }
+            *orphans.entry(t.backend).or_default() += t.size;
         }
         let mut backends = Vec::with_capacity(snap.backends.len());
         for b in &snap.backends {
@@ -87,7 +91,7 @@ impl ProxyControl {
             });
         }
         Ok(Status {
-            db_healthy: store.check_writable().await.is_ok(),
+            db_healthy: store.health().problem.is_none(),
             backends,
             usage_period: period,
         })
@@ -154,12 +158,10 @@ impl ProxyControl {
     }
 
     async fn queue(&self, limit: usize) -> Result<CleanupQueue, Error> {
-        let store = &self.core.shared.store;
-        let depth = store.cleanup_len().await.map_err(internal)?;
-        let items = store
-            .due_cleanup(u64::MAX, limit)
-            .await
-            .map_err(internal)?
+        let queue = self.core.shared.store.cleanup_queue(limit).await.map_err(internal)?;
+        let depth = queue.depth;
+        let items = queue
+            .first
             .into_iter()
             .map(|t| CleanupItem {
                 id: t.id,
@@ -195,18 +197,21 @@ impl ProxyControl {
     }
 }
 
-/// Why a cleanup task is queued, in the seed's words.
+/// Why a cleanup task is queued: `delete_failed` once a deletion was tried and failed (the
+/// seed's word), else why its bytes became garbage.
 fn cleanup_reason(t: &s3o_store::CleanupTask) -> String {
-    let why = match (&t.upload_id, t.accounting) {
-        (Some(_), _) => "upload_aborted",
-        (None, Accounting::Uncommitted) => "upload_failed",
-        (None, _) => "superseded_or_deleted",
-    };
     if t.attempts > 0 {
-        format!("{why} (delete_failed)")
-    } else {
-        why.to_owned()
+        return "delete_failed".to_owned();
     }
+    match t.reason {
+        CleanupReason::Replaced => "replaced",
+        CleanupReason::Deleted => "deleted",
+        CleanupReason::UploadAborted => "upload_aborted",
+        CleanupReason::UploadParts => "upload_parts",
+        CleanupReason::Orphan => "upload_failed",
+        CleanupReason::Unknown => "unknown",
+    }
+    .to_owned()
 }
 
 impl Control for ProxyControl {
@@ -245,7 +250,11 @@ impl Control for ProxyControl {
     fn flush_usage(&self) -> BoxFuture<'_, s3o_admin::Result<()>> {
         Box::pin(async move {
             self.usage
-                .flush(&self.core.shared.store, &self.core.shared.metrics, crate::clock::unix_ms())
+                .flush(
+                    &self.core.shared.store,
+                    &self.core.shared.metrics,
+                    crate::clock::unix_ms(),
+                )
                 .await
                 .map_err(internal)
         })

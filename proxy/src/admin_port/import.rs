@@ -36,7 +36,11 @@ fn is_physical_key(key: &str) -> bool {
 /// The quoted ETag of a listed object: the backend's, or the MD5 of its bytes when it gives none.
 async fn etag_of(client: &Backend, obj: &Listed) -> Result<String, Error> {
     if let Some(e) = obj.etag.as_deref().filter(|e| !e.trim_matches('"').is_empty()) {
-        return Ok(if e.starts_with('"') { e.to_owned() } else { format!("\"{e}\"") });
+        return Ok(if e.starts_with('"') {
+            e.to_owned()
+        } else {
+            format!("\"{e}\"")
+        });
     }
     let mut stream = client.get(&obj.key, None, obj.size).await.map_err(internal)?;
     let mut md5 = Md5::new();
@@ -64,7 +68,10 @@ pub async fn sync(core: &Core, backend: &str, bucket: &str) -> Result<SyncOutcom
         return Err(Error::BadRequest(format!("unknown bucket {bucket:?}")));
     }
     let client = core.backend(backend).map_err(internal)?;
-    let mut outcome = SyncOutcome { imported: 0, skipped: 0 };
+    let mut outcome = SyncOutcome {
+        imported: 0,
+        skipped: 0,
+    };
     let mut after: Option<String> = None;
     loop {
         let page = client.list_page(after.as_deref()).await.map_err(internal)?;
@@ -109,8 +116,14 @@ pub async fn sync(core: &Core, backend: &str, bucket: &str) -> Result<SyncOutcom
             None => break,
         }
     }
-    info!(component = "admin", backend, bucket, imported = outcome.imported, skipped = outcome.skipped,
-        "backend objects imported");
+    info!(
+        component = "admin",
+        backend,
+        bucket,
+        imported = outcome.imported,
+        skipped = outcome.skipped,
+        "backend objects imported"
+    );
     Ok(outcome)
 }
 

@@ -102,7 +102,9 @@ pub fn start(shared: Arc<Shared>, logging: Option<Logging>) -> Result<Option<Adm
             let mut rt = match rt {
                 Ok(rt) => rt,
                 Err(source) => {
-                    let _ = tx.send(Err(StartError::Setup(format!("admin port: cannot start its I/O runtime: {source}"))));
+                    let _ = tx.send(Err(StartError::Setup(format!(
+                        "admin port: cannot start its I/O runtime: {source}"
+                    ))));
                     return;
                 }
             };
@@ -114,7 +116,9 @@ pub fn start(shared: Arc<Shared>, logging: Option<Logging>) -> Result<Option<Adm
                         return;
                     }
                 };
-                let bound = listener.local_addr().map_err(|source| StartError::Listen { addr, source });
+                let bound = listener
+                    .local_addr()
+                    .map_err(|source| StartError::Listen { addr, source });
                 let control = match ProxyControl::new(shared.clone(), logging) {
                     Ok(c) => c,
                     Err(e) => {

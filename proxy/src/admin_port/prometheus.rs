@@ -4,23 +4,32 @@
 
 use s3o_admin::{Histogram, MetricsWriter};
 
-use crate::metrics::LATENCY_BUCKETS;
+use crate::metrics::{BackendTotals, LATENCY_BUCKETS};
 use crate::state::Core;
 use crate::usage::{period_of, UsageLedger};
+
+/// A per-backend metric family: name, help, and the field it reads.
+type Family = (&'static str, &'static str, fn(&BackendTotals) -> u64);
 
 /// Writes every proxy metric family into `out`.
 pub async fn write(core: &Core, usage: &UsageLedger, out: &mut MetricsWriter) {
     let shared = &core.shared;
     let m = &shared.metrics;
     let ops = m.operations();
-    out.counter("s3o_requests_total", "S3 requests answered, by operation and HTTP status.");
+    out.counter(
+        "s3o_requests_total",
+        "S3 requests answered, by operation and HTTP status.",
+    );
     for (op, stats) in &ops {
         for (status, n) in &stats.by_status {
             let status = status.to_string();
             out.sample("s3o_requests_total", &[("operation", op), ("status", &status)], *n);
         }
     }
-    out.histogram("s3o_request_duration_seconds", "S3 request latency from head to last byte, by operation.");
+    out.histogram(
+        "s3o_request_duration_seconds",
+        "S3 request latency from head to last byte, by operation.",
+    );
     for (op, stats) in &ops {
         let mut cumulative = 0;
         let buckets = LATENCY_BUCKETS
@@ -42,11 +51,21 @@ pub async fn write(core: &Core, usage: &UsageLedger, out: &mut MetricsWriter) {
     out.sample("s3o_open_connections", &[], m.open_connections());
 
     let totals = m.backend_totals();
-    let families: [(&str, &str, fn(&crate::metrics::BackendTotals) -> u64); 4] = [
-        ("s3o_backend_requests_total", "Requests sent to each backend.", |t| t.api_requests),
-        ("s3o_backend_egress_bytes_total", "Bytes read from each backend.", |t| t.egress_bytes),
-        ("s3o_backend_ingress_bytes_total", "Bytes written to each backend.", |t| t.ingress_bytes),
-        ("s3o_backend_errors_total", "Failed requests to each backend.", |t| t.errors),
+    let families: [Family; 4] = [
+        ("s3o_backend_requests_total", "Requests sent to each backend.", |t| {
+            t.api_requests
+        }),
+        ("s3o_backend_egress_bytes_total", "Bytes read from each backend.", |t| {
+            t.egress_bytes
+        }),
+        (
+            "s3o_backend_ingress_bytes_total",
+            "Bytes written to each backend.",
+            |t| t.ingress_bytes,
+        ),
+        ("s3o_backend_errors_total", "Failed requests to each backend.", |t| {
+            t.errors
+        }),
     ];
     for (name, help, get) in families {
         out.counter(name, help);
@@ -57,13 +76,19 @@ pub async fn write(core: &Core, usage: &UsageLedger, out: &mut MetricsWriter) {
 
     let snap = core.snapshot();
     let store = &shared.store;
-    out.gauge("s3o_backend_quota_used_bytes", "Bytes stored on each backend, as its quota counts them.");
+    out.gauge(
+        "s3o_backend_quota_used_bytes",
+        "Bytes stored on each backend, as its quota counts them.",
+    );
     for b in &snap.backends {
         if let Ok(used) = store.usage(&b.name).await {
             out.sample("s3o_backend_quota_used_bytes", &[("backend", &b.name)], used);
         }
     }
-    out.gauge("s3o_backend_quota_limit_bytes", "Each backend's quota (backends without one are absent).");
+    out.gauge(
+        "s3o_backend_quota_limit_bytes",
+        "Each backend's quota (backends without one are absent).",
+    );
     for b in &snap.backends {
         if let Some(q) = b.quota_bytes {
             out.sample("s3o_backend_quota_limit_bytes", &[("backend", &b.name)], q);
@@ -71,10 +96,22 @@ pub async fn write(core: &Core, usage: &UsageLedger, out: &mut MetricsWriter) {
     }
     let period = period_of(crate::clock::unix_ms());
     if let Ok(month) = usage.period_totals(store, m, &period).await {
-        let families: [(&str, &str, fn(&crate::metrics::BackendTotals) -> u64); 3] = [
-            ("s3o_usage_api_requests", "API requests sent to each backend this month (UTC).", |t| t.api_requests),
-            ("s3o_usage_egress_bytes", "Bytes read from each backend this month (UTC).", |t| t.egress_bytes),
-            ("s3o_usage_ingress_bytes", "Bytes written to each backend this month (UTC).", |t| t.ingress_bytes),
+        let families: [Family; 3] = [
+            (
+                "s3o_usage_api_requests",
+                "API requests sent to each backend this month (UTC).",
+                |t| t.api_requests,
+            ),
+            (
+                "s3o_usage_egress_bytes",
+                "Bytes read from each backend this month (UTC).",
+                |t| t.egress_bytes,
+            ),
+            (
+                "s3o_usage_ingress_bytes",
+                "Bytes written to each backend this month (UTC).",
+                |t| t.ingress_bytes,
+            ),
         ];
         for (name, help, get) in families {
             out.gauge(name, help);
@@ -84,11 +121,20 @@ pub async fn write(core: &Core, usage: &UsageLedger, out: &mut MetricsWriter) {
         }
     }
     if let Ok(depth) = store.cleanup_len().await {
-        out.gauge("s3o_cleanup_queue_depth", "Physical objects waiting to be deleted from backends.");
+        out.gauge(
+            "s3o_cleanup_queue_depth",
+            "Physical objects waiting to be deleted from backends.",
+        );
         out.sample("s3o_cleanup_queue_depth", &[], depth);
     }
-    out.gauge("s3o_store_writable", "1 when the metadata store takes writes, 0 when it cannot commit.");
-    out.sample("s3o_store_writable", &[], u64::from(store.check_writable().await.is_ok()));
-    out.gauge("s3o_live_generation", "Generation of the live configuration (grows with each reload).");
+    out.gauge(
+        "s3o_store_writable",
+        "1 when the metadata store takes writes, 0 when it cannot commit.",
+    );
+    out.sample("s3o_store_writable", &[], u64::from(store.health().problem.is_none()));
+    out.gauge(
+        "s3o_live_generation",
+        "Generation of the live configuration (grows with each reload).",
+    );
     out.sample("s3o_live_generation", &[], shared.live.generation());
 }

@@ -21,8 +21,8 @@ pub enum AdminStream {
 pub enum IoFailure {
     /// Nothing arrived (or left) in time.
     TimedOut,
-    /// The socket failed.
-    Io(std::io::Error),
+    /// The socket failed (or the peer reset it).
+    Io,
 }
 
 impl AdminStream {
@@ -39,7 +39,7 @@ impl AdminStream {
         };
         match outcome {
             Ok((Ok(n), buf)) => (Ok(n), buf),
-            Ok((Err(e), buf)) => (Err(IoFailure::Io(e)), buf),
+            Ok((Err(_), buf)) => (Err(IoFailure::Io), buf),
             Err(_) => (Err(IoFailure::TimedOut), Vec::new()),
         }
     }
@@ -52,7 +52,7 @@ impl AdminStream {
         };
         match outcome {
             Ok((Ok(_), bytes)) => Ok(bytes),
-            Ok((Err(e), _)) => Err(IoFailure::Io(e)),
+            Ok((Err(_), _)) => Err(IoFailure::Io),
             Err(_) => Err(IoFailure::TimedOut),
         }
     }

@@ -74,7 +74,8 @@ async fn download(svc: &AdminService, conn: &mut Conn, req: &Request, keep: bool
     let (meta, mut body) = match opened {
         Ok(Some(o)) => o,
         Ok(None) => {
-            conn.respond(&Response::error(404, "object not found"), keep, false).await?;
+            conn.respond(&Response::error(404, "object not found"), keep, false)
+                .await?;
             return Ok(keep);
         }
         Err(e) => {
@@ -115,7 +116,7 @@ async fn open_object(
     key: &ObjectKey,
 ) -> Result<Option<(ObjectMeta, crate::backend::stream::GetStream)>, ProxyError> {
     let core = svc.control.core();
-    let Some(meta) = core.shared.store.get_object(&key.bucket, &key.key)? else {
+    let Some(meta) = core.shared.store.get_object(&key.bucket, &key.key).await? else {
         return Ok(None);
     };
     let loc = meta
@@ -144,7 +145,10 @@ async fn upload(
         return Ok(Err(upload_too_large()));
     }
     let Some(boundary) = head.header("content-type").and_then(multipart_boundary) else {
-        return Ok(Err(Response::error(400, "Content-Type must be multipart/form-data with a boundary")));
+        return Ok(Err(Response::error(
+            400,
+            "Content-Type must be multipart/form-data with a boundary",
+        )));
     };
     let mut form = FormReader {
         conn,
@@ -171,7 +175,7 @@ async fn upload(
         None => return Ok(Err(Response::error(400, "the key field must come before the file"))),
     };
     let core = svc.control.core();
-    match core.shared.store.bucket(&key.bucket) {
+    match core.shared.store.bucket(&key.bucket).await {
         Ok(Some(_)) => {}
         Ok(None) => return Ok(Err(Response::error(400, &format!("unknown bucket {:?}", key.bucket)))),
         Err(e) => return Ok(Err(Response::error(500, &e.to_string()))),
@@ -196,9 +200,9 @@ async fn store_file(
 ) -> Result<String, ProxyError> {
     let core = svc.control.core();
     let snap = core.snapshot();
-    let (backend, reservation) = crate::s3::placement::choose(core, &snap, &key.bucket, len)?;
+    let (backend, reservation) = crate::s3::placement::choose(core, &snap, &key.bucket, len).await?;
     let store = &core.shared.store;
-    let version = store.next_version()?;
+    let version = store.next_version().await?;
     let physical = physical_key_for(&key.bucket, &key.key, version);
     let pmeta = PhysicalMeta {
         bucket: key.bucket.clone(),
@@ -211,6 +215,7 @@ async fn store_file(
         conn: &mut *conn,
         remaining: len,
         md5: Md5::new(),
+        scan: DelimiterScan::new(&closing[..closing.len() - 4]),
     };
     let put = backend.put(&physical, len, &pmeta, &mut src).await;
     let md5 = src.md5.finalize();
@@ -240,7 +245,16 @@ async fn store_file(
         physical: &physical,
         version,
     };
-    commit_version(core, &key.bucket, &key.key, &mut meta, &WriteCondition::None, reservation, &placed).await?;
+    commit_version(
+        core,
+        &key.bucket,
+        &key.key,
+        &mut meta,
+        &WriteCondition::None,
+        reservation,
+        &placed,
+    )
+    .await?;
     Ok(etag)
 }
 
@@ -248,7 +262,11 @@ async fn store_file(
 async fn read_exact(conn: &mut Conn, n: usize) -> Result<Vec<u8>, ProxyError> {
     while conn.buf.len() < n {
         match conn.fill(IO_TIMEOUT).await {
-            Ok(0) => return Err(ProxyError::InvalidRequest("body shorter than its Content-Length".into())),
+            Ok(0) => {
+                return Err(ProxyError::InvalidRequest(
+                    "body shorter than its Content-Length".into(),
+                ))
+            }
             Ok(_) => {}
             Err(_) => return Err(ProxyError::RequestTimeout),
         }
@@ -352,11 +370,64 @@ fn part_headers(block: &str) -> (Option<String>, Option<String>) {
     (name, content_type)
 }
 
-/// The file part's bytes as a [`BodySource`], hashed on the way.
+/// The file part's bytes as a [`BodySource`], hashed on the way, and checked not to contain the
+/// form's delimiter.
 struct FileSource<'c> {
     conn: &'c mut Conn,
     remaining: u64,
     md5: Md5,
+    scan: DelimiterScan,
+}
+
+/// Looks for a form delimiter (`CRLF--boundary`) across a stream of pieces: no part's content
+/// may hold it, so finding it in the file means another part follows the file, which would
+/// otherwise end up inside the object.
+struct DelimiterScan {
+    delimiter: Vec<u8>,
+    /// The last bytes seen, shorter than the delimiter: one split between pieces is found too.
+    carry: Vec<u8>,
+}
+
+impl DelimiterScan {
+    fn new(delimiter: &[u8]) -> DelimiterScan {
+        DelimiterScan {
+            delimiter: delimiter.to_vec(),
+            carry: Vec::new(),
+        }
+    }
+
+    /// Whether the delimiter ends within `piece` (the bytes after those seen before).
+    fn found_in(&mut self, piece: &[u8]) -> bool {
+        let keep = self.delimiter.len() - 1;
+        self.carry.extend_from_slice(&piece[..piece.len().min(keep)]);
+        if contains(&self.carry, &self.delimiter) || contains(piece, &self.delimiter) {
+            return true;
+        }
+        if piece.len() >= keep {
+            self.carry.clear();
+            self.carry.extend_from_slice(&piece[piece.len() - keep..]);
+        } else {
+            let excess = self.carry.len().saturating_sub(keep);
+            self.carry.drain(..excess);
+        }
+        false
+    }
+}
+
+/// Whether `hay` contains `needle` (which starts with `\r`, rare in most files).
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    let mut from = 0;
+    while let Some(i) = hay[from..].iter().position(|&b| b == needle[0]) {
+        let at = from + i;
+        if hay.len() - at < needle.len() {
+            return false;
+        }
+        if &hay[at..at + needle.len()] == needle {
+            return true;
+        }
+        from = at + 1;
+    }
+    false
 }
 
 impl BodySource for FileSource<'_> {
@@ -366,12 +437,18 @@ impl BodySource for FileSource<'_> {
         }
         if self.conn.buf.is_empty() {
             match self.conn.fill(IO_TIMEOUT).await {
-                Ok(0) => return Err(ProxyError::InvalidRequest("body shorter than its Content-Length".into())),
+                Ok(0) => {
+                    return Err(ProxyError::InvalidRequest(
+                        "body shorter than its Content-Length".into(),
+                    ))
+                }
                 Ok(_) => {}
                 Err(_) => return Err(ProxyError::RequestTimeout),
             }
         }
-        let take = usize::try_from(self.remaining).unwrap_or(usize::MAX).min(self.conn.buf.len());
+        let take = usize::try_from(self.remaining)
+            .unwrap_or(usize::MAX)
+            .min(self.conn.buf.len());
         let piece = if take == self.conn.buf.len() {
             std::mem::take(&mut self.conn.buf)
         } else {
@@ -379,6 +456,11 @@ impl BodySource for FileSource<'_> {
             std::mem::replace(&mut self.conn.buf, rest)
         };
         self.remaining -= take as u64;
+        if self.scan.found_in(&piece) {
+            return Err(ProxyError::InvalidRequest(
+                "malformed multipart body: the file must be the last part".into(),
+            ));
+        }
         self.md5.update(&piece);
         Ok(Some(Bytes::from(piece)))
     }
@@ -389,13 +471,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_delimiter_is_found_however_the_pieces_split_it() {
+        let delim = b"\r\n--BOUNDARY";
+        let mut body = vec![b'x'; 100];
+        body.extend_from_slice(delim);
+        body.extend_from_slice(&[b'y'; 50]);
+        for a in 0..body.len() {
+            for b in a..body.len() {
+                let mut scan = DelimiterScan::new(delim);
+                let found = [&body[..a], &body[a..b], &body[b..]].iter().any(|p| scan.found_in(p));
+                assert!(found, "cuts at {a}, {b}");
+            }
+        }
+        let mut scan = DelimiterScan::new(delim);
+        assert!(!scan.found_in(b"\r\n--BOUNDAR") && !scan.found_in(b"") && !scan.found_in(b"Z"));
+        assert!(!contains(b"", delim));
+    }
+
+    #[test]
     fn part_headers_give_the_field_name_and_type() {
         let block = "Content-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\nContent-Type: text/plain";
         assert_eq!(
             part_headers(block),
             (Some("file".to_owned()), Some("text/plain".to_owned()))
         );
-        assert_eq!(part_headers("Content-Disposition: form-data; name=key"), (Some("key".to_owned()), None));
+        assert_eq!(
+            part_headers("Content-Disposition: form-data; name=key"),
+            (Some("key".to_owned()), None)
+        );
         assert_eq!(part_headers("X: y"), (None, None));
     }
 }

@@ -86,7 +86,10 @@ impl FsBackend {
     pub fn probe(&self) -> Result<(), BackendError> {
         match std::fs::metadata(&self.root) {
             Ok(m) if m.is_dir() => Ok(()),
-            Ok(_) => Err(self.io(std::io::Error::other(format!("{} is not a directory", self.root.display())))),
+            Ok(_) => Err(self.io(std::io::Error::other(format!(
+                "{} is not a directory",
+                self.root.display()
+            )))),
             Err(e) => Err(self.io(e)),
         }
     }

@@ -46,7 +46,7 @@ pub async fn list_buckets(ctx: &Ctx<'_>, io: &mut ClientIo) -> Result<(), ProxyE
         ),
     };
     let prefix = get("prefix");
-    let all = ctx.core.shared.store.list_buckets()?;
+    let all = ctx.core.shared.store.list_buckets().await?;
     let mut visible = all.iter().filter(|b| {
         ctx.who.may_use(&b.name)
             && prefix.is_none_or(|p| b.name.starts_with(p))
@@ -98,10 +98,10 @@ pub async fn create_bucket(
         }
     }
     let store = &ctx.core.shared.store;
-    match store.create_bucket(bucket, &ctx.who.access_key) {
-        Ok(ticket) => ticket.await?,
+    match store.create_bucket(bucket, &ctx.who.access_key).await {
+        Ok(()) => {}
         Err(s3o_store::StoreError::BucketAlreadyExists(_)) => {
-            let owner = store.bucket(bucket)?.map(|b| b.owner).unwrap_or_default();
+            let owner = store.bucket(bucket).await?.map(|b| b.owner).unwrap_or_default();
             if owner != ctx.who.access_key {
                 return Err(ProxyError::BucketAlreadyExists);
             }
@@ -121,13 +121,13 @@ pub async fn create_bucket(
 
 /// DeleteBucket: only when empty.
 pub async fn delete_bucket(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) -> Result<(), ProxyError> {
-    ctx.core.shared.store.delete_bucket(bucket)?.await?;
+    ctx.core.shared.store.delete_bucket(bucket).await?;
     send_empty(ctx, io, 204).await
 }
 
 /// HeadBucket: 200 with the region, or 404 without a body.
 pub async fn head_bucket(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) -> Result<(), ProxyError> {
-    let status = if ctx.core.shared.store.bucket(bucket)?.is_some() {
+    let status = if ctx.core.shared.store.bucket(bucket).await?.is_some() {
         200
     } else {
         404
@@ -140,7 +140,7 @@ pub async fn head_bucket(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) -> Resu
 
 /// GetBucketLocation.
 pub async fn get_bucket_location(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) -> Result<(), ProxyError> {
-    require_bucket(ctx, bucket)?;
+    require_bucket(ctx, bucket).await?;
     let r = region(ctx);
     send_xml(ctx, io, &xml::LocationConstraint { region: &r }).await
 }

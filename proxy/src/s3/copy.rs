@@ -39,12 +39,12 @@ impl<S: BodySource> BodySource for Md5Tee<S> {
 }
 
 /// The source object of a copy, checked against the `x-amz-copy-source-if-*` conditions.
-fn source_object(ctx: &Ctx<'_>, source: &CopySource) -> Result<ObjectMeta, ProxyError> {
+async fn source_object(ctx: &Ctx<'_>, source: &CopySource) -> Result<ObjectMeta, ProxyError> {
     if source.version_id.as_deref().is_some_and(|v| v != "null") {
         return Err(ProxyError::InvalidArgument("Invalid version id specified".into()));
     }
-    let Some(meta) = ctx.core.shared.store.get_object(&source.bucket, &source.key)? else {
-        require_bucket(ctx, &source.bucket)?;
+    let Some(meta) = ctx.core.shared.store.get_object(&source.bucket, &source.key).await? else {
+        require_bucket(ctx, &source.bucket).await?;
         return Err(ProxyError::NoSuchKey);
     };
     let h = |n: &str| ctx.head.header(n);
@@ -116,8 +116,8 @@ pub async fn copy_object(
     key: &str,
     source: &CopySource,
 ) -> Result<(), ProxyError> {
-    require_bucket(ctx, bucket)?;
-    let src = source_object(ctx, source)?;
+    require_bucket(ctx, bucket).await?;
+    let src = source_object(ctx, source).await?;
     if src.size > MAX_PUT_SIZE {
         return Err(ProxyError::InvalidRequest(format!(
             "The specified copy source is larger than the maximum allowable size for a copy source: {MAX_PUT_SIZE}"
@@ -149,10 +149,10 @@ pub async fn copy_object(
         src.tags.clone()
     };
     let condition = write_condition(ctx)?;
-    precheck(ctx, bucket, key, &condition)?;
+    precheck(ctx, bucket, key, &condition).await?;
     let store = &ctx.core.shared.store;
-    let (backend, reservation) = placement::choose(ctx.core, &ctx.snap, bucket, src.size)?;
-    let version = store.next_version()?;
+    let (backend, reservation) = placement::choose(ctx.core, &ctx.snap, bucket, src.size).await?;
+    let version = store.next_version().await?;
     let physical = physical_key_for(bucket, key, version);
     let pmeta = PhysicalMeta {
         bucket: bucket.into(),
@@ -250,8 +250,8 @@ pub async fn upload_part_copy(
     part_number: u32,
     source: &CopySource,
 ) -> Result<(), ProxyError> {
-    let upload = find_upload(ctx, bucket, key, upload_id)?;
-    let src = source_object(ctx, source)?;
+    let upload = find_upload(ctx, bucket, key, upload_id).await?;
+    let src = source_object(ctx, source).await?;
     let range = match ctx.head.header("x-amz-copy-source-range") {
         Some(r) => copy_range(r, src.size)?,
         None if src.size == 0 => ByteRange { start: 0, end: 0 },
@@ -268,7 +268,7 @@ pub async fn upload_part_copy(
     }
     let shared = &ctx.core.shared;
     let quota = ctx.snap.quota(&upload.backend);
-    let reservation = shared.store.reserve(&upload.backend, len, quota)?;
+    let reservation = shared.store.reserve(&upload.backend, len, quota).await?;
     let backend = ctx.core.backend(&upload.backend)?;
     let same = src.locations.iter().find(|l| l.backend == upload.backend);
     let (etag, backend_etag, backend_ref) = match same {
@@ -294,7 +294,7 @@ pub async fn upload_part_copy(
                 inner: StreamSource(stream),
                 md5: Md5::new(),
             };
-            let unique = shared.store.next_version()?;
+            let unique = shared.store.next_version().await?;
             let stored = backend
                 .put_part(
                     &upload.physical_key,
@@ -319,7 +319,7 @@ pub async fn upload_part_copy(
         checksums: Vec::new(),
         last_modified_ms: crate::clock::unix_ms(),
     };
-    shared.store.put_part(upload_id, &part, Some(reservation))?.await?;
+    shared.store.put_part(upload_id, &part, Some(reservation)).await?;
     send_xml(
         ctx,
         io,

@@ -65,14 +65,14 @@ pub async fn list_objects(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, v2: bo
         Some(t) => Some(decode_token(t)?),
         None => start_after.filter(|s| !s.is_empty()).map(str::to_string),
     };
-    require_bucket(ctx, bucket)?;
+    require_bucket(ctx, bucket).await?;
     let query = ListQuery {
         prefix: prefix.to_string(),
         delimiter: delimiter.map(str::to_string),
         start_after: from,
         max_keys,
     };
-    let mut page = ctx.core.shared.store.list_objects(bucket, &query)?;
+    let mut page = ctx.core.shared.store.list_objects(bucket, &query).await?;
     if max_keys == 0 {
         // S3: `max-keys=0` lists nothing and is not truncated.
         page = s3o_store::ListPage::default();

@@ -180,6 +180,11 @@ pub async fn read_small_body(io: &mut ClientIo, body: &mut RequestBody, limit: u
 }
 
 /// Fails with NoSuchBucket unless `bucket` exists.
-pub fn require_bucket(ctx: &Ctx<'_>, bucket: &str) -> Result<s3o_store::BucketMeta, ProxyError> {
-    ctx.core.shared.store.bucket(bucket)?.ok_or(ProxyError::NoSuchBucket)
+pub async fn require_bucket(ctx: &Ctx<'_>, bucket: &str) -> Result<s3o_store::BucketMeta, ProxyError> {
+    ctx.core
+        .shared
+        .store
+        .bucket(bucket)
+        .await?
+        .ok_or(ProxyError::NoSuchBucket)
 }

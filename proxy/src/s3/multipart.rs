@@ -29,13 +29,16 @@ pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 pub const MAX_OBJECT_SIZE: u64 = 5 * 1024 * 1024 * 1024 * 1024;
 /// Parts and uploads per listing page when the client does not say (also the most it may ask).
 const MAX_LISTING: u32 = 1000;
+/// Uploads read from the store at a time by ListMultipartUploads: a full page plus the one that
+/// tells whether more follow, so a listing without roll-ups takes one read.
+const UPLOADS_BATCH: usize = MAX_LISTING as usize + 1;
 
 /// The upload `upload_id`, which must belong to `bucket`/`key` (else it does not exist there).
-pub(crate) fn find_upload(ctx: &Ctx<'_>, bucket: &str, key: &str, upload_id: &str) -> Result<Upload, ProxyError> {
-    match ctx.core.shared.store.upload(upload_id)? {
+pub(crate) async fn find_upload(ctx: &Ctx<'_>, bucket: &str, key: &str, upload_id: &str) -> Result<Upload, ProxyError> {
+    match ctx.core.shared.store.upload(upload_id).await? {
         Some(u) if u.bucket == bucket && u.key == key => Ok(u),
         _ => {
-            require_bucket(ctx, bucket)?;
+            require_bucket(ctx, bucket).await?;
             Err(ProxyError::NoSuchUpload)
         }
     }
@@ -95,7 +98,7 @@ pub async fn create(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -
     if key.len() > MAX_KEY_BYTES {
         return Err(ProxyError::KeyTooLong);
     }
-    require_bucket(ctx, bucket)?;
+    require_bucket(ctx, bucket).await?;
     let meta = meta_from_headers(ctx)?;
     let checksum_algorithm = match ctx.head.header("x-amz-checksum-algorithm") {
         Some(a) => Some(
@@ -111,12 +114,12 @@ pub async fn create(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -
     // A backend with room for a full part (else for anything: a small one-part upload may still
     // fit); each part reserves its own bytes as it arrives. Choosing with room for nothing would
     // pin the upload to a nearly full backend that refuses every 5 MiB part.
-    let (backend, reservation) = match placement::choose(ctx.core, &ctx.snap, bucket, MIN_PART_SIZE) {
-        Err(ProxyError::InsufficientStorage) => placement::choose(ctx.core, &ctx.snap, bucket, 0)?,
+    let (backend, reservation) = match placement::choose(ctx.core, &ctx.snap, bucket, MIN_PART_SIZE).await {
+        Err(ProxyError::InsufficientStorage) => placement::choose(ctx.core, &ctx.snap, bucket, 0).await?,
         chosen => chosen?,
     };
     drop(reservation);
-    let version = store.next_version()?;
+    let version = store.next_version().await?;
     let upload_id = new_upload_id(version)?;
     let mut upload = Upload {
         upload_id: upload_id.clone(),
@@ -135,15 +138,11 @@ pub async fn create(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -
     upload.backend_upload_id = backend
         .create_upload(&upload.physical_key, &physical_meta(&upload), &upload_id)
         .await?;
-    let recorded = match store.create_upload(&upload) {
-        Ok(ticket) => ticket.await.map_err(ProxyError::from),
-        Err(e) => Err(e.into()),
-    };
-    if let Err(e) = recorded {
+    if let Err(e) = store.create_upload(&upload).await {
         let _ = backend
             .abort_upload(&upload.physical_key, &upload.backend_upload_id)
             .await;
-        return Err(e);
+        return Err(e.into());
     }
     let doc = xml::InitiateMultipartUploadResult {
         bucket,
@@ -174,7 +173,7 @@ pub async fn upload_part(
     part_number: u32,
 ) -> Result<(), ProxyError> {
     single_checksum_header(ctx)?;
-    let upload = find_upload(ctx, bucket, key, upload_id)?;
+    let upload = find_upload(ctx, bucket, key, upload_id).await?;
     let shared = &ctx.core.shared;
     let declared = ctx.head.declares_body_length();
     let (len, mut whole) = upload_length(io, body, declared, &shared.cfg.limits, &shared.unsized_budget).await?;
@@ -182,12 +181,12 @@ pub async fn upload_part(
         return Err(ProxyError::EntityTooLarge);
     }
     let quota = ctx.snap.quota(&upload.backend);
-    let reservation = shared.store.reserve(&upload.backend, len, quota)?;
+    let reservation = shared.store.reserve(&upload.backend, len, quota).await?;
     let backend = ctx.core.backend(&upload.backend)?;
     if !backend.etag_is_md5() {
         body.compute_md5();
     }
-    let unique = shared.store.next_version()?;
+    let unique = shared.store.next_version().await?;
     let stored = {
         let mut src = UploadSource::new(&mut *io, &mut *body, &mut whole);
         backend
@@ -212,7 +211,7 @@ pub async fn upload_part(
         checksums: body_checksums(body),
         last_modified_ms: crate::clock::unix_ms(),
     };
-    shared.store.put_part(upload_id, &part, Some(reservation))?.await?;
+    shared.store.put_part(upload_id, &part, Some(reservation)).await?;
     let mut head = base_head(200, ctx.rid).header("etag", &part.etag).content_length(0);
     for (alg, v) in &part.checksums {
         head.push(format!("x-amz-checksum-{alg}"), v);
@@ -318,12 +317,13 @@ pub async fn complete(
     upload_id: &str,
 ) -> Result<(), ProxyError> {
     let store = &ctx.core.shared.store;
-    let upload = match find_upload(ctx, bucket, key, upload_id) {
+    let upload = match find_upload(ctx, bucket, key, upload_id).await {
         Ok(u) => u,
         Err(ProxyError::NoSuchUpload) => {
             // Completed already (a client retrying after a lost answer): the same answer again.
             let Some(done) = store
-                .completed_upload(upload_id)?
+                .completed_upload(upload_id)
+                .await?
                 .filter(|d| d.bucket == bucket && d.key == key)
             else {
                 return Err(ProxyError::NoSuchUpload);
@@ -338,7 +338,8 @@ pub async fn complete(
     let doc = read_small_body(io, body, xml::MAX_COMPLETE_BODY_BYTES).await?;
     let requested = xml::parse_complete_multipart_upload(&doc).map_err(|_| ProxyError::MalformedXml)?;
     let recorded: HashMap<u32, Part> = store
-        .parts(upload_id, 0, s3o_store::MAX_PARTS as usize)?
+        .parts(upload_id, 0, s3o_store::MAX_PARTS as usize)
+        .await?
         .into_iter()
         .map(|p| (p.number, p))
         .collect();
@@ -347,7 +348,7 @@ pub async fn complete(
     if size > MAX_OBJECT_SIZE {
         return Err(ProxyError::EntityTooLarge);
     }
-    precheck(ctx, bucket, key, &condition)?;
+    precheck(ctx, bucket, key, &condition).await?;
     let mut meta = ObjectMeta {
         size,
         etag: multipart_etag(used.iter().map(|p| p.etag.as_str())),
@@ -397,7 +398,7 @@ pub async fn complete(
     if let Err(e) = commit(ctx, &upload, &meta, &condition, backend.keeps_parts()).await {
         // A concurrent Complete of the same upload (a client retrying a slow one) assembles the
         // same physical key: when that one committed, these bytes are the current object's.
-        let committed = match ctx.core.shared.store.get_object(bucket, key) {
+        let committed = match ctx.core.shared.store.get_object(bucket, key).await {
             Ok(Some(m)) => m.version == upload.version,
             Ok(None) => false,
             // Unknown: keep the bytes (a leak beats deleting a live object).
@@ -459,12 +460,14 @@ async fn commit(
     keeps_parts: bool,
 ) -> Result<(), ProxyError> {
     let store = &ctx.core.shared.store;
-    match store.complete_upload(&upload.upload_id, meta, condition, keeps_parts) {
-        Ok(ticket) => Ok(ticket.await?),
+    match store
+        .complete_upload(&upload.upload_id, meta, condition, keeps_parts)
+        .await
+    {
+        Ok(()) => Ok(()),
         Err(s3o_store::StoreError::PreconditionFailed { .. }) => {
-            if let Ok((_, t)) = store.abort_upload(&upload.upload_id) {
-                let _ = t.await;
-            }
+            // Best effort: an upload left behind is aborted by the reaper later.
+            let _ = store.abort_upload(&upload.upload_id).await;
             Err(ProxyError::PreconditionFailed)
         }
         Err(e) => Err(e.into()),
@@ -479,9 +482,8 @@ pub async fn abort(
     key: &str,
     upload_id: &str,
 ) -> Result<(), ProxyError> {
-    find_upload(ctx, bucket, key, upload_id)?;
-    let (_, ticket) = ctx.core.shared.store.abort_upload(upload_id)?;
-    ticket.await?;
+    find_upload(ctx, bucket, key, upload_id).await?;
+    ctx.core.shared.store.abort_upload(upload_id).await?;
     send_empty(ctx, io, 204).await
 }
 
@@ -508,7 +510,7 @@ pub async fn list_parts(
     key: &str,
     upload_id: &str,
 ) -> Result<(), ProxyError> {
-    let upload = find_upload(ctx, bucket, key, upload_id)?;
+    let upload = find_upload(ctx, bucket, key, upload_id).await?;
     let q = crate::endpoint::parse_query(&ctx.head.query);
     let max_parts = max_param(&q, "max-parts")?;
     let marker = match q.iter().find(|(k, _)| k == "part-number-marker") {
@@ -517,7 +519,12 @@ pub async fn list_parts(
             .map_err(|_| ProxyError::InvalidArgument("Invalid part-number-marker".into()))?,
         None => 0,
     };
-    let mut parts = ctx.core.shared.store.parts(upload_id, marker, max_parts as usize + 1)?;
+    let mut parts = ctx
+        .core
+        .shared
+        .store
+        .parts(upload_id, marker, max_parts as usize + 1)
+        .await?;
     let is_truncated = parts.len() > max_parts as usize;
     parts.truncate(max_parts as usize);
     let entries: Vec<xml::PartEntry<'_>> = parts
@@ -556,7 +563,7 @@ pub async fn list_parts(
 
 /// ListMultipartUploads, with prefix, delimiter, markers and `max-uploads`.
 pub async fn list_uploads(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) -> Result<(), ProxyError> {
-    require_bucket(ctx, bucket)?;
+    require_bucket(ctx, bucket).await?;
     let q = crate::endpoint::parse_query(&ctx.head.query);
     let get = |n: &str| q.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
     let max = max_param(&q, "max-uploads")? as usize;
@@ -582,30 +589,42 @@ pub async fn list_uploads(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) -> Res
     let mut is_truncated = false;
     // Whether the last entry of the page is a common prefix (then the next page starts after it).
     let mut last_is_prefix = false;
-    for u in ctx
-        .core
-        .shared
-        .store
-        .list_uploads(bucket, prefix, key_marker, upload_id_marker)?
-    {
-        let u = u?;
-        let rolled = delimiter.and_then(|d| {
-            let rest = u.key.get(prefix.len()..)?;
-            rest.find(d).map(|i| u.key[..prefix.len() + i + d.len()].to_string())
-        });
-        if let Some(p) = &rolled {
-            if prefixes.last() == Some(p) || p.as_str() <= key_marker {
-                continue;
+    // The store answers in batches; uploads rolled up under one prefix may fill many, so batches
+    // are read until the page is full or the uploads run out.
+    let (mut after_key, mut after_id) = (key_marker.to_string(), upload_id_marker.to_string());
+    'batches: loop {
+        let batch = ctx
+            .core
+            .shared
+            .store
+            .list_uploads(bucket, prefix, &after_key, &after_id, UPLOADS_BATCH)
+            .await?;
+        let exhausted = batch.len() < UPLOADS_BATCH;
+        if let Some(last) = batch.last() {
+            (after_key, after_id) = (last.key.clone(), last.upload_id.clone());
+        }
+        for u in batch {
+            let rolled = delimiter.and_then(|d| {
+                let rest = u.key.get(prefix.len()..)?;
+                rest.find(d).map(|i| u.key[..prefix.len() + i + d.len()].to_string())
+            });
+            if let Some(p) = &rolled {
+                if prefixes.last() == Some(p) || p.as_str() <= key_marker {
+                    continue;
+                }
+            }
+            if uploads.len() + prefixes.len() >= max {
+                is_truncated = true;
+                break 'batches;
+            }
+            last_is_prefix = rolled.is_some();
+            match rolled {
+                Some(p) => prefixes.push(p),
+                None => uploads.push(u),
             }
         }
-        if uploads.len() + prefixes.len() >= max {
-            is_truncated = true;
+        if exhausted {
             break;
-        }
-        last_is_prefix = rolled.is_some();
-        match rolled {
-            Some(p) => prefixes.push(p),
-            None => uploads.push(u),
         }
     }
     let entries: Vec<xml::UploadEntry<'_>> = uploads

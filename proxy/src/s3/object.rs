@@ -2,7 +2,7 @@
 //! HeadObject (answered from metadata; GET streams from the first healthy copy), DeleteObject and
 //! DeleteObjects (metadata first, bytes through the cleanup queue).
 
-use s3o_store::{physical_key_for, Accounting, Location, ObjectMeta, WriteCondition};
+use s3o_store::{physical_key_for, Accounting, CleanupReason, Location, ObjectMeta, WriteCondition};
 use tracing::warn;
 
 use crate::backend::{ByteRange, PhysicalMeta, BODY_BUF};
@@ -80,11 +80,16 @@ pub(crate) fn write_condition(ctx: &Ctx<'_>) -> Result<WriteCondition, ProxyErro
 
 /// Checks a write condition against the current version before any byte moves (it is checked
 /// again, atomically, by the commit): `If-Match` on a missing key is NoSuchKey, as in S3.
-pub(crate) fn precheck(ctx: &Ctx<'_>, bucket: &str, key: &str, condition: &WriteCondition) -> Result<(), ProxyError> {
+pub(crate) async fn precheck(
+    ctx: &Ctx<'_>,
+    bucket: &str,
+    key: &str,
+    condition: &WriteCondition,
+) -> Result<(), ProxyError> {
     if *condition == WriteCondition::None {
         return Ok(());
     }
-    let current = ctx.core.shared.store.get_object(bucket, key)?;
+    let current = ctx.core.shared.store.get_object(bucket, key).await?;
     if matches!(condition, WriteCondition::IfMatch(_)) && current.is_none() {
         return Err(ProxyError::NoSuchKey);
     }
@@ -184,9 +189,9 @@ pub async fn put_object(
     }
     single_checksum_header(ctx)?;
     let condition = write_condition(ctx)?;
-    require_bucket(ctx, bucket)?;
+    require_bucket(ctx, bucket).await?;
     let mut meta = meta_from_headers(ctx)?;
-    precheck(ctx, bucket, key, &condition)?;
+    precheck(ctx, bucket, key, &condition).await?;
     let shared = &ctx.core.shared;
     let declared = ctx.head.declares_body_length();
     let (len, mut whole) = upload_length(io, body, declared, &shared.cfg.limits, &shared.unsized_budget).await?;
@@ -196,8 +201,8 @@ pub async fn put_object(
     let store = &shared.store;
     // Reserve quota before any byte moves (a refusal here also refuses `Expect: 100-continue`),
     // except for a body of unstated length, which had to be read first to learn its size.
-    let (backend, reservation) = placement::choose(ctx.core, &ctx.snap, bucket, len)?;
-    let version = store.next_version()?;
+    let (backend, reservation) = placement::choose(ctx.core, &ctx.snap, bucket, len).await?;
+    let version = store.next_version().await?;
     let physical = physical_key_for(bucket, key, version);
     let pmeta = PhysicalMeta {
         bucket: bucket.into(),
@@ -273,14 +278,12 @@ pub(crate) async fn commit_version(
         backend: placed.backend.to_string(),
         physical_key: placed.physical.to_string(),
     }];
-    let committed = match core
+    let committed = core
         .shared
         .store
         .put_object(bucket, key, meta, condition, vec![reservation])
-    {
-        Ok(ticket) => ticket.await.map_err(ProxyError::from),
-        Err(e) => Err(e.into()),
-    };
+        .await
+        .map_err(ProxyError::from);
     if committed.is_err() {
         queue_orphan(core, placed.backend, placed.physical).await;
     }
@@ -293,12 +296,9 @@ pub(crate) async fn queue_orphan(core: &Core, backend: &str, physical: &str) {
     let queued = core
         .shared
         .store
-        .enqueue_cleanup(backend, physical, 0, Accounting::Uncommitted);
-    let result = match queued {
-        Ok((_, ticket)) => ticket.await.map_err(ProxyError::from),
-        Err(e) => Err(e.into()),
-    };
-    if let Err(e) = result {
+        .enqueue_cleanup(backend, physical, 0, Accounting::Uncommitted, CleanupReason::Orphan)
+        .await;
+    if let Err(e) = queued {
         warn!(backend, physical, error = %e, "could not queue an orphan for cleanup");
     }
 }
@@ -475,8 +475,8 @@ pub async fn get_object(
     let query = crate::endpoint::parse_query(&ctx.head.query);
     check_version(&query)?;
     let store = &ctx.core.shared.store;
-    let Some(meta) = store.get_object(bucket, key)? else {
-        require_bucket(ctx, bucket)?;
+    let Some(meta) = store.get_object(bucket, key).await? else {
+        require_bucket(ctx, bucket).await?;
         return Err(ProxyError::NoSuchKey);
     };
     if preconditions(ctx, &meta)? {
@@ -584,8 +584,8 @@ pub async fn get_object(
 /// DeleteObject: succeeds whether or not the key existed.
 pub async fn delete_object(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -> Result<(), ProxyError> {
     check_version(&crate::endpoint::parse_query(&ctx.head.query))?;
-    require_bucket(ctx, bucket)?;
-    ctx.core.shared.store.delete_object(bucket, key)?.ticket.await?;
+    require_bucket(ctx, bucket).await?;
+    ctx.core.shared.store.delete_object(bucket, key).await?;
     send_empty(ctx, io, 204).await
 }
 
@@ -596,24 +596,24 @@ pub async fn delete_objects(
     body: &mut RequestBody,
     bucket: &str,
 ) -> Result<(), ProxyError> {
-    require_bucket(ctx, bucket)?;
+    require_bucket(ctx, bucket).await?;
     let doc = read_small_body(io, body, xml::MAX_DELETE_BODY_BYTES).await?;
     let req = xml::parse_delete(&doc).map_err(|_| ProxyError::MalformedXml)?;
     let store = &ctx.core.shared.store;
     let mut failures: Vec<(String, &'static str, String)> = Vec::new();
-    let mut tickets = Vec::with_capacity(req.keys.len());
-    for key in &req.keys {
-        match store.delete_object(bucket, key) {
-            Ok(d) => tickets.push(d.ticket),
+    // Every deletion starts before the first is awaited, so an engine that commits at once (sled)
+    // has them all share flushes; each is durable before the answer.
+    let deletions: Vec<_> = req.keys.iter().map(|key| store.delete_object(bucket, key)).collect();
+    for (key, deletion) in req.keys.iter().zip(deletions) {
+        match deletion.await {
+            Ok(_) => {}
+            // Durability itself failed: the store is poisoned, the whole request fails.
+            Err(e @ s3o_store::StoreError::Flush(_)) => return Err(e.into()),
             Err(e) => {
                 let e = ProxyError::from(e);
                 failures.push((key.clone(), e.code(), e.to_string()));
             }
         }
-    }
-    // Every deletion is durable before the answer; group commit makes the waits share flushes.
-    for t in tickets {
-        t.await?;
     }
     let outcomes: Vec<DeleteOutcome<'_>> = req
         .keys

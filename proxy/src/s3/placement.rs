@@ -14,7 +14,12 @@ use crate::live::Snapshot;
 use crate::state::Core;
 
 /// Picks a backend of `bucket` with room for `len` bytes and reserves them there.
-pub fn choose(core: &Core, snap: &Snapshot, bucket: &str, len: u64) -> Result<(Rc<Backend>, Reservation), ProxyError> {
+pub async fn choose(
+    core: &Core,
+    snap: &Snapshot,
+    bucket: &str,
+    len: u64,
+) -> Result<(Rc<Backend>, Reservation), ProxyError> {
     let shared = &core.shared;
     let p = snap.placement(bucket);
     let mut order: Vec<(&String, f64)> = Vec::with_capacity(p.backends.len());
@@ -22,7 +27,7 @@ pub fn choose(core: &Core, snap: &Snapshot, bucket: &str, len: u64) -> Result<(R
         let fraction = match p.placement {
             Placement::Pack => 0.0,
             Placement::Spread => {
-                let used = shared.store.usage(name)? + shared.store.reserved(name);
+                let used = shared.store.usage(name).await? + shared.store.reserved(name).await?;
                 match snap.quota(name) {
                     Some(q) if q > 0 => used as f64 / q as f64,
                     Some(_) => f64::INFINITY,
@@ -37,7 +42,7 @@ pub fn choose(core: &Core, snap: &Snapshot, bucket: &str, len: u64) -> Result<(R
     order.sort_by(|a, b| a.1.total_cmp(&b.1));
     for (name, _) in order {
         let quota = snap.quota(name);
-        match shared.store.reserve(name, len, quota) {
+        match shared.store.reserve(name, len, quota).await {
             Ok(r) => return Ok((core.backend(name)?, r)),
             Err(StoreError::QuotaExceeded { .. }) => continue,
             Err(e) => return Err(e.into()),

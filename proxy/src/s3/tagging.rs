@@ -51,11 +51,11 @@ pub fn header_tags(ctx: &Ctx<'_>) -> Result<Vec<(String, String)>, ProxyError> {
 }
 
 /// The current version of `bucket`/`key`, or NoSuchBucket / NoSuchKey.
-fn current(ctx: &Ctx<'_>, bucket: &str, key: &str) -> Result<s3o_store::ObjectMeta, ProxyError> {
-    match ctx.core.shared.store.get_object(bucket, key)? {
+async fn current(ctx: &Ctx<'_>, bucket: &str, key: &str) -> Result<s3o_store::ObjectMeta, ProxyError> {
+    match ctx.core.shared.store.get_object(bucket, key).await? {
         Some(m) => Ok(m),
         None => {
-            require_bucket(ctx, bucket)?;
+            require_bucket(ctx, bucket).await?;
             Err(ProxyError::NoSuchKey)
         }
     }
@@ -63,7 +63,7 @@ fn current(ctx: &Ctx<'_>, bucket: &str, key: &str) -> Result<s3o_store::ObjectMe
 
 /// GetObjectTagging.
 pub async fn get_tagging(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -> Result<(), ProxyError> {
-    let meta = current(ctx, bucket, key)?;
+    let meta = current(ctx, bucket, key).await?;
     send_xml(ctx, io, &xml::Tagging { tags: &meta.tags }).await
 }
 
@@ -75,25 +75,25 @@ pub async fn put_tagging(
     bucket: &str,
     key: &str,
 ) -> Result<(), ProxyError> {
-    current(ctx, bucket, key)?;
+    current(ctx, bucket, key).await?;
     let doc = read_small_body(io, body, xml::MAX_TAGGING_BODY_BYTES).await?;
     let mut tags = xml::parse_tagging(&doc).map_err(|_| ProxyError::MalformedXml)?;
     validate_tags(&tags)?;
     tags.sort();
-    ctx.core.shared.store.set_tags(bucket, key, tags)?.await?;
+    ctx.core.shared.store.set_tags(bucket, key, tags).await?;
     io.respond(&base_head(200, ctx.rid).content_length(0), &[]).await
 }
 
 /// DeleteObjectTagging.
 pub async fn delete_tagging(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -> Result<(), ProxyError> {
-    current(ctx, bucket, key)?;
-    ctx.core.shared.store.set_tags(bucket, key, Vec::new())?.await?;
+    current(ctx, bucket, key).await?;
+    ctx.core.shared.store.set_tags(bucket, key, Vec::new()).await?;
     io.respond(&base_head(204, ctx.rid), &[]).await
 }
 
 /// GetObjectAttributes: the attributes named in `x-amz-object-attributes`.
 pub async fn get_attributes(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -> Result<(), ProxyError> {
-    let meta = current(ctx, bucket, key)?;
+    let meta = current(ctx, bucket, key).await?;
     let wanted = ctx.head.header("x-amz-object-attributes").unwrap_or("");
     let mut names = Vec::new();
     for name in wanted.split(',').map(str::trim).filter(|n| !n.is_empty()) {

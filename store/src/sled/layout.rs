@@ -1,5 +1,4 @@
-//! The on-disk layout: tree names, how keys are built, how values are encoded, and how a logical
-//! object version is named on a backend (its *physical key*).
+//! The sled engine's on-disk layout: tree names, how keys are built and how values are encoded.
 //!
 //! | tree          | key                                   | value                          |
 //! |---------------|---------------------------------------|--------------------------------|
@@ -12,6 +11,10 @@
 //! | `upload_keys` | bucket, `0x00`, key, `0x00`, upload id | empty (uploads in ListMultipartUploads order) |
 //! | `parts`       | upload id, `0x00`, part number `u32` BE | JSON [`Part`](crate::Part)     |
 //! | `completed`   | upload id (UTF-8)                     | JSON [`CompletedUpload`](crate::CompletedUpload) |
+//! | `backend_stats` | backend name (UTF-8)                | current objects, their bytes, uploads in progress: 3 × `u64` BE |
+//! | `usage_counters` | period `YYYY-MM`, backend name     | API requests, egress bytes, ingress bytes: 3 × `u64` BE |
+//! | `meta`        | `stats_version`                       | version of `backend_stats`, `u64` BE (absent: not built yet) |
+//! | `meta`        | `probe`                               | time of the last writability probe, ms `u64` BE |
 //!
 //! Bucket names never contain `0x00`, so `bucket 0x00` is a prefix that holds exactly that bucket's
 //! objects, and sled's bytewise order is S3's key order (UTF-8 byte order).
@@ -41,21 +44,23 @@ pub(crate) const PARTS: &str = "parts";
 /// Tree of completed uploads by id (for repeated CompleteMultipartUpload).
 pub(crate) const COMPLETED: &str = "completed";
 
+/// Tree of per-backend totals of current objects and uploads in progress.
+pub(crate) const BACKEND_STATS: &str = "backend_stats";
+/// Tree of monthly usage counters by period and backend.
+pub(crate) const USAGE_COUNTERS: &str = "usage_counters";
+/// Tree of the store's own records (layout versions, the writability probe).
+pub(crate) const META: &str = "meta";
+
+/// `meta` key of the version `backend_stats` was built for.
+pub(crate) const STATS_VERSION_KEY: &[u8] = b"stats_version";
+/// The current version of `backend_stats`: a store without it (written before the totals
+/// existed) has them built by a scan when opened.
+pub(crate) const STATS_VERSION: u64 = 1;
+/// `meta` key the writability probe writes.
+pub(crate) const PROBE_KEY: &[u8] = b"probe";
+
 /// Separates the bucket name from the object key in `objects` keys.
 const KEY_SEPARATOR: u8 = 0x00;
-
-/// Hex digits of the key hash in a physical key: 64 bits spread keys over a backend's
-/// namespace; uniqueness comes from the version, not from the hash.
-const PHYSICAL_HASH_HEX: usize = 16;
-
-/// Checks that a bucket name fits the key layout (non-empty, no NUL). Full S3 naming rules are the
-/// proxy's business.
-pub(crate) fn check_bucket_name(bucket: &str) -> Result<()> {
-    if bucket.is_empty() || bucket.as_bytes().contains(&KEY_SEPARATOR) {
-        return Err(StoreError::InvalidBucketName(bucket.to_owned()));
-    }
-    Ok(())
-}
 
 /// The `objects` key prefix holding every object of `bucket`.
 pub(crate) fn bucket_prefix(bucket: &str) -> Vec<u8> {
@@ -130,10 +135,39 @@ pub(crate) fn decode_u64(tree: &'static str, v: &[u8]) -> Result<u64> {
     Ok(u64::from_be_bytes(bytes))
 }
 
+/// Encodes three counters for `backend_stats` or `usage_counters`.
+pub(crate) fn encode_counters(counts: &[u64; 3]) -> [u8; 24] {
+    let mut v = [0u8; 24];
+    for (chunk, n) in v.chunks_exact_mut(8).zip(counts) {
+        chunk.copy_from_slice(&n.to_be_bytes());
+    }
+    v
+}
+
+/// Decodes three counters from `backend_stats` or `usage_counters`.
+pub(crate) fn decode_counters(tree: &'static str, v: &[u8]) -> Result<[u64; 3]> {
+    if v.len() != 24 {
+        return Err(corrupt(tree, format!("counters of {} bytes, want 24", v.len())));
+    }
+    let mut counts = [0u64; 3];
+    for (n, chunk) in counts.iter_mut().zip(v.chunks_exact(8)) {
+        *n = decode_u64(tree, chunk)?;
+    }
+    Ok(counts)
+}
+
+/// The `usage_counters` key of `backend` in `period` (periods are 7 bytes, so no separator).
+pub(crate) fn usage_counters_key(period: &str, backend: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(period.len() + backend.len());
+    k.extend_from_slice(period.as_bytes());
+    k.extend_from_slice(backend.as_bytes());
+    k
+}
+
 /// Encodes a record as JSON.
 pub(crate) fn encode<T: Serialize>(tree: &'static str, value: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(|e| StoreError::Encode {
-        tree,
+        record: tree,
         detail: e.to_string(),
     })
 }
@@ -150,7 +184,7 @@ pub(crate) fn utf8(tree: &'static str, v: &[u8]) -> Result<String> {
 
 /// A [`StoreError::Corrupt`] for `tree`.
 pub(crate) fn corrupt(tree: &'static str, detail: String) -> StoreError {
-    StoreError::Corrupt { tree, detail }
+    StoreError::Corrupt { record: tree, detail }
 }
 
 /// The smallest byte string greater than every string that starts with `prefix`, or `None` when
@@ -164,44 +198,6 @@ pub(crate) fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
         }
     }
     None
-}
-
-/// Milliseconds since the Unix epoch by the system clock (0 if the clock is before 1970).
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// 64-bit FNV-1a: a stable, dependency-free hash to spread physical keys.
-fn fnv1a64(parts: &[&[u8]]) -> u64 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut h = OFFSET;
-    for part in parts {
-        for b in *part {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(PRIME);
-        }
-    }
-    h
-}
-
-/// A fresh physical key for version `version` of `bucket`/`key`:
-/// `{bucket}/{h[0..2]}/{h}-{version:016x}` where `h` is the 16-hex-digit FNV-1a hash of
-/// `bucket 0x00 key`.
-///
-/// The key is unique per version because versions are unique per store (see
-/// [`Store::next_version`](crate::Store::next_version)), so cleaning up an old version can never
-/// touch a newer one of the same name. It is at most 63 + 37 bytes whatever the object key, uses
-/// only `[a-z0-9.-/]` (safe on every S3 backend), and the two-digit directory spreads objects for
-/// backends that shard by prefix. The logical bucket and key are not recoverable from it: the proxy
-/// stores them as metadata on the backend object so a lost index can be rebuilt.
-pub fn physical_key_for(bucket: &str, key: &str, version: u64) -> String {
-    let h = fnv1a64(&[bucket.as_bytes(), &[KEY_SEPARATOR], key.as_bytes()]);
-    let hex = format!("{h:0width$x}", width = PHYSICAL_HASH_HEX);
-    let dir = hex.get(..2).unwrap_or("00");
-    format!("{bucket}/{dir}/{hex}-{version:016x}")
 }
 
 #[cfg(test)]
@@ -235,16 +231,6 @@ mod tests {
     }
 
     #[test]
-    fn bucket_names_with_nul_or_empty_are_refused() {
-        assert!(check_bucket_name("ok-bucket").is_ok());
-        assert!(matches!(check_bucket_name(""), Err(StoreError::InvalidBucketName(_))));
-        assert!(matches!(
-            check_bucket_name("a\0b"),
-            Err(StoreError::InvalidBucketName(_))
-        ));
-    }
-
-    #[test]
     fn successor_skips_every_extension_of_the_prefix() {
         assert_eq!(successor(b"ab"), Some(b"ac".to_vec()));
         assert_eq!(successor(b"a\xff\xff"), Some(b"b".to_vec()));
@@ -263,27 +249,16 @@ mod tests {
         assert_eq!(id_of_due_key(&k).unwrap(), 9);
         assert!(due_key(5, 9) < due_key(6, 1));
         assert!(matches!(id_of_due_key(b"short"), Err(StoreError::Corrupt { .. })));
+        assert_eq!(
+            decode_counters(USAGE, &encode_counters(&[1, u64::MAX, 3])).unwrap(),
+            [1, u64::MAX, 3]
+        );
+        assert!(matches!(
+            decode_counters(USAGE, &[0; 16]),
+            Err(StoreError::Corrupt { .. })
+        ));
+        assert_eq!(usage_counters_key("2024-05", "b1"), b"2024-05b1");
         assert!(matches!(utf8(OBJECTS, b"\xff"), Err(StoreError::Corrupt { .. })));
         assert!(matches!(decode::<u64>(OBJECTS, b"{"), Err(StoreError::Corrupt { .. })));
-    }
-
-    #[test]
-    fn physical_keys_are_unique_per_version_bounded_and_stable() {
-        let a = physical_key_for("bkt", "photos/cat.jpg", 1);
-        let b = physical_key_for("bkt", "photos/cat.jpg", 2);
-        assert_ne!(a, b);
-        assert_eq!(a, physical_key_for("bkt", "photos/cat.jpg", 1));
-        assert_ne!(a, physical_key_for("bkt", "photos/dog.jpg", 1));
-        // The separator keeps ("ab","c") and ("a","bc") apart.
-        assert_ne!(physical_key_for("ab", "c", 1), physical_key_for("a", "bc", 1));
-        let long = "k/".repeat(600);
-        let p = physical_key_for("bkt", &long, u64::MAX);
-        assert_eq!(p.len(), "bkt/".len() + 2 + 1 + 16 + 1 + 16);
-        assert!(p.ends_with("-ffffffffffffffff"));
-        let parts: Vec<&str> = p.split('/').collect();
-        assert_eq!(parts.len(), 3);
-        assert!(parts[2].starts_with(parts[1]));
-        // Pinned so a change to the layout is a deliberate one.
-        assert_eq!(fnv1a64(&[b"a"]), 0xaf63_dc4c_8601_ec8c);
     }
 }

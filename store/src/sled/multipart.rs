@@ -1,4 +1,4 @@
-//! Multipart uploads: an upload record per upload id (the backend it is pinned to, the physical
+//! Multipart uploads in the sled engine: an upload record per upload id (the backend it is pinned to, the physical
 //! key and version the object will have, its metadata), one record per uploaded part, and an
 //! index by bucket and key for ListMultipartUploads.
 //!
@@ -12,20 +12,21 @@
 use sled::transaction::TransactionalTree;
 use sled::Transactional;
 
-use crate::cleanup::{enqueue_in, CLEANUP_GRACE_MS};
-use crate::commit::CommitTicket;
-use crate::error::{Result, StoreError};
-use crate::layout::{
-    bucket_prefix, check_bucket_name, decode, encode, now_ms, object_key, part_key, parts_prefix, successor,
-    upload_index_key, utf8, COMPLETED, OBJECTS, PARTS, UPLOADS, UPLOAD_KEYS,
+use super::cleanup::enqueue_in;
+use super::commit::CommitTicket;
+use super::error::TxError;
+use super::layout::{
+    bucket_prefix, corrupt, decode, encode, object_key, part_key, parts_prefix, successor, upload_index_key, utf8,
+    COMPLETED, OBJECTS, PARTS, UPLOADS, UPLOAD_KEYS,
 };
-use crate::model::{Accounting, CleanupTask, CompletedUpload, ObjectMeta, Part, Upload, WriteCondition};
-use crate::objects::{bucket_in, install_in, TxError, VersionTrees};
-use crate::quota::{adjust_usage, Reservation};
-use crate::Store;
-
-/// Most parts an upload may have (S3's limit); part numbers run from 1 to this.
-pub const MAX_PARTS: u32 = 10_000;
+use super::objects::{bucket_in, install_in, VersionTrees};
+use super::quota::adjust_usage;
+use super::stats::StatsDelta;
+use super::SledEngine;
+use crate::error::{Result, StoreError};
+use crate::model::{Accounting, CleanupReason, CleanupTask, CompletedUpload, ObjectMeta, Part, Upload, WriteCondition};
+use crate::reservation::Reservation;
+use crate::rules::{check_bucket_name, now_ms, CLEANUP_GRACE_MS};
 
 /// How often a completion or abort is retried when parts keep arriving meanwhile.
 const CHANGED_RETRIES: usize = 8;
@@ -38,80 +39,48 @@ fn upload_in(uploads: &TransactionalTree, upload_id: &str) -> std::result::Resul
     }
 }
 
-/// Uploads of one bucket in ListMultipartUploads order (key, then upload id), from a marker.
-pub struct UploadListing {
-    store: Store,
-    iter: sled::Iter,
-    prefix_key: Vec<u8>,
-    base_len: usize,
-}
-
-impl Iterator for UploadListing {
-    type Item = Result<Upload>;
-
-    fn next(&mut self) -> Option<Result<Upload>> {
-        loop {
-            let (k, _) = match self.iter.next()? {
-                Ok(kv) => kv,
-                Err(e) => return Some(Err(e.into())),
-            };
-            if !k.starts_with(&self.prefix_key) {
-                return None;
-            }
-            let Some(sep) = k.iter().rposition(|&b| b == 0) else {
-                return Some(Err(crate::layout::corrupt(UPLOAD_KEYS, "index key without id".into())));
-            };
-            if sep < self.base_len {
-                return Some(Err(crate::layout::corrupt(UPLOAD_KEYS, "index key without key".into())));
-            }
-            let id = match utf8(UPLOAD_KEYS, &k[sep + 1..]) {
-                Ok(id) => id,
-                Err(e) => return Some(Err(e)),
-            };
-            // An upload completed or aborted since the index was read is skipped.
-            match self.store.upload(&id) {
-                Ok(Some(u)) => return Some(Ok(u)),
-                Ok(None) => continue,
-                Err(e) => return Some(Err(e)),
-            }
-        }
-    }
-}
-
-impl Store {
+impl SledEngine {
     /// Records a new multipart upload (`NoSuchBucket` if its bucket is missing).
-    pub fn create_upload(&self, upload: &Upload) -> Result<CommitTicket> {
+    pub(crate) fn create_upload(&self, upload: &Upload) -> Result<CommitTicket> {
         check_bucket_name(&upload.bucket)?;
-        self.inner.commits.check()?;
+        self.commits.check()?;
         let value = encode(UPLOADS, upload)?;
         let index = upload_index_key(&upload.bucket, &upload.key, &upload.upload_id);
-        let inner = &self.inner;
-        (&inner.buckets, &inner.uploads, &inner.upload_keys).transaction(|(buckets, uploads, keys)| {
+        let trees = (&self.buckets, &self.uploads, &self.upload_keys, &self.backend_stats);
+        trees.transaction(|(buckets, uploads, keys, stats)| {
             bucket_in(buckets, &upload.bucket)?;
-            uploads.insert(upload.upload_id.as_bytes(), value.as_slice())?;
+            let replaced = uploads.insert(upload.upload_id.as_bytes(), value.as_slice())?;
             keys.insert(index.as_slice(), &[])?;
+            if replaced.is_none() {
+                let mut delta = StatsDelta::default();
+                delta.upload(&upload.backend, 1);
+                delta.apply_in(stats)?;
+            }
             Ok(())
         })?;
-        Ok(inner.commits.ticket())
+        Ok(self.commits.ticket())
     }
 
     /// The upload with this id, if it is in progress.
-    pub fn upload(&self, upload_id: &str) -> Result<Option<Upload>> {
-        self.inner
-            .uploads
+    pub(crate) fn upload(&self, upload_id: &str) -> Result<Option<Upload>> {
+        self.uploads
             .get(upload_id.as_bytes())?
             .map(|v| decode(UPLOADS, &v))
             .transpose()
     }
 
     /// Records `part` of an upload, replacing a part of the same number, and counts its bytes in
-    /// the upload's backend usage (`reservation`, if any, is released after the commit).
-    pub fn put_part(&self, upload_id: &str, part: &Part, reservation: Option<Reservation>) -> Result<CommitTicket> {
-        self.inner.commits.check()?;
+    /// the upload's backend usage (`reservation`, if any, is released after the transaction).
+    pub(crate) fn put_part(
+        &self,
+        upload_id: &str,
+        part: &Part,
+        reservation: Option<Reservation>,
+    ) -> Result<CommitTicket> {
+        self.commits.check()?;
         let pkey = part_key(upload_id, part.number);
         let value = encode(PARTS, part)?;
-        let inner = &self.inner;
-        (&inner.uploads, &inner.parts, &inner.usage).transaction(|(uploads, parts, usage)| {
+        (&self.uploads, &self.parts, &self.usage).transaction(|(uploads, parts, usage)| {
             let mut upload = upload_in(uploads, upload_id)?;
             let old = match parts.insert(pkey.as_slice(), value.as_slice())? {
                 Some(v) => decode::<Part>(PARTS, &v)?.size,
@@ -123,17 +92,17 @@ impl Store {
             uploads.insert(upload_id.as_bytes(), encode(UPLOADS, &upload)?)?;
             Ok(())
         })?;
-        let ticket = inner.commits.ticket();
+        let ticket = self.commits.ticket();
         drop(reservation);
         Ok(ticket)
     }
 
     /// Up to `limit` parts of an upload with numbers above `after`, in order.
-    pub fn parts(&self, upload_id: &str, after: u32, limit: usize) -> Result<Vec<Part>> {
+    pub(crate) fn parts(&self, upload_id: &str, after: u32, limit: usize) -> Result<Vec<Part>> {
         let start = part_key(upload_id, after.saturating_add(1));
         let prefix = parts_prefix(upload_id);
         let mut out = Vec::new();
-        for kv in self.inner.parts.range(start..) {
+        for kv in self.parts.range(start..) {
             if out.len() >= limit {
                 break;
             }
@@ -146,15 +115,17 @@ impl Store {
         Ok(out)
     }
 
-    /// The uploads of `bucket` whose keys start with `prefix`, in key then upload-id order,
-    /// starting after `key_marker` (all of its uploads, or only those after `upload_id_marker`).
-    pub fn list_uploads(
+    /// Up to `limit` uploads of `bucket` whose keys start with `prefix`, in key then upload-id
+    /// order, starting after `key_marker` (all of its uploads, or only those after
+    /// `upload_id_marker`).
+    pub(crate) fn list_uploads(
         &self,
         bucket: &str,
         prefix: &str,
         key_marker: &str,
         upload_id_marker: &str,
-    ) -> Result<UploadListing> {
+        limit: usize,
+    ) -> Result<Vec<Upload>> {
         let prefix_key = object_key(bucket, prefix);
         let mut start = prefix_key.clone();
         if !key_marker.is_empty() {
@@ -170,18 +141,34 @@ impl Store {
             };
             start = start.max(after);
         }
-        Ok(UploadListing {
-            store: self.clone(),
-            iter: self.inner.upload_keys.range(start..),
-            prefix_key,
-            base_len: bucket_prefix(bucket).len(),
-        })
+        let base_len = bucket_prefix(bucket).len();
+        let mut out = Vec::new();
+        for kv in self.upload_keys.range(start..) {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, _) = kv?;
+            if !k.starts_with(&prefix_key) {
+                break;
+            }
+            let sep = k
+                .iter()
+                .rposition(|&b| b == 0)
+                .filter(|&sep| sep >= base_len)
+                .ok_or_else(|| corrupt(UPLOAD_KEYS, "index key without key or id".into()))?;
+            let id = utf8(UPLOAD_KEYS, &k[sep + 1..])?;
+            // An upload completed or aborted since the index was read is skipped.
+            if let Some(u) = self.upload(&id)? {
+                out.push(u);
+            }
+        }
+        Ok(out)
     }
 
     /// Every upload begun before `before_ms`, up to `limit` (for the reaper).
-    pub fn uploads_initiated_before(&self, before_ms: u64, limit: usize) -> Result<Vec<Upload>> {
+    pub(crate) fn uploads_initiated_before(&self, before_ms: u64, limit: usize) -> Result<Vec<Upload>> {
         let mut out = Vec::new();
-        for v in self.inner.uploads.iter().values() {
+        for v in self.uploads.iter().values() {
             let u: Upload = decode(UPLOADS, &v?)?;
             if u.initiated_ms < before_ms {
                 out.push(u);
@@ -212,26 +199,31 @@ impl Store {
     }
 
     /// The record of a completed upload, if it is still kept.
-    pub fn completed_upload(&self, upload_id: &str) -> Result<Option<CompletedUpload>> {
-        self.inner
-            .completed
+    pub(crate) fn completed_upload(&self, upload_id: &str) -> Result<Option<CompletedUpload>> {
+        self.completed
             .get(upload_id.as_bytes())?
             .map(|v| decode(COMPLETED, &v))
             .transpose()
     }
 
     /// Forgets the records of uploads completed before `before_ms`; returns how many.
-    pub fn forget_completed_before(&self, before_ms: u64) -> Result<usize> {
+    pub(crate) fn forget_completed_before(&self, before_ms: u64) -> Result<(usize, CommitTicket)> {
+        self.commits.check()?;
         let mut n = 0;
-        for kv in self.inner.completed.iter() {
+        for kv in self.completed.iter() {
             let (k, v) = kv?;
             let c: CompletedUpload = decode(COMPLETED, &v)?;
             if c.completed_ms < before_ms {
-                self.inner.completed.remove(k)?;
+                self.completed.remove(k)?;
                 n += 1;
             }
         }
-        Ok(n)
+        let ticket = if n > 0 {
+            self.commits.ticket()
+        } else {
+            CommitTicket::ready()
+        };
+        Ok((n, ticket))
     }
 
     /// Every part key of an upload and the part sequence number they were read at.
@@ -241,7 +233,6 @@ impl Store {
             .ok_or_else(|| StoreError::NoSuchUpload(upload_id.to_owned()))?
             .parts_seq;
         let keys = self
-            .inner
             .parts
             .scan_prefix(parts_prefix(upload_id))
             .keys()
@@ -250,22 +241,22 @@ impl Store {
         Ok((keys, seq))
     }
 
-    /// Aborts an upload: removes it and its parts and queues the parts on its backend for
-    /// deletion (their bytes leave usage when that completes). Returns the upload.
-    pub fn abort_upload(&self, upload_id: &str) -> Result<(Upload, CommitTicket)> {
-        self.inner.commits.check()?;
-        let inner = &self.inner;
+    /// Aborts an upload in one transaction (see [`Engine::abort_upload`](crate::Engine::abort_upload));
+    /// returns the upload.
+    pub(crate) fn abort_upload(&self, upload_id: &str) -> Result<(Upload, CommitTicket)> {
+        self.commits.check()?;
         for _ in 0..CHANGED_RETRIES {
             let (part_keys, seq) = self.part_keys(upload_id)?;
             let not_before_ms = now_ms().saturating_add(CLEANUP_GRACE_MS);
             let r = (
-                &inner.uploads,
-                &inner.upload_keys,
-                &inner.parts,
-                &inner.cleanup,
-                &inner.cleanup_due,
+                &self.uploads,
+                &self.upload_keys,
+                &self.parts,
+                &self.cleanup,
+                &self.cleanup_due,
+                &self.backend_stats,
             )
-                .transaction(|(uploads, keys, parts, cleanup, due)| {
+                .transaction(|(uploads, keys, parts, cleanup, due, stats)| {
                     let upload = upload_in(uploads, upload_id)?;
                     if upload.parts_seq != seq {
                         return Err(TxError::Abort(StoreError::UploadChanged(upload_id.to_owned())));
@@ -276,14 +267,21 @@ impl Store {
                         &upload.physical_key,
                         upload.part_bytes,
                         Accounting::Committed,
+                        CleanupReason::UploadAborted,
                         not_before_ms,
                     );
                     task.upload_id = Some(upload.backend_upload_id.clone());
                     enqueue_in(cleanup, due, task)?;
+                    let mut delta = StatsDelta::default();
+                    delta.upload(&upload.backend, -1);
+                    delta.apply_in(stats)?;
                     Ok(upload)
                 });
             match r {
-                Ok(upload) => return Ok((upload, inner.commits.ticket())),
+                Ok(upload) => {
+                    self.count_cleanup(1, 0);
+                    return Ok((upload, self.commits.ticket()));
+                }
                 Err(sled::transaction::TransactionError::Abort(StoreError::UploadChanged(_))) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -291,37 +289,34 @@ impl Store {
         Err(StoreError::UploadChanged(upload_id.to_owned()))
     }
 
-    /// Completes an upload: makes `meta` (whose size is the sum of the parts used) the current
-    /// version of the upload's key if `condition` holds, removes the upload and its parts, and
-    /// moves the parts' usage to the object (parts left out of the object are gone from the
-    /// backend once it assembles the object). When `cleanup_parts`, the backend's copies of the
-    /// parts are queued for deletion (backends that keep parts apart from the object).
-    pub fn complete_upload(
+    /// Completes an upload in one transaction (see
+    /// [`Engine::complete_upload`](crate::Engine::complete_upload)).
+    pub(crate) fn complete_upload(
         &self,
         upload_id: &str,
         meta: &ObjectMeta,
         condition: &WriteCondition,
         cleanup_parts: bool,
     ) -> Result<CommitTicket> {
-        self.inner.commits.check()?;
-        let inner = &self.inner;
+        self.commits.check()?;
         let value = encode(OBJECTS, meta)?;
         let tombstone = self.tombstone_of(upload_id, meta)?;
         for _ in 0..CHANGED_RETRIES {
             let (part_keys, seq) = self.part_keys(upload_id)?;
             let r = (
-                &inner.buckets,
-                &inner.objects,
-                &inner.usage,
-                &inner.cleanup,
-                &inner.cleanup_due,
-                &inner.uploads,
-                &inner.upload_keys,
-                &inner.parts,
-                &inner.completed,
+                &self.buckets,
+                &self.objects,
+                &self.usage,
+                &self.cleanup,
+                &self.cleanup_due,
+                &self.uploads,
+                &self.upload_keys,
+                &self.parts,
+                &self.completed,
+                &self.backend_stats,
             )
                 .transaction(
-                    |(buckets, objects, usage, cleanup, due, uploads, keys, parts, completed)| {
+                    |(buckets, objects, usage, cleanup, due, uploads, keys, parts, completed, stats)| {
                         let upload = upload_in(uploads, upload_id)?;
                         if upload.parts_seq != seq {
                             return Err(TxError::Abort(StoreError::UploadChanged(upload_id.to_owned())));
@@ -334,10 +329,13 @@ impl Store {
                             usage,
                             cleanup,
                             due,
+                            stats,
                         };
                         let okey = object_key(&upload.bucket, &upload.key);
                         let delta = i128::from(meta.size) - i128::from(upload.part_bytes);
-                        install_in(
+                        let mut upload_gone = StatsDelta::default();
+                        upload_gone.upload(&upload.backend, -1);
+                        let mut queued = install_in(
                             &trees,
                             &upload.bucket,
                             &upload.key,
@@ -346,6 +344,7 @@ impl Store {
                             meta,
                             condition,
                             delta,
+                            upload_gone,
                         )?;
                         if cleanup_parts {
                             let mut task = CleanupTask::delete(
@@ -353,16 +352,21 @@ impl Store {
                                 &upload.physical_key,
                                 0,
                                 Accounting::Uncommitted,
+                                CleanupReason::UploadParts,
                                 0,
                             );
                             task.upload_id = Some(upload.backend_upload_id.clone());
                             enqueue_in(cleanup, due, task)?;
+                            queued += 1;
                         }
-                        Ok(())
+                        Ok(queued)
                     },
                 );
             match r {
-                Ok(()) => return Ok(inner.commits.ticket()),
+                Ok(queued) => {
+                    self.count_cleanup(queued, 0);
+                    return Ok(self.commits.ticket());
+                }
                 Err(sled::transaction::TransactionError::Abort(StoreError::UploadChanged(_))) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -386,6 +390,3 @@ fn remove_upload_in(
     }
     Ok(())
 }
-
-#[cfg(test)]
-mod tests;

@@ -122,6 +122,16 @@ impl GroupCommit {
         }
     }
 
+    /// Why the store no longer promises durability (a failed flush, a stopped flusher), if so.
+    pub(crate) fn problem(&self) -> Option<String> {
+        let st = self.shared.state.lock();
+        match (&st.poisoned, st.stopped) {
+            (Some(why), _) => Some(why.clone()),
+            (None, true) => Some("flusher thread stopped".to_owned()),
+            (None, false) => None,
+        }
+    }
+
     /// Poisons the store as a failed flush would; for tests of the refusal paths.
     #[cfg(test)]
     pub(crate) fn poison(&self, why: &str) {
@@ -192,11 +202,12 @@ fn run_flusher(shared: &Shared, mut flush: FlushFn) {
     woken.into_values().for_each(Waker::wake);
 }
 
-/// Completes when a mutation is durable on disk. Await it (any runtime) or call [`wait`](Self::wait).
+/// Completes when a mutation is durable on disk; the engine awaits it inside the future a
+/// mutation returns.
 ///
 /// Dropping it does not undo or delay the mutation; it only stops waiting for durability.
 #[must_use = "a mutation is not durable until its ticket completes"]
-pub struct CommitTicket {
+pub(crate) struct CommitTicket {
     /// `None` for a mutation that changed nothing and so has nothing to wait for.
     shared: Option<Arc<Shared>>,
     generation: u64,
@@ -212,7 +223,8 @@ impl CommitTicket {
     }
 
     /// Blocks the calling thread until the mutation is durable.
-    pub fn wait(self) -> Result<()> {
+    #[cfg(test)]
+    pub(crate) fn wait(self) -> Result<()> {
         let Some(shared) = &self.shared else {
             return Ok(());
         };
@@ -226,7 +238,7 @@ impl CommitTicket {
     }
 
     /// Whether the mutation is durable already (a failed flush counts as not durable).
-    pub fn is_durable(&self) -> bool {
+    pub(crate) fn is_durable(&self) -> bool {
         match &self.shared {
             None => true,
             Some(shared) => matches!(shared.state.lock().outcome(self.generation), Some(Ok(()))),
@@ -332,6 +344,7 @@ mod tests {
         r.unwrap();
         assert!(wakes >= 1, "the flusher wakes a pending future");
         assert_eq!(gc.flush_count(), 2);
+        assert!(gc.problem().is_none());
         assert!(CommitTicket::ready().is_durable());
         CommitTicket::ready().wait().unwrap();
         assert!(format!("{:?}", CommitTicket::ready()).contains("durable: true"));
@@ -369,6 +382,7 @@ mod tests {
         let t = gc.ticket();
         assert!(matches!(t.wait(), Err(StoreError::Flush(why)) if why == "disk on fire"));
         assert!(matches!(gc.check(), Err(StoreError::Flush(_))));
+        assert_eq!(gc.problem().as_deref(), Some("disk on fire"));
         let (r, _) = poll_to_end(gc.ticket());
         assert!(matches!(r, Err(StoreError::Flush(_))));
         assert!(!gc.ticket().is_durable());

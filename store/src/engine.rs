@@ -1,0 +1,260 @@
+//! The interface every metadata engine implements, and the only way the rest of the system reaches
+//! the metadata: [`Store`](crate::Store) is a handle on an `Arc<dyn Engine>`.
+//!
+//! # Calls return futures
+//! Every call that an engine reached over the network would have to wait for returns a
+//! [`StoreFuture`]: `Send + 'static`, so it can be awaited on any runtime (a proxy core awaits it;
+//! nothing blocks the core's thread on I/O). A future must not depend on the runtime that polls
+//! it: it completes through the engine's own threads, which wake the poller (so
+//! [`block_on`](crate::block_on) can wait for one on a plain thread). Arguments are borrowed only
+//! for the call: an engine copies what it needs into the future.
+//!
+//! # Mutations resolve when durable
+//! A mutation's future resolves once the mutation is durable: `Ok` means it survives a crash.
+//! The mutation starts when the method is called, and an engine may apply it right away (the
+//! sled engine runs its transaction during the call and the future waits for the group-commit
+//! flush), so reads issued after the call may already see it. Callers must await every mutation
+//! future: whether a mutation whose future was dropped happened is unspecified, and its errors
+//! (a failed condition, a poisoned store) are only reported through the future.
+//!
+//! # Errors
+//! Every engine reports the same [`StoreError`](crate::StoreError) variants for the same
+//! situations; the conformance suite (`conformance`, feature `conformance`) checks it.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::error::Result;
+use crate::model::{Accounting, CleanupReason, WriteCondition};
+use crate::model::{BucketMeta, CleanupTask, CompletedUpload, ListPage, ListQuery, ObjectMeta, Part, Upload};
+use crate::reservation::Reservation;
+use crate::stats::{BackendStats, CleanupQueue, UsageCounters};
+
+/// What every store call that may wait returns: a boxed future, `Send` and `'static`, resolving to
+/// the call's result.
+pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'static>>;
+
+/// A future that is ready at once with `result`; for engines that answer during the call.
+pub fn ready<T: Send + 'static>(result: Result<T>) -> StoreFuture<T> {
+    Box::pin(std::future::ready(result))
+}
+
+/// What the engine says about itself without waiting for anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// The engine's name (`sled`, …).
+    pub engine: &'static str,
+    /// Why the engine no longer promises durability, once it has stopped (a failed flush, a
+    /// stopped flusher); `None` while it is healthy.
+    pub problem: Option<String>,
+    /// Durability syncs (group-commit flushes) since the engine opened; 0 if it does not count.
+    pub flushes: u64,
+}
+
+/// A metadata engine: buckets, object versions and their locations, multipart uploads, quota
+/// reservations and usage, and the durable cleanup queue.
+///
+/// Implementations must be `Send + Sync`: one engine serves every core of the proxy.
+pub trait Engine: Send + Sync + 'static {
+    /// What the engine says about itself; answers from memory, never waits.
+    fn health(&self) -> Health;
+
+    /// Resolves when everything committed before the call is durable.
+    fn sync(&self) -> StoreFuture<()>;
+
+    // ----- buckets -----
+
+    /// Creates bucket `name` owned by `owner_access_key`: `BucketAlreadyExists` if the name is
+    /// taken, `InvalidBucketName` if it is empty or holds a NUL.
+    fn create_bucket(&self, name: &str, owner_access_key: &str) -> StoreFuture<()>;
+
+    /// The bucket named `name`, if it exists.
+    fn bucket(&self, name: &str) -> StoreFuture<Option<BucketMeta>>;
+
+    /// Every bucket, in name order.
+    fn list_buckets(&self) -> StoreFuture<Vec<BucketMeta>>;
+
+    /// Deletes bucket `name`: `NoSuchBucket` if absent, `BucketNotEmpty` if it holds any object
+    /// (checked atomically with the deletion: no concurrent `put_object` can slip past).
+    fn delete_bucket(&self, name: &str) -> StoreFuture<()>;
+
+    // ----- objects -----
+
+    /// A fresh version number, unique and increasing across the life of the store (also across
+    /// restarts). Take it before uploading, to name the bytes with
+    /// [`physical_key_for`](crate::physical_key_for).
+    fn next_version(&self) -> StoreFuture<u64>;
+
+    /// The current version of `bucket`/`key`, if any (also `None` when the bucket is missing).
+    fn get_object(&self, bucket: &str, key: &str) -> StoreFuture<Option<ObjectMeta>>;
+
+    /// Makes `meta` the current version of `bucket`/`key`, atomically: fails with `NoSuchBucket`
+    /// if the bucket is missing, `PreconditionFailed` if `condition` does not hold of the current
+    /// version; adds `meta.size` to the usage of every backend in `meta.locations`; queues every
+    /// location of the replaced version for cleanup, due after
+    /// [`CLEANUP_GRACE_MS`](crate::CLEANUP_GRACE_MS) (its bytes stay in usage until the cleanup
+    /// completes), except a location the new version reuses. `reservations` are let go once the
+    /// bytes count as usage, and on failure.
+    ///
+    /// The bytes must already be stored at `meta.locations`, under fresh physical keys, and each
+    /// backend should hold a reservation of at least `meta.size`: this call does not check quotas
+    /// (the store does not know them), it only counts the bytes.
+    fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: &ObjectMeta,
+        condition: &WriteCondition,
+        reservations: Vec<Reservation>,
+    ) -> StoreFuture<()>;
+
+    /// Replaces the tags of the current version of `bucket`/`key` (`NoSuchKey` without one).
+    fn set_tags(&self, bucket: &str, key: &str, tags: Vec<(String, String)>) -> StoreFuture<()>;
+
+    /// Deletes the current version of `bucket`/`key` and queues its bytes for cleanup, atomically;
+    /// resolves to the version that was current. A missing key is a success with `None`; a
+    /// missing bucket is `NoSuchBucket`.
+    fn delete_object(&self, bucket: &str, key: &str) -> StoreFuture<Option<ObjectMeta>>;
+
+    /// One page of the keys of `bucket` matching `query`, with S3's semantics (see
+    /// [`ListQuery`]); `NoSuchBucket` if the bucket does not exist.
+    fn list_objects(&self, bucket: &str, query: &ListQuery) -> StoreFuture<ListPage>;
+
+    // ----- multipart uploads -----
+
+    /// Records a new multipart upload (`NoSuchBucket` if its bucket is missing).
+    fn create_upload(&self, upload: &Upload) -> StoreFuture<()>;
+
+    /// The upload with this id, if it is in progress.
+    fn upload(&self, upload_id: &str) -> StoreFuture<Option<Upload>>;
+
+    /// Records `part` of an upload (`NoSuchUpload` if it is not in progress), replacing a part of
+    /// the same number, and counts its bytes in the upload's backend usage (a replaced part's
+    /// bytes leave it). `reservation`, if any, is let go once the bytes count as usage.
+    fn put_part(&self, upload_id: &str, part: &Part, reservation: Option<Reservation>) -> StoreFuture<()>;
+
+    /// Up to `limit` parts of an upload with numbers above `after`, in order (empty for an
+    /// unknown upload).
+    fn parts(&self, upload_id: &str, after: u32, limit: usize) -> StoreFuture<Vec<Part>>;
+
+    /// Up to `limit` uploads in progress of `bucket` whose keys start with `prefix`, in key then
+    /// upload-id order, starting after `key_marker` (after all of its uploads when
+    /// `upload_id_marker` is empty, else after that one of its uploads). Empty for a missing
+    /// bucket. To page, pass the last upload's key and id as the markers.
+    fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: &str,
+        upload_id_marker: &str,
+        limit: usize,
+    ) -> StoreFuture<Vec<Upload>>;
+
+    /// Up to `limit` uploads in progress begun before `before_ms` (for the reaper).
+    fn uploads_initiated_before(&self, before_ms: u64, limit: usize) -> StoreFuture<Vec<Upload>>;
+
+    /// Completes an upload, atomically: makes `meta` (whose size is the sum of the parts used)
+    /// the current version of the upload's key if `condition` holds (as
+    /// [`put_object`](Self::put_object) would), removes the upload and its parts, moves the parts'
+    /// usage to the object (parts left out are gone from the backend once it assembles the
+    /// object), and remembers the completion for [`completed_upload`](Self::completed_upload).
+    /// When `cleanup_parts`, the backend's copies of the parts are queued for deletion (backends
+    /// that keep parts apart from the object). `NoSuchUpload` if the upload is not in progress,
+    /// `UploadChanged` if parts kept arriving while it completed; a failed condition leaves the
+    /// upload in place.
+    fn complete_upload(
+        &self,
+        upload_id: &str,
+        meta: &ObjectMeta,
+        condition: &WriteCondition,
+        cleanup_parts: bool,
+    ) -> StoreFuture<()>;
+
+    /// Aborts an upload, atomically: removes it and its parts and queues the parts on its
+    /// backend for deletion (their bytes leave usage when that completes). Resolves to the
+    /// upload; `NoSuchUpload` if it is not in progress.
+    fn abort_upload(&self, upload_id: &str) -> StoreFuture<Upload>;
+
+    /// The record of a completed upload, if it is still kept.
+    fn completed_upload(&self, upload_id: &str) -> StoreFuture<Option<CompletedUpload>>;
+
+    /// Forgets the records of uploads completed before `before_ms`; resolves to how many.
+    fn forget_completed_before(&self, before_ms: u64) -> StoreFuture<usize>;
+
+    // ----- quotas and usage -----
+
+    /// Reserves `bytes` on `backend` if committed usage plus reservations in flight plus `bytes`
+    /// stay within `quota_bytes` (no limit when `None`; the bytes are still tracked), else
+    /// `QuotaExceeded`. Checked and recorded atomically: two concurrent reservations never
+    /// exceed the quota together.
+    fn reserve(&self, backend: &str, bytes: u64, quota_bytes: Option<u64>) -> StoreFuture<Reservation>;
+
+    /// Bytes reserved in flight on `backend`.
+    fn reserved(&self, backend: &str) -> StoreFuture<u64>;
+
+    /// Committed bytes on `backend`: current versions, parts of uploads in progress, and replaced
+    /// versions not yet cleaned up.
+    fn usage(&self, backend: &str) -> StoreFuture<u64>;
+
+    /// Committed bytes of every backend that has any, by backend name.
+    fn all_usage(&self) -> StoreFuture<Vec<(String, u64)>>;
+
+    // ----- the cleanup queue -----
+
+    /// Queues `physical_key` on `backend` for deletion, due now, for `reason`; resolves to the
+    /// task id. `accounting` says whether `size` bytes are in the backend's usage (a committed
+    /// version) or not (an aborted upload whose bytes may have reached the backend); only in the
+    /// first case does completion release them.
+    fn enqueue_cleanup(
+        &self,
+        backend: &str,
+        physical_key: &str,
+        size: u64,
+        accounting: Accounting,
+        reason: CleanupReason,
+    ) -> StoreFuture<u64>;
+
+    /// Up to `limit` tasks due at `now_ms`, earliest first (equal times in id order). Tasks are
+    /// not leased: one worker drains the queue.
+    fn due_cleanup(&self, now_ms: u64, limit: usize) -> StoreFuture<Vec<CleanupTask>>;
+
+    /// The task with this id, if it is still queued.
+    fn cleanup_task(&self, id: u64) -> StoreFuture<Option<CleanupTask>>;
+
+    /// Marks a task done, atomically: removes it and, if its bytes were committed, subtracts them
+    /// from the backend's usage. `NoSuchCleanupTask` if it is not queued.
+    fn complete_cleanup(&self, id: u64) -> StoreFuture<()>;
+
+    /// Records a failed attempt: one more attempt, not due again before `now_ms` plus
+    /// [`backoff_ms`](crate::backoff_ms) of the attempts. Resolves to the task as updated.
+    fn retry_cleanup(&self, id: u64, now_ms: u64) -> StoreFuture<CleanupTask>;
+
+    /// How many tasks are queued (due or not), and the first `limit` of them by due time. Cheap
+    /// enough for every status request: the depth is a counter, not a count.
+    fn cleanup_queue(&self, limit: usize) -> StoreFuture<CleanupQueue>;
+
+    // ----- what the admin port reads -----
+
+    /// The totals of every backend that has any (objects, uploads, committed or reserved
+    /// bytes), in name order. Cheap enough for every status request: kept as counters that each
+    /// commit updates, not counted by a scan.
+    fn backend_stats(&self) -> StoreFuture<Vec<BackendStats>>;
+
+    /// Adds `deltas` to the usage counters of `period` (`YYYY-MM`, else `InvalidPeriod`), all of
+    /// them atomically (several deltas for one backend add up; counters saturate at `u64::MAX`);
+    /// resolves when durable.
+    fn add_usage(&self, period: &str, deltas: Vec<UsageCounters>) -> StoreFuture<()>;
+
+    /// The usage counters of `period` (`YYYY-MM`) of every backend that has any, in name order.
+    fn usage_counters(&self, period: &str) -> StoreFuture<Vec<UsageCounters>>;
+
+    /// How many current objects of `bucket` have keys starting with `prefix`, and the sum of
+    /// their sizes: `(objects, bytes)` (`NoSuchBucket` if the bucket is missing). The cost is the engine's: the sled engine
+    /// reads every key under the prefix (about a microsecond each), so a file browser should
+    /// ask for the directory it shows, not for a whole large bucket on every page.
+    fn prefix_summary(&self, bucket: &str, prefix: &str) -> StoreFuture<(u64, u64)>;
+
+    /// A tiny durable write, for readiness probes: resolves `Ok` once the engine has made it
+    /// durable, fails when it can no longer commit (a poisoned store, a lost database).
+    fn check_writable(&self) -> StoreFuture<()>;
+}

@@ -1,0 +1,235 @@
+//! The [`Engine`] implementation of the sled engine: each call runs its synchronous half (the
+//! inherent methods in the sibling modules) during the call. A read returns a ready future; a
+//! mutation, having committed its transaction in memory, returns a future that resolves when the
+//! group-commit flush has made it durable.
+
+use super::commit::CommitTicket;
+use super::SledEngine;
+use crate::engine::{ready, Engine, Health, StoreFuture};
+use crate::error::Result;
+use crate::model::{
+    Accounting, BucketMeta, CleanupReason, CleanupTask, CompletedUpload, ListPage, ListQuery, ObjectMeta, Part, Upload,
+    WriteCondition,
+};
+use crate::reservation::Reservation;
+use crate::stats::{BackendStats, CleanupQueue, UsageCounters};
+
+/// The future of a mutation that committed (or failed) during the call.
+fn durable(committed: Result<CommitTicket>) -> StoreFuture<()> {
+    match committed {
+        Ok(ticket) => Box::pin(ticket),
+        Err(e) => ready(Err(e)),
+    }
+}
+
+/// [`durable`] for a mutation with an answer: the answer once the mutation is durable.
+fn durable_with<T: Send + 'static>(committed: Result<(T, CommitTicket)>) -> StoreFuture<T> {
+    match committed {
+        Ok((value, ticket)) => Box::pin(async move {
+            ticket.await?;
+            Ok(value)
+        }),
+        Err(e) => ready(Err(e)),
+    }
+}
+
+impl Engine for SledEngine {
+    fn health(&self) -> Health {
+        Health {
+            engine: "sled",
+            problem: self.commits.problem(),
+            flushes: self.commits.flush_count(),
+        }
+    }
+
+    fn sync(&self) -> StoreFuture<()> {
+        durable(self.commits.check().map(|()| self.commits.ticket()))
+    }
+
+    fn create_bucket(&self, name: &str, owner_access_key: &str) -> StoreFuture<()> {
+        durable(SledEngine::create_bucket(self, name, owner_access_key))
+    }
+
+    fn bucket(&self, name: &str) -> StoreFuture<Option<BucketMeta>> {
+        ready(SledEngine::bucket(self, name))
+    }
+
+    fn list_buckets(&self) -> StoreFuture<Vec<BucketMeta>> {
+        ready(SledEngine::list_buckets(self))
+    }
+
+    fn delete_bucket(&self, name: &str) -> StoreFuture<()> {
+        durable(SledEngine::delete_bucket(self, name))
+    }
+
+    fn next_version(&self) -> StoreFuture<u64> {
+        ready(SledEngine::next_version(self))
+    }
+
+    fn get_object(&self, bucket: &str, key: &str) -> StoreFuture<Option<ObjectMeta>> {
+        ready(SledEngine::get_object(self, bucket, key))
+    }
+
+    fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: &ObjectMeta,
+        condition: &WriteCondition,
+        reservations: Vec<Reservation>,
+    ) -> StoreFuture<()> {
+        durable(SledEngine::put_object(self, bucket, key, meta, condition, reservations))
+    }
+
+    fn set_tags(&self, bucket: &str, key: &str, tags: Vec<(String, String)>) -> StoreFuture<()> {
+        durable(SledEngine::set_tags(self, bucket, key, &tags))
+    }
+
+    fn delete_object(&self, bucket: &str, key: &str) -> StoreFuture<Option<ObjectMeta>> {
+        durable_with(SledEngine::delete_object(self, bucket, key))
+    }
+
+    fn list_objects(&self, bucket: &str, query: &ListQuery) -> StoreFuture<ListPage> {
+        ready(SledEngine::list_objects(self, bucket, query))
+    }
+
+    fn create_upload(&self, upload: &Upload) -> StoreFuture<()> {
+        durable(SledEngine::create_upload(self, upload))
+    }
+
+    fn upload(&self, upload_id: &str) -> StoreFuture<Option<Upload>> {
+        ready(SledEngine::upload(self, upload_id))
+    }
+
+    fn put_part(&self, upload_id: &str, part: &Part, reservation: Option<Reservation>) -> StoreFuture<()> {
+        durable(SledEngine::put_part(self, upload_id, part, reservation))
+    }
+
+    fn parts(&self, upload_id: &str, after: u32, limit: usize) -> StoreFuture<Vec<Part>> {
+        ready(SledEngine::parts(self, upload_id, after, limit))
+    }
+
+    fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: &str,
+        upload_id_marker: &str,
+        limit: usize,
+    ) -> StoreFuture<Vec<Upload>> {
+        ready(SledEngine::list_uploads(
+            self,
+            bucket,
+            prefix,
+            key_marker,
+            upload_id_marker,
+            limit,
+        ))
+    }
+
+    fn uploads_initiated_before(&self, before_ms: u64, limit: usize) -> StoreFuture<Vec<Upload>> {
+        ready(SledEngine::uploads_initiated_before(self, before_ms, limit))
+    }
+
+    fn complete_upload(
+        &self,
+        upload_id: &str,
+        meta: &ObjectMeta,
+        condition: &WriteCondition,
+        cleanup_parts: bool,
+    ) -> StoreFuture<()> {
+        durable(SledEngine::complete_upload(
+            self,
+            upload_id,
+            meta,
+            condition,
+            cleanup_parts,
+        ))
+    }
+
+    fn abort_upload(&self, upload_id: &str) -> StoreFuture<Upload> {
+        durable_with(SledEngine::abort_upload(self, upload_id))
+    }
+
+    fn completed_upload(&self, upload_id: &str) -> StoreFuture<Option<CompletedUpload>> {
+        ready(SledEngine::completed_upload(self, upload_id))
+    }
+
+    fn forget_completed_before(&self, before_ms: u64) -> StoreFuture<usize> {
+        durable_with(SledEngine::forget_completed_before(self, before_ms))
+    }
+
+    fn reserve(&self, backend: &str, bytes: u64, quota_bytes: Option<u64>) -> StoreFuture<Reservation> {
+        ready(SledEngine::reserve(self, backend, bytes, quota_bytes))
+    }
+
+    fn reserved(&self, backend: &str) -> StoreFuture<u64> {
+        ready(Ok(SledEngine::reserved(self, backend)))
+    }
+
+    fn usage(&self, backend: &str) -> StoreFuture<u64> {
+        ready(SledEngine::usage(self, backend))
+    }
+
+    fn all_usage(&self) -> StoreFuture<Vec<(String, u64)>> {
+        ready(SledEngine::all_usage(self))
+    }
+
+    fn enqueue_cleanup(
+        &self,
+        backend: &str,
+        physical_key: &str,
+        size: u64,
+        accounting: Accounting,
+        reason: CleanupReason,
+    ) -> StoreFuture<u64> {
+        durable_with(SledEngine::enqueue_cleanup(
+            self,
+            backend,
+            physical_key,
+            size,
+            accounting,
+            reason,
+        ))
+    }
+
+    fn due_cleanup(&self, now_ms: u64, limit: usize) -> StoreFuture<Vec<CleanupTask>> {
+        ready(SledEngine::due_cleanup(self, now_ms, limit))
+    }
+
+    fn cleanup_task(&self, id: u64) -> StoreFuture<Option<CleanupTask>> {
+        ready(SledEngine::cleanup_task(self, id))
+    }
+
+    fn complete_cleanup(&self, id: u64) -> StoreFuture<()> {
+        durable(SledEngine::complete_cleanup(self, id))
+    }
+
+    fn retry_cleanup(&self, id: u64, now_ms: u64) -> StoreFuture<CleanupTask> {
+        durable_with(SledEngine::retry_cleanup(self, id, now_ms))
+    }
+
+    fn cleanup_queue(&self, limit: usize) -> StoreFuture<CleanupQueue> {
+        ready(SledEngine::cleanup_queue(self, limit))
+    }
+
+    fn backend_stats(&self) -> StoreFuture<Vec<BackendStats>> {
+        ready(SledEngine::backend_stats(self))
+    }
+
+    fn add_usage(&self, period: &str, deltas: Vec<UsageCounters>) -> StoreFuture<()> {
+        durable(SledEngine::add_usage(self, period, &deltas))
+    }
+
+    fn usage_counters(&self, period: &str) -> StoreFuture<Vec<UsageCounters>> {
+        ready(SledEngine::usage_counters(self, period))
+    }
+
+    fn prefix_summary(&self, bucket: &str, prefix: &str) -> StoreFuture<(u64, u64)> {
+        ready(SledEngine::prefix_summary(self, bucket, prefix))
+    }
+
+    fn check_writable(&self) -> StoreFuture<()> {
+        durable(SledEngine::check_writable(self))
+    }
+}
