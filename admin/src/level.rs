@@ -10,13 +10,16 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use tracing::Subscriber;
-use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::reload;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::error::Error;
 use crate::logbuf::{LogBuffer, LogLayer, LOG_BUFFER_CAPACITY};
+
+/// Dependencies whose events stay at `info` or above whatever the level.
+pub const QUIET_TARGETS: &[&str] = &["sled", "rustls"];
 
 /// One of the runtime log levels the admin API accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -43,14 +46,26 @@ impl LogLevel {
         }
     }
 
-    /// The `tracing` filter letting this level and more severe ones through.
-    pub fn filter(self) -> LevelFilter {
+    /// The `tracing` level filter of this level and more severe ones.
+    pub fn level_filter(self) -> LevelFilter {
         match self {
             LogLevel::Debug => LevelFilter::DEBUG,
             LogLevel::Info => LevelFilter::INFO,
             LogLevel::Warn => LevelFilter::WARN,
             LogLevel::Error => LevelFilter::ERROR,
         }
+    }
+
+    /// The process filter at this level: every event this severe, except that libraries in
+    /// [`QUIET_TARGETS`] never go below `info` (sled's debug output would otherwise flood the
+    /// log and the ring buffer within seconds).
+    pub fn filter(self) -> Targets {
+        let quiet = self.level_filter().min(LevelFilter::INFO);
+        QUIET_TARGETS
+            .iter()
+            .fold(Targets::new().with_default(self.level_filter()), |t, target| {
+                t.with_target(*target, quiet)
+            })
     }
 
     fn from_u8(n: u8) -> Self {
@@ -80,7 +95,7 @@ impl FromStr for LogLevel {
     }
 }
 
-type Reloader = dyn Fn(LevelFilter) -> Result<(), reload::Error> + Send + Sync;
+type Reloader = dyn Fn(Targets) -> Result<(), reload::Error> + Send + Sync;
 
 /// Changes the process's log level at run time. Cheap to clone; every clone controls the same
 /// filter.
@@ -101,7 +116,7 @@ impl std::fmt::Debug for LevelControl {
 impl LevelControl {
     /// A reloadable global level filter starting at `initial`, and its control. Put the layer
     /// first on the registry: events it refuses reach no other layer (the ring buffer included).
-    pub fn layer<S>(initial: LogLevel) -> (reload::Layer<LevelFilter, S>, LevelControl)
+    pub fn layer<S>(initial: LogLevel) -> (reload::Layer<Targets, S>, LevelControl)
     where
         S: Subscriber + 'static,
     {
@@ -189,6 +204,8 @@ mod tests {
             control.set(LogLevel::Debug).unwrap();
             assert_eq!(control.current(), LogLevel::Debug);
             tracing::debug!("now shown");
+            tracing::debug!(target: "sled::pagecache", "library noise stays out");
+            tracing::info!(target: "sled::pagecache", "library news");
             control.clone().set(LogLevel::Error).unwrap();
             tracing::warn!("hidden again");
             tracing::error!("errors pass");
@@ -198,7 +215,7 @@ mod tests {
             .iter()
             .map(|e| e.message.clone())
             .collect();
-        assert_eq!(msgs, ["shown", "now shown", "errors pass"]);
+        assert_eq!(msgs, ["shown", "now shown", "library news", "errors pass"]);
     }
 
     #[test]
