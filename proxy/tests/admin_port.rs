@@ -427,6 +427,12 @@ fn ui_upload_streams_a_form_into_an_object_and_download_streams_it_back() {
         ),
         // No key before the file.
         (form(bd, &[], &body[..1000], &format!("\r\n--{bd}--\r\n")), 400),
+        // No file part at all (answered at once, not after a timeout).
+        (
+            format!("--{bd}\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\ndata/x\r\n--{bd}--\r\n")
+                .into_bytes(),
+            400,
+        ),
         // A key without a bucket.
         (
             form(bd, &[("key", "justakey")], &body[..10], &format!("\r\n--{bd}--\r\n")),

@@ -10,7 +10,6 @@
 use md5::{Digest, Md5};
 use s3o_admin::{Error, SyncOutcome};
 use s3o_store::{Location, ObjectMeta, StoreError, WriteCondition};
-use tracing::info;
 
 use crate::backend::{Backend, Listed, BODY_BUF};
 use crate::state::Core;
@@ -116,14 +115,6 @@ pub async fn sync(core: &Core, backend: &str, bucket: &str) -> Result<SyncOutcom
             None => break,
         }
     }
-    info!(
-        component = "admin",
-        backend,
-        bucket,
-        imported = outcome.imported,
-        skipped = outcome.skipped,
-        "backend objects imported"
-    );
     Ok(outcome)
 }
 

@@ -5,7 +5,6 @@
 
 use s3o_admin::{DeleteOutcome, Error, ObjectKey, ObjectPrefix, TreeEntry, TreePage, TreeQuery};
 use s3o_store::ListQuery;
-use tracing::info;
 
 use crate::state::Core;
 
@@ -112,7 +111,6 @@ pub async fn delete_object(core: &Core, key: &ObjectKey) -> Result<(), Error> {
         .delete_object(&key.bucket, &key.key)
         .await
         .map_err(|e| Error::Internal(format!("failed to delete object: {e}")))?;
-    info!(component = "admin", bucket = %key.bucket, key = %key.key, "object deleted through the UI");
     Ok(())
 }
 
@@ -147,7 +145,5 @@ pub async fn delete_prefix(core: &Core, prefix: &ObjectPrefix) -> Result<DeleteO
             break;
         }
     }
-    info!(component = "admin", bucket = %prefix.bucket, prefix = %prefix.prefix,
-        deleted = outcome.deleted, failed = outcome.failed, "prefix deleted through the UI");
     Ok(outcome)
 }

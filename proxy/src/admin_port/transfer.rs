@@ -154,6 +154,7 @@ async fn upload(
         conn,
         delimiter: format!("--{boundary}").into_bytes(),
         consumed: 0,
+        total,
     };
     let file = match form.until_file().await? {
         Ok(f) => f,
@@ -288,6 +289,8 @@ struct FormReader<'c> {
     delimiter: Vec<u8>,
     /// Body bytes consumed so far.
     consumed: u64,
+    /// The body's length.
+    total: u64,
 }
 
 impl FormReader<'_> {
@@ -303,8 +306,8 @@ impl FormReader<'_> {
             if let Some(i) = self.conn.buf.windows(needle.len()).position(|w| w == needle) {
                 return Ok(Ok(i));
             }
-            if self.conn.buf.len() > limit {
-                return Ok(Err(Response::error(400, "malformed multipart body")));
+            if self.conn.buf.len() > limit || self.consumed + self.conn.buf.len() as u64 >= self.total {
+                return Ok(Err(Response::error(400, "malformed multipart body: no file part")));
             }
             if self.conn.fill(IO_TIMEOUT).await? == 0 {
                 return Ok(Err(Response::error(400, "truncated multipart body")));
@@ -323,6 +326,10 @@ impl FormReader<'_> {
         };
         self.consume(at + delimiter.len());
         loop {
+            // `--` right after a delimiter closes the form: it had no file part.
+            if self.conn.buf.starts_with(b"--") {
+                return Ok(Err(Response::error(400, "the form has no file part")));
+            }
             let end = match self.find(b"\r\n\r\n", MAX_PART_HEAD).await? {
                 Ok(i) => i,
                 Err(r) => return Ok(Err(r)),
