@@ -45,6 +45,15 @@ AK, SK = credential()
 TICK = os.sysconf("SC_CLK_TCK")
 SHORT = "--short" in sys.argv
 ROUNDS = 1 if SHORT else 3
+# `BASELINE_PROXY=/path/to/older/s3-orchestrator`: that binary runs beside ours with the same
+# config, as target "before", interleaved in the same run (a before/after comparison that the
+# machine's drift does not skew).
+BASELINE = os.environ.get("BASELINE_PROXY")
+# `--admin-load`: our proxy also runs its admin port, polled (metrics and status, ADMIN_LOAD_HZ
+# times a second each, 20 by default) for the whole run.
+ADMIN_LOAD = "--admin-load" in sys.argv
+ADMIN_HZ = float(os.environ.get("ADMIN_LOAD_HZ", "20"))
+ADMIN_TOKEN = "bench-admin-token"
 
 
 def free_port():
@@ -128,10 +137,27 @@ def start_all(tmp):
         wait_port(bport, procs["backend"], "backend")
         env = {**os.environ, "RUST_LOG": "warn", "BENCH_PROXY_PORT": str(pport), "BENCH_PROXY_THREADS": "1",
                "BENCH_DATA_DIR": f"{tmp}/meta", "BENCH_BACKEND_PORT": str(bport)}
-        procs["proxy"] = subprocess.Popen([PROXY, "serve", "--config", CONFIG], stdout=subprocess.DEVNULL,
+        config = CONFIG
+        if ADMIN_LOAD:
+            aport = free_port()
+            config = os.path.join(tmp, "proxy-admin.toml")
+            with open(CONFIG) as src, open(config, "w") as dst:
+                dst.write(src.read() + f'\n[admin]\nlisten = "127.0.0.1:{aport}"\n\n[ui]\n'
+                                       f'admin_token = "{ADMIN_TOKEN}"\n')
+            env["BENCH_ADMIN_PORT"] = str(aport)
+        procs["proxy"] = subprocess.Popen([PROXY, "serve", "--config", config], stdout=subprocess.DEVNULL,
                                           stderr=open(os.path.join(tmp, "proxy.log"), "w"), env=env)
         wait_port(pport, procs["proxy"], "s3-orchestrator")
         ports = {"direct": bport, "us": pport}
+        if ADMIN_LOAD:
+            ports["admin"] = aport
+        if BASELINE:
+            port = free_port()
+            benv = {**env, "BENCH_PROXY_PORT": str(port), "BENCH_DATA_DIR": f"{tmp}/meta-before"}
+            procs["before"] = subprocess.Popen([BASELINE, "serve", "--config", CONFIG], stdout=subprocess.DEVNULL,
+                                               stderr=open(os.path.join(tmp, "before.log"), "w"), env=benv)
+            wait_port(port, procs["before"], "s3-orchestrator (before)")
+            ports["before"] = port
         for name, start in PEERS.items():
             port = free_port()
             proc = start(tmp, port, bport)
@@ -301,13 +327,39 @@ CASES_SHORT = [CASES_FULL[0], CASES_FULL[1], CASES_FULL[5], CASES_FULL[7]]
 
 def targets(procs):
     """direct, the peers that started, us."""
-    return ["direct"] + [p for p in PEERS if p in procs] + ["us"]
+    return ["direct"] + [p for p in PEERS if p in procs] + (["before"] if "before" in procs else []) + ["us"]
 
 
 def best_peer(row):
     """The peer with the highest throughput in a result row, or None."""
     peers = [(row[p]["ops"], p) for p in PEERS if row.get(p)]
     return max(peers)[1] if peers else None
+
+
+class AdminPoller(threading.Thread):
+    """Polls the admin port's /metrics and /admin/api/status, ADMIN_HZ times a second each, on
+    one keep-alive connection, until finished."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.port, self.polls, self.stop = port, 0, threading.Event()
+        self.start()
+
+    def run(self):
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        while not self.stop.wait(1 / ADMIN_HZ):
+            for path in ("/metrics", "/admin/api/status"):
+                conn.request("GET", path, headers={"X-Admin-Token": ADMIN_TOKEN})
+                r = conn.getresponse()
+                r.read()
+                if r.status != 200:
+                    raise SystemExit(f"admin port: {path} answered {r.status}")
+                self.polls += 1
+
+    def finish(self):
+        self.stop.set()
+        self.join()
 
 
 def children_cpu():
@@ -392,7 +444,12 @@ def main():
             for _ in range(rounds):
                 for target in targets(procs):
                     watch = procs["backend"] if target == "direct" else procs["proxy" if target == "us" else target]
+                    poller = AdminPoller(ports["admin"]) if ADMIN_LOAD and target == "us" else None
                     res = run_case(target, ports[target], args, conc, duration, tmp, watch, procs["backend"])
+                    if poller:
+                        poller.finish()
+                        if res:
+                            res["admin_polls"] = poller.polls
                     runs.setdefault(target, []).append(res)
                     if res:
                         env = res["env"]
@@ -433,7 +490,7 @@ def print_row(row, header):
               f"{'cpu/req us':>10} {'chain us':>9} {'rss MiB':>8} {'err':>5}   {'us/direct':>9} {'us/nginx':>9} "
               f"{'us/best':>8} {'best peer':>11} {'max us/dir':>10}")
     us = row.get("us")
-    for target in ["direct"] + list(PEERS) + ["us"]:
+    for target in ["direct"] + list(PEERS) + ["before", "us"]:
         r = row.get(target)
         if r is None:
             if target in row:
@@ -450,6 +507,11 @@ def print_row(row, header):
             uc = us.get("chain_cpu_us_per_req")
             ceiling = (os.cpu_count() * 1e6 / uc) / d["ops"] if uc and d and d["ops"] else float("nan")
             ratios = f"   {rd:>9.2f} {rn:>9.2f} {rb:>8.2f} {best or '-':>11} {ceiling:>10.2f}"
+            before = row.get("before")
+            if before and before["ops"]:
+                ratios += f"   us/before {us['ops'] / before['ops']:.3f}"
+            if "admin_polls" in us:
+                ratios += f"   admin polls {us['admin_polls']}"
         print(f"{row['case']:<30} {target:<11} {fmt(r['ops'], '10.1f')} {fmt(r['mbps'], '9.1f')} "
               f"{fmt(r['p50'], '8.3f')} {fmt(r['p99'], '8.3f')} {fmt(r['cpu_us_per_req'], '10.1f')} "
               f"{fmt(r['chain_cpu_us_per_req'], '9.1f')} "
