@@ -368,7 +368,7 @@ def children_cpu():
 
 
 def run_case(target, port, args, conc, duration, tmp, watch, backend):
-    bucket = "bench" if target == "us" else "real"
+    bucket = "bench" if target in ("us", "before") else "real"
     out = os.path.join(tmp, f"r-{target}-{time.time_ns()}.json")
     cmd = [LOADTEST, "run", "--endpoint", f"http://127.0.0.1:{port}", "--access-key", AK, "--secret-key", SK,
            "--bucket", bucket, "--prefix", f"{target}/", "--concurrency", str(conc), "--threads", "1",
