@@ -220,6 +220,75 @@ async fn requeue_one(shared: &Shared, orphan: &Orphan) -> Result<bool, StoreErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use s3o_store::{block_on, Location, ObjectMeta, Store, Upload, WriteCondition};
+
+    fn shared() -> Shared {
+        let cfg = crate::config::Config::parse(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+data_dir = "/tmp/unused"
+[[backends]]
+name = "a"
+kind = "s3"
+endpoint = "http://127.0.0.1:9"
+bucket = "x"
+access_key = "AK"
+secret_key = "SK"
+[[credentials]]
+access_key = "AK"
+secret_key = "SK"
+"#,
+        )
+        .unwrap();
+        Shared::new(cfg, Store::temporary().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn requeue_keeps_bodies_whose_commit_was_durable_or_whose_upload_goes_on() {
+        let shared = shared();
+        let store = &shared.store;
+        block_on(store.create_bucket("bkt", "AK")).unwrap();
+        let meta = ObjectMeta {
+            locations: vec![Location {
+                backend: "a".into(),
+                physical_key: "live".into(),
+            }],
+            ..ObjectMeta::default()
+        };
+        block_on(store.put_object("bkt", "k", &meta, &WriteCondition::None, Vec::new())).unwrap();
+        let upload = Upload {
+            upload_id: "u1".into(),
+            bucket: "bkt".into(),
+            key: "mp".into(),
+            backend: "a".into(),
+            physical_key: "assembled".into(),
+            ..Upload::default()
+        };
+        block_on(store.create_upload(&upload)).unwrap();
+        let mut assembled = Orphan::new("a", "assembled").meant_for("bkt", "mp");
+        assembled.upload_id = Some("u1".into());
+        for o in [
+            Orphan::new("a", "live").meant_for("bkt", "k"),
+            Orphan::new("a", "lost").meant_for("bkt", "k"),
+            Orphan::new("a", "failed-upload"),
+            assembled.clone(),
+        ] {
+            assert!(shared.pending_orphans.push(o));
+        }
+        assert_eq!(block_on(requeue(&shared)).unwrap(), 2);
+        assert!(shared.pending_orphans.is_empty());
+        let queued: Vec<String> = block_on(store.due_cleanup(u64::MAX, 10))
+            .unwrap()
+            .into_iter()
+            .map(|t| t.physical_key)
+            .collect();
+        assert_eq!(queued, ["lost", "failed-upload"]);
+        // Once the upload is gone, its assembled body is an orphan like any other.
+        block_on(store.abort_upload("u1")).unwrap();
+        assert!(shared.pending_orphans.push(assembled));
+        assert_eq!(block_on(requeue(&shared)).unwrap(), 1);
+    }
 
     fn orphan(n: usize) -> Orphan {
         Orphan::new("a", &format!("k{n}"))
