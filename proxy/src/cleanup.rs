@@ -2,6 +2,12 @@
 //! objects from the backends through the store's durable queue, retrying with backoff. It deletes
 //! by physical key only, so it can never remove a newer object of the same name. The multipart
 //! reaper aborts uploads older than `limits.multipart_expiry_secs` through the same queue.
+//!
+//! While the metadata store cannot commit, the cleanup worker deletes nothing: a task it could
+//! read then might exist only in the store's memory, never to be durable (the commit that queued
+//! it failed, and the version it would delete is current again once the store has recovered).
+//! Once the store commits again, each round first moves the orphans kept in memory meanwhile into
+//! the queue ([`crate::orphans::requeue`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -140,7 +146,7 @@ pub struct Round {
 }
 
 /// Processes the tasks due at `now` (milliseconds since the epoch); returns how many were
-/// attempted (0 when the queue is unreadable, which is logged).
+/// attempted (0 when the queue is unreadable or the store cannot commit, which is logged).
 pub async fn run_once_at(shared: &Shared, backends: &BackendSet, now: u64) -> usize {
     match run_round_at(shared, backends, now).await {
         Ok(r) => r.attempted,
@@ -151,18 +157,35 @@ pub async fn run_once_at(shared: &Shared, backends: &BackendSet, now: u64) -> us
     }
 }
 
-/// Processes the tasks due at `now`; fails only when the queue cannot be read.
+/// Why the cleanup queue must wait: the store cannot commit (see the module notes).
+fn store_problem(shared: &Shared) -> Option<String> {
+    let why = shared.store.health().problem?;
+    Some(format!("the metadata store cannot commit, cleanup waits: {why}"))
+}
+
+/// Queues the orphans kept in memory, then processes the tasks due at `now`; fails when the store
+/// cannot commit or the queue cannot be read (nothing is deleted then).
 pub async fn run_round_at(shared: &Shared, backends: &BackendSet, now: u64) -> Result<Round, String> {
+    if let Some(why) = store_problem(shared) {
+        return Err(why);
+    }
+    if !shared.pending_orphans.is_empty() {
+        crate::orphans::requeue(shared)
+            .await
+            .map_err(|e| format!("orphans kept in memory not queued yet: {e}"))?;
+    }
     let tasks = shared
         .store
         .due_cleanup(now, BATCH)
         .await
         .map_err(|e| format!("cleanup queue unreadable: {e}"))?;
-    let mut round = Round {
-        attempted: tasks.len(),
-        ..Round::default()
-    };
+    let mut round = Round::default();
     for t in tasks {
+        if let Some(why) = store_problem(shared) {
+            round.last_error = Some(why);
+            break;
+        }
+        round.attempted += 1;
         let result = match backends.get(&t.backend).ok() {
             Some(b) => match &t.upload_id {
                 Some(upload_id) => b.abort_upload(&t.physical_key, upload_id).await,

@@ -172,6 +172,10 @@ pub enum ProxyError {
     /// The metadata store failed.
     #[error("metadata store: {0}")]
     Store(StoreError),
+    /// The metadata store cannot commit for now (its disk is full, a flush failed) or is
+    /// reopening; it recovers by itself, so the request may be retried.
+    #[error("{0}")]
+    StoreUnavailable(StoreError),
     /// The client stopped sending within the timeout.
     #[error("Your socket connection to the server was not read from or written to within the timeout period.")]
     RequestTimeout,
@@ -197,6 +201,7 @@ impl From<StoreError> for ProxyError {
             StoreError::NoSuchKey { .. } => ProxyError::NoSuchKey,
             StoreError::NoSuchUpload(_) => ProxyError::NoSuchUpload,
             StoreError::UploadChanged(_) => ProxyError::SlowDown,
+            e if e.is_unavailable() => ProxyError::StoreUnavailable(e),
             other => ProxyError::Store(other),
         }
     }
@@ -239,7 +244,7 @@ impl ProxyError {
             ProxyError::ConditionalRequestConflict => "ConditionalRequestConflict",
             ProxyError::Backend(BackendError::Timeout { .. }) => "ServiceUnavailable",
             ProxyError::Backend(BackendError::NotFound { .. }) => "InternalError",
-            ProxyError::Backend(_) => "ServiceUnavailable",
+            ProxyError::Backend(_) | ProxyError::StoreUnavailable(_) => "ServiceUnavailable",
             ProxyError::Store(_) | ProxyError::Internal(_) => "InternalError",
             ProxyError::RequestTimeout => "RequestTimeout",
             ProxyError::ClientIo(_) => "IncompleteBody",
@@ -273,7 +278,7 @@ impl ProxyError {
             ProxyError::MissingContentLength | ProxyError::UnsizedBodyTooLarge(_) => 411,
             ProxyError::NotImplemented(_) => 501,
             ProxyError::PreconditionFailed => 412,
-            ProxyError::Backend(_) | ProxyError::SlowDown => 503,
+            ProxyError::Backend(_) | ProxyError::SlowDown | ProxyError::StoreUnavailable(_) => 503,
             ProxyError::Store(_) | ProxyError::Internal(_) => 500,
         }
     }
@@ -282,8 +287,19 @@ impl ProxyError {
     pub fn source_kind(&self) -> Source {
         match self {
             ProxyError::Backend(_) => Source::Backend,
-            ProxyError::Store(_) | ProxyError::Internal(_) | ProxyError::SlowDown => Source::Internal,
+            ProxyError::Store(_) | ProxyError::StoreUnavailable(_) | ProxyError::Internal(_) | ProxyError::SlowDown => {
+                Source::Internal
+            }
             _ => Source::Client,
+        }
+    }
+
+    /// Seconds after which a retry may succeed, for a `Retry-After` header: set for a store that
+    /// cannot commit now (it checks every second whether it can recover).
+    pub fn retry_after_secs(&self) -> Option<u32> {
+        match self {
+            ProxyError::StoreUnavailable(_) => Some(1),
+            _ => None,
         }
     }
 
@@ -335,5 +351,24 @@ mod tests {
         assert!(b.may_failover());
         assert_eq!(b.source_kind(), Source::Backend);
         assert!(!ProxyError::AccessDenied.may_failover());
+    }
+
+    #[test]
+    fn a_store_that_cannot_commit_is_a_retryable_503_and_other_store_failures_are_500s() {
+        for e in [
+            StoreError::Flush("flush failed: File too large".into()),
+            StoreError::Unavailable("reopening after: flush failed".into()),
+        ] {
+            let e = ProxyError::from(e);
+            assert_eq!((e.code(), e.status()), ("ServiceUnavailable", 503), "{e:?}");
+            assert_eq!(e.retry_after_secs(), Some(1));
+            assert_eq!(e.source_kind(), Source::Internal);
+            assert!(!e.may_failover(), "another backend would not help");
+        }
+        let e = ProxyError::from(StoreError::Engine("corrupt".into()));
+        assert_eq!(
+            (e.code(), e.status(), e.retry_after_secs()),
+            ("InternalError", 500, None)
+        );
     }
 }

@@ -41,6 +41,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// What of the usage counters reached the store.
     pub usage: Arc<crate::usage::UsageLedger>,
+    /// Bodies to delete that the store could not queue yet (see [`crate::orphans`]).
+    pub pending_orphans: crate::orphans::PendingOrphans,
 }
 
 impl Shared {
@@ -59,6 +61,7 @@ impl Shared {
             workers: Arc::default(),
             metrics: Arc::default(),
             usage: Arc::default(),
+            pending_orphans: Default::default(),
         })
     }
 

@@ -140,18 +140,36 @@ impl Registry {
 
 /// How often a waiting worker looks at the stop signal.
 const STOP_CHECK: Duration = Duration::from_millis(100);
+/// Least time between two warnings of the same failure of one worker.
+const REPEAT_WARN: Duration = Duration::from_secs(60);
 
 /// Runs `worker` until the registry says stop, recording each tick in `health`.
 pub async fn run<W: Worker>(mut worker: W, registry: Arc<Registry>, health: Arc<Health>) {
     health.running.store(true, Ordering::Relaxed);
+    // The last failure logged, and when: the same failure again is logged once a minute at most
+    // (a store that cannot commit fails every tick until it recovers).
+    let mut last_warned: Option<(String, Instant)> = None;
     while !registry.stopping() {
         let result = worker.tick().await;
         health.record(&result, crate::clock::unix_ms());
         let wait = match &result {
-            Ok(Tick::Busy) => continue,
-            Ok(Tick::Idle) => worker.interval(),
+            Ok(tick) => {
+                last_warned = None;
+                if *tick == Tick::Busy {
+                    continue;
+                }
+                worker.interval()
+            }
             Err(e) => {
-                warn!(worker = worker.name(), error = %e, "worker tick failed");
+                let repeated = last_warned
+                    .as_ref()
+                    .is_some_and(|(last, at)| last == e && at.elapsed() < REPEAT_WARN);
+                if repeated {
+                    debug!(worker = worker.name(), error = %e, "worker tick failed again");
+                } else {
+                    warn!(worker = worker.name(), error = %e, "worker tick failed");
+                    last_warned = Some((e.clone(), Instant::now()));
+                }
                 worker.interval()
             }
         };

@@ -19,7 +19,10 @@
 //!
 //! # Errors
 //! Every engine reports the same [`StoreError`](crate::StoreError) variants for the same
-//! situations; the conformance suite (`conformance`, feature `conformance`) checks it.
+//! situations; the conformance suite (`conformance`, feature `conformance`) checks it. An engine
+//! that cannot commit fails every mutation at once with `Flush` (reads still answer) or, while
+//! it cannot answer at all, every call with `Unavailable`; both are
+//! [`is_unavailable`](crate::StoreError::is_unavailable) and end when the engine recovers.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -44,8 +47,8 @@ pub fn ready<T: Send + 'static>(result: Result<T>) -> StoreFuture<T> {
 pub struct Health {
     /// The engine's name (`sled`, …).
     pub engine: &'static str,
-    /// Why the engine no longer promises durability, once it has stopped (a failed flush, a
-    /// stopped flusher); `None` while it is healthy.
+    /// Why the engine cannot commit now (a failed flush, a refused write, a reopening in
+    /// progress); `None` while it is healthy, and again once it has recovered.
     pub problem: Option<String>,
     /// Durability syncs (group-commit flushes) since the engine opened; 0 if it does not count.
     pub flushes: u64,
@@ -186,7 +189,8 @@ pub trait Engine: Send + Sync + 'static {
     /// Reserves `bytes` on `backend` if committed usage plus reservations in flight plus `bytes`
     /// stay within `quota_bytes` (no limit when `None`; the bytes are still tracked), else
     /// `QuotaExceeded`. Checked and recorded atomically: two concurrent reservations never
-    /// exceed the quota together.
+    /// exceed the quota together. Fails like a mutation while the engine cannot commit (`Flush`,
+    /// `Unavailable`), so no bytes move that could not be committed.
     fn reserve(&self, backend: &str, bytes: u64, quota_bytes: Option<u64>) -> StoreFuture<Reservation>;
 
     /// Bytes reserved in flight on `backend`.

@@ -79,10 +79,18 @@ pub enum StoreError {
         /// Why encoding failed.
         detail: String,
     },
-    /// Making a commit durable failed; the store no longer promises durability and must be
-    /// restarted (a failed fsync cannot be retried safely). Every later mutation fails with it.
-    #[error("metadata flush failed, store is poisoned: {0}")]
+    /// The store cannot commit: making a commit durable failed (or the engine's storage refused
+    /// a write), so the engine no longer promises durability on that handle (a failed fsync
+    /// cannot be retried safely). Every later mutation fails with it at once until the engine has
+    /// recovered (the sled engine of [`Store::open`](crate::Store::open) reopens itself once its
+    /// directory takes writes again); reads still answer. Retryable: see
+    /// [`is_unavailable`](Self::is_unavailable).
+    #[error("metadata store cannot commit: {0}")]
     Flush(String),
+    /// The engine cannot answer at all for now, reads included: it is reopening after it could
+    /// not commit, or reopening failed (it keeps trying). Retryable.
+    #[error("metadata store unavailable: {0}")]
+    Unavailable(String),
     /// An error inside the engine that has no better name here (corruption the engine detected,
     /// an unsupported on-disk version, a lost connection to a database server).
     #[error("metadata engine: {0}")]
@@ -90,6 +98,17 @@ pub enum StoreError {
     /// An operating-system error (reading or writing the engine's files, starting its threads).
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl StoreError {
+    /// Whether the store could not commit or answer for now ([`Flush`](Self::Flush),
+    /// [`Unavailable`](Self::Unavailable)), and the same call may succeed once the engine has
+    /// recovered. Whether a mutation that failed so took effect is only known once the engine
+    /// answers again: usually not, but its transaction may have reached the disk before the
+    /// failure.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Flush(_) | StoreError::Unavailable(_))
+    }
 }
 
 /// The result type of every fallible store operation.
@@ -116,6 +135,13 @@ mod tests {
             detail: "eof".into(),
         };
         assert_eq!(e.to_string(), "corrupt objects record: eof");
+        assert!(StoreError::Flush("disk full".into()).is_unavailable());
+        assert!(StoreError::Unavailable("reopening".into()).is_unavailable());
+        assert!(!StoreError::NoSuchBucket("b".into()).is_unavailable());
+        assert_eq!(
+            StoreError::Flush("flush failed: no space".into()).to_string(),
+            "metadata store cannot commit: flush failed: no space"
+        );
         assert_eq!(
             StoreError::InvalidPeriod("2024-13".into()).to_string(),
             "usage period \"2024-13\" is not of the form YYYY-MM"

@@ -6,8 +6,9 @@
 //! Sync` and cheap to clone, over one [`Engine`]. Every call that may wait returns a
 //! [`StoreFuture`] that any runtime can await; a mutation's future resolves when the mutation is
 //! durable (see [`engine`] for the contract). Today's engine is sled (`sled/`: one transaction
-//! per mutation, group commit, the key layout in `sled/layout.rs`); [`Store::open`] opens it.
-//! No type, error or key layout of an engine is visible outside its module.
+//! per mutation, group commit, the key layout in `sled/layout.rs`); [`Store::open`] opens it,
+//! and reopens it by itself after it could not commit (`sled/recover.rs`). No type, error or key
+//! layout of an engine is visible outside its module.
 //!
 //! The data-safety rules every engine upholds (DESIGN §3): a new version becomes current in one
 //! commit after its bytes are stored under a fresh physical key ([`physical_key_for`]); replaced
@@ -52,14 +53,18 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) a sled store in directory `path`.
+    /// Opens (or creates) a sled store in directory `path`. When it cannot commit (its disk is
+    /// full, a flush failed) it fails writes with [`StoreError::Flush`] and says why in
+    /// [`Engine::health`], then recovers by itself: a thread reopens the directory once it takes
+    /// writes again (`sled/recover.rs`).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        Ok(Self::from_engine(Arc::new(sled_engine::SledEngine::open(
+        Ok(Self::from_engine(Arc::new(sled_engine::recover::Recovering::open(
             path.as_ref(),
         )?)))
     }
 
-    /// Opens a fresh sled store that lives only as long as it is open; for tests.
+    /// Opens a fresh sled store that lives only as long as it is open; for tests. It does not
+    /// recover after a failed flush.
     pub fn temporary() -> Result<Self> {
         Ok(Self::from_engine(Arc::new(sled_engine::SledEngine::temporary()?)))
     }

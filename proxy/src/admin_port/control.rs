@@ -177,7 +177,9 @@ impl ProxyControl {
 
     async fn probe(&self) -> Readiness {
         if let Some((at, r)) = &*self.probes.borrow() {
-            if at.elapsed() < PROBE_TTL {
+            // The store's own word on whether it can commit overrides a cached probe at once.
+            let store_agrees = r.store.is_ok() == self.core.shared.store.health().problem.is_none();
+            if at.elapsed() < PROBE_TTL && store_agrees {
                 return r.clone();
             }
         }

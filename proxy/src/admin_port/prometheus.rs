@@ -131,7 +131,20 @@ pub async fn write(core: &Core, usage: &UsageLedger, out: &mut MetricsWriter) {
         "s3o_store_writable",
         "1 when the metadata store takes writes, 0 when it cannot commit.",
     );
-    out.sample("s3o_store_writable", &[], u64::from(store.health().problem.is_none()));
+    let problem = store.health().problem;
+    out.sample("s3o_store_writable", &[], u64::from(problem.is_none()));
+    if let Some(cause) = &problem {
+        out.gauge(
+            "s3o_store_problem",
+            "1 while the metadata store cannot commit; the label says why (it recovers by itself).",
+        );
+        out.sample("s3o_store_problem", &[("cause", cause)], 1u64);
+    }
+    out.gauge(
+        "s3o_orphans_pending",
+        "Bodies of failed writes waiting in memory for the metadata store to queue their deletion.",
+    );
+    out.sample("s3o_orphans_pending", &[], shared.pending_orphans.len() as u64);
     out.gauge(
         "s3o_live_generation",
         "Generation of the live configuration (grows with each reload).",

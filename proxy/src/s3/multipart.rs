@@ -396,6 +396,14 @@ pub async fn complete(
         )
         .await?;
     if let Err(e) = commit(ctx, &upload, &meta, &condition, backend.keeps_parts()).await {
+        if matches!(e, ProxyError::StoreUnavailable(_)) {
+            // Whether the commit happened is known once the store answers again: the cleanup
+            // worker looks then (the store's reads now may show what it could not commit).
+            let mut orphan = crate::orphans::Orphan::new(&upload.backend, &upload.physical_key).meant_for(bucket, key);
+            orphan.upload_id = Some(upload.upload_id.clone());
+            crate::orphans::after_failed_commit(&ctx.core.shared, true, orphan).await;
+            return Err(e);
+        }
         // A concurrent Complete of the same upload (a client retrying a slow one) assembles the
         // same physical key: when that one committed, these bytes are the current object's.
         let committed = match ctx.core.shared.store.get_object(bucket, key).await {

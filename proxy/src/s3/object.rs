@@ -2,7 +2,7 @@
 //! HeadObject (answered from metadata; GET streams from the first healthy copy), DeleteObject and
 //! DeleteObjects (metadata first, bytes through the cleanup queue).
 
-use s3o_store::{physical_key_for, Accounting, CleanupReason, Location, ObjectMeta, WriteCondition};
+use s3o_store::{physical_key_for, Location, ObjectMeta, WriteCondition};
 use tracing::warn;
 
 use crate::backend::{ByteRange, PhysicalMeta, BODY_BUF};
@@ -282,25 +282,19 @@ pub(crate) async fn commit_version(
         .shared
         .store
         .put_object(bucket, key, meta, condition, vec![reservation])
-        .await
-        .map_err(ProxyError::from);
-    if committed.is_err() {
-        queue_orphan(core, placed.backend, placed.physical).await;
+        .await;
+    if let Err(e) = &committed {
+        let orphan = crate::orphans::Orphan::new(placed.backend, placed.physical).meant_for(bucket, key);
+        crate::orphans::after_failed_commit(&core.shared, e.is_unavailable(), orphan).await;
     }
-    committed
+    committed.map_err(ProxyError::from)
 }
 
 /// Queues bytes that were (maybe) written but never committed, and waits until the queue entry
-/// is durable (a crash right after must not leak them).
+/// is durable (a crash right after must not leak them); kept in memory while the store cannot
+/// take them ([`crate::orphans`]).
 pub(crate) async fn queue_orphan(core: &Core, backend: &str, physical: &str) {
-    let queued = core
-        .shared
-        .store
-        .enqueue_cleanup(backend, physical, 0, Accounting::Uncommitted, CleanupReason::Orphan)
-        .await;
-    if let Err(e) = queued {
-        warn!(backend, physical, error = %e, "could not queue an orphan for cleanup");
-    }
+    crate::orphans::queue(&core.shared, backend, physical).await;
 }
 
 /// Parses a single `Range: bytes=...` against `size`. `Ok(None)`: no (usable) range, serve all.
@@ -607,8 +601,8 @@ pub async fn delete_objects(
     for (key, deletion) in req.keys.iter().zip(deletions) {
         match deletion.await {
             Ok(_) => {}
-            // Durability itself failed: the store is poisoned, the whole request fails.
-            Err(e @ s3o_store::StoreError::Flush(_)) => return Err(e.into()),
+            // The store cannot commit: the whole request fails (503, retryable).
+            Err(e) if e.is_unavailable() => return Err(e.into()),
             Err(e) => {
                 let e = ProxyError::from(e);
                 failures.push((key.clone(), e.code(), e.to_string()));

@@ -54,10 +54,13 @@ pub fn error_response(e: &ProxyError, resource: &str, rid: &str, keep_alive: boo
         extra: &[],
     }
     .to_vec();
-    let head = base_head(e.status(), rid)
+    let mut head = base_head(e.status(), rid)
         .header("content-type", "application/xml")
         .content_length(body.len() as u64)
         .header("connection", if keep_alive { "keep-alive" } else { "close" });
+    if let Some(secs) = e.retry_after_secs() {
+        head.push("retry-after", secs.to_string());
+    }
     // A response to HEAD carries the headers of the error but never its body.
     (head, body)
 }

@@ -9,7 +9,9 @@
 //!
 //! A failed flush poisons the store: after a failed fsync the kernel may have dropped the dirty
 //! pages, so retrying could report durability that does not exist. Every pending and later ticket
-//! then fails with [`StoreError::Flush`].
+//! then fails with [`StoreError::Flush`], and the flusher thread stops. The engine also poisons
+//! it when sled refuses a write ([`GroupCommit::poison`]). A poisoned group commit never heals:
+//! recovery replaces the whole engine (`recover.rs`).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -132,10 +134,20 @@ impl GroupCommit {
         }
     }
 
-    /// Poisons the store as a failed flush would; for tests of the refusal paths.
-    #[cfg(test)]
+    /// Poisons the store as a failed flush would (the first cause is kept): every pending and
+    /// later ticket fails, and the flusher thread stops. Generations a flush already made durable
+    /// stay durable.
     pub(crate) fn poison(&self, why: &str) {
-        self.shared.state.lock().poisoned = Some(why.to_owned());
+        let mut st = self.shared.state.lock();
+        if st.poisoned.is_none() {
+            tracing::error!(error = %why, "metadata store poisoned");
+            st.poisoned = Some(why.to_owned());
+        }
+        let woken = std::mem::take(&mut st.wakers);
+        drop(st);
+        self.shared.work.notify_one();
+        self.shared.done.notify_all();
+        woken.into_values().for_each(Waker::wake);
     }
 
     /// Flushes completed since the store opened.
@@ -161,11 +173,11 @@ fn run_flusher(shared: &Shared, mut flush: FlushFn) {
     let mut st = shared.state.lock();
     let mut last_batch = 0;
     loop {
-        while st.registered == st.flushed && !st.shutdown {
+        while st.registered == st.flushed && !st.shutdown && st.poisoned.is_none() {
             shared.work.wait(&mut st);
         }
-        if st.registered == st.flushed {
-            break; // shutdown with nothing pending
+        if st.registered == st.flushed || st.poisoned.is_some() {
+            break; // shutdown with nothing pending, or poisoned by the engine
         }
         if last_batch > 1 && !st.shutdown {
             // Commits are arriving concurrently: gather more before flushing.
@@ -185,7 +197,7 @@ fn run_flusher(shared: &Shared, mut flush: FlushFn) {
             }
             Err(why) => {
                 tracing::error!(error = %why, "metadata flush failed; store poisoned");
-                st.poisoned = Some(why);
+                st.poisoned.get_or_insert(why);
                 std::mem::take(&mut st.wakers)
             }
         };
@@ -387,6 +399,33 @@ mod tests {
         assert!(matches!(r, Err(StoreError::Flush(_))));
         assert!(!gc.ticket().is_durable());
         assert_eq!(gc.flush_count(), 0);
+    }
+
+    #[test]
+    fn poisoning_fails_pending_tickets_keeps_durable_ones_and_stops_the_flusher() {
+        let gate = Arc::new(Mutex::new(()));
+        let g = Arc::clone(&gate);
+        let f: FlushFn = Box::new(move || {
+            drop(g.lock());
+            Ok(())
+        });
+        let gc = GroupCommit::start(f).unwrap();
+        let durable = gc.ticket();
+        durable.wait().unwrap();
+        let held = gate.lock();
+        let pending = gc.ticket();
+        gc.poison("sled refused a write");
+        gc.poison("a later cause");
+        assert!(matches!(pending.wait(), Err(StoreError::Flush(why)) if why == "sled refused a write"));
+        drop(held);
+        assert!(matches!(gc.check(), Err(StoreError::Flush(_))));
+        assert_eq!(gc.problem().as_deref(), Some("sled refused a write"));
+        let t0 = std::time::Instant::now();
+        while !gc.shared.state.lock().stopped {
+            assert!(t0.elapsed() < Duration::from_secs(10), "the flusher did not stop");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(gc.flush_count() >= 1);
     }
 
     #[test]

@@ -2,11 +2,15 @@
 //! inherent methods in the sibling modules) during the call. A read returns a ready future; a
 //! mutation, having committed its transaction in memory, returns a future that resolves when the
 //! group-commit flush has made it durable.
+//!
+//! An I/O error from a mutation poisons the engine as a failed flush would: sled keeps the first
+//! error of its background log writes and refuses every later write with it, so the handle can
+//! never commit again. The mutation fails with [`StoreError::Flush`] naming the cause.
 
 use super::commit::CommitTicket;
 use super::SledEngine;
 use crate::engine::{ready, Engine, Health, StoreFuture};
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::model::{
     Accounting, BucketMeta, CleanupReason, CleanupTask, CompletedUpload, ListPage, ListQuery, ObjectMeta, Part, Upload,
     WriteCondition,
@@ -14,22 +18,38 @@ use crate::model::{
 use crate::reservation::Reservation;
 use crate::stats::{BackendStats, CleanupQueue, UsageCounters};
 
-/// The future of a mutation that committed (or failed) during the call.
-fn durable(committed: Result<CommitTicket>) -> StoreFuture<()> {
-    match committed {
-        Ok(ticket) => Box::pin(ticket),
-        Err(e) => ready(Err(e)),
+impl SledEngine {
+    /// The error a mutation fails with: an I/O error poisons the engine (see the module notes)
+    /// and becomes [`StoreError::Flush`]; any other error is the mutation's own.
+    pub(crate) fn failed(&self, e: StoreError) -> StoreError {
+        match e {
+            StoreError::Io(io) => {
+                let why = format!("metadata write failed: {io}");
+                self.commits.poison(&why);
+                StoreError::Flush(why)
+            }
+            other => other,
+        }
     }
-}
 
-/// [`durable`] for a mutation with an answer: the answer once the mutation is durable.
-fn durable_with<T: Send + 'static>(committed: Result<(T, CommitTicket)>) -> StoreFuture<T> {
-    match committed {
-        Ok((value, ticket)) => Box::pin(async move {
-            ticket.await?;
-            Ok(value)
-        }),
-        Err(e) => ready(Err(e)),
+    /// The future of a mutation that committed (or failed) during the call.
+    fn durable(&self, committed: Result<CommitTicket>) -> StoreFuture<()> {
+        match committed {
+            Ok(ticket) => Box::pin(ticket),
+            Err(e) => ready(Err(self.failed(e))),
+        }
+    }
+
+    /// [`durable`](Self::durable) for a mutation with an answer: the answer once the mutation is
+    /// durable.
+    fn durable_with<T: Send + 'static>(&self, committed: Result<(T, CommitTicket)>) -> StoreFuture<T> {
+        match committed {
+            Ok((value, ticket)) => Box::pin(async move {
+                ticket.await?;
+                Ok(value)
+            }),
+            Err(e) => ready(Err(self.failed(e))),
+        }
     }
 }
 
@@ -43,11 +63,11 @@ impl Engine for SledEngine {
     }
 
     fn sync(&self) -> StoreFuture<()> {
-        durable(self.commits.check().map(|()| self.commits.ticket()))
+        self.durable(self.commits.check().map(|()| self.commits.ticket()))
     }
 
     fn create_bucket(&self, name: &str, owner_access_key: &str) -> StoreFuture<()> {
-        durable(SledEngine::create_bucket(self, name, owner_access_key))
+        self.durable(SledEngine::create_bucket(self, name, owner_access_key))
     }
 
     fn bucket(&self, name: &str) -> StoreFuture<Option<BucketMeta>> {
@@ -59,11 +79,12 @@ impl Engine for SledEngine {
     }
 
     fn delete_bucket(&self, name: &str) -> StoreFuture<()> {
-        durable(SledEngine::delete_bucket(self, name))
+        self.durable(SledEngine::delete_bucket(self, name))
     }
 
     fn next_version(&self) -> StoreFuture<u64> {
-        ready(SledEngine::next_version(self))
+        // Persisting the id generator is a write.
+        ready(SledEngine::next_version(self).map_err(|e| self.failed(e)))
     }
 
     fn get_object(&self, bucket: &str, key: &str) -> StoreFuture<Option<ObjectMeta>> {
@@ -78,15 +99,15 @@ impl Engine for SledEngine {
         condition: &WriteCondition,
         reservations: Vec<Reservation>,
     ) -> StoreFuture<()> {
-        durable(SledEngine::put_object(self, bucket, key, meta, condition, reservations))
+        self.durable(SledEngine::put_object(self, bucket, key, meta, condition, reservations))
     }
 
     fn set_tags(&self, bucket: &str, key: &str, tags: Vec<(String, String)>) -> StoreFuture<()> {
-        durable(SledEngine::set_tags(self, bucket, key, &tags))
+        self.durable(SledEngine::set_tags(self, bucket, key, &tags))
     }
 
     fn delete_object(&self, bucket: &str, key: &str) -> StoreFuture<Option<ObjectMeta>> {
-        durable_with(SledEngine::delete_object(self, bucket, key))
+        self.durable_with(SledEngine::delete_object(self, bucket, key))
     }
 
     fn list_objects(&self, bucket: &str, query: &ListQuery) -> StoreFuture<ListPage> {
@@ -94,7 +115,7 @@ impl Engine for SledEngine {
     }
 
     fn create_upload(&self, upload: &Upload) -> StoreFuture<()> {
-        durable(SledEngine::create_upload(self, upload))
+        self.durable(SledEngine::create_upload(self, upload))
     }
 
     fn upload(&self, upload_id: &str) -> StoreFuture<Option<Upload>> {
@@ -102,7 +123,7 @@ impl Engine for SledEngine {
     }
 
     fn put_part(&self, upload_id: &str, part: &Part, reservation: Option<Reservation>) -> StoreFuture<()> {
-        durable(SledEngine::put_part(self, upload_id, part, reservation))
+        self.durable(SledEngine::put_part(self, upload_id, part, reservation))
     }
 
     fn parts(&self, upload_id: &str, after: u32, limit: usize) -> StoreFuture<Vec<Part>> {
@@ -138,7 +159,7 @@ impl Engine for SledEngine {
         condition: &WriteCondition,
         cleanup_parts: bool,
     ) -> StoreFuture<()> {
-        durable(SledEngine::complete_upload(
+        self.durable(SledEngine::complete_upload(
             self,
             upload_id,
             meta,
@@ -148,7 +169,7 @@ impl Engine for SledEngine {
     }
 
     fn abort_upload(&self, upload_id: &str) -> StoreFuture<Upload> {
-        durable_with(SledEngine::abort_upload(self, upload_id))
+        self.durable_with(SledEngine::abort_upload(self, upload_id))
     }
 
     fn completed_upload(&self, upload_id: &str) -> StoreFuture<Option<CompletedUpload>> {
@@ -156,7 +177,7 @@ impl Engine for SledEngine {
     }
 
     fn forget_completed_before(&self, before_ms: u64) -> StoreFuture<usize> {
-        durable_with(SledEngine::forget_completed_before(self, before_ms))
+        self.durable_with(SledEngine::forget_completed_before(self, before_ms))
     }
 
     fn reserve(&self, backend: &str, bytes: u64, quota_bytes: Option<u64>) -> StoreFuture<Reservation> {
@@ -183,7 +204,7 @@ impl Engine for SledEngine {
         accounting: Accounting,
         reason: CleanupReason,
     ) -> StoreFuture<u64> {
-        durable_with(SledEngine::enqueue_cleanup(
+        self.durable_with(SledEngine::enqueue_cleanup(
             self,
             backend,
             physical_key,
@@ -202,11 +223,11 @@ impl Engine for SledEngine {
     }
 
     fn complete_cleanup(&self, id: u64) -> StoreFuture<()> {
-        durable(SledEngine::complete_cleanup(self, id))
+        self.durable(SledEngine::complete_cleanup(self, id))
     }
 
     fn retry_cleanup(&self, id: u64, now_ms: u64) -> StoreFuture<CleanupTask> {
-        durable_with(SledEngine::retry_cleanup(self, id, now_ms))
+        self.durable_with(SledEngine::retry_cleanup(self, id, now_ms))
     }
 
     fn cleanup_queue(&self, limit: usize) -> StoreFuture<CleanupQueue> {
@@ -218,7 +239,7 @@ impl Engine for SledEngine {
     }
 
     fn add_usage(&self, period: &str, deltas: Vec<UsageCounters>) -> StoreFuture<()> {
-        durable(SledEngine::add_usage(self, period, &deltas))
+        self.durable(SledEngine::add_usage(self, period, &deltas))
     }
 
     fn usage_counters(&self, period: &str) -> StoreFuture<Vec<UsageCounters>> {
@@ -230,6 +251,6 @@ impl Engine for SledEngine {
     }
 
     fn check_writable(&self) -> StoreFuture<()> {
-        durable(SledEngine::check_writable(self))
+        self.durable(SledEngine::check_writable(self))
     }
 }

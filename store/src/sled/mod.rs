@@ -7,6 +7,10 @@
 //! transaction during the call and returns a future that resolves when the flush that follows
 //! has made it durable (see [`engine`] for the [`Engine`](crate::Engine) implementation). The
 //! inherent methods of [`SledEngine`] in the submodules are those synchronous halves.
+//!
+//! A [`SledEngine`] that failed to commit stays failed; a store opened from a directory is a
+//! [`recover::Recovering`] engine around one, which replaces it by a reopened one once the
+//! directory takes writes again.
 
 mod buckets;
 mod cleanup;
@@ -18,6 +22,7 @@ mod list;
 mod multipart;
 mod objects;
 mod quota;
+pub(crate) mod recover;
 mod stats;
 
 use std::path::Path;
@@ -51,21 +56,24 @@ pub(crate) struct SledEngine {
 }
 
 impl SledEngine {
-    /// Opens (or creates) the store in directory `path`.
-    pub(crate) fn open(path: &Path) -> Result<Self> {
-        Self::with_config(sled::Config::new().path(path))
+    /// Opens (or creates) the store in directory `path`, counting reservations in `ledger` (a
+    /// reopened store keeps the ledger of the one it replaces, with the reservations in flight).
+    pub(crate) fn open_with(path: &Path, ledger: Arc<Ledger>) -> Result<Self> {
+        Self::with_config(sled::Config::new().path(path), ledger)
     }
 
     /// Opens a fresh store that lives only as long as it is open; for tests.
     pub(crate) fn temporary() -> Result<Self> {
-        Self::with_config(sled::Config::new().temporary(true))
+        Self::with_config(sled::Config::new().temporary(true), Arc::default())
     }
 
     /// Opens a store from a sled configuration.
-    fn with_config(config: sled::Config) -> Result<Self> {
+    fn with_config(config: sled::Config, ledger: Arc<Ledger>) -> Result<Self> {
         let db = config.open()?;
         let flush_db = db.clone();
-        let commits = GroupCommit::start(Box::new(move || flush_db.flush().map(drop).map_err(|e| e.to_string())))?;
+        let commits = GroupCommit::start(Box::new(move || {
+            flush_db.flush().map(drop).map_err(|e| format!("flush failed: {e}"))
+        }))?;
         let cleanup = db.open_tree(layout::CLEANUP)?;
         let engine = Self {
             buckets: db.open_tree(layout::BUCKETS)?,
@@ -81,7 +89,7 @@ impl SledEngine {
             meta: db.open_tree(layout::META)?,
             cleanup_depth: AtomicU64::new(u64::try_from(cleanup.len()).unwrap_or(u64::MAX)),
             cleanup,
-            ledger: Arc::new(Ledger::default()),
+            ledger,
             commits,
             db,
         };

@@ -47,6 +47,8 @@ impl SledEngine {
     /// Reserves `bytes` on `backend` within `quota_bytes` (see
     /// [`Engine::reserve`](crate::Engine::reserve)).
     pub(crate) fn reserve(&self, backend: &str, bytes: u64, quota_bytes: Option<u64>) -> Result<Reservation> {
+        // Bytes that could not be committed should not move.
+        self.commits.check()?;
         let mut st = self.ledger.state.lock();
         let in_flight = st.reserved.get(backend).copied().unwrap_or(0);
         if let Some(quota) = quota_bytes {
