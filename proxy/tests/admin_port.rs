@@ -230,6 +230,29 @@ fn operator_endpoints_need_the_token_and_answer_the_seed_shapes() {
 }
 
 #[test]
+fn a_request_split_across_many_writes_is_read_whole() {
+    let srv = admin_server();
+    let mut s = TcpStream::connect(srv.admin_addr()).unwrap();
+    s.set_nodelay(true).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let body = br#"{"key":"data/none"}"#;
+    let req = format!(
+        "POST /ui/api/delete HTTP/1.1\r\nhost: a\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let mut all = req.into_bytes();
+    all.extend_from_slice(body);
+    for piece in all.chunks(7) {
+        s.write_all(piece).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    // Read whole: the session check answers, not the request-line parser.
+    assert_eq!(parse(&raw).status, 401, "{}", String::from_utf8_lossy(&raw));
+}
+
+#[test]
 fn health_readiness_and_metrics_are_public() {
     let srv = admin_server();
     let a = srv.admin_addr();

@@ -31,15 +31,19 @@ impl AdminStream {
         matches!(self, AdminStream::Tls(_))
     }
 
-    /// Reads into the spare capacity of `buf` within `limit`; `Ok(0)` when the peer closed.
+    /// Reads into the spare capacity of `buf` (after the bytes it holds) within `limit`;
+    /// `Ok(0)` when the peer closed.
     pub async fn read(&mut self, buf: Vec<u8>, limit: Duration) -> (Result<usize, IoFailure>, Vec<u8>) {
+        // monoio fills a buffer from its start: hand it only the spare part.
+        let (len, cap) = (buf.len(), buf.capacity());
+        let spare = monoio::buf::IoBufMut::slice_mut(buf, len..cap);
         let outcome = match self {
-            AdminStream::Plain(s) => monoio::time::timeout(limit, s.read(buf)).await,
-            AdminStream::Tls(s) => monoio::time::timeout(limit, s.read(buf)).await,
+            AdminStream::Plain(s) => monoio::time::timeout(limit, s.read(spare)).await,
+            AdminStream::Tls(s) => monoio::time::timeout(limit, s.read(spare)).await,
         };
         match outcome {
-            Ok((Ok(n), buf)) => (Ok(n), buf),
-            Ok((Err(_), buf)) => (Err(IoFailure::Io), buf),
+            Ok((Ok(n), slice)) => (Ok(n), slice.into_inner()),
+            Ok((Err(_), slice)) => (Err(IoFailure::Io), slice.into_inner()),
             Err(_) => (Err(IoFailure::TimedOut), Vec::new()),
         }
     }
