@@ -69,16 +69,14 @@ pub async fn serve_connection(core: Rc<Core>, stream: TcpStream) {
         core.shared.inflight.fetch_sub(1, Ordering::SeqCst);
         let keep = match result {
             Ok(body_consumed) => {
-                core.metrics
-                    .record(io.operation, recorded_status(io.status), started.elapsed());
+                core.record_request(io.operation, recorded_status(io.status), started.elapsed());
                 body_consumed
             }
             Err(e) => {
                 debug!(request = %rid, code = e.code(), error = %e, "request failed");
                 if io.response_started {
                     // Headers already went out: the only honest signal left is to cut the connection.
-                    core.metrics
-                        .record(io.operation, recorded_status(io.status), started.elapsed());
+                    core.record_request(io.operation, recorded_status(io.status), started.elapsed());
                     return;
                 }
                 // After an error the body may be unread: only reuse the connection if it had none.
@@ -91,8 +89,7 @@ pub async fn serve_connection(core: Rc<Core>, stream: TcpStream) {
                     && head.keep_alive();
                 let is_head = head.method == http::Method::HEAD;
                 let written = write_error(&mut io, &e, &head.path, &rid, keep, is_head).await;
-                core.metrics
-                    .record(io.operation, recorded_status(io.status), started.elapsed());
+                core.record_request(io.operation, recorded_status(io.status), started.elapsed());
                 if written.is_err() {
                     return;
                 }

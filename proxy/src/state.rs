@@ -15,7 +15,7 @@ use crate::backend::Backend;
 use crate::config::{BackendKind, Config};
 use crate::error::ProxyError;
 use crate::live::{BackendSet, Live, Snapshot};
-use crate::metrics::{CoreMetrics, Metrics};
+use crate::metrics::{CoreMetrics, Metrics, OpSlots};
 
 /// State shared by every core.
 #[derive(Debug)]
@@ -119,6 +119,8 @@ pub struct Core {
     pub metrics: Arc<CoreMetrics>,
     /// This core's snapshot and backend clients, refreshed between requests.
     live: RefCell<CoreLive>,
+    /// Where this core counts each operation.
+    op_slots: RefCell<OpSlots>,
 }
 
 impl Core {
@@ -137,6 +139,7 @@ impl Core {
             id,
             metrics,
             live: RefCell::new(CoreLive { snap, backends }),
+            op_slots: RefCell::default(),
         })
     }
 
@@ -153,6 +156,12 @@ impl Core {
             live.snap = snap;
         }
         live.snap.clone()
+    }
+
+    /// Counts one finished request of `operation` (no lock: this core's own counters).
+    pub fn record_request(&self, operation: &'static str, status: u16, took: std::time::Duration) {
+        let slot = self.op_slots.borrow_mut().slot(&self.shared.metrics, operation);
+        self.metrics.record(slot, status, took);
     }
 
     /// This core's client of the backend called `name`.

@@ -22,7 +22,7 @@ pub async fn write(core: &Core, usage: &UsageLedger, out: &mut MetricsWriter) {
     );
     for (op, stats) in &ops {
         for (status, n) in &stats.by_status {
-            let status = status.to_string();
+            let status = status.map_or_else(|| "other".to_owned(), |s| s.to_string());
             out.sample("s3o_requests_total", &[("operation", op), ("status", &status)], *n);
         }
     }
