@@ -238,21 +238,10 @@ impl Metrics {
         for core in self.cores.lock().iter() {
             for (slot, counters) in core.ops.iter().enumerate() {
                 let name = names.get(slot).copied().unwrap_or(OTHER_OPERATION);
-                let mut stats = OpStats::default();
-                counters.add_to(&mut stats);
-                if stats.count() == 0 {
-                    continue;
-                }
-                let merged = out.entry(name).or_default();
-                for (st, n) in stats.by_status {
-                    *merged.by_status.entry(st).or_default() += n;
-                }
-                for (a, b) in merged.buckets.iter_mut().zip(stats.buckets.iter()) {
-                    *a += b;
-                }
-                merged.sum_secs += stats.sum_secs;
+                counters.add_to(out.entry(name).or_default());
             }
         }
+        out.retain(|_, stats| stats.count() > 0);
         out
     }
 

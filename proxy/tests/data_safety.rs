@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use common::fake_s3::FakeS3;
 use common::{data, TempDir, TestServer};
-use s3o_proxy::live::BackendSet;
 use s3o_sigv4::StreamingMode;
 
 fn config(dir: &std::path::Path, fake: std::net::SocketAddr) -> String {
@@ -47,16 +46,7 @@ secret_key = "{sk}"
 
 /// Runs the cleanup queue as if `ahead` had passed (superseded versions wait a grace period).
 fn run_cleanup(srv: &TestServer, ahead: Duration) {
-    let shared = srv.shared.clone();
-    let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-        .enable_timer()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
-        let backends = BackendSet::new(&shared.live.snapshot(), &shared.cfg.limits, &shared.metrics).unwrap();
-        let now = s3o_proxy::clock::unix_ms() + ahead.as_millis() as u64;
-        while s3o_proxy::cleanup::run_once_at(&shared, &backends, now).await > 0 {}
-    });
+    srv.run_cleanup_at(s3o_proxy::clock::unix_ms() + ahead.as_millis() as u64);
 }
 
 #[test]
