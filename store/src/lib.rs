@@ -21,6 +21,7 @@ pub mod conformance;
 pub mod engine;
 mod error;
 mod model;
+pub mod postgres;
 mod reservation;
 mod rules;
 #[path = "sled/mod.rs"]
@@ -67,6 +68,12 @@ impl Store {
     /// recover after a failed flush.
     pub fn temporary() -> Result<Self> {
         Ok(Self::from_engine(Arc::new(sled_engine::SledEngine::temporary()?)))
+    }
+
+    /// Connects to the PostgreSQL database `config` names (see [`postgres`]), migrating its
+    /// schema; blocks until connected or failed.
+    pub fn open_postgres(config: &postgres::PgConfig) -> Result<Self> {
+        Ok(Self::from_engine(Arc::new(postgres::PgEngine::open(config)?)))
     }
 
     /// A handle on `engine`.

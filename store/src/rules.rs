@@ -58,6 +58,26 @@ pub(crate) fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// The smallest byte string greater than every string that starts with `prefix`, or `None` when
+/// no such string exists (the prefix is empty or all `0xff`).
+pub(crate) fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut s = prefix.to_vec();
+    while let Some(last) = s.pop() {
+        if last < u8::MAX {
+            s.push(last + 1);
+            return Some(s);
+        }
+    }
+    None
+}
+
+/// If `key` (which starts with `prefix`) rolls up under `delimiter`, the length of its common
+/// prefix: up to and including the first delimiter after the prefix.
+pub(crate) fn rollup_end(key: &str, prefix: &str, delimiter: &str) -> Option<usize> {
+    let rest = key.strip_prefix(prefix)?;
+    rest.find(delimiter).map(|pos| prefix.len() + pos + delimiter.len())
+}
+
 /// 64-bit FNV-1a: a stable, dependency-free hash to spread physical keys.
 fn fnv1a64(parts: &[&[u8]]) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;

@@ -187,18 +187,7 @@ pub(crate) fn corrupt(tree: &'static str, detail: String) -> StoreError {
     StoreError::Corrupt { record: tree, detail }
 }
 
-/// The smallest byte string greater than every string that starts with `prefix`, or `None` when
-/// no such string exists (the prefix is empty or all `0xff`).
-pub(crate) fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut s = prefix.to_vec();
-    while let Some(last) = s.pop() {
-        if last < u8::MAX {
-            s.push(last + 1);
-            return Some(s);
-        }
-    }
-    None
-}
+pub(crate) use crate::rules::successor;
 
 #[cfg(test)]
 mod tests {

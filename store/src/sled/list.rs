@@ -14,6 +14,7 @@ use super::layout::{bucket_prefix, decode, object_key, successor, utf8, OBJECTS}
 use super::SledEngine;
 use crate::error::{Result, StoreError};
 use crate::model::{ListPage, ListQuery, ObjectMeta};
+use crate::rules::rollup_end;
 
 /// Where the scan of a page begins.
 fn start_bound(bucket: &str, query: &ListQuery, delimiter: Option<&str>) -> Option<Bound<Vec<u8>>> {
@@ -31,13 +32,6 @@ fn start_bound(bucket: &str, query: &ListQuery, delimiter: Option<&str>) -> Opti
         return successor(&object_key(bucket, rolled)).map(Bound::Included);
     }
     Some(Bound::Excluded(after_key))
-}
-
-/// If `key` (which starts with `prefix`) rolls up under `delimiter`, the length of its common
-/// prefix: up to and including the first delimiter after the prefix.
-fn rollup_end(key: &str, prefix: &str, delimiter: &str) -> Option<usize> {
-    let rest = key.strip_prefix(prefix)?;
-    rest.find(delimiter).map(|pos| prefix.len() + pos + delimiter.len())
 }
 
 impl SledEngine {

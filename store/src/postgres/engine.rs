@@ -1,0 +1,235 @@
+//! The [`Engine`] implementation of the PostgreSQL engine: each call copies its arguments and
+//! runs on the engine's runtime (see [`PgEngine::run`](super::PgEngine)); the sibling modules
+//! hold the calls' bodies.
+
+use super::multipart::{Complete, UploadQuery};
+use super::objects::Put;
+use super::{cleanup, list, multipart, objects, PgEngine};
+use crate::engine::{ready, Engine, Health, StoreFuture};
+use crate::model::{
+    Accounting, BucketMeta, CleanupReason, CleanupTask, CompletedUpload, ListPage, ListQuery, ObjectMeta, Part, Upload,
+    WriteCondition,
+};
+use crate::reservation::Reservation;
+use crate::stats::{BackendStats, CleanupQueue, UsageCounters};
+
+impl Engine for PgEngine {
+    fn health(&self) -> Health {
+        Health {
+            engine: "postgres",
+            problem: self.db.problem.lock().clone(),
+            flushes: 0,
+        }
+    }
+
+    fn sync(&self) -> StoreFuture<()> {
+        // Every commit the engine acknowledged waited for the server's WAL flush.
+        ready(Ok(()))
+    }
+
+    fn create_bucket(&self, name: &str, owner_access_key: &str) -> StoreFuture<()> {
+        let (name, owner) = (name.to_owned(), owner_access_key.to_owned());
+        self.run(move |db| async move { objects::create_bucket(&db, name, owner).await })
+    }
+
+    fn bucket(&self, name: &str) -> StoreFuture<Option<BucketMeta>> {
+        let name = name.to_owned();
+        self.run(move |db| async move { objects::bucket(&db, name).await })
+    }
+
+    fn list_buckets(&self) -> StoreFuture<Vec<BucketMeta>> {
+        self.run(move |db| async move { objects::list_buckets(&db).await })
+    }
+
+    fn delete_bucket(&self, name: &str) -> StoreFuture<()> {
+        let name = name.to_owned();
+        self.run(move |db| async move { objects::delete_bucket(&db, name).await })
+    }
+
+    fn next_version(&self) -> StoreFuture<u64> {
+        self.run(move |db| async move { objects::next_version(&db).await })
+    }
+
+    fn get_object(&self, bucket: &str, key: &str) -> StoreFuture<Option<ObjectMeta>> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.run(move |db| async move { objects::get_object(&db, bucket, key).await })
+    }
+
+    fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: &ObjectMeta,
+        condition: &WriteCondition,
+        reservations: Vec<Reservation>,
+    ) -> StoreFuture<()> {
+        let put = Put {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            meta: meta.clone(),
+            condition: condition.clone(),
+        };
+        self.run(move |db| async move { objects::put_object(&db, put, reservations).await })
+    }
+
+    fn set_tags(&self, bucket: &str, key: &str, tags: Vec<(String, String)>) -> StoreFuture<()> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.run(move |db| async move { objects::set_tags(&db, bucket, key, tags).await })
+    }
+
+    fn delete_object(&self, bucket: &str, key: &str) -> StoreFuture<Option<ObjectMeta>> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.run(move |db| async move { objects::delete_object(&db, bucket, key).await })
+    }
+
+    fn list_objects(&self, bucket: &str, query: &ListQuery) -> StoreFuture<ListPage> {
+        let (bucket, query) = (bucket.to_owned(), query.clone());
+        self.run(move |db| async move { list::list_objects(&db, bucket, query).await })
+    }
+
+    fn create_upload(&self, upload: &Upload) -> StoreFuture<()> {
+        let upload = upload.clone();
+        self.run(move |db| async move { multipart::create_upload(&db, upload).await })
+    }
+
+    fn upload(&self, upload_id: &str) -> StoreFuture<Option<Upload>> {
+        let id = upload_id.to_owned();
+        self.run(move |db| async move { multipart::upload(&db, id).await })
+    }
+
+    fn put_part(&self, upload_id: &str, part: &Part, reservation: Option<Reservation>) -> StoreFuture<()> {
+        let (id, part) = (upload_id.to_owned(), part.clone());
+        self.run(move |db| async move { multipart::put_part(&db, id, part, reservation).await })
+    }
+
+    fn parts(&self, upload_id: &str, after: u32, limit: usize) -> StoreFuture<Vec<Part>> {
+        let id = upload_id.to_owned();
+        self.run(move |db| async move { multipart::parts(&db, id, after, limit).await })
+    }
+
+    fn list_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: &str,
+        upload_id_marker: &str,
+        limit: usize,
+    ) -> StoreFuture<Vec<Upload>> {
+        let q = UploadQuery {
+            bucket: bucket.to_owned(),
+            prefix: prefix.to_owned(),
+            key_marker: key_marker.to_owned(),
+            upload_id_marker: upload_id_marker.to_owned(),
+            limit,
+        };
+        self.run(move |db| async move { multipart::list_uploads(&db, q).await })
+    }
+
+    fn uploads_initiated_before(&self, before_ms: u64, limit: usize) -> StoreFuture<Vec<Upload>> {
+        self.run(move |db| async move { multipart::uploads_initiated_before(&db, before_ms, limit).await })
+    }
+
+    fn complete_upload(
+        &self,
+        upload_id: &str,
+        meta: &ObjectMeta,
+        condition: &WriteCondition,
+        cleanup_parts: bool,
+    ) -> StoreFuture<()> {
+        let done = Complete {
+            upload_id: upload_id.to_owned(),
+            meta: meta.clone(),
+            condition: condition.clone(),
+            cleanup_parts,
+        };
+        self.run(move |db| async move { multipart::complete_upload(&db, done).await })
+    }
+
+    fn abort_upload(&self, upload_id: &str) -> StoreFuture<Upload> {
+        let id = upload_id.to_owned();
+        self.run(move |db| async move { multipart::abort_upload(&db, id).await })
+    }
+
+    fn completed_upload(&self, upload_id: &str) -> StoreFuture<Option<CompletedUpload>> {
+        let id = upload_id.to_owned();
+        self.run(move |db| async move { multipart::completed_upload(&db, id).await })
+    }
+
+    fn forget_completed_before(&self, before_ms: u64) -> StoreFuture<usize> {
+        self.run(move |db| async move { multipart::forget_completed_before(&db, before_ms).await })
+    }
+
+    fn reserve(&self, backend: &str, bytes: u64, quota_bytes: Option<u64>) -> StoreFuture<Reservation> {
+        let backend = backend.to_owned();
+        self.run(move |db| async move { cleanup::reserve(db, backend, bytes, quota_bytes).await })
+    }
+
+    fn reserved(&self, backend: &str) -> StoreFuture<u64> {
+        let backend = backend.to_owned();
+        self.run(move |db| async move { cleanup::reserved(&db, backend).await })
+    }
+
+    fn usage(&self, backend: &str) -> StoreFuture<u64> {
+        let backend = backend.to_owned();
+        self.run(move |db| async move { cleanup::usage(&db, backend).await })
+    }
+
+    fn all_usage(&self) -> StoreFuture<Vec<(String, u64)>> {
+        self.run(move |db| async move { cleanup::all_usage(&db).await })
+    }
+
+    fn enqueue_cleanup(
+        &self,
+        backend: &str,
+        physical_key: &str,
+        size: u64,
+        accounting: Accounting,
+        reason: CleanupReason,
+    ) -> StoreFuture<u64> {
+        let task = CleanupTask::delete(backend, physical_key, size, accounting, reason, crate::rules::now_ms());
+        self.run(move |db| async move { cleanup::enqueue(&db, task).await })
+    }
+
+    fn due_cleanup(&self, now_ms: u64, limit: usize) -> StoreFuture<Vec<CleanupTask>> {
+        self.run(move |db| async move { cleanup::due(&db, now_ms, limit).await })
+    }
+
+    fn cleanup_task(&self, id: u64) -> StoreFuture<Option<CleanupTask>> {
+        self.run(move |db| async move { cleanup::task(&db, id).await })
+    }
+
+    fn complete_cleanup(&self, id: u64) -> StoreFuture<()> {
+        self.run(move |db| async move { cleanup::complete(&db, id).await })
+    }
+
+    fn retry_cleanup(&self, id: u64, now_ms: u64) -> StoreFuture<CleanupTask> {
+        self.run(move |db| async move { cleanup::retry(&db, id, now_ms).await })
+    }
+
+    fn cleanup_queue(&self, limit: usize) -> StoreFuture<CleanupQueue> {
+        self.run(move |db| async move { cleanup::queue(&db, limit).await })
+    }
+
+    fn backend_stats(&self) -> StoreFuture<Vec<BackendStats>> {
+        self.run(move |db| async move { cleanup::backend_stats(&db).await })
+    }
+
+    fn add_usage(&self, period: &str, deltas: Vec<UsageCounters>) -> StoreFuture<()> {
+        let period = period.to_owned();
+        self.run(move |db| async move { cleanup::add_usage(&db, period, deltas).await })
+    }
+
+    fn usage_counters(&self, period: &str) -> StoreFuture<Vec<UsageCounters>> {
+        let period = period.to_owned();
+        self.run(move |db| async move { cleanup::usage_counters(&db, period).await })
+    }
+
+    fn prefix_summary(&self, bucket: &str, prefix: &str) -> StoreFuture<(u64, u64)> {
+        let (bucket, prefix) = (bucket.to_owned(), prefix.to_owned());
+        self.run(move |db| async move { cleanup::prefix_summary(&db, bucket, prefix).await })
+    }
+
+    fn check_writable(&self) -> StoreFuture<()> {
+        self.run(move |db| async move { cleanup::check_writable(&db).await })
+    }
+}

@@ -1,0 +1,457 @@
+//! Buckets and objects in the PostgreSQL engine. Every write into a bucket holds its row `FOR
+//! KEY SHARE` (writers do not block each other) and deleting a bucket takes it `FOR UPDATE`
+//! (waiting out the writers in flight, then refusing any that come after), so emptiness is
+//! checked atomically with the deletion. Writing a key locks its row `FOR UPDATE` before the
+//! write condition is checked; two first writes of one key race on the primary key, and the loser
+//! runs again, now seeing the winner's version.
+
+use tokio_postgres::types::ToSql;
+
+use super::batch::Batch;
+use super::counters::Deltas;
+use super::error::PgErr;
+use super::pool::Conn;
+use super::{attempt, big, decode, encode, num, together, unbig, Db};
+use crate::error::{Result, StoreError};
+use crate::model::{Accounting, BucketMeta, CleanupReason, CleanupTask, ObjectMeta, WriteCondition};
+use crate::reservation::Reservation;
+use crate::rules::{check_bucket_name, now_ms, CLEANUP_GRACE_MS};
+
+/// Objects' table name in errors.
+pub(crate) const OBJECTS: &str = "s3o_objects";
+
+const GET_BUCKET: &str = "SELECT b.name, b.owner, b.created_ms,
+        (SELECT sum(objects)::text FROM s3o_counters c WHERE c.scope = 'bucket' AND c.name = b.name),
+        (SELECT sum(bytes)::text FROM s3o_counters c WHERE c.scope = 'bucket' AND c.name = b.name)
+     FROM s3o_buckets b WHERE b.name = $1";
+const LIST_BUCKETS: &str = "SELECT b.name, b.owner, b.created_ms, sum(c.objects)::text, sum(c.bytes)::text
+     FROM s3o_buckets b LEFT JOIN s3o_counters c ON c.scope = 'bucket' AND c.name = b.name
+     GROUP BY b.name ORDER BY b.name";
+const CREATE_BUCKET: &str =
+    "INSERT INTO s3o_buckets (name, owner, created_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
+const LOCK_BUCKET_EXCLUSIVE: &str = "SELECT 1 FROM s3o_buckets WHERE name = $1 FOR UPDATE";
+const BUCKET_HAS_OBJECTS: &str = "SELECT EXISTS (SELECT 1 FROM s3o_objects WHERE bucket = $1)";
+const DELETE_BUCKET: &str = "DELETE FROM s3o_buckets WHERE name = $1";
+const DELETE_BUCKET_COUNTERS: &str = "DELETE FROM s3o_counters WHERE scope = 'bucket' AND name = $1";
+/// Held by every write into a bucket.
+pub(crate) const LOCK_BUCKET_SHARED: &str = "SELECT 1 FROM s3o_buckets WHERE name = $1 FOR KEY SHARE";
+const GET_OBJECT: &str = "SELECT meta FROM s3o_objects WHERE bucket = $1 AND key = $2";
+/// The current version, locked for the rest of the transaction.
+pub(crate) const LOCK_OBJECT: &str = "SELECT meta FROM s3o_objects WHERE bucket = $1 AND key = $2 FOR UPDATE";
+const INSERT_OBJECT: &str = "INSERT INTO s3o_objects (bucket, key, size, etag, last_modified_ms, version, meta)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+const UPDATE_OBJECT: &str =
+    "UPDATE s3o_objects SET size = $3, etag = $4, last_modified_ms = $5, version = $6, meta = $7
+     WHERE bucket = $1 AND key = $2";
+const UPDATE_META: &str = "UPDATE s3o_objects SET meta = $3 WHERE bucket = $1 AND key = $2";
+const DELETE_OBJECT: &str = "DELETE FROM s3o_objects WHERE bucket = $1 AND key = $2 RETURNING meta";
+const NEXT_VERSION: &str = "SELECT nextval('s3o_versions')";
+const CONSUME_RESERVATIONS: &str = "DELETE FROM s3o_reservations WHERE instance = $1 AND id = ANY ($2)";
+/// Queues cleanup tasks, one per array element.
+pub(crate) const ENQUEUE_MANY: &str =
+    "INSERT INTO s3o_cleanup (backend, physical_key, size, reason, accounting, upload_id, attempts, not_before_ms)
+     SELECT t.backend, t.physical_key, t.size, t.reason, t.accounting, t.upload_id, 0, t.not_before_ms
+       FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::int8[])
+            AS t(backend, physical_key, size, reason, accounting, upload_id, not_before_ms)";
+
+/// A bucket row: name, owner, created, and its counters' sums.
+fn bucket_of(row: &tokio_postgres::Row) -> std::result::Result<BucketMeta, PgErr> {
+    Ok(BucketMeta {
+        name: row.try_get(0)?,
+        owner: row.try_get(1)?,
+        created_ms: unbig(row.try_get(2)?),
+        object_count: num(row.try_get(3)?, "s3o_counters")?,
+        logical_bytes: num(row.try_get(4)?, "s3o_counters")?,
+    })
+}
+
+/// Cleanup tasks as the columns of [`ENQUEUE_MANY`].
+#[derive(Default)]
+pub(crate) struct Tasks {
+    backend: Vec<String>,
+    physical_key: Vec<String>,
+    size: Vec<i64>,
+    reason: Vec<String>,
+    accounting: Vec<String>,
+    upload_id: Vec<Option<String>>,
+    not_before_ms: Vec<i64>,
+}
+
+impl Tasks {
+    /// Adds `task` (its id is the database's).
+    pub(crate) fn push(&mut self, task: CleanupTask) {
+        self.backend.push(task.backend);
+        self.physical_key.push(task.physical_key);
+        self.size.push(big(task.size));
+        self.reason.push(super::cleanup::reason_name(task.reason).to_owned());
+        self.accounting
+            .push(super::cleanup::accounting_name(task.accounting).to_owned());
+        self.upload_id.push(task.upload_id);
+        self.not_before_ms.push(big(task.not_before_ms));
+    }
+
+    /// How many tasks there are.
+    pub(crate) fn len(&self) -> usize {
+        self.backend.len()
+    }
+
+    /// The parameters of [`ENQUEUE_MANY`].
+    pub(crate) fn params(&self) -> [&(dyn ToSql + Sync); 7] {
+        [
+            &self.backend,
+            &self.physical_key,
+            &self.size,
+            &self.reason,
+            &self.accounting,
+            &self.upload_id,
+            &self.not_before_ms,
+        ]
+    }
+}
+
+/// What a new version changes besides its own row: the counters and the cleanup of the version
+/// it replaces. `usage_delta` is added to the committed bytes of every location of `meta`.
+pub(crate) fn replace_effects(
+    bucket: &str,
+    key: &str,
+    meta: &ObjectMeta,
+    current: Option<&ObjectMeta>,
+    usage_delta: i128,
+    deltas: &mut Deltas,
+    tasks: &mut Tasks,
+) {
+    deltas.version(bucket, meta, 1);
+    for loc in &meta.locations {
+        deltas.committed(&loc.backend, usage_delta);
+    }
+    let Some(old) = current else { return };
+    deltas.version(bucket, old, -1);
+    let not_before_ms = now_ms().saturating_add(CLEANUP_GRACE_MS);
+    for loc in &old.locations {
+        if meta.locations.contains(loc) {
+            tracing::warn!(
+                bucket,
+                key,
+                backend = %loc.backend,
+                physical_key = %loc.physical_key,
+                "physical key reused by a new version; not queued for cleanup"
+            );
+            deltas.committed(&loc.backend, -i128::from(old.size));
+        } else {
+            tasks.push(CleanupTask::delete(
+                &loc.backend,
+                &loc.physical_key,
+                old.size,
+                Accounting::Committed,
+                CleanupReason::Replaced,
+                not_before_ms,
+            ));
+            deltas.queued(1);
+        }
+    }
+}
+
+/// The columns of an object row other than bucket and key.
+pub(crate) struct ObjectRow {
+    size: i64,
+    etag: String,
+    last_modified_ms: i64,
+    version: i64,
+    value: Vec<u8>,
+}
+
+impl ObjectRow {
+    /// The row of `meta`.
+    pub(crate) fn of(meta: &ObjectMeta) -> Result<Self> {
+        Ok(Self {
+            size: big(meta.size),
+            etag: meta.etag.clone(),
+            last_modified_ms: big(meta.last_modified_ms),
+            version: big(meta.version),
+            value: encode(OBJECTS, meta)?,
+        })
+    }
+
+    /// The statement writing it (insert for a new key, update otherwise).
+    pub(crate) fn sql(exists: bool) -> &'static str {
+        if exists {
+            UPDATE_OBJECT
+        } else {
+            INSERT_OBJECT
+        }
+    }
+
+    /// The parameters of [`sql`](Self::sql), for `bucket`/`key`.
+    pub(crate) fn params<'a>(&'a self, bucket: &'a String, key: &'a Vec<u8>) -> [&'a (dyn ToSql + Sync); 7] {
+        [
+            bucket,
+            key,
+            &self.size,
+            &self.etag,
+            &self.last_modified_ms,
+            &self.version,
+            &self.value,
+        ]
+    }
+}
+
+/// Creates a bucket.
+pub(crate) async fn create_bucket(db: &Db, name: String, owner: String) -> Result<()> {
+    check_bucket_name(&name)?;
+    let now = big(now_ms());
+    let created = attempt!(db, |conn| async {
+        let st = conn.st(CREATE_BUCKET).await?;
+        Ok::<_, PgErr>(conn.client().execute(&st, &[&name, &owner, &now]).await?)
+    })?;
+    if created == 0 {
+        return Err(StoreError::BucketAlreadyExists(name));
+    }
+    Ok(())
+}
+
+/// The bucket named `name`.
+pub(crate) async fn bucket(db: &Db, name: String) -> Result<Option<BucketMeta>> {
+    attempt!(db, |conn| async {
+        let st = conn.st(GET_BUCKET).await?;
+        match conn.client().query_opt(&st, &[&name]).await? {
+            Some(row) => Ok(Some(bucket_of(&row)?)),
+            None => Ok::<_, PgErr>(None),
+        }
+    })
+}
+
+/// Every bucket in name order.
+pub(crate) async fn list_buckets(db: &Db) -> Result<Vec<BucketMeta>> {
+    attempt!(db, |conn| async {
+        let st = conn.st(LIST_BUCKETS).await?;
+        let rows = conn.client().query(&st, &[]).await?;
+        rows.iter()
+            .map(bucket_of)
+            .collect::<std::result::Result<Vec<_>, PgErr>>()
+    })
+}
+
+/// Deletes an empty bucket.
+pub(crate) async fn delete_bucket(db: &Db, name: String) -> Result<()> {
+    attempt!(db, |conn| delete_bucket_tx(&mut conn, &name))
+}
+
+/// One attempt at [`delete_bucket`].
+async fn delete_bucket_tx(conn: &mut Conn<'_>, name: &String) -> std::result::Result<(), PgErr> {
+    let lock = conn.st(LOCK_BUCKET_EXCLUSIVE).await?;
+    let has = conn.st(BUCKET_HAS_OBJECTS).await?;
+    let del = conn.st(DELETE_BUCKET).await?;
+    let del_counters = conn.st(DELETE_BUCKET_COUNTERS).await?;
+    let c = conn.client();
+    let (_, found, nonempty) = together!(
+        c.batch_execute("BEGIN"),
+        c.query_opt(&lock, &[name]),
+        c.query_one(&has, &[name])
+    )?;
+    if found.is_none() {
+        return Err(StoreError::NoSuchBucket(name.clone()).into());
+    }
+    if nonempty.try_get::<_, bool>(0)? {
+        return Err(StoreError::BucketNotEmpty(name.clone()).into());
+    }
+    let params: [&(dyn ToSql + Sync); 1] = [name];
+    let mut batch = Batch::new(c);
+    batch.exec(&del, &params);
+    batch.exec(&del_counters, &params);
+    batch.simple("COMMIT");
+    batch.run().await?;
+    Ok(())
+}
+
+/// A fresh version number.
+pub(crate) async fn next_version(db: &Db) -> Result<u64> {
+    attempt!(db, |conn| async {
+        let st = conn.st(NEXT_VERSION).await?;
+        let row = conn.client().query_one(&st, &[]).await?;
+        Ok::<_, PgErr>(unbig(row.try_get(0)?))
+    })
+}
+
+/// The current version of `bucket`/`key`.
+pub(crate) async fn get_object(db: &Db, bucket: String, key: String) -> Result<Option<ObjectMeta>> {
+    let key = key.into_bytes();
+    attempt!(db, |conn| async {
+        let st = conn.st(GET_OBJECT).await?;
+        match conn.client().query_opt(&st, &[&bucket, &key]).await? {
+            Some(row) => Ok(Some(decode(OBJECTS, row.try_get::<_, &[u8]>(0)?)?)),
+            None => Ok::<_, PgErr>(None),
+        }
+    })
+}
+
+/// What `put_object` writes.
+pub(crate) struct Put {
+    pub(crate) bucket: String,
+    pub(crate) key: String,
+    pub(crate) meta: ObjectMeta,
+    pub(crate) condition: WriteCondition,
+}
+
+/// Makes a new version current (see [`Engine::put_object`](crate::Engine::put_object)).
+pub(crate) async fn put_object(db: &Db, put: Put, reservations: Vec<Reservation>) -> Result<()> {
+    check_bucket_name(&put.bucket)?;
+    let row = ObjectRow::of(&put.meta)?;
+    let ids: Vec<i64> = reservations.iter().map(|r| big(r.id())).collect();
+    attempt!(db, |conn| put_object_tx(&mut conn, db, &put, &row, &ids))?;
+    reservations.into_iter().for_each(Reservation::consume);
+    Ok(())
+}
+
+/// One attempt at [`put_object`].
+async fn put_object_tx(
+    conn: &mut Conn<'_>,
+    db: &Db,
+    put: &Put,
+    row: &ObjectRow,
+    reservations: &Vec<i64>,
+) -> std::result::Result<(), PgErr> {
+    let key = put.key.as_bytes().to_vec();
+    let lock_bucket = conn.st(LOCK_BUCKET_SHARED).await?;
+    let lock_object = conn.st(LOCK_OBJECT).await?;
+    let c = conn.client();
+    let (_, bucket_row, current) = together!(
+        c.batch_execute("BEGIN"),
+        c.query_opt(&lock_bucket, &[&put.bucket]),
+        c.query_opt(&lock_object, &[&put.bucket, &key])
+    )?;
+    if bucket_row.is_none() {
+        return Err(StoreError::NoSuchBucket(put.bucket.clone()).into());
+    }
+    let current: Option<ObjectMeta> = match current {
+        Some(r) => Some(decode(OBJECTS, r.try_get::<_, &[u8]>(0)?)?),
+        None => None,
+    };
+    if !put.condition.holds(current.as_ref()) {
+        return Err(StoreError::PreconditionFailed {
+            bucket: put.bucket.clone(),
+            key: put.key.clone(),
+        }
+        .into());
+    }
+    let mut deltas = Deltas::default();
+    let mut tasks = Tasks::default();
+    let size = i128::from(put.meta.size);
+    replace_effects(
+        &put.bucket,
+        &put.key,
+        &put.meta,
+        current.as_ref(),
+        size,
+        &mut deltas,
+        &mut tasks,
+    );
+    let write = conn.st(ObjectRow::sql(current.is_some())).await?;
+    let counters = deltas.prepare(conn).await?;
+    let enqueue = conn.st(ENQUEUE_MANY).await?;
+    let consume = conn.st(CONSUME_RESERVATIONS).await?;
+    let row_params = row.params(&put.bucket, &key);
+    let task_params = tasks.params();
+    let consume_params: [&(dyn ToSql + Sync); 2] = [&db.instance, reservations];
+    let counter_params = counters.as_ref().map(|a| a.params());
+    let mut batch = Batch::new(conn.client());
+    batch.exec(&write, &row_params);
+    if let (Some(a), Some(p)) = (&counters, &counter_params) {
+        batch.exec(&a.st, p);
+    }
+    if tasks.len() > 0 {
+        batch.exec(&enqueue, &task_params);
+    }
+    if !reservations.is_empty() {
+        batch.exec(&consume, &consume_params);
+    }
+    batch.simple("COMMIT");
+    batch.run().await?;
+    Ok(())
+}
+
+/// Replaces the tags of the current version.
+pub(crate) async fn set_tags(db: &Db, bucket: String, key: String, tags: Vec<(String, String)>) -> Result<()> {
+    check_bucket_name(&bucket)?;
+    let key = key.into_bytes();
+    attempt!(db, |conn| async {
+        let lock = conn.st(LOCK_OBJECT).await?;
+        let update = conn.st(UPDATE_META).await?;
+        let c = conn.client();
+        let (_, current) = together!(c.batch_execute("BEGIN"), c.query_opt(&lock, &[&bucket, &key]))?;
+        let Some(current) = current else {
+            return Err(PgErr::Store(StoreError::NoSuchKey {
+                bucket: bucket.clone(),
+                key: String::from_utf8_lossy(&key).into_owned(),
+            }));
+        };
+        let mut meta: ObjectMeta = decode(OBJECTS, current.try_get::<_, &[u8]>(0)?)?;
+        meta.tags = tags.clone();
+        let value = encode(OBJECTS, &meta)?;
+        let params: [&(dyn ToSql + Sync); 3] = [&bucket, &key, &value];
+        let mut batch = Batch::new(c);
+        batch.exec(&update, &params);
+        batch.simple("COMMIT");
+        batch.run().await?;
+        Ok(())
+    })
+}
+
+/// Deletes the current version and queues its bytes for cleanup.
+pub(crate) async fn delete_object(db: &Db, bucket: String, key: String) -> Result<Option<ObjectMeta>> {
+    check_bucket_name(&bucket)?;
+    let key = key.into_bytes();
+    attempt!(db, |conn| delete_object_tx(&mut conn, &bucket, &key))
+}
+
+/// One attempt at [`delete_object`].
+async fn delete_object_tx(
+    conn: &mut Conn<'_>,
+    bucket: &String,
+    key: &Vec<u8>,
+) -> std::result::Result<Option<ObjectMeta>, PgErr> {
+    let lock_bucket = conn.st(LOCK_BUCKET_SHARED).await?;
+    let delete = conn.st(DELETE_OBJECT).await?;
+    let c = conn.client();
+    let (_, bucket_row, deleted) = together!(
+        c.batch_execute("BEGIN"),
+        c.query_opt(&lock_bucket, &[bucket]),
+        c.query_opt(&delete, &[bucket, key])
+    )?;
+    if bucket_row.is_none() {
+        return Err(StoreError::NoSuchBucket(bucket.clone()).into());
+    }
+    let Some(deleted) = deleted else {
+        c.batch_execute("COMMIT").await?;
+        return Ok(None);
+    };
+    let old: ObjectMeta = decode(OBJECTS, deleted.try_get::<_, &[u8]>(0)?)?;
+    let mut deltas = Deltas::default();
+    let mut tasks = Tasks::default();
+    deltas.version(bucket, &old, -1);
+    let not_before_ms = now_ms().saturating_add(CLEANUP_GRACE_MS);
+    for loc in &old.locations {
+        tasks.push(CleanupTask::delete(
+            &loc.backend,
+            &loc.physical_key,
+            old.size,
+            Accounting::Committed,
+            CleanupReason::Deleted,
+            not_before_ms,
+        ));
+        deltas.queued(1);
+    }
+    let counters = deltas.prepare(conn).await?;
+    let enqueue = conn.st(ENQUEUE_MANY).await?;
+    let task_params = tasks.params();
+    let counter_params = counters.as_ref().map(|a| a.params());
+    let mut batch = Batch::new(conn.client());
+    if let (Some(a), Some(p)) = (&counters, &counter_params) {
+        batch.exec(&a.st, p);
+    }
+    if tasks.len() > 0 {
+        batch.exec(&enqueue, &task_params);
+    }
+    batch.simple("COMMIT");
+    batch.run().await?;
+    Ok(Some(old))
+}
