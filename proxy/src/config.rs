@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use crate::admin_config::{AdminConfig, UiConfig};
+pub use crate::store_config::{EngineKind, StoreConfig};
 use crate::error::ConfigError;
 
 /// The whole configuration file.
@@ -37,6 +38,9 @@ pub struct Config {
     /// Credentials of the admin and UI APIs.
     #[serde(default)]
     pub ui: UiConfig,
+    /// The metadata engine (absent: sled in `server.data_dir`).
+    #[serde(default)]
+    pub store: StoreConfig,
 }
 
 /// `[server]`.
@@ -367,6 +371,9 @@ impl Config {
             }
         };
         fix(&mut cfg.server.data_dir);
+        if let Some(p) = &mut cfg.store.ca_file {
+            fix(p);
+        }
         for b in &mut cfg.backends {
             match &mut b.kind {
                 BackendKind::Fs { path } => fix(path),
@@ -396,6 +403,9 @@ impl Config {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         if self.backends.is_empty() {
             return bad("at least one [[backends]] is required".into());
+        }
+        if let Some(problem) = self.store.problem() {
+            return bad(problem);
         }
         let l = &self.limits;
         if l.unsized_body_max_bytes == 0 || l.unsized_body_max_bytes > l.unsized_body_total_bytes {

@@ -11,6 +11,7 @@
 pub mod accept;
 pub mod admin_cli;
 pub mod admin_config;
+pub mod store_config;
 pub mod admin_port;
 pub mod backend;
 pub mod cleanup;

@@ -200,8 +200,7 @@ fn serve(path: &Path, logging: Option<s3o_admin::Logging>) -> Result<(), String>
     let data_dir = cfg.server.data_dir.clone();
     let _lock = lock_data_dir(&data_dir)?;
     s3o_proxy::reload::check_fs_backends(&cfg.backends.iter().collect::<Vec<_>>())?;
-    let store = s3o_store::Store::open(&data_dir)
-        .map_err(|e| format!("metadata store {}: cannot open: {e}", data_dir.display()))?;
+    let store = open_store(&cfg)?;
     let threads = cfg.threads();
     let addr = cfg.server.listen;
     let grace = Duration::from_secs(cfg.server.shutdown_grace_secs);
@@ -222,6 +221,32 @@ fn serve(path: &Path, logging: Option<s3o_admin::Logging>) -> Result<(), String>
     tracing::info!(signal = sig, "shutting down: finishing requests in flight");
     running.shutdown(grace);
     Ok(())
+}
+
+/// Opens the metadata store the config names; the error names the store and the cause.
+fn open_store(cfg: &Config) -> Result<s3o_store::Store, String> {
+    use s3o_proxy::config::EngineKind;
+    let data_dir = &cfg.server.data_dir;
+    match cfg.store.engine {
+        EngineKind::Sled => s3o_store::Store::open(data_dir)
+            .map_err(|e| format!("metadata store {}: cannot open: {e}", data_dir.display())),
+        EngineKind::Postgres => {
+            let url = cfg.store.url.clone().unwrap_or_default();
+            let shown = s3o_proxy::store_config::redact(&url);
+            let ca_pem = match &cfg.store.ca_file {
+                Some(p) => Some(std::fs::read(p).map_err(|e| format!("store: ca_file {}: {e}", p.display()))?),
+                None => None,
+            };
+            let pg = s3o_store::postgres::PgConfig {
+                url,
+                pool_size: cfg.store.pool_size,
+                ca_pem,
+                schema: cfg.store.schema.clone(),
+                instance_info: format!("{} pid {}", cfg.server.listen, std::process::id()),
+            };
+            s3o_store::Store::open_postgres(&pg).map_err(|e| format!("metadata store postgres ({shown}): {e}"))
+        }
+    }
 }
 
 /// Loads the config; the error is one line naming the file.
