@@ -136,6 +136,21 @@ pub struct WorkerHealth {
     /// Ticks run in total (metrics only, not in the JSON).
     #[serde(skip)]
     pub ticks: u64,
+    /// For a worker that runs on one instance of those sharing the store: its lease. Omitted
+    /// for a worker every instance runs.
+    #[serde(skip_serializing_if = "Option::is_none", flatten)]
+    pub lease: Option<WorkerLease>,
+}
+
+/// Which instance runs a worker that runs on one instance only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkerLease {
+    /// The instance holding the worker's lease (its id in the store).
+    pub lease_holder: String,
+    /// When that lease expires unless its holder renews it.
+    pub lease_expires: Timestamp,
+    /// Whether this instance holds it (and so runs the worker).
+    pub active_here: bool,
 }
 
 /// One copy of an object (`/admin/api/object-locations`).

@@ -323,6 +323,7 @@ s3o_request_duration_seconds_count 0
                 last_error: None,
                 consecutive_failures: 0,
                 ticks: 42,
+                lease: None,
             },
             WorkerHealth {
                 name: "replicator".into(),
@@ -331,6 +332,7 @@ s3o_request_duration_seconds_count 0
                 last_error: Some("connection refused".into()),
                 consecutive_failures: 3,
                 ticks: 3,
+                lease: None,
             },
         ];
         let mut w = MetricsWriter::new();

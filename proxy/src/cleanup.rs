@@ -44,6 +44,10 @@ impl Worker for CleanupWorker {
         "cleanup_queue"
     }
 
+    fn exclusive(&self) -> bool {
+        true
+    }
+
     fn interval(&self) -> Duration {
         POLL
     }
@@ -71,6 +75,10 @@ pub struct ReaperWorker(pub Arc<Shared>);
 impl Worker for ReaperWorker {
     fn name(&self) -> &'static str {
         "multipart_reaper"
+    }
+
+    fn exclusive(&self) -> bool {
+        true
     }
 
     fn interval(&self) -> Duration {

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use crate::admin_config::{AdminConfig, UiConfig};
-pub use crate::store_config::{EngineKind, StoreConfig};
 use crate::error::ConfigError;
+pub use crate::store_config::{EngineKind, StoreConfig};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -11,7 +11,6 @@
 pub mod accept;
 pub mod admin_cli;
 pub mod admin_config;
-pub mod store_config;
 pub mod admin_port;
 pub mod backend;
 pub mod cleanup;
@@ -30,6 +29,7 @@ pub mod s3;
 pub mod server;
 pub mod signals;
 pub mod state;
+pub mod store_config;
 pub mod unsized_body;
 pub mod usage;
 pub mod workers;

@@ -193,6 +193,7 @@ impl Running {
         }
         let worker_shared = shared.clone();
         let usage_every = Duration::from_secs(shared.cfg.admin.as_ref().map_or(10, |a| a.usage_flush_secs));
+        shared.workers.use_leases(shared.store.clone());
         let workers = Workers::start(shared.workers.clone(), move |s| {
             s.spawn(crate::cleanup::CleanupWorker::new(worker_shared.clone()));
             s.spawn(crate::cleanup::ReaperWorker(worker_shared.clone()));

@@ -98,7 +98,10 @@ mod tests {
     fn passwords_never_reach_messages() {
         assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
         assert_eq!(redact("postgres://h/db"), "postgres://h/db");
-        assert_eq!(redact("host=/tmp password=secret user=u"), "host=/tmp password=*** user=u");
+        assert_eq!(
+            redact("host=/tmp password=secret user=u"),
+            "host=/tmp password=*** user=u"
+        );
     }
 
     #[test]

@@ -30,7 +30,18 @@ pub trait Worker {
     fn interval(&self) -> Duration;
     /// One round of work.
     fn tick(&mut self) -> impl Future<Output = Result<Tick, String>>;
+    /// Whether the worker must run on one instance only of those sharing the store (it drains a
+    /// shared queue): it then ticks only while it holds the store's lease named after it.
+    fn exclusive(&self) -> bool {
+        false
+    }
 }
+
+/// How long a worker lease lasts unless renewed (before every tick): a dead holder's workers
+/// move to another instance within this.
+pub const LEASE_TTL: Duration = Duration::from_secs(10);
+/// How often an instance not holding a worker's lease tries to take it.
+pub const LEASE_POLL: Duration = Duration::from_secs(1);
 
 /// A worker's health, updated by its runner and read from any thread.
 #[derive(Debug)]
@@ -43,6 +54,8 @@ pub struct Health {
     last_failure_ms: AtomicU64,
     last_error: Mutex<Option<String>>,
     running: AtomicBool,
+    /// The worker's lease as last seen, for an exclusive worker.
+    lease: Mutex<Option<s3o_store::Lease>>,
 }
 
 /// A copy of a worker's [`Health`] at one moment.
@@ -62,6 +75,8 @@ pub struct HealthSnapshot {
     pub last_error: Option<String>,
     /// Whether the worker is running (started and not stopped).
     pub running: bool,
+    /// For an exclusive worker: its lease as last seen (which instance holds it, until when).
+    pub lease: Option<s3o_store::Lease>,
 }
 
 impl Health {
@@ -74,6 +89,7 @@ impl Health {
             last_failure_ms: AtomicU64::new(0),
             last_error: Mutex::new(None),
             running: AtomicBool::new(false),
+            lease: Mutex::new(None),
         }
     }
 
@@ -103,6 +119,7 @@ impl Health {
             last_failure_ms: when(&self.last_failure_ms),
             last_error: self.last_error.lock().clone(),
             running: self.running.load(Ordering::Relaxed),
+            lease: self.lease.lock().clone(),
         }
     }
 }
@@ -112,6 +129,8 @@ impl Health {
 pub struct Registry {
     health: Mutex<Vec<Arc<Health>>>,
     stop: AtomicBool,
+    /// The store whose leases exclusive workers take, and this instance's name in them.
+    leases: std::sync::OnceLock<(s3o_store::Store, String)>,
 }
 
 impl Registry {
@@ -132,6 +151,17 @@ impl Registry {
         !self.health.lock().is_empty()
     }
 
+    /// Makes exclusive workers take `store`'s leases (as the store's instance) before ticking.
+    pub fn use_leases(&self, store: s3o_store::Store) {
+        let instance = store.instance();
+        let _ = self.leases.set((store, instance));
+    }
+
+    /// This instance's name in worker leases, if workers take leases.
+    pub fn instance(&self) -> Option<&str> {
+        self.leases.get().map(|(_, i)| i.as_str())
+    }
+
     /// Whether the workers were told to stop.
     pub fn stopping(&self) -> bool {
         self.stop.load(Ordering::Acquire)
@@ -149,7 +179,26 @@ pub async fn run<W: Worker>(mut worker: W, registry: Arc<Registry>, health: Arc<
     // The last failure logged, and when: the same failure again is logged once a minute at most
     // (a store that cannot commit fails every tick until it recovers).
     let mut last_warned: Option<(String, Instant)> = None;
+    let leases = registry.leases.get().filter(|_| worker.exclusive());
+    let mut holding = false;
     while !registry.stopping() {
+        if let Some((store, me)) = leases {
+            match store.acquire_lease(worker.name(), me, millis(LEASE_TTL)).await {
+                Ok(lease) => {
+                    holding = lease.holder == *me;
+                    *health.lease.lock() = Some(lease);
+                }
+                Err(e) => {
+                    holding = false;
+                    let failed: Result<Tick, String> = Err(format!("worker lease: {e}"));
+                    health.record(&failed, crate::clock::unix_ms());
+                }
+            }
+            if !holding {
+                pause(&registry, LEASE_POLL.min(worker.interval())).await;
+                continue;
+            }
+        }
         let result = worker.tick().await;
         health.record(&result, crate::clock::unix_ms());
         let wait = match &result {
@@ -173,17 +222,33 @@ pub async fn run<W: Worker>(mut worker: W, registry: Arc<Registry>, health: Arc<
                 worker.interval()
             }
         };
-        let until = Instant::now() + wait;
-        while !registry.stopping() {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            monoio::time::sleep(left.min(STOP_CHECK)).await;
+        pause(&registry, wait).await;
+    }
+    if let (Some((store, me)), true) = (leases, holding) {
+        // Hand the worker over at once rather than after the lease expires.
+        if let Err(e) = store.release_lease(worker.name(), me).await {
+            debug!(worker = worker.name(), error = %e, "worker lease not released; it expires");
         }
     }
     health.running.store(false, Ordering::Relaxed);
     debug!(worker = worker.name(), "worker stopped");
+}
+
+/// Waits `wait`, or less if the workers are told to stop meanwhile.
+async fn pause(registry: &Registry, wait: Duration) {
+    let until = Instant::now() + wait;
+    while !registry.stopping() {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        monoio::time::sleep(left.min(STOP_CHECK)).await;
+    }
+}
+
+/// A duration in whole milliseconds.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Adds workers to the running worker thread (handed to the setup closure of [`Workers::start`]).

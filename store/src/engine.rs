@@ -28,6 +28,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::error::Result;
+use crate::lease::Lease;
 use crate::model::{Accounting, CleanupReason, WriteCondition};
 use crate::model::{BucketMeta, CleanupTask, CompletedUpload, ListPage, ListQuery, ObjectMeta, Part, Upload};
 use crate::reservation::Reservation;
@@ -261,4 +262,20 @@ pub trait Engine: Send + Sync + 'static {
     /// A tiny durable write, for readiness probes: resolves `Ok` once the engine has made it
     /// durable, fails when it can no longer commit (a poisoned store, a lost database).
     fn check_writable(&self) -> StoreFuture<()>;
+
+    // ----- instances and worker leases -----
+
+    /// This handle's instance id: unique per open engine, the holder name of its leases.
+    fn instance(&self) -> String;
+
+    /// Takes or renews lease `name` for `holder` for `ttl_ms` (on the store's clock) if it is
+    /// free, expired or already `holder`'s, atomically (two instances never both hold it);
+    /// resolves to the lease as it then stands, whoever holds it.
+    fn acquire_lease(&self, name: &str, holder: &str, ttl_ms: u64) -> StoreFuture<Lease>;
+
+    /// Gives lease `name` up if `holder` holds it (so another instance may take it at once).
+    fn release_lease(&self, name: &str, holder: &str) -> StoreFuture<()>;
+
+    /// Every lease (expired ones included, until taken again), by name.
+    fn leases(&self) -> StoreFuture<Vec<Lease>>;
 }

@@ -20,6 +20,7 @@
 pub mod conformance;
 pub mod engine;
 mod error;
+mod lease;
 mod model;
 pub mod postgres;
 mod reservation;
@@ -34,6 +35,7 @@ use std::sync::Arc;
 
 pub use engine::{Engine, Health, StoreFuture};
 pub use error::{Result, StoreError};
+pub use lease::Lease;
 pub use model::{
     Accounting, BucketMeta, CleanupReason, CleanupTask, CompletedUpload, ListPage, ListQuery, Location, ObjectMeta,
     Part, Upload, WriteCondition, DEFAULT_MAX_KEYS,

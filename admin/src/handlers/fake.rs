@@ -38,6 +38,7 @@ impl Default for Fake {
                     last_error: None,
                     consecutive_failures: 0,
                     ticks: 10,
+                    lease: None,
                 },
                 WorkerHealth {
                     name: "replicator".into(),
@@ -46,6 +47,7 @@ impl Default for Fake {
                     last_error: Some("connection refused".into()),
                     consecutive_failures: 3,
                     ticks: 7,
+                    lease: None,
                 },
             ]),
             level: RefCell::new(LogLevel::Info),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use s3o_admin::{
     BackendStatus, BoxFuture, CleanupItem, CleanupQueue, Control, Dashboard, DeleteOutcome, Error, LogBuffer, LogLevel,
     Logging, MetricsWriter, ObjectKey, ObjectLocation, ObjectPrefix, QuotaStat, Readiness, Status, SyncOutcome,
-    Timestamp, TreePage, TreeQuery, UsageStat, WorkerHealth,
+    Timestamp, TreePage, TreeQuery, UsageStat, WorkerHealth, WorkerLease,
 };
 use s3o_store::CleanupReason;
 
@@ -222,10 +222,9 @@ impl Control for ProxyControl {
     }
 
     fn workers(&self) -> BoxFuture<'_, Option<Vec<WorkerHealth>>> {
-        let list = self
-            .core
-            .shared
-            .workers
+        let registry = &self.core.shared.workers;
+        let me = registry.instance();
+        let list = registry
             .snapshot()
             .into_iter()
             .map(|w| WorkerHealth {
@@ -235,6 +234,11 @@ impl Control for ProxyControl {
                 last_error: w.last_error,
                 consecutive_failures: w.consecutive_failures,
                 ticks: w.ticks,
+                lease: w.lease.map(|l| WorkerLease {
+                    active_here: me == Some(l.holder.as_str()),
+                    lease_holder: l.holder,
+                    lease_expires: Timestamp(l.expires_ms),
+                }),
             })
             .collect::<Vec<_>>();
         let started = self.core.shared.workers.started();

@@ -21,6 +21,7 @@ pub mod admin;
 pub mod buckets;
 pub mod cleanup;
 pub mod durability;
+pub mod leases;
 pub mod listing;
 pub mod multipart;
 pub mod objects;
@@ -43,6 +44,7 @@ pub async fn run_all(fresh: &dyn Fn() -> Store) {
     quota::run(fresh).await;
     cleanup::run(fresh).await;
     admin::run(fresh).await;
+    leases::run(fresh).await;
 }
 
 /// Unwraps what the suite expects to have succeeded, or panics naming the step.

@@ -4,8 +4,9 @@
 
 use super::multipart::{Complete, UploadQuery};
 use super::objects::Put;
-use super::{cleanup, list, multipart, objects, PgEngine};
+use super::{cleanup, instance, list, multipart, objects, PgEngine};
 use crate::engine::{ready, Engine, Health, StoreFuture};
+use crate::lease::Lease;
 use crate::model::{
     Accounting, BucketMeta, CleanupReason, CleanupTask, CompletedUpload, ListPage, ListQuery, ObjectMeta, Part, Upload,
     WriteCondition,
@@ -231,5 +232,23 @@ impl Engine for PgEngine {
 
     fn check_writable(&self) -> StoreFuture<()> {
         self.run(move |db| async move { cleanup::check_writable(&db).await })
+    }
+
+    fn instance(&self) -> String {
+        self.db.instance.clone()
+    }
+
+    fn acquire_lease(&self, name: &str, holder: &str, ttl_ms: u64) -> StoreFuture<Lease> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.run(move |db| async move { instance::acquire_lease(&db, name, holder, ttl_ms).await })
+    }
+
+    fn release_lease(&self, name: &str, holder: &str) -> StoreFuture<()> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.run(move |db| async move { instance::release_lease(&db, name, holder).await })
+    }
+
+    fn leases(&self) -> StoreFuture<Vec<Lease>> {
+        self.run(move |db| async move { instance::leases(&db).await })
     }
 }

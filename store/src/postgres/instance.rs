@@ -1,7 +1,7 @@
-//! This proxy as one instance among those sharing the database: its id, its row in
+//! This proxy as one instance among those sharing the database: its row in
 //! `s3o_instances` with a heartbeat, the reservations it released but has not yet deleted, and
 //! the clean-up of instances that stopped beating (their reservations would otherwise hold quota
-//! forever).
+//! forever), and the worker leases (on the database's clock).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -11,9 +11,10 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio_postgres::Client;
 
-use super::error::{describe, from_db};
-use super::{big, Db};
+use super::error::{describe, from_db, PgErr};
+use super::{attempt, big, together, Db};
 use crate::error::Result;
+use crate::lease::Lease;
 use crate::rules::now_ms;
 
 /// How often an instance beats, and deletes its released reservations if none asked sooner.
@@ -21,15 +22,6 @@ pub(crate) const HEARTBEAT: Duration = Duration::from_secs(2);
 
 /// An instance whose heartbeat is older than this is gone: its reservations are deleted.
 pub(crate) const INSTANCE_EXPIRY_MS: u64 = 30_000;
-
-/// A fresh instance id: unique per process start (time, process id, a random hash seed).
-pub(crate) fn new_id() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(now_ms());
-    h.write_u32(std::process::id());
-    format!("{:016x}", h.finish())
-}
 
 /// Where this instance's connections start among the counter shards.
 pub(crate) fn shard_base(id: &str) -> usize {
@@ -78,6 +70,58 @@ impl crate::reservation::ReservationLedger for Db {
     fn release(&self, id: u64, backend: &str, _bytes: u64) {
         self.releases.add(id, backend);
     }
+}
+
+const ACQUIRE_LEASE: &str = "WITH now AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms)
+     INSERT INTO s3o_leases AS l (name, holder, expires_ms) SELECT $1, $2, ms + $3 FROM now
+     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_ms = excluded.expires_ms
+         WHERE l.holder = excluded.holder OR l.expires_ms < (SELECT ms FROM now)";
+const GET_LEASE: &str = "SELECT name, holder, expires_ms FROM s3o_leases WHERE name = $1";
+const RELEASE_LEASE: &str = "DELETE FROM s3o_leases WHERE name = $1 AND holder = $2";
+const ALL_LEASES: &str = "SELECT name, holder, expires_ms FROM s3o_leases ORDER BY name";
+
+/// A lease from its row (name, holder, expiry).
+fn lease_of(row: &tokio_postgres::Row) -> std::result::Result<Lease, PgErr> {
+    Ok(Lease {
+        name: row.try_get(0)?,
+        holder: row.try_get(1)?,
+        expires_ms: super::unbig(row.try_get(2)?),
+    })
+}
+
+/// Takes or renews a lease, by the database's clock (the instances' clocks may differ).
+pub(crate) async fn acquire_lease(db: &Db, name: String, holder: String, ttl_ms: u64) -> Result<Lease> {
+    let ttl = big(ttl_ms);
+    attempt!(db, |conn| async {
+        let acquire = conn.st(ACQUIRE_LEASE).await?;
+        let get = conn.st(GET_LEASE).await?;
+        let c = conn.client();
+        let (_, row) = together!(
+            c.execute(&acquire, &[&name, &holder, &ttl]),
+            c.query_one(&get, &[&name])
+        )?;
+        lease_of(&row)
+    })
+}
+
+/// Gives a lease up.
+pub(crate) async fn release_lease(db: &Db, name: String, holder: String) -> Result<()> {
+    attempt!(db, |conn| async {
+        let st = conn.st(RELEASE_LEASE).await?;
+        conn.client().execute(&st, &[&name, &holder]).await?;
+        Ok::<_, PgErr>(())
+    })
+}
+
+/// Every lease.
+pub(crate) async fn leases(db: &Db) -> Result<Vec<Lease>> {
+    attempt!(db, |conn| async {
+        let st = conn.st(ALL_LEASES).await?;
+        let rows = conn.client().query(&st, &[]).await?;
+        rows.iter()
+            .map(lease_of)
+            .collect::<std::result::Result<Vec<_>, PgErr>>()
+    })
 }
 
 /// Registers the instance.

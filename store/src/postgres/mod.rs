@@ -131,7 +131,7 @@ impl PgEngine {
             .thread_name("s3o-postgres")
             .enable_all()
             .build()?;
-        let instance = instance::new_id();
+        let instance = crate::lease::new_instance_id();
         let shard_base = instance::shard_base(&instance);
         let pool = rt.block_on(async { Pool::new(pg, config.pool_size, config.ca_pem.as_deref(), shard_base) })?;
         let db = Arc::new(Db {

@@ -11,6 +11,7 @@ use super::commit::CommitTicket;
 use super::SledEngine;
 use crate::engine::{ready, Engine, Health, StoreFuture};
 use crate::error::{Result, StoreError};
+use crate::lease::Lease;
 use crate::model::{
     Accounting, BucketMeta, CleanupReason, CleanupTask, CompletedUpload, ListPage, ListQuery, ObjectMeta, Part, Upload,
     WriteCondition,
@@ -252,5 +253,22 @@ impl Engine for SledEngine {
 
     fn check_writable(&self) -> StoreFuture<()> {
         self.durable(SledEngine::check_writable(self))
+    }
+
+    fn instance(&self) -> String {
+        self.instance.clone()
+    }
+
+    fn acquire_lease(&self, name: &str, holder: &str, ttl_ms: u64) -> StoreFuture<Lease> {
+        ready(Ok(self.leases.acquire(name, holder, ttl_ms)))
+    }
+
+    fn release_lease(&self, name: &str, holder: &str) -> StoreFuture<()> {
+        self.leases.release(name, holder);
+        ready(Ok(()))
+    }
+
+    fn leases(&self) -> StoreFuture<Vec<Lease>> {
+        ready(Ok(self.leases.all()))
     }
 }

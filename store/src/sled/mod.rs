@@ -53,6 +53,9 @@ pub(crate) struct SledEngine {
     cleanup_depth: AtomicU64,
     ledger: Arc<Ledger>,
     commits: GroupCommit,
+    /// This process's leases, and its instance id.
+    leases: crate::lease::LocalLeases,
+    instance: String,
 }
 
 impl SledEngine {
@@ -91,6 +94,8 @@ impl SledEngine {
             cleanup,
             ledger,
             commits,
+            leases: crate::lease::LocalLeases::default(),
+            instance: crate::lease::new_instance_id(),
             db,
         };
         engine.ensure_backend_stats()?;

@@ -39,6 +39,7 @@ use super::quota::Ledger;
 use super::SledEngine;
 use crate::engine::{ready, Engine, Health, StoreFuture};
 use crate::error::{Result, StoreError};
+use crate::lease::{Lease, LocalLeases};
 use crate::model::{
     Accounting, BucketMeta, CleanupReason, CleanupTask, CompletedUpload, ListPage, ListQuery, ObjectMeta, Part, Upload,
     WriteCondition,
@@ -116,6 +117,9 @@ impl Inner {
 pub(crate) struct Recovering {
     inner: Arc<Inner>,
     thread: Option<JoinHandle<()>>,
+    /// The process's leases and instance id, kept across reopenings.
+    leases: LocalLeases,
+    instance: String,
 }
 
 impl Recovering {
@@ -138,6 +142,8 @@ impl Recovering {
         Ok(Self {
             inner,
             thread: Some(thread),
+            leases: LocalLeases::default(),
+            instance: crate::lease::new_instance_id(),
         })
     }
 
@@ -437,6 +443,23 @@ impl Engine for Recovering {
         usage_counters(period: &str) -> Vec<UsageCounters>;
         prefix_summary(bucket: &str, prefix: &str) -> (u64, u64);
         check_writable() -> ();
+    }
+
+    fn instance(&self) -> String {
+        self.instance.clone()
+    }
+
+    fn acquire_lease(&self, name: &str, holder: &str, ttl_ms: u64) -> StoreFuture<Lease> {
+        ready(Ok(self.leases.acquire(name, holder, ttl_ms)))
+    }
+
+    fn release_lease(&self, name: &str, holder: &str) -> StoreFuture<()> {
+        self.leases.release(name, holder);
+        ready(Ok(()))
+    }
+
+    fn leases(&self) -> StoreFuture<Vec<Lease>> {
+        ready(Ok(self.leases.all()))
     }
 }
 

@@ -1,0 +1,67 @@
+//! Worker leases: a named right to run a background worker, held by one instance until it
+//! expires unless renewed, so a worker runs on exactly one of the proxies sharing a store and
+//! moves to another when its holder dies. [`LocalLeases`] keeps them in memory for an engine that
+//! only one process uses (sled); a shared engine keeps them in its database, on its own clock.
+
+use std::collections::BTreeMap;
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use crate::rules::now_ms;
+
+/// A lease as it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The lease's name (a worker's name).
+    pub name: String,
+    /// The instance holding it.
+    pub holder: String,
+    /// When it expires unless renewed, milliseconds since the Unix epoch (by the store's clock).
+    pub expires_ms: u64,
+}
+
+/// Leases in memory, for an engine one process owns.
+#[derive(Debug, Default)]
+pub(crate) struct LocalLeases(Mutex<BTreeMap<String, Lease>>);
+
+impl LocalLeases {
+    /// Takes or renews `name` for `holder` for `ttl_ms` if it is free, expired or `holder`'s;
+    /// returns the lease as it then stands.
+    pub(crate) fn acquire(&self, name: &str, holder: &str, ttl_ms: u64) -> Lease {
+        let now = now_ms();
+        let mut leases = self.0.lock();
+        let lease = leases.entry(name.to_owned()).or_insert_with(|| Lease {
+            name: name.to_owned(),
+            holder: holder.to_owned(),
+            expires_ms: 0,
+        });
+        if lease.holder == holder || lease.expires_ms < now {
+            lease.holder = holder.to_owned();
+            lease.expires_ms = now.saturating_add(ttl_ms);
+        }
+        lease.clone()
+    }
+
+    /// Gives `name` up if `holder` holds it.
+    pub(crate) fn release(&self, name: &str, holder: &str) {
+        let mut leases = self.0.lock();
+        if leases.get(name).is_some_and(|l| l.holder == holder) {
+            leases.remove(name);
+        }
+    }
+
+    /// Every lease, by name.
+    pub(crate) fn all(&self) -> Vec<Lease> {
+        self.0.lock().values().cloned().collect()
+    }
+}
+
+/// A fresh instance id: unique per process start (time, process id, a random hash seed).
+pub(crate) fn new_instance_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(now_ms());
+    h.write_u32(std::process::id());
+    format!("{:016x}", h.finish())
+}
