@@ -362,9 +362,13 @@ impl Config {
     /// Reads, expands and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.display().to_string(), e))?;
-        let mut cfg = Config::parse(&text)?;
-        // Relative paths are relative to the config file's directory.
-        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Config::from_text(&text, path.parent().unwrap_or(Path::new("")))
+    }
+
+    /// Parses `text` as a config file in directory `base` (relative paths are relative to it).
+    pub fn from_text(text: &str, base: &Path) -> Result<Config, ConfigError> {
+        let mut cfg = Config::parse(text)?;
+        let base = base.to_path_buf();
         let fix = |p: &mut PathBuf| {
             if p.is_relative() {
                 *p = base.join(&*p);

@@ -27,6 +27,7 @@ pub mod orphans;
 pub mod reload;
 pub mod s3;
 pub mod server;
+pub mod shared_config;
 pub mod signals;
 pub mod state;
 pub mod store_config;

@@ -205,6 +205,9 @@ fn serve(path: &Path, logging: Option<s3o_admin::Logging>) -> Result<(), String>
     let addr = cfg.server.listen;
     let grace = Duration::from_secs(cfg.server.shutdown_grace_secs);
     let shared = Arc::new(Shared::new(cfg, store).map_err(|e| startup_cause(&e))?);
+    let _ = shared
+        .config_dir
+        .set(path.parent().map(Path::to_path_buf).unwrap_or_default());
     let running = Running::start_with(shared, addr, threads, logging).map_err(|e| e.to_string())?;
     let sig = loop {
         match signals.wait() {
@@ -212,8 +215,16 @@ fn serve(path: &Path, logging: Option<s3o_admin::Logging>) -> Result<(), String>
             Signal::Reload => {
                 tracing::info!(config = %path.display(), "SIGHUP: reloading the config");
                 let outcome = load_config(path).and_then(|cfg| reload(&running.shared, &cfg));
-                if let Err(e) = outcome {
-                    tracing::error!(error = %e, "config reload refused; the running config stays");
+                match outcome {
+                    Err(e) => tracing::error!(error = %e, "config reload refused; the running config stays"),
+                    // Every other instance of the store follows (see shared_config).
+                    Ok(_) => match std::fs::read_to_string(path) {
+                        Ok(text) => match s3o_proxy::shared_config::publish(&running.shared, &text) {
+                            Ok(generation) => tracing::info!(generation, "config shared with the other instances"),
+                            Err(e) => tracing::error!(error = %e, "config reloaded here but not shared"),
+                        },
+                        Err(e) => tracing::error!(error = %e, "config reloaded here but not shared"),
+                    },
                 }
             }
         }

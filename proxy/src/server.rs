@@ -198,9 +198,11 @@ impl Running {
             s.spawn(crate::cleanup::CleanupWorker::new(worker_shared.clone()));
             s.spawn(crate::cleanup::ReaperWorker(worker_shared.clone()));
             s.spawn(crate::usage::UsageWorker {
-                shared: worker_shared,
+                shared: worker_shared.clone(),
                 every: usage_every,
             });
+            let base = worker_shared.config_dir.get().cloned().unwrap_or_default();
+            s.spawn(crate::shared_config::ConfigWatch::start(worker_shared, base));
         });
         let workers = match workers {
             Ok(w) => Some(w),

@@ -43,6 +43,10 @@ pub struct Shared {
     pub usage: Arc<crate::usage::UsageLedger>,
     /// Bodies to delete that the store could not queue yet (see [`crate::orphans`]).
     pub pending_orphans: crate::orphans::PendingOrphans,
+    /// The directory of the config file, which relative paths in a configuration published by
+    /// another instance are relative to (see [`crate::shared_config`]); unset: the working
+    /// directory.
+    pub config_dir: std::sync::OnceLock<std::path::PathBuf>,
 }
 
 impl Shared {
@@ -62,6 +66,7 @@ impl Shared {
             metrics: Arc::default(),
             usage: Arc::default(),
             pending_orphans: Default::default(),
+            config_dir: std::sync::OnceLock::new(),
         })
     }
 

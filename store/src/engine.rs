@@ -28,7 +28,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::error::Result;
-use crate::lease::Lease;
+use crate::lease::{Lease, SharedConfig};
 use crate::model::{Accounting, CleanupReason, WriteCondition};
 use crate::model::{BucketMeta, CleanupTask, CompletedUpload, ListPage, ListQuery, ObjectMeta, Part, Upload};
 use crate::reservation::Reservation;
@@ -278,4 +278,11 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Every lease (expired ones included, until taken again), by name.
     fn leases(&self) -> StoreFuture<Vec<Lease>>;
+
+    /// Publishes `document` (the live part of a configuration) from instance `origin` as the
+    /// next generation of the shared configuration; resolves to that generation.
+    fn publish_config(&self, origin: &str, document: &str) -> StoreFuture<u64>;
+
+    /// The shared configuration if its generation is above `generation` (0: any).
+    fn config_after(&self, generation: u64) -> StoreFuture<Option<SharedConfig>>;
 }

@@ -2,6 +2,7 @@
 //! expires unless renewed, so a worker runs on exactly one of the proxies sharing a store and
 //! moves to another when its holder dies. [`LocalLeases`] keeps them in memory for an engine that
 //! only one process uses (sled); a shared engine keeps them in its database, on its own clock.
+//! Beside them, the configuration one instance publishes for the others ([`SharedConfig`]).
 
 use std::collections::BTreeMap;
 
@@ -54,6 +55,40 @@ impl LocalLeases {
     /// Every lease, by name.
     pub(crate) fn all(&self) -> Vec<Lease> {
         self.0.lock().values().cloned().collect()
+    }
+}
+
+/// The live part of the configuration as one instance published it for the others.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedConfig {
+    /// Increases with every publication.
+    pub generation: u64,
+    /// The instance that published it.
+    pub origin: String,
+    /// The document (the publisher's config file, as written).
+    pub document: String,
+}
+
+/// The shared configuration in memory, for an engine one process owns.
+#[derive(Debug, Default)]
+pub(crate) struct LocalConfig(Mutex<Option<SharedConfig>>);
+
+impl LocalConfig {
+    /// Publishes `document` as the next generation; returns it.
+    pub(crate) fn publish(&self, origin: &str, document: &str) -> u64 {
+        let mut current = self.0.lock();
+        let generation = current.as_ref().map_or(0, |c| c.generation) + 1;
+        *current = Some(SharedConfig {
+            generation,
+            origin: origin.to_owned(),
+            document: document.to_owned(),
+        });
+        generation
+    }
+
+    /// The document if its generation is above `generation`.
+    pub(crate) fn after(&self, generation: u64) -> Option<SharedConfig> {
+        self.0.lock().clone().filter(|c| c.generation > generation)
     }
 }
 

@@ -35,7 +35,7 @@ use std::sync::Arc;
 
 pub use engine::{Engine, Health, StoreFuture};
 pub use error::{Result, StoreError};
-pub use lease::Lease;
+pub use lease::{Lease, SharedConfig};
 pub use model::{
     Accounting, BucketMeta, CleanupReason, CleanupTask, CompletedUpload, ListPage, ListQuery, Location, ObjectMeta,
     Part, Upload, WriteCondition, DEFAULT_MAX_KEYS,

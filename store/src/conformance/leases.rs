@@ -1,12 +1,33 @@
 //! Worker leases: one holder at a time, renewed by its holder, taken over once expired, given up
-//! by its holder only.
+//! by its holder only; the shared configuration, by generation.
 
-use super::ok;
+use super::{ok, ExpectSome};
 use crate::Store;
 
 /// Runs every lease check.
 pub async fn run(fresh: &dyn Fn() -> Store) {
     one_holder_until_expiry_or_release(fresh()).await;
+    the_shared_config_moves_by_generation(fresh()).await;
+}
+
+/// The shared configuration: none at first, then each publication a higher generation.
+pub async fn the_shared_config_moves_by_generation(store: Store) {
+    assert!(ok(store.config_after(0), "nothing published").await.is_none());
+    let g1 = ok(store.publish_config("A", "doc 1"), "publish").await;
+    let got = ok(store.config_after(0), "read")
+        .await
+        .expect_some("the published config");
+    assert_eq!(
+        (got.generation, got.origin.as_str(), got.document.as_str()),
+        (g1, "A", "doc 1")
+    );
+    assert!(ok(store.config_after(g1), "nothing newer").await.is_none());
+    let g2 = ok(store.publish_config("B", "doc 2"), "publish again").await;
+    assert!(g2 > g1);
+    let got = ok(store.config_after(g1), "read newer")
+        .await
+        .expect_some("the newer config");
+    assert_eq!((got.origin.as_str(), got.document.as_str()), ("B", "doc 2"));
 }
 
 /// A lease has one holder; another gets it only after it expired or was given up.

@@ -6,7 +6,7 @@ use super::multipart::{Complete, UploadQuery};
 use super::objects::Put;
 use super::{cleanup, instance, list, multipart, objects, PgEngine};
 use crate::engine::{ready, Engine, Health, StoreFuture};
-use crate::lease::Lease;
+use crate::lease::{Lease, SharedConfig};
 use crate::model::{
     Accounting, BucketMeta, CleanupReason, CleanupTask, CompletedUpload, ListPage, ListQuery, ObjectMeta, Part, Upload,
     WriteCondition,
@@ -250,5 +250,14 @@ impl Engine for PgEngine {
 
     fn leases(&self) -> StoreFuture<Vec<Lease>> {
         self.run(move |db| async move { instance::leases(&db).await })
+    }
+
+    fn publish_config(&self, origin: &str, document: &str) -> StoreFuture<u64> {
+        let (origin, document) = (origin.to_owned(), document.to_owned());
+        self.run(move |db| async move { instance::publish_config(&db, origin, document).await })
+    }
+
+    fn config_after(&self, generation: u64) -> StoreFuture<Option<SharedConfig>> {
+        self.run(move |db| async move { instance::config_after(&db, generation).await })
     }
 }

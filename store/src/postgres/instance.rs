@@ -14,7 +14,7 @@ use tokio_postgres::Client;
 use super::error::{describe, from_db, PgErr};
 use super::{attempt, big, together, Db};
 use crate::error::Result;
-use crate::lease::Lease;
+use crate::lease::{Lease, SharedConfig};
 use crate::rules::now_ms;
 
 /// How often an instance beats, and deletes its released reservations if none asked sooner.
@@ -121,6 +121,39 @@ pub(crate) async fn leases(db: &Db) -> Result<Vec<Lease>> {
         rows.iter()
             .map(lease_of)
             .collect::<std::result::Result<Vec<_>, PgErr>>()
+    })
+}
+
+const PUBLISH_CONFIG: &str = "INSERT INTO s3o_live_config AS c (id, generation, origin, document, published_ms)
+     VALUES (1, 1, $1, $2, $3)
+     ON CONFLICT (id) DO UPDATE SET generation = c.generation + 1, origin = excluded.origin,
+         document = excluded.document, published_ms = excluded.published_ms
+     RETURNING generation";
+const CONFIG_AFTER: &str = "SELECT generation, origin, document FROM s3o_live_config WHERE id = 1 AND generation > $1";
+
+/// Publishes the shared configuration.
+pub(crate) async fn publish_config(db: &Db, origin: String, document: String) -> Result<u64> {
+    let now = big(crate::rules::now_ms());
+    attempt!(db, |conn| async {
+        let st = conn.st(PUBLISH_CONFIG).await?;
+        let row = conn.client().query_one(&st, &[&origin, &document, &now]).await?;
+        Ok::<_, PgErr>(super::unbig(row.try_get(0)?))
+    })
+}
+
+/// The shared configuration if newer than `generation`.
+pub(crate) async fn config_after(db: &Db, generation: u64) -> Result<Option<SharedConfig>> {
+    let after = big(generation);
+    attempt!(db, |conn| async {
+        let st = conn.st(CONFIG_AFTER).await?;
+        match conn.client().query_opt(&st, &[&after]).await? {
+            Some(row) => Ok(Some(SharedConfig {
+                generation: super::unbig(row.try_get(0)?),
+                origin: row.try_get(1)?,
+                document: row.try_get(2)?,
+            })),
+            None => Ok::<_, PgErr>(None),
+        }
     })
 }
 

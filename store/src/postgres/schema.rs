@@ -16,7 +16,8 @@
 //! - `s3o_cleanup`: the durable cleanup queue, indexed by due time;
 //! - `s3o_usage_counters`: monthly per-backend request and byte counters;
 //! - `s3o_instances`, `s3o_leases`: the proxies sharing the database and who runs which worker;
-//! - `s3o_meta`: small named values (the readiness probe), and the `s3o_versions` sequence.
+//! - `s3o_meta`: small named values (the readiness probe), and the `s3o_versions` sequence;
+//! - `s3o_live_config`: the configuration one instance published for the others.
 
 use tokio_postgres::Client;
 
@@ -30,10 +31,11 @@ struct Migration {
 }
 
 /// Every migration, in version order. Append only: a released migration never changes.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "initial schema",
-    sql: r#"
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "initial schema",
+        sql: r#"
 CREATE TABLE s3o_buckets (
     name text COLLATE "C" PRIMARY KEY,
     owner text NOT NULL,
@@ -160,7 +162,21 @@ BEGIN
 END
 $$;
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        description: "the configuration shared between instances",
+        sql: r#"
+CREATE TABLE s3o_live_config (
+    id integer PRIMARY KEY CHECK (id = 1),
+    generation bigint NOT NULL,
+    origin text NOT NULL,
+    document text NOT NULL,
+    published_ms bigint NOT NULL
+);
+"#,
+    },
+];
 
 /// The newest schema version this binary knows.
 pub(crate) fn latest() -> i32 {

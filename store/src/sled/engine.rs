@@ -11,7 +11,7 @@ use super::commit::CommitTicket;
 use super::SledEngine;
 use crate::engine::{ready, Engine, Health, StoreFuture};
 use crate::error::{Result, StoreError};
-use crate::lease::Lease;
+use crate::lease::{Lease, SharedConfig};
 use crate::model::{
     Accounting, BucketMeta, CleanupReason, CleanupTask, CompletedUpload, ListPage, ListQuery, ObjectMeta, Part, Upload,
     WriteCondition,
@@ -270,5 +270,13 @@ impl Engine for SledEngine {
 
     fn leases(&self) -> StoreFuture<Vec<Lease>> {
         ready(Ok(self.leases.all()))
+    }
+
+    fn publish_config(&self, origin: &str, document: &str) -> StoreFuture<u64> {
+        ready(Ok(self.shared_config.publish(origin, document)))
+    }
+
+    fn config_after(&self, generation: u64) -> StoreFuture<Option<SharedConfig>> {
+        ready(Ok(self.shared_config.after(generation)))
     }
 }

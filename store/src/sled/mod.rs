@@ -56,6 +56,7 @@ pub(crate) struct SledEngine {
     /// This process's leases, and its instance id.
     leases: crate::lease::LocalLeases,
     instance: String,
+    shared_config: crate::lease::LocalConfig,
 }
 
 impl SledEngine {
@@ -96,6 +97,7 @@ impl SledEngine {
             commits,
             leases: crate::lease::LocalLeases::default(),
             instance: crate::lease::new_instance_id(),
+            shared_config: crate::lease::LocalConfig::default(),
             db,
         };
         engine.ensure_backend_stats()?;

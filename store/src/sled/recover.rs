@@ -39,7 +39,7 @@ use super::quota::Ledger;
 use super::SledEngine;
 use crate::engine::{ready, Engine, Health, StoreFuture};
 use crate::error::{Result, StoreError};
-use crate::lease::{Lease, LocalLeases};
+use crate::lease::{Lease, LocalConfig, LocalLeases, SharedConfig};
 use crate::model::{
     Accounting, BucketMeta, CleanupReason, CleanupTask, CompletedUpload, ListPage, ListQuery, ObjectMeta, Part, Upload,
     WriteCondition,
@@ -120,6 +120,7 @@ pub(crate) struct Recovering {
     /// The process's leases and instance id, kept across reopenings.
     leases: LocalLeases,
     instance: String,
+    shared_config: LocalConfig,
 }
 
 impl Recovering {
@@ -144,6 +145,7 @@ impl Recovering {
             thread: Some(thread),
             leases: LocalLeases::default(),
             instance: crate::lease::new_instance_id(),
+            shared_config: LocalConfig::default(),
         })
     }
 
@@ -460,6 +462,14 @@ impl Engine for Recovering {
 
     fn leases(&self) -> StoreFuture<Vec<Lease>> {
         ready(Ok(self.leases.all()))
+    }
+
+    fn publish_config(&self, origin: &str, document: &str) -> StoreFuture<u64> {
+        ready(Ok(self.shared_config.publish(origin, document)))
+    }
+
+    fn config_after(&self, generation: u64) -> StoreFuture<Option<SharedConfig>> {
+        ready(Ok(self.shared_config.after(generation)))
     }
 }
 
