@@ -153,7 +153,15 @@ fn operator_endpoints_need_the_token_and_answer_the_seed_shapes() {
         .iter()
         .map(|w| w["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["cleanup_queue", "multipart_reaper", "usage_flush"]);
+    assert_eq!(
+        names,
+        ["cleanup_queue", "multipart_reaper", "usage_flush", "config_watch"]
+    );
+    // The queue's workers run on one instance: they hold a lease, here this instance's.
+    let cleanup = &workers["workers"][0];
+    assert_eq!(cleanup["active_here"], true, "{cleanup}");
+    assert!(cleanup["lease_holder"].is_string() && cleanup["lease_expires"].is_string());
+    assert!(workers["workers"][2].get("lease_holder").is_none());
 
     let loc = send(
         a,

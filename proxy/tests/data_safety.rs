@@ -313,7 +313,10 @@ fn workers_report_their_health() {
     let text = config(&dir.0, dead);
     let srv = TestServer::start_config(dir, &text);
     let names: Vec<&str> = srv.shared.workers.snapshot().iter().map(|h| h.name).collect();
-    assert_eq!(names, ["cleanup_queue", "multipart_reaper", "usage_flush"]);
+    assert_eq!(
+        names,
+        ["cleanup_queue", "multipart_reaper", "usage_flush", "config_watch"]
+    );
     let mut c = srv.client();
     assert!(c.put("/data/k", b"bytes").status >= 500);
     let t0 = Instant::now();
