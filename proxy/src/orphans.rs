@@ -175,6 +175,30 @@ pub async fn requeue(shared: &Shared) -> Result<usize, StoreError> {
     Ok(queued)
 }
 
+/// The `orphan_requeue` worker: queues this instance's orphans as soon as the store takes them.
+/// It runs on every instance (orphans live in each one's memory), unlike the cleanup worker that
+/// drains the shared queue on one.
+pub struct OrphanWorker(pub std::sync::Arc<Shared>);
+
+impl crate::workers::Worker for OrphanWorker {
+    fn name(&self) -> &'static str {
+        "orphan_requeue"
+    }
+
+    fn interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
+
+    async fn tick(&mut self) -> Result<crate::workers::Tick, String> {
+        if !self.0.pending_orphans.is_empty() && self.0.store.health().problem.is_none() {
+            requeue(&self.0)
+                .await
+                .map_err(|e| format!("orphans kept in memory not queued yet: {e}"))?;
+        }
+        Ok(crate::workers::Tick::Idle)
+    }
+}
+
 /// Queues one orphan unless its object points at it or its upload is in progress; `Ok(true)`
 /// when queued.
 async fn requeue_one(shared: &Shared, orphan: &Orphan) -> Result<bool, StoreError> {

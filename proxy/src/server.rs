@@ -201,6 +201,7 @@ impl Running {
                 shared: worker_shared.clone(),
                 every: usage_every,
             });
+            s.spawn(crate::orphans::OrphanWorker(worker_shared.clone()));
             let base = worker_shared.config_dir.get().cloned().unwrap_or_default();
             s.spawn(crate::shared_config::ConfigWatch::start(worker_shared, base));
         });

@@ -155,7 +155,13 @@ fn operator_endpoints_need_the_token_and_answer_the_seed_shapes() {
         .collect();
     assert_eq!(
         names,
-        ["cleanup_queue", "multipart_reaper", "usage_flush", "config_watch"]
+        [
+            "cleanup_queue",
+            "multipart_reaper",
+            "usage_flush",
+            "orphan_requeue",
+            "config_watch"
+        ]
     );
     // The queue's workers run on one instance: they hold a lease, here this instance's.
     let cleanup = &workers["workers"][0];

@@ -315,7 +315,13 @@ fn workers_report_their_health() {
     let names: Vec<&str> = srv.shared.workers.snapshot().iter().map(|h| h.name).collect();
     assert_eq!(
         names,
-        ["cleanup_queue", "multipart_reaper", "usage_flush", "config_watch"]
+        [
+            "cleanup_queue",
+            "multipart_reaper",
+            "usage_flush",
+            "orphan_requeue",
+            "config_watch"
+        ]
     );
     let mut c = srv.client();
     assert!(c.put("/data/k", b"bytes").status >= 500);

@@ -50,12 +50,19 @@ impl TempCluster {
                 "--no-sync",
             ],
         )?;
+        cluster.start_server()?;
+        Ok(cluster)
+    }
+
+    /// Starts the server (again, after [`stop_server`](Self::stop_server)).
+    pub fn start_server(&self) -> Result<(), String> {
+        let data = self.dir.join("data");
         let options = format!(
             "-k {} -c listen_addresses='' -p 5432 -c max_connections=300 -c shared_buffers=64MB",
-            cluster.dir.display()
+            self.dir.display()
         );
-        let log = cluster.dir.join("server.log");
-        cluster.run(
+        let log = self.dir.join("server.log");
+        self.run(
             "pg_ctl",
             &[
                 "-D",
@@ -69,8 +76,16 @@ impl TempCluster {
                 "60",
                 "start",
             ],
-        )?;
-        Ok(cluster)
+        )
+    }
+
+    /// Stops the server at once (`-m immediate`: as a crash would), keeping its data.
+    pub fn stop_server(&self) -> Result<(), String> {
+        let data = self.dir.join("data");
+        self.run(
+            "pg_ctl",
+            &["-D", &data.to_string_lossy(), "-m", "immediate", "-w", "stop"],
+        )
     }
 
     /// The connection string of the cluster's `postgres` database.

@@ -15,7 +15,6 @@ use super::error::{describe, from_db, PgErr};
 use super::{attempt, big, together, Db};
 use crate::error::Result;
 use crate::lease::{Lease, SharedConfig};
-use crate::rules::now_ms;
 
 /// How often an instance beats, and deletes its released reservations if none asked sooner.
 pub(crate) const HEARTBEAT: Duration = Duration::from_secs(2);
@@ -159,11 +158,12 @@ pub(crate) async fn config_after(db: &Db, generation: u64) -> Result<Option<Shar
 
 /// Registers the instance.
 pub(crate) async fn register(client: &Client, id: &str, info: &str) -> Result<()> {
-    let now = big(now_ms());
     client
         .execute(
-            "INSERT INTO s3o_instances (id, started_ms, heartbeat_ms, info) VALUES ($1, $2, $2, $3)",
-            &[&id, &now, &info],
+            "INSERT INTO s3o_instances (id, started_ms, heartbeat_ms, info)
+             VALUES ($1, (extract(epoch FROM clock_timestamp()) * 1000)::bigint,
+                     (extract(epoch FROM clock_timestamp()) * 1000)::bigint, $2)",
+            &[&id, &info],
         )
         .await
         .map_err(|e| from_db(&e))?;
@@ -173,6 +173,8 @@ pub(crate) async fn register(client: &Client, id: &str, info: &str) -> Result<()
 /// Deletes the instance's pending releases and its row (at close).
 pub(crate) async fn deregister(db: &Db) -> Result<()> {
     let mut conn = db.pool.get().await.map_err(super::error::PgErr::into_store)?;
+    // Statements outside a transaction: the connection stays fit whatever they answer.
+    conn.settle();
     delete_released(db, &mut conn).await;
     conn.client()
         .execute("DELETE FROM s3o_reservations WHERE instance = $1", &[&db.instance])
@@ -230,21 +232,24 @@ async fn beat_once(db: &Arc<Db>, beat: bool) {
     let Ok(mut conn) = db.pool.get().await else {
         return;
     };
+    // Statements outside a transaction: the connection stays fit whatever they answer.
+    conn.settle();
     delete_released(db, &mut conn).await;
     if !beat {
         return;
     }
-    let now = big(now_ms());
-    let expired = now.saturating_sub(big(INSTANCE_EXPIRY_MS));
+    // The database's clock, not ours: the instances' clocks may disagree.
+    let now = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
     let r = conn
         .client()
         .batch_execute(&format!(
             "INSERT INTO s3o_instances (id, started_ms, heartbeat_ms) VALUES ('{id}', {now}, {now})
                  ON CONFLICT (id) DO UPDATE SET heartbeat_ms = {now};
              DELETE FROM s3o_reservations r WHERE NOT EXISTS
-                 (SELECT 1 FROM s3o_instances i WHERE i.id = r.instance AND i.heartbeat_ms >= {expired});
-             DELETE FROM s3o_instances WHERE heartbeat_ms < {expired};",
-            id = db.instance
+                 (SELECT 1 FROM s3o_instances i WHERE i.id = r.instance AND i.heartbeat_ms >= {now} - {expiry});
+             DELETE FROM s3o_instances WHERE heartbeat_ms < {now} - {expiry};",
+            id = db.instance,
+            expiry = INSTANCE_EXPIRY_MS
         ))
         .await;
     if let Err(e) = r {

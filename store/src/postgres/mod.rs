@@ -47,6 +47,10 @@ use pool::Pool;
 /// How often one call is attempted when it keeps losing races to concurrent writers.
 const MAX_ATTEMPTS: u32 = 16;
 
+/// The longest one call may take (connecting included) before it fails as `Unavailable`: a
+/// database that stops answering (a network partition) must not hold requests forever.
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How to reach the database.
 #[derive(Debug, Clone)]
 pub struct PgConfig {
@@ -174,7 +178,13 @@ impl PgEngine {
         };
         let db = self.db.clone();
         let task = rt.spawn(async move {
-            let r = call(db.clone()).await;
+            let r = match tokio::time::timeout(CALL_TIMEOUT, call(db.clone())).await {
+                Ok(r) => r,
+                Err(_) => Err(StoreError::Unavailable(format!(
+                    "postgres did not answer within {} s",
+                    CALL_TIMEOUT.as_secs()
+                ))),
+            };
             db.track(&r);
             r
         });
@@ -228,7 +238,10 @@ macro_rules! attempt {
                 Err(e) => break Err(e.into_store()),
             };
             match $attempt.await {
-                Ok(v) => break Ok(v),
+                Ok(v) => {
+                    $conn.settle();
+                    break Ok(v);
+                }
                 Err(e) => {
                     $conn.recover().await;
                     tries += 1;

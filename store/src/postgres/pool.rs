@@ -109,6 +109,7 @@ impl Pool {
             pool: self,
             slot: Some(slot),
             _permit: permit,
+            settled: false,
         })
     }
 
@@ -181,6 +182,9 @@ pub(crate) struct Conn<'a> {
     pool: &'a Pool,
     slot: Option<Slot>,
     _permit: SemaphorePermit<'a>,
+    /// Whether the call using it finished (succeeded, or failed and rolled back). A connection
+    /// dropped unsettled (its call timed out mid-transaction) is closed, not reused.
+    settled: bool,
 }
 
 impl Conn<'_> {
@@ -222,12 +226,18 @@ impl Conn<'_> {
         Ok(st)
     }
 
+    /// Marks the connection fit for the next call.
+    pub(crate) fn settle(&mut self) {
+        self.settled = true;
+    }
+
     /// After a failed attempt: ends any transaction it left open. A connection that no longer
     /// answers is closed, to be reopened by the next use of its slot.
     pub(crate) async fn recover(&mut self) {
         if self.client().is_closed() {
             return;
         }
+        self.settled = true;
         if let Err(e) = self.client().batch_execute("ROLLBACK").await {
             tracing::debug!(error = %describe(&e), "postgres: rollback after a failed call failed; reconnecting");
             if let Some(slot) = self.slot.as_mut() {
@@ -239,7 +249,10 @@ impl Conn<'_> {
 
 impl Drop for Conn<'_> {
     fn drop(&mut self) {
-        if let Some(slot) = self.slot.take() {
+        if let Some(mut slot) = self.slot.take() {
+            if !self.settled {
+                slot.client = None;
+            }
             self.pool.free.lock().push(slot);
         }
     }

@@ -126,3 +126,29 @@ fn instances_sharing_a_database_see_each_other_and_race_safely() {
     assert_eq!(granted.load(Ordering::Relaxed), 10);
     assert_eq!(block_on(stores[1].reserved("q")).unwrap(), 100);
 }
+
+#[test]
+fn a_lost_database_fails_calls_fast_and_they_succeed_again_once_it_is_back() {
+    // Needs a cluster of its own to stop and start.
+    if std::env::var("S3O_TEST_PG_URL").is_ok() {
+        return;
+    }
+    let Some(target) = Target::get() else { return };
+    let Some(cluster) = &target._cluster else { return };
+    let store = open(&target.fresh());
+    block_on(store.create_bucket("b", "AK")).unwrap();
+    cluster.stop_server().unwrap();
+    let t0 = std::time::Instant::now();
+    let r = block_on(store.get_object("b", "k"));
+    assert!(matches!(&r, Err(e) if e.is_unavailable()), "{r:?}");
+    assert!(t0.elapsed() < std::time::Duration::from_secs(10), "{:?}", t0.elapsed());
+    assert!(store.health().problem.is_some());
+    assert!(block_on(store.check_writable()).is_err());
+    cluster.start_server().unwrap();
+    assert!(
+        block_on(store.bucket("b")).unwrap().is_some(),
+        "committed before the loss"
+    );
+    block_on(store.check_writable()).unwrap();
+    assert!(store.health().problem.is_none());
+}
