@@ -10,7 +10,7 @@ use tokio_postgres::Row;
 use super::batch::Batch;
 use super::counters::Deltas;
 use super::error::PgErr;
-use super::objects::{replace_effects, ObjectRow, Tasks, ENQUEUE_MANY, LOCK_BUCKET_SHARED, LOCK_OBJECT, OBJECTS};
+use super::objects::{lock_for_write, replace_effects, ObjectRow, Tasks, ENQUEUE_MANY, LOCK_BUCKET_SHARED};
 use super::pool::Conn;
 use super::{attempt, big, decode, encode, together, unbig, Db};
 use crate::error::{Result, StoreError};
@@ -274,27 +274,7 @@ async fn complete_tx(conn: &mut Conn<'_>, done: &Complete, row: &ObjectRow) -> s
     };
     let upload = upload_of(&upload)?;
     let key = upload.key.as_bytes().to_vec();
-    let lock_bucket = conn.st(LOCK_BUCKET_SHARED).await?;
-    let lock_object = conn.st(LOCK_OBJECT).await?;
-    let c = conn.client();
-    let (bucket, current) = together!(
-        c.query_opt(&lock_bucket, &[&upload.bucket]),
-        c.query_opt(&lock_object, &[&upload.bucket, &key])
-    )?;
-    if bucket.is_none() {
-        return Err(StoreError::NoSuchBucket(upload.bucket.clone()).into());
-    }
-    let current: Option<ObjectMeta> = match current {
-        Some(r) => Some(decode(OBJECTS, r.try_get::<_, &[u8]>(0)?)?),
-        None => None,
-    };
-    if !done.condition.holds(current.as_ref()) {
-        return Err(StoreError::PreconditionFailed {
-            bucket: upload.bucket.clone(),
-            key: upload.key.clone(),
-        }
-        .into());
-    }
+    let current = lock_for_write(conn, false, &upload.bucket, &upload.key, &done.condition).await?;
     let mut deltas = Deltas::default();
     let mut tasks = Tasks::default();
     deltas.upload(&upload.backend, -1);

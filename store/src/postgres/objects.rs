@@ -37,7 +37,7 @@ const DELETE_BUCKET_COUNTERS: &str = "DELETE FROM s3o_counters WHERE scope = 'bu
 pub(crate) const LOCK_BUCKET_SHARED: &str = "SELECT 1 FROM s3o_buckets WHERE name = $1 FOR KEY SHARE";
 const GET_OBJECT: &str = "SELECT meta FROM s3o_objects WHERE bucket = $1 AND key = $2";
 /// The current version, locked for the rest of the transaction.
-pub(crate) const LOCK_OBJECT: &str = "SELECT meta FROM s3o_objects WHERE bucket = $1 AND key = $2 FOR UPDATE";
+const LOCK_OBJECT: &str = "SELECT meta FROM s3o_objects WHERE bucket = $1 AND key = $2 FOR UPDATE";
 const INSERT_OBJECT: &str = "INSERT INTO s3o_objects (bucket, key, size, etag, last_modified_ms, version, meta)
      VALUES ($1, $2, $3, $4, $5, $6, $7)";
 const UPDATE_OBJECT: &str =
@@ -311,28 +311,7 @@ async fn put_object_tx(
     reservations: &Vec<i64>,
 ) -> std::result::Result<(), PgErr> {
     let key = put.key.as_bytes().to_vec();
-    let lock_bucket = conn.st(LOCK_BUCKET_SHARED).await?;
-    let lock_object = conn.st(LOCK_OBJECT).await?;
-    let c = conn.client();
-    let (_, bucket_row, current) = together!(
-        c.batch_execute("BEGIN"),
-        c.query_opt(&lock_bucket, &[&put.bucket]),
-        c.query_opt(&lock_object, &[&put.bucket, &key])
-    )?;
-    if bucket_row.is_none() {
-        return Err(StoreError::NoSuchBucket(put.bucket.clone()).into());
-    }
-    let current: Option<ObjectMeta> = match current {
-        Some(r) => Some(decode(OBJECTS, r.try_get::<_, &[u8]>(0)?)?),
-        None => None,
-    };
-    if !put.condition.holds(current.as_ref()) {
-        return Err(StoreError::PreconditionFailed {
-            bucket: put.bucket.clone(),
-            key: put.key.clone(),
-        }
-        .into());
-    }
+    let current = lock_for_write(conn, true, &put.bucket, &put.key, &put.condition).await?;
     let mut deltas = Deltas::default();
     let mut tasks = Tasks::default();
     let size = i128::from(put.meta.size);
@@ -367,6 +346,47 @@ async fn put_object_tx(
     batch.simple("COMMIT");
     batch.run().await?;
     Ok(())
+}
+
+/// Locks `bucket` against deletion and `key`'s row against other writers, inside the caller's
+/// transaction (begun here too when `begin`), and returns the key's current version if
+/// `condition` holds of it: `NoSuchBucket` or `PreconditionFailed` otherwise.
+pub(crate) async fn lock_for_write(
+    conn: &mut Conn<'_>,
+    begin: bool,
+    bucket: &String,
+    key: &str,
+    condition: &WriteCondition,
+) -> std::result::Result<Option<ObjectMeta>, PgErr> {
+    let lock_bucket = conn.st(LOCK_BUCKET_SHARED).await?;
+    let lock_object = conn.st(LOCK_OBJECT).await?;
+    let c = conn.client();
+    let key_bytes = key.as_bytes();
+    let (_, bucket_row, current) = together!(
+        async {
+            match begin {
+                true => c.batch_execute("BEGIN").await,
+                false => Ok(()),
+            }
+        },
+        c.query_opt(&lock_bucket, &[bucket]),
+        c.query_opt(&lock_object, &[bucket, &key_bytes])
+    )?;
+    if bucket_row.is_none() {
+        return Err(StoreError::NoSuchBucket(bucket.clone()).into());
+    }
+    let current: Option<ObjectMeta> = match current {
+        Some(r) => Some(decode(OBJECTS, r.try_get::<_, &[u8]>(0)?)?),
+        None => None,
+    };
+    if !condition.holds(current.as_ref()) {
+        return Err(StoreError::PreconditionFailed {
+            bucket: bucket.clone(),
+            key: key.to_owned(),
+        }
+        .into());
+    }
+    Ok(current)
 }
 
 /// Replaces the tags of the current version.
