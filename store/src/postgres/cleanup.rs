@@ -11,6 +11,7 @@ use tokio_postgres::Row;
 
 use super::counters::Deltas;
 use super::error::PgErr;
+use super::instance::LOCAL;
 use super::pool::Conn;
 use super::{attempt, big, num, together, unbig, Db};
 use crate::error::{Result, StoreError};
@@ -33,7 +34,8 @@ const DELETE_TASK: &str = "DELETE FROM s3o_cleanup WHERE id = $1
      RETURNING id, backend, physical_key, size, reason, accounting, upload_id, attempts, not_before_ms";
 const RESCHEDULE: &str = "UPDATE s3o_cleanup SET attempts = $2, not_before_ms = $3 WHERE id = $1";
 const DEPTH: &str = "SELECT sum(objects)::text FROM s3o_counters WHERE scope = 'cleanup' AND name = ''";
-const RESERVE: &str = "SELECT s3o_reserve($1, $2, $3, $4::text::numeric, $5::text::numeric, $6)::text";
+const RESERVE: &str =
+    "SELECT s3o_reserve($1, $2, $3, $4::text::numeric, $5::text::numeric, $6, $7::text::numeric)::text";
 const RESERVED: &str = "SELECT sum(bytes)::text FROM s3o_reservations
      WHERE backend = $1 AND NOT (instance = $2 AND id = ANY ($3))";
 const RESERVED_ALL: &str = "SELECT backend, sum(bytes)::text FROM s3o_reservations
@@ -241,11 +243,26 @@ pub(crate) async fn reserve(
     quota: Option<u64>,
 ) -> Result<Reservation> {
     let id = db.next_reservation_id();
-    let (bytes_text, quota_text) = (bytes.to_string(), quota.map(|q| q.to_string()));
+    let Some(limit) = quota else {
+        // Nothing checks these against a limit: counted in this instance's memory, free.
+        db.releases.add_local(&backend, bytes);
+        let ledger: std::sync::Arc<dyn ReservationLedger> = db;
+        return Ok(Reservation::new(ledger, id | LOCAL, backend, bytes));
+    };
+    let (bytes_text, quota_text) = (bytes.to_string(), limit.to_string());
     let skip = db.releases.on(&backend);
+    let local = db.releases.local_on(&backend).to_string();
     let refused = attempt!(db, |conn| async {
         let st = conn.st(RESERVE).await?;
-        let params: [&(dyn ToSql + Sync); 6] = [&db.instance, &big(id), &backend, &bytes_text, &quota_text, &skip];
+        let params: [&(dyn ToSql + Sync); 7] = [
+            &db.instance,
+            &big(id),
+            &backend,
+            &bytes_text,
+            &quota_text,
+            &skip,
+            &local,
+        ];
         let row = conn.client().query_one(&st, &params).await?;
         Ok::<_, PgErr>(row.try_get::<_, Option<String>>(0)?)
     })?;
@@ -254,7 +271,7 @@ pub(crate) async fn reserve(
             backend,
             requested: bytes,
             used: num(Some(&used), "s3o_reservations").map_err(PgErr::into_store)?,
-            quota: quota.unwrap_or(u64::MAX),
+            quota: limit,
         });
     }
     let ledger: std::sync::Arc<dyn ReservationLedger> = db;
@@ -269,6 +286,7 @@ pub(crate) async fn reserved(db: &Db, backend: String) -> Result<u64> {
         let row = conn.client().query_one(&st, &[&backend, &db.instance, &skip]).await?;
         num(row.try_get(0)?, "s3o_reservations")
     })
+    .map(|shared| shared.saturating_add(db.releases.local_on(&backend)))
 }
 
 /// Committed bytes on a backend.
@@ -314,6 +332,11 @@ pub(crate) async fn backend_stats(db: &Db) -> Result<Vec<BackendStats>> {
             let e = by_name.entry(name.clone()).or_default();
             e.backend = name;
             e.reserved_bytes = num(r.try_get(1)?, "s3o_reservations")?;
+        }
+        for (name, bytes) in db.releases.local_all() {
+            let e = by_name.entry(name.clone()).or_default();
+            e.backend = name;
+            e.reserved_bytes = e.reserved_bytes.saturating_add(bytes);
         }
         Ok::<_, PgErr>(
             by_name

@@ -27,11 +27,17 @@ pub(crate) fn shard_base(id: &str) -> usize {
     usize::from_str_radix(id.get(..4).unwrap_or("0"), 16).unwrap_or(0)
 }
 
-/// Released reservations waiting to be deleted, by id (with their backend and bytes).
+/// The bit that marks a reservation kept in this instance's memory (one made without a quota:
+/// nothing checks it against a limit, so it need not cost a commit in the database).
+pub(crate) const LOCAL: u64 = 1 << 62;
+
+/// Reservations this instance tracks itself: those released but not yet deleted from the
+/// database, by id (with their backend), and those made without a quota, by backend.
 #[derive(Default)]
 pub(crate) struct Releases {
     pending: Mutex<HashMap<u64, String>>,
     wake: Notify,
+    local: Mutex<HashMap<String, u64>>,
 }
 
 impl Releases {
@@ -56,6 +62,23 @@ impl Releases {
         self.pending.lock().keys().map(|id| big(*id)).collect()
     }
 
+    /// Counts a reservation made without a quota.
+    pub(crate) fn add_local(&self, backend: &str, bytes: u64) {
+        let mut local = self.local.lock();
+        let n = local.entry(backend.to_owned()).or_default();
+        *n = n.saturating_add(bytes);
+    }
+
+    /// Bytes reserved without a quota on `backend`.
+    pub(crate) fn local_on(&self, backend: &str) -> u64 {
+        self.local.lock().get(backend).copied().unwrap_or(0)
+    }
+
+    /// Bytes reserved without a quota, by backend.
+    pub(crate) fn local_all(&self) -> Vec<(String, u64)> {
+        self.local.lock().iter().map(|(b, n)| (b.clone(), *n)).collect()
+    }
+
     /// Forgets ids whose rows are deleted.
     fn done(&self, ids: &[i64]) {
         let mut pending = self.pending.lock();
@@ -66,8 +89,18 @@ impl Releases {
 }
 
 impl crate::reservation::ReservationLedger for Db {
-    fn release(&self, id: u64, backend: &str, _bytes: u64) {
-        self.releases.add(id, backend);
+    fn release(&self, id: u64, backend: &str, bytes: u64) {
+        if id & LOCAL == 0 {
+            self.releases.add(id, backend);
+            return;
+        }
+        let mut local = self.releases.local.lock();
+        if let Some(n) = local.get_mut(backend) {
+            *n = n.saturating_sub(bytes);
+            if *n == 0 {
+                local.remove(backend);
+            }
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use tokio_postgres::Row;
 use super::batch::Batch;
 use super::counters::Deltas;
 use super::error::PgErr;
+use super::instance::LOCAL;
 use super::objects::{lock_for_write, replace_effects, ObjectRow, Tasks, ENQUEUE_MANY, LOCK_BUCKET_SHARED};
 use super::pool::Conn;
 use super::{attempt, big, decode, encode, together, unbig, Db};
@@ -122,9 +123,14 @@ pub(crate) async fn upload(db: &Db, upload_id: String) -> Result<Option<Upload>>
 /// Records a part and counts its bytes.
 pub(crate) async fn put_part(db: &Db, upload_id: String, part: Part, reservation: Option<Reservation>) -> Result<()> {
     let record = encode(PARTS, &part)?;
-    let rid = reservation.as_ref().map(|r| big(r.id()));
+    let rid = reservation
+        .as_ref()
+        .filter(|r| r.id() & LOCAL == 0)
+        .map(|r| big(r.id()));
     attempt!(db, |conn| put_part_tx(&mut conn, db, &upload_id, &part, &record, rid))?;
-    if let Some(r) = reservation {
+    // The bytes count as usage now: the commit removed a database reservation; one in memory
+    // goes when dropped.
+    if let Some(r) = reservation.filter(|r| r.id() & LOCAL == 0) {
         r.consume();
     }
     Ok(())

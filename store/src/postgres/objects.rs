@@ -10,6 +10,7 @@ use tokio_postgres::types::ToSql;
 use super::batch::Batch;
 use super::counters::Deltas;
 use super::error::PgErr;
+use super::instance::LOCAL;
 use super::pool::Conn;
 use super::{attempt, big, decode, encode, num, together, unbig, Db};
 use crate::error::{Result, StoreError};
@@ -296,9 +297,14 @@ pub(crate) struct Put {
 pub(crate) async fn put_object(db: &Db, put: Put, reservations: Vec<Reservation>) -> Result<()> {
     check_bucket_name(&put.bucket)?;
     let row = ObjectRow::of(&put.meta)?;
-    let ids: Vec<i64> = reservations.iter().map(|r| big(r.id())).collect();
+    let (shared, local): (Vec<Reservation>, Vec<Reservation>) =
+        reservations.into_iter().partition(|r| r.id() & LOCAL == 0);
+    let ids: Vec<i64> = shared.iter().map(|r| big(r.id())).collect();
     attempt!(db, |conn| put_object_tx(&mut conn, db, &put, &row, &ids))?;
-    reservations.into_iter().for_each(Reservation::consume);
+    // The bytes count as usage now: the commit removed the database's reservations, and the
+    // ones in memory go when dropped.
+    shared.into_iter().for_each(Reservation::consume);
+    drop(local);
     Ok(())
 }
 

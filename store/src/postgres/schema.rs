@@ -134,12 +134,13 @@ CREATE SEQUENCE s3o_versions;
 -- Reserves p_bytes on p_backend for instance p_instance as reservation p_id. With a quota, the
 -- check and the insert run under a per-backend advisory lock (so two reservations never fit
 -- together past the quota, whichever proxies make them), counting committed bytes and every
--- reservation but those of p_instance listed in p_skip (released, their delete not yet applied).
+-- reservation but those of p_instance listed in p_skip (released, their delete not yet applied),
+-- plus p_local: what p_instance reserved on the backend without a quota (kept in its memory).
 -- Returns NULL when granted, else the bytes already used. (The commit waits for the WAL flush
 -- like any other: with synchronous_commit off, reservations made concurrently were seen to
 -- exceed the quota together.)
 CREATE FUNCTION s3o_reserve(p_instance text, p_id bigint, p_backend text, p_bytes numeric,
-                            p_quota numeric, p_skip bigint[]) RETURNS numeric
+                            p_quota numeric, p_skip bigint[], p_local numeric) RETURNS numeric
 LANGUAGE plpgsql AS $$
 DECLARE
     used numeric;
@@ -151,6 +152,7 @@ BEGIN
              + coalesce((SELECT sum(bytes) FROM s3o_reservations
                           WHERE backend = p_backend
                             AND NOT (instance = p_instance AND id = ANY (p_skip))), 0)
+             + p_local
           INTO used;
         IF used + p_bytes > p_quota THEN
             RETURN used;
