@@ -92,6 +92,8 @@ pub(crate) struct Db {
     releases: Releases,
     /// Why the last call failed for want of the database, until one succeeds.
     problem: Mutex<Option<String>>,
+    /// Versions taken from the sequence and not yet handed out, in order.
+    versions: tokio::sync::Mutex<std::collections::VecDeque<u64>>,
 }
 
 impl Db {
@@ -144,6 +146,7 @@ impl PgEngine {
             last_reservation: AtomicU64::new(0),
             releases: Releases::default(),
             problem: Mutex::new(None),
+            versions: tokio::sync::Mutex::default(),
         });
         rt.block_on(async {
             let mut client = db.pool.dedicated().await?;
