@@ -92,6 +92,57 @@ impl LocalConfig {
     }
 }
 
+/// What an engine one process owns keeps in memory of the instance's coordination: its id, its
+/// worker leases, the configuration it published.
+#[derive(Debug)]
+pub(crate) struct Local {
+    pub(crate) instance: String,
+    pub(crate) leases: LocalLeases,
+    pub(crate) config: LocalConfig,
+}
+
+impl Default for Local {
+    fn default() -> Self {
+        Self {
+            instance: new_instance_id(),
+            leases: LocalLeases::default(),
+            config: LocalConfig::default(),
+        }
+    }
+}
+
+/// Implements the instance and lease calls of [`Engine`](crate::Engine) over the [`Local`] in
+/// field `$local` of the engine.
+macro_rules! local_coordination {
+    ($local:ident) => {
+        fn instance(&self) -> String {
+            self.$local.instance.clone()
+        }
+
+        fn acquire_lease(&self, name: &str, holder: &str, ttl_ms: u64) -> StoreFuture<crate::lease::Lease> {
+            ready(Ok(self.$local.leases.acquire(name, holder, ttl_ms)))
+        }
+
+        fn release_lease(&self, name: &str, holder: &str) -> StoreFuture<()> {
+            self.$local.leases.release(name, holder);
+            ready(Ok(()))
+        }
+
+        fn leases(&self) -> StoreFuture<Vec<crate::lease::Lease>> {
+            ready(Ok(self.$local.leases.all()))
+        }
+
+        fn publish_config(&self, origin: &str, document: &str) -> StoreFuture<u64> {
+            ready(Ok(self.$local.config.publish(origin, document)))
+        }
+
+        fn config_after(&self, generation: u64) -> StoreFuture<Option<crate::lease::SharedConfig>> {
+            ready(Ok(self.$local.config.after(generation)))
+        }
+    };
+}
+pub(crate) use local_coordination;
+
 /// A fresh instance id: unique per process start (time, process id, a random hash seed).
 pub(crate) fn new_instance_id() -> String {
     use std::hash::{BuildHasher, Hasher};

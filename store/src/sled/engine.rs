@@ -11,7 +11,6 @@ use super::commit::CommitTicket;
 use super::SledEngine;
 use crate::engine::{ready, Engine, Health, StoreFuture};
 use crate::error::{Result, StoreError};
-use crate::lease::{Lease, SharedConfig};
 use crate::model::{
     Accounting, BucketMeta, CleanupReason, CleanupTask, CompletedUpload, ListPage, ListQuery, ObjectMeta, Part, Upload,
     WriteCondition,
@@ -255,28 +254,5 @@ impl Engine for SledEngine {
         self.durable(SledEngine::check_writable(self))
     }
 
-    fn instance(&self) -> String {
-        self.instance.clone()
-    }
-
-    fn acquire_lease(&self, name: &str, holder: &str, ttl_ms: u64) -> StoreFuture<Lease> {
-        ready(Ok(self.leases.acquire(name, holder, ttl_ms)))
-    }
-
-    fn release_lease(&self, name: &str, holder: &str) -> StoreFuture<()> {
-        self.leases.release(name, holder);
-        ready(Ok(()))
-    }
-
-    fn leases(&self) -> StoreFuture<Vec<Lease>> {
-        ready(Ok(self.leases.all()))
-    }
-
-    fn publish_config(&self, origin: &str, document: &str) -> StoreFuture<u64> {
-        ready(Ok(self.shared_config.publish(origin, document)))
-    }
-
-    fn config_after(&self, generation: u64) -> StoreFuture<Option<SharedConfig>> {
-        ready(Ok(self.shared_config.after(generation)))
-    }
+    crate::lease::local_coordination!(local);
 }

@@ -53,10 +53,8 @@ pub(crate) struct SledEngine {
     cleanup_depth: AtomicU64,
     ledger: Arc<Ledger>,
     commits: GroupCommit,
-    /// This process's leases, and its instance id.
-    leases: crate::lease::LocalLeases,
-    instance: String,
-    shared_config: crate::lease::LocalConfig,
+    /// This process's id, leases and shared configuration.
+    local: crate::lease::Local,
 }
 
 impl SledEngine {
@@ -95,9 +93,7 @@ impl SledEngine {
             cleanup,
             ledger,
             commits,
-            leases: crate::lease::LocalLeases::default(),
-            instance: crate::lease::new_instance_id(),
-            shared_config: crate::lease::LocalConfig::default(),
+            local: crate::lease::Local::default(),
             db,
         };
         engine.ensure_backend_stats()?;

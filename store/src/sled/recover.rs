@@ -39,7 +39,7 @@ use super::quota::Ledger;
 use super::SledEngine;
 use crate::engine::{ready, Engine, Health, StoreFuture};
 use crate::error::{Result, StoreError};
-use crate::lease::{Lease, LocalConfig, LocalLeases, SharedConfig};
+use crate::lease::Local;
 use crate::model::{
     Accounting, BucketMeta, CleanupReason, CleanupTask, CompletedUpload, ListPage, ListQuery, ObjectMeta, Part, Upload,
     WriteCondition,
@@ -117,10 +117,8 @@ impl Inner {
 pub(crate) struct Recovering {
     inner: Arc<Inner>,
     thread: Option<JoinHandle<()>>,
-    /// The process's leases and instance id, kept across reopenings.
-    leases: LocalLeases,
-    instance: String,
-    shared_config: LocalConfig,
+    /// The process's id, leases and shared configuration, kept across reopenings.
+    local: Local,
 }
 
 impl Recovering {
@@ -143,9 +141,7 @@ impl Recovering {
         Ok(Self {
             inner,
             thread: Some(thread),
-            leases: LocalLeases::default(),
-            instance: crate::lease::new_instance_id(),
-            shared_config: LocalConfig::default(),
+            local: Local::default(),
         })
     }
 
@@ -447,30 +443,7 @@ impl Engine for Recovering {
         check_writable() -> ();
     }
 
-    fn instance(&self) -> String {
-        self.instance.clone()
-    }
-
-    fn acquire_lease(&self, name: &str, holder: &str, ttl_ms: u64) -> StoreFuture<Lease> {
-        ready(Ok(self.leases.acquire(name, holder, ttl_ms)))
-    }
-
-    fn release_lease(&self, name: &str, holder: &str) -> StoreFuture<()> {
-        self.leases.release(name, holder);
-        ready(Ok(()))
-    }
-
-    fn leases(&self) -> StoreFuture<Vec<Lease>> {
-        ready(Ok(self.leases.all()))
-    }
-
-    fn publish_config(&self, origin: &str, document: &str) -> StoreFuture<u64> {
-        ready(Ok(self.shared_config.publish(origin, document)))
-    }
-
-    fn config_after(&self, generation: u64) -> StoreFuture<Option<SharedConfig>> {
-        ready(Ok(self.shared_config.after(generation)))
-    }
+    crate::lease::local_coordination!(local);
 }
 
 #[cfg(test)]
