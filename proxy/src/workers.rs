@@ -37,8 +37,8 @@ pub trait Worker {
     }
 }
 
-/// How long a worker lease lasts unless renewed (before every tick): a dead holder's workers
-/// move to another instance within this.
+/// How long a worker lease lasts unless renewed (before every tick, and every third of it
+/// between ticks, so two renewals may fail before it lapses): a dead holder's workers move to another instance within this.
 pub const LEASE_TTL: Duration = Duration::from_secs(10);
 /// How often an instance not holding a worker's lease tries to take it.
 pub const LEASE_POLL: Duration = Duration::from_secs(1);
@@ -130,7 +130,7 @@ pub struct Registry {
     health: Mutex<Vec<Arc<Health>>>,
     stop: AtomicBool,
     /// The store whose leases exclusive workers take, and this instance's name in them.
-    leases: std::sync::OnceLock<(s3o_store::Store, String)>,
+    leases: std::sync::OnceLock<Leases>,
 }
 
 impl Registry {
@@ -154,12 +154,21 @@ impl Registry {
     /// Makes exclusive workers take `store`'s leases (as the store's instance) before ticking.
     pub fn use_leases(&self, store: s3o_store::Store) {
         let instance = store.instance();
-        let _ = self.leases.set((store, instance));
+        self.lease_as(store, instance, LEASE_TTL);
+    }
+
+    /// Makes exclusive workers take `store`'s leases as `instance`, for `ttl` at a time.
+    fn lease_as(&self, store: s3o_store::Store, instance: String, ttl: Duration) {
+        let _ = self.leases.set(Leases {
+            store,
+            me: instance,
+            ttl,
+        });
     }
 
     /// This instance's name in worker leases, if workers take leases.
     pub fn instance(&self) -> Option<&str> {
-        self.leases.get().map(|(_, i)| i.as_str())
+        self.leases.get().map(|l| l.me.as_str())
     }
 
     /// Whether the workers were told to stop.
@@ -182,20 +191,10 @@ pub async fn run<W: Worker>(mut worker: W, registry: Arc<Registry>, health: Arc<
     let leases = registry.leases.get().filter(|_| worker.exclusive());
     let mut holding = false;
     while !registry.stopping() {
-        if let Some((store, me)) = leases {
-            match store.acquire_lease(worker.name(), me, millis(LEASE_TTL)).await {
-                Ok(lease) => {
-                    holding = lease.holder == *me;
-                    *health.lease.lock() = Some(lease);
-                }
-                Err(e) => {
-                    holding = false;
-                    let failed: Result<Tick, String> = Err(format!("worker lease: {e}"));
-                    health.record(&failed, crate::clock::unix_ms());
-                }
-            }
+        if let Some(l) = leases {
+            holding = l.take(worker.name(), &health).await;
             if !holding {
-                pause(&registry, LEASE_POLL.min(worker.interval())).await;
+                pause(&registry, l.ttl.min(LEASE_POLL).min(worker.interval())).await;
                 continue;
             }
         }
@@ -222,16 +221,62 @@ pub async fn run<W: Worker>(mut worker: W, registry: Arc<Registry>, health: Arc<
                 worker.interval()
             }
         };
-        pause(&registry, wait).await;
+        match leases {
+            // A holder renews its lease while it waits, so an interval longer than the lease
+            // does not hand the worker to a standby between two ticks.
+            Some(l) => {
+                let until = Instant::now() + wait;
+                let renew = l.ttl / 3;
+                loop {
+                    let left = until.saturating_duration_since(Instant::now());
+                    pause(&registry, left.min(renew)).await;
+                    if registry.stopping() || left <= renew {
+                        break;
+                    }
+                    holding = l.take(worker.name(), &health).await;
+                    if !holding {
+                        break;
+                    }
+                }
+            }
+            None => pause(&registry, wait).await,
+        }
     }
-    if let (Some((store, me)), true) = (leases, holding) {
+    if let (Some(l), true) = (leases, holding) {
         // Hand the worker over at once rather than after the lease expires.
-        if let Err(e) = store.release_lease(worker.name(), me).await {
+        if let Err(e) = l.store.release_lease(worker.name(), &l.me).await {
             debug!(worker = worker.name(), error = %e, "worker lease not released; it expires");
         }
     }
     health.running.store(false, Ordering::Relaxed);
     debug!(worker = worker.name(), "worker stopped");
+}
+
+/// Where and as whom exclusive workers take their leases.
+#[derive(Debug)]
+struct Leases {
+    store: s3o_store::Store,
+    me: String,
+    ttl: Duration,
+}
+
+impl Leases {
+    /// Takes or renews `name`'s lease, recording what the store says in `health`; whether this
+    /// instance holds it now.
+    async fn take(&self, name: &str, health: &Health) -> bool {
+        match self.store.acquire_lease(name, &self.me, millis(self.ttl)).await {
+            Ok(lease) => {
+                let mine = lease.holder == self.me;
+                *health.lease.lock() = Some(lease);
+                mine
+            }
+            Err(e) => {
+                let failed: Result<Tick, String> = Err(format!("worker lease: {e}"));
+                health.record(&failed, crate::clock::unix_ms());
+                false
+            }
+        }
+    }
 }
 
 /// Waits `wait`, or less if the workers are told to stop meanwhile.
@@ -401,5 +446,66 @@ mod tests {
         w.stop();
         assert!(t0.elapsed() < Duration::from_secs(5), "stopped and joined promptly");
         assert!(!registry.snapshot()[0].running);
+    }
+
+    /// An exclusive worker ticking once a minute, counting its ticks.
+    struct Rare(Arc<AtomicU64>);
+
+    impl Worker for Rare {
+        fn name(&self) -> &'static str {
+            "rare"
+        }
+        fn interval(&self) -> Duration {
+            Duration::from_secs(60)
+        }
+        fn exclusive(&self) -> bool {
+            true
+        }
+        async fn tick(&mut self) -> Result<Tick, String> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Ok(Tick::Idle)
+        }
+    }
+
+    /// Waits (bounded) until `cond` holds.
+    fn wait_until(what: &str, cond: impl Fn() -> bool) {
+        let t0 = Instant::now();
+        while !cond() {
+            assert!(t0.elapsed() < Duration::from_secs(10), "timed out waiting until {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn a_lease_holder_keeps_its_lease_between_rare_ticks_and_hands_it_over_at_stop() {
+        let store = s3o_store::Store::temporary().unwrap();
+        let ttl = Duration::from_millis(300);
+        let (a, b) = (Arc::new(Registry::default()), Arc::new(Registry::default()));
+        a.lease_as(store.clone(), "a".into(), ttl);
+        b.lease_as(store.clone(), "b".into(), ttl);
+        let (ticks_a, ticks_b) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let t = ticks_a.clone();
+        let wa = Workers::start(a.clone(), move |s| s.spawn(Rare(t))).unwrap();
+        wait_until("a ticks", || ticks_a.load(Ordering::Relaxed) == 1);
+        let t = ticks_b.clone();
+        let wb = Workers::start(b.clone(), move |s| s.spawn(Rare(t))).unwrap();
+        // Several lease times pass while a waits for its next tick: it renews, b never takes over.
+        let t0 = Instant::now();
+        while t0.elapsed() < ttl * 6 {
+            let view = b.snapshot()[0].lease.clone();
+            assert!(view.as_ref().is_none_or(|l| l.holder == "a"), "{view:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(ticks_b.load(Ordering::Relaxed), 0, "b never ran the worker");
+        let mine = a.snapshot()[0].lease.clone().unwrap();
+        assert!(
+            mine.holder == "a" && mine.expires_ms > crate::clock::unix_ms(),
+            "{mine:?}"
+        );
+        // Stopping a releases the lease: b takes it at its next try, well within one lease time.
+        wa.stop();
+        wait_until("b ticks", || ticks_b.load(Ordering::Relaxed) == 1);
+        assert_eq!(b.snapshot()[0].lease.clone().unwrap().holder, "b");
+        wb.stop();
     }
 }

@@ -224,6 +224,7 @@ impl Control for ProxyControl {
     fn workers(&self) -> BoxFuture<'_, Option<Vec<WorkerHealth>>> {
         let registry = &self.core.shared.workers;
         let me = registry.instance();
+        let now = crate::clock::unix_ms();
         let list = registry
             .snapshot()
             .into_iter()
@@ -235,7 +236,9 @@ impl Control for ProxyControl {
                 consecutive_failures: w.consecutive_failures,
                 ticks: w.ticks,
                 lease: w.lease.map(|l| WorkerLease {
-                    active_here: me == Some(l.holder.as_str()),
+                    // This instance's last word from the store: a lease it failed to renew in
+                    // time is no longer held here, whoever holds it now.
+                    active_here: me == Some(l.holder.as_str()) && l.expires_ms > now,
                     lease_holder: l.holder,
                     lease_expires: Timestamp(l.expires_ms),
                 }),
