@@ -56,6 +56,9 @@ from harness import (
 
 # The running proxy, whose log is quoted in the report of every failing test.
 _PROXY: list[Server] = []
+# More logs to quote in a failing test's report (title, path): a module's own servers, e.g. the
+# several proxies of test_multi_instance.py; the module adds and removes its entries.
+EXTRA_LOGS: list[tuple[str, Path]] = []
 _CLEAN_CONFIG_DIR: list[tempfile.TemporaryDirectory] = []
 
 
@@ -98,6 +101,9 @@ def pytest_runtest_makereport(item, call):
                 f"the proxy (pid {server.proc.pid}) exited with code {server.proc.returncode} in the "
                 "middle of the session; the suite did not stop it (a signal from elsewhere?)")))
         rep.sections.append(("s3-orchestrator log (tail)", log_tail(server.log_path, 60)))
+    if rep.failed:
+        for title, path in EXTRA_LOGS:
+            rep.sections.append((f"{title} (tail)", log_tail(path, 60)))
 
 
 # --------------------------------------------------------------------------------------------

@@ -60,6 +60,12 @@ impl Pool {
         if config.get_application_name().is_none() {
             config.application_name("s3-orchestrator");
         }
+        // The server's notices ("already exists, skipping" at migration, "no transaction in
+        // progress" on a rollback after a failed commit) are expected here; errors still come.
+        let options = config.get_options().unwrap_or_default();
+        if !options.contains("client_min_messages") {
+            config.options(format!("{options} -c client_min_messages=error").trim_start());
+        }
         let tls = match config.get_ssl_mode() {
             SslMode::Disable => Tls::Off,
             _ => Tls::Rustls(MakeRustlsConnect::new(client_tls(ca_pem)?)),
