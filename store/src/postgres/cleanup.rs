@@ -11,8 +11,8 @@ use tokio_postgres::Row;
 
 use super::counters::Deltas;
 use super::error::PgErr;
-use super::instance::LOCAL;
 use super::pool::Conn;
+use super::releases::LOCAL;
 use super::{attempt, big, num, together, unbig, Db};
 use crate::error::{Result, StoreError};
 use crate::model::{Accounting, CleanupReason, CleanupTask};
@@ -36,10 +36,14 @@ const RESCHEDULE: &str = "UPDATE s3o_cleanup SET attempts = $2, not_before_ms = 
 const DEPTH: &str = "SELECT sum(objects)::text FROM s3o_counters WHERE scope = 'cleanup' AND name = ''";
 const RESERVE: &str =
     "SELECT s3o_reserve($1, $2, $3, $4::text::numeric, $5::text::numeric, $6, $7::text::numeric)::text";
-const RESERVED: &str = "SELECT sum(bytes)::text FROM s3o_reservations
-     WHERE backend = $1 AND NOT (instance = $2 AND id = ANY ($3))";
-const RESERVED_ALL: &str = "SELECT backend, sum(bytes)::text FROM s3o_reservations
-     WHERE NOT (instance = $1 AND id = ANY ($2)) GROUP BY backend";
+// Other instances' reservations summed (id NULL), this instance's one by one: which of its own
+// to leave out is known only once the read is done (see releases.rs).
+const RESERVED: &str = "SELECT NULL::bigint, sum(bytes)::text FROM s3o_reservations
+         WHERE backend = $1 AND instance <> $2
+     UNION ALL SELECT id, bytes::text FROM s3o_reservations WHERE backend = $1 AND instance = $2";
+const RESERVED_ALL: &str = "SELECT backend, NULL::bigint, sum(bytes)::text FROM s3o_reservations
+         WHERE instance <> $1 GROUP BY backend
+     UNION ALL SELECT backend, id, bytes::text FROM s3o_reservations WHERE instance = $1";
 const USAGE: &str = "SELECT sum(committed)::text FROM s3o_counters WHERE scope = 'backend' AND name = $1";
 const ALL_USAGE: &str = "SELECT name, sum(committed)::text FROM s3o_counters WHERE scope = 'backend'
      GROUP BY name HAVING sum(committed) > 0 ORDER BY name";
@@ -159,13 +163,7 @@ pub(crate) async fn due(db: &Db, now_ms: u64, limit: usize) -> Result<Vec<Cleanu
 /// The task with this id.
 pub(crate) async fn task(db: &Db, id: u64) -> Result<Option<CleanupTask>> {
     let id = big(id);
-    attempt!(db, |conn| async {
-        let st = conn.st(GET_TASK).await?;
-        match conn.client().query_opt(&st, &[&id]).await? {
-            Some(r) => Ok(Some(task_of(&r)?)),
-            None => Ok::<_, PgErr>(None),
-        }
-    })
+    super::row_if_any(db, GET_TASK, &[&id], task_of).await
 }
 
 /// Removes a task and releases its committed bytes.
@@ -280,13 +278,29 @@ pub(crate) async fn reserve(
 
 /// Bytes reserved on a backend.
 pub(crate) async fn reserved(db: &Db, backend: String) -> Result<u64> {
-    let skip = db.releases.on(&backend);
-    attempt!(db, |conn| async {
+    let sum = db.releases.sum();
+    let rows = attempt!(db, |conn| async {
         let st = conn.st(RESERVED).await?;
-        let row = conn.client().query_one(&st, &[&backend, &db.instance, &skip]).await?;
-        num(row.try_get(0)?, "s3o_reservations")
-    })
-    .map(|shared| shared.saturating_add(db.releases.local_on(&backend)))
+        Ok::<_, PgErr>(conn.client().query(&st, &[&backend, &db.instance]).await?)
+    })?;
+    let skip = sum.skip(Some(&backend));
+    let mut total = db.releases.local_on(&backend);
+    for r in &rows {
+        if let Some(bytes) = counted(r, 0, &skip).map_err(PgErr::into_store)? {
+            total = total.saturating_add(bytes);
+        }
+    }
+    Ok(total)
+}
+
+/// The bytes of a row of `RESERVED` or `RESERVED_ALL` (the id in column `at`, the bytes next),
+/// unless it is this instance's own reservation released by now.
+fn counted(row: &Row, at: usize, skip: &std::collections::HashSet<u64>) -> std::result::Result<Option<u64>, PgErr> {
+    let id: Option<i64> = row.try_get(at)?;
+    if id.is_some_and(|id| skip.contains(&unbig(id))) {
+        return Ok(None);
+    }
+    num(row.try_get(at + 1)?, "s3o_reservations").map(Some)
 }
 
 /// Committed bytes on a backend.
@@ -311,12 +325,13 @@ pub(crate) async fn all_usage(db: &Db) -> Result<Vec<(String, u64)>> {
 
 /// Every backend's totals.
 pub(crate) async fn backend_stats(db: &Db) -> Result<Vec<BackendStats>> {
-    let skip = db.releases.all();
+    let sum = db.releases.sum();
     attempt!(db, |conn| async {
         let totals = conn.st(BACKEND_TOTALS).await?;
         let reserved = conn.st(RESERVED_ALL).await?;
         let c = conn.client();
-        let (totals, reserved) = together!(c.query(&totals, &[]), c.query(&reserved, &[&db.instance, &skip]))?;
+        let (totals, reserved) = together!(c.query(&totals, &[]), c.query(&reserved, &[&db.instance]))?;
+        let skip = sum.skip(None);
         let mut by_name: BTreeMap<String, BackendStats> = BTreeMap::new();
         for r in &totals {
             let name: String = r.try_get(0)?;
@@ -328,10 +343,11 @@ pub(crate) async fn backend_stats(db: &Db) -> Result<Vec<BackendStats>> {
             e.committed_bytes = num(r.try_get(4)?, "s3o_counters")?;
         }
         for r in &reserved {
+            let Some(bytes) = counted(r, 1, &skip)? else { continue };
             let name: String = r.try_get(0)?;
             let e = by_name.entry(name.clone()).or_default();
             e.backend = name;
-            e.reserved_bytes = num(r.try_get(1)?, "s3o_reservations")?;
+            e.reserved_bytes = e.reserved_bytes.saturating_add(bytes);
         }
         for (name, bytes) in db.releases.local_all() {
             let e = by_name.entry(name.clone()).or_default();

@@ -1,14 +1,11 @@
 //! This proxy as one instance among those sharing the database: its row in
-//! `s3o_instances` with a heartbeat, the reservations it released but has not yet deleted, and
+//! `s3o_instances` with a heartbeat, the deletion of the reservations it released, and
 //! the clean-up of instances that stopped beating (their reservations would otherwise hold quota
 //! forever), and the worker leases (on the database's clock).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use parking_lot::Mutex;
-use tokio::sync::Notify;
 use tokio_postgres::Client;
 
 use super::error::{describe, from_db, PgErr};
@@ -25,83 +22,6 @@ pub(crate) const INSTANCE_EXPIRY_MS: u64 = 30_000;
 /// Where this instance's connections start among the counter shards.
 pub(crate) fn shard_base(id: &str) -> usize {
     usize::from_str_radix(id.get(..4).unwrap_or("0"), 16).unwrap_or(0)
-}
-
-/// The bit that marks a reservation kept in this instance's memory (one made without a quota:
-/// nothing checks it against a limit, so it need not cost a commit in the database).
-pub(crate) const LOCAL: u64 = 1 << 62;
-
-/// Reservations this instance tracks itself: those released but not yet deleted from the
-/// database, by id (with their backend), and those made without a quota, by backend.
-#[derive(Default)]
-pub(crate) struct Releases {
-    pending: Mutex<HashMap<u64, String>>,
-    wake: Notify,
-    local: Mutex<HashMap<String, u64>>,
-}
-
-impl Releases {
-    /// Records a release and wakes the task that deletes them.
-    pub(crate) fn add(&self, id: u64, backend: &str) {
-        self.pending.lock().insert(id, backend.to_owned());
-        self.wake.notify_one();
-    }
-
-    /// The ids released on `backend` and not yet deleted (left out of this instance's sums).
-    pub(crate) fn on(&self, backend: &str) -> Vec<i64> {
-        let pending = self.pending.lock();
-        pending
-            .iter()
-            .filter(|(_, b)| *b == backend)
-            .map(|(id, _)| big(*id))
-            .collect()
-    }
-
-    /// Every id released and not yet deleted.
-    pub(crate) fn all(&self) -> Vec<i64> {
-        self.pending.lock().keys().map(|id| big(*id)).collect()
-    }
-
-    /// Counts a reservation made without a quota.
-    pub(crate) fn add_local(&self, backend: &str, bytes: u64) {
-        let mut local = self.local.lock();
-        let n = local.entry(backend.to_owned()).or_default();
-        *n = n.saturating_add(bytes);
-    }
-
-    /// Bytes reserved without a quota on `backend`.
-    pub(crate) fn local_on(&self, backend: &str) -> u64 {
-        self.local.lock().get(backend).copied().unwrap_or(0)
-    }
-
-    /// Bytes reserved without a quota, by backend.
-    pub(crate) fn local_all(&self) -> Vec<(String, u64)> {
-        self.local.lock().iter().map(|(b, n)| (b.clone(), *n)).collect()
-    }
-
-    /// Forgets ids whose rows are deleted.
-    fn done(&self, ids: &[i64]) {
-        let mut pending = self.pending.lock();
-        for id in ids {
-            pending.remove(&super::unbig(*id));
-        }
-    }
-}
-
-impl crate::reservation::ReservationLedger for Db {
-    fn release(&self, id: u64, backend: &str, bytes: u64) {
-        if id & LOCAL == 0 {
-            self.releases.add(id, backend);
-            return;
-        }
-        let mut local = self.releases.local.lock();
-        if let Some(n) = local.get_mut(backend) {
-            *n = n.saturating_sub(bytes);
-            if *n == 0 {
-                local.remove(backend);
-            }
-        }
-    }
 }
 
 const ACQUIRE_LEASE: &str = "WITH now AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms)
@@ -176,17 +96,14 @@ pub(crate) async fn publish_config(db: &Db, origin: String, document: String) ->
 /// The shared configuration if newer than `generation`.
 pub(crate) async fn config_after(db: &Db, generation: u64) -> Result<Option<SharedConfig>> {
     let after = big(generation);
-    attempt!(db, |conn| async {
-        let st = conn.st(CONFIG_AFTER).await?;
-        match conn.client().query_opt(&st, &[&after]).await? {
-            Some(row) => Ok(Some(SharedConfig {
-                generation: super::unbig(row.try_get(0)?),
-                origin: row.try_get(1)?,
-                document: row.try_get(2)?,
-            })),
-            None => Ok::<_, PgErr>(None),
-        }
+    super::row_if_any(db, CONFIG_AFTER, &[&after], |row| {
+        Ok(SharedConfig {
+            generation: super::unbig(row.try_get(0)?),
+            origin: row.try_get(1)?,
+            document: row.try_get(2)?,
+        })
     })
+    .await
 }
 
 /// Registers the instance.
@@ -222,7 +139,7 @@ pub(crate) async fn deregister(db: &Db) -> Result<()> {
 
 /// Deletes the released reservations (failures are retried at the next beat).
 async fn delete_released(db: &Db, conn: &mut super::pool::Conn<'_>) {
-    let ids = db.releases.all();
+    let ids = db.releases.undeleted();
     if ids.is_empty() {
         return;
     }

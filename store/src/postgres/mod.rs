@@ -30,6 +30,7 @@ mod list;
 mod multipart;
 mod objects;
 mod pool;
+mod releases;
 mod schema;
 
 use std::future::Future;
@@ -41,8 +42,8 @@ use parking_lot::Mutex;
 use crate::engine::StoreFuture;
 use crate::error::{Result, StoreError};
 use error::PgErr;
-use instance::Releases;
 use pool::Pool;
+use releases::Releases;
 
 /// How often one call is attempted when it keeps losing races to concurrent writers.
 const MAX_ATTEMPTS: u32 = 16;
@@ -258,6 +259,22 @@ macro_rules! attempt {
     }};
 }
 pub(crate) use attempt;
+
+/// The row `sql` finds for `params`, read by `read`, if there is one (retried as [`attempt!`]).
+pub(crate) async fn row_if_any<T>(
+    db: &Db,
+    sql: &'static str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    read: impl Fn(&tokio_postgres::Row) -> std::result::Result<T, PgErr>,
+) -> Result<Option<T>> {
+    attempt!(db, |conn| async {
+        let st = conn.st(sql).await?;
+        match conn.client().query_opt(&st, params).await? {
+            Some(row) => Ok(Some(read(&row)?)),
+            None => Ok::<_, PgErr>(None),
+        }
+    })
+}
 
 /// Sends its statements' futures together (pipelined, in order) and waits for all of them:
 /// their results, or the first error.

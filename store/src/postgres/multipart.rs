@@ -10,9 +10,9 @@ use tokio_postgres::Row;
 use super::batch::Batch;
 use super::counters::Deltas;
 use super::error::PgErr;
-use super::instance::LOCAL;
 use super::objects::{lock_for_write, replace_effects, ObjectRow, Tasks, ENQUEUE_MANY, LOCK_BUCKET_SHARED};
 use super::pool::Conn;
+use super::releases::LOCAL;
 use super::{attempt, big, decode, encode, together, unbig, Db};
 use crate::error::{Result, StoreError};
 use crate::model::{Accounting, CleanupReason, CleanupTask, CompletedUpload, ObjectMeta, Part, Upload, WriteCondition};
@@ -111,13 +111,7 @@ async fn create_upload_tx(conn: &mut Conn<'_>, u: &Upload, record: &Vec<u8>) -> 
 
 /// The upload with this id.
 pub(crate) async fn upload(db: &Db, upload_id: String) -> Result<Option<Upload>> {
-    attempt!(db, |conn| async {
-        let st = conn.st(GET_UPLOAD).await?;
-        match conn.client().query_opt(&st, &[&upload_id]).await? {
-            Some(row) => Ok(Some(upload_of(&row)?)),
-            None => Ok::<_, PgErr>(None),
-        }
-    })
+    super::row_if_any(db, GET_UPLOAD, &[&upload_id], upload_of).await
 }
 
 /// Records a part and counts its bytes.
@@ -393,13 +387,10 @@ async fn abort_tx(conn: &mut Conn<'_>, upload_id: &String) -> std::result::Resul
 
 /// The record of a completed upload.
 pub(crate) async fn completed_upload(db: &Db, upload_id: String) -> Result<Option<CompletedUpload>> {
-    attempt!(db, |conn| async {
-        let st = conn.st(GET_COMPLETED).await?;
-        match conn.client().query_opt(&st, &[&upload_id]).await? {
-            Some(r) => Ok(Some(decode(COMPLETED, r.try_get::<_, &[u8]>(0)?)?)),
-            None => Ok::<_, PgErr>(None),
-        }
+    super::row_if_any(db, GET_COMPLETED, &[&upload_id], |r| {
+        decode(COMPLETED, r.try_get::<_, &[u8]>(0)?)
     })
+    .await
 }
 
 /// Forgets completions before `before_ms`.

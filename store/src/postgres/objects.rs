@@ -10,8 +10,8 @@ use tokio_postgres::types::ToSql;
 use super::batch::Batch;
 use super::counters::Deltas;
 use super::error::PgErr;
-use super::instance::LOCAL;
 use super::pool::Conn;
+use super::releases::LOCAL;
 use super::{attempt, big, decode, encode, num, together, unbig, Db};
 use crate::error::{Result, StoreError};
 use crate::model::{Accounting, BucketMeta, CleanupReason, CleanupTask, ObjectMeta, WriteCondition};
@@ -213,13 +213,7 @@ pub(crate) async fn create_bucket(db: &Db, name: String, owner: String) -> Resul
 
 /// The bucket named `name`.
 pub(crate) async fn bucket(db: &Db, name: String) -> Result<Option<BucketMeta>> {
-    attempt!(db, |conn| async {
-        let st = conn.st(GET_BUCKET).await?;
-        match conn.client().query_opt(&st, &[&name]).await? {
-            Some(row) => Ok(Some(bucket_of(&row)?)),
-            None => Ok::<_, PgErr>(None),
-        }
-    })
+    super::row_if_any(db, GET_BUCKET, &[&name], bucket_of).await
 }
 
 /// Every bucket in name order.
@@ -287,13 +281,10 @@ pub(crate) async fn next_version(db: &Db) -> Result<u64> {
 /// The current version of `bucket`/`key`.
 pub(crate) async fn get_object(db: &Db, bucket: String, key: String) -> Result<Option<ObjectMeta>> {
     let key = key.into_bytes();
-    attempt!(db, |conn| async {
-        let st = conn.st(GET_OBJECT).await?;
-        match conn.client().query_opt(&st, &[&bucket, &key]).await? {
-            Some(row) => Ok(Some(decode(OBJECTS, row.try_get::<_, &[u8]>(0)?)?)),
-            None => Ok::<_, PgErr>(None),
-        }
+    super::row_if_any(db, GET_OBJECT, &[&bucket, &key], |row| {
+        decode(OBJECTS, row.try_get::<_, &[u8]>(0)?)
     })
+    .await
 }
 
 /// What `put_object` writes.
