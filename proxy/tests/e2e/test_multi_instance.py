@@ -17,6 +17,8 @@ two SeaweedFS servers as backends (the session's `seaweed` and one of this modul
   whole, the interrupted overwrite leaves the previous version, the interrupted multipart key is
   absent (or whole) and its upload can be aborted through a survivor, and a survivor holds every
   lease within the lease TTL plus polling. A then restarts on its data directory and serves.
+- A credential added to (then removed from) A's config file with a SIGHUP to A is accepted
+  (then refused) by B and C too, within about a second.
 - With all three up, each exclusive worker stays on one instance (renewing its lease between
   rare ticks), and only that one reports `active_here`.
 
@@ -402,6 +404,41 @@ def test_exclusive_workers_stay_on_one_live_instance(proxies):
                       if v[n].get("active_here")}
             assert list(claims) == ["A"] and live(views["A"][n], now), f"{n}: active_here on {claims}"
         time.sleep(0.5)
+
+
+def test_a_config_change_on_one_instance_reaches_the_others(proxies):
+    """A credential added to A's config file, then SIGHUP to A: B and C accept it (they apply
+    what A published, keeping their own ports); removed the same way, all three refuse it."""
+    a = proxies[0]
+    key, secret = f"AKIAMULTI{uid().upper()}", f"multi-secret-{uid()}-{uid()}"
+    clients = {p.name: make_client(p.endpoint, key, secret) for p in proxies}
+    original = a.config.read_text()
+
+    def accepted_everywhere(want: bool):
+        for name, s3 in clients.items():
+            try:
+                s3.list_objects_v2(Bucket=BUCKET, MaxKeys=1)
+                ok = True
+            except ClientError as e:
+                assert error_of(e) == ("InvalidAccessKeyId", 403), (name, error_of(e))
+                ok = False
+            if ok != want:
+                return False
+        return True
+
+    assert accepted_everywhere(False)
+    took = []
+    for text, want in [(original + toml("[[credentials]]", access_key=key, secret_key=secret, buckets=[BUCKET],
+                                        access="read-write"), True), (original, False)]:
+        a.config.write_text(text)
+        os.kill(a.server.proc.pid, signal.SIGHUP)
+        t0 = time.monotonic()
+        wait_for(f"the credential {'accepted' if want else 'refused'} by every instance",
+                 lambda want=want: accepted_everywhere(want), 10, every=0.05)
+        took.append(time.monotonic() - t0)
+    assert a.server.proc.poll() is None and a.config.read_text() == original
+    print(f"config change seen by all three instances {took[0]:.2f} s (added) and {took[1]:.2f} s (removed) "
+          "after the SIGHUP")
 
 
 class Throttled(io.RawIOBase):
