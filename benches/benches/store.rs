@@ -124,7 +124,7 @@ fn lookup_and_list(c: &mut Criterion) {
 static NEXT_KEY: AtomicU64 = AtomicU64::new(0);
 
 /// Applies the commit of a new small object and returns its future, not yet waited on.
-fn apply_one(store: &Store) -> StoreFuture<()> {
+fn apply_one(store: &Store) -> StoreFuture<Option<String>> {
     let n = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
     let key = format!("uploads/{:03}/obj-{n:010}.bin", n % 997);
     let meta = meta_of(&key, block_on(store.next_version()).unwrap());

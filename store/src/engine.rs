@@ -33,6 +33,7 @@ use crate::model::{Accounting, CleanupReason, WriteCondition};
 use crate::model::{BucketMeta, CleanupTask, CompletedUpload, ListPage, ListQuery, ObjectMeta, Part, Upload};
 use crate::reservation::Reservation;
 use crate::stats::{BackendStats, CleanupQueue, UsageCounters};
+use crate::versions::{BucketChange, Deleted, VersionChange, VersionPage, VersionQuery, VersionRef};
 
 /// What every store call that may wait returns: a boxed future, `Send` and `'static`, resolving to
 /// the call's result.
@@ -79,8 +80,13 @@ pub trait Engine: Send + Sync + 'static {
     fn list_buckets(&self) -> StoreFuture<Vec<BucketMeta>>;
 
     /// Deletes bucket `name`: `NoSuchBucket` if absent, `BucketNotEmpty` if it holds any object
-    /// (checked atomically with the deletion: no concurrent `put_object` can slip past).
+    /// or version, delete markers included (checked atomically with the deletion: no concurrent
+    /// `put_object` can slip past).
     fn delete_bucket(&self, name: &str) -> StoreFuture<()>;
+
+    /// Changes bucket `name`'s versioning or object lock, atomically (see [`BucketChange`] for
+    /// what is refused with `InvalidBucketState`); resolves to the bucket as changed.
+    fn update_bucket(&self, name: &str, change: BucketChange) -> StoreFuture<BucketMeta>;
 
     // ----- objects -----
 
@@ -89,8 +95,12 @@ pub trait Engine: Send + Sync + 'static {
     /// [`physical_key_for`](crate::physical_key_for).
     fn next_version(&self) -> StoreFuture<u64>;
 
-    /// The current version of `bucket`/`key`, if any (also `None` when the bucket is missing).
+    /// The current version of `bucket`/`key`, if any (also `None` when the bucket is missing, and
+    /// when the key's latest version is a delete marker).
     fn get_object(&self, bucket: &str, key: &str) -> StoreFuture<Option<ObjectMeta>>;
+
+    /// The version of `bucket`/`key` that `version` names, delete markers included, if any.
+    fn get_version(&self, bucket: &str, key: &str, version: VersionRef) -> StoreFuture<Option<ObjectMeta>>;
 
     /// Makes `meta` the current version of `bucket`/`key`, atomically: fails with `NoSuchBucket`
     /// if the bucket is missing, `PreconditionFailed` if `condition` does not hold of the current
@@ -99,6 +109,12 @@ pub trait Engine: Send + Sync + 'static {
     /// [`CLEANUP_GRACE_MS`](crate::CLEANUP_GRACE_MS) (its bytes stay in usage until the cleanup
     /// completes), except a location the new version reuses. `reservations` are let go once the
     /// bytes count as usage, and on failure.
+    ///
+    /// The bucket's versioning decides what is replaced: in a bucket with versioning enabled the
+    /// new version gets its own id (`meta.versioned` is set) and the current one is kept as a
+    /// noncurrent version; with versioning suspended the new version is the `null` one and
+    /// replaces the key's previous `null` version wherever it is, keeping the others. Resolves to
+    /// the new version's id in a bucket that has (or had) versioning enabled.
     ///
     /// The bytes must already be stored at `meta.locations`, under fresh physical keys, and each
     /// backend should hold a reservation of at least `meta.size`: this call does not check quotas
@@ -110,15 +126,44 @@ pub trait Engine: Send + Sync + 'static {
         meta: &ObjectMeta,
         condition: &WriteCondition,
         reservations: Vec<Reservation>,
-    ) -> StoreFuture<()>;
+    ) -> StoreFuture<Option<String>>;
 
-    /// Replaces the tags of the current version of `bucket`/`key` (`NoSuchKey` without one).
-    fn set_tags(&self, bucket: &str, key: &str, tags: Vec<(String, String)>) -> StoreFuture<()>;
+    /// Changes the version of `bucket`/`key` that `version` names, atomically: `NoSuchKey` or
+    /// `NoSuchVersion` without it, `DeleteMarker` if it is one, `NoObjectLock` for a lock change
+    /// in a bucket without object lock, `Locked` for a retention change its current retention
+    /// forbids. Resolves to the version as changed.
+    fn update_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: VersionRef,
+        change: VersionChange,
+    ) -> StoreFuture<ObjectMeta>;
 
-    /// Deletes the current version of `bucket`/`key` and queues its bytes for cleanup, atomically;
-    /// resolves to the version that was current. A missing key is a success with `None`; a
-    /// missing bucket is `NoSuchBucket`.
-    fn delete_object(&self, bucket: &str, key: &str) -> StoreFuture<Option<ObjectMeta>>;
+    /// Deletes `bucket`/`key` as a DELETE without a version id does, atomically: in an
+    /// unversioned bucket it removes the current version and queues its bytes for cleanup; with
+    /// versioning enabled it adds a delete marker (the current version becomes noncurrent); with
+    /// versioning suspended it adds a `null` delete marker, removing the previous `null` version.
+    /// A missing key is a success (with a delete marker when versioning is on); a missing bucket
+    /// is `NoSuchBucket`.
+    fn delete_object(&self, bucket: &str, key: &str) -> StoreFuture<Deleted>;
+
+    /// Removes the version of `bucket`/`key` that `version` names for good (a delete marker, or
+    /// a version whose bytes are queued for cleanup), atomically; the newest remaining version
+    /// becomes the latest. `Locked` if its object lock forbids it (see
+    /// [`ObjectMeta::lock_forbids_removal`]); resolves to the version removed, `None` if there
+    /// was none.
+    fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: VersionRef,
+        bypass_governance: bool,
+    ) -> StoreFuture<Option<ObjectMeta>>;
+
+    /// One page of the versions of the keys of `bucket` matching `query` (ListObjectVersions);
+    /// `NoSuchBucket` if the bucket does not exist.
+    fn list_versions(&self, bucket: &str, query: &VersionQuery) -> StoreFuture<VersionPage>;
 
     /// One page of the keys of `bucket` matching `query`, with S3's semantics (see
     /// [`ListQuery`]); `NoSuchBucket` if the bucket does not exist.
@@ -172,7 +217,7 @@ pub trait Engine: Send + Sync + 'static {
         meta: &ObjectMeta,
         condition: &WriteCondition,
         cleanup_parts: bool,
-    ) -> StoreFuture<()>;
+    ) -> StoreFuture<Option<String>>;
 
     /// Aborts an upload, atomically: removes it and its parts and queues the parts on its
     /// backend for deletion (their bytes leave usage when that completes). Resolves to the

@@ -52,6 +52,51 @@ pub enum StoreError {
         /// The key.
         key: String,
     },
+    /// No version of the key has this id.
+    #[error("version {version:?} of key {key:?} does not exist in bucket {bucket:?}")]
+    NoSuchVersion {
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+        /// The version id asked for.
+        version: String,
+    },
+    /// The version asked for is a delete marker, which has no body, tags or lock.
+    #[error("version {version:?} of key {key:?} in bucket {bucket:?} is a delete marker")]
+    DeleteMarker {
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+        /// The delete marker's version id.
+        version: String,
+    },
+    /// Object lock forbids the change: removing a retained or held version, or shortening a
+    /// retention.
+    #[error("version {version:?} of key {key:?} in bucket {bucket:?} is locked: {why}")]
+    Locked {
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+        /// The version's id.
+        version: String,
+        /// What forbids it.
+        why: &'static str,
+    },
+    /// The bucket's state does not allow the change (suspending versioning with object lock,
+    /// object lock without versioning).
+    #[error("bucket {bucket:?}: {why}")]
+    InvalidBucketState {
+        /// The bucket.
+        bucket: String,
+        /// Why.
+        why: &'static str,
+    },
+    /// A retention or legal hold on a version in a bucket without object lock.
+    #[error("bucket {0:?} has no object lock configuration")]
+    NoObjectLock(String),
     /// The multipart upload id is unknown (never created, completed or aborted).
     #[error("multipart upload {0:?} does not exist")]
     NoSuchUpload(String),

@@ -28,6 +28,7 @@ mod rules;
 #[path = "sled/mod.rs"]
 mod sled_engine;
 mod stats;
+mod versions;
 mod wait;
 
 use std::path::Path;
@@ -45,6 +46,10 @@ pub use rules::{
     backoff_ms, physical_key_for, CLEANUP_BACKOFF_BASE_MS, CLEANUP_BACKOFF_CAP_MS, CLEANUP_GRACE_MS, MAX_PARTS,
 };
 pub use stats::{BackendStats, CleanupQueue, UsageCounters};
+pub use versions::{
+    BucketChange, DefaultRetention, Deleted, ObjectLock, Retention, RetentionMode, VersionChange, VersionEntry,
+    VersionPage, VersionQuery, VersionRef, Versioning,
+};
 pub use wait::block_on;
 
 /// A handle on the metadata store: a shared [`Engine`], whose calls it dereferences to. Clones
@@ -56,6 +61,14 @@ pub struct Store {
 }
 
 impl Store {
+    /// Replaces the tags of the latest version of `bucket`/`key` (`NoSuchKey` without one,
+    /// `DeleteMarker` if it is one): [`Engine::update_version`] with
+    /// [`VersionChange::Tags`].
+    pub fn set_tags(&self, bucket: &str, key: &str, tags: Vec<(String, String)>) -> StoreFuture<()> {
+        let changed = self.update_version(bucket, key, VersionRef::Latest, VersionChange::Tags(tags));
+        Box::pin(async move { changed.await.map(drop) })
+    }
+
     /// Opens (or creates) a sled store in directory `path`. When it cannot commit (its disk is
     /// full, a flush failed) it fails writes with [`StoreError::Flush`] and says why in
     /// [`Engine::health`], then recovers by itself: a thread reopens the directory once it takes

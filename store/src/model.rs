@@ -3,11 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::versions::{ObjectLock, Retention, Versioning};
+
 /// Keys per page when a caller does not say; S3's default and maximum for ListObjects.
 pub const DEFAULT_MAX_KEYS: usize = 1000;
 
 /// A bucket and its running totals.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketMeta {
     /// The bucket name.
     pub name: String,
@@ -21,6 +23,24 @@ pub struct BucketMeta {
     /// Sum of the logical sizes of the current objects (replicas not multiplied).
     #[serde(default)]
     pub logical_bytes: u64,
+    /// Number of noncurrent versions and delete markers; `delete_bucket` refuses while this is
+    /// not zero either.
+    #[serde(default)]
+    pub version_count: u64,
+    /// Whether the bucket keeps noncurrent versions.
+    #[serde(default, skip_serializing_if = "is_unversioned")]
+    pub versioning: Versioning,
+    /// Its object lock configuration, when object lock is enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<ObjectLock>,
+}
+
+fn is_unversioned(v: &Versioning) -> bool {
+    *v == Versioning::Unversioned
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Where one copy of an object's bytes lives.
@@ -80,6 +100,19 @@ pub struct ObjectMeta {
     /// `COMPOSITE` or `FULL_OBJECT`: what the checksum of a multipart object covers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum_type: Option<String>,
+    /// Whether the version has its own version id (written while versioning was enabled);
+    /// otherwise it is the key's `null` version. Set by the store when it commits the version.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub versioned: bool,
+    /// A delete marker: a version without bytes or locations that hides the older ones.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub delete_marker: bool,
+    /// Object lock retention.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    /// Object lock legal hold.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub legal_hold: bool,
 }
 
 /// What must hold of the current version of a key for a write to replace it (S3 conditional
@@ -170,6 +203,9 @@ pub struct CompletedUpload {
     pub checksum_type: Option<String>,
     /// Completion time, milliseconds since the Unix epoch.
     pub completed_ms: u64,
+    /// The version id the object got, in a bucket with versioning enabled or suspended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
 }
 
 /// One uploaded part of a multipart upload.

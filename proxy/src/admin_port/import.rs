@@ -105,7 +105,7 @@ pub async fn sync(core: &Core, backend: &str, bucket: &str) -> Result<SyncOutcom
                 .put_object(bucket, &obj.key, &meta, &WriteCondition::IfAbsent, vec![reservation])
                 .await
             {
-                Ok(()) => outcome.imported += 1,
+                Ok(_) => outcome.imported += 1,
                 Err(StoreError::PreconditionFailed { .. }) => outcome.skipped += 1,
                 Err(e) => return Err(internal(e)),
             }

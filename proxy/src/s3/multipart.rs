@@ -466,13 +466,13 @@ async fn commit(
     meta: &ObjectMeta,
     condition: &s3o_store::WriteCondition,
     keeps_parts: bool,
-) -> Result<(), ProxyError> {
+) -> Result<Option<String>, ProxyError> {
     let store = &ctx.core.shared.store;
     match store
         .complete_upload(&upload.upload_id, meta, condition, keeps_parts)
         .await
     {
-        Ok(()) => Ok(()),
+        Ok(version_id) => Ok(version_id),
         Err(s3o_store::StoreError::PreconditionFailed { .. }) => {
             // Best effort: an upload left behind is aborted by the reaper later.
             let _ = store.abort_upload(&upload.upload_id).await;

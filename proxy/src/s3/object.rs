@@ -271,7 +271,7 @@ pub(crate) async fn commit_version(
     condition: &WriteCondition,
     reservation: s3o_store::Reservation,
     placed: &Placed<'_>,
-) -> Result<(), ProxyError> {
+) -> Result<Option<String>, ProxyError> {
     meta.last_modified_ms = crate::clock::unix_ms();
     meta.version = placed.version;
     meta.locations = vec![Location {

@@ -26,6 +26,7 @@ pub mod listing;
 pub mod multipart;
 pub mod objects;
 pub mod quota;
+pub mod versions;
 
 use std::fmt::Display;
 
@@ -45,6 +46,7 @@ pub async fn run_all(fresh: &dyn Fn() -> Store) {
     cleanup::run(fresh).await;
     admin::run(fresh).await;
     leases::run(fresh).await;
+    versions::run(fresh).await;
 }
 
 /// Unwraps what the suite expects to have succeeded, or panics naming the step.

@@ -95,7 +95,12 @@ pub async fn put_get_overwrite_delete_keep_usage_and_cleanup_in_step(fresh: &dyn
     assert_eq!(usage(store.clone()).await, (30, 0));
 
     let previous = ok(store.delete_object("bkt", "k"), "delete").await;
-    assert_eq!(previous, Some(v2.clone()), "a delete answers the version it removed");
+    assert_eq!(
+        previous.previous,
+        Some(v2.clone()),
+        "a delete answers the version it removed"
+    );
+    assert_eq!(previous.marker, None, "no delete marker without versioning");
     assert!(ok(store.get_object("bkt", "k"), "get deleted").await.is_none());
     let tasks = ok(store.due_cleanup(u64::MAX, 10), "due").await;
     assert_eq!(tasks.len(), 1);
@@ -111,7 +116,7 @@ pub async fn put_get_overwrite_delete_keep_usage_and_cleanup_in_step(fresh: &dyn
 /// Deleting a key that has no version succeeds, answers `None` and queues nothing.
 pub async fn deleting_a_missing_key_succeeds_with_nothing(fresh: &dyn Fn() -> Store) {
     let store = with_bucket(fresh).await;
-    assert!(ok(store.delete_object("bkt", "nope"), "delete missing").await.is_none());
+    assert!(ok(store.delete_object("bkt", "nope"), "delete missing").await == crate::Deleted::default());
     assert_eq!(queue_depth(&store).await, 0);
 }
 
@@ -144,7 +149,7 @@ pub async fn refusals_change_nothing(fresh: &dyn Fn() -> Store) {
 /// nothing and leaves no cleanup task.
 pub async fn conditional_writes(fresh: &dyn Fn() -> Store) {
     let store = with_bucket(fresh).await;
-    let refused = |r: crate::Result<()>| matches!(r, Err(StoreError::PreconditionFailed { .. }));
+    let refused = |r: crate::Result<Option<String>>| matches!(r, Err(StoreError::PreconditionFailed { .. }));
     let v1 = version(&store, "bkt", "k", 10, &["b1"]).await;
     let c = WriteCondition::IfMatch(v1.etag.clone());
     assert!(
@@ -222,7 +227,10 @@ pub async fn keys_are_isolated_per_bucket(fresh: &dyn Fn() -> Store) {
     )
     .await;
     assert!(ok(store.get_object("bkt2", "k"), "get in bkt2").await.is_none());
-    assert!(ok(store.delete_object("bkt2", "k"), "delete in bkt2").await.is_none());
+    assert!(ok(store.delete_object("bkt2", "k"), "delete in bkt2")
+        .await
+        .previous
+        .is_none());
     assert!(ok(store.get_object("bkt", "k"), "get in bkt").await.is_some());
 }
 

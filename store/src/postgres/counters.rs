@@ -1,5 +1,5 @@
-//! The sharded counters of the PostgreSQL engine (`s3o_counters`): per bucket its objects and
-//! logical bytes, per backend its objects, bytes, uploads in progress and committed bytes (what
+//! The sharded counters of the PostgreSQL engine (`s3o_counters`): per bucket its objects,
+//! logical bytes and noncurrent versions, per backend its objects, bytes, uploads in progress and committed bytes (what
 //! quotas count), and the cleanup queue's depth. A transaction adds its changes to its
 //! connection's shard in one statement, rows in a fixed order (so two transactions never wait on
 //! each other's rows in opposite orders); a total is the sum over the shards, never below zero.
@@ -44,10 +44,27 @@ impl Deltas {
     /// Counts `meta` as a current version (`sign` 1) or stops counting it (-1): in its bucket,
     /// and on each of its backends once however many locations it has there.
     pub(crate) fn version(&mut self, bucket: &str, meta: &ObjectMeta, sign: i128) {
-        let size = i128::from(meta.size);
+        self.current(bucket, meta, sign);
+        self.stored(meta, sign);
+    }
+
+    /// Counts `meta` as its bucket's current version of a key (`sign` 1) or stops (-1).
+    pub(crate) fn current(&mut self, bucket: &str, meta: &ObjectMeta, sign: i128) {
         let b = self.at(BUCKET, bucket);
         b[0] += sign;
-        b[1] += sign * size;
+        b[1] += sign * i128::from(meta.size);
+    }
+
+    /// Adds `n` (may be negative) to the bucket's noncurrent versions and delete markers (kept
+    /// in the bucket's `uploads` column, which buckets do not otherwise use).
+    pub(crate) fn noncurrent(&mut self, bucket: &str, n: i128) {
+        self.at(BUCKET, bucket)[2] += n;
+    }
+
+    /// Counts the bytes of version `meta` on each of its backends, once however many locations
+    /// it has there (`sign` 1), or stops counting them (-1).
+    pub(crate) fn stored(&mut self, meta: &ObjectMeta, sign: i128) {
+        let size = i128::from(meta.size);
         let mut seen: Vec<&str> = Vec::with_capacity(meta.locations.len());
         for Location { backend, .. } in &meta.locations {
             if seen.contains(&backend.as_str()) {

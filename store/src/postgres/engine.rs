@@ -4,7 +4,7 @@
 
 use super::multipart::{Complete, UploadQuery};
 use super::objects::Put;
-use super::{cleanup, instance, list, multipart, objects, PgEngine};
+use super::{cleanup, instance, list, multipart, objects, version_ops, versions_list, PgEngine};
 use crate::engine::{ready, Engine, Health, StoreFuture};
 use crate::lease::{Lease, SharedConfig};
 use crate::model::{
@@ -13,6 +13,7 @@ use crate::model::{
 };
 use crate::reservation::Reservation;
 use crate::stats::{BackendStats, CleanupQueue, UsageCounters};
+use crate::versions::{BucketChange, Deleted, VersionChange, VersionPage, VersionQuery, VersionRef};
 
 impl Engine for PgEngine {
     fn health(&self) -> Health {
@@ -47,6 +48,11 @@ impl Engine for PgEngine {
         self.run(move |db| async move { objects::delete_bucket(&db, name).await })
     }
 
+    fn update_bucket(&self, name: &str, change: BucketChange) -> StoreFuture<BucketMeta> {
+        let name = name.to_owned();
+        self.run(move |db| async move { version_ops::update_bucket(&db, name, change).await })
+    }
+
     fn next_version(&self) -> StoreFuture<u64> {
         self.run(move |db| async move { objects::next_version(&db).await })
     }
@@ -56,6 +62,11 @@ impl Engine for PgEngine {
         self.run(move |db| async move { objects::get_object(&db, bucket, key).await })
     }
 
+    fn get_version(&self, bucket: &str, key: &str, version: VersionRef) -> StoreFuture<Option<ObjectMeta>> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.run(move |db| async move { version_ops::get_version(&db, bucket, key, version).await })
+    }
+
     fn put_object(
         &self,
         bucket: &str,
@@ -63,7 +74,7 @@ impl Engine for PgEngine {
         meta: &ObjectMeta,
         condition: &WriteCondition,
         reservations: Vec<Reservation>,
-    ) -> StoreFuture<()> {
+    ) -> StoreFuture<Option<String>> {
         let put = Put {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
@@ -73,14 +84,38 @@ impl Engine for PgEngine {
         self.run(move |db| async move { objects::put_object(&db, put, reservations).await })
     }
 
-    fn set_tags(&self, bucket: &str, key: &str, tags: Vec<(String, String)>) -> StoreFuture<()> {
+    fn update_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: VersionRef,
+        change: VersionChange,
+    ) -> StoreFuture<ObjectMeta> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.run(move |db| async move { objects::set_tags(&db, bucket, key, tags).await })
+        self.run(move |db| async move { version_ops::update_version(&db, bucket, key, version, change).await })
     }
 
-    fn delete_object(&self, bucket: &str, key: &str) -> StoreFuture<Option<ObjectMeta>> {
+    fn delete_object(&self, bucket: &str, key: &str) -> StoreFuture<Deleted> {
         let (bucket, key) = (bucket.to_owned(), key.to_owned());
-        self.run(move |db| async move { objects::delete_object(&db, bucket, key).await })
+        self.run(move |db| async move { version_ops::delete_object(&db, bucket, key).await })
+    }
+
+    fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: VersionRef,
+        bypass_governance: bool,
+    ) -> StoreFuture<Option<ObjectMeta>> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.run(
+            move |db| async move { version_ops::delete_version(&db, bucket, key, version, bypass_governance).await },
+        )
+    }
+
+    fn list_versions(&self, bucket: &str, query: &VersionQuery) -> StoreFuture<VersionPage> {
+        let (bucket, query) = (bucket.to_owned(), query.clone());
+        self.run(move |db| async move { versions_list::list_versions(&db, bucket, query).await })
     }
 
     fn list_objects(&self, bucket: &str, query: &ListQuery) -> StoreFuture<ListPage> {
@@ -136,7 +171,7 @@ impl Engine for PgEngine {
         meta: &ObjectMeta,
         condition: &WriteCondition,
         cleanup_parts: bool,
-    ) -> StoreFuture<()> {
+    ) -> StoreFuture<Option<String>> {
         let done = Complete {
             upload_id: upload_id.to_owned(),
             meta: meta.clone(),

@@ -32,6 +32,9 @@ mod objects;
 mod pool;
 mod releases;
 mod schema;
+mod version_ops;
+mod versions;
+mod versions_list;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};

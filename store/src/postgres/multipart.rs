@@ -10,9 +10,10 @@ use tokio_postgres::Row;
 use super::batch::Batch;
 use super::counters::Deltas;
 use super::error::PgErr;
-use super::objects::{lock_for_write, replace_effects, ObjectRow, Tasks, ENQUEUE_MANY, LOCK_BUCKET_SHARED};
+use super::objects::{lock_for_write, ObjectRow, Tasks, ENQUEUE_MANY, LOCK_BUCKET_SHARED};
 use super::pool::Conn;
 use super::releases::LOCAL;
+use super::versions::{add_install, Install, VersionRow};
 use super::{attempt, big, decode, encode, together, unbig, Db};
 use crate::error::{Result, StoreError};
 use crate::model::{Accounting, CleanupReason, CleanupTask, CompletedUpload, ObjectMeta, Part, Upload, WriteCondition};
@@ -259,13 +260,12 @@ pub(crate) struct Complete {
 }
 
 /// Completes an upload (see [`Engine::complete_upload`](crate::Engine::complete_upload)).
-pub(crate) async fn complete_upload(db: &Db, done: Complete) -> Result<()> {
-    let row = ObjectRow::of(&done.meta)?;
-    attempt!(db, |conn| complete_tx(&mut conn, &done, &row))
+pub(crate) async fn complete_upload(db: &Db, done: Complete) -> Result<Option<String>> {
+    attempt!(db, |conn| complete_tx(&mut conn, &done))
 }
 
 /// One attempt at [`complete_upload`].
-async fn complete_tx(conn: &mut Conn<'_>, done: &Complete, row: &ObjectRow) -> std::result::Result<(), PgErr> {
+async fn complete_tx(conn: &mut Conn<'_>, done: &Complete) -> std::result::Result<Option<String>, PgErr> {
     let lock_upload = conn.st(LOCK_UPLOAD).await?;
     let c = conn.client();
     let (_, upload) = together!(c.batch_execute("BEGIN"), c.query_opt(&lock_upload, &[&done.upload_id]))?;
@@ -274,20 +274,22 @@ async fn complete_tx(conn: &mut Conn<'_>, done: &Complete, row: &ObjectRow) -> s
     };
     let upload = upload_of(&upload)?;
     let key = upload.key.as_bytes().to_vec();
-    let current = lock_for_write(conn, false, &upload.bucket, &upload.key, &done.condition).await?;
+    let (current, settings) = lock_for_write(conn, false, &upload.bucket, &upload.key, &done.condition).await?;
     let mut deltas = Deltas::default();
     let mut tasks = Tasks::default();
     deltas.upload(&upload.backend, -1);
     let usage_delta = i128::from(done.meta.size) - i128::from(upload.part_bytes);
-    replace_effects(
-        &upload.bucket,
-        &upload.key,
+    let install = Install::prepare(
+        conn,
+        (&upload.bucket, &key),
         &done.meta,
-        current.as_ref(),
+        current,
+        &settings,
         usage_delta,
         &mut deltas,
         &mut tasks,
-    );
+    )
+    .await?;
     if done.cleanup_parts {
         let mut task = CleanupTask::delete(
             &upload.backend,
@@ -310,25 +312,34 @@ async fn complete_tx(conn: &mut Conn<'_>, done: &Complete, row: &ObjectRow) -> s
             checksums: done.meta.checksums.clone(),
             checksum_type: done.meta.checksum_type.clone(),
             completed_ms: now_ms(),
+            version_id: install.version_id.clone(),
         },
     )?;
     let now = big(now_ms());
     let delete_parts = conn.st(DELETE_PARTS).await?;
     let delete_upload = conn.st(DELETE_UPLOAD).await?;
     let remember = conn.st(REMEMBER_COMPLETED).await?;
-    let write = conn.st(ObjectRow::sql(current.is_some())).await?;
+    let write = conn.st(ObjectRow::sql(install.exists)).await?;
+    let keep = VersionRow::statement(conn).await?;
     let enqueue = conn.st(ENQUEUE_MANY).await?;
     let counters = deltas.prepare(conn).await?;
     let id_params: [&(dyn ToSql + Sync); 1] = [&done.upload_id];
     let remember_params: [&(dyn ToSql + Sync); 3] = [&done.upload_id, &now, &tombstone];
-    let row_params = row.params(&upload.bucket, &key);
+    let row_params = install.row.params(&upload.bucket, &key);
+    let kept_params = install.kept.as_ref().map(|k| k.params(&upload.bucket, &key));
     let task_params = tasks.params();
     let counter_params = counters.as_ref().map(|a| a.params());
     let mut batch = Batch::new(conn.client());
     batch.exec(&delete_parts, &id_params);
     batch.exec(&delete_upload, &id_params);
     batch.exec(&remember, &remember_params);
-    batch.exec(&write, &row_params);
+    add_install(
+        &mut batch,
+        &write,
+        &keep,
+        &row_params,
+        kept_params.as_ref().map(|p| &p[..]),
+    );
     if let (Some(a), Some(p)) = (&counters, &counter_params) {
         batch.exec(&a.st, p);
     }
@@ -337,7 +348,7 @@ async fn complete_tx(conn: &mut Conn<'_>, done: &Complete, row: &ObjectRow) -> s
     }
     batch.simple("COMMIT");
     batch.run().await?;
-    Ok(())
+    Ok(install.version_id)
 }
 
 /// Aborts an upload and queues its parts for deletion.

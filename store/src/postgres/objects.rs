@@ -12,40 +12,46 @@ use super::counters::Deltas;
 use super::error::PgErr;
 use super::pool::Conn;
 use super::releases::LOCAL;
+use super::versions::{add_install, Install, Settings, VersionRow};
 use super::{attempt, big, decode, encode, num, together, unbig, Db};
 use crate::error::{Result, StoreError};
-use crate::model::{Accounting, BucketMeta, CleanupReason, CleanupTask, ObjectMeta, WriteCondition};
+use crate::model::{BucketMeta, CleanupTask, ObjectMeta, WriteCondition};
 use crate::reservation::Reservation;
-use crate::rules::{check_bucket_name, now_ms, CLEANUP_GRACE_MS};
+use crate::rules::{check_bucket_name, now_ms};
 
 /// Objects' table name in errors.
 pub(crate) const OBJECTS: &str = "s3o_objects";
 
-const GET_BUCKET: &str = "SELECT b.name, b.owner, b.created_ms,
-        (SELECT sum(objects)::text FROM s3o_counters c WHERE c.scope = 'bucket' AND c.name = b.name),
-        (SELECT sum(bytes)::text FROM s3o_counters c WHERE c.scope = 'bucket' AND c.name = b.name)
-     FROM s3o_buckets b WHERE b.name = $1";
-const LIST_BUCKETS: &str = "SELECT b.name, b.owner, b.created_ms, sum(c.objects)::text, sum(c.bytes)::text
+const GET_BUCKET: &str = "SELECT b.name, b.owner, b.created_ms, sum(c.objects)::text, sum(c.bytes)::text,
+        sum(c.uploads)::text, b.settings
+     FROM s3o_buckets b LEFT JOIN s3o_counters c ON c.scope = 'bucket' AND c.name = b.name
+     WHERE b.name = $1 GROUP BY b.name";
+const LIST_BUCKETS: &str = "SELECT b.name, b.owner, b.created_ms, sum(c.objects)::text, sum(c.bytes)::text,
+        sum(c.uploads)::text, b.settings
      FROM s3o_buckets b LEFT JOIN s3o_counters c ON c.scope = 'bucket' AND c.name = b.name
      GROUP BY b.name ORDER BY b.name";
 const CREATE_BUCKET: &str =
     "INSERT INTO s3o_buckets (name, owner, created_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING";
 const LOCK_BUCKET_EXCLUSIVE: &str = "SELECT 1 FROM s3o_buckets WHERE name = $1 FOR UPDATE";
-const BUCKET_HAS_OBJECTS: &str = "SELECT EXISTS (SELECT 1 FROM s3o_objects WHERE bucket = $1)";
+const BUCKET_HAS_OBJECTS: &str = "SELECT EXISTS (SELECT 1 FROM s3o_objects WHERE bucket = $1)
+     OR EXISTS (SELECT 1 FROM s3o_object_versions WHERE bucket = $1)";
 const DELETE_BUCKET: &str = "DELETE FROM s3o_buckets WHERE name = $1";
 const DELETE_BUCKET_COUNTERS: &str = "DELETE FROM s3o_counters WHERE scope = 'bucket' AND name = $1";
-/// Held by every write into a bucket.
-pub(crate) const LOCK_BUCKET_SHARED: &str = "SELECT 1 FROM s3o_buckets WHERE name = $1 FOR KEY SHARE";
+/// Held by every write into a bucket; reads its versioning and object lock.
+pub(crate) const LOCK_BUCKET_SHARED: &str = "SELECT settings FROM s3o_buckets WHERE name = $1 FOR KEY SHARE";
+/// Serialises the writers of one key, also while it has no current version (only noncurrent
+/// ones, whose rows a new delete marker or `null` version does not conflict with).
+pub(crate) const LOCK_KEY: &str =
+    "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || encode($2, 'base64'), 7))";
 const GET_OBJECT: &str = "SELECT meta FROM s3o_objects WHERE bucket = $1 AND key = $2";
 /// The current version, locked for the rest of the transaction.
 const LOCK_OBJECT: &str = "SELECT meta FROM s3o_objects WHERE bucket = $1 AND key = $2 FOR UPDATE";
-const INSERT_OBJECT: &str = "INSERT INTO s3o_objects (bucket, key, size, etag, last_modified_ms, version, meta)
+pub(crate) const INSERT_OBJECT: &str =
+    "INSERT INTO s3o_objects (bucket, key, size, etag, last_modified_ms, version, meta)
      VALUES ($1, $2, $3, $4, $5, $6, $7)";
 const UPDATE_OBJECT: &str =
     "UPDATE s3o_objects SET size = $3, etag = $4, last_modified_ms = $5, version = $6, meta = $7
      WHERE bucket = $1 AND key = $2";
-const UPDATE_META: &str = "UPDATE s3o_objects SET meta = $3 WHERE bucket = $1 AND key = $2";
-const DELETE_OBJECT: &str = "DELETE FROM s3o_objects WHERE bucket = $1 AND key = $2 RETURNING meta";
 /// A block of versions: taken 32 at a time, so most PUTs need no round trip for theirs.
 const NEXT_VERSIONS: &str = "SELECT nextval('s3o_versions') FROM generate_series(1, 32)";
 const CONSUME_RESERVATIONS: &str = "DELETE FROM s3o_reservations WHERE instance = $1 AND id = ANY ($2)";
@@ -56,14 +62,18 @@ pub(crate) const ENQUEUE_MANY: &str =
        FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::int8[])
             AS t(backend, physical_key, size, reason, accounting, upload_id, not_before_ms)";
 
-/// A bucket row: name, owner, created, and its counters' sums.
+/// A bucket row: name, owner, created, its counters' sums and its settings.
 fn bucket_of(row: &tokio_postgres::Row) -> std::result::Result<BucketMeta, PgErr> {
+    let settings = Settings::of(row.try_get(6)?)?;
     Ok(BucketMeta {
         name: row.try_get(0)?,
         owner: row.try_get(1)?,
         created_ms: unbig(row.try_get(2)?),
         object_count: num(row.try_get(3)?, "s3o_counters")?,
         logical_bytes: num(row.try_get(4)?, "s3o_counters")?,
+        version_count: num(row.try_get(5)?, "s3o_counters")?,
+        versioning: settings.versioning,
+        object_lock: settings.object_lock,
     })
 }
 
@@ -108,48 +118,6 @@ impl Tasks {
             &self.upload_id,
             &self.not_before_ms,
         ]
-    }
-}
-
-/// What a new version changes besides its own row: the counters and the cleanup of the version
-/// it replaces. `usage_delta` is added to the committed bytes of every location of `meta`.
-pub(crate) fn replace_effects(
-    bucket: &str,
-    key: &str,
-    meta: &ObjectMeta,
-    current: Option<&ObjectMeta>,
-    usage_delta: i128,
-    deltas: &mut Deltas,
-    tasks: &mut Tasks,
-) {
-    deltas.version(bucket, meta, 1);
-    for loc in &meta.locations {
-        deltas.committed(&loc.backend, usage_delta);
-    }
-    let Some(old) = current else { return };
-    deltas.version(bucket, old, -1);
-    let not_before_ms = now_ms().saturating_add(CLEANUP_GRACE_MS);
-    for loc in &old.locations {
-        if meta.locations.contains(loc) {
-            tracing::warn!(
-                bucket,
-                key,
-                backend = %loc.backend,
-                physical_key = %loc.physical_key,
-                "physical key reused by a new version; not queued for cleanup"
-            );
-            deltas.committed(&loc.backend, -i128::from(old.size));
-        } else {
-            tasks.push(CleanupTask::delete(
-                &loc.backend,
-                &loc.physical_key,
-                old.size,
-                Accounting::Committed,
-                CleanupReason::Replaced,
-                not_before_ms,
-            ));
-            deltas.queued(1);
-        }
     }
 }
 
@@ -296,18 +264,17 @@ pub(crate) struct Put {
 }
 
 /// Makes a new version current (see [`Engine::put_object`](crate::Engine::put_object)).
-pub(crate) async fn put_object(db: &Db, put: Put, reservations: Vec<Reservation>) -> Result<()> {
+pub(crate) async fn put_object(db: &Db, put: Put, reservations: Vec<Reservation>) -> Result<Option<String>> {
     check_bucket_name(&put.bucket)?;
-    let row = ObjectRow::of(&put.meta)?;
     let (shared, local): (Vec<Reservation>, Vec<Reservation>) =
         reservations.into_iter().partition(|r| r.id() & LOCAL == 0);
     let ids: Vec<i64> = shared.iter().map(|r| big(r.id())).collect();
-    attempt!(db, |conn| put_object_tx(&mut conn, db, &put, &row, &ids))?;
+    let id = attempt!(db, |conn| put_object_tx(&mut conn, db, &put, &ids))?;
     // The bytes count as usage now: the commit removed the database's reservations, and the
     // ones in memory go when dropped.
     shared.into_iter().for_each(Reservation::consume);
     drop(local);
-    Ok(())
+    Ok(id)
 }
 
 /// One attempt at [`put_object`].
@@ -315,33 +282,42 @@ async fn put_object_tx(
     conn: &mut Conn<'_>,
     db: &Db,
     put: &Put,
-    row: &ObjectRow,
     reservations: &Vec<i64>,
-) -> std::result::Result<(), PgErr> {
+) -> std::result::Result<Option<String>, PgErr> {
     let key = put.key.as_bytes().to_vec();
-    let current = lock_for_write(conn, true, &put.bucket, &put.key, &put.condition).await?;
+    let (current, settings) = lock_for_write(conn, true, &put.bucket, &put.key, &put.condition).await?;
     let mut deltas = Deltas::default();
     let mut tasks = Tasks::default();
     let size = i128::from(put.meta.size);
-    replace_effects(
-        &put.bucket,
-        &put.key,
+    let install = Install::prepare(
+        conn,
+        (&put.bucket, &key),
         &put.meta,
-        current.as_ref(),
+        current,
+        &settings,
         size,
         &mut deltas,
         &mut tasks,
-    );
-    let write = conn.st(ObjectRow::sql(current.is_some())).await?;
+    )
+    .await?;
+    let write = conn.st(ObjectRow::sql(install.exists)).await?;
+    let keep = VersionRow::statement(conn).await?;
     let counters = deltas.prepare(conn).await?;
     let enqueue = conn.st(ENQUEUE_MANY).await?;
     let consume = conn.st(CONSUME_RESERVATIONS).await?;
-    let row_params = row.params(&put.bucket, &key);
     let task_params = tasks.params();
     let consume_params: [&(dyn ToSql + Sync); 2] = [&db.instance, reservations];
     let counter_params = counters.as_ref().map(|a| a.params());
+    let row_params = install.row.params(&put.bucket, &key);
+    let kept_params = install.kept.as_ref().map(|k| k.params(&put.bucket, &key));
     let mut batch = Batch::new(conn.client());
-    batch.exec(&write, &row_params);
+    add_install(
+        &mut batch,
+        &write,
+        &keep,
+        &row_params,
+        kept_params.as_ref().map(|p| &p[..]),
+    );
     if let (Some(a), Some(p)) = (&counters, &counter_params) {
         batch.exec(&a.st, p);
     }
@@ -353,24 +329,26 @@ async fn put_object_tx(
     }
     batch.simple("COMMIT");
     batch.run().await?;
-    Ok(())
+    Ok(install.version_id)
 }
 
-/// Locks `bucket` against deletion and `key`'s row against other writers, inside the caller's
+/// Locks `bucket` against deletion and `key` against other writers, inside the caller's
 /// transaction (begun here too when `begin`), and returns the key's current version if
-/// `condition` holds of it: `NoSuchBucket` or `PreconditionFailed` otherwise.
+/// `condition` holds of it, with the bucket's settings: `NoSuchBucket` or `PreconditionFailed`
+/// otherwise.
 pub(crate) async fn lock_for_write(
     conn: &mut Conn<'_>,
     begin: bool,
     bucket: &String,
     key: &str,
     condition: &WriteCondition,
-) -> std::result::Result<Option<ObjectMeta>, PgErr> {
+) -> std::result::Result<(Option<ObjectMeta>, Settings), PgErr> {
     let lock_bucket = conn.st(LOCK_BUCKET_SHARED).await?;
+    let lock_key = conn.st(LOCK_KEY).await?;
     let lock_object = conn.st(LOCK_OBJECT).await?;
     let c = conn.client();
     let key_bytes = key.as_bytes();
-    let (_, bucket_row, current) = together!(
+    let (_, bucket_row, _, current) = together!(
         async {
             match begin {
                 true => c.batch_execute("BEGIN").await,
@@ -378,11 +356,13 @@ pub(crate) async fn lock_for_write(
             }
         },
         c.query_opt(&lock_bucket, &[bucket]),
+        c.query_one(&lock_key, &[bucket, &key_bytes]),
         c.query_opt(&lock_object, &[bucket, &key_bytes])
     )?;
-    if bucket_row.is_none() {
+    let Some(bucket_row) = bucket_row else {
         return Err(StoreError::NoSuchBucket(bucket.clone()).into());
-    }
+    };
+    let settings = Settings::of(bucket_row.try_get(0)?)?;
     let current: Option<ObjectMeta> = match current {
         Some(r) => Some(decode(OBJECTS, r.try_get::<_, &[u8]>(0)?)?),
         None => None,
@@ -394,92 +374,5 @@ pub(crate) async fn lock_for_write(
         }
         .into());
     }
-    Ok(current)
-}
-
-/// Replaces the tags of the current version.
-pub(crate) async fn set_tags(db: &Db, bucket: String, key: String, tags: Vec<(String, String)>) -> Result<()> {
-    check_bucket_name(&bucket)?;
-    let key = key.into_bytes();
-    attempt!(db, |conn| async {
-        let lock = conn.st(LOCK_OBJECT).await?;
-        let update = conn.st(UPDATE_META).await?;
-        let c = conn.client();
-        let (_, current) = together!(c.batch_execute("BEGIN"), c.query_opt(&lock, &[&bucket, &key]))?;
-        let Some(current) = current else {
-            return Err(PgErr::Store(StoreError::NoSuchKey {
-                bucket: bucket.clone(),
-                key: String::from_utf8_lossy(&key).into_owned(),
-            }));
-        };
-        let mut meta: ObjectMeta = decode(OBJECTS, current.try_get::<_, &[u8]>(0)?)?;
-        meta.tags = tags.clone();
-        let value = encode(OBJECTS, &meta)?;
-        let params: [&(dyn ToSql + Sync); 3] = [&bucket, &key, &value];
-        let mut batch = Batch::new(c);
-        batch.exec(&update, &params);
-        batch.simple("COMMIT");
-        batch.run().await?;
-        Ok(())
-    })
-}
-
-/// Deletes the current version and queues its bytes for cleanup.
-pub(crate) async fn delete_object(db: &Db, bucket: String, key: String) -> Result<Option<ObjectMeta>> {
-    check_bucket_name(&bucket)?;
-    let key = key.into_bytes();
-    attempt!(db, |conn| delete_object_tx(&mut conn, &bucket, &key))
-}
-
-/// One attempt at [`delete_object`].
-async fn delete_object_tx(
-    conn: &mut Conn<'_>,
-    bucket: &String,
-    key: &Vec<u8>,
-) -> std::result::Result<Option<ObjectMeta>, PgErr> {
-    let lock_bucket = conn.st(LOCK_BUCKET_SHARED).await?;
-    let delete = conn.st(DELETE_OBJECT).await?;
-    let c = conn.client();
-    let (_, bucket_row, deleted) = together!(
-        c.batch_execute("BEGIN"),
-        c.query_opt(&lock_bucket, &[bucket]),
-        c.query_opt(&delete, &[bucket, key])
-    )?;
-    if bucket_row.is_none() {
-        return Err(StoreError::NoSuchBucket(bucket.clone()).into());
-    }
-    let Some(deleted) = deleted else {
-        c.batch_execute("COMMIT").await?;
-        return Ok(None);
-    };
-    let old: ObjectMeta = decode(OBJECTS, deleted.try_get::<_, &[u8]>(0)?)?;
-    let mut deltas = Deltas::default();
-    let mut tasks = Tasks::default();
-    deltas.version(bucket, &old, -1);
-    let not_before_ms = now_ms().saturating_add(CLEANUP_GRACE_MS);
-    for loc in &old.locations {
-        tasks.push(CleanupTask::delete(
-            &loc.backend,
-            &loc.physical_key,
-            old.size,
-            Accounting::Committed,
-            CleanupReason::Deleted,
-            not_before_ms,
-        ));
-        deltas.queued(1);
-    }
-    let counters = deltas.prepare(conn).await?;
-    let enqueue = conn.st(ENQUEUE_MANY).await?;
-    let task_params = tasks.params();
-    let counter_params = counters.as_ref().map(|a| a.params());
-    let mut batch = Batch::new(conn.client());
-    if let (Some(a), Some(p)) = (&counters, &counter_params) {
-        batch.exec(&a.st, p);
-    }
-    if tasks.len() > 0 {
-        batch.exec(&enqueue, &task_params);
-    }
-    batch.simple("COMMIT");
-    batch.run().await?;
-    Ok(Some(old))
+    Ok((current, settings))
 }

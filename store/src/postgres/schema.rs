@@ -17,7 +17,9 @@
 //! - `s3o_usage_counters`: monthly per-backend request and byte counters;
 //! - `s3o_instances`, `s3o_leases`: the proxies sharing the database and who runs which worker;
 //! - `s3o_meta`: small named values (the readiness probe), and the `s3o_versions` sequence;
-//! - `s3o_live_config`: the configuration one instance published for the others.
+//! - `s3o_live_config`: the configuration one instance published for the others;
+//! - `s3o_object_versions`: noncurrent versions and delete markers (bucket `settings` hold versioning
+//!   and object lock).
 
 use tokio_postgres::Client;
 
@@ -175,6 +177,21 @@ CREATE TABLE s3o_live_config (
     origin text NOT NULL,
     document text NOT NULL,
     published_ms bigint NOT NULL
+);
+"#,
+    },
+    Migration {
+        version: 3,
+        description: "versioning and object lock",
+        sql: r#"
+ALTER TABLE s3o_buckets ADD COLUMN settings bytea;
+CREATE TABLE s3o_object_versions (
+    bucket text COLLATE "C" NOT NULL,
+    key bytea NOT NULL,
+    version bigint NOT NULL,
+    null_version boolean NOT NULL,
+    meta bytea NOT NULL,
+    PRIMARY KEY (bucket, key, version)
 );
 "#,
     },

@@ -84,7 +84,7 @@ fn instances_sharing_a_database_see_each_other_and_race_safely() {
     );
     let page = block_on(stores[0].list_objects("b", &crate::ListQuery::default())).unwrap();
     assert_eq!(page.objects.len(), 1);
-    assert!(block_on(stores[2].delete_object("b", "k")).unwrap().is_some());
+    assert!(block_on(stores[2].delete_object("b", "k")).unwrap().previous.is_some());
     assert!(block_on(stores[0].get_object("b", "k")).unwrap().is_none());
 
     // 8 writers on 3 instances, If-None-Match: * on one key: exactly one wins.
@@ -98,7 +98,7 @@ fn instances_sharing_a_database_see_each_other_and_race_safely() {
                         ..crate::ObjectMeta::default()
                     };
                     match block_on(store.put_object("b", "race", &meta, &WriteCondition::IfAbsent, Vec::new())) {
-                        Ok(()) => 1,
+                        Ok(_) => 1,
                         Err(StoreError::PreconditionFailed { .. }) => 0,
                         Err(e) => panic!("unexpected: {e}"),
                     }

@@ -1,4 +1,4 @@
-//! Buckets: create, look up, list and delete. A bucket record carries the count of its objects,
+//! Buckets: create, look up, list, change and delete. A bucket record carries the count of its objects,
 //! kept up to date by the object transactions, so `delete_bucket` can check emptiness and remove
 //! the bucket in one transaction that no concurrent `put_object` can slip past.
 
@@ -11,6 +11,7 @@ use super::SledEngine;
 use crate::error::{Result, StoreError};
 use crate::model::BucketMeta;
 use crate::rules::{check_bucket_name, now_ms};
+use crate::versions::BucketChange;
 
 impl SledEngine {
     /// Creates bucket `name` owned by `owner_access_key`.
@@ -21,8 +22,7 @@ impl SledEngine {
             name: name.to_owned(),
             created_ms: now_ms(),
             owner: owner_access_key.to_owned(),
-            object_count: 0,
-            logical_bytes: 0,
+            ..BucketMeta::default()
         };
         let value = encode(BUCKETS, &meta)?;
         self.buckets
@@ -53,13 +53,13 @@ impl SledEngine {
         }
         // A guard against a drifted count; the count checked in the transaction is what
         // serialises against concurrent puts.
-        if self
-            .objects
-            .scan_prefix(bucket_prefix(name))
-            .next()
-            .transpose()?
-            .is_some()
-        {
+        let holds = |tree: &sled::Tree| {
+            tree.scan_prefix(bucket_prefix(name))
+                .next()
+                .transpose()
+                .map(|e| e.is_some())
+        };
+        if holds(&self.objects)? || holds(&self.versions)? {
             return Err(StoreError::BucketNotEmpty(name.to_owned()));
         }
         (&self.buckets,).transaction(|(buckets,)| {
@@ -69,7 +69,7 @@ impl SledEngine {
                 )));
             };
             let meta: BucketMeta = decode(BUCKETS, &v)?;
-            if meta.object_count > 0 {
+            if meta.object_count > 0 || meta.version_count > 0 {
                 return Err(ConflictableTransactionError::Abort(StoreError::BucketNotEmpty(
                     name.to_owned(),
                 )));
@@ -78,6 +78,25 @@ impl SledEngine {
             Ok(())
         })?;
         Ok(self.commits.ticket())
+    }
+
+    /// Changes a bucket's versioning or object lock (see
+    /// [`Engine::update_bucket`](crate::Engine::update_bucket)).
+    pub(crate) fn update_bucket(&self, name: &str, change: &BucketChange) -> Result<(BucketMeta, CommitTicket)> {
+        check_bucket_name(name)?;
+        self.commits.check()?;
+        let meta = (&self.buckets,).transaction(|(buckets,)| {
+            let Some(v) = buckets.get(name.as_bytes())? else {
+                return Err(ConflictableTransactionError::Abort(StoreError::NoSuchBucket(
+                    name.to_owned(),
+                )));
+            };
+            let mut meta: BucketMeta = decode(BUCKETS, &v)?;
+            change.apply(&mut meta).map_err(ConflictableTransactionError::Abort)?;
+            buckets.insert(name.as_bytes(), encode(BUCKETS, &meta)?)?;
+            Ok(meta)
+        })?;
+        Ok((meta, self.commits.ticket()))
     }
 }
 

@@ -17,6 +17,7 @@ use crate::model::{
 };
 use crate::reservation::Reservation;
 use crate::stats::{BackendStats, CleanupQueue, UsageCounters};
+use crate::versions::{BucketChange, Deleted, VersionChange, VersionPage, VersionQuery, VersionRef};
 
 impl SledEngine {
     /// The error a mutation fails with: an I/O error poisons the engine (see the module notes)
@@ -82,6 +83,10 @@ impl Engine for SledEngine {
         self.durable(SledEngine::delete_bucket(self, name))
     }
 
+    fn update_bucket(&self, name: &str, change: BucketChange) -> StoreFuture<BucketMeta> {
+        self.durable_with(SledEngine::update_bucket(self, name, &change))
+    }
+
     fn next_version(&self) -> StoreFuture<u64> {
         // Persisting the id generator is a write.
         ready(SledEngine::next_version(self).map_err(|e| self.failed(e)))
@@ -91,6 +96,10 @@ impl Engine for SledEngine {
         ready(SledEngine::get_object(self, bucket, key))
     }
 
+    fn get_version(&self, bucket: &str, key: &str, version: VersionRef) -> StoreFuture<Option<ObjectMeta>> {
+        ready(SledEngine::get_version(self, bucket, key, version))
+    }
+
     fn put_object(
         &self,
         bucket: &str,
@@ -98,16 +107,42 @@ impl Engine for SledEngine {
         meta: &ObjectMeta,
         condition: &WriteCondition,
         reservations: Vec<Reservation>,
-    ) -> StoreFuture<()> {
-        self.durable(SledEngine::put_object(self, bucket, key, meta, condition, reservations))
+    ) -> StoreFuture<Option<String>> {
+        self.durable_with(SledEngine::put_object(self, bucket, key, meta, condition, reservations))
     }
 
-    fn set_tags(&self, bucket: &str, key: &str, tags: Vec<(String, String)>) -> StoreFuture<()> {
-        self.durable(SledEngine::set_tags(self, bucket, key, &tags))
+    fn update_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: VersionRef,
+        change: VersionChange,
+    ) -> StoreFuture<ObjectMeta> {
+        self.durable_with(SledEngine::update_version(self, bucket, key, version, &change))
     }
 
-    fn delete_object(&self, bucket: &str, key: &str) -> StoreFuture<Option<ObjectMeta>> {
+    fn delete_object(&self, bucket: &str, key: &str) -> StoreFuture<Deleted> {
         self.durable_with(SledEngine::delete_object(self, bucket, key))
+    }
+
+    fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: VersionRef,
+        bypass_governance: bool,
+    ) -> StoreFuture<Option<ObjectMeta>> {
+        self.durable_with(SledEngine::delete_version(
+            self,
+            bucket,
+            key,
+            version,
+            bypass_governance,
+        ))
+    }
+
+    fn list_versions(&self, bucket: &str, query: &VersionQuery) -> StoreFuture<VersionPage> {
+        ready(SledEngine::list_versions(self, bucket, query))
     }
 
     fn list_objects(&self, bucket: &str, query: &ListQuery) -> StoreFuture<ListPage> {
@@ -158,8 +193,8 @@ impl Engine for SledEngine {
         meta: &ObjectMeta,
         condition: &WriteCondition,
         cleanup_parts: bool,
-    ) -> StoreFuture<()> {
-        self.durable(SledEngine::complete_upload(
+    ) -> StoreFuture<Option<String>> {
+        self.durable_with(SledEngine::complete_upload(
             self,
             upload_id,
             meta,

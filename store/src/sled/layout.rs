@@ -4,6 +4,7 @@
 //! |---------------|---------------------------------------|--------------------------------|
 //! | `buckets`     | bucket name (UTF-8)                   | JSON [`BucketMeta`](crate::BucketMeta) |
 //! | `objects`     | bucket name, `0x00`, object key       | JSON [`ObjectMeta`](crate::ObjectMeta) |
+//! | `versions`    | bucket, `0x00`, escaped key, `0x00 0x01`, `!version` BE | JSON [`ObjectMeta`](crate::ObjectMeta): a noncurrent version or a delete marker |
 //! | `usage`       | backend name (UTF-8)                  | committed bytes, `u64` big-endian |
 //! | `cleanup`     | task id, `u64` big-endian             | JSON [`CleanupTask`](crate::CleanupTask) |
 //! | `cleanup_due` | `not_before_ms` BE, then task id BE   | empty (an index of `cleanup` by due time) |
@@ -18,6 +19,10 @@
 //!
 //! Bucket names never contain `0x00`, so `bucket 0x00` is a prefix that holds exactly that bucket's
 //! objects, and sled's bytewise order is S3's key order (UTF-8 byte order).
+//!
+//! In `versions` the key is escaped (each `0x00` as `0x00 0xFF`) and ended by `0x00 0x01`, so a
+//! key's versions are exactly the entries under its prefix, keys keep S3's order, and within a
+//! key the inverted version number puts the newest first.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -30,6 +35,8 @@ pub(crate) const BUCKETS: &str = "buckets";
 pub(crate) const OBJECTS: &str = "objects";
 /// Tree of committed bytes per backend.
 pub(crate) const USAGE: &str = "usage";
+/// Tree of noncurrent versions and delete markers.
+pub(crate) const VERSIONS: &str = "versions";
 /// Tree of cleanup tasks by id.
 pub(crate) const CLEANUP: &str = "cleanup";
 /// Index of cleanup tasks by due time.
@@ -75,6 +82,50 @@ pub(crate) fn object_key(bucket: &str, key: &str) -> Vec<u8> {
     let mut k = bucket_prefix(bucket);
     k.extend_from_slice(key.as_bytes());
     k
+}
+
+/// The `versions` key prefix of every version of the keys of `bucket` starting with `prefix`.
+pub(crate) fn versions_prefix(bucket: &str, prefix: &str) -> Vec<u8> {
+    let mut k = bucket_prefix(bucket);
+    for &b in prefix.as_bytes() {
+        k.push(b);
+        if b == KEY_SEPARATOR {
+            k.push(0xFF);
+        }
+    }
+    k
+}
+
+/// The `versions` key prefix of the versions of `bucket`/`key` exactly.
+pub(crate) fn versions_of(bucket: &str, key: &str) -> Vec<u8> {
+    let mut k = versions_prefix(bucket, key);
+    k.extend_from_slice(&[KEY_SEPARATOR, 0x01]);
+    k
+}
+
+/// The `versions` key of version `version` of `bucket`/`key`.
+pub(crate) fn version_key(bucket: &str, key: &str, version: u64) -> Vec<u8> {
+    let mut k = versions_of(bucket, key);
+    k.extend_from_slice(&(!version).to_be_bytes());
+    k
+}
+
+/// The object key of a `versions` key, given the length of its bucket prefix.
+pub(crate) fn key_of_version_key(k: &[u8], base_len: usize) -> Result<String> {
+    let bad = || corrupt(VERSIONS, format!("key of {} bytes is not a version key", k.len()));
+    let escaped = k.get(base_len..k.len().saturating_sub(10)).ok_or_else(bad)?;
+    if k.get(k.len().saturating_sub(10)..k.len().saturating_sub(8)) != Some(&[KEY_SEPARATOR, 0x01][..]) {
+        return Err(bad());
+    }
+    let mut key = Vec::with_capacity(escaped.len());
+    let mut bytes = escaped.iter();
+    while let Some(&b) = bytes.next() {
+        key.push(b);
+        if b == KEY_SEPARATOR && bytes.next() != Some(&0xFF) {
+            return Err(bad());
+        }
+    }
+    utf8(VERSIONS, &key)
 }
 
 /// The `upload_keys` key of an upload.
@@ -191,6 +242,31 @@ pub(crate) use crate::rules::successor;
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn version_keys_keep_key_order_and_put_the_newest_first() {
+        use super::{key_of_version_key, version_key, versions_of};
+        let keys = ["a", "a\0", "a\0\0b", "a\u{1}", "ab", "b"];
+        let mut encoded: Vec<(Vec<u8>, &str, u64)> = Vec::new();
+        for key in keys {
+            for v in [1, 7, u64::MAX - 1] {
+                encoded.push((version_key("bkt", key, v), key, v));
+            }
+        }
+        let mut sorted = encoded.clone();
+        sorted.sort();
+        let order: Vec<(&str, u64)> = sorted.iter().map(|(_, k, v)| (*k, *v)).collect();
+        let mut want: Vec<(&str, u64)> = encoded.iter().map(|(_, k, v)| (*k, *v)).collect();
+        want.sort_by(|a, b| a.0.cmp(b.0).then(b.1.cmp(&a.1)));
+        assert_eq!(order, want);
+        for (k, key, _) in &encoded {
+            assert_eq!(key_of_version_key(k, 4).unwrap(), *key);
+            assert!(k.starts_with(&versions_of("bkt", key)));
+            for other in keys.iter().filter(|o| *o != key) {
+                assert!(!k.starts_with(&versions_of("bkt", other)), "{key:?} under {other:?}");
+            }
+        }
+    }
+
     use super::*;
 
     #[test]

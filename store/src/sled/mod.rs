@@ -24,6 +24,8 @@ mod objects;
 mod quota;
 pub(crate) mod recover;
 mod stats;
+mod versions;
+mod versions_list;
 
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
@@ -39,6 +41,7 @@ pub(crate) struct SledEngine {
     db: sled::Db,
     buckets: sled::Tree,
     objects: sled::Tree,
+    versions: sled::Tree,
     usage: sled::Tree,
     cleanup: sled::Tree,
     cleanup_due: sled::Tree,
@@ -53,6 +56,8 @@ pub(crate) struct SledEngine {
     cleanup_depth: AtomicU64,
     ledger: Arc<Ledger>,
     commits: GroupCommit,
+    /// Serialise the changes of one key's versions (see `versions.rs`).
+    key_locks: versions::KeyLocks,
     /// This process's id, leases and shared configuration.
     local: crate::lease::Local,
 }
@@ -80,6 +85,7 @@ impl SledEngine {
         let engine = Self {
             buckets: db.open_tree(layout::BUCKETS)?,
             objects: db.open_tree(layout::OBJECTS)?,
+            versions: db.open_tree(layout::VERSIONS)?,
             usage: db.open_tree(layout::USAGE)?,
             cleanup_due: db.open_tree(layout::CLEANUP_DUE)?,
             uploads: db.open_tree(layout::UPLOADS)?,
@@ -93,6 +99,7 @@ impl SledEngine {
             cleanup,
             ledger,
             commits,
+            key_locks: versions::KeyLocks::default(),
             local: crate::lease::Local::default(),
             db,
         };
@@ -179,6 +186,11 @@ mod tests {
     #[test]
     fn conforms_cleanup() {
         block_on(conformance::cleanup::run(&fresh));
+    }
+
+    #[test]
+    fn conforms_versions() {
+        block_on(conformance::versions::run(&fresh));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use super::commit::CommitTicket;
 use super::error::TxError;
 use super::layout::{
     bucket_prefix, corrupt, decode, encode, object_key, part_key, parts_prefix, successor, upload_index_key, utf8,
-    COMPLETED, OBJECTS, PARTS, UPLOADS, UPLOAD_KEYS,
+    COMPLETED, PARTS, UPLOADS, UPLOAD_KEYS,
 };
 use super::objects::{bucket_in, install_in, VersionTrees};
 use super::quota::adjust_usage;
@@ -181,21 +181,19 @@ impl SledEngine {
     }
 
     /// The record a completion leaves behind.
-    fn tombstone_of(&self, upload_id: &str, meta: &ObjectMeta) -> Result<Vec<u8>> {
+    fn tombstone_of(&self, upload_id: &str, meta: &ObjectMeta) -> Result<CompletedUpload> {
         let upload = self
             .upload(upload_id)?
             .ok_or_else(|| StoreError::NoSuchUpload(upload_id.to_owned()))?;
-        encode(
-            COMPLETED,
-            &CompletedUpload {
-                bucket: upload.bucket,
-                key: upload.key,
-                etag: meta.etag.clone(),
-                checksums: meta.checksums.clone(),
-                checksum_type: meta.checksum_type.clone(),
-                completed_ms: now_ms(),
-            },
-        )
+        Ok(CompletedUpload {
+            bucket: upload.bucket,
+            key: upload.key,
+            etag: meta.etag.clone(),
+            checksums: meta.checksums.clone(),
+            checksum_type: meta.checksum_type.clone(),
+            completed_ms: now_ms(),
+            version_id: None,
+        })
     }
 
     /// The record of a completed upload, if it is still kept.
@@ -297,15 +295,17 @@ impl SledEngine {
         meta: &ObjectMeta,
         condition: &WriteCondition,
         cleanup_parts: bool,
-    ) -> Result<CommitTicket> {
+    ) -> Result<(Option<String>, CommitTicket)> {
         self.commits.check()?;
-        let value = encode(OBJECTS, meta)?;
         let tombstone = self.tombstone_of(upload_id, meta)?;
+        let _key_lock = self.key_locks.lock(&tombstone.bucket, &tombstone.key);
+        let null = self.null_noncurrent(&tombstone.bucket, &tombstone.key)?;
         for _ in 0..CHANGED_RETRIES {
             let (part_keys, seq) = self.part_keys(upload_id)?;
             let r = (
                 &self.buckets,
                 &self.objects,
+                &self.versions,
                 &self.usage,
                 &self.cleanup,
                 &self.cleanup_due,
@@ -316,16 +316,16 @@ impl SledEngine {
                 &self.backend_stats,
             )
                 .transaction(
-                    |(buckets, objects, usage, cleanup, due, uploads, keys, parts, completed, stats)| {
+                    |(buckets, objects, versions, usage, cleanup, due, uploads, keys, parts, completed, stats)| {
                         let upload = upload_in(uploads, upload_id)?;
                         if upload.parts_seq != seq {
                             return Err(TxError::Abort(StoreError::UploadChanged(upload_id.to_owned())));
                         }
                         remove_upload_in(uploads, keys, parts, &upload, &part_keys)?;
-                        completed.insert(upload_id.as_bytes(), tombstone.as_slice())?;
                         let trees = VersionTrees {
                             buckets,
                             objects,
+                            versions,
                             usage,
                             cleanup,
                             due,
@@ -335,17 +335,28 @@ impl SledEngine {
                         let delta = i128::from(meta.size) - i128::from(upload.part_bytes);
                         let mut upload_gone = StatsDelta::default();
                         upload_gone.upload(&upload.backend, -1);
-                        let mut queued = install_in(
+                        if (upload.bucket.as_str(), upload.key.as_str())
+                            != (tombstone.bucket.as_str(), tombstone.key.as_str())
+                        {
+                            // Not the upload read before the lock (an id cannot be reused).
+                            return Err(TxError::Abort(StoreError::NoSuchUpload(upload_id.to_owned())));
+                        }
+                        let (mut queued, version_id) = install_in(
                             &trees,
                             &upload.bucket,
                             &upload.key,
                             &okey,
-                            &value,
                             meta,
+                            null.as_ref(),
                             condition,
                             delta,
                             upload_gone,
                         )?;
+                        let done = CompletedUpload {
+                            version_id: version_id.clone(),
+                            ..tombstone.clone()
+                        };
+                        completed.insert(upload_id.as_bytes(), encode(COMPLETED, &done)?)?;
                         if cleanup_parts {
                             let mut task = CleanupTask::delete(
                                 &upload.backend,
@@ -359,13 +370,13 @@ impl SledEngine {
                             enqueue_in(cleanup, due, task)?;
                             queued += 1;
                         }
-                        Ok(queued)
+                        Ok((queued, version_id))
                     },
                 );
             match r {
-                Ok(queued) => {
+                Ok((queued, version_id)) => {
                     self.count_cleanup(queued, 0);
-                    return Ok(self.commits.ticket());
+                    return Ok((version_id, self.commits.ticket()));
                 }
                 Err(sled::transaction::TransactionError::Abort(StoreError::UploadChanged(_))) => continue,
                 Err(e) => return Err(e.into()),

@@ -1,7 +1,8 @@
-//! Objects: read the current version, make a new version current, delete. Each mutation is one
-//! sled transaction over the bucket record, the object, usage, the per-backend totals and the
-//! cleanup queue, so a version becomes visible, its bytes are counted and the version it replaces
-//! is queued for cleanup all at once or not at all.
+//! Objects: read the current version, make a new version current. Each mutation is one sled
+//! transaction over the bucket record, the object, the noncurrent versions, usage, the
+//! per-backend totals and the cleanup queue, so a version becomes visible, its bytes are counted
+//! and the version it replaces is kept or queued for cleanup all at once or not at all. Deletes
+//! and the other calls on versions are in `versions.rs`.
 
 use sled::transaction::TransactionalTree;
 use sled::Transactional;
@@ -9,7 +10,7 @@ use sled::Transactional;
 use super::cleanup::enqueue_in;
 use super::commit::CommitTicket;
 use super::error::TxError;
-use super::layout::{decode, encode, object_key, BUCKETS, OBJECTS};
+use super::layout::{decode, encode, object_key, version_key, BUCKETS, OBJECTS, VERSIONS};
 use super::quota::adjust_usage;
 use super::stats::StatsDelta;
 use super::SledEngine;
@@ -17,6 +18,7 @@ use crate::error::{Result, StoreError};
 use crate::model::{Accounting, BucketMeta, CleanupReason, CleanupTask, ObjectMeta, WriteCondition};
 use crate::reservation::Reservation;
 use crate::rules::{check_bucket_name, now_ms, CLEANUP_GRACE_MS};
+use crate::versions::Versioning;
 
 /// Reads the bucket record inside a transaction, or aborts with `NoSuchBucket`.
 pub(crate) fn bucket_in(buckets: &TransactionalTree, bucket: &str) -> std::result::Result<BucketMeta, TxError> {
@@ -30,29 +32,71 @@ pub(crate) fn bucket_in(buckets: &TransactionalTree, bucket: &str) -> std::resul
 pub(crate) struct VersionTrees<'a> {
     pub(crate) buckets: &'a TransactionalTree,
     pub(crate) objects: &'a TransactionalTree,
+    pub(crate) versions: &'a TransactionalTree,
     pub(crate) usage: &'a TransactionalTree,
     pub(crate) cleanup: &'a TransactionalTree,
     pub(crate) due: &'a TransactionalTree,
     pub(crate) stats: &'a TransactionalTree,
 }
 
-/// Makes `meta` (encoded as `value`) the current version of `bucket`/`key` (`okey`) inside a
-/// transaction: checks `condition`, adds `usage_delta` to the usage of every location, updates
-/// the bucket's and the backends' totals, and queues the replaced version's bytes for cleanup.
-/// `stats` holds further changes to the backends' totals to apply with these. Returns how many
-/// cleanup tasks it queued.
+impl VersionTrees<'_> {
+    /// Queues the bytes of `old`, a version leaving the store, for cleanup and takes it out of
+    /// the backends' totals (`stats`); how many tasks it queued. A location `keep` reuses (the
+    /// same physical key written again) is not queued: its old bytes are gone already.
+    pub(crate) fn discard(
+        &self,
+        old: &ObjectMeta,
+        keep: Option<&ObjectMeta>,
+        reason: CleanupReason,
+        stats: &mut StatsDelta,
+    ) -> std::result::Result<u64, TxError> {
+        let not_before_ms = now_ms().saturating_add(CLEANUP_GRACE_MS);
+        let mut queued = 0;
+        stats.version(old, -1);
+        for loc in &old.locations {
+            if keep.is_some_and(|k| k.locations.contains(loc)) {
+                tracing::warn!(
+                    backend = %loc.backend,
+                    physical_key = %loc.physical_key,
+                    "physical key reused by a new version; not queued for cleanup"
+                );
+                adjust_usage(self.usage, &loc.backend, -i128::from(old.size))?;
+                continue;
+            }
+            let task = CleanupTask::delete(
+                &loc.backend,
+                &loc.physical_key,
+                old.size,
+                Accounting::Committed,
+                reason,
+                not_before_ms,
+            );
+            enqueue_in(self.cleanup, self.due, task)?;
+            queued += 1;
+        }
+        Ok(queued)
+    }
+}
+
+/// Makes `meta` the current version of `bucket`/`key` (`okey`) inside a transaction, as the
+/// bucket's versioning says (see [`Engine::put_object`](crate::Engine::put_object)): checks
+/// `condition`, adds `usage_delta` to the usage of every location, updates the bucket's and the
+/// backends' totals, keeps the replaced version as a noncurrent one or queues its bytes for
+/// cleanup, and with versioning suspended removes `null_noncurrent` (the key's noncurrent
+/// `null` version, read under the key's lock). `stats` holds further changes to the backends'
+/// totals to apply with these. Returns how many cleanup tasks it queued and the version id.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn install_in(
     t: &VersionTrees<'_>,
     bucket: &str,
     key: &str,
     okey: &[u8],
-    value: &[u8],
     meta: &ObjectMeta,
+    null_noncurrent: Option<&(Vec<u8>, ObjectMeta)>,
     condition: &WriteCondition,
     usage_delta: i128,
     mut stats: StatsDelta,
-) -> std::result::Result<u64, TxError> {
+) -> std::result::Result<(u64, Option<String>), TxError> {
     let mut record = bucket_in(t.buckets, bucket)?;
     let current = match t.objects.get(okey)? {
         Some(v) => Some(decode::<ObjectMeta>(OBJECTS, &v)?),
@@ -64,17 +108,15 @@ pub(crate) fn install_in(
             key: key.to_owned(),
         }));
     }
-    t.objects.insert(okey, value)?;
+    let mut meta = meta.clone();
+    meta.versioned = record.versioning == Versioning::Enabled;
+    meta.delete_marker = false;
+    t.objects.insert(okey, encode(OBJECTS, &meta)?)?;
     for loc in &meta.locations {
         adjust_usage(t.usage, &loc.backend, usage_delta)?;
     }
-    let not_before_ms = now_ms().saturating_add(CLEANUP_GRACE_MS);
     let mut queued = 0;
-    stats.version(meta, 1);
-    if let Some(old) = &current {
-        stats.version(old, -1);
-    }
-    stats.apply_in(t.stats)?;
+    stats.version(&meta, 1);
     match &current {
         None => {
             record.object_count = record.object_count.saturating_add(1);
@@ -82,35 +124,37 @@ pub(crate) fn install_in(
         }
         Some(old) => {
             record.logical_bytes = record.logical_bytes.saturating_sub(old.size).saturating_add(meta.size);
-            for loc in &old.locations {
-                if meta.locations.contains(loc) {
-                    // The same physical key was written again: its old bytes are gone already,
-                    // and cleaning it up would delete the new ones.
-                    tracing::warn!(
-                        bucket,
-                        key,
-                        backend = %loc.backend,
-                        physical_key = %loc.physical_key,
-                        "physical key reused by a new version; not queued for cleanup"
-                    );
-                    adjust_usage(t.usage, &loc.backend, -i128::from(old.size))?;
-                } else {
-                    let task = CleanupTask::delete(
-                        &loc.backend,
-                        &loc.physical_key,
-                        old.size,
-                        Accounting::Committed,
-                        CleanupReason::Replaced,
-                        not_before_ms,
-                    );
-                    enqueue_in(t.cleanup, t.due, task)?;
-                    queued += 1;
-                }
+            if keeps(record.versioning, old) {
+                t.versions
+                    .insert(version_key(bucket, key, old.version), encode(VERSIONS, old)?)?;
+                record.version_count = record.version_count.saturating_add(1);
+            } else {
+                queued += t.discard(old, Some(&meta), CleanupReason::Replaced, &mut stats)?;
             }
         }
     }
+    if record.versioning == Versioning::Suspended {
+        if let Some((vkey, null)) = null_noncurrent {
+            t.versions.remove(vkey.as_slice())?;
+            record.version_count = record.version_count.saturating_sub(1);
+            queued += t.discard(null, Some(&meta), CleanupReason::Replaced, &mut stats)?;
+        }
+    }
+    stats.apply_in(t.stats)?;
     t.buckets.insert(bucket.as_bytes(), encode(BUCKETS, &record)?)?;
-    Ok(queued)
+    let id = (record.versioning != Versioning::Unversioned).then(|| meta.version_id());
+    Ok((queued, id))
+}
+
+/// Whether a bucket with `versioning` keeps `old` as a noncurrent version when a newer one
+/// replaces it: always with versioning enabled; with it suspended, unless it is the `null`
+/// version (which the newer one replaces).
+pub(crate) fn keeps(versioning: Versioning, old: &ObjectMeta) -> bool {
+    match versioning {
+        Versioning::Unversioned => false,
+        Versioning::Enabled => true,
+        Versioning::Suspended => old.versioned,
+    }
 }
 
 impl SledEngine {
@@ -132,23 +176,26 @@ impl SledEngine {
         meta: &ObjectMeta,
         condition: &WriteCondition,
         reservations: Vec<Reservation>,
-    ) -> Result<CommitTicket> {
+    ) -> Result<(Option<String>, CommitTicket)> {
         check_bucket_name(bucket)?;
         self.commits.check()?;
         let okey = object_key(bucket, key);
-        let value = encode(OBJECTS, meta)?;
-        let queued = (
+        let _key_lock = self.key_locks.lock(bucket, key);
+        let null = self.null_noncurrent(bucket, key)?;
+        let (queued, id) = (
             &self.buckets,
             &self.objects,
+            &self.versions,
             &self.usage,
             &self.cleanup,
             &self.cleanup_due,
             &self.backend_stats,
         )
-            .transaction(|(buckets, objects, usage, cleanup, due, stats)| {
+            .transaction(|(buckets, objects, versions, usage, cleanup, due, stats)| {
                 let trees = VersionTrees {
                     buckets,
                     objects,
+                    versions,
                     usage,
                     cleanup,
                     due,
@@ -160,8 +207,8 @@ impl SledEngine {
                     bucket,
                     key,
                     &okey,
-                    &value,
                     meta,
+                    null.as_ref(),
                     condition,
                     size,
                     StatsDelta::default(),
@@ -170,76 +217,7 @@ impl SledEngine {
         self.count_cleanup(queued, 0);
         let ticket = self.commits.ticket();
         drop(reservations);
-        Ok(ticket)
-    }
-
-    /// Replaces the tags of the current version of `bucket`/`key` (`NoSuchKey` without one).
-    pub(crate) fn set_tags(&self, bucket: &str, key: &str, tags: &[(String, String)]) -> Result<CommitTicket> {
-        check_bucket_name(bucket)?;
-        self.commits.check()?;
-        let okey = object_key(bucket, key);
-        self.objects.transaction(|objects| {
-            let Some(v) = objects.get(okey.as_slice())? else {
-                return Err(TxError::Abort(StoreError::NoSuchKey {
-                    bucket: bucket.to_owned(),
-                    key: key.to_owned(),
-                }));
-            };
-            let mut meta: ObjectMeta = decode(OBJECTS, &v)?;
-            meta.tags = tags.to_vec();
-            objects.insert(okey.as_slice(), encode(OBJECTS, &meta)?)?;
-            Ok(())
-        })?;
-        Ok(self.commits.ticket())
-    }
-
-    /// Deletes the current version of `bucket`/`key` and queues its bytes for cleanup, in one
-    /// transaction; returns the version that was current.
-    pub(crate) fn delete_object(&self, bucket: &str, key: &str) -> Result<(Option<ObjectMeta>, CommitTicket)> {
-        check_bucket_name(bucket)?;
-        self.commits.check()?;
-        let okey = object_key(bucket, key);
-        let not_before_ms = now_ms().saturating_add(CLEANUP_GRACE_MS);
-        let trees = (
-            &self.buckets,
-            &self.objects,
-            &self.cleanup,
-            &self.cleanup_due,
-            &self.backend_stats,
-        );
-        let previous = trees.transaction(|(buckets, objects, cleanup, due, stats)| {
-            let mut record = bucket_in(buckets, bucket)?;
-            let Some(v) = objects.remove(okey.as_slice())? else {
-                return Ok(None);
-            };
-            let old: ObjectMeta = decode(OBJECTS, &v)?;
-            for loc in &old.locations {
-                let task = CleanupTask::delete(
-                    &loc.backend,
-                    &loc.physical_key,
-                    old.size,
-                    Accounting::Committed,
-                    CleanupReason::Deleted,
-                    not_before_ms,
-                );
-                enqueue_in(cleanup, due, task)?;
-            }
-            let mut delta = StatsDelta::default();
-            delta.version(&old, -1);
-            delta.apply_in(stats)?;
-            record.object_count = record.object_count.saturating_sub(1);
-            record.logical_bytes = record.logical_bytes.saturating_sub(old.size);
-            buckets.insert(bucket.as_bytes(), encode(BUCKETS, &record)?)?;
-            Ok(Some(old))
-        })?;
-        let ticket = match &previous {
-            Some(old) => {
-                self.count_cleanup(old.locations.len() as u64, 0);
-                self.commits.ticket()
-            }
-            None => CommitTicket::ready(),
-        };
-        Ok((previous, ticket))
+        Ok((id, ticket))
     }
 }
 
@@ -291,8 +269,8 @@ mod tests {
     fn a_missing_key_deletes_without_waiting_for_a_flush() {
         let (store, engine) = temporary();
         ok(store.create_bucket("bkt", "AK"));
-        let (previous, ticket) = engine.delete_object("bkt", "nope").unwrap();
-        assert!(previous.is_none());
+        let (deleted, ticket) = engine.delete_object("bkt", "nope").unwrap();
+        assert!(deleted.previous.is_none() && deleted.marker.is_none());
         assert!(ticket.is_durable());
     }
 
@@ -303,13 +281,9 @@ mod tests {
         engine.commits.poison("test");
         let flush = |r: Result<()>| matches!(r, Err(StoreError::Flush(_)));
         let none = WriteCondition::None;
-        assert!(flush(block_on(store.put_object(
-            "bkt",
-            "k",
-            &meta(1),
-            &none,
-            Vec::new()
-        ))));
+        assert!(flush(
+            block_on(store.put_object("bkt", "k", &meta(1), &none, Vec::new())).map(drop)
+        ));
         assert!(block_on(store.get_object("bkt", "k")).unwrap().is_none());
         assert!(matches!(
             block_on(store.delete_object("bkt", "k")),

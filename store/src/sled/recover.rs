@@ -46,6 +46,7 @@ use crate::model::{
 };
 use crate::reservation::Reservation;
 use crate::stats::{BackendStats, CleanupQueue, UsageCounters};
+use crate::versions::{BucketChange, Deleted, VersionChange, VersionPage, VersionQuery, VersionRef};
 
 /// How often the recovery thread looks at the engine.
 const TICK: Duration = Duration::from_secs(1);
@@ -387,17 +388,21 @@ impl Engine for Recovering {
         bucket(name: &str) -> Option<BucketMeta>;
         list_buckets() -> Vec<BucketMeta>;
         delete_bucket(name: &str) -> ();
+        update_bucket(name: &str, change: BucketChange) -> BucketMeta;
         next_version() -> u64;
         get_object(bucket: &str, key: &str) -> Option<ObjectMeta>;
+        get_version(bucket: &str, key: &str, version: VersionRef) -> Option<ObjectMeta>;
         put_object(
             bucket: &str,
             key: &str,
             meta: &ObjectMeta,
             condition: &WriteCondition,
             reservations: Vec<Reservation>
-        ) -> ();
-        set_tags(bucket: &str, key: &str, tags: Vec<(String, String)>) -> ();
-        delete_object(bucket: &str, key: &str) -> Option<ObjectMeta>;
+        ) -> Option<String>;
+        update_version(bucket: &str, key: &str, version: VersionRef, change: VersionChange) -> ObjectMeta;
+        delete_object(bucket: &str, key: &str) -> Deleted;
+        delete_version(bucket: &str, key: &str, version: VersionRef, bypass_governance: bool) -> Option<ObjectMeta>;
+        list_versions(bucket: &str, query: &VersionQuery) -> VersionPage;
         list_objects(bucket: &str, query: &ListQuery) -> ListPage;
         create_upload(upload: &Upload) -> ();
         upload(upload_id: &str) -> Option<Upload>;
@@ -416,7 +421,7 @@ impl Engine for Recovering {
             meta: &ObjectMeta,
             condition: &WriteCondition,
             cleanup_parts: bool
-        ) -> ();
+        ) -> Option<String>;
         abort_upload(upload_id: &str) -> Upload;
         completed_upload(upload_id: &str) -> Option<CompletedUpload>;
         forget_completed_before(before_ms: u64) -> usize;
