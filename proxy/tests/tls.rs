@@ -3,6 +3,8 @@
 //! timeouts); the certificate is replaced on reload while open connections go on; a certificate
 //! that does not load is refused at start and on reload with the file and the cause.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use std::io::{Read, Write};

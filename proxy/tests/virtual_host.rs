@@ -3,6 +3,8 @@
 //! presigned URLs); path-style beside them on the same port, with a Host equal to a domain or
 //! matching none; bucket names with dots; over TLS too.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use common::tls::fixture;

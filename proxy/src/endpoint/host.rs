@@ -15,7 +15,7 @@ pub fn host_bucket(host: &str, domains: &[String]) -> Option<String> {
         None => host,
     };
     let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
-    if domains.iter().any(|d| *d == name) {
+    if domains.contains(&name) {
         return None;
     }
     domains
