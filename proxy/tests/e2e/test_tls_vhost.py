@@ -15,7 +15,6 @@ A proxy of this module (one `fs` backend) serves plain HTTP on `listen` and HTTP
   environment does, and /etc/hosts is not ours to edit), so the test maps those names to
   127.0.0.1 for its own process only, as `curl --resolve` would: the client still connects by
   that name, sends it as Host and SNI and checks it against the certificate.
-- The AWS SDK for Rust over TLS with virtual-host addressing: see `test_sdk_rust_tls_vhost.py`.
 """
 
 from __future__ import annotations
