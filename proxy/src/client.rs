@@ -5,14 +5,12 @@
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
-use monoio::buf::IoBufMut;
-use monoio::io::{AsyncWriteRentExt, CancelableAsyncReadRent, Canceller};
-use monoio::net::TcpStream;
 use s3o_sigv4::{BodyCheck, BodyDigests, ChecksumAlgorithm, ChunkedDecoder, Payload};
 
 use crate::backend::{BodySource, SourceIntegrity, BODY_BUF};
 use crate::error::ProxyError;
 use crate::http::{BodyKind, ChunkedBody, ResponseHead, CONTINUE_100};
+use crate::stream::ClientStream;
 
 /// Read room for request heads (most heads are well under 2 KiB; longer ones grow the buffer).
 pub const HEAD_BUF: usize = 16 * 1024;
@@ -40,8 +38,8 @@ fn status_of(bytes: &[u8]) -> u16 {
 
 /// A client connection: the socket and the bytes read but not yet used.
 pub struct ClientIo {
-    /// The socket.
-    pub stream: TcpStream,
+    /// The socket (plain or TLS).
+    pub stream: ClientStream,
     /// Bytes received and not yet consumed.
     pub buf: BytesMut,
     /// Whether any part of a response to the current request has been written.
@@ -162,7 +160,7 @@ impl BodyPace {
 
 impl ClientIo {
     /// Wraps an accepted socket.
-    pub fn new(stream: TcpStream, body_timeout: Duration) -> ClientIo {
+    pub fn new(stream: ClientStream, body_timeout: Duration) -> ClientIo {
         ClientIo {
             stream,
             buf: BytesMut::with_capacity(HEAD_BUF),
@@ -194,28 +192,7 @@ impl ClientIo {
         if self.buf.capacity() - self.buf.len() < room.min(4096) {
             self.buf.reserve(room);
         }
-        let buf = std::mem::take(&mut self.buf);
-        // monoio reads into the start of a buffer: read into the spare capacity to append.
-        let (len, cap) = (buf.len(), buf.capacity());
-        let canceller = Canceller::new();
-        let read = self.stream.cancelable_read(buf.slice_mut(len..cap), canceller.handle());
-        let mut read = std::pin::pin!(read);
-        let mut timed_out = false;
-        let (res, slice) = monoio::select! {
-            r = &mut read => r,
-            _ = monoio::time::sleep(timeout) => {
-                timed_out = true;
-                let _ = canceller.cancel();
-                read.await
-            }
-        };
-        self.buf = slice.into_inner();
-        match res {
-            Ok(n) if n > 0 || !timed_out => Ok(n),
-            Ok(_) => Err(ProxyError::RequestTimeout),
-            Err(_) if timed_out => Err(ProxyError::RequestTimeout),
-            Err(e) => Err(ProxyError::ClientIo(e)),
-        }
+        Ok(self.stream.read_into(&mut self.buf, timeout).await?)
     }
 
     /// Writes bytes to the client (the first write of a response starts with its head).
@@ -234,12 +211,7 @@ impl ClientIo {
             self.status = status_of(b.as_ref());
         }
         self.response_started = true;
-        let (res, b) = match monoio::time::timeout(self.body_timeout, self.stream.write_all(b)).await {
-            Ok(r) => r,
-            Err(_) => return Err(ProxyError::RequestTimeout),
-        };
-        res.map_err(ProxyError::ClientIo)?;
-        Ok(b)
+        self.stream.write_all(b, self.body_timeout).await
     }
 
     /// Writes a response head, and `body` after it in the same write when small.

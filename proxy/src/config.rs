@@ -60,10 +60,58 @@ pub struct ServerConfig {
     /// Seconds to wait for requests in flight on shutdown.
     #[serde(default = "default_grace")]
     pub shutdown_grace_secs: u64,
+    /// A second S3 listener that speaks HTTPS (beside the plain `listen`), with
+    /// `tls_cert_file` and `tls_key_file`.
+    #[serde(default)]
+    pub tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain of `tls_listen` (re-read on SIGHUP).
+    #[serde(default)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `tls_cert_file` (re-read on SIGHUP).
+    #[serde(default)]
+    pub tls_key_file: Option<PathBuf>,
+    /// Domains of virtual-hosted-style requests: a Host `<bucket>.<domain>` (any port)
+    /// addresses `<bucket>`; every other Host is path-style.
+    #[serde(default)]
+    pub domains: Vec<String>,
 }
 
 fn default_grace() -> u64 {
     30
+}
+
+impl ServerConfig {
+    /// Checks `tls_listen`, `tls_cert_file`, `tls_key_file` (all three or none) and `domains`
+    /// (lowercase host names, no port, no leading or trailing dot); the error names the key.
+    pub fn check_tls_and_domains(&self) -> Result<(), String> {
+        match (&self.tls_listen, &self.tls_cert_file, &self.tls_key_file) {
+            (None, None, None) | (Some(_), Some(_), Some(_)) => {}
+            (Some(_), _, _) => return Err("server: tls_listen needs tls_cert_file and tls_key_file".into()),
+            (None, _, _) => {
+                return Err("server: tls_cert_file and tls_key_file need tls_listen (the HTTPS address)".into())
+            }
+        }
+        if let Some(t) = self.tls_listen {
+            if t == self.listen && t.port() != 0 {
+                return Err("server: tls_listen must differ from listen".into());
+            }
+        }
+        for d in &self.domains {
+            let labels_ok = d.split('.').all(|l| {
+                !l.is_empty()
+                    && l.bytes()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            });
+            if !labels_ok {
+                return Err(format!(
+                    "server: domains: '{d}' is not a lowercase host name (no port, scheme or leading/trailing dot)"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `[limits]`: every limit has a default suited to a production S3 endpoint.
@@ -385,6 +433,11 @@ impl Config {
                 BackendKind::S3 { .. } => {}
             }
         }
+        cfg.server
+            .tls_cert_file
+            .iter_mut()
+            .chain(cfg.server.tls_key_file.iter_mut())
+            .for_each(fix);
         if let Some(a) = &mut cfg.admin {
             a.tls_cert_file
                 .iter_mut()
@@ -472,7 +525,12 @@ impl Config {
                 ));
             }
         }
+        self.server.check_tls_and_domains().map_err(ConfigError::Invalid)?;
         if let Some(a) = &self.admin {
+            let taken = |addr: Option<SocketAddr>| addr.is_some_and(|l| l == a.listen && l.port() != 0);
+            if taken(self.server.tls_listen) {
+                return bad("admin: listen must differ from server.tls_listen".into());
+            }
             if a.listen == self.server.listen && a.listen.port() != 0 {
                 return bad("admin: listen must differ from server.listen".into());
             }

@@ -7,7 +7,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Buf;
-use monoio::net::TcpStream;
 use tracing::{debug, info_span, Instrument};
 
 use crate::client::{ClientIo, MinRate};
@@ -15,6 +14,7 @@ use crate::error::ProxyError;
 use crate::http::{BodyKind, HeadDecoder, RequestHead};
 use crate::s3::reply::write_error;
 use crate::state::Core;
+use crate::stream::ClientStream;
 
 /// How long, at most, a closing connection keeps reading an unwanted request body.
 const LINGER_TIME: Duration = Duration::from_secs(2);
@@ -34,25 +34,34 @@ const REFUSE_TIME: Duration = Duration::from_millis(500);
 /// does not reset the connection before the client has read the 503.
 const REFUSE_BYTES: usize = 64 * 1024;
 
-/// Serves requests on `stream` until the client closes, an error makes the framing unreliable,
+/// Serves requests on `stream` (plain or TLS) until the client closes, an error makes the framing unreliable,
 /// keep-alive ends, or shutdown begins.
-pub async fn serve_connection(core: Rc<Core>, stream: TcpStream) {
+pub async fn serve_connection(core: Rc<Core>, stream: ClientStream) {
     let limits = &core.shared.cfg.limits;
     let mut io = ClientIo::new(stream, Duration::from_secs(limits.body_timeout_secs)).with_min_rate(MinRate {
         bytes_per_sec: limits.body_min_bytes_per_sec,
         grace: Duration::from_secs(limits.body_min_rate_grace_secs),
     });
+    serve_requests(&core, &mut io).await;
+    if io.stream.is_tls() {
+        // A TLS client tells a clean close from a cut connection by the close_notify.
+        io.stream.shutdown().await;
+    }
+}
+
+/// The request loop of [`serve_connection`]; returns when the connection is to close.
+async fn serve_requests(core: &Rc<Core>, io: &mut ClientIo) {
     let mut decoder = HeadDecoder::new();
     loop {
         if io.buf.is_empty() && io.buf.capacity() > IDLE_BUF_MAX {
             io.buf = bytes::BytesMut::with_capacity(crate::client::HEAD_BUF);
         }
-        let head = match read_head(&core, &mut io, &mut decoder).await {
+        let head = match read_head(core, io, &mut decoder).await {
             Ok(Some(h)) => h,
             Ok(None) => return,
             Err(e) => {
                 let rid = core.shared.request_id();
-                let _ = write_error(&mut io, &e, "", &rid, false, false).await;
+                let _ = write_error(io, &e, "", &rid, false, false).await;
                 return;
             }
         };
@@ -65,7 +74,7 @@ pub async fn serve_connection(core: Rc<Core>, stream: TcpStream) {
         io.status = 0;
         io.operation = crate::client::UNROUTED;
         let started = Instant::now();
-        let result = crate::s3::handle(&core, &mut io, &head, &rid).instrument(span).await;
+        let result = crate::s3::handle(core, io, &head, &rid).instrument(span).await;
         core.shared.inflight.fetch_sub(1, Ordering::SeqCst);
         let keep = match result {
             Ok(body_consumed) => {
@@ -88,13 +97,13 @@ pub async fn serve_connection(core: Rc<Core>, stream: TcpStream) {
                     && !head.expect_continue()
                     && head.keep_alive();
                 let is_head = head.method == http::Method::HEAD;
-                let written = write_error(&mut io, &e, &head.path, &rid, keep, is_head).await;
+                let written = write_error(io, &e, &head.path, &rid, keep, is_head).await;
                 core.record_request(io.operation, recorded_status(io.status), started.elapsed());
                 if written.is_err() {
                     return;
                 }
                 if !keep {
-                    linger(&mut io).await;
+                    linger(io).await;
                 }
                 keep
             }
@@ -164,7 +173,7 @@ async fn read_head(
 /// Answers a connection over a connection cap with 503 SlowDown (which SDKs take as a signal to
 /// back off and retry) and closes it: at most [`REFUSE_TIME`] to write the answer, and as long
 /// again to let the client read it.
-pub async fn refuse(core: Rc<Core>, stream: TcpStream) {
+pub async fn refuse(core: Rc<Core>, stream: ClientStream) {
     let mut io = ClientIo::new(stream, REFUSE_TIME);
     let rid = core.shared.request_id();
     if write_error(&mut io, &ProxyError::SlowDown, "", &rid, false, false)
@@ -184,8 +193,7 @@ async fn linger(io: &mut ClientIo) {
 
 /// [`linger`] for at most `time` and `bytes`.
 async fn linger_for(io: &mut ClientIo, time: Duration, bytes: usize) {
-    use monoio::io::AsyncWriteRent;
-    let _ = io.stream.shutdown().await;
+    io.stream.shutdown().await;
     let deadline = Instant::now() + time;
     let mut discarded = 0;
     while discarded < bytes {

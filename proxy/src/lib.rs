@@ -31,6 +31,8 @@ pub mod shared_config;
 pub mod signals;
 pub mod state;
 pub mod store_config;
+pub mod stream;
+pub mod tls;
 pub mod unsized_body;
 pub mod usage;
 pub mod workers;

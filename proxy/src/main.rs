@@ -147,6 +147,7 @@ fn main() -> ExitCode {
                 s3o_admin::Auth::new(&s3o_proxy::admin_port::auth_config(&cfg))
                     .map_err(|e| format!("config file {}: [ui]: {e}", config.display()))?;
             }
+            s3o_proxy::tls::check_files(&cfg).map_err(|e| format!("config file {}: {e}", config.display()))?;
             Ok(cfg)
         }) {
             Ok(cfg) => {
@@ -214,7 +215,12 @@ fn serve(path: &Path, logging: Option<s3o_admin::Logging>) -> Result<(), String>
             Signal::Shutdown(name) => break name,
             Signal::Reload => {
                 tracing::info!(config = %path.display(), "SIGHUP: reloading the config");
-                let outcome = load_config(path).and_then(|cfg| reload(&running.shared, &cfg));
+                let outcome = load_config(path).and_then(|cfg| {
+                    // Certificates first and on their own: one that does not load is refused
+                    // (and logged) without holding back the rest of the reload.
+                    let _ = s3o_proxy::tls::reload_certificates(&running.shared, &cfg);
+                    reload(&running.shared, &cfg)
+                });
                 match outcome {
                     Err(e) => tracing::error!(error = %e, "config reload refused; the running config stays"),
                     // Every other instance of the store follows (see shared_config).

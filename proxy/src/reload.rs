@@ -31,7 +31,13 @@ pub struct Reloaded {
 /// new or changed backend cannot be set up.
 pub fn reload(shared: &Shared, new: &Config) -> Result<Reloaded, String> {
     let mut needs_restart = Vec::new();
-    if new.server != shared.cfg.server {
+    // Certificate files are re-read on SIGHUP (crate::tls); the rest of [server] needs a restart.
+    let without_certs = |s: &crate::config::ServerConfig| crate::config::ServerConfig {
+        tls_cert_file: None,
+        tls_key_file: None,
+        ..s.clone()
+    };
+    if without_certs(&new.server) != without_certs(&shared.cfg.server) {
         needs_restart.push("[server]");
     }
     if new.limits != shared.cfg.limits {

@@ -13,10 +13,12 @@ use std::time::{Duration, Instant};
 
 use monoio::net::{ListenerOpts, TcpListener};
 use thiserror::Error;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::error::ProxyError;
 use crate::state::{Core, Shared};
+use crate::stream::ClientStream;
+use crate::tls::conn::TlsConn;
 use crate::workers::Workers;
 
 mod admission;
@@ -34,6 +36,9 @@ const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(5);
 /// Longest pause between accepts while descriptors are exhausted: short enough that clients
 /// wait little once connections close, long enough not to spin on a listener that stays ready.
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(500);
+/// How long a TLS client over a connection cap may take to finish its handshake before it is
+/// told 503 SlowDown (it holds a descriptor meanwhile).
+const REFUSE_HANDSHAKE: Duration = Duration::from_millis(500);
 
 /// The monoio driver a core runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +127,8 @@ pub fn startup_cause(e: &ProxyError) -> String {
 pub struct Running {
     /// The bound S3 address.
     pub addr: SocketAddr,
+    /// The bound HTTPS S3 address (`tls_listen`), when configured.
+    pub tls_addr: Option<SocketAddr>,
     /// Shared state.
     pub shared: Arc<Shared>,
     /// The monoio driver the cores run on.
@@ -134,8 +141,15 @@ pub struct Running {
     pub admin: Option<crate::admin_port::AdminPort>,
 }
 
-/// What a core reports once it listens (or why it cannot).
-type Ready = Result<(SocketAddr, Driver), StartError>;
+/// What a core reports once it listens (its plain and TLS addresses), or why it cannot.
+type Ready = Result<(SocketAddr, Option<SocketAddr>, Driver), StartError>;
+
+/// Where a core listens.
+#[derive(Debug, Clone, Copy)]
+struct Binds {
+    plain: SocketAddr,
+    tls: Option<SocketAddr>,
+}
 
 impl Running {
     /// Starts `threads` cores serving `shared`, binding `addr` (port 0 picks a free port), and
@@ -153,24 +167,39 @@ impl Running {
         logging: Option<s3o_admin::Logging>,
     ) -> Result<Running, StartError> {
         let threads = threads.max(1);
-        if addr.port() != 0 {
-            // Cores listen with SO_REUSEPORT, which would let a second proxy of the same user share
-            // a port silently: a plain bind first finds any listener already there.
-            drop(std::net::TcpListener::bind(addr).map_err(|source| StartError::Listen { addr, source })?);
+        let tls_listen = shared.cfg.server.tls_listen;
+        for a in std::iter::once(addr).chain(tls_listen) {
+            if a.port() != 0 {
+                // Cores listen with SO_REUSEPORT, which would let a second proxy of the same user
+                // share a port silently: a plain bind first finds any listener already there.
+                drop(std::net::TcpListener::bind(a).map_err(|source| StartError::Listen { addr: a, source })?);
+            }
         }
+        let tls = match (tls_listen, crate::tls::s3_files(&shared.cfg)) {
+            (Some(_), Some(files)) => {
+                let tls = crate::tls::ServerTls::load("S3", files).map_err(StartError::Setup)?;
+                let tls = shared.tls.s3.get_or_init(|| Arc::new(tls));
+                Some(tls.config())
+            }
+            _ => None,
+        };
         let gate = Arc::new(effective_limits(&shared, threads));
         let (tx, rx) = mpsc::channel::<Ready>();
         let mut handles = Vec::new();
-        let mut bound = addr;
+        let mut bound = Binds {
+            plain: addr,
+            tls: tls.as_ref().and(tls_listen),
+        };
         let mut driver = Driver::Legacy;
         for id in 0..threads {
             let shared2 = shared.clone();
             let tx = tx.clone();
             let gate = gate.clone();
             let bind_to = bound;
+            let tls = tls.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("s3o-core-{id}"))
-                .spawn(move || run_core(shared2, gate, id, bind_to, tx));
+                .spawn(move || run_core(shared2, gate, id, bind_to, tls, tx));
             let ready = match spawned {
                 Ok(h) => {
                     handles.push(h);
@@ -180,8 +209,8 @@ impl Running {
                 Err(source) => Err(StartError::Thread { core: id, source }),
             };
             match ready {
-                // The first core picks the port; the others share it through SO_REUSEPORT.
-                Ok((a, d)) => (bound, driver) = (a, d),
+                // The first core picks the ports; the others share them through SO_REUSEPORT.
+                Ok((a, t, d)) => (bound, driver) = (Binds { plain: a, tls: t }, d),
                 Err(e) => {
                     shared.shutdown.store(true, Ordering::SeqCst);
                     for h in handles {
@@ -225,9 +254,10 @@ impl Running {
                 return Err(e);
             }
         };
-        info!(%bound, threads, %driver, "s3-orchestrator listening");
+        info!(bound = %bound.plain, tls = ?bound.tls, threads, %driver, "s3-orchestrator listening");
         Ok(Running {
-            addr: bound,
+            addr: bound.plain,
+            tls_addr: bound.tls,
             shared,
             driver,
             max_connections_per_thread: gate.per_thread,
@@ -277,7 +307,14 @@ fn out_of_descriptors(e: &std::io::Error) -> bool {
     )
 }
 
-fn run_core(shared: Arc<Shared>, gate: Arc<Gate>, id: usize, addr: SocketAddr, tx: mpsc::Sender<Ready>) {
+fn run_core(
+    shared: Arc<Shared>,
+    gate: Arc<Gate>,
+    id: usize,
+    binds: Binds,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    tx: mpsc::Sender<Ready>,
+) {
     let rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
         .enable_timer()
         .with_entries(1024)
@@ -302,10 +339,19 @@ fn run_core(shared: Arc<Shared>, gate: Arc<Gate>, id: usize, addr: SocketAddr, t
     );
     rt.block_on(async move {
         let opts = ListenerOpts::new().reuse_port(true).reuse_addr(true).backlog(1024);
-        let listener = match TcpListener::bind_with_config(addr, &opts) {
+        let bind = |addr: SocketAddr| {
+            let l = TcpListener::bind_with_config(addr, &opts).map_err(|source| StartError::Listen { addr, source })?;
+            let local = l.local_addr().map_err(|source| StartError::Listen { addr, source })?;
+            Ok::<_, StartError>((l, local))
+        };
+        let listeners = bind(binds.plain).and_then(|plain| match (binds.tls, tls) {
+            (Some(t), Some(cfg)) => Ok((plain, Some((bind(t)?, cfg)))),
+            _ => Ok((plain, None)),
+        });
+        let ((listener, local), tls_listener) = match listeners {
             Ok(l) => l,
-            Err(source) => {
-                let _ = tx.send(Err(StartError::Listen { addr, source }));
+            Err(e) => {
+                let _ = tx.send(Err(e));
                 return;
             }
         };
@@ -316,71 +362,15 @@ fn run_core(shared: Arc<Shared>, gate: Arc<Gate>, id: usize, addr: SocketAddr, t
                 return;
             }
         };
-        let local = listener
-            .local_addr()
-            .map_err(|source| StartError::Listen { addr, source });
-        let _ = tx.send(local.map(|a| (a, driver)));
+        let tls_local = tls_listener.as_ref().map(|((_, a), _)| *a);
+        let _ = tx.send(Ok((local, tls_local, driver)));
         let open = Rc::new(std::cell::Cell::new(0usize));
-        let mut backoff = Duration::ZERO;
-        while !shared.stopping() {
-            let accepted = match crate::accept::accept_within(&listener, ACCEPT_POLL).await {
-                Err(_) => continue,
-                Ok(Err(e)) => {
-                    let exhausted = out_of_descriptors(&e);
-                    backoff = if exhausted {
-                        (backoff * 2).clamp(ACCEPT_BACKOFF_MIN, ACCEPT_BACKOFF_MAX)
-                    } else {
-                        ACCEPT_BACKOFF_MIN
-                    };
-                    if let Some(suppressed) = gate.accept_log.lock().allow() {
-                        if exhausted {
-                            warn!(error = %e, suppressed, open = open.get(), pause = ?backoff,
-                                "accept failed: out of file descriptors; backing off");
-                        } else {
-                            warn!(error = %e, suppressed, "accept failed");
-                        }
-                    }
-                    monoio::time::sleep(backoff).await;
-                    continue;
-                }
-                Ok(Ok(a)) => a,
-            };
-            backoff = Duration::ZERO;
-            let (stream, peer) = accepted;
-            if open.get() >= gate.per_thread {
-                if let Some(suppressed) = gate.full_log.lock().allow() {
-                    warn!(
-                        limit = gate.per_thread,
-                        suppressed, "connection limit reached; closing new connections"
-                    );
-                }
-                drop(stream);
-                continue;
-            }
-            let _ = stream.set_nodelay(true);
-            let core = core.clone();
-            let open2 = open.clone();
-            open.set(open.get() + 1);
-            match gate.admit(peer.ip()) {
-                Some(slot) => {
-                    monoio::spawn(async move {
-                        core.metrics.connection(1);
-                        let metrics = core.metrics.clone();
-                        crate::conn::serve_connection(core, stream).await;
-                        metrics.connection(-1);
-                        drop(slot);
-                        open2.set(open2.get() - 1);
-                    });
-                }
-                None => {
-                    monoio::spawn(async move {
-                        crate::conn::refuse(core, stream).await;
-                        open2.set(open2.get() - 1);
-                    });
-                }
-            }
+        let tls_loop = tls_listener
+            .map(|((l, _), cfg)| monoio::spawn(accept_loop(core.clone(), gate.clone(), l, open.clone(), Some(cfg))));
+        accept_loop(core, gate, listener, open.clone(), None).await;
+        if let Some(t) = tls_loop {
+            t.await;
         }
-        drop(listener);
         // Let connections finish their current request (they stop at the next head read).
         let t0 = Instant::now();
         let grace = Duration::from_secs(shared.cfg.server.shutdown_grace_secs);
@@ -388,4 +378,92 @@ fn run_core(shared: Arc<Shared>, gate: Arc<Gate>, id: usize, addr: SocketAddr, t
             monoio::time::sleep(Duration::from_millis(20)).await;
         }
     });
+}
+
+/// Accepts on `listener` until shutdown, each connection one task on this core; with `tls`,
+/// each connection first completes a TLS handshake (within the head timeout).
+async fn accept_loop(
+    core: Rc<Core>,
+    gate: Arc<Gate>,
+    listener: TcpListener,
+    open: Rc<std::cell::Cell<usize>>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) {
+    let shared = core.shared.clone();
+    let handshake_time = Duration::from_secs(shared.cfg.limits.head_timeout_secs);
+    let mut backoff = Duration::ZERO;
+    while !shared.stopping() {
+        let accepted = match crate::accept::accept_within(&listener, ACCEPT_POLL).await {
+            Err(_) => continue,
+            Ok(Err(e)) => {
+                let exhausted = out_of_descriptors(&e);
+                backoff = if exhausted {
+                    (backoff * 2).clamp(ACCEPT_BACKOFF_MIN, ACCEPT_BACKOFF_MAX)
+                } else {
+                    ACCEPT_BACKOFF_MIN
+                };
+                if let Some(suppressed) = gate.accept_log.lock().allow() {
+                    if exhausted {
+                        warn!(error = %e, suppressed, open = open.get(), pause = ?backoff,
+                            "accept failed: out of file descriptors; backing off");
+                    } else {
+                        warn!(error = %e, suppressed, "accept failed");
+                    }
+                }
+                monoio::time::sleep(backoff).await;
+                continue;
+            }
+            Ok(Ok(a)) => a,
+        };
+        backoff = Duration::ZERO;
+        let (stream, peer) = accepted;
+        if open.get() >= gate.per_thread {
+            if let Some(suppressed) = gate.full_log.lock().allow() {
+                warn!(
+                    limit = gate.per_thread,
+                    suppressed, "connection limit reached; closing new connections"
+                );
+            }
+            drop(stream);
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        let core = core.clone();
+        let open2 = open.clone();
+        open.set(open.get() + 1);
+        let slot = gate.admit(peer.ip());
+        let tls = tls.clone();
+        monoio::spawn(async move {
+            let stream = match tls {
+                None => Some(ClientStream::Plain(stream)),
+                Some(cfg) => {
+                    // A refused client gets its 503 only once it can read it, so quickly.
+                    let limit = if slot.is_some() {
+                        handshake_time
+                    } else {
+                        REFUSE_HANDSHAKE
+                    };
+                    match TlsConn::accept(stream, cfg, limit).await {
+                        Ok(c) => Some(ClientStream::Tls(Box::new(c))),
+                        Err(e) => {
+                            debug!(%peer, error = %e, "TLS handshake failed");
+                            None
+                        }
+                    }
+                }
+            };
+            match (stream, slot) {
+                (Some(stream), Some(slot)) => {
+                    core.metrics.connection(1);
+                    let metrics = core.metrics.clone();
+                    crate::conn::serve_connection(core, stream).await;
+                    metrics.connection(-1);
+                    drop(slot);
+                }
+                (Some(stream), None) => crate::conn::refuse(core, stream).await,
+                (None, _) => {}
+            }
+            open2.set(open2.get() - 1);
+        });
+    }
 }

@@ -47,6 +47,8 @@ pub struct Shared {
     /// another instance are relative to (see [`crate::shared_config`]); unset: the working
     /// directory.
     pub config_dir: std::sync::OnceLock<std::path::PathBuf>,
+    /// The certificates of the TLS listeners, once they started (reloaded on SIGHUP).
+    pub tls: crate::tls::TlsListeners,
 }
 
 impl Shared {
@@ -67,6 +69,7 @@ impl Shared {
             usage: Arc::default(),
             pending_orphans: Default::default(),
             config_dir: std::sync::OnceLock::new(),
+            tls: Default::default(),
         })
     }
 

@@ -85,9 +85,14 @@ pub fn start(shared: Arc<Shared>, logging: Option<Logging>) -> Result<Option<Adm
     };
     let addr = admin.listen;
     let auth = Auth::new(&auth_config(&shared.cfg)).map_err(|e| StartError::Setup(format!("[ui]: {e}")))?;
-    let tls = match (&admin.tls_cert_file, &admin.tls_key_file) {
-        (Some(cert), Some(key)) => Some(server_tls(cert, key)?),
-        _ => None,
+    let tls = match crate::tls::admin_files(&shared.cfg) {
+        Some(files) => {
+            let tls = crate::tls::ServerTls::load("admin", files).map_err(StartError::Setup)?;
+            let tls = shared.tls.admin.get_or_init(|| Arc::new(tls));
+            // The certificate inside follows SIGHUP reloads.
+            Some(monoio_rustls::TlsAcceptor::from(tls.config()))
+        }
+        None => None,
     };
     // A plain bind first: an address in use fails here with the OS's own words.
     let probe = std::net::TcpListener::bind(addr).map_err(|source| StartError::Listen { addr, source })?;
@@ -181,26 +186,4 @@ async fn accept_loop(svc: Rc<AdminService>, listener: TcpListener, tls: Option<m
             open2.set(open2.get() - 1);
         });
     }
-}
-
-/// The rustls server configuration from PEM files.
-fn server_tls(cert: &std::path::Path, key: &std::path::Path) -> Result<monoio_rustls::TlsAcceptor, StartError> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let bad = |what: &std::path::Path, e: String| StartError::Setup(format!("admin TLS: {}: {e}", what.display()));
-    let certs = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| bad(cert, e.to_string()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| bad(cert, e.to_string()))?;
-    if certs.is_empty() {
-        return Err(bad(cert, "no certificate in the file".into()));
-    }
-    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(key, e.to_string()))?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| StartError::Setup(format!("admin TLS: {e}")))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key_der)
-        .map_err(|e| bad(cert, e.to_string()))?;
-    Ok(monoio_rustls::TlsAcceptor::from(Arc::new(config)))
 }

@@ -5,21 +5,24 @@
 //! [`Endpoint::NotImplemented`] with the S3 operation name, and a known sub-resource that makes no
 //! sense for the method is refused, so `DELETE /bucket?versioning` can never delete the bucket.
 //!
-//! Path-style addressing only for now: `/bucket` and `/bucket/key...`. The key is everything after
-//! the first `/` following the bucket, percent-decoded (`+` stays `+`). Each variant carries its
+//! Path-style `/bucket` and `/bucket/key...`, where the key is everything after the first `/`
+//! following the bucket, percent-decoded (`+` stays `+`); and virtual-hosted style, where the
+//! `Host` names the bucket ([`host_bucket`]) and the whole path after its first `/` is the key. Each variant carries its
 //! parsed parameters (upload id, part number, copy source) and knows its [`Access`] class and
 //! whether it takes a body, so a new operation is one variant, one handler and one XML type.
 
+mod host;
 mod path;
 mod tables;
 
 use crate::http::RequestHead;
-use path::{parse_copy_source, split_path};
+use path::{parse_copy_source, split_path, split_virtual};
 use tables::{
     not_implemented, sub_resource, DELETE_BUCKET, DELETE_OBJECT, GET_BUCKET, GET_BUCKET_CONFIGS, GET_OBJECT,
     POST_OBJECT, PUT_BUCKET, PUT_OBJECT,
 };
 
+pub use host::host_bucket;
 pub use path::valid_bucket_name;
 
 pub use crate::http::query::{parse_query, Query};
@@ -309,8 +312,24 @@ impl Endpoint {
         query: &str,
         headers: &H,
     ) -> Result<Endpoint, EndpointError> {
+        Self::from_request_in(method, None, path, query, headers)
+    }
+
+    /// [`Endpoint::from_request`] for a request whose `Host` named `host_bucket`
+    /// (virtual-hosted style: the path is only the key); `None` = path-style.
+    pub fn from_request_in<H: HeaderLookup + ?Sized>(
+        method: &str,
+        host_bucket: Option<String>,
+        path: &str,
+        query: &str,
+        headers: &H,
+    ) -> Result<Endpoint, EndpointError> {
         let q = Query::parse(query);
-        let (bucket, key) = match split_path(path)? {
+        let target = match host_bucket {
+            Some(bucket) => Some(split_virtual(bucket, path)?),
+            None => split_path(path)?,
+        };
+        let (bucket, key) = match target {
             None => {
                 return match method {
                     "GET" => Ok(Endpoint::ListBuckets),

@@ -1,4 +1,5 @@
-//! Paths: splitting a path-style request path into bucket and key, percent-decoding, the bucket
+//! Paths: splitting a path-style request path into bucket and key (or a virtual-hosted-style
+//! path into the key), percent-decoding, the bucket
 //! naming rules, and the `x-amz-copy-source` header.
 
 use super::{CopySource, EndpointError, MAX_KEY_BYTES};
@@ -30,6 +31,23 @@ pub(super) fn split_path(path: &str) -> Result<Option<(String, Option<String>)>,
         return Err(EndpointError::KeyTooLong);
     }
     Ok(Some((bucket, key)))
+}
+
+/// The bucket a virtual-hosted-style Host named and the key of `path` (decoded; `None` for `/`).
+pub(super) fn split_virtual(bucket: String, path: &str) -> Result<(String, Option<String>), EndpointError> {
+    let rest = match path.strip_prefix('/') {
+        Some(rest) => rest,
+        None if path.is_empty() => "",
+        None => return Err(EndpointError::InvalidUri("the path must start with '/'")),
+    };
+    let key = match rest {
+        "" => None,
+        k => Some(decode_path(k)?),
+    };
+    if key.as_ref().is_some_and(|k| k.len() > MAX_KEY_BYTES) {
+        return Err(EndpointError::KeyTooLong);
+    }
+    Ok((bucket, key))
 }
 
 fn decode_path(s: &str) -> Result<String, EndpointError> {

@@ -316,3 +316,62 @@ proptest! {
         let _ = Endpoint::from_request(&method, &path, &query, NO_HEADERS);
     }
 }
+
+/// Every row of `table` sent virtual-hosted style: `Host: bkt.s3.example.com` and the path
+/// without `/bkt` (as the AWS docs show each operation's request in both styles).
+fn check_virtual_host_table(table: &str, headers: &[(&str, &str)]) {
+    let domains = ["s3.example.com".to_owned()];
+    for row in rows(table) {
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        let Some(rest) = cols[1].strip_prefix("/bkt") else {
+            continue;
+        };
+        let target = if rest.is_empty() || rest.starts_with('?') {
+            format!("/{rest}")
+        } else {
+            rest.to_owned()
+        };
+        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        let bucket = host_bucket("bkt.s3.example.com:9443", &domains);
+        let e =
+            Endpoint::from_request_in(cols[0], bucket, path, query, headers).unwrap_or_else(|e| panic!("{row}: {e}"));
+        let local = !matches!(e, Endpoint::NotImplemented { .. });
+        let want = (cols[2], local.then_some("bkt"), cols.get(3).copied());
+        assert_eq!((e.name(), e.bucket(), e.key()), want, "virtual host: {row}");
+    }
+}
+
+#[test]
+fn every_operation_in_virtual_host_style() {
+    check_virtual_host_table(IMPLEMENTED, NO_HEADERS);
+    check_virtual_host_table(NOT_IMPLEMENTED, NO_HEADERS);
+    let copy = [("x-amz-copy-source", "/src/k")];
+    check_virtual_host_table("PUT /bkt/dst CopyObject dst", &copy);
+    let vh = |method: &str, path: &str, query: &str| {
+        Endpoint::from_request_in(method, Some("my.dotted.bucket".into()), path, query, NO_HEADERS)
+    };
+    // The path is all key: a first segment is not a bucket, slashes and encodings are kept.
+    assert_eq!(
+        vh("GET", "/photos//2024/a%20b.jpg", "").unwrap(),
+        Endpoint::GetObject {
+            bucket: "my.dotted.bucket".into(),
+            key: "photos//2024/a b.jpg".into(),
+            part_number: None
+        }
+    );
+    assert_eq!(
+        vh("GET", "/", "list-type=2").unwrap(),
+        Endpoint::ListObjectsV2 {
+            bucket: "my.dotted.bucket".into()
+        }
+    );
+    assert_eq!(
+        vh("PUT", "/", "").unwrap(),
+        Endpoint::CreateBucket {
+            bucket: "my.dotted.bucket".into()
+        }
+    );
+    let long = format!("/{}", "k".repeat(MAX_KEY_BYTES + 1));
+    assert_eq!(vh("GET", &long, "").unwrap_err(), EndpointError::KeyTooLong);
+    assert!(vh("GET", "/%ZZ", "").is_err());
+}

@@ -36,13 +36,37 @@ pub struct Ctx<'a> {
     pub who: Arc<CredentialConfig>,
     /// The live state this request runs under, from its start to its end.
     pub snap: Arc<Snapshot>,
+    /// Whether the request came over TLS (`tls_listen`).
+    pub https: bool,
+    /// Whether the Host named the bucket (virtual-hosted style).
+    pub virtual_host: bool,
+}
+
+impl Ctx<'_> {
+    /// The URL of `key` in `bucket` as the client addressed this endpoint (scheme, Host as
+    /// sent, and the bucket in the path only in path style).
+    pub fn object_url(&self, bucket: &str, key: &str) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        let host = self.head.header("host").unwrap_or("localhost");
+        if self.virtual_host {
+            format!("{scheme}://{host}/{key}")
+        } else {
+            format!("{scheme}://{host}/{bucket}/{key}")
+        }
+    }
 }
 
 /// Serves one request. Returns whether the request body was fully consumed (so the connection
 /// can carry another request).
 pub async fn handle(core: &Core, io: &mut ClientIo, head: &RequestHead, rid: &str) -> Result<bool, ProxyError> {
     let method = head.method.as_str();
-    let endpoint = Endpoint::from_request(method, &head.path, &head.query, head)?;
+    let domains = &core.shared.cfg.server.domains;
+    let host_bucket = head
+        .header("host")
+        .and_then(|h| crate::endpoint::host_bucket(h, domains));
+    let virtual_host = host_bucket.is_some();
+    // SigV4 below signs the path and Host as sent, whichever style names the bucket.
+    let endpoint = Endpoint::from_request_in(method, host_bucket, &head.path, &head.query, head)?;
     io.operation = endpoint.name();
     let parts = RequestParts {
         method,
@@ -80,6 +104,8 @@ pub async fn handle(core: &Core, io: &mut ClientIo, head: &RequestHead, rid: &st
         rid,
         who: verified.identity,
         snap,
+        https: io.stream.is_tls(),
+        virtual_host,
     };
     let b = &mut body;
     match endpoint {

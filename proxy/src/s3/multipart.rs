@@ -439,10 +439,7 @@ async fn send_completed(
     checksums: &[(String, String)],
     checksum_type: Option<&str>,
 ) -> Result<(), ProxyError> {
-    let location = format!(
-        "http://{}/{bucket}/{key}",
-        ctx.head.header("host").unwrap_or("localhost")
-    );
+    let location = ctx.object_url(bucket, key);
     send_xml(
         ctx,
         io,

@@ -4,7 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -136,6 +136,11 @@ impl TestServer {
             .expect("admin port configured")
     }
 
+    /// The HTTPS S3 address (`tls_listen`), when configured.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.running.as_ref().and_then(|r| r.tls_addr)
+    }
+
     pub fn client(&self) -> Client {
         Client::new(self.addr, AK, SK)
     }
@@ -190,8 +195,10 @@ impl Response {
 pub struct Client {
     pub addr: SocketAddr,
     pub signer: Signer,
-    pub stream: Option<TcpStream>,
+    pub stream: Option<Conn>,
     pub host: String,
+    /// TLS: the client configuration and the server name checked against the certificate.
+    pub tls: Option<(Arc<rustls::ClientConfig>, String)>,
 }
 
 impl Client {
@@ -201,15 +208,21 @@ impl Client {
             signer: Signer::new(ak, sk, "us-east-1", "s3"),
             stream: None,
             host: addr.to_string(),
+            tls: None,
         }
     }
 
-    pub fn conn(&mut self) -> &mut TcpStream {
+    /// A client that speaks TLS to `addr`, trusting the CA in `ca_pem` and checking the
+    /// certificate names `server_name`.
+    pub fn new_tls(addr: SocketAddr, ak: &str, sk: &str, ca_pem: &std::path::Path, server_name: &str) -> Client {
+        let mut c = Client::new(addr, ak, sk);
+        c.tls = Some((tls_client_config(ca_pem), server_name.to_owned()));
+        c
+    }
+
+    pub fn conn(&mut self) -> &mut Conn {
         if self.stream.is_none() {
-            let s = TcpStream::connect(self.addr).unwrap();
-            s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-            s.set_nodelay(true).unwrap();
-            self.stream = Some(s);
+            self.stream = Some(connect(self.addr, self.tls.as_ref()));
         }
         self.stream.as_mut().unwrap()
     }
@@ -446,12 +459,14 @@ pub fn files_under(root: PathBuf) -> Vec<PathBuf> {
 }
 
 /// `read`, retried on EINTR; a reset connection reads as end of stream.
-fn read_retry(s: &mut TcpStream, buf: &mut [u8]) -> usize {
+fn read_retry(s: &mut impl Read, buf: &mut [u8]) -> usize {
     loop {
         match s.read(buf) {
             Ok(n) => return n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return 0,
+            // A TLS server that closed without close_notify.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return 0,
             Err(e) => panic!("read: {e}"),
         }
     }
@@ -471,6 +486,9 @@ pub fn data(n: usize, seed: u32) -> Vec<u8> {
 }
 
 pub mod fake_s3;
+pub mod tls;
+
+pub use tls::{connect, tls_client_config, Conn};
 
 // --- Helpers for the multipart, copy and tagging tests (proxy/tests/{multipart,copy_tagging}.rs).
 
