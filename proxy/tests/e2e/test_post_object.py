@@ -1,5 +1,6 @@
 """Browser POST uploads: an HTML-form upload sent by curl (`curl -F`, fields in order, the file
-last, as a browser sends it) with a policy made by botocore's `generate_presigned_post`, then
+last, as a browser sends it) with a policy made by botocore's `generate_presigned_post` (its
+default, SigV2 `signature`, and SigV4 `x-amz-signature` with `signature_version="s3v4"`), then
 the object read back with boto3; and forms the policy refuses (a condition broken, a file over
 its content-length-range) leaving no object behind.
 """
@@ -12,6 +13,8 @@ import uuid
 
 import pytest
 from botocore.exceptions import ClientError
+
+from harness import RW_ACCESS_KEY, RW_SECRET_KEY, make_client
 
 BUCKET = "e2e"
 MIB = 1024 * 1024
@@ -53,11 +56,14 @@ def workdir(tmp_path):
     return tmp_path
 
 
+@pytest.mark.parametrize("signature", ["default", "s3v4"])
 @pytest.mark.parametrize("size", [20_000, 3 * MIB + 5], ids=["small", "streamed"])
-def test_curl_form_upload_with_a_botocore_policy_reads_back(s3, proxy, workdir, size):
+def test_curl_form_upload_with_a_botocore_policy_reads_back(s3, proxy, workdir, size, signature):
     prefix = f"post-{uid()}/"
-    post = presigned(s3, prefix + "${filename}", 4 * MIB)
-    assert "policy" in post["fields"]
+    signer = s3 if signature == "default" else make_client(
+        proxy.endpoint, RW_ACCESS_KEY, RW_SECRET_KEY, signature_version="s3v4")
+    post = presigned(signer, prefix + "${filename}", 4 * MIB)
+    assert ("x-amz-signature" in post["fields"]) == (signature == "s3v4"), post["fields"]
     data = os.urandom(size)
     path = workdir / "upload.bin"
     path.write_bytes(data)
