@@ -176,6 +176,21 @@ pub enum ProxyError {
     /// reopening; it recovers by itself, so the request may be retried.
     #[error("{0}")]
     StoreUnavailable(StoreError),
+    /// A browser POST body is not well-formed `multipart/form-data`.
+    #[error("The body of your POST request is not well-formed multipart/form-data: {0}")]
+    MalformedPostRequest(&'static str),
+    /// A browser POST form's fields before the file are larger than allowed.
+    #[error("Your POST request fields preceding the upload file were too large.")]
+    PostFieldsTooLarge,
+    /// A browser POST policy document is malformed.
+    #[error("{0}")]
+    InvalidPolicyDocument(String),
+    /// A browser POST form breaks its policy (expired, a condition failed, a field not covered).
+    #[error("{0}")]
+    PolicyDenied(String),
+    /// A browser POST form has no file part.
+    #[error("POST requires exactly one file upload per request.")]
+    IncorrectNumberOfFiles,
     /// The client stopped sending within the timeout.
     #[error("Your socket connection to the server was not read from or written to within the timeout period.")]
     RequestTimeout,
@@ -247,6 +262,11 @@ impl ProxyError {
             ProxyError::Backend(_) | ProxyError::StoreUnavailable(_) => "ServiceUnavailable",
             ProxyError::Store(_) | ProxyError::Internal(_) => "InternalError",
             ProxyError::RequestTimeout => "RequestTimeout",
+            ProxyError::MalformedPostRequest(_) => "MalformedPOSTRequest",
+            ProxyError::PostFieldsTooLarge => "MaxPostPreDataLengthExceeded",
+            ProxyError::InvalidPolicyDocument(_) => "InvalidPolicyDocument",
+            ProxyError::PolicyDenied(_) => "AccessDenied",
+            ProxyError::IncorrectNumberOfFiles => "IncorrectNumberOfFilesInPostRequest",
             ProxyError::ClientIo(_) => "IncompleteBody",
             ProxyError::SlowDown => "SlowDown",
         }
@@ -266,7 +286,11 @@ impl ProxyError {
             ProxyError::ConditionalRequestConflict => 409,
             ProxyError::BucketNotEmpty | ProxyError::BucketAlreadyExists | ProxyError::BucketAlreadyOwnedByYou => 409,
             ProxyError::InvalidRange => 416,
-            ProxyError::AccessDenied => 403,
+            ProxyError::AccessDenied | ProxyError::PolicyDenied(_) => 403,
+            ProxyError::MalformedPostRequest(_)
+            | ProxyError::PostFieldsTooLarge
+            | ProxyError::InvalidPolicyDocument(_)
+            | ProxyError::IncorrectNumberOfFiles => 400,
             ProxyError::InsufficientStorage => 507,
             ProxyError::InvalidArgument(_)
             | ProxyError::MalformedXml

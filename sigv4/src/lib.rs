@@ -6,7 +6,8 @@
 //! [`string_to_sign`], [`signing_key`], [`presign`], [`chunked`], plus [`checksum`], [`verify`]
 //! (the entry point for incoming requests) and [`sign`] (outgoing); [`sigv2`] accepts the
 //! Signature Version 2 presigned URLs boto3 still makes by default and the V2 `Authorization`
-//! header s3cmd and older SDKs send, with [`http_date`] for their `Date` headers.
+//! header s3cmd and older SDKs send, with [`http_date`] for their `Date` headers; [`post`] checks
+//! the signature of a browser POST upload's policy document (SigV4 and SigV2).
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -18,6 +19,7 @@ pub mod date;
 pub mod encode;
 mod error;
 pub mod http_date;
+pub mod post;
 pub mod presign;
 pub mod sign;
 pub mod signing_key;
@@ -31,6 +33,7 @@ pub use checksum::{combine_crcs, BodyCheck, BodyDigests, ChecksumAlgorithm, Chec
 pub use chunked::{ChainKey, ChunkedDecoder, Decoded, StreamingAuth, StreamingMode};
 pub use date::AmzDate;
 pub use error::SigError;
+pub use post::PostCredentials;
 pub use sign::{ChunkedEncoder, HeaderSignature, Signer};
 pub use signing_key::{KeyCache, SigningKey};
 pub use verify::{CredentialProvider, Payload, Verified, Verifier, VerifierConfig};

@@ -165,7 +165,12 @@ impl Verifier {
         }
     }
 
-    fn check_scope(&self, c: &Credential<'_>, malformed: fn(&'static str) -> SigError) -> Result<(), SigError> {
+    /// Refuses a credential scope for another service or (when one is configured) region.
+    pub(crate) fn check_scope(
+        &self,
+        c: &Credential<'_>,
+        malformed: fn(&'static str) -> SigError,
+    ) -> Result<(), SigError> {
         if c.service != self.cfg.service {
             return Err(malformed("the service in the credential scope must be 's3'"));
         }

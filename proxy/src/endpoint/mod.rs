@@ -142,6 +142,13 @@ pub enum Endpoint {
         /// The decoded object key.
         key: String,
     },
+    /// `POST /bucket` with a `multipart/form-data` body: a browser form upload, authenticated by
+    /// the form's signed policy rather than the request head. Only the bucket is needed (the
+    /// key is a form field), so a virtual-hosted `POST /` maps here too.
+    PostObject {
+        /// The bucket name.
+        bucket: String,
+    },
     /// `POST /bucket?delete`.
     DeleteObjects {
         /// The bucket name.
@@ -352,7 +359,7 @@ impl Endpoint {
             ("PUT", Some(key)) => route_put_object(bucket, key, &q, copy),
             ("POST", None) if q.has("delete") => Ok(Endpoint::DeleteObjects { bucket }),
             // Browser-based upload with an HTML form.
-            ("POST", None) => Ok(sub_resource(&q, &[], "POST")?.unwrap_or(not_implemented("PostObject"))),
+            ("POST", None) => route_post_bucket(bucket, &q, headers.header("content-type")),
             ("POST", Some(key)) => route_post_object(bucket, key, &q),
             ("DELETE", None) => {
                 Ok(sub_resource(&q, DELETE_BUCKET, "DELETE")?.unwrap_or(Endpoint::DeleteBucket { bucket }))
@@ -381,6 +388,7 @@ impl Endpoint {
             Endpoint::GetObjectAttributes { .. } => "GetObjectAttributes",
             Endpoint::DeleteObject { .. } => "DeleteObject",
             Endpoint::DeleteObjects { .. } => "DeleteObjects",
+            Endpoint::PostObject { .. } => "PostObject",
             Endpoint::GetObjectTagging { .. } => "GetObjectTagging",
             Endpoint::PutObjectTagging { .. } => "PutObjectTagging",
             Endpoint::DeleteObjectTagging { .. } => "DeleteObjectTagging",
@@ -406,6 +414,7 @@ impl Endpoint {
             | Endpoint::ListObjectsV2 { bucket }
             | Endpoint::ListMultipartUploads { bucket }
             | Endpoint::DeleteObjects { bucket }
+            | Endpoint::PostObject { bucket }
             | Endpoint::PutObject { bucket, .. }
             | Endpoint::CopyObject { bucket, .. }
             | Endpoint::GetObject { bucket, .. }
@@ -473,6 +482,7 @@ impl Endpoint {
             | Endpoint::CopyObject { .. }
             | Endpoint::DeleteObject { .. }
             | Endpoint::DeleteObjects { .. }
+            | Endpoint::PostObject { .. }
             | Endpoint::PutObjectTagging { .. }
             | Endpoint::DeleteObjectTagging { .. }
             | Endpoint::CreateMultipartUpload { .. }
@@ -490,6 +500,7 @@ impl Endpoint {
             Endpoint::PutObject { .. }
                 | Endpoint::CreateBucket { .. }
                 | Endpoint::DeleteObjects { .. }
+                | Endpoint::PostObject { .. }
                 | Endpoint::PutObjectTagging { .. }
                 | Endpoint::UploadPart { .. }
                 | Endpoint::CompleteMultipartUpload { .. }
@@ -606,6 +617,23 @@ fn route_put_object(bucket: String, key: String, q: &Query, copy: Option<&str>) 
         (None, Some(source)) => Endpoint::CopyObject { bucket, key, source },
         (None, None) => Endpoint::PutObject { bucket, key },
     })
+}
+
+/// `POST /bucket`: a form upload when the body is `multipart/form-data` (S3 answers anything
+/// else with a 412 we report as InvalidRequest); sub-resources other than `?delete` are refused.
+fn route_post_bucket(bucket: String, q: &Query, content_type: Option<&str>) -> Result<Endpoint, EndpointError> {
+    if let Some(e) = sub_resource(q, &[], "POST")? {
+        return Ok(e);
+    }
+    let form = content_type
+        .and_then(|t| t.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("multipart/form-data"));
+    if !form {
+        return Err(EndpointError::InvalidRequest(
+            "Bucket POST must be of the enclosure-type multipart/form-data",
+        ));
+    }
+    Ok(Endpoint::PostObject { bucket })
 }
 
 fn route_post_object(bucket: String, key: String, q: &Query) -> Result<Endpoint, EndpointError> {

@@ -124,7 +124,6 @@ const NOT_IMPLEMENTED: &str = "
     GET     /bkt?intelligent-tiering                              ListBucketIntelligentTieringConfigurations
     PUT     /bkt?metrics&id=EntireBucket                          PutBucketMetricsConfiguration
     DELETE  /bkt?inventory&id=list1                               DeleteBucketInventoryConfiguration
-    POST    /bkt                                                  PostObject
     OPTIONS /bkt/obj                                              PreflightRequest
 ";
 
@@ -138,6 +137,36 @@ fn implemented_operations_from_the_aws_docs() {
             bucket: "bkt".into(),
             key: "a b".into()
         }
+    );
+}
+
+#[test]
+fn a_form_post_to_a_bucket_is_post_object_and_nothing_else_is() {
+    let form = [("Content-Type", "multipart/form-data; boundary=xyz")];
+    assert_eq!(
+        route_with("POST /bkt", &form).unwrap(),
+        Endpoint::PostObject { bucket: "bkt".into() }
+    );
+    let e = route_with("POST /bkt", &form).unwrap();
+    assert_eq!(
+        (e.name(), e.access(), e.takes_body()),
+        ("PostObject", Access::Write, true)
+    );
+    assert_eq!(e.bucket(), Some("bkt"));
+    assert_eq!(route("POST /bkt").unwrap_err().code(), "InvalidRequest");
+    let urlencoded = [("Content-Type", "application/x-www-form-urlencoded")];
+    assert_eq!(
+        route_with("POST /bkt", &urlencoded).unwrap_err().code(),
+        "InvalidRequest"
+    );
+    // A sub-resource POST does not handle is still refused, never taken for an upload.
+    assert_eq!(
+        route_with("POST /bkt?versioning", &form).unwrap_err().code(),
+        "MethodNotAllowed"
+    );
+    assert_eq!(
+        route_with("POST /bkt?delete", &form).unwrap(),
+        Endpoint::DeleteObjects { bucket: "bkt".into() }
     );
 }
 

@@ -1,6 +1,7 @@
 //! The S3 layer: turn a request head into an [`Endpoint`], authenticate it, authorize it, set up
 //! the body reader, and run the operation's handler. Handlers are reached from one `match`, one
-//! file per concern (buckets, listings, objects, copies, multipart uploads, tagging); replies and
+//! file per concern (buckets, listings, objects, copies, multipart uploads, tagging, browser POST
+//! uploads, new versions); replies and
 //! error responses are written through [`reply`].
 
 pub mod bucket;
@@ -9,8 +10,10 @@ pub mod list;
 pub mod multipart;
 pub mod object;
 pub mod placement;
+pub mod post;
 pub mod reply;
 pub mod tagging;
+pub mod version;
 
 use std::sync::Arc;
 
@@ -68,6 +71,10 @@ pub async fn handle(core: &Core, io: &mut ClientIo, head: &RequestHead, rid: &st
     // SigV4 below signs the path and Host as sent, whichever style names the bucket.
     let endpoint = Endpoint::from_request_in(method, host_bucket, &head.path, &head.query, head)?;
     io.operation = endpoint.name();
+    if let Endpoint::PostObject { bucket } = &endpoint {
+        // A form upload is authenticated by the form's signed policy, not by the head.
+        return post::post_object(core, io, head, rid, bucket, virtual_host).await;
+    }
     let parts = RequestParts {
         method,
         path: head.path.as_bytes(),
@@ -158,6 +165,9 @@ pub async fn handle(core: &Core, io: &mut ClientIo, head: &RequestHead, rid: &st
         Endpoint::ListParts { bucket, key, upload_id } => {
             multipart::list_parts(&ctx, io, &bucket, &key, &upload_id).await?
         }
+        Endpoint::PostObject { .. } => {
+            return Err(ProxyError::Internal("PostObject reached the header-auth path".into()))
+        }
         Endpoint::NotImplemented { operation } => return Err(ProxyError::NotImplemented(operation)),
     }
     Ok(kind == BodyKind::Empty || body.is_done())
@@ -175,7 +185,7 @@ fn checksum_header(head: &RequestHead) -> Option<(ChecksumAlgorithm, &str)> {
 
 /// Whether the caller may run `endpoint` (answered locally, before any backend is touched); a
 /// copy also needs read access to its source bucket.
-fn authorize(who: &CredentialConfig, endpoint: &Endpoint) -> Result<(), ProxyError> {
+pub(crate) fn authorize(who: &CredentialConfig, endpoint: &Endpoint) -> Result<(), ProxyError> {
     let write = who.access == Access::ReadWrite;
     let bucket_ok = |b: Option<&str>| b.is_none_or(|b| who.may_use(b));
     let ok = match endpoint.access() {

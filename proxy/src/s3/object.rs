@@ -2,19 +2,21 @@
 //! HeadObject (answered from metadata; GET streams from the first healthy copy), DeleteObject and
 //! DeleteObjects (metadata first, bytes through the cleanup queue).
 
-use s3o_store::{physical_key_for, Location, ObjectMeta, WriteCondition};
+use s3o_store::{ObjectMeta, WriteCondition};
 use tracing::warn;
 
-use crate::backend::{ByteRange, PhysicalMeta, BODY_BUF};
+use crate::backend::{ByteRange, BODY_BUF};
 use crate::client::{ClientIo, RequestBody};
 use crate::error::ProxyError;
 use crate::http::response::decimal;
 use crate::http::{http_date, parse_http_date, rfc2047, ResponseHead};
 use crate::s3::reply::{base_head, error_response, send_empty, send_xml};
-use crate::s3::{placement, read_small_body, require_bucket, Ctx};
-use crate::state::Core;
+use crate::s3::{read_small_body, require_bucket, Ctx};
 use crate::unsized_body::{upload_length, UploadSource};
 use crate::xml::{self, DeleteOutcome};
+
+pub(crate) use super::version::{commit_version, queue_orphan, NewVersion, Placed};
+use super::version::{digests_checksums, digests_etag};
 
 /// Largest object a single PUT may carry (S3's limit).
 pub const MAX_PUT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
@@ -27,9 +29,25 @@ pub const MAX_USER_META_BYTES: usize = 2 * 1024;
 
 /// The metadata of a new object taken from the PUT headers.
 pub(crate) fn meta_from_headers(ctx: &Ctx<'_>) -> Result<ObjectMeta, ProxyError> {
-    let h = |n: &str| ctx.head.header(n).map(str::to_string);
+    let headers = ctx.head.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+    let mut meta = meta_from_fields(headers)?;
+    meta.tags = crate::s3::tagging::header_tags(ctx)?;
+    Ok(meta)
+}
+
+/// The metadata of a new object from (name, value) pairs, header names matched without regard
+/// to case: PUT headers, or the fields of a POST form. Tags are the caller's.
+pub(crate) fn meta_from_fields<'a>(
+    fields: impl Iterator<Item = (&'a str, &'a str)> + Clone,
+) -> Result<ObjectMeta, ProxyError> {
+    let h = |name: &str| {
+        fields
+            .clone()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.to_string())
+    };
     // `aws-chunked` is transport framing, not part of the object's encoding.
-    let content_encoding = ctx.head.header("content-encoding").and_then(|v| {
+    let content_encoding = h("content-encoding").and_then(|v| {
         let kept: Vec<&str> = v
             .split(',')
             .map(str::trim)
@@ -39,7 +57,7 @@ pub(crate) fn meta_from_headers(ctx: &Ctx<'_>) -> Result<ObjectMeta, ProxyError>
     });
     let mut user_meta = Vec::new();
     let mut meta_bytes = 0;
-    for (n, v) in &ctx.head.headers {
+    for (n, v) in fields.clone() {
         if n.len() > 11 && n[..11].eq_ignore_ascii_case("x-amz-meta-") {
             let name = n[11..].to_ascii_lowercase();
             let v = v.trim();
@@ -61,7 +79,6 @@ pub(crate) fn meta_from_headers(ctx: &Ctx<'_>) -> Result<ObjectMeta, ProxyError>
         cache_control: h("cache-control"),
         expires: h("expires"),
         user_meta,
-        tags: crate::s3::tagging::header_tags(ctx)?,
         ..ObjectMeta::default()
     })
 }
@@ -132,24 +149,12 @@ pub(crate) fn single_checksum_header(ctx: &Ctx<'_>) -> Result<(), ProxyError> {
 /// The ETag of a stored body: its MD5 when we computed one, else the backend's (trusted to be
 /// the MD5, see `Backend::etag_is_md5`); a backend that gives none fails the upload.
 pub(crate) fn body_etag(body: &RequestBody, backend_etag: Option<String>, backend: &str) -> Result<String, ProxyError> {
-    match (body.digests().and_then(|d| d.md5), backend_etag) {
-        (Some(m), _) => Ok(format!("\"{}\"", s3o_sigv4::encode::hex(&m))),
-        (None, Some(e)) if e.starts_with('"') => Ok(e),
-        (None, Some(e)) => Ok(format!("\"{e}\"")),
-        (None, None) => Err(crate::error::BackendError::Protocol {
-            backend: backend.to_string(),
-            detail: "no ETag for a stored body".into(),
-        }
-        .into()),
-    }
+    digests_etag(body.digests(), backend_etag, backend)
 }
 
 /// The verified `x-amz-checksum-*` of a body as (algorithm, base64 value).
 pub(crate) fn body_checksums(body: &RequestBody) -> Vec<(String, String)> {
-    body.digests()
-        .and_then(|d| d.checksum.as_ref())
-        .map(|c| vec![(c.algorithm.name().to_string(), c.value.clone())])
-        .unwrap_or_default()
+    digests_checksums(body.digests())
 }
 
 /// Refuses `versionId` other than `null` (the only version of an unversioned object):
@@ -198,103 +203,28 @@ pub async fn put_object(
     if len > MAX_PUT_SIZE {
         return Err(ProxyError::EntityTooLarge);
     }
-    let store = &shared.store;
     // Reserve quota before any byte moves (a refusal here also refuses `Expect: 100-continue`),
     // except for a body of unstated length, which had to be read first to learn its size.
-    let (backend, reservation) = placement::choose(ctx.core, &ctx.snap, bucket, len).await?;
-    let version = store.next_version().await?;
-    let physical = physical_key_for(bucket, key, version);
-    let pmeta = PhysicalMeta {
-        bucket: bucket.into(),
-        key: key.into(),
-        version,
-        content_type: meta.content_type.clone(),
-        integrity: integrity_headers(ctx),
-    };
-    if !backend.etag_is_md5() {
+    let content_type = meta.content_type.clone();
+    let placed = NewVersion::place(ctx, bucket, key, len, content_type, integrity_headers(ctx)).await?;
+    if !placed.etag_is_md5() {
         body.compute_md5();
     }
-    let upload = {
+    let stored = {
         let mut src = UploadSource::new(&mut *io, &mut *body, &mut whole);
-        backend.put(&physical, len, &pmeta, &mut src).await
+        placed.store(ctx.core, len, &mut src).await
     };
     drop(whole);
-    let backend_etag = match upload {
-        Ok(etag) => etag,
-        Err(e) => {
-            // The bytes may have reached the backend under the fresh key: queue them for deletion.
-            // The previous version is untouched.
-            drop(reservation);
-            queue_orphan(ctx.core, backend.name(), &physical).await;
-            return Err(e);
-        }
-    };
+    let stored = stored?;
     meta.size = len;
-    meta.etag = match body_etag(body, backend_etag, backend.name()) {
-        Ok(e) => e,
-        Err(e) => {
-            queue_orphan(ctx.core, backend.name(), &physical).await;
-            return Err(e);
-        }
-    };
-    meta.checksums = body_checksums(body);
-    let placed = Placed {
-        backend: backend.name(),
-        physical: &physical,
-        version,
-    };
-    commit_version(ctx.core, bucket, key, &mut meta, &condition, reservation, &placed).await?;
+    stored
+        .commit(ctx.core, bucket, key, &mut meta, &condition, body.digests())
+        .await?;
     let mut head = base_head(200, ctx.rid).header("etag", &meta.etag).content_length(0);
     for (alg, v) in &meta.checksums {
         head.push(format!("x-amz-checksum-{alg}"), v);
     }
     io.respond(&head, &[]).await
-}
-
-/// Where the bytes of a new version were stored.
-pub(crate) struct Placed<'a> {
-    /// The backend's name.
-    pub backend: &'a str,
-    /// The fresh physical key.
-    pub physical: &'a str,
-    /// The version the bytes were stored as.
-    pub version: u64,
-}
-
-/// Makes `meta` (its bytes stored as `placed`) the current version of `bucket`/`key` in one
-/// durable commit if `condition` holds; on failure the stored bytes are queued for deletion.
-pub(crate) async fn commit_version(
-    core: &Core,
-    bucket: &str,
-    key: &str,
-    meta: &mut ObjectMeta,
-    condition: &WriteCondition,
-    reservation: s3o_store::Reservation,
-    placed: &Placed<'_>,
-) -> Result<Option<String>, ProxyError> {
-    meta.last_modified_ms = crate::clock::unix_ms();
-    meta.version = placed.version;
-    meta.locations = vec![Location {
-        backend: placed.backend.to_string(),
-        physical_key: placed.physical.to_string(),
-    }];
-    let committed = core
-        .shared
-        .store
-        .put_object(bucket, key, meta, condition, vec![reservation])
-        .await;
-    if let Err(e) = &committed {
-        let orphan = crate::orphans::Orphan::new(placed.backend, placed.physical).meant_for(bucket, key);
-        crate::orphans::after_failed_commit(&core.shared, e.is_unavailable(), orphan).await;
-    }
-    committed.map_err(ProxyError::from)
-}
-
-/// Queues bytes that were (maybe) written but never committed, and waits until the queue entry
-/// is durable (a crash right after must not leak them); kept in memory while the store cannot
-/// take them ([`crate::orphans`]).
-pub(crate) async fn queue_orphan(core: &Core, backend: &str, physical: &str) {
-    crate::orphans::queue(&core.shared, backend, physical).await;
 }
 
 /// Parses a single `Range: bytes=...` against `size`. `Ok(None)`: no (usable) range, serve all.

@@ -1,7 +1,7 @@
 //! S3 XML: the documents the proxy sends (Error, ListAllMyBucketsResult, ListBucketResult for
 //! ListObjects v1 and v2, LocationConstraint, DeleteResult, InitiateMultipartUploadResult,
 //! CompleteMultipartUploadResult, ListPartsResult, ListMultipartUploadsResult, CopyObjectResult,
-//! CopyPartResult, Tagging, GetObjectAttributesResponse) and the request bodies and headers it
+//! CopyPartResult, Tagging, GetObjectAttributesResponse, PostResponse) and the request bodies and headers it
 //! reads (Delete, CreateBucketConfiguration, CompleteMultipartUpload, Tagging, `x-amz-tagging`).
 //!
 //! Writers are hand-written rather than serde-derived: each document is one borrowed struct whose
@@ -18,6 +18,7 @@ mod delete;
 mod error_document;
 mod listing;
 mod multipart;
+mod post;
 mod reader;
 mod tagging;
 mod writer;
@@ -36,6 +37,7 @@ pub use multipart::{
     InitiateMultipartUploadResult, ListMultipartUploadsResult, ListPartsResult, PartEntry, UploadEntry,
     MAX_COMPLETE_BODY_BYTES, MAX_PARTS,
 };
+pub use post::PostResponse;
 pub use tagging::{parse_tagging, parse_tagging_query, Tagging, MAX_TAGGING_BODY_BYTES};
 pub use writer::{escape_into, iso8601_millis, url_encode_into, url_encode_key, write_iso8601_millis, write_u64};
 
