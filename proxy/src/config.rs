@@ -354,9 +354,14 @@ pub struct CredentialConfig {
     /// Read-only or read-write.
     #[serde(default)]
     pub access: Access,
-    /// Whether it may create (and delete) buckets.
+    /// Whether it may create (and delete) buckets, and set their versioning and object lock.
     #[serde(default)]
     pub create_buckets: bool,
+    /// Whether it may remove or shorten governance-mode retention, and delete versions under it,
+    /// with `x-amz-bypass-governance-retention: true` (compliance retention and legal holds
+    /// yield to no one).
+    #[serde(default)]
+    pub bypass_governance: bool,
 }
 
 fn all_buckets() -> Vec<String> {

@@ -103,6 +103,30 @@ pub enum ProxyError {
     /// The key does not exist.
     #[error("The specified key does not exist.")]
     NoSuchKey,
+    /// The version asked for does not exist.
+    #[error("The specified version does not exist.")]
+    NoSuchVersion,
+    /// The key's latest version is a delete marker (GET/HEAD without a version id: 404), or
+    /// the version asked for is one (405); the answer names it.
+    #[error("{}", if *.named { "The specified method is not allowed against this resource." } else { "The specified key does not exist." })]
+    DeleteMarker {
+        /// The delete marker's version id.
+        version_id: String,
+        /// Whether the request named the marker's version (405) or asked for the latest (404).
+        named: bool,
+    },
+    /// The bucket's versioning or object lock state does not allow the request.
+    #[error("{0}")]
+    InvalidBucketState(String),
+    /// Object lock forbids the change.
+    #[error("Access Denied because object protected by object lock.")]
+    ObjectLocked,
+    /// A default retention period that is not positive.
+    #[error("Default retention period must be a positive integer value.")]
+    InvalidRetentionPeriod,
+    /// GetObjectLockConfiguration on a bucket without it.
+    #[error("Object Lock configuration does not exist for this bucket")]
+    NoSuchObjectLockConfiguration,
     /// DeleteBucket on a bucket with objects.
     #[error("The bucket you tried to delete is not empty")]
     BucketNotEmpty,
@@ -216,6 +240,16 @@ impl From<StoreError> for ProxyError {
             StoreError::NoSuchKey { .. } => ProxyError::NoSuchKey,
             StoreError::NoSuchUpload(_) => ProxyError::NoSuchUpload,
             StoreError::UploadChanged(_) => ProxyError::SlowDown,
+            StoreError::NoSuchVersion { .. } => ProxyError::NoSuchVersion,
+            StoreError::DeleteMarker { version, .. } => ProxyError::DeleteMarker {
+                version_id: version,
+                named: true,
+            },
+            StoreError::Locked { .. } => ProxyError::ObjectLocked,
+            StoreError::InvalidBucketState { why, .. } => ProxyError::InvalidBucketState(why.to_owned()),
+            StoreError::NoObjectLock(_) => {
+                ProxyError::InvalidRequest("Bucket is missing Object Lock Configuration".into())
+            }
             e if e.is_unavailable() => ProxyError::StoreUnavailable(e),
             other => ProxyError::Store(other),
         }
@@ -237,6 +271,13 @@ impl ProxyError {
             ProxyError::Endpoint(e) => e.code(),
             ProxyError::NoSuchBucket => "NoSuchBucket",
             ProxyError::NoSuchKey => "NoSuchKey",
+            ProxyError::NoSuchVersion => "NoSuchVersion",
+            ProxyError::DeleteMarker { named: true, .. } => "MethodNotAllowed",
+            ProxyError::DeleteMarker { named: false, .. } => "NoSuchKey",
+            ProxyError::InvalidBucketState(_) => "InvalidBucketState",
+            ProxyError::ObjectLocked => "AccessDenied",
+            ProxyError::InvalidRetentionPeriod => "InvalidRetentionPeriod",
+            ProxyError::NoSuchObjectLockConfiguration => "ObjectLockConfigurationNotFoundError",
             ProxyError::BucketNotEmpty => "BucketNotEmpty",
             ProxyError::BucketAlreadyExists => "BucketAlreadyExists",
             ProxyError::BucketAlreadyOwnedByYou => "BucketAlreadyOwnedByYou",
@@ -278,7 +319,16 @@ impl ProxyError {
             ProxyError::Sig(e) => e.http_status(),
             ProxyError::Http(e) => e.status(),
             ProxyError::Endpoint(e) => e.status(),
-            ProxyError::NoSuchBucket | ProxyError::NoSuchKey | ProxyError::NoSuchUpload => 404,
+            ProxyError::NoSuchBucket
+            | ProxyError::NoSuchKey
+            | ProxyError::NoSuchUpload
+            | ProxyError::NoSuchVersion
+            | ProxyError::NoSuchObjectLockConfiguration
+            | ProxyError::DeleteMarker { named: false, .. } => 404,
+            ProxyError::DeleteMarker { named: true, .. } => 405,
+            ProxyError::InvalidBucketState(_) => 409,
+            ProxyError::ObjectLocked => 403,
+            ProxyError::InvalidRetentionPeriod => 400,
             ProxyError::InvalidPart
             | ProxyError::InvalidPartOrder
             | ProxyError::EntityTooSmall

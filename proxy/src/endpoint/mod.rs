@@ -13,14 +13,16 @@
 
 mod host;
 mod path;
+mod route;
 mod tables;
 
 use crate::http::RequestHead;
-use path::{parse_copy_source, split_path, split_virtual};
-use tables::{
-    not_implemented, sub_resource, DELETE_BUCKET, DELETE_OBJECT, GET_BUCKET, GET_BUCKET_CONFIGS, GET_OBJECT,
-    POST_OBJECT, PUT_BUCKET, PUT_OBJECT,
+use path::{split_path, split_virtual};
+use route::{
+    object_part_number, route_delete_object, route_get_bucket, route_get_object, route_post_bucket, route_post_object,
+    route_put_bucket, route_put_object, version_id,
 };
+use tables::{not_implemented, sub_resource, DELETE_BUCKET};
 
 pub use host::host_bucket;
 pub use path::valid_bucket_name;
@@ -118,6 +120,8 @@ pub enum Endpoint {
         key: String,
         /// `?partNumber=`: read only this part.
         part_number: Option<u32>,
+        /// `?versionId=`: this version rather than the latest.
+        version: Option<String>,
     },
     /// `HEAD /bucket/key`.
     HeadObject {
@@ -127,6 +131,8 @@ pub enum Endpoint {
         key: String,
         /// `?partNumber=`: describe only this part.
         part_number: Option<u32>,
+        /// `?versionId=`: this version rather than the latest.
+        version: Option<String>,
     },
     /// `GET /bucket/key?attributes`.
     GetObjectAttributes {
@@ -134,6 +140,8 @@ pub enum Endpoint {
         bucket: String,
         /// The decoded object key.
         key: String,
+        /// `?versionId=`: this version rather than the latest.
+        version: Option<String>,
     },
     /// `DELETE /bucket/key`.
     DeleteObject {
@@ -141,6 +149,8 @@ pub enum Endpoint {
         bucket: String,
         /// The decoded object key.
         key: String,
+        /// `?versionId=`: this version rather than the latest.
+        version: Option<String>,
     },
     /// `POST /bucket` with a `multipart/form-data` body: a browser form upload, authenticated by
     /// the form's signed policy rather than the request head. Only the bucket is needed (the
@@ -160,6 +170,8 @@ pub enum Endpoint {
         bucket: String,
         /// The decoded object key.
         key: String,
+        /// `?versionId=`: this version rather than the latest.
+        version: Option<String>,
     },
     /// `PUT /bucket/key?tagging`.
     PutObjectTagging {
@@ -167,6 +179,8 @@ pub enum Endpoint {
         bucket: String,
         /// The decoded object key.
         key: String,
+        /// `?versionId=`: this version rather than the latest.
+        version: Option<String>,
     },
     /// `DELETE /bucket/key?tagging`.
     DeleteObjectTagging {
@@ -174,6 +188,8 @@ pub enum Endpoint {
         bucket: String,
         /// The decoded object key.
         key: String,
+        /// `?versionId=`: this version rather than the latest.
+        version: Option<String>,
     },
     /// `POST /bucket/key?uploads`.
     CreateMultipartUpload {
@@ -232,6 +248,67 @@ pub enum Endpoint {
         key: String,
         /// The upload.
         upload_id: String,
+    },
+    /// `GET /bucket?versioning`.
+    GetBucketVersioning {
+        /// The bucket name.
+        bucket: String,
+    },
+    /// `PUT /bucket?versioning`.
+    PutBucketVersioning {
+        /// The bucket name.
+        bucket: String,
+    },
+    /// `GET /bucket?versions` (parameters stay in the query).
+    ListObjectVersions {
+        /// The bucket name.
+        bucket: String,
+    },
+    /// `GET /bucket?object-lock`.
+    GetObjectLockConfiguration {
+        /// The bucket name.
+        bucket: String,
+    },
+    /// `PUT /bucket?object-lock`.
+    PutObjectLockConfiguration {
+        /// The bucket name.
+        bucket: String,
+    },
+    /// `GET /bucket/key?retention`.
+    GetObjectRetention {
+        /// The bucket name.
+        bucket: String,
+        /// The decoded object key.
+        key: String,
+        /// `?versionId=`: this version rather than the latest.
+        version: Option<String>,
+    },
+    /// `PUT /bucket/key?retention`.
+    PutObjectRetention {
+        /// The bucket name.
+        bucket: String,
+        /// The decoded object key.
+        key: String,
+        /// `?versionId=`: this version rather than the latest.
+        version: Option<String>,
+    },
+    /// `GET /bucket/key?legal-hold`.
+    GetObjectLegalHold {
+        /// The bucket name.
+        bucket: String,
+        /// The decoded object key.
+        key: String,
+        /// `?versionId=`: this version rather than the latest.
+        version: Option<String>,
+    },
+    /// `PUT /bucket/key?legal-hold`.
+    PutObjectLegalHold {
+        /// The bucket name.
+        bucket: String,
+        /// The decoded object key.
+        key: String,
+        /// `?versionId=`: this version rather than the latest.
+        version: Option<String>,
     },
     /// A valid S3 operation we do not implement (answered 501 `NotImplemented`).
     NotImplemented {
@@ -354,6 +431,7 @@ impl Endpoint {
                 bucket,
                 key,
                 part_number: object_part_number(&q)?,
+                version: version_id(&q)?,
             }),
             ("PUT", None) => route_put_bucket(bucket, &q),
             ("PUT", Some(key)) => route_put_object(bucket, key, &q, copy),
@@ -398,6 +476,15 @@ impl Endpoint {
             Endpoint::CompleteMultipartUpload { .. } => "CompleteMultipartUpload",
             Endpoint::AbortMultipartUpload { .. } => "AbortMultipartUpload",
             Endpoint::ListParts { .. } => "ListParts",
+            Endpoint::GetBucketVersioning { .. } => "GetBucketVersioning",
+            Endpoint::PutBucketVersioning { .. } => "PutBucketVersioning",
+            Endpoint::ListObjectVersions { .. } => "ListObjectVersions",
+            Endpoint::GetObjectLockConfiguration { .. } => "GetObjectLockConfiguration",
+            Endpoint::PutObjectLockConfiguration { .. } => "PutObjectLockConfiguration",
+            Endpoint::GetObjectRetention { .. } => "GetObjectRetention",
+            Endpoint::PutObjectRetention { .. } => "PutObjectRetention",
+            Endpoint::GetObjectLegalHold { .. } => "GetObjectLegalHold",
+            Endpoint::PutObjectLegalHold { .. } => "PutObjectLegalHold",
             Endpoint::NotImplemented { operation } => operation,
         }
     }
@@ -429,7 +516,34 @@ impl Endpoint {
             | Endpoint::UploadPartCopy { bucket, .. }
             | Endpoint::CompleteMultipartUpload { bucket, .. }
             | Endpoint::AbortMultipartUpload { bucket, .. }
-            | Endpoint::ListParts { bucket, .. } => Some(bucket),
+            | Endpoint::ListParts { bucket, .. }
+            | Endpoint::GetBucketVersioning { bucket }
+            | Endpoint::PutBucketVersioning { bucket }
+            | Endpoint::ListObjectVersions { bucket }
+            | Endpoint::GetObjectLockConfiguration { bucket }
+            | Endpoint::PutObjectLockConfiguration { bucket }
+            | Endpoint::GetObjectRetention { bucket, .. }
+            | Endpoint::PutObjectRetention { bucket, .. }
+            | Endpoint::GetObjectLegalHold { bucket, .. }
+            | Endpoint::PutObjectLegalHold { bucket, .. } => Some(bucket),
+        }
+    }
+
+    /// The `versionId` the operation names, if any.
+    pub fn version(&self) -> Option<&str> {
+        match self {
+            Endpoint::GetObject { version, .. }
+            | Endpoint::HeadObject { version, .. }
+            | Endpoint::GetObjectAttributes { version, .. }
+            | Endpoint::DeleteObject { version, .. }
+            | Endpoint::GetObjectTagging { version, .. }
+            | Endpoint::PutObjectTagging { version, .. }
+            | Endpoint::DeleteObjectTagging { version, .. }
+            | Endpoint::GetObjectRetention { version, .. }
+            | Endpoint::PutObjectRetention { version, .. }
+            | Endpoint::GetObjectLegalHold { version, .. }
+            | Endpoint::PutObjectLegalHold { version, .. } => version.as_deref(),
+            _ => None,
         }
     }
 
@@ -450,7 +564,11 @@ impl Endpoint {
             | Endpoint::UploadPartCopy { key, .. }
             | Endpoint::CompleteMultipartUpload { key, .. }
             | Endpoint::AbortMultipartUpload { key, .. }
-            | Endpoint::ListParts { key, .. } => Some(key),
+            | Endpoint::ListParts { key, .. }
+            | Endpoint::GetObjectRetention { key, .. }
+            | Endpoint::PutObjectRetention { key, .. }
+            | Endpoint::GetObjectLegalHold { key, .. }
+            | Endpoint::PutObjectLegalHold { key, .. } => Some(key),
             _ => None,
         }
     }
@@ -467,7 +585,10 @@ impl Endpoint {
     pub fn access(&self) -> Access {
         match self {
             Endpoint::ListBuckets | Endpoint::NotImplemented { .. } => Access::Any,
-            Endpoint::CreateBucket { .. } | Endpoint::DeleteBucket { .. } => Access::Manage,
+            Endpoint::CreateBucket { .. }
+            | Endpoint::DeleteBucket { .. }
+            | Endpoint::PutBucketVersioning { .. }
+            | Endpoint::PutObjectLockConfiguration { .. } => Access::Manage,
             Endpoint::HeadBucket { .. }
             | Endpoint::GetBucketLocation { .. }
             | Endpoint::ListObjects { .. }
@@ -477,7 +598,12 @@ impl Endpoint {
             | Endpoint::HeadObject { .. }
             | Endpoint::GetObjectAttributes { .. }
             | Endpoint::GetObjectTagging { .. }
-            | Endpoint::ListParts { .. } => Access::Read,
+            | Endpoint::ListParts { .. }
+            | Endpoint::GetBucketVersioning { .. }
+            | Endpoint::ListObjectVersions { .. }
+            | Endpoint::GetObjectLockConfiguration { .. }
+            | Endpoint::GetObjectRetention { .. }
+            | Endpoint::GetObjectLegalHold { .. } => Access::Read,
             Endpoint::PutObject { .. }
             | Endpoint::CopyObject { .. }
             | Endpoint::DeleteObject { .. }
@@ -489,7 +615,9 @@ impl Endpoint {
             | Endpoint::UploadPart { .. }
             | Endpoint::UploadPartCopy { .. }
             | Endpoint::CompleteMultipartUpload { .. }
-            | Endpoint::AbortMultipartUpload { .. } => Access::Write,
+            | Endpoint::AbortMultipartUpload { .. }
+            | Endpoint::PutObjectRetention { .. }
+            | Endpoint::PutObjectLegalHold { .. } => Access::Write,
         }
     }
 
@@ -504,156 +632,12 @@ impl Endpoint {
                 | Endpoint::PutObjectTagging { .. }
                 | Endpoint::UploadPart { .. }
                 | Endpoint::CompleteMultipartUpload { .. }
+                | Endpoint::PutBucketVersioning { .. }
+                | Endpoint::PutObjectLockConfiguration { .. }
+                | Endpoint::PutObjectRetention { .. }
+                | Endpoint::PutObjectLegalHold { .. }
         )
     }
-}
-
-/// Text of S3's error for a part number out of range.
-const PART_NUMBER_RANGE: &str = "Part number must be an integer between 1 and 10000, inclusive";
-
-/// Parses a part number: 1 to 10,000.
-fn part_number(v: &str) -> Result<u32, EndpointError> {
-    v.parse::<u32>()
-        .ok()
-        .filter(|n| (1..=s3o_store::MAX_PARTS).contains(n))
-        .ok_or(EndpointError::InvalidArgument(PART_NUMBER_RANGE))
-}
-
-/// The `partNumber` of a GET or HEAD, if any.
-fn object_part_number(q: &Query) -> Result<Option<u32>, EndpointError> {
-    q.get("partNumber").map(part_number).transpose()
-}
-
-/// The upload id of a request, which must not be empty.
-fn upload_id(q: &Query) -> Result<Option<String>, EndpointError> {
-    match q.get("uploadId") {
-        None => Ok(None),
-        Some("") => Err(EndpointError::InvalidArgument("uploadId must not be empty")),
-        Some(id) => Ok(Some(id.to_string())),
-    }
-}
-
-fn route_get_bucket(bucket: String, q: &Query) -> Result<Endpoint, EndpointError> {
-    if q.has("location") {
-        return Ok(Endpoint::GetBucketLocation { bucket });
-    }
-    if q.has("uploads") {
-        return Ok(Endpoint::ListMultipartUploads { bucket });
-    }
-    if let Some(&(_, get, list)) = GET_BUCKET_CONFIGS.iter().find(|(p, _, _)| q.has(p)) {
-        return Ok(not_implemented(if q.has("id") { get } else { list }));
-    }
-    if let Some(e) = sub_resource(q, GET_BUCKET, "GET")? {
-        return Ok(e);
-    }
-    match q.get("list-type") {
-        None => Ok(Endpoint::ListObjects { bucket }),
-        Some("2") => Ok(Endpoint::ListObjectsV2 { bucket }),
-        Some(_) => Err(EndpointError::InvalidArgument("list-type must be 2")),
-    }
-}
-
-fn route_get_object(bucket: String, key: String, q: &Query) -> Result<Endpoint, EndpointError> {
-    if let Some(upload_id) = upload_id(q)? {
-        return Ok(Endpoint::ListParts { bucket, key, upload_id });
-    }
-    if q.has("attributes") {
-        return Ok(Endpoint::GetObjectAttributes { bucket, key });
-    }
-    if q.has("tagging") {
-        return Ok(Endpoint::GetObjectTagging { bucket, key });
-    }
-    if let Some(e) = sub_resource(q, GET_OBJECT, "GET")? {
-        return Ok(e);
-    }
-    Ok(Endpoint::GetObject {
-        bucket,
-        key,
-        part_number: object_part_number(q)?,
-    })
-}
-
-fn route_put_bucket(bucket: String, q: &Query) -> Result<Endpoint, EndpointError> {
-    if let Some(e) = sub_resource(q, PUT_BUCKET, "PUT")? {
-        return Ok(e);
-    }
-    if !valid_bucket_name(&bucket) {
-        return Err(EndpointError::InvalidBucketName(bucket));
-    }
-    Ok(Endpoint::CreateBucket { bucket })
-}
-
-fn route_put_object(bucket: String, key: String, q: &Query, copy: Option<&str>) -> Result<Endpoint, EndpointError> {
-    let source = copy.map(parse_copy_source).transpose()?;
-    match (q.get("partNumber"), upload_id(q)?) {
-        (Some(n), Some(upload_id)) => {
-            let part_number = part_number(n)?;
-            return Ok(match source {
-                Some(source) => Endpoint::UploadPartCopy {
-                    bucket,
-                    key,
-                    upload_id,
-                    part_number,
-                    source,
-                },
-                None => Endpoint::UploadPart {
-                    bucket,
-                    key,
-                    upload_id,
-                    part_number,
-                },
-            });
-        }
-        (Some(_), None) | (None, Some(_)) => {
-            return Err(EndpointError::InvalidArgument("partNumber and uploadId go together"))
-        }
-        (None, None) => {}
-    }
-    if q.has("tagging") {
-        return Ok(Endpoint::PutObjectTagging { bucket, key });
-    }
-    Ok(match (sub_resource(q, PUT_OBJECT, "PUT")?, source) {
-        (Some(e), _) => e,
-        (None, Some(source)) => Endpoint::CopyObject { bucket, key, source },
-        (None, None) => Endpoint::PutObject { bucket, key },
-    })
-}
-
-/// `POST /bucket`: a form upload when the body is `multipart/form-data` (S3 answers anything
-/// else with a 412 we report as InvalidRequest); sub-resources other than `?delete` are refused.
-fn route_post_bucket(bucket: String, q: &Query, content_type: Option<&str>) -> Result<Endpoint, EndpointError> {
-    if let Some(e) = sub_resource(q, &[], "POST")? {
-        return Ok(e);
-    }
-    let form = content_type
-        .and_then(|t| t.split(';').next())
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("multipart/form-data"));
-    if !form {
-        return Err(EndpointError::InvalidRequest(
-            "Bucket POST must be of the enclosure-type multipart/form-data",
-        ));
-    }
-    Ok(Endpoint::PostObject { bucket })
-}
-
-fn route_post_object(bucket: String, key: String, q: &Query) -> Result<Endpoint, EndpointError> {
-    if q.has("uploads") && !q.has("uploadId") {
-        return Ok(Endpoint::CreateMultipartUpload { bucket, key });
-    }
-    if let Some(upload_id) = upload_id(q)? {
-        return Ok(Endpoint::CompleteMultipartUpload { bucket, key, upload_id });
-    }
-    sub_resource(q, POST_OBJECT, "POST")?.ok_or_else(|| EndpointError::MethodNotAllowed("POST".into()))
-}
-
-fn route_delete_object(bucket: String, key: String, q: &Query) -> Result<Endpoint, EndpointError> {
-    if let Some(upload_id) = upload_id(q)? {
-        return Ok(Endpoint::AbortMultipartUpload { bucket, key, upload_id });
-    }
-    if q.has("tagging") {
-        return Ok(Endpoint::DeleteObjectTagging { bucket, key });
-    }
-    Ok(sub_resource(q, DELETE_OBJECT, "DELETE")?.unwrap_or(Endpoint::DeleteObject { bucket, key }))
 }
 
 #[cfg(test)]

@@ -13,7 +13,6 @@ pub(super) const GET_BUCKET: &[(&str, &str)] = &[
     ("lifecycle", "GetBucketLifecycleConfiguration"),
     ("logging", "GetBucketLogging"),
     ("notification", "GetBucketNotificationConfiguration"),
-    ("object-lock", "GetObjectLockConfiguration"),
     ("ownershipControls", "GetBucketOwnershipControls"),
     ("policy", "GetBucketPolicy"),
     ("policyStatus", "GetBucketPolicyStatus"),
@@ -22,8 +21,6 @@ pub(super) const GET_BUCKET: &[(&str, &str)] = &[
     ("requestPayment", "GetBucketRequestPayment"),
     ("session", "CreateSession"),
     ("tagging", "GetBucketTagging"),
-    ("versioning", "GetBucketVersioning"),
-    ("versions", "ListObjectVersions"),
     ("website", "GetBucketWebsite"),
 ];
 /// Bucket configurations read by id, or listed without one: (parameter, Get..., List...).
@@ -61,14 +58,12 @@ pub(super) const PUT_BUCKET: &[(&str, &str)] = &[
     ("logging", "PutBucketLogging"),
     ("metrics", "PutBucketMetricsConfiguration"),
     ("notification", "PutBucketNotificationConfiguration"),
-    ("object-lock", "PutObjectLockConfiguration"),
     ("ownershipControls", "PutBucketOwnershipControls"),
     ("policy", "PutBucketPolicy"),
     ("publicAccessBlock", "PutPublicAccessBlock"),
     ("replication", "PutBucketReplication"),
     ("requestPayment", "PutBucketRequestPayment"),
     ("tagging", "PutBucketTagging"),
-    ("versioning", "PutBucketVersioning"),
     ("website", "PutBucketWebsite"),
 ];
 pub(super) const DELETE_BUCKET: &[(&str, &str)] = &[
@@ -86,21 +81,24 @@ pub(super) const DELETE_BUCKET: &[(&str, &str)] = &[
     ("tagging", "DeleteBucketTagging"),
     ("website", "DeleteBucketWebsite"),
 ];
-pub(super) const GET_OBJECT: &[(&str, &str)] = &[
-    ("acl", "GetObjectAcl"),
-    ("legal-hold", "GetObjectLegalHold"),
-    ("retention", "GetObjectRetention"),
-    ("torrent", "GetObjectTorrent"),
-];
-pub(super) const PUT_OBJECT: &[(&str, &str)] = &[
-    ("acl", "PutObjectAcl"),
-    ("legal-hold", "PutObjectLegalHold"),
-    ("retention", "PutObjectRetention"),
-];
+pub(super) const GET_OBJECT: &[(&str, &str)] = &[("acl", "GetObjectAcl"), ("torrent", "GetObjectTorrent")];
+pub(super) const PUT_OBJECT: &[(&str, &str)] = &[("acl", "PutObjectAcl")];
 pub(super) const POST_OBJECT: &[(&str, &str)] = &[("restore", "RestoreObject"), ("select", "SelectObjectContent")];
 pub(super) const DELETE_OBJECT: &[(&str, &str)] = &[];
 /// Sub-resources that are implemented (the rest are the keys of the tables above).
-const IMPLEMENTED_SUB_RESOURCES: &[&str] = &["attributes", "delete", "location", "tagging", "uploadId", "uploads"];
+const IMPLEMENTED_SUB_RESOURCES: &[&str] = &[
+    "attributes",
+    "delete",
+    "legal-hold",
+    "location",
+    "object-lock",
+    "retention",
+    "tagging",
+    "uploadId",
+    "uploads",
+    "versioning",
+    "versions",
+];
 
 /// Whether `name` is a sub-resource of any method: one not handled for the method at hand is
 /// refused, never ignored.

@@ -71,24 +71,26 @@ const IMPLEMENTED: &str = "
     PUT    /bkt/obj?tagging                                    PutObjectTagging  obj
     DELETE /bkt/obj?tagging&versionId=1                        DeleteObjectTagging  obj
     GET    /bkt/obj?attributes                                 GetObjectAttributes  obj
+    GET    /bkt?versions&key-marker=a&prefix=photos            ListObjectVersions
+    GET    /bkt/obj?retention&versionId=3                      GetObjectRetention  obj
+    PUT    /bkt/obj?retention                                  PutObjectRetention  obj
+    GET    /bkt/obj?legal-hold                                 GetObjectLegalHold  obj
+    PUT    /bkt/obj?legal-hold&versionId=3                     PutObjectLegalHold  obj
+    GET    /bkt?versioning                                     GetBucketVersioning
+    PUT    /bkt?versioning                                     PutBucketVersioning
+    GET    /bkt?object-lock                                    GetObjectLockConfiguration
+    PUT    /bkt?object-lock                                    PutObjectLockConfiguration
 ";
 
 /// Valid S3 requests for operations we do not implement, with the operation name.
 const NOT_IMPLEMENTED: &str = "
-    GET     /bkt?versions&key-marker=a&prefix=photos              ListObjectVersions
     GET     /bkt/my-image.jpg?acl&versionId=1                     GetObjectAcl
     PUT     /bkt/my-image.jpg?acl                                 PutObjectAcl
     GET     /bkt/obj?torrent                                      GetObjectTorrent
-    GET     /bkt/obj?retention                                    GetObjectRetention
-    PUT     /bkt/obj?retention                                    PutObjectRetention
-    GET     /bkt/obj?legal-hold                                   GetObjectLegalHold
-    PUT     /bkt/obj?legal-hold                                   PutObjectLegalHold
     POST    /bkt/obj?restore&versionId=1                          RestoreObject
     POST    /bkt/obj?select&select-type=2                         SelectObjectContent
     GET     /bkt?acl                                              GetBucketAcl
     PUT     /bkt?acl                                              PutBucketAcl
-    GET     /bkt?versioning                                       GetBucketVersioning
-    PUT     /bkt?versioning                                       PutBucketVersioning
     GET     /bkt?policy                                           GetBucketPolicy
     PUT     /bkt?policy                                           PutBucketPolicy
     DELETE  /bkt?policy                                           DeleteBucketPolicy
@@ -106,8 +108,6 @@ const NOT_IMPLEMENTED: &str = "
     PUT     /bkt?website                                          PutBucketWebsite
     DELETE  /bkt?website                                          DeleteBucketWebsite
     GET     /bkt?encryption                                       GetBucketEncryption
-    GET     /bkt?object-lock                                      GetObjectLockConfiguration
-    PUT     /bkt?object-lock                                      PutObjectLockConfiguration
     GET     /bkt?publicAccessBlock                                GetPublicAccessBlock
     DELETE  /bkt?publicAccessBlock                                DeletePublicAccessBlock
     GET     /bkt?ownershipControls                                GetBucketOwnershipControls
@@ -219,10 +219,14 @@ fn part_numbers_are_checked() {
         Endpoint::HeadObject {
             bucket: "bkt".into(),
             key: "k".into(),
-            part_number: Some(10000)
+            part_number: Some(10000),
+            version: None
         }
     );
     assert_eq!(route("POST /bkt/k?uploadId=").unwrap_err().code(), "InvalidArgument");
+    assert_eq!(route("GET /bkt/k?versionId=").unwrap_err().code(), "InvalidArgument");
+    assert_eq!(route("GET /bkt/k?versionId=null").unwrap().version(), Some("null"));
+    assert_eq!(route("DELETE /bkt?versioning").unwrap_err().code(), "MethodNotAllowed");
 }
 
 #[test]
@@ -337,7 +341,7 @@ proptest! {
     fn any_key_round_trips(key in "\\PC{1,60}") {
         let enc: String = key.bytes().map(|c| format!("%{c:02X}")).collect();
         let e = Endpoint::from_request("GET", &format!("/bkt/{enc}"), "", NO_HEADERS).unwrap();
-        prop_assert_eq!(e, Endpoint::GetObject { bucket: "bkt".into(), key, part_number: None });
+        prop_assert_eq!(e, Endpoint::GetObject { bucket: "bkt".into(), key, part_number: None, version: None });
     }
 
     #[test]
@@ -385,7 +389,8 @@ fn every_operation_in_virtual_host_style() {
         Endpoint::GetObject {
             bucket: "my.dotted.bucket".into(),
             key: "photos//2024/a b.jpg".into(),
-            part_number: None
+            part_number: None,
+            version: None
         }
     );
     assert_eq!(

@@ -1,6 +1,8 @@
 //! Bucket operations: ListBuckets, CreateBucket, DeleteBucket, HeadBucket, GetBucketLocation.
 //! All answered from the metadata store; none touches a backend.
 
+use s3o_store::{BucketChange, ObjectLock, Versioning};
+
 use crate::client::{ClientIo, RequestBody};
 use crate::error::ProxyError;
 use crate::s3::reply::{base_head, send_empty, send_xml};
@@ -97,8 +99,34 @@ pub async fn create_bucket(
             )));
         }
     }
+    let object_lock = match ctx.head.header("x-amz-bucket-object-lock-enabled") {
+        None => false,
+        Some(v) if v.trim().eq_ignore_ascii_case("true") => true,
+        Some(v) if v.trim().eq_ignore_ascii_case("false") => false,
+        Some(_) => {
+            return Err(ProxyError::InvalidArgument(
+                "x-amz-bucket-object-lock-enabled must be true or false".into(),
+            ))
+        }
+    };
     let store = &ctx.core.shared.store;
     match store.create_bucket(bucket, &ctx.who.access_key).await {
+        Ok(()) if object_lock => {
+            // A bucket with object lock has versioning enabled from the start; should either
+            // change fail, the bucket goes again rather than stay without the lock asked for.
+            let lock = async {
+                store
+                    .update_bucket(bucket, BucketChange::Versioning(Versioning::Enabled))
+                    .await?;
+                store
+                    .update_bucket(bucket, BucketChange::ObjectLock(ObjectLock::default()))
+                    .await
+            };
+            if let Err(e) = lock.await {
+                let _ = store.delete_bucket(bucket).await;
+                return Err(e.into());
+            }
+        }
         Ok(()) => {}
         Err(s3o_store::StoreError::BucketAlreadyExists(_)) => {
             let owner = store.bucket(bucket).await?.map(|b| b.owner).unwrap_or_default();

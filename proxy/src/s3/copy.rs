@@ -17,8 +17,9 @@ use crate::s3::multipart::find_upload;
 use crate::s3::object::{
     commit_version, meta_from_headers, precheck, queue_orphan, write_condition, Placed, MAX_PUT_SIZE,
 };
-use crate::s3::reply::send_xml;
+use crate::s3::reply::{send_xml, send_xml_with};
 use crate::s3::tagging::header_tags;
+use crate::s3::versioning::resolve;
 use crate::s3::{placement, require_bucket, Ctx};
 use crate::xml;
 
@@ -40,13 +41,7 @@ impl<S: BodySource> BodySource for Md5Tee<S> {
 
 /// The source object of a copy, checked against the `x-amz-copy-source-if-*` conditions.
 async fn source_object(ctx: &Ctx<'_>, source: &CopySource) -> Result<ObjectMeta, ProxyError> {
-    if source.version_id.as_deref().is_some_and(|v| v != "null") {
-        return Err(ProxyError::InvalidArgument("Invalid version id specified".into()));
-    }
-    let Some(meta) = ctx.core.shared.store.get_object(&source.bucket, &source.key).await? else {
-        require_bucket(ctx, &source.bucket).await?;
-        return Err(ProxyError::NoSuchKey);
-    };
+    let meta = resolve(ctx, &source.bucket, &source.key, source.version_id.as_deref()).await?;
     let h = |n: &str| ctx.head.header(n);
     let matches = |v: &str| {
         v.split(',')
@@ -116,7 +111,7 @@ pub async fn copy_object(
     key: &str,
     source: &CopySource,
 ) -> Result<(), ProxyError> {
-    require_bucket(ctx, bucket).await?;
+    let bucket_meta = require_bucket(ctx, bucket).await?;
     let src = source_object(ctx, source).await?;
     if src.size > MAX_PUT_SIZE {
         return Err(ProxyError::InvalidRequest(format!(
@@ -125,7 +120,7 @@ pub async fn copy_object(
     }
     let replace_meta = replace(ctx, "x-amz-metadata-directive")?;
     let replace_tags = replace(ctx, "x-amz-tagging-directive")?;
-    if source.bucket == bucket && source.key == key && !replace_meta {
+    if source.bucket == bucket && source.key == key && !replace_meta && source.version_id.is_none() {
         return Err(ProxyError::InvalidRequest(
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.".into(),
         ));
@@ -148,6 +143,7 @@ pub async fn copy_object(
     } else {
         src.tags.clone()
     };
+    (meta.retention, meta.legal_hold) = crate::s3::lock::for_new_version(ctx, &bucket_meta)?;
     let condition = write_condition(ctx)?;
     precheck(ctx, bucket, key, &condition).await?;
     let store = &ctx.core.shared.store;
@@ -206,8 +202,15 @@ pub async fn copy_object(
         physical: &physical,
         version,
     };
-    commit_version(ctx.core, bucket, key, &mut meta, &condition, reservation, &placed).await?;
-    send_xml(
+    let version_id = commit_version(ctx.core, bucket, key, &mut meta, &condition, reservation, &placed).await?;
+    let mut headers = Vec::new();
+    if src.versioned || source.version_id.is_some() {
+        headers.push(("x-amz-copy-source-version-id", src.version_id()));
+    }
+    if let Some(id) = version_id {
+        headers.push(("x-amz-version-id", id));
+    }
+    send_xml_with(
         ctx,
         io,
         &xml::CopyObjectResult {
@@ -215,6 +218,7 @@ pub async fn copy_object(
             last_modified_ms: meta.last_modified_ms,
             checksums: &meta.checksums,
         },
+        &headers,
     )
     .await
 }

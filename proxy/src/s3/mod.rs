@@ -7,6 +7,7 @@
 pub mod bucket;
 pub mod copy;
 pub mod list;
+pub mod lock;
 pub mod multipart;
 pub mod object;
 pub mod placement;
@@ -14,6 +15,7 @@ pub mod post;
 pub mod reply;
 pub mod tagging;
 pub mod version;
+pub mod versioning;
 
 use std::sync::Arc;
 
@@ -130,18 +132,47 @@ pub async fn handle(core: &Core, io: &mut ClientIo, head: &RequestHead, rid: &st
             bucket,
             key,
             part_number,
-        } => object::get_object(&ctx, io, &bucket, &key, part_number, true).await?,
+            version,
+        } => object::get_object(&ctx, io, (&bucket, &key, version.as_deref()), part_number, true).await?,
         Endpoint::HeadObject {
             bucket,
             key,
             part_number,
-        } => object::get_object(&ctx, io, &bucket, &key, part_number, false).await?,
-        Endpoint::GetObjectAttributes { bucket, key } => tagging::get_attributes(&ctx, io, &bucket, &key).await?,
-        Endpoint::DeleteObject { bucket, key } => object::delete_object(&ctx, io, &bucket, &key).await?,
-        Endpoint::DeleteObjects { bucket } => object::delete_objects(&ctx, io, b, &bucket).await?,
-        Endpoint::GetObjectTagging { bucket, key } => tagging::get_tagging(&ctx, io, &bucket, &key).await?,
-        Endpoint::PutObjectTagging { bucket, key } => tagging::put_tagging(&ctx, io, b, &bucket, &key).await?,
-        Endpoint::DeleteObjectTagging { bucket, key } => tagging::delete_tagging(&ctx, io, &bucket, &key).await?,
+            version,
+        } => object::get_object(&ctx, io, (&bucket, &key, version.as_deref()), part_number, false).await?,
+        Endpoint::GetObjectAttributes { bucket, key, version } => {
+            tagging::get_attributes(&ctx, io, &bucket, &key, version.as_deref()).await?
+        }
+        Endpoint::DeleteObject { bucket, key, version } => {
+            versioning::delete_object(&ctx, io, &bucket, &key, version.as_deref()).await?
+        }
+        Endpoint::DeleteObjects { bucket } => versioning::delete_objects(&ctx, io, b, &bucket).await?,
+        Endpoint::GetObjectTagging { bucket, key, version } => {
+            tagging::get_tagging(&ctx, io, &bucket, &key, version.as_deref()).await?
+        }
+        Endpoint::PutObjectTagging { bucket, key, version } => {
+            tagging::put_tagging(&ctx, io, b, &bucket, &key, version.as_deref()).await?
+        }
+        Endpoint::DeleteObjectTagging { bucket, key, version } => {
+            tagging::delete_tagging(&ctx, io, &bucket, &key, version.as_deref()).await?
+        }
+        Endpoint::GetBucketVersioning { bucket } => versioning::get_bucket_versioning(&ctx, io, &bucket).await?,
+        Endpoint::PutBucketVersioning { bucket } => versioning::put_bucket_versioning(&ctx, io, b, &bucket).await?,
+        Endpoint::ListObjectVersions { bucket } => versioning::list_object_versions(&ctx, io, &bucket).await?,
+        Endpoint::GetObjectLockConfiguration { bucket } => lock::get_configuration(&ctx, io, &bucket).await?,
+        Endpoint::PutObjectLockConfiguration { bucket } => lock::put_configuration(&ctx, io, b, &bucket).await?,
+        Endpoint::GetObjectRetention { bucket, key, version } => {
+            lock::get_retention(&ctx, io, &bucket, &key, version.as_deref()).await?
+        }
+        Endpoint::PutObjectRetention { bucket, key, version } => {
+            lock::put_retention(&ctx, io, b, &bucket, &key, version.as_deref()).await?
+        }
+        Endpoint::GetObjectLegalHold { bucket, key, version } => {
+            lock::get_legal_hold(&ctx, io, &bucket, &key, version.as_deref()).await?
+        }
+        Endpoint::PutObjectLegalHold { bucket, key, version } => {
+            lock::put_legal_hold(&ctx, io, b, &bucket, &key, version.as_deref()).await?
+        }
         Endpoint::CreateMultipartUpload { bucket, key } => multipart::create(&ctx, io, &bucket, &key).await?,
         Endpoint::UploadPart {
             bucket,

@@ -18,7 +18,7 @@ use crate::s3::object::{
     body_checksums, body_etag, integrity_headers, meta_from_headers, precheck, queue_orphan, single_checksum_header,
     write_condition, MAX_KEY_BYTES, MAX_PUT_SIZE,
 };
-use crate::s3::reply::{base_head, send_empty, send_xml};
+use crate::s3::reply::{base_head, send_empty, send_xml, send_xml_with};
 use crate::s3::{placement, read_small_body, require_bucket, Ctx};
 use crate::unsized_body::{upload_length, UploadSource};
 use crate::xml;
@@ -98,8 +98,9 @@ pub async fn create(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -
     if key.len() > MAX_KEY_BYTES {
         return Err(ProxyError::KeyTooLong);
     }
-    require_bucket(ctx, bucket).await?;
-    let meta = meta_from_headers(ctx)?;
+    let bucket_meta = require_bucket(ctx, bucket).await?;
+    let mut meta = meta_from_headers(ctx)?;
+    (meta.retention, meta.legal_hold) = crate::s3::lock::for_new_version(ctx, &bucket_meta)?;
     let checksum_algorithm = match ctx.head.header("x-amz-checksum-algorithm") {
         Some(a) => Some(
             ChecksumAlgorithm::from_name(&a.to_ascii_lowercase())
@@ -329,8 +330,8 @@ pub async fn complete(
                 return Err(ProxyError::NoSuchUpload);
             };
             read_small_body(io, body, xml::MAX_COMPLETE_BODY_BYTES).await?;
-            let t = done.checksum_type.as_deref();
-            return send_completed(ctx, io, bucket, key, &done.etag, &done.checksums, t).await;
+            let (t, v) = (done.checksum_type.as_deref(), done.version_id.as_deref());
+            return send_completed(ctx, io, (bucket, key, v), &done.etag, &done.checksums, t).await;
         }
         Err(e) => return Err(e),
     };
@@ -395,14 +396,33 @@ pub async fn complete(
             &physical_meta(&upload),
         )
         .await?;
-    if let Err(e) = commit(ctx, &upload, &meta, &condition, backend.keeps_parts()).await {
+    let version_id = match commit(ctx, &upload, &meta, &condition, backend.keeps_parts()).await {
+        Ok(version_id) => version_id,
+        Err(e) => return Err(completion_failed(ctx, &upload, e).await),
+    };
+    send_completed(
+        ctx,
+        io,
+        (bucket, key, version_id.as_deref()),
+        &meta.etag,
+        &meta.checksums,
+        meta.checksum_type.as_deref(),
+    )
+    .await
+}
+
+/// What a failed completion leaves: bytes no version holds are queued for deletion (or, while
+/// the store cannot say, looked at once it can); returns the error to answer.
+async fn completion_failed(ctx: &Ctx<'_>, upload: &Upload, e: ProxyError) -> ProxyError {
+    let (bucket, key) = (upload.bucket.as_str(), upload.key.as_str());
+    {
         if matches!(e, ProxyError::StoreUnavailable(_)) {
             // Whether the commit happened is known once the store answers again: the cleanup
             // worker looks then (the store's reads now may show what it could not commit).
             let mut orphan = crate::orphans::Orphan::new(&upload.backend, &upload.physical_key).meant_for(bucket, key);
             orphan.upload_id = Some(upload.upload_id.clone());
             crate::orphans::after_failed_commit(&ctx.core.shared, true, orphan).await;
-            return Err(e);
+            return e;
         }
         // A concurrent Complete of the same upload (a client retrying a slow one) assembles the
         // same physical key: when that one committed, these bytes are the current object's.
@@ -415,32 +435,25 @@ pub async fn complete(
         if !committed {
             queue_orphan(ctx.core, &upload.backend, &upload.physical_key).await;
         }
-        return Err(e);
+        e
     }
-    send_completed(
-        ctx,
-        io,
-        bucket,
-        key,
-        &meta.etag,
-        &meta.checksums,
-        meta.checksum_type.as_deref(),
-    )
-    .await
 }
 
 /// The CompleteMultipartUploadResult of a completed upload.
 async fn send_completed(
     ctx: &Ctx<'_>,
     io: &mut ClientIo,
-    bucket: &str,
-    key: &str,
+    (bucket, key, version_id): (&str, &str, Option<&str>),
     etag: &str,
     checksums: &[(String, String)],
     checksum_type: Option<&str>,
 ) -> Result<(), ProxyError> {
     let location = ctx.object_url(bucket, key);
-    send_xml(
+    let headers: Vec<(&str, String)> = version_id
+        .map(|v| ("x-amz-version-id", v.to_owned()))
+        .into_iter()
+        .collect();
+    send_xml_with(
         ctx,
         io,
         &xml::CompleteMultipartUploadResult {
@@ -451,6 +464,7 @@ async fn send_completed(
             checksums,
             checksum_type: checksum_type.filter(|_| !checksums.is_empty()),
         },
+        &headers,
     )
     .await
 }

@@ -10,10 +10,9 @@ use crate::client::{ClientIo, RequestBody};
 use crate::error::ProxyError;
 use crate::http::response::decimal;
 use crate::http::{http_date, parse_http_date, rfc2047, ResponseHead};
-use crate::s3::reply::{base_head, error_response, send_empty, send_xml};
-use crate::s3::{read_small_body, require_bucket, Ctx};
+use crate::s3::reply::{base_head, error_response};
+use crate::s3::{require_bucket, Ctx};
 use crate::unsized_body::{upload_length, UploadSource};
-use crate::xml::{self, DeleteOutcome};
 
 pub(crate) use super::version::{commit_version, queue_orphan, NewVersion, Placed};
 use super::version::{digests_checksums, digests_etag};
@@ -157,15 +156,6 @@ pub(crate) fn body_checksums(body: &RequestBody) -> Vec<(String, String)> {
     digests_checksums(body.digests())
 }
 
-/// Refuses `versionId` other than `null` (the only version of an unversioned object):
-/// answering it with the current object would serve or delete the wrong data.
-fn check_version(q: &[(String, String)]) -> Result<(), ProxyError> {
-    match q.iter().find(|(k, _)| k == "versionId") {
-        Some((_, v)) if v != "null" => Err(ProxyError::InvalidArgument("Invalid version id specified".into())),
-        _ => Ok(()),
-    }
-}
-
 /// The bytes of part `n` of an object: `None` for all of it (part 1 of an object written by one
 /// PUT, or an empty part); a part the object does not have is InvalidPart.
 fn part_range(meta: &ObjectMeta, n: u32) -> Result<Option<ByteRange>, ProxyError> {
@@ -194,8 +184,9 @@ pub async fn put_object(
     }
     single_checksum_header(ctx)?;
     let condition = write_condition(ctx)?;
-    require_bucket(ctx, bucket).await?;
+    let bucket_meta = require_bucket(ctx, bucket).await?;
     let mut meta = meta_from_headers(ctx)?;
+    (meta.retention, meta.legal_hold) = crate::s3::lock::for_new_version(ctx, &bucket_meta)?;
     precheck(ctx, bucket, key, &condition).await?;
     let shared = &ctx.core.shared;
     let declared = ctx.head.declares_body_length();
@@ -217,10 +208,13 @@ pub async fn put_object(
     drop(whole);
     let stored = stored?;
     meta.size = len;
-    stored
+    let version_id = stored
         .commit(ctx.core, bucket, key, &mut meta, &condition, body.digests())
         .await?;
     let mut head = base_head(200, ctx.rid).header("etag", &meta.etag).content_length(0);
+    if let Some(id) = version_id {
+        head.push("x-amz-version-id", id);
+    }
     for (alg, v) in &meta.checksums {
         head.push(format!("x-amz-checksum-{alg}"), v);
     }
@@ -387,22 +381,17 @@ fn object_headers(ctx: &Ctx<'_>, q: &[(String, String)], head: &mut ResponseHead
     }
 }
 
-/// GetObject (`with_body`) and HeadObject.
+/// GetObject (`with_body`) and HeadObject of `(bucket, key, version)` (the latest without a
+/// version id).
 pub async fn get_object(
     ctx: &Ctx<'_>,
     io: &mut ClientIo,
-    bucket: &str,
-    key: &str,
+    (bucket, key, version): (&str, &str, Option<&str>),
     part_number: Option<u32>,
     with_body: bool,
 ) -> Result<(), ProxyError> {
     let query = crate::endpoint::parse_query(&ctx.head.query);
-    check_version(&query)?;
-    let store = &ctx.core.shared.store;
-    let Some(meta) = store.get_object(bucket, key).await? else {
-        require_bucket(ctx, bucket).await?;
-        return Err(ProxyError::NoSuchKey);
-    };
+    let meta = crate::s3::versioning::resolve(ctx, bucket, key, version).await?;
     if preconditions(ctx, &meta)? {
         let mut head = base_head(304, ctx.rid);
         head.push("etag", &meta.etag);
@@ -442,6 +431,8 @@ pub async fn get_object(
     if !meta.tags.is_empty() {
         head.push("x-amz-tagging-count", decimal(meta.tags.len() as u64));
     }
+    crate::s3::versioning::version_header(&mut head, &meta, version.is_some());
+    crate::s3::lock::lock_headers(&mut head, &meta);
     let served = match (part_number, range) {
         (Some(n), _) => Served::Part(n),
         (None, Some(_)) => Served::Range,
@@ -503,57 +494,4 @@ pub async fn get_object(
         full = next;
     }
     Ok(())
-}
-
-/// DeleteObject: succeeds whether or not the key existed.
-pub async fn delete_object(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -> Result<(), ProxyError> {
-    check_version(&crate::endpoint::parse_query(&ctx.head.query))?;
-    require_bucket(ctx, bucket).await?;
-    ctx.core.shared.store.delete_object(bucket, key).await?;
-    send_empty(ctx, io, 204).await
-}
-
-/// DeleteObjects: up to 1000 keys, quiet mode.
-pub async fn delete_objects(
-    ctx: &Ctx<'_>,
-    io: &mut ClientIo,
-    body: &mut RequestBody,
-    bucket: &str,
-) -> Result<(), ProxyError> {
-    require_bucket(ctx, bucket).await?;
-    let doc = read_small_body(io, body, xml::MAX_DELETE_BODY_BYTES).await?;
-    let req = xml::parse_delete(&doc).map_err(|_| ProxyError::MalformedXml)?;
-    let store = &ctx.core.shared.store;
-    let mut failures: Vec<(String, &'static str, String)> = Vec::new();
-    // Every deletion starts before the first is awaited, so an engine that commits at once (sled)
-    // has them all share flushes; each is durable before the answer.
-    let deletions: Vec<_> = req.keys.iter().map(|key| store.delete_object(bucket, key)).collect();
-    for (key, deletion) in req.keys.iter().zip(deletions) {
-        match deletion.await {
-            Ok(_) => {}
-            // The store cannot commit: the whole request fails (503, retryable).
-            Err(e) if e.is_unavailable() => return Err(e.into()),
-            Err(e) => {
-                let e = ProxyError::from(e);
-                failures.push((key.clone(), e.code(), e.to_string()));
-            }
-        }
-    }
-    let outcomes: Vec<DeleteOutcome<'_>> = req
-        .keys
-        .iter()
-        .map(|k| match failures.iter().find(|(fk, _, _)| fk == k) {
-            Some((key, code, message)) => DeleteOutcome::Failed { key, code, message },
-            None => DeleteOutcome::Deleted { key: k },
-        })
-        .collect();
-    send_xml(
-        ctx,
-        io,
-        &xml::DeleteResult {
-            quiet: req.quiet,
-            outcomes: &outcomes,
-        },
-    )
-    .await
 }

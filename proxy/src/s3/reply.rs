@@ -12,10 +12,23 @@ use crate::xml::{ErrorDocument, XmlBody};
 
 /// Sends an XML document with status 200.
 pub async fn send_xml(ctx: &Ctx<'_>, io: &mut ClientIo, doc: &impl XmlBody) -> Result<(), ProxyError> {
+    send_xml_with(ctx, io, doc, &[]).await
+}
+
+/// Sends an XML document with status 200 and the `extra` headers.
+pub async fn send_xml_with(
+    ctx: &Ctx<'_>,
+    io: &mut ClientIo,
+    doc: &impl XmlBody,
+    extra: &[(&str, String)],
+) -> Result<(), ProxyError> {
     let body = doc.to_vec();
-    let head = base_head(200, ctx.rid)
+    let mut head = base_head(200, ctx.rid)
         .header("content-type", "application/xml")
         .content_length(body.len() as u64);
+    for (name, value) in extra {
+        head.push(name, value);
+    }
     io.respond(&head, &body).await
 }
 
@@ -60,6 +73,10 @@ pub fn error_response(e: &ProxyError, resource: &str, rid: &str, keep_alive: boo
         .header("connection", if keep_alive { "keep-alive" } else { "close" });
     if let Some(secs) = e.retry_after_secs() {
         head.push("retry-after", secs.to_string());
+    }
+    if let ProxyError::DeleteMarker { version_id, .. } = e {
+        head.push("x-amz-delete-marker", "true");
+        head.push("x-amz-version-id", version_id);
     }
     // A response to HEAD carries the headers of the error but never its body.
     (head, body)

@@ -4,8 +4,10 @@
 use crate::client::{ClientIo, RequestBody};
 use crate::error::ProxyError;
 use crate::s3::reply::{base_head, send_xml};
-use crate::s3::{read_small_body, require_bucket, Ctx};
+use crate::s3::versioning::{parse_version, resolve, version_header};
+use crate::s3::{read_small_body, Ctx};
 use crate::xml;
+use s3o_store::{VersionChange, VersionRef};
 
 /// Most tags an object may carry (S3's limit).
 pub const MAX_TAGS: usize = 10;
@@ -50,20 +52,40 @@ pub fn header_tags(ctx: &Ctx<'_>) -> Result<Vec<(String, String)>, ProxyError> {
     Ok(tags)
 }
 
-/// The current version of `bucket`/`key`, or NoSuchBucket / NoSuchKey.
-async fn current(ctx: &Ctx<'_>, bucket: &str, key: &str) -> Result<s3o_store::ObjectMeta, ProxyError> {
-    match ctx.core.shared.store.get_object(bucket, key).await? {
-        Some(m) => Ok(m),
-        None => {
-            require_bucket(ctx, bucket).await?;
-            Err(ProxyError::NoSuchKey)
-        }
-    }
+/// The store's name for the version a request names (the latest without a version id).
+fn named(version: Option<&str>) -> Result<VersionRef, ProxyError> {
+    Ok(version.map(parse_version).transpose()?.unwrap_or(VersionRef::Latest))
+}
+
+/// Replaces the tags of the version named, answering `status` with its version id.
+async fn set_tags(
+    ctx: &Ctx<'_>,
+    io: &mut ClientIo,
+    (bucket, key, version): (&str, &str, Option<&str>),
+    tags: Vec<(String, String)>,
+    status: u16,
+) -> Result<(), ProxyError> {
+    let change = VersionChange::Tags(tags);
+    let meta = ctx
+        .core
+        .shared
+        .store
+        .update_version(bucket, key, named(version)?, change)
+        .await?;
+    let mut head = base_head(status, ctx.rid).content_length(0);
+    version_header(&mut head, &meta, version.is_some());
+    io.respond(&head, &[]).await
 }
 
 /// GetObjectTagging.
-pub async fn get_tagging(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -> Result<(), ProxyError> {
-    let meta = current(ctx, bucket, key).await?;
+pub async fn get_tagging(
+    ctx: &Ctx<'_>,
+    io: &mut ClientIo,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+) -> Result<(), ProxyError> {
+    let meta = resolve(ctx, bucket, key, version).await?;
     send_xml(ctx, io, &xml::Tagging { tags: &meta.tags }).await
 }
 
@@ -74,26 +96,37 @@ pub async fn put_tagging(
     body: &mut RequestBody,
     bucket: &str,
     key: &str,
+    version: Option<&str>,
 ) -> Result<(), ProxyError> {
-    current(ctx, bucket, key).await?;
+    resolve(ctx, bucket, key, version).await?;
     let doc = read_small_body(io, body, xml::MAX_TAGGING_BODY_BYTES).await?;
     let mut tags = xml::parse_tagging(&doc).map_err(|_| ProxyError::MalformedXml)?;
     validate_tags(&tags)?;
     tags.sort();
-    ctx.core.shared.store.set_tags(bucket, key, tags).await?;
-    io.respond(&base_head(200, ctx.rid).content_length(0), &[]).await
+    set_tags(ctx, io, (bucket, key, version), tags, 200).await
 }
 
 /// DeleteObjectTagging.
-pub async fn delete_tagging(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -> Result<(), ProxyError> {
-    current(ctx, bucket, key).await?;
-    ctx.core.shared.store.set_tags(bucket, key, Vec::new()).await?;
-    io.respond(&base_head(204, ctx.rid), &[]).await
+pub async fn delete_tagging(
+    ctx: &Ctx<'_>,
+    io: &mut ClientIo,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+) -> Result<(), ProxyError> {
+    resolve(ctx, bucket, key, version).await?;
+    set_tags(ctx, io, (bucket, key, version), Vec::new(), 204).await
 }
 
 /// GetObjectAttributes: the attributes named in `x-amz-object-attributes`.
-pub async fn get_attributes(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -> Result<(), ProxyError> {
-    let meta = current(ctx, bucket, key).await?;
+pub async fn get_attributes(
+    ctx: &Ctx<'_>,
+    io: &mut ClientIo,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+) -> Result<(), ProxyError> {
+    let meta = resolve(ctx, bucket, key, version).await?;
     let wanted = ctx.head.header("x-amz-object-attributes").unwrap_or("");
     let mut names = Vec::new();
     for name in wanted.split(',').map(str::trim).filter(|n| !n.is_empty()) {

@@ -1,8 +1,8 @@
-//! DeleteObjects: the `Delete` request body, read into the keys to delete, and the `DeleteResult`
-//! answered for them.
+//! DeleteObjects: the `Delete` request body, read into the keys (and versions) to delete, and
+//! the `DeleteResult` answered for them.
 
 use super::reader::{malformed, trim_xml_space, BodyReader, Node};
-use super::writer::escape_into;
+use super::writer::{element, escape_into};
 use super::{open_namespaced_root, XmlBody, XmlError};
 
 /// Most keys one DeleteObjects request may name; S3 answers MalformedXML beyond it.
@@ -17,8 +17,17 @@ pub const MAX_DELETE_BODY_BYTES: usize = 8 * 1024 * 1024;
 pub struct DeleteRequest {
     /// `<Quiet>true</Quiet>`: answer only the failures.
     pub quiet: bool,
-    /// The keys, in request order (duplicates kept; `VersionId`s are not read).
-    pub keys: Vec<String>,
+    /// The objects, in request order (duplicates kept).
+    pub objects: Vec<DeleteTarget>,
+}
+
+/// One `Object` of a `Delete` body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeleteTarget {
+    /// The key.
+    pub key: String,
+    /// The version to remove; `None`: delete as a DELETE without a version id does.
+    pub version_id: Option<String>,
 }
 
 /// Reads a DeleteObjects body:
@@ -40,10 +49,10 @@ pub fn parse_delete(body: &[u8]) -> Result<DeleteRequest, XmlError> {
         match reader.next()? {
             Node::Start(start) => match start.local_name().as_ref() {
                 b"Object" => {
-                    if request.keys.len() == MAX_DELETE_OBJECTS {
+                    if request.objects.len() == MAX_DELETE_OBJECTS {
                         return Err(malformed("more than 1000 objects"));
                     }
-                    request.keys.push(read_object(&mut reader)?);
+                    request.objects.push(read_object(&mut reader)?);
                 }
                 b"Quiet" => request.quiet = parse_bool(&reader.text()?)?,
                 _ => reader.skip(&start)?,
@@ -53,25 +62,30 @@ pub fn parse_delete(body: &[u8]) -> Result<DeleteRequest, XmlError> {
         }
     }
     reader.finish()?;
-    if request.keys.is_empty() {
+    if request.objects.is_empty() {
         return Err(malformed("no objects"));
     }
     Ok(request)
 }
 
-/// The key of the `Object` element just started.
-fn read_object(reader: &mut BodyReader<'_>) -> Result<String, XmlError> {
-    let mut key = None;
+/// The key and version of the `Object` element just started.
+fn read_object(reader: &mut BodyReader<'_>) -> Result<DeleteTarget, XmlError> {
+    let (mut key, mut version_id) = (None, None);
     loop {
         match reader.next()? {
-            Node::Start(start) if start.local_name().as_ref() == b"Key" => {
-                if key.is_some() {
-                    return Err(malformed("more than one Key in an Object"));
-                }
-                key = Some(reader.text()?);
+            Node::Start(start) => match start.local_name().as_ref() {
+                b"Key" if key.is_some() => return Err(malformed("more than one Key in an Object")),
+                b"Key" => key = Some(reader.text()?),
+                b"VersionId" if version_id.is_some() => return Err(malformed("more than one VersionId")),
+                b"VersionId" => version_id = Some(reader.text()?),
+                _ => reader.skip(&start)?,
+            },
+            Node::End => {
+                return Ok(DeleteTarget {
+                    key: key.ok_or(malformed("Object without Key"))?,
+                    version_id,
+                })
             }
-            Node::Start(start) => reader.skip(&start)?,
-            Node::End => return key.ok_or(malformed("Object without Key")),
             Node::Eof => return Err(malformed("unclosed Object")),
         }
     }
@@ -96,11 +110,19 @@ pub enum DeleteOutcome<'a> {
     Deleted {
         /// The key as the request named it.
         key: &'a str,
+        /// The version removed, as the request named it.
+        version_id: Option<&'a str>,
+        /// Whether a delete marker was made, or was the version removed.
+        delete_marker: bool,
+        /// That delete marker's version id.
+        marker_version_id: Option<&'a str>,
     },
     /// Not deleted.
     Failed {
         /// The key as the request named it.
         key: &'a str,
+        /// The version the request named.
+        version_id: Option<&'a str>,
         /// The S3 error code, e.g. `AccessDenied`.
         code: &'a str,
         /// The human-readable message.
@@ -123,18 +145,42 @@ impl XmlBody for DeleteResult<'_> {
         open_namespaced_root(out, "DeleteResult");
         for outcome in self.outcomes {
             match *outcome {
-                DeleteOutcome::Deleted { key } => {
+                DeleteOutcome::Deleted {
+                    key,
+                    version_id,
+                    delete_marker,
+                    marker_version_id,
+                } => {
                     if self.quiet {
                         continue;
                     }
                     out.extend_from_slice(b"<Deleted><Key>");
                     escape_into(out, key);
-                    out.extend_from_slice(b"</Key></Deleted>");
+                    out.extend_from_slice(b"</Key>");
+                    if let Some(v) = version_id {
+                        element(out, "VersionId", v);
+                    }
+                    if delete_marker {
+                        out.extend_from_slice(b"<DeleteMarker>true</DeleteMarker>");
+                    }
+                    if let Some(v) = marker_version_id {
+                        element(out, "DeleteMarkerVersionId", v);
+                    }
+                    out.extend_from_slice(b"</Deleted>");
                 }
-                DeleteOutcome::Failed { key, code, message } => {
+                DeleteOutcome::Failed {
+                    key,
+                    version_id,
+                    code,
+                    message,
+                } => {
                     out.extend_from_slice(b"<Error><Key>");
                     escape_into(out, key);
-                    out.extend_from_slice(b"</Key><Code>");
+                    out.extend_from_slice(b"</Key>");
+                    if let Some(v) = version_id {
+                        element(out, "VersionId", v);
+                    }
+                    out.extend_from_slice(b"<Code>");
                     escape_into(out, code);
                     out.extend_from_slice(b"</Code><Message>");
                     escape_into(out, message);
@@ -150,8 +196,8 @@ impl XmlBody for DeleteResult<'_> {
             .outcomes
             .iter()
             .map(|outcome| match outcome {
-                DeleteOutcome::Deleted { key } => 32 + key.len(),
-                DeleteOutcome::Failed { key, code, message } => 64 + key.len() + code.len() + message.len(),
+                DeleteOutcome::Deleted { key, .. } => 160 + key.len(),
+                DeleteOutcome::Failed { key, code, message, .. } => 96 + key.len() + code.len() + message.len(),
             })
             .sum();
         128 + entries
@@ -170,7 +216,27 @@ mod tests {
     fn request(quiet: bool, keys: &[&str]) -> Result<DeleteRequest, XmlError> {
         Ok(DeleteRequest {
             quiet,
-            keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+            objects: keys
+                .iter()
+                .map(|k| DeleteTarget {
+                    key: (*k).to_owned(),
+                    version_id: None,
+                })
+                .collect(),
+        })
+    }
+
+    /// `request` with version ids.
+    fn versioned(quiet: bool, objects: &[(&str, Option<&str>)]) -> Result<DeleteRequest, XmlError> {
+        Ok(DeleteRequest {
+            quiet,
+            objects: objects
+                .iter()
+                .map(|(k, v)| DeleteTarget {
+                    key: (*k).to_owned(),
+                    version_id: v.map(str::to_owned),
+                })
+                .collect(),
         })
     }
 
@@ -182,7 +248,16 @@ mod tests {
               <Object>\n    <Key>sample1.txt</Key>\n  </Object>\n\
               <Object>\n    <Key>sample2.txt</Key>\n    <VersionId>OYcLXagmS.WaD..oyH4KRguB95_YhLs7</VersionId>\n  </Object>\n\
             </Delete>\n";
-        assert_eq!(parse(body), request(true, &["sample1.txt", "sample2.txt"]));
+        assert_eq!(
+            parse(body),
+            versioned(
+                true,
+                &[
+                    ("sample1.txt", None),
+                    ("sample2.txt", Some("OYcLXagmS.WaD..oyH4KRguB95_YhLs7"))
+                ]
+            )
+        );
     }
 
     #[test]
@@ -196,7 +271,7 @@ mod tests {
                 "<s3:Delete xmlns:s3=\"http://s3.amazonaws.com/doc/2006-03-01/\"><s3:Object><s3:VersionId>v</s3:VersionId>\
                  <s3:ETag>\"x\"</s3:ETag><s3:Key>a</s3:Key></s3:Object><s3:Quiet>True</s3:Quiet></s3:Delete>"
             ),
-            request(true, &["a"])
+            versioned(true, &[("a", Some("v"))])
         );
         assert_eq!(
             parse("<Delete><!-- c --><Object><Key>a</Key><Size>1</Size></Object><Extra><x>y</x></Extra><Quiet> 0 </Quiet></Delete>"),
@@ -287,8 +362,8 @@ mod tests {
     #[test]
     fn accepts_1000_objects_and_rejects_1001() {
         let parsed = parse(&body_with(MAX_DELETE_OBJECTS)).unwrap();
-        assert_eq!(parsed.keys.len(), MAX_DELETE_OBJECTS);
-        assert_eq!(parsed.keys[999], "k999");
+        assert_eq!(parsed.objects.len(), MAX_DELETE_OBJECTS);
+        assert_eq!(parsed.objects[999].key, "k999");
         assert_eq!(
             parse(&body_with(MAX_DELETE_OBJECTS + 1)),
             Err(XmlError::MalformedXML("more than 1000 objects"))
@@ -307,13 +382,24 @@ mod tests {
     }
 
     const OUTCOMES: &[DeleteOutcome] = &[
-        DeleteOutcome::Deleted { key: "sample1.txt" },
+        DeleteOutcome::Deleted {
+            key: "sample1.txt",
+            version_id: None,
+            delete_marker: false,
+            marker_version_id: None,
+        },
         DeleteOutcome::Failed {
             key: "a&b<\"c\">",
+            version_id: None,
             code: "AccessDenied",
             message: "Access Denied",
         },
-        DeleteOutcome::Deleted { key: "x\u{1}y" },
+        DeleteOutcome::Deleted {
+            key: "x\u{1}y",
+            version_id: Some("v1"),
+            delete_marker: true,
+            marker_version_id: Some("m1"),
+        },
     ];
 
     #[test]
@@ -327,7 +413,8 @@ mod tests {
              <DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
              <Deleted><Key>sample1.txt</Key></Deleted>\
              <Error><Key>a&amp;b&lt;&quot;c&quot;&gt;</Key><Code>AccessDenied</Code><Message>Access Denied</Message></Error>\
-             <Deleted><Key>x&#x1;y</Key></Deleted>\
+             <Deleted><Key>x&#x1;y</Key><VersionId>v1</VersionId><DeleteMarker>true</DeleteMarker>\
+             <DeleteMarkerVersionId>m1</DeleteMarkerVersionId></Deleted>\
              </DeleteResult>"
         );
     }
@@ -367,7 +454,8 @@ mod tests {
                 body.extend_from_slice(b"</Key></Object>");
             }
             body.extend_from_slice(b"</Delete>");
-            prop_assert_eq!(parse_delete(&body), Ok(DeleteRequest { quiet, keys }));
+            let objects = keys.into_iter().map(|key| DeleteTarget { key, version_id: None }).collect();
+            prop_assert_eq!(parse_delete(&body), Ok(DeleteRequest { quiet, objects }));
         }
     }
 }

@@ -27,7 +27,7 @@ pub struct Owner<'a> {
 
 impl Owner<'_> {
     /// Appends `<Owner><ID/><DisplayName/></Owner>`.
-    fn write_into(&self, out: &mut Vec<u8>) {
+    pub(super) fn write_into(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"<Owner><ID>");
         escape_into(out, self.id);
         out.extend_from_slice(b"</ID><DisplayName>");

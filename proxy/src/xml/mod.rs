@@ -1,8 +1,10 @@
 //! S3 XML: the documents the proxy sends (Error, ListAllMyBucketsResult, ListBucketResult for
 //! ListObjects v1 and v2, LocationConstraint, DeleteResult, InitiateMultipartUploadResult,
 //! CompleteMultipartUploadResult, ListPartsResult, ListMultipartUploadsResult, CopyObjectResult,
-//! CopyPartResult, Tagging, GetObjectAttributesResponse, PostResponse) and the request bodies and headers it
-//! reads (Delete, CreateBucketConfiguration, CompleteMultipartUpload, Tagging, `x-amz-tagging`).
+//! CopyPartResult, Tagging, GetObjectAttributesResponse, PostResponse, VersioningConfiguration,
+//! ListVersionsResult, ObjectLockConfiguration, Retention, LegalHold) and the request bodies and
+//! headers it reads (Delete, CreateBucketConfiguration, CompleteMultipartUpload, Tagging,
+//! `x-amz-tagging`, VersioningConfiguration, ObjectLockConfiguration, Retention, LegalHold).
 //!
 //! Writers are hand-written rather than serde-derived: each document is one borrowed struct whose
 //! [`XmlBody::write_into`] appends the exact bytes S3 sends — declaration first, S3 namespace on
@@ -17,20 +19,28 @@ mod copy;
 mod delete;
 mod error_document;
 mod listing;
+mod lock;
 mod multipart;
 mod post;
 mod reader;
 mod tagging;
+mod versioning;
 mod writer;
 
 pub use attributes::{AttributePart, GetObjectAttributesResponse, ObjectParts};
 pub use bucket::{parse_create_bucket_configuration, LocationConstraint, MAX_CREATE_BUCKET_BODY_BYTES};
 pub use copy::{CopyObjectResult, CopyPartResult};
-pub use delete::{parse_delete, DeleteOutcome, DeleteRequest, DeleteResult, MAX_DELETE_BODY_BYTES, MAX_DELETE_OBJECTS};
+pub use delete::{
+    parse_delete, DeleteOutcome, DeleteRequest, DeleteResult, DeleteTarget, MAX_DELETE_BODY_BYTES, MAX_DELETE_OBJECTS,
+};
 pub use error_document::ErrorDocument;
 pub use listing::{
     BucketEntry, ListAllMyBucketsResult, ListBucketResult, ListBucketResultV2, ListedObject, ObjectEntry, Owner,
     STORAGE_CLASS,
+};
+pub use lock::{
+    mode_name, mode_of, parse_legal_hold, parse_object_lock, parse_retention, DefaultRetentionRequest,
+    LegalHoldDocument, ObjectLockConfiguration, RetentionDocument,
 };
 pub use multipart::{
     checksum_element, parse_complete_multipart_upload, CompleteMultipartUploadResult, CompletedPart,
@@ -39,6 +49,9 @@ pub use multipart::{
 };
 pub use post::PostResponse;
 pub use tagging::{parse_tagging, parse_tagging_query, Tagging, MAX_TAGGING_BODY_BYTES};
+pub use versioning::{
+    parse_versioning, ListVersionsResult, VersioningConfiguration, VersioningRequest, MAX_CONFIG_BODY_BYTES,
+};
 pub use writer::{escape_into, iso8601_millis, url_encode_into, url_encode_key, write_iso8601_millis, write_u64};
 
 /// The S3 namespace, on the root of every document S3 namespaces (all but `Error`).

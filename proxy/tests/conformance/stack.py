@@ -120,6 +120,7 @@ def write_proxy_config(path: Path, port: int, data_dir: Path, weeds: list[tuple[
             'buckets = ["*"]',
             'access = "read-write"',
             "create_buckets = true",
+            "bypass_governance = true",
             "",
         ]
     path.write_text("\n".join(lines))

@@ -2,6 +2,7 @@
 //! ListObjectsV2 over the whole real bucket, for importing objects that were there before the
 //! proxy (`{ui}/api/sync`).
 
+use crate::clock::parse_iso8601_ms;
 use serde::Deserialize;
 
 use super::S3Backend;
@@ -100,23 +101,6 @@ impl S3Backend {
         };
         Ok(ListedPage { objects, next })
     }
-}
-
-/// Milliseconds since the epoch of `2026-01-15T10:30:00.000Z` (fraction and `Z` optional).
-pub(crate) fn parse_iso8601_ms(s: &str) -> Option<u64> {
-    let s = s.trim().trim_end_matches('Z');
-    let (date, time) = s.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let mut t = hms.split(':').map(|p| p.parse::<i64>().ok());
-    let (h, mi, sec) = (t.next()??, t.next()??, t.next()??);
-    let ms: i64 = format!("{:0<3}", frac.get(..3.min(frac.len()))?).parse().ok()?;
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    let days = s3o_sigv4::date::days_from_civil(y, m, day);
-    u64::try_from(((days * 24 + h) * 60 + mi) * 60_000 + sec * 1000 + ms).ok()
 }
 
 #[cfg(test)]

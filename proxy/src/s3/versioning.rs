@@ -1,0 +1,292 @@
+//! Versioning: Get/PutBucketVersioning, ListObjectVersions, the version a request names
+//! ([`resolve`], for GET, HEAD, tagging, attributes and copy sources), and DeleteObject with and
+//! without a version id. Everything is answered from the metadata store; a version's bytes live
+//! under its own physical key, so reading an old version is reading another key.
+
+use s3o_store::{BucketChange, ObjectMeta, VersionQuery, VersionRef, Versioning};
+
+use crate::client::{ClientIo, RequestBody};
+use crate::endpoint::parse_query;
+use crate::error::ProxyError;
+use crate::http::ResponseHead;
+use crate::s3::list::parse_max_keys;
+use crate::s3::reply::{base_head, send_xml};
+use crate::s3::{read_small_body, require_bucket, Ctx};
+use crate::xml::{self, ListVersionsResult, Owner, VersioningConfiguration};
+
+/// The version a client's `versionId` names; InvalidArgument when it is no id of ours.
+pub fn parse_version(id: &str) -> Result<VersionRef, ProxyError> {
+    VersionRef::parse(id).ok_or_else(|| ProxyError::InvalidArgument("Invalid version id specified".into()))
+}
+
+/// The version of `bucket`/`key` a request names (`None`: the latest), with S3's errors: a
+/// latest that is a delete marker is NoSuchKey (404) naming the marker; a named version that is
+/// a delete marker is MethodNotAllowed (405); a named version that is not there, NoSuchVersion.
+pub async fn resolve(ctx: &Ctx<'_>, bucket: &str, key: &str, version: Option<&str>) -> Result<ObjectMeta, ProxyError> {
+    let store = &ctx.core.shared.store;
+    let Some(id) = version else {
+        if let Some(meta) = store.get_object(bucket, key).await? {
+            return Ok(meta);
+        }
+        require_bucket(ctx, bucket).await?;
+        return match store.get_version(bucket, key, VersionRef::Latest).await? {
+            Some(marker) if marker.delete_marker => Err(ProxyError::DeleteMarker {
+                version_id: marker.version_id(),
+                named: false,
+            }),
+            _ => Err(ProxyError::NoSuchKey),
+        };
+    };
+    let named = parse_version(id)?;
+    match store.get_version(bucket, key, named).await? {
+        Some(meta) if meta.delete_marker => Err(ProxyError::DeleteMarker {
+            version_id: meta.version_id(),
+            named: true,
+        }),
+        Some(meta) => Ok(meta),
+        None => {
+            require_bucket(ctx, bucket).await?;
+            Err(ProxyError::NoSuchVersion)
+        }
+    }
+}
+
+/// Adds `x-amz-version-id` for a version that has one, or that the request named.
+pub fn version_header(head: &mut ResponseHead, meta: &ObjectMeta, named: bool) {
+    if meta.versioned || named {
+        head.push("x-amz-version-id", meta.version_id());
+    }
+}
+
+/// GetBucketVersioning.
+pub async fn get_bucket_versioning(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) -> Result<(), ProxyError> {
+    let meta = require_bucket(ctx, bucket).await?;
+    let status = match meta.versioning {
+        Versioning::Unversioned => None,
+        Versioning::Enabled => Some("Enabled"),
+        Versioning::Suspended => Some("Suspended"),
+    };
+    send_xml(ctx, io, &VersioningConfiguration { status }).await
+}
+
+/// PutBucketVersioning: `Enabled` or `Suspended` (not on a bucket with object lock).
+pub async fn put_bucket_versioning(
+    ctx: &Ctx<'_>,
+    io: &mut ClientIo,
+    body: &mut RequestBody,
+    bucket: &str,
+) -> Result<(), ProxyError> {
+    require_bucket(ctx, bucket).await?;
+    let doc = read_small_body(io, body, xml::MAX_CONFIG_BODY_BYTES).await?;
+    let req = xml::parse_versioning(&doc).map_err(|_| ProxyError::MalformedXml)?;
+    if req.mfa_delete.as_deref() == Some("Enabled") {
+        return Err(ProxyError::NotImplemented("PutBucketVersioning with MfaDelete"));
+    }
+    let state = match req.status.as_deref() {
+        Some("Enabled") => Versioning::Enabled,
+        Some("Suspended") => Versioning::Suspended,
+        _ => return Err(ProxyError::MalformedXml),
+    };
+    ctx.core
+        .shared
+        .store
+        .update_bucket(bucket, BucketChange::Versioning(state))
+        .await?;
+    io.respond(&base_head(200, ctx.rid).content_length(0), &[]).await
+}
+
+/// ListObjectVersions: prefix, delimiter, key-marker / version-id-marker, max-keys,
+/// encoding-type=url.
+pub async fn list_object_versions(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) -> Result<(), ProxyError> {
+    let q = parse_query(&ctx.head.query);
+    let get = |name: &str| q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let url = match get("encoding-type") {
+        None => false,
+        Some(v) if v.eq_ignore_ascii_case("url") => true,
+        Some(_) => {
+            return Err(ProxyError::InvalidArgument(
+                "Invalid Encoding Method specified in Request".into(),
+            ))
+        }
+    };
+    let max_keys = parse_max_keys(get("max-keys"))?;
+    let prefix = get("prefix").unwrap_or("");
+    let delimiter = get("delimiter").filter(|d| !d.is_empty());
+    let key_marker = get("key-marker").filter(|m| !m.is_empty());
+    let version_marker = get("version-id-marker").filter(|m| !m.is_empty());
+    if version_marker.is_some() && key_marker.is_none() {
+        return Err(ProxyError::InvalidArgument(
+            "A version-id marker cannot be specified without a key marker.".into(),
+        ));
+    }
+    let version_ref = version_marker.map(parse_version).transpose()?;
+    let owner_id = require_bucket(ctx, bucket).await?.owner;
+    let query = VersionQuery {
+        prefix: prefix.to_owned(),
+        delimiter: delimiter.map(str::to_owned),
+        key_marker: key_marker.map(str::to_owned),
+        version_marker: version_ref,
+        max_keys,
+    };
+    let mut page = ctx.core.shared.store.list_versions(bucket, &query).await?;
+    if max_keys == 0 {
+        page = s3o_store::VersionPage::default();
+    }
+    let doc = ListVersionsResult {
+        name: bucket,
+        prefix,
+        key_marker: key_marker.unwrap_or(""),
+        version_id_marker: version_marker.unwrap_or(""),
+        next_key_marker: page.next_key_marker.as_deref(),
+        next_version_id_marker: page.next_version_marker.as_deref(),
+        max_keys,
+        delimiter,
+        is_truncated: page.is_truncated,
+        encoding_type_url: url,
+        owner: Owner {
+            id: &owner_id,
+            display_name: &owner_id,
+        },
+        versions: &page.versions,
+        common_prefixes: &page.common_prefixes,
+    };
+    send_xml(ctx, io, &doc).await
+}
+
+/// Whether the request asks to bypass governance retention and the caller may.
+pub fn bypass_governance(ctx: &Ctx<'_>) -> bool {
+    ctx.head
+        .header("x-amz-bypass-governance-retention")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+        && ctx.who.bypass_governance
+}
+
+/// DeleteObject: without a version id, removes the current version (unversioned bucket) or adds
+/// a delete marker; with one, removes that version for good unless its lock forbids it.
+pub async fn delete_object(
+    ctx: &Ctx<'_>,
+    io: &mut ClientIo,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+) -> Result<(), ProxyError> {
+    let named = version.map(parse_version).transpose()?;
+    require_bucket(ctx, bucket).await?;
+    let store = &ctx.core.shared.store;
+    let mut head = base_head(204, ctx.rid).content_length(0);
+    match (named, version) {
+        (Some(v), Some(id)) => {
+            let removed = store.delete_version(bucket, key, v, bypass_governance(ctx)).await?;
+            head.push("x-amz-version-id", id);
+            if removed.is_some_and(|m| m.delete_marker) {
+                head.push("x-amz-delete-marker", "true");
+            }
+        }
+        _ => {
+            if let Some(marker) = store.delete_object(bucket, key).await?.marker {
+                head.push("x-amz-delete-marker", "true");
+                head.push("x-amz-version-id", marker.version_id());
+            }
+        }
+    }
+    io.respond(&head, &[]).await
+}
+
+/// What became of one object of a DeleteObjects request (owned, for the answer).
+struct Done {
+    marker: bool,
+    marker_version_id: Option<String>,
+    error: Option<(&'static str, String)>,
+}
+
+/// DeleteObjects: up to 1000 objects, each by key (as DeleteObject without a version id) or by
+/// key and version id; quiet mode.
+pub async fn delete_objects(
+    ctx: &Ctx<'_>,
+    io: &mut ClientIo,
+    body: &mut RequestBody,
+    bucket: &str,
+) -> Result<(), ProxyError> {
+    require_bucket(ctx, bucket).await?;
+    let doc = read_small_body(io, body, xml::MAX_DELETE_BODY_BYTES).await?;
+    let req = xml::parse_delete(&doc).map_err(|_| ProxyError::MalformedXml)?;
+    let store = &ctx.core.shared.store;
+    let bypass = bypass_governance(ctx);
+    // Every deletion starts before the first is awaited, so an engine that commits at once (sled)
+    // has them all share flushes; each is durable before the answer.
+    let pending: Vec<_> = req
+        .objects
+        .iter()
+        .map(|o| match o.version_id.as_deref().map(parse_version) {
+            None => Ok((Some(store.delete_object(bucket, &o.key)), None)),
+            Some(Ok(v)) => Ok((None, Some(store.delete_version(bucket, &o.key, v, bypass)))),
+            Some(Err(e)) => Err(e),
+        })
+        .collect();
+    let mut done = Vec::with_capacity(pending.len());
+    for p in pending {
+        let result = match p {
+            Ok((Some(plain), _)) => plain
+                .await
+                .map(|d| (d.marker.is_some(), d.marker.map(|m| m.version_id()))),
+            Ok((_, Some(version))) => version.await.map(|removed| {
+                let marker = removed.as_ref().is_some_and(|m| m.delete_marker);
+                (marker, removed.filter(|m| m.delete_marker).map(|m| m.version_id()))
+            }),
+            Ok((None, None)) => Ok((false, None)),
+            Err(e) => {
+                done.push(Done {
+                    marker: false,
+                    marker_version_id: None,
+                    error: Some((e.code(), e.to_string())),
+                });
+                continue;
+            }
+        };
+        match result {
+            Ok((marker, marker_version_id)) => done.push(Done {
+                marker,
+                marker_version_id,
+                error: None,
+            }),
+            // The store cannot commit: the whole request fails (503, retryable).
+            Err(e) if e.is_unavailable() => return Err(e.into()),
+            Err(e) => {
+                let e = ProxyError::from(e);
+                done.push(Done {
+                    marker: false,
+                    marker_version_id: None,
+                    error: Some((e.code(), e.to_string())),
+                });
+            }
+        }
+    }
+    let outcomes: Vec<xml::DeleteOutcome<'_>> = req
+        .objects
+        .iter()
+        .zip(&done)
+        .map(|(o, d)| match &d.error {
+            Some((code, message)) => xml::DeleteOutcome::Failed {
+                key: &o.key,
+                version_id: o.version_id.as_deref(),
+                code,
+                message,
+            },
+            None => xml::DeleteOutcome::Deleted {
+                key: &o.key,
+                version_id: o.version_id.as_deref(),
+                delete_marker: d.marker,
+                marker_version_id: d.marker_version_id.as_deref(),
+            },
+        })
+        .collect();
+    send_xml(
+        ctx,
+        io,
+        &xml::DeleteResult {
+            quiet: req.quiet,
+            outcomes: &outcomes,
+        },
+    )
+    .await
+}
