@@ -156,8 +156,8 @@ fn suspended_versioning_replaces_the_null_version_only() {
     set_versioning(&mut c, "sus", "Enabled");
     let v1 = put(&mut c, "/sus/k", b"one");
     assert_eq!(set_versioning(&mut c, "sus", "Suspended").status, 200);
-    assert_eq!(put(&mut c, "/sus/k", b"null-a"), "null");
-    assert_eq!(put(&mut c, "/sus/k", b"null-b"), "null");
+    assert_eq!(put(&mut c, "/sus/k", b"null-a"), "", "S3 names no version of a suspended bucket");
+    assert_eq!(put(&mut c, "/sus/k", b"null-b"), "");
     let listed = versions(&mut c, "sus", "");
     let ids: Vec<&str> = listed.iter().map(|(_, id, _, _)| id.as_str()).collect();
     assert_eq!(ids, ["null", v1.as_str()], "one null version, the enabled one kept");

@@ -114,7 +114,7 @@ pub trait Engine: Send + Sync + 'static {
     /// new version gets its own id (`meta.versioned` is set) and the current one is kept as a
     /// noncurrent version; with versioning suspended the new version is the `null` one and
     /// replaces the key's previous `null` version wherever it is, keeping the others. Resolves to
-    /// the new version's id in a bucket that has (or had) versioning enabled.
+    /// the new version's id in a bucket with versioning enabled (`None` for a `null` version).
     ///
     /// The bytes must already be stored at `meta.locations`, under fresh physical keys, and each
     /// backend should hold a reservation of at least `meta.size`: this call does not check quotas
@@ -210,7 +210,7 @@ pub trait Engine: Send + Sync + 'static {
     /// When `cleanup_parts`, the backend's copies of the parts are queued for deletion (backends
     /// that keep parts apart from the object). `NoSuchUpload` if the upload is not in progress,
     /// `UploadChanged` if parts kept arriving while it completed; a failed condition leaves the
-    /// upload in place.
+    /// upload in place. Resolves to the version id, as [`put_object`](Self::put_object) does.
     fn complete_upload(
         &self,
         upload_id: &str,

@@ -45,6 +45,9 @@ REGION = "us-east-1"
 # The proxy's credentials (written into its config).
 RW_ACCESS_KEY = "AKIAE2ETESTKEY000001"
 RW_SECRET_KEY = "e2e-secret-key-0000000000000000000000000"
+# A read-write key that may not bypass governance retention (the RW one may).
+NOBYPASS_ACCESS_KEY = "AKIAE2ENOBYPASS00001"
+NOBYPASS_SECRET_KEY = "e2e-nobypass-secret-key-000000000000000"
 RO_ACCESS_KEY = "AKIAE2EREADONLY00001"
 RO_SECRET_KEY = "e2e-readonly-secret-key-000000000000000"
 

@@ -221,7 +221,7 @@ impl Install {
             row: ObjectRow::of(&meta)?,
             exists: current.is_some(),
             kept,
-            version_id: (settings.versioning != Versioning::Unversioned).then(|| meta.version_id()),
+            version_id: meta.versioned.then(|| meta.version_id()),
         })
     }
 }

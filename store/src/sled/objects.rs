@@ -142,7 +142,7 @@ pub(crate) fn install_in(
     }
     stats.apply_in(t.stats)?;
     t.buckets.insert(bucket.as_bytes(), encode(BUCKETS, &record)?)?;
-    let id = (record.versioning != Versioning::Unversioned).then(|| meta.version_id());
+    let id = meta.versioned.then(|| meta.version_id());
     Ok((queued, id))
 }
 
