@@ -156,7 +156,11 @@ fn suspended_versioning_replaces_the_null_version_only() {
     set_versioning(&mut c, "sus", "Enabled");
     let v1 = put(&mut c, "/sus/k", b"one");
     assert_eq!(set_versioning(&mut c, "sus", "Suspended").status, 200);
-    assert_eq!(put(&mut c, "/sus/k", b"null-a"), "", "S3 names no version of a suspended bucket");
+    assert_eq!(
+        put(&mut c, "/sus/k", b"null-a"),
+        "",
+        "S3 names no version of a suspended bucket"
+    );
     assert_eq!(put(&mut c, "/sus/k", b"null-b"), "");
     let listed = versions(&mut c, "sus", "");
     let ids: Vec<&str> = listed.iter().map(|(_, id, _, _)| id.as_str()).collect();
@@ -420,4 +424,52 @@ fn lock_requests_need_a_locked_bucket_and_well_formed_documents() {
     let mut ro = Client::new(srv.addr, common::RO_AK, common::RO_SK);
     assert_eq!(ro.send("PUT", "/lck", "versioning", &[], b"").status, 403);
     let _ = (AK, SK);
+}
+
+#[test]
+fn no_worker_removes_the_bytes_of_a_kept_or_locked_version() {
+    let srv = start();
+    let mut c = srv.client();
+    assert_eq!(
+        c.send("PUT", "/safe", "", &[("x-amz-bucket-object-lock-enabled", "true")], b"")
+            .status,
+        200
+    );
+    let until = [
+        ("x-amz-object-lock-mode", "COMPLIANCE"),
+        ("x-amz-object-lock-retain-until-date", "2099-01-01T00:00:00Z"),
+    ];
+    let r = c.send("PUT", "/safe/k", "", &until, b"locked bytes");
+    let locked = r.header("x-amz-version-id").unwrap().to_owned();
+    // Overwrites and deletes: every earlier version stays, under delete markers.
+    let kept = put(&mut c, "/safe/k", b"kept bytes");
+    for _ in 0..3 {
+        assert_eq!(c.send("DELETE", "/safe/k", "", &[], b"").status, 204);
+        put(&mut c, "/safe/k", b"newer");
+    }
+    let before = srv.backend_files("a").len() + srv.backend_files("b").len();
+    // The cleanup queue, run as if years had passed, finds nothing of these versions to delete.
+    srv.run_cleanup_at(u64::MAX / 4);
+    let after = srv.backend_files("a").len() + srv.backend_files("b").len();
+    assert_eq!(after, before, "no version's bytes were deleted");
+    for (id, want) in [(&locked, "locked bytes"), (&kept, "kept bytes")] {
+        let r = c.send("GET", "/safe/k", &format!("versionId={id}"), &[], b"");
+        assert_eq!((r.status, r.text()), (200, want.to_owned()));
+    }
+    // Removing a version deletes its bytes once the cleanup runs; a locked one cannot be removed.
+    assert_eq!(
+        c.send("DELETE", "/safe/k", &format!("versionId={kept}"), &[], b"")
+            .status,
+        204
+    );
+    assert_eq!(
+        c.send("DELETE", "/safe/k", &format!("versionId={locked}"), &[], b"")
+            .status,
+        403
+    );
+    srv.run_cleanup_at(u64::MAX / 4);
+    let last = srv.backend_files("a").len() + srv.backend_files("b").len();
+    assert_eq!(last, after - 1, "exactly the removed version's bytes went");
+    let r = c.send("GET", "/safe/k", &format!("versionId={locked}"), &[], b"");
+    assert_eq!((r.status, r.text()), (200, "locked bytes".to_owned()));
 }

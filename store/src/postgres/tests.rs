@@ -152,3 +152,34 @@ fn a_lost_database_fails_calls_fast_and_they_succeed_again_once_it_is_back() {
     block_on(store.check_writable()).unwrap();
     assert!(store.health().problem.is_none());
 }
+
+#[test]
+fn a_lock_set_through_one_instance_holds_on_the_others_at_once() {
+    use crate::{BucketChange, ObjectLock, Retention, RetentionMode, VersionChange, VersionRef, Versioning};
+    let Some(target) = Target::get() else { return };
+    let config = target.fresh();
+    let (a, b) = (open(&config), open(&config));
+    block_on(a.create_bucket("locked", "AK")).unwrap();
+    block_on(a.update_bucket("locked", BucketChange::Versioning(Versioning::Enabled))).unwrap();
+    block_on(a.update_bucket("locked", BucketChange::ObjectLock(ObjectLock::default()))).unwrap();
+    // B sees the bucket's state A set: suspending is refused through B.
+    let r = block_on(b.update_bucket("locked", BucketChange::Versioning(Versioning::Suspended)));
+    assert!(matches!(r, Err(StoreError::InvalidBucketState { .. })), "{r:?}");
+    let meta = crate::ObjectMeta {
+        version: block_on(a.next_version()).unwrap(),
+        ..crate::ObjectMeta::default()
+    };
+    block_on(a.put_object("locked", "k", &meta, &WriteCondition::None, Vec::new())).unwrap();
+    let id = VersionRef::Id(meta.version);
+    let hold = VersionChange::Retention {
+        retention: Some(Retention {
+            mode: RetentionMode::Compliance,
+            until_ms: crate::rules::now_ms() + 3_600_000,
+        }),
+        bypass_governance: false,
+    };
+    block_on(a.update_version("locked", "k", id, hold)).unwrap();
+    let r = block_on(b.delete_version("locked", "k", id, true));
+    assert!(matches!(r, Err(StoreError::Locked { .. })), "{r:?}");
+    assert!(block_on(b.get_version("locked", "k", id)).unwrap().is_some());
+}
