@@ -127,6 +127,7 @@ fn routing_cases() -> Vec<Case> {
                 bucket: "photos".into(),
                 key: "2024/06/IMG_00001.jpg".into(),
                 part_number: None,
+                version: None,
             },
         ),
         (
