@@ -151,12 +151,14 @@ fn routing_cases() -> Vec<Case> {
             },
         ),
         (
-            "not_implemented_put_object_tagging",
+            "put_object_tagging_version",
             "PUT",
             "/photos/2024/06/IMG_00001.jpg",
             "tagging&versionId=3HL4kqtJlcpXroDTDmJ%2BrmSpXd3dIbrHY",
-            Endpoint::NotImplemented {
-                operation: "PutObjectTagging",
+            Endpoint::PutObjectTagging {
+                bucket: "photos".into(),
+                key: "2024/06/IMG_00001.jpg".into(),
+                version: Some("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY".into()),
             },
         ),
     ]
