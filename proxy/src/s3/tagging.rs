@@ -3,8 +3,8 @@
 
 use crate::client::{ClientIo, RequestBody};
 use crate::error::ProxyError;
-use crate::s3::reply::{base_head, send_xml};
-use crate::s3::versioning::{parse_version, resolve, version_header};
+use crate::s3::reply::{base_head, send_xml_with};
+use crate::s3::versioning::{parse_version, resolve, version_header, version_id_header};
 use crate::s3::{read_small_body, Ctx};
 use crate::xml;
 use s3o_store::{VersionChange, VersionRef};
@@ -86,7 +86,8 @@ pub async fn get_tagging(
     version: Option<&str>,
 ) -> Result<(), ProxyError> {
     let meta = resolve(ctx, bucket, key, version).await?;
-    send_xml(ctx, io, &xml::Tagging { tags: &meta.tags }).await
+    let named: Vec<(&str, String)> = version_id_header(&meta, version.is_some()).into_iter().collect();
+    send_xml_with(ctx, io, &xml::Tagging { tags: &meta.tags }, &named).await
 }
 
 /// PutObjectTagging: replaces the tag set.
@@ -191,13 +192,14 @@ pub async fn get_attributes(
         object_size: has("ObjectSize").then_some(meta.size),
     };
     let body = xml::XmlBody::to_vec(&doc);
-    let head = base_head(200, ctx.rid)
+    let mut head = base_head(200, ctx.rid)
         .header("content-type", "application/xml")
         .header(
             "last-modified",
             crate::http::http_date((meta.last_modified_ms / 1000) as i64),
         )
         .content_length(body.len() as u64);
+    version_header(&mut head, &meta, version.is_some());
     io.respond(&head, &body).await
 }
 

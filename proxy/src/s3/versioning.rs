@@ -51,10 +51,15 @@ pub async fn resolve(ctx: &Ctx<'_>, bucket: &str, key: &str, version: Option<&st
     }
 }
 
-/// Adds `x-amz-version-id` for a version that has one, or that the request named.
+/// The `x-amz-version-id` header of a version that has an id, or that the request named.
+pub fn version_id_header(meta: &ObjectMeta, named: bool) -> Option<(&'static str, String)> {
+    (meta.versioned || named).then(|| ("x-amz-version-id", meta.version_id()))
+}
+
+/// Adds [`version_id_header`] to `head`.
 pub fn version_header(head: &mut ResponseHead, meta: &ObjectMeta, named: bool) {
-    if meta.versioned || named {
-        head.push("x-amz-version-id", meta.version_id());
+    if let Some((name, value)) = version_id_header(meta, named) {
+        head.push(name, value);
     }
 }
 
