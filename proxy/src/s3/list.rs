@@ -43,19 +43,22 @@ pub fn decode_token(token: &str) -> Result<String, ProxyError> {
         .ok_or_else(|| ProxyError::InvalidArgument("The continuation token provided is incorrect".into()))
 }
 
+/// Whether `encoding-type` asks for URL encoding (`url`, the only value S3 knows).
+pub fn parse_encoding_url(v: Option<&str>) -> Result<bool, ProxyError> {
+    match v {
+        None => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case("url") => Ok(true),
+        Some(_) => Err(ProxyError::InvalidArgument(
+            "Invalid Encoding Method specified in Request".into(),
+        )),
+    }
+}
+
 /// ListObjects (`v2 == false`) or ListObjectsV2.
 pub async fn list_objects(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, v2: bool) -> Result<(), ProxyError> {
     let q = parse_query(&ctx.head.query);
     let get = |name: &str| q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let url = match get("encoding-type") {
-        None => false,
-        Some(v) if v.eq_ignore_ascii_case("url") => true,
-        Some(_) => {
-            return Err(ProxyError::InvalidArgument(
-                "Invalid Encoding Method specified in Request".into(),
-            ))
-        }
-    };
+    let url = parse_encoding_url(get("encoding-type"))?;
     let max_keys = parse_max_keys(get("max-keys"))?;
     let prefix = get("prefix").unwrap_or("");
     let delimiter = get("delimiter").filter(|d| !d.is_empty());

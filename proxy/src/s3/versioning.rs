@@ -9,7 +9,7 @@ use crate::client::{ClientIo, RequestBody};
 use crate::endpoint::parse_query;
 use crate::error::ProxyError;
 use crate::http::ResponseHead;
-use crate::s3::list::parse_max_keys;
+use crate::s3::list::{parse_encoding_url, parse_max_keys};
 use crate::s3::reply::{base_head, send_xml};
 use crate::s3::{read_small_body, require_bucket, Ctx};
 use crate::xml::{self, ListVersionsResult, Owner, VersioningConfiguration};
@@ -105,15 +105,7 @@ pub async fn put_bucket_versioning(
 pub async fn list_object_versions(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) -> Result<(), ProxyError> {
     let q = parse_query(&ctx.head.query);
     let get = |name: &str| q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let url = match get("encoding-type") {
-        None => false,
-        Some(v) if v.eq_ignore_ascii_case("url") => true,
-        Some(_) => {
-            return Err(ProxyError::InvalidArgument(
-                "Invalid Encoding Method specified in Request".into(),
-            ))
-        }
-    };
+    let url = parse_encoding_url(get("encoding-type"))?;
     let max_keys = parse_max_keys(get("max-keys"))?;
     let prefix = get("prefix").unwrap_or("");
     let delimiter = get("delimiter").filter(|d| !d.is_empty());

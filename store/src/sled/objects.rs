@@ -5,7 +5,6 @@
 //! and the other calls on versions are in `versions.rs`.
 
 use sled::transaction::TransactionalTree;
-use sled::Transactional;
 
 use super::cleanup::enqueue_in;
 use super::commit::CommitTicket;
@@ -182,38 +181,20 @@ impl SledEngine {
         let okey = object_key(bucket, key);
         let _key_lock = self.key_locks.lock(bucket, key);
         let null = self.null_noncurrent(bucket, key)?;
-        let (queued, id) = (
-            &self.buckets,
-            &self.objects,
-            &self.versions,
-            &self.usage,
-            &self.cleanup,
-            &self.cleanup_due,
-            &self.backend_stats,
-        )
-            .transaction(|(buckets, objects, versions, usage, cleanup, due, stats)| {
-                let trees = VersionTrees {
-                    buckets,
-                    objects,
-                    versions,
-                    usage,
-                    cleanup,
-                    due,
-                    stats,
-                };
-                let size = i128::from(meta.size);
-                install_in(
-                    &trees,
-                    bucket,
-                    key,
-                    &okey,
-                    meta,
-                    null.as_ref(),
-                    condition,
-                    size,
-                    StatsDelta::default(),
-                )
-            })?;
+        let (queued, id) = self.version_transaction(|trees| {
+            let size = i128::from(meta.size);
+            install_in(
+                trees,
+                bucket,
+                key,
+                &okey,
+                meta,
+                null.as_ref(),
+                condition,
+                size,
+                StatsDelta::default(),
+            )
+        })?;
         self.count_cleanup(queued, 0);
         let ticket = self.commits.ticket();
         drop(reservations);
