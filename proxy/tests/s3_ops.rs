@@ -403,8 +403,9 @@ fn not_implemented_operations_say_so() {
     assert!(r.text().contains("PutObjectAcl"), "{}", r.text());
     let r = c.send("POST", "/data/k", "restore", &[], b"");
     assert_eq!((r.status, r.code().as_str()), (501, "NotImplemented"));
-    let r = c.send("GET", "/data", "versioning", &[], b"");
+    let r = c.send("GET", "/data", "cors", &[], b"");
     assert_eq!(r.status, 501);
+    assert!(r.text().contains("GetBucketCors"), "{}", r.text());
 }
 
 #[test]
