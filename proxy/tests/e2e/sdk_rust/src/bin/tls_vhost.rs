@@ -321,7 +321,7 @@ async fn copy_object(r: &Run, src: &str, dst: &str, body: &Bytes) -> Result<()> 
     let bytes = collect("GetObject (copy) body", got.body).await?;
     r.wire.expect("GetObject (copy)", 200)?;
     ensure!(
-        &bytes == body,
+        bytes == *body,
         "GetObject (copy): {} bytes, not the source's",
         bytes.len()
     );
@@ -351,8 +351,8 @@ async fn delete_bucket(r: &Run) -> Result<()> {
     Ok(())
 }
 
-/// 4. Every request went to `https://<bucket>.<domain>:<port>/` without the bucket in its path,
-/// and the only name resolved was the bucket's host.
+/// Step 4: every request went to `https://<bucket>.<domain>:<port>/` without the bucket in its
+/// path, and the only name resolved was the bucket's host.
 fn virtual_hosts_on_the_wire(args: &Args, wire: &Wire, resolver: &LocalResolver) -> Result<()> {
     let base = format!("https://{}.{}:{}/", args.bucket, args.domain, args.port);
     let sent = wire.sent();
