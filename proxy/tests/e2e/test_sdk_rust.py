@@ -55,8 +55,9 @@ def _tail(text: str, chars: int = 12_000) -> str:
     return text if len(text) <= chars else "[...]\n" + text[-chars:]
 
 
-def build_client() -> Path:
-    """`cargo build --locked` of sdk_rust/; returns the binary. Fails (never skips) without cargo."""
+def build_client(name: str = SDK_BIN_NAME) -> Path:
+    """`cargo build --locked` of sdk_rust/ (both its binaries); returns the binary `name`. Fails
+    (never skips) without cargo."""
     cargo = shutil.which("cargo") or next(
         (str(p) for p in [Path.home() / ".cargo/bin/cargo"] if p.is_file()), None)
     if cargo is None:
@@ -76,7 +77,7 @@ def build_client() -> Path:
     if res.returncode != 0:
         pytest.fail(f"building the aws-sdk-s3 client failed (exit {res.returncode}): {' '.join(cmd)}\n"
                     f"{_tail(res.stdout + res.stderr)}", pytrace=False)
-    binary = target / "debug" / SDK_BIN_NAME
+    binary = target / "debug" / name
     if not binary.is_file():
         pytest.fail(f"cargo built, but {binary} is not there\n{_tail(res.stderr)}", pytrace=False)
     print(f"built {binary} in {time.monotonic() - started:.1f} s")

@@ -15,6 +15,10 @@ A proxy of this module (one `fs` backend) serves plain HTTP on `listen` and HTTP
   environment does, and /etc/hosts is not ours to edit), so the test maps those names to
   127.0.0.1 for its own process only, as `curl --resolve` would: the client still connects by
   that name, sends it as Host and SNI and checks it against the certificate.
+- aws-sdk-s3 for Rust at its defaults (virtual-host addressing among them) against
+  `https://s3.localhost:PORT`: the `s3o-e2e-sdk-rust-tls-vhost` binary of `sdk_rust/` (its `//!`
+  doc lists the checks), with rustls trusting only the test CA and `*.s3.localhost` mapped to
+  127.0.0.1 by a DNS resolver given to the SDK's HTTP client (`build_with_resolver`).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from pathlib import Path
 import pytest
 
 import conftest
+import test_sdk_rust
 from harness import (
     REGION,
     RW_ACCESS_KEY,
@@ -290,3 +295,51 @@ def test_boto3_virtual_host_addressing(tls_proxy, localhost_names, transport, tm
     s3.create_bucket(Bucket=other)
     s3.put_object(Bucket=other, Key="k", Body=b"seen both ways")
     assert plain.get_object(Bucket=other, Key="k")["Body"].read() == b"seen both ways"
+
+
+SDK_TLS_VHOST_BIN = "s3o-e2e-sdk-rust-tls-vhost"
+SDK_RUN_TIMEOUT_SECS = 240
+
+
+@pytest.mark.timeout(test_sdk_rust.BUILD_TIMEOUT_SECS + SDK_RUN_TIMEOUT_SECS + 60)
+def test_aws_sdk_rust_virtual_host_over_tls(tls_proxy):
+    binary = test_sdk_rust.build_client(SDK_TLS_VHOST_BIN)
+    bucket = f"sdk-vhost-{uid()}"
+    endpoint = f"https://{DOMAIN}:{tls_proxy.tls_port}"
+    cmd = [str(binary), "--endpoint", endpoint, "--ca", str(tls_proxy.ca.path), "--bucket", bucket,
+           "--prefix", "dir/", "--size", str(13 * MIB + 4321)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"AWS_ACCESS_KEY_ID": RW_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": RW_SECRET_KEY,
+                "AWS_REGION": REGION})
+    try:
+        res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=SDK_RUN_TIMEOUT_SECS,
+                             stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"the aws-sdk-s3 client did not finish within {SDK_RUN_TIMEOUT_SECS} s: {' '.join(cmd)}\n"
+                    f"stdout:\n{e.stdout}\nstderr:\n{test_sdk_rust._tail(str(e.stderr))}", pytrace=False)
+    print(res.stdout)
+    if res.returncode != 0:
+        pytest.fail(f"the aws-sdk-s3 client exited {res.returncode}: {' '.join(cmd)}\n"
+                    f"stdout:\n{test_sdk_rust._tail(res.stdout)}\nstderr (one line per HTTP exchange, "
+                    f"then the failure):\n{test_sdk_rust._tail(res.stderr)}", pytrace=False)
+    out = res.stdout.splitlines()
+    assert out[-1].startswith("all checks passed"), res.stdout
+    oks = [line for line in out if line.startswith("ok: ")]
+    # The steps of the plain client (3 UploadParts here) plus the TLS, bucket, copy and wire checks.
+    assert sum(line.startswith("ok: UploadPart ") for line in oks) == 3, res.stdout
+    assert len(oks) == 23, res.stdout
+    assert any("TLS handshake fails on the certificate" in line for line in oks), res.stdout
+
+    # The wire, as the SDK sent it: every request over https to the bucket's own host name, no
+    # bucket in the path; the names its resolver was asked for: the bucket's host only.
+    host = f"{bucket}.{DOMAIN}:{tls_proxy.tls_port}"
+    requests = [line.split(" ", 2)[1:] for line in out if line.startswith("vhost-request: ")]
+    assert len(requests) >= 25, res.stdout
+    methods = {m for m, _ in requests}
+    assert methods >= {"PUT", "GET", "HEAD", "POST", "DELETE"}, methods
+    for method, url in requests:
+        assert url.startswith(f"https://{host}/"), (method, url)
+        assert not url[len(f"https://{host}/"):].startswith(bucket), (method, url)
+    assert ["PUT", f"https://{host}/"] in requests, "CreateBucket was not PUT / on the bucket's host"
+    resolved = {line.split(" ", 1)[1] for line in out if line.startswith("resolved: ")}
+    assert resolved == {f"{bucket}.{DOMAIN}"}, resolved
