@@ -53,6 +53,7 @@ impl Ctx<'_> {
     pub fn object_url(&self, bucket: &str, key: &str) -> String {
         let scheme = if self.https { "https" } else { "http" };
         let host = self.head.header("host").unwrap_or("localhost");
+        let key = s3o_sigv4::encode::uri_encode(key.as_bytes(), true);
         if self.virtual_host {
             format!("{scheme}://{host}/{key}")
         } else {

@@ -282,8 +282,7 @@ async fn respond(
             .content_length(0);
         return io.respond(&head, &[]).await;
     }
-    let host = ctx.head.header("host").unwrap_or("localhost");
-    let location = format!("http://{host}/{bucket}/{}", uri_encode(key.as_bytes(), true));
+    let location = ctx.object_url(bucket, key);
     let status = match form.get("success_action_status") {
         Some("200") => 200,
         Some("201") => 201,
