@@ -268,7 +268,10 @@ impl SledEngine {
     }
 
     /// Runs `f` in one transaction over the trees a change of versions touches.
-    pub(crate) fn version_transaction<T>(&self, f: impl Fn(&VersionTrees<'_>) -> std::result::Result<T, TxError>) -> Result<T> {
+    pub(crate) fn version_transaction<T>(
+        &self,
+        f: impl Fn(&VersionTrees<'_>) -> std::result::Result<T, TxError>,
+    ) -> Result<T> {
         Ok((
             &self.buckets,
             &self.objects,
