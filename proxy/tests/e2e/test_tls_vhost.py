@@ -7,6 +7,9 @@ A proxy of this module (one `fs` backend) serves plain HTTP on `listen` and HTTP
 
 - boto3 and the aws CLI over TLS to the proxy port itself (no relay): uploads with the https
   defaults (`STREAMING-UNSIGNED-PAYLOAD-TRAILER`, CRC trailer), multipart, downloads, listings.
+- rclone (Go's TLS, `--ca-cert`) and s3cmd (`ca_certs_file`) over TLS to the proxy port: a
+  multipart copy and check, a multipart put and get; without the CA, rclone refuses the
+  certificate.
 - The certificate replaced on SIGHUP while a large download runs: the download completes intact
   on its connection; the next connection sees the new certificate; a bad certificate on a later
   SIGHUP is refused in the log and the new one stays.
@@ -26,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -190,6 +194,60 @@ def test_aws_cli_over_tls_to_the_proxy_port(tls_proxy, tmp_path):
     assert dst.read_bytes() == src.read_bytes()
     aws("s3", "rm", f"s3://{bucket}/dir/file.bin")
     aws("s3", "rb", f"s3://{bucket}")
+
+
+def _tool(cmd: list, what: str) -> subprocess.CompletedProcess:
+    """Runs a client tool (bounded); fails the test with its output when it fails."""
+    res = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=300,
+                         stdin=subprocess.DEVNULL)
+    assert res.returncode == 0, f"{what} exited {res.returncode}\n{res.stdout[-4000:]}\n{res.stderr[-4000:]}"
+    return res
+
+
+def test_rclone_and_s3cmd_over_tls_to_the_proxy_port(tls_proxy, tmp_path):
+    """rclone (Go's TLS) and s3cmd (Python's ssl), each trusting only the test CA."""
+    for tool in ("rclone", "s3cmd"):
+        assert shutil.which(tool), f"`{tool}` is not installed (.ci/test installs it)"
+    s3 = make_client(tls_proxy.https_endpoint, RW_ACCESS_KEY, RW_SECRET_KEY, verify=str(tls_proxy.ca.path))
+    bucket = f"tools-{uid()}"
+    s3.create_bucket(Bucket=bucket)
+    src = tmp_path / "src"
+    src.mkdir()
+    files = {"small.txt": os.urandom(1000), "big.bin": os.urandom(12 * MIB + 7)}
+    for name, data in files.items():
+        (src / name).write_bytes(data)
+
+    conf = tmp_path / "rclone.conf"
+    conf.write_text("\n".join([
+        "[tls]", "type = s3", "provider = Other", "env_auth = false", f"access_key_id = {RW_ACCESS_KEY}",
+        f"secret_access_key = {RW_SECRET_KEY}", f"endpoint = {tls_proxy.https_endpoint}", f"region = {REGION}",
+        "force_path_style = true", ""]))
+    rclone = [shutil.which("rclone"), "--config", conf, "--ca-cert", tls_proxy.ca.path, "--retries", "1",
+              "--low-level-retries", "1", "--s3-upload-cutoff", "5M", "--s3-chunk-size", "5M"]
+    _tool(rclone + ["copy", src, f"tls:{bucket}/rclone"], "rclone copy")
+    _tool(rclone + ["check", src, f"tls:{bucket}/rclone"], "rclone check")
+    for name, data in files.items():
+        assert s3.get_object(Bucket=bucket, Key=f"rclone/{name}")["Body"].read() == data
+
+    host = f"127.0.0.1:{tls_proxy.tls_port}"
+    s3cfg = tmp_path / "s3cfg"
+    s3cfg.write_text("\n".join([
+        "[default]", f"access_key = {RW_ACCESS_KEY}", f"secret_key = {RW_SECRET_KEY}", f"host_base = {host}",
+        f"host_bucket = {host}", "use_https = True", "check_ssl_certificate = True",
+        f"ca_certs_file = {tls_proxy.ca.path}", "signature_v2 = False", f"bucket_location = {REGION}",
+        "progress_meter = False", ""]))
+    s3cmd = [shutil.which("s3cmd"), "-c", s3cfg]
+    res = _tool(s3cmd + ["put", "--multipart-chunk-size-mb=5", src / "big.bin", f"s3://{bucket}/s3cmd/big.bin"],
+                "s3cmd put")
+    assert "Retrying" not in res.stderr, res.stderr
+    dst = tmp_path / "big.out"
+    _tool(s3cmd + ["get", f"s3://{bucket}/s3cmd/big.bin", dst], "s3cmd get")
+    assert dst.read_bytes() == files["big.bin"]
+    # Trusting nothing but the system's roots, the same tool refuses the proxy's certificate.
+    untrusted = [c for c in rclone if c not in ("--ca-cert", tls_proxy.ca.path)]
+    refused = subprocess.run([str(c) for c in untrusted + ["lsf", f"tls:{bucket}"]], capture_output=True,
+                             text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert refused.returncode != 0 and "certificate" in refused.stderr, refused.stderr[-2000:]
 
 
 def test_certificate_replaced_on_sighup_during_a_download(tls_proxy, tmp_path):
