@@ -12,7 +12,7 @@ use super::commit::CommitTicket;
 use super::error::TxError;
 use super::layout::{
     decode, decode_counters, encode_counters, encode_u64, object_key, usage_counters_key, utf8, BACKEND_STATS, OBJECTS,
-    PROBE_KEY, STATS_VERSION, STATS_VERSION_KEY, UPLOADS, USAGE_COUNTERS,
+    PROBE_KEY, STATS_VERSION, STATS_VERSION_KEY, UPLOADS, USAGE_COUNTERS, VERSIONS,
 };
 use super::SledEngine;
 use crate::error::{Result, StoreError};
@@ -91,8 +91,11 @@ impl SledEngine {
             return Ok(());
         }
         let mut delta = StatsDelta::default();
-        for v in self.objects.iter().values() {
-            let view: StatsView = decode(OBJECTS, &v?)?;
+        // Every stored version counts: current ones, and the noncurrent ones a versioned bucket
+        // keeps (delete markers have no locations, so they add nothing).
+        let versions = self.versions.iter().values().map(|v| (VERSIONS, v));
+        for (tree, v) in self.objects.iter().values().map(|v| (OBJECTS, v)).chain(versions) {
+            let view: StatsView = decode(tree, &v?)?;
             let meta = ObjectMeta {
                 size: view.size,
                 locations: view.locations,
@@ -248,6 +251,17 @@ mod tests {
             let none = WriteCondition::None;
             ok(store.put_object("bkt", "a", &meta(10, &["b1", "b2"]), &none, Vec::new()));
             ok(store.put_object("bkt", "b", &meta(5, &["b1", "b1"]), &none, Vec::new()));
+            // A versioned bucket's noncurrent version and delete marker count as stored too.
+            ok(store.create_bucket("ver", "AK"));
+            let on = crate::BucketChange::Versioning(crate::Versioning::Enabled);
+            ok(store.update_bucket("ver", on));
+            let mut older = meta(7, &["b2"]);
+            older.version = ok(store.next_version());
+            ok(store.put_object("ver", "k", &older, &none, Vec::new()));
+            let mut newer = meta(3, &["b2"]);
+            newer.version = ok(store.next_version());
+            ok(store.put_object("ver", "k", &newer, &none, Vec::new()));
+            ok(store.delete_object("ver", "k"));
             let upload = Upload {
                 upload_id: "u1".into(),
                 bucket: "bkt".into(),
@@ -276,7 +290,7 @@ mod tests {
             .iter()
             .map(|s| (s.backend.as_str(), s.objects, s.bytes, s.uploads))
             .collect();
-        assert_eq!(counts, [("b1", 2, 15, 0), ("b2", 1, 10, 0), ("b3", 0, 0, 1)]);
+        assert_eq!(counts, [("b1", 2, 15, 0), ("b2", 3, 20, 0), ("b3", 0, 0, 1)]);
         assert_eq!(ok(store.cleanup_queue(0)).depth, 1);
         drop(store);
         std::fs::remove_dir_all(&dir).unwrap();
