@@ -9,7 +9,7 @@ use crate::client::{ClientIo, RequestBody};
 use crate::error::ProxyError;
 use crate::http::ResponseHead;
 use crate::s3::reply::{base_head, send_xml};
-use crate::s3::versioning::{bypass_governance, parse_version, resolve};
+use crate::s3::versioning::{bypass_governance, change_version, parse_version, resolve};
 use crate::s3::{read_small_body, require_bucket, Ctx};
 use crate::xml::{self, iso8601_millis, LegalHoldDocument, ObjectLockConfiguration, RetentionDocument};
 
@@ -187,10 +187,7 @@ pub async fn put_retention(
         retention,
         bypass_governance: bypass_governance(ctx),
     };
-    let changed = ctx.core.shared.store.update_version(bucket, key, named, change).await?;
-    let mut head = base_head(200, ctx.rid).content_length(0);
-    crate::s3::versioning::version_header(&mut head, &changed, version.is_some());
-    io.respond(&head, &[]).await
+    change_version(ctx, io, (bucket, key, version), named, change, 200).await
 }
 
 /// GetObjectLegalHold.
@@ -217,13 +214,13 @@ pub async fn put_legal_hold(
     let (_, named) = locked_version(ctx, bucket, key, version).await?;
     let doc = read_small_body(io, body, xml::MAX_CONFIG_BODY_BYTES).await?;
     let on = xml::parse_legal_hold(&doc).map_err(|_| ProxyError::MalformedXml)?;
-    let changed = ctx
-        .core
-        .shared
-        .store
-        .update_version(bucket, key, named, VersionChange::LegalHold(on))
-        .await?;
-    let mut head = base_head(200, ctx.rid).content_length(0);
-    crate::s3::versioning::version_header(&mut head, &changed, version.is_some());
-    io.respond(&head, &[]).await
+    change_version(
+        ctx,
+        io,
+        (bucket, key, version),
+        named,
+        VersionChange::LegalHold(on),
+        200,
+    )
+    .await
 }

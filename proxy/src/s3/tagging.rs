@@ -4,7 +4,7 @@
 use crate::client::{ClientIo, RequestBody};
 use crate::error::ProxyError;
 use crate::s3::reply::{base_head, send_xml_with};
-use crate::s3::versioning::{parse_version, resolve, version_header, version_id_header};
+use crate::s3::versioning::{change_version, parse_version, resolve, version_header, version_id_header};
 use crate::s3::{read_small_body, Ctx};
 use crate::xml;
 use s3o_store::{VersionChange, VersionRef};
@@ -57,26 +57,6 @@ fn named(version: Option<&str>) -> Result<VersionRef, ProxyError> {
     Ok(version.map(parse_version).transpose()?.unwrap_or(VersionRef::Latest))
 }
 
-/// Replaces the tags of the version named, answering `status` with its version id.
-async fn set_tags(
-    ctx: &Ctx<'_>,
-    io: &mut ClientIo,
-    (bucket, key, version): (&str, &str, Option<&str>),
-    tags: Vec<(String, String)>,
-    status: u16,
-) -> Result<(), ProxyError> {
-    let change = VersionChange::Tags(tags);
-    let meta = ctx
-        .core
-        .shared
-        .store
-        .update_version(bucket, key, named(version)?, change)
-        .await?;
-    let mut head = base_head(status, ctx.rid).content_length(0);
-    version_header(&mut head, &meta, version.is_some());
-    io.respond(&head, &[]).await
-}
-
 /// GetObjectTagging.
 pub async fn get_tagging(
     ctx: &Ctx<'_>,
@@ -104,7 +84,15 @@ pub async fn put_tagging(
     let mut tags = xml::parse_tagging(&doc).map_err(|_| ProxyError::MalformedXml)?;
     validate_tags(&tags)?;
     tags.sort();
-    set_tags(ctx, io, (bucket, key, version), tags, 200).await
+    change_version(
+        ctx,
+        io,
+        (bucket, key, version),
+        named(version)?,
+        VersionChange::Tags(tags),
+        200,
+    )
+    .await
 }
 
 /// DeleteObjectTagging.
@@ -116,7 +104,8 @@ pub async fn delete_tagging(
     version: Option<&str>,
 ) -> Result<(), ProxyError> {
     resolve(ctx, bucket, key, version).await?;
-    set_tags(ctx, io, (bucket, key, version), Vec::new(), 204).await
+    let change = VersionChange::Tags(Vec::new());
+    change_version(ctx, io, (bucket, key, version), named(version)?, change, 204).await
 }
 
 /// GetObjectAttributes: the attributes named in `x-amz-object-attributes`.

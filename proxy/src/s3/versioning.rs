@@ -63,6 +63,22 @@ pub fn version_header(head: &mut ResponseHead, meta: &ObjectMeta, named: bool) {
     }
 }
 
+/// Applies `change` to the version of `bucket`/`key` that `named` names (`version` as the
+/// request gave it) and answers `status` with its version id.
+pub async fn change_version(
+    ctx: &Ctx<'_>,
+    io: &mut ClientIo,
+    (bucket, key, version): (&str, &str, Option<&str>),
+    named: VersionRef,
+    change: s3o_store::VersionChange,
+    status: u16,
+) -> Result<(), ProxyError> {
+    let changed = ctx.core.shared.store.update_version(bucket, key, named, change).await?;
+    let mut head = base_head(status, ctx.rid).content_length(0);
+    version_header(&mut head, &changed, version.is_some());
+    io.respond(&head, &[]).await
+}
+
 /// GetBucketVersioning.
 pub async fn get_bucket_versioning(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) -> Result<(), ProxyError> {
     let meta = require_bucket(ctx, bucket).await?;
