@@ -32,3 +32,17 @@ pub fn parse_iso8601_ms(s: &str) -> Option<u64> {
     let days = s3o_sigv4::date::days_from_civil(y, m, day);
     u64::try_from(((days * 24 + h) * 60 + mi) * 60_000 + sec * 1000 + ms).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso8601_times_parse() {
+        assert_eq!(parse_iso8601_ms("1970-01-01T00:00:01.5Z"), Some(1500));
+        assert_eq!(parse_iso8601_ms("2026-03-02T14:30:00.000Z"), Some(1_772_461_800_000));
+        assert_eq!(parse_iso8601_ms("2026-03-02T14:30:00Z"), Some(1_772_461_800_000));
+        assert_eq!(parse_iso8601_ms("2026-13-02T14:30:00Z"), None);
+        assert_eq!(parse_iso8601_ms("yesterday"), None);
+    }
+}

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{xml_all, xml_one, Client, Response, TempDir, TestServer, AK, SK};
+use common::{xml_all, xml_one, Client, Response, TempDir, TestServer};
 
 /// A second read-write key that may create buckets but not bypass governance retention.
 const PLAIN_AK: &str = "AKIAPLAINWRITER00001";
@@ -423,7 +423,6 @@ fn lock_requests_need_a_locked_bucket_and_well_formed_documents() {
     // The read-only key may read lock settings but not change them.
     let mut ro = Client::new(srv.addr, common::RO_AK, common::RO_SK);
     assert_eq!(ro.send("PUT", "/lck", "versioning", &[], b"").status, 403);
-    let _ = (AK, SK);
 }
 
 #[test]

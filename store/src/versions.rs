@@ -76,6 +76,19 @@ pub enum BucketChange {
     ObjectLock(ObjectLock),
 }
 
+impl Versioning {
+    /// Whether a bucket with this versioning keeps `old` as a noncurrent version when a newer
+    /// version or a delete marker replaces it: always with versioning enabled; with it
+    /// suspended, unless it is the `null` version (which the newer one replaces).
+    pub fn keeps(self, old: &ObjectMeta) -> bool {
+        match self {
+            Versioning::Unversioned => false,
+            Versioning::Enabled => true,
+            Versioning::Suspended => old.versioned,
+        }
+    }
+}
+
 impl BucketChange {
     /// Applies the change to `bucket`, or says why its state refuses it.
     pub(crate) fn apply(&self, bucket: &mut crate::model::BucketMeta) -> Result<()> {

@@ -3,13 +3,13 @@
 //! bucket's default retention), and the lock headers GET and HEAD answer. The rules that forbid
 //! removing a locked version live in the store, where every deletion passes.
 
-use s3o_store::{BucketMeta, DefaultRetention, ObjectLock, ObjectMeta, Retention, VersionChange, VersionRef};
+use s3o_store::{BucketMeta, DefaultRetention, ObjectLock, ObjectMeta, Retention, VersionChange};
 
 use crate::client::{ClientIo, RequestBody};
 use crate::error::ProxyError;
 use crate::http::ResponseHead;
 use crate::s3::reply::{base_head, send_xml};
-use crate::s3::versioning::{bypass_governance, change_version, parse_version, resolve};
+use crate::s3::versioning::{bypass_governance, change_version, resolve};
 use crate::s3::{read_small_body, require_bucket, Ctx};
 use crate::xml::{self, iso8601_millis, LegalHoldDocument, ObjectLockConfiguration, RetentionDocument};
 
@@ -142,13 +142,12 @@ async fn locked_version(
     bucket: &str,
     key: &str,
     version: Option<&str>,
-) -> Result<(ObjectMeta, VersionRef), ProxyError> {
+) -> Result<ObjectMeta, ProxyError> {
     let meta = require_bucket(ctx, bucket).await?;
     if meta.object_lock.is_none() {
         return Err(no_lock());
     }
-    let named = version.map(parse_version).transpose()?.unwrap_or(VersionRef::Latest);
-    Ok((resolve(ctx, bucket, key, version).await?, named))
+    resolve(ctx, bucket, key, version).await
 }
 
 /// GetObjectRetention.
@@ -159,7 +158,7 @@ pub async fn get_retention(
     key: &str,
     version: Option<&str>,
 ) -> Result<(), ProxyError> {
-    let (meta, _) = locked_version(ctx, bucket, key, version).await?;
+    let meta = locked_version(ctx, bucket, key, version).await?;
     let retention = meta.retention.ok_or(ProxyError::NoSuchObjectLockConfiguration)?;
     send_xml(ctx, io, &RetentionDocument { retention }).await
 }
@@ -174,7 +173,7 @@ pub async fn put_retention(
     key: &str,
     version: Option<&str>,
 ) -> Result<(), ProxyError> {
-    let (_, named) = locked_version(ctx, bucket, key, version).await?;
+    locked_version(ctx, bucket, key, version).await?;
     let doc = read_small_body(io, body, xml::MAX_CONFIG_BODY_BYTES).await?;
     let retention = match xml::parse_retention(&doc).map_err(|_| ProxyError::MalformedXml)? {
         Some((mode, date)) => Some(Retention {
@@ -187,7 +186,7 @@ pub async fn put_retention(
         retention,
         bypass_governance: bypass_governance(ctx),
     };
-    change_version(ctx, io, (bucket, key, version), named, change, 200).await
+    change_version(ctx, io, (bucket, key, version), change, 200).await
 }
 
 /// GetObjectLegalHold.
@@ -198,7 +197,7 @@ pub async fn get_legal_hold(
     key: &str,
     version: Option<&str>,
 ) -> Result<(), ProxyError> {
-    let (meta, _) = locked_version(ctx, bucket, key, version).await?;
+    let meta = locked_version(ctx, bucket, key, version).await?;
     send_xml(ctx, io, &LegalHoldDocument { on: meta.legal_hold }).await
 }
 
@@ -211,16 +210,8 @@ pub async fn put_legal_hold(
     key: &str,
     version: Option<&str>,
 ) -> Result<(), ProxyError> {
-    let (_, named) = locked_version(ctx, bucket, key, version).await?;
+    locked_version(ctx, bucket, key, version).await?;
     let doc = read_small_body(io, body, xml::MAX_CONFIG_BODY_BYTES).await?;
     let on = xml::parse_legal_hold(&doc).map_err(|_| ProxyError::MalformedXml)?;
-    change_version(
-        ctx,
-        io,
-        (bucket, key, version),
-        named,
-        VersionChange::LegalHold(on),
-        200,
-    )
-    .await
+    change_version(ctx, io, (bucket, key, version), VersionChange::LegalHold(on), 200).await
 }

@@ -4,10 +4,10 @@
 use crate::client::{ClientIo, RequestBody};
 use crate::error::ProxyError;
 use crate::s3::reply::{base_head, send_xml_with};
-use crate::s3::versioning::{change_version, parse_version, resolve, version_header, version_id_header};
+use crate::s3::versioning::{change_version, resolve, version_header, version_id_header};
 use crate::s3::{read_small_body, Ctx};
 use crate::xml;
-use s3o_store::{VersionChange, VersionRef};
+use s3o_store::VersionChange;
 
 /// Most tags an object may carry (S3's limit).
 pub const MAX_TAGS: usize = 10;
@@ -52,11 +52,6 @@ pub fn header_tags(ctx: &Ctx<'_>) -> Result<Vec<(String, String)>, ProxyError> {
     Ok(tags)
 }
 
-/// The store's name for the version a request names (the latest without a version id).
-fn named(version: Option<&str>) -> Result<VersionRef, ProxyError> {
-    Ok(version.map(parse_version).transpose()?.unwrap_or(VersionRef::Latest))
-}
-
 /// GetObjectTagging.
 pub async fn get_tagging(
     ctx: &Ctx<'_>,
@@ -84,15 +79,7 @@ pub async fn put_tagging(
     let mut tags = xml::parse_tagging(&doc).map_err(|_| ProxyError::MalformedXml)?;
     validate_tags(&tags)?;
     tags.sort();
-    change_version(
-        ctx,
-        io,
-        (bucket, key, version),
-        named(version)?,
-        VersionChange::Tags(tags),
-        200,
-    )
-    .await
+    change_version(ctx, io, (bucket, key, version), VersionChange::Tags(tags), 200).await
 }
 
 /// DeleteObjectTagging.
@@ -105,7 +92,7 @@ pub async fn delete_tagging(
 ) -> Result<(), ProxyError> {
     resolve(ctx, bucket, key, version).await?;
     let change = VersionChange::Tags(Vec::new());
-    change_version(ctx, io, (bucket, key, version), named(version)?, change, 204).await
+    change_version(ctx, io, (bucket, key, version), change, 204).await
 }
 
 /// GetObjectAttributes: the attributes named in `x-amz-object-attributes`.

@@ -3,6 +3,9 @@
 //! without a version id. Everything is answered from the metadata store; a version's bytes live
 //! under its own physical key, so reading an old version is reading another key.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use s3o_store::{BucketChange, ObjectMeta, VersionQuery, VersionRef, Versioning};
 
 use crate::client::{ClientIo, RequestBody};
@@ -63,16 +66,16 @@ pub fn version_header(head: &mut ResponseHead, meta: &ObjectMeta, named: bool) {
     }
 }
 
-/// Applies `change` to the version of `bucket`/`key` that `named` names (`version` as the
-/// request gave it) and answers `status` with its version id.
+/// Applies `change` to the version of `bucket`/`key` the request named (the latest without a
+/// version id) and answers `status` with its version id.
 pub async fn change_version(
     ctx: &Ctx<'_>,
     io: &mut ClientIo,
     (bucket, key, version): (&str, &str, Option<&str>),
-    named: VersionRef,
     change: s3o_store::VersionChange,
     status: u16,
 ) -> Result<(), ProxyError> {
+    let named = version.map(parse_version).transpose()?.unwrap_or(VersionRef::Latest);
     let changed = ctx.core.shared.store.update_version(bucket, key, named, change).await?;
     let mut head = base_head(status, ctx.rid).content_length(0);
     version_header(&mut head, &changed, version.is_some());
@@ -205,13 +208,6 @@ pub async fn delete_object(
     io.respond(&head, &[]).await
 }
 
-/// What became of one object of a DeleteObjects request (owned, for the answer).
-struct Done {
-    marker: bool,
-    marker_version_id: Option<String>,
-    error: Option<(&'static str, String)>,
-}
-
 /// DeleteObjects: up to 1000 objects, each by key (as DeleteObject without a version id) or by
 /// key and version id; quiet mode.
 pub async fn delete_objects(
@@ -226,70 +222,53 @@ pub async fn delete_objects(
     let store = &ctx.core.shared.store;
     let bypass = bypass_governance(ctx);
     // Every deletion starts before the first is awaited, so an engine that commits at once (sled)
-    // has them all share flushes; each is durable before the answer.
-    let pending: Vec<_> = req
+    // has them all share flushes; each is durable before the answer. Each resolves to the id of
+    // the delete marker it made or removed, if any.
+    type Deletion = Pin<Box<dyn Future<Output = s3o_store::Result<Option<String>>>>>;
+    let pending: Vec<Result<Deletion, ProxyError>> = req
         .objects
         .iter()
-        .map(|o| match o.version_id.as_deref().map(parse_version) {
-            None => Ok((Some(store.delete_object(bucket, &o.key)), None)),
-            Some(Ok(v)) => Ok((None, Some(store.delete_version(bucket, &o.key, v, bypass)))),
-            Some(Err(e)) => Err(e),
+        .map(|o| match o.version_id.as_deref().map(parse_version).transpose()? {
+            None => {
+                let deleted = store.delete_object(bucket, &o.key);
+                Ok(Box::pin(async move { Ok(deleted.await?.marker.map(|m| m.version_id())) }) as Deletion)
+            }
+            Some(v) => {
+                let removed = store.delete_version(bucket, &o.key, v, bypass);
+                let marker = |m: ObjectMeta| m.delete_marker.then(|| m.version_id());
+                Ok(Box::pin(async move { Ok(removed.await?.and_then(marker)) }) as Deletion)
+            }
         })
         .collect();
-    let mut done = Vec::with_capacity(pending.len());
+    // Per object: the delete marker's id (made or removed) or the refusal's code and message.
+    let mut done: Vec<Result<Option<String>, (&'static str, String)>> = Vec::with_capacity(pending.len());
     for p in pending {
         let result = match p {
-            Ok((Some(plain), _)) => plain
-                .await
-                .map(|d| (d.marker.is_some(), d.marker.map(|m| m.version_id()))),
-            Ok((_, Some(version))) => version.await.map(|removed| {
-                let marker = removed.as_ref().is_some_and(|m| m.delete_marker);
-                (marker, removed.filter(|m| m.delete_marker).map(|m| m.version_id()))
-            }),
-            Ok((None, None)) => Ok((false, None)),
-            Err(e) => {
-                done.push(Done {
-                    marker: false,
-                    marker_version_id: None,
-                    error: Some((e.code(), e.to_string())),
-                });
-                continue;
-            }
+            Ok(deletion) => match deletion.await {
+                // The store cannot commit: the whole request fails (503, retryable).
+                Err(e) if e.is_unavailable() => return Err(e.into()),
+                result => result.map_err(ProxyError::from),
+            },
+            Err(e) => Err(e),
         };
-        match result {
-            Ok((marker, marker_version_id)) => done.push(Done {
-                marker,
-                marker_version_id,
-                error: None,
-            }),
-            // The store cannot commit: the whole request fails (503, retryable).
-            Err(e) if e.is_unavailable() => return Err(e.into()),
-            Err(e) => {
-                let e = ProxyError::from(e);
-                done.push(Done {
-                    marker: false,
-                    marker_version_id: None,
-                    error: Some((e.code(), e.to_string())),
-                });
-            }
-        }
+        done.push(result.map_err(|e| (e.code(), e.to_string())));
     }
     let outcomes: Vec<xml::DeleteOutcome<'_>> = req
         .objects
         .iter()
         .zip(&done)
-        .map(|(o, d)| match &d.error {
-            Some((code, message)) => xml::DeleteOutcome::Failed {
+        .map(|(o, d)| match d {
+            Err((code, message)) => xml::DeleteOutcome::Failed {
                 key: &o.key,
                 version_id: o.version_id.as_deref(),
                 code,
                 message,
             },
-            None => xml::DeleteOutcome::Deleted {
+            Ok(marker) => xml::DeleteOutcome::Deleted {
                 key: &o.key,
                 version_id: o.version_id.as_deref(),
-                delete_marker: d.marker,
-                marker_version_id: d.marker_version_id.as_deref(),
+                delete_marker: marker.is_some(),
+                marker_version_id: marker.as_deref(),
             },
         })
         .collect();

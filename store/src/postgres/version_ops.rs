@@ -11,7 +11,7 @@ use super::error::PgErr;
 use super::objects::{lock_for_write, Tasks, ENQUEUE_MANY, OBJECTS};
 use super::pool::Conn;
 use super::versions::{
-    current_of, discard, keeps, missing, noncurrent_query, remove_null, version_of, Settings, VersionRow, VERSIONS,
+    current_of, discard, missing, remove_null, version_of, NoncurrentQuery, Settings, VersionRow, VERSIONS,
 };
 use super::{attempt, big, encode, together, Db};
 use crate::error::{Result, StoreError};
@@ -36,15 +36,12 @@ pub(crate) async fn get_version(
     version: VersionRef,
 ) -> Result<Option<ObjectMeta>> {
     let key = key.into_bytes();
-    let (sql, id) = noncurrent_query(version);
+    let older = NoncurrentQuery::of(version);
     attempt!(db, |conn| async {
         let current_st = conn.st(GET_CURRENT).await?;
-        let older_st = conn.st(sql).await?;
+        let older_st = conn.st(older.sql).await?;
         let c = conn.client();
-        let params: Vec<&(dyn ToSql + Sync)> = match &id {
-            Some(v) => vec![&bucket, &key, v],
-            None => vec![&bucket, &key],
-        };
+        let params = older.params(&bucket, &key);
         // One snapshot for both reads, so a version moving between the tables is seen once.
         let (_, current, older, _) = together!(
             c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
@@ -69,12 +66,9 @@ async fn lock_versions(
 ) -> std::result::Result<(Option<ObjectMeta>, Vec<ObjectMeta>, Settings), PgErr> {
     let text = String::from_utf8_lossy(key).into_owned();
     let (current, settings) = lock_for_write(conn, true, bucket, &text, &WriteCondition::None).await?;
-    let (sql, id) = noncurrent_query(version);
-    let st = conn.st(sql).await?;
-    let rows = match &id {
-        Some(v) => conn.client().query(&st, &[bucket, key, v]).await?,
-        None => conn.client().query(&st, &[bucket, key]).await?,
-    };
+    let query = NoncurrentQuery::of(version);
+    let st = conn.st(query.sql).await?;
+    let rows = conn.client().query(&st, &query.params(bucket, key)).await?;
     let older = rows
         .iter()
         .map(|r| version_of(VERSIONS, r))
@@ -134,7 +128,7 @@ async fn delete_object_tx(
     let mut kept = None;
     if let Some(old) = &previous {
         deltas.current(bucket, old, -1);
-        if keeps(settings.versioning, old) {
+        if settings.versioning.keeps(old) {
             deltas.noncurrent(bucket, 1);
             kept = Some(VersionRow::of(old)?);
         } else {

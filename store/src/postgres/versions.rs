@@ -142,16 +142,6 @@ pub(crate) fn discard(
     }
 }
 
-/// Whether a bucket with `versioning` keeps `old` as a noncurrent version when a newer one
-/// replaces it (with versioning suspended, the `null` version is replaced, not kept).
-pub(crate) fn keeps(versioning: Versioning, old: &ObjectMeta) -> bool {
-    match versioning {
-        Versioning::Unversioned => false,
-        Versioning::Enabled => true,
-        Versioning::Suspended => old.versioned,
-    }
-}
-
 /// Removes the key's noncurrent `null` version, if any, inside the caller's transaction (with
 /// versioning suspended, a new `null` version or delete marker replaces it).
 pub(crate) async fn remove_null(
@@ -207,7 +197,7 @@ impl Install {
         let mut kept = None;
         if let Some(old) = &current {
             deltas.current(bucket, old, -1);
-            if keeps(settings.versioning, old) {
+            if settings.versioning.keeps(old) {
                 deltas.noncurrent(bucket, 1);
                 kept = Some(VersionRow::of(old)?);
             } else {
@@ -227,12 +217,29 @@ impl Install {
 }
 
 /// The statement reading the version `version` names among a key's noncurrent ones (`Latest`:
-/// the newest), with its parameters after bucket and key.
-pub(crate) fn noncurrent_query(version: VersionRef) -> (&'static str, Option<i64>) {
-    match version {
-        VersionRef::Latest => (NEWEST_TWO, None),
-        VersionRef::Null => (GET_NULL, None),
-        VersionRef::Id(v) => (GET_BY_ID, Some(big(v))),
+/// the newest two), and the version number it takes after bucket and key.
+pub(crate) struct NoncurrentQuery {
+    pub(crate) sql: &'static str,
+    id: Option<i64>,
+}
+
+impl NoncurrentQuery {
+    /// The query for `version`.
+    pub(crate) fn of(version: VersionRef) -> Self {
+        let (sql, id) = match version {
+            VersionRef::Latest => (NEWEST_TWO, None),
+            VersionRef::Null => (GET_NULL, None),
+            VersionRef::Id(v) => (GET_BY_ID, Some(big(v))),
+        };
+        Self { sql, id }
+    }
+
+    /// Its parameters for `bucket`/`key`.
+    pub(crate) fn params<'a>(&'a self, bucket: &'a String, key: &'a Vec<u8>) -> Vec<&'a (dyn ToSql + Sync)> {
+        match &self.id {
+            Some(v) => vec![bucket, key, v],
+            None => vec![bucket, key],
+        }
     }
 }
 

@@ -123,7 +123,7 @@ pub(crate) fn install_in(
         }
         Some(old) => {
             record.logical_bytes = record.logical_bytes.saturating_sub(old.size).saturating_add(meta.size);
-            if keeps(record.versioning, old) {
+            if record.versioning.keeps(old) {
                 t.versions
                     .insert(version_key(bucket, key, old.version), encode(VERSIONS, old)?)?;
                 record.version_count = record.version_count.saturating_add(1);
@@ -143,17 +143,6 @@ pub(crate) fn install_in(
     t.buckets.insert(bucket.as_bytes(), encode(BUCKETS, &record)?)?;
     let id = meta.versioned.then(|| meta.version_id());
     Ok((queued, id))
-}
-
-/// Whether a bucket with `versioning` keeps `old` as a noncurrent version when a newer one
-/// replaces it: always with versioning enabled; with it suspended, unless it is the `null`
-/// version (which the newer one replaces).
-pub(crate) fn keeps(versioning: Versioning, old: &ObjectMeta) -> bool {
-    match versioning {
-        Versioning::Unversioned => false,
-        Versioning::Enabled => true,
-        Versioning::Suspended => old.versioned,
-    }
 }
 
 impl SledEngine {

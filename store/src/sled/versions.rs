@@ -14,7 +14,7 @@ use sled::Transactional;
 use super::commit::CommitTicket;
 use super::error::TxError;
 use super::layout::{decode, encode, object_key, version_key, versions_of, BUCKETS, OBJECTS, VERSIONS};
-use super::objects::{bucket_in, keeps, VersionTrees};
+use super::objects::{bucket_in, VersionTrees};
 use super::stats::StatsDelta;
 use super::SledEngine;
 use crate::error::{Result, StoreError};
@@ -114,7 +114,7 @@ impl SledEngine {
             if let Some(old) = &previous {
                 record.object_count = record.object_count.saturating_sub(1);
                 record.logical_bytes = record.logical_bytes.saturating_sub(old.size);
-                if keeps(record.versioning, old) {
+                if record.versioning.keeps(old) {
                     t.versions
                         .insert(version_key(bucket, key, old.version), encode(VERSIONS, old)?)?;
                     record.version_count = record.version_count.saturating_add(1);

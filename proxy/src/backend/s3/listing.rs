@@ -108,15 +108,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn iso8601_times_parse() {
-        assert_eq!(parse_iso8601_ms("1970-01-01T00:00:01.5Z"), Some(1500));
-        assert_eq!(parse_iso8601_ms("2026-03-02T14:30:00.000Z"), Some(1_772_461_800_000));
-        assert_eq!(parse_iso8601_ms("2026-03-02T14:30:00Z"), Some(1_772_461_800_000));
-        assert_eq!(parse_iso8601_ms("2026-13-02T14:30:00Z"), None);
-        assert_eq!(parse_iso8601_ms("yesterday"), None);
-    }
-
-    #[test]
     fn listings_decode() {
         let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
 <ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><IsTruncated>true</IsTruncated>

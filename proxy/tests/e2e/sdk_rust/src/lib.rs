@@ -250,3 +250,26 @@ impl HttpStatus for aws_sdk_s3::config::http::HttpResponse {
         self.status().as_u16()
     }
 }
+
+/// A client's `main`: parses its arguments, runs it on a current-thread tokio runtime, prints
+/// how long the checks took, or the first failure and exits 1.
+pub fn main_with<A, F: std::future::Future<Output = Result<()>>>(
+    parse_args: impl FnOnce() -> Result<A>,
+    run: impl FnOnce(A) -> F,
+) {
+    let started = std::time::Instant::now();
+    let result = parse_args().and_then(|args| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| anyhow!("starting the tokio runtime: {e}"))?
+            .block_on(run(args))
+    });
+    match result {
+        Ok(()) => println!("all checks passed in {:.1} s", started.elapsed().as_secs_f64()),
+        Err(e) => {
+            eprintln!("FAILED: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}

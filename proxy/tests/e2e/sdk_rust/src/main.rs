@@ -112,21 +112,7 @@ fn parse_args() -> Result<Args> {
 // The run
 
 fn main() {
-    let started = Instant::now();
-    let result = parse_args().and_then(|args| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("starting the tokio runtime")?
-            .block_on(run(args))
-    });
-    match result {
-        Ok(()) => println!("all checks passed in {:.1} s", started.elapsed().as_secs_f64()),
-        Err(e) => {
-            eprintln!("FAILED: {e:#}");
-            std::process::exit(1);
-        }
-    }
+    s3o_e2e_sdk_rust::main_with(parse_args, run);
 }
 
 async fn run(args: Args) -> Result<()> {

@@ -47,7 +47,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, SharedHttpClient};
@@ -203,21 +203,7 @@ fn sdk_client(args: &Args, http: SharedHttpClient, wire: Option<Wire>) -> Client
 // The run
 
 fn main() {
-    let started = Instant::now();
-    let result = parse_args().and_then(|args| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("starting the tokio runtime")?
-            .block_on(run(args))
-    });
-    match result {
-        Ok(()) => println!("all checks passed in {:.1} s", started.elapsed().as_secs_f64()),
-        Err(e) => {
-            eprintln!("FAILED: {e:#}");
-            std::process::exit(1);
-        }
-    }
+    s3o_e2e_sdk_rust::main_with(parse_args, run);
 }
 
 async fn run(args: Args) -> Result<()> {
