@@ -31,7 +31,10 @@ pub async fn resolve(ctx: &Ctx<'_>, bucket: &str, key: &str, version: Option<&st
         if let Some(meta) = store.get_object(bucket, key).await? {
             return Ok(meta);
         }
-        require_bucket(ctx, bucket).await?;
+        // Only a bucket that had versioning can hide a key behind a delete marker.
+        if require_bucket(ctx, bucket).await?.versioning == Versioning::Unversioned {
+            return Err(ProxyError::NoSuchKey);
+        }
         return match store.get_version(bucket, key, VersionRef::Latest).await? {
             Some(marker) if marker.delete_marker => Err(ProxyError::DeleteMarker {
                 version_id: marker.version_id(),
