@@ -10,10 +10,11 @@ use tokio_postgres::Row;
 use super::batch::Batch;
 use super::counters::Deltas;
 use super::error::PgErr;
+use super::objects::commit_with;
 use super::objects::{lock_for_write, ObjectRow, Tasks, ENQUEUE_MANY, LOCK_BUCKET_SHARED};
 use super::pool::Conn;
 use super::releases::LOCAL;
-use super::versions::{add_install, Install, VersionRow};
+use super::versions::{Install, INSERT_VERSION};
 use super::{attempt, big, decode, encode, together, unbig, Db};
 use crate::error::{Result, StoreError};
 use crate::model::{Accounting, CleanupReason, CleanupTask, CompletedUpload, ObjectMeta, Part, Upload, WriteCondition};
@@ -316,38 +317,20 @@ async fn complete_tx(conn: &mut Conn<'_>, done: &Complete) -> std::result::Resul
         },
     )?;
     let now = big(now_ms());
-    let delete_parts = conn.st(DELETE_PARTS).await?;
-    let delete_upload = conn.st(DELETE_UPLOAD).await?;
-    let remember = conn.st(REMEMBER_COMPLETED).await?;
-    let write = conn.st(ObjectRow::sql(install.exists)).await?;
-    let keep = VersionRow::statement(conn).await?;
-    let enqueue = conn.st(ENQUEUE_MANY).await?;
-    let counters = deltas.prepare(conn).await?;
     let id_params: [&(dyn ToSql + Sync); 1] = [&done.upload_id];
     let remember_params: [&(dyn ToSql + Sync); 3] = [&done.upload_id, &now, &tombstone];
     let row_params = install.row.params(&upload.bucket, &key);
     let kept_params = install.kept.as_ref().map(|k| k.params(&upload.bucket, &key));
-    let task_params = tasks.params();
-    let counter_params = counters.as_ref().map(|a| a.params());
-    let mut batch = Batch::new(conn.client());
-    batch.exec(&delete_parts, &id_params);
-    batch.exec(&delete_upload, &id_params);
-    batch.exec(&remember, &remember_params);
-    add_install(
-        &mut batch,
-        &write,
-        &keep,
-        &row_params,
-        kept_params.as_ref().map(|p| &p[..]),
-    );
-    if let (Some(a), Some(p)) = (&counters, &counter_params) {
-        batch.exec(&a.st, p);
+    let mut queued = vec![
+        (DELETE_PARTS, id_params.to_vec()),
+        (DELETE_UPLOAD, id_params.to_vec()),
+        (REMEMBER_COMPLETED, remember_params.to_vec()),
+        (ObjectRow::sql(install.exists), row_params.to_vec()),
+    ];
+    if let Some(p) = &kept_params {
+        queued.push((INSERT_VERSION, p.to_vec()));
     }
-    if tasks.len() > 0 {
-        batch.exec(&enqueue, &task_params);
-    }
-    batch.simple("COMMIT");
-    batch.run().await?;
+    commit_with(conn, &queued, &deltas, &tasks).await?;
     Ok(install.version_id)
 }
 

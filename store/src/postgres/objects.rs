@@ -12,7 +12,7 @@ use super::counters::Deltas;
 use super::error::PgErr;
 use super::pool::Conn;
 use super::releases::LOCAL;
-use super::versions::{add_install, Install, Settings, VersionRow};
+use super::versions::{Install, Settings, INSERT_VERSION};
 use super::{attempt, big, decode, encode, num, together, unbig, Db};
 use crate::error::{Result, StoreError};
 use crate::model::{BucketMeta, CleanupTask, ObjectMeta, WriteCondition};
@@ -300,36 +300,49 @@ async fn put_object_tx(
         &mut tasks,
     )
     .await?;
-    let write = conn.st(ObjectRow::sql(install.exists)).await?;
-    let keep = VersionRow::statement(conn).await?;
-    let counters = deltas.prepare(conn).await?;
-    let enqueue = conn.st(ENQUEUE_MANY).await?;
-    let consume = conn.st(CONSUME_RESERVATIONS).await?;
-    let task_params = tasks.params();
-    let consume_params: [&(dyn ToSql + Sync); 2] = [&db.instance, reservations];
-    let counter_params = counters.as_ref().map(|a| a.params());
     let row_params = install.row.params(&put.bucket, &key);
     let kept_params = install.kept.as_ref().map(|k| k.params(&put.bucket, &key));
+    let consume_params: [&(dyn ToSql + Sync); 2] = [&db.instance, reservations];
+    let mut queued = vec![(ObjectRow::sql(install.exists), row_params.to_vec())];
+    if let Some(p) = &kept_params {
+        queued.push((INSERT_VERSION, p.to_vec()));
+    }
+    if !reservations.is_empty() {
+        queued.push((CONSUME_RESERVATIONS, consume_params.to_vec()));
+    }
+    commit_with(conn, &queued, &deltas, &tasks).await?;
+    Ok(install.version_id)
+}
+
+/// Sends `queued` statements, then the counters' changes, the cleanup tasks and `COMMIT`, in one
+/// pipelined batch inside the caller's transaction.
+pub(crate) async fn commit_with(
+    conn: &mut Conn<'_>,
+    queued: &[(&'static str, Vec<&(dyn ToSql + Sync)>)],
+    deltas: &Deltas,
+    tasks: &Tasks,
+) -> std::result::Result<(), PgErr> {
+    let mut statements = Vec::with_capacity(queued.len());
+    for (sql, _) in queued {
+        statements.push(conn.st(sql).await?);
+    }
+    let counters = deltas.prepare(conn).await?;
+    let enqueue = conn.st(ENQUEUE_MANY).await?;
+    let counter_params = counters.as_ref().map(|a| a.params());
+    let task_params = tasks.params();
     let mut batch = Batch::new(conn.client());
-    add_install(
-        &mut batch,
-        &write,
-        &keep,
-        &row_params,
-        kept_params.as_ref().map(|p| &p[..]),
-    );
+    for (st, (_, params)) in statements.iter().zip(queued) {
+        batch.exec(st, params);
+    }
     if let (Some(a), Some(p)) = (&counters, &counter_params) {
         batch.exec(&a.st, p);
     }
     if tasks.len() > 0 {
         batch.exec(&enqueue, &task_params);
     }
-    if !reservations.is_empty() {
-        batch.exec(&consume, &consume_params);
-    }
     batch.simple("COMMIT");
     batch.run().await?;
-    Ok(install.version_id)
+    Ok(())
 }
 
 /// Locks `bucket` against deletion and `key` against other writers, inside the caller's

@@ -5,10 +5,9 @@
 
 use tokio_postgres::types::ToSql;
 
-use super::batch::Batch;
 use super::counters::Deltas;
 use super::error::PgErr;
-use super::objects::{lock_for_write, Tasks, ENQUEUE_MANY, OBJECTS};
+use super::objects::{commit_with, lock_for_write, Tasks, OBJECTS};
 use super::pool::Conn;
 use super::versions::{
     current_of, discard, missing, remove_null, version_of, NoncurrentQuery, Settings, VersionRow, VERSIONS,
@@ -76,36 +75,6 @@ async fn lock_versions(
     Ok((current, older, settings))
 }
 
-/// Sends the counters' changes, the cleanup tasks and `COMMIT` after `queued` statements.
-async fn commit(
-    conn: &mut Conn<'_>,
-    queued: &[(&'static str, Vec<&(dyn ToSql + Sync)>)],
-    deltas: &Deltas,
-    tasks: &Tasks,
-) -> std::result::Result<(), PgErr> {
-    let mut statements = Vec::with_capacity(queued.len());
-    for (sql, _) in queued {
-        statements.push(conn.st(sql).await?);
-    }
-    let counters = deltas.prepare(conn).await?;
-    let enqueue = conn.st(ENQUEUE_MANY).await?;
-    let counter_params = counters.as_ref().map(|a| a.params());
-    let task_params = tasks.params();
-    let mut batch = Batch::new(conn.client());
-    for (st, (_, params)) in statements.iter().zip(queued) {
-        batch.exec(st, params);
-    }
-    if let (Some(a), Some(p)) = (&counters, &counter_params) {
-        batch.exec(&a.st, p);
-    }
-    if tasks.len() > 0 {
-        batch.exec(&enqueue, &task_params);
-    }
-    batch.simple("COMMIT");
-    batch.run().await?;
-    Ok(())
-}
-
 /// Deletes a key as a DELETE without a version id does (see
 /// [`Engine::delete_object`](crate::Engine::delete_object)).
 pub(crate) async fn delete_object(db: &Db, bucket: String, key: String) -> Result<Deleted> {
@@ -160,7 +129,7 @@ async fn delete_object_tx(
     for row in kept.iter().chain(marker_row.iter()) {
         queued.push((insert, row.params(bucket, key).to_vec()));
     }
-    commit(conn, &queued, &deltas, &tasks).await?;
+    commit_with(conn, &queued, &deltas, &tasks).await?;
     Ok(Deleted { previous, marker })
 }
 
@@ -235,7 +204,7 @@ async fn delete_version_tx(
         queued.push((DELETE_VERSION, vec![bucket, key, v]));
         queued.push((super::objects::INSERT_OBJECT, row.params(bucket, key).to_vec()));
     }
-    commit(conn, &queued, &deltas, &tasks).await?;
+    commit_with(conn, &queued, &deltas, &tasks).await?;
     Ok(Some(target))
 }
 
@@ -268,7 +237,7 @@ pub(crate) async fn update_version(
         } else {
             vec![(SET_VERSION_META, vec![&bucket, &key, &v, &value])]
         };
-        commit(&mut conn, &queued, &Deltas::default(), &Tasks::default()).await?;
+        commit_with(&mut conn, &queued, &Deltas::default(), &Tasks::default()).await?;
         Ok::<_, PgErr>(meta)
     })
 }
@@ -297,9 +266,10 @@ pub(crate) async fn update_bucket(db: &Db, name: String, change: BucketChange) -
             object_lock: meta.object_lock,
         }
         .column()?;
-        commit(
+        let params: Vec<&(dyn ToSql + Sync)> = vec![&name, &column];
+        commit_with(
             &mut conn,
-            &[(SET_SETTINGS, vec![&name, &column])],
+            &[(SET_SETTINGS, params)],
             &Deltas::default(),
             &Tasks::default(),
         )

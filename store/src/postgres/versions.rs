@@ -9,9 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Row, Statement};
+use tokio_postgres::Row;
 
-use super::batch::Batch;
 use super::counters::Deltas;
 use super::error::PgErr;
 use super::objects::{ObjectRow, Tasks, OBJECTS};
@@ -100,11 +99,6 @@ impl VersionRow {
     /// The parameters of an insert of the row for `bucket`/`key`.
     pub(crate) fn params<'a>(&'a self, bucket: &'a String, key: &'a Vec<u8>) -> [&'a (dyn ToSql + Sync); 5] {
         [bucket, key, &self.version, &self.null, &self.value]
-    }
-
-    /// The insert statement.
-    pub(crate) async fn statement(conn: &mut Conn<'_>) -> Result<Statement, PgErr> {
-        conn.st(INSERT_VERSION).await
     }
 }
 
@@ -255,18 +249,4 @@ pub(crate) fn missing(bucket: &str, key: &[u8], version: VersionRef) -> PgErr {
         &String::from_utf8_lossy(key),
         version,
     ))
-}
-
-/// Queues an [`Install`]'s writes: the object row (`row_params`) and the kept version's row.
-pub(crate) fn add_install<'a>(
-    batch: &mut Batch<'a>,
-    write: &'a Statement,
-    keep: &'a Statement,
-    row_params: &'a [&'a (dyn ToSql + Sync)],
-    kept_params: Option<&'a [&'a (dyn ToSql + Sync)]>,
-) {
-    batch.exec(write, row_params);
-    if let Some(p) = kept_params {
-        batch.exec(keep, p);
-    }
 }
