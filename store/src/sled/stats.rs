@@ -241,6 +241,22 @@ mod tests {
         }
     }
 
+    /// `open()`, tried again (bounded) while the directory is still locked: sled lets go of its
+    /// lock when the background threads of a dropped handle end, a moment after the drop.
+    fn when_unlocked<T, E: std::fmt::Display>(open: impl Fn() -> std::result::Result<T, E>) -> T {
+        let t0 = std::time::Instant::now();
+        loop {
+            match open() {
+                Ok(opened) => return opened,
+                Err(e) if t0.elapsed() < std::time::Duration::from_secs(10) => {
+                    eprintln!("reopen: {e}; trying again");
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => panic!("reopen: {e}"),
+            }
+        }
+    }
+
     #[test]
     fn a_store_written_before_the_totals_gets_them_built_when_opened() {
         let dir = crate::scratch_path("stats");
@@ -275,7 +291,7 @@ mod tests {
         }
         {
             // Forget the totals, as a store from before them would have none.
-            let db = sled::open(&dir).unwrap();
+            let db = when_unlocked(|| sled::open(&dir));
             db.open_tree(crate::sled_engine::layout::BACKEND_STATS)
                 .unwrap()
                 .clear()
@@ -283,7 +299,7 @@ mod tests {
             db.open_tree(crate::sled_engine::layout::META).unwrap().clear().unwrap();
             db.flush().unwrap();
         }
-        let store = Store::open(&dir).unwrap();
+        let store = when_unlocked(|| Store::open(&dir));
         let got = ok(store.backend_stats());
         assert_eq!(got, want);
         let counts: Vec<_> = got
