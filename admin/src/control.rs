@@ -115,6 +115,18 @@ pub struct BackendStatus {
     pub egress_bytes: u64,
     /// Bytes written to it this period.
     pub ingress_bytes: u64,
+    /// Its monthly API request limit; 0 means no limit.
+    pub api_request_limit: u64,
+    /// Its monthly egress limit in bytes; 0 means no limit.
+    pub egress_byte_limit: u64,
+    /// Its monthly ingress limit in bytes; 0 means no limit.
+    pub ingress_byte_limit: u64,
+    /// Whether its circuit breaker lets requests through.
+    pub healthy: bool,
+    /// Its circuit breaker: `closed`, `open` or `half-open`.
+    pub circuit: String,
+    /// Whether it is being drained (no new copies go to it).
+    pub draining: bool,
 }
 
 /// One background worker's last-tick health (`/admin/api/workers`).

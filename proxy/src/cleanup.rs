@@ -34,7 +34,7 @@ pub struct CleanupWorker {
 impl CleanupWorker {
     /// The worker, with its own clients of the backends (following the live state).
     pub fn new(shared: Arc<Shared>) -> CleanupWorker {
-        let backends = BackendSet::for_metrics(shared.metrics.clone());
+        let backends = BackendSet::empty(shared.metrics.clone(), shared.breakers.clone());
         CleanupWorker { shared, backends }
     }
 }

@@ -1,7 +1,7 @@
 //! The configuration: one TOML file with `${ENV}` expansion, checked by `s3-orchestrator validate`.
 //! Every key is shown in `configs/example.toml`.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -9,10 +9,14 @@ use serde::Deserialize;
 
 pub use crate::admin_config::{AdminConfig, UiConfig};
 use crate::error::ConfigError;
+pub use crate::orchestrator::config::{
+    CleanupConfig, DrainConfig, HealthConfig, RebalanceConfig, RebalanceStrategy, ReplicationConfig, ReplicationMode,
+};
+use crate::orchestrator::limits::MonthlyLimits;
 pub use crate::store_config::{EngineKind, StoreConfig};
 
 /// The whole configuration file.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Listener, threads, region and data directory.
@@ -41,6 +45,21 @@ pub struct Config {
     /// The metadata engine (absent: sled in `server.data_dir`).
     #[serde(default)]
     pub store: StoreConfig,
+    /// Copies per object and how they are written.
+    #[serde(default)]
+    pub replication: ReplicationConfig,
+    /// Circuit breakers and health probes.
+    #[serde(default)]
+    pub health: HealthConfig,
+    /// Rebalancing between backends.
+    #[serde(default)]
+    pub rebalance: RebalanceConfig,
+    /// Draining backends.
+    #[serde(default)]
+    pub drain: DrainConfig,
+    /// The cleanup queue and the orphan sweep.
+    #[serde(default)]
+    pub cleanup: CleanupConfig,
 }
 
 /// `[server]`.
@@ -181,6 +200,10 @@ pub struct BackendConfig {
     pub kind: BackendKind,
     /// Bytes this backend may hold; absent = unlimited.
     pub quota_bytes: Option<u64>,
+    /// Free-form labels (`provider`, `region`, `site`...) that bucket placement policies name.
+    pub labels: BTreeMap<String, String>,
+    /// Monthly API request, egress and ingress limits.
+    pub limits: MonthlyLimits,
 }
 
 /// The kind of a backend and its settings.
@@ -226,6 +249,11 @@ struct RawBackend {
     name: String,
     kind: String,
     quota_bytes: Option<u64>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    api_request_limit: Option<u64>,
+    egress_byte_limit: Option<u64>,
+    ingress_byte_limit: Option<u64>,
     path: Option<PathBuf>,
     endpoint: Option<String>,
     region: Option<String>,
@@ -282,10 +310,18 @@ impl TryFrom<RawBackend> for BackendConfig {
                 ))
             }
         };
+        // 0 means no limit, as in the seed's UsageLimits.
+        let limit = |v: Option<u64>| v.filter(|&n| n > 0);
         Ok(BackendConfig {
             name: r.name,
             kind,
             quota_bytes: r.quota_bytes,
+            labels: r.labels,
+            limits: MonthlyLimits {
+                api_requests: limit(r.api_request_limit),
+                egress_bytes: limit(r.egress_byte_limit),
+                ingress_bytes: limit(r.ingress_byte_limit),
+            },
         })
     }
 }
@@ -316,6 +352,18 @@ pub struct BucketConfig {
     /// Placement strategy.
     #[serde(default)]
     pub placement: Placement,
+    /// Copies of each object (absent: `[replication] factor`).
+    #[serde(default)]
+    pub replication: Option<u32>,
+    /// Label keys on which the copies of an object must all differ (one copy per provider).
+    #[serde(default)]
+    pub distinct: Vec<String>,
+    /// Labels every copy's backend must carry.
+    #[serde(default)]
+    pub require: BTreeMap<String, String>,
+    /// Labels at least one copy's backend must carry (the off-site copy of a 3-2-1 setup).
+    #[serde(default)]
+    pub require_one: BTreeMap<String, String>,
 }
 
 /// `[defaults]`: backends and placement of buckets created through the S3 API.
@@ -327,6 +375,18 @@ pub struct BucketDefaults {
     /// Placement strategy.
     #[serde(default)]
     pub placement: Placement,
+    /// Copies of each object (absent: `[replication] factor`).
+    #[serde(default)]
+    pub replication: Option<u32>,
+    /// Label keys on which the copies of an object must all differ (one copy per provider).
+    #[serde(default)]
+    pub distinct: Vec<String>,
+    /// Labels every copy's backend must carry.
+    #[serde(default)]
+    pub require: BTreeMap<String, String>,
+    /// Labels at least one copy's backend must carry (the off-site copy of a 3-2-1 setup).
+    #[serde(default)]
+    pub require_one: BTreeMap<String, String>,
 }
 
 /// Read-only or read-write.
@@ -372,6 +432,17 @@ impl CredentialConfig {
     /// Whether this key may touch `bucket`.
     pub fn may_use(&self, bucket: &str) -> bool {
         self.buckets.iter().any(|b| b == "*" || b == bucket)
+    }
+}
+
+/// Refuses a replication factor of 0 or above the number of backends a bucket may use.
+fn check_factor(what: &str, factor: Option<u32>, backends: usize) -> Result<(), ConfigError> {
+    match factor {
+        Some(0) => Err(ConfigError::Invalid(format!("{what}: replication must be at least 1"))),
+        Some(n) if n as usize > backends => Err(ConfigError::Invalid(format!(
+            "{what}: replication {n} needs at least {n} backends, it lists {backends}"
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -466,7 +537,13 @@ impl Config {
         if self.backends.is_empty() {
             return bad("at least one [[backends]] is required".into());
         }
-        if let Some(problem) = self.store.problem() {
+        let problems = [
+            self.store.problem(),
+            self.replication.problem(),
+            self.health.problem(),
+            self.rebalance.problem(),
+        ];
+        if let Some(problem) = problems.into_iter().flatten().next() {
             return bad(problem);
         }
         let l = &self.limits;
@@ -511,9 +588,11 @@ impl Config {
                 return bad(format!("bucket '{}' is defined twice", b.name));
             }
             check_list(&format!("bucket '{}'", b.name), &b.backends)?;
+            check_factor(&format!("bucket '{}'", b.name), b.replication, b.backends.len())?;
         }
         if let Some(d) = &self.defaults {
             check_list("[defaults]", &d.backends)?;
+            check_factor("[defaults]", d.replication, d.backends.len())?;
         }
         if self.credentials.is_empty() {
             return bad("at least one [[credentials]] is required".into());
@@ -547,6 +626,11 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The replication factor of a bucket that states `own` (else `[replication] factor`).
+    pub fn factor(&self, own: Option<u32>) -> usize {
+        own.unwrap_or(self.replication.factor).max(1) as usize
     }
 
     /// The number of worker threads to run.

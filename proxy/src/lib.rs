@@ -23,6 +23,7 @@ pub mod error;
 pub mod http;
 pub mod live;
 pub mod metrics;
+pub mod orchestrator;
 pub mod orphans;
 pub mod reload;
 pub mod s3;

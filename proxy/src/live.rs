@@ -17,17 +17,54 @@ use parking_lot::RwLock;
 use s3o_sigv4::CredentialProvider;
 
 use crate::backend::Backend;
+use crate::config::ReplicationMode;
 use crate::config::{BackendConfig, Config, CredentialConfig, Limits, Placement};
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
+use crate::orchestrator::health::Breakers;
+use crate::orchestrator::policy::{Labels, Policy};
 
-/// Where a bucket's objects may go.
+/// Where a bucket's objects may go, and how many copies each gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BucketPlacement {
     /// Backend names in order.
     pub backends: Vec<String>,
     /// Strategy.
     pub placement: Placement,
+    /// Copies per object and the rules over the labels of the backends holding them.
+    pub policy: Policy,
+    /// How the copies of a new object are written.
+    pub mode: ReplicationMode,
+    /// Synchronous mode: copies that must succeed for a write to succeed (1..=factor).
+    pub quorum: usize,
+}
+
+impl BucketPlacement {
+    /// The placement of a bucket configured with these settings.
+    fn new(
+        cfg: &Config,
+        backends: &[String],
+        placement: Placement,
+        own: (Option<u32>, &[String], &Labels, &Labels),
+    ) -> BucketPlacement {
+        let factor = cfg.factor(own.0);
+        let quorum = match cfg.replication.write_quorum as usize {
+            0 => factor,
+            q => q.min(factor),
+        };
+        BucketPlacement {
+            backends: backends.to_vec(),
+            placement,
+            policy: Policy {
+                factor,
+                distinct: own.1.to_vec(),
+                require: own.2.clone(),
+                require_one: own.3.clone(),
+            },
+            mode: cfg.replication.mode,
+            quorum,
+        }
+    }
 }
 
 /// One generation of the live state. Immutable: a change publishes a new snapshot.
@@ -57,22 +94,20 @@ impl Snapshot {
             .buckets
             .iter()
             .map(|b| {
-                let p = BucketPlacement {
-                    backends: b.backends.clone(),
-                    placement: b.placement,
-                };
-                (b.name.clone(), p)
+                let own = (b.replication, &b.distinct[..], &b.require, &b.require_one);
+                (b.name.clone(), BucketPlacement::new(cfg, &b.backends, b.placement, own))
             })
             .collect();
         let defaults = match &cfg.defaults {
-            Some(d) => BucketPlacement {
-                backends: d.backends.clone(),
-                placement: d.placement,
-            },
-            None => BucketPlacement {
-                backends: cfg.backends.iter().map(|b| b.name.clone()).collect(),
-                placement: Placement::Pack,
-            },
+            Some(d) => {
+                let own = (d.replication, &d.distinct[..], &d.require, &d.require_one);
+                BucketPlacement::new(cfg, &d.backends, d.placement, own)
+            }
+            None => {
+                let all: Vec<String> = cfg.backends.iter().map(|b| b.name.clone()).collect();
+                let none = Labels::new();
+                BucketPlacement::new(cfg, &all, Placement::Pack, (None, &[], &none, &none))
+            }
         };
         Snapshot {
             generation,
@@ -91,6 +126,12 @@ impl Snapshot {
     /// The settings of the backend called `name`.
     pub fn backend(&self, name: &str) -> Option<&Arc<BackendConfig>> {
         self.backends.iter().find(|b| b.name == name)
+    }
+
+    /// The labels of backend `name` (empty for an unknown one).
+    pub fn labels(&self, name: &str) -> &Labels {
+        static NONE: Labels = Labels::new();
+        self.backend(name).map_or(&NONE, |b| &b.labels)
     }
 
     /// The quota of backend `name` in bytes; `None` = unlimited (or no such backend).
@@ -152,22 +193,30 @@ pub struct BackendSet {
     generation: u64,
     clients: HashMap<String, (Arc<BackendConfig>, Rc<Backend>)>,
     metrics: Arc<Metrics>,
+    breakers: Arc<Breakers>,
 }
 
 impl BackendSet {
-    /// Clients for every backend of `snap`, counting into `metrics`.
-    pub fn new(snap: &Snapshot, limits: &Limits, metrics: &Arc<Metrics>) -> Result<BackendSet, ProxyError> {
-        let mut set = BackendSet::for_metrics(metrics.clone());
+    /// Clients for every backend of `snap`, counting into `metrics` and reporting to
+    /// `breakers`.
+    pub fn new(
+        snap: &Snapshot,
+        limits: &Limits,
+        metrics: &Arc<Metrics>,
+        breakers: &Arc<Breakers>,
+    ) -> Result<BackendSet, ProxyError> {
+        let mut set = BackendSet::empty(metrics.clone(), breakers.clone());
         set.sync(snap, limits)?;
         Ok(set)
     }
 
-    /// An empty set whose clients will count into `metrics`.
-    pub fn for_metrics(metrics: Arc<Metrics>) -> BackendSet {
+    /// An empty set whose clients will count into `metrics` and report to `breakers`.
+    pub fn empty(metrics: Arc<Metrics>, breakers: Arc<Breakers>) -> BackendSet {
         BackendSet {
             generation: 0,
             clients: HashMap::new(),
             metrics,
+            breakers,
         }
     }
 
@@ -186,7 +235,8 @@ impl BackendSet {
             if matches!(self.clients.get(&cfg.name), Some((old, _)) if old.kind == cfg.kind) {
                 continue;
             }
-            match Backend::new(cfg, limits, self.metrics.backend(&cfg.name)) {
+            let breaker = self.breakers.get(&cfg.name);
+            match Backend::new(cfg, limits, self.metrics.backend(&cfg.name), breaker) {
                 Ok(b) => {
                     self.clients.insert(cfg.name.clone(), (cfg.clone(), Rc::new(b)));
                 }
@@ -249,7 +299,7 @@ secret_key = "SK"
         let cfg = config("/tmp/s3o-live-b", None);
         let live = Live::new(&cfg);
         let limits = Limits::default();
-        let mut set = BackendSet::new(&live.snapshot(), &limits, &Arc::default()).unwrap();
+        let mut set = BackendSet::new(&live.snapshot(), &limits, &Arc::default(), &Arc::default()).unwrap();
         let (a1, b1) = (set.get("a").unwrap(), set.get("b").unwrap());
         // A quota change publishes a generation but keeps both clients.
         let snap = live.publish(&config("/tmp/s3o-live-b", Some(10)));

@@ -134,7 +134,9 @@ impl OpSlots {
     }
 }
 
-/// What one backend client counts (one per backend per core, and per worker thread).
+/// What a backend's clients count: one set per backend name, shared by its client on every core
+/// and every worker thread, so a backend's totals are a few atomic loads (the usage limits read
+/// them on every request).
 #[derive(Debug, Default)]
 pub struct BackendCounters {
     /// Requests sent to the backend.
@@ -148,6 +150,16 @@ pub struct BackendCounters {
 }
 
 impl BackendCounters {
+    /// What these counters hold now.
+    pub fn totals(&self) -> BackendTotals {
+        BackendTotals {
+            api_requests: self.api_requests.load(Ordering::Relaxed),
+            egress_bytes: self.egress_bytes.load(Ordering::Relaxed),
+            ingress_bytes: self.ingress_bytes.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+        }
+    }
+
     /// Counts one request that moves `ingress` bytes to the backend.
     pub fn request(&self, ingress: u64) {
         self.api_requests.fetch_add(1, Ordering::Relaxed);
@@ -209,11 +221,15 @@ impl Metrics {
         c
     }
 
-    /// Counters for a new client of backend `name`. Counters of clients dropped later (after a
-    /// reload) are kept, so totals never go down.
+    /// The counters of backend `name`, made the first time it is asked for; every client of
+    /// the backend counts into them, also after a reload rebuilt it, so totals never go down.
     pub fn backend(&self, name: &str) -> Arc<BackendCounters> {
+        let mut backends = self.backends.lock();
+        if let Some((_, c)) = backends.iter().find(|(n, _)| n == name) {
+            return c.clone();
+        }
         let c = Arc::new(BackendCounters::default());
-        self.backends.lock().push((name.to_owned(), c.clone()));
+        backends.push((name.to_owned(), c.clone()));
         c
     }
 

@@ -65,7 +65,8 @@ pub fn reload(shared: &Shared, new: &Config) -> Result<Reloaded, String> {
         .collect();
     check_fs_backends(&fresh)?;
     for b in &fresh {
-        Backend::new(b, &shared.cfg.limits, Arc::default()).map_err(|e| format!("backend '{}': {e}", b.name))?;
+        Backend::new(b, &shared.cfg.limits, Arc::default(), shared.breakers.get(&b.name))
+            .map_err(|e| format!("backend '{}': {e}", b.name))?;
     }
     prepare(new, &shared.store, &fresh).map_err(|e| crate::server::startup_cause(&e))?;
     let live_now = crate::live::Snapshot::from_config(new, current.generation);

@@ -183,6 +183,10 @@ impl Running {
             }
             _ => None,
         };
+        if let Err(e) = s3o_store::block_on(crate::usage::refresh_gate(&shared)) {
+            // Until the first flush reads them, limits count only this process's requests.
+            warn!(error = %e, "this month's usage could not be read for the usage limits");
+        }
         let gate = Arc::new(effective_limits(&shared, threads));
         let (tx, rx) = mpsc::channel::<Ready>();
         let mut handles = Vec::new();
@@ -231,6 +235,7 @@ impl Running {
                 every: usage_every,
             });
             s.spawn(crate::orphans::OrphanWorker(worker_shared.clone()));
+            s.spawn(crate::orchestrator::probe::ProbeWorker::new(worker_shared.clone()));
             let base = worker_shared.config_dir.get().cloned().unwrap_or_default();
             s.spawn(crate::shared_config::ConfigWatch::start(worker_shared, base));
         });

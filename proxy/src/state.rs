@@ -49,6 +49,12 @@ pub struct Shared {
     pub config_dir: std::sync::OnceLock<std::path::PathBuf>,
     /// The certificates of the TLS listeners, once they started (reloaded on SIGHUP).
     pub tls: crate::tls::TlsListeners,
+    /// Every backend's circuit breaker.
+    pub breakers: Arc<crate::orchestrator::health::Breakers>,
+    /// Every backend's usage this month, against its limits.
+    pub gate: crate::orchestrator::limits::UsageGate,
+    /// Backends being drained: no new copies go to them.
+    pub draining: parking_lot::RwLock<std::collections::BTreeSet<String>>,
 }
 
 impl Shared {
@@ -56,7 +62,14 @@ impl Shared {
     pub fn new(cfg: Config, store: Store) -> Result<Shared, ProxyError> {
         prepare(&cfg, &store, &cfg.backends.iter().collect::<Vec<_>>())?;
         let unsized_budget = crate::unsized_body::BufferBudget::new(cfg.limits.unsized_body_total_bytes);
+        let breakers = Arc::new(crate::orchestrator::health::Breakers::new(
+            cfg.health.failure_threshold,
+            cfg.health.open_secs.saturating_mul(1000),
+        ));
         Ok(Shared {
+            breakers,
+            gate: Default::default(),
+            draining: Default::default(),
             live: Live::new(&cfg),
             cfg,
             store,
@@ -135,7 +148,7 @@ impl Core {
     /// Builds a core's state.
     pub fn new(shared: Arc<Shared>, id: usize) -> Result<Core, ProxyError> {
         let snap = shared.live.snapshot();
-        let backends = BackendSet::new(&snap, &shared.cfg.limits, &shared.metrics)?;
+        let backends = BackendSet::new(&snap, &shared.cfg.limits, &shared.metrics, &shared.breakers)?;
         let metrics = shared.metrics.core();
         let verifier = Verifier::new(VerifierConfig {
             region: shared.cfg.server.region.clone(),

@@ -43,6 +43,11 @@ impl UsageLedger {
         deltas
     }
 
+    /// What of backend `name`'s counts reached the store.
+    pub fn flushed(&self, name: &str) -> BackendTotals {
+        self.flushed.lock().get(name).copied().unwrap_or_default()
+    }
+
     /// Gives back deltas whose write failed, so the next flush carries them.
     fn restore(&self, deltas: &[(String, BackendTotals)]) {
         let mut flushed = self.flushed.lock();
@@ -103,6 +108,38 @@ impl UsageLedger {
     }
 }
 
+/// Takes the store's totals of the current month as the base of the usage limits
+/// ([`crate::orchestrator::limits`]); after every flush, and once at startup.
+pub async fn refresh_gate(shared: &Shared) -> Result<(), StoreError> {
+    let period = period_of(crate::clock::unix_ms());
+    let totals: std::collections::HashMap<String, BackendTotals> = shared
+        .store
+        .usage_counters(&period)
+        .await?
+        .into_iter()
+        .map(|c| {
+            let t = BackendTotals {
+                api_requests: c.api_requests,
+                egress_bytes: c.egress_bytes,
+                ingress_bytes: c.ingress_bytes,
+                errors: 0,
+            };
+            (c.backend, t)
+        })
+        .collect();
+    let snap = shared.live.snapshot();
+    let names: Vec<String> = snap
+        .backends
+        .iter()
+        .filter(|b| b.limits.any())
+        .map(|b| b.name.clone())
+        .collect();
+    shared
+        .gate
+        .refresh(&totals, |n| shared.usage.flushed(n), &names, &shared.metrics);
+    Ok(())
+}
+
 /// The `usage_flush` worker.
 pub struct UsageWorker {
     /// The proxy's shared state.
@@ -125,8 +162,11 @@ impl Worker for UsageWorker {
         s.usage
             .flush(&s.store, &s.metrics, crate::clock::unix_ms())
             .await
+            .map_err(|e| format!("usage counters not flushed: {e}"))?;
+        refresh_gate(s)
+            .await
             .map(|()| Tick::Idle)
-            .map_err(|e| format!("usage counters not flushed: {e}"))
+            .map_err(|e| format!("usage counters not read back: {e}"))
     }
 }
 

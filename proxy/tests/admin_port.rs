@@ -160,6 +160,7 @@ fn operator_endpoints_need_the_token_and_answer_the_seed_shapes() {
             "multipart_reaper",
             "usage_flush",
             "orphan_requeue",
+            "health_probe",
             "config_watch"
         ]
     );

@@ -320,6 +320,7 @@ fn workers_report_their_health() {
             "multipart_reaper",
             "usage_flush",
             "orphan_requeue",
+            "health_probe",
             "config_watch"
         ]
     );

@@ -113,6 +113,15 @@ pub struct ObjectMeta {
     /// Object lock legal hold.
     #[serde(default, skip_serializing_if = "is_false")]
     pub legal_hold: bool,
+    /// How many copies the version should have (its bucket's replication factor when written);
+    /// 0 or 1: one. A version committed with fewer locations is queued for replication (see
+    /// [`Engine::due_replication`](crate::Engine::due_replication)).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub copies_wanted: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// What must hold of the current version of a key for a write to replace it (S3 conditional

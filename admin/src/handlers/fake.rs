@@ -97,6 +97,12 @@ impl Control for Fake {
                     api_requests: 1234,
                     egress_bytes: 5_242_880,
                     ingress_bytes: 10_485_760,
+                    api_request_limit: 50_000,
+                    egress_byte_limit: 10_737_418_240,
+                    ingress_byte_limit: 0,
+                    healthy: true,
+                    circuit: "closed".into(),
+                    draining: false,
                 }],
                 usage_period: "2026-03".into(),
             })

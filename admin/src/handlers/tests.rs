@@ -123,7 +123,9 @@ fn status() {
         json!([{
             "name": "oci", "bytes_used": 5242880u64, "bytes_limit": 10737418240u64,
             "orphan_bytes": 0, "object_count": 42, "api_requests": 1234,
-            "egress_bytes": 5242880u64, "ingress_bytes": 10485760u64
+            "egress_bytes": 5242880u64, "ingress_bytes": 10485760u64,
+            "api_request_limit": 50000, "egress_byte_limit": 10737418240u64, "ingress_byte_limit": 0,
+            "healthy": true, "circuit": "closed", "draining": false
         }])
     );
     let failing = Fake {

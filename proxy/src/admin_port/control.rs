@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use s3o_admin::{
     BackendStatus, BoxFuture, CleanupItem, CleanupQueue, Control, Dashboard, DeleteOutcome, Error, LogBuffer, LogLevel,
     Logging, MetricsWriter, ObjectKey, ObjectLocation, ObjectPrefix, QuotaStat, Readiness, Status, SyncOutcome,
-    Timestamp, TreePage, TreeQuery, UsageStat, WorkerHealth, WorkerLease,
+    Timestamp, TreePage, TreeQuery, UsageLimit, UsageStat, WorkerHealth, WorkerLease,
 };
 use s3o_store::CleanupReason;
 
@@ -79,6 +79,7 @@ impl ProxyControl {
         for b in &snap.backends {
             let u = usage.get(&b.name).copied().unwrap_or_default();
             let (objects, _) = stats.get(&b.name).copied().unwrap_or_default();
+            let circuit = self.core.shared.breakers.get(&b.name).state(crate::clock::unix_ms());
             backends.push(BackendStatus {
                 name: b.name.clone(),
                 bytes_used: store.usage(&b.name).await.map_err(internal)?,
@@ -88,6 +89,12 @@ impl ProxyControl {
                 api_requests: u.api_requests,
                 egress_bytes: u.egress_bytes,
                 ingress_bytes: u.ingress_bytes,
+                api_request_limit: b.limits.api_requests.unwrap_or(0),
+                egress_byte_limit: b.limits.egress_bytes.unwrap_or(0),
+                ingress_byte_limit: b.limits.ingress_bytes.unwrap_or(0),
+                healthy: circuit != crate::orchestrator::health::BreakerState::Open,
+                circuit: circuit.name().into(),
+                draining: self.core.shared.draining.read().contains(&b.name),
             });
         }
         Ok(Status {
@@ -107,7 +114,6 @@ impl ProxyControl {
             object_counts: Default::default(),
             active_multipart_counts: Default::default(),
             usage_stats: Default::default(),
-            // Monthly usage limits are not a feature of this version: no backend has one.
             usage_limits: Default::default(),
             usage_period: status.usage_period.clone(),
         };
@@ -124,6 +130,16 @@ impl ProxyControl {
             d.object_counts.insert(b.name.clone(), b.object_count);
             let active = uploads.iter().find(|(n, _)| *n == b.name).map_or(0, |(_, c)| *c);
             d.active_multipart_counts.insert(b.name.clone(), active);
+            if b.api_request_limit + b.egress_byte_limit + b.ingress_byte_limit > 0 {
+                d.usage_limits.insert(
+                    b.name.clone(),
+                    UsageLimit {
+                        api_request_limit: b.api_request_limit,
+                        egress_byte_limit: b.egress_byte_limit,
+                        ingress_byte_limit: b.ingress_byte_limit,
+                    },
+                );
+            }
             d.usage_stats.insert(
                 b.name.clone(),
                 UsageStat {
@@ -265,7 +281,8 @@ impl Control for ProxyControl {
                     crate::clock::unix_ms(),
                 )
                 .await
-                .map_err(internal)
+                .map_err(internal)?;
+            crate::usage::refresh_gate(&self.core.shared).await.map_err(internal)
         })
     }
 

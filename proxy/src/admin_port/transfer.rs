@@ -119,12 +119,7 @@ async fn open_object(
     let Some(meta) = core.shared.store.get_object(&key.bucket, &key.key).await? else {
         return Ok(None);
     };
-    let loc = meta
-        .locations
-        .first()
-        .ok_or_else(|| ProxyError::Internal("object has no stored copy".into()))?;
-    let backend = core.backend(&loc.backend)?;
-    let stream = backend.get(&loc.physical_key, None, meta.size).await?;
+    let stream = crate::s3::read::open_copy(core, &core.snapshot(), &meta, None).await?;
     Ok(Some((meta, stream)))
 }
 
@@ -201,7 +196,8 @@ async fn store_file(
 ) -> Result<String, ProxyError> {
     let core = svc.control.core();
     let snap = core.snapshot();
-    let (backend, reservation) = crate::s3::placement::choose(core, &snap, &key.bucket, len).await?;
+    let (target, factor) = crate::s3::placement::choose_one(core, &snap, &key.bucket, len).await?;
+    let (backend, reservation) = (target.backend, target.reservation);
     let store = &core.shared.store;
     let version = store.next_version().await?;
     let physical = physical_key_for(&key.bucket, &key.key, version);
@@ -219,6 +215,7 @@ async fn store_file(
         scan: DelimiterScan::new(&closing[..closing.len() - 4]),
     };
     let put = backend.put(&physical, len, &pmeta, &mut src).await;
+    drop(target.permit);
     let md5 = src.md5.finalize();
     let tail = match put {
         Ok(_) => read_exact(conn, closing.len()).await,
@@ -239,10 +236,12 @@ async fn store_file(
         size: len,
         etag: etag.clone(),
         content_type,
+        copies_wanted: u32::try_from(factor).unwrap_or(u32::MAX),
         ..ObjectMeta::default()
     };
+    let backends = [backend.name().to_string()];
     let placed = Placed {
-        backend: backend.name(),
+        backends: &backends,
         physical: &physical,
         version,
     };
@@ -252,7 +251,7 @@ async fn store_file(
         &key.key,
         &mut meta,
         &WriteCondition::None,
-        reservation,
+        vec![reservation],
         &placed,
     )
     .await?;

@@ -6,6 +6,7 @@ pub mod fs;
 pub mod pieces;
 pub mod s3;
 pub mod stream;
+pub mod tee;
 pub mod xattr;
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use bytes::Bytes;
 use crate::config::{BackendConfig, BackendKind, Limits};
 use crate::error::{BackendError, ProxyError};
 use crate::metrics::BackendCounters;
+use crate::orchestrator::health::{Breaker, Outcome};
 
 /// Size of the buffers bodies are moved with. Measured with `benches/compare/profile.sh` on the
 /// 2-core development VM (MB/s through the proxy, 256 KiB → 1 MiB → 2 MiB): 64 MiB GET
@@ -148,11 +150,12 @@ pub struct ListedPage {
     pub next: Option<String>,
 }
 
-/// A backend on one core: its client and what it counts.
+/// A backend on one core: its client, what it counts and its circuit breaker.
 #[derive(Debug)]
 pub struct Backend {
     imp: Imp,
     counters: Arc<BackendCounters>,
+    breaker: Arc<Breaker>,
 }
 
 /// The kinds of backend.
@@ -164,10 +167,18 @@ enum Imp {
     S3(Box<s3::S3Backend>),
 }
 
-/// Counts a request's failure and passes its outcome on.
-fn counted<T, E>(counters: &BackendCounters, r: Result<T, E>) -> Result<T, E> {
-    if r.is_err() {
-        counters.error();
+/// The counters and the breaker a request's outcome goes to.
+struct Watch<'a>(&'a BackendCounters, &'a Breaker);
+
+/// Counts a request's failure, tells the breaker what the outcome says of the backend's health,
+/// and passes the outcome on.
+fn counted<T, E: Outcome>(w: Watch<'_>, r: Result<T, E>) -> Result<T, E> {
+    match &r {
+        Ok(_) => w.1.success(),
+        Err(e) => {
+            w.0.error();
+            w.1.record(e.health());
+        }
     }
     r
 }
@@ -175,14 +186,28 @@ fn counted<T, E>(counters: &BackendCounters, r: Result<T, E>) -> Result<T, E> {
 impl Backend {
     /// Builds the per-core instance from its configuration and the connection limits; it
     /// counts its requests and bytes into `counters`.
-    pub fn new(cfg: &BackendConfig, limits: &Limits, counters: Arc<BackendCounters>) -> Result<Backend, ProxyError> {
+    pub fn new(
+        cfg: &BackendConfig,
+        limits: &Limits,
+        counters: Arc<BackendCounters>,
+        breaker: Arc<Breaker>,
+    ) -> Result<Backend, ProxyError> {
         let connect_timeout = std::time::Duration::from_secs(limits.backend_connect_timeout_secs);
         let io_timeout = std::time::Duration::from_secs(limits.body_timeout_secs);
         let imp = match &cfg.kind {
             BackendKind::Fs { path } => Imp::Fs(fs::FsBackend::new(&cfg.name, path)),
             BackendKind::S3 { .. } => Imp::S3(Box::new(s3::S3Backend::new(cfg, connect_timeout, io_timeout)?)),
         };
-        Ok(Backend { imp, counters })
+        Ok(Backend { imp, counters, breaker })
+    }
+
+    fn watch(&self) -> Watch<'_> {
+        Watch(&self.counters, &self.breaker)
+    }
+
+    /// The backend's circuit breaker (shared by its clients on every core).
+    pub fn breaker(&self) -> &Breaker {
+        &self.breaker
     }
 
     /// Whether the ETag this backend returns for a single PUT is the body's MD5, as S3's is: then
@@ -213,7 +238,7 @@ impl Backend {
             Imp::Fs(b) => b.put(key, len, meta, body).await.map(|()| None),
             Imp::S3(b) => b.put(key, len, meta, body).await,
         };
-        counted(&self.counters, r)
+        counted(self.watch(), r)
     }
 
     /// Opens `key` for reading `range` (or all of it, `size` bytes).
@@ -228,7 +253,7 @@ impl Backend {
         if let Ok(s) = &r {
             self.counters.egress(s.remaining());
         }
-        counted(&self.counters, r)
+        counted(self.watch(), r)
     }
 
     /// Starts a multipart upload of `key`; returns the id the backend knows it by (`upload_id`
@@ -238,7 +263,7 @@ impl Backend {
             Imp::Fs(_) => Ok(upload_id.to_string()),
             Imp::S3(b) => {
                 self.counters.request(0);
-                counted(&self.counters, b.create_upload(key, meta).await)
+                counted(self.watch(), b.create_upload(key, meta).await)
             }
         }
     }
@@ -273,7 +298,7 @@ impl Backend {
                     backend_ref: None,
                 }),
         };
-        counted(&self.counters, r)
+        counted(self.watch(), r)
     }
 
     /// Completes the backend upload `upload_id` of `key` from `parts` (in order, `len` bytes in
@@ -311,7 +336,7 @@ impl Backend {
                 b.complete_upload(key, upload_id, &etags).await
             }
         };
-        counted(&self.counters, r)
+        counted(self.watch(), r)
     }
 
     /// Aborts the backend upload `upload_id` of `key`, removing its parts; an unknown upload is
@@ -322,7 +347,7 @@ impl Backend {
             Imp::Fs(b) => b.abort_upload(upload_id).await,
             Imp::S3(b) => b.abort_upload(key, upload_id).await,
         };
-        counted(&self.counters, r)
+        counted(self.watch(), r)
     }
 
     /// Whether a completed upload's parts stay behind on the backend (and must be cleaned up).
@@ -339,7 +364,7 @@ impl Backend {
     pub async fn copy_within(&self, src: &str, dst: &str, meta: &PhysicalMeta) -> Result<Option<String>, ProxyError> {
         self.counters.request(0);
         match &self.imp {
-            Imp::S3(b) => counted(&self.counters, b.copy_object(src, dst, meta).await),
+            Imp::S3(b) => counted(self.watch(), b.copy_object(src, dst, meta).await),
             Imp::Fs(_) => Err(ProxyError::Internal("fs backends do not copy within".into())),
         }
     }
@@ -356,10 +381,7 @@ impl Backend {
     ) -> Result<Option<String>, ProxyError> {
         self.counters.request(0);
         match &self.imp {
-            Imp::S3(b) => counted(
-                &self.counters,
-                b.copy_part(src, dst, upload_id, part_number, range).await,
-            ),
+            Imp::S3(b) => counted(self.watch(), b.copy_part(src, dst, upload_id, part_number, range).await),
             Imp::Fs(_) => Err(ProxyError::Internal("fs backends do not copy within".into())),
         }
     }
@@ -371,7 +393,7 @@ impl Backend {
             Imp::Fs(b) => b.probe(),
             Imp::S3(b) => b.probe().await,
         };
-        counted(&self.counters, r)
+        counted(self.watch(), r)
     }
 
     /// One page of every object stored on the backend (ours and any others), after `after`
@@ -382,7 +404,7 @@ impl Backend {
             Imp::Fs(b) => b.list_page(after),
             Imp::S3(b) => b.list_page(after).await,
         };
-        counted(&self.counters, r)
+        counted(self.watch(), r)
     }
 
     /// Deletes `key`; a missing key is success.
@@ -392,6 +414,6 @@ impl Backend {
             Imp::Fs(b) => b.delete(key).await,
             Imp::S3(b) => b.delete(key).await,
         };
-        counted(&self.counters, r)
+        counted(self.watch(), r)
     }
 }

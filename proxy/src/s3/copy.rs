@@ -6,7 +6,6 @@
 use bytes::Bytes;
 use md5::{Digest, Md5};
 use s3o_store::{physical_key_for, ObjectMeta, Part};
-use tracing::warn;
 
 use crate::backend::{BodySource, ByteRange, PhysicalMeta, StreamSource};
 use crate::client::ClientIo;
@@ -78,19 +77,7 @@ async fn open_source(
     meta: &ObjectMeta,
     range: Option<ByteRange>,
 ) -> Result<crate::backend::stream::GetStream, ProxyError> {
-    let mut last = None;
-    for loc in &meta.locations {
-        let backend = ctx.core.backend(&loc.backend)?;
-        match backend.get(&loc.physical_key, range, meta.size).await {
-            Ok(s) => return Ok(s),
-            Err(e) if e.may_failover() => {
-                warn!(backend = %loc.backend, error = %e, "copy source read failed; trying another copy");
-                last = Some(e);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| ProxyError::Internal("object has no locations".into())))
+    crate::s3::read::open_copy(ctx.core, &ctx.snap, meta, range).await
 }
 
 /// A directive header: `COPY` (the default) or `REPLACE`; `true` for REPLACE.
@@ -147,7 +134,8 @@ pub async fn copy_object(
     let condition = write_condition(ctx)?;
     precheck(ctx, bucket, key, &condition).await?;
     let store = &ctx.core.shared.store;
-    let (backend, reservation) = placement::choose(ctx.core, &ctx.snap, bucket, src.size).await?;
+    let (target, factor) = placement::choose_one(ctx.core, &ctx.snap, bucket, src.size).await?;
+    let (backend, reservation, permit) = (target.backend, target.reservation, target.permit);
     let version = store.next_version().await?;
     let physical = physical_key_for(bucket, key, version);
     let pmeta = PhysicalMeta {
@@ -181,6 +169,7 @@ pub async fn copy_object(
             Err(e) => Err(e),
         },
     };
+    drop(permit);
     meta.etag = match copied {
         Ok(etag) => etag,
         Err(e) => {
@@ -197,12 +186,14 @@ pub async fn copy_object(
         .filter(|(_, v)| !v.contains('-'))
         .cloned()
         .collect();
+    meta.copies_wanted = u32::try_from(factor).unwrap_or(u32::MAX);
+    let backends = [backend.name().to_string()];
     let placed = Placed {
-        backend: backend.name(),
+        backends: &backends,
         physical: &physical,
         version,
     };
-    let version_id = commit_version(ctx.core, bucket, key, &mut meta, &condition, reservation, &placed).await?;
+    let version_id = commit_version(ctx.core, bucket, key, &mut meta, &condition, vec![reservation], &placed).await?;
     let mut headers = Vec::new();
     if src.versioned || source.version_id.is_some() {
         headers.push(("x-amz-copy-source-version-id", src.version_id()));

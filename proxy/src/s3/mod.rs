@@ -12,6 +12,7 @@ pub mod multipart;
 pub mod object;
 pub mod placement;
 pub mod post;
+pub mod read;
 pub mod reply;
 pub mod tagging;
 pub mod version;

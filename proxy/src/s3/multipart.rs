@@ -110,11 +110,13 @@ pub async fn create(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -
     // A backend with room for a full part (else for anything: a small one-part upload may still
     // fit); each part reserves its own bytes as it arrives. Choosing with room for nothing would
     // pin the upload to a nearly full backend that refuses every 5 MiB part.
-    let (backend, reservation) = match placement::choose(ctx.core, &ctx.snap, bucket, MIN_PART_SIZE).await {
-        Err(ProxyError::InsufficientStorage) => placement::choose(ctx.core, &ctx.snap, bucket, 0).await?,
+    let (target, factor) = match placement::choose_one(ctx.core, &ctx.snap, bucket, MIN_PART_SIZE).await {
+        Err(ProxyError::InsufficientStorage) => placement::choose_one(ctx.core, &ctx.snap, bucket, 0).await?,
         chosen => chosen?,
     };
-    drop(reservation);
+    let backend = target.backend;
+    // The other copies of the completed object are made by the replicator (queued with it).
+    meta.copies_wanted = u32::try_from(factor).unwrap_or(u32::MAX);
     let version = store.next_version().await?;
     let upload_id = new_upload_id(version)?;
     let mut upload = Upload {
@@ -177,6 +179,14 @@ pub async fn upload_part(
         return Err(ProxyError::EntityTooLarge);
     }
     let quota = ctx.snap.quota(&upload.backend);
+    // The upload is bound to its backend: a part past the backend's monthly limits cannot go
+    // anywhere else.
+    let limits = ctx.snap.backend(&upload.backend).map(|b| b.limits).unwrap_or_default();
+    let cost = crate::orchestrator::limits::Cost::write(len);
+    let permit = shared
+        .gate
+        .admit(&upload.backend, &limits, cost, &shared.metrics)
+        .ok_or(ProxyError::InsufficientStorage)?;
     let reservation = shared.store.reserve(&upload.backend, len, quota).await?;
     let backend = ctx.core.backend(&upload.backend)?;
     if !backend.etag_is_md5() {
@@ -195,8 +205,10 @@ pub async fn upload_part(
                 &integrity_headers(ctx),
                 &mut src,
             )
-            .await?
+            .await
     };
+    drop(permit);
+    let stored = stored?;
     drop(whole);
     let part = Part {
         number: part_number,

@@ -3,7 +3,6 @@
 //! DeleteObjects (metadata first, bytes through the cleanup queue).
 
 use s3o_store::{ObjectMeta, WriteCondition};
-use tracing::warn;
 
 use crate::backend::{ByteRange, BODY_BUF};
 use crate::client::{ClientIo, RequestBody};
@@ -443,25 +442,7 @@ pub async fn get_object(
         return io.respond(&head, &[]).await;
     }
     // Open the first copy that answers (failover across replicas); only then commit to a status.
-    let mut last_err = None;
-    let mut stream = None;
-    for loc in &meta.locations {
-        let backend = ctx.core.backend(&loc.backend)?;
-        match backend.get(&loc.physical_key, range, meta.size).await {
-            Ok(s) => {
-                stream = Some(s);
-                break;
-            }
-            Err(e) if e.may_failover() => {
-                warn!(backend = %loc.backend, error = %e, "read failed; trying another copy");
-                last_err = Some(e);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    let Some(mut stream) = stream else {
-        return Err(last_err.unwrap_or_else(|| ProxyError::Internal("object has no locations".into())));
-    };
+    let mut stream = crate::s3::read::open_copy(ctx.core, &ctx.snap, &meta, range).await?;
     // The head, the body bytes that came with the backend's head, and the rest of a small body
     // go out in one write (one send, one wakeup of the client).
     let buffered = stream.take_buffered();

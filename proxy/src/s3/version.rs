@@ -1,29 +1,40 @@
 //! A new version's way to durability, shared by PutObject, PostObject, CompleteMultipartUpload
-//! and CopyObject: place it (a backend with room, quota reserved before any byte moves, a fresh
-//! physical key), stream a body source to the backend, and make it current in one durable
+//! and CopyObject: place it (backends with room, quota reserved before any byte moves, a fresh
+//! physical key), stream a body source to every copy at once, and make it current in one durable
 //! metadata commit; bytes that never became current are queued for deletion.
 
 use s3o_store::{physical_key_for, Location, ObjectMeta, WriteCondition};
 
-use crate::backend::PhysicalMeta;
+use std::rc::Rc;
+
+use s3o_store::Reservation;
+
+use crate::backend::tee::{join_all, Tee};
+use crate::backend::{Backend, PhysicalMeta};
+use crate::config::ReplicationMode;
 use crate::error::ProxyError;
-use crate::s3::{placement, Ctx};
+use crate::s3::placement::{self, Target};
+use crate::s3::Ctx;
 use crate::state::Core;
 
-/// A new version on its way to a backend: the backend chosen, its bytes reserved there, a fresh
-/// physical key. The seam PutObject and PostObject share: [`NewVersion::place`] before any byte
-/// moves, [`NewVersion::store`] to stream a body source, [`StoredVersion::commit`] once the
-/// source verified the whole body.
+/// A new version on its way to its backends: the backends chosen, its bytes reserved there, a
+/// fresh physical key. The seam PutObject and PostObject share: [`NewVersion::place`] before any
+/// byte moves, [`NewVersion::store`] to stream a body source (to every copy at once when the
+/// bucket replicates synchronously), [`StoredVersion::commit`] once the source verified the
+/// whole body.
 pub(crate) struct NewVersion {
-    backend: std::rc::Rc<crate::backend::Backend>,
-    reservation: s3o_store::Reservation,
+    targets: Vec<Target>,
+    /// Copies the version should have.
+    factor: usize,
+    /// Copies that must be stored for the write to succeed.
+    quorum: usize,
     version: u64,
     physical: String,
     pmeta: PhysicalMeta,
 }
 
 impl NewVersion {
-    /// Picks a backend of `bucket` with room for `len` bytes and reserves them.
+    /// Picks the backends of `bucket` for the copies of `len` bytes and reserves them.
     pub(crate) async fn place(
         ctx: &Ctx<'_>,
         bucket: &str,
@@ -32,7 +43,12 @@ impl NewVersion {
         content_type: Option<String>,
         integrity: Vec<(String, String)>,
     ) -> Result<NewVersion, ProxyError> {
-        let (backend, reservation) = placement::choose(ctx.core, &ctx.snap, bucket, len).await?;
+        let (targets, factor) = placement::choose(ctx.core, &ctx.snap, bucket, len).await?;
+        let p = ctx.snap.placement(bucket);
+        let quorum = match p.mode {
+            ReplicationMode::Sync => p.quorum.min(targets.len()).max(1),
+            ReplicationMode::Async => 1,
+        };
         let version = ctx.core.shared.store.next_version().await?;
         let physical = physical_key_for(bucket, key, version);
         let pmeta = PhysicalMeta {
@@ -43,69 +59,109 @@ impl NewVersion {
             integrity,
         };
         Ok(NewVersion {
-            backend,
-            reservation,
+            targets,
+            factor,
+            quorum,
             version,
             physical,
             pmeta,
         })
     }
 
-    /// Whether the backend's ETag is the body's MD5 (else the source must compute it).
+    /// Whether every backend's ETag is the body's MD5 (else the source must compute it).
     pub(crate) fn etag_is_md5(&self) -> bool {
-        self.backend.etag_is_md5()
+        self.targets.iter().all(|t| t.backend.etag_is_md5())
     }
 
-    /// Streams `len` bytes of `src` to the backend under the fresh key. On failure the bytes
-    /// (which may have reached the backend) are queued for deletion and the reservation is
-    /// released; the previous version is untouched.
+    /// Streams `len` bytes of `src` to every backend under the fresh key, all at once. Copies
+    /// that fail are queued for deletion (their bytes may have reached the backend) and their
+    /// reservations released; with fewer than the quorum stored, the stored ones go the same way
+    /// and the write fails, the previous version untouched.
     pub(crate) async fn store<S: crate::backend::BodySource>(
         self,
         core: &Core,
         len: u64,
         src: &mut S,
     ) -> Result<StoredVersion, ProxyError> {
-        match self.backend.put(&self.physical, len, &self.pmeta, src).await {
-            Ok(backend_etag) => Ok(StoredVersion {
-                placed: self,
-                backend_etag,
-            }),
-            Err(e) => {
-                let NewVersion {
-                    backend,
-                    reservation,
-                    physical,
-                    ..
-                } = self;
-                drop(reservation);
-                queue_orphan(core, backend.name(), &physical).await;
-                Err(e)
+        let (pmeta, physical) = (&self.pmeta, self.physical.as_str());
+        let targets = &self.targets;
+        let (outcomes, source_err) = if targets.len() == 1 {
+            (vec![targets[0].backend.put(physical, len, pmeta, src).await], None)
+        } else {
+            let tee = Tee::new(src, targets.len());
+            let uploads = targets.iter().enumerate().map(|(i, t)| {
+                let tee = &tee;
+                async move { t.backend.put(physical, len, pmeta, &mut tee.source(i)).await }
+            });
+            let outcomes = join_all(uploads.collect()).await;
+            // When the client's body failed, every copy failed with it: its error is the one.
+            (outcomes, tee.take_error())
+        };
+        let NewVersion {
+            targets,
+            factor,
+            quorum,
+            version,
+            physical,
+            pmeta,
+        } = self;
+        let mut stored = Vec::new();
+        let source_failed = source_err.as_ref().map(drop);
+        let mut error = source_err;
+        for (target, outcome) in targets.into_iter().zip(outcomes) {
+            drop(target.permit);
+            match outcome {
+                Ok(etag) => stored.push((target.backend, target.reservation, etag)),
+                Err(e) => {
+                    if source_failed.is_none() {
+                        tracing::warn!(backend = target.backend.name(), error = %e, "a copy of an upload failed");
+                    }
+                    error.get_or_insert(e);
+                    drop(target.reservation);
+                    queue_orphan(core, target.backend.name(), &physical).await;
+                }
             }
         }
+        if stored.len() < quorum {
+            for (backend, reservation, _) in stored {
+                drop(reservation);
+                queue_orphan(core, backend.name(), &physical).await;
+            }
+            return Err(error.unwrap_or_else(|| ProxyError::Internal("no copy was stored".into())));
+        }
+        Ok(StoredVersion {
+            stored,
+            factor,
+            version,
+            physical,
+            _pmeta: pmeta,
+        })
     }
 }
 
-/// A new version whose bytes are on the backend, not yet visible.
+/// A new version whose bytes are on its backends, not yet visible.
 pub(crate) struct StoredVersion {
-    placed: NewVersion,
-    backend_etag: Option<String>,
+    /// Each copy's backend, reservation and ETag.
+    stored: Vec<(Rc<Backend>, Reservation, Option<String>)>,
+    factor: usize,
+    version: u64,
+    physical: String,
+    _pmeta: PhysicalMeta,
 }
 
 impl StoredVersion {
-    /// Queues the stored bytes for deletion (the body failed a check after the backend took it).
+    /// Queues the stored bytes for deletion (the body failed a check after the backends took
+    /// it).
     pub(crate) async fn abandon(self, core: &Core) {
-        let NewVersion {
-            backend,
-            reservation,
-            physical,
-            ..
-        } = self.placed;
-        drop(reservation);
-        queue_orphan(core, backend.name(), &physical).await;
+        for (backend, reservation, _) in self.stored {
+            drop(reservation);
+            queue_orphan(core, backend.name(), &self.physical).await;
+        }
     }
 
     /// Makes the stored bytes the current version of `bucket`/`key` (`meta.size` set by the
-    /// caller) with the ETag and checksum of the verified body's `digests`.
+    /// caller) with the ETag and checksum of the verified body's `digests`; copies missing from
+    /// the bucket's factor are queued for the replicator in the same commit.
     pub(crate) async fn commit(
         self,
         core: &Core,
@@ -115,8 +171,11 @@ impl StoredVersion {
         condition: &WriteCondition,
         digests: Option<&s3o_sigv4::BodyDigests>,
     ) -> Result<Option<String>, ProxyError> {
-        let p = &self.placed;
-        meta.etag = match digests_etag(digests, self.backend_etag.clone(), p.backend.name()) {
+        let (backend, backend_etag) = match self.stored.first() {
+            Some((b, _, e)) => (b.name().to_string(), e.clone()),
+            None => return Err(ProxyError::Internal("no copy was stored".into())),
+        };
+        meta.etag = match digests_etag(digests, backend_etag, &backend) {
             Ok(e) => e,
             Err(e) => {
                 self.abandon(core).await;
@@ -124,26 +183,26 @@ impl StoredVersion {
             }
         };
         meta.checksums = digests_checksums(digests);
-        let NewVersion {
-            backend,
-            reservation,
-            version,
-            physical,
-            ..
-        } = self.placed;
+        meta.copies_wanted = u32::try_from(self.factor).unwrap_or(u32::MAX);
+        let mut reservations = Vec::with_capacity(self.stored.len());
+        let mut backends = Vec::with_capacity(self.stored.len());
+        for (b, r, _) in self.stored {
+            backends.push(b.name().to_string());
+            reservations.push(r);
+        }
         let placed = Placed {
-            backend: backend.name(),
-            physical: &physical,
-            version,
+            backends: &backends,
+            physical: &self.physical,
+            version: self.version,
         };
-        commit_version(core, bucket, key, meta, condition, reservation, &placed).await
+        commit_version(core, bucket, key, meta, condition, reservations, &placed).await
     }
 }
 
 /// Where the bytes of a new version were stored.
 pub(crate) struct Placed<'a> {
-    /// The backend's name.
-    pub backend: &'a str,
+    /// The backends holding a copy.
+    pub backends: &'a [String],
     /// The fresh physical key.
     pub physical: &'a str,
     /// The version the bytes were stored as.
@@ -158,23 +217,29 @@ pub(crate) async fn commit_version(
     key: &str,
     meta: &mut ObjectMeta,
     condition: &WriteCondition,
-    reservation: s3o_store::Reservation,
+    reservations: Vec<s3o_store::Reservation>,
     placed: &Placed<'_>,
 ) -> Result<Option<String>, ProxyError> {
     meta.last_modified_ms = crate::clock::unix_ms();
     meta.version = placed.version;
-    meta.locations = vec![Location {
-        backend: placed.backend.to_string(),
-        physical_key: placed.physical.to_string(),
-    }];
+    meta.locations = placed
+        .backends
+        .iter()
+        .map(|b| Location {
+            backend: b.clone(),
+            physical_key: placed.physical.to_string(),
+        })
+        .collect();
     let committed = core
         .shared
         .store
-        .put_object(bucket, key, meta, condition, vec![reservation])
+        .put_object(bucket, key, meta, condition, reservations)
         .await;
     if let Err(e) = &committed {
-        let orphan = crate::orphans::Orphan::new(placed.backend, placed.physical).meant_for(bucket, key);
-        crate::orphans::after_failed_commit(&core.shared, e.is_unavailable(), orphan).await;
+        for b in placed.backends {
+            let orphan = crate::orphans::Orphan::new(b, placed.physical).meant_for(bucket, key);
+            crate::orphans::after_failed_commit(&core.shared, e.is_unavailable(), orphan).await;
+        }
     }
     committed.map_err(ProxyError::from)
 }

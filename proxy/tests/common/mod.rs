@@ -524,8 +524,13 @@ impl TestServer {
             .build()
             .unwrap();
         rt.block_on(async move {
-            let backends =
-                s3o_proxy::live::BackendSet::new(&shared.live.snapshot(), &shared.cfg.limits, &shared.metrics).unwrap();
+            let backends = s3o_proxy::live::BackendSet::new(
+                &shared.live.snapshot(),
+                &shared.cfg.limits,
+                &shared.metrics,
+                &shared.breakers,
+            )
+            .unwrap();
             for _ in 0..100 {
                 if s3o_proxy::cleanup::run_once_at(&shared, &backends, now_ms).await == 0 {
                     break;

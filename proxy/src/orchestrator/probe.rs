@@ -1,0 +1,75 @@
+//! The `health_probe` worker: probes every backend every `[health] probe_interval_secs`, on every
+//! instance (breakers are per process), so a breaker opened by failed requests closes again once
+//! its backend answers, and a backend nobody sends requests to is still known to be down (a
+//! write skips it at once instead of failing on it first).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use crate::live::BackendSet;
+use crate::state::Shared;
+use crate::workers::{Tick, Worker};
+
+/// The `health_probe` worker.
+pub struct ProbeWorker {
+    shared: Arc<Shared>,
+    backends: BackendSet,
+    /// Which backends the last round found down, to log changes only.
+    down: std::collections::BTreeSet<String>,
+}
+
+impl ProbeWorker {
+    /// The worker, with its own clients of the backends.
+    pub fn new(shared: Arc<Shared>) -> ProbeWorker {
+        let backends = BackendSet::empty(shared.metrics.clone(), shared.breakers.clone());
+        ProbeWorker {
+            shared,
+            backends,
+            down: Default::default(),
+        }
+    }
+}
+
+impl Worker for ProbeWorker {
+    fn name(&self) -> &'static str {
+        "health_probe"
+    }
+
+    fn interval(&self) -> Duration {
+        Duration::from_secs(self.shared.cfg.health.probe_interval_secs)
+    }
+
+    async fn tick(&mut self) -> Result<Tick, String> {
+        let snap = self.shared.live.snapshot();
+        if let Err(e) = self.backends.sync(&snap, &self.shared.cfg.limits) {
+            warn!(error = %e, "health probe cannot build a backend client");
+        }
+        let mut failed = Vec::new();
+        for b in &snap.backends {
+            let Ok(client) = self.backends.get(&b.name) else {
+                continue;
+            };
+            // The outcome reaches the backend's breaker through its client.
+            match client.probe().await {
+                Ok(()) => {
+                    if self.down.remove(&b.name) {
+                        info!(backend = %b.name, "backend answers again");
+                    }
+                }
+                Err(e) => {
+                    if self.down.insert(b.name.clone()) {
+                        warn!(backend = %b.name, error = %e, "backend probe failed");
+                    }
+                    failed.push(b.name.clone());
+                }
+            }
+        }
+        if failed.is_empty() {
+            Ok(Tick::Idle)
+        } else {
+            Err(format!("backends not answering: {}", failed.join(", ")))
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Opening an object's bytes for reading, with failover across its copies: GetObject, the copy
+//! source of CopyObject and UploadPartCopy, the admin port's download, and the workers that copy
+//! objects between backends all read through [`open_copy`].
+//!
+//! Copies are tried in order of health: backends whose breaker is closed or half-open first (in
+//! the order the copies were written), those with an open breaker last, so an object whose
+//! backends all look down is still tried rather than refused. A copy whose backend is past its
+//! monthly API request or egress limit is skipped; when only such copies are left the read is
+//! refused with 503 SlowDown. A backend that fails before sending any byte (connection refused,
+//! 5xx, the copy missing) passes the read to the next copy; once a stream is open, the caller
+//! sends its bytes and an error after that cuts the response: a body is never spliced from two
+//! copies.
+
+use s3o_store::ObjectMeta;
+use tracing::warn;
+
+use crate::backend::stream::GetStream;
+use crate::backend::ByteRange;
+use crate::error::ProxyError;
+use crate::live::Snapshot;
+use crate::orchestrator::limits::Cost;
+use crate::state::Core;
+
+/// Opens `range` (all when `None`) of the version `meta` from the first copy that answers.
+pub async fn open_copy(
+    core: &Core,
+    snap: &Snapshot,
+    meta: &ObjectMeta,
+    range: Option<ByteRange>,
+) -> Result<GetStream, ProxyError> {
+    open_copy_except(core, snap, meta, range, &[]).await
+}
+
+/// [`open_copy`] from any copy but those on the backends in `skip`.
+pub async fn open_copy_except(
+    core: &Core,
+    snap: &Snapshot,
+    meta: &ObjectMeta,
+    range: Option<ByteRange>,
+    skip: &[&str],
+) -> Result<GetStream, ProxyError> {
+    let shared = &core.shared;
+    let now = crate::clock::unix_ms();
+    let len = range.map_or(meta.size, |r| r.len());
+    let mut order: Vec<_> = meta
+        .locations
+        .iter()
+        .filter(|l| !skip.contains(&l.backend.as_str()))
+        .collect();
+    // Stable: healthy copies first, each group in written order.
+    order.sort_by_key(|l| !shared.breakers.get(&l.backend).allows(now));
+    let mut last_err = None;
+    let mut limited = false;
+    for loc in order {
+        let limits = snap.backend(&loc.backend).map(|b| b.limits).unwrap_or_default();
+        let Some(permit) = shared
+            .gate
+            .admit(&loc.backend, &limits, Cost::read(len), &shared.metrics)
+        else {
+            limited = true;
+            continue;
+        };
+        let backend = core.backend(&loc.backend)?;
+        let opened = backend.get(&loc.physical_key, range, meta.size).await;
+        drop(permit);
+        match opened {
+            Ok(s) => return Ok(s),
+            Err(e) if e.may_failover() => {
+                warn!(backend = %loc.backend, error = %e, "read failed; trying another copy");
+                last_err = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    match last_err {
+        // Every copy past its limits: come back later (next month, or once limits are raised).
+        None if limited => Err(ProxyError::SlowDown),
+        Some(e) => Err(e),
+        None => Err(ProxyError::Internal("object has no locations".into())),
+    }
+}
