@@ -113,6 +113,15 @@ pub struct ObjectMeta {
     /// Object lock legal hold.
     #[serde(default, skip_serializing_if = "is_false")]
     pub legal_hold: bool,
+    /// How many copies the version should have (its bucket's replication factor when written);
+    /// 0 or 1: one. A version committed with fewer locations is queued for replication (see
+    /// [`Engine::due_replication`](crate::Engine::due_replication)).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub copies_wanted: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// What must hold of the current version of a key for a write to replace it (S3 conditional
@@ -257,6 +266,8 @@ pub enum CleanupReason {
     UploadParts,
     /// Bytes an upload may have written but never committed (a failed PUT or copy).
     Orphan,
+    /// A copy a relocation dropped (drain, rebalance, over-replication cleanup).
+    Relocated,
     /// Queued before tasks recorded their reason.
     #[default]
     Unknown,
@@ -358,6 +369,13 @@ mod tests {
         };
         let back: ObjectMeta = serde_json::from_slice(&serde_json::to_vec(&full).unwrap()).unwrap();
         assert_eq!(back, full);
+        let replicated = ObjectMeta {
+            copies_wanted: 3,
+            ..full
+        };
+        let json = serde_json::to_string(&replicated).unwrap();
+        assert!(json.contains(r#""copies_wanted":3"#), "{json}");
+        assert_eq!(serde_json::from_str::<ObjectMeta>(&json).unwrap(), replicated);
     }
 
     #[test]
@@ -375,5 +393,11 @@ mod tests {
         let old = r#"{"id":1,"backend":"b","physical_key":"k","size":0,"accounting":"committed","attempts":0,"not_before_ms":0}"#;
         let task: CleanupTask = serde_json::from_str(old).unwrap();
         assert_eq!(task.reason, CleanupReason::Unknown);
+        let relocated = serde_json::to_string(&CleanupReason::Relocated).unwrap();
+        assert_eq!(relocated, "\"relocated\"");
+        assert_eq!(
+            serde_json::from_str::<CleanupReason>(&relocated).unwrap(),
+            CleanupReason::Relocated
+        );
     }
 }
