@@ -30,7 +30,8 @@ use std::pin::Pin;
 use crate::error::Result;
 use crate::lease::{Lease, SharedConfig};
 use crate::model::{Accounting, CleanupReason, WriteCondition};
-use crate::model::{BucketMeta, CleanupTask, CompletedUpload, ListPage, ListQuery, ObjectMeta, Part, Upload};
+use crate::model::{BucketMeta, CleanupTask, CompletedUpload, ListPage, ListQuery, Location, ObjectMeta, Part, Upload};
+use crate::orchestration::{Removal, ReplicationTask, ScanPage, VersionAt};
 use crate::reservation::Reservation;
 use crate::stats::{BackendStats, CleanupQueue, UsageCounters};
 use crate::versions::{BucketChange, Deleted, VersionChange, VersionPage, VersionQuery, VersionRef};
@@ -307,6 +308,101 @@ pub trait Engine: Send + Sync + 'static {
     /// A tiny durable write, for readiness probes: resolves `Ok` once the engine has made it
     /// durable, fails when it can no longer commit (a poisoned store, a lost database).
     fn check_writable(&self) -> StoreFuture<()>;
+
+    // ----- replication, relocation and backend removal -----
+
+    /// Queues version `version` of `bucket`/`key` for replication, due now; an entry already
+    /// queued is kept as it is (its attempts and due time too). Commits of a version that wants
+    /// more copies than it has ([`ObjectMeta::copies_wanted`]) queue it themselves, in the same
+    /// transaction.
+    fn enqueue_replication(&self, bucket: &str, key: &str, version: u64) -> StoreFuture<()>;
+
+    /// Up to `limit` replication tasks due at `now_ms`, earliest first (equal times in bucket,
+    /// key, version order). Tasks are not leased: one worker drains the queue. Deleting a
+    /// version leaves its task queued: the worker finishes a task whose version is gone.
+    fn due_replication(&self, now_ms: u64, limit: usize) -> StoreFuture<Vec<ReplicationTask>>;
+
+    /// Removes the replication task of this version (done, or no longer wanted); a missing one
+    /// is a success.
+    fn finish_replication(&self, bucket: &str, key: &str, version: u64) -> StoreFuture<()>;
+
+    /// Records a failed replication attempt: one more attempt, not due again before `now_ms`
+    /// plus [`backoff_ms`](crate::backoff_ms) of the attempts; resolves to the task as updated.
+    /// `NoSuchVersion` if no task of this version is queued.
+    fn retry_replication(&self, bucket: &str, key: &str, version: u64, now_ms: u64) -> StoreFuture<ReplicationTask>;
+
+    /// How many replication tasks are queued, due or not. The sled engine keeps it as a
+    /// counter; PostgreSQL counts the queue's rows (an index scan of the queue).
+    fn replication_depth(&self) -> StoreFuture<u64>;
+
+    /// One page of the scan of every stored version that holds bytes (current and noncurrent,
+    /// never delete markers) of every bucket, in bucket, key (byte order), version (ascending)
+    /// order, strictly after `after` (from the start when `None`); with `backend`, only the
+    /// versions with a location there. The scan is not a snapshot: a version written or moved
+    /// meanwhile may be missed or seen again, so callers change what they find with
+    /// [`relocate`](Self::relocate), which compares.
+    ///
+    /// Cost: one call examines at most `limit` × 8 records, capped at
+    /// [`SCAN_EXAMINE_MAX`](crate::SCAN_EXAMINE_MAX) (but never fewer than `limit`), so a page
+    /// filtered by a backend may be short, even empty, while `next` is `Some`: resume from
+    /// `next` (the last record examined) until it is `None`, which it is only once the scan
+    /// reached the end. Each record costs a read (sled) or a row of one indexed query
+    /// (PostgreSQL): a full pass over a store costs about as much as listing every version once.
+    fn scan_versions(&self, after: Option<&VersionAt>, backend: Option<&str>, limit: usize) -> StoreFuture<ScanPage>;
+
+    /// Replaces the locations of version `version` of `bucket`/`key` (current or noncurrent),
+    /// atomically, if they are `expected` (compared as sets): `NoSuchBucket` without the bucket,
+    /// `NoSuchVersion` if the version is missing or a delete marker, `PreconditionFailed` if its
+    /// locations are not `expected` (a concurrent change won). Its locations become `new`, in
+    /// that order. Each location in `new` but not in `expected` adds the version's size to its
+    /// backend's usage; each one in `expected` but not in `new` is, by `removal`, queued for
+    /// cleanup ([`CleanupReason::Relocated`], committed bytes, due after
+    /// [`CLEANUP_GRACE_MS`](crate::CLEANUP_GRACE_MS), its bytes counting until the cleanup
+    /// completes), or forgotten (its bytes leave the usage at once). The backends' totals
+    /// ([`backend_stats`](Self::backend_stats), which count every stored version) follow the
+    /// new locations. If the version still wants more copies than `new` holds, it is queued for
+    /// replication (see [`enqueue_replication`](Self::enqueue_replication)). `reservations`
+    /// are let go once the bytes count as usage, and on failure. Resolves to the version as
+    /// changed.
+    #[allow(clippy::too_many_arguments)]
+    fn relocate(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: u64,
+        expected: &[Location],
+        new: &[Location],
+        reservations: Vec<Reservation>,
+        removal: Removal,
+    ) -> StoreFuture<ObjectMeta>;
+
+    /// The bytes of queued cleanup tasks still counted in usage ([`Accounting::Committed`]),
+    /// by backend, in name order (backends with none left out): what usage holds beyond the
+    /// stored versions and uploads. Costs a read of the whole cleanup queue (sled) or one
+    /// aggregate over it (PostgreSQL).
+    fn orphan_bytes(&self) -> StoreFuture<Vec<(String, u64)>>;
+
+    /// Removes every trace of `backend` but the versions' locations (which the caller first
+    /// moves away with [`relocate`](Self::relocate) or removes with
+    /// [`delete_version`](Self::delete_version)): its cleanup tasks, committed usage, totals,
+    /// reservations in flight and monthly usage counters. Safe to repeat; resolves to the
+    /// number of cleanup tasks removed.
+    fn forget_backend(&self, backend: &str) -> StoreFuture<u64>;
+
+    // ----- named state documents -----
+
+    /// Stores `value` (a small document, e.g. JSON) under `name`, replacing any; every instance
+    /// sharing the store sees it, also after a restart.
+    fn put_state(&self, name: &str, value: &str) -> StoreFuture<()>;
+
+    /// The document stored under `name`, if any.
+    fn state(&self, name: &str) -> StoreFuture<Option<String>>;
+
+    /// Removes the document stored under `name`; a missing one is a success.
+    fn delete_state(&self, name: &str) -> StoreFuture<()>;
+
+    /// Every document whose name starts with `prefix`, as (name, value), in name order.
+    fn states(&self, prefix: &str) -> StoreFuture<Vec<(String, String)>>;
 
     // ----- instances and worker leases -----
 

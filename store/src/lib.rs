@@ -14,6 +14,12 @@
 //! commit after its bytes are stored under a fresh physical key ([`physical_key_for`]); replaced
 //! and deleted versions are deleted by physical key through the durable cleanup queue; quota is
 //! reserved before bytes move ([`Engine::reserve`]).
+//!
+//! For the proxy's orchestration (replication, drain, rebalance, backend removal) the store keeps
+//! a durable replication queue ([`Engine::due_replication`]), scans every stored version in
+//! pages ([`Engine::scan_versions`]), moves a version's copies with a compare-and-swap
+//! ([`Engine::relocate`]), and keeps small named documents every instance sees
+//! ([`Engine::put_state`]).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 #[cfg(any(test, feature = "conformance"))]
@@ -22,6 +28,7 @@ pub mod engine;
 mod error;
 mod lease;
 mod model;
+mod orchestration;
 pub mod postgres;
 mod reservation;
 mod rules;
@@ -41,6 +48,7 @@ pub use model::{
     Accounting, BucketMeta, CleanupReason, CleanupTask, CompletedUpload, ListPage, ListQuery, Location, ObjectMeta,
     Part, Upload, WriteCondition, DEFAULT_MAX_KEYS,
 };
+pub use orchestration::{Removal, ReplicationTask, ScanPage, StoredVersion, VersionAt, SCAN_EXAMINE_MAX};
 pub use reservation::{Reservation, ReservationLedger};
 pub use rules::{
     backoff_ms, physical_key_for, CLEANUP_BACKOFF_BASE_MS, CLEANUP_BACKOFF_CAP_MS, CLEANUP_GRACE_MS, MAX_PARTS,

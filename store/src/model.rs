@@ -266,6 +266,8 @@ pub enum CleanupReason {
     UploadParts,
     /// Bytes an upload may have written but never committed (a failed PUT or copy).
     Orphan,
+    /// A copy a relocation dropped (drain, rebalance, over-replication cleanup).
+    Relocated,
     /// Queued before tasks recorded their reason.
     #[default]
     Unknown,
@@ -367,6 +369,13 @@ mod tests {
         };
         let back: ObjectMeta = serde_json::from_slice(&serde_json::to_vec(&full).unwrap()).unwrap();
         assert_eq!(back, full);
+        let replicated = ObjectMeta {
+            copies_wanted: 3,
+            ..full
+        };
+        let json = serde_json::to_string(&replicated).unwrap();
+        assert!(json.contains(r#""copies_wanted":3"#), "{json}");
+        assert_eq!(serde_json::from_str::<ObjectMeta>(&json).unwrap(), replicated);
     }
 
     #[test]
@@ -384,5 +393,11 @@ mod tests {
         let old = r#"{"id":1,"backend":"b","physical_key":"k","size":0,"accounting":"committed","attempts":0,"not_before_ms":0}"#;
         let task: CleanupTask = serde_json::from_str(old).unwrap();
         assert_eq!(task.reason, CleanupReason::Unknown);
+        let relocated = serde_json::to_string(&CleanupReason::Relocated).unwrap();
+        assert_eq!(relocated, "\"relocated\"");
+        assert_eq!(
+            serde_json::from_str::<CleanupReason>(&relocated).unwrap(),
+            CleanupReason::Relocated
+        );
     }
 }

@@ -10,8 +10,8 @@ use crate::model::CleanupTask;
 pub struct BackendStats {
     /// The backend's name.
     pub backend: String,
-    /// Current object versions with a location on this backend (a replicated object counts on
-    /// each of its backends).
+    /// Stored object versions (current and noncurrent) with a location on this backend (a
+    /// replicated object counts on each of its backends).
     pub objects: u64,
     /// Sum of the sizes of those versions.
     pub bytes: u64,

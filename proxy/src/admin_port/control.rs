@@ -227,6 +227,7 @@ fn cleanup_reason(t: &s3o_store::CleanupTask) -> String {
         CleanupReason::UploadAborted => "upload_aborted",
         CleanupReason::UploadParts => "upload_parts",
         CleanupReason::Orphan => "upload_failed",
+        CleanupReason::Relocated => "relocated",
         CleanupReason::Unknown => "unknown",
     }
     .to_owned()

@@ -1,5 +1,6 @@
 //! Durability: what a resolved mutation future promised is there after the store is closed and
-//! opened again, and versions keep increasing across the restart.
+//! opened again (the replication queue and state documents too), and versions keep increasing
+//! across the restart.
 
 use super::{ok, version, ExpectSome};
 use crate::model::{Accounting, CleanupReason, Part, Upload, WriteCondition};
@@ -50,6 +51,12 @@ pub async fn survives_reopen(open: &dyn Fn() -> Store) {
             ingress_bytes: 5,
         };
         ok(store.add_usage("2024-05", vec![counters]), "add usage").await;
+        ok(store.put_state("drain/b1", r#"{"next":null}"#), "put state").await;
+        ok(
+            store.enqueue_replication("bkt", "k", object.version),
+            "enqueue replication",
+        )
+        .await;
         let last = ok(store.next_version(), "next_version").await;
         let upload = ok(store.upload(&upload.upload_id), "upload")
             .await
@@ -61,7 +68,7 @@ pub async fn survives_reopen(open: &dyn Fn() -> Store) {
         .await
         .expect_some("bucket after reopen");
     assert_eq!((b.owner.as_str(), b.object_count, b.logical_bytes), ("AK", 1, 42));
-    assert_eq!(ok(store.get_object("bkt", "k"), "get").await, Some(object));
+    assert_eq!(ok(store.get_object("bkt", "k"), "get").await.as_ref(), Some(&object));
     assert_eq!(
         ok(store.upload(&upload.upload_id), "upload").await,
         Some(upload.clone())
@@ -93,5 +100,13 @@ pub async fn survives_reopen(open: &dyn Fn() -> Store) {
         "a backend with only an orphan queued has no totals"
     );
     assert_eq!(ok(store.cleanup_queue(0), "cleanup_queue").await.depth, 1);
+    let state = ok(store.state("drain/b1"), "state").await;
+    assert_eq!(state.as_deref(), Some(r#"{"next":null}"#));
+    assert_eq!(ok(store.replication_depth(), "replication depth").await, 1);
+    let due = ok(store.due_replication(u64::MAX, 10), "due replication").await;
+    assert_eq!(
+        due.iter().map(|t| (t.key.as_str(), t.version)).collect::<Vec<_>>(),
+        [("k", object.version)]
+    );
     assert!(ok(store.next_version(), "next_version").await > last_version);
 }

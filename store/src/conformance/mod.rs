@@ -25,7 +25,9 @@ pub mod leases;
 pub mod listing;
 pub mod multipart;
 pub mod objects;
+pub mod orchestration;
 pub mod quota;
+pub mod relocation;
 pub mod versions;
 
 use std::fmt::Display;
@@ -47,6 +49,7 @@ pub async fn run_all(fresh: &dyn Fn() -> Store) {
     admin::run(fresh).await;
     leases::run(fresh).await;
     versions::run(fresh).await;
+    orchestration::run(fresh).await;
 }
 
 /// Unwraps what the suite expects to have succeeded, or panics naming the step.

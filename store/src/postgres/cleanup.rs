@@ -75,6 +75,7 @@ pub(crate) fn reason_name(r: CleanupReason) -> &'static str {
         CleanupReason::UploadAborted => "upload_aborted",
         CleanupReason::UploadParts => "upload_parts",
         CleanupReason::Orphan => "orphan",
+        CleanupReason::Relocated => "relocated",
         CleanupReason::Unknown => "unknown",
     }
 }
@@ -96,6 +97,7 @@ fn task_of(row: &Row) -> std::result::Result<CleanupTask, PgErr> {
         "upload_aborted" => CleanupReason::UploadAborted,
         "upload_parts" => CleanupReason::UploadParts,
         "orphan" => CleanupReason::Orphan,
+        "relocated" => CleanupReason::Relocated,
         _ => CleanupReason::Unknown,
     };
     let accounting = match row.try_get::<_, &str>(5)? {

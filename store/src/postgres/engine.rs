@@ -4,13 +4,15 @@
 
 use super::multipart::{Complete, UploadQuery};
 use super::objects::Put;
-use super::{cleanup, instance, list, multipart, objects, version_ops, versions_list, PgEngine};
+use super::relocate::Relocation;
+use super::{cleanup, instance, list, multipart, objects, relocate, replication, version_ops, versions_list, PgEngine};
 use crate::engine::{ready, Engine, Health, StoreFuture};
 use crate::lease::{Lease, SharedConfig};
 use crate::model::{
-    Accounting, BucketMeta, CleanupReason, CleanupTask, CompletedUpload, ListPage, ListQuery, ObjectMeta, Part, Upload,
-    WriteCondition,
+    Accounting, BucketMeta, CleanupReason, CleanupTask, CompletedUpload, ListPage, ListQuery, Location, ObjectMeta,
+    Part, Upload, WriteCondition,
 };
+use crate::orchestration::{Removal, ReplicationTask, ScanPage, VersionAt};
 use crate::reservation::Reservation;
 use crate::stats::{BackendStats, CleanupQueue, UsageCounters};
 use crate::versions::{BucketChange, Deleted, VersionChange, VersionPage, VersionQuery, VersionRef};
@@ -267,6 +269,84 @@ impl Engine for PgEngine {
 
     fn check_writable(&self) -> StoreFuture<()> {
         self.run(move |db| async move { cleanup::check_writable(&db).await })
+    }
+
+    fn enqueue_replication(&self, bucket: &str, key: &str, version: u64) -> StoreFuture<()> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.run(move |db| async move { replication::enqueue(&db, bucket, key, version).await })
+    }
+
+    fn due_replication(&self, now_ms: u64, limit: usize) -> StoreFuture<Vec<ReplicationTask>> {
+        self.run(move |db| async move { replication::due(&db, now_ms, limit).await })
+    }
+
+    fn finish_replication(&self, bucket: &str, key: &str, version: u64) -> StoreFuture<()> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.run(move |db| async move { replication::finish(&db, bucket, key, version).await })
+    }
+
+    fn retry_replication(&self, bucket: &str, key: &str, version: u64, now_ms: u64) -> StoreFuture<ReplicationTask> {
+        let (bucket, key) = (bucket.to_owned(), key.to_owned());
+        self.run(move |db| async move { replication::retry(&db, bucket, key, version, now_ms).await })
+    }
+
+    fn replication_depth(&self) -> StoreFuture<u64> {
+        self.run(move |db| async move { replication::depth(&db).await })
+    }
+
+    fn scan_versions(&self, after: Option<&VersionAt>, backend: Option<&str>, limit: usize) -> StoreFuture<ScanPage> {
+        let (after, backend) = (after.cloned(), backend.map(str::to_owned));
+        self.run(move |db| async move { relocate::scan_versions(&db, after, backend, limit).await })
+    }
+
+    fn relocate(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: u64,
+        expected: &[Location],
+        new: &[Location],
+        reservations: Vec<Reservation>,
+        removal: Removal,
+    ) -> StoreFuture<ObjectMeta> {
+        let r = Relocation {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            version,
+            expected: expected.to_vec(),
+            new: new.to_vec(),
+            removal,
+        };
+        self.run(move |db| async move { relocate::relocate(&db, r, reservations).await })
+    }
+
+    fn orphan_bytes(&self) -> StoreFuture<Vec<(String, u64)>> {
+        self.run(move |db| async move { replication::orphan_bytes(&db).await })
+    }
+
+    fn forget_backend(&self, backend: &str) -> StoreFuture<u64> {
+        let backend = backend.to_owned();
+        self.run(move |db| async move { replication::forget_backend(&db, backend).await })
+    }
+
+    fn put_state(&self, name: &str, value: &str) -> StoreFuture<()> {
+        let (name, value) = (name.to_owned(), value.to_owned());
+        self.run(move |db| async move { replication::put_state(&db, name, value).await })
+    }
+
+    fn state(&self, name: &str) -> StoreFuture<Option<String>> {
+        let name = name.to_owned();
+        self.run(move |db| async move { replication::state(&db, name).await })
+    }
+
+    fn delete_state(&self, name: &str) -> StoreFuture<()> {
+        let name = name.to_owned();
+        self.run(move |db| async move { replication::delete_state(&db, name).await })
+    }
+
+    fn states(&self, prefix: &str) -> StoreFuture<Vec<(String, String)>> {
+        let prefix = prefix.to_owned();
+        self.run(move |db| async move { replication::states(&db, prefix).await })
     }
 
     fn instance(&self) -> String {

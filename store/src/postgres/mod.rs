@@ -31,6 +31,8 @@ mod multipart;
 mod objects;
 mod pool;
 mod releases;
+mod relocate;
+mod replication;
 mod schema;
 mod version_ops;
 mod versions;

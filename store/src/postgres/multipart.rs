@@ -321,6 +321,7 @@ async fn complete_tx(conn: &mut Conn<'_>, done: &Complete) -> std::result::Resul
     let remember_params: [&(dyn ToSql + Sync); 3] = [&done.upload_id, &now, &tombstone];
     let row_params = install.row.params(&upload.bucket, &key);
     let kept_params = install.kept.as_ref().map(|k| k.params(&upload.bucket, &key));
+    let replicate_params = install.replicate.as_ref().map(|r| r.params(&upload.bucket, &key));
     let mut queued = vec![
         (DELETE_PARTS, id_params.to_vec()),
         (DELETE_UPLOAD, id_params.to_vec()),
@@ -329,6 +330,9 @@ async fn complete_tx(conn: &mut Conn<'_>, done: &Complete) -> std::result::Resul
     ];
     if let Some(p) = &kept_params {
         queued.push((INSERT_VERSION, p.to_vec()));
+    }
+    if let Some(p) = &replicate_params {
+        queued.push((super::replication::ENQUEUE, p.to_vec()));
     }
     commit_with(conn, &queued, &deltas, &tasks).await?;
     Ok(install.version_id)

@@ -54,7 +54,7 @@ const UPDATE_OBJECT: &str =
      WHERE bucket = $1 AND key = $2";
 /// A block of versions: taken 32 at a time, so most PUTs need no round trip for theirs.
 const NEXT_VERSIONS: &str = "SELECT nextval('s3o_versions') FROM generate_series(1, 32)";
-const CONSUME_RESERVATIONS: &str = "DELETE FROM s3o_reservations WHERE instance = $1 AND id = ANY ($2)";
+pub(crate) const CONSUME_RESERVATIONS: &str = "DELETE FROM s3o_reservations WHERE instance = $1 AND id = ANY ($2)";
 /// Queues cleanup tasks, one per array element.
 pub(crate) const ENQUEUE_MANY: &str =
     "INSERT INTO s3o_cleanup (backend, physical_key, size, reason, accounting, upload_id, attempts, not_before_ms)
@@ -303,9 +303,13 @@ async fn put_object_tx(
     let row_params = install.row.params(&put.bucket, &key);
     let kept_params = install.kept.as_ref().map(|k| k.params(&put.bucket, &key));
     let consume_params: [&(dyn ToSql + Sync); 2] = [&db.instance, reservations];
+    let replicate_params = install.replicate.as_ref().map(|r| r.params(&put.bucket, &key));
     let mut queued = vec![(ObjectRow::sql(install.exists), row_params.to_vec())];
     if let Some(p) = &kept_params {
         queued.push((INSERT_VERSION, p.to_vec()));
+    }
+    if let Some(p) = &replicate_params {
+        queued.push((super::replication::ENQUEUE, p.to_vec()));
     }
     if !reservations.is_empty() {
         queued.push((CONSUME_RESERVATIONS, consume_params.to_vec()));

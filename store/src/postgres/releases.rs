@@ -137,6 +137,12 @@ impl Releases {
         *n = n.saturating_add(bytes);
     }
 
+    /// Forgets the reservations made without a quota on `backend` (the backend is being
+    /// removed); their handles release nothing when dropped.
+    pub(crate) fn forget_local(&self, backend: &str) {
+        self.local.lock().remove(backend);
+    }
+
     /// Bytes reserved without a quota on `backend`.
     pub(crate) fn local_on(&self, backend: &str) -> u64 {
         self.local.lock().get(backend).copied().unwrap_or(0)

@@ -19,7 +19,13 @@
 //! - `s3o_meta`: small named values (the readiness probe), and the `s3o_versions` sequence;
 //! - `s3o_live_config`: the configuration one instance published for the others;
 //! - `s3o_object_versions`: noncurrent versions and delete markers (bucket `settings` hold versioning
-//!   and object lock).
+//!   and object lock);
+//! - `s3o_replication`: versions waiting for more copies, by version, indexed by due time;
+//! - `s3o_states`: small named documents (drain progress and the like) every instance sees.
+//!
+//! Migrations: 1 the initial schema; 2 the shared configuration; 3 versioning and object lock;
+//! 4 the replication queue, the state documents and an index of the cleanup queue by backend
+//! (for removing a backend).
 
 use tokio_postgres::Client;
 
@@ -193,6 +199,26 @@ CREATE TABLE s3o_object_versions (
     meta bytea NOT NULL,
     PRIMARY KEY (bucket, key, version)
 );
+"#,
+    },
+    Migration {
+        version: 4,
+        description: "replication queue, state documents",
+        sql: r#"
+CREATE TABLE s3o_replication (
+    bucket text COLLATE "C" NOT NULL,
+    key bytea NOT NULL,
+    version bigint NOT NULL,
+    attempts integer NOT NULL DEFAULT 0,
+    not_before_ms bigint NOT NULL,
+    PRIMARY KEY (bucket, key, version)
+);
+CREATE INDEX s3o_replication_due ON s3o_replication (not_before_ms, bucket, key, version);
+CREATE TABLE s3o_states (
+    name text COLLATE "C" PRIMARY KEY,
+    value text NOT NULL
+);
+CREATE INDEX s3o_cleanup_by_backend ON s3o_cleanup (backend);
 "#,
     },
 ];

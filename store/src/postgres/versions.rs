@@ -15,6 +15,7 @@ use super::counters::Deltas;
 use super::error::PgErr;
 use super::objects::{ObjectRow, Tasks, OBJECTS};
 use super::pool::Conn;
+use super::replication::Replicate;
 use super::{big, decode, encode};
 use crate::model::{Accounting, CleanupReason, CleanupTask, ObjectMeta};
 use crate::rules::{now_ms, CLEANUP_GRACE_MS};
@@ -163,6 +164,8 @@ pub(crate) struct Install {
     pub(crate) kept: Option<VersionRow>,
     /// The version id, in a bucket with versioning on.
     pub(crate) version_id: Option<String>,
+    /// The replication task to queue, if the version wants more copies than it has.
+    pub(crate) replicate: Option<Replicate>,
 }
 
 impl Install {
@@ -206,6 +209,7 @@ impl Install {
             exists: current.is_some(),
             kept,
             version_id: meta.versioned.then(|| meta.version_id()),
+            replicate: Replicate::of(&meta),
         })
     }
 }

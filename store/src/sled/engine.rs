@@ -12,9 +12,10 @@ use super::SledEngine;
 use crate::engine::{ready, Engine, Health, StoreFuture};
 use crate::error::{Result, StoreError};
 use crate::model::{
-    Accounting, BucketMeta, CleanupReason, CleanupTask, CompletedUpload, ListPage, ListQuery, ObjectMeta, Part, Upload,
-    WriteCondition,
+    Accounting, BucketMeta, CleanupReason, CleanupTask, CompletedUpload, ListPage, ListQuery, Location, ObjectMeta,
+    Part, Upload, WriteCondition,
 };
+use crate::orchestration::{Removal, ReplicationTask, ScanPage, VersionAt};
 use crate::reservation::Reservation;
 use crate::stats::{BackendStats, CleanupQueue, UsageCounters};
 use crate::versions::{BucketChange, Deleted, VersionChange, VersionPage, VersionQuery, VersionRef};
@@ -287,6 +288,76 @@ impl Engine for SledEngine {
 
     fn check_writable(&self) -> StoreFuture<()> {
         self.durable(SledEngine::check_writable(self))
+    }
+
+    fn enqueue_replication(&self, bucket: &str, key: &str, version: u64) -> StoreFuture<()> {
+        self.durable(SledEngine::enqueue_replication(self, bucket, key, version))
+    }
+
+    fn due_replication(&self, now_ms: u64, limit: usize) -> StoreFuture<Vec<ReplicationTask>> {
+        ready(SledEngine::due_replication(self, now_ms, limit))
+    }
+
+    fn finish_replication(&self, bucket: &str, key: &str, version: u64) -> StoreFuture<()> {
+        self.durable(SledEngine::finish_replication(self, bucket, key, version))
+    }
+
+    fn retry_replication(&self, bucket: &str, key: &str, version: u64, now_ms: u64) -> StoreFuture<ReplicationTask> {
+        self.durable_with(SledEngine::retry_replication(self, bucket, key, version, now_ms))
+    }
+
+    fn replication_depth(&self) -> StoreFuture<u64> {
+        ready(Ok(SledEngine::replication_depth(self)))
+    }
+
+    fn scan_versions(&self, after: Option<&VersionAt>, backend: Option<&str>, limit: usize) -> StoreFuture<ScanPage> {
+        ready(SledEngine::scan_versions(self, after, backend, limit))
+    }
+
+    fn relocate(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: u64,
+        expected: &[Location],
+        new: &[Location],
+        reservations: Vec<Reservation>,
+        removal: Removal,
+    ) -> StoreFuture<ObjectMeta> {
+        self.durable_with(SledEngine::relocate(
+            self,
+            bucket,
+            key,
+            version,
+            expected,
+            new,
+            reservations,
+            removal,
+        ))
+    }
+
+    fn orphan_bytes(&self) -> StoreFuture<Vec<(String, u64)>> {
+        ready(SledEngine::orphan_bytes(self))
+    }
+
+    fn forget_backend(&self, backend: &str) -> StoreFuture<u64> {
+        self.durable_with(SledEngine::forget_backend(self, backend))
+    }
+
+    fn put_state(&self, name: &str, value: &str) -> StoreFuture<()> {
+        self.durable(SledEngine::put_state(self, name, value))
+    }
+
+    fn state(&self, name: &str) -> StoreFuture<Option<String>> {
+        ready(SledEngine::state(self, name))
+    }
+
+    fn delete_state(&self, name: &str) -> StoreFuture<()> {
+        self.durable(SledEngine::delete_state(self, name))
+    }
+
+    fn states(&self, prefix: &str) -> StoreFuture<Vec<(String, String)>> {
+        ready(SledEngine::states(self, prefix))
     }
 
     crate::lease::local_coordination!(local);

@@ -14,6 +14,9 @@
 //! | `completed`   | upload id (UTF-8)                     | JSON [`CompletedUpload`](crate::CompletedUpload) |
 //! | `backend_stats` | backend name (UTF-8)                | current objects, their bytes, uploads in progress: 3 × `u64` BE |
 //! | `usage_counters` | period `YYYY-MM`, backend name     | API requests, egress bytes, ingress bytes: 3 × `u64` BE |
+//! | `replication` | bucket, `0x00`, escaped key, `0x00 0x01`, version BE | JSON [`ReplicationTask`](crate::ReplicationTask) |
+//! | `replication_due` | `not_before_ms` BE, then the `replication` key | empty (an index of `replication` by due time) |
+//! | `states`      | state name (UTF-8)                    | the document (UTF-8)           |
 //! | `meta`        | `stats_version`                       | version of `backend_stats`, `u64` BE (absent: not built yet) |
 //! | `meta`        | `probe`                               | time of the last writability probe, ms `u64` BE |
 //!
@@ -22,7 +25,9 @@
 //!
 //! In `versions` the key is escaped (each `0x00` as `0x00 0xFF`) and ended by `0x00 0x01`, so a
 //! key's versions are exactly the entries under its prefix, keys keep S3's order, and within a
-//! key the inverted version number puts the newest first.
+//! key the inverted version number puts the newest first. `replication` keys are built the same
+//! way but with the version number as it is, so tasks of equal due time come in bucket, key,
+//! version order.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -55,6 +60,12 @@ pub(crate) const COMPLETED: &str = "completed";
 pub(crate) const BACKEND_STATS: &str = "backend_stats";
 /// Tree of monthly usage counters by period and backend.
 pub(crate) const USAGE_COUNTERS: &str = "usage_counters";
+/// Tree of versions waiting for more copies.
+pub(crate) const REPLICATION: &str = "replication";
+/// Index of replication tasks by due time.
+pub(crate) const REPLICATION_DUE: &str = "replication_due";
+/// Tree of named state documents.
+pub(crate) const STATES: &str = "states";
 /// Tree of the store's own records (layout versions, the writability probe).
 pub(crate) const META: &str = "meta";
 
@@ -108,6 +119,40 @@ pub(crate) fn version_key(bucket: &str, key: &str, version: u64) -> Vec<u8> {
     let mut k = versions_of(bucket, key);
     k.extend_from_slice(&(!version).to_be_bytes());
     k
+}
+
+/// The `replication` key of version `version` of `bucket`/`key`.
+pub(crate) fn replication_key(bucket: &str, key: &str, version: u64) -> Vec<u8> {
+    let mut k = versions_of(bucket, key);
+    k.extend_from_slice(&version.to_be_bytes());
+    k
+}
+
+/// The `replication_due` key of the task at `task_key` (a `replication` key) due at
+/// `not_before_ms`.
+pub(crate) fn replication_due_key(not_before_ms: u64, task_key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(8 + task_key.len());
+    k.extend_from_slice(&not_before_ms.to_be_bytes());
+    k.extend_from_slice(task_key);
+    k
+}
+
+/// The bucket and key of an `objects` key.
+pub(crate) fn split_object_key(k: &[u8]) -> Result<(String, String)> {
+    let at = k
+        .iter()
+        .position(|b| *b == KEY_SEPARATOR)
+        .ok_or_else(|| corrupt(OBJECTS, "key without a bucket separator".to_owned()))?;
+    Ok((utf8(OBJECTS, &k[..at])?, utf8(OBJECTS, &k[at + 1..])?))
+}
+
+/// The bucket and key of a `versions` key.
+pub(crate) fn split_version_key(k: &[u8]) -> Result<(String, String)> {
+    let at = k
+        .iter()
+        .position(|b| *b == KEY_SEPARATOR)
+        .ok_or_else(|| corrupt(VERSIONS, "key without a bucket separator".to_owned()))?;
+    Ok((utf8(VERSIONS, &k[..at])?, key_of_version_key(k, at + 1)?))
 }
 
 /// The object key of a `versions` key, given the length of its bucket prefix.
@@ -260,6 +305,10 @@ mod tests {
         assert_eq!(order, want);
         for (k, key, _) in &encoded {
             assert_eq!(key_of_version_key(k, 4).unwrap(), *key);
+            assert_eq!(
+                super::split_version_key(k).unwrap(),
+                ("bkt".to_owned(), (*key).to_owned())
+            );
             assert!(k.starts_with(&versions_of("bkt", key)));
             for other in keys.iter().filter(|o| *o != key) {
                 assert!(!k.starts_with(&versions_of("bkt", other)), "{key:?} under {other:?}");
@@ -292,6 +341,14 @@ mod tests {
         ];
         assert_eq!(keys, want);
         assert!(object_key("b", "x").starts_with(&bucket_prefix("b")));
+        assert_eq!(
+            split_object_key(&object_key("b", "a\0z")).unwrap(),
+            ("b".to_owned(), "a\0z".to_owned())
+        );
+        assert!(matches!(split_object_key(b"nosep"), Err(StoreError::Corrupt { .. })));
+        let (early, late) = (replication_key("b", "k", 1), replication_key("b", "k", 2));
+        assert!(early < late && late < replication_key("b", "k\0", 0));
+        assert!(replication_due_key(1, &late) < replication_due_key(2, &early));
         assert!(!object_key("ba", "x").starts_with(&bucket_prefix("b")));
     }
 

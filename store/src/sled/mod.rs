@@ -23,6 +23,9 @@ mod multipart;
 mod objects;
 mod quota;
 pub(crate) mod recover;
+mod relocate;
+mod replication;
+mod scan;
 mod stats;
 mod versions;
 mod versions_list;
@@ -51,9 +54,14 @@ pub(crate) struct SledEngine {
     completed: sled::Tree,
     backend_stats: sled::Tree,
     usage_counters: sled::Tree,
+    replication: sled::Tree,
+    replication_due: sled::Tree,
+    states: sled::Tree,
     meta: sled::Tree,
     /// Tasks in `cleanup`: counted once at open, then kept by the transactions that change it.
     cleanup_depth: AtomicU64,
+    /// Tasks in `replication`, kept like `cleanup_depth`.
+    replication_depth: AtomicU64,
     ledger: Arc<Ledger>,
     commits: GroupCommit,
     /// Serialise the changes of one key's versions (see `versions.rs`).
@@ -82,6 +90,7 @@ impl SledEngine {
             flush_db.flush().map(drop).map_err(|e| format!("flush failed: {e}"))
         }))?;
         let cleanup = db.open_tree(layout::CLEANUP)?;
+        let replication = db.open_tree(layout::REPLICATION)?;
         let engine = Self {
             buckets: db.open_tree(layout::BUCKETS)?,
             objects: db.open_tree(layout::OBJECTS)?,
@@ -94,9 +103,13 @@ impl SledEngine {
             completed: db.open_tree(layout::COMPLETED)?,
             backend_stats: db.open_tree(layout::BACKEND_STATS)?,
             usage_counters: db.open_tree(layout::USAGE_COUNTERS)?,
+            replication_due: db.open_tree(layout::REPLICATION_DUE)?,
+            states: db.open_tree(layout::STATES)?,
             meta: db.open_tree(layout::META)?,
             cleanup_depth: AtomicU64::new(u64::try_from(cleanup.len()).unwrap_or(u64::MAX)),
+            replication_depth: AtomicU64::new(u64::try_from(replication.len()).unwrap_or(u64::MAX)),
             cleanup,
+            replication,
             ledger,
             commits,
             key_locks: versions::KeyLocks::default(),
@@ -109,21 +122,29 @@ impl SledEngine {
 
     /// Records that a transaction queued `queued` cleanup tasks and completed `done`.
     fn count_cleanup(&self, queued: u64, done: u64) {
-        use std::sync::atomic::Ordering;
-        if queued > 0 {
-            self.cleanup_depth.fetch_add(queued, Ordering::Relaxed);
-        }
-        if done > 0 {
-            // Never below zero, even if a count ever drifted.
-            let _ = self
-                .cleanup_depth
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| Some(d.saturating_sub(done)));
-        }
+        count(&self.cleanup_depth, queued, done);
+    }
+
+    /// Records that a transaction queued `queued` replication tasks and removed `done`.
+    fn count_replication(&self, queued: u64, done: u64) {
+        count(&self.replication_depth, queued, done);
     }
 
     /// A fresh version number (sled's persistent id generator).
     fn next_version(&self) -> Result<u64> {
         Ok(self.db.generate_id()?)
+    }
+}
+
+/// Adds `queued` to and takes `done` from a queue's depth (never below zero, even if a count
+/// ever drifted).
+fn count(depth: &AtomicU64, queued: u64, done: u64) {
+    use std::sync::atomic::Ordering;
+    if queued > 0 {
+        depth.fetch_add(queued, Ordering::Relaxed);
+    }
+    if done > 0 {
+        let _ = depth.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| Some(d.saturating_sub(done)));
     }
 }
 
@@ -196,6 +217,11 @@ mod tests {
     #[test]
     fn conforms_admin() {
         block_on(conformance::admin::run(&fresh));
+    }
+
+    #[test]
+    fn conforms_orchestration() {
+        block_on(conformance::orchestration::run(&fresh));
     }
 
     #[test]

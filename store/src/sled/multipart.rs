@@ -314,9 +314,25 @@ impl SledEngine {
                 &self.parts,
                 &self.completed,
                 &self.backend_stats,
+                &self.replication,
+                &self.replication_due,
             )
                 .transaction(
-                    |(buckets, objects, versions, usage, cleanup, due, uploads, keys, parts, completed, stats)| {
+                    |(
+                        buckets,
+                        objects,
+                        versions,
+                        usage,
+                        cleanup,
+                        due,
+                        uploads,
+                        keys,
+                        parts,
+                        completed,
+                        stats,
+                        replication,
+                        replication_due,
+                    )| {
                         let upload = upload_in(uploads, upload_id)?;
                         if upload.parts_seq != seq {
                             return Err(TxError::Abort(StoreError::UploadChanged(upload_id.to_owned())));
@@ -330,6 +346,8 @@ impl SledEngine {
                             cleanup,
                             due,
                             stats,
+                            replication,
+                            replication_due,
                         };
                         let okey = object_key(&upload.bucket, &upload.key);
                         let delta = i128::from(meta.size) - i128::from(upload.part_bytes);
@@ -341,7 +359,7 @@ impl SledEngine {
                             // Not the upload read before the lock (an id cannot be reused).
                             return Err(TxError::Abort(StoreError::NoSuchUpload(upload_id.to_owned())));
                         }
-                        let (mut queued, version_id) = install_in(
+                        let installed = install_in(
                             &trees,
                             &upload.bucket,
                             &upload.key,
@@ -352,6 +370,8 @@ impl SledEngine {
                             delta,
                             upload_gone,
                         )?;
+                        let mut queued = installed.cleanup;
+                        let version_id = installed.version_id;
                         let done = CompletedUpload {
                             version_id: version_id.clone(),
                             ..tombstone.clone()
@@ -370,12 +390,13 @@ impl SledEngine {
                             enqueue_in(cleanup, due, task)?;
                             queued += 1;
                         }
-                        Ok((queued, version_id))
+                        Ok((queued, installed.replication, version_id))
                     },
                 );
             match r {
-                Ok((queued, version_id)) => {
+                Ok((queued, replicating, version_id)) => {
                     self.count_cleanup(queued, 0);
+                    self.count_replication(replicating, 0);
                     return Ok((version_id, self.commits.ticket()));
                 }
                 Err(sled::transaction::TransactionError::Abort(StoreError::UploadChanged(_))) => continue,

@@ -11,10 +11,12 @@ use super::commit::CommitTicket;
 use super::error::TxError;
 use super::layout::{decode, encode, object_key, version_key, BUCKETS, OBJECTS, VERSIONS};
 use super::quota::adjust_usage;
+use super::replication::enqueue_replication_in;
 use super::stats::StatsDelta;
 use super::SledEngine;
 use crate::error::{Result, StoreError};
 use crate::model::{Accounting, BucketMeta, CleanupReason, CleanupTask, ObjectMeta, WriteCondition};
+use crate::orchestration::wants_copies;
 use crate::reservation::Reservation;
 use crate::rules::{check_bucket_name, now_ms, CLEANUP_GRACE_MS};
 use crate::versions::Versioning;
@@ -36,6 +38,16 @@ pub(crate) struct VersionTrees<'a> {
     pub(crate) cleanup: &'a TransactionalTree,
     pub(crate) due: &'a TransactionalTree,
     pub(crate) stats: &'a TransactionalTree,
+    pub(crate) replication: &'a TransactionalTree,
+    pub(crate) replication_due: &'a TransactionalTree,
+}
+
+/// What making a version current queued: cleanup tasks, replication tasks (0 or 1), and the
+/// version id it got.
+pub(crate) struct Installed {
+    pub(crate) cleanup: u64,
+    pub(crate) replication: u64,
+    pub(crate) version_id: Option<String>,
 }
 
 impl VersionTrees<'_> {
@@ -83,7 +95,8 @@ impl VersionTrees<'_> {
 /// backends' totals, keeps the replaced version as a noncurrent one or queues its bytes for
 /// cleanup, and with versioning suspended removes `null_noncurrent` (the key's noncurrent
 /// `null` version, read under the key's lock). `stats` holds further changes to the backends'
-/// totals to apply with these. Returns how many cleanup tasks it queued and the version id.
+/// totals to apply with these. Queues the version for replication if it wants more copies
+/// than it has.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn install_in(
     t: &VersionTrees<'_>,
@@ -95,7 +108,7 @@ pub(crate) fn install_in(
     condition: &WriteCondition,
     usage_delta: i128,
     mut stats: StatsDelta,
-) -> std::result::Result<(u64, Option<String>), TxError> {
+) -> std::result::Result<Installed, TxError> {
     let mut record = bucket_in(t.buckets, bucket)?;
     let current = match t.objects.get(okey)? {
         Some(v) => Some(decode::<ObjectMeta>(OBJECTS, &v)?),
@@ -141,8 +154,16 @@ pub(crate) fn install_in(
     }
     stats.apply_in(t.stats)?;
     t.buckets.insert(bucket.as_bytes(), encode(BUCKETS, &record)?)?;
-    let id = meta.versioned.then(|| meta.version_id());
-    Ok((queued, id))
+    let replication = if wants_copies(&meta) {
+        u64::from(enqueue_replication_in(t, bucket, key, meta.version, now_ms())?)
+    } else {
+        0
+    };
+    Ok(Installed {
+        cleanup: queued,
+        replication,
+        version_id: meta.versioned.then(|| meta.version_id()),
+    })
 }
 
 impl SledEngine {
@@ -170,7 +191,7 @@ impl SledEngine {
         let okey = object_key(bucket, key);
         let _key_lock = self.key_locks.lock(bucket, key);
         let null = self.null_noncurrent(bucket, key)?;
-        let (queued, id) = self.version_transaction(|trees| {
+        let installed = self.version_transaction(|trees| {
             let size = i128::from(meta.size);
             install_in(
                 trees,
@@ -184,10 +205,11 @@ impl SledEngine {
                 StatsDelta::default(),
             )
         })?;
-        self.count_cleanup(queued, 0);
+        self.count_cleanup(installed.cleanup, 0);
+        self.count_replication(installed.replication, 0);
         let ticket = self.commits.ticket();
         drop(reservations);
-        Ok((id, ticket))
+        Ok((installed.version_id, ticket))
     }
 }
 

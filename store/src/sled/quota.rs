@@ -31,6 +31,14 @@ struct LedgerState {
     last_id: u64,
 }
 
+impl Ledger {
+    /// Forgets every reservation on `backend` (the backend is being removed); their handles
+    /// release nothing when dropped.
+    pub(crate) fn forget(&self, backend: &str) {
+        self.state.lock().reserved.remove(backend);
+    }
+}
+
 impl ReservationLedger for Ledger {
     fn release(&self, _id: u64, backend: &str, bytes: u64) {
         let mut st = self.state.lock();

@@ -41,9 +41,10 @@ use crate::engine::{ready, Engine, Health, StoreFuture};
 use crate::error::{Result, StoreError};
 use crate::lease::Local;
 use crate::model::{
-    Accounting, BucketMeta, CleanupReason, CleanupTask, CompletedUpload, ListPage, ListQuery, ObjectMeta, Part, Upload,
-    WriteCondition,
+    Accounting, BucketMeta, CleanupReason, CleanupTask, CompletedUpload, ListPage, ListQuery, Location, ObjectMeta,
+    Part, Upload, WriteCondition,
 };
+use crate::orchestration::{Removal, ReplicationTask, ScanPage, VersionAt};
 use crate::reservation::Reservation;
 use crate::stats::{BackendStats, CleanupQueue, UsageCounters};
 use crate::versions::{BucketChange, Deleted, VersionChange, VersionPage, VersionQuery, VersionRef};
@@ -446,6 +447,27 @@ impl Engine for Recovering {
         usage_counters(period: &str) -> Vec<UsageCounters>;
         prefix_summary(bucket: &str, prefix: &str) -> (u64, u64);
         check_writable() -> ();
+        enqueue_replication(bucket: &str, key: &str, version: u64) -> ();
+        due_replication(now_ms: u64, limit: usize) -> Vec<ReplicationTask>;
+        finish_replication(bucket: &str, key: &str, version: u64) -> ();
+        retry_replication(bucket: &str, key: &str, version: u64, now_ms: u64) -> ReplicationTask;
+        replication_depth() -> u64;
+        scan_versions(after: Option<&VersionAt>, backend: Option<&str>, limit: usize) -> ScanPage;
+        relocate(
+            bucket: &str,
+            key: &str,
+            version: u64,
+            expected: &[Location],
+            new: &[Location],
+            reservations: Vec<Reservation>,
+            removal: Removal
+        ) -> ObjectMeta;
+        orphan_bytes() -> Vec<(String, u64)>;
+        forget_backend(backend: &str) -> u64;
+        put_state(name: &str, value: &str) -> ();
+        state(name: &str) -> Option<String>;
+        delete_state(name: &str) -> ();
+        states(prefix: &str) -> Vec<(String, String)>;
     }
 
     crate::lease::local_coordination!(local);

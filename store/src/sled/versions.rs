@@ -280,18 +280,24 @@ impl SledEngine {
             &self.cleanup,
             &self.cleanup_due,
             &self.backend_stats,
+            &self.replication,
+            &self.replication_due,
         )
-            .transaction(|(buckets, objects, versions, usage, cleanup, due, stats)| {
-                f(&VersionTrees {
-                    buckets,
-                    objects,
-                    versions,
-                    usage,
-                    cleanup,
-                    due,
-                    stats,
-                })
-            })?)
+            .transaction(
+                |(buckets, objects, versions, usage, cleanup, due, stats, replication, replication_due)| {
+                    f(&VersionTrees {
+                        buckets,
+                        objects,
+                        versions,
+                        usage,
+                        cleanup,
+                        due,
+                        stats,
+                        replication,
+                        replication_due,
+                    })
+                },
+            )?)
     }
 }
 
