@@ -83,6 +83,46 @@ pub trait Control {
     /// `GET /metrics`: writes the proxy's own families (requests, bytes, latencies…) into `out`;
     /// the handler then appends the worker families from [`Control::workers`].
     fn write_metrics<'a>(&'a self, out: &'a mut MetricsWriter) -> BoxFuture<'a, ()>;
+
+    /// The orchestration endpoints (replication, over-replication, drain, backend removal,
+    /// rebalance, clean-excess): the status and JSON body of the answer, in the seed's shapes.
+    /// Errors are answered `{"error": "..."}` with their status.
+    fn orchestrate<'a>(&'a self, op: &'a Orchestration) -> BoxFuture<'a, Result<(u16, serde_json::Value)>> {
+        let _ = op;
+        Box::pin(async { Err(crate::Error::Unavailable("orchestration is not available".into())) })
+    }
+}
+
+/// One orchestration request, as routed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Orchestration {
+    /// `POST /admin/api/replicate`.
+    Replicate,
+    /// `GET /admin/api/over-replication`.
+    OverReplication,
+    /// `POST /admin/api/over-replication`, with an optional batch size.
+    CleanOverReplication(Option<usize>),
+    /// `POST /admin/api/backends/{name}/drain`.
+    DrainStart(String),
+    /// `GET /admin/api/backends/{name}/drain`.
+    DrainStatus(String),
+    /// `DELETE /admin/api/backends/{name}/drain`.
+    DrainCancel(String),
+    /// `DELETE /admin/api/backends/{name}`, purging the backend's objects when asked.
+    RemoveBackend {
+        /// The backend.
+        name: String,
+        /// Also delete its objects from its storage.
+        purge: bool,
+    },
+    /// `POST {ui}/api/rebalance`.
+    Rebalance,
+    /// `GET {ui}/api/rebalance/status`.
+    RebalanceStatus,
+    /// `POST {ui}/api/clean-excess`.
+    CleanExcess,
+    /// `GET {ui}/api/clean-excess/status`.
+    CleanExcessStatus,
 }
 
 /// `GET /admin/api/status`.

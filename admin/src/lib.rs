@@ -39,8 +39,9 @@ pub mod time;
 
 pub use auth::{hash_password, Auth, AuthConfig, Principal};
 pub use control::{
-    BackendStatus, BoxFuture, CleanupItem, CleanupQueue, Control, Dashboard, DeleteOutcome, ObjectLocation, QuotaStat,
-    Readiness, Status, SyncOutcome, TreeEntry, TreePage, TreeQuery, UsageLimit, UsageStat, WorkerHealth, WorkerLease,
+    BackendStatus, BoxFuture, CleanupItem, CleanupQueue, Control, Dashboard, DeleteOutcome, ObjectLocation,
+    Orchestration, QuotaStat, Readiness, Status, SyncOutcome, TreeEntry, TreePage, TreeQuery, UsageLimit, UsageStat,
+    WorkerHealth, WorkerLease,
 };
 pub use error::{Error, Result};
 pub use handlers::{handle, OPENAPI_JSON};

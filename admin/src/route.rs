@@ -1,8 +1,9 @@
 //! The admin port's router: one pure function from (method, path) to a [`Route`], with the UI
 //! mounted at a configurable path (default `/ui`). Every route, its method, its path template and
 //! its authentication class live in one table, [`ROUTES`], which the OpenAPI test also checks
-//! against `admin/openapi.json`. A known path with the wrong method is a 405 carrying `Allow`; an
-//! unknown path is a 404 (replication, rebalance, drain, encryption and scrub do not exist yet).
+//! against `admin/openapi.json`. A template segment `{name}` matches one non-empty path segment
+//! (a backend's name). A known path with the wrong method is a 405 carrying `Allow`; an unknown
+//! path is a 404 (encryption and scrub do not exist yet).
 
 use crate::http::Response;
 
@@ -48,6 +49,28 @@ pub enum Route {
     UiDownload,
     /// `POST {ui}/api/sync`: import a backend bucket's existing objects.
     UiSync,
+    /// `POST /admin/api/replicate`: one replication cycle.
+    AdminReplicate,
+    /// `GET /admin/api/over-replication`: the factor and the over-replicated versions.
+    AdminOverReplicationGet,
+    /// `POST /admin/api/over-replication`: one over-replication cleanup pass.
+    AdminOverReplicationPost,
+    /// `POST /admin/api/backends/{name}/drain`: start draining a backend.
+    AdminDrainStart,
+    /// `GET /admin/api/backends/{name}/drain`: a drain's progress.
+    AdminDrainStatus,
+    /// `DELETE /admin/api/backends/{name}/drain`: cancel a drain.
+    AdminDrainCancel,
+    /// `DELETE /admin/api/backends/{name}`: forget (and with `purge=true` delete) a backend's objects.
+    AdminBackendRemove,
+    /// `POST {ui}/api/rebalance`: start a rebalance in the background.
+    UiRebalance,
+    /// `GET {ui}/api/rebalance/status`: the last rebalance's outcome.
+    UiRebalanceStatus,
+    /// `POST {ui}/api/clean-excess`: start an over-replication cleanup in the background.
+    UiCleanExcess,
+    /// `GET {ui}/api/clean-excess/status`: the last cleanup's outcome.
+    UiCleanExcessStatus,
     /// `GET /health`: liveness.
     Health,
     /// `GET /health/ready`: readiness (store writable, a backend reachable).
@@ -87,6 +110,17 @@ pub const ROUTES: &[(Route, &str, &str)] = &[
     (Route::UiUpload, "POST", "{ui}/api/upload"),
     (Route::UiDownload, "GET", "{ui}/api/download"),
     (Route::UiSync, "POST", "{ui}/api/sync"),
+    (Route::AdminReplicate, "POST", "/admin/api/replicate"),
+    (Route::AdminOverReplicationGet, "GET", "/admin/api/over-replication"),
+    (Route::AdminOverReplicationPost, "POST", "/admin/api/over-replication"),
+    (Route::AdminDrainStart, "POST", "/admin/api/backends/{name}/drain"),
+    (Route::AdminDrainStatus, "GET", "/admin/api/backends/{name}/drain"),
+    (Route::AdminDrainCancel, "DELETE", "/admin/api/backends/{name}/drain"),
+    (Route::AdminBackendRemove, "DELETE", "/admin/api/backends/{name}"),
+    (Route::UiRebalance, "POST", "{ui}/api/rebalance"),
+    (Route::UiRebalanceStatus, "GET", "{ui}/api/rebalance/status"),
+    (Route::UiCleanExcess, "POST", "{ui}/api/clean-excess"),
+    (Route::UiCleanExcessStatus, "GET", "{ui}/api/clean-excess/status"),
     (Route::Health, "GET", "/health"),
     (Route::HealthReady, "GET", "/health/ready"),
     (Route::Metrics, "GET", "/metrics"),
@@ -104,7 +138,14 @@ impl Route {
             | Route::AdminUsageFlush
             | Route::AdminLogLevelGet
             | Route::AdminLogLevelPut
-            | Route::AdminOpenApi => AuthClass::AdminToken,
+            | Route::AdminOpenApi
+            | Route::AdminReplicate
+            | Route::AdminOverReplicationGet
+            | Route::AdminOverReplicationPost
+            | Route::AdminDrainStart
+            | Route::AdminDrainStatus
+            | Route::AdminDrainCancel
+            | Route::AdminBackendRemove => AuthClass::AdminToken,
             Route::UiDashboard
             | Route::UiTree
             | Route::UiLogs
@@ -112,7 +153,11 @@ impl Route {
             | Route::UiDeletePrefix
             | Route::UiUpload
             | Route::UiDownload
-            | Route::UiSync => AuthClass::Session,
+            | Route::UiSync
+            | Route::UiRebalance
+            | Route::UiRebalanceStatus
+            | Route::UiCleanExcess
+            | Route::UiCleanExcessStatus => AuthClass::Session,
         }
     }
 
@@ -142,12 +187,36 @@ pub fn normalize_ui_path(p: &str) -> String {
     }
 }
 
-/// Whether `path` matches the template `tpl` with `{ui}` standing for `ui` (normalized).
+/// Whether `path` matches the template `tpl` with `{ui}` standing for `ui` (normalized) and
+/// `{name}` for one non-empty segment.
 fn matches(tpl: &str, ui: &str, path: &str) -> bool {
-    match tpl.strip_prefix("{ui}") {
-        Some(rest) => path.strip_prefix(ui) == Some(rest),
-        None => path == tpl,
+    let (tpl, path) = match tpl.strip_prefix("{ui}") {
+        Some(rest) => match path.strip_prefix(ui) {
+            Some(p) => (rest, p),
+            None => return false,
+        },
+        None => (tpl, path),
+    };
+    if !tpl.contains("{name}") {
+        return path == tpl;
     }
+    let (t, p): (Vec<&str>, Vec<&str>) = (tpl.split('/').collect(), path.split('/').collect());
+    t.len() == p.len()
+        && t.iter()
+            .zip(&p)
+            .all(|(t, p)| if *t == "{name}" { !p.is_empty() } else { t == p })
+}
+
+/// The `{name}` segment of `path` under `tpl` (a template of [`ROUTES`]), percent-decoded.
+pub fn path_name(tpl: &str, path: &str) -> Option<String> {
+    let i = tpl.split('/').position(|s| s == "{name}")?;
+    let raw = path.split('/').nth(i)?;
+    crate::http::percent_decode(raw).ok()
+}
+
+/// The template of `route` in [`ROUTES`].
+pub fn template(route: Route) -> &'static str {
+    ROUTES.iter().find(|(r, _, _)| *r == route).map_or("", |(_, _, t)| t)
 }
 
 /// Maps a request line onto its route. `ui` is the normalized UI mount path
@@ -195,6 +264,17 @@ mod tests {
             ("POST", "/ui/api/upload", Route::UiUpload),
             ("GET", "/ui/api/download", Route::UiDownload),
             ("POST", "/ui/api/sync", Route::UiSync),
+            ("POST", "/admin/api/replicate", Route::AdminReplicate),
+            ("GET", "/admin/api/over-replication", Route::AdminOverReplicationGet),
+            ("POST", "/admin/api/over-replication", Route::AdminOverReplicationPost),
+            ("POST", "/admin/api/backends/oci/drain", Route::AdminDrainStart),
+            ("GET", "/admin/api/backends/oci/drain", Route::AdminDrainStatus),
+            ("DELETE", "/admin/api/backends/oci/drain", Route::AdminDrainCancel),
+            ("DELETE", "/admin/api/backends/oci", Route::AdminBackendRemove),
+            ("POST", "/ui/api/rebalance", Route::UiRebalance),
+            ("GET", "/ui/api/rebalance/status", Route::UiRebalanceStatus),
+            ("POST", "/ui/api/clean-excess", Route::UiCleanExcess),
+            ("GET", "/ui/api/clean-excess/status", Route::UiCleanExcessStatus),
             ("GET", "/health", Route::Health),
             ("GET", "/health/ready", Route::HealthReady),
             ("GET", "/metrics", Route::Metrics),
@@ -240,13 +320,11 @@ mod tests {
             "/admin/api",
             "/admin/api/",
             "/admin/api/status/",
-            "/admin/api/replicate",
-            "/admin/api/over-replication",
-            "/admin/api/backends/oci/drain",
+            "/admin/api/backends//drain",
+            "/admin/api/backends/oci/drain/x",
+            "/admin/api/backends",
             "/admin/api/encrypt-existing",
             "/admin/api/scrub",
-            "/ui/api/rebalance",
-            "/ui/api/clean-excess",
             "/ui/api",
             "/uiapi/dashboard",
             "/ui/api/dashboard/x",
@@ -269,6 +347,17 @@ mod tests {
             };
             assert_eq!(r.auth_class(), want, "{tpl}");
         }
+    }
+
+    #[test]
+    fn backend_names_come_from_the_path() {
+        let tpl = template(Route::AdminDrainStart);
+        assert_eq!(path_name(tpl, "/admin/api/backends/oci/drain").as_deref(), Some("oci"));
+        assert_eq!(
+            path_name(tpl, "/admin/api/backends/a%20b/drain").as_deref(),
+            Some("a b")
+        );
+        assert_eq!(route("/ui", "PUT", "/admin/api/backends/x").unwrap_err().status, 405);
     }
 
     #[test]

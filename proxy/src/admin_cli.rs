@@ -30,11 +30,54 @@ pub enum AdminCommand {
     UsageFlush,
     /// `GET /admin/api/log-level`, or `PUT` with a level.
     LogLevel(Option<String>),
+    /// `POST /admin/api/replicate`.
+    Replicate,
+    /// `GET /admin/api/over-replication`, or `POST` (a cleanup pass, with an optional batch size).
+    OverReplication {
+        /// Run a cleanup pass instead of counting.
+        clean: bool,
+        /// The pass's batch size.
+        batch_size: Option<usize>,
+    },
+    /// `POST /admin/api/backends/{name}/drain`.
+    DrainStart(String),
+    /// `GET /admin/api/backends/{name}/drain`.
+    DrainStatus(String),
+    /// `DELETE /admin/api/backends/{name}/drain`.
+    DrainCancel(String),
+    /// `DELETE /admin/api/backends/{name}`, with `purge=true` when asked.
+    RemoveBackend {
+        /// The backend.
+        name: String,
+        /// Also delete its objects from its storage.
+        purge: bool,
+    },
+    /// `POST {ui}/api/rebalance` (a UI session: logs in with `ui.admin_key` and the password
+    /// in `S3O_UI_PASSWORD`).
+    Rebalance,
+    /// `GET {ui}/api/rebalance/status`.
+    RebalanceStatus,
+    /// `POST {ui}/api/clean-excess`.
+    CleanExcess,
+    /// `GET {ui}/api/clean-excess/status`.
+    CleanExcessStatus,
 }
 
 impl AdminCommand {
-    /// Method, path and query, and JSON body of the request.
+    /// Whether the command calls the UI API (a session) rather than the operator API (the token).
+    fn needs_session(&self) -> bool {
+        matches!(
+            self,
+            AdminCommand::Rebalance
+                | AdminCommand::RebalanceStatus
+                | AdminCommand::CleanExcess
+                | AdminCommand::CleanExcessStatus
+        )
+    }
+
+    /// Method, path and query (`{ui}` standing for the UI mount), and JSON body of the request.
     fn request(&self) -> (&'static str, String, Option<String>) {
+        let backend = |n: &str| format!("/admin/api/backends/{}", percent_encode(n));
         match self {
             AdminCommand::Status => ("GET", "/admin/api/status".into(), None),
             AdminCommand::Workers => ("GET", "/admin/api/workers".into(), None),
@@ -51,8 +94,64 @@ impl AdminCommand {
                 "/admin/api/log-level".into(),
                 Some(serde_json::json!({ "level": l }).to_string()),
             ),
+            AdminCommand::Replicate => ("POST", "/admin/api/replicate".into(), None),
+            AdminCommand::OverReplication { clean: false, .. } => ("GET", "/admin/api/over-replication".into(), None),
+            AdminCommand::OverReplication {
+                clean: true,
+                batch_size,
+            } => {
+                let q = batch_size.map_or(String::new(), |n| format!("?batch_size={n}"));
+                ("POST", format!("/admin/api/over-replication{q}"), None)
+            }
+            AdminCommand::DrainStart(n) => ("POST", format!("{}/drain", backend(n)), None),
+            AdminCommand::DrainStatus(n) => ("GET", format!("{}/drain", backend(n)), None),
+            AdminCommand::DrainCancel(n) => ("DELETE", format!("{}/drain", backend(n)), None),
+            AdminCommand::RemoveBackend { name, purge } => {
+                let q = if *purge { "?purge=true" } else { "" };
+                ("DELETE", format!("{}{q}", backend(name)), None)
+            }
+            AdminCommand::Rebalance => ("POST", "{ui}/api/rebalance".into(), None),
+            AdminCommand::RebalanceStatus => ("GET", "{ui}/api/rebalance/status".into(), None),
+            AdminCommand::CleanExcess => ("POST", "{ui}/api/clean-excess".into(), None),
+            AdminCommand::CleanExcessStatus => ("GET", "{ui}/api/clean-excess/status".into(), None),
         }
     }
+}
+
+/// Logs into the UI API as `ui.admin_key` with the password in `S3O_UI_PASSWORD`; the session
+/// cookie (`name=value`).
+fn ui_session(cfg: &Config, addr: SocketAddr, ui: &str, cert: Option<&std::path::Path>) -> Result<String, String> {
+    let key = cfg
+        .ui
+        .admin_key
+        .as_deref()
+        .ok_or("the config sets no ui.admin_key to log into the UI API with")?;
+    let password = std::env::var("S3O_UI_PASSWORD")
+        .map_err(|_| "set S3O_UI_PASSWORD to the UI password (the config holds only its hash)".to_string())?;
+    let form = format!(
+        "admin_key={}&admin_secret={}",
+        percent_encode(key),
+        percent_encode(&password)
+    );
+    let request = format!(
+        "POST {ui}/login HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/x-www-form-urlencoded\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{form}",
+        form.len()
+    );
+    let raw = exchange(addr, cert, request.as_bytes()).map_err(|e| format!("admin port {addr}: {e}"))?;
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..end]);
+    head.lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(n, _)| n.trim().eq_ignore_ascii_case("set-cookie"))
+        .and_then(|(_, v)| v.split(';').next())
+        .map(|c| c.trim().to_string())
+        .ok_or_else(|| {
+            format!(
+                "UI login as {key} failed: {}",
+                head.lines().next().unwrap_or("no answer")
+            )
+        })
 }
 
 /// Runs `command` against the admin port of `cfg`; the text to print, or the error to report.
@@ -70,9 +169,19 @@ pub fn run(cfg: &Config, command: &AdminCommand, json: bool) -> Result<String, S
         .ok_or("the config sets neither ui.admin_token nor ui.admin_key")?;
     let addr = connect_addr(admin.listen);
     let (method, target, body) = command.request();
+    let ui = s3o_admin::route::normalize_ui_path(cfg.ui.path.as_deref().unwrap_or(s3o_admin::DEFAULT_UI_PATH));
+    let target = target.replace("{ui}", &ui);
     let body = body.unwrap_or_default();
+    let credential = if command.needs_session() {
+        format!(
+            "cookie: {}",
+            ui_session(cfg, addr, &ui, admin.tls_cert_file.as_deref())?
+        )
+    } else {
+        format!("x-admin-token: {token}")
+    };
     let request = format!(
-        "{method} {target} HTTP/1.1\r\nhost: {addr}\r\nx-admin-token: {token}\r\naccept: application/json\r\n\
+        "{method} {target} HTTP/1.1\r\nhost: {addr}\r\n{credential}\r\naccept: application/json\r\n\
          content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
@@ -253,6 +362,50 @@ fn render(command: &AdminCommand, v: &Value) -> String {
         }
         AdminCommand::UsageFlush => format!("usage counters {}", s(v, "status")),
         AdminCommand::LogLevel(_) => format!("log level: {}", s(v, "level")),
+        AdminCommand::Replicate => match v.get("reason") {
+            Some(_) => format!("skipped: {}", s(v, "reason")),
+            None => format!("copies created: {}", n(v, "copies_created")),
+        },
+        AdminCommand::OverReplication { clean: false, .. } => format!(
+            "replication factor: {}\nover-replicated versions: {}",
+            n(v, "factor"),
+            n(v, "pending")
+        ),
+        AdminCommand::OverReplication { clean: true, .. } => match v.get("reason") {
+            Some(_) => format!("skipped: {}", s(v, "reason")),
+            None => format!("copies removed: {}", n(v, "copies_removed")),
+        },
+        AdminCommand::DrainStatus(name) => {
+            let active = v.get("active").and_then(Value::as_bool).unwrap_or(false);
+            let mut out = format!(
+                "backend {name}: {}\nobjects moved:     {}\nobjects remaining: {}\nbytes remaining:   {}",
+                if active { "draining" } else { "not draining" },
+                n(v, "objects_moved"),
+                n(v, "objects_remaining"),
+                bytes(n(v, "bytes_remaining"))
+            );
+            if v.get("error").is_some() {
+                out.push_str(&format!("\nlast error:        {}", s(v, "error")));
+            }
+            out
+        }
+        AdminCommand::DrainStart(_) | AdminCommand::DrainCancel(_) | AdminCommand::RemoveBackend { .. } => {
+            format!("{}: {}", s(v, "backend"), s(v, "status"))
+        }
+        AdminCommand::Rebalance | AdminCommand::CleanExcess => s(v, "status"),
+        AdminCommand::RebalanceStatus | AdminCommand::CleanExcessStatus => match s(v, "status").as_str() {
+            "done" => format!(
+                "done: {} {}",
+                n(v, "moved").max(n(v, "removed")),
+                if matches!(command, AdminCommand::RebalanceStatus) {
+                    "moved"
+                } else {
+                    "removed"
+                }
+            ),
+            "error" => format!("error: {}", s(v, "error")),
+            other => other.to_string(),
+        },
     }
 }
 

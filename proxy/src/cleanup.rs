@@ -210,6 +210,18 @@ pub async fn run_round_at(shared: &Shared, backends: &BackendSet, now: u64) -> R
                     round.last_error = Some(format!("deleted, but not recorded: {e}"));
                 }
             }
+            Err(e) if t.attempts.saturating_add(1) >= shared.cfg.cleanup.max_attempts => {
+                // Given up: the task leaves the queue (and its bytes the usage); the bytes may
+                // still be on the backend, where the orphan sweep finds them again.
+                tracing::error!(backend = %t.backend, key = %t.physical_key, attempts = t.attempts + 1, error = %e,
+                    "cleanup given up after the maximum of attempts; the orphan sweep will find the bytes if they remain");
+                let dropped = shared.store.complete_cleanup(t.id).await;
+                round.failed += 1;
+                round.last_error = Some(match dropped {
+                    Ok(()) => format!("given up: {e}"),
+                    Err(r) => format!("{e} (and not given up: {r})"),
+                });
+            }
             Err(e) => {
                 warn!(backend = %t.backend, key = %t.physical_key, attempts = t.attempts, error = %e, "cleanup failed; will retry");
                 let rescheduled = shared.store.retry_cleanup(t.id, now).await;

@@ -86,6 +86,49 @@ enum AdminCmd {
         /// The new level.
         level: Option<String>,
     },
+    /// Run one replication cycle: every version brought to its bucket's factor.
+    Replicate,
+    /// Count over-replicated versions, or remove their excess copies with --clean.
+    OverReplication {
+        /// Remove excess copies now.
+        #[arg(long)]
+        clean: bool,
+        /// Versions cleaned at most in this pass.
+        #[arg(long)]
+        batch_size: Option<usize>,
+    },
+    /// Drain a backend (start, status, cancel).
+    Drain {
+        /// The backend.
+        backend: String,
+        /// Show the drain's progress instead of starting it.
+        #[arg(long, conflicts_with = "cancel")]
+        status: bool,
+        /// Cancel the drain.
+        #[arg(long)]
+        cancel: bool,
+    },
+    /// Forget every record of a backend (objects whose only copy it holds are gone).
+    RemoveBackend {
+        /// The backend.
+        backend: String,
+        /// Also delete its objects from its storage.
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Start a rebalance (UI API: needs S3O_UI_PASSWORD), or show the last one's outcome.
+    Rebalance {
+        /// Show the last rebalance's outcome.
+        #[arg(long)]
+        status: bool,
+    },
+    /// Start removing over-replicated copies in the background (UI API: needs S3O_UI_PASSWORD),
+    /// or show the last run's outcome.
+    CleanExcess {
+        /// Show the last run's outcome.
+        #[arg(long)]
+        status: bool,
+    },
 }
 
 impl AdminCmd {
@@ -97,6 +140,20 @@ impl AdminCmd {
             AdminCmd::CleanupQueue => AdminCommand::CleanupQueue,
             AdminCmd::UsageFlush => AdminCommand::UsageFlush,
             AdminCmd::LogLevel { level } => AdminCommand::LogLevel(level),
+            AdminCmd::Replicate => AdminCommand::Replicate,
+            AdminCmd::OverReplication { clean, batch_size } => AdminCommand::OverReplication { clean, batch_size },
+            AdminCmd::Drain {
+                backend, status: true, ..
+            } => AdminCommand::DrainStatus(backend),
+            AdminCmd::Drain {
+                backend, cancel: true, ..
+            } => AdminCommand::DrainCancel(backend),
+            AdminCmd::Drain { backend, .. } => AdminCommand::DrainStart(backend),
+            AdminCmd::RemoveBackend { backend, purge } => AdminCommand::RemoveBackend { name: backend, purge },
+            AdminCmd::Rebalance { status: true } => AdminCommand::RebalanceStatus,
+            AdminCmd::Rebalance { status: false } => AdminCommand::Rebalance,
+            AdminCmd::CleanExcess { status: true } => AdminCommand::CleanExcessStatus,
+            AdminCmd::CleanExcess { status: false } => AdminCommand::CleanExcess,
         }
     }
 }

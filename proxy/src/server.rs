@@ -236,6 +236,7 @@ impl Running {
             });
             s.spawn(crate::orphans::OrphanWorker(worker_shared.clone()));
             s.spawn(crate::orchestrator::probe::ProbeWorker::new(worker_shared.clone()));
+            crate::orchestrator::spawn_workers(s, &worker_shared);
             let base = worker_shared.config_dir.get().cloned().unwrap_or_default();
             s.spawn(crate::shared_config::ConfigWatch::start(worker_shared, base));
         });

@@ -321,6 +321,10 @@ fn workers_report_their_health() {
             "usage_flush",
             "orphan_requeue",
             "health_probe",
+            "replicator",
+            "drain",
+            "rebalancer",
+            "over_replication_cleanup",
             "config_watch"
         ]
     );

@@ -4,6 +4,7 @@
 //! `/health/ready`, `/metrics` and the OpenAPI document.
 
 mod admin;
+mod orchestration;
 mod ui;
 
 use serde_json::json;
@@ -52,6 +53,17 @@ async fn dispatch(route: Route, req: &Request, auth: &Auth, ctl: &dyn Control) -
         Route::UiDelete => ui::delete(req, ctl).await,
         Route::UiDeletePrefix => ui::delete_prefix(req, ctl).await,
         Route::UiSync => ui::sync(req, ctl).await,
+        Route::AdminReplicate
+        | Route::AdminOverReplicationGet
+        | Route::AdminOverReplicationPost
+        | Route::AdminDrainStart
+        | Route::AdminDrainStatus
+        | Route::AdminDrainCancel
+        | Route::AdminBackendRemove
+        | Route::UiRebalance
+        | Route::UiRebalanceStatus
+        | Route::UiCleanExcess
+        | Route::UiCleanExcessStatus => orchestration::handle(route, req, ctl).await,
         Route::UiUpload | Route::UiDownload => {
             Response::error(500, "this route is streamed by the proxy, not handled here")
         }

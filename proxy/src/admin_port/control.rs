@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use s3o_admin::{
     BackendStatus, BoxFuture, CleanupItem, CleanupQueue, Control, Dashboard, DeleteOutcome, Error, LogBuffer, LogLevel,
-    Logging, MetricsWriter, ObjectKey, ObjectLocation, ObjectPrefix, QuotaStat, Readiness, Status, SyncOutcome,
-    Timestamp, TreePage, TreeQuery, UsageLimit, UsageStat, WorkerHealth, WorkerLease,
+    Logging, MetricsWriter, ObjectKey, ObjectLocation, ObjectPrefix, Orchestration, QuotaStat, Readiness, Status,
+    SyncOutcome, Timestamp, TreePage, TreeQuery, UsageLimit, UsageStat, WorkerHealth, WorkerLease,
 };
 use s3o_store::CleanupReason;
 
@@ -69,12 +69,10 @@ impl ProxyControl {
             .await
             .map_err(internal)?;
         let stats = self.backend_stats().await?;
-        let mut orphans: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
-        // Bytes waiting in the cleanup queue (a scan of the queue: it is short when the cleanup
-        // worker keeps up; orphans of failed uploads count 0, their size being unknown).
-        for t in store.due_cleanup(u64::MAX, usize::MAX).await.map_err(internal)? {
-            *orphans.entry(t.backend).or_default() += t.size;
-        }
+        // Bytes waiting in the cleanup queue that still count against quotas (a read of the
+        // queue: it is short while the cleanup worker keeps up).
+        let orphans: std::collections::BTreeMap<String, u64> =
+            store.orphan_bytes().await.map_err(internal)?.into_iter().collect();
         let mut backends = Vec::with_capacity(snap.backends.len());
         for b in &snap.backends {
             let u = usage.get(&b.name).copied().unwrap_or_default();
@@ -271,6 +269,10 @@ impl Control for ProxyControl {
 
     fn cleanup_queue(&self, limit: usize) -> BoxFuture<'_, s3o_admin::Result<CleanupQueue>> {
         Box::pin(self.queue(limit))
+    }
+
+    fn orchestrate<'a>(&'a self, op: &'a Orchestration) -> BoxFuture<'a, s3o_admin::Result<(u16, serde_json::Value)>> {
+        Box::pin(crate::orchestrator::admin::handle(&self.core, op))
     }
 
     fn flush_usage(&self) -> BoxFuture<'_, s3o_admin::Result<()>> {

@@ -42,6 +42,8 @@ pub struct Want<'a> {
     pub keep: &'a [String],
     /// Backends that may not get a copy (beside the ineligible ones).
     pub exclude: &'a [String],
+    /// How to rank the candidates (absent: the bucket's own placement).
+    pub rank: Option<Placement>,
 }
 
 /// The copies of a new object of `len` bytes in `bucket`: as many as its policy wants when
@@ -59,6 +61,7 @@ pub async fn choose(core: &Core, snap: &Snapshot, bucket: &str, len: u64) -> Res
         at_least,
         keep: &[],
         exclude: &[],
+        rank: None,
     };
     let mut targets = choose_for(core, snap, bucket, len, &want).await?;
     if p.mode == ReplicationMode::Async {
@@ -77,6 +80,7 @@ pub async fn choose_one(core: &Core, snap: &Snapshot, bucket: &str, len: u64) ->
         at_least: 1,
         keep: &[],
         exclude: &[],
+        rank: None,
     };
     let first = choose_for(core, snap, bucket, len, &want).await?.into_iter().next();
     first.map(|t| (t, factor)).ok_or(ProxyError::InsufficientStorage)
@@ -103,7 +107,7 @@ pub async fn choose_for(
         if !shared.breakers.get(name).allows(now) {
             continue;
         }
-        let fraction = match p.placement {
+        let fraction = match want.rank.unwrap_or(p.placement) {
             Placement::Pack => 0.0,
             Placement::Spread => {
                 let used = shared.store.usage(name).await? + shared.store.reserved(name).await?;
