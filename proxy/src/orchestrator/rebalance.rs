@@ -69,9 +69,9 @@ impl Fill {
         self.used(name) as f64 / self.capacity(name) as f64
     }
 
-    /// Spread: the fullest and emptiest backends when they differ by more than `threshold`.
-    fn spread_pair(&self, threshold: f64) -> Option<(String, String)> {
-        let mut names: Vec<&String> = self.bytes.keys().collect();
+    /// Spread: the fullest and emptiest of `group` when they differ by more than `threshold`.
+    fn spread_pair(&self, group: &[String], threshold: f64) -> Option<(String, String)> {
+        let mut names: Vec<&String> = group.iter().filter(|n| self.bytes.contains_key(*n)).collect();
         names.sort_by(|a, b| self.fraction(a).total_cmp(&self.fraction(b)));
         let (lo, hi) = (names.first()?, names.last()?);
         (self.fraction(hi) - self.fraction(lo) > threshold).then(|| (hi.to_string(), lo.to_string()))
@@ -121,44 +121,58 @@ async fn move_to(core: &Core, snap: &Snapshot, v: &StoredVersion, from: &str, to
     swap(core, v, &others, copies).await
 }
 
-/// One rebalance run; versions moved. With `job`, the rebalance job's heartbeat is kept.
+/// The groups of backends objects may move within: each bucket's backend list (configured
+/// buckets and the defaults), each once.
+fn groups(snap: &Snapshot) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = Vec::new();
+    let mut names: Vec<&String> = snap.buckets.keys().collect();
+    names.sort();
+    let lists = names
+        .into_iter()
+        .map(|n| &snap.buckets[n].backends)
+        .chain(std::iter::once(&snap.defaults.backends));
+    for list in lists {
+        if list.len() > 1 && !out.contains(list) {
+            out.push(list.clone());
+        }
+    }
+    out
+}
+
+/// One rebalance run over every group of backends; versions moved. With `job`, the rebalance
+/// job's heartbeat is kept.
 pub async fn run(core: &Core, job: bool) -> Result<u64, ProxyError> {
     let shared = &core.shared;
     let cfg = &shared.cfg.rebalance;
     let snap = core.snapshot();
     let mut fill = Fill::read(shared, &snap).await?;
-    let order: Vec<String> = snap.backends.iter().map(|b| b.name.clone()).collect();
     let mut moved = 0u64;
-    let mut given_up: Vec<String> = Vec::new();
-    while (moved as usize) < cfg.batch_size {
-        let pair = match cfg.strategy {
-            RebalanceStrategy::Spread => fill.spread_pair(cfg.threshold),
-            RebalanceStrategy::Pack => fill.pack_source(&order).and_then(|src| {
-                let to = order
-                    .iter()
-                    .find(|n| fill.bytes.contains_key(*n) && fill.used(n) < fill.capacity(n) && **n != src)?;
-                Some((src, to.clone()))
-            }),
-        };
-        let Some((from, to)) = pair else { break };
-        if given_up.contains(&from) {
-            break;
-        }
-        let (n, exhausted) = move_batch(
-            core,
-            &snap,
-            &mut fill,
-            (&from, &to),
-            cfg.batch_size - moved as usize,
-            job,
-        )
-        .await?;
-        moved += n;
-        if job {
-            REBALANCE.beat(shared, moved).await?;
-        }
-        if n == 0 || exhausted {
-            given_up.push(from);
+    // Pairs that could not be narrowed (nothing movable between them).
+    let mut given_up: Vec<(String, String)> = Vec::new();
+    for group in groups(&snap) {
+        while (moved as usize) < cfg.batch_size {
+            let pair = match cfg.strategy {
+                RebalanceStrategy::Spread => fill.spread_pair(&group, cfg.threshold),
+                RebalanceStrategy::Pack => fill.pack_source(&group).and_then(|src| {
+                    let to = group
+                        .iter()
+                        .find(|n| fill.bytes.contains_key(*n) && fill.used(n) < fill.capacity(n) && **n != src)?;
+                    Some((src, to.clone()))
+                }),
+            };
+            let Some(pair) = pair else { break };
+            if given_up.contains(&pair) {
+                break;
+            }
+            let left = cfg.batch_size - moved as usize;
+            let (n, exhausted) = move_batch(core, &snap, &mut fill, (&pair.0, &pair.1), left, job).await?;
+            moved += n;
+            if job {
+                REBALANCE.beat(shared, moved).await?;
+            }
+            if n == 0 || exhausted {
+                given_up.push(pair);
+            }
         }
     }
     Ok(moved)
