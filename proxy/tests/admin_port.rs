@@ -108,6 +108,7 @@ fn operator_endpoints_need_the_token_and_answer_the_seed_shapes() {
             "replicator",
             "drain",
             "rebalancer",
+            "orphan_sweep",
             "over_replication_cleanup",
             "config_watch"
         ]

@@ -324,6 +324,7 @@ fn workers_report_their_health() {
             "replicator",
             "drain",
             "rebalancer",
+            "orphan_sweep",
             "over_replication_cleanup",
             "config_watch"
         ]

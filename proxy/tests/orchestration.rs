@@ -310,3 +310,45 @@ fn excess_copies_are_removed_and_a_backend_can_be_forgotten() {
     assert_eq!(admin(&srv, "DELETE", "/admin/api/backends/zz").status, 404);
     srv.stop();
 }
+
+#[test]
+fn the_orphan_sweep_queues_only_unreferenced_physical_objects() {
+    let srv = start(
+        "sweep",
+        &[("s1", "")],
+        "[cleanup]\norphan_grace_secs = 0\norphan_sweep_secs = 0\n[[buckets]]\nname = \"swept\"\nbackends = [\"s1\"]\n",
+    );
+    let mut c = srv.client();
+    assert_eq!(c.put("/swept/live", b"referenced").status, 200);
+    let root = srv.dir.0.join("s1").join("objects");
+    // A body a crash left behind (our key shape, no version), and somebody else's file.
+    let orphan = s3o_store::physical_key_for("swept", "lost", 999_999);
+    std::fs::create_dir_all(root.join(&orphan).parent().unwrap()).unwrap();
+    std::fs::write(root.join(&orphan), b"left by a crash").unwrap();
+    std::fs::write(root.join("not-ours.txt"), b"foreign").unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let shared = srv.shared.clone();
+    let queued = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+        .enable_timer()
+        .build()
+        .unwrap()
+        .block_on(async move {
+            let backends = s3o_proxy::live::BackendSet::new(
+                &shared.live.snapshot(),
+                &shared.cfg.limits,
+                &shared.metrics,
+                &shared.breakers,
+            )
+            .unwrap();
+            s3o_proxy::orchestrator::sweep::sweep(&shared, &backends).await.unwrap()
+        });
+    assert_eq!(queued, 1);
+    let queue = s3o_store::block_on(srv.shared.store.cleanup_queue(10)).unwrap();
+    assert_eq!(queue.first.len(), 1);
+    assert_eq!(queue.first[0].physical_key, orphan);
+    assert_eq!(queue.first[0].reason, s3o_store::CleanupReason::Orphan);
+    srv.run_cleanup_at(s3o_proxy::clock::unix_ms() + 1000);
+    assert!(!root.join(&orphan).exists());
+    assert!(root.join("not-ours.txt").exists());
+    assert_eq!(c.get("/swept/live").body, b"referenced");
+}

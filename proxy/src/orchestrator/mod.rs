@@ -15,6 +15,7 @@ pub mod probe;
 pub mod rebalance;
 pub mod removal;
 pub mod replicator;
+pub mod sweep;
 
 /// Starts the orchestration workers that move copies (each with its own core on the worker
 /// thread); one whose core cannot be built is logged and left out.
@@ -33,6 +34,7 @@ pub fn spawn_workers(s: &crate::workers::Spawner, shared: &std::sync::Arc<crate:
         Ok(w) => s.spawn(w),
         Err(e) => fail("rebalancer", e),
     }
+    s.spawn(sweep::SweepWorker::new(shared.clone()));
     match excess::ExcessWorker::new(shared.clone()) {
         Ok(w) => s.spawn(w),
         Err(e) => fail("over_replication_cleanup", e),
