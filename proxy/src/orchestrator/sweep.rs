@@ -195,7 +195,7 @@ mod tests {
             ".s3o/buckets/photos.json",
             &format!("{ours}.meta"),
             "photos/zz/0123456789abcdef-0000000000000001",
-            "photos/01/0123456789abcdef-0000000000000001",
+            "photos/02/0123456789abcdef-0000000000000001",
             "/01/01234567890abcde-0000000000000001",
         ] {
             assert!(!is_physical_key(foreign), "{foreign}");
