@@ -127,6 +127,55 @@ pub async fn write(core: &Core, usage: &UsageLedger, out: &mut MetricsWriter) {
         );
         out.sample("s3o_cleanup_queue_depth", &[], depth);
     }
+    if let Ok(depth) = store.replication_depth().await {
+        out.gauge(
+            "s3o_replication_queue_depth",
+            "Versions waiting for the replicator to make more copies of them.",
+        );
+        out.sample("s3o_replication_queue_depth", &[], depth);
+    }
+    let now = crate::clock::unix_ms();
+    out.gauge(
+        "s3o_backend_circuit_open",
+        "1 while a backend's circuit breaker keeps requests away from it.",
+    );
+    for b in &snap.backends {
+        let open = !shared.breakers.get(&b.name).allows(now);
+        out.sample("s3o_backend_circuit_open", &[("backend", &b.name)], u64::from(open));
+    }
+    out.gauge("s3o_backend_draining", "1 while a backend is being drained.");
+    let draining = shared.draining.read().clone();
+    for b in &snap.backends {
+        out.sample(
+            "s3o_backend_draining",
+            &[("backend", &b.name)],
+            u64::from(draining.contains(&b.name)),
+        );
+    }
+    for (name, help, get) in [
+        (
+            "s3o_backend_api_request_limit",
+            "Each backend's monthly API request limit (absent: none).",
+            (|l: &crate::orchestrator::limits::MonthlyLimits| l.api_requests) as fn(&_) -> Option<u64>,
+        ),
+        (
+            "s3o_backend_egress_byte_limit",
+            "Each backend's monthly egress limit in bytes (absent: none).",
+            |l| l.egress_bytes,
+        ),
+        (
+            "s3o_backend_ingress_byte_limit",
+            "Each backend's monthly ingress limit in bytes (absent: none).",
+            |l| l.ingress_bytes,
+        ),
+    ] {
+        out.gauge(name, help);
+        for b in &snap.backends {
+            if let Some(v) = get(&b.limits) {
+                out.sample(name, &[("backend", &b.name)], v);
+            }
+        }
+    }
     out.gauge(
         "s3o_store_writable",
         "1 when the metadata store takes writes, 0 when it cannot commit.",
