@@ -56,7 +56,7 @@ pub struct HealthConfig {
     pub probe_interval_secs: u64,
     /// Consecutive failed requests or probes that open a backend's breaker.
     pub failure_threshold: u32,
-    /// Seconds an open breaker keeps requests away before one is let through to test it.
+    /// Seconds an open breaker keeps requests away; then the next outcome closes or reopens it.
     pub open_secs: u64,
 }
 

@@ -2,8 +2,9 @@
 //! (a connection failure, a timeout, a 5xx or a garbled answer counts against the backend; a 404
 //! or any other answer counts for it) and by the `health_probe` worker. After
 //! `failure_threshold` failures in a row a breaker opens: placement skips the backend and reads
-//! try its other copies first. After `open_secs` one request (or probe) is let through; its
-//! outcome closes the breaker or opens it again.
+//! try its other copies first. After `open_secs` it is half-open: requests and probes go to the
+//! backend again, and the first outcome closes the breaker (an answer) or opens it again at once
+//! (a failure).
 //!
 //! A breaker also remembers since when its backend has been failing, so the replicator can
 //! re-create the copies of a backend that stays down longer than `lost_copy_secs`.
