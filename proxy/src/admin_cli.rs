@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use s3o_admin::Orchestration;
+
 use crate::config::Config;
 
 /// How long the CLI waits for the admin port.
@@ -30,37 +32,10 @@ pub enum AdminCommand {
     UsageFlush,
     /// `GET /admin/api/log-level`, or `PUT` with a level.
     LogLevel(Option<String>),
-    /// `POST /admin/api/replicate`.
-    Replicate,
-    /// `GET /admin/api/over-replication`, or `POST` (a cleanup pass, with an optional batch size).
-    OverReplication {
-        /// Run a cleanup pass instead of counting.
-        clean: bool,
-        /// The pass's batch size.
-        batch_size: Option<usize>,
-    },
-    /// `POST /admin/api/backends/{name}/drain`.
-    DrainStart(String),
-    /// `GET /admin/api/backends/{name}/drain`.
-    DrainStatus(String),
-    /// `DELETE /admin/api/backends/{name}/drain`.
-    DrainCancel(String),
-    /// `DELETE /admin/api/backends/{name}`, with `purge=true` when asked.
-    RemoveBackend {
-        /// The backend.
-        name: String,
-        /// Also delete its objects from its storage.
-        purge: bool,
-    },
-    /// `POST {ui}/api/rebalance` (a UI session: logs in with `ui.admin_key` and the password
+    /// An orchestration endpoint (replication, over-replication, drain, backend removal; and the
+    /// UI API's rebalance and clean-excess jobs, logging in with `ui.admin_key` and the password
     /// in `S3O_UI_PASSWORD`).
-    Rebalance,
-    /// `GET {ui}/api/rebalance/status`.
-    RebalanceStatus,
-    /// `POST {ui}/api/clean-excess`.
-    CleanExcess,
-    /// `GET {ui}/api/clean-excess/status`.
-    CleanExcessStatus,
+    Orchestrate(Orchestration),
 }
 
 impl AdminCommand {
@@ -68,10 +43,12 @@ impl AdminCommand {
     fn needs_session(&self) -> bool {
         matches!(
             self,
-            AdminCommand::Rebalance
-                | AdminCommand::RebalanceStatus
-                | AdminCommand::CleanExcess
-                | AdminCommand::CleanExcessStatus
+            AdminCommand::Orchestrate(
+                Orchestration::Rebalance
+                    | Orchestration::RebalanceStatus
+                    | Orchestration::CleanExcess
+                    | Orchestration::CleanExcessStatus
+            )
         )
     }
 
@@ -94,26 +71,28 @@ impl AdminCommand {
                 "/admin/api/log-level".into(),
                 Some(serde_json::json!({ "level": l }).to_string()),
             ),
-            AdminCommand::Replicate => ("POST", "/admin/api/replicate".into(), None),
-            AdminCommand::OverReplication { clean: false, .. } => ("GET", "/admin/api/over-replication".into(), None),
-            AdminCommand::OverReplication {
-                clean: true,
-                batch_size,
-            } => {
-                let q = batch_size.map_or(String::new(), |n| format!("?batch_size={n}"));
-                ("POST", format!("/admin/api/over-replication{q}"), None)
+            AdminCommand::Orchestrate(op) => {
+                let (m, path) = match op {
+                    Orchestration::Replicate => ("POST", "/admin/api/replicate".into()),
+                    Orchestration::OverReplication => ("GET", "/admin/api/over-replication".into()),
+                    Orchestration::CleanOverReplication(batch) => {
+                        let q = batch.map_or(String::new(), |n| format!("?batch_size={n}"));
+                        ("POST", format!("/admin/api/over-replication{q}"))
+                    }
+                    Orchestration::DrainStart(n) => ("POST", format!("{}/drain", backend(n))),
+                    Orchestration::DrainStatus(n) => ("GET", format!("{}/drain", backend(n))),
+                    Orchestration::DrainCancel(n) => ("DELETE", format!("{}/drain", backend(n))),
+                    Orchestration::RemoveBackend { name, purge } => {
+                        let q = if *purge { "?purge=true" } else { "" };
+                        ("DELETE", format!("{}{q}", backend(name)))
+                    }
+                    Orchestration::Rebalance => ("POST", "{ui}/api/rebalance".into()),
+                    Orchestration::RebalanceStatus => ("GET", "{ui}/api/rebalance/status".into()),
+                    Orchestration::CleanExcess => ("POST", "{ui}/api/clean-excess".into()),
+                    Orchestration::CleanExcessStatus => ("GET", "{ui}/api/clean-excess/status".into()),
+                };
+                (m, path, None)
             }
-            AdminCommand::DrainStart(n) => ("POST", format!("{}/drain", backend(n)), None),
-            AdminCommand::DrainStatus(n) => ("GET", format!("{}/drain", backend(n)), None),
-            AdminCommand::DrainCancel(n) => ("DELETE", format!("{}/drain", backend(n)), None),
-            AdminCommand::RemoveBackend { name, purge } => {
-                let q = if *purge { "?purge=true" } else { "" };
-                ("DELETE", format!("{}{q}", backend(name)), None)
-            }
-            AdminCommand::Rebalance => ("POST", "{ui}/api/rebalance".into(), None),
-            AdminCommand::RebalanceStatus => ("GET", "{ui}/api/rebalance/status".into(), None),
-            AdminCommand::CleanExcess => ("POST", "{ui}/api/clean-excess".into(), None),
-            AdminCommand::CleanExcessStatus => ("GET", "{ui}/api/clean-excess/status".into(), None),
         }
     }
 }
@@ -362,48 +341,51 @@ fn render(command: &AdminCommand, v: &Value) -> String {
         }
         AdminCommand::UsageFlush => format!("usage counters {}", s(v, "status")),
         AdminCommand::LogLevel(_) => format!("log level: {}", s(v, "level")),
-        AdminCommand::Replicate => match v.get("reason") {
-            Some(_) => format!("skipped: {}", s(v, "reason")),
-            None => format!("copies created: {}", n(v, "copies_created")),
-        },
-        AdminCommand::OverReplication { clean: false, .. } => format!(
+        AdminCommand::Orchestrate(op) => render_orchestration(op, v),
+    }
+}
+
+/// A human-readable rendering of an orchestration endpoint's JSON.
+fn render_orchestration(op: &Orchestration, v: &Value) -> String {
+    let s = |k: &str| match v.get(k) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => "-".into(),
+        Some(other) => other.to_string(),
+    };
+    let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let skipped = v.get("reason").map(|_| format!("skipped: {}", s("reason")));
+    match op {
+        Orchestration::Replicate => skipped.unwrap_or_else(|| format!("copies created: {}", n("copies_created"))),
+        Orchestration::OverReplication => format!(
             "replication factor: {}\nover-replicated versions: {}",
-            n(v, "factor"),
-            n(v, "pending")
+            n("factor"),
+            n("pending")
         ),
-        AdminCommand::OverReplication { clean: true, .. } => match v.get("reason") {
-            Some(_) => format!("skipped: {}", s(v, "reason")),
-            None => format!("copies removed: {}", n(v, "copies_removed")),
-        },
-        AdminCommand::DrainStatus(name) => {
+        Orchestration::CleanOverReplication(_) => {
+            skipped.unwrap_or_else(|| format!("copies removed: {}", n("copies_removed")))
+        }
+        Orchestration::DrainStatus(name) => {
             let active = v.get("active").and_then(Value::as_bool).unwrap_or(false);
             let mut out = format!(
                 "backend {name}: {}\nobjects moved:     {}\nobjects remaining: {}\nbytes remaining:   {}",
                 if active { "draining" } else { "not draining" },
-                n(v, "objects_moved"),
-                n(v, "objects_remaining"),
-                bytes(n(v, "bytes_remaining"))
+                n("objects_moved"),
+                n("objects_remaining"),
+                bytes(n("bytes_remaining"))
             );
             if v.get("error").is_some() {
-                out.push_str(&format!("\nlast error:        {}", s(v, "error")));
+                out.push_str(&format!("\nlast error:        {}", s("error")));
             }
             out
         }
-        AdminCommand::DrainStart(_) | AdminCommand::DrainCancel(_) | AdminCommand::RemoveBackend { .. } => {
-            format!("{}: {}", s(v, "backend"), s(v, "status"))
+        Orchestration::DrainStart(_) | Orchestration::DrainCancel(_) | Orchestration::RemoveBackend { .. } => {
+            format!("{}: {}", s("backend"), s("status"))
         }
-        AdminCommand::Rebalance | AdminCommand::CleanExcess => s(v, "status"),
-        AdminCommand::RebalanceStatus | AdminCommand::CleanExcessStatus => match s(v, "status").as_str() {
-            "done" => format!(
-                "done: {} {}",
-                n(v, "moved").max(n(v, "removed")),
-                if matches!(command, AdminCommand::RebalanceStatus) {
-                    "moved"
-                } else {
-                    "removed"
-                }
-            ),
-            "error" => format!("error: {}", s(v, "error")),
+        Orchestration::Rebalance | Orchestration::CleanExcess => s("status"),
+        Orchestration::RebalanceStatus | Orchestration::CleanExcessStatus => match s("status").as_str() {
+            "done" if matches!(op, Orchestration::RebalanceStatus) => format!("done: {} moved", n("moved")),
+            "done" => format!("done: {} removed", n("removed")),
+            "error" => format!("error: {}", s("error")),
             other => other.to_string(),
         },
     }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use s3o_admin::Orchestration;
 use s3o_proxy::admin_cli::{self, AdminCommand};
 use s3o_proxy::config::Config;
 use s3o_proxy::error::ConfigError;
@@ -140,20 +141,32 @@ impl AdminCmd {
             AdminCmd::CleanupQueue => AdminCommand::CleanupQueue,
             AdminCmd::UsageFlush => AdminCommand::UsageFlush,
             AdminCmd::LogLevel { level } => AdminCommand::LogLevel(level),
-            AdminCmd::Replicate => AdminCommand::Replicate,
-            AdminCmd::OverReplication { clean, batch_size } => AdminCommand::OverReplication { clean, batch_size },
+            AdminCmd::Replicate => AdminCommand::Orchestrate(Orchestration::Replicate),
+            AdminCmd::OverReplication { clean: false, .. } => AdminCommand::Orchestrate(Orchestration::OverReplication),
+            AdminCmd::OverReplication {
+                clean: true,
+                batch_size,
+            } => AdminCommand::Orchestrate(Orchestration::CleanOverReplication(batch_size)),
             AdminCmd::Drain {
                 backend, status: true, ..
-            } => AdminCommand::DrainStatus(backend),
+            } => AdminCommand::Orchestrate(Orchestration::DrainStatus(backend)),
             AdminCmd::Drain {
                 backend, cancel: true, ..
-            } => AdminCommand::DrainCancel(backend),
-            AdminCmd::Drain { backend, .. } => AdminCommand::DrainStart(backend),
-            AdminCmd::RemoveBackend { backend, purge } => AdminCommand::RemoveBackend { name: backend, purge },
-            AdminCmd::Rebalance { status: true } => AdminCommand::RebalanceStatus,
-            AdminCmd::Rebalance { status: false } => AdminCommand::Rebalance,
-            AdminCmd::CleanExcess { status: true } => AdminCommand::CleanExcessStatus,
-            AdminCmd::CleanExcess { status: false } => AdminCommand::CleanExcess,
+            } => AdminCommand::Orchestrate(Orchestration::DrainCancel(backend)),
+            AdminCmd::Drain { backend, .. } => AdminCommand::Orchestrate(Orchestration::DrainStart(backend)),
+            AdminCmd::RemoveBackend { backend, purge } => {
+                AdminCommand::Orchestrate(Orchestration::RemoveBackend { name: backend, purge })
+            }
+            AdminCmd::Rebalance { status } => AdminCommand::Orchestrate(if status {
+                Orchestration::RebalanceStatus
+            } else {
+                Orchestration::Rebalance
+            }),
+            AdminCmd::CleanExcess { status } => AdminCommand::Orchestrate(if status {
+                Orchestration::CleanExcessStatus
+            } else {
+                Orchestration::CleanExcess
+            }),
         }
     }
 }

@@ -97,22 +97,7 @@ fn operator_endpoints_need_the_token_and_answer_the_seed_shapes() {
         .iter()
         .map(|w| w["name"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        names,
-        [
-            "cleanup_queue",
-            "multipart_reaper",
-            "usage_flush",
-            "orphan_requeue",
-            "health_probe",
-            "replicator",
-            "drain",
-            "rebalancer",
-            "orphan_sweep",
-            "over_replication_cleanup",
-            "config_watch"
-        ]
-    );
+    assert_eq!(names, common::WORKERS);
     // The queue's workers run on one instance: they hold a lease, here this instance's.
     let cleanup = &workers["workers"][0];
     assert_eq!(cleanup["active_here"], true, "{cleanup}");

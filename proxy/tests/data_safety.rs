@@ -313,22 +313,7 @@ fn workers_report_their_health() {
     let text = config(&dir.0, dead);
     let srv = TestServer::start_config(dir, &text);
     let names: Vec<&str> = srv.shared.workers.snapshot().iter().map(|h| h.name).collect();
-    assert_eq!(
-        names,
-        [
-            "cleanup_queue",
-            "multipart_reaper",
-            "usage_flush",
-            "orphan_requeue",
-            "health_probe",
-            "replicator",
-            "drain",
-            "rebalancer",
-            "orphan_sweep",
-            "over_replication_cleanup",
-            "config_watch"
-        ]
-    );
+    assert_eq!(names, common::WORKERS);
     let mut c = srv.client();
     assert!(c.put("/data/k", b"bytes").status >= 500);
     let t0 = Instant::now();

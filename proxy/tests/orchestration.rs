@@ -327,21 +327,7 @@ fn the_orphan_sweep_queues_only_unreferenced_physical_objects() {
     std::fs::write(root.join(&orphan), b"left by a crash").unwrap();
     std::fs::write(root.join("not-ours.txt"), b"foreign").unwrap();
     std::thread::sleep(Duration::from_millis(20));
-    let shared = srv.shared.clone();
-    let queued = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-        .enable_timer()
-        .build()
-        .unwrap()
-        .block_on(async move {
-            let backends = s3o_proxy::live::BackendSet::new(
-                &shared.live.snapshot(),
-                &shared.cfg.limits,
-                &shared.metrics,
-                &shared.breakers,
-            )
-            .unwrap();
-            s3o_proxy::orchestrator::sweep::sweep(&shared, &backends).await.unwrap()
-        });
+    let queued = srv.run_orphan_sweep();
     assert_eq!(queued, 1);
     let queue = s3o_store::block_on(srv.shared.store.cleanup_queue(10)).unwrap();
     assert_eq!(queue.first.len(), 1);

@@ -518,21 +518,30 @@ impl TestServer {
         TestServer::start_config(dir, text)
     }
 
-    /// Runs the cleanup queue (and nothing else) as if it were `now_ms`, until nothing is due.
-    pub fn run_cleanup_at(&self, now_ms: u64) {
+    /// Runs `work` on a runtime of its own with its own clients of the backends, as a worker
+    /// would, and returns what it returns.
+    pub fn on_worker<T, F: std::future::Future<Output = T>>(
+        &self,
+        work: impl FnOnce(Arc<Shared>, s3o_proxy::live::BackendSet) -> F,
+    ) -> T {
         let shared = self.shared.clone();
         let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
             .enable_timer()
             .build()
             .unwrap();
-        rt.block_on(async move {
-            let backends = s3o_proxy::live::BackendSet::new(
-                &shared.live.snapshot(),
-                &shared.cfg.limits,
-                &shared.metrics,
-                &shared.breakers,
-            )
-            .unwrap();
+        let backends = s3o_proxy::live::BackendSet::new(
+            &shared.live.snapshot(),
+            &shared.cfg.limits,
+            &shared.metrics,
+            &shared.breakers,
+        )
+        .unwrap();
+        rt.block_on(work(shared, backends))
+    }
+
+    /// Runs the cleanup queue (and nothing else) as if it were `now_ms`, until nothing is due.
+    pub fn run_cleanup_at(&self, now_ms: u64) {
+        self.on_worker(|shared, backends| async move {
             for _ in 0..100 {
                 if s3o_proxy::cleanup::run_once_at(&shared, &backends, now_ms).await == 0 {
                     break;
@@ -540,7 +549,29 @@ impl TestServer {
             }
         });
     }
+
+    /// Runs one orphan sweep now; how many orphans it queued.
+    pub fn run_orphan_sweep(&self) -> u64 {
+        self.on_worker(|shared, backends| async move {
+            s3o_proxy::orchestrator::sweep::sweep(&shared, &backends).await.unwrap()
+        })
+    }
 }
+
+/// The background workers every test server runs, in the order `/admin/api/workers` lists them.
+pub const WORKERS: &[&str] = &[
+    "cleanup_queue",
+    "multipart_reaper",
+    "usage_flush",
+    "orphan_requeue",
+    "health_probe",
+    "replicator",
+    "drain",
+    "rebalancer",
+    "orphan_sweep",
+    "over_replication_cleanup",
+    "config_watch",
+];
 
 /// The text of every `<tag>...</tag>` element of an XML document, in order.
 pub fn xml_all(text: &str, tag: &str) -> Vec<String> {
