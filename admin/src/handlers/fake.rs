@@ -261,6 +261,13 @@ impl Control for Fake {
         Box::pin(async move { self.readiness.clone() })
     }
 
+    fn orchestrate<'a>(&'a self, op: &'a Orchestration) -> BoxFuture<'a, Result<(u16, serde_json::Value)>> {
+        Box::pin(async move {
+            self.check(format!("{op:?}"))?;
+            Ok((202, serde_json::json!({"status": "started"})))
+        })
+    }
+
     fn write_metrics<'a>(&'a self, out: &'a mut MetricsWriter) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             out.counter("s3o_requests_total", "Requests served.").sample(

@@ -397,3 +397,63 @@ fn openapi_matches_the_router() {
         assert!(doc.pointer(ptr).is_some(), "dangling {r}");
     }
 }
+
+#[test]
+fn orchestration_routes_reach_the_control_with_their_parameters() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("POST", "/admin/api/replicate", "Replicate"),
+        ("GET", "/admin/api/over-replication", "OverReplication"),
+        ("POST", "/admin/api/over-replication", "CleanOverReplication(None)"),
+        (
+            "POST",
+            "/admin/api/over-replication?batch_size=7",
+            "CleanOverReplication(Some(7))",
+        ),
+        ("POST", "/admin/api/backends/oci/drain", "DrainStart(\"oci\")"),
+        ("GET", "/admin/api/backends/oci/drain", "DrainStatus(\"oci\")"),
+        (
+            "DELETE",
+            "/admin/api/backends/my%20disk/drain",
+            "DrainCancel(\"my disk\")",
+        ),
+        (
+            "DELETE",
+            "/admin/api/backends/oci",
+            "RemoveBackend { name: \"oci\", purge: false }",
+        ),
+        (
+            "DELETE",
+            "/admin/api/backends/oci?purge=true",
+            "RemoveBackend { name: \"oci\", purge: true }",
+        ),
+    ];
+    for &(m, target, want) in cases {
+        let fake = Fake::default();
+        let resp = call(&admin_req(m, target), &fake);
+        assert_eq!(
+            (resp.status, body(&resp)),
+            (202, json!({"status": "started"})),
+            "{m} {target}"
+        );
+        assert_eq!(fake.calls.borrow().as_slice(), [want.to_string()], "{m} {target}");
+    }
+    for bad in ["0", "-1", "many"] {
+        let fake = Fake::default();
+        let resp = call(
+            &admin_req("POST", &format!("/admin/api/over-replication?batch_size={bad}")),
+            &fake,
+        );
+        assert_eq!(resp.status, 400, "{bad}");
+        assert!(fake.calls.borrow().is_empty());
+    }
+    // The control's errors keep the seed's shape and status.
+    let failing = Fake {
+        fail: Some(|| Error::Conflict("backend \"oci\" is already draining".into())),
+        ..Fake::default()
+    };
+    let resp = call(&admin_req("POST", "/admin/api/backends/oci/drain"), &failing);
+    assert_eq!(
+        (resp.status, body(&resp)),
+        (409, json!({"error": "backend \"oci\" is already draining"}))
+    );
+}
