@@ -25,6 +25,7 @@ pub mod live;
 pub mod metrics;
 pub mod orchestrator;
 pub mod orphans;
+pub mod records;
 pub mod reload;
 pub mod s3;
 pub mod server;
