@@ -32,7 +32,7 @@ pub struct SyncOptions {
 }
 
 /// The quoted ETag of a listed object: the backend's, or the MD5 of its bytes when it gives none.
-async fn etag_of(client: &Backend, obj: &Listed) -> Result<String, Error> {
+pub(crate) async fn etag_of(client: &Backend, obj: &Listed) -> Result<String, Error> {
     if let Some(e) = obj.etag.as_deref().filter(|e| !e.trim_matches('"').is_empty()) {
         return Ok(if e.starts_with('"') {
             e.to_owned()
