@@ -142,6 +142,19 @@ async fn reap_uploads_checked(shared: &Shared, now_ms: u64) -> (usize, Option<St
     (aborted, failed)
 }
 
+/// Deletes `physical_key` and then, for a version's bytes, its record beside them
+/// ([`crate::records`]; a missing one is success): the record goes with the data, never before.
+async fn delete_with_record(
+    backend: &crate::backend::Backend,
+    physical_key: &str,
+) -> Result<(), crate::error::BackendError> {
+    backend.delete(physical_key).await?;
+    if crate::records::is_physical_key(physical_key) {
+        backend.delete(&crate::records::record_key(physical_key)).await?;
+    }
+    Ok(())
+}
+
 /// What one round of the cleanup queue did.
 #[derive(Debug, Default)]
 pub struct Round {
@@ -197,7 +210,7 @@ pub async fn run_round_at(shared: &Shared, backends: &BackendSet, now: u64) -> R
         let result = match backends.get(&t.backend).ok() {
             Some(b) => match &t.upload_id {
                 Some(upload_id) => b.abort_upload(&t.physical_key, upload_id).await,
-                None => b.delete(&t.physical_key).await,
+                None => delete_with_record(&b, &t.physical_key).await,
             }
             .map_err(|e| e.to_string()),
             None => Err(format!("backend {} is no longer configured", t.backend)),

@@ -1,5 +1,5 @@
 //! The `s3-orchestrator` command: `serve` runs the proxy, `validate` checks a config file,
-//! `version` prints the version.
+//! `version` prints the version; `rebuild-index` and `sync` work offline on the data directory.
 //! A startup failure prints one line naming what failed (config file, address, directory,
 //! backend) and the OS reason, and exits non-zero.
 
@@ -65,6 +65,37 @@ enum Command {
     },
     /// Read a password from stdin and print its argon2id hash, for `ui.admin_secret`.
     HashPassword,
+    /// Rebuild a lost metadata store from the records and labels on the backends (offline).
+    RebuildIndex {
+        /// The TOML configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Find and count everything, restore nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Rebuild into a store that is not empty (merging).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Import the objects a backend already held into a bucket (offline twin of
+    /// `POST {ui}/api/sync`).
+    Sync {
+        /// The TOML configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The backend whose objects to import.
+        #[arg(long)]
+        backend: String,
+        /// The bucket to import them into.
+        #[arg(long)]
+        bucket: String,
+        /// Only the backend's keys starting with this.
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// Count what would be imported, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -235,6 +266,53 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::RebuildIndex { config, dry_run, force } => {
+            let _logging = start_logging();
+            let options = s3o_proxy::rebuild::RebuildOptions { dry_run, force };
+            let outcome = offline(&config).and_then(|(cfg, store, _lock)| {
+                s3o_proxy::rebuild::rebuild_index(cfg, store, &options).map_err(|e| e.to_string())
+            });
+            match outcome {
+                Ok(summary) => {
+                    let done = if dry_run { "would rebuild" } else { "rebuilt" };
+                    println!("{done}: {summary}");
+                    summary.errors.iter().for_each(|e| eprintln!("s3-orchestrator: {e}"));
+                    if summary.errors.is_empty() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
+                }
+                Err(e) => {
+                    eprintln!("s3-orchestrator: rebuild-index: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Sync {
+            config,
+            backend,
+            bucket,
+            prefix,
+            dry_run,
+        } => {
+            let _logging = start_logging();
+            let options = s3o_proxy::admin_port::import::SyncOptions { prefix, dry_run };
+            let outcome = offline(&config).and_then(|(cfg, store, _lock)| {
+                s3o_proxy::offline::sync(cfg, store, &backend, &bucket, &options).map_err(|e| e.to_string())
+            });
+            match outcome {
+                Ok((imported, skipped)) => {
+                    let done = if dry_run { "would import" } else { "imported" };
+                    println!("{done} {imported} objects from {backend} into {bucket}, {skipped} skipped");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("s3-orchestrator: sync: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Serve { config } => match serve(&config, start_logging()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -308,6 +386,16 @@ fn serve(path: &Path, logging: Option<s3o_admin::Logging>) -> Result<(), String>
     tracing::info!(signal = sig, "shutting down: finishing requests in flight");
     running.shutdown(grace);
     Ok(())
+}
+
+/// What an offline command needs: the config, the data directory locked against a running
+/// proxy (held while the file is open), the fs backends checked, and the store open.
+fn offline(path: &Path) -> Result<(Config, s3o_store::Store, File), String> {
+    let cfg = load_config(path)?;
+    let lock = lock_data_dir(&cfg.server.data_dir)?;
+    s3o_proxy::reload::check_fs_backends(&cfg.backends.iter().collect::<Vec<_>>())?;
+    let store = open_store(&cfg)?;
+    Ok((cfg, store, lock))
 }
 
 /// Opens the metadata store the config names; the error names the store and the cause.

@@ -92,8 +92,9 @@ fn same_live_state(a: &crate::live::Snapshot, b: &crate::live::Snapshot) -> bool
     a.backends == b.backends && a.creds == b.creds && a.buckets == b.buckets && a.defaults == b.defaults
 }
 
-/// Checks every `fs` backend directory of `backends` exists (creating it) and is writable, so a
-/// bad path fails when it is configured rather than on the first upload.
+/// Checks every `fs` backend directory of `backends` exists (creating it), is writable and lets
+/// its files carry user extended attributes, so a bad path fails when it is configured rather
+/// than on the first upload.
 pub fn check_fs_backends(backends: &[&BackendConfig]) -> Result<(), String> {
     for b in backends {
         let BackendKind::Fs { path } = &b.kind else { continue };
@@ -104,6 +105,14 @@ pub fn check_fs_backends(backends: &[&BackendConfig]) -> Result<(), String> {
         let probe = path.join(WRITE_CHECK_FILE);
         File::create(&probe).map_err(|e| what(e, "not writable"))?;
         std::fs::remove_file(&probe).map_err(|e| what(e, "not writable"))?;
+        // Every object file carries its bucket, key and version as user xattrs (design rule 6):
+        // a filesystem that cannot keep them would lose what rebuilds the index.
+        crate::backend::xattr::probe_dir(path).map_err(|e| {
+            what(
+                e,
+                "files here cannot carry user extended attributes (user.s3o.*), which the index rebuild needs; use a filesystem with user xattrs (ext4, xfs, btrfs, tmpfs)",
+            )
+        })?;
     }
     Ok(())
 }

@@ -213,11 +213,19 @@ fn health_readiness_and_metrics_are_public() {
     assert_eq!((h.status, h.json()["status"].as_str()), (200, Some("ok")));
     let r = send(a, "GET", "/health/ready", &[], b"");
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // The object's metadata record went to the backend beside its 7 bytes.
+    let record: u64 = srv
+        .record_files("a")
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .sum();
+    assert!(record > 0);
+    let ingress = format!("s3o_backend_ingress_bytes_total{{backend=\"a\"}} {}", 7 + record);
     let wanted = [
         "s3o_requests_total{operation=\"PutObject\",status=\"200\"} 1",
         "s3o_requests_total{operation=\"GetObject\",status=\"404\"} 1",
         "s3o_request_duration_seconds_count{operation=\"GetObject\"} 2",
-        "s3o_backend_ingress_bytes_total{backend=\"a\"} 7",
+        ingress.as_str(),
         "s3o_backend_egress_bytes_total{backend=\"a\"} 7",
         "s3o_backend_quota_limit_bytes{backend=\"a\"} 1048576",
         "s3o_backend_quota_used_bytes{backend=\"a\"} 7",

@@ -114,6 +114,11 @@ fn the_replicator_completes_async_writes_and_multipart_objects() {
     // Every copy holds the same bytes: 7 objects × 2 copies on the backends.
     let files: usize = ["r1", "r2", "r3"].iter().map(|b| srv.backend_files(b).len()).sum();
     assert_eq!(files, 14);
+    assert_eq!(s3o_proxy::records::failures(), 0, "records not written");
+    // Each copy the replicator made got the version's record beside it, as written copies do.
+    for b in ["r1", "r2", "r3"] {
+        assert_eq!(srv.record_files(b).len(), srv.backend_files(b).len(), "{b}");
+    }
     let r = admin(&srv, "POST", "/admin/api/replicate");
     assert_eq!(
         (r.status, r.json()),

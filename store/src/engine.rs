@@ -389,6 +389,32 @@ pub trait Engine: Send + Sync + 'static {
     /// number of cleanup tasks removed.
     fn forget_backend(&self, backend: &str) -> StoreFuture<u64>;
 
+    // ----- rebuilding the index from the backends -----
+
+    /// Creates the bucket `meta` names with its owner, creation time, versioning and object
+    /// lock (its counts are ignored: they follow the versions restored into it); a bucket of
+    /// that name that exists already is left as it is, and the call succeeds.
+    /// `InvalidBucketName` as [`create_bucket`](Self::create_bucket).
+    fn restore_bucket(&self, meta: &BucketMeta) -> StoreFuture<()>;
+
+    /// Puts version `meta` of `bucket`/`key` back in its place by version number, atomically,
+    /// as the index rebuild finds it on the backends (`meta.versioned` and `meta.delete_marker`
+    /// are kept as given): newer than every version of the key, it becomes the latest (a
+    /// version becomes the current one; the previous current version becomes noncurrent, a
+    /// delete marker hides it); older, it becomes a noncurrent version (or delete marker).
+    /// Nothing is discarded or queued for cleanup. A version of that number already present gets
+    /// the union of its locations and `meta`'s (its other fields are kept). Usage, the backends'
+    /// totals and the bucket's counts change exactly as if the versions had been written in
+    /// order; a version wanting more copies than it has is queued for replication.
+    /// `NoSuchBucket` without the bucket.
+    fn restore_version(&self, bucket: &str, key: &str, meta: &ObjectMeta) -> StoreFuture<()>;
+
+    /// Makes every later [`next_version`](Self::next_version) return more than `above` (a
+    /// no-op when they already would). For an index rebuilt from the backends, whose versions
+    /// must stay older than every new one; call it while nothing else takes versions (on
+    /// PostgreSQL, other instances keep the blocks of versions they took before).
+    fn advance_versions(&self, above: u64) -> StoreFuture<()>;
+
     // ----- named state documents -----
 
     /// Stores `value` (a small document, e.g. JSON) under `name`, replacing any; every instance

@@ -2,10 +2,14 @@
 //! virtual bucket. Each object the backend lists becomes the current version of the same key in
 //! the bucket, pointing at the bytes where they already are (nothing is copied); its size counts
 //! against the backend's usage from then on. Keys the bucket already has are skipped, so a
-//! second run imports nothing new; the proxy's own physical objects are never imported.
+//! second run imports nothing new; the proxy's own objects (physical keys, their `.meta`
+//! records, anything under `.s3o/`, see [`crate::records`]) are never imported. The same import
+//! runs offline as `s3-orchestrator sync`, which can limit it to a prefix and only count what it
+//! would do ([`SyncOptions`]).
 //!
 //! From then on the object is the proxy's like any other: overwriting or deleting it through S3
-//! queues the original key on the backend for deletion.
+//! queues the original key on the backend for deletion. An imported object keeps its own key on
+//! the backend and has no record there: after an index rebuild, import it again.
 
 use md5::{Digest, Md5};
 use s3o_admin::{Error, SyncOutcome};
@@ -18,22 +22,17 @@ fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(e.to_string())
 }
 
-/// Whether `key` is one of the proxy's physical keys (`{bucket}/{hh}/{16 hex}-{16 hex}`, see
-/// `s3o_store::physical_key_for`).
-fn is_physical_key(key: &str) -> bool {
-    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
-    let mut parts = key.rsplitn(3, '/');
-    let (Some(name), Some(dir), Some(bucket)) = (parts.next(), parts.next(), parts.next()) else {
-        return false;
-    };
-    let Some((hash, version)) = name.split_once('-') else {
-        return false;
-    };
-    !bucket.is_empty() && hex(dir, 2) && hex(hash, 16) && hex(version, 16) && hash.starts_with(dir)
+/// How an import runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncOptions {
+    /// Only the backend's keys starting with this ("" for all).
+    pub prefix: String,
+    /// Count what would be imported and skipped, changing nothing.
+    pub dry_run: bool,
 }
 
 /// The quoted ETag of a listed object: the backend's, or the MD5 of its bytes when it gives none.
-async fn etag_of(client: &Backend, obj: &Listed) -> Result<String, Error> {
+pub(crate) async fn etag_of(client: &Backend, obj: &Listed) -> Result<String, Error> {
     if let Some(e) = obj.etag.as_deref().filter(|e| !e.trim_matches('"').is_empty()) {
         return Ok(if e.starts_with('"') {
             e.to_owned()
@@ -58,6 +57,11 @@ async fn etag_of(client: &Backend, obj: &Listed) -> Result<String, Error> {
 
 /// Imports the objects of backend `backend` into virtual bucket `bucket`.
 pub async fn sync(core: &Core, backend: &str, bucket: &str) -> Result<SyncOutcome, Error> {
+    sync_with(core, backend, bucket, &SyncOptions::default()).await
+}
+
+/// [`sync`] as `options` say: only keys under a prefix, or a dry run.
+pub async fn sync_with(core: &Core, backend: &str, bucket: &str, options: &SyncOptions) -> Result<SyncOutcome, Error> {
     let snap = core.snapshot();
     if snap.backend(backend).is_none() {
         return Err(Error::BadRequest(format!("unknown backend {backend:?}")));
@@ -75,11 +79,15 @@ pub async fn sync(core: &Core, backend: &str, bucket: &str) -> Result<SyncOutcom
     loop {
         let page = client.list_page(after.as_deref()).await.map_err(internal)?;
         for obj in &page.objects {
-            if is_physical_key(&obj.key) {
+            if crate::records::is_ours(&obj.key) || !obj.key.starts_with(&options.prefix) {
                 continue;
             }
             if store.get_object(bucket, &obj.key).await.map_err(internal)?.is_some() {
                 outcome.skipped += 1;
+                continue;
+            }
+            if options.dry_run {
+                outcome.imported += 1;
                 continue;
             }
             let etag = etag_of(&client, obj).await?;
@@ -120,14 +128,13 @@ pub async fn sync(core: &Core, backend: &str, bucket: &str) -> Result<SyncOutcom
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
-    fn our_physical_keys_are_recognised() {
+    fn our_own_objects_are_recognised() {
         let ours = s3o_store::physical_key_for("photos", "a/b.jpg", 42);
-        assert!(is_physical_key(&ours), "{ours}");
-        assert!(!is_physical_key("photos/a/b.jpg"));
-        assert!(!is_physical_key("readme.txt"));
-        assert!(!is_physical_key("x/zz/0123456789abcdef-0000000000000001"));
+        assert!(crate::records::is_ours(&ours), "{ours}");
+        assert!(crate::records::is_ours(&format!("{ours}.meta")));
+        assert!(crate::records::is_ours(".s3o/buckets/photos.json"));
+        assert!(!crate::records::is_ours("photos/a/b.jpg"));
+        assert!(!crate::records::is_ours("readme.txt"));
     }
 }

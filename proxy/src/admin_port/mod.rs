@@ -6,7 +6,7 @@
 
 mod conn;
 mod control;
-mod import;
+pub mod import;
 mod objects;
 mod prometheus;
 mod stream;

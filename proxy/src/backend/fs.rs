@@ -17,9 +17,8 @@ pub const XATTR_BUCKET: &str = "user.s3o.bucket";
 pub const XATTR_KEY: &str = "user.s3o.key";
 /// Extended attribute holding an object file's version.
 pub const XATTR_VERSION: &str = "user.s3o.version";
-
-/// Set once the missing-xattr warning has been logged.
-static XATTR_WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Extended attribute holding an object file's content type, when it has one.
+pub const XATTR_CONTENT_TYPE: &str = "user.s3o.content-type";
 
 /// Where uploads in progress are written, under a backend's root.
 const TMP_DIR: &str = "tmp";
@@ -272,30 +271,46 @@ impl FsBackend {
         Ok(())
     }
 
-    /// Labels the file with its logical bucket, key and version (extended attributes).
+    /// Labels the file with its logical bucket, key, version and content type (extended
+    /// attributes). A file that cannot be labelled fails the upload: a backend whose filesystem
+    /// has no user xattrs is refused at startup ([`super::xattr::probe_dir`]).
     fn label(&self, file: &File, meta: &PhysicalMeta) -> Result<(), ProxyError> {
         use std::os::fd::AsRawFd;
         let fd = file.as_raw_fd();
         let version = meta.version.to_string();
-        for (name, value) in [
+        let mut labels = vec![
             (XATTR_BUCKET, meta.bucket.as_bytes()),
             (XATTR_KEY, meta.key.as_bytes()),
             (XATTR_VERSION, version.as_bytes()),
-        ] {
-            match super::xattr::set(fd, name, value) {
-                Ok(()) => {}
-                // A filesystem without user xattrs still stores the object; say once that its
-                // files cannot be traced back to their keys.
-                Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
-                    if !XATTR_WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                        tracing::warn!(backend = %self.name, "filesystem has no user xattrs: object files will not carry their bucket/key/version");
-                    }
-                    return Ok(());
-                }
-                Err(e) => return Err(self.io(e).into()),
-            }
+        ];
+        if let Some(ct) = &meta.content_type {
+            labels.push((XATTR_CONTENT_TYPE, ct.as_bytes()));
+        }
+        for (name, value) in labels {
+            super::xattr::set(fd, name, value).map_err(|e| self.io(e))?;
         }
         Ok(())
+    }
+
+    /// The labels of the object file of `key` (see [`FsBackend::label`]), if it has them.
+    pub fn labels(&self, key: &str) -> Result<Option<super::Labels>, BackendError> {
+        let path = self.path(key)?;
+        let read = |name: &str| match super::xattr::get(&path, name) {
+            Ok(v) => Ok(Some(String::from_utf8_lossy(&v).into_owned())),
+            Err(e) if e.raw_os_error() == Some(libc::ENODATA) => Ok(None),
+            Err(e) => Err(self.io(e)),
+        };
+        let (Some(bucket), Some(lkey), Some(version)) = (read(XATTR_BUCKET)?, read(XATTR_KEY)?, read(XATTR_VERSION)?)
+        else {
+            return Ok(None);
+        };
+        let Ok(version) = version.parse() else { return Ok(None) };
+        Ok(Some(super::Labels {
+            bucket,
+            key: lkey,
+            version,
+            content_type: read(XATTR_CONTENT_TYPE)?,
+        }))
     }
 
     async fn write_body<B: BodySource>(&self, file: &File, len: u64, body: &mut B) -> Result<(), ProxyError> {

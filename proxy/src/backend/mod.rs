@@ -76,6 +76,20 @@ pub struct PhysicalMeta {
     pub integrity: Vec<(String, String)>,
 }
 
+/// What a data object's labels say of it (fs: extended attributes, s3: `x-amz-meta-s3o-*`):
+/// enough to rebuild its version when no record of it is found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Labels {
+    /// Logical bucket.
+    pub bucket: String,
+    /// Logical key.
+    pub key: String,
+    /// Version number.
+    pub version: u64,
+    /// Content type, when stored.
+    pub content_type: Option<String>,
+}
+
 /// Where a backend put a part.
 #[derive(Debug, Clone, Default)]
 pub struct StoredPart {
@@ -403,6 +417,17 @@ impl Backend {
         let r = match &self.imp {
             Imp::Fs(b) => b.list_page(after),
             Imp::S3(b) => b.list_page(after).await,
+        };
+        counted(self.watch(), r)
+    }
+
+    /// The labels of the object `key` (its logical bucket, key, version and content type), if
+    /// it carries them; for rebuilding versions that have no record.
+    pub async fn labels(&self, key: &str) -> Result<Option<Labels>, BackendError> {
+        self.counters.request(0);
+        let r = match &self.imp {
+            Imp::Fs(b) => b.labels(key),
+            Imp::S3(b) => b.labels(key).await,
         };
         counted(self.watch(), r)
     }

@@ -21,6 +21,20 @@ pub fn set(fd: RawFd, name: &str, value: &[u8]) -> std::io::Result<()> {
     }
 }
 
+/// Checks that files in directory `dir` can carry `user.` attributes: creates a file there,
+/// labels it and removes it. Fails with the OS's reason (e.g. "Operation not supported" on a
+/// filesystem without user xattrs).
+pub fn probe_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let path = dir.join(".s3o-xattr-check");
+    let file = std::fs::File::create(&path)?;
+    let labelled = set(file.as_raw_fd(), "user.s3o.check", b"1");
+    drop(file);
+    let removed = std::fs::remove_file(&path);
+    labelled?;
+    removed
+}
+
 /// Reads attribute `name` of the file at `path` (at most 4 KiB; tools and tests).
 pub fn get(path: &std::path::Path, name: &str) -> std::io::Result<Vec<u8>> {
     use std::os::unix::ffi::OsStrExt;

@@ -7,7 +7,8 @@
 //!
 //! Every new copy gets a fresh physical key (from the store's version sequence): a copy moved
 //! away and back within the cleanup grace period can never be deleted by the cleanup of its
-//! earlier self. Its labels still name the version it holds.
+//! earlier self. Its labels still name the version it holds, and once it is a location it gets
+//! the version's record ([`crate::records`]) like every copy.
 
 use bytes::Bytes;
 use md5::{Digest, Md5};
@@ -159,7 +160,13 @@ pub async fn swap(core: &Core, v: &StoredVersion, keep: &[Location], new: NewCop
         )
         .await
     {
-        Ok(_) => Ok(true),
+        Ok(changed) => {
+            // Each new copy gets the version's record beside it, as every copy has.
+            for l in &added {
+                crate::records::write_to(core, &l.backend, &v.bucket, &v.key, &changed).await;
+            }
+            Ok(true)
+        }
         Err(e) => {
             for l in &added {
                 crate::orphans::queue(&core.shared, &l.backend, &l.physical_key).await;

@@ -27,20 +27,6 @@ use crate::live::BackendSet;
 use crate::state::Shared;
 use crate::workers::{Tick, Worker};
 
-/// Whether `key` has the shape of a physical key this proxy makes (see
-/// [`s3o_store::physical_key_for`]).
-pub fn is_physical_key(key: &str) -> bool {
-    let mut parts = key.rsplitn(3, '/');
-    let (Some(name), Some(dir), Some(bucket)) = (parts.next(), parts.next(), parts.next()) else {
-        return false;
-    };
-    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    let Some((h, v)) = name.split_once('-') else {
-        return false;
-    };
-    !bucket.is_empty() && !bucket.contains('/') && hex(dir, 2) && hex(h, 16) && hex(v, 16) && h.starts_with(dir)
-}
-
 fn hash(key: &str) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     key.hash(&mut h);
@@ -95,7 +81,7 @@ pub async fn sweep(shared: &Shared, backends: &BackendSet) -> Result<u64, ProxyE
             let started = Instant::now();
             let page = client.list_page(after.as_deref()).await?;
             for o in &page.objects {
-                let orphan = is_physical_key(&o.key)
+                let orphan = crate::records::is_physical_key(&o.key)
                     && o.last_modified_ms > 0
                     && o.last_modified_ms < cutoff
                     && known.binary_search(&hash(&o.key)).is_err()
@@ -178,27 +164,5 @@ impl Worker for SweepWorker {
             info!(queued, "orphan sweep queued unreferenced objects for deletion");
         }
         Ok(Tick::Idle)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_our_physical_keys_are_candidates() {
-        let ours = s3o_store::physical_key_for("photos", "a/b.jpg", 42);
-        assert!(is_physical_key(&ours), "{ours}");
-        for foreign in [
-            "photos/a/b.jpg",
-            "imported.txt",
-            ".s3o/buckets/photos.json",
-            &format!("{ours}.meta"),
-            "photos/zz/0123456789abcdef-0000000000000001",
-            "photos/02/0123456789abcdef-0000000000000001",
-            "/01/01234567890abcde-0000000000000001",
-        ] {
-            assert!(!is_physical_key(foreign), "{foreign}");
-        }
     }
 }

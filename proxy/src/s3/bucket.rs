@@ -141,6 +141,7 @@ pub async fn create_bucket(
         }
         Err(e) => return Err(e.into()),
     }
+    crate::records::write_bucket_named(ctx.core, bucket).await;
     let head = base_head(200, ctx.rid)
         .header("location", format!("/{bucket}"))
         .content_length(0);
@@ -150,6 +151,7 @@ pub async fn create_bucket(
 /// DeleteBucket: only when empty.
 pub async fn delete_bucket(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) -> Result<(), ProxyError> {
     ctx.core.shared.store.delete_bucket(bucket).await?;
+    crate::records::delete_bucket(ctx.core, bucket).await;
     send_empty(ctx, io, 204).await
 }
 

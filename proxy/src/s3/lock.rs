@@ -132,7 +132,8 @@ pub async fn put_configuration(
         }),
     };
     let change = s3o_store::BucketChange::ObjectLock(ObjectLock { default_retention });
-    ctx.core.shared.store.update_bucket(bucket, change).await?;
+    let changed = ctx.core.shared.store.update_bucket(bucket, change).await?;
+    crate::records::write_bucket(ctx.core, &changed).await;
     io.respond(&base_head(200, ctx.rid).content_length(0), &[]).await
 }
 

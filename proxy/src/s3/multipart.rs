@@ -490,7 +490,14 @@ async fn commit(
         .complete_upload(&upload.upload_id, meta, condition, keeps_parts)
         .await
     {
-        Ok(version_id) => Ok(version_id),
+        Ok(version_id) => {
+            let stored = ObjectMeta {
+                versioned: version_id.is_some(),
+                ..meta.clone()
+            };
+            crate::records::write_version(ctx.core, &upload.bucket, &upload.key, &stored).await;
+            Ok(version_id)
+        }
         Err(s3o_store::StoreError::PreconditionFailed { .. }) => {
             // Best effort: an upload left behind is aborted by the reaper later.
             let _ = store.abort_upload(&upload.upload_id).await;

@@ -210,7 +210,8 @@ pub(crate) struct Placed<'a> {
 }
 
 /// Makes `meta` (its bytes stored as `placed`) the current version of `bucket`/`key` in one
-/// durable commit if `condition` holds; on failure the stored bytes are queued for deletion.
+/// durable commit if `condition` holds, then writes its records beside its copies
+/// ([`crate::records`]); on failure the stored bytes are queued for deletion.
 pub(crate) async fn commit_version(
     core: &Core,
     bucket: &str,
@@ -235,10 +236,21 @@ pub(crate) async fn commit_version(
         .store
         .put_object(bucket, key, meta, condition, reservations)
         .await;
-    if let Err(e) = &committed {
-        for b in placed.backends {
-            let orphan = crate::orphans::Orphan::new(b, placed.physical).meant_for(bucket, key);
-            crate::orphans::after_failed_commit(&core.shared, e.is_unavailable(), orphan).await;
+    match &committed {
+        Ok(id) => {
+            // The version as committed (the store decides whether it has an id), beside its bytes.
+            let stored = ObjectMeta {
+                versioned: id.is_some(),
+                delete_marker: false,
+                ..meta.clone()
+            };
+            crate::records::write_version(core, bucket, key, &stored).await;
+        }
+        Err(e) => {
+            for b in placed.backends {
+                let orphan = crate::orphans::Orphan::new(b, placed.physical).meant_for(bucket, key);
+                crate::orphans::after_failed_commit(&core.shared, e.is_unavailable(), orphan).await;
+            }
         }
     }
     committed.map_err(ProxyError::from)

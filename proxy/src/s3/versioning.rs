@@ -80,6 +80,7 @@ pub async fn change_version(
 ) -> Result<(), ProxyError> {
     let named = version.map(parse_version).transpose()?.unwrap_or(VersionRef::Latest);
     let changed = ctx.core.shared.store.update_version(bucket, key, named, change).await?;
+    crate::records::write_version(ctx.core, bucket, key, &changed).await;
     let mut head = base_head(status, ctx.rid).content_length(0);
     version_header(&mut head, &changed, version.is_some());
     io.respond(&head, &[]).await
@@ -114,11 +115,13 @@ pub async fn put_bucket_versioning(
         Some("Suspended") => Versioning::Suspended,
         _ => return Err(ProxyError::MalformedXml),
     };
-    ctx.core
+    let changed = ctx
+        .core
         .shared
         .store
         .update_bucket(bucket, BucketChange::Versioning(state))
         .await?;
+    crate::records::write_bucket(ctx.core, &changed).await;
     io.respond(&base_head(200, ctx.rid).content_length(0), &[]).await
 }
 
@@ -197,14 +200,16 @@ pub async fn delete_object(
         (Some(v), Some(id)) => {
             let removed = store.delete_version(bucket, key, v, bypass_governance(ctx)).await?;
             head.push("x-amz-version-id", id);
-            if removed.is_some_and(|m| m.delete_marker) {
+            if let Some(marker) = removed.filter(|m| m.delete_marker) {
                 head.push("x-amz-delete-marker", "true");
+                crate::records::forget_marker(ctx.core, bucket, key, &marker).await;
             }
         }
         _ => {
             if let Some(marker) = store.delete_object(bucket, key).await?.marker {
                 head.push("x-amz-delete-marker", "true");
                 head.push("x-amz-version-id", marker.version_id());
+                crate::records::write_version(ctx.core, bucket, key, &marker).await;
             }
         }
     }
@@ -225,27 +230,27 @@ pub async fn delete_objects(
     let store = &ctx.core.shared.store;
     let bypass = bypass_governance(ctx);
     // Every deletion starts before the first is awaited, so an engine that commits at once (sled)
-    // has them all share flushes; each is durable before the answer. Each resolves to the id of
-    // the delete marker it made or removed, if any.
-    type Deletion = Pin<Box<dyn Future<Output = s3o_store::Result<Option<String>>>>>;
+    // has them all share flushes; each is durable before the answer. Each resolves to the
+    // delete marker it made (`true`) or removed (`false`), if any.
+    type Deletion = Pin<Box<dyn Future<Output = s3o_store::Result<Option<(ObjectMeta, bool)>>>>>;
     let pending: Vec<Result<Deletion, ProxyError>> = req
         .objects
         .iter()
         .map(|o| match o.version_id.as_deref().map(parse_version).transpose()? {
             None => {
                 let deleted = store.delete_object(bucket, &o.key);
-                Ok(Box::pin(async move { Ok(deleted.await?.marker.map(|m| m.version_id())) }) as Deletion)
+                Ok(Box::pin(async move { Ok(deleted.await?.marker.map(|m| (m, true))) }) as Deletion)
             }
             Some(v) => {
                 let removed = store.delete_version(bucket, &o.key, v, bypass);
-                let marker = |m: ObjectMeta| m.delete_marker.then(|| m.version_id());
+                let marker = |m: ObjectMeta| m.delete_marker.then_some((m, false));
                 Ok(Box::pin(async move { Ok(removed.await?.and_then(marker)) }) as Deletion)
             }
         })
         .collect();
     // Per object: the delete marker's id (made or removed) or the refusal's code and message.
     let mut done: Vec<Result<Option<String>, (&'static str, String)>> = Vec::with_capacity(pending.len());
-    for p in pending {
+    for (p, o) in pending.into_iter().zip(&req.objects) {
         let result = match p {
             Ok(deletion) => match deletion.await {
                 // The store cannot commit: the whole request fails (503, retryable).
@@ -253,6 +258,17 @@ pub async fn delete_objects(
                 result => result.map_err(ProxyError::from),
             },
             Err(e) => Err(e),
+        };
+        let result = match result {
+            Ok(Some((marker, made))) => {
+                if made {
+                    crate::records::write_version(ctx.core, bucket, &o.key, &marker).await;
+                } else {
+                    crate::records::forget_marker(ctx.core, bucket, &o.key, &marker).await;
+                }
+                Ok(Some(marker.version_id()))
+            }
+            other => other.map(|_| None),
         };
         done.push(result.map_err(|e| (e.code(), e.to_string())));
     }

@@ -64,9 +64,20 @@ impl FakeS3 {
         assert_eq!(ended.load(Ordering::SeqCst), n, "PUTs still reading their body");
     }
 
+    /// The keys of the objects' bytes (not the metadata records beside them).
     pub fn keys(&self) -> Vec<String> {
+        self.all_keys().into_iter().filter(|k| !is_record_path(k)).collect()
+    }
+
+    /// Every key stored, metadata records included.
+    pub fn all_keys(&self) -> Vec<String> {
         self.state.objects.lock().unwrap().keys().cloned().collect()
     }
+}
+
+/// Whether a request path names a metadata record (`*.meta`, `.s3o/…`), not an object's bytes.
+fn is_record_path(path: &str) -> bool {
+    path.ends_with(".meta") || path.contains("/.s3o/")
 }
 
 fn serve(mut s: TcpStream, st: Arc<FakeState>) {
@@ -106,6 +117,25 @@ fn serve(mut s: TcpStream, st: Arc<FakeState>) {
         let key = path.split('?').next().unwrap().to_string();
         let len: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
         match method.as_str() {
+            // Only the PUTs of objects' bytes count (records go to the backend beside them).
+            "PUT" if is_record_path(&key) => {
+                let mut body = Vec::new();
+                while buf.len() < len {
+                    match s.read(&mut tmp) {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => buf.extend_from_slice(&tmp[..k]),
+                    }
+                }
+                body.extend(buf.drain(..len));
+                let stored = match header("content-encoding").as_deref() {
+                    Some("aws-chunked") => decode_aws_chunked(&body, &header),
+                    _ => signed_sha256(body, &headers),
+                };
+                if let Some((body, _)) = stored {
+                    st.objects.lock().unwrap().insert(key, body);
+                }
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nETag: \"x\"\r\nContent-Length: 0\r\n\r\n");
+            }
             "PUT" => {
                 st.puts.fetch_add(1, Ordering::SeqCst);
                 let die = st.die_after.lock().unwrap().take();

@@ -153,9 +153,22 @@ impl TestServer {
         }
     }
 
-    /// Files under a backend's object directory.
+    /// Data files under a backend's object directory (not the metadata records beside them).
     pub fn backend_files(&self, backend: &str) -> Vec<PathBuf> {
-        files_under(self.dir.0.join(backend).join("objects"))
+        let root = self.dir.0.join(backend).join("objects");
+        files_under(root.clone())
+            .into_iter()
+            .filter(|p| !is_record(&root, p))
+            .collect()
+    }
+
+    /// The metadata records (`*.meta`, `.s3o/…`) under a backend's object directory.
+    pub fn record_files(&self, backend: &str) -> Vec<PathBuf> {
+        let root = self.dir.0.join(backend).join("objects");
+        files_under(root.clone())
+            .into_iter()
+            .filter(|p| is_record(&root, p))
+            .collect()
     }
 }
 
@@ -439,6 +452,13 @@ fn now_amz_date() -> AmzDate {
             .unwrap()
             .as_secs() as i64,
     )
+}
+
+/// Whether `path` under a backend's object directory `root` is a metadata record (see
+/// `s3o_proxy::records`) rather than an object's bytes.
+pub fn is_record(root: &std::path::Path, path: &std::path::Path) -> bool {
+    let key = path.strip_prefix(root).ok().and_then(|p| p.to_str()).unwrap_or("");
+    key.starts_with(".s3o/") || s3o_proxy::records::physical_of_record_key(key).is_some()
 }
 
 /// Every file below `root` (none when it does not exist).

@@ -28,6 +28,7 @@ pub mod objects;
 pub mod orchestration;
 pub mod quota;
 pub mod relocation;
+pub mod restore;
 pub mod versions;
 
 use std::fmt::Display;
@@ -50,6 +51,7 @@ pub async fn run_all(fresh: &dyn Fn() -> Store) {
     leases::run(fresh).await;
     versions::run(fresh).await;
     orchestration::run(fresh).await;
+    restore::run(fresh).await;
 }
 
 /// Unwraps what the suite expects to have succeeded, or panics naming the step.

@@ -5,7 +5,9 @@
 use super::multipart::{Complete, UploadQuery};
 use super::objects::Put;
 use super::relocate::Relocation;
-use super::{cleanup, instance, list, multipart, objects, relocate, replication, version_ops, versions_list, PgEngine};
+use super::{
+    cleanup, instance, list, multipart, objects, relocate, replication, restore, version_ops, versions_list, PgEngine,
+};
 use crate::engine::{ready, Engine, Health, StoreFuture};
 use crate::lease::{Lease, SharedConfig};
 use crate::model::{
@@ -327,6 +329,20 @@ impl Engine for PgEngine {
     fn forget_backend(&self, backend: &str) -> StoreFuture<u64> {
         let backend = backend.to_owned();
         self.run(move |db| async move { replication::forget_backend(&db, backend).await })
+    }
+
+    fn restore_bucket(&self, meta: &BucketMeta) -> StoreFuture<()> {
+        let meta = meta.clone();
+        self.run(move |db| async move { restore::restore_bucket(&db, meta).await })
+    }
+
+    fn restore_version(&self, bucket: &str, key: &str, meta: &ObjectMeta) -> StoreFuture<()> {
+        let (bucket, key, meta) = (bucket.to_owned(), key.to_owned(), meta.clone());
+        self.run(move |db| async move { restore::restore_version(&db, bucket, key, meta).await })
+    }
+
+    fn advance_versions(&self, above: u64) -> StoreFuture<()> {
+        self.run(move |db| async move { restore::advance_versions(&db, above).await })
     }
 
     fn put_state(&self, name: &str, value: &str) -> StoreFuture<()> {

@@ -33,6 +33,7 @@ mod pool;
 mod releases;
 mod relocate;
 mod replication;
+mod restore;
 mod schema;
 mod version_ops;
 mod versions;

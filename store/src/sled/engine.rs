@@ -344,6 +344,18 @@ impl Engine for SledEngine {
         self.durable_with(SledEngine::forget_backend(self, backend))
     }
 
+    fn restore_bucket(&self, meta: &BucketMeta) -> StoreFuture<()> {
+        self.durable(SledEngine::restore_bucket(self, meta))
+    }
+
+    fn restore_version(&self, bucket: &str, key: &str, meta: &ObjectMeta) -> StoreFuture<()> {
+        self.durable(SledEngine::restore_version(self, bucket, key, meta))
+    }
+
+    fn advance_versions(&self, above: u64) -> StoreFuture<()> {
+        self.durable(SledEngine::advance_versions(self, above))
+    }
+
     fn put_state(&self, name: &str, value: &str) -> StoreFuture<()> {
         self.durable(SledEngine::put_state(self, name, value))
     }

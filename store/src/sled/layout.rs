@@ -19,6 +19,7 @@
 //! | `states`      | state name (UTF-8)                    | the document (UTF-8)           |
 //! | `meta`        | `stats_version`                       | version of `backend_stats`, `u64` BE (absent: not built yet) |
 //! | `meta`        | `probe`                               | time of the last writability probe, ms `u64` BE |
+//! | `meta`        | `version_offset`                      | added to sled's ids to make versions, `u64` BE (absent: 0) |
 //!
 //! Bucket names never contain `0x00`, so `bucket 0x00` is a prefix that holds exactly that bucket's
 //! objects, and sled's bytewise order is S3's key order (UTF-8 byte order).
@@ -76,6 +77,9 @@ pub(crate) const STATS_VERSION_KEY: &[u8] = b"stats_version";
 pub(crate) const STATS_VERSION: u64 = 1;
 /// `meta` key the writability probe writes.
 pub(crate) const PROBE_KEY: &[u8] = b"probe";
+/// `meta` key of the offset added to sled's ids to make version numbers (raised by
+/// `advance_versions` after an index rebuild).
+pub(crate) const VERSION_OFFSET_KEY: &[u8] = b"version_offset";
 
 /// Separates the bucket name from the object key in `objects` keys.
 const KEY_SEPARATOR: u8 = 0x00;

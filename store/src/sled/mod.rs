@@ -25,6 +25,7 @@ mod quota;
 pub(crate) mod recover;
 mod relocate;
 mod replication;
+mod restore;
 mod scan;
 mod stats;
 mod versions;
@@ -62,6 +63,8 @@ pub(crate) struct SledEngine {
     cleanup_depth: AtomicU64,
     /// Tasks in `replication`, kept like `cleanup_depth`.
     replication_depth: AtomicU64,
+    /// Added to sled's ids to make version numbers (see `restore.rs`).
+    version_offset: AtomicU64,
     ledger: Arc<Ledger>,
     commits: GroupCommit,
     /// Serialise the changes of one key's versions (see `versions.rs`).
@@ -91,6 +94,8 @@ impl SledEngine {
         }))?;
         let cleanup = db.open_tree(layout::CLEANUP)?;
         let replication = db.open_tree(layout::REPLICATION)?;
+        let meta = db.open_tree(layout::META)?;
+        let version_offset = AtomicU64::new(Self::read_version_offset(&meta)?);
         let engine = Self {
             buckets: db.open_tree(layout::BUCKETS)?,
             objects: db.open_tree(layout::OBJECTS)?,
@@ -105,7 +110,8 @@ impl SledEngine {
             usage_counters: db.open_tree(layout::USAGE_COUNTERS)?,
             replication_due: db.open_tree(layout::REPLICATION_DUE)?,
             states: db.open_tree(layout::STATES)?,
-            meta: db.open_tree(layout::META)?,
+            meta,
+            version_offset,
             cleanup_depth: AtomicU64::new(u64::try_from(cleanup.len()).unwrap_or(u64::MAX)),
             replication_depth: AtomicU64::new(u64::try_from(replication.len()).unwrap_or(u64::MAX)),
             cleanup,
@@ -130,9 +136,11 @@ impl SledEngine {
         count(&self.replication_depth, queued, done);
     }
 
-    /// A fresh version number (sled's persistent id generator).
+    /// A fresh version number (sled's persistent id generator, plus the offset an index
+    /// rebuild may have raised).
     fn next_version(&self) -> Result<u64> {
-        Ok(self.db.generate_id()?)
+        let id = self.db.generate_id()?;
+        Ok(id.saturating_add(self.version_offset.load(std::sync::atomic::Ordering::SeqCst)))
     }
 }
 
@@ -222,6 +230,11 @@ mod tests {
     #[test]
     fn conforms_orchestration() {
         block_on(conformance::orchestration::run(&fresh));
+    }
+
+    #[test]
+    fn conforms_restore() {
+        block_on(conformance::restore::run(&fresh));
     }
 
     #[test]

@@ -464,6 +464,9 @@ impl Engine for Recovering {
         ) -> ObjectMeta;
         orphan_bytes() -> Vec<(String, u64)>;
         forget_backend(backend: &str) -> u64;
+        restore_bucket(meta: &BucketMeta) -> ();
+        restore_version(bucket: &str, key: &str, meta: &ObjectMeta) -> ();
+        advance_versions(above: u64) -> ();
         put_state(name: &str, value: &str) -> ();
         state(name: &str) -> Option<String>;
         delete_state(name: &str) -> ();

@@ -65,6 +65,45 @@ impl S3Backend {
         }
     }
 
+    /// The labels of object `key` (HEAD: `x-amz-meta-s3o-bucket|key|version` and its content
+    /// type), if it carries them; `None` for an object without them or gone.
+    pub async fn labels(&self, key: &str) -> Result<Option<crate::backend::Labels>, BackendError> {
+        use base64::Engine;
+        let (conn, resp) = self.simple("HEAD", key, "", &[]).await?;
+        let bodiless = super::Response {
+            content_length: Some(0),
+            leftover: Vec::new(),
+            ..resp
+        };
+        self.finish(conn, &bodiless).await?;
+        match bodiless.status {
+            200 => {}
+            404 => return Ok(None),
+            s => return Err(self.status_error(s, b"")),
+        }
+        let get = |name: &str| bodiless.labels.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        let (Some(bucket), Some(lkey), Some(version)) = (
+            get("x-amz-meta-s3o-bucket"),
+            get("x-amz-meta-s3o-key"),
+            get("x-amz-meta-s3o-version"),
+        ) else {
+            return Ok(None);
+        };
+        let lkey = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(lkey)
+            .ok()
+            .and_then(|k| String::from_utf8(k).ok());
+        let (Some(lkey), Ok(version)) = (lkey, version.parse::<u64>()) else {
+            return Ok(None);
+        };
+        Ok(Some(crate::backend::Labels {
+            bucket: bucket.to_owned(),
+            key: lkey,
+            version,
+            content_type: get("content-type").map(str::to_owned),
+        }))
+    }
+
     /// One page of every key in the real bucket, after the continuation token `after`.
     pub async fn list_page(&self, after: Option<&str>) -> Result<ListedPage, BackendError> {
         let mut query = String::new();

@@ -65,6 +65,9 @@ struct Response {
     crc: Option<(s3o_sigv4::ChecksumAlgorithm, Vec<u8>)>,
     /// Body bytes read together with the head.
     leftover: Vec<u8>,
+    /// The object's labels as the backend returned them: `x-amz-meta-s3o-*` and
+    /// `content-type` headers, names lowercased.
+    labels: Vec<(String, String)>,
 }
 
 /// An S3-compatible backend on one core.
@@ -309,7 +312,12 @@ impl S3Backend {
                     let mut crc = None;
                     let mut composite = false;
                     let mut close = resp.version == Some(0);
+                    let mut labels = Vec::new();
                     for h in resp.headers.iter() {
+                        let lower = h.name.to_ascii_lowercase();
+                        if lower.starts_with("x-amz-meta-s3o-") || lower == "content-type" {
+                            labels.push((lower, String::from_utf8_lossy(h.value).trim().to_owned()));
+                        }
                         if let Some(alg) = s3o_sigv4::ChecksumAlgorithm::from_header_name(h.name) {
                             use s3o_sigv4::ChecksumAlgorithm::{Crc32, Crc32c, Crc64Nvme};
                             if matches!(alg, Crc32 | Crc32c | Crc64Nvme) {
@@ -340,6 +348,7 @@ impl S3Backend {
                         etag,
                         crc: crc.filter(|_| !composite),
                         leftover,
+                        labels,
                     });
                 }
                 Err(e) => return Err(self.err_protocol(format!("bad response head: {e}"))),
