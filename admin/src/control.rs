@@ -74,7 +74,13 @@ pub trait Control {
     /// `POST {ui}/api/sync`: imports the objects already in `backend`'s store for virtual bucket
     /// `bucket` into the metadata store. Both are non-empty; an unknown backend or bucket is
     /// `Err(BadRequest)`.
-    fn sync<'a>(&'a self, backend: &'a str, bucket: &'a str) -> BoxFuture<'a, Result<SyncOutcome>>;
+    fn sync<'a>(
+        &'a self,
+        backend: &'a str,
+        bucket: &'a str,
+        prefix: &'a str,
+        dry_run: bool,
+    ) -> BoxFuture<'a, Result<SyncOutcome>>;
 
     /// `GET /health/ready`: whether the store takes writes and which backends answer. Keep it
     /// cheap (cached probe results), since load balancers poll it.

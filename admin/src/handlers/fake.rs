@@ -247,9 +247,20 @@ impl Control for Fake {
         })
     }
 
-    fn sync<'a>(&'a self, backend: &'a str, bucket: &'a str) -> BoxFuture<'a, Result<SyncOutcome>> {
+    fn sync<'a>(
+        &'a self,
+        backend: &'a str,
+        bucket: &'a str,
+        prefix: &'a str,
+        dry_run: bool,
+    ) -> BoxFuture<'a, Result<SyncOutcome>> {
         Box::pin(async move {
-            self.check(format!("sync {backend} {bucket}"))?;
+            let extra = if prefix.is_empty() && !dry_run {
+                String::new()
+            } else {
+                format!(" prefix={prefix} dry_run={dry_run}")
+            };
+            self.check(format!("sync {backend} {bucket}{extra}"))?;
             Ok(SyncOutcome {
                 imported: 150,
                 skipped: 42,

@@ -246,6 +246,16 @@ fn sync() {
         (200, json!({"ok": true, "imported": 150, "skipped": 42}))
     );
     assert_eq!(fake.calls.borrow().as_slice(), ["sync oci my-bucket"]);
+    // A prefix and a dry run, beyond the seed, reach the control.
+    let req = with_json(
+        Request::new("POST", "/ui/api/sync", peer(7)),
+        json!({"backend": "oci", "bucket": "my-bucket", "prefix": "2024/", "dry_run": true}),
+    );
+    assert_eq!(call_ui(req, &fake).status, 200);
+    assert_eq!(
+        fake.calls.borrow().last().map(String::as_str),
+        Some("sync oci my-bucket prefix=2024/ dry_run=true")
+    );
     for bad in [
         json!({}),
         json!({"backend": "oci"}),

@@ -154,6 +154,12 @@ pub(super) async fn delete_prefix(req: &Request, ctl: &dyn Control) -> Response 
 struct SyncBody {
     backend: Option<String>,
     bucket: Option<String>,
+    /// Only the backend's keys starting with this (beyond the seed; absent: all).
+    #[serde(default)]
+    prefix: Option<String>,
+    /// Count what would be imported, changing nothing (beyond the seed).
+    #[serde(default)]
+    dry_run: Option<bool>,
 }
 
 pub(super) async fn sync(req: &Request, ctl: &dyn Control) -> Response {
@@ -167,7 +173,11 @@ pub(super) async fn sync(req: &Request, ctl: &dyn Control) -> Response {
     ) else {
         return Response::error(400, "backend and bucket are required");
     };
-    match ctl.sync(&backend, &bucket).await {
+    let prefix = body.prefix.unwrap_or_default();
+    match ctl
+        .sync(&backend, &bucket, &prefix, body.dry_run.unwrap_or(false))
+        .await
+    {
         Ok(o) => {
             tracing::info!(
                 component = "admin",

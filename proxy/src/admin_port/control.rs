@@ -322,8 +322,18 @@ impl Control for ProxyControl {
         Box::pin(super::objects::delete_prefix(&self.core, prefix))
     }
 
-    fn sync<'a>(&'a self, backend: &'a str, bucket: &'a str) -> BoxFuture<'a, s3o_admin::Result<SyncOutcome>> {
-        Box::pin(super::import::sync(&self.core, backend, bucket))
+    fn sync<'a>(
+        &'a self,
+        backend: &'a str,
+        bucket: &'a str,
+        prefix: &'a str,
+        dry_run: bool,
+    ) -> BoxFuture<'a, s3o_admin::Result<SyncOutcome>> {
+        let options = super::import::SyncOptions {
+            prefix: prefix.to_string(),
+            dry_run,
+        };
+        Box::pin(async move { super::import::sync_with(&self.core, backend, bucket, &options).await })
     }
 
     fn readiness(&self) -> BoxFuture<'_, Readiness> {

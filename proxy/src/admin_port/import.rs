@@ -55,12 +55,8 @@ pub(crate) async fn etag_of(client: &Backend, obj: &Listed) -> Result<String, Er
     Ok(format!("\"{}\"", s3o_sigv4::encode::hex(&md5.finalize())))
 }
 
-/// Imports the objects of backend `backend` into virtual bucket `bucket`.
-pub async fn sync(core: &Core, backend: &str, bucket: &str) -> Result<SyncOutcome, Error> {
-    sync_with(core, backend, bucket, &SyncOptions::default()).await
-}
-
-/// [`sync`] as `options` say: only keys under a prefix, or a dry run.
+/// Imports the objects of backend `backend` into virtual bucket `bucket` as `options` say (all
+/// of them, or only keys under a prefix; or a dry run that only counts).
 pub async fn sync_with(core: &Core, backend: &str, bucket: &str, options: &SyncOptions) -> Result<SyncOutcome, Error> {
     let snap = core.snapshot();
     if snap.backend(backend).is_none() {
