@@ -106,11 +106,15 @@ pub async fn tree(core: &Core, q: &TreeQuery) -> Result<TreePage, Error> {
 /// Deletes the current version of `key`.
 pub async fn delete_object(core: &Core, key: &ObjectKey) -> Result<(), Error> {
     require_bucket(core, &key.bucket).await?;
-    core.shared
+    let deleted = core
+        .shared
         .store
         .delete_object(&key.bucket, &key.key)
         .await
         .map_err(|e| Error::Internal(format!("failed to delete object: {e}")))?;
+    if let Some(marker) = &deleted.marker {
+        crate::records::write_version(core, &key.bucket, &key.key, marker).await;
+    }
     Ok(())
 }
 
@@ -130,7 +134,12 @@ pub async fn delete_prefix(core: &Core, prefix: &ObjectPrefix) -> Result<DeleteO
         let page = store.list_objects(&prefix.bucket, &query).await.map_err(internal)?;
         for (key, _) in &page.objects {
             match store.delete_object(&prefix.bucket, key).await {
-                Ok(_) => outcome.deleted += 1,
+                Ok(deleted) => {
+                    outcome.deleted += 1;
+                    if let Some(marker) = &deleted.marker {
+                        crate::records::write_version(core, &prefix.bucket, key, marker).await;
+                    }
+                }
                 Err(e) => {
                     outcome.failed += 1;
                     tracing::warn!(component = "admin", bucket = %prefix.bucket, key = %key, error = %e, "delete failed");
