@@ -183,6 +183,10 @@ impl Running {
             }
             _ => None,
         };
+        // Backends being drained take no new copies from the first request on.
+        if let Err(e) = s3o_store::block_on(crate::orchestrator::drain::refresh(&shared)) {
+            warn!(error = %e, "the drain states could not be read; the drain worker retries");
+        }
         if let Err(e) = s3o_store::block_on(crate::usage::refresh_gate(&shared)) {
             // Until the first flush reads them, limits count only this process's requests.
             warn!(error = %e, "this month's usage could not be read for the usage limits");
