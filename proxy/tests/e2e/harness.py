@@ -380,7 +380,7 @@ def start_weed(root: Path, access_key: str = WEED_ACCESS_KEY, secret_key: str = 
         "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
         f"-s3.config={identities}",
         "-master.telemetry=false",
-        "-master.volumeSizeLimitMB=64", "-volume.max=16",
+        "-master.volumeSizeLimitMB=64", "-volume.max=128",
     ]
     client = make_client(f"http://127.0.0.1:{s3}", access_key, secret_key)
     server = Server.start(name, cmd, root / "weed.log", cwd=root)
@@ -437,13 +437,21 @@ def ensure_bucket(client, bucket: str) -> None:
             raise
 
 
-def list_physical(client, bucket: str) -> dict[str, int]:
-    """Every key (and its size) in a real backend bucket, listed directly."""
+def is_record(key: str) -> bool:
+    """Whether a backend key is one of the proxy's metadata records (a version's `<physical>.meta`
+    beside its bytes, or a bucket's `.s3o/buckets/<name>.json`), not an object's bytes."""
+    return key.endswith(".meta") or key.startswith(".s3o/")
+
+
+def list_physical(client, bucket: str, records: bool = False) -> dict[str, int]:
+    """Every key (and its size) in a real backend bucket, listed directly; the proxy's metadata
+    records only when `records` is true."""
     out: dict[str, int] = {}
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for o in page.get("Contents", []):
             assert o["Key"] not in out, f"backend listed {o['Key']!r} twice"
-            out[o["Key"]] = o["Size"]
+            if records or not is_record(o["Key"]):
+                out[o["Key"]] = o["Size"]
     return out
 
 
