@@ -1,8 +1,8 @@
 //! Per-backend circuit breakers, shared by every core. Fed by the outcome of every backend request
 //! (a connection failure, a timeout, a 5xx or a garbled answer counts against the backend; a 404
 //! or any other answer counts for it) and by the `health_probe` worker. After
-//! `failure_threshold` failures in a row a breaker opens: placement skips the backend and reads
-//! try its other copies first. After `open_secs` it is half-open: requests and probes go to the
+//! `failure_threshold` failures in a row a breaker opens: placement uses the backend only when
+//! the healthy ones cannot take the copies, and reads try its other copies first. After `open_secs` it is half-open: requests and probes go to the
 //! backend again, and the first outcome closes the breaker (an answer) or opens it again at once
 //! (a failure).
 //!

@@ -1,6 +1,7 @@
 //! Placement: which backends hold the copies of an object. The eligible backends of a bucket
-//! (not draining, breaker not open, within their monthly usage limits for the bytes to write) are
-//! ranked, `pack` in their listed order, `spread` by the smallest used fraction of their quota;
+//! (not draining, within their monthly usage limits for the bytes to write) are ranked, `pack` in
+//! their listed order, `spread` by the smallest used fraction of their quota, those whose breaker
+//! is open last;
 //! the bucket's policy then picks the copies ([`policy::pick`]); and the bytes are reserved
 //! against each quota before the body moves. A backend whose reservation is refused is left out
 //! and the copies picked again. Reservations and usage permits are released when the upload
@@ -100,11 +101,13 @@ pub async fn choose_for(
     let p = snap.placement(bucket);
     let now = crate::clock::unix_ms();
     let mut ranked: Vec<(&String, f64)> = Vec::with_capacity(p.backends.len());
+    let mut sick: Vec<&String> = Vec::new();
     for name in &p.backends {
         if want.keep.contains(name) || want.exclude.contains(name) || shared.draining.read().contains(name) {
             continue;
         }
         if !shared.breakers.get(name).allows(now) {
+            sick.push(name);
             continue;
         }
         let fraction = match want.rank.unwrap_or(p.placement) {
@@ -125,10 +128,19 @@ pub async fn choose_for(
     ranked.sort_by(|a, b| a.1.total_cmp(&b.1));
     let keep: Vec<&Labels> = want.keep.iter().map(|n| snap.labels(n)).collect();
     let mut left: Vec<&String> = ranked.into_iter().map(|(n, _)| n).collect();
-    // Each round drops at least one backend from `left`, so this ends.
+    // Each round drops at least one backend from `left` (or adds the sick ones once), so this ends.
     loop {
         let candidates: Vec<(&str, &Labels)> = left.iter().map(|n| (n.as_str(), snap.labels(n))).collect();
-        let Some(names) = policy::pick(&p.policy, &keep, &candidates, want.copies, want.at_least) else {
+        let picked = policy::pick(&p.policy, &keep, &candidates, want.copies, want.at_least);
+        let Some(names) = picked else {
+            // Backends whose breaker is open are tried only when the healthy ones cannot take
+            // the least number of copies: a transient run of errors on a bucket's only backend
+            // must not refuse writes it would take, but a write must not wait on a dead backend
+            // while others can hold it.
+            if !sick.is_empty() {
+                left.append(&mut sick);
+                continue;
+            }
             return Err(ProxyError::InsufficientStorage);
         };
         if names.is_empty() {
