@@ -218,6 +218,7 @@ class Orch:
 
     def __init__(self, root: Path, weeds: list[Weed], backends: list[Be], buckets: list[dict], sections: dict):
         self.root = root
+        self.weeds = weeds
         self.port, self.admin_port = free_ports(2)
         self.config = root / "s3-orchestrator.toml"
         root.mkdir(parents=True, exist_ok=True)
@@ -244,6 +245,14 @@ class Orch:
         # Answers, not only accepted connections (see kill()).
         self.server.wait_ready(lambda: self._http("GET", "/health", {})[0] == 200 or 1 / 0)
         self.server.wait_ready(self.s3.list_buckets)
+
+    def reconfigure(self, backends: list[Be], buckets: list[dict], sections: dict) -> None:
+        """Rewrites the config (same ports and data directory) and restarts the proxy gracefully."""
+        write_config(self.config, self.root, self.port, self.admin_port, self.weeds, backends, buckets, sections)
+        code = self.server.stop()
+        assert code == 0 and not self.server.extra.get("killed"), \
+            f"the proxy did not stop cleanly on SIGTERM (exit {code})\n{log_tail(self.server.log_path, 40)}"
+        self.start()
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, nothing flushed beyond what the store committed. Returns once
@@ -343,7 +352,7 @@ def log_lines(p: Orch, *needles: str, limit: int = 20) -> str:
     out = []
     for log in sorted(p.root.glob("s3-orchestrator-*.log")):
         for line in log.read_text(errors="replace").splitlines():
-            if all(n in line for n in needles):
+            if not line.startswith("$ ") and all(n in line for n in needles):
                 out.append(f"{log.name}: {line}")
     return "\n".join(out[-limit:])
 

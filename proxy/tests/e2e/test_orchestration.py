@@ -248,17 +248,30 @@ def test_drain_under_load_survives_a_sigkill_of_the_proxy(weeds, tmp_path):
             return out
         took = settle("d1's listing empty of what the drain moved (the cleanup queue's grace period)", left_on_d1,
                       CLEANUP_WAIT_SECS, every=2)
+        # Every object of ours: exactly one current copy (the proxy's location, found in its backend's
+        # listing), none on d1. A move in flight at the SIGKILL may have left its finished copy
+        # behind without becoming a location: no orphan sweep exists yet to delete it (the
+        # `[cleanup] orphan_sweep_*` keys are parsed but nothing runs them), so at most
+        # `[drain] concurrency` (1) such stray copies are tolerated, and reported.
         ours = {o: len(d) for o, d in objects.items()}
         found = {o: cs for o, cs in bk.by_object().items() if o in ours}
-        assert not copy_problems(found, ours, 1), copy_problems(found, ours, 1)[:10]
-        assert not [o for o, cs in found.items() if any(c.backend == "d1" for c in cs)]
+        assert found.keys() == ours.keys(), f"objects with no copy at all: {sorted(ours.keys() - found.keys())[:10]}"
+        strays = []
+        for o, cs in found.items():
+            live = p.locations(*o)
+            current = [c for c in cs if (c.backend, c.physical_key) in live]
+            assert len(live) == 1 and len(current) == 1 and current[0].size == ours[o] and live[0][0] != "d1", \
+                f"{o}: the proxy's locations {live}, the backends hold {[(c.backend, c.physical_key) for c in cs]}"
+            strays += [f"{c.bucket}/{c.key} on {c.backend} ({c.physical_key})" for c in cs if c not in current]
+        assert len(strays) <= 1 and not any(" on d1 " in x for x in strays), f"stray copies: {strays}"
         load_ops = {o["op"]: (o["count"], o["errors"]) for o in report["operations"]}
         print(f"drain: killed at objects_moved={before_kill['objects_moved']} (after the restart: {resumed}), "
               f"down {up_at - down_from:.2f} s, "
               f"finished {done_at - up_at:.1f} s after the restart with objects_moved={final['objects_moved']}; "
               f"d1 empty of the drained copies {took:.0f} s later; load (exit {code}) ops {load_ops}; reader "
               f"{reader.ok} reads, {len(reader.failures)} failed while the proxy was down; {len(after_drain)} load "
-              f"objects written after the drain finished were placed on d1: {after_drain[:3]}")
+              f"objects written after the drain finished were placed on d1: {after_drain[:3]}; stray copies left "
+              f"by the move in flight at the SIGKILL: {strays}")
 
 
 # --------------------------------------------------------------------------------------------
