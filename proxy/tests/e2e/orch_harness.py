@@ -391,8 +391,12 @@ class Backends:
         return self.weeds[self.specs[name].weed].client
 
     def listing(self, name: str) -> dict[str, int]:
+        """The backend's physical objects and their sizes, without the proxy's metadata records
+        (`{physical}.meta` beside each copy and `.s3o/...`, where the proxy writes them): they are
+        not copies, and quotas do not count them."""
         spec = self.specs[name]
-        return list_physical(self.client(name), spec.bucket)
+        return {k: v for k, v in list_physical(self.client(name), spec.bucket).items()
+                if not (k.endswith(".meta") or k.startswith(".s3o/"))}
 
     def copies(self, name: str) -> list[Copy]:
         out = []

@@ -250,9 +250,10 @@ def test_drain_under_load_survives_a_sigkill_of_the_proxy(weeds, tmp_path):
                       CLEANUP_WAIT_SECS, every=2)
         # Every object of ours: exactly one current copy (the proxy's location, found in its backend's
         # listing), none on d1. A move in flight at the SIGKILL may have left its finished copy
-        # behind without becoming a location: no orphan sweep exists yet to delete it (the
-        # `[cleanup] orphan_sweep_*` keys are parsed but nothing runs them), so at most
-        # `[drain] concurrency` (1) such stray copies are tolerated, and reported.
+        # behind without becoming a location: the process that would have queued it for deletion
+        # died, and only an orphan sweep (`[cleanup] orphan_sweep_*`, a day's grace by default)
+        # can find it, so at most `[drain] concurrency` (1) such stray copies are tolerated, and
+        # reported.
         ours = {o: len(d) for o, d in objects.items()}
         found = {o: cs for o, cs in bk.by_object().items() if o in ours}
         assert found.keys() == ours.keys(), f"objects with no copy at all: {sorted(ours.keys() - found.keys())[:10]}"
