@@ -104,7 +104,10 @@ fn the_replicator_completes_async_writes_and_multipart_objects() {
         (0..6).all(|i| locations(&srv, "rep", &format!("k{i}")).len() == 2)
             && locations(&srv, "rep", "multi").len() == 2
     });
-    assert_eq!(s3o_store::block_on(srv.shared.store.replication_depth()).unwrap(), 0);
+    // The task of the last copy is finished just after the copy is swapped in.
+    eventually("an empty replication queue", 10, || {
+        s3o_store::block_on(srv.shared.store.replication_depth()).unwrap() == 0
+    });
     for (i, b) in bodies.iter().enumerate() {
         let mut locs = locations(&srv, "rep", &format!("k{i}"));
         locs.dedup();
@@ -156,6 +159,9 @@ fn a_drain_moves_every_copy_off_and_answers_the_seed_shapes() {
     eventually("the drain to finish", 30, || {
         admin(&srv, "GET", "/admin/api/backends/d1/drain").json()["active"] == false
     });
+    // Drained, it stays out of placement (until its drain is cleared or it is removed).
+    assert_eq!(c.put("/pool/after-drain", b"elsewhere").status, 200);
+    assert!(!locations(&srv, "pool", "after-drain").contains(&"d1".to_string()));
     let st = admin(&srv, "GET", "/admin/api/backends/d1/drain").json();
     assert_eq!(st["objects_moved"], before, "{st}");
     assert_eq!((st["objects_remaining"].clone(), st.get("error")), (json!(0), None));
@@ -200,6 +206,17 @@ fn a_drain_moves_every_copy_off_and_answers_the_seed_shapes() {
     srv = srv.restart(&text);
     let st = admin(&srv, "GET", "/admin/api/backends/d2/drain").json();
     assert_eq!(st["active"], false);
+    // d1, drained to the end, stays out of placement across the restart until its drain is
+    // cleared; d2's cancelled drain left it in.
+    assert_eq!(*srv.shared.draining.read(), ["d1".to_string()].into());
+    let mut c = srv.client();
+    assert_eq!(c.put("/pool/after-restart", b"not on d1").status, 200);
+    assert!(!locations(&srv, "pool", "after-restart").contains(&"d1".to_string()));
+    let r = admin(&srv, "DELETE", "/admin/api/backends/d1/drain");
+    assert_eq!(
+        (r.status, r.json()),
+        (200, json!({"status": "drain cancelled", "backend": "d1"}))
+    );
     assert!(srv.shared.draining.read().is_empty());
 }
 

@@ -35,6 +35,10 @@ const PAGE: usize = 64;
 pub struct DrainState {
     /// Whether the drain is running.
     pub active: bool,
+    /// Whether the backend takes no new copies: from the start of its drain until the drain is
+    /// cancelled (`DELETE .../drain`) or the backend is removed, also once the drain finished.
+    #[serde(default)]
+    pub excluded: bool,
     /// Versions moved off the backend so far.
     pub objects_moved: u64,
     /// Where the walk of the backend's versions is (`None`: at the start).
@@ -71,11 +75,18 @@ async fn save(shared: &Shared, backend: &str, st: &DrainState) -> Result<(), Pro
     Ok(())
 }
 
+/// Forgets a backend's drain (its removal): it no longer counts as excluded once every instance
+/// has re-read the drain states.
+pub async fn forget(shared: &Shared, backend: &str) -> Result<(), ProxyError> {
+    shared.store.delete_state(&doc_name(backend)).await?;
+    Ok(())
+}
+
 /// Re-reads which backends are draining into `shared.draining` (every instance, every tick).
 pub async fn refresh(shared: &Shared) -> Result<(), ProxyError> {
     let mut active = std::collections::BTreeSet::new();
     for (name, text) in shared.store.states("drain/").await? {
-        if serde_json::from_str::<DrainState>(&text).is_ok_and(|s| s.active) {
+        if serde_json::from_str::<DrainState>(&text).is_ok_and(|s| s.active || s.excluded) {
             active.insert(name.trim_start_matches("drain/").to_string());
         }
     }
@@ -94,8 +105,11 @@ pub async fn start(shared: &Shared, backend: &str) -> Result<(u16, serde_json::V
             "backend \"{backend}\" is already draining"
         )));
     }
+    // A second drain of a drained backend moves what arrived since (multipart uploads that were
+    // in progress on it).
     let st = DrainState {
         active: true,
+        excluded: true,
         ..DrainState::default()
     };
     save(shared, backend, &st).await.map_err(internal)?;
@@ -115,7 +129,7 @@ pub async fn status(shared: &Shared, backend: &str) -> Result<(u16, serde_json::
         .map_err(|e| internal(e.to_string()))?
         .unwrap_or_default();
     let (mut objects, mut bytes) = (0, 0);
-    if st.active {
+    if st.active || st.excluded {
         let stats = shared
             .store
             .backend_stats()
@@ -143,13 +157,19 @@ pub async fn cancel(shared: &Shared, backend: &str) -> Result<(u16, serde_json::
     if shared.live.snapshot().backend(backend).is_none() {
         return Err(s3o_admin::Error::NotFound(format!("backend \"{backend}\" not found")));
     }
-    let Some(mut st) = load(shared, backend).await.map_err(internal)?.filter(|s| s.active) else {
+    let excluded = |s: &DrainState| s.active || s.excluded;
+    let Some(mut st) = load(shared, backend).await.map_err(internal)?.filter(excluded) else {
         return Err(s3o_admin::Error::Conflict(format!(
             "backend \"{backend}\" is not draining"
         )));
     };
+    // Cancelling a running drain stops it; clearing a finished one lets the backend take new
+    // copies again. Either way moved objects stay moved.
+    if st.active {
+        st.error = Some("drain cancelled".into());
+    }
     st.active = false;
-    st.error = Some("drain cancelled".into());
+    st.excluded = false;
     save(shared, backend, &st).await.map_err(internal)?;
     shared.draining.write().remove(backend);
     info!(backend, "drain cancelled");
@@ -225,7 +245,9 @@ impl DrainWorker {
         let mut last_err = None;
         for chunk in page.versions.chunks(concurrency) {
             let moves = chunk.iter().map(|v| move_off(&self.core, &snap, v, backend));
-            for (v, r) in chunk.iter().zip(join_all(moves.collect()).await) {
+            let outcomes = join_all(moves.collect()).await;
+            let moved_before = st.moved_in_pass;
+            for (v, r) in chunk.iter().zip(outcomes) {
                 match r {
                     Ok(true) => {
                         st.objects_moved += 1;
@@ -238,6 +260,11 @@ impl DrainWorker {
                         last_err = Some(e.to_string());
                     }
                 }
+            }
+            // The count is saved after every round of moves, so a crash loses at most the count
+            // of the moves then in flight (never a move: they are committed one by one).
+            if st.moved_in_pass > moved_before && load(shared, backend).await?.is_some_and(|s| s.active) {
+                save(shared, backend, &st).await?;
             }
         }
         if last_err.is_some() {

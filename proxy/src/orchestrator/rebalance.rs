@@ -69,23 +69,39 @@ impl Fill {
         self.used(name) as f64 / self.capacity(name) as f64
     }
 
-    /// Spread: the fullest and emptiest of `group` when they differ by more than `threshold`.
-    fn spread_pair(&self, group: &[String], threshold: f64) -> Option<(String, String)> {
-        let mut names: Vec<&String> = group.iter().filter(|n| self.bytes.contains_key(*n)).collect();
-        names.sort_by(|a, b| self.fraction(a).total_cmp(&self.fraction(b)));
-        let (lo, hi) = (names.first()?, names.last()?);
-        (self.fraction(hi) - self.fraction(lo) > threshold).then(|| (hi.to_string(), lo.to_string()))
+    /// Spread: every pair of `group` (source, target) whose fills differ by more than
+    /// `threshold`, the widest gap first (the policy may forbid moves between the fullest and the
+    /// emptiest, and allow them between others).
+    fn spread_pairs(&self, group: &[String], threshold: f64) -> Vec<(String, String)> {
+        let names: Vec<&String> = group.iter().filter(|n| self.bytes.contains_key(*n)).collect();
+        let mut pairs: Vec<(f64, String, String)> = Vec::new();
+        for from in &names {
+            for to in &names {
+                let gap = self.fraction(from) - self.fraction(to);
+                if gap > threshold {
+                    pairs.push((gap, from.to_string(), to.to_string()));
+                }
+            }
+        }
+        pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+        pairs.into_iter().map(|(_, f, t)| (f, t)).collect()
     }
 
-    /// Pack: the last backend in order holding bytes, if an earlier one has room.
-    fn pack_source(&self, order: &[String]) -> Option<String> {
-        let with_bytes = order
-            .iter()
-            .rposition(|n| self.bytes.contains_key(n) && self.used(n) > 0)?;
-        let room = order[..with_bytes]
-            .iter()
-            .any(|n| self.bytes.contains_key(n) && self.used(n) < self.capacity(n));
-        room.then(|| order[with_bytes].clone())
+    /// Pack: every (source, target) pair of `group` in its order where the source holds bytes and
+    /// the earlier target has room, the last source and the first target first.
+    fn pack_pairs(&self, group: &[String]) -> Vec<(String, String)> {
+        let mut pairs = Vec::new();
+        for (i, from) in group.iter().enumerate().rev() {
+            if !self.bytes.contains_key(from) || self.used(from) == 0 {
+                continue;
+            }
+            for to in &group[..i] {
+                if self.bytes.contains_key(to) && self.used(to) < self.capacity(to) {
+                    pairs.push((from.clone(), to.clone()));
+                }
+            }
+        }
+        pairs
     }
 
     fn moved(&mut self, from: &str, to: &str, size: u64) {
@@ -151,19 +167,13 @@ pub async fn run(core: &Core, job: bool) -> Result<u64, ProxyError> {
     let mut given_up: Vec<(String, String)> = Vec::new();
     for group in groups(&snap) {
         while (moved as usize) < cfg.batch_size {
-            let pair = match cfg.strategy {
-                RebalanceStrategy::Spread => fill.spread_pair(&group, cfg.threshold),
-                RebalanceStrategy::Pack => fill.pack_source(&group).and_then(|src| {
-                    let to = group
-                        .iter()
-                        .find(|n| fill.bytes.contains_key(*n) && fill.used(n) < fill.capacity(n) && **n != src)?;
-                    Some((src, to.clone()))
-                }),
+            let pairs = match cfg.strategy {
+                RebalanceStrategy::Spread => fill.spread_pairs(&group, cfg.threshold),
+                RebalanceStrategy::Pack => fill.pack_pairs(&group),
             };
-            let Some(pair) = pair else { break };
-            if given_up.contains(&pair) {
+            let Some(pair) = pairs.into_iter().find(|p| !given_up.contains(p)) else {
                 break;
-            }
+            };
             let left = cfg.batch_size - moved as usize;
             let (n, exhausted) = move_batch(core, &snap, &mut fill, (&pair.0, &pair.1), left, job).await?;
             moved += n;

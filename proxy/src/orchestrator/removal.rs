@@ -4,7 +4,8 @@
 //! `purge`, each of its copies is also deleted from the backend's storage as it is forgotten.
 //! Finally its cleanup tasks, usage, totals, reservations and usage counters go. Refused while
 //! the backend drains. While it runs the backend takes no new copies; afterwards it is empty in
-//! the metadata and may be taken out of the config (or takes new copies again if left in).
+//! the metadata, its drain state is gone too, and it may be taken out of the config (or takes
+//! new copies again if left in).
 
 use s3o_store::{Removal, StoreError, VersionAt, VersionRef};
 use serde_json::json;
@@ -29,8 +30,15 @@ pub async fn remove(core: &Core, name: &str, purge: bool) -> Result<(u16, serde_
     }
     // No new copies while its records go.
     let was_excluded = !shared.draining.write().insert(name.to_string());
-    let outcome = forget(core, name, purge).await;
-    if !was_excluded {
+    let mut outcome = forget(core, name, purge).await;
+    if outcome.is_ok() {
+        // Its drain, if it had one, goes with its other records.
+        outcome = match crate::orchestrator::drain::forget(shared, name).await {
+            Ok(()) => outcome,
+            Err(e) => Err(e),
+        };
+    }
+    if outcome.is_ok() || !was_excluded {
         shared.draining.write().remove(name);
     }
     let (versions, deleted) = outcome.map_err(internal)?;

@@ -617,9 +617,14 @@ def test_a_drain_started_on_one_instance_holds_on_all(proxies):
     for key, data in {**before, **after}.items():
         for p in proxies:
             assert sha(p.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()) == sha(data), (key, p.name)
+    # Drained, w2 stays out of placement on every instance until its drain is cleared.
+    for p in proxies:
+        assert next(r for r in p.admin("/admin/api/status")["backends"] if r["name"] == "w2")["draining"]
+    status, got = admin_call(b, "DELETE", "/admin/api/backends/w2/drain")
+    assert (status, got) == (200, {"status": "drain cancelled", "backend": "w2"})
     # Each instance re-reads the drain state every second.
-    wait_for("w2 no longer draining anywhere", lambda: not any(
+    wait_for("w2 taking copies again everywhere", lambda: not any(
         next(r for r in p.admin("/admin/api/status")["backends"] if r["name"] == "w2")["draining"]
         for p in proxies), 5)
-    status, got = admin_call(b, "DELETE", "/admin/api/backends/w2/drain")
+    status, got = admin_call(c, "DELETE", "/admin/api/backends/w2/drain")
     assert (status, got) == (409, {"error": 'backend "w2" is not draining'})

@@ -218,11 +218,6 @@ def test_copies_stay_on_distinct_providers(weeds, tmp_path):
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: a spread rebalance looks only at the fullest and the emptiest backend of a bucket's "
-    "group; when the placement policy forbids every move between those two (here they are at different "
-    "providers and `distinct = [\"provider\"]`), it gives the whole group up and ends `done` with "
-    "moved 0, although moves within each provider would even the fills"))
 @pytest.mark.timeout(120)
 def test_rebalance_evens_within_providers(weeds, tmp_path):
     """A bucket with `replication = 2`, `distinct = ["provider"]` is written over a1 (alpha) and
