@@ -182,7 +182,8 @@ def test_drain_under_load_survives_a_sigkill_of_the_proxy(weeds, tmp_path):
         objects.update({("pool", f"large/{i}"): body(rng.randint(MIB, 3 * MIB), 10_000 + i) for i in range(6)})
         put_many(p.s3, "pool", {k: d for (_, k), d in objects.items()})
         on_d1 = [o for o in bk.by_object(["d1"]) if o in objects]
-        assert len(on_d1) > 100, f"only {len(on_d1)} objects on d1"
+        # Spread placement by used fraction puts roughly a third here (the large objects skew it).
+        assert len(on_d1) > 40, f"only {len(on_d1)} objects on d1"
 
         load = Load(tmp_path, p.endpoint, "pool", "load/", "mixed", duration="20s")
         load.wait_prepared()
