@@ -91,6 +91,12 @@ impl Shared {
         self.shutdown.load(Ordering::Relaxed)
     }
 
+    /// Whether long-running work (a rebalance, a drain page, a sweep) should stop at its next
+    /// step: the process is shutting down or its workers were told to stop.
+    pub fn winding_down(&self) -> bool {
+        self.stopping() || self.workers.stopping()
+    }
+
     /// A new request id (unique per process start; hex).
     pub fn request_id(&self) -> String {
         let n = self.requests.fetch_add(1, Ordering::Relaxed);

@@ -243,7 +243,12 @@ impl DrainWorker {
             .await?;
         let concurrency = shared.cfg.drain.concurrency.max(1);
         let mut last_err = None;
+        let mut interrupted = false;
         for chunk in page.versions.chunks(concurrency) {
+            if shared.winding_down() {
+                interrupted = true;
+                break;
+            }
             let moves = chunk.iter().map(|v| move_off(&self.core, &snap, v, backend));
             let outcomes = join_all(moves.collect()).await;
             let moved_before = st.moved_in_pass;
@@ -269,6 +274,13 @@ impl DrainWorker {
         }
         if last_err.is_some() {
             st.error = last_err;
+        }
+        if interrupted {
+            // Stopping: what was moved is saved, the page resumes from its start next time.
+            if load(shared, backend).await?.is_some_and(|s| s.active) {
+                save(shared, backend, &st).await?;
+            }
+            return Ok(false);
         }
         st.cursor = page.next;
         let mut more = st.cursor.is_some();

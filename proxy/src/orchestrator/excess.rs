@@ -121,6 +121,9 @@ pub async fn clean(core: &Core, batch: usize, mut beat: impl AsyncBeat) -> Resul
     let mut cursor: Option<VersionAt> = None;
     loop {
         let page = shared.store.scan_versions(cursor.as_ref(), None, 512).await?;
+        if shared.winding_down() {
+            return Ok(removed);
+        }
         for v in &page.versions {
             if versions >= batch {
                 return Ok(removed);

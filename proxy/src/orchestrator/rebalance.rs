@@ -166,7 +166,7 @@ pub async fn run(core: &Core, job: bool) -> Result<u64, ProxyError> {
     // Pairs that could not be narrowed (nothing movable between them).
     let mut given_up: Vec<(String, String)> = Vec::new();
     for group in groups(&snap) {
-        while (moved as usize) < cfg.batch_size {
+        while (moved as usize) < cfg.batch_size && !shared.winding_down() {
             let pairs = match cfg.strategy {
                 RebalanceStrategy::Spread => fill.spread_pairs(&group, cfg.threshold),
                 RebalanceStrategy::Pack => fill.pack_pairs(&group),
@@ -205,6 +205,9 @@ async fn move_batch(
     loop {
         let page = shared.store.scan_versions(cursor.as_ref(), Some(from), PAGE).await?;
         for chunk in page.versions.chunks(cfg.concurrency.max(1)) {
+            if shared.winding_down() {
+                return Ok((moved, true));
+            }
             let mut picked = Vec::new();
             for v in chunk {
                 let size = v.meta.size;

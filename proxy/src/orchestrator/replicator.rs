@@ -169,6 +169,9 @@ impl Replicator {
         let snap = self.core.snapshot();
         let (mut created, mut failed, mut last_err) = (0, 0, None);
         for t in &tasks {
+            if shared.winding_down() {
+                break;
+            }
             match self.one(&snap, t, lost).await {
                 Ok(n) => created += n,
                 Err(e) => {
@@ -264,6 +267,9 @@ pub async fn run_cycle(core: &Core) -> Result<usize, ProxyError> {
     let mut cursor: Option<VersionAt> = None;
     loop {
         let page = store.scan_versions(cursor.as_ref(), None, 512).await?;
+        if core.shared.winding_down() {
+            return Ok(created);
+        }
         for v in &page.versions {
             let wanted = wanted_copies(&snap, &v.bucket, &v.meta);
             match replicate(core, &snap, v, wanted, &lost).await {

@@ -78,6 +78,9 @@ pub async fn sweep(shared: &Shared, backends: &BackendSet) -> Result<u64, ProxyE
         let mut seen: HashSet<String> = HashSet::new();
         let mut after: Option<String> = None;
         loop {
+            if shared.winding_down() {
+                return Ok(queued);
+            }
             let started = Instant::now();
             let page = client.list_page(after.as_deref()).await?;
             for o in &page.objects {
