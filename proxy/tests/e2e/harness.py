@@ -437,6 +437,27 @@ def ensure_bucket(client, bucket: str) -> None:
             raise
 
 
+def wait_for(what: str, check, timeout: float, every: float = 0.2):
+    """Calls `check()` until it returns a truthy value (returned); fails after `timeout` s with
+    the last value. An AssertionError from `check` fails at once; any other exception means
+    "not yet"."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            last = check()
+            if last:
+                return last
+        except AssertionError:
+            raise
+        except Exception as e:  # noqa: BLE001 - not yet
+            last = e
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(every)
+    pytest.fail(f"{what}: not within {timeout:.0f} s (last: {last!r})"[:6000], pytrace=False)
+
+
 def is_record(key: str) -> bool:
     """Whether a backend key is one of the proxy's metadata records (a version's `<physical>.meta`
     beside its bytes, or a bucket's `.s3o/buckets/<name>.json`), not an object's bytes."""

@@ -29,7 +29,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import EXTRA_LOGS
-from harness import (
+from harness import (  # noqa: F401 - wait_for is re-exported to the test modules
+    wait_for,
     REGION,
     REPO,
     RW_ACCESS_KEY,
@@ -75,27 +76,6 @@ def body(n: int, seed: int) -> bytes:
 
 def md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
-
-
-def wait_for(what: str, check, timeout: float, every: float = 0.25):
-    """Calls `check()` until it returns a truthy value (returned); fails after `timeout` s with
-    the last value. An AssertionError from `check` fails at once; any other exception means
-    "not yet"."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            last = check()
-            if last:
-                return last
-        except AssertionError:
-            raise
-        except Exception as e:  # noqa: BLE001 - not yet
-            last = e
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(every)
-    pytest.fail(f"{what}: not within {timeout:.0f} s (last: {last!r})"[:6000], pytrace=False)
 
 
 def settle(what: str, probe, timeout: float, every: float = 1.0) -> float:

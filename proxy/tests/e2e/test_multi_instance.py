@@ -53,6 +53,7 @@ from botocore.exceptions import ClientError
 from conftest import EXTRA_LOGS, AwsCli, S3Server
 from pg_cluster import Postgres, postgres  # noqa: F401 - the fixture, used by `proxies`
 from harness import (
+    wait_for,
     REGION,
     RW_ACCESS_KEY,
     RW_SECRET_KEY,
@@ -173,24 +174,6 @@ def launch(p: Proxy, log_name: str = "s3-orchestrator.log") -> None:
     EXTRA_LOGS.append((f"proxy {p.name} log {log.name}", log))
     p.server.wait_port(p.port)
     p.server.wait_port(p.admin_port)
-
-
-def wait_for(what: str, check, timeout: float, every: float = 0.2):
-    """Calls `check()` until it returns a truthy value (returned); fails after `timeout` s. An
-    AssertionError from `check` fails at once; any other exception means "not yet"."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except AssertionError:
-            raise
-        except Exception as e:  # noqa: BLE001 - not yet
-            last = e
-        time.sleep(every)
-    pytest.fail(f"{what}: not within {timeout} s (last: {last!r})", pytrace=False)
 
 
 @pytest.fixture(scope="module")
