@@ -349,6 +349,21 @@ class Weed:
         self.remove_sockets()
 
 
+# A SeaweedFS volume server registers no writable volume when its disk has less than 1% free
+# (`weed mini` has no flag to lower that); every write then fails with "no volume server capacity".
+WEED_MIN_FREE_FRACTION = 0.015
+
+
+def check_disk_for_weed(path: Path) -> None:
+    """Fails at once, naming the cause, when `path`'s filesystem is too full for SeaweedFS to take
+    writes, instead of letting every test that writes time out."""
+    usage = shutil.disk_usage(path)
+    if usage.free < usage.total * WEED_MIN_FREE_FRACTION:
+        raise RuntimeError(
+            f"the disk holding {path} has {usage.free / 2**30:.1f} GiB free of {usage.total / 2**30:.1f} GiB "
+            f"(under {WEED_MIN_FREE_FRACTION:.1%}): SeaweedFS accepts no writes below 1% free; free some space")
+
+
 def start_weed(root: Path, access_key: str = WEED_ACCESS_KEY, secret_key: str = WEED_SECRET_KEY,
                name: str = "seaweedfs", identity: str = "e2e",
                ready: Callable = lambda client: client.list_buckets()) -> Weed:
@@ -358,6 +373,7 @@ def start_weed(root: Path, access_key: str = WEED_ACCESS_KEY, secret_key: str = 
     weed = locate_weed()
     data = root / "data"
     data.mkdir(parents=True)
+    check_disk_for_weed(data)
     identities = root / "s3-identities.json"
     identities.write_text(json.dumps({"identities": [{
         "name": identity,
