@@ -27,6 +27,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::docs::{Doc, DocQuery, DocWrite};
 use crate::error::Result;
 use crate::lease::{Lease, SharedConfig};
 use crate::model::{Accounting, CleanupReason, WriteCondition};
@@ -429,6 +430,21 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Every document whose name starts with `prefix`, as (name, value), in name order.
     fn states(&self, prefix: &str) -> StoreFuture<Vec<(String, String)>>;
+
+    // ----- document collections (the access layer's records, see `docs`) -----
+
+    /// Applies `writes` atomically and durably: each entry's expectation is checked against the
+    /// state the batch has built so far (so an entry may expect what an earlier entry wrote);
+    /// if one fails, nothing is written and the call fails with `DocConflict` naming it. Resolves
+    /// to each entry's revision afterwards (0: absent). `InvalidDoc` for names, sizes or batches
+    /// over the limits of [`docs`](crate::docs).
+    fn apply_docs(&self, writes: Vec<DocWrite>) -> StoreFuture<Vec<u64>>;
+
+    /// The document `id` of `collection`, if any.
+    fn doc(&self, collection: &str, id: &str) -> StoreFuture<Option<Doc>>;
+
+    /// A page of a collection by id (see [`DocQuery`]).
+    fn docs(&self, query: &DocQuery) -> StoreFuture<Vec<Doc>>;
 
     // ----- instances and worker leases -----
 

@@ -107,6 +107,18 @@ pub enum StoreError {
     /// A cleanup task id that is not (or no longer) in the queue.
     #[error("cleanup task {0} does not exist")]
     NoSuchCleanupTask(u64),
+    /// A document batch's expectation did not hold for this document (it exists, does not, or
+    /// changed since it was read); nothing of the batch was written.
+    #[error("document {collection}/{id:?} is not as expected (it exists, is missing or changed)")]
+    DocConflict {
+        /// The document's collection.
+        collection: String,
+        /// Its id.
+        id: String,
+    },
+    /// A document write or query the store refuses (a bad name, too large, too many at once).
+    #[error("invalid document request: {0}")]
+    InvalidDoc(String),
     /// A stored record that does not decode: the store is damaged or from an incompatible
     /// version.
     #[error("corrupt {record} record: {detail}")]

@@ -20,10 +20,14 @@
 //! pages ([`Engine::scan_versions`]), moves a version's copies with a compare-and-swap
 //! ([`Engine::relocate`]), and keeps small named documents every instance sees
 //! ([`Engine::put_state`]).
+//!
+//! The access layer (users, sessions, credentials, audit) keeps its records in document
+//! collections ([`docs`]): opaque values with revisions, written in atomic conditional batches.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+pub mod docs;
 pub mod engine;
 mod error;
 mod lease;
@@ -41,6 +45,7 @@ mod wait;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use docs::{Doc, DocOp, DocQuery, DocWrite, Expect};
 pub use engine::{Engine, Health, StoreFuture};
 pub use error::{Result, StoreError};
 pub use lease::{Lease, SharedConfig};

@@ -52,6 +52,8 @@ pub async fn survives_reopen(open: &dyn Fn() -> Store) {
         };
         ok(store.add_usage("2024-05", vec![counters]), "add usage").await;
         ok(store.put_state("drain/b1", r#"{"next":null}"#), "put state").await;
+        let doc = crate::DocWrite::put("users", "u1", b"alice".to_vec());
+        ok(store.apply_docs(vec![doc.clone(), doc]), "put doc").await;
         ok(
             store.enqueue_replication("bkt", "k", object.version),
             "enqueue replication",
@@ -67,6 +69,10 @@ pub async fn survives_reopen(open: &dyn Fn() -> Store) {
         (object, upload, task, last)
     };
     let store = open();
+    let doc = ok(store.doc("users", "u1"), "doc")
+        .await
+        .expect_some("document after reopen");
+    assert_eq!((doc.revision, doc.value.as_slice()), (2, &b"alice"[..]));
     let b = ok(store.bucket("bkt"), "bucket")
         .await
         .expect_some("bucket after reopen");

@@ -20,6 +20,7 @@
 pub mod admin;
 pub mod buckets;
 pub mod cleanup;
+pub mod docs;
 pub mod durability;
 pub mod leases;
 pub mod listing;
@@ -52,6 +53,7 @@ pub async fn run_all(fresh: &dyn Fn() -> Store) {
     versions::run(fresh).await;
     orchestration::run(fresh).await;
     restore::run(fresh).await;
+    docs::run(fresh).await;
 }
 
 /// Unwraps what the suite expects to have succeeded, or panics naming the step.

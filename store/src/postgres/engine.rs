@@ -6,8 +6,10 @@ use super::multipart::{Complete, UploadQuery};
 use super::objects::Put;
 use super::relocate::Relocation;
 use super::{
-    cleanup, instance, list, multipart, objects, relocate, replication, restore, version_ops, versions_list, PgEngine,
+    cleanup, docs, instance, list, multipart, objects, relocate, replication, restore, version_ops, versions_list,
+    PgEngine,
 };
+use crate::docs::{Doc, DocQuery, DocWrite};
 use crate::engine::{ready, Engine, Health, StoreFuture};
 use crate::lease::{Lease, SharedConfig};
 use crate::model::{
@@ -363,6 +365,20 @@ impl Engine for PgEngine {
     fn states(&self, prefix: &str) -> StoreFuture<Vec<(String, String)>> {
         let prefix = prefix.to_owned();
         self.run(move |db| async move { replication::states(&db, prefix).await })
+    }
+
+    fn apply_docs(&self, writes: Vec<DocWrite>) -> StoreFuture<Vec<u64>> {
+        self.run(move |db| async move { docs::apply(&db, writes).await })
+    }
+
+    fn doc(&self, collection: &str, id: &str) -> StoreFuture<Option<Doc>> {
+        let (collection, id) = (collection.to_owned(), id.to_owned());
+        self.run(move |db| async move { docs::get(&db, collection, id).await })
+    }
+
+    fn docs(&self, query: &DocQuery) -> StoreFuture<Vec<Doc>> {
+        let query = query.clone();
+        self.run(move |db| async move { docs::page(&db, query).await })
     }
 
     fn instance(&self) -> String {

@@ -23,6 +23,7 @@ mod batch;
 mod cleanup;
 pub mod cluster;
 mod counters;
+mod docs;
 mod engine;
 mod error;
 mod instance;

@@ -221,6 +221,19 @@ CREATE TABLE s3o_states (
 CREATE INDEX s3o_cleanup_by_backend ON s3o_cleanup (backend);
 "#,
     },
+    Migration {
+        version: 5,
+        description: "document collections",
+        sql: r#"
+CREATE TABLE s3o_docs (
+    collection text COLLATE "C" NOT NULL,
+    id text COLLATE "C" NOT NULL,
+    revision bigint NOT NULL,
+    value bytea NOT NULL,
+    PRIMARY KEY (collection, id)
+);
+"#,
+    },
 ];
 
 /// The newest schema version this binary knows.

@@ -9,6 +9,7 @@
 
 use super::commit::CommitTicket;
 use super::SledEngine;
+use crate::docs::{Doc, DocQuery, DocWrite};
 use crate::engine::{ready, Engine, Health, StoreFuture};
 use crate::error::{Result, StoreError};
 use crate::model::{
@@ -370,6 +371,18 @@ impl Engine for SledEngine {
 
     fn states(&self, prefix: &str) -> StoreFuture<Vec<(String, String)>> {
         ready(SledEngine::states(self, prefix))
+    }
+
+    fn apply_docs(&self, writes: Vec<DocWrite>) -> StoreFuture<Vec<u64>> {
+        self.durable_with(SledEngine::apply_docs(self, &writes))
+    }
+
+    fn doc(&self, collection: &str, id: &str) -> StoreFuture<Option<Doc>> {
+        ready(SledEngine::doc(self, collection, id))
+    }
+
+    fn docs(&self, query: &DocQuery) -> StoreFuture<Vec<Doc>> {
+        ready(SledEngine::docs(self, query))
     }
 
     crate::lease::local_coordination!(local);

@@ -17,6 +17,7 @@
 //! | `replication` | bucket, `0x00`, escaped key, `0x00 0x01`, version BE | JSON [`ReplicationTask`](crate::ReplicationTask) |
 //! | `replication_due` | `not_before_ms` BE, then the `replication` key | empty (an index of `replication` by due time) |
 //! | `states`      | state name (UTF-8)                    | the document (UTF-8)           |
+//! | `docs`        | collection, `0x00`, document id       | revision `u64` BE, then the document |
 //! | `meta`        | `stats_version`                       | version of `backend_stats`, `u64` BE (absent: not built yet) |
 //! | `meta`        | `probe`                               | time of the last writability probe, ms `u64` BE |
 //! | `meta`        | `version_offset`                      | added to sled's ids to make versions, `u64` BE (absent: 0) |
@@ -67,6 +68,8 @@ pub(crate) const REPLICATION: &str = "replication";
 pub(crate) const REPLICATION_DUE: &str = "replication_due";
 /// Tree of named state documents.
 pub(crate) const STATES: &str = "states";
+/// Tree of documents by collection and id.
+pub(crate) const DOCS: &str = "docs";
 /// Tree of the store's own records (layout versions, the writability probe).
 pub(crate) const META: &str = "meta";
 

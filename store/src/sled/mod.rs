@@ -15,6 +15,7 @@
 mod buckets;
 mod cleanup;
 mod commit;
+mod docs;
 mod engine;
 mod error;
 mod layout;
@@ -58,6 +59,7 @@ pub(crate) struct SledEngine {
     replication: sled::Tree,
     replication_due: sled::Tree,
     states: sled::Tree,
+    docs: sled::Tree,
     meta: sled::Tree,
     /// Tasks in `cleanup`: counted once at open, then kept by the transactions that change it.
     cleanup_depth: AtomicU64,
@@ -110,6 +112,7 @@ impl SledEngine {
             usage_counters: db.open_tree(layout::USAGE_COUNTERS)?,
             replication_due: db.open_tree(layout::REPLICATION_DUE)?,
             states: db.open_tree(layout::STATES)?,
+            docs: db.open_tree(layout::DOCS)?,
             meta,
             version_offset,
             cleanup_depth: AtomicU64::new(u64::try_from(cleanup.len()).unwrap_or(u64::MAX)),
@@ -235,6 +238,11 @@ mod tests {
     #[test]
     fn conforms_restore() {
         block_on(conformance::restore::run(&fresh));
+    }
+
+    #[test]
+    fn conforms_docs() {
+        block_on(conformance::docs::run(&fresh));
     }
 
     #[test]

@@ -37,6 +37,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use super::quota::Ledger;
 use super::SledEngine;
+use crate::docs::{Doc, DocQuery, DocWrite};
 use crate::engine::{ready, Engine, Health, StoreFuture};
 use crate::error::{Result, StoreError};
 use crate::lease::Local;
@@ -471,6 +472,9 @@ impl Engine for Recovering {
         state(name: &str) -> Option<String>;
         delete_state(name: &str) -> ();
         states(prefix: &str) -> Vec<(String, String)>;
+        apply_docs(writes: Vec<DocWrite>) -> Vec<u64>;
+        doc(collection: &str, id: &str) -> Option<Doc>;
+        docs(query: &DocQuery) -> Vec<Doc>;
     }
 
     crate::lease::local_coordination!(local);
