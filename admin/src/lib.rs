@@ -22,6 +22,8 @@
 //! writes the Prometheus text format.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod access;
+pub mod api;
 pub mod auth;
 pub mod control;
 pub mod error;

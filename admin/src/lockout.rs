@@ -51,13 +51,7 @@ pub struct Lockout {
 
 /// The table key: the address itself for IPv4, its /64 for IPv6.
 fn key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
-        },
-    }
+    crate::access::ratelimit::ip_key(ip)
 }
 
 impl Lockout {

@@ -7,6 +7,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Serialize, Serializer};
 
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    Timestamp::now().as_millis()
+}
+
 /// A point in time in milliseconds since the Unix epoch, serialized as an RFC 3339 UTC string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Timestamp(pub u64);
@@ -102,6 +107,11 @@ fn days_in_month(y: i64, m: u32) -> u32 {
         4 | 6 | 9 | 11 => 30,
         _ => 31,
     }
+}
+
+/// [`parse_rfc3339`] for instants at or after the epoch, as unsigned milliseconds.
+pub fn parse_rfc3339_ms(s: &str) -> Option<u64> {
+    parse_rfc3339(s).and_then(|ms| u64::try_from(ms).ok())
 }
 
 /// Parses an RFC 3339 date-time (`2026-03-02T14:30:00Z`, `…00.5+01:00`) into milliseconds since

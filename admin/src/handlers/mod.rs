@@ -9,6 +9,8 @@ mod ui;
 
 use serde_json::json;
 
+use crate::access::Access;
+use crate::api::{api_error, api_route, ApiRoute};
 use crate::auth::Auth;
 use crate::control::Control;
 use crate::http::{Request, Response, MAX_JSON_BODY};
@@ -21,7 +23,26 @@ pub const OPENAPI_JSON: &str = include_str!("../../openapi.json");
 /// Answers one buffered request: route (404/405), body cap (413), authentication (401), then the
 /// route's handler. The body must already be read, up to [`MAX_JSON_BODY`]; streamed routes
 /// (upload, download) are answered 500 here, since the proxy must serve them itself.
-pub async fn handle(req: &Request, auth: &Auth, ctl: &dyn Control) -> Response {
+///
+/// Paths of the seed-003 API (`/healthz`, `/readyz`, `/auth/*`, `/api/*`) go to [`crate::api`]
+/// over `access`; without an access layer they answer 404 in that API's error shape (but
+/// `/healthz` and `/readyz`, which need none).
+pub async fn handle(req: &Request, auth: &Auth, ctl: &dyn Control, access: Option<&Access>) -> Response {
+    if req.path == "/readyz" {
+        return readyz(req, ctl).await;
+    }
+    if let Some(found) = api_route(&req.method, &req.path) {
+        return match (found, access) {
+            (Err(resp), _) => resp,
+            (Ok(ApiRoute::Healthz), _) => Response::json(200, &json!({ "status": "ok" })),
+            (Ok(r), Some(access)) => crate::api::handle(r, req, access).await,
+            (Ok(_), None) => api_error(
+                404,
+                "not_found",
+                "the multi-user API is not enabled (see [access] in the configuration)",
+            ),
+        };
+    }
     let route = match route(auth.ui_path(), &req.method, &req.path) {
         Ok(r) => r,
         Err(resp) => return resp,
@@ -100,6 +121,24 @@ async fn ready(ctl: &dyn Control) -> Response {
         "reasons": reasons,
     });
     Response::json(if ok { 200 } else { 503 }, &body)
+}
+
+/// `GET /readyz` (seed 003): the checks of `/health/ready`, answered `{"status": "ready"}` or 503
+/// `{"status": "not ready", "reasons": [...]}`.
+async fn readyz(req: &Request, ctl: &dyn Control) -> Response {
+    if req.method != "GET" && req.method != "HEAD" {
+        return api_error(405, "method_not_allowed", "method not allowed").with_header("allow", "GET");
+    }
+    let full = ready(ctl).await;
+    let reasons = serde_json::from_slice::<serde_json::Value>(&full.body)
+        .ok()
+        .and_then(|v| v.get("reasons").cloned())
+        .unwrap_or_else(|| json!([]));
+    if full.status == 200 {
+        Response::json(200, &json!({ "status": "ready" }))
+    } else {
+        Response::json(503, &json!({ "status": "not ready", "reasons": reasons }))
+    }
 }
 
 /// `GET /metrics`: the proxy's families, then the worker families.

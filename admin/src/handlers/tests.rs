@@ -29,7 +29,7 @@ pub(super) fn block_on<F: Future>(f: F) -> F::Output {
 }
 
 pub(super) fn call(req: &Request, ctl: &Fake) -> Response {
-    block_on(handle(req, &test_auth(), ctl))
+    block_on(handle(req, &test_auth(), ctl, None))
 }
 
 pub(super) fn body(resp: &Response) -> Value {
@@ -47,7 +47,7 @@ pub(super) fn with_json(mut r: Request, v: Value) -> Request {
 pub(super) fn call_ui(req: Request, ctl: &Fake) -> Response {
     let auth = test_auth();
     let session = session_from(&auth.login(&login_req("admin", "correct horse battery staple", 7)));
-    block_on(handle(&with_session(req, &session), &auth, ctl))
+    block_on(handle(&with_session(req, &session), &auth, ctl, None))
 }
 
 fn admin_req(method: &str, target: &str) -> Request {

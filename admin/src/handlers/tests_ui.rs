@@ -23,18 +23,19 @@ fn login_then_logout() {
         &login_req("admin", "correct horse battery staple", 3),
         &auth,
         &fake,
+        None,
     ));
     assert_eq!((resp.status, body(&resp)), (200, json!({"ok": true})));
     let session = session_from(&resp);
     let dash = with_session(Request::new("GET", "/ui/api/dashboard", peer(3)), &session);
-    assert_eq!(block_on(handle(&dash, &auth, &fake)).status, 200);
-    let out = block_on(handle(&Request::new("POST", "/ui/logout", peer(3)), &auth, &fake));
+    assert_eq!(block_on(handle(&dash, &auth, &fake, None)).status, 200);
+    let out = block_on(handle(&Request::new("POST", "/ui/logout", peer(3)), &auth, &fake, None));
     assert_eq!((out.status, body(&out)), (200, json!({"ok": true})));
     assert!(out
         .header("set-cookie")
         .unwrap()
         .starts_with("s3o_session=; Max-Age=0;"));
-    let bad = block_on(handle(&login_req("admin", "guess", 3), &auth, &fake));
+    let bad = block_on(handle(&login_req("admin", "guess", 3), &auth, &fake, None));
     assert_eq!((bad.status, body(&bad)), (401, json!({"error": "invalid credentials"})));
 }
 

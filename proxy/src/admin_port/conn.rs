@@ -140,7 +140,7 @@ async fn serve_one(svc: &AdminService, conn: &mut Conn, head: &RequestHead, keep
     if !route.takes_body() {
         req.body = Bytes::new();
     }
-    let resp = s3o_admin::handle(&req, &svc.auth, &svc.control).await;
+    let resp = s3o_admin::handle(&req, &svc.auth, &svc.control, svc.access.as_deref()).await;
     log_request(&req, route, resp.status);
     conn.respond(&resp, keep, head_only).await?;
     Ok(true)

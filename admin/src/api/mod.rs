@@ -1,0 +1,188 @@
+//! The multi-user API of seed 003 on the admin port: `/healthz`, `/readyz`, `/auth/*` and
+//! `/api/*`, over the access layer ([`crate::access`]). Its errors keep the seed's shape
+//! `{"error": {"code", "message", "detail"}}` ([`api_error`]), apart from seed 000's.
+//!
+//! Every `/api/*` route but `GET /api/auth/config` runs the same gate, in the seed's order
+//! ([`gate`]): a live session (401 `unauthorized`), the CSRF token on mutations (403
+//! `csrf_invalid`), the forced password change (403 `password_change_required`), the
+//! per-session rate limit (429 `rate_limited`), then the route's role (403 `forbidden`).
+
+mod audit;
+mod auth;
+mod creds;
+mod route;
+mod session;
+mod users;
+
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+pub use route::{api_route, ApiRoute};
+pub use session::Caller;
+
+use crate::access::records::Role;
+use crate::access::Access;
+use crate::error::Error;
+use crate::http::{Request, Response};
+
+/// Largest JSON body of these routes (the seed reads at most 64 KiB).
+pub const MAX_API_BODY: usize = 64 * 1024;
+
+/// The seed-003 error response.
+pub fn api_error(status: u16, code: &str, message: &str) -> Response {
+    let mut r = Response::json(status, &json!({ "error": { "code": code, "message": message, "detail": "" } }));
+    if status == 401 {
+        r.headers.push(("www-authenticate".into(), "Session".into()));
+    }
+    r
+}
+
+/// A crate error as a seed-003 error (`internal` / `store_unavailable` for our failures).
+pub fn from_error(e: &Error) -> Response {
+    match e {
+        Error::BadRequest(m) => api_error(400, "bad_request", m),
+        Error::NotFound(m) => api_error(404, "not_found", m),
+        Error::Conflict(m) => api_error(409, "conflict", m),
+        Error::Unavailable(m) => api_error(503, "store_unavailable", m),
+        other => {
+            tracing::warn!(error = %other, "access API request failed");
+            api_error(500, "internal", "internal error")
+        }
+    }
+}
+
+/// The JSON body as `T`; 400 `bad_request` "invalid JSON body" otherwise.
+pub fn body<T: DeserializeOwned>(req: &Request) -> Result<T, Response> {
+    if req.body.len() > MAX_API_BODY {
+        return Err(api_error(413, "too_large", "request body too large"));
+    }
+    serde_json::from_slice(&req.body).map_err(|_| api_error(400, "bad_request", "invalid JSON body"))
+}
+
+/// Adds the security headers every response of this API carries (and HSTS under HTTPS).
+fn secure(mut r: Response, https: bool) -> Response {
+    for (n, v) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "same-origin"),
+        (
+            "content-security-policy",
+            "default-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+        ),
+    ] {
+        if r.header(n).is_none() {
+            r.headers.push((n.into(), v.into()));
+        }
+    }
+    if https {
+        r.headers
+            .push(("strict-transport-security".into(), "max-age=31536000; includeSubDomains".into()));
+    }
+    r
+}
+
+/// Which role a route needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Any signed-in user.
+    Any,
+    /// `admin` or `user`.
+    Writer,
+    /// `admin`.
+    Admin,
+}
+
+impl Need {
+    fn allows(self, role: Role) -> bool {
+        match self {
+            Need::Any => true,
+            Need::Writer => role.writes(),
+            Need::Admin => role == Role::Admin,
+        }
+    }
+}
+
+/// Answers one request of this API. `readiness` answers `/readyz`.
+pub async fn handle(route: ApiRoute, req: &Request, access: &Access) -> Response {
+    let https = access.cfg.trusted_proxies.is_https(req);
+    secure(dispatch(route, req, access).await, https)
+}
+
+async fn dispatch(route: ApiRoute, req: &Request, access: &Access) -> Response {
+    use ApiRoute as R;
+    match route {
+        R::Healthz => Response::json(200, &json!({ "status": "ok" })),
+        R::LoginLocal => auth::login(req, access).await,
+        R::Logout => auth::logout(req, access).await,
+        R::LoginOidc | R::Callback => match auth::login_limited(req, access) {
+            Some(r) => r,
+            None => api_error(400, "mode_disabled", "OIDC is not configured"),
+        },
+        R::AuthConfig => auth::config(access),
+        _ => {
+            let caller = match gate(&route, req, access).await {
+                Ok(c) => c,
+                Err(r) => return r,
+            };
+            authenticated(route, req, access, &caller).await
+        }
+    }
+}
+
+async fn authenticated(route: ApiRoute, req: &Request, access: &Access, caller: &Caller) -> Response {
+    use ApiRoute as R;
+    match route {
+        R::Me => auth::me(caller),
+        R::MePassword => auth::change_password(req, access, caller).await,
+        R::MeCreds | R::MeCredsCreate | R::MeCredsPatch(_) | R::MeCredsDelete(_) => {
+            creds::mine(route, req, access, caller).await
+        }
+        R::Users | R::UserCreate | R::User(_) | R::UserPatch(_) | R::UserDelete(_) | R::UserReset(_) | R::UserUnlock(_) => {
+            users::handle(route, req, access, caller).await
+        }
+        R::Creds | R::CredsCreate | R::CredsPatch(_) | R::CredsDelete(_) => {
+            creds::admin(route, req, access, caller).await
+        }
+        R::Anon | R::AnonUpsert | R::AnonDelete(..) | R::ProxyCreds | R::ProxyAnon => {
+            creds::bindings(route, req, access, caller).await
+        }
+        R::Audit => audit::query(req, access).await,
+        R::AuditCsv => audit::csv(req, access).await,
+        R::Healthz | R::LoginLocal | R::Logout | R::LoginOidc | R::Callback | R::AuthConfig => {
+            api_error(500, "internal", "route reached the authenticated dispatch")
+        }
+    }
+}
+
+/// The `/api/*` gate: session, CSRF, forced password change, rate limit, role.
+async fn gate(route: &ApiRoute, req: &Request, access: &Access) -> Result<Caller, Response> {
+    let caller = session::resolve(req, access)
+        .await
+        .map_err(|e| from_error(&e))?
+        .ok_or_else(|| api_error(401, "unauthorized", "authentication required"))?;
+    if !matches!(req.method.as_str(), "GET" | "HEAD" | "OPTIONS") && !session::csrf_ok(req, &caller) {
+        return Err(api_error(403, "csrf_invalid", "csrf token missing or invalid"));
+    }
+    if caller.session.must_change_pw && !matches!(route, ApiRoute::Me | ApiRoute::MePassword) {
+        return Err(api_error(
+            403,
+            "password_change_required",
+            "rotate your password before using the API",
+        ));
+    }
+    if let Err(wait) = access.api_limiter.check(&caller.digest, access.now()) {
+        return Err(api_error(
+            429,
+            "rate_limited",
+            "too many requests on this session; slow down or wait a minute",
+        )
+        .with_header("retry-after", &wait.to_string()));
+    }
+    if !route.need().allows(caller.user.role) {
+        return Err(api_error(403, "forbidden", "insufficient privileges"));
+    }
+    Ok(caller)
+}
+
+#[cfg(test)]
+mod tests;
