@@ -55,6 +55,8 @@ pub struct ClientIo {
     pub status: u16,
     /// The S3 operation of the current request, for metrics.
     pub operation: &'static str,
+    /// What the audit log records of the current request, when it changes data.
+    pub audit: Option<crate::access::AuditNote>,
 }
 
 /// The slowest request body accepted (`[limits] body_min_bytes_per_sec`).
@@ -167,6 +169,7 @@ impl ClientIo {
             response_started: false,
             status: 0,
             operation: UNROUTED,
+            audit: None,
             body_timeout,
             announce_keep_alive: false,
             pace: BodyPace::new(MinRate::NONE),

@@ -60,6 +60,9 @@ pub struct Config {
     /// The cleanup queue and the orphan sweep.
     #[serde(default)]
     pub cleanup: CleanupConfig,
+    /// The multi-user access layer (absent: off).
+    #[serde(default)]
+    pub access: Option<crate::access::AccessSection>,
 }
 
 /// `[server]`.
@@ -422,6 +425,9 @@ pub struct CredentialConfig {
     /// yield to no one).
     #[serde(default)]
     pub bypass_governance: bool,
+    /// A store-managed credential's end (ms since the epoch); never set from the file.
+    #[serde(skip)]
+    pub expires_ms: Option<u64>,
 }
 
 fn all_buckets() -> Vec<String> {

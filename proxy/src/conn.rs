@@ -73,9 +73,11 @@ async fn serve_requests(core: &Rc<Core>, io: &mut ClientIo) {
         io.announce_keep_alive = head.version == http::Version::HTTP_10 && head.keep_alive();
         io.status = 0;
         io.operation = crate::client::UNROUTED;
+        io.audit = None;
         let started = Instant::now();
         let result = crate::s3::handle(core, io, &head, &rid).instrument(span).await;
         core.shared.inflight.fetch_sub(1, Ordering::SeqCst);
+        let mut audited = io.audit.take();
         let keep = match result {
             Ok(body_consumed) => {
                 core.record_request(io.operation, recorded_status(io.status), started.elapsed());
@@ -86,6 +88,9 @@ async fn serve_requests(core: &Rc<Core>, io: &mut ClientIo) {
                 if io.response_started {
                     // Headers already went out: the only honest signal left is to cut the connection.
                     core.record_request(io.operation, recorded_status(io.status), started.elapsed());
+                    if let Some(note) = audited.take() {
+                        crate::access::audit_s3(core, io, note, &head, &rid);
+                    }
                     return;
                 }
                 // After an error the body may be unread: only reuse the connection if it had none.
@@ -99,6 +104,9 @@ async fn serve_requests(core: &Rc<Core>, io: &mut ClientIo) {
                 let is_head = head.method == http::Method::HEAD;
                 let written = write_error(io, &e, &head.path, &rid, keep, is_head).await;
                 core.record_request(io.operation, recorded_status(io.status), started.elapsed());
+                if let Some(note) = audited.take() {
+                    crate::access::audit_s3(core, io, note, &head, &rid);
+                }
                 if written.is_err() {
                     return;
                 }
@@ -108,6 +116,9 @@ async fn serve_requests(core: &Rc<Core>, io: &mut ClientIo) {
                 keep
             }
         };
+        if let Some(note) = audited {
+            crate::access::audit_s3(core, io, note, &head, &rid);
+        }
         if !keep || !head.keep_alive() || core.shared.stopping() {
             return;
         }

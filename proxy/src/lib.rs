@@ -9,6 +9,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod accept;
+pub mod access;
 pub mod admin_cli;
 pub mod admin_config;
 pub mod admin_port;

@@ -18,11 +18,13 @@ use s3o_sigv4::CredentialProvider;
 
 use crate::backend::Backend;
 use crate::config::ReplicationMode;
-use crate::config::{BackendConfig, Config, CredentialConfig, Limits, Placement};
+use crate::config::{Access, BackendConfig, Config, CredentialConfig, Limits, Placement};
 use crate::error::ProxyError;
 use crate::metrics::Metrics;
 use crate::orchestrator::health::Breakers;
 use crate::orchestrator::policy::{Labels, Policy};
+use s3o_admin::access::records::Permission;
+use s3o_admin::access::s3view::S3Access;
 
 /// Where a bucket's objects may go, and how many copies each gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +82,56 @@ pub struct Snapshot {
     pub buckets: HashMap<String, BucketPlacement>,
     /// Placement of buckets created through the API.
     pub defaults: BucketPlacement,
+    /// Store-managed credentials and anonymous bindings (the access layer's).
+    pub access: Arc<StoreAccess>,
+}
+
+/// The access layer's part of the live state: what the store held at one guard revision.
+#[derive(Debug, Default)]
+pub struct StoreAccess {
+    /// The store's guard revision this was read at.
+    pub revision: u64,
+    /// Access key → credential (enabled ones only).
+    pub creds: HashMap<String, Arc<CredentialConfig>>,
+    /// Bucket → requests per second per address (0: the default) of its anonymous binding.
+    pub anonymous: HashMap<String, u32>,
+}
+
+impl StoreAccess {
+    /// The live form of what the store holds.
+    pub fn from_view(view: &S3Access) -> StoreAccess {
+        let creds = view
+            .credentials
+            .iter()
+            .map(|c| {
+                let cred = CredentialConfig {
+                    access_key: c.access_key.clone(),
+                    secret_key: c.secret.clone(),
+                    buckets: c.buckets.clone(),
+                    access: match c.permission {
+                        Permission::ReadOnly => Access::ReadOnly,
+                        Permission::ReadWrite => Access::ReadWrite,
+                    },
+                    // The seed's keys have full access within their buckets, bucket creation
+                    // included; a read-only key creates nothing.
+                    create_buckets: c.permission == Permission::ReadWrite,
+                    bypass_governance: false,
+                    expires_ms: c.expires_ms,
+                };
+                (c.access_key.clone(), Arc::new(cred))
+            })
+            .collect();
+        let anonymous = view
+            .bindings
+            .iter()
+            .map(|b| (b.bucket.clone(), b.per_source_ip_rps))
+            .collect();
+        StoreAccess {
+            revision: view.revision,
+            creds,
+            anonymous,
+        }
+    }
 }
 
 impl Snapshot {
@@ -115,6 +167,7 @@ impl Snapshot {
             creds,
             buckets,
             defaults,
+            access: Arc::default(),
         }
     }
 
@@ -143,8 +196,12 @@ impl Snapshot {
 impl CredentialProvider for Snapshot {
     type Identity = Arc<CredentialConfig>;
 
+    /// The configuration's credentials first, then the store's.
     fn lookup(&self, access_key: &str) -> Option<(&str, Arc<CredentialConfig>)> {
-        self.creds.get(access_key).map(|c| (c.secret_key.as_str(), c.clone()))
+        self.creds
+            .get(access_key)
+            .or_else(|| self.access.creds.get(access_key))
+            .map(|c| (c.secret_key.as_str(), c.clone()))
     }
 }
 
@@ -176,10 +233,33 @@ impl Live {
         self.current.read().clone()
     }
 
-    /// Publishes the live part of `cfg` as the next generation; returns it.
+    /// Publishes the live part of `cfg` as the next generation (the store's credentials kept);
+    /// returns it.
     pub fn publish(&self, cfg: &Config) -> Arc<Snapshot> {
         let mut current = self.current.write();
-        let next = Arc::new(Snapshot::from_config(cfg, current.generation + 1));
+        let mut next = Snapshot::from_config(cfg, current.generation + 1);
+        next.access = current.access.clone();
+        let next = Arc::new(next);
+        *current = next.clone();
+        self.generation.store(next.generation, Ordering::Release);
+        next
+    }
+}
+
+impl Live {
+    /// Publishes the store's credentials and bindings as the next generation (the configured
+    /// part kept); returns it.
+    pub fn publish_access(&self, view: &S3Access) -> Arc<Snapshot> {
+        let access = Arc::new(StoreAccess::from_view(view));
+        let mut current = self.current.write();
+        let next = Arc::new(Snapshot {
+            generation: current.generation + 1,
+            backends: current.backends.clone(),
+            creds: current.creds.clone(),
+            buckets: current.buckets.clone(),
+            defaults: current.defaults.clone(),
+            access,
+        });
         *current = next.clone();
         self.generation.store(next.generation, Ordering::Release);
         next

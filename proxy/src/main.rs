@@ -77,6 +77,15 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Manage the access layer's users (offline for the sled store: stop the proxy first).
+    User {
+        /// The TOML configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// What to do.
+        #[command(subcommand)]
+        command: UserCmd,
+    },
     /// Import the objects a backend already held into a bucket (offline twin of
     /// `POST {ui}/api/sync`).
     Sync {
@@ -95,6 +104,20 @@ enum Command {
         /// Count what would be imported, change nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Create a local user; the password is read from the first line of stdin (never a
+    /// default), and must be changed at first login.
+    Create {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// `admin`, `user` or `readonly`.
+        #[arg(long, default_value = "user")]
+        role: String,
     },
 }
 
@@ -249,6 +272,14 @@ fn main() -> ExitCode {
                     .map_err(|e| format!("config file {}: [ui]: {e}", config.display()))?;
             }
             s3o_proxy::tls::check_files(&cfg).map_err(|e| format!("config file {}: {e}", config.display()))?;
+            if let Some(access) = &cfg.access {
+                access
+                    .settings()
+                    .map_err(|e| format!("config file {}: {e}", config.display()))?;
+                access
+                    .seal_key()
+                    .map_err(|e| format!("config file {}: {e}", config.display()))?;
+            }
             Ok(cfg)
         }) {
             Ok(cfg) => {
@@ -313,6 +344,19 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::User {
+            config,
+            command: UserCmd::Create { username, role },
+        } => match create_user(&config, &username, &role) {
+            Ok(id) => {
+                println!("created user {username} ({role}), id {id}; the password must be changed at first login");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("s3-orchestrator: user create: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Serve { config } => match serve(&config, start_logging()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -396,6 +440,35 @@ fn offline(path: &Path) -> Result<(Config, s3o_store::Store, File), String> {
     s3o_proxy::reload::check_fs_backends(&cfg.backends.iter().collect::<Vec<_>>())?;
     let store = open_store(&cfg)?;
     Ok((cfg, store, lock))
+}
+
+/// `user create`: a local user in the configured store, password from stdin.
+fn create_user(path: &Path, username: &str, role: &str) -> Result<String, String> {
+    let role = s3o_admin::access::records::Role::parse(role)
+        .ok_or_else(|| format!("--role {role:?}: use admin, user or readonly"))?;
+    let mut password = String::new();
+    std::io::stdin()
+        .read_line(&mut password)
+        .map_err(|e| format!("reading the password from stdin: {e}"))?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    let (cfg, store, _lock) = offline(path)?;
+    let section = cfg.access.clone().ok_or("the configuration has no [access] section")?;
+    let settings = section.settings()?;
+    if username.is_empty() || password.len() < settings.min_password_len {
+        return Err(format!(
+            "a username and a password of at least {} characters (on stdin) are required",
+            settings.min_password_len
+        ));
+    }
+    let audit = s3o_admin::access::audit::AuditQueue::disabled();
+    let access = s3o_admin::access::Access::new(settings, store, None, audit);
+    match s3o_store::block_on(s3o_admin::api::create_local_user(
+        &access, username, password, role, true,
+    )) {
+        Ok(Ok(user)) => Ok(user.id),
+        Ok(Err(code)) => Err(format!("{username}: {code}")),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Opens the metadata store the config names; the error names the store and the cause.

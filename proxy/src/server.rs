@@ -191,6 +191,11 @@ impl Running {
             // Until the first flush reads them, limits count only this process's requests.
             warn!(error = %e, "this month's usage could not be read for the usage limits");
         }
+        if shared.access.get().is_none() {
+            if let Some(access) = crate::access::start(&shared).map_err(StartError::Setup)? {
+                let _ = shared.access.set(access);
+            }
+        }
         let gate = Arc::new(effective_limits(&shared, threads));
         let (tx, rx) = mpsc::channel::<Ready>();
         let mut handles = Vec::new();
@@ -241,6 +246,21 @@ impl Running {
             s.spawn(crate::orphans::OrphanWorker(worker_shared.clone()));
             s.spawn(crate::orchestrator::probe::ProbeWorker::new(worker_shared.clone()));
             crate::orchestrator::spawn_workers(s, &worker_shared);
+            if let Some(access) = worker_shared.access.get() {
+                s.spawn(crate::access::AccessSync {
+                    shared: worker_shared.clone(),
+                    access: access.clone(),
+                });
+                s.spawn(crate::access::AuditTrim {
+                    access: access.clone(),
+                    retention_days: worker_shared
+                        .cfg
+                        .access
+                        .as_ref()
+                        .and_then(|a| a.audit_retention_days)
+                        .unwrap_or(90),
+                });
+            }
             let base = worker_shared.config_dir.get().cloned().unwrap_or_default();
             s.spawn(crate::shared_config::ConfigWatch::start(worker_shared, base));
         });

@@ -55,6 +55,14 @@ pub struct Shared {
     pub gate: crate::orchestrator::limits::UsageGate,
     /// Backends being drained: no new copies go to them.
     pub draining: parking_lot::RwLock<std::collections::BTreeSet<String>>,
+    /// The access layer, once started (`[access]`).
+    pub access: std::sync::OnceLock<Arc<s3o_admin::access::Access>>,
+    /// Set by this instance's credential and binding changes, so the sync reloads at once.
+    pub access_changed: AtomicBool,
+    /// Requests the S3 port refused, by reason.
+    pub denials: crate::access::Denials,
+    /// Anonymous requests per address and bucket.
+    pub anonymous_limits: crate::access::AnonymousLimits,
 }
 
 impl Shared {
@@ -70,6 +78,10 @@ impl Shared {
             breakers,
             gate: Default::default(),
             draining: Default::default(),
+            access: std::sync::OnceLock::new(),
+            access_changed: AtomicBool::new(false),
+            denials: Default::default(),
+            anonymous_limits: Default::default(),
             live: Live::new(&cfg),
             cfg,
             store,

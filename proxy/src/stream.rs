@@ -69,6 +69,15 @@ pub async fn read_spare(tcp: &mut TcpStream, buf: &mut BytesMut, timeout: Durati
 }
 
 impl ClientStream {
+    /// The client's address (unspecified if the socket no longer knows it).
+    pub fn peer_ip(&self) -> std::net::IpAddr {
+        let ip = match self {
+            ClientStream::Plain(tcp) => tcp.peer_addr().ok().map(|a| a.ip()),
+            ClientStream::Tls(tls) => tls.peer_ip(),
+        };
+        ip.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+    }
+
     /// Whether this is an HTTPS connection.
     pub fn is_tls(&self) -> bool {
         matches!(self, ClientStream::Tls(_))

@@ -59,7 +59,9 @@ impl AuditQueue {
         let (tx, rx) = bounded(AUDIT_QUEUE_CAPACITY);
         let counters = Arc::new(Counters::default());
         let seed: [u8; 8] = super::seal::random_bytes()?;
-        counters.next.store(u64::from_le_bytes(seed) % IDS_PER_MS, Ordering::Relaxed);
+        counters
+            .next
+            .store(u64::from_le_bytes(seed) % IDS_PER_MS, Ordering::Relaxed);
         let c = counters.clone();
         let handle = std::thread::Builder::new()
             .name("audit-writer".into())
@@ -128,7 +130,10 @@ fn write_loop(store: &Store, rx: &Receiver<AuditEvent>, counters: &Counters) {
 /// that cannot commit is retried a few times (it recovers by itself).
 fn write_batch(store: &Store, batch: Vec<AuditEvent>, counters: &Counters) -> Result<(), Error> {
     let writes = |events: &[AuditEvent]| -> Result<Vec<DocWrite>, Error> {
-        events.iter().map(|e| Ok(DocWrite::create(AUDIT, &doc_id(e.id), encode(e)?))).collect()
+        events
+            .iter()
+            .map(|e| Ok(DocWrite::create(AUDIT, &doc_id(e.id), encode(e)?)))
+            .collect()
     };
     for attempt in 0..5u32 {
         match block_on(store.apply_docs(writes(&batch)?)) {
@@ -185,11 +190,7 @@ impl AuditFilter {
 
 /// Visits the events `filter` admits, newest first, until `visit` returns false. Reads the store
 /// a page at a time, so memory stays bounded whatever the log's size.
-pub async fn scan(
-    store: &Store,
-    filter: &AuditFilter,
-    mut visit: impl FnMut(AuditEvent) -> bool,
-) -> Result<(), Error> {
+pub async fn scan(store: &Store, filter: &AuditFilter, mut visit: impl FnMut(AuditEvent) -> bool) -> Result<(), Error> {
     let mut query = DocQuery {
         collection: AUDIT.into(),
         reverse: true,

@@ -18,7 +18,9 @@ impl Cidr {
     /// Parses `a.b.c.d/n`, `x::y/n` or a bare address (a /32 or /128).
     pub fn parse(s: &str) -> Result<Cidr, String> {
         let (a, p) = s.trim().split_once('/').unwrap_or((s.trim(), ""));
-        let addr: IpAddr = a.parse().map_err(|_| format!("{s:?} is not an IP address or CIDR block"))?;
+        let addr: IpAddr = a
+            .parse()
+            .map_err(|_| format!("{s:?} is not an IP address or CIDR block"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix = if p.is_empty() {
             max
@@ -58,7 +60,10 @@ pub struct TrustedProxies(pub Vec<Cidr>);
 impl TrustedProxies {
     /// From configured strings; the first bad one is the error.
     pub fn parse(list: &[String]) -> Result<TrustedProxies, String> {
-        list.iter().map(|s| Cidr::parse(s)).collect::<Result<_, _>>().map(TrustedProxies)
+        list.iter()
+            .map(|s| Cidr::parse(s))
+            .collect::<Result<_, _>>()
+            .map(TrustedProxies)
     }
 
     /// Whether `peer` is a trusted proxy.
@@ -96,7 +101,10 @@ mod tests {
 
     fn req(peer: &str, headers: &[(&str, &str)]) -> Request {
         let mut r = Request::new("GET", "/api/me", peer.parse().unwrap());
-        r.headers = headers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect();
+        r.headers = headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
         r
     }
 
@@ -114,7 +122,10 @@ mod tests {
     #[test]
     fn forwarding_headers_only_from_trusted_peers() {
         let t = TrustedProxies::parse(&["127.0.0.1".into()]).unwrap();
-        let hdrs = [("x-forwarded-for", "203.0.113.7, 10.0.0.1"), ("x-forwarded-proto", "https")];
+        let hdrs = [
+            ("x-forwarded-for", "203.0.113.7, 10.0.0.1"),
+            ("x-forwarded-proto", "https"),
+        ];
         let from_proxy = req("127.0.0.1", &hdrs);
         assert_eq!(t.client_ip(&from_proxy), "203.0.113.7".parse::<IpAddr>().unwrap());
         assert!(t.is_https(&from_proxy));

@@ -117,7 +117,10 @@ mod tests {
         let last = tampered.len() - 2;
         tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
         assert_eq!(k.open("AKIAEXAMPLE", std::str::from_utf8(&tampered).unwrap()), None);
-        assert_ne!(k.seal("AKIAEXAMPLE", b"x").unwrap(), k.seal("AKIAEXAMPLE", b"x").unwrap());
+        assert_ne!(
+            k.seal("AKIAEXAMPLE", b"x").unwrap(),
+            k.seal("AKIAEXAMPLE", b"x").unwrap()
+        );
         for junk in ["", "v1.", "v1.!!!", "v2.AAAA", "v1.AAAA"] {
             assert_eq!(k.open("AKIAEXAMPLE", junk), None, "{junk:?}");
         }

@@ -26,7 +26,12 @@ pub fn event(req: &Request, access: &Access, user_id: &str, action: &str) -> Aud
         action: action.to_owned(),
         ip: access.cfg.trusted_proxies.client_ip(req).to_string(),
         user_agent: req.header("user-agent").unwrap_or_default().chars().take(256).collect(),
-        request_id: req.header("x-request-id").unwrap_or_default().chars().take(128).collect(),
+        request_id: req
+            .header("x-request-id")
+            .unwrap_or_default()
+            .chars()
+            .take(128)
+            .collect(),
         status: "ok".into(),
         ..AuditEvent::default()
     }

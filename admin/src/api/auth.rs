@@ -121,15 +121,30 @@ async fn try_login(req: &Request, access: &Access, form: &Login) -> Result<Respo
                 user.failed_attempts = 0;
             }
             // Lost to a concurrent change: that attempt is not counted, which errs on access.
-            records::apply(&access.store, vec![DocWrite::replace(USERS, &user.id, revision, encode(&user)?)]).await?;
+            records::apply(
+                &access.store,
+                vec![DocWrite::replace(USERS, &user.id, revision, encode(&user)?)],
+            )
+            .await?;
         }
-        denied(&user.id, if local { "wrong password" } else { "not a local, enabled user" });
+        denied(
+            &user.id,
+            if local {
+                "wrong password"
+            } else {
+                "not a local, enabled user"
+            },
+        );
         return Ok(invalid());
     }
     user.failed_attempts = 0;
     user.locked_until_ms = None;
     user.last_login_ms = Some(now);
-    records::apply(&access.store, vec![DocWrite::replace(USERS, &user.id, revision, encode(&user)?)]).await?;
+    records::apply(
+        &access.store,
+        vec![DocWrite::replace(USERS, &user.id, revision, encode(&user)?)],
+    )
+    .await?;
     let cookies = session::start(req, access, &user).await?;
     let mut e = event(req, access, &user.id, "auth.login");
     e.detail = json!({ "source": "local" }).to_string();
@@ -150,7 +165,10 @@ pub async fn logout(req: &Request, access: &Access) -> Response {
         Ok(None) => {}
         Err(e) => return from_error(&e),
     }
-    with_cookies(Response::json(200, &json!({ "status": "ok" })), clearing_cookies(req, access))
+    with_cookies(
+        Response::json(200, &json!({ "status": "ok" })),
+        clearing_cookies(req, access),
+    )
 }
 
 /// `GET /api/auth/config`: the enabled sign-in modes.
@@ -193,7 +211,11 @@ pub async fn change_password(req: &Request, access: &Access, caller: &Caller) ->
         Ok(f) => f,
         Err(r) => return r,
     };
-    let current_ok = caller.user.password_hash.as_deref().is_some_and(|h| verify(&form.current_password, h));
+    let current_ok = caller
+        .user
+        .password_hash
+        .as_deref()
+        .is_some_and(|h| verify(&form.current_password, h));
     if form.current_password.is_empty() || !current_ok {
         return api_error(401, "invalid_credentials", "current password is incorrect");
     }
@@ -209,7 +231,12 @@ pub async fn change_password(req: &Request, access: &Access, caller: &Caller) ->
     }
 }
 
-async fn set_password(req: &Request, access: &Access, caller: &Caller, password: &str) -> Result<(), crate::error::Error> {
+async fn set_password(
+    req: &Request,
+    access: &Access,
+    caller: &Caller,
+    password: &str,
+) -> Result<(), crate::error::Error> {
     let mut user = caller.user.clone();
     user.password_hash = Some(hash_password(password)?);
     user.must_change_pw = false;
@@ -222,9 +249,13 @@ async fn set_password(req: &Request, access: &Access, caller: &Caller, password:
         DocWrite::put(records::SESSIONS, &caller.digest, encode(&session)?),
     ];
     if !records::apply(&access.store, writes).await? {
-        return Err(crate::error::Error::Conflict("the account changed meanwhile; try again".into()));
+        return Err(crate::error::Error::Conflict(
+            "the account changed meanwhile; try again".into(),
+        ));
     }
     session::end_all(access, &user.id, Some(&caller.digest)).await?;
-    access.audit.record(event(req, access, &user.id, "user.password_change"));
+    access
+        .audit
+        .record(event(req, access, &user.id, "user.password_change"));
     Ok(())
 }

@@ -143,7 +143,11 @@ fn check_scope(buckets: &[String]) -> Result<(), Response> {
 /// Mints a credential for `owner` (self-service when `own`).
 async fn create(req: &Request, access: &Access, caller: &Caller, own: bool) -> Result<Response, Error> {
     let Some(seal) = &access.seal else {
-        return Ok(api_error(503, "secret_key_unset", "no secret key is configured to seal credentials"));
+        return Ok(api_error(
+            503,
+            "secret_key_unset",
+            "no secret key is configured to seal credentials",
+        ));
     };
     let form: NewCred = match body(req) {
         Ok(f) => f,
@@ -175,7 +179,11 @@ async fn create(req: &Request, access: &Access, caller: &Caller, own: bool) -> R
     if description.as_ref().is_some_and(|d| d.len() > MAX_DESCRIPTION) {
         return Ok(invalid("description too long"));
     }
-    let owner = if own { Some(caller.user.id.clone()) } else { form.user_id.filter(|u| !u.is_empty()) };
+    let owner = if own {
+        Some(caller.user.id.clone())
+    } else {
+        form.user_id.filter(|u| !u.is_empty())
+    };
     let now = access.now();
     let access_key = new_access_key()?;
     let secret = new_secret()?;
@@ -264,7 +272,11 @@ async fn patch(req: &Request, access: &Access, caller: &Caller, akid: &str, own:
     cred.updated_by = Some(caller.user.id.clone());
     let writes = vec![DocWrite::replace(CREDS, akid, revision, encode(&cred)?), bump_s3()];
     if !records::apply(&access.store, writes).await? {
-        return Ok(api_error(409, "conflict", "the credential changed meanwhile; try again"));
+        return Ok(api_error(
+            409,
+            "conflict",
+            "the credential changed meanwhile; try again",
+        ));
     }
     (access.on_s3_change)();
     let mut e = event(req, access, &caller.user.id, "s3_credential.update");
@@ -295,12 +307,21 @@ async fn delete(req: &Request, access: &Access, caller: &Caller, akid: &str, own
         writes.push(DocWrite::delete(CREDS_BY_USER, &format!("{o}/{akid}"), Expect::Any));
     }
     if !records::apply(&access.store, writes).await? {
-        return Ok(api_error(409, "conflict", "the credential changed meanwhile; try again"));
+        return Ok(api_error(
+            409,
+            "conflict",
+            "the credential changed meanwhile; try again",
+        ));
     }
     (access.on_s3_change)();
     let mut e = event(req, access, &caller.user.id, "s3_credential.delete");
     e.backend = cred.backend_id.clone();
-    e.detail = if own { json!({ "access_key": akid, "self": true }) } else { json!({ "access_key": akid }) }.to_string();
+    e.detail = if own {
+        json!({ "access_key": akid, "self": true })
+    } else {
+        json!({ "access_key": akid })
+    }
+    .to_string();
     access.audit.record(e);
     Ok(no_content())
 }
@@ -426,7 +447,11 @@ async fn upsert(req: &Request, access: &Access, caller: &Caller) -> Result<Respo
             created_by: Some(caller.user.id.clone()),
         },
     };
-    records::apply(&access.store, vec![DocWrite::put(ANON, &id, encode(&binding)?), bump_s3()]).await?;
+    records::apply(
+        &access.store,
+        vec![DocWrite::put(ANON, &id, encode(&binding)?), bump_s3()],
+    )
+    .await?;
     (access.on_s3_change)();
     let mut e = event(req, access, &caller.user.id, "s3_anonymous.upsert");
     e.backend = binding.backend_id.clone();

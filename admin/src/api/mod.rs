@@ -19,6 +19,7 @@ use serde_json::json;
 
 pub use route::{api_route, ApiRoute};
 pub use session::Caller;
+pub use users::create_local_user;
 
 use crate::access::records::Role;
 use crate::access::Access;
@@ -30,7 +31,10 @@ pub const MAX_API_BODY: usize = 64 * 1024;
 
 /// The seed-003 error response.
 pub fn api_error(status: u16, code: &str, message: &str) -> Response {
-    let mut r = Response::json(status, &json!({ "error": { "code": code, "message": message, "detail": "" } }));
+    let mut r = Response::json(
+        status,
+        &json!({ "error": { "code": code, "message": message, "detail": "" } }),
+    );
     if status == 401 {
         r.headers.push(("www-authenticate".into(), "Session".into()));
     }
@@ -75,8 +79,10 @@ fn secure(mut r: Response, https: bool) -> Response {
         }
     }
     if https {
-        r.headers
-            .push(("strict-transport-security".into(), "max-age=31536000; includeSubDomains".into()));
+        r.headers.push((
+            "strict-transport-security".into(),
+            "max-age=31536000; includeSubDomains".into(),
+        ));
     }
     r
 }
@@ -137,9 +143,13 @@ async fn authenticated(route: ApiRoute, req: &Request, access: &Access, caller: 
         R::MeCreds | R::MeCredsCreate | R::MeCredsPatch(_) | R::MeCredsDelete(_) => {
             creds::mine(route, req, access, caller).await
         }
-        R::Users | R::UserCreate | R::User(_) | R::UserPatch(_) | R::UserDelete(_) | R::UserReset(_) | R::UserUnlock(_) => {
-            users::handle(route, req, access, caller).await
-        }
+        R::Users
+        | R::UserCreate
+        | R::User(_)
+        | R::UserPatch(_)
+        | R::UserDelete(_)
+        | R::UserReset(_)
+        | R::UserUnlock(_) => users::handle(route, req, access, caller).await,
         R::Creds | R::CredsCreate | R::CredsPatch(_) | R::CredsDelete(_) => {
             creds::admin(route, req, access, caller).await
         }

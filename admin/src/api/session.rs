@@ -143,7 +143,8 @@ pub fn clearing_cookies(req: &Request, access: &Access) -> Vec<String> {
 
 /// Sets `cookies` on `resp`.
 pub fn with_cookies(mut resp: Response, cookies: Vec<String>) -> Response {
-    resp.headers.extend(cookies.into_iter().map(|c| ("set-cookie".to_owned(), c)));
+    resp.headers
+        .extend(cookies.into_iter().map(|c| ("set-cookie".to_owned(), c)));
     resp
 }
 

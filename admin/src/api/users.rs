@@ -16,9 +16,7 @@ use super::auth::check_policy;
 use super::session::{self, Caller};
 use super::{api_error, body, from_error, ApiRoute};
 use crate::access::ids::new_user_id;
-use crate::access::records::{
-    self, all, encode, get, Role, User, ADMINS_GUARD, EMAILS, GUARDS, USERNAMES, USERS,
-};
+use crate::access::records::{self, all, encode, get, Role, User, ADMINS_GUARD, EMAILS, GUARDS, USERNAMES, USERS};
 use crate::access::Access;
 use crate::auth::hash_password;
 use crate::error::Error;
@@ -87,11 +85,25 @@ fn user_not_found() -> Response {
 
 async fn list(req: &Request, access: &Access) -> Result<Response, Error> {
     let params = req.query_params()?;
-    let param = |k: &str| params.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty());
+    let param = |k: &str| {
+        params
+            .iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    };
     let query = param("query").map(str::to_lowercase);
-    let limit = param("limit").and_then(|v| v.parse::<usize>().ok()).filter(|n| (1..=500).contains(n)).unwrap_or(100);
+    let limit = param("limit")
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| (1..=500).contains(n))
+        .unwrap_or(100);
     let offset = param("offset").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
-    let mut users: Vec<User> = all::<User>(&access.store, USERS, "").await?.into_iter().map(|(u, _)| u).collect();
+    let mut users: Vec<User> = all::<User>(&access.store, USERS, "")
+        .await?
+        .into_iter()
+        .map(|(u, _)| u)
+        .collect();
     users.retain(|u| {
         query.as_deref().is_none_or(|q| {
             u.username.to_lowercase().contains(q) || u.email.as_deref().is_some_and(|e| e.to_lowercase().contains(q))
@@ -138,11 +150,51 @@ pub async fn create_user(access: &Access, user: &User) -> Result<Result<(), Resp
     if records::apply(&access.store, writes).await? {
         return Ok(Ok(()));
     }
-    if access.store.doc(USERNAMES, &name).await.map_err(records::store_err)?.is_some() {
+    if access
+        .store
+        .doc(USERNAMES, &name)
+        .await
+        .map_err(records::store_err)?
+        .is_some()
+    {
         Ok(Err(api_error(409, "username_taken", "username already taken")))
     } else {
         Ok(Err(api_error(409, "email_taken", "email already taken")))
     }
+}
+
+/// Creates a local user (the CLI and the configured first admin use this too): the user, or the
+/// code of the conflict (`username_taken`, `email_taken`). The password policy is the caller's
+/// to check.
+pub async fn create_local_user(
+    access: &Access,
+    username: &str,
+    password: &str,
+    role: Role,
+    must_change_pw: bool,
+) -> Result<Result<User, &'static str>, Error> {
+    let now = access.now();
+    let user = User {
+        id: new_user_id(now)?,
+        username: username.to_owned(),
+        email: None,
+        role,
+        identity_source: "local".into(),
+        oidc_subject: None,
+        password_hash: Some(hash_password(password)?),
+        enabled: true,
+        must_change_pw,
+        failed_attempts: 0,
+        locked_until_ms: None,
+        created_ms: now,
+        created_by: None,
+        last_login_ms: None,
+    };
+    Ok(match create_user(access, &user).await? {
+        Ok(()) => Ok(user),
+        Err(r) if r.status == 409 && String::from_utf8_lossy(&r.body).contains("email_taken") => Err("email_taken"),
+        Err(_) => Err("username_taken"),
+    })
 }
 
 async fn create(req: &Request, access: &Access, caller: &Caller) -> Result<Response, Error> {
@@ -151,7 +203,11 @@ async fn create(req: &Request, access: &Access, caller: &Caller) -> Result<Respo
         Err(r) => return Ok(r),
     };
     if form.username.is_empty() || form.password.is_empty() || form.role.is_empty() {
-        return Ok(api_error(400, "bad_request", "username, password, and role are required"));
+        return Ok(api_error(
+            400,
+            "bad_request",
+            "username, password, and role are required",
+        ));
     }
     let Some(role) = Role::parse(&form.role) else {
         return Ok(api_error(400, "bad_request", "invalid role"));
@@ -216,7 +272,11 @@ async fn admins_revision(access: &Access) -> Result<u64, Error> {
 
 /// The write that moves the `admins` guard on from `revision` (or creates it).
 fn guard_write(revision: u64) -> DocWrite {
-    let expect = if revision == 0 { Expect::Absent } else { Expect::Revision(revision) };
+    let expect = if revision == 0 {
+        Expect::Absent
+    } else {
+        Expect::Revision(revision)
+    };
     DocWrite {
         collection: GUARDS.into(),
         id: ADMINS_GUARD.into(),
@@ -242,10 +302,18 @@ async fn patch(req: &Request, access: &Access, caller: &Caller, id: &str) -> Res
     let was_admin = user.is_enabled_admin();
     let demoted = role.is_some_and(|r| r != Role::Admin) || form.enabled == Some(false);
     if demoted && last_admin(access, &user).await? {
-        return Ok(api_error(409, "last_admin", "refusing to demote or disable the only enabled admin"));
+        return Ok(api_error(
+            409,
+            "last_admin",
+            "refusing to demote or disable the only enabled admin",
+        ));
     }
     if id == caller.user.id && role.is_some_and(|r| r != user.role) {
-        return Ok(api_error(403, "self_role_change", "cannot change your own role; ask another admin"));
+        return Ok(api_error(
+            403,
+            "self_role_change",
+            "cannot change your own role; ask another admin",
+        ));
     }
     let mut writes = Vec::new();
     if let Some(email) = &form.email {
@@ -266,11 +334,21 @@ async fn patch(req: &Request, access: &Access, caller: &Caller, id: &str) -> Res
     if !records::apply(&access.store, writes).await? {
         let taken = user.email.as_ref().map(|e| e.to_lowercase());
         if let Some(e) = taken {
-            if access.store.doc(EMAILS, &e).await.map_err(records::store_err)?.is_some_and(|d| d.value != encode(&user.id).unwrap_or_default()) {
+            if access
+                .store
+                .doc(EMAILS, &e)
+                .await
+                .map_err(records::store_err)?
+                .is_some_and(|d| d.value != encode(&user.id).unwrap_or_default())
+            {
                 return Ok(api_error(409, "email_taken", "email already taken"));
             }
         }
-        return Ok(api_error(409, "conflict", "the user or the admins changed meanwhile; try again"));
+        return Ok(api_error(
+            409,
+            "conflict",
+            "the user or the admins changed meanwhile; try again",
+        ));
     }
     if !user.enabled {
         session::end_all(access, id, None).await?;
@@ -290,7 +368,11 @@ async fn delete(req: &Request, access: &Access, caller: &Caller, id: &str) -> Re
         return Ok(user_not_found());
     };
     if last_admin(access, &user).await? {
-        return Ok(api_error(409, "last_admin", "refusing to delete the only enabled admin"));
+        return Ok(api_error(
+            409,
+            "last_admin",
+            "refusing to delete the only enabled admin",
+        ));
     }
     let mut writes = vec![
         DocWrite::delete(USERS, id, Expect::Revision(revision)),
@@ -303,7 +385,11 @@ async fn delete(req: &Request, access: &Access, caller: &Caller, id: &str) -> Re
         writes.push(guard_write(guard));
     }
     if !records::apply(&access.store, writes).await? {
-        return Ok(api_error(409, "conflict", "the user or the admins changed meanwhile; try again"));
+        return Ok(api_error(
+            409,
+            "conflict",
+            "the user or the admins changed meanwhile; try again",
+        ));
     }
     session::end_all(access, id, None).await?;
     let mut e = event(req, access, &caller.user.id, "user.delete");
@@ -338,7 +424,12 @@ async fn reset(req: &Request, access: &Access, caller: &Caller, id: &str) -> Res
     user.must_change_pw = !own;
     user.failed_attempts = 0;
     user.locked_until_ms = None;
-    if !records::apply(&access.store, vec![DocWrite::replace(USERS, id, revision, encode(&user)?)]).await? {
+    if !records::apply(
+        &access.store,
+        vec![DocWrite::replace(USERS, id, revision, encode(&user)?)],
+    )
+    .await?
+    {
         return Ok(api_error(409, "conflict", "the user changed meanwhile; try again"));
     }
     session::end_all(access, id, own.then_some(caller.digest.as_str())).await?;
@@ -354,7 +445,12 @@ async fn unlock(req: &Request, access: &Access, caller: &Caller, id: &str) -> Re
     };
     user.failed_attempts = 0;
     user.locked_until_ms = None;
-    if !records::apply(&access.store, vec![DocWrite::replace(USERS, id, revision, encode(&user)?)]).await? {
+    if !records::apply(
+        &access.store,
+        vec![DocWrite::replace(USERS, id, revision, encode(&user)?)],
+    )
+    .await?
+    {
         return Ok(api_error(409, "conflict", "the user changed meanwhile; try again"));
     }
     let mut e = event(req, access, &caller.user.id, "user.unlock");

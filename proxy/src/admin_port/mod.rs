@@ -45,6 +45,8 @@ pub(crate) struct AdminService {
     pub auth: Auth,
     /// The proxy side of the handlers.
     pub control: ProxyControl,
+    /// The multi-user API's state (`[access]`).
+    pub access: Option<Arc<s3o_admin::access::Access>>,
 }
 
 /// The running admin listener.
@@ -132,7 +134,13 @@ pub fn start(shared: Arc<Shared>, logging: Option<Logging>) -> Result<Option<Adm
                     }
                 };
                 let _ = tx.send(bound);
-                let svc = Rc::new(AdminService { shared, auth, control });
+                let access = shared.access.get().cloned();
+                let svc = Rc::new(AdminService {
+                    shared,
+                    auth,
+                    control,
+                    access,
+                });
                 accept_loop(svc, listener, tls).await;
             });
         })

@@ -49,6 +49,37 @@ pub async fn write(core: &Core, usage: &UsageLedger, out: &mut MetricsWriter) {
     }
     out.gauge("s3o_open_connections", "Client connections open on the S3 port.");
     out.sample("s3o_open_connections", &[], m.open_connections());
+    out.counter(
+        "s3o_access_denied_total",
+        "S3 requests refused by the access rules, by reason.",
+    );
+    for (reason, n) in shared.denials.totals() {
+        out.sample("s3o_access_denied_total", &[("reason", reason)], n);
+    }
+    if let Some(access) = shared.access.get() {
+        let c = access.audit.counters();
+        out.counter("s3o_audit_events_written_total", "Audit events stored.");
+        out.sample(
+            "s3o_audit_events_written_total",
+            &[],
+            c.written.load(std::sync::atomic::Ordering::Relaxed),
+        );
+        out.counter(
+            "s3o_audit_events_dropped_total",
+            "Audit events dropped (queue full or store refused).",
+        );
+        out.sample(
+            "s3o_audit_events_dropped_total",
+            &[],
+            c.dropped.load(std::sync::atomic::Ordering::Relaxed),
+        );
+        out.gauge("s3o_access_credentials", "Store-managed S3 credentials in force.");
+        out.sample(
+            "s3o_access_credentials",
+            &[],
+            shared.live.snapshot().access.creds.len() as u64,
+        );
+    }
 
     let totals = m.backend_totals();
     let families: [Family; 4] = [

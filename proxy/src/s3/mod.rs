@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use s3o_sigv4::{ChecksumAlgorithm, RequestParts};
 
+use crate::access::DenyReason;
 use crate::client::{ClientIo, RequestBody};
 use crate::config::{Access, CredentialConfig};
 use crate::endpoint::{Access as EndpointAccess, Endpoint};
@@ -86,15 +87,26 @@ pub async fn handle(core: &Core, io: &mut ClientIo, head: &RequestHead, rid: &st
         headers: &head.headers,
     };
     let snap = core.snapshot();
-    let verified = core
-        .verifier
-        .verify(&parts, &*snap, crate::clock::unix_now())?
-        .ok_or(ProxyError::AccessDenied)?;
-    authorize(&verified.identity, &endpoint)?;
+    let mutation = matches!(endpoint.access(), EndpointAccess::Write | EndpointAccess::Manage);
+    if mutation && core.shared.access.get().is_some() {
+        io.audit = Some(crate::access::AuditNote {
+            who: String::new(),
+            bucket: endpoint.bucket().unwrap_or_default().to_owned(),
+            key: endpoint.key().unwrap_or_default().to_owned(),
+        });
+    }
+    let (who, payload) = match core.verifier.verify(&parts, &*snap, crate::clock::unix_now())? {
+        Some(v) => (v.identity, v.payload),
+        None => (anonymous(core, io, &endpoint, &snap)?, s3o_sigv4::Payload::Unsigned),
+    };
+    if let Some(note) = &mut io.audit {
+        note.who.clone_from(&who.access_key);
+    }
+    authorize(core, &who, &endpoint)?;
     let kind = BodyKind::from_head(head)?;
     let mut body = RequestBody::new(
         kind,
-        &verified.payload,
+        &payload,
         head.header("content-md5"),
         // CompleteMultipartUpload's checksum header describes the object, not its XML body.
         checksum_header(head).filter(|_| !matches!(endpoint, Endpoint::CompleteMultipartUpload { .. })),
@@ -113,7 +125,7 @@ pub async fn handle(core: &Core, io: &mut ClientIo, head: &RequestHead, rid: &st
         core,
         head,
         rid,
-        who: verified.identity,
+        who,
         snap,
         https: io.stream.is_tls(),
         virtual_host,
@@ -216,22 +228,93 @@ fn checksum_header(head: &RequestHead) -> Option<(ChecksumAlgorithm, &str)> {
         .find_map(|(n, v)| ChecksumAlgorithm::from_header_name(n).map(|a| (a, v.as_str())))
 }
 
-/// Whether the caller may run `endpoint` (answered locally, before any backend is touched); a
-/// copy also needs read access to its source bucket.
-pub(crate) fn authorize(who: &CredentialConfig, endpoint: &Endpoint) -> Result<(), ProxyError> {
-    let write = who.access == Access::ReadWrite;
-    let bucket_ok = |b: Option<&str>| b.is_none_or(|b| who.may_use(b));
-    let ok = match endpoint.access() {
-        EndpointAccess::Any => true,
-        EndpointAccess::Read => bucket_ok(endpoint.bucket()),
-        EndpointAccess::Write => write && bucket_ok(endpoint.bucket()),
-        EndpointAccess::Manage => write && who.create_buckets && bucket_ok(endpoint.bucket()),
-    } && endpoint.copy_source().is_none_or(|s| who.may_use(&s.bucket));
-    if ok {
-        Ok(())
-    } else {
-        Err(ProxyError::AccessDenied)
+/// Whether the caller may run `endpoint` (answered locally, before any backend is touched): the
+/// credential has not expired, the bucket (and a copy's source bucket) is in its scope, and it
+/// may write or manage buckets when the operation does. The error says why not.
+pub(crate) fn check_access(who: &CredentialConfig, endpoint: &Endpoint) -> Result<(), DenyReason> {
+    if who
+        .expires_ms
+        .is_some_and(|t| crate::clock::unix_now().saturating_mul(1000) >= i64::try_from(t).unwrap_or(i64::MAX))
+    {
+        return Err(DenyReason::Expired);
     }
+    let in_scope = endpoint.bucket().is_none_or(|b| who.may_use(b))
+        && endpoint.copy_source().is_none_or(|s| who.may_use(&s.bucket));
+    if !in_scope {
+        return Err(DenyReason::Scope);
+    }
+    let write = who.access == Access::ReadWrite;
+    match endpoint.access() {
+        EndpointAccess::Any | EndpointAccess::Read => Ok(()),
+        EndpointAccess::Write if write => Ok(()),
+        EndpointAccess::Manage if write && who.create_buckets => Ok(()),
+        EndpointAccess::Write => Err(DenyReason::ReadOnly),
+        EndpointAccess::Manage if !write => Err(DenyReason::ReadOnly),
+        EndpointAccess::Manage => Err(DenyReason::Manage),
+    }
+}
+
+/// [`check_access`], a denial counted by its reason and answered AccessDenied.
+pub(crate) fn authorize(core: &Core, who: &CredentialConfig, endpoint: &Endpoint) -> Result<(), ProxyError> {
+    check_access(who, endpoint).map_err(|reason| {
+        core.shared.denials.count(reason);
+        ProxyError::AccessDenied
+    })
+}
+
+/// The identity of an unsigned request, if an anonymous binding allows it: the global switch is
+/// on, the bucket has a binding, the operation is a plain GetObject, HeadObject, HeadBucket or
+/// ListObjects (no sub-resource, no version), and the client is within the binding's rate
+/// (503 SlowDown past it). Anything else is AccessDenied, answered locally.
+fn anonymous(
+    core: &Core,
+    io: &ClientIo,
+    endpoint: &Endpoint,
+    snap: &Snapshot,
+) -> Result<Arc<CredentialConfig>, ProxyError> {
+    let denied = |reason| {
+        core.shared.denials.count(reason);
+        ProxyError::AccessDenied
+    };
+    let Some(access) = core.shared.access.get().filter(|a| a.cfg.anonymous_enabled) else {
+        return Err(denied(DenyReason::Anonymous));
+    };
+    let bucket = match endpoint {
+        Endpoint::GetObject {
+            bucket, version: None, ..
+        }
+        | Endpoint::HeadObject {
+            bucket, version: None, ..
+        }
+        | Endpoint::HeadBucket { bucket }
+        | Endpoint::ListObjects { bucket }
+        | Endpoint::ListObjectsV2 { bucket } => bucket,
+        _ => return Err(denied(DenyReason::Anonymous)),
+    };
+    let Some(rps) = snap.access.anonymous.get(bucket.as_str()) else {
+        return Err(denied(DenyReason::Anonymous));
+    };
+    let rps = if *rps == 0 { access.cfg.anonymous_rps } else { *rps };
+    let now_ms = u64::try_from(crate::clock::unix_now())
+        .unwrap_or(0)
+        .saturating_mul(1000);
+    if !core
+        .shared
+        .anonymous_limits
+        .allow(io.stream.peer_ip(), bucket, rps, now_ms)
+    {
+        core.shared.denials.count(DenyReason::AnonymousRate);
+        return Err(ProxyError::SlowDown);
+    }
+    Ok(Arc::new(CredentialConfig {
+        access_key: "anonymous".into(),
+        secret_key: String::new(),
+        buckets: vec![bucket.clone()],
+        access: Access::ReadOnly,
+        create_buckets: false,
+        bypass_governance: false,
+        expires_ms: None,
+    }))
 }
 
 /// Reads a small request body (XML documents) whole, up to `limit` bytes.

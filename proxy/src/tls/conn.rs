@@ -38,6 +38,13 @@ pub struct TlsConn {
 }
 
 impl TlsConn {
+    /// The client's address.
+    pub fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        self.tcp.peer_addr().ok().map(|a| a.ip())
+    }
+}
+
+impl TlsConn {
     /// Runs the server handshake on `tcp` with `config`, all of it within `limit`.
     pub async fn accept(
         tcp: TcpStream,

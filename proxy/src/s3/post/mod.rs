@@ -80,6 +80,7 @@ pub async fn post_object(
     let snap = core.snapshot();
     let who = authenticate(core, &snap, &form)?;
     authorize(
+        core,
         &who,
         &Endpoint::PostObject {
             bucket: bucket.to_string(),
