@@ -115,6 +115,28 @@ async fn serve_one(svc: &AdminService, conn: &mut Conn, head: &RequestHead, keep
             return Ok(false);
         }
     };
+    if req.path == "/readyz" || s3o_admin::api::api_route(&req.method, &req.path).is_some() {
+        // The seed-003 API: buffered JSON bodies only.
+        match read_body(conn, kind).await? {
+            Body::Read(body) => req.body = body,
+            Body::TooLarge => {
+                conn.respond(&Response::too_large(), false, head_only).await?;
+                return Ok(false);
+            }
+            Body::Bad(why) => {
+                conn.respond(&Response::error(400, &why), false, head_only).await?;
+                return Ok(false);
+            }
+        }
+        let resp = s3o_admin::handle(&req, &svc.auth, &svc.control, svc.access.as_deref()).await;
+        if resp.status >= 500 {
+            tracing::warn!(method = %req.method, path = %req.path, status = resp.status, "access API request failed");
+        } else {
+            tracing::debug!(method = %req.method, path = %req.path, status = resp.status, "access API request");
+        }
+        conn.respond(&resp, keep, head_only).await?;
+        return Ok(true);
+    }
     let route = match s3o_admin::route(svc.auth.ui_path(), &req.method, &req.path) {
         Ok(r) => r,
         Err(resp) => {

@@ -1,0 +1,277 @@
+//! The access layer end to end in process: an admin from `[access.bootstrap_admin]` signs in on
+//! the admin port, mints store-managed S3 credentials, and the S3 port enforces them (scope on
+//! both sides of a copy, ListBuckets answered from the scope, read-only keys, a disabled key
+//! refused within a second); anonymous bindings serve unsigned reads of one bucket only; S3
+//! mutations reach the audit log and denials the metrics.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::admin::{send, Reply};
+use common::{data, xml_all, Client, TestServer, AK, SK};
+use serde_json::{json, Value};
+
+const BOSS_PW: &str = "boss-password-123";
+
+fn server() -> TestServer {
+    let extra = format!(
+        "\n[admin]\nlisten = \"127.0.0.1:0\"\n\n[access]\nsecret_key = \"{}\"\nanonymous_enabled = true\n\n[access.bootstrap_admin]\nusername = \"boss\"\npassword = \"{BOSS_PW}\"\n",
+        "ab".repeat(32)
+    );
+    TestServer::start_with(&extra)
+}
+
+/// A browser-like session: cookies and the CSRF token.
+struct Session {
+    addr: SocketAddr,
+    cookie: String,
+    csrf: String,
+}
+
+fn cookie_value(r: &Reply, name: &str) -> String {
+    r.headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+        .find_map(|(_, v)| {
+            v.strip_prefix(&format!("{name}="))
+                .map(|rest| rest.split(';').next().unwrap().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no {name} cookie"))
+}
+
+impl Session {
+    fn login(addr: SocketAddr, user: &str, pw: &str) -> (Session, Value) {
+        let body = json!({"username": user, "password": pw}).to_string();
+        let r = send(
+            addr,
+            "POST",
+            "/auth/login/local",
+            &[("content-type", "application/json")],
+            body.as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let (token, csrf) = (cookie_value(&r, "stowage_session"), cookie_value(&r, "stowage_csrf"));
+        let s = Session {
+            addr,
+            cookie: format!("stowage_session={token}; stowage_csrf={csrf}"),
+            csrf,
+        };
+        (s, r.json())
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let headers = [
+            ("cookie", self.cookie.as_str()),
+            ("x-csrf-token", self.csrf.as_str()),
+            ("content-type", "application/json"),
+        ];
+        send(self.addr, method, path, &headers, body.as_bytes())
+    }
+}
+
+/// The bootstrap admin, password changed as the first login demands.
+fn admin_session(addr: SocketAddr) -> Session {
+    let (s, first) = Session::login(addr, "boss", BOSS_PW);
+    assert_eq!(first["must_change_pw"], true);
+    assert_eq!(
+        s.call("GET", "/api/admin/users", None).status,
+        403,
+        "password change first"
+    );
+    let change = json!({"current_password": BOSS_PW, "new_password": "boss-password-456"});
+    assert_eq!(s.call("POST", "/api/me/password", Some(change)).status, 200);
+    assert_eq!(s.call("GET", "/api/admin/users", None).status, 200);
+    s
+}
+
+fn mint(s: &Session, buckets: &[&str], permission: &str) -> (String, String) {
+    let body = json!({"backend_id": "orchestrator", "buckets": buckets, "permission": permission});
+    let r = s.call("POST", "/api/me/s3-credentials", Some(body));
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json();
+    (
+        v["access_key"].as_str().unwrap().to_owned(),
+        v["secret_key"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Polls `ok` for up to `limit`; the time it took.
+fn within(limit: Duration, mut ok: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < limit, "not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+#[test]
+fn store_credentials_are_enforced_on_the_s3_port() {
+    let srv = server();
+    let a = srv.admin_addr();
+    let admin = admin_session(a);
+    let mut root = Client::new(srv.addr, AK, SK);
+    for b in ["shared", "other"] {
+        assert_eq!(root.put(&format!("/{b}"), b"").status, 200);
+        assert_eq!(root.put(&format!("/{b}/doc.txt"), &data(3000, 7)).status, 200);
+    }
+    let (ro_ak, ro_sk) = mint(&admin, &["shared"], "read-only");
+    let mut ro = Client::new(srv.addr, &ro_ak, &ro_sk);
+    // Reachable within a second of minting (this instance reloads at once).
+    within(Duration::from_secs(1), || ro.get("/shared/doc.txt").status == 200);
+    assert_eq!(ro.get("/shared/doc.txt").body, data(3000, 7));
+    assert_eq!(ro.put("/shared/new.txt", b"x").code(), "AccessDenied");
+    assert_eq!(ro.get("/other/doc.txt").code(), "AccessDenied");
+    assert_eq!(
+        ro.send("DELETE", "/shared/doc.txt", "", &[], b"").code(),
+        "AccessDenied"
+    );
+    let listed = ro.get("/");
+    assert_eq!(listed.status, 200);
+    assert_eq!(
+        xml_all(&listed.text(), "Name"),
+        ["shared"],
+        "ListBuckets shows the scope only"
+    );
+
+    let (rw_ak, rw_sk) = mint(&admin, &["shared"], "read-write");
+    let mut rw = Client::new(srv.addr, &rw_ak, &rw_sk);
+    within(Duration::from_secs(1), || {
+        rw.put("/shared/new.txt", b"hello").status == 200
+    });
+    let copy_in = rw.send(
+        "PUT",
+        "/shared/copy.txt",
+        "",
+        &[("x-amz-copy-source", "/shared/new.txt")],
+        b"",
+    );
+    assert_eq!(copy_in.status, 200, "{}", copy_in.text());
+    let copy_out = rw.send(
+        "PUT",
+        "/shared/stolen.txt",
+        "",
+        &[("x-amz-copy-source", "/other/doc.txt")],
+        b"",
+    );
+    assert_eq!(
+        copy_out.code(),
+        "AccessDenied",
+        "the source side of a copy is in scope too"
+    );
+    assert_eq!(rw.put("/other/x.txt", b"x").code(), "AccessDenied");
+
+    // Disabled: refused within a second.
+    let path = format!("/api/me/s3-credentials/{rw_ak}");
+    assert_eq!(admin.call("PATCH", &path, Some(json!({"enabled": false}))).status, 200);
+    let took = within(Duration::from_secs(1), || rw.get("/shared/new.txt").status == 403);
+    eprintln!("disabled key refused after {took:?}");
+    // Deleted: refused too.
+    assert_eq!(
+        admin
+            .call("DELETE", &format!("/api/me/s3-credentials/{ro_ak}"), None)
+            .status,
+        204
+    );
+    within(Duration::from_secs(1), || ro.get("/shared/doc.txt").status == 403);
+
+    // The metrics count denials by reason; the audit log has the S3 writes.
+    let metrics = String::from_utf8(send(a, "GET", "/metrics", &[], b"").body).unwrap();
+    let scope_line = metrics
+        .lines()
+        .find(|l| l.starts_with("s3o_access_denied_total{reason=\"scope\"}"))
+        .unwrap();
+    assert_ne!(scope_line.rsplit(' ').next(), Some("0"), "{scope_line}");
+    assert!(metrics.contains("s3o_access_denied_total{reason=\"read_only\"}"));
+    within(Duration::from_secs(5), || {
+        let r = admin.call("GET", "/api/admin/audit?action=s3.putobject", None);
+        r.json()["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["user_id"] == rw_ak.as_str() && e["key"] == "new.txt" && e["status"] == "ok")
+    });
+    let denied = admin
+        .call("GET", "/api/admin/audit?status=denied&action=s3.", None)
+        .json();
+    assert!(denied["total"].as_u64().unwrap() >= 2, "{denied}");
+}
+
+#[test]
+fn anonymous_bindings_serve_unsigned_reads_of_one_bucket() {
+    let srv = server();
+    let admin = admin_session(srv.admin_addr());
+    let mut root = Client::new(srv.addr, AK, SK);
+    for b in ["public", "private"] {
+        assert_eq!(root.put(&format!("/{b}"), b"").status, 200);
+        assert_eq!(root.put(&format!("/{b}/page.html"), b"<h1>hi</h1>").status, 200);
+    }
+    let mut anon = srv.client();
+    let unsigned = |c: &mut Client, method: &str, path: &str, query: &str| {
+        c.raw(method, path, query, &[("host".to_owned(), "localhost".to_owned())], b"")
+    };
+    assert_eq!(
+        unsigned(&mut anon, "GET", "/public/page.html", "").code(),
+        "AccessDenied"
+    );
+    let body = json!({"backend_id": "orchestrator", "bucket": "public", "per_source_ip_rps": 1000});
+    assert_eq!(admin.call("POST", "/api/admin/s3-anonymous", Some(body)).status, 200);
+    within(Duration::from_secs(1), || {
+        unsigned(&mut anon, "GET", "/public/page.html", "").status == 200
+    });
+    assert_eq!(unsigned(&mut anon, "GET", "/public/page.html", "").body, b"<h1>hi</h1>");
+    assert_eq!(unsigned(&mut anon, "HEAD", "/public/page.html", "").status, 200);
+    assert_eq!(unsigned(&mut anon, "GET", "/public", "list-type=2").status, 200);
+    for (m, p, q) in [
+        ("PUT", "/public/evil.html", ""),
+        ("DELETE", "/public/page.html", ""),
+        ("GET", "/public/page.html", "tagging"),
+        ("GET", "/public", "versions"),
+        ("GET", "/public", "uploads"),
+        ("GET", "/private/page.html", ""),
+        ("GET", "/", ""),
+    ] {
+        let r = unsigned(&mut anon, m, p, q);
+        assert_eq!(r.status, 403, "{m} {p}?{q}: {}", r.text());
+    }
+    assert_eq!(root.get("/public/page.html").body, b"<h1>hi</h1>", "nothing changed");
+    assert_eq!(
+        admin
+            .call("DELETE", "/api/admin/s3-anonymous/orchestrator/public", None)
+            .status,
+        204
+    );
+    within(Duration::from_secs(1), || {
+        unsigned(&mut anon, "GET", "/public/page.html", "").status == 403
+    });
+}
+
+#[test]
+fn anonymous_reads_are_rate_limited_per_address() {
+    let srv = server();
+    let admin = admin_session(srv.admin_addr());
+    let mut root = Client::new(srv.addr, AK, SK);
+    assert_eq!(root.put("/slow", b"").status, 200);
+    assert_eq!(root.put("/slow/a", b"a").status, 200);
+    let body = json!({"backend_id": "orchestrator", "bucket": "slow", "per_source_ip_rps": 1});
+    assert_eq!(admin.call("POST", "/api/admin/s3-anonymous", Some(body)).status, 200);
+    let mut anon = srv.client();
+    let mut get = || {
+        anon.raw(
+            "GET",
+            "/slow/a",
+            "",
+            &[("host".to_owned(), "localhost".to_owned())],
+            b"",
+        )
+    };
+    within(Duration::from_secs(1), || get().status == 200);
+    // A burst of 3 (twice the rate plus one), then SlowDown.
+    let codes: Vec<u16> = (0..6).map(|_| get().status).collect();
+    assert!(codes.contains(&503), "{codes:?}");
+}
