@@ -355,10 +355,13 @@ impl Denials {
     }
 }
 
+/// Token buckets of anonymous clients, per (address, bucket).
+type AnonymousLimiter = RateLimiter<(IpAddr, String)>;
+
 /// Per-address rate limits of anonymous requests, one limiter per rate in use.
 #[derive(Debug, Default)]
 pub struct AnonymousLimits {
-    by_rate: Mutex<Vec<(u32, Arc<RateLimiter<(IpAddr, String)>>)>>,
+    by_rate: Mutex<Vec<(u32, Arc<AnonymousLimiter>)>>,
 }
 
 impl AnonymousLimits {

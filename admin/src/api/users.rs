@@ -111,7 +111,7 @@ async fn list(req: &Request, access: &Access) -> Result<Response, Error> {
             && param("source").is_none_or(|s| u.identity_source == s)
             && param("enabled").is_none_or(|e| u.enabled == (e == "true"))
     });
-    users.sort_by(|a, b| a.username.to_lowercase().cmp(&b.username.to_lowercase()));
+    users.sort_by_key(|u| u.username.to_lowercase());
     let page: Vec<UserView<'_>> = users.iter().skip(offset).take(limit).map(view).collect();
     Ok(Response::json(200, &json!({ "users": page })))
 }
