@@ -658,11 +658,20 @@ mod tests {
     #[test]
     fn example_config_parses() {
         std::env::set_var("S3O_TEST_SECRET", "from-env");
-        let text = ["${REMOTE_SECRET_KEY}", "${S3O_ADMIN_SECRET_HASH}", "${S3O_ADMIN_TOKEN}"]
-            .iter()
-            .fold(EXAMPLE.to_owned(), |t, var| t.replace(var, "${S3O_TEST_SECRET}"));
+        let text = [
+            "${REMOTE_SECRET_KEY}",
+            "${S3O_ADMIN_SECRET_HASH}",
+            "${S3O_ADMIN_TOKEN}",
+            "${S3O_ACCESS_KEY}",
+            "${S3O_FIRST_ADMIN_PASSWORD}",
+        ]
+        .iter()
+        .fold(EXAMPLE.to_owned(), |t, var| t.replace(var, "${S3O_TEST_SECRET}"));
         let c = Config::parse(&text).unwrap();
         assert!(c.backends.len() >= 2);
+        let access = c.access.as_ref().unwrap();
+        assert!(access.settings().is_ok());
+        assert!(access.seal_key().is_err(), "a key that is not 32 bytes is refused with its cause");
         let remote = c.backends.iter().find_map(|b| match &b.kind {
             BackendKind::S3 { secret_key, .. } => Some(secret_key.clone()),
             _ => None,
