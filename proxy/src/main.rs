@@ -79,9 +79,6 @@ enum Command {
     },
     /// Manage the access layer's users (offline for the sled store: stop the proxy first).
     User {
-        /// The TOML configuration file.
-        #[arg(long, short)]
-        config: PathBuf,
         /// What to do.
         #[command(subcommand)]
         command: UserCmd,
@@ -112,6 +109,9 @@ enum UserCmd {
     /// Create a local user; the password is read from the first line of stdin (never a
     /// default), and must be changed at first login.
     Create {
+        /// The TOML configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
         /// Login name.
         #[arg(long)]
         username: String,
@@ -345,8 +345,7 @@ fn main() -> ExitCode {
             }
         }
         Command::User {
-            config,
-            command: UserCmd::Create { username, role },
+            command: UserCmd::Create { config, username, role },
         } => match create_user(&config, &username, &role) {
             Ok(id) => {
                 println!("created user {username} ({role}), id {id}; the password must be changed at first login");
