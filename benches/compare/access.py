@@ -141,7 +141,7 @@ def main():
         for rnd in range(ROUNDS):
             for name, ak, sk in (("config key", AK, SK), ("store key (1 of 10,000)", store_ak, store_sk)):
                 r = load(port, ak, sk, os.path.join(tmp, f"{rnd}-{time.time_ns()}.json"),
-                         ["--workload", "get", "--size", "4KiB"])
+                         ["--workload", "get", "--size", "4KiB", "--prepare"])
                 rows.append((name, r))
                 print(f"GET 4KiB c=16  {name:<24} {r['ops_per_sec']:>9.1f} ops/s  p50 {r['latency_ms']['p50']:6.2f} ms  "
                       f"p99 {r['latency_ms']['p99']:6.2f} ms  errors {r['errors']}", flush=True)
