@@ -78,6 +78,9 @@ pub struct AccessSection {
     /// A first admin, created at startup when no user of that name exists.
     #[serde(default)]
     pub bootstrap_admin: Option<BootstrapAdmin>,
+    /// OpenID Connect sign-in.
+    #[serde(default)]
+    pub oidc: Option<crate::oidc_client::OidcSection>,
 }
 
 /// `[access.bootstrap_admin]`.
@@ -170,6 +173,10 @@ pub fn start(shared: &Arc<Shared>) -> Result<Option<Arc<Access>>, String> {
     let (audit, _writer) = AuditQueue::start(shared.store.clone()).map_err(|e| format!("[access]: {e}"))?;
     let mut access = Access::new(settings, shared.store.clone(), seal, audit);
     access.config_credentials = config_credentials(&shared.cfg);
+    if let Some(o) = &section.oidc {
+        let rp = s3o_admin::access::oidc::Oidc::new(o.settings()?, Box::new(o.transport()?));
+        access.oidc = Some(Arc::new(rp));
+    }
     let weak = Arc::downgrade(shared);
     access.on_s3_change = Box::new(move || {
         if let Some(shared) = weak.upgrade() {

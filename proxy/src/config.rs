@@ -34,7 +34,7 @@ pub struct Config {
     #[serde(default)]
     pub defaults: Option<BucketDefaults>,
     /// Access keys clients sign with.
-    #[serde(rename = "credentials")]
+    #[serde(rename = "credentials", default)]
     pub credentials: Vec<CredentialConfig>,
     /// The admin port (absent: none).
     #[serde(default)]
@@ -600,8 +600,8 @@ impl Config {
             check_list("[defaults]", &d.backends)?;
             check_factor("[defaults]", d.replication, d.backends.len())?;
         }
-        if self.credentials.is_empty() {
-            return bad("at least one [[credentials]] is required".into());
+        if self.credentials.is_empty() && self.access.is_none() {
+            return bad("at least one [[credentials]] (or the [access] layer's store-managed keys) is required".into());
         }
         let mut keys = HashSet::new();
         for c in &self.credentials {
@@ -664,6 +664,7 @@ mod tests {
             "${S3O_ADMIN_TOKEN}",
             "${S3O_ACCESS_KEY}",
             "${S3O_FIRST_ADMIN_PASSWORD}",
+            "${S3O_OIDC_CLIENT_SECRET}",
         ]
         .iter()
         .fold(EXAMPLE.to_owned(), |t, var| t.replace(var, "${S3O_TEST_SECRET}"));
@@ -671,7 +672,11 @@ mod tests {
         assert!(c.backends.len() >= 2);
         let access = c.access.as_ref().unwrap();
         assert!(access.settings().is_ok());
-        assert!(access.seal_key().is_err(), "a key that is not 32 bytes is refused with its cause");
+        assert!(access.oidc.as_ref().unwrap().settings().is_ok());
+        assert!(
+            access.seal_key().is_err(),
+            "a key that is not 32 bytes is refused with its cause"
+        );
         let remote = c.backends.iter().find_map(|b| match &b.kind {
             BackendKind::S3 { secret_key, .. } => Some(secret_key.clone()),
             _ => None,

@@ -25,6 +25,7 @@ pub mod http;
 pub mod live;
 pub mod metrics;
 pub mod offline;
+pub mod oidc_client;
 pub mod orchestrator;
 pub mod orphans;
 pub mod rebuild;

@@ -279,6 +279,12 @@ fn main() -> ExitCode {
                 access
                     .seal_key()
                     .map_err(|e| format!("config file {}: {e}", config.display()))?;
+                if let Some(o) = &access.oidc {
+                    o.settings()
+                        .map_err(|e| format!("config file {}: {e}", config.display()))?;
+                    o.transport()
+                        .map_err(|e| format!("config file {}: {e}", config.display()))?;
+                }
             }
             Ok(cfg)
         }) {

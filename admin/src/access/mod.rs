@@ -13,6 +13,7 @@
 pub mod audit;
 pub mod ids;
 pub mod net;
+pub mod oidc;
 pub mod ratelimit;
 pub mod records;
 pub mod s3view;
@@ -104,6 +105,8 @@ pub struct Access {
     pub api_limiter: RateLimiter<String>,
     /// Where events go.
     pub audit: AuditQueue,
+    /// The OpenID Connect relying party, when `[access.oidc]` is set.
+    pub oidc: Option<Arc<oidc::Oidc>>,
     /// Credentials defined in the configuration file (read-only here), for the merged views.
     pub config_credentials: Vec<s3view::ConfigCredential>,
     /// Called after a credential or binding changed, so this instance reloads at once (others
@@ -133,6 +136,7 @@ impl Access {
             seal,
             audit,
             config_credentials: Vec::new(),
+            oidc: None,
             on_s3_change: Box::new(|| {}),
             clock: crate::time::now_ms,
         }

@@ -173,7 +173,11 @@ pub async fn logout(req: &Request, access: &Access) -> Response {
 
 /// `GET /api/auth/config`: the enabled sign-in modes.
 pub fn config(access: &Access) -> Response {
-    let modes: Vec<&str> = access.cfg.local_login.then_some("local").into_iter().collect();
+    let modes: Vec<&str> = [(access.cfg.local_login, "local"), (access.oidc.is_some(), "oidc")]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, m)| *m)
+        .collect();
     Response::json(200, &json!({ "allow_self_registration": false, "modes": modes }))
 }
 

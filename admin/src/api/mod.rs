@@ -10,6 +10,7 @@
 mod audit;
 mod auth;
 mod creds;
+mod oidc;
 mod route;
 mod session;
 mod users;
@@ -120,10 +121,8 @@ async fn dispatch(route: ApiRoute, req: &Request, access: &Access) -> Response {
         R::Healthz => Response::json(200, &json!({ "status": "ok" })),
         R::LoginLocal => auth::login(req, access).await,
         R::Logout => auth::logout(req, access).await,
-        R::LoginOidc | R::Callback => match auth::login_limited(req, access) {
-            Some(r) => r,
-            None => api_error(400, "mode_disabled", "OIDC is not configured"),
-        },
+        R::LoginOidc => oidc::start(req, access).await,
+        R::Callback => oidc::callback(req, access).await,
         R::AuthConfig => auth::config(access),
         _ => {
             let caller = match gate(&route, req, access).await {

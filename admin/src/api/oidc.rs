@@ -1,0 +1,218 @@
+//! OpenID Connect sign-in: `GET /auth/login/oidc` sends the browser to the provider with a fresh
+//! state, nonce and PKCE verifier kept in short-lived HttpOnly cookies; `GET /auth/callback`
+//! checks the state, exchanges the code (with the verifier), verifies the ID token, finds or
+//! creates the user (by issuer and subject; the role from the configured claim at every login)
+//! and starts a session. Any failure is 401 `oidc_failed`, with the reason in the audit log.
+
+use serde_json::json;
+
+use s3o_store::DocWrite;
+
+use super::audit::event;
+use super::session::{self, with_cookies};
+use super::{api_error, auth::login_limited, from_error};
+use crate::access::ids::{new_token, new_user_id};
+use crate::access::oidc::Oidc;
+use crate::access::records::{self, encode, get, User, GUARDS, USERNAMES, USERS};
+use crate::access::Access;
+use crate::error::Error;
+use crate::http::{Request, Response};
+
+/// Subjects of OIDC users: `{identity source}|{sub}` → user id.
+const SUBJECTS: &str = "oidc-subjects";
+/// How long a login may take at the provider, seconds.
+const FLOW_SECS: u64 = 600;
+const STATE_COOKIE: &str = "stowage_oidc_state";
+const VERIFIER_COOKIE: &str = "stowage_oidc_verifier";
+const NONCE_COOKIE: &str = "stowage_oidc_nonce";
+
+fn flow_cookies(req: &Request, access: &Access, values: [&str; 3], max_age: u64) -> Vec<String> {
+    let secure = if access.cfg.trusted_proxies.is_https(req) {
+        "; Secure"
+    } else {
+        ""
+    };
+    [STATE_COOKIE, VERIFIER_COOKIE, NONCE_COOKIE]
+        .iter()
+        .zip(values)
+        .map(|(name, v)| format!("{name}={v}; Path=/auth; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"))
+        .collect()
+}
+
+fn redirect(location: &str) -> Response {
+    Response {
+        status: 302,
+        headers: vec![
+            ("location".into(), location.into()),
+            ("cache-control".into(), "no-store".into()),
+        ],
+        body: Default::default(),
+    }
+}
+
+/// `GET /auth/login/oidc`.
+pub async fn start(req: &Request, access: &Access) -> Response {
+    if let Some(r) = login_limited(req, access) {
+        return r;
+    }
+    let Some(oidc) = &access.oidc else {
+        return api_error(400, "mode_disabled", "OIDC is not configured");
+    };
+    let (state, nonce, verifier) = match (new_token(), new_token(), new_token()) {
+        (Ok(s), Ok(n), Ok(v)) => (s, n, v),
+        _ => return from_error(&Error::Random),
+    };
+    match oidc.provider(false).await {
+        Ok((d, _)) => {
+            let url = oidc.authorization_url(&d, &state, &nonce, &verifier);
+            with_cookies(
+                redirect(&url),
+                flow_cookies(req, access, [&state, &verifier, &nonce], FLOW_SECS),
+            )
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the OpenID provider could not be reached");
+            api_error(502, "oidc_failed", "the identity provider is unreachable")
+        }
+    }
+}
+
+/// `GET /auth/callback`.
+pub async fn callback(req: &Request, access: &Access) -> Response {
+    if let Some(r) = login_limited(req, access) {
+        return r;
+    }
+    let Some(oidc) = &access.oidc else {
+        return api_error(400, "mode_disabled", "OIDC is not configured");
+    };
+    let clear = flow_cookies(req, access, ["", "", ""], 0);
+    let resp = match finish(req, access, oidc).await {
+        Ok(cookies) => with_cookies(redirect("/"), cookies),
+        Err(Failure::Denied(reason)) => {
+            let mut e = event(req, access, "", "auth.login");
+            e.status = "denied".into();
+            e.detail = json!({ "source": "oidc", "reason": reason }).to_string();
+            access.audit.record(e);
+            api_error(401, "oidc_failed", "sign-in failed")
+        }
+        Err(Failure::Internal(e)) => from_error(&e),
+    };
+    with_cookies(resp, clear)
+}
+
+enum Failure {
+    Denied(String),
+    Internal(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Internal(e)
+    }
+}
+
+async fn finish(req: &Request, access: &Access, oidc: &Oidc) -> Result<Vec<String>, Failure> {
+    let params = req.query_params().map_err(|_| Failure::Denied("bad query".into()))?;
+    let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    if let Some(e) = param("error") {
+        return Err(Failure::Denied(format!("the provider answered {e}")));
+    }
+    let cookie = |n: &str| req.cookie(n).filter(|v| !v.is_empty()).map(str::to_owned);
+    let (Some(want_state), Some(verifier), Some(nonce)) =
+        (cookie(STATE_COOKIE), cookie(VERIFIER_COOKIE), cookie(NONCE_COOKIE))
+    else {
+        return Err(Failure::Denied("no login in progress (cookies missing)".into()));
+    };
+    let state = param("state").unwrap_or_default();
+    if state.len() != want_state.len()
+        || ring::digest::digest(&ring::digest::SHA256, state.as_bytes()).as_ref()
+            != ring::digest::digest(&ring::digest::SHA256, want_state.as_bytes()).as_ref()
+    {
+        return Err(Failure::Denied("state mismatch".into()));
+    }
+    let code = param("code")
+        .filter(|c| !c.is_empty())
+        .ok_or(Failure::Denied("no code".into()))?;
+    let now_s = i64::try_from(access.now() / 1000).unwrap_or(i64::MAX);
+    let claims = oidc
+        .finish(&code, &verifier, &nonce, now_s)
+        .await
+        .map_err(Failure::Denied)?;
+    let user = upsert(access, oidc, &claims).await?;
+    if !user.enabled {
+        return Err(Failure::Denied("the user is disabled".into()));
+    }
+    let cookies = session::start(req, access, &user).await?;
+    let mut e = event(req, access, &user.id, "auth.login");
+    e.detail = json!({ "source": "oidc" }).to_string();
+    access.audit.record(e);
+    Ok(cookies)
+}
+
+/// The user of these claims: found by issuer and subject (role and email refreshed), or created.
+async fn upsert(access: &Access, oidc: &Oidc, claims: &serde_json::Value) -> Result<User, Error> {
+    let source = oidc.cfg.identity_source();
+    let sub = claims.get("sub").and_then(|v| v.as_str()).unwrap_or_default();
+    let role = oidc.cfg.role_of(claims);
+    let subject_id = format!("{source}|{sub}");
+    for _ in 0..3 {
+        if let Some((id, _)) = get::<String>(&access.store, SUBJECTS, &subject_id).await? {
+            if let Some((mut user, revision)) = get::<User>(&access.store, USERS, &id).await? {
+                let admin_changed =
+                    user.is_enabled_admin() != (user.enabled && role == crate::access::records::Role::Admin);
+                user.role = role;
+                user.last_login_ms = Some(access.now());
+                let mut writes = vec![DocWrite::replace(USERS, &id, revision, encode(&user)?)];
+                if admin_changed {
+                    writes.push(DocWrite::put(GUARDS, records::ADMINS_GUARD, Vec::new()));
+                }
+                if records::apply(&access.store, writes).await? {
+                    return Ok(user);
+                }
+                continue;
+            }
+        }
+        let wanted = ["preferred_username", "email", "sub"]
+            .iter()
+            .find_map(|k| claims.get(*k).and_then(|v| v.as_str()).filter(|s| !s.is_empty()))
+            .unwrap_or(sub)
+            .to_owned();
+        let host = source.trim_start_matches("oidc:");
+        let taken = access
+            .store
+            .doc(USERNAMES, &wanted.to_lowercase())
+            .await
+            .map_err(records::store_err)?
+            .is_some();
+        let username = if taken { format!("{wanted}@{host}") } else { wanted };
+        let now = access.now();
+        let user = User {
+            id: new_user_id(now)?,
+            username: username.clone(),
+            email: None,
+            role,
+            identity_source: source.clone(),
+            oidc_subject: Some(sub.to_owned()),
+            password_hash: None,
+            enabled: true,
+            must_change_pw: false,
+            failed_attempts: 0,
+            locked_until_ms: None,
+            created_ms: now,
+            created_by: None,
+            last_login_ms: Some(now),
+        };
+        let mut writes = vec![
+            DocWrite::create(SUBJECTS, &subject_id, encode(&user.id)?),
+            DocWrite::create(USERNAMES, &username.to_lowercase(), encode(&user.id)?),
+            DocWrite::create(USERS, &user.id, encode(&user)?),
+        ];
+        if user.is_enabled_admin() {
+            writes.push(DocWrite::put(GUARDS, records::ADMINS_GUARD, Vec::new()));
+        }
+        if records::apply(&access.store, writes).await? {
+            return Ok(user);
+        }
+    }
+    Err(Error::Conflict("the user changed meanwhile; sign in again".into()))
+}
