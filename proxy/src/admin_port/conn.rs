@@ -117,17 +117,10 @@ async fn serve_one(svc: &AdminService, conn: &mut Conn, head: &RequestHead, keep
     };
     if req.path == "/readyz" || s3o_admin::api::api_route(&req.method, &req.path).is_some() {
         // The seed-003 API: buffered JSON bodies only.
-        match read_body(conn, kind).await? {
-            Body::Read(body) => req.body = body,
-            Body::TooLarge => {
-                conn.respond(&Response::too_large(), false, head_only).await?;
-                return Ok(false);
-            }
-            Body::Bad(why) => {
-                conn.respond(&Response::error(400, &why), false, head_only).await?;
-                return Ok(false);
-            }
-        }
+        let Some(body) = read_or_refuse(conn, kind, head_only).await? else {
+            return Ok(false);
+        };
+        req.body = body;
         let resp = s3o_admin::handle(&req, &svc.auth, &svc.control, svc.access.as_deref()).await;
         if resp.status >= 500 {
             tracing::warn!(method = %req.method, path = %req.path, status = resp.status, "access API request failed");
@@ -148,17 +141,10 @@ async fn serve_one(svc: &AdminService, conn: &mut Conn, head: &RequestHead, keep
     if route.is_streamed() {
         return super::transfer::serve(svc, conn, head, &req, route, kind, keep).await;
     }
-    match read_body(conn, kind).await? {
-        Body::Read(body) => req.body = body,
-        Body::TooLarge => {
-            conn.respond(&Response::too_large(), false, head_only).await?;
-            return Ok(false);
-        }
-        Body::Bad(why) => {
-            conn.respond(&Response::error(400, &why), false, head_only).await?;
-            return Ok(false);
-        }
-    }
+    let Some(body) = read_or_refuse(conn, kind, head_only).await? else {
+        return Ok(false);
+    };
+    req.body = body;
     if !route.takes_body() {
         req.body = Bytes::new();
     }
@@ -178,6 +164,21 @@ fn log_request(req: &Request, route: Route, status: u16) {
 }
 
 /// A request body read whole (JSON and forms are small).
+/// The request body, or `None` once a 413 or 400 went out for it (the connection then closes).
+async fn read_or_refuse(conn: &mut Conn, kind: BodyKind, head_only: bool) -> Result<Option<Bytes>, IoFailure> {
+    match read_body(conn, kind).await? {
+        Body::Read(body) => Ok(Some(body)),
+        Body::TooLarge => {
+            conn.respond(&Response::too_large(), false, head_only).await?;
+            Ok(None)
+        }
+        Body::Bad(why) => {
+            conn.respond(&Response::error(400, &why), false, head_only).await?;
+            Ok(None)
+        }
+    }
+}
+
 enum Body {
     /// All of it.
     Read(Bytes),
