@@ -19,6 +19,9 @@ two SeaweedFS servers as backends (the session's `seaweed` and one of this modul
   lease within the lease TTL plus polling. A then restarts on its data directory and serves.
 - A credential added to (then removed from) A's config file with a SIGHUP to A is accepted
   (then refused) by B and C too, within about a second.
+- The access layer: a session made on A is valid on B; a credential minted on A signs requests
+  on B and C within a second, and is refused there within a second of being disabled on A; an
+  audit event written by B is read through A.
 - With all three up, each exclusive worker stays on one instance (renewing its lease between
   rare ticks), and only that one reports `active_here`.
 
@@ -136,6 +139,11 @@ class Proxy:
         return next(b["bytes_used"] for b in self.admin("/admin/api/status")["backends"] if b["name"] == backend)
 
 
+# The access layer (seed 003): one sealing key and one first admin for every instance.
+ACCESS_SEAL_KEY = "6d" * 32
+ACCESS_FIRST_PW = "multi-first-password"
+
+
 def toml(header: str, **values) -> str:
     """One TOML table; a JSON string, number, boolean or list of strings is valid TOML too."""
     return f"{header}\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items()) + "\n"
@@ -149,6 +157,8 @@ def write_config(root: Path, port: int, admin_port: int, pg: Postgres, weeds: di
             + toml("[store]", engine="postgres", url=pg.url, pool_size=8, schema="s3o_multi")
             + toml("[admin]", listen=f"127.0.0.1:{admin_port}", usage_flush_secs=1)
             + toml("[ui]", admin_token=TOKEN)
+            + toml("[access]", secret_key=ACCESS_SEAL_KEY, login_per_15_minutes=500)
+            + toml("[access.bootstrap_admin]", username="multi", password=ACCESS_FIRST_PW)
             + toml("[[buckets]]", name=BUCKET, backends=["w1", "w2"], placement="spread")
             + toml("[[buckets]]", name=CAPPED, backends=["capped"], placement="pack")
             + toml("[[credentials]]", access_key=RW_ACCESS_KEY, secret_key=RW_SECRET_KEY, buckets=["*"],
@@ -424,6 +434,83 @@ def test_a_config_change_on_one_instance_reaches_the_others(proxies):
     assert a.server.proc.poll() is None and a.config.read_text() == original
     print(f"config change seen by all three instances {took[0]:.2f} s (added) and {took[1]:.2f} s (removed) "
           "after the SIGHUP")
+
+
+class ApiSession:
+    """A signed-in session of the multi-user API, usable on any instance (sessions live in the
+    shared store)."""
+
+    def __init__(self, p: Proxy, user: str, password: str):
+        status, headers, body = self.raw(p, "POST", "/auth/login/local", {"username": user, "password": password})
+        assert status == 200, body
+        cookies = dict(c.split(";")[0].split("=", 1) for c in headers.get_all("Set-Cookie"))
+        self.cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
+        self.csrf = cookies["stowage_csrf"]
+
+    def raw(self, p: Proxy, method: str, path: str, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"}
+        if getattr(self, "cookie", None):
+            headers.update({"Cookie": self.cookie, "X-CSRF-Token": self.csrf})
+        req = urllib.request.Request(f"http://127.0.0.1:{p.admin_port}{path}", data=data, method=method,
+                                     headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, r.headers, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read()
+
+    def call(self, p: Proxy, method: str, path: str, body=None) -> tuple[int, dict]:
+        status, _, raw = self.raw(p, method, path, body)
+        return status, (json.loads(raw) if raw else {})
+
+
+def test_access_changes_on_one_instance_reach_the_others(proxies):
+    """The first admin (created once by whichever instance started first) signs in on A and
+    uses that session on B; a credential minted on A signs requests on B and C within a second,
+    and once disabled on A is refused by B and C within a second; audit events written by every
+    instance are read through any."""
+    a, b, c = proxies
+    s = ApiSession(a, "multi", ACCESS_FIRST_PW)
+    if s.call(a, "GET", "/api/me")[1].get("must_change_pw"):
+        status, _ = s.call(a, "POST", "/api/me/password",
+                           {"current_password": ACCESS_FIRST_PW, "new_password": ACCESS_FIRST_PW + "-2"})
+        assert status == 200
+    status, me = s.call(b, "GET", "/api/me")
+    assert (status, me["username"]) == (200, "multi"), "the session made on A is valid on B"
+    status, users = s.call(c, "GET", "/api/admin/users?query=multi")
+    assert status == 200 and len(users["users"]) == 1, "one first admin for three instances"
+    status, cred = s.call(a, "POST", "/api/me/s3-credentials",
+                          {"backend_id": "orchestrator", "buckets": [BUCKET], "permission": "read-only"})
+    assert status == 201, cred
+    clients = {p.name: make_client(p.endpoint, cred["access_key"], cred["secret_key"]) for p in (b, c)}
+
+    def works(s3) -> bool:
+        try:
+            s3.list_objects_v2(Bucket=BUCKET, MaxKeys=1)
+            return True
+        except ClientError as e:
+            assert error_of(e)[1] == 403, error_of(e)
+            return False
+
+    t0 = time.monotonic()
+    wait_for("the new key accepted by B and C", lambda: all(works(x) for x in clients.values()), 5, every=0.02)
+    minted = time.monotonic() - t0
+    with pytest.raises(ClientError) as denied:
+        clients["B"].put_object(Bucket=BUCKET, Key=f"ro-{uid()}", Body=b"x")
+    assert error_of(denied) == ("AccessDenied", 403)
+    status, _ = s.call(a, "PATCH", f"/api/me/s3-credentials/{cred['access_key']}", {"enabled": False})
+    assert status == 200
+    t0 = time.monotonic()
+    wait_for("the disabled key refused by B and C", lambda: not any(works(x) for x in clients.values()), 5,
+             every=0.02)
+    disabled = time.monotonic() - t0
+    print(f"store credential usable on B and C {minted:.2f} s after minting on A, refused {disabled:.2f} s "
+          "after disabling")
+    assert minted < 1.0 and disabled < 1.0, (minted, disabled)
+    wait_for("B's audit event of the refused write, read through A", lambda: any(
+        e["user_id"] == cred["access_key"] and e["status"] == "denied"
+        for e in s.call(a, "GET", "/api/admin/audit?action=s3.putobject")[1]["events"]), 5)
 
 
 class Throttled(io.RawIOBase):
