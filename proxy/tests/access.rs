@@ -200,6 +200,14 @@ fn store_credentials_are_enforced_on_the_s3_port() {
         .call("GET", "/api/admin/audit?status=denied&action=s3.", None)
         .json();
     assert!(denied["total"].as_u64().unwrap() >= 2, "{denied}");
+    // The CSV export is streamed (chunked), the header row first.
+    let csv = admin.call("GET", "/api/admin/audit.csv?action=s3.", None);
+    assert_eq!(csv.status, 200);
+    assert_eq!(csv.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    let text = String::from_utf8_lossy(&csv.body);
+    assert!(text.contains("id,timestamp,user_id,action,backend,bucket,key,request_id,ip,user_agent,status,detail"));
+    assert!(text.contains("s3.putobject"), "{text}");
 }
 
 #[test]

@@ -188,32 +188,53 @@ impl AuditFilter {
     }
 }
 
-/// Visits the events `filter` admits, newest first, until `visit` returns false. Reads the store
-/// a page at a time, so memory stays bounded whatever the log's size.
-pub async fn scan(store: &Store, filter: &AuditFilter, mut visit: impl FnMut(AuditEvent) -> bool) -> Result<(), Error> {
-    let mut query = DocQuery {
+/// One page of the events `filter` admits, newest first, from after the cursor `after` (a
+/// document id; `None`: from the `to` bound): the events, and the cursor of the next page when
+/// there may be one. Reads one store page, so memory stays bounded whatever the log's size.
+pub async fn page(
+    store: &Store,
+    filter: &AuditFilter,
+    after: Option<String>,
+) -> Result<(Vec<AuditEvent>, Option<String>), Error> {
+    let query = DocQuery {
         collection: AUDIT.into(),
         reverse: true,
-        after: filter
-            .to_ms
-            .map(|t| doc_id(t.saturating_add(1).saturating_mul(IDS_PER_MS))),
+        after: after.or_else(|| {
+            filter
+                .to_ms
+                .map(|t| doc_id(t.saturating_add(1).saturating_mul(IDS_PER_MS)))
+        }),
         ..DocQuery::default()
     };
+    let docs = store.docs(&query).await.map_err(store_err)?;
+    let full = docs.len() >= query.page_size();
+    let mut out = Vec::new();
+    for doc in &docs {
+        let e: AuditEvent = decode(doc)?;
+        if filter.from_ms.is_some_and(|f| e.ts_ms < f) {
+            return Ok((out, None));
+        }
+        if filter.admits(&e) {
+            out.push(e);
+        }
+    }
+    let next = docs.last().filter(|_| full).map(|d| d.id.clone());
+    Ok((out, next))
+}
+
+/// Visits the events `filter` admits, newest first, until `visit` returns false (page by page).
+pub async fn scan(store: &Store, filter: &AuditFilter, mut visit: impl FnMut(AuditEvent) -> bool) -> Result<(), Error> {
+    let mut after = None;
     loop {
-        let page = store.docs(&query).await.map_err(store_err)?;
-        let full = page.len() >= query.page_size();
-        for doc in &page {
-            let e: AuditEvent = decode(doc)?;
-            if filter.from_ms.is_some_and(|f| e.ts_ms < f) {
-                return Ok(());
-            }
-            if filter.admits(&e) && !visit(e) {
+        let (events, next) = page(store, filter, after).await?;
+        for e in events {
+            if !visit(e) {
                 return Ok(());
             }
         }
-        match page.last() {
-            Some(last) if full => query.after = Some(last.id.clone()),
-            _ => return Ok(()),
+        match next {
+            Some(n) => after = Some(n),
+            None => return Ok(()),
         }
     }
 }

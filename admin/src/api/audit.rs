@@ -1,8 +1,9 @@
 //! The audit endpoints: `GET /api/admin/audit` (filters `user`, `action` (a prefix), `backend`,
 //! `bucket`, `status`, `from`, `to` (RFC 3339), `limit` (1..=1000, default 200), `offset`;
 //! answers `{"events": [...], "total": n}` newest first) and `GET /api/admin/audit.csv` (the
-//! same filters, `limit` default 1000, as CSV with formula-looking cells defused). Also
-//! [`event`], the event every handler fills for its request.
+//! same filters, every matching event unless `limit` is given, as CSV with formula-looking
+//! cells defused, streamed a store page at a time by the proxy: [`export`]). Also [`event`],
+//! the event every handler fills for its request.
 
 use serde::Serialize;
 use serde_json::json;
@@ -179,32 +180,94 @@ pub fn csv_line(out: &mut String, e: &AuditEvent) {
     out.push('\n');
 }
 
-/// `GET /api/admin/audit.csv` (at most 1000 rows per request, so the body stays small).
-pub async fn csv(req: &Request, access: &Access) -> Response {
-    let (filter, limit, offset) = match params(req, MAX_AUDIT_PAGE) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let mut out = String::from(CSV_HEADER);
-    let mut seen = 0usize;
-    let mut rows = 0usize;
-    let scanned = scan(&access.store, &filter, |e| {
-        if seen >= offset {
-            csv_line(&mut out, &e);
-            rows += 1;
+/// An `audit.csv` export in progress: the header row, then one chunk of rows per store page, so
+/// the proxy streams it (chunked) however long the log is.
+pub struct CsvExport {
+    store: s3o_store::Store,
+    filter: AuditFilter,
+    after: Option<String>,
+    skip: usize,
+    left: Option<usize>,
+    started: bool,
+    done: bool,
+}
+
+impl CsvExport {
+    /// The next piece of the CSV text, `None` at the end.
+    pub async fn next_chunk(&mut self) -> Result<Option<String>, crate::error::Error> {
+        if !self.started {
+            self.started = true;
+            return Ok(Some(CSV_HEADER.to_owned()));
         }
-        seen += 1;
-        rows < limit
-    })
-    .await;
-    if let Err(e) = scanned {
-        return from_error(&e);
+        while !self.done {
+            let (events, next) = crate::access::audit::page(&self.store, &self.filter, self.after.take()).await?;
+            self.after = next;
+            self.done = self.after.is_none();
+            let mut out = String::new();
+            for e in events {
+                if self.left == Some(0) {
+                    self.done = true;
+                    break;
+                }
+                if self.skip > 0 {
+                    self.skip -= 1;
+                    continue;
+                }
+                csv_line(&mut out, &e);
+                self.left = self.left.map(|n| n - 1);
+            }
+            if !out.is_empty() {
+                return Ok(Some(out));
+            }
+        }
+        Ok(None)
     }
+}
+
+/// The headers of an `audit.csv` response.
+pub fn csv_headers() -> Vec<(String, String)> {
     let now = Timestamp::now().to_rfc3339().replace(['-', ':'], "").replace('T', "-");
     let name = format!("audit-{}.csv", now.get(..15).unwrap_or("export"));
-    Response::text(200, "text/csv; charset=utf-8", out)
-        .with_header("content-disposition", &format!("attachment; filename=\"{name}\""))
-        .with_header("cache-control", "no-store")
+    vec![
+        ("content-type".into(), "text/csv; charset=utf-8".into()),
+        ("content-disposition".into(), format!("attachment; filename=\"{name}\"")),
+        ("cache-control".into(), "no-store".into()),
+    ]
+}
+
+/// Starts an export for `GET /api/admin/audit.csv` (same filters as the JSON query; without
+/// `limit`, every matching event).
+pub fn export(req: &Request, access: &Access) -> Result<CsvExport, Response> {
+    let limited = req.query_param("limit").ok().flatten().is_some();
+    let (filter, limit, skip) = params(req, MAX_AUDIT_PAGE)?;
+    Ok(CsvExport {
+        store: access.store.clone(),
+        filter,
+        after: None,
+        skip,
+        left: limited.then_some(limit),
+        started: false,
+        done: false,
+    })
+}
+
+/// `GET /api/admin/audit.csv` answered whole (the proxy streams it instead; see [`export`]).
+pub async fn csv(req: &Request, access: &Access) -> Response {
+    let mut export = match export(req, access) {
+        Ok(e) => e,
+        Err(r) => return r,
+    };
+    let mut out = String::new();
+    loop {
+        match export.next_chunk().await {
+            Ok(Some(chunk)) => out.push_str(&chunk),
+            Ok(None) => break,
+            Err(e) => return from_error(&e),
+        }
+    }
+    let mut r = Response::text(200, "text/csv; charset=utf-8", out);
+    r.headers = csv_headers();
+    r
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! `csrf_invalid`), the forced password change (403 `password_change_required`), the
 //! per-session rate limit (429 `rate_limited`), then the route's role (403 `forbidden`).
 
-mod audit;
+pub mod audit;
 mod auth;
 mod creds;
 mod oidc;
@@ -161,6 +161,26 @@ async fn authenticated(route: ApiRoute, req: &Request, access: &Access, caller: 
             api_error(500, "internal", "route reached the authenticated dispatch")
         }
     }
+}
+
+/// Opens `GET /api/admin/audit.csv` for streaming after the API's gate: the response headers
+/// and the export, or the refusal to send.
+pub async fn open_audit_csv(
+    req: &Request,
+    access: &Access,
+) -> Result<(Vec<(String, String)>, audit::CsvExport), Response> {
+    let https = access.cfg.trusted_proxies.is_https(req);
+    gate(&ApiRoute::AuditCsv, req, access)
+        .await
+        .map_err(|r| secure(r, https))?;
+    let export = audit::export(req, access).map_err(|r| secure(r, https))?;
+    let mut head = Response {
+        status: 200,
+        headers: audit::csv_headers(),
+        body: Default::default(),
+    };
+    head = secure(head, https);
+    Ok((head.headers, export))
 }
 
 /// The `/api/*` gate: session, CSRF, forced password change, rate limit, role.

@@ -121,6 +121,13 @@ async fn serve_one(svc: &AdminService, conn: &mut Conn, head: &RequestHead, keep
             return Ok(false);
         };
         req.body = body;
+        let csv = matches!(
+            s3o_admin::api::api_route(&req.method, &req.path),
+            Some(Ok(s3o_admin::api::ApiRoute::AuditCsv))
+        );
+        if let (true, Some(access)) = (csv, svc.access.as_deref()) {
+            return stream_audit_csv(conn, &req, access, keep).await;
+        }
         let resp = s3o_admin::handle(&req, &svc.auth, &svc.control, svc.access.as_deref()).await;
         if resp.status >= 500 {
             tracing::warn!(method = %req.method, path = %req.path, status = resp.status, "access API request failed");
@@ -164,6 +171,54 @@ fn log_request(req: &Request, route: Route, status: u16) {
 }
 
 /// A request body read whole (JSON and forms are small).
+/// `GET /api/admin/audit.csv`, streamed: the CSV goes out in chunks (one store page each) as it
+/// is read, so an export of any size costs one page of memory. A failure once rows have gone out
+/// cuts the connection (the only honest signal left).
+async fn stream_audit_csv(
+    conn: &mut Conn,
+    req: &Request,
+    access: &s3o_admin::access::Access,
+    keep: bool,
+) -> Result<bool, IoFailure> {
+    let (headers, mut export) = match s3o_admin::api::open_audit_csv(req, access).await {
+        Ok(x) => x,
+        Err(resp) => {
+            conn.respond(&resp, keep, false).await?;
+            return Ok(true);
+        }
+    };
+    let mut head = ResponseHead::new(200);
+    for (n, v) in &headers {
+        head.push(n, v);
+    }
+    let head = head
+        .header("transfer-encoding", "chunked")
+        .header("connection", if keep { "keep-alive" } else { "close" });
+    let mut out = Vec::with_capacity(512);
+    head.write_to(&mut out);
+    let mut spare = conn.stream.write_all(out, IO_TIMEOUT).await?;
+    loop {
+        spare.clear();
+        match export.next_chunk().await {
+            Ok(Some(chunk)) => {
+                spare.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                spare.extend_from_slice(chunk.as_bytes());
+                spare.extend_from_slice(b"\r\n");
+                spare = conn.stream.write_all(spare, IO_TIMEOUT).await?;
+            }
+            Ok(None) => {
+                spare.extend_from_slice(b"0\r\n\r\n");
+                conn.stream.write_all(spare, IO_TIMEOUT).await?;
+                return Ok(true);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "audit.csv export failed part way; closing the connection");
+                return Ok(false);
+            }
+        }
+    }
+}
+
 /// The request body, or `None` once a 413 or 400 went out for it (the connection then closes).
 async fn read_or_refuse(conn: &mut Conn, kind: BodyKind, head_only: bool) -> Result<Option<Bytes>, IoFailure> {
     match read_body(conn, kind).await? {
