@@ -215,3 +215,5 @@ async fn gate(route: &ApiRoute, req: &Request, access: &Access) -> Result<Caller
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_creds;
