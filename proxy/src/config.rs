@@ -428,6 +428,9 @@ pub struct CredentialConfig {
     /// A store-managed credential's end (ms since the epoch); never set from the file.
     #[serde(skip)]
     pub expires_ms: Option<u64>,
+    /// The user a store-managed credential belongs to; never set from the file.
+    #[serde(skip)]
+    pub owner_id: Option<String>,
 }
 
 fn all_buckets() -> Vec<String> {
@@ -435,6 +438,12 @@ fn all_buckets() -> Vec<String> {
 }
 
 impl CredentialConfig {
+    /// The canonical id of whoever signs with this key: the owning user of a store-managed key
+    /// (so every key of one user owns the same buckets), else the access key itself.
+    pub fn owner(&self) -> &str {
+        self.owner_id.as_deref().unwrap_or(&self.access_key)
+    }
+
     /// Whether this key may touch `bucket`.
     pub fn may_use(&self, bucket: &str) -> bool {
         self.buckets.iter().any(|b| b == "*" || b == bucket)

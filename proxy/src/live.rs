@@ -117,6 +117,7 @@ impl StoreAccess {
                     create_buckets: c.permission == Permission::ReadWrite,
                     bypass_governance: false,
                     expires_ms: c.expires_ms,
+                    owner_id: c.user_id.clone(),
                 };
                 (c.access_key.clone(), Arc::new(cred))
             })

@@ -165,6 +165,22 @@ fn store_credentials_are_enforced_on_the_s3_port() {
         "the source side of a copy is in scope too"
     );
     assert_eq!(rw.put("/other/x.txt", b"x").code(), "AccessDenied");
+    // Buckets belong to the user behind the key: another key of the same user owns them too.
+    assert_eq!(rw.put("/shared", b"").code(), "BucketAlreadyExists", "root's bucket");
+    let (k1, s1) = mint(&admin, &["fresh-bucket"], "read-write");
+    let (k2, s2) = mint(&admin, &["fresh-bucket"], "read-write");
+    let (mut c1, mut c2) = (Client::new(srv.addr, &k1, &s1), Client::new(srv.addr, &k2, &s2));
+    within(Duration::from_secs(1), || c2.get("/").status == 200);
+    assert_eq!(c1.put("/fresh-bucket", b"").status, 200);
+    assert_eq!(
+        c2.put("/fresh-bucket", b"").status,
+        200,
+        "the same owner: us-east-1 answers 200"
+    );
+    assert_eq!(root.put("/fresh-bucket", b"").code(), "BucketAlreadyExists");
+    let me = admin.call("GET", "/api/me", None).json();
+    let listed = c2.get("/").text();
+    assert_eq!(common::xml_one(&listed, "ID").as_deref(), me["id"].as_str(), "{listed}");
 
     // Disabled: refused within a second.
     let path = format!("/api/me/s3-credentials/{rw_ak}");

@@ -67,8 +67,8 @@ pub async fn list_buckets(ctx: &Ctx<'_>, io: &mut ClientIo) -> Result<(), ProxyE
         _ => None,
     };
     let owner = xml::Owner {
-        id: &ctx.who.access_key,
-        display_name: &ctx.who.access_key,
+        id: ctx.who.owner(),
+        display_name: ctx.who.owner(),
     };
     send_xml(
         ctx,
@@ -110,7 +110,7 @@ pub async fn create_bucket(
         }
     };
     let store = &ctx.core.shared.store;
-    match store.create_bucket(bucket, &ctx.who.access_key).await {
+    match store.create_bucket(bucket, ctx.who.owner()).await {
         Ok(()) if object_lock => {
             // A bucket with object lock has versioning enabled from the start; should either
             // change fail, the bucket goes again rather than stay without the lock asked for.
@@ -130,7 +130,7 @@ pub async fn create_bucket(
         Ok(()) => {}
         Err(s3o_store::StoreError::BucketAlreadyExists(_)) => {
             let owner = store.bucket(bucket).await?.map(|b| b.owner).unwrap_or_default();
-            if owner != ctx.who.access_key {
+            if owner != ctx.who.owner() {
                 return Err(ProxyError::BucketAlreadyExists);
             }
             // us-east-1 answers a repeated CreateBucket by the owner with 200 (and changes

@@ -81,8 +81,8 @@ pub async fn list_objects(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, v2: bo
         page = s3o_store::ListPage::default();
     }
     let owner = Owner {
-        id: &ctx.who.access_key,
-        display_name: &ctx.who.access_key,
+        id: ctx.who.owner(),
+        display_name: ctx.who.owner(),
     };
     if v2 {
         let fetch_owner = get("fetch-owner").is_some_and(|v| v.eq_ignore_ascii_case("true"));

@@ -314,6 +314,7 @@ fn anonymous(
         create_buckets: false,
         bypass_governance: false,
         expires_ms: None,
+        owner_id: None,
     }))
 }
 

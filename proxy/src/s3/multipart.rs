@@ -127,7 +127,7 @@ pub async fn create(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -
         physical_key: physical_key_for(bucket, key, version),
         version,
         initiated_ms: crate::clock::unix_ms(),
-        owner: ctx.who.access_key.clone(),
+        owner: ctx.who.owner().to_owned(),
         meta,
         checksum_algorithm,
         checksum_type,

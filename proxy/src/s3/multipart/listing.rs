@@ -172,8 +172,8 @@ pub async fn list_uploads(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) -> Res
         last.map(|u| u.key.as_str())
     };
     let owner = xml::Owner {
-        id: &ctx.who.access_key,
-        display_name: &ctx.who.access_key,
+        id: ctx.who.owner(),
+        display_name: ctx.who.owner(),
     };
     send_xml(
         ctx,
