@@ -408,6 +408,29 @@ struct Reset {
     new_password: String,
 }
 
+/// Applies `change` to user `id` if it is still at the revision read, then audits `action`;
+/// the refusal to send instead: 404 for a missing user, 409 when it changed meanwhile.
+async fn change_user(
+    req: &Request,
+    access: &Access,
+    caller: &Caller,
+    (id, action): (&str, &str),
+    change: impl FnOnce(&mut User) -> Result<(), Error>,
+) -> Result<Result<(), Response>, Error> {
+    let Some((mut user, revision)) = get::<User>(&access.store, USERS, id).await? else {
+        return Ok(Err(user_not_found()));
+    };
+    change(&mut user)?;
+    let write = DocWrite::replace(USERS, id, revision, encode(&user)?);
+    if !records::apply(&access.store, vec![write]).await? {
+        return Ok(Err(api_error(409, "conflict", "the user changed meanwhile; try again")));
+    }
+    let mut e = event(req, access, &caller.user.id, action);
+    e.detail = json!({ "target": id }).to_string();
+    access.audit.record(e);
+    Ok(Ok(()))
+}
+
 async fn reset(req: &Request, access: &Access, caller: &Caller, id: &str) -> Result<Response, Error> {
     let form: Reset = match body(req) {
         Ok(f) => f,
@@ -416,45 +439,28 @@ async fn reset(req: &Request, access: &Access, caller: &Caller, id: &str) -> Res
     if let Err(r) = check_policy(access, &form.new_password) {
         return Ok(r);
     }
-    let Some((mut user, revision)) = get::<User>(&access.store, USERS, id).await? else {
-        return Ok(user_not_found());
-    };
     let own = id == caller.user.id;
-    user.password_hash = Some(hash_password(&form.new_password)?);
-    user.must_change_pw = !own;
-    user.failed_attempts = 0;
-    user.locked_until_ms = None;
-    if !records::apply(
-        &access.store,
-        vec![DocWrite::replace(USERS, id, revision, encode(&user)?)],
-    )
-    .await?
-    {
-        return Ok(api_error(409, "conflict", "the user changed meanwhile; try again"));
+    let changed = change_user(req, access, caller, (id, "user.reset_password"), |user| {
+        user.password_hash = Some(hash_password(&form.new_password)?);
+        user.must_change_pw = !own;
+        user.failed_attempts = 0;
+        user.locked_until_ms = None;
+        Ok(())
+    })
+    .await?;
+    if let Err(r) = changed {
+        return Ok(r);
     }
     session::end_all(access, id, own.then_some(caller.digest.as_str())).await?;
-    let mut e = event(req, access, &caller.user.id, "user.reset_password");
-    e.detail = json!({ "target": id }).to_string();
-    access.audit.record(e);
     Ok(Response::json(200, &json!({ "status": "ok" })))
 }
 
 async fn unlock(req: &Request, access: &Access, caller: &Caller, id: &str) -> Result<Response, Error> {
-    let Some((mut user, revision)) = get::<User>(&access.store, USERS, id).await? else {
-        return Ok(user_not_found());
-    };
-    user.failed_attempts = 0;
-    user.locked_until_ms = None;
-    if !records::apply(
-        &access.store,
-        vec![DocWrite::replace(USERS, id, revision, encode(&user)?)],
-    )
-    .await?
-    {
-        return Ok(api_error(409, "conflict", "the user changed meanwhile; try again"));
-    }
-    let mut e = event(req, access, &caller.user.id, "user.unlock");
-    e.detail = json!({ "target": id }).to_string();
-    access.audit.record(e);
-    Ok(Response::json(200, &json!({ "status": "ok" })))
+    let changed = change_user(req, access, caller, (id, "user.unlock"), |user| {
+        user.failed_attempts = 0;
+        user.locked_until_ms = None;
+        Ok(())
+    })
+    .await?;
+    Ok(changed.map_or_else(|r| r, |()| Response::json(200, &json!({ "status": "ok" }))))
 }
