@@ -166,7 +166,8 @@ pub fn run(cfg: &Config, command: &AdminCommand, json: bool) -> Result<String, S
     );
     let raw = exchange(addr, admin.tls_cert_file.as_deref(), request.as_bytes())
         .map_err(|e| format!("admin port {addr}: {e}"))?;
-    let (status, body) = parse_response(&raw).ok_or_else(|| format!("admin port {addr}: malformed response"))?;
+    let (status, body) =
+        crate::oidc_client::parse_response(&raw).ok_or_else(|| format!("admin port {addr}: malformed response"))?;
     let value: Value = serde_json::from_slice(&body)
         .map_err(|e| format!("admin port {addr}: answered {status} with a body that is not JSON: {e}"))?;
     if status >= 400 {
@@ -235,24 +236,6 @@ fn tls_client(
     let conn =
         rustls::ClientConnection::new(Arc::new(config), ServerName::IpAddress(ip.into())).map_err(|e| e.to_string())?;
     Ok(rustls::StreamOwned::new(conn, tcp))
-}
-
-/// The status and body of a raw HTTP/1.1 response.
-fn parse_response(raw: &[u8]) -> Option<(u16, Vec<u8>)> {
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = std::str::from_utf8(&raw[..end]).ok()?;
-    let status = head.split(' ').nth(1)?.parse().ok()?;
-    let mut body = raw[end + 4..].to_vec();
-    let len = head.lines().find_map(|l| {
-        let (n, v) = l.split_once(':')?;
-        n.trim()
-            .eq_ignore_ascii_case("content-length")
-            .then(|| v.trim().parse::<usize>().ok())?
-    });
-    if let Some(len) = len {
-        body.truncate(len);
-    }
-    Some((status, body))
 }
 
 /// `%XX`-encodes everything but unreserved characters and `/`.
@@ -474,7 +457,7 @@ mod tests {
     #[test]
     fn responses_and_requests_are_framed() {
         let raw = b"HTTP/1.1 200 OK\r\ncontent-length: 17\r\n\r\n{\"level\":\"info\"}\nextra";
-        let (status, body) = parse_response(raw).unwrap();
+        let (status, body) = crate::oidc_client::parse_response(raw).unwrap();
         assert_eq!((status, body.as_slice()), (200, &b"{\"level\":\"info\"}\n"[..]));
         let (m, path, body) = AdminCommand::ObjectLocations("b/a key".into()).request();
         assert_eq!(

@@ -270,8 +270,9 @@ fn read_all(s: &mut impl Read, out: &mut Vec<u8>) -> std::io::Result<()> {
     }
 }
 
-/// The status and body of a response (`Content-Length` or chunked).
-fn parse_response(raw: &[u8]) -> Option<(u16, Vec<u8>)> {
+/// The status and body of a whole HTTP/1.1 response read to the end (`Content-Length` or
+/// chunked); also the admin CLI's.
+pub(crate) fn parse_response(raw: &[u8]) -> Option<(u16, Vec<u8>)> {
     let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = std::str::from_utf8(&raw[..end]).ok()?;
     let status = head.split(' ').nth(1)?.parse().ok()?;

@@ -286,38 +286,38 @@ pub async fn get<T: DeserializeOwned>(store: &Store, collection: &str, id: &str)
     }
 }
 
-/// Every record of a collection under `prefix` (paged through), with revisions.
-pub async fn all<T: DeserializeOwned>(store: &Store, collection: &str, prefix: &str) -> Result<Vec<(T, u64)>, Error> {
-    let mut out = Vec::new();
+/// Every document of a collection under `prefix`, paged through the store.
+async fn every_doc(store: &Store, collection: &str, prefix: &str) -> Result<Vec<Doc>, Error> {
+    let mut out: Vec<Doc> = Vec::new();
     let mut query = s3o_store::DocQuery::all(collection);
     query.prefix = prefix.to_owned();
     loop {
         let page = store.docs(&query).await.map_err(store_err)?;
         let full = page.len() >= query.page_size();
-        for doc in &page {
-            out.push((decode(doc)?, doc.revision));
-        }
-        match page.last() {
+        out.extend(page);
+        match out.last() {
             Some(last) if full => query.after = Some(last.id.clone()),
             _ => return Ok(out),
         }
     }
 }
 
+/// Every record of a collection under `prefix` (paged through), with revisions.
+pub async fn all<T: DeserializeOwned>(store: &Store, collection: &str, prefix: &str) -> Result<Vec<(T, u64)>, Error> {
+    every_doc(store, collection, prefix)
+        .await?
+        .iter()
+        .map(|doc| Ok((decode(doc)?, doc.revision)))
+        .collect()
+}
+
 /// The ids of a collection under `prefix` (paged through).
 pub async fn ids(store: &Store, collection: &str, prefix: &str) -> Result<Vec<String>, Error> {
-    let mut out = Vec::new();
-    let mut query = s3o_store::DocQuery::all(collection);
-    query.prefix = prefix.to_owned();
-    loop {
-        let page = store.docs(&query).await.map_err(store_err)?;
-        let full = page.len() >= query.page_size();
-        out.extend(page.iter().map(|d| d.id.clone()));
-        match page.last() {
-            Some(last) if full => query.after = Some(last.id.clone()),
-            _ => return Ok(out),
-        }
-    }
+    Ok(every_doc(store, collection, prefix)
+        .await?
+        .into_iter()
+        .map(|d| d.id)
+        .collect())
 }
 
 /// Applies a batch; a failed expectation is `Ok(false)`.

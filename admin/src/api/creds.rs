@@ -97,6 +97,35 @@ fn config_managed(access: &Access, akid: &str) -> Option<Response> {
     })
 }
 
+/// 409 for a record that changed between its read and its write.
+fn changed_meanwhile() -> Response {
+    api_error(409, "conflict", "the credential changed meanwhile; try again")
+}
+
+/// After a committed credential or binding change: this instance reloads at once (the others
+/// see the guard move), and `action` on `(backend, bucket)` is audited with `detail`, marked
+/// `"self": true` for a self-service change.
+fn changed(
+    req: &Request,
+    access: &Access,
+    caller: &Caller,
+    (action, backend, bucket): (&str, &str, &str),
+    detail: Option<serde_json::Value>,
+    own: bool,
+) {
+    (access.on_s3_change)();
+    let mut e = event(req, access, &caller.user.id, action);
+    e.backend = backend.to_owned();
+    e.bucket = bucket.to_owned();
+    if let Some(mut d) = detail {
+        if own {
+            d["self"] = json!(true);
+        }
+        e.detail = d.to_string();
+    }
+    access.audit.record(e);
+}
+
 fn no_content() -> Response {
     Response {
         status: 204,
@@ -209,15 +238,15 @@ async fn create(req: &Request, access: &Access, caller: &Caller, own: bool) -> R
     if !records::apply(&access.store, writes).await? {
         return Ok(api_error(409, "conflict", "access key collision; try again"));
     }
-    (access.on_s3_change)();
-    let mut e = event(req, access, &caller.user.id, "s3_credential.create");
-    e.backend = cred.backend_id.clone();
-    let mut detail = json!({ "access_key": access_key, "buckets": cred.buckets, "description": cred.description });
-    if own {
-        detail["self"] = json!(true);
-    }
-    e.detail = detail.to_string();
-    access.audit.record(e);
+    let detail = json!({ "access_key": access_key, "buckets": cred.buckets, "description": cred.description });
+    changed(
+        req,
+        access,
+        caller,
+        ("s3_credential.create", &cred.backend_id, ""),
+        Some(detail),
+        own,
+    );
     Ok(Response::json(201, &cred_view(&cred, Some(&secret), None)))
 }
 
@@ -272,22 +301,17 @@ async fn patch(req: &Request, access: &Access, caller: &Caller, akid: &str, own:
     cred.updated_by = Some(caller.user.id.clone());
     let writes = vec![DocWrite::replace(CREDS, akid, revision, encode(&cred)?), bump_s3()];
     if !records::apply(&access.store, writes).await? {
-        return Ok(api_error(
-            409,
-            "conflict",
-            "the credential changed meanwhile; try again",
-        ));
+        return Ok(changed_meanwhile());
     }
-    (access.on_s3_change)();
-    let mut e = event(req, access, &caller.user.id, "s3_credential.update");
-    e.backend = cred.backend_id.clone();
-    e.detail = if own {
-        json!({ "access_key": akid, "self": true, "enabled": cred.enabled })
-    } else {
-        json!({ "access_key": akid, "enabled": cred.enabled })
-    }
-    .to_string();
-    access.audit.record(e);
+    let detail = json!({ "access_key": akid, "enabled": cred.enabled });
+    changed(
+        req,
+        access,
+        caller,
+        ("s3_credential.update", &cred.backend_id, ""),
+        Some(detail),
+        own,
+    );
     Ok(Response::json(200, &cred_view(&cred, None, None)))
 }
 
@@ -307,22 +331,17 @@ async fn delete(req: &Request, access: &Access, caller: &Caller, akid: &str, own
         writes.push(DocWrite::delete(CREDS_BY_USER, &format!("{o}/{akid}"), Expect::Any));
     }
     if !records::apply(&access.store, writes).await? {
-        return Ok(api_error(
-            409,
-            "conflict",
-            "the credential changed meanwhile; try again",
-        ));
+        return Ok(changed_meanwhile());
     }
-    (access.on_s3_change)();
-    let mut e = event(req, access, &caller.user.id, "s3_credential.delete");
-    e.backend = cred.backend_id.clone();
-    e.detail = if own {
-        json!({ "access_key": akid, "self": true })
-    } else {
-        json!({ "access_key": akid })
-    }
-    .to_string();
-    access.audit.record(e);
+    let detail = json!({ "access_key": akid });
+    changed(
+        req,
+        access,
+        caller,
+        ("s3_credential.delete", &cred.backend_id, ""),
+        Some(detail),
+        own,
+    );
     Ok(no_content())
 }
 
@@ -452,12 +471,13 @@ async fn upsert(req: &Request, access: &Access, caller: &Caller) -> Result<Respo
         vec![DocWrite::put(ANON, &id, encode(&binding)?), bump_s3()],
     )
     .await?;
-    (access.on_s3_change)();
-    let mut e = event(req, access, &caller.user.id, "s3_anonymous.upsert");
-    e.backend = binding.backend_id.clone();
-    e.bucket = binding.bucket.clone();
-    e.detail = json!({ "mode": binding.mode, "per_source_ip_rps": rps }).to_string();
-    access.audit.record(e);
+    let detail = json!({ "mode": binding.mode, "per_source_ip_rps": rps });
+    let target = (
+        "s3_anonymous.upsert",
+        binding.backend_id.as_str(),
+        binding.bucket.as_str(),
+    );
+    changed(req, access, caller, target, Some(detail), false);
     Ok(Response::json(200, &binding_view(&binding, None)))
 }
 
@@ -467,11 +487,7 @@ async fn remove(req: &Request, access: &Access, caller: &Caller, bid: &str, buck
     if !records::apply(&access.store, writes).await? {
         return Ok(api_error(404, "not_found", "binding not found"));
     }
-    (access.on_s3_change)();
-    let mut e = event(req, access, &caller.user.id, "s3_anonymous.delete");
-    e.backend = bid.to_owned();
-    e.bucket = bucket.to_owned();
-    access.audit.record(e);
+    changed(req, access, caller, ("s3_anonymous.delete", bid, bucket), None, false);
     Ok(no_content())
 }
 

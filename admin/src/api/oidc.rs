@@ -124,10 +124,7 @@ async fn finish(req: &Request, access: &Access, oidc: &Oidc) -> Result<Vec<Strin
         return Err(Failure::Denied("no login in progress (cookies missing)".into()));
     };
     let state = param("state").unwrap_or_default();
-    if state.len() != want_state.len()
-        || ring::digest::digest(&ring::digest::SHA256, state.as_bytes()).as_ref()
-            != ring::digest::digest(&ring::digest::SHA256, want_state.as_bytes()).as_ref()
-    {
+    if !session::constant_time_eq(state.as_bytes(), want_state.as_bytes()) {
         return Err(Failure::Denied("state mismatch".into()));
     }
     let code = param("code")

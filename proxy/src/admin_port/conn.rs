@@ -115,16 +115,14 @@ async fn serve_one(svc: &AdminService, conn: &mut Conn, head: &RequestHead, keep
             return Ok(false);
         }
     };
-    if req.path == "/readyz" || s3o_admin::api::api_route(&req.method, &req.path).is_some() {
+    let api = s3o_admin::api::api_route(&req.method, &req.path);
+    if req.path == "/readyz" || api.is_some() {
         // The seed-003 API: buffered JSON bodies only.
         let Some(body) = read_or_refuse(conn, kind, head_only).await? else {
             return Ok(false);
         };
         req.body = body;
-        let csv = matches!(
-            s3o_admin::api::api_route(&req.method, &req.path),
-            Some(Ok(s3o_admin::api::ApiRoute::AuditCsv))
-        );
+        let csv = matches!(api, Some(Ok(s3o_admin::api::ApiRoute::AuditCsv)));
         if let (true, Some(access)) = (csv, svc.access.as_deref()) {
             return stream_audit_csv(conn, &req, access, keep).await;
         }
