@@ -311,21 +311,25 @@ pub enum DenyReason {
     Manage,
     /// The credential expired.
     Expired,
-    /// An unsigned request that no anonymous binding allows.
+    /// An unsigned request that neither an anonymous binding nor a public ACL allows.
     Anonymous,
     /// An anonymous client over its binding's rate.
     AnonymousRate,
+    /// The bucket's or object's ACL (or its ownership, or its public access block) does not
+    /// grant the caller what the operation needs.
+    Acl,
 }
 
 impl DenyReason {
     /// Every reason, in the order of [`Denials`].
-    pub const ALL: [DenyReason; 6] = [
+    pub const ALL: [DenyReason; 7] = [
         DenyReason::Scope,
         DenyReason::ReadOnly,
         DenyReason::Manage,
         DenyReason::Expired,
         DenyReason::Anonymous,
         DenyReason::AnonymousRate,
+        DenyReason::Acl,
     ];
 
     /// The metric label.
@@ -337,13 +341,14 @@ impl DenyReason {
             DenyReason::Expired => "expired",
             DenyReason::Anonymous => "anonymous",
             DenyReason::AnonymousRate => "anonymous_rate",
+            DenyReason::Acl => "acl",
         }
     }
 }
 
 /// Denials counted per reason.
 #[derive(Debug, Default)]
-pub struct Denials([AtomicU64; 6]);
+pub struct Denials([AtomicU64; 7]);
 
 impl Denials {
     /// Counts one denial.

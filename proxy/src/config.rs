@@ -428,10 +428,19 @@ pub struct CredentialConfig {
     /// A store-managed credential's end (ms since the epoch); never set from the file.
     #[serde(skip)]
     pub expires_ms: Option<u64>,
-    /// The user a store-managed credential belongs to; never set from the file.
-    #[serde(skip)]
+    /// The account this key acts for (its canonical id in ACLs and listings; keys with one
+    /// owner share their buckets): from the file's `owner`, the user behind a store-managed key,
+    /// else the access key itself.
+    #[serde(default, rename = "owner")]
     pub owner_id: Option<String>,
+    /// An unsigned request's identity (an anonymous binding or public ACLs); never from the file.
+    #[serde(skip)]
+    pub unsigned: bool,
 }
+
+/// The owner of the buckets declared in the config file: the operator, for whom every key with
+/// the bucket in its scope acts (ACLs restrict no such key there).
+pub const CONFIG_OWNER: &str = "config";
 
 fn all_buckets() -> Vec<String> {
     vec!["*".into()]
@@ -622,6 +631,14 @@ impl Config {
                     "credential '{}': an access key cannot contain '/'",
                     c.access_key
                 ));
+            }
+            if let Some(o) = &c.owner_id {
+                if o.trim().is_empty() || o == CONFIG_OWNER || o.len() > 128 {
+                    return bad(format!(
+                        "credential '{}': owner must be 1 to 128 characters and not '{CONFIG_OWNER}'",
+                        c.access_key
+                    ));
+                }
             }
         }
         self.server.check_tls_and_domains().map_err(ConfigError::Invalid)?;

@@ -127,6 +127,23 @@ pub enum ProxyError {
     /// GetObjectLockConfiguration on a bucket without it.
     #[error("Object Lock configuration does not exist for this bucket")]
     NoSuchObjectLockConfiguration,
+    /// GetBucketOwnershipControls on a bucket without them.
+    #[error("The bucket ownership controls were not found")]
+    NoSuchOwnershipControls,
+    /// GetPublicAccessBlock on a bucket without one.
+    #[error("The public access block configuration was not found")]
+    NoSuchPublicAccessBlock,
+    /// An ACL on a bucket whose ownership controls disable ACLs.
+    #[error("The bucket does not allow ACLs")]
+    AccessControlListNotSupported,
+    /// Ownership controls that disable ACLs on a bucket whose ACL grants to others.
+    #[error(
+        "Bucket ownership controls BucketOwnerEnforced cannot be set while the bucket ACL grants access to others"
+    )]
+    InvalidBucketAclWithObjectOwnership,
+    /// A grant to an email address no user has.
+    #[error("The e-mail address you provided does not match any account on record")]
+    UnresolvableGrantByEmailAddress,
     /// DeleteBucket on a bucket with objects.
     #[error("The bucket you tried to delete is not empty")]
     BucketNotEmpty,
@@ -278,6 +295,11 @@ impl ProxyError {
             ProxyError::ObjectLocked => "AccessDenied",
             ProxyError::InvalidRetentionPeriod => "InvalidRetentionPeriod",
             ProxyError::NoSuchObjectLockConfiguration => "ObjectLockConfigurationNotFoundError",
+            ProxyError::NoSuchOwnershipControls => "OwnershipControlsNotFoundError",
+            ProxyError::NoSuchPublicAccessBlock => "NoSuchPublicAccessBlockConfiguration",
+            ProxyError::AccessControlListNotSupported => "AccessControlListNotSupported",
+            ProxyError::InvalidBucketAclWithObjectOwnership => "InvalidBucketAclWithObjectOwnership",
+            ProxyError::UnresolvableGrantByEmailAddress => "UnresolvableGrantByEmailAddress",
             ProxyError::BucketNotEmpty => "BucketNotEmpty",
             ProxyError::BucketAlreadyExists => "BucketAlreadyExists",
             ProxyError::BucketAlreadyOwnedByYou => "BucketAlreadyOwnedByYou",
@@ -324,7 +346,12 @@ impl ProxyError {
             | ProxyError::NoSuchUpload
             | ProxyError::NoSuchVersion
             | ProxyError::NoSuchObjectLockConfiguration
+            | ProxyError::NoSuchOwnershipControls
+            | ProxyError::NoSuchPublicAccessBlock
             | ProxyError::DeleteMarker { named: false, .. } => 404,
+            ProxyError::AccessControlListNotSupported
+            | ProxyError::InvalidBucketAclWithObjectOwnership
+            | ProxyError::UnresolvableGrantByEmailAddress => 400,
             ProxyError::DeleteMarker { named: true, .. } => 405,
             ProxyError::InvalidBucketState(_) => 409,
             ProxyError::ObjectLocked => 403,

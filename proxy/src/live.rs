@@ -118,6 +118,7 @@ impl StoreAccess {
                     bypass_governance: false,
                     expires_ms: c.expires_ms,
                     owner_id: c.user_id.clone(),
+                    unsigned: false,
                 };
                 (c.access_key.clone(), Arc::new(cred))
             })

@@ -24,6 +24,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
+use s3o_store::acl::{Grant, Ownership, PublicAccessBlock};
 use s3o_store::{physical_key_for, BucketMeta, ObjectLock, ObjectMeta, Versioning};
 
 use crate::backend::{BodySource, PhysicalMeta};
@@ -78,6 +79,15 @@ pub struct BucketRecord {
     /// Its object lock configuration, when enabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_lock: Option<ObjectLock>,
+    /// Its ACL's grants, when not the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grants: Option<Vec<Grant>>,
+    /// Its object ownership controls, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ownership: Option<Ownership>,
+    /// Its public access block, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_access_block: Option<PublicAccessBlock>,
 }
 
 impl BucketRecord {
@@ -89,6 +99,9 @@ impl BucketRecord {
             owner: meta.owner.clone(),
             versioning: meta.versioning,
             object_lock: meta.object_lock,
+            grants: meta.grants.clone(),
+            ownership: meta.ownership,
+            public_access_block: meta.public_access_block,
         }
     }
 
@@ -100,6 +113,9 @@ impl BucketRecord {
             owner: self.owner.clone(),
             versioning: self.versioning,
             object_lock: self.object_lock,
+            grants: self.grants.clone(),
+            ownership: self.ownership,
+            public_access_block: self.public_access_block,
             ..BucketMeta::default()
         }
     }

@@ -63,6 +63,9 @@ pub struct Shared {
     pub denials: crate::access::Denials,
     /// Anonymous requests per address and bucket.
     pub anonymous_limits: crate::access::AnonymousLimits,
+    /// Bumped whenever this instance changes a bucket's owner or access settings, so every
+    /// core drops the bucket records it keeps for ACL checks.
+    pub bucket_changes: AtomicU64,
 }
 
 impl Shared {
@@ -82,6 +85,7 @@ impl Shared {
             access_changed: AtomicBool::new(false),
             denials: Default::default(),
             anonymous_limits: Default::default(),
+            bucket_changes: AtomicU64::new(0),
             live: Live::new(&cfg),
             cfg,
             store,
@@ -123,7 +127,7 @@ pub(crate) fn prepare(cfg: &Config, store: &Store, fresh: &[&crate::config::Back
     for b in &cfg.buckets {
         // Startup and reloads run on the main thread: waiting here blocks no core.
         if s3o_store::block_on(store.bucket(&b.name))?.is_none() {
-            match s3o_store::block_on(store.create_bucket(&b.name, "config")) {
+            match s3o_store::block_on(store.create_bucket(&b.name, crate::config::CONFIG_OWNER)) {
                 Ok(()) | Err(s3o_store::StoreError::BucketAlreadyExists(_)) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -160,6 +164,8 @@ pub struct Core {
     live: RefCell<CoreLive>,
     /// Where this core counts each operation.
     op_slots: RefCell<OpSlots>,
+    /// Bucket records for ACL checks.
+    pub views: crate::s3::permit::ViewCache,
 }
 
 impl Core {
@@ -179,6 +185,7 @@ impl Core {
             metrics,
             live: RefCell::new(CoreLive { snap, backends }),
             op_slots: RefCell::default(),
+            views: Default::default(),
         })
     }
 

@@ -308,6 +308,16 @@ fn policy_refusals_expired_condition_coverage_anonymous_and_read_only() {
     let anonymous = fields(&[("key", "up/p")]);
     let r = post(&mut c, "data", &form(&anonymous, b"x", &[]));
     assert_eq!((r.status, r.code().as_str()), (403, "AccessDenied"));
+    // A bucket everyone may write takes an unsigned form, its `acl` field applied.
+    let r = c.send("PUT", "/other", "acl", &[("x-amz-acl", "public-read-write")], b"");
+    assert_eq!(r.status, 200);
+    let open = fields(&[("key", "up/anon"), ("acl", "public-read")]);
+    let r = post(&mut c, "other", &form(&open, b"anon", &[]));
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert!(c
+        .send("GET", "/other/up/anon", "acl", &[], b"")
+        .text()
+        .contains("AllUsers"));
     let p = policy(
         &format!(
             r#"{{"bucket": "data"}}, ["starts-with", "$key", ""], {}"#,

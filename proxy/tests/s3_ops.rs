@@ -398,9 +398,9 @@ fn crc32c(data: &[u8]) -> u32 {
 fn not_implemented_operations_say_so() {
     let srv = TestServer::start();
     let mut c = srv.client();
-    let r = c.send("PUT", "/data/k", "acl", &[], b"");
+    let r = c.send("PUT", "/data", "policy", &[], b"{}");
     assert_eq!((r.status, r.code().as_str()), (501, "NotImplemented"));
-    assert!(r.text().contains("PutObjectAcl"), "{}", r.text());
+    assert!(r.text().contains("PutBucketPolicy"), "{}", r.text());
     let r = c.send("POST", "/data/k", "restore", &[], b"");
     assert_eq!((r.status, r.code().as_str()), (501, "NotImplemented"));
     let r = c.send("GET", "/data", "cors", &[], b"");

@@ -25,6 +25,7 @@
 //! collections ([`docs`]): opaque values with revisions, written in atomic conditional batches.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod acl;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 pub mod docs;

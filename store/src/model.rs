@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::acl::{Acl, Grant, Ownership, PublicAccessBlock};
 use crate::versions::{ObjectLock, Retention, Versioning};
 
 /// Keys per page when a caller does not say; S3's default and maximum for ListObjects.
@@ -33,6 +34,22 @@ pub struct BucketMeta {
     /// Its object lock configuration, when object lock is enabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_lock: Option<ObjectLock>,
+    /// Its ACL's grants, when not the default (the owner's full control).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grants: Option<Vec<Grant>>,
+    /// Its object ownership controls, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ownership: Option<Ownership>,
+    /// Its public access block, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_access_block: Option<PublicAccessBlock>,
+}
+
+impl BucketMeta {
+    /// The bucket's ACL.
+    pub fn acl(&self) -> Acl {
+        Acl::of(&self.owner, self.grants.as_deref())
+    }
 }
 
 fn is_unversioned(v: &Versioning) -> bool {
@@ -41,6 +58,19 @@ fn is_unversioned(v: &Versioning) -> bool {
 
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+impl ObjectMeta {
+    /// The version's owner: its writer, or the bucket's owner `bucket_owner` when it was written
+    /// by them (or before objects had owners).
+    pub fn owner_or<'a>(&'a self, bucket_owner: &'a str) -> &'a str {
+        self.owner.as_deref().unwrap_or(bucket_owner)
+    }
+
+    /// The version's ACL, in a bucket owned by `bucket_owner`.
+    pub fn acl(&self, bucket_owner: &str) -> Acl {
+        Acl::of(self.owner_or(bucket_owner), self.grants.as_deref())
+    }
 }
 
 /// Where one copy of an object's bytes lives.
@@ -118,6 +148,12 @@ pub struct ObjectMeta {
     /// [`Engine::due_replication`](crate::Engine::due_replication)).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub copies_wanted: u32,
+    /// The canonical id of the version's owner (its writer) when not the bucket's owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Its ACL's grants, when not the default (the owner's full control).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grants: Option<Vec<Grant>>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -327,7 +363,7 @@ impl Default for ListQuery {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListPage {
     /// Keys in order with what a listing shows of their current version (size, ETag,
-    /// last-modified, version); the other fields are left at their defaults.
+    /// last-modified, version, owner); the other fields are left at their defaults.
     pub objects: Vec<(String, ObjectMeta)>,
     /// Common prefixes in order, each ending with the delimiter.
     pub common_prefixes: Vec<String>,

@@ -74,6 +74,12 @@ pub enum BucketChange {
     /// Enables object lock, or replaces its configuration (`InvalidBucketState` unless versioning
     /// is enabled).
     ObjectLock(ObjectLock),
+    /// Replaces its ACL's grants (`None`: the default, the owner's full control).
+    Grants(Option<Vec<crate::acl::Grant>>),
+    /// Sets or removes its object ownership controls.
+    Ownership(Option<crate::acl::Ownership>),
+    /// Sets or removes its public access block.
+    PublicAccessBlock(Option<crate::acl::PublicAccessBlock>),
 }
 
 impl Versioning {
@@ -110,6 +116,9 @@ impl BucketChange {
                 return refuse("object lock needs versioning enabled");
             }
             BucketChange::ObjectLock(lock) => bucket.object_lock = Some(*lock),
+            BucketChange::Grants(grants) => bucket.grants.clone_from(grants),
+            BucketChange::Ownership(o) => bucket.ownership = *o,
+            BucketChange::PublicAccessBlock(b) => bucket.public_access_block = *b,
         }
         Ok(())
     }
@@ -260,6 +269,7 @@ pub(crate) fn change_version(
             meta.retention = *retention;
         }
         VersionChange::LegalHold(on) => meta.legal_hold = *on,
+        VersionChange::Grants(grants) => meta.grants.clone_from(grants),
     }
     Ok(())
 }
@@ -280,6 +290,8 @@ pub enum VersionChange {
     },
     /// Sets or clears its legal hold; the bucket must have object lock.
     LegalHold(bool),
+    /// Replaces its ACL's grants (`None`: the default, the owner's full control).
+    Grants(Option<Vec<crate::acl::Grant>>),
 }
 
 /// What a delete without a version id did.

@@ -450,6 +450,21 @@ async fn upsert(req: &Request, access: &Access, caller: &Caller) -> Result<Respo
         Some(n) if n < 0 => return Ok(invalid("per_source_ip_rps must be non-negative")),
         Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
     };
+    // A bucket whose public access block refuses public policies takes no new binding.
+    let blocked = access
+        .store
+        .bucket(&form.bucket)
+        .await
+        .map_err(records::store_err)?
+        .and_then(|b| b.public_access_block)
+        .is_some_and(|p| p.block_public_policy);
+    if blocked {
+        return Ok(api_error(
+            409,
+            "public_access_blocked",
+            "the bucket's public access block refuses public access (BlockPublicPolicy)",
+        ));
+    }
     let id = format!("{}/{}", form.backend_id, form.bucket);
     let binding = match get::<Binding>(&access.store, ANON, &id).await? {
         Some((mut old, _)) => {

@@ -42,6 +42,16 @@ impl Endpoint {
             Endpoint::PutObjectRetention { .. } => "PutObjectRetention",
             Endpoint::GetObjectLegalHold { .. } => "GetObjectLegalHold",
             Endpoint::PutObjectLegalHold { .. } => "PutObjectLegalHold",
+            Endpoint::GetBucketAcl { .. } => "GetBucketAcl",
+            Endpoint::PutBucketAcl { .. } => "PutBucketAcl",
+            Endpoint::GetObjectAcl { .. } => "GetObjectAcl",
+            Endpoint::PutObjectAcl { .. } => "PutObjectAcl",
+            Endpoint::GetBucketOwnershipControls { .. } => "GetBucketOwnershipControls",
+            Endpoint::PutBucketOwnershipControls { .. } => "PutBucketOwnershipControls",
+            Endpoint::DeleteBucketOwnershipControls { .. } => "DeleteBucketOwnershipControls",
+            Endpoint::GetPublicAccessBlock { .. } => "GetPublicAccessBlock",
+            Endpoint::PutPublicAccessBlock { .. } => "PutPublicAccessBlock",
+            Endpoint::DeletePublicAccessBlock { .. } => "DeletePublicAccessBlock",
             Endpoint::NotImplemented { operation } => operation,
         }
     }
@@ -82,7 +92,17 @@ impl Endpoint {
             | Endpoint::GetObjectRetention { bucket, .. }
             | Endpoint::PutObjectRetention { bucket, .. }
             | Endpoint::GetObjectLegalHold { bucket, .. }
-            | Endpoint::PutObjectLegalHold { bucket, .. } => Some(bucket),
+            | Endpoint::PutObjectLegalHold { bucket, .. }
+            | Endpoint::GetBucketAcl { bucket }
+            | Endpoint::PutBucketAcl { bucket }
+            | Endpoint::GetObjectAcl { bucket, .. }
+            | Endpoint::PutObjectAcl { bucket, .. }
+            | Endpoint::GetBucketOwnershipControls { bucket }
+            | Endpoint::PutBucketOwnershipControls { bucket }
+            | Endpoint::DeleteBucketOwnershipControls { bucket }
+            | Endpoint::GetPublicAccessBlock { bucket }
+            | Endpoint::PutPublicAccessBlock { bucket }
+            | Endpoint::DeletePublicAccessBlock { bucket } => Some(bucket),
         }
     }
 
@@ -99,7 +119,9 @@ impl Endpoint {
             | Endpoint::GetObjectRetention { version, .. }
             | Endpoint::PutObjectRetention { version, .. }
             | Endpoint::GetObjectLegalHold { version, .. }
-            | Endpoint::PutObjectLegalHold { version, .. } => version.as_deref(),
+            | Endpoint::PutObjectLegalHold { version, .. }
+            | Endpoint::GetObjectAcl { version, .. }
+            | Endpoint::PutObjectAcl { version, .. } => version.as_deref(),
             _ => None,
         }
     }
@@ -125,7 +147,9 @@ impl Endpoint {
             | Endpoint::GetObjectRetention { key, .. }
             | Endpoint::PutObjectRetention { key, .. }
             | Endpoint::GetObjectLegalHold { key, .. }
-            | Endpoint::PutObjectLegalHold { key, .. } => Some(key),
+            | Endpoint::PutObjectLegalHold { key, .. }
+            | Endpoint::GetObjectAcl { key, .. }
+            | Endpoint::PutObjectAcl { key, .. } => Some(key),
             _ => None,
         }
     }
@@ -145,7 +169,12 @@ impl Endpoint {
             Endpoint::CreateBucket { .. }
             | Endpoint::DeleteBucket { .. }
             | Endpoint::PutBucketVersioning { .. }
-            | Endpoint::PutObjectLockConfiguration { .. } => Access::Manage,
+            | Endpoint::PutObjectLockConfiguration { .. }
+            | Endpoint::PutBucketAcl { .. }
+            | Endpoint::PutBucketOwnershipControls { .. }
+            | Endpoint::DeleteBucketOwnershipControls { .. }
+            | Endpoint::PutPublicAccessBlock { .. }
+            | Endpoint::DeletePublicAccessBlock { .. } => Access::Manage,
             Endpoint::HeadBucket { .. }
             | Endpoint::GetBucketLocation { .. }
             | Endpoint::ListObjects { .. }
@@ -160,7 +189,11 @@ impl Endpoint {
             | Endpoint::ListObjectVersions { .. }
             | Endpoint::GetObjectLockConfiguration { .. }
             | Endpoint::GetObjectRetention { .. }
-            | Endpoint::GetObjectLegalHold { .. } => Access::Read,
+            | Endpoint::GetObjectLegalHold { .. }
+            | Endpoint::GetBucketAcl { .. }
+            | Endpoint::GetObjectAcl { .. }
+            | Endpoint::GetBucketOwnershipControls { .. }
+            | Endpoint::GetPublicAccessBlock { .. } => Access::Read,
             Endpoint::PutObject { .. }
             | Endpoint::CopyObject { .. }
             | Endpoint::DeleteObject { .. }
@@ -174,7 +207,8 @@ impl Endpoint {
             | Endpoint::CompleteMultipartUpload { .. }
             | Endpoint::AbortMultipartUpload { .. }
             | Endpoint::PutObjectRetention { .. }
-            | Endpoint::PutObjectLegalHold { .. } => Access::Write,
+            | Endpoint::PutObjectLegalHold { .. }
+            | Endpoint::PutObjectAcl { .. } => Access::Write,
         }
     }
 
@@ -193,6 +227,10 @@ impl Endpoint {
                 | Endpoint::PutObjectLockConfiguration { .. }
                 | Endpoint::PutObjectRetention { .. }
                 | Endpoint::PutObjectLegalHold { .. }
+                | Endpoint::PutBucketAcl { .. }
+                | Endpoint::PutObjectAcl { .. }
+                | Endpoint::PutBucketOwnershipControls { .. }
+                | Endpoint::PutPublicAccessBlock { .. }
         )
     }
 }

@@ -311,6 +311,64 @@ pub enum Endpoint {
         /// `?versionId=`: this version rather than the latest.
         version: Option<String>,
     },
+    /// `GET /bucket?acl`.
+    GetBucketAcl {
+        /// The bucket name.
+        bucket: String,
+    },
+    /// `PUT /bucket?acl`.
+    PutBucketAcl {
+        /// The bucket name.
+        bucket: String,
+    },
+    /// `GET /bucket/key?acl`.
+    GetObjectAcl {
+        /// The bucket name.
+        bucket: String,
+        /// The decoded object key.
+        key: String,
+        /// `?versionId=`: this version rather than the latest.
+        version: Option<String>,
+    },
+    /// `PUT /bucket/key?acl`.
+    PutObjectAcl {
+        /// The bucket name.
+        bucket: String,
+        /// The decoded object key.
+        key: String,
+        /// `?versionId=`: this version rather than the latest.
+        version: Option<String>,
+    },
+    /// `GET /bucket?ownershipControls`.
+    GetBucketOwnershipControls {
+        /// The bucket name.
+        bucket: String,
+    },
+    /// `PUT /bucket?ownershipControls`.
+    PutBucketOwnershipControls {
+        /// The bucket name.
+        bucket: String,
+    },
+    /// `DELETE /bucket?ownershipControls`.
+    DeleteBucketOwnershipControls {
+        /// The bucket name.
+        bucket: String,
+    },
+    /// `GET /bucket?publicAccessBlock`.
+    GetPublicAccessBlock {
+        /// The bucket name.
+        bucket: String,
+    },
+    /// `PUT /bucket?publicAccessBlock`.
+    PutPublicAccessBlock {
+        /// The bucket name.
+        bucket: String,
+    },
+    /// `DELETE /bucket?publicAccessBlock`.
+    DeletePublicAccessBlock {
+        /// The bucket name.
+        bucket: String,
+    },
     /// A valid S3 operation we do not implement (answered 501 `NotImplemented`).
     NotImplemented {
         /// The S3 operation name, e.g. `PutBucketAcl`.
@@ -440,6 +498,8 @@ impl Endpoint {
             // Browser-based upload with an HTML form.
             ("POST", None) => route_post_bucket(bucket, &q, headers.header("content-type")),
             ("POST", Some(key)) => route_post_object(bucket, key, &q),
+            ("DELETE", None) if q.has("ownershipControls") => Ok(Endpoint::DeleteBucketOwnershipControls { bucket }),
+            ("DELETE", None) if q.has("publicAccessBlock") => Ok(Endpoint::DeletePublicAccessBlock { bucket }),
             ("DELETE", None) => {
                 Ok(sub_resource(&q, DELETE_BUCKET, "DELETE")?.unwrap_or(Endpoint::DeleteBucket { bucket }))
             }

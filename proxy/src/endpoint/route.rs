@@ -59,6 +59,15 @@ pub(super) fn route_get_bucket(bucket: String, q: &Query) -> Result<Endpoint, En
     if q.has("uploads") {
         return Ok(Endpoint::ListMultipartUploads { bucket });
     }
+    if q.has("acl") {
+        return Ok(Endpoint::GetBucketAcl { bucket });
+    }
+    if q.has("ownershipControls") {
+        return Ok(Endpoint::GetBucketOwnershipControls { bucket });
+    }
+    if q.has("publicAccessBlock") {
+        return Ok(Endpoint::GetPublicAccessBlock { bucket });
+    }
     if let Some(&(_, get, list)) = GET_BUCKET_CONFIGS.iter().find(|(p, _, _)| q.has(p)) {
         return Ok(not_implemented(if q.has("id") { get } else { list }));
     }
@@ -89,6 +98,9 @@ pub(super) fn route_get_object(bucket: String, key: String, q: &Query) -> Result
     if q.has("legal-hold") {
         return Ok(Endpoint::GetObjectLegalHold { bucket, key, version });
     }
+    if q.has("acl") {
+        return Ok(Endpoint::GetObjectAcl { bucket, key, version });
+    }
     if let Some(e) = sub_resource(q, GET_OBJECT, "GET")? {
         return Ok(e);
     }
@@ -106,6 +118,15 @@ pub(super) fn route_put_bucket(bucket: String, q: &Query) -> Result<Endpoint, En
     }
     if q.has("object-lock") {
         return Ok(Endpoint::PutObjectLockConfiguration { bucket });
+    }
+    if q.has("acl") {
+        return Ok(Endpoint::PutBucketAcl { bucket });
+    }
+    if q.has("ownershipControls") {
+        return Ok(Endpoint::PutBucketOwnershipControls { bucket });
+    }
+    if q.has("publicAccessBlock") {
+        return Ok(Endpoint::PutPublicAccessBlock { bucket });
     }
     if let Some(e) = sub_resource(q, PUT_BUCKET, "PUT")? {
         return Ok(e);
@@ -156,6 +177,9 @@ pub(super) fn route_put_object(
     }
     if q.has("legal-hold") {
         return Ok(Endpoint::PutObjectLegalHold { bucket, key, version });
+    }
+    if q.has("acl") {
+        return Ok(Endpoint::PutObjectAcl { bucket, key, version });
     }
     Ok(match (sub_resource(q, PUT_OBJECT, "PUT")?, source) {
         (Some(e), _) => e,

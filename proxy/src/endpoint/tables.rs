@@ -7,16 +7,13 @@ use super::{Endpoint, EndpointError, Query};
 /// Sub-resources we do not implement, as (query parameter, S3 operation), per method and target.
 pub(super) const GET_BUCKET: &[(&str, &str)] = &[
     ("accelerate", "GetBucketAccelerateConfiguration"),
-    ("acl", "GetBucketAcl"),
     ("cors", "GetBucketCors"),
     ("encryption", "GetBucketEncryption"),
     ("lifecycle", "GetBucketLifecycleConfiguration"),
     ("logging", "GetBucketLogging"),
     ("notification", "GetBucketNotificationConfiguration"),
-    ("ownershipControls", "GetBucketOwnershipControls"),
     ("policy", "GetBucketPolicy"),
     ("policyStatus", "GetBucketPolicyStatus"),
-    ("publicAccessBlock", "GetPublicAccessBlock"),
     ("replication", "GetBucketReplication"),
     ("requestPayment", "GetBucketRequestPayment"),
     ("session", "CreateSession"),
@@ -48,7 +45,6 @@ pub(super) const GET_BUCKET_CONFIGS: &[(&str, &str, &str)] = &[
 ];
 pub(super) const PUT_BUCKET: &[(&str, &str)] = &[
     ("accelerate", "PutBucketAccelerateConfiguration"),
-    ("acl", "PutBucketAcl"),
     ("analytics", "PutBucketAnalyticsConfiguration"),
     ("cors", "PutBucketCors"),
     ("encryption", "PutBucketEncryption"),
@@ -58,9 +54,7 @@ pub(super) const PUT_BUCKET: &[(&str, &str)] = &[
     ("logging", "PutBucketLogging"),
     ("metrics", "PutBucketMetricsConfiguration"),
     ("notification", "PutBucketNotificationConfiguration"),
-    ("ownershipControls", "PutBucketOwnershipControls"),
     ("policy", "PutBucketPolicy"),
-    ("publicAccessBlock", "PutPublicAccessBlock"),
     ("replication", "PutBucketReplication"),
     ("requestPayment", "PutBucketRequestPayment"),
     ("tagging", "PutBucketTagging"),
@@ -74,24 +68,25 @@ pub(super) const DELETE_BUCKET: &[(&str, &str)] = &[
     ("inventory", "DeleteBucketInventoryConfiguration"),
     ("lifecycle", "DeleteBucketLifecycle"),
     ("metrics", "DeleteBucketMetricsConfiguration"),
-    ("ownershipControls", "DeleteBucketOwnershipControls"),
     ("policy", "DeleteBucketPolicy"),
-    ("publicAccessBlock", "DeletePublicAccessBlock"),
     ("replication", "DeleteBucketReplication"),
     ("tagging", "DeleteBucketTagging"),
     ("website", "DeleteBucketWebsite"),
 ];
-pub(super) const GET_OBJECT: &[(&str, &str)] = &[("acl", "GetObjectAcl"), ("torrent", "GetObjectTorrent")];
-pub(super) const PUT_OBJECT: &[(&str, &str)] = &[("acl", "PutObjectAcl")];
+pub(super) const GET_OBJECT: &[(&str, &str)] = &[("torrent", "GetObjectTorrent")];
+pub(super) const PUT_OBJECT: &[(&str, &str)] = &[];
 pub(super) const POST_OBJECT: &[(&str, &str)] = &[("restore", "RestoreObject"), ("select", "SelectObjectContent")];
 pub(super) const DELETE_OBJECT: &[(&str, &str)] = &[];
 /// Sub-resources that are implemented (the rest are the keys of the tables above).
 const IMPLEMENTED_SUB_RESOURCES: &[&str] = &[
+    "acl",
     "attributes",
     "delete",
     "legal-hold",
     "location",
     "object-lock",
+    "ownershipControls",
+    "publicAccessBlock",
     "retention",
     "tagging",
     "uploadId",

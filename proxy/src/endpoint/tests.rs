@@ -78,19 +78,25 @@ const IMPLEMENTED: &str = "
     PUT    /bkt/obj?legal-hold&versionId=3                     PutObjectLegalHold  obj
     GET    /bkt?versioning                                     GetBucketVersioning
     PUT    /bkt?versioning                                     PutBucketVersioning
+    GET    /bkt/my-image.jpg?acl&versionId=1                   GetObjectAcl  my-image.jpg
+    PUT    /bkt/my-image.jpg?acl                               PutObjectAcl  my-image.jpg
+    GET    /bkt?acl                                            GetBucketAcl
+    PUT    /bkt?acl                                            PutBucketAcl
+    GET    /bkt?publicAccessBlock                              GetPublicAccessBlock
+    PUT    /bkt?publicAccessBlock                              PutPublicAccessBlock
+    DELETE /bkt?publicAccessBlock                              DeletePublicAccessBlock
+    GET    /bkt?ownershipControls                              GetBucketOwnershipControls
+    PUT    /bkt?ownershipControls                              PutBucketOwnershipControls
+    DELETE /bkt?ownershipControls                              DeleteBucketOwnershipControls
     GET    /bkt?object-lock                                    GetObjectLockConfiguration
     PUT    /bkt?object-lock                                    PutObjectLockConfiguration
 ";
 
 /// Valid S3 requests for operations we do not implement, with the operation name.
 const NOT_IMPLEMENTED: &str = "
-    GET     /bkt/my-image.jpg?acl&versionId=1                     GetObjectAcl
-    PUT     /bkt/my-image.jpg?acl                                 PutObjectAcl
     GET     /bkt/obj?torrent                                      GetObjectTorrent
     POST    /bkt/obj?restore&versionId=1                          RestoreObject
     POST    /bkt/obj?select&select-type=2                         SelectObjectContent
-    GET     /bkt?acl                                              GetBucketAcl
-    PUT     /bkt?acl                                              PutBucketAcl
     GET     /bkt?policy                                           GetBucketPolicy
     PUT     /bkt?policy                                           PutBucketPolicy
     DELETE  /bkt?policy                                           DeleteBucketPolicy
@@ -108,9 +114,6 @@ const NOT_IMPLEMENTED: &str = "
     PUT     /bkt?website                                          PutBucketWebsite
     DELETE  /bkt?website                                          DeleteBucketWebsite
     GET     /bkt?encryption                                       GetBucketEncryption
-    GET     /bkt?publicAccessBlock                                GetPublicAccessBlock
-    DELETE  /bkt?publicAccessBlock                                DeletePublicAccessBlock
-    GET     /bkt?ownershipControls                                GetBucketOwnershipControls
     GET     /bkt?notification                                     GetBucketNotificationConfiguration
     GET     /bkt?replication                                      GetBucketReplication
     GET     /bkt?requestPayment                                   GetBucketRequestPayment

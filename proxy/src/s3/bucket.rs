@@ -1,7 +1,8 @@
 //! Bucket operations: ListBuckets, CreateBucket, DeleteBucket, HeadBucket, GetBucketLocation.
 //! All answered from the metadata store; none touches a backend.
 
-use s3o_store::{BucketChange, ObjectLock, Versioning};
+use s3o_store::acl::Ownership;
+use s3o_store::{BucketChange, BucketMeta, ObjectLock, Versioning};
 
 use crate::client::{ClientIo, RequestBody};
 use crate::error::ProxyError;
@@ -51,6 +52,7 @@ pub async fn list_buckets(ctx: &Ctx<'_>, io: &mut ClientIo) -> Result<(), ProxyE
     let all = ctx.core.shared.store.list_buckets().await?;
     let mut visible = all.iter().filter(|b| {
         ctx.who.may_use(&b.name)
+            && (b.owner == ctx.who.owner() || crate::s3::permit::is_operator(&ctx.who, b))
             && prefix.is_none_or(|p| b.name.starts_with(p))
             && after.as_deref().is_none_or(|a| b.name.as_str() > a)
     });
@@ -109,21 +111,54 @@ pub async fn create_bucket(
             ))
         }
     };
+    let ownership = match ctx.head.header("x-amz-object-ownership") {
+        None => None,
+        Some(v) => Some(
+            Ownership::parse(v.trim())
+                .ok_or_else(|| ProxyError::InvalidArgument(format!("Invalid x-amz-object-ownership '{v}'")))?,
+        ),
+    };
+    let owner = ctx.who.owner();
+    // The ACL asked for, checked as it will apply to the new bucket.
+    let new_bucket = BucketMeta {
+        name: bucket.to_owned(),
+        owner: owner.to_owned(),
+        ownership,
+        ..BucketMeta::default()
+    };
+    let grants = match crate::s3::acl::header_acl(ctx, owner, owner)? {
+        Some(acl) if ownership == Some(Ownership::BucketOwnerEnforced) && acl.stored_grants().is_some() => {
+            return Err(ProxyError::InvalidBucketAclWithObjectOwnership)
+        }
+        Some(acl) => crate::s3::acl::check_acl(ctx, &new_bucket, acl).await?.stored_grants(),
+        None => None,
+    };
+    let mut settings = Vec::new();
+    if object_lock {
+        settings.push(BucketChange::Versioning(Versioning::Enabled));
+        settings.push(BucketChange::ObjectLock(ObjectLock::default()));
+    }
+    if grants.is_some() {
+        settings.push(BucketChange::Grants(grants));
+    }
+    if ownership.is_some() {
+        settings.push(BucketChange::Ownership(ownership));
+    }
     let store = &ctx.core.shared.store;
-    match store.create_bucket(bucket, ctx.who.owner()).await {
-        Ok(()) if object_lock => {
-            // A bucket with object lock has versioning enabled from the start; should either
-            // change fail, the bucket goes again rather than stay without the lock asked for.
-            let lock = async {
-                store
-                    .update_bucket(bucket, BucketChange::Versioning(Versioning::Enabled))
-                    .await?;
-                store
-                    .update_bucket(bucket, BucketChange::ObjectLock(ObjectLock::default()))
-                    .await
+    match store.create_bucket(bucket, owner).await {
+        Ok(()) if !settings.is_empty() => {
+            // A bucket with object lock has versioning enabled from the start, and one with an
+            // ACL or ownership controls has them; should a change fail, the bucket goes again
+            // rather than stay without what was asked for.
+            let apply = async {
+                for change in settings {
+                    store.update_bucket(bucket, change).await?;
+                }
+                Ok::<_, s3o_store::StoreError>(())
             };
-            if let Err(e) = lock.await {
+            if let Err(e) = apply.await {
                 let _ = store.delete_bucket(bucket).await;
+                crate::s3::permit::bucket_changed(ctx.core);
                 return Err(e.into());
             }
         }
@@ -141,6 +176,7 @@ pub async fn create_bucket(
         }
         Err(e) => return Err(e.into()),
     }
+    crate::s3::permit::bucket_changed(ctx.core);
     crate::records::write_bucket_named(ctx.core, bucket).await;
     let head = base_head(200, ctx.rid)
         .header("location", format!("/{bucket}"))
@@ -151,6 +187,7 @@ pub async fn create_bucket(
 /// DeleteBucket: only when empty.
 pub async fn delete_bucket(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) -> Result<(), ProxyError> {
     ctx.core.shared.store.delete_bucket(bucket).await?;
+    crate::s3::permit::bucket_changed(ctx.core);
     crate::records::delete_bucket(ctx.core, bucket).await;
     send_empty(ctx, io, 204).await
 }

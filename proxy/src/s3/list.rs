@@ -68,7 +68,7 @@ pub async fn list_objects(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, v2: bo
         Some(t) => Some(decode_token(t)?),
         None => start_after.filter(|s| !s.is_empty()).map(str::to_string),
     };
-    require_bucket(ctx, bucket).await?;
+    let bucket_owner = require_bucket(ctx, bucket).await?.owner;
     let query = ListQuery {
         prefix: prefix.to_string(),
         delimiter: delimiter.map(str::to_string),
@@ -81,8 +81,8 @@ pub async fn list_objects(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, v2: bo
         page = s3o_store::ListPage::default();
     }
     let owner = Owner {
-        id: ctx.who.owner(),
-        display_name: ctx.who.owner(),
+        id: &bucket_owner,
+        display_name: &bucket_owner,
     };
     if v2 {
         let fetch_owner = get("fetch-owner").is_some_and(|v| v.eq_ignore_ascii_case("true"));

@@ -4,12 +4,14 @@
 //! uploads, new versions); replies and
 //! error responses are written through [`reply`].
 
+pub mod acl;
 pub mod bucket;
 pub mod copy;
 pub mod list;
 pub mod lock;
 pub mod multipart;
 pub mod object;
+pub mod permit;
 pub mod placement;
 pub mod post;
 pub mod read;
@@ -47,6 +49,8 @@ pub struct Ctx<'a> {
     pub https: bool,
     /// Whether the Host named the bucket (virtual-hosted style).
     pub virtual_host: bool,
+    /// The caller's standing in the buckets the request touches (ACL checks of objects).
+    pub permit: permit::Permit,
 }
 
 impl Ctx<'_> {
@@ -103,6 +107,7 @@ pub async fn handle(core: &Core, io: &mut ClientIo, head: &RequestHead, rid: &st
         note.who.clone_from(&who.access_key);
     }
     authorize(core, &who, &endpoint)?;
+    let permit = permit::permit(core, &who, &endpoint, head.header("x-amz-expected-bucket-owner")).await?;
     let kind = BodyKind::from_head(head)?;
     let mut body = RequestBody::new(
         kind,
@@ -129,6 +134,7 @@ pub async fn handle(core: &Core, io: &mut ClientIo, head: &RequestHead, rid: &st
         snap,
         https: io.stream.is_tls(),
         virtual_host,
+        permit,
     };
     let b = &mut body;
     match endpoint {
@@ -210,6 +216,20 @@ pub async fn handle(core: &Core, io: &mut ClientIo, head: &RequestHead, rid: &st
         Endpoint::ListParts { bucket, key, upload_id } => {
             multipart::list_parts(&ctx, io, &bucket, &key, &upload_id).await?
         }
+        Endpoint::GetBucketAcl { bucket } => acl::get_bucket_acl(&ctx, io, &bucket).await?,
+        Endpoint::PutBucketAcl { bucket } => acl::put_bucket_acl(&ctx, io, b, &bucket).await?,
+        Endpoint::GetObjectAcl { bucket, key, version } => {
+            acl::get_object_acl(&ctx, io, &bucket, &key, version.as_deref()).await?
+        }
+        Endpoint::PutObjectAcl { bucket, key, version } => {
+            acl::put_object_acl(&ctx, io, b, &bucket, &key, version.as_deref()).await?
+        }
+        Endpoint::GetBucketOwnershipControls { bucket } => acl::get_ownership(&ctx, io, &bucket).await?,
+        Endpoint::PutBucketOwnershipControls { bucket } => acl::put_ownership(&ctx, io, b, &bucket).await?,
+        Endpoint::DeleteBucketOwnershipControls { bucket } => acl::delete_ownership(&ctx, io, &bucket).await?,
+        Endpoint::GetPublicAccessBlock { bucket } => acl::get_public_access_block(&ctx, io, &bucket).await?,
+        Endpoint::PutPublicAccessBlock { bucket } => acl::put_public_access_block(&ctx, io, b, &bucket).await?,
+        Endpoint::DeletePublicAccessBlock { bucket } => acl::delete_public_access_block(&ctx, io, &bucket).await?,
         Endpoint::PostObject { .. } => {
             return Err(ProxyError::Internal("PostObject reached the header-auth path".into()))
         }
@@ -262,22 +282,21 @@ pub(crate) fn authorize(core: &Core, who: &CredentialConfig, endpoint: &Endpoint
     })
 }
 
-/// The identity of an unsigned request, if an anonymous binding allows it: the global switch is
-/// on, the bucket has a binding, the operation is a plain GetObject, HeadObject, HeadBucket or
-/// ListObjects (no sub-resource, no version), and the client is within the binding's rate
-/// (503 SlowDown past it). Anything else is AccessDenied, answered locally.
+/// The identity of an unsigned request. An anonymous binding's when one allows it — the global
+/// switch is on, the bucket has a binding, the operation is a plain GetObject, HeadObject,
+/// HeadBucket or ListObjects (no sub-resource, no version), and the client is within the
+/// binding's rate (503 SlowDown past it) — read-only and scoped to that bucket. Otherwise the
+/// public identity, which may do what grants to AllUsers allow (see [`permit`]) and never
+/// manage a bucket.
 fn anonymous(
     core: &Core,
     io: &ClientIo,
     endpoint: &Endpoint,
     snap: &Snapshot,
 ) -> Result<Arc<CredentialConfig>, ProxyError> {
-    let denied = |reason| {
-        core.shared.denials.count(reason);
-        ProxyError::AccessDenied
-    };
+    let public = || Ok(public_identity());
     let Some(access) = core.shared.access.get().filter(|a| a.cfg.anonymous_enabled) else {
-        return Err(denied(DenyReason::Anonymous));
+        return public();
     };
     let bucket = match endpoint {
         Endpoint::GetObject {
@@ -289,10 +308,10 @@ fn anonymous(
         | Endpoint::HeadBucket { bucket }
         | Endpoint::ListObjects { bucket }
         | Endpoint::ListObjectsV2 { bucket } => bucket,
-        _ => return Err(denied(DenyReason::Anonymous)),
+        _ => return public(),
     };
     let Some(rps) = snap.access.anonymous.get(bucket.as_str()) else {
-        return Err(denied(DenyReason::Anonymous));
+        return public();
     };
     let rps = if *rps == 0 { access.cfg.anonymous_rps } else { *rps };
     let now_ms = u64::try_from(crate::clock::unix_now())
@@ -315,7 +334,24 @@ fn anonymous(
         bypass_governance: false,
         expires_ms: None,
         owner_id: None,
+        unsigned: true,
     }))
+}
+
+/// The identity of an unsigned request no anonymous binding covers: it may do what grants to
+/// AllUsers allow (see [`permit`]), reach no bucket as its operator and manage none.
+pub(crate) fn public_identity() -> Arc<CredentialConfig> {
+    Arc::new(CredentialConfig {
+        access_key: "anonymous".into(),
+        secret_key: String::new(),
+        buckets: vec!["*".into()],
+        access: Access::ReadWrite,
+        create_buckets: false,
+        bypass_governance: false,
+        expires_ms: None,
+        owner_id: None,
+        unsigned: true,
+    })
 }
 
 /// Reads a small request body (XML documents) whole, up to `limit` bytes.

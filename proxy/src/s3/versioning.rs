@@ -24,8 +24,24 @@ pub fn parse_version(id: &str) -> Result<VersionRef, ProxyError> {
 
 /// The version of `bucket`/`key` a request names (`None`: the latest), with S3's errors: a
 /// latest that is a delete marker is NoSuchKey (404) naming the marker; a named version that is
-/// a delete marker is MethodNotAllowed (405); a named version that is not there, NoSuchVersion.
+/// a delete marker is MethodNotAllowed (405); a named version that is not there, NoSuchVersion —
+/// each AccessDenied instead to a caller who may not list the bucket — and AccessDenied when the
+/// request's [`Permit`](crate::s3::permit::Permit) refuses the version.
 pub async fn resolve(ctx: &Ctx<'_>, bucket: &str, key: &str, version: Option<&str>) -> Result<ObjectMeta, ProxyError> {
+    let meta = match find(ctx, bucket, key, version).await {
+        Err(ProxyError::NoSuchKey | ProxyError::NoSuchVersion | ProxyError::DeleteMarker { .. })
+            if !ctx.permit.may_list(bucket) =>
+        {
+            return Err(ctx.permit.deny(ctx.core));
+        }
+        found => found?,
+    };
+    ctx.permit.object(ctx.core, bucket, &meta)?;
+    Ok(meta)
+}
+
+/// [`resolve`] before the ACL check.
+async fn find(ctx: &Ctx<'_>, bucket: &str, key: &str, version: Option<&str>) -> Result<ObjectMeta, ProxyError> {
     let store = &ctx.core.shared.store;
     let Some(id) = version else {
         if let Some(meta) = store.get_object(bucket, key).await? {

@@ -101,6 +101,10 @@ pub trait ListedObject {
     fn etag(&self) -> &str;
     /// Size in bytes.
     fn size(&self) -> u64;
+    /// Its own owner, when not the listing's (the bucket owner's) one.
+    fn owner(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// One listed object, borrowed.
@@ -145,6 +149,9 @@ impl ListedObject for (String, ObjectMeta) {
     fn size(&self) -> u64 {
         self.1.size
     }
+    fn owner(&self) -> Option<&str> {
+        self.1.owner.as_deref()
+    }
 }
 
 /// ListObjects (v1) response.
@@ -167,7 +174,7 @@ pub struct ListBucketResult<'a, O = ObjectEntry<'a>, P = &'a str> {
     pub next_marker: Option<&'a str>,
     /// `encoding-type=url` was asked for.
     pub encoding_type_url: bool,
-    /// Written in every `Contents` (v1 always shows the owner).
+    /// Written in every `Contents` whose object has no owner of its own (v1 always shows it).
     pub owner: Option<Owner<'a>>,
     /// The objects, in key order.
     pub contents: &'a [O],
@@ -227,7 +234,8 @@ pub struct ListBucketResultV2<'a, O = ObjectEntry<'a>, P = &'a str> {
     pub encoding_type_url: bool,
     /// Whether more keys or prefixes follow.
     pub is_truncated: bool,
-    /// Written in every `Contents`; `Some` only for `fetch-owner=true`.
+    /// Written in every `Contents` whose object has no owner of its own; `Some` only for
+    /// `fetch-owner=true`.
     pub owner: Option<Owner<'a>>,
     /// The objects, in key order.
     pub contents: &'a [O],
@@ -308,8 +316,14 @@ fn tail_into<O: ListedObject, P: AsRef<str>>(
         out.extend_from_slice(b"</ETag><Size>");
         write_u64(out, object.size());
         out.extend_from_slice(b"</Size>");
-        if let Some(owner_xml) = &owner_xml {
-            out.extend_from_slice(owner_xml);
+        match (&owner_xml, object.owner()) {
+            (Some(_), Some(own)) => Owner {
+                id: own,
+                display_name: own,
+            }
+            .write_into(out),
+            (Some(owner_xml), None) => out.extend_from_slice(owner_xml),
+            (None, _) => {}
         }
         out.extend_from_slice(b"<StorageClass>");
         out.extend_from_slice(STORAGE_CLASS.as_bytes());

@@ -13,8 +13,10 @@
 //! Readers are bounded quick-xml pull loops, indifferent to whitespace, namespaces and element
 //! order, that answer [`XmlError::MalformedXML`] for anything S3 would refuse.
 
+mod acl;
 mod attributes;
 mod bucket;
+mod bucket_access;
 mod copy;
 mod delete;
 mod error_document;
@@ -27,8 +29,12 @@ mod tagging;
 mod versioning;
 mod writer;
 
+pub use acl::{parse_access_control_policy, AccessControlPolicy, AclRequest, MAX_ACL_BODY_BYTES};
 pub use attributes::{AttributePart, GetObjectAttributesResponse, ObjectParts};
 pub use bucket::{parse_create_bucket_configuration, LocationConstraint, MAX_CREATE_BUCKET_BODY_BYTES};
+pub use bucket_access::{
+    parse_ownership_controls, parse_public_access_block, OwnershipControls, PublicAccessBlockConfiguration,
+};
 pub use copy::{CopyObjectResult, CopyPartResult};
 pub use delete::{
     parse_delete, DeleteOutcome, DeleteRequest, DeleteResult, DeleteTarget, MAX_DELETE_BODY_BYTES, MAX_DELETE_OBJECTS,

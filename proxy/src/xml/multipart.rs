@@ -330,6 +330,8 @@ pub struct UploadEntry<'a> {
     pub upload_id: &'a str,
     /// When the upload was created, milliseconds since the Unix epoch.
     pub initiated_ms: u64,
+    /// Its initiator and owner (a canonical id).
+    pub owner: &'a str,
 }
 
 /// The ListMultipartUploads response.
@@ -359,8 +361,6 @@ pub struct ListMultipartUploadsResult<'a> {
     pub common_prefixes: &'a [String],
     /// `encoding-type=url` was asked for.
     pub encoding_type_url: bool,
-    /// Written as Initiator and Owner of every upload.
-    pub owner: Owner<'a>,
 }
 
 impl XmlBody for ListMultipartUploadsResult<'_> {
@@ -385,17 +385,18 @@ impl XmlBody for ListMultipartUploadsResult<'_> {
             out.extend_from_slice(b"<EncodingType>url</EncodingType>");
         }
         truncated_into(out, self.is_truncated);
-        // The initiator and owner are the same in every entry: escape them once.
-        let mut people = Vec::with_capacity(128 + 2 * (self.owner.id.len() + self.owner.display_name.len()));
-        person_into(&mut people, "Initiator", self.owner);
-        person_into(&mut people, "Owner", self.owner);
         for upload in self.uploads {
+            let person = Owner {
+                id: upload.owner,
+                display_name: upload.owner,
+            };
             out.extend_from_slice(b"<Upload><Key>");
             text_into(out, upload.key, url);
             out.extend_from_slice(b"</Key><UploadId>");
             escape_into(out, upload.upload_id);
             out.extend_from_slice(b"</UploadId>");
-            out.extend_from_slice(&people);
+            person_into(out, "Initiator", person);
+            person_into(out, "Owner", person);
             out.extend_from_slice(b"<StorageClass>");
             out.extend_from_slice(STORAGE_CLASS.as_bytes());
             out.extend_from_slice(b"</StorageClass><Initiated>");
@@ -418,7 +419,7 @@ impl XmlBody for ListMultipartUploadsResult<'_> {
             + self.next_upload_id_marker.map_or(0, str::len)
             + self.prefix.len()
             + self.delimiter.map_or(0, str::len);
-        let per_upload = 200 + (self.owner.id.len() + self.owner.display_name.len()) * 12;
+        let per_upload = 200 + self.uploads.first().map_or(0, |u| u.owner.len()) * 12;
         let uploads: usize = self
             .uploads
             .iter()

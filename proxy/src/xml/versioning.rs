@@ -95,7 +95,7 @@ pub struct ListVersionsResult<'a> {
     pub is_truncated: bool,
     /// `encoding-type=url` was asked for.
     pub encoding_type_url: bool,
-    /// The owner shown in every entry.
+    /// The owner shown in every entry that has none of its own (the bucket's owner).
     pub owner: Owner<'a>,
     /// The versions and delete markers, in order.
     pub versions: &'a [VersionEntry],
@@ -157,7 +157,14 @@ impl XmlBody for ListVersionsResult<'_> {
                 out.extend_from_slice(STORAGE_CLASS.as_bytes());
                 out.extend_from_slice(b"</StorageClass>");
             }
-            out.extend_from_slice(&owner);
+            match &v.meta.owner {
+                Some(own) => Owner {
+                    id: own,
+                    display_name: own,
+                }
+                .write_into(out),
+                None => out.extend_from_slice(&owner),
+            }
             out.extend_from_slice(b"</");
             out.extend_from_slice(tag);
             out.push(b'>');

@@ -116,7 +116,19 @@ impl TestServer {
 
     pub fn start_config(dir: TempDir, text: &str) -> TestServer {
         let cfg = Config::parse(text).unwrap();
-        let store = s3o_store::Store::open(&cfg.server.data_dir).unwrap();
+        // A store just dropped by a restarted server may hold its file lock a moment longer
+        // (sled releases it from its own threads): retry that, and only that, for a while.
+        let t0 = std::time::Instant::now();
+        let store = loop {
+            match s3o_store::Store::open(&cfg.server.data_dir) {
+                Err(e)
+                    if e.to_string().contains("could not acquire lock") && t0.elapsed() < Duration::from_secs(10) =>
+                {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                opened => break opened.unwrap(),
+            }
+        };
         let addr = cfg.server.listen;
         let threads = cfg.threads();
         let shared = Arc::new(Shared::new(cfg, store).unwrap());

@@ -244,6 +244,8 @@ def write_proxy_config(path: Path, port: int, data_dir: Path, fs_root: Path,
         f"secret_key = {_toml_str(NOBYPASS_SECRET_KEY)}",
         'buckets = ["*"]',
         'access = "read-write"',
+        # The same account as the key above (its buckets are this key's too), minus the bypass.
+        f"owner = {_toml_str(RW_ACCESS_KEY)}",
         "",
         "[[credentials]]",
         f"access_key = {_toml_str(RO_ACCESS_KEY)}",

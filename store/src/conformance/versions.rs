@@ -17,6 +17,95 @@ pub async fn run(fresh: &dyn Fn() -> Store) {
     object_lock_protects_versions(fresh).await;
     version_listing_pages_never_skip_or_repeat(fresh).await;
     completing_an_upload_makes_a_version(fresh).await;
+    access_settings_are_kept_with_buckets_and_versions(fresh).await;
+}
+
+/// A bucket's grants, ownership controls and public access block, and a version's owner and
+/// grants, are kept as set (removable again), in every answer that carries them.
+pub async fn access_settings_are_kept_with_buckets_and_versions(fresh: &dyn Fn() -> Store) {
+    use crate::acl::{Canned, Ownership, Permission, PublicAccessBlock, Requester};
+    let store = with_bucket(fresh).await;
+    let bucket = ok(store.bucket("bkt"), "bucket").await.expect_some("bucket");
+    assert_eq!(
+        bucket.acl(),
+        crate::acl::Acl::private(&bucket.owner),
+        "private by default"
+    );
+    let public = Canned::PublicRead.expand(&bucket.owner, &bucket.owner).stored_grants();
+    let changed = ok(
+        store.update_bucket("bkt", BucketChange::Grants(public.clone())),
+        "grants",
+    )
+    .await;
+    assert_eq!(changed.grants, public);
+    let block = PublicAccessBlock {
+        ignore_public_acls: true,
+        ..PublicAccessBlock::default()
+    };
+    ok(
+        store.update_bucket("bkt", BucketChange::PublicAccessBlock(Some(block))),
+        "block",
+    )
+    .await;
+    ok(
+        store.update_bucket("bkt", BucketChange::Ownership(Some(Ownership::ObjectWriter))),
+        "ownership",
+    )
+    .await;
+    let read = ok(store.bucket("bkt"), "bucket").await.expect_some("bucket");
+    assert_eq!(
+        (&read.grants, read.ownership, read.public_access_block),
+        (&public, Some(Ownership::ObjectWriter), Some(block))
+    );
+    assert!(read.acl().allows(Requester::Anonymous, Permission::Read, false));
+    let listed = ok(store.list_buckets(), "list").await;
+    assert_eq!(
+        listed.iter().find(|b| b.name == "bkt").map(|b| &b.grants),
+        Some(&public)
+    );
+    ok(
+        store.update_bucket("bkt", BucketChange::Ownership(None)),
+        "no ownership",
+    )
+    .await;
+    ok(
+        store.update_bucket("bkt", BucketChange::PublicAccessBlock(None)),
+        "no block",
+    )
+    .await;
+    ok(store.update_bucket("bkt", BucketChange::Grants(None)), "no grants").await;
+    let read = ok(store.bucket("bkt"), "bucket").await.expect_some("bucket");
+    assert_eq!(
+        (read.grants, read.ownership, read.public_access_block),
+        (None, None, None)
+    );
+
+    let mut v = version(&store, "bkt", "k", 3, &["b1"]).await;
+    v.owner = Some("writer".into());
+    ok(
+        store.put_object("bkt", "k", &v, &WriteCondition::None, Vec::new()),
+        "put",
+    )
+    .await;
+    let got = ok(store.get_object("bkt", "k"), "get").await.expect_some("object");
+    assert_eq!(got.owner_or(&bucket.owner), "writer");
+    let page = ok(store.list_objects("bkt", &crate::model::ListQuery::default()), "list").await;
+    assert_eq!(
+        page.objects.first().and_then(|(_, m)| m.owner.as_deref()),
+        Some("writer"),
+        "listings show owners"
+    );
+    let grants = Canned::AuthenticatedRead
+        .expand("writer", &bucket.owner)
+        .stored_grants();
+    let changed = ok(
+        store.update_version("bkt", "k", VersionRef::Latest, VersionChange::Grants(grants.clone())),
+        "object grants",
+    )
+    .await;
+    assert_eq!(changed.grants, grants);
+    let got = ok(store.get_object("bkt", "k"), "get").await.expect_some("object");
+    assert_eq!((got.grants, got.owner.as_deref()), (grants, Some("writer")));
 }
 
 /// Puts a new version of `key` of `size` bytes on `b1`; the version and its id.

@@ -15,9 +15,9 @@ use crate::model::{ListPage, ListQuery, ObjectMeta};
 use crate::rules::{rollup_end, successor};
 
 const BUCKET_EXISTS: &str = "SELECT 1 FROM s3o_buckets WHERE name = $1";
-const PAGE_BOUNDED: &str = "SELECT key, size, etag, last_modified_ms, version FROM s3o_objects
+const PAGE_BOUNDED: &str = "SELECT key, size, etag, last_modified_ms, version, owner FROM s3o_objects
      WHERE bucket = $1 AND key >= $2 AND key < $3 ORDER BY key LIMIT $4";
-const PAGE_OPEN: &str = "SELECT key, size, etag, last_modified_ms, version FROM s3o_objects
+const PAGE_OPEN: &str = "SELECT key, size, etag, last_modified_ms, version, owner FROM s3o_objects
      WHERE bucket = $1 AND key >= $2 ORDER BY key LIMIT $3";
 
 /// The smallest key greater than `key`: `key` followed by a NUL byte.
@@ -112,6 +112,7 @@ async fn list_tx(conn: &mut Conn<'_>, bucket: &String, query: &ListQuery) -> std
                             etag: row.try_get(2)?,
                             last_modified_ms: unbig(row.try_get(3)?),
                             version: unbig(row.try_get(4)?),
+                            owner: row.try_get(5)?,
                             ..ObjectMeta::default()
                         },
                     ));

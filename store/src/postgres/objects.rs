@@ -47,10 +47,10 @@ const GET_OBJECT: &str = "SELECT meta FROM s3o_objects WHERE bucket = $1 AND key
 /// The current version, locked for the rest of the transaction.
 const LOCK_OBJECT: &str = "SELECT meta FROM s3o_objects WHERE bucket = $1 AND key = $2 FOR UPDATE";
 pub(crate) const INSERT_OBJECT: &str =
-    "INSERT INTO s3o_objects (bucket, key, size, etag, last_modified_ms, version, meta)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    "INSERT INTO s3o_objects (bucket, key, size, etag, last_modified_ms, version, meta, owner)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 const UPDATE_OBJECT: &str =
-    "UPDATE s3o_objects SET size = $3, etag = $4, last_modified_ms = $5, version = $6, meta = $7
+    "UPDATE s3o_objects SET size = $3, etag = $4, last_modified_ms = $5, version = $6, meta = $7, owner = $8
      WHERE bucket = $1 AND key = $2";
 /// A block of versions: taken 32 at a time, so most PUTs need no round trip for theirs.
 const NEXT_VERSIONS: &str = "SELECT nextval('s3o_versions') FROM generate_series(1, 32)";
@@ -65,16 +65,17 @@ pub(crate) const ENQUEUE_MANY: &str =
 /// A bucket row: name, owner, created, its counters' sums and its settings.
 fn bucket_of(row: &tokio_postgres::Row) -> std::result::Result<BucketMeta, PgErr> {
     let settings = Settings::of(row.try_get(6)?)?;
-    Ok(BucketMeta {
+    let mut meta = BucketMeta {
         name: row.try_get(0)?,
         owner: row.try_get(1)?,
         created_ms: unbig(row.try_get(2)?),
         object_count: num(row.try_get(3)?, "s3o_counters")?,
         logical_bytes: num(row.try_get(4)?, "s3o_counters")?,
         version_count: num(row.try_get(5)?, "s3o_counters")?,
-        versioning: settings.versioning,
-        object_lock: settings.object_lock,
-    })
+        ..BucketMeta::default()
+    };
+    settings.into_meta(&mut meta);
+    Ok(meta)
 }
 
 /// Cleanup tasks as the columns of [`ENQUEUE_MANY`].
@@ -128,6 +129,8 @@ pub(crate) struct ObjectRow {
     last_modified_ms: i64,
     version: i64,
     value: Vec<u8>,
+    /// The version's owner when not the bucket's, a column of its own for listings.
+    owner: Option<String>,
 }
 
 impl ObjectRow {
@@ -139,6 +142,7 @@ impl ObjectRow {
             last_modified_ms: big(meta.last_modified_ms),
             version: big(meta.version),
             value: encode(OBJECTS, meta)?,
+            owner: meta.owner.clone(),
         })
     }
 
@@ -152,7 +156,7 @@ impl ObjectRow {
     }
 
     /// The parameters of [`sql`](Self::sql), for `bucket`/`key`.
-    pub(crate) fn params<'a>(&'a self, bucket: &'a String, key: &'a Vec<u8>) -> [&'a (dyn ToSql + Sync); 7] {
+    pub(crate) fn params<'a>(&'a self, bucket: &'a String, key: &'a Vec<u8>) -> [&'a (dyn ToSql + Sync); 8] {
         [
             bucket,
             key,
@@ -161,6 +165,7 @@ impl ObjectRow {
             &self.last_modified_ms,
             &self.version,
             &self.value,
+            &self.owner,
         ]
     }
 }

@@ -29,11 +29,7 @@ const ADVANCE: &str = "SELECT setval('s3o_versions', greatest($1::bigint, (SELEC
 /// [`Engine::restore_bucket`](crate::Engine::restore_bucket)).
 pub(crate) async fn restore_bucket(db: &Db, meta: BucketMeta) -> Result<()> {
     check_bucket_name(&meta.name)?;
-    let settings = Settings {
-        versioning: meta.versioning,
-        object_lock: meta.object_lock,
-    }
-    .column()?;
+    let settings = Settings::from_meta(&meta).column()?;
     let created = big(meta.created_ms);
     attempt!(db, |conn| async {
         let st = conn.st(RESTORE_BUCKET).await?;

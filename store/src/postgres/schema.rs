@@ -234,6 +234,13 @@ CREATE TABLE s3o_docs (
 );
 "#,
     },
+    Migration {
+        version: 6,
+        description: "object owners for listings",
+        sql: r#"
+ALTER TABLE s3o_objects ADD COLUMN owner text;
+"#,
+    },
 ];
 
 /// The newest schema version this binary knows.

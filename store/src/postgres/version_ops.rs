@@ -253,19 +253,13 @@ pub(crate) async fn update_bucket(db: &Db, name: String, change: BucketChange) -
         let Some(row) = row else {
             return Err(PgErr::Store(StoreError::NoSuchBucket(name.clone())));
         };
-        let settings = Settings::of(row.try_get(0)?)?;
         let mut meta = BucketMeta {
             name: name.clone(),
-            versioning: settings.versioning,
-            object_lock: settings.object_lock,
             ..BucketMeta::default()
         };
+        Settings::of(row.try_get(0)?)?.into_meta(&mut meta);
         change.apply(&mut meta)?;
-        let column = Settings {
-            versioning: meta.versioning,
-            object_lock: meta.object_lock,
-        }
-        .column()?;
+        let column = Settings::from_meta(&meta).column()?;
         let params: Vec<&(dyn ToSql + Sync)> = vec![&name, &column];
         commit_with(
             &mut conn,

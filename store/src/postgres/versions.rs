@@ -61,6 +61,12 @@ pub(crate) struct Settings {
     pub(crate) versioning: Versioning,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) object_lock: Option<ObjectLock>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) grants: Option<Vec<crate::acl::Grant>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) ownership: Option<crate::acl::Ownership>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) public_access_block: Option<crate::acl::PublicAccessBlock>,
 }
 
 impl Settings {
@@ -72,6 +78,26 @@ impl Settings {
     /// The column of these settings.
     pub(crate) fn column(&self) -> crate::error::Result<Vec<u8>> {
         encode(SETTINGS, self)
+    }
+
+    /// The settings of `meta`.
+    pub(crate) fn from_meta(meta: &crate::model::BucketMeta) -> Self {
+        Self {
+            versioning: meta.versioning,
+            object_lock: meta.object_lock,
+            grants: meta.grants.clone(),
+            ownership: meta.ownership,
+            public_access_block: meta.public_access_block,
+        }
+    }
+
+    /// Moves these settings into `meta`.
+    pub(crate) fn into_meta(self, meta: &mut crate::model::BucketMeta) {
+        meta.versioning = self.versioning;
+        meta.object_lock = self.object_lock;
+        meta.grants = self.grants;
+        meta.ownership = self.ownership;
+        meta.public_access_block = self.public_access_block;
     }
 }
 

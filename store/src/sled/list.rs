@@ -97,6 +97,8 @@ struct ListView {
     etag: String,
     last_modified_ms: u64,
     version: u64,
+    #[serde(default)]
+    owner: Option<String>,
 }
 
 impl ListView {
@@ -107,6 +109,7 @@ impl ListView {
             etag: self.etag,
             last_modified_ms: self.last_modified_ms,
             version: self.version,
+            owner: self.owner,
             ..ObjectMeta::default()
         }
     }

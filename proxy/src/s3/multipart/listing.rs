@@ -163,6 +163,7 @@ pub async fn list_uploads(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) -> Res
             key: &u.key,
             upload_id: &u.upload_id,
             initiated_ms: u.initiated_ms,
+            owner: &u.owner,
         })
         .collect();
     let last = uploads.last().filter(|_| !last_is_prefix);
@@ -170,10 +171,6 @@ pub async fn list_uploads(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) -> Res
         prefixes.last().map(String::as_str)
     } else {
         last.map(|u| u.key.as_str())
-    };
-    let owner = xml::Owner {
-        id: ctx.who.owner(),
-        display_name: ctx.who.owner(),
     };
     send_xml(
         ctx,
@@ -191,7 +188,6 @@ pub async fn list_uploads(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) -> Res
             uploads: &entries,
             common_prefixes: &prefixes,
             encoding_type_url,
-            owner,
         },
     )
     .await

@@ -1,7 +1,8 @@
 //! PostObject: browser form uploads (`POST /bucket`, `multipart/form-data`). The request head
 //! carries no signature; the form does. [`post_object`] reads the fields before the `file`
 //! part (bounded, [`form`]), authenticates the form's signed policy (SigV4 or SigV2, the sigv4
-//! crate's `verify_post`), authorizes the credential as for a PUT, checks the policy
+//! crate's `verify_post`; a form with neither signature nor policy is unsigned, which the
+//! bucket's ACL must let write), authorizes the credential as for a PUT, checks the policy
 //! ([`policy`]), then streams the file part through the same [`NewVersion`] seam as PutObject
 //! (placement and quota reservation first, a fresh physical key, verification, one durable
 //! commit) and answers as `success_action_status` / `success_action_redirect` ask.
@@ -78,15 +79,31 @@ pub async fn post_object(
     };
     let form = read_fields(&mut reader, io, &mut body).await?;
     let snap = core.snapshot();
-    let who = authenticate(core, &snap, &form)?;
-    authorize(
-        core,
-        &who,
-        &Endpoint::PostObject {
-            bucket: bucket.to_string(),
-        },
-    )?;
-    let policy = Policy::parse(form.get("policy").unwrap_or_default())?;
+    // A form with no signature and no policy is an unsigned upload, which only a bucket
+    // writable by everyone (its ACL) takes.
+    let unsigned = [
+        "x-amz-algorithm",
+        "x-amz-signature",
+        "awsaccesskeyid",
+        "signature",
+        "policy",
+    ]
+    .iter()
+    .all(|f| form.get(f).is_none());
+    let who = if unsigned {
+        crate::s3::public_identity()
+    } else {
+        authenticate(core, &snap, &form)?
+    };
+    let endpoint = Endpoint::PostObject {
+        bucket: bucket.to_string(),
+    };
+    authorize(core, &who, &endpoint)?;
+    let permit = crate::s3::permit::permit(core, &who, &endpoint, None).await?;
+    let policy = match unsigned {
+        true => None,
+        false => Some(Policy::parse(form.get("policy").unwrap_or_default())?),
+    };
     let key = form.get("key").map(str::to_string).unwrap_or_default();
     if key.is_empty() {
         return Err(ProxyError::InvalidArgument(
@@ -97,7 +114,9 @@ pub async fn post_object(
     if key.len() > MAX_KEY_BYTES {
         return Err(ProxyError::KeyTooLong);
     }
-    policy.check(&form.fields, bucket, crate::clock::unix_now())?;
+    if let Some(policy) = &policy {
+        policy.check(&form.fields, bucket, crate::clock::unix_now())?;
+    }
     let ctx = Ctx {
         core,
         head,
@@ -106,9 +125,11 @@ pub async fn post_object(
         snap,
         https: io.stream.is_tls(),
         virtual_host,
+        permit,
     };
-    require_bucket(&ctx, bucket).await?;
+    let bucket_meta = require_bucket(&ctx, bucket).await?;
     let mut meta = meta_from_fields(form.fields.iter().map(|(n, v)| (n.as_str(), v.as_str())))?;
+    (meta.owner, meta.grants) = crate::s3::acl::new_version_acl(&ctx, &bucket_meta, form.get("acl")).await?;
     if let Some(doc) = form.get("tagging") {
         let mut tags = crate::xml::parse_tagging(doc.as_bytes()).map_err(|_| ProxyError::MalformedXml)?;
         crate::s3::tagging::validate_tags(&tags)?;
@@ -117,7 +138,10 @@ pub async fn post_object(
     }
     let mut check = BodyCheck::new();
     let integrity = expect_checksum(&form, &mut check)?;
-    let (min, max) = policy.length_range().unwrap_or((0, MAX_PUT_SIZE));
+    let (min, max) = policy
+        .as_ref()
+        .and_then(Policy::length_range)
+        .unwrap_or((0, MAX_PUT_SIZE));
     let max = max.min(MAX_PUT_SIZE);
     // What is left of a sized body once the file's part head was read.
     let rest = match kind {
@@ -204,8 +228,8 @@ async fn read_fields(reader: &mut FormReader, io: &mut ClientIo, body: &mut Requ
     }
 }
 
-/// The credential that signed the form's policy. A form with no signature at all is
-/// anonymous, which the proxy never lets write (it has no public buckets).
+/// The credential that signed the form's policy (a policy without a signature: AccessDenied;
+/// a form with neither is unsigned and never reaches here).
 fn authenticate(core: &Core, snap: &crate::live::Snapshot, form: &Form) -> Result<Arc<CredentialConfig>, ProxyError> {
     let missing = |field: &str| {
         ProxyError::InvalidArgument(format!(

@@ -12,6 +12,10 @@ const PEOPLE: &str = "<Initiator><ID>75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76
     <Owner><ID>75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a</ID>\
     <DisplayName>web&amp;co</DisplayName></Owner>";
 
+/// An upload's initiator and owner: its canonical id as both ID and DisplayName.
+const UPLOAD_PEOPLE: &str = "<Initiator><ID>web&amp;co</ID><DisplayName>web&amp;co</DisplayName></Initiator>\
+    <Owner><ID>web&amp;co</ID><DisplayName>web&amp;co</DisplayName></Owner>";
+
 fn xml(doc: &impl XmlBody) -> String {
     let bytes = doc.to_vec();
     assert!(doc.size_hint() >= bytes.len(), "{} < {}", doc.size_hint(), bytes.len());
@@ -150,7 +154,6 @@ fn uploads_result<'a>(
         uploads,
         common_prefixes: prefixes,
         encoding_type_url: url,
-        owner: OWNER,
     }
 }
 
@@ -160,11 +163,12 @@ fn writes_list_multipart_uploads_result() {
         key: "p &<x>\u{1b}",
         upload_id: "u&1",
         initiated_ms: 1_289_422_113_000,
+        owner: "web&co",
     }];
     let prefixes = ["p &/".to_owned()];
     let root = format!("{DECL}<ListMultipartUploadsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
     let upload_tail = format!(
-        "</Key><UploadId>u&amp;1</UploadId>{PEOPLE}<StorageClass>STANDARD</StorageClass>\
+        "</Key><UploadId>u&amp;1</UploadId>{UPLOAD_PEOPLE}<StorageClass>STANDARD</StorageClass>\
          <Initiated>2010-11-10T20:48:33.000Z</Initiated></Upload>"
     );
     assert_eq!(
