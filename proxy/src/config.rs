@@ -436,6 +436,14 @@ pub struct CredentialConfig {
     /// An unsigned request's identity (an anonymous binding or public ACLs); never from the file.
     #[serde(skip)]
     pub unsigned: bool,
+    /// Whether the operator granted the buckets `buckets` names (true for the file's keys, an
+    /// admin-minted store key and an anonymous binding): ACLs do not restrict it there.
+    #[serde(skip, default = "granted")]
+    pub scope_granted: bool,
+}
+
+fn granted() -> bool {
+    true
 }
 
 /// The owner of the buckets declared in the config file: the operator, for whom every key with

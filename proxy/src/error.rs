@@ -257,6 +257,7 @@ impl From<StoreError> for ProxyError {
             StoreError::NoSuchKey { .. } => ProxyError::NoSuchKey,
             StoreError::NoSuchUpload(_) => ProxyError::NoSuchUpload,
             StoreError::UploadChanged(_) => ProxyError::SlowDown,
+            StoreError::VersionChanged { .. } => ProxyError::ConditionalRequestConflict,
             StoreError::NoSuchVersion { .. } => ProxyError::NoSuchVersion,
             StoreError::DeleteMarker { version, .. } => ProxyError::DeleteMarker {
                 version_id: version,

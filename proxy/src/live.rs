@@ -119,6 +119,7 @@ impl StoreAccess {
                     expires_ms: c.expires_ms,
                     owner_id: c.user_id.clone(),
                     unsigned: false,
+                    scope_granted: c.scope_granted,
                 };
                 (c.access_key.clone(), Arc::new(cred))
             })

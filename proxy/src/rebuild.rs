@@ -362,7 +362,7 @@ async fn restore_all(core: &Core, found: Findings, summary: &mut RebuildSummary)
 }
 
 /// Restores one bucket from its record; a bucket that exists (a configured one) takes the
-/// record's versioning and object lock.
+/// record's versioning, object lock, ACL grants, ownership controls and public access block.
 async fn restore_bucket(store: &Store, record: &BucketRecord) -> s3o_store::Result<()> {
     store.restore_bucket(&record.to_meta()).await?;
     let Some(have) = store.bucket(&record.name).await? else {
@@ -377,6 +377,15 @@ async fn restore_bucket(store: &Store, record: &BucketRecord) -> s3o_store::Resu
         store
             .update_bucket(&record.name, BucketChange::ObjectLock(lock))
             .await?;
+    }
+    let access = [
+        (have.grants != record.grants).then(|| BucketChange::Grants(record.grants.clone())),
+        (have.ownership != record.ownership).then_some(BucketChange::Ownership(record.ownership)),
+        (have.public_access_block != record.public_access_block)
+            .then_some(BucketChange::PublicAccessBlock(record.public_access_block)),
+    ];
+    for change in access.into_iter().flatten() {
+        store.update_bucket(&record.name, change).await?;
     }
     Ok(())
 }

@@ -299,3 +299,47 @@ fn anonymous_reads_are_rate_limited_per_address() {
     let codes: Vec<u16> = (0..6).map(|_| get().status).collect();
     assert!(codes.contains(&503), "{codes:?}");
 }
+
+/// A user's own key narrows what the user's account may do; it grants no bucket of another
+/// account (only an admin's scope does): ACLs decide there, by the user's id or email address.
+#[test]
+fn a_users_own_key_reaches_other_accounts_buckets_only_through_their_acls() {
+    let srv = server();
+    let a = srv.admin_addr();
+    let admin = admin_session(a);
+    let mut root = Client::new(srv.addr, AK, SK);
+    assert_eq!(root.put("/alices", b"").status, 200);
+    assert_eq!(root.put("/alices/doc.txt", b"private").status, 200);
+    let new = json!({"username": "mallory", "email": "mallory@example.org", "password": "mallory-password-1",
+                     "role": "user", "must_change_pw": false});
+    let r = admin.call("POST", "/api/admin/users", Some(new));
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let mallory_id = r.json()["id"].as_str().unwrap().to_owned();
+    let (mallory, _) = Session::login(a, "mallory", "mallory-password-1");
+    let (k, s) = mint(&mallory, &["alices"], "read-write");
+    let mut m = Client::new(srv.addr, &k, &s);
+    within(Duration::from_secs(1), || m.get("/").status == 200);
+    for r in [
+        m.get("/alices/doc.txt"),
+        m.get("/alices"),
+        m.put("/alices/x", b"x"),
+        m.send("PUT", "/alices", "acl", &[("x-amz-acl", "public-read-write")], b""),
+        m.send("DELETE", "/alices/doc.txt", "", &[], b""),
+    ] {
+        assert_eq!(r.code(), "AccessDenied", "{}", r.text());
+    }
+    assert!(!m.get("/").text().contains("alices"), "not hers to list");
+    // The owner grants READ to her by email address: it is resolved to her id.
+    let grant = "emailAddress=\"Mallory@example.org\"";
+    let r = root.send("PUT", "/alices", "acl", &[("x-amz-grant-read", grant)], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let acl = root.send("GET", "/alices", "acl", &[], b"").text();
+    assert!(acl.contains(&format!("<ID>{mallory_id}</ID>")), "{acl}");
+    assert_eq!(m.get("/alices").status, 200);
+    assert_eq!(
+        m.get("/alices/doc.txt").code(),
+        "AccessDenied",
+        "the object's ACL is its own"
+    );
+    assert_eq!(m.put("/alices/x", b"x").code(), "AccessDenied");
+}

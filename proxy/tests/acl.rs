@@ -270,3 +270,115 @@ fn public_objects_ownership_controls_and_public_access_blocks() {
     );
     let _ = SK;
 }
+
+/// What WRITE on someone else's bucket does not give: removing versions for good, another
+/// account's multipart upload, object locks; and unsigned bodies that claim a signed form.
+#[test]
+fn write_grants_stop_short_of_versions_uploads_and_locks() {
+    let s = server();
+    let mut alice = s.client();
+    let mut bob = Client::new(s.addr, BOB_AK, BOB_SK);
+    let r = alice.send(
+        "PUT",
+        "/vault",
+        "",
+        &[("x-amz-bucket-object-lock-enabled", "true")],
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = alice.send("PUT", "/vault", "acl", &[("x-amz-acl", "public-read-write")], b"");
+    assert_eq!(r.status, 200);
+    let put = alice.put("/vault/k", b"v1");
+    let version = put.header("x-amz-version-id").unwrap().to_owned();
+    assert_eq!(bob.put("/vault/k", b"bob's").status, 200, "WRITE writes");
+    let r = bob.send("DELETE", "/vault/k", &format!("versionId={version}"), &[], b"");
+    assert_eq!((r.status, r.code()), (403, "AccessDenied".to_string()));
+    let body = format!("<Delete><Object><Key>k</Key><VersionId>{version}</VersionId></Object></Delete>");
+    let md5 = common::md5_b64(body.as_bytes());
+    let r = bob.send(
+        "POST",
+        "/vault",
+        "delete",
+        &[("content-md5", md5.as_str())],
+        body.as_bytes(),
+    );
+    assert!(r.text().contains("<Code>AccessDenied</Code>"), "{}", r.text());
+    assert_eq!(
+        alice
+            .send("GET", "/vault/k", &format!("versionId={version}"), &[], b"")
+            .status,
+        200
+    );
+    let until = "2099-01-01T00:00:00Z";
+    let lock = [
+        ("x-amz-object-lock-mode", "COMPLIANCE"),
+        ("x-amz-object-lock-retain-until-date", until),
+    ];
+    assert_eq!(bob.send("PUT", "/vault/locked", "", &lock, b"x").status, 403);
+    let hold = "<LegalHold><Status>ON</Status></LegalHold>";
+    assert_eq!(
+        bob.send("PUT", "/vault/k", "legal-hold", &[], hold.as_bytes()).status,
+        403
+    );
+
+    // Alice's multipart upload is hers (and the bucket owner's): bob can neither add a part,
+    // complete, list nor abort it.
+    let id = alice.create_upload("/vault/big", &[]);
+    assert_eq!(bob.upload_part("/vault/big", &id, 1, b"evil").status, 403);
+    assert_eq!(
+        bob.send("GET", "/vault/big", &format!("uploadId={id}"), &[], b"")
+            .status,
+        403
+    );
+    assert_eq!(
+        bob.send("DELETE", "/vault/big", &format!("uploadId={id}"), &[], b"")
+            .status,
+        403
+    );
+    assert_eq!(
+        alice
+            .send("DELETE", "/vault/big", &format!("uploadId={id}"), &[], b"")
+            .status,
+        204
+    );
+
+    // Unsigned writers send plain bodies and start no multipart uploads.
+    let headers = vec![
+        ("host".to_string(), "127.0.0.1".to_string()),
+        ("content-length".to_string(), "2".to_string()),
+        ("content-encoding".to_string(), "aws-chunked".to_string()),
+    ];
+    let r = bob.raw("PUT", "/vault/anon", "", &headers, b"hi");
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "InvalidRequest".to_string()),
+        "{}",
+        r.text()
+    );
+    assert_eq!(anonymous(&mut bob, "POST", "/vault/anon", "uploads", b"").status, 403);
+    assert_eq!(anonymous(&mut bob, "PUT", "/vault/anon", "", b"hi").status, 200);
+
+    // Expected owners, of the bucket and of a copy's source (k is bob's now: alice's own object
+    // is the source; bob's is not hers to read).
+    assert_eq!(
+        alice
+            .send("PUT", "/vault/c", "", &[("x-amz-copy-source", "/vault/k")], b"")
+            .status,
+        403
+    );
+    assert_eq!(alice.put("/vault/mine", b"m").status, 200);
+    let wrong = [
+        ("x-amz-copy-source", "/vault/mine"),
+        ("x-amz-source-expected-bucket-owner", "nobody"),
+    ];
+    assert_eq!(alice.send("PUT", "/vault/copy", "", &wrong, b"").status, 403);
+    let right = [
+        ("x-amz-copy-source", "/vault/mine"),
+        ("x-amz-source-expected-bucket-owner", AK),
+    ];
+    assert_eq!(alice.send("PUT", "/vault/copy", "", &right, b"").status, 200);
+    assert_eq!(
+        anonymous(&mut bob, "GET", "/no-such-bucket/k", "", b"").code(),
+        "NoSuchBucket"
+    );
+}

@@ -104,6 +104,15 @@ pub enum StoreError {
     /// caller may try again.
     #[error("multipart upload {0:?} changed concurrently")]
     UploadChanged(String),
+    /// The version a change was meant for is no longer the one its reference names (a newer
+    /// version replaced it since the caller read it); nothing was changed.
+    #[error("{bucket}/{key:?} changed since it was read")]
+    VersionChanged {
+        /// The bucket.
+        bucket: String,
+        /// The key.
+        key: String,
+    },
     /// A cleanup task id that is not (or no longer) in the queue.
     #[error("cleanup task {0} does not exist")]
     NoSuchCleanupTask(u64),

@@ -250,6 +250,15 @@ pub(crate) fn change_version(
         });
     }
     match change {
+        VersionChange::Expecting { version, change } => {
+            if meta.version != *version {
+                return Err(StoreError::VersionChanged {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                });
+            }
+            return change_version(meta, change, lock_enabled, now_ms, bucket, key);
+        }
         VersionChange::Tags(tags) => meta.tags = tags.clone(),
         VersionChange::Retention { .. } | VersionChange::LegalHold(_) if !lock_enabled => {
             return Err(StoreError::NoObjectLock(bucket.to_owned()));
@@ -292,6 +301,14 @@ pub enum VersionChange {
     LegalHold(bool),
     /// Replaces its ACL's grants (`None`: the default, the owner's full control).
     Grants(Option<Vec<crate::acl::Grant>>),
+    /// `change`, only while the reference still names the version numbered `version` (the one
+    /// the caller read and checked its rights on); VersionChanged otherwise.
+    Expecting {
+        /// The version number expected.
+        version: u64,
+        /// The change.
+        change: Box<VersionChange>,
+    },
 }
 
 /// What a delete without a version id did.

@@ -184,6 +184,10 @@ pub struct Credential {
     /// Its owner (a user id), if any.
     #[serde(default)]
     pub user_id: Option<String>,
+    /// Whether an admin set its scope: only then are the buckets it names granted to it whatever
+    /// their owners and ACLs say (a user's own key narrows what the user's account may do).
+    #[serde(default)]
+    pub scope_granted: bool,
     /// Free text.
     #[serde(default)]
     pub description: Option<String>,

@@ -35,6 +35,8 @@ pub struct LiveCredential {
     pub expires_ms: Option<u64>,
     /// Its owner.
     pub user_id: Option<String>,
+    /// Whether an admin set its scope (see [`Credential::scope_granted`](super::records::Credential)).
+    pub scope_granted: bool,
 }
 
 impl std::fmt::Debug for LiveCredential {
@@ -96,6 +98,7 @@ pub async fn load(store: &Store, seal: Option<&SealKey>, backend_id: &str) -> Re
             permission: c.permission,
             expires_ms: c.expires_ms,
             user_id: c.user_id,
+            scope_granted: c.scope_granted,
         });
     }
     out.bindings = all::<Binding>(store, ANON, &format!("{backend_id}/"))

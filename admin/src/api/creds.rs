@@ -17,7 +17,7 @@ use super::session::Caller;
 use super::{api_error, body, from_error, ApiRoute};
 use crate::access::ids::{new_access_key, new_secret};
 use crate::access::records::{
-    self, all, bump_s3, encode, get, Binding, Credential, Permission, ANON, CREDS, CREDS_BY_USER,
+    self, all, bump_s3, encode, get, Binding, Credential, Permission, Role, ANON, CREDS, CREDS_BY_USER,
 };
 use crate::access::Access;
 use crate::error::Error;
@@ -223,6 +223,7 @@ async fn create(req: &Request, access: &Access, caller: &Caller, own: bool) -> R
         buckets: form.buckets,
         permission: form.permission.unwrap_or_default(),
         user_id: owner.clone(),
+        scope_granted: caller.user.role == Role::Admin,
         description,
         enabled: true,
         expires_ms,
@@ -279,6 +280,7 @@ async fn patch(req: &Request, access: &Access, caller: &Caller, akid: &str, own:
             return Ok(r);
         }
         cred.buckets = b;
+        cred.scope_granted = caller.user.role == Role::Admin;
     }
     if let Some(t) = form.expires_at {
         cred.expires_ms = match t.as_str() {

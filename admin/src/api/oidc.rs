@@ -154,14 +154,23 @@ async fn upsert(access: &Access, oidc: &Oidc, claims: &serde_json::Value) -> Res
     let subject_id = format!("{source}|{sub}");
     for _ in 0..3 {
         if let Some((id, _)) = get::<String>(&access.store, SUBJECTS, &subject_id).await? {
+            let guard = super::users::admins_revision(access).await?;
             if let Some((mut user, revision)) = get::<User>(&access.store, USERS, &id).await? {
-                let admin_changed =
-                    user.is_enabled_admin() != (user.enabled && role == crate::access::records::Role::Admin);
+                let admin = crate::access::records::Role::Admin;
+                // The last enabled admin keeps the role whatever the provider says now, as the
+                // admin API keeps it (the guard's revision makes two such logins race safely).
+                let role = if role != admin && super::users::last_admin(access, &user).await? {
+                    tracing::warn!(user = %user.username, "OIDC login would demote the last admin; the admin role is kept");
+                    admin
+                } else {
+                    role
+                };
+                let admin_changed = user.is_enabled_admin() != (user.enabled && role == admin);
                 user.role = role;
                 user.last_login_ms = Some(access.now());
                 let mut writes = vec![DocWrite::replace(USERS, &id, revision, encode(&user)?)];
                 if admin_changed {
-                    writes.push(DocWrite::put(GUARDS, records::ADMINS_GUARD, Vec::new()));
+                    writes.push(super::users::guard_write(guard));
                 }
                 if records::apply(&access.store, writes).await? {
                     return Ok(user);
@@ -212,4 +221,79 @@ async fn upsert(access: &Access, oidc: &Oidc, claims: &serde_json::Value) -> Res
         }
     }
     Err(Error::Conflict("the user changed meanwhile; sign in again".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::access::oidc::{OidcConfig, OidcTransport};
+    use crate::access::records::Role;
+    use crate::control::BoxFuture;
+    use s3o_store::block_on;
+
+    /// A provider never reached: `upsert` only reads claims.
+    struct Offline;
+
+    impl OidcTransport for Offline {
+        fn get(&self, _: &str) -> BoxFuture<'static, Result<(u16, Vec<u8>), String>> {
+            Box::pin(async { Err("offline".to_owned()) })
+        }
+        fn post_form(
+            &self,
+            _: &str,
+            _: Vec<(String, String)>,
+            _: Option<(String, String)>,
+        ) -> BoxFuture<'static, Result<(u16, Vec<u8>), String>> {
+            Box::pin(async { Err("offline".to_owned()) })
+        }
+    }
+
+    #[test]
+    fn a_login_never_demotes_the_last_admin() {
+        let env = super::super::tests::env();
+        let access = &env.access;
+        let oidc = Oidc::new(
+            OidcConfig {
+                issuer: "https://idp.example".into(),
+                client_id: "c".into(),
+                client_secret: None,
+                redirect_url: "https://s3o.example/auth/callback".into(),
+                scopes: Vec::new(),
+                role_claim: "groups".into(),
+                admin_values: vec!["admins".into()],
+                user_values: Vec::new(),
+                readonly_values: Vec::new(),
+                default_role: Role::User,
+            },
+            Box::new(Offline),
+        );
+        let claims = |group: &str| serde_json::json!({"sub": "s-1", "preferred_username": "olga", "groups": [group]});
+        assert_eq!(
+            block_on(upsert(access, &oidc, &claims("admins"))).unwrap().role,
+            Role::Admin
+        );
+        // Another admin exists (the local one): the provider may demote her.
+        assert_eq!(
+            block_on(upsert(access, &oidc, &claims("staff"))).unwrap().role,
+            Role::User
+        );
+        assert_eq!(
+            block_on(upsert(access, &oidc, &claims("admins"))).unwrap().role,
+            Role::Admin
+        );
+        // The local admin demoted: she is the last one, and stays an admin.
+        let (local_id, _) = block_on(get::<String>(&access.store, USERNAMES, "admin"))
+            .unwrap()
+            .unwrap();
+        let (mut local, rev) = block_on(get::<User>(&access.store, USERS, &local_id)).unwrap().unwrap();
+        local.role = Role::User;
+        let demote = vec![DocWrite::replace(USERS, &local_id, rev, encode(&local).unwrap())];
+        assert!(block_on(records::apply(&access.store, demote)).unwrap());
+        assert_eq!(
+            block_on(upsert(access, &oidc, &claims("staff"))).unwrap().role,
+            Role::Admin
+        );
+    }
 }

@@ -252,7 +252,7 @@ struct Patch {
 }
 
 /// Whether taking `target` out of the enabled admins would leave none.
-async fn last_admin(access: &Access, target: &User) -> Result<bool, Error> {
+pub(crate) async fn last_admin(access: &Access, target: &User) -> Result<bool, Error> {
     if !target.is_enabled_admin() {
         return Ok(false);
     }
@@ -261,7 +261,7 @@ async fn last_admin(access: &Access, target: &User) -> Result<bool, Error> {
 }
 
 /// The `admins` guard's revision (0 when absent).
-async fn admins_revision(access: &Access) -> Result<u64, Error> {
+pub(crate) async fn admins_revision(access: &Access) -> Result<u64, Error> {
     Ok(access
         .store
         .doc(GUARDS, ADMINS_GUARD)
@@ -271,7 +271,7 @@ async fn admins_revision(access: &Access) -> Result<u64, Error> {
 }
 
 /// The write that moves the `admins` guard on from `revision` (or creates it).
-fn guard_write(revision: u64) -> DocWrite {
+pub(crate) fn guard_write(revision: u64) -> DocWrite {
     let expect = if revision == 0 {
         Expect::Absent
     } else {

@@ -28,10 +28,11 @@ const GRANT_HEADERS: [(&str, Permission); 5] = [
 ];
 
 /// The ACL a request's headers ask for, for a resource owned by `owner` in a bucket owned by
-/// `bucket_owner`: `x-amz-acl` (a canned ACL) or `x-amz-grant-*` (explicit grants, to which
-/// the owner's full control is added), not both; `None` when neither is present.
-/// InvalidArgument for an unknown canned ACL or a malformed grant list. The grants are not yet
-/// checked against known users ([`check_acl`]).
+/// `bucket_owner`: `x-amz-acl` (a canned ACL) or `x-amz-grant-*` (explicit grants, exactly
+/// those: the owner keeps its rights as owner), not both; `None` when neither is present.
+/// InvalidArgument for an unknown canned ACL, a malformed grant list or more than
+/// [`MAX_GRANTS`](s3o_store::acl::MAX_GRANTS) grants in all. The grants are not yet checked
+/// against known users ([`check_acl`]).
 pub fn header_acl(ctx: &Ctx<'_>, owner: &str, bucket_owner: &str) -> Result<Option<Acl>, ProxyError> {
     let named = ctx.head.header("x-amz-acl");
     let mut grants = Vec::new();
@@ -45,6 +46,9 @@ pub fn header_acl(ctx: &Ctx<'_>, owner: &str, bucket_owner: &str) -> Result<Opti
         {
             for grantee in parse_grantees(value)? {
                 grants.push(Grant { grantee, permission });
+            }
+            if grants.len() > s3o_store::acl::MAX_GRANTS {
+                return Err(ProxyError::InvalidArgument("too many grants".into()));
             }
         }
     }
@@ -61,18 +65,25 @@ pub fn header_acl(ctx: &Ctx<'_>, owner: &str, bucket_owner: &str) -> Result<Opti
     }
 }
 
+/// Where a write states the ACL it asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AclSource<'a> {
+    /// The request's `x-amz-acl` / `x-amz-grant-*` headers (signed with the request).
+    Headers,
+    /// A POST form's `acl` field (the head of a POST is signed by nobody, so never its headers).
+    Form(Option<&'a str>),
+}
+
 /// The owner and grants of a new version the caller writes into `bucket` (PUT, copy, POST,
-/// CreateMultipartUpload), from its ACL headers, as [`ObjectMeta`](s3o_store::ObjectMeta)
+/// CreateMultipartUpload), from the ACL it asks for (`source`), as [`ObjectMeta`](s3o_store::ObjectMeta)
 /// keeps them: the owner `None` when it is the bucket's owner (always with
 /// `BucketOwnerEnforced`, which refuses any ACL but the owner's full control; with
 /// `BucketOwnerPreferred` for `bucket-owner-full-control`; and for unsigned writes), the
 /// grants `None` when they are the default.
-///
-/// `form_acl` is a POST form's `acl` field, which stands for `x-amz-acl`.
 pub async fn new_version_acl(
     ctx: &Ctx<'_>,
     bucket: &BucketMeta,
-    form_acl: Option<&str>,
+    source: AclSource<'_>,
 ) -> Result<(Option<String>, Option<Vec<Grant>>), ProxyError> {
     let writer = if ctx.who.unsigned {
         bucket.owner.as_str()
@@ -81,15 +92,18 @@ pub async fn new_version_acl(
     };
     let to_bucket_owner = match bucket.ownership {
         Some(Ownership::BucketOwnerEnforced) => true,
-        Some(Ownership::BucketOwnerPreferred) => form_acl
-            .or(ctx.head.header("x-amz-acl"))
-            .is_some_and(|a| a.trim() == "bucket-owner-full-control"),
+        Some(Ownership::BucketOwnerPreferred) => match source {
+            AclSource::Form(acl) => acl,
+            AclSource::Headers => ctx.head.header("x-amz-acl"),
+        }
+        .is_some_and(|a| a.trim() == "bucket-owner-full-control"),
         _ => false,
     };
     let owner = if to_bucket_owner { bucket.owner.as_str() } else { writer };
-    let asked = match form_acl {
-        Some(name) => Some(canned(name, owner, &bucket.owner)?),
-        None => header_acl(ctx, owner, &bucket.owner)?,
+    let asked = match source {
+        AclSource::Form(Some(name)) => Some(canned(name, owner, &bucket.owner)?),
+        AclSource::Form(None) => None,
+        AclSource::Headers => header_acl(ctx, owner, &bucket.owner)?,
     };
     let grants = match asked {
         Some(acl) => check_acl(ctx, bucket, acl).await?.stored_grants(),
@@ -178,7 +192,7 @@ fn owner_grantee(id: &str) -> Grantee {
 /// config file or of the store) or of a user of the access layer.
 async fn known_user(ctx: &Ctx<'_>, id: &str) -> Result<bool, ProxyError> {
     let snap = &ctx.snap;
-    if id == ctx.who.owner()
+    if (!ctx.who.unsigned && id == ctx.who.owner())
         || snap.creds.values().any(|c| c.owner() == id)
         || snap.access.creds.values().any(|c| c.owner() == id)
     {
@@ -305,7 +319,7 @@ pub async fn put_object_acl(
     let acl = requested_acl(ctx, io, body, &owner, &bucket_meta.owner).await?;
     let acl = check_acl(ctx, &bucket_meta, acl).await?;
     let change = VersionChange::Grants(acl.stored_grants());
-    change_version(ctx, io, (bucket, key, version), change, 200).await
+    change_version(ctx, io, (bucket, key, version), &meta, change, 200).await
 }
 
 async fn bucket_owner(ctx: &Ctx<'_>, bucket: &str) -> Result<String, ProxyError> {

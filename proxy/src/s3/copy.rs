@@ -131,7 +131,8 @@ pub async fn copy_object(
         src.tags.clone()
     };
     (meta.retention, meta.legal_hold) = crate::s3::lock::for_new_version(ctx, &bucket_meta)?;
-    (meta.owner, meta.grants) = crate::s3::acl::new_version_acl(ctx, &bucket_meta, None).await?;
+    (meta.owner, meta.grants) =
+        crate::s3::acl::new_version_acl(ctx, &bucket_meta, crate::s3::acl::AclSource::Headers).await?;
     let condition = write_condition(ctx)?;
     precheck(ctx, bucket, key, &condition).await?;
     let store = &ctx.core.shared.store;

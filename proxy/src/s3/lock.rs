@@ -35,13 +35,20 @@ fn until_ms(date: &str) -> Result<u64, ProxyError> {
 }
 
 /// The retention and legal hold a new version of a key in `bucket` gets: its
-/// `x-amz-object-lock-*` headers, or else the bucket's default retention.
+/// `x-amz-object-lock-*` headers (the bucket owner's or the operator's only: AccessDenied for
+/// anyone else), or else the bucket's default retention.
 pub fn for_new_version(ctx: &Ctx<'_>, bucket: &BucketMeta) -> Result<(Option<Retention>, bool), ProxyError> {
     let mode = ctx.head.header("x-amz-object-lock-mode");
     let until = ctx.head.header("x-amz-object-lock-retain-until-date");
     let hold = ctx.head.header("x-amz-object-lock-legal-hold");
-    if (mode.is_some() || until.is_some() || hold.is_some()) && bucket.object_lock.is_none() {
+    let asked = mode.is_some() || until.is_some() || hold.is_some();
+    if asked && bucket.object_lock.is_none() {
         return Err(no_lock());
+    }
+    if asked && !ctx.permit.controls(&bucket.name) {
+        // Locks outlive everyone's rights to remove them: only the bucket's owner (or the
+        // operator) sets them, whatever the ACL's WRITE grants.
+        return Err(ctx.permit.deny(ctx.core));
     }
     let legal_hold = match hold {
         None | Some("OFF") => false,
@@ -174,7 +181,7 @@ pub async fn put_retention(
     key: &str,
     version: Option<&str>,
 ) -> Result<(), ProxyError> {
-    locked_version(ctx, bucket, key, version).await?;
+    let checked = locked_version(ctx, bucket, key, version).await?;
     let doc = read_small_body(io, body, xml::MAX_CONFIG_BODY_BYTES).await?;
     let retention = match xml::parse_retention(&doc).map_err(|_| ProxyError::MalformedXml)? {
         Some((mode, date)) => Some(Retention {
@@ -185,9 +192,9 @@ pub async fn put_retention(
     };
     let change = VersionChange::Retention {
         retention,
-        bypass_governance: bypass_governance(ctx),
+        bypass_governance: bypass_governance(ctx, bucket),
     };
-    change_version(ctx, io, (bucket, key, version), change, 200).await
+    change_version(ctx, io, (bucket, key, version), &checked, change, 200).await
 }
 
 /// GetObjectLegalHold.
@@ -211,8 +218,16 @@ pub async fn put_legal_hold(
     key: &str,
     version: Option<&str>,
 ) -> Result<(), ProxyError> {
-    locked_version(ctx, bucket, key, version).await?;
+    let checked = locked_version(ctx, bucket, key, version).await?;
     let doc = read_small_body(io, body, xml::MAX_CONFIG_BODY_BYTES).await?;
     let on = xml::parse_legal_hold(&doc).map_err(|_| ProxyError::MalformedXml)?;
-    change_version(ctx, io, (bucket, key, version), VersionChange::LegalHold(on), 200).await
+    change_version(
+        ctx,
+        io,
+        (bucket, key, version),
+        &checked,
+        VersionChange::LegalHold(on),
+        200,
+    )
+    .await
 }

@@ -101,13 +101,20 @@ pub async fn handle(core: &Core, io: &mut ClientIo, head: &RequestHead, rid: &st
     }
     let (who, payload) = match core.verifier.verify(&parts, &*snap, crate::clock::unix_now())? {
         Some(v) => (v.identity, v.payload),
-        None => (anonymous(core, io, &endpoint, &snap)?, s3o_sigv4::Payload::Unsigned),
+        None => {
+            plain_unsigned_body(head)?;
+            (anonymous(core, io, &endpoint, &snap)?, s3o_sigv4::Payload::Unsigned)
+        }
     };
     if let Some(note) = &mut io.audit {
         note.who.clone_from(&who.access_key);
     }
     authorize(core, &who, &endpoint)?;
-    let permit = permit::permit(core, &who, &endpoint, head.header("x-amz-expected-bucket-owner")).await?;
+    let expected = permit::ExpectedOwners {
+        own: head.header("x-amz-expected-bucket-owner"),
+        source: head.header("x-amz-source-expected-bucket-owner"),
+    };
+    let permit = permit::permit(core, &who, &endpoint, expected).await?;
     let kind = BodyKind::from_head(head)?;
     let mut body = RequestBody::new(
         kind,
@@ -335,7 +342,25 @@ fn anonymous(
         expires_ms: None,
         owner_id: None,
         unsigned: true,
+        scope_granted: true,
     }))
+}
+
+/// Refuses an unsigned request whose body claims a signed or streaming form (a payload hash
+/// nothing signed, `aws-chunked` framing): it may only send its bytes as they are.
+fn plain_unsigned_body(head: &RequestHead) -> Result<(), ProxyError> {
+    let hashed = head
+        .header("x-amz-content-sha256")
+        .is_some_and(|v| v.trim() != "UNSIGNED-PAYLOAD");
+    let chunked = head
+        .header("content-encoding")
+        .is_some_and(|v| v.split(',').any(|e| e.trim().eq_ignore_ascii_case("aws-chunked")));
+    if hashed || chunked {
+        return Err(ProxyError::InvalidRequest(
+            "an unsigned request sends its body as is: no x-amz-content-sha256 other than UNSIGNED-PAYLOAD, no aws-chunked encoding".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The identity of an unsigned request no anonymous binding covers: it may do what grants to
@@ -351,6 +376,7 @@ pub(crate) fn public_identity() -> Arc<CredentialConfig> {
         expires_ms: None,
         owner_id: None,
         unsigned: true,
+        scope_granted: false,
     })
 }
 

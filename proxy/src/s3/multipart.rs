@@ -28,10 +28,14 @@ pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 /// Largest object a multipart upload may produce (S3's limit).
 pub const MAX_OBJECT_SIZE: u64 = 5 * 1024 * 1024 * 1024 * 1024;
 
-/// The upload `upload_id`, which must belong to `bucket`/`key` (else it does not exist there).
+/// The upload `upload_id`, which must belong to `bucket`/`key` (else it does not exist there)
+/// and be the caller's (its initiator, the bucket's owner or the operator; else AccessDenied).
 pub(crate) async fn find_upload(ctx: &Ctx<'_>, bucket: &str, key: &str, upload_id: &str) -> Result<Upload, ProxyError> {
     match ctx.core.shared.store.upload(upload_id).await? {
-        Some(u) if u.bucket == bucket && u.key == key => Ok(u),
+        Some(u) if u.bucket == bucket && u.key == key => {
+            ctx.permit.upload(ctx.core, bucket, &u.owner)?;
+            Ok(u)
+        }
         _ => {
             require_bucket(ctx, bucket).await?;
             Err(ProxyError::NoSuchUpload)
@@ -96,7 +100,8 @@ pub async fn create(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -
     let bucket_meta = require_bucket(ctx, bucket).await?;
     let mut meta = meta_from_headers(ctx)?;
     (meta.retention, meta.legal_hold) = crate::s3::lock::for_new_version(ctx, &bucket_meta)?;
-    (meta.owner, meta.grants) = crate::s3::acl::new_version_acl(ctx, &bucket_meta, None).await?;
+    (meta.owner, meta.grants) =
+        crate::s3::acl::new_version_acl(ctx, &bucket_meta, crate::s3::acl::AclSource::Headers).await?;
     let checksum_algorithm = match ctx.head.header("x-amz-checksum-algorithm") {
         Some(a) => Some(
             ChecksumAlgorithm::from_name(&a.to_ascii_lowercase())

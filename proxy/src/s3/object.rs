@@ -186,7 +186,8 @@ pub async fn put_object(
     let bucket_meta = require_bucket(ctx, bucket).await?;
     let mut meta = meta_from_headers(ctx)?;
     (meta.retention, meta.legal_hold) = crate::s3::lock::for_new_version(ctx, &bucket_meta)?;
-    (meta.owner, meta.grants) = crate::s3::acl::new_version_acl(ctx, &bucket_meta, None).await?;
+    (meta.owner, meta.grants) =
+        crate::s3::acl::new_version_acl(ctx, &bucket_meta, crate::s3::acl::AclSource::Headers).await?;
     precheck(ctx, bucket, key, &condition).await?;
     let shared = &ctx.core.shared;
     let declared = ctx.head.declares_body_length();

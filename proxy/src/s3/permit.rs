@@ -2,10 +2,11 @@
 //! read-only, bucket management) have passed: who the caller is to the bucket, and whether the
 //! bucket's and the object's grants allow the operation.
 //!
-//! A caller stands to a bucket in one of three ways. The **operator's** keys — those naming the
-//! bucket in their scope, and every signed key on a bucket declared in the config file (owned
-//! by [`CONFIG_OWNER`]) — do what their scope and permission say; ACLs do not restrict them (an
-//! anonymous binding is such a grant too). The **owner** (the canonical id of the creating key's
+//! A caller stands to a bucket in one of three ways. The **operator's** keys — those whose
+//! scope the operator set (the config file's, admin-minted store keys, anonymous bindings)
+//! when it names the bucket, or, for signed ones, when the bucket is declared in the config file
+//! (owned by [`CONFIG_OWNER`]) — do what their scope and permission say; ACLs do not restrict
+//! them. A user's self-minted key only narrows what the user's account may do. The **owner** (the canonical id of the creating key's
 //! account) may do anything with its bucket, and with the objects it owns. **Anyone else**,
 //! signed or not, gets what the grants give: READ on the bucket lists it, WRITE writes and
 //! deletes objects in it, READ_ACP / WRITE_ACP read and change its ACL; READ on an object reads
@@ -75,6 +76,8 @@ fn needs(endpoint: &Endpoint) -> (BucketNeed, ObjectNeed) {
         | Endpoint::ListObjectsV2 { .. }
         | Endpoint::ListObjectVersions { .. }
         | Endpoint::ListMultipartUploads { .. } => (B::Grant(Permission::Read), O::Nothing),
+        // Removing a version for good is the owner's (DeleteObjects checks each entry).
+        Endpoint::DeleteObject { version: Some(_), .. } => (B::Owner, O::Nothing),
         Endpoint::PutObject { .. }
         | Endpoint::PostObject { .. }
         | Endpoint::DeleteObject { .. }
@@ -96,10 +99,9 @@ fn needs(endpoint: &Endpoint) -> (BucketNeed, ObjectNeed) {
         | Endpoint::GetObjectLegalHold { .. } => (B::Nothing, O::Grant(Permission::Read)),
         Endpoint::GetObjectAcl { .. } => (B::Nothing, O::Grant(Permission::ReadAcp)),
         Endpoint::PutObjectAcl { .. } => (B::Nothing, O::Grant(Permission::WriteAcp)),
-        Endpoint::PutObjectTagging { .. }
-        | Endpoint::DeleteObjectTagging { .. }
-        | Endpoint::PutObjectRetention { .. }
-        | Endpoint::PutObjectLegalHold { .. } => (B::Nothing, O::Owner),
+        Endpoint::PutObjectTagging { .. } | Endpoint::DeleteObjectTagging { .. } => (B::Nothing, O::Owner),
+        // Locks outlive everyone's rights to remove them: the bucket owner's alone.
+        Endpoint::PutObjectRetention { .. } | Endpoint::PutObjectLegalHold { .. } => (B::Owner, O::Nothing),
         Endpoint::GetBucketAcl { .. } => (B::Grant(Permission::ReadAcp), O::Nothing),
         Endpoint::PutBucketAcl { .. } => (B::Grant(Permission::WriteAcp), O::Nothing),
         Endpoint::DeleteBucket { .. }
@@ -148,11 +150,29 @@ impl Permit {
         self.buckets.iter().find(|b| b.meta.name == bucket)
     }
 
+    /// Whether the caller owns `bucket` or is the operator there (a bucket the request did not
+    /// address: no): what removing versions for good, setting locks and bypassing governance
+    /// retention need.
+    pub fn controls(&self, bucket: &str) -> bool {
+        self.bucket(bucket)
+            .is_some_and(|b| self.bucket_allows(b, BucketNeed::Owner))
+    }
+
+    /// Whether the caller may go on with a multipart upload in `bucket` that `initiator`
+    /// started: its initiator, the bucket's owner or the operator may (AccessDenied otherwise).
+    pub fn upload(&self, core: &Core, bucket: &str, initiator: &str) -> Result<(), ProxyError> {
+        if self.controls(bucket) || self.requester.as_deref() == Some(initiator) {
+            Ok(())
+        } else {
+            Err(self.deny(core))
+        }
+    }
+
     /// Whether the caller may list `bucket` (so may learn that a key is not there: S3 answers
-    /// AccessDenied rather than NoSuchKey to anyone else). Unknown buckets: yes.
+    /// AccessDenied rather than NoSuchKey to anyone else).
     pub fn may_list(&self, bucket: &str) -> bool {
         self.bucket(bucket)
-            .is_none_or(|b| self.bucket_allows(b, BucketNeed::Grant(Permission::Read)))
+            .is_some_and(|b| self.bucket_allows(b, BucketNeed::Grant(Permission::Read)))
     }
 
     /// Whether the caller's standing in `b` meets `need`.
@@ -171,7 +191,7 @@ impl Permit {
     /// or changes (AccessDenied otherwise).
     pub fn object(&self, core: &Core, bucket: &str, meta: &ObjectMeta) -> Result<(), ProxyError> {
         let Some(standing) = self.bucket(bucket) else {
-            return Ok(());
+            return Err(self.deny(core));
         };
         if standing.operator {
             return Ok(());
@@ -181,9 +201,9 @@ impl Permit {
         let enforced = b.ownership == Some(Ownership::BucketOwnerEnforced);
         let allowed = match self.object_need {
             ObjectNeed::Nothing => true,
-            _ if me == Some(b.owner.as_str()) && enforced => true,
+            // ACLs off: the bucket owner owns every object.
+            _ if enforced => me == Some(b.owner.as_str()),
             ObjectNeed::Owner => me.is_some_and(|me| me == b.owner || me == meta.owner_or(&b.owner)),
-            _ if enforced => false,
             ObjectNeed::Grant(p) => meta.acl(&b.owner).allows(self.requester(), p, ignore_public(b)),
         };
         if allowed {
@@ -215,20 +235,37 @@ fn ignore_public(b: &BucketMeta) -> bool {
 
 /// Whether `who` is the operator in `bucket`.
 pub fn is_operator(who: &CredentialConfig, bucket: &BucketMeta) -> bool {
-    who.buckets.iter().any(|b| b == &bucket.name)
-        || (!who.unsigned && bucket.owner == CONFIG_OWNER && who.may_use(&bucket.name))
+    who.scope_granted
+        && (who.buckets.iter().any(|b| b == &bucket.name)
+            || (!who.unsigned && bucket.owner == CONFIG_OWNER && who.may_use(&bucket.name)))
+}
+
+/// The owners a request expects its buckets to have (`x-amz-expected-bucket-owner`,
+/// `x-amz-source-expected-bucket-owner`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExpectedOwners<'a> {
+    /// Of the bucket the request addresses.
+    pub own: Option<&'a str>,
+    /// Of a copy's source bucket.
+    pub source: Option<&'a str>,
 }
 
 /// Checks `endpoint`'s bucket-level needs for `who` and returns the permit its handler checks
-/// objects with. AccessDenied (counted) when the bucket's ACL, ownership or public access block
-/// refuses, or when the bucket's owner is not `expected_owner` (`x-amz-expected-bucket-owner`).
+/// objects with. NoSuchBucket when a bucket it addresses (or copies from) does not exist;
+/// AccessDenied (counted) when the bucket's ACL, ownership or public access block refuses, or
+/// when a bucket's owner is not the one `expected`.
 pub async fn permit(
     core: &Core,
     who: &CredentialConfig,
     endpoint: &Endpoint,
-    expected_owner: Option<&str>,
+    expected: ExpectedOwners<'_>,
 ) -> Result<Permit, ProxyError> {
-    let (bucket_need, object_need) = needs(endpoint);
+    let (mut bucket_need, object_need) = needs(endpoint);
+    if who.unsigned && matches!(endpoint, Endpoint::CreateMultipartUpload { .. }) {
+        // Parts are tied to their upload's initiator, which an unsigned caller cannot prove to
+        // be: multipart uploads take signed requests (or the operator's).
+        bucket_need = BucketNeed::Owner;
+    }
     let requester = (!who.unsigned).then(|| who.owner().to_owned());
     let mut permit = Permit {
         requester,
@@ -247,58 +284,63 @@ pub async fn permit(
         .bucket()
         .filter(|_| !matches!(endpoint, Endpoint::CreateBucket { .. }));
     let source = endpoint.copy_source().map(|s| s.bucket.as_str());
-    for name in own.into_iter().chain(source) {
-        if permit.bucket(name).is_some() {
-            continue;
-        }
-        let Some(meta) = view(core, name).await? else {
-            continue;
+    let addressed = own.map(|o| (o, expected.own));
+    for (name, expected) in addressed.into_iter().chain(source.map(|s| (s, expected.source))) {
+        let meta = match permit.bucket(name) {
+            Some(b) => b.meta.clone(),
+            None => {
+                // Every check below needs the bucket; one that does not exist is NoSuchBucket,
+                // as S3 answers everyone.
+                let meta = view(core, name, who.unsigned).await?.ok_or(ProxyError::NoSuchBucket)?;
+                if who.unsigned && meta.public_access_block.is_some_and(|p| p.restrict_public_buckets) {
+                    return denied();
+                }
+                permit.buckets.push(BucketStanding {
+                    operator: is_operator(who, &meta),
+                    meta: meta.clone(),
+                });
+                meta
+            }
         };
-        if who.unsigned && meta.public_access_block.is_some_and(|p| p.restrict_public_buckets) {
+        if expected.is_some_and(|o| o != meta.owner) {
             return denied();
         }
-        permit.buckets.push(BucketStanding {
-            operator: is_operator(who, &meta),
-            meta,
-        });
     }
-    if let Some(name) = own {
-        if let Some(b) = permit.bucket(name) {
-            if expected_owner.is_some_and(|o| o != b.meta.owner) || !permit.bucket_allows(b, bucket_need) {
-                return denied();
-            }
+    if let Some(b) = own.and_then(|name| permit.bucket(name)) {
+        if !permit.bucket_allows(b, bucket_need) {
+            return denied();
         }
     }
     Ok(permit)
 }
 
-/// One bucket record a core keeps: the instance's change count and the time when read.
-type CachedView = (u64, Instant, Rc<BucketMeta>);
+/// One bucket record (or its absence) a core keeps: the instance's change count and the time
+/// when read.
+type CachedView = (u64, Instant, Option<Rc<BucketMeta>>);
 
 /// Bucket records each core keeps, by bucket name.
 #[derive(Debug, Default)]
 pub struct ViewCache(RefCell<HashMap<String, CachedView>>);
 
 /// The record of `bucket` (from this core's cache when fresh), `None` when it does not exist.
-pub async fn view(core: &Core, bucket: &str) -> Result<Option<Rc<BucketMeta>>, ProxyError> {
+/// A cached absence is believed only when `trust_absent` (unsigned requests, so that a flood of
+/// them for made-up buckets costs no store reads); signed ones read the store again, so a
+/// bucket just created through another instance is found at once.
+pub async fn view(core: &Core, bucket: &str, trust_absent: bool) -> Result<Option<Rc<BucketMeta>>, ProxyError> {
     let generation = core.shared.bucket_changes.load(Ordering::Acquire);
     let now = Instant::now();
     if let Some((g, at, meta)) = core.views.0.borrow().get(bucket) {
-        if *g == generation && now.duration_since(*at) < VIEW_TTL {
-            return Ok(Some(meta.clone()));
+        if *g == generation && now.duration_since(*at) < VIEW_TTL && (meta.is_some() || trust_absent) {
+            return Ok(meta.clone());
         }
     }
-    let Some(meta) = core.shared.store.bucket(bucket).await? else {
-        core.views.0.borrow_mut().remove(bucket);
-        return Ok(None);
-    };
-    let meta = Rc::new(meta);
+    let meta = core.shared.store.bucket(bucket).await?.map(Rc::new);
     let mut cache = core.views.0.borrow_mut();
     if cache.len() >= VIEW_CACHE_MAX {
         cache.clear();
     }
     cache.insert(bucket.to_owned(), (generation, now, meta.clone()));
-    Ok(Some(meta))
+    Ok(meta)
 }
 
 /// Tells every core of this instance that a bucket's owner or access settings changed.

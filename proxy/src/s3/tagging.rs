@@ -74,12 +74,20 @@ pub async fn put_tagging(
     key: &str,
     version: Option<&str>,
 ) -> Result<(), ProxyError> {
-    resolve(ctx, bucket, key, version).await?;
+    let checked = resolve(ctx, bucket, key, version).await?;
     let doc = read_small_body(io, body, xml::MAX_TAGGING_BODY_BYTES).await?;
     let mut tags = xml::parse_tagging(&doc).map_err(|_| ProxyError::MalformedXml)?;
     validate_tags(&tags)?;
     tags.sort();
-    change_version(ctx, io, (bucket, key, version), VersionChange::Tags(tags), 200).await
+    change_version(
+        ctx,
+        io,
+        (bucket, key, version),
+        &checked,
+        VersionChange::Tags(tags),
+        200,
+    )
+    .await
 }
 
 /// DeleteObjectTagging.
@@ -90,9 +98,9 @@ pub async fn delete_tagging(
     key: &str,
     version: Option<&str>,
 ) -> Result<(), ProxyError> {
-    resolve(ctx, bucket, key, version).await?;
+    let checked = resolve(ctx, bucket, key, version).await?;
     let change = VersionChange::Tags(Vec::new());
-    change_version(ctx, io, (bucket, key, version), change, 204).await
+    change_version(ctx, io, (bucket, key, version), &checked, change, 204).await
 }
 
 /// GetObjectAttributes: the attributes named in `x-amz-object-attributes`.

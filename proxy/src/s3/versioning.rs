@@ -86,15 +86,22 @@ pub fn version_header(head: &mut ResponseHead, meta: &ObjectMeta, named: bool) {
 }
 
 /// Applies `change` to the version of `bucket`/`key` the request named (the latest without a
-/// version id) and answers `status` with its version id.
+/// version id), provided it is still `checked`, and answers `status` with its version id.
 pub async fn change_version(
     ctx: &Ctx<'_>,
     io: &mut ClientIo,
     (bucket, key, version): (&str, &str, Option<&str>),
+    checked: &ObjectMeta,
     change: s3o_store::VersionChange,
     status: u16,
 ) -> Result<(), ProxyError> {
     let named = version.map(parse_version).transpose()?.unwrap_or(VersionRef::Latest);
+    // Only to the version the caller's rights were checked on (a newer one may have replaced it
+    // while the request body arrived): 409 ConditionalRequestConflict otherwise.
+    let change = s3o_store::VersionChange::Expecting {
+        version: checked.version,
+        change: Box::new(change),
+    };
     let changed = ctx.core.shared.store.update_version(bucket, key, named, change).await?;
     crate::records::write_version(ctx.core, bucket, key, &changed).await;
     let mut head = base_head(status, ctx.rid).content_length(0);
@@ -192,11 +199,12 @@ pub async fn list_object_versions(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str
 }
 
 /// Whether the request asks to bypass governance retention and the caller may.
-pub fn bypass_governance(ctx: &Ctx<'_>) -> bool {
+pub fn bypass_governance(ctx: &Ctx<'_>, bucket: &str) -> bool {
     ctx.head
         .header("x-amz-bypass-governance-retention")
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
         && ctx.who.bypass_governance
+        && ctx.permit.controls(bucket)
 }
 
 /// DeleteObject: without a version id, removes the current version (unversioned bucket) or adds
@@ -214,7 +222,9 @@ pub async fn delete_object(
     let mut head = base_head(204, ctx.rid).content_length(0);
     match (named, version) {
         (Some(v), Some(id)) => {
-            let removed = store.delete_version(bucket, key, v, bypass_governance(ctx)).await?;
+            let removed = store
+                .delete_version(bucket, key, v, bypass_governance(ctx, bucket))
+                .await?;
             head.push("x-amz-version-id", id);
             if let Some(marker) = removed.filter(|m| m.delete_marker) {
                 head.push("x-amz-delete-marker", "true");
@@ -244,7 +254,7 @@ pub async fn delete_objects(
     let doc = read_small_body(io, body, xml::MAX_DELETE_BODY_BYTES).await?;
     let req = xml::parse_delete(&doc).map_err(|_| ProxyError::MalformedXml)?;
     let store = &ctx.core.shared.store;
-    let bypass = bypass_governance(ctx);
+    let bypass = bypass_governance(ctx, bucket);
     // Every deletion starts before the first is awaited, so an engine that commits at once (sled)
     // has them all share flushes; each is durable before the answer. Each resolves to the
     // delete marker it made (`true`) or removed (`false`), if any.
@@ -257,6 +267,9 @@ pub async fn delete_objects(
                 let deleted = store.delete_object(bucket, &o.key);
                 Ok(Box::pin(async move { Ok(deleted.await?.marker.map(|m| (m, true))) }) as Deletion)
             }
+            // Removing a version for good is the bucket owner's (or the operator's), whatever
+            // the ACL's WRITE grants.
+            Some(_) if !ctx.permit.controls(bucket) => Err(ctx.permit.deny(ctx.core)),
             Some(v) => {
                 let removed = store.delete_version(bucket, &o.key, v, bypass);
                 let marker = |m: ObjectMeta| m.delete_marker.then_some((m, false));

@@ -99,7 +99,7 @@ pub async fn post_object(
         bucket: bucket.to_string(),
     };
     authorize(core, &who, &endpoint)?;
-    let permit = crate::s3::permit::permit(core, &who, &endpoint, None).await?;
+    let permit = crate::s3::permit::permit(core, &who, &endpoint, Default::default()).await?;
     let policy = match unsigned {
         true => None,
         false => Some(Policy::parse(form.get("policy").unwrap_or_default())?),
@@ -129,7 +129,8 @@ pub async fn post_object(
     };
     let bucket_meta = require_bucket(&ctx, bucket).await?;
     let mut meta = meta_from_fields(form.fields.iter().map(|(n, v)| (n.as_str(), v.as_str())))?;
-    (meta.owner, meta.grants) = crate::s3::acl::new_version_acl(&ctx, &bucket_meta, form.get("acl")).await?;
+    (meta.owner, meta.grants) =
+        crate::s3::acl::new_version_acl(&ctx, &bucket_meta, crate::s3::acl::AclSource::Form(form.get("acl"))).await?;
     if let Some(doc) = form.get("tagging") {
         let mut tags = crate::xml::parse_tagging(doc.as_bytes()).map_err(|_| ProxyError::MalformedXml)?;
         crate::s3::tagging::validate_tags(&tags)?;
