@@ -57,6 +57,9 @@ pub struct ClientIo {
     pub operation: &'static str,
     /// What the audit log records of the current request, when it changes data.
     pub audit: Option<crate::access::AuditNote>,
+    /// CORS header lines every response to the current request carries (a browser's request
+    /// that one of the bucket's CORS rules admits), errors included.
+    pub cors: Vec<u8>,
 }
 
 /// The slowest request body accepted (`[limits] body_min_bytes_per_sec`).
@@ -170,6 +173,7 @@ impl ClientIo {
             status: 0,
             operation: UNROUTED,
             audit: None,
+            cors: Vec::new(),
             body_timeout,
             announce_keep_alive: false,
             pace: BodyPace::new(MinRate::NONE),
@@ -220,7 +224,7 @@ impl ClientIo {
     /// Writes a response head, and `body` after it in the same write when small.
     pub async fn respond(&mut self, head: &ResponseHead, body: &[u8]) -> Result<(), ProxyError> {
         let mut out = Vec::with_capacity(512 + body.len());
-        head.write_to(&mut out);
+        head.write_to_with(&mut out, &self.cors);
         out.extend_from_slice(body);
         self.write(out).await?;
         Ok(())

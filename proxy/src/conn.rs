@@ -74,6 +74,7 @@ async fn serve_requests(core: &Rc<Core>, io: &mut ClientIo) {
         io.status = 0;
         io.operation = crate::client::UNROUTED;
         io.audit = None;
+        io.cors.clear();
         let started = Instant::now();
         let result = crate::s3::handle(core, io, &head, &rid).instrument(span).await;
         core.shared.inflight.fetch_sub(1, Ordering::SeqCst);

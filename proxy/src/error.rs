@@ -127,6 +127,12 @@ pub enum ProxyError {
     /// GetObjectLockConfiguration on a bucket without it.
     #[error("Object Lock configuration does not exist for this bucket")]
     NoSuchObjectLockConfiguration,
+    /// GetBucketCors on a bucket without rules.
+    #[error("The CORS configuration does not exist")]
+    NoSuchCorsConfiguration,
+    /// A CORS preflight no rule of the bucket admits.
+    #[error("CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.")]
+    CorsForbidden,
     /// GetBucketOwnershipControls on a bucket without them.
     #[error("The bucket ownership controls were not found")]
     NoSuchOwnershipControls,
@@ -297,6 +303,8 @@ impl ProxyError {
             ProxyError::InvalidRetentionPeriod => "InvalidRetentionPeriod",
             ProxyError::NoSuchObjectLockConfiguration => "ObjectLockConfigurationNotFoundError",
             ProxyError::NoSuchOwnershipControls => "OwnershipControlsNotFoundError",
+            ProxyError::NoSuchCorsConfiguration => "NoSuchCORSConfiguration",
+            ProxyError::CorsForbidden => "AccessForbidden",
             ProxyError::NoSuchPublicAccessBlock => "NoSuchPublicAccessBlockConfiguration",
             ProxyError::AccessControlListNotSupported => "AccessControlListNotSupported",
             ProxyError::InvalidBucketAclWithObjectOwnership => "InvalidBucketAclWithObjectOwnership",
@@ -348,6 +356,7 @@ impl ProxyError {
             | ProxyError::NoSuchVersion
             | ProxyError::NoSuchObjectLockConfiguration
             | ProxyError::NoSuchOwnershipControls
+            | ProxyError::NoSuchCorsConfiguration
             | ProxyError::NoSuchPublicAccessBlock
             | ProxyError::DeleteMarker { named: false, .. } => 404,
             ProxyError::AccessControlListNotSupported
@@ -364,7 +373,7 @@ impl ProxyError {
             ProxyError::ConditionalRequestConflict => 409,
             ProxyError::BucketNotEmpty | ProxyError::BucketAlreadyExists | ProxyError::BucketAlreadyOwnedByYou => 409,
             ProxyError::InvalidRange => 416,
-            ProxyError::AccessDenied | ProxyError::PolicyDenied(_) => 403,
+            ProxyError::AccessDenied | ProxyError::PolicyDenied(_) | ProxyError::CorsForbidden => 403,
             ProxyError::MalformedPostRequest(_)
             | ProxyError::PostFieldsTooLarge
             | ProxyError::InvalidPolicyDocument(_)

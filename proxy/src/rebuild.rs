@@ -383,6 +383,7 @@ async fn restore_bucket(store: &Store, record: &BucketRecord) -> s3o_store::Resu
         (have.ownership != record.ownership).then_some(BucketChange::Ownership(record.ownership)),
         (have.public_access_block != record.public_access_block)
             .then_some(BucketChange::PublicAccessBlock(record.public_access_block)),
+        (have.cors != record.cors).then(|| BucketChange::Cors(record.cors.clone())),
     ];
     for change in access.into_iter().flatten() {
         store.update_bucket(&record.name, change).await?;

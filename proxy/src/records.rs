@@ -88,6 +88,9 @@ pub struct BucketRecord {
     /// Its public access block, when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_access_block: Option<PublicAccessBlock>,
+    /// Its CORS rules, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Vec<s3o_store::cors::CorsRule>>,
 }
 
 impl BucketRecord {
@@ -102,6 +105,7 @@ impl BucketRecord {
             grants: meta.grants.clone(),
             ownership: meta.ownership,
             public_access_block: meta.public_access_block,
+            cors: meta.cors.clone(),
         }
     }
 
@@ -116,6 +120,7 @@ impl BucketRecord {
             grants: self.grants.clone(),
             ownership: self.ownership,
             public_access_block: self.public_access_block,
+            cors: self.cors.clone(),
             ..BucketMeta::default()
         }
     }

@@ -86,6 +86,23 @@ fn put_then_get_signed_with_header_v2() {
 }
 
 #[test]
+fn a_bucket_root_signed_with_its_slash_is_accepted() {
+    // botocore's SigV2 signs `/bucket/` for a path-style `PUT /bucket` (S3's canonical resource
+    // of a bucket); both forms are the bucket.
+    let srv = TestServer::start();
+    let mut c = srv.client();
+    let date = http_date(now());
+    for (path, signed) in [("/v2-root", "/v2-root/"), ("/v2-root-b", "/v2-root-b")] {
+        let sts = format!("PUT\n\n\n{date}\n{signed}");
+        let r = send_v2(&mut c, "PUT", path, &[("date", date.as_str())], &sts, SK, b"");
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+    }
+    let sts = format!("GET\n\n\n{date}\n/v2-root/x/");
+    let r = send_v2(&mut c, "GET", "/v2-root/x", &[("date", date.as_str())], &sts, SK, b"");
+    assert_eq!(r.code(), "SignatureDoesNotMatch", "an object path takes no slash");
+}
+
+#[test]
 fn wrong_signature_is_signature_does_not_match() {
     let srv = TestServer::start();
     let mut c = srv.client();

@@ -277,6 +277,19 @@ fn canonical_resource(out: &mut Vec<u8>, raw_path: &[u8], raw_query: &[u8]) {
     }
 }
 
+/// The paths a SigV2 signature over `raw_path` may name: the path itself and, for a path-style
+/// bucket root (`/bucket`), `/bucket/` too, which botocore and other SDKs sign for it (S3's
+/// canonical resource of a bucket) while sending the path without the slash.
+pub fn signed_paths(raw_path: &[u8]) -> impl Iterator<Item = std::borrow::Cow<'_, [u8]>> {
+    let root = raw_path.len() > 1 && raw_path.first() == Some(&b'/') && !raw_path[1..].contains(&b'/');
+    let alias = root.then(|| {
+        let mut p = raw_path.to_vec();
+        p.push(b'/');
+        std::borrow::Cow::Owned(p)
+    });
+    std::iter::once(std::borrow::Cow::Borrowed(raw_path)).chain(alias)
+}
+
 /// `HMAC-SHA1(secret, string_to_sign)`.
 pub fn sign(secret: &str, string_to_sign: &[u8]) -> Vec<u8> {
     let k = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret.as_bytes());
@@ -286,6 +299,15 @@ pub fn sign(secret: &str, string_to_sign: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bucket_root_may_be_signed_with_its_slash() {
+        let paths = |p: &'static [u8]| signed_paths(p).map(|c| c.into_owned()).collect::<Vec<_>>();
+        assert_eq!(paths(b"/bkt"), vec![b"/bkt".to_vec(), b"/bkt/".to_vec()]);
+        assert_eq!(paths(b"/bkt/"), vec![b"/bkt/".to_vec()]);
+        assert_eq!(paths(b"/bkt/key"), vec![b"/bkt/key".to_vec()]);
+        assert_eq!(paths(b"/"), vec![b"/".to_vec()]);
+    }
 
     #[test]
     fn documented_example() {

@@ -28,6 +28,7 @@
 pub mod acl;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+pub mod cors;
 pub mod docs;
 pub mod engine;
 mod error;

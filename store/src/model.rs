@@ -43,6 +43,9 @@ pub struct BucketMeta {
     /// Its public access block, when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_access_block: Option<PublicAccessBlock>,
+    /// Its CORS rules, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Vec<crate::cors::CorsRule>>,
 }
 
 impl BucketMeta {

@@ -80,6 +80,8 @@ pub enum BucketChange {
     Ownership(Option<crate::acl::Ownership>),
     /// Sets or removes its public access block.
     PublicAccessBlock(Option<crate::acl::PublicAccessBlock>),
+    /// Sets or removes its CORS rules.
+    Cors(Option<Vec<crate::cors::CorsRule>>),
 }
 
 impl Versioning {
@@ -119,6 +121,7 @@ impl BucketChange {
             BucketChange::Grants(grants) => bucket.grants.clone_from(grants),
             BucketChange::Ownership(o) => bucket.ownership = *o,
             BucketChange::PublicAccessBlock(b) => bucket.public_access_block = *b,
+            BucketChange::Cors(rules) => bucket.cors.clone_from(rules),
         }
         Ok(())
     }

@@ -52,6 +52,10 @@ impl Endpoint {
             Endpoint::GetPublicAccessBlock { .. } => "GetPublicAccessBlock",
             Endpoint::PutPublicAccessBlock { .. } => "PutPublicAccessBlock",
             Endpoint::DeletePublicAccessBlock { .. } => "DeletePublicAccessBlock",
+            Endpoint::GetBucketCors { .. } => "GetBucketCors",
+            Endpoint::PutBucketCors { .. } => "PutBucketCors",
+            Endpoint::DeleteBucketCors { .. } => "DeleteBucketCors",
+            Endpoint::PreflightRequest { .. } => "PreflightRequest",
             Endpoint::NotImplemented { operation } => operation,
         }
     }
@@ -102,7 +106,11 @@ impl Endpoint {
             | Endpoint::DeleteBucketOwnershipControls { bucket }
             | Endpoint::GetPublicAccessBlock { bucket }
             | Endpoint::PutPublicAccessBlock { bucket }
-            | Endpoint::DeletePublicAccessBlock { bucket } => Some(bucket),
+            | Endpoint::DeletePublicAccessBlock { bucket }
+            | Endpoint::GetBucketCors { bucket }
+            | Endpoint::PutBucketCors { bucket }
+            | Endpoint::DeleteBucketCors { bucket }
+            | Endpoint::PreflightRequest { bucket, .. } => Some(bucket),
         }
     }
 
@@ -165,7 +173,7 @@ impl Endpoint {
     /// What the caller must be allowed to do on [`Endpoint::bucket`].
     pub fn access(&self) -> Access {
         match self {
-            Endpoint::ListBuckets | Endpoint::NotImplemented { .. } => Access::Any,
+            Endpoint::ListBuckets | Endpoint::NotImplemented { .. } | Endpoint::PreflightRequest { .. } => Access::Any,
             Endpoint::CreateBucket { .. }
             | Endpoint::DeleteBucket { .. }
             | Endpoint::PutBucketVersioning { .. }
@@ -174,7 +182,9 @@ impl Endpoint {
             | Endpoint::PutBucketOwnershipControls { .. }
             | Endpoint::DeleteBucketOwnershipControls { .. }
             | Endpoint::PutPublicAccessBlock { .. }
-            | Endpoint::DeletePublicAccessBlock { .. } => Access::Manage,
+            | Endpoint::DeletePublicAccessBlock { .. }
+            | Endpoint::PutBucketCors { .. }
+            | Endpoint::DeleteBucketCors { .. } => Access::Manage,
             Endpoint::HeadBucket { .. }
             | Endpoint::GetBucketLocation { .. }
             | Endpoint::ListObjects { .. }
@@ -193,7 +203,8 @@ impl Endpoint {
             | Endpoint::GetBucketAcl { .. }
             | Endpoint::GetObjectAcl { .. }
             | Endpoint::GetBucketOwnershipControls { .. }
-            | Endpoint::GetPublicAccessBlock { .. } => Access::Read,
+            | Endpoint::GetPublicAccessBlock { .. }
+            | Endpoint::GetBucketCors { .. } => Access::Read,
             Endpoint::PutObject { .. }
             | Endpoint::CopyObject { .. }
             | Endpoint::DeleteObject { .. }
@@ -231,6 +242,7 @@ impl Endpoint {
                 | Endpoint::PutObjectAcl { .. }
                 | Endpoint::PutBucketOwnershipControls { .. }
                 | Endpoint::PutPublicAccessBlock { .. }
+                | Endpoint::PutBucketCors { .. }
         )
     }
 }

@@ -23,7 +23,7 @@ use route::{
     object_part_number, route_delete_object, route_get_bucket, route_get_object, route_post_bucket, route_post_object,
     route_put_bucket, route_put_object, version_id,
 };
-use tables::{not_implemented, sub_resource, DELETE_BUCKET};
+use tables::{sub_resource, DELETE_BUCKET};
 
 pub use host::host_bucket;
 pub use path::valid_bucket_name;
@@ -369,6 +369,28 @@ pub enum Endpoint {
         /// The bucket name.
         bucket: String,
     },
+    /// `GET /bucket?cors`.
+    GetBucketCors {
+        /// The bucket name.
+        bucket: String,
+    },
+    /// `PUT /bucket?cors`.
+    PutBucketCors {
+        /// The bucket name.
+        bucket: String,
+    },
+    /// `DELETE /bucket?cors`.
+    DeleteBucketCors {
+        /// The bucket name.
+        bucket: String,
+    },
+    /// `OPTIONS /bucket[/key]`: a browser's CORS preflight (never signed).
+    PreflightRequest {
+        /// The bucket name.
+        bucket: String,
+        /// The decoded object key, if any.
+        key: Option<String>,
+    },
     /// A valid S3 operation we do not implement (answered 501 `NotImplemented`).
     NotImplemented {
         /// The S3 operation name, e.g. `PutBucketAcl`.
@@ -500,11 +522,12 @@ impl Endpoint {
             ("POST", Some(key)) => route_post_object(bucket, key, &q),
             ("DELETE", None) if q.has("ownershipControls") => Ok(Endpoint::DeleteBucketOwnershipControls { bucket }),
             ("DELETE", None) if q.has("publicAccessBlock") => Ok(Endpoint::DeletePublicAccessBlock { bucket }),
+            ("DELETE", None) if q.has("cors") => Ok(Endpoint::DeleteBucketCors { bucket }),
             ("DELETE", None) => {
                 Ok(sub_resource(&q, DELETE_BUCKET, "DELETE")?.unwrap_or(Endpoint::DeleteBucket { bucket }))
             }
             ("DELETE", Some(key)) => route_delete_object(bucket, key, &q),
-            ("OPTIONS", _) => Ok(not_implemented("PreflightRequest")),
+            ("OPTIONS", key) => Ok(Endpoint::PreflightRequest { bucket, key }),
             _ => Err(EndpointError::MethodNotAllowed(method.to_string())),
         }
     }

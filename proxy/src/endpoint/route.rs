@@ -62,6 +62,9 @@ pub(super) fn route_get_bucket(bucket: String, q: &Query) -> Result<Endpoint, En
     if q.has("acl") {
         return Ok(Endpoint::GetBucketAcl { bucket });
     }
+    if q.has("cors") {
+        return Ok(Endpoint::GetBucketCors { bucket });
+    }
     if q.has("ownershipControls") {
         return Ok(Endpoint::GetBucketOwnershipControls { bucket });
     }
@@ -121,6 +124,9 @@ pub(super) fn route_put_bucket(bucket: String, q: &Query) -> Result<Endpoint, En
     }
     if q.has("acl") {
         return Ok(Endpoint::PutBucketAcl { bucket });
+    }
+    if q.has("cors") {
+        return Ok(Endpoint::PutBucketCors { bucket });
     }
     if q.has("ownershipControls") {
         return Ok(Endpoint::PutBucketOwnershipControls { bucket });

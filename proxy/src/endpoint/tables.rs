@@ -7,7 +7,6 @@ use super::{Endpoint, EndpointError, Query};
 /// Sub-resources we do not implement, as (query parameter, S3 operation), per method and target.
 pub(super) const GET_BUCKET: &[(&str, &str)] = &[
     ("accelerate", "GetBucketAccelerateConfiguration"),
-    ("cors", "GetBucketCors"),
     ("encryption", "GetBucketEncryption"),
     ("lifecycle", "GetBucketLifecycleConfiguration"),
     ("logging", "GetBucketLogging"),
@@ -46,7 +45,6 @@ pub(super) const GET_BUCKET_CONFIGS: &[(&str, &str, &str)] = &[
 pub(super) const PUT_BUCKET: &[(&str, &str)] = &[
     ("accelerate", "PutBucketAccelerateConfiguration"),
     ("analytics", "PutBucketAnalyticsConfiguration"),
-    ("cors", "PutBucketCors"),
     ("encryption", "PutBucketEncryption"),
     ("intelligent-tiering", "PutBucketIntelligentTieringConfiguration"),
     ("inventory", "PutBucketInventoryConfiguration"),
@@ -62,7 +60,6 @@ pub(super) const PUT_BUCKET: &[(&str, &str)] = &[
 ];
 pub(super) const DELETE_BUCKET: &[(&str, &str)] = &[
     ("analytics", "DeleteBucketAnalyticsConfiguration"),
-    ("cors", "DeleteBucketCors"),
     ("encryption", "DeleteBucketEncryption"),
     ("intelligent-tiering", "DeleteBucketIntelligentTieringConfiguration"),
     ("inventory", "DeleteBucketInventoryConfiguration"),
@@ -81,6 +78,7 @@ pub(super) const DELETE_OBJECT: &[(&str, &str)] = &[];
 const IMPLEMENTED_SUB_RESOURCES: &[&str] = &[
     "acl",
     "attributes",
+    "cors",
     "delete",
     "legal-hold",
     "location",

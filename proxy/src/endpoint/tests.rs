@@ -78,6 +78,9 @@ const IMPLEMENTED: &str = "
     PUT    /bkt/obj?legal-hold&versionId=3                     PutObjectLegalHold  obj
     GET    /bkt?versioning                                     GetBucketVersioning
     PUT    /bkt?versioning                                     PutBucketVersioning
+    GET    /bkt?cors                                           GetBucketCors
+    PUT    /bkt?cors                                           PutBucketCors
+    DELETE /bkt?cors                                           DeleteBucketCors
     GET    /bkt/my-image.jpg?acl&versionId=1                   GetObjectAcl  my-image.jpg
     PUT    /bkt/my-image.jpg?acl                               PutObjectAcl  my-image.jpg
     GET    /bkt?acl                                            GetBucketAcl
@@ -127,7 +130,6 @@ const NOT_IMPLEMENTED: &str = "
     GET     /bkt?intelligent-tiering                              ListBucketIntelligentTieringConfigurations
     PUT     /bkt?metrics&id=EntireBucket                          PutBucketMetricsConfiguration
     DELETE  /bkt?inventory&id=list1                               DeleteBucketInventoryConfiguration
-    OPTIONS /bkt/obj                                              PreflightRequest
 ";
 
 #[test]

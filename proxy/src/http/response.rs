@@ -98,6 +98,12 @@ impl ResponseHead {
 
     /// Appends the status line, the header fields and the blank line to `out`.
     pub fn write_to(&self, out: &mut Vec<u8>) {
+        self.write_to_with(out, &[]);
+    }
+
+    /// [`write_to`](Self::write_to), with `extra` (whole `name: value\r\n` lines) after the
+    /// fields.
+    pub fn write_to_with(&self, out: &mut Vec<u8>, extra: &[u8]) {
         // A status outside 100..=999 cannot be written as three digits: answer 500 instead.
         let s = if (100..=999).contains(&self.status) {
             self.status
@@ -114,6 +120,7 @@ impl ResponseHead {
         out.extend_from_slice(reason_phrase(s).as_bytes());
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(&self.fields);
+        out.extend_from_slice(extra);
         out.extend_from_slice(b"\r\n");
     }
 }

@@ -361,7 +361,7 @@ pub async fn delete_ownership(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) ->
 }
 
 /// [`set_bucket`], answered `status` without a body (NoSuchBucket for no bucket).
-async fn change_bucket(
+pub(crate) async fn change_bucket(
     ctx: &Ctx<'_>,
     io: &mut ClientIo,
     bucket: &str,

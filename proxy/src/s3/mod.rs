@@ -7,6 +7,7 @@
 pub mod acl;
 pub mod bucket;
 pub mod copy;
+pub mod cors;
 pub mod list;
 pub mod lock;
 pub mod multipart;
@@ -80,6 +81,17 @@ pub async fn handle(core: &Core, io: &mut ClientIo, head: &RequestHead, rid: &st
     // SigV4 below signs the path and Host as sent, whichever style names the bucket.
     let endpoint = Endpoint::from_request_in(method, host_bucket, &head.path, &head.query, head)?;
     io.operation = endpoint.name();
+    if let Endpoint::PreflightRequest { bucket, .. } = &endpoint {
+        // A browser's preflight carries no credentials: answered from the bucket's CORS rules.
+        let kind = BodyKind::from_head(head)?;
+        cors::preflight(core, io, head, rid, bucket).await?;
+        return Ok(kind == BodyKind::Empty);
+    }
+    if head.header("origin").is_some() {
+        if let Some(bucket) = endpoint.bucket() {
+            io.cors = cors::actual_lines(core, head, bucket).await?;
+        }
+    }
     if let Endpoint::PostObject { bucket } = &endpoint {
         // A form upload is authenticated by the form's signed policy, not by the head.
         return post::post_object(core, io, head, rid, bucket, virtual_host).await;
@@ -237,8 +249,14 @@ pub async fn handle(core: &Core, io: &mut ClientIo, head: &RequestHead, rid: &st
         Endpoint::GetPublicAccessBlock { bucket } => acl::get_public_access_block(&ctx, io, &bucket).await?,
         Endpoint::PutPublicAccessBlock { bucket } => acl::put_public_access_block(&ctx, io, b, &bucket).await?,
         Endpoint::DeletePublicAccessBlock { bucket } => acl::delete_public_access_block(&ctx, io, &bucket).await?,
-        Endpoint::PostObject { .. } => {
-            return Err(ProxyError::Internal("PostObject reached the header-auth path".into()))
+        Endpoint::GetBucketCors { bucket } => cors::get_bucket_cors(&ctx, io, &bucket).await?,
+        Endpoint::PutBucketCors { bucket } => cors::put_bucket_cors(&ctx, io, b, &bucket).await?,
+        Endpoint::DeleteBucketCors { bucket } => cors::delete_bucket_cors(&ctx, io, &bucket).await?,
+        Endpoint::PostObject { .. } | Endpoint::PreflightRequest { .. } => {
+            return Err(ProxyError::Internal(format!(
+                "{} reached the header-auth path",
+                endpoint.name()
+            )))
         }
         Endpoint::NotImplemented { operation } => return Err(ProxyError::NotImplemented(operation)),
     }

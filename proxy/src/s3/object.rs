@@ -449,7 +449,7 @@ pub async fn get_object(
     // go out in one write (one send, one wakeup of the client).
     let buffered = stream.take_buffered();
     let mut out = Vec::with_capacity(1024 + buffered.len());
-    head.write_to(&mut out);
+    head.write_to_with(&mut out, &io.cors);
     out.extend_from_slice(&buffered);
     if len <= SMALL_BODY {
         out.reserve(usize::try_from(stream.remaining()).unwrap_or(0));

@@ -115,7 +115,12 @@ fn needs(endpoint: &Endpoint) -> (BucketNeed, ObjectNeed) {
         | Endpoint::DeleteBucketOwnershipControls { .. }
         | Endpoint::GetPublicAccessBlock { .. }
         | Endpoint::PutPublicAccessBlock { .. }
-        | Endpoint::DeletePublicAccessBlock { .. } => (B::Owner, O::Nothing),
+        | Endpoint::DeletePublicAccessBlock { .. }
+        | Endpoint::GetBucketCors { .. }
+        | Endpoint::PutBucketCors { .. }
+        | Endpoint::DeleteBucketCors { .. } => (B::Owner, O::Nothing),
+        // Answered before any signature is looked at, from the bucket's CORS rules alone.
+        Endpoint::PreflightRequest { .. } => (B::Nothing, O::Nothing),
     }
 }
 

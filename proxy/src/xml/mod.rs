@@ -18,6 +18,7 @@ mod attributes;
 mod bucket;
 mod bucket_access;
 mod copy;
+mod cors;
 mod delete;
 mod error_document;
 mod listing;
@@ -36,6 +37,7 @@ pub use bucket_access::{
     parse_ownership_controls, parse_public_access_block, OwnershipControls, PublicAccessBlockConfiguration,
 };
 pub use copy::{CopyObjectResult, CopyPartResult};
+pub use cors::{parse_cors, CorsConfiguration, CorsError, MAX_CORS_BODY_BYTES};
 pub use delete::{
     parse_delete, DeleteOutcome, DeleteRequest, DeleteResult, DeleteTarget, MAX_DELETE_BODY_BYTES, MAX_DELETE_OBJECTS,
 };

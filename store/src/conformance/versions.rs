@@ -20,7 +20,7 @@ pub async fn run(fresh: &dyn Fn() -> Store) {
     access_settings_are_kept_with_buckets_and_versions(fresh).await;
 }
 
-/// A bucket's grants, ownership controls and public access block, and a version's owner and
+/// A bucket's grants, ownership controls, public access block and CORS rules, and a version's owner and
 /// grants, are kept as set (removable again), in every answer that carries them.
 pub async fn access_settings_are_kept_with_buckets_and_versions(fresh: &dyn Fn() -> Store) {
     use crate::acl::{Canned, Ownership, Permission, PublicAccessBlock, Requester};
@@ -74,6 +74,16 @@ pub async fn access_settings_are_kept_with_buckets_and_versions(fresh: &dyn Fn()
     )
     .await;
     ok(store.update_bucket("bkt", BucketChange::Grants(None)), "no grants").await;
+    let cors = Some(vec![crate::cors::CorsRule {
+        allowed_methods: vec!["GET".into()],
+        allowed_origins: vec!["https://*.example".into()],
+        max_age_secs: Some(60),
+        ..Default::default()
+    }]);
+    let changed = ok(store.update_bucket("bkt", BucketChange::Cors(cors.clone())), "cors").await;
+    assert_eq!(changed.cors, cors);
+    assert_eq!(ok(store.bucket("bkt"), "bucket").await.expect_some("bucket").cors, cors);
+    ok(store.update_bucket("bkt", BucketChange::Cors(None)), "no cors").await;
     let read = ok(store.bucket("bkt"), "bucket").await.expect_some("bucket");
     assert_eq!(
         (read.grants, read.ownership, read.public_access_block),

@@ -67,6 +67,8 @@ pub(crate) struct Settings {
     pub(crate) ownership: Option<crate::acl::Ownership>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) public_access_block: Option<crate::acl::PublicAccessBlock>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) cors: Option<Vec<crate::cors::CorsRule>>,
 }
 
 impl Settings {
@@ -88,6 +90,7 @@ impl Settings {
             grants: meta.grants.clone(),
             ownership: meta.ownership,
             public_access_block: meta.public_access_block,
+            cors: meta.cors.clone(),
         }
     }
 
@@ -98,6 +101,7 @@ impl Settings {
         meta.grants = self.grants;
         meta.ownership = self.ownership;
         meta.public_access_block = self.public_access_block;
+        meta.cors = self.cors;
     }
 }
 
