@@ -50,6 +50,7 @@ fn verify_get(c: &mut Criterion) {
         path: b"/bucket/dir/object-0001.bin",
         query: b"",
         headers: headers.as_slice(),
+        path_style: true,
     };
     assert!(v.verify(&req, &Creds, T0).unwrap().is_some());
     c.bench_function("sigv4_verify_header_get_cached_key", |b| {

@@ -61,6 +61,8 @@ async fn serve_requests(core: &Rc<Core>, io: &mut ClientIo) {
             Ok(None) => return,
             Err(e) => {
                 let rid = core.shared.request_id();
+                // No request to speak of: none of the previous one's CORS headers.
+                io.cors.clear();
                 let _ = write_error(io, &e, "", &rid, false, false).await;
                 return;
             }

@@ -70,8 +70,9 @@ fn rules_are_kept_and_answer_preflights_and_requests() {
     assert_eq!(ok.header("access-control-allow-methods"), Some("GET"));
     assert_eq!(
         ok.header("access-control-allow-headers"),
-        Some("x-amz-date, X-Amz-Meta-A")
+        Some("x-amz-date, x-amz-meta-a")
     );
+    assert_eq!(ok.header("access-control-allow-credentials"), Some("true"));
     assert_eq!(ok.header("access-control-max-age"), Some("600"));
     for refused in [
         plain(
@@ -120,6 +121,24 @@ fn rules_are_kept_and_answer_preflights_and_requests() {
         (any.status, any.header("access-control-allow-origin")),
         (200, Some("*"))
     );
+    assert_eq!(
+        any.header("access-control-allow-credentials"),
+        None,
+        "not for any origin"
+    );
+    let many: Vec<String> = (0..65).map(|i| format!("x-amz-h{i}")).collect();
+    let many = many.join(",");
+    let r = plain(
+        &mut c,
+        "OPTIONS",
+        "/web",
+        &[
+            origin,
+            ("access-control-request-method", "GET"),
+            ("access-control-request-headers", many.as_str()),
+        ],
+    );
+    assert_eq!(r.status, 403, "at most 64 header names");
     assert_eq!(
         plain(
             &mut c,

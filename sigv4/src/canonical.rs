@@ -191,6 +191,10 @@ pub struct RequestParts<'a, H: ?Sized> {
     pub query: &'a [u8],
     /// All request headers.
     pub headers: &'a H,
+    /// Whether the path names the bucket (path style) rather than the Host (virtual-hosted
+    /// style): only then is a one-segment path a bucket root, which SigV2 clients sign as
+    /// `/bucket/` as well as `/bucket`.
+    pub path_style: bool,
 }
 
 /// Builds the whole canonical request into `out` (cleared first).

@@ -108,6 +108,7 @@ impl Signer {
             path: path.as_bytes(),
             query: query.as_bytes(),
             headers,
+            path_style: true,
         };
         let mut bufs = self.scratch.borrow_mut();
         let (creq, sts) = &mut *bufs;
@@ -180,6 +181,7 @@ impl Signer {
             path: path.as_bytes(),
             query: q.as_bytes(),
             headers: &headers[..],
+            path_style: true,
         };
         let mut bufs = self.scratch.borrow_mut();
         let (creq, sts) = &mut *bufs;

@@ -278,10 +278,10 @@ fn canonical_resource(out: &mut Vec<u8>, raw_path: &[u8], raw_query: &[u8]) {
 }
 
 /// The paths a SigV2 signature over `raw_path` may name: the path itself and, for a path-style
-/// bucket root (`/bucket`), `/bucket/` too, which botocore and other SDKs sign for it (S3's
+/// (`path_style`) bucket root (`/bucket`), `/bucket/` too, which botocore and other SDKs sign for it (S3's
 /// canonical resource of a bucket) while sending the path without the slash.
-pub fn signed_paths(raw_path: &[u8]) -> impl Iterator<Item = std::borrow::Cow<'_, [u8]>> {
-    let root = raw_path.len() > 1 && raw_path.first() == Some(&b'/') && !raw_path[1..].contains(&b'/');
+pub fn signed_paths(raw_path: &[u8], path_style: bool) -> impl Iterator<Item = std::borrow::Cow<'_, [u8]>> {
+    let root = path_style && raw_path.len() > 1 && raw_path.first() == Some(&b'/') && !raw_path[1..].contains(&b'/');
     let alias = root.then(|| {
         let mut p = raw_path.to_vec();
         p.push(b'/');
@@ -302,11 +302,17 @@ mod tests {
 
     #[test]
     fn a_bucket_root_may_be_signed_with_its_slash() {
-        let paths = |p: &'static [u8]| signed_paths(p).map(|c| c.into_owned()).collect::<Vec<_>>();
+        let paths = |p: &'static [u8]| signed_paths(p, true).map(|c| c.into_owned()).collect::<Vec<_>>();
         assert_eq!(paths(b"/bkt"), vec![b"/bkt".to_vec(), b"/bkt/".to_vec()]);
         assert_eq!(paths(b"/bkt/"), vec![b"/bkt/".to_vec()]);
         assert_eq!(paths(b"/bkt/key"), vec![b"/bkt/key".to_vec()]);
         assert_eq!(paths(b"/"), vec![b"/".to_vec()]);
+        let virtual_host: Vec<_> = signed_paths(b"/report", false).collect();
+        assert_eq!(
+            virtual_host,
+            vec![std::borrow::Cow::Borrowed(&b"/report"[..])],
+            "an object of a virtual host"
+        );
     }
 
     #[test]

@@ -314,7 +314,7 @@ impl Verifier {
             return Err(SigError::AccessDenied("Request has expired"));
         }
         let (secret, identity) = creds.lookup(&p.access_key).ok_or(SigError::InvalidAccessKeyId)?;
-        let matches = sigv2::signed_paths(req.path).any(|path| {
+        let matches = sigv2::signed_paths(req.path, req.path_style).any(|path| {
             let sts = sigv2::string_to_sign(req.method, &path, req.query, req.headers, p.expires);
             ct_eq(&sigv2::sign(secret, &sts), &p.signature)
         });
@@ -347,7 +347,7 @@ impl Verifier {
         }
         let (secret, identity) = creds.lookup(a.access_key).ok_or(SigError::InvalidAccessKeyId)?;
         let matches = |sig: &[u8]| {
-            sigv2::signed_paths(req.path).any(|path| {
+            sigv2::signed_paths(req.path, req.path_style).any(|path| {
                 let sts = sigv2::header_string_to_sign(req.method, &path, req.query, req.headers);
                 ct_eq(&sigv2::sign(secret, &sts), sig)
             })
@@ -473,6 +473,7 @@ mod tests {
             path: b"/b/k",
             query: query.as_bytes(),
             headers,
+            path_style: true,
         };
         Verifier::default().verify(&req, &OneKey, now).map(|v| v.is_some())
     }

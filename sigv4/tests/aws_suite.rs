@@ -118,6 +118,7 @@ fn every_vector_reproduces() {
             path: &signed.path,
             query: &signed.query,
             headers: &headers,
+            path_style: true,
         };
         let mut creq = Vec::new();
         canonical_request(&mut creq, &req, auth.signed_headers, &payload_hash, mode, false);
@@ -174,6 +175,7 @@ fn every_vector_reproduces() {
             path: &q.path,
             query: &q.query,
             headers: &q.headers,
+            path_style: true,
         };
         canonical_request(
             &mut creq,

@@ -29,6 +29,7 @@ fn verify_with(
         path: path.as_bytes(),
         query: query.as_bytes(),
         headers,
+        path_style: true,
     };
     v.verify(&req, &f.provider(), f.now())
         .map(|o| o.expect("authenticated"))
@@ -101,6 +102,7 @@ fn canonical_request_and_string_to_sign_match_the_signer() {
             path: f.request.path.as_bytes(),
             query: f.request.query.as_bytes(),
             headers: &f.request.headers,
+            path_style: true,
         };
         let (signed, scope, date, sig) = if f.auth == "presigned" {
             let p = PresignParams::parse(f.request.query.as_bytes()).unwrap();

@@ -38,6 +38,7 @@ fn verify_cfg(
         path: path.as_bytes(),
         query: query.as_bytes(),
         headers: h,
+        path_style: true,
     };
     Verifier::new(cfg)
         .verify(&req, &OneKey(AK.into(), SK.into()), now)

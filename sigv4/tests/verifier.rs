@@ -57,6 +57,7 @@ fn verify_cfg(
         path: path.as_bytes(),
         query: query.as_bytes(),
         headers,
+        path_style: true,
     };
     v.verify(&req, &creds(), now).map(|o| o.map(|v| v.identity))
 }
@@ -168,6 +169,7 @@ fn signing_keys_are_cached_per_scope() {
             path: b"/b/k",
             query: b"",
             headers: &h,
+            path_style: true,
         };
         v.verify(&req, &creds(), T0).unwrap().unwrap();
     }
@@ -328,6 +330,7 @@ fn verifier_reports_streaming_parameters() {
         path: b"/b/k",
         query: b"",
         headers: &h,
+        path_style: true,
     };
     let out = v.verify(&req, &creds(), T0).unwrap().unwrap();
     let Payload::Streaming(a) = out.payload else { panic!() };
@@ -345,6 +348,7 @@ fn verifier_reports_streaming_parameters() {
         path: b"/b/k",
         query: b"",
         headers: &h2,
+        path_style: true,
     };
     assert!(v.verify(&req, &creds(), T0).is_err());
 }
@@ -420,6 +424,7 @@ fn aws_sigv4_crate_agrees_with_our_signer() {
                     path: path.as_bytes(),
                     query: full_q.as_bytes(),
                     headers: &h,
+                    path_style: true,
                 };
                 v.verify(&r, &creds(), T0).unwrap().unwrap();
                 hex(&p.signature)

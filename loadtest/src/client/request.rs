@@ -194,6 +194,7 @@ mod tests {
                 path: path.as_bytes(),
                 query: query.as_bytes(),
                 headers: &headers,
+                path_style: true,
             };
             let v = Verifier::new(VerifierConfig::default());
             let ok = v.verify(&parts, &Creds, now).unwrap().unwrap();

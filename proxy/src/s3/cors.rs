@@ -47,28 +47,45 @@ pub async fn delete_bucket_cors(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) 
     change_bucket(ctx, io, bucket, BucketChange::Cors(None), 204).await
 }
 
-/// The request headers a preflight names in `Access-Control-Request-Headers`.
-fn requested_headers(head: &RequestHead) -> Vec<&str> {
-    head.header("access-control-request-headers")
-        .map(|v| v.split(',').map(str::trim).filter(|h| !h.is_empty()).collect())
-        .unwrap_or_default()
+/// Most distinct header names a preflight may ask for (browsers send a handful).
+const MAX_REQUESTED_HEADERS: usize = 64;
+
+/// The request headers a preflight names in `Access-Control-Request-Headers`, lower-cased,
+/// sorted and without repeats; `None` for more than [`MAX_REQUESTED_HEADERS`].
+fn requested_headers(head: &RequestHead) -> Option<Vec<String>> {
+    let mut names: Vec<String> = head
+        .header("access-control-request-headers")
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(str::to_ascii_lowercase)
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names.dedup();
+    (names.len() <= MAX_REQUESTED_HEADERS).then_some(names)
 }
 
-/// Appends `name: value\r\n`.
+/// Appends `name: value\r\n`, dropping control characters from `value` (rules come from the
+/// store, where a rebuild may have put anything, and never get to shape the head).
 fn line(out: &mut Vec<u8>, name: &str, value: &str) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b": ");
-    out.extend_from_slice(value.as_bytes());
+    out.extend(value.bytes().filter(|b| *b >= 0x20 && *b != 0x7f));
     out.extend_from_slice(b"\r\n");
 }
 
 /// The `Access-Control-*` lines `rule` gives `origin`.
 fn allow_lines(rule: &CorsRule, origin: &str, out: &mut Vec<u8>) {
-    line(
-        out,
-        "Access-Control-Allow-Origin",
-        if rule.any_origin(origin) { "*" } else { origin },
-    );
+    if rule.any_origin(origin) {
+        line(out, "Access-Control-Allow-Origin", "*");
+    } else {
+        line(out, "Access-Control-Allow-Origin", origin);
+        // An origin named by the rule may send credentials (cookies, HTTP auth), as S3 allows.
+        line(out, "Access-Control-Allow-Credentials", "true");
+    }
     line(out, "Access-Control-Allow-Methods", &rule.allowed_methods.join(", "));
     if !rule.expose_headers.is_empty() {
         line(out, "Access-Control-Expose-Headers", &rule.expose_headers.join(", "));
@@ -119,11 +136,12 @@ pub async fn preflight(
     let meta = crate::s3::permit::view(core, bucket, true)
         .await?
         .ok_or(ProxyError::NoSuchBucket)?;
-    let headers = requested_headers(head);
+    let headers = requested_headers(head).ok_or(ProxyError::CorsForbidden)?;
+    let names: Vec<&str> = headers.iter().map(String::as_str).collect();
     let rule = meta
         .cors
         .as_deref()
-        .and_then(|rules| find(rules, origin, method.trim(), &headers))
+        .and_then(|rules| find(rules, origin, method.trim(), &names))
         .ok_or(ProxyError::CorsForbidden)?;
     let mut lines = Vec::new();
     allow_lines(rule, origin, &mut lines);

@@ -101,6 +101,7 @@ pub async fn handle(core: &Core, io: &mut ClientIo, head: &RequestHead, rid: &st
         path: head.path.as_bytes(),
         query: head.query.as_bytes(),
         headers: &head.headers,
+        path_style: !virtual_host,
     };
     let snap = core.snapshot();
     let mutation = matches!(endpoint.access(), EndpointAccess::Write | EndpointAccess::Manage);

@@ -139,6 +139,19 @@ fn read_rule(reader: &mut BodyReader<'_>) -> Result<CorsRule, CorsError> {
     if rule.allowed_origins.iter().any(two_stars) || rule.allowed_headers.iter().any(two_stars) {
         return Err(CorsError::Invalid("An origin or header may hold at most one wildcard"));
     }
+    // Header names are tokens (RFC 9110), origins visible ASCII: they end up in response heads.
+    let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    let token = |v: &String| !v.is_empty() && v.chars().all(tchar);
+    if !rule.allowed_headers.iter().all(token) || !rule.expose_headers.iter().all(token) {
+        return Err(CorsError::Invalid("A header name holds a character headers cannot"));
+    }
+    if !rule
+        .allowed_origins
+        .iter()
+        .all(|o| !o.is_empty() && o.bytes().all(|b| (0x21..0x7f).contains(&b)))
+    {
+        return Err(CorsError::Invalid("An origin holds a character origins cannot"));
+    }
     Ok(rule)
 }
 
@@ -174,7 +187,9 @@ mod tests {
             (wrap("<CORSRule><AllowedMethod>GET</AllowedMethod></CORSRule>"), false),
             (wrap(""), false),
             (wrap("<CORSRule><AllowedMethod>PATCH</AllowedMethod><AllowedOrigin>*</AllowedOrigin></CORSRule>"), true),
-            (wrap("<CORSRule><AllowedMethod>GET</AllowedMethod><AllowedOrigin>*a*</AllowedOrigin></CORSRule>"), true),
+                        (wrap("<CORSRule><AllowedMethod>GET</AllowedMethod><AllowedOrigin>*a*</AllowedOrigin></CORSRule>"), true),
+            (wrap("<CORSRule><AllowedMethod>GET</AllowedMethod><AllowedOrigin>*</AllowedOrigin><ExposeHeader>ETag&#13;&#10;Set-Cookie: x</ExposeHeader></CORSRule>"), true),
+            (wrap("<CORSRule><AllowedMethod>GET</AllowedMethod><AllowedOrigin>a b</AllowedOrigin></CORSRule>"), true),
             (wrap("<CORSRule><AllowedMethod>GET</AllowedMethod><AllowedOrigin>*</AllowedOrigin><MaxAgeSeconds>x</MaxAgeSeconds></CORSRule>"), false),
         ] {
             match parse_cors(body.as_bytes()) {
