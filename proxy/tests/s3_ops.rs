@@ -403,9 +403,9 @@ fn not_implemented_operations_say_so() {
     assert!(r.text().contains("PutBucketPolicy"), "{}", r.text());
     let r = c.send("POST", "/data/k", "restore", &[], b"");
     assert_eq!((r.status, r.code().as_str()), (501, "NotImplemented"));
-    let r = c.send("GET", "/data", "cors", &[], b"");
+    let r = c.send("GET", "/data", "lifecycle", &[], b"");
     assert_eq!(r.status, 501);
-    assert!(r.text().contains("GetBucketCors"), "{}", r.text());
+    assert!(r.text().contains("GetBucketLifecycleConfiguration"), "{}", r.text());
 }
 
 #[test]
