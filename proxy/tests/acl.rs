@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{xml_all, Client, TestServer, AK, SK};
+use common::{xml_all, Client, TestServer, AK};
 
 const BOB_AK: &str = "AKIATESTBOB000000001";
 const BOB_SK: &str = "test-bob-secret-key-0000000000000000000";
@@ -268,7 +268,6 @@ fn public_objects_ownership_controls_and_public_access_blocks() {
             .status,
         200
     );
-    let _ = SK;
 }
 
 /// What WRITE on someone else's bucket does not give: removing versions for good, another

@@ -291,13 +291,13 @@ pub async fn get_object_acl(
     version: Option<&str>,
 ) -> Result<(), ProxyError> {
     let meta = resolve(ctx, bucket, key, version).await?;
-    let bucket_owner = bucket_owner(ctx, bucket).await?;
+    let bucket_owner = &permitted_bucket(ctx, bucket)?.owner;
     let named: Vec<(&str, String)> = version_id_header(&meta, version.is_some()).into_iter().collect();
     send_xml_with(
         ctx,
         io,
         &AccessControlPolicy {
-            acl: &meta.acl(&bucket_owner),
+            acl: &meta.acl(bucket_owner),
         },
         &named,
     )
@@ -314,19 +314,21 @@ pub async fn put_object_acl(
     version: Option<&str>,
 ) -> Result<(), ProxyError> {
     let meta = resolve(ctx, bucket, key, version).await?;
-    let bucket_meta = require_bucket(ctx, bucket).await?;
+    let bucket_meta = permitted_bucket(ctx, bucket)?;
     let owner = meta.owner_or(&bucket_meta.owner).to_owned();
     let acl = requested_acl(ctx, io, body, &owner, &bucket_meta.owner).await?;
-    let acl = check_acl(ctx, &bucket_meta, acl).await?;
+    let acl = check_acl(ctx, bucket_meta, acl).await?;
     let change = VersionChange::Grants(acl.stored_grants());
     change_version(ctx, io, (bucket, key, version), &meta, change, 200).await
 }
 
-async fn bucket_owner(ctx: &Ctx<'_>, bucket: &str) -> Result<String, ProxyError> {
-    match ctx.permit.bucket(bucket) {
-        Some(b) => Ok(b.meta.owner.clone()),
-        None => Ok(require_bucket(ctx, bucket).await?.owner),
-    }
+/// The record of `bucket` the request's permit was checked against (read through the core's
+/// bucket cache when the request began): no second store read.
+fn permitted_bucket<'a>(ctx: &'a Ctx<'_>, bucket: &str) -> Result<&'a BucketMeta, ProxyError> {
+    ctx.permit
+        .bucket(bucket)
+        .map(|b| &*b.meta)
+        .ok_or(ProxyError::NoSuchBucket)
 }
 
 /// GetBucketOwnershipControls.
@@ -388,7 +390,6 @@ pub async fn put_public_access_block(
     body: &mut RequestBody,
     bucket: &str,
 ) -> Result<(), ProxyError> {
-    require_bucket(ctx, bucket).await?;
     let doc = read_small_body(io, body, xml::MAX_CONFIG_BODY_BYTES).await?;
     let block = xml::parse_public_access_block(&doc).map_err(|_| ProxyError::MalformedXml)?;
     change_bucket(ctx, io, bucket, BucketChange::PublicAccessBlock(Some(block)), 200).await

@@ -33,7 +33,6 @@ pub async fn put_bucket_cors(
     body: &mut RequestBody,
     bucket: &str,
 ) -> Result<(), ProxyError> {
-    require_bucket(ctx, bucket).await?;
     let doc = read_small_body(io, body, xml::MAX_CORS_BODY_BYTES).await?;
     let rules = xml::parse_cors(&doc).map_err(|e| match e {
         CorsError::Malformed(_) => ProxyError::MalformedXml,

@@ -25,6 +25,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use s3o_store::acl::{Ownership, Permission, Requester};
@@ -137,22 +138,27 @@ pub struct BucketStanding {
 /// object once its version is read.
 #[derive(Debug, Clone)]
 pub struct Permit {
-    /// The caller's canonical id; `None` for an unsigned request.
-    requester: Option<String>,
+    /// The caller.
+    who: Arc<CredentialConfig>,
     object_need: ObjectNeed,
-    /// The buckets the request touches (its own and a copy's source), when they exist.
-    buckets: Vec<BucketStanding>,
+    /// The buckets the request touches (its own, then a copy's source of another bucket).
+    buckets: [Option<BucketStanding>; 2],
 }
 
 impl Permit {
+    /// The caller's canonical id; `None` for an unsigned request.
+    fn me(&self) -> Option<&str> {
+        (!self.who.unsigned).then(|| self.who.owner())
+    }
+
     /// The caller as ACLs see it.
     pub fn requester(&self) -> Requester<'_> {
-        self.requester.as_deref().map_or(Requester::Anonymous, Requester::User)
+        self.me().map_or(Requester::Anonymous, Requester::User)
     }
 
     /// The standing in `bucket`, if the request touches it and it existed.
     pub fn bucket(&self, bucket: &str) -> Option<&BucketStanding> {
-        self.buckets.iter().find(|b| b.meta.name == bucket)
+        self.buckets.iter().flatten().find(|b| b.meta.name == bucket)
     }
 
     /// Whether the caller owns `bucket` or is the operator there (a bucket the request did not
@@ -166,7 +172,7 @@ impl Permit {
     /// Whether the caller may go on with a multipart upload in `bucket` that `initiator`
     /// started: its initiator, the bucket's owner or the operator may (AccessDenied otherwise).
     pub fn upload(&self, core: &Core, bucket: &str, initiator: &str) -> Result<(), ProxyError> {
-        if self.controls(bucket) || self.requester.as_deref() == Some(initiator) {
+        if self.controls(bucket) || self.me() == Some(initiator) {
             Ok(())
         } else {
             Err(self.deny(core))
@@ -183,7 +189,7 @@ impl Permit {
     /// Whether the caller's standing in `b` meets `need`.
     fn bucket_allows(&self, b: &BucketStanding, need: BucketNeed) -> bool {
         b.operator
-            || self.requester.as_deref() == Some(b.meta.owner.as_str())
+            || self.me() == Some(b.meta.owner.as_str())
             || match need {
                 BucketNeed::Nothing => true,
                 BucketNeed::Owner => false,
@@ -202,7 +208,7 @@ impl Permit {
             return Ok(());
         }
         let b = &standing.meta;
-        let me = self.requester.as_deref();
+        let me = self.me();
         let enforced = b.ownership == Some(Ownership::BucketOwnerEnforced);
         let allowed = match self.object_need {
             ObjectNeed::Nothing => true,
@@ -226,7 +232,7 @@ impl Permit {
 
     /// What a denial is counted as: `anonymous` for an unsigned request, else `acl`.
     fn reason(&self) -> DenyReason {
-        if self.requester.is_none() {
+        if self.who.unsigned {
             DenyReason::Anonymous
         } else {
             DenyReason::Acl
@@ -261,7 +267,7 @@ pub struct ExpectedOwners<'a> {
 /// when a bucket's owner is not the one `expected`.
 pub async fn permit(
     core: &Core,
-    who: &CredentialConfig,
+    who: &Arc<CredentialConfig>,
     endpoint: &Endpoint,
     expected: ExpectedOwners<'_>,
 ) -> Result<Permit, ProxyError> {
@@ -271,11 +277,10 @@ pub async fn permit(
         // be: multipart uploads take signed requests (or the operator's).
         bucket_need = BucketNeed::Owner;
     }
-    let requester = (!who.unsigned).then(|| who.owner().to_owned());
     let mut permit = Permit {
-        requester,
+        who: Arc::clone(who),
         object_need,
-        buckets: Vec::with_capacity(2),
+        buckets: [None, None],
     };
     let reason = permit.reason();
     let denied = || {
@@ -290,7 +295,8 @@ pub async fn permit(
         .filter(|_| !matches!(endpoint, Endpoint::CreateBucket { .. }));
     let source = endpoint.copy_source().map(|s| s.bucket.as_str());
     let addressed = own.map(|o| (o, expected.own));
-    for (name, expected) in addressed.into_iter().chain(source.map(|s| (s, expected.source))) {
+    let wanted = addressed.into_iter().chain(source.map(|s| (s, expected.source)));
+    for (slot, (name, expected)) in wanted.enumerate() {
         let meta = match permit.bucket(name) {
             Some(b) => b.meta.clone(),
             None => {
@@ -300,7 +306,7 @@ pub async fn permit(
                 if who.unsigned && meta.public_access_block.is_some_and(|p| p.restrict_public_buckets) {
                     return denied();
                 }
-                permit.buckets.push(BucketStanding {
+                permit.buckets[slot.min(1)] = Some(BucketStanding {
                     operator: is_operator(who, &meta),
                     meta: meta.clone(),
                 });
