@@ -127,6 +127,12 @@ pub enum ProxyError {
     /// GetObjectLockConfiguration on a bucket without it.
     #[error("Object Lock configuration does not exist for this bucket")]
     NoSuchObjectLockConfiguration,
+    /// GetBucketPolicy on a bucket without a policy.
+    #[error("The bucket policy does not exist")]
+    NoSuchBucketPolicy,
+    /// A bucket policy that cannot be parsed or enforced.
+    #[error("{0}")]
+    MalformedPolicy(String),
     /// GetBucketCors on a bucket without rules.
     #[error("The CORS configuration does not exist")]
     NoSuchCorsConfiguration,
@@ -304,6 +310,8 @@ impl ProxyError {
             ProxyError::NoSuchObjectLockConfiguration => "ObjectLockConfigurationNotFoundError",
             ProxyError::NoSuchOwnershipControls => "OwnershipControlsNotFoundError",
             ProxyError::NoSuchCorsConfiguration => "NoSuchCORSConfiguration",
+            ProxyError::NoSuchBucketPolicy => "NoSuchBucketPolicy",
+            ProxyError::MalformedPolicy(_) => "MalformedPolicy",
             ProxyError::CorsForbidden => "AccessForbidden",
             ProxyError::NoSuchPublicAccessBlock => "NoSuchPublicAccessBlockConfiguration",
             ProxyError::AccessControlListNotSupported => "AccessControlListNotSupported",
@@ -357,6 +365,7 @@ impl ProxyError {
             | ProxyError::NoSuchObjectLockConfiguration
             | ProxyError::NoSuchOwnershipControls
             | ProxyError::NoSuchCorsConfiguration
+            | ProxyError::NoSuchBucketPolicy
             | ProxyError::NoSuchPublicAccessBlock
             | ProxyError::DeleteMarker { named: false, .. } => 404,
             ProxyError::AccessControlListNotSupported
@@ -380,6 +389,7 @@ impl ProxyError {
             | ProxyError::IncorrectNumberOfFiles => 400,
             ProxyError::InsufficientStorage => 507,
             ProxyError::InvalidArgument(_)
+            | ProxyError::MalformedPolicy(_)
             | ProxyError::MalformedXml
             | ProxyError::EntityTooLarge
             | ProxyError::KeyTooLong

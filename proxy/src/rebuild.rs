@@ -304,10 +304,13 @@ async fn restore_all(core: &Core, found: Findings, summary: &mut RebuildSummary)
             name: bucket.clone(),
             created_ms: crate::clock::unix_ms(),
             owner: "rebuild".into(),
-            versioning: if v.meta.versioned {
-                Versioning::Enabled
-            } else {
-                Versioning::Unversioned
+            settings: s3o_store::BucketSettings {
+                versioning: if v.meta.versioned {
+                    Versioning::Enabled
+                } else {
+                    Versioning::Unversioned
+                },
+                ..Default::default()
             },
             ..BucketMeta::default()
         };
@@ -323,7 +326,9 @@ async fn restore_all(core: &Core, found: Findings, summary: &mut RebuildSummary)
     // Versions found by labels only are versioned as their bucket is now.
     for ((bucket, _, _), v) in &mut order {
         if v.written_ms == 0 {
-            v.meta.versioned = buckets.get(bucket).is_some_and(|b| b.versioning == Versioning::Enabled);
+            v.meta.versioned = buckets
+                .get(bucket)
+                .is_some_and(|b| b.settings.versioning == Versioning::Enabled);
         }
     }
     // Of a key's `null` versions only the newest stays: it replaced the others.
@@ -362,31 +367,21 @@ async fn restore_all(core: &Core, found: Findings, summary: &mut RebuildSummary)
 }
 
 /// Restores one bucket from its record; a bucket that exists (a configured one) takes the
-/// record's versioning, object lock, ACL grants, ownership controls and public access block.
+/// record's settings (versioning only when the record has it on).
 async fn restore_bucket(store: &Store, record: &BucketRecord) -> s3o_store::Result<()> {
     store.restore_bucket(&record.to_meta()).await?;
     let Some(have) = store.bucket(&record.name).await? else {
         return Ok(());
     };
-    if have.versioning != record.versioning && record.versioning != Versioning::Unversioned {
-        store
-            .update_bucket(&record.name, BucketChange::Versioning(record.versioning))
-            .await?;
+    let mut settings = record.settings.clone();
+    if settings.versioning == Versioning::Unversioned {
+        // Versioning once enabled is never removed: a record that predates it keeps the store's.
+        settings.versioning = have.settings.versioning;
     }
-    if let Some(lock) = record.object_lock.filter(|l| have.object_lock != Some(*l)) {
+    if have.settings != settings {
         store
-            .update_bucket(&record.name, BucketChange::ObjectLock(lock))
+            .update_bucket(&record.name, BucketChange::Settings(Box::new(settings)))
             .await?;
-    }
-    let access = [
-        (have.grants != record.grants).then(|| BucketChange::Grants(record.grants.clone())),
-        (have.ownership != record.ownership).then_some(BucketChange::Ownership(record.ownership)),
-        (have.public_access_block != record.public_access_block)
-            .then_some(BucketChange::PublicAccessBlock(record.public_access_block)),
-        (have.cors != record.cors).then(|| BucketChange::Cors(record.cors.clone())),
-    ];
-    for change in access.into_iter().flatten() {
-        store.update_bucket(&record.name, change).await?;
     }
     Ok(())
 }

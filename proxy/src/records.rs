@@ -24,8 +24,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
-use s3o_store::acl::{Grant, Ownership, PublicAccessBlock};
-use s3o_store::{physical_key_for, BucketMeta, ObjectLock, ObjectMeta, Versioning};
+use s3o_store::{physical_key_for, BucketMeta, BucketSettings, ObjectMeta};
 
 use crate::backend::{BodySource, PhysicalMeta};
 use crate::error::ProxyError;
@@ -73,24 +72,9 @@ pub struct BucketRecord {
     pub created_ms: u64,
     /// Access key of its creator.
     pub owner: String,
-    /// Its versioning.
-    #[serde(default)]
-    pub versioning: Versioning,
-    /// Its object lock configuration, when enabled.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub object_lock: Option<ObjectLock>,
-    /// Its ACL's grants, when not the default.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grants: Option<Vec<Grant>>,
-    /// Its object ownership controls, when set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ownership: Option<Ownership>,
-    /// Its public access block, when set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub public_access_block: Option<PublicAccessBlock>,
-    /// Its CORS rules, when set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cors: Option<Vec<s3o_store::cors::CorsRule>>,
+    /// Its settings.
+    #[serde(flatten)]
+    pub settings: BucketSettings,
 }
 
 impl BucketRecord {
@@ -100,12 +84,7 @@ impl BucketRecord {
             name: meta.name.clone(),
             created_ms: meta.created_ms,
             owner: meta.owner.clone(),
-            versioning: meta.versioning,
-            object_lock: meta.object_lock,
-            grants: meta.grants.clone(),
-            ownership: meta.ownership,
-            public_access_block: meta.public_access_block,
-            cors: meta.cors.clone(),
+            settings: meta.settings.clone(),
         }
     }
 
@@ -115,12 +94,7 @@ impl BucketRecord {
             name: self.name.clone(),
             created_ms: self.created_ms,
             owner: self.owner.clone(),
-            versioning: self.versioning,
-            object_lock: self.object_lock,
-            grants: self.grants.clone(),
-            ownership: self.ownership,
-            public_access_block: self.public_access_block,
-            cors: self.cors.clone(),
+            settings: self.settings.clone(),
             ..BucketMeta::default()
         }
     }
@@ -399,13 +373,16 @@ mod tests {
             owner: "AK".into(),
             created_ms: 5,
             object_count: 9,
-            versioning: Versioning::Enabled,
+            settings: BucketSettings {
+                versioning: s3o_store::Versioning::Enabled,
+                ..BucketSettings::default()
+            },
             ..BucketMeta::default()
         };
         let record = BucketRecord::of(&bucket);
         let json = serde_json::to_string(&record).unwrap();
         let back: BucketRecord = serde_json::from_str(&json).unwrap();
-        assert_eq!(back.to_meta().versioning, Versioning::Enabled);
+        assert_eq!(back.to_meta().settings.versioning, s3o_store::Versioning::Enabled);
         assert_eq!(back.to_meta().object_count, 0);
     }
 }

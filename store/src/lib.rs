@@ -35,6 +35,7 @@ mod error;
 mod lease;
 mod model;
 mod orchestration;
+pub mod policy;
 pub mod postgres;
 mod reservation;
 mod rules;
@@ -52,8 +53,8 @@ pub use engine::{Engine, Health, StoreFuture};
 pub use error::{Result, StoreError};
 pub use lease::{Lease, SharedConfig};
 pub use model::{
-    Accounting, BucketMeta, CleanupReason, CleanupTask, CompletedUpload, ListPage, ListQuery, Location, ObjectMeta,
-    Part, Upload, WriteCondition, DEFAULT_MAX_KEYS,
+    Accounting, BucketMeta, BucketSettings, CleanupReason, CleanupTask, CompletedUpload, ListPage, ListQuery, Location,
+    ObjectMeta, Part, Upload, WriteCondition, DEFAULT_MAX_KEYS,
 };
 pub use orchestration::{Removal, ReplicationTask, ScanPage, StoredVersion, VersionAt, SCAN_EXAMINE_MAX};
 pub use reservation::{Reservation, ReservationLedger};

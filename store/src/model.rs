@@ -28,6 +28,15 @@ pub struct BucketMeta {
     /// not zero either.
     #[serde(default)]
     pub version_count: u64,
+    /// Its settings: versioning, object lock and access.
+    #[serde(flatten)]
+    pub settings: BucketSettings,
+}
+
+/// What a bucket's owner configures on it, kept with the bucket by every engine and in the
+/// bucket's record on the backends (so an index rebuild restores it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketSettings {
     /// Whether the bucket keeps noncurrent versions.
     #[serde(default, skip_serializing_if = "is_unversioned")]
     pub versioning: Versioning,
@@ -46,12 +55,15 @@ pub struct BucketMeta {
     /// Its CORS rules, when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors: Option<Vec<crate::cors::CorsRule>>,
+    /// Its bucket policy, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<crate::policy::BucketPolicy>,
 }
 
 impl BucketMeta {
     /// The bucket's ACL.
     pub fn acl(&self) -> Acl {
-        Acl::of(&self.owner, self.grants.as_deref())
+        Acl::of(&self.owner, self.settings.grants.as_deref())
     }
 }
 

@@ -82,6 +82,11 @@ pub enum BucketChange {
     PublicAccessBlock(Option<crate::acl::PublicAccessBlock>),
     /// Sets or removes its CORS rules.
     Cors(Option<Vec<crate::cors::CorsRule>>),
+    /// Sets or removes its bucket policy.
+    Policy(Option<crate::policy::BucketPolicy>),
+    /// Replaces all its settings, as an index rebuild restores them from the bucket's record
+    /// (`InvalidBucketState` when they remove versioning, or keep object lock without it).
+    Settings(Box<crate::model::BucketSettings>),
 }
 
 impl Versioning {
@@ -110,18 +115,28 @@ impl BucketChange {
             BucketChange::Versioning(Versioning::Unversioned) => {
                 return refuse("versioning can be enabled or suspended, not removed");
             }
-            BucketChange::Versioning(Versioning::Suspended) if bucket.object_lock.is_some() => {
+            BucketChange::Versioning(Versioning::Suspended) if bucket.settings.object_lock.is_some() => {
                 return refuse("versioning cannot be suspended on a bucket with object lock");
             }
-            BucketChange::Versioning(v) => bucket.versioning = *v,
-            BucketChange::ObjectLock(_) if bucket.versioning != Versioning::Enabled => {
+            BucketChange::Versioning(v) => bucket.settings.versioning = *v,
+            BucketChange::ObjectLock(_) if bucket.settings.versioning != Versioning::Enabled => {
                 return refuse("object lock needs versioning enabled");
             }
-            BucketChange::ObjectLock(lock) => bucket.object_lock = Some(*lock),
-            BucketChange::Grants(grants) => bucket.grants.clone_from(grants),
-            BucketChange::Ownership(o) => bucket.ownership = *o,
-            BucketChange::PublicAccessBlock(b) => bucket.public_access_block = *b,
-            BucketChange::Cors(rules) => bucket.cors.clone_from(rules),
+            BucketChange::ObjectLock(lock) => bucket.settings.object_lock = Some(*lock),
+            BucketChange::Grants(grants) => bucket.settings.grants.clone_from(grants),
+            BucketChange::Ownership(o) => bucket.settings.ownership = *o,
+            BucketChange::PublicAccessBlock(b) => bucket.settings.public_access_block = *b,
+            BucketChange::Cors(rules) => bucket.settings.cors.clone_from(rules),
+            BucketChange::Policy(p) => bucket.settings.policy.clone_from(p),
+            BucketChange::Settings(s)
+                if bucket.settings.versioning != Versioning::Unversioned && s.versioning == Versioning::Unversioned =>
+            {
+                return refuse("versioning can be enabled or suspended, not removed");
+            }
+            BucketChange::Settings(s) if s.object_lock.is_some() && s.versioning != Versioning::Enabled => {
+                return refuse("object lock needs versioning enabled");
+            }
+            BucketChange::Settings(s) => bucket.settings = (**s).clone(),
         }
         Ok(())
     }

@@ -458,7 +458,7 @@ async fn upsert(req: &Request, access: &Access, caller: &Caller) -> Result<Respo
         .bucket(&form.bucket)
         .await
         .map_err(records::store_err)?
-        .and_then(|b| b.public_access_block)
+        .and_then(|b| b.settings.public_access_block)
         .is_some_and(|p| p.block_public_policy);
     if blocked {
         return Ok(api_error(

@@ -55,6 +55,10 @@ impl Endpoint {
             Endpoint::GetBucketCors { .. } => "GetBucketCors",
             Endpoint::PutBucketCors { .. } => "PutBucketCors",
             Endpoint::DeleteBucketCors { .. } => "DeleteBucketCors",
+            Endpoint::GetBucketPolicy { .. } => "GetBucketPolicy",
+            Endpoint::PutBucketPolicy { .. } => "PutBucketPolicy",
+            Endpoint::DeleteBucketPolicy { .. } => "DeleteBucketPolicy",
+            Endpoint::GetBucketPolicyStatus { .. } => "GetBucketPolicyStatus",
             Endpoint::PreflightRequest { .. } => "PreflightRequest",
             Endpoint::NotImplemented { operation } => operation,
         }
@@ -110,6 +114,10 @@ impl Endpoint {
             | Endpoint::GetBucketCors { bucket }
             | Endpoint::PutBucketCors { bucket }
             | Endpoint::DeleteBucketCors { bucket }
+            | Endpoint::GetBucketPolicy { bucket }
+            | Endpoint::PutBucketPolicy { bucket }
+            | Endpoint::DeleteBucketPolicy { bucket }
+            | Endpoint::GetBucketPolicyStatus { bucket }
             | Endpoint::PreflightRequest { bucket, .. } => Some(bucket),
         }
     }
@@ -184,7 +192,9 @@ impl Endpoint {
             | Endpoint::PutPublicAccessBlock { .. }
             | Endpoint::DeletePublicAccessBlock { .. }
             | Endpoint::PutBucketCors { .. }
-            | Endpoint::DeleteBucketCors { .. } => Access::Manage,
+            | Endpoint::DeleteBucketCors { .. }
+            | Endpoint::PutBucketPolicy { .. }
+            | Endpoint::DeleteBucketPolicy { .. } => Access::Manage,
             Endpoint::HeadBucket { .. }
             | Endpoint::GetBucketLocation { .. }
             | Endpoint::ListObjects { .. }
@@ -204,7 +214,9 @@ impl Endpoint {
             | Endpoint::GetObjectAcl { .. }
             | Endpoint::GetBucketOwnershipControls { .. }
             | Endpoint::GetPublicAccessBlock { .. }
-            | Endpoint::GetBucketCors { .. } => Access::Read,
+            | Endpoint::GetBucketCors { .. }
+            | Endpoint::GetBucketPolicy { .. }
+            | Endpoint::GetBucketPolicyStatus { .. } => Access::Read,
             Endpoint::PutObject { .. }
             | Endpoint::CopyObject { .. }
             | Endpoint::DeleteObject { .. }
@@ -243,6 +255,7 @@ impl Endpoint {
                 | Endpoint::PutBucketOwnershipControls { .. }
                 | Endpoint::PutPublicAccessBlock { .. }
                 | Endpoint::PutBucketCors { .. }
+                | Endpoint::PutBucketPolicy { .. }
         )
     }
 }

@@ -384,6 +384,26 @@ pub enum Endpoint {
         /// The bucket name.
         bucket: String,
     },
+    /// `GET /bucket?policy`.
+    GetBucketPolicy {
+        /// The bucket name.
+        bucket: String,
+    },
+    /// `PUT /bucket?policy`.
+    PutBucketPolicy {
+        /// The bucket name.
+        bucket: String,
+    },
+    /// `DELETE /bucket?policy`.
+    DeleteBucketPolicy {
+        /// The bucket name.
+        bucket: String,
+    },
+    /// `GET /bucket?policyStatus`.
+    GetBucketPolicyStatus {
+        /// The bucket name.
+        bucket: String,
+    },
     /// `OPTIONS /bucket[/key]`: a browser's CORS preflight (never signed).
     PreflightRequest {
         /// The bucket name.
@@ -523,6 +543,7 @@ impl Endpoint {
             ("DELETE", None) if q.has("ownershipControls") => Ok(Endpoint::DeleteBucketOwnershipControls { bucket }),
             ("DELETE", None) if q.has("publicAccessBlock") => Ok(Endpoint::DeletePublicAccessBlock { bucket }),
             ("DELETE", None) if q.has("cors") => Ok(Endpoint::DeleteBucketCors { bucket }),
+            ("DELETE", None) if q.has("policy") => Ok(Endpoint::DeleteBucketPolicy { bucket }),
             ("DELETE", None) => {
                 Ok(sub_resource(&q, DELETE_BUCKET, "DELETE")?.unwrap_or(Endpoint::DeleteBucket { bucket }))
             }

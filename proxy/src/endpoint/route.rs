@@ -65,6 +65,12 @@ pub(super) fn route_get_bucket(bucket: String, q: &Query) -> Result<Endpoint, En
     if q.has("cors") {
         return Ok(Endpoint::GetBucketCors { bucket });
     }
+    if q.has("policyStatus") {
+        return Ok(Endpoint::GetBucketPolicyStatus { bucket });
+    }
+    if q.has("policy") {
+        return Ok(Endpoint::GetBucketPolicy { bucket });
+    }
     if q.has("ownershipControls") {
         return Ok(Endpoint::GetBucketOwnershipControls { bucket });
     }
@@ -127,6 +133,9 @@ pub(super) fn route_put_bucket(bucket: String, q: &Query) -> Result<Endpoint, En
     }
     if q.has("cors") {
         return Ok(Endpoint::PutBucketCors { bucket });
+    }
+    if q.has("policy") {
+        return Ok(Endpoint::PutBucketPolicy { bucket });
     }
     if q.has("ownershipControls") {
         return Ok(Endpoint::PutBucketOwnershipControls { bucket });

@@ -81,6 +81,10 @@ const IMPLEMENTED: &str = "
     GET    /bkt?cors                                           GetBucketCors
     PUT    /bkt?cors                                           PutBucketCors
     DELETE /bkt?cors                                           DeleteBucketCors
+    GET     /bkt?policy                                           GetBucketPolicy
+    PUT     /bkt?policy                                           PutBucketPolicy
+    DELETE  /bkt?policy                                           DeleteBucketPolicy
+    GET     /bkt?policyStatus                                     GetBucketPolicyStatus
     GET    /bkt/my-image.jpg?acl&versionId=1                   GetObjectAcl  my-image.jpg
     PUT    /bkt/my-image.jpg?acl                               PutObjectAcl  my-image.jpg
     GET    /bkt?acl                                            GetBucketAcl
@@ -100,10 +104,6 @@ const NOT_IMPLEMENTED: &str = "
     GET     /bkt/obj?torrent                                      GetObjectTorrent
     POST    /bkt/obj?restore&versionId=1                          RestoreObject
     POST    /bkt/obj?select&select-type=2                         SelectObjectContent
-    GET     /bkt?policy                                           GetBucketPolicy
-    PUT     /bkt?policy                                           PutBucketPolicy
-    DELETE  /bkt?policy                                           DeleteBucketPolicy
-    GET     /bkt?policyStatus                                     GetBucketPolicyStatus
     GET     /bkt?cors                                             GetBucketCors
     PUT     /bkt?cors                                             PutBucketCors
     DELETE  /bkt?cors                                             DeleteBucketCors

@@ -90,7 +90,7 @@ pub async fn new_version_acl(
     } else {
         ctx.who.owner()
     };
-    let to_bucket_owner = match bucket.ownership {
+    let to_bucket_owner = match bucket.settings.ownership {
         Some(Ownership::BucketOwnerEnforced) => true,
         Some(Ownership::BucketOwnerPreferred) => match source {
             AclSource::Form(acl) => acl,
@@ -169,7 +169,7 @@ pub async fn check_acl(ctx: &Ctx<'_>, bucket: &BucketMeta, mut acl: Acl) -> Resu
             }
         }
     }
-    if bucket.ownership == Some(Ownership::BucketOwnerEnforced) {
+    if bucket.settings.ownership == Some(Ownership::BucketOwnerEnforced) {
         let owner_only = acl
             .grants
             .iter()
@@ -178,7 +178,7 @@ pub async fn check_acl(ctx: &Ctx<'_>, bucket: &BucketMeta, mut acl: Acl) -> Resu
             return Err(ProxyError::AccessControlListNotSupported);
         }
     }
-    if acl.is_public() && bucket.public_access_block.is_some_and(|p| p.block_public_acls) {
+    if acl.is_public() && bucket.settings.public_access_block.is_some_and(|p| p.block_public_acls) {
         return Err(ProxyError::AccessDenied);
     }
     Ok(acl)
@@ -324,7 +324,7 @@ pub async fn put_object_acl(
 
 /// The record of `bucket` the request's permit was checked against (read through the core's
 /// bucket cache when the request began): no second store read.
-fn permitted_bucket<'a>(ctx: &'a Ctx<'_>, bucket: &str) -> Result<&'a BucketMeta, ProxyError> {
+pub(crate) fn permitted_bucket<'a>(ctx: &'a Ctx<'_>, bucket: &str) -> Result<&'a BucketMeta, ProxyError> {
     ctx.permit
         .bucket(bucket)
         .map(|b| &*b.meta)
@@ -335,6 +335,7 @@ fn permitted_bucket<'a>(ctx: &'a Ctx<'_>, bucket: &str) -> Result<&'a BucketMeta
 pub async fn get_ownership(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) -> Result<(), ProxyError> {
     let ownership = require_bucket(ctx, bucket)
         .await?
+        .settings
         .ownership
         .ok_or(ProxyError::NoSuchOwnershipControls)?;
     send_xml(ctx, io, &xml::OwnershipControls { ownership }).await
@@ -378,6 +379,7 @@ pub(crate) async fn change_bucket(
 pub async fn get_public_access_block(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) -> Result<(), ProxyError> {
     let block = require_bucket(ctx, bucket)
         .await?
+        .settings
         .public_access_block
         .ok_or(ProxyError::NoSuchPublicAccessBlock)?;
     send_xml(ctx, io, &xml::PublicAccessBlockConfiguration { block }).await

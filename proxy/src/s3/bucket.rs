@@ -123,7 +123,10 @@ pub async fn create_bucket(
     let new_bucket = BucketMeta {
         name: bucket.to_owned(),
         owner: owner.to_owned(),
-        ownership,
+        settings: s3o_store::BucketSettings {
+            ownership,
+            ..Default::default()
+        },
         ..BucketMeta::default()
     };
     let grants = match crate::s3::acl::header_acl(ctx, owner, owner)? {

@@ -21,6 +21,7 @@ use crate::xml::{self, CorsError};
 pub async fn get_bucket_cors(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) -> Result<(), ProxyError> {
     let rules = require_bucket(ctx, bucket)
         .await?
+        .settings
         .cors
         .ok_or(ProxyError::NoSuchCorsConfiguration)?;
     send_xml(ctx, io, &xml::CorsConfiguration { rules: &rules }).await
@@ -113,7 +114,12 @@ pub async fn actual_lines(core: &Core, head: &RequestHead, bucket: &str) -> Resu
     let method = head
         .header("access-control-request-method")
         .unwrap_or(head.method.as_str());
-    if let Some(rule) = meta.cors.as_deref().and_then(|rules| find(rules, origin, method, &[])) {
+    if let Some(rule) = meta
+        .settings
+        .cors
+        .as_deref()
+        .and_then(|rules| find(rules, origin, method, &[]))
+    {
         allow_lines(rule, origin, &mut out);
     }
     Ok(out)
@@ -138,6 +144,7 @@ pub async fn preflight(
     let headers = requested_headers(head).ok_or(ProxyError::CorsForbidden)?;
     let names: Vec<&str> = headers.iter().map(String::as_str).collect();
     let rule = meta
+        .settings
         .cors
         .as_deref()
         .and_then(|rules| find(rules, origin, method.trim(), &names))

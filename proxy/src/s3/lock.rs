@@ -42,10 +42,10 @@ pub fn for_new_version(ctx: &Ctx<'_>, bucket: &BucketMeta) -> Result<(Option<Ret
     let until = ctx.head.header("x-amz-object-lock-retain-until-date");
     let hold = ctx.head.header("x-amz-object-lock-legal-hold");
     let asked = mode.is_some() || until.is_some() || hold.is_some();
-    if asked && bucket.object_lock.is_none() {
+    if asked && bucket.settings.object_lock.is_none() {
         return Err(no_lock());
     }
-    if asked && !ctx.permit.controls(&bucket.name) {
+    if asked && !ctx.permit.controls(&bucket.name, "s3:PutObjectRetention") {
         // Locks outlive everyone's rights to remove them: only the bucket's owner (or the
         // operator) sets them, whatever the ACL's WRITE grants.
         return Err(ctx.permit.deny(ctx.core));
@@ -65,10 +65,14 @@ pub fn for_new_version(ctx: &Ctx<'_>, bucket: &BucketMeta) -> Result<(Option<Ret
                 .ok_or_else(|| ProxyError::InvalidArgument("Unknown wormMode directive.".into()))?,
             until_ms: until_ms(until)?,
         }),
-        (None, None) => bucket.object_lock.and_then(|l| l.default_retention).map(|d| Retention {
-            mode: d.mode,
-            until_ms: crate::clock::unix_ms().saturating_add(period_ms(&d)),
-        }),
+        (None, None) => bucket
+            .settings
+            .object_lock
+            .and_then(|l| l.default_retention)
+            .map(|d| Retention {
+                mode: d.mode,
+                until_ms: crate::clock::unix_ms().saturating_add(period_ms(&d)),
+            }),
         _ => {
             return Err(ProxyError::InvalidArgument(
                 "x-amz-object-lock-retain-until-date and x-amz-object-lock-mode must both be supplied".into(),
@@ -99,7 +103,10 @@ pub fn lock_headers(head: &mut ResponseHead, meta: &ObjectMeta) {
 /// GetObjectLockConfiguration.
 pub async fn get_configuration(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) -> Result<(), ProxyError> {
     let meta = require_bucket(ctx, bucket).await?;
-    let lock = meta.object_lock.ok_or(ProxyError::NoSuchObjectLockConfiguration)?;
+    let lock = meta
+        .settings
+        .object_lock
+        .ok_or(ProxyError::NoSuchObjectLockConfiguration)?;
     send_xml(
         ctx,
         io,
@@ -152,7 +159,7 @@ async fn locked_version(
     version: Option<&str>,
 ) -> Result<ObjectMeta, ProxyError> {
     let meta = require_bucket(ctx, bucket).await?;
-    if meta.object_lock.is_none() {
+    if meta.settings.object_lock.is_none() {
         return Err(no_lock());
     }
     resolve(ctx, bucket, key, version).await

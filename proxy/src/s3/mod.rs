@@ -14,6 +14,7 @@ pub mod multipart;
 pub mod object;
 pub mod permit;
 pub mod placement;
+pub mod policy;
 pub mod post;
 pub mod read;
 pub mod reply;
@@ -127,7 +128,13 @@ pub async fn handle(core: &Core, io: &mut ClientIo, head: &RequestHead, rid: &st
         own: head.header("x-amz-expected-bucket-owner"),
         source: head.header("x-amz-source-expected-bucket-owner"),
     };
-    let permit = permit::permit(core, &who, &endpoint, expected).await?;
+    let origin = permit::Origin {
+        head,
+        form: None,
+        peer: io.stream.peer_ip(),
+        secure: io.stream.is_tls(),
+    };
+    let permit = permit::permit(core, &who, &endpoint, expected, origin).await?;
     let kind = BodyKind::from_head(head)?;
     let mut body = RequestBody::new(
         kind,
@@ -253,6 +260,10 @@ pub async fn handle(core: &Core, io: &mut ClientIo, head: &RequestHead, rid: &st
         Endpoint::GetBucketCors { bucket } => cors::get_bucket_cors(&ctx, io, &bucket).await?,
         Endpoint::PutBucketCors { bucket } => cors::put_bucket_cors(&ctx, io, b, &bucket).await?,
         Endpoint::DeleteBucketCors { bucket } => cors::delete_bucket_cors(&ctx, io, &bucket).await?,
+        Endpoint::GetBucketPolicy { bucket } => policy::get_bucket_policy(&ctx, io, &bucket).await?,
+        Endpoint::PutBucketPolicy { bucket } => policy::put_bucket_policy(&ctx, io, b, &bucket).await?,
+        Endpoint::DeleteBucketPolicy { bucket } => policy::delete_bucket_policy(&ctx, io, &bucket).await?,
+        Endpoint::GetBucketPolicyStatus { bucket } => policy::get_bucket_policy_status(&ctx, io, &bucket).await?,
         Endpoint::PostObject { .. } | Endpoint::PreflightRequest { .. } => {
             return Err(ProxyError::Internal(format!(
                 "{} reached the header-auth path",

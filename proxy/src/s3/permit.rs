@@ -29,12 +29,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use s3o_store::acl::{Ownership, Permission, Requester};
+use s3o_store::policy::{Outcome, Request, Verdict};
 use s3o_store::{BucketMeta, ObjectMeta};
 
 use crate::access::DenyReason;
 use crate::config::{CredentialConfig, CONFIG_OWNER};
 use crate::endpoint::Endpoint;
 use crate::error::ProxyError;
+use crate::http::RequestHead;
+use crate::s3::policy::{self, RequestFacts};
 use crate::state::Core;
 
 /// How long a core trusts a bucket record it read (another instance's change shows within it).
@@ -119,7 +122,12 @@ fn needs(endpoint: &Endpoint) -> (BucketNeed, ObjectNeed) {
         | Endpoint::DeletePublicAccessBlock { .. }
         | Endpoint::GetBucketCors { .. }
         | Endpoint::PutBucketCors { .. }
-        | Endpoint::DeleteBucketCors { .. } => (B::Owner, O::Nothing),
+        | Endpoint::DeleteBucketCors { .. }
+        | Endpoint::GetBucketPolicyStatus { .. } => (B::Owner, O::Nothing),
+        // The owner's alone, whatever a policy says (and a policy never locks the owner out).
+        Endpoint::GetBucketPolicy { .. } | Endpoint::PutBucketPolicy { .. } | Endpoint::DeleteBucketPolicy { .. } => {
+            (B::Owner, O::Nothing)
+        }
         // Answered before any signature is looked at, from the bucket's CORS rules alone.
         Endpoint::PreflightRequest { .. } => (B::Nothing, O::Nothing),
     }
@@ -134,6 +142,18 @@ pub struct BucketStanding {
     pub operator: bool,
 }
 
+/// What judging a request by bucket policies needs, kept when a bucket it touches has one.
+#[derive(Debug, Clone)]
+struct PolicyCtx {
+    facts: RequestFacts,
+    /// The request's action and whether its resource is an object.
+    action: Option<(&'static str, bool)>,
+    /// The action the object checked by [`Permit::object`] is read with (a copy's source: read).
+    object_action: &'static str,
+    /// The request's key.
+    key: Option<String>,
+}
+
 /// The caller's standing for one request: checked at the bucket on the way in, and at the
 /// object once its version is read.
 #[derive(Debug, Clone)]
@@ -143,6 +163,24 @@ pub struct Permit {
     object_need: ObjectNeed,
     /// The buckets the request touches (its own, then a copy's source of another bucket).
     buckets: [Option<BucketStanding>; 2],
+    /// Set when one of them has a bucket policy.
+    policy: Option<Box<PolicyCtx>>,
+    /// Whether DeleteObjects goes on to judge each key by the policy (the ACL refused the
+    /// request as a whole).
+    per_entry: bool,
+}
+
+/// Where a request came from, for the conditions of bucket policies.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    /// Its head.
+    pub head: &'a RequestHead,
+    /// A POST upload's form fields.
+    pub form: Option<&'a [(String, String)]>,
+    /// The client's address.
+    pub peer: std::net::IpAddr,
+    /// Whether it came over TLS.
+    pub secure: bool,
 }
 
 impl Permit {
@@ -161,29 +199,116 @@ impl Permit {
         self.buckets.iter().flatten().find(|b| b.meta.name == bucket)
     }
 
-    /// Whether the caller owns `bucket` or is the operator there (a bucket the request did not
-    /// address: no): what removing versions for good, setting locks and bypassing governance
-    /// retention need.
-    pub fn controls(&self, bucket: &str) -> bool {
+    /// Whether the caller may do `action` (on the request's key) in `bucket` beyond what WRITE
+    /// grants — removing versions for good, setting locks, bypassing governance: the bucket's
+    /// owner and the operator may, and whoever its policy allows; a policy's deny refuses
+    /// anyone (a bucket the request did not address: no).
+    pub fn controls(&self, bucket: &str, action: &str) -> bool {
         self.bucket(bucket)
-            .is_some_and(|b| self.bucket_allows(b, BucketNeed::Owner))
+            .is_some_and(|b| match self.judge(b, action, self.key(), Some(None), None).verdict {
+                Verdict::Deny => false,
+                Verdict::Allow => true,
+                Verdict::Neutral => self.bucket_allows(b, BucketNeed::Owner),
+            })
     }
 
     /// Whether the caller may go on with a multipart upload in `bucket` that `initiator`
-    /// started: its initiator, the bucket's owner or the operator may (AccessDenied otherwise).
+    /// started: its initiator, the bucket's owner or the operator may, and whoever the bucket's
+    /// policy allows the request's action (AccessDenied otherwise).
     pub fn upload(&self, core: &Core, bucket: &str, initiator: &str) -> Result<(), ProxyError> {
-        if self.controls(bucket) || self.me() == Some(initiator) {
+        let action = self.policy.as_ref().and_then(|p| p.action).map_or("", |(a, _)| a);
+        let allowed = self.me() == Some(initiator) && !self.denies(bucket, action) || self.controls(bucket, action);
+        if allowed {
             Ok(())
         } else {
             Err(self.deny(core))
         }
     }
 
-    /// Whether the caller may list `bucket` (so may learn that a key is not there: S3 answers
-    /// AccessDenied rather than NoSuchKey to anyone else).
-    pub fn may_list(&self, bucket: &str) -> bool {
+    /// Whether the caller may list `bucket` and so learn that `key` is not there (S3 answers
+    /// AccessDenied rather than NoSuchKey to anyone else): by the ACL's READ, or by a policy
+    /// allowing `s3:ListBucket` with the key as `s3:prefix`.
+    pub fn may_list(&self, bucket: &str, key: &str) -> bool {
+        self.bucket(bucket).is_some_and(
+            |b| match self.judge(b, "s3:ListBucket", None, Some(None), Some(key)).verdict {
+                Verdict::Deny => false,
+                Verdict::Allow => true,
+                Verdict::Neutral => self.bucket_allows(b, BucketNeed::Grant(Permission::Read)),
+            },
+        )
+    }
+
+    /// Whether DeleteObjects may remove `key` (`versioned`: a version of it, for good) from
+    /// `bucket`: a policy's deny refuses, its allow admits, else the ACL's WRITE (and, for a
+    /// version, what [`controls`](Self::controls) says).
+    pub fn entry(&self, core: &Core, bucket: &str, key: &str, versioned: bool) -> Result<(), ProxyError> {
+        let Some(b) = self.bucket(bucket) else {
+            return Err(self.deny(core));
+        };
+        let action = if versioned {
+            "s3:DeleteObjectVersion"
+        } else {
+            "s3:DeleteObject"
+        };
+        let allowed = match self.judge(b, action, Some(key), Some(None), None).verdict {
+            Verdict::Deny => false,
+            Verdict::Allow => true,
+            Verdict::Neutral if versioned => self.bucket_allows(b, BucketNeed::Owner),
+            Verdict::Neutral => !self.per_entry,
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(self.deny(core))
+        }
+    }
+
+    /// The request's key, as bucket policies see it.
+    fn key(&self) -> Option<&str> {
+        self.policy.as_ref().and_then(|p| p.key.as_deref())
+    }
+
+    /// Whether `bucket`'s policy denies the caller `action` on the request's key.
+    fn denies(&self, bucket: &str, action: &str) -> bool {
         self.bucket(bucket)
-            .is_some_and(|b| self.bucket_allows(b, BucketNeed::Grant(Permission::Read)))
+            .is_some_and(|b| self.judge(b, action, self.key(), Some(None), None).verdict == Verdict::Deny)
+    }
+
+    /// What `b`'s policy says of the caller doing `action` on `key` (`existing`: the tags of the
+    /// object it reads, `None` when not read yet; `prefix`: an `s3:prefix` to judge with). Under
+    /// a public access block's RestrictPublicBuckets a public policy allows nobody but the
+    /// bucket's owner and the operator.
+    fn judge(
+        &self,
+        b: &BucketStanding,
+        action: &str,
+        key: Option<&str>,
+        existing: Option<Option<&[(String, String)]>>,
+        prefix: Option<&str>,
+    ) -> Outcome {
+        let neutral = Outcome {
+            verdict: Verdict::Neutral,
+            undecided: false,
+        };
+        let (Some(p), Some(ctx)) = (&b.meta.settings.policy, &self.policy) else {
+            return neutral;
+        };
+        let req = Request {
+            caller: self.me(),
+            action,
+            bucket: &b.meta.name,
+            key,
+        };
+        let mut out = p.evaluate(&req, &ctx.facts.with(existing, prefix));
+        let restricted = b
+            .meta
+            .settings
+            .public_access_block
+            .is_some_and(|p| p.restrict_public_buckets);
+        if out.verdict == Verdict::Allow && restricted && !self.bucket_allows(b, BucketNeed::Owner) && p.is_public() {
+            out.verdict = Verdict::Neutral;
+        }
+        out
     }
 
     /// Whether the caller's standing in `b` meets `need`.
@@ -193,23 +318,32 @@ impl Permit {
             || match need {
                 BucketNeed::Nothing => true,
                 BucketNeed::Owner => false,
-                BucketNeed::Grant(_) if b.meta.ownership == Some(Ownership::BucketOwnerEnforced) => false,
+                BucketNeed::Grant(_) if b.meta.settings.ownership == Some(Ownership::BucketOwnerEnforced) => false,
                 BucketNeed::Grant(p) => b.meta.acl().allows(self.requester(), p, ignore_public(&b.meta)),
             }
     }
 
-    /// Whether the request may go on with `meta`, a version of an object in `bucket` it reads
-    /// or changes (AccessDenied otherwise).
-    pub fn object(&self, core: &Core, bucket: &str, meta: &ObjectMeta) -> Result<(), ProxyError> {
+    /// Whether the request may go on with `meta`, the version of `key` in `bucket` it reads
+    /// or changes (AccessDenied otherwise): the bucket's policy first (an object's tags are
+    /// known now), then the ACLs.
+    pub fn object(&self, core: &Core, bucket: &str, key: &str, meta: &ObjectMeta) -> Result<(), ProxyError> {
         let Some(standing) = self.bucket(bucket) else {
             return Err(self.deny(core));
         };
+        if let Some(ctx) = &self.policy {
+            let tags = Some(Some(meta.tags.as_slice()));
+            match self.judge(standing, ctx.object_action, Some(key), tags, None).verdict {
+                Verdict::Deny => return Err(self.deny(core)),
+                Verdict::Allow => return Ok(()),
+                Verdict::Neutral => {}
+            }
+        }
         if standing.operator {
             return Ok(());
         }
         let b = &standing.meta;
         let me = self.me();
-        let enforced = b.ownership == Some(Ownership::BucketOwnerEnforced);
+        let enforced = b.settings.ownership == Some(Ownership::BucketOwnerEnforced);
         let allowed = match self.object_need {
             ObjectNeed::Nothing => true,
             // ACLs off: the bucket owner owns every object.
@@ -230,7 +364,8 @@ impl Permit {
         ProxyError::AccessDenied
     }
 
-    /// What a denial is counted as: `anonymous` for an unsigned request, else `acl`.
+    /// What a denial is counted as: `anonymous` for an unsigned request, else `acl` (bucket
+    /// policies included).
     fn reason(&self) -> DenyReason {
         if self.who.unsigned {
             DenyReason::Anonymous
@@ -241,7 +376,7 @@ impl Permit {
 }
 
 fn ignore_public(b: &BucketMeta) -> bool {
-    b.public_access_block.is_some_and(|p| p.ignore_public_acls)
+    b.settings.public_access_block.is_some_and(|p| p.ignore_public_acls)
 }
 
 /// Whether `who` is the operator in `bucket`.
@@ -263,13 +398,14 @@ pub struct ExpectedOwners<'a> {
 
 /// Checks `endpoint`'s bucket-level needs for `who` and returns the permit its handler checks
 /// objects with. NoSuchBucket when a bucket it addresses (or copies from) does not exist;
-/// AccessDenied (counted) when the bucket's ACL, ownership or public access block refuses, or
-/// when a bucket's owner is not the one `expected`.
+/// AccessDenied (counted) when the bucket's policy, ACL, ownership or public access block
+/// refuses, or when a bucket's owner is not the one `expected`.
 pub async fn permit(
     core: &Core,
     who: &Arc<CredentialConfig>,
     endpoint: &Endpoint,
     expected: ExpectedOwners<'_>,
+    origin: Origin<'_>,
 ) -> Result<Permit, ProxyError> {
     let (mut bucket_need, object_need) = needs(endpoint);
     if who.unsigned && matches!(endpoint, Endpoint::CreateMultipartUpload { .. }) {
@@ -281,6 +417,8 @@ pub async fn permit(
         who: Arc::clone(who),
         object_need,
         buckets: [None, None],
+        policy: None,
+        per_entry: false,
     };
     let reason = permit.reason();
     let denied = || {
@@ -303,7 +441,12 @@ pub async fn permit(
                 // Every check below needs the bucket; one that does not exist is NoSuchBucket,
                 // as S3 answers everyone.
                 let meta = view(core, name, who.unsigned).await?.ok_or(ProxyError::NoSuchBucket)?;
-                if who.unsigned && meta.public_access_block.is_some_and(|p| p.restrict_public_buckets) {
+                if who.unsigned
+                    && meta
+                        .settings
+                        .public_access_block
+                        .is_some_and(|p| p.restrict_public_buckets)
+                {
                     return denied();
                 }
                 permit.buckets[slot.min(1)] = Some(BucketStanding {
@@ -317,12 +460,62 @@ pub async fn permit(
             return denied();
         }
     }
+    if permit
+        .buckets
+        .iter()
+        .flatten()
+        .any(|b| b.meta.settings.policy.is_some())
+    {
+        permit.policy = Some(Box::new(policy_ctx(endpoint, &permit, origin)));
+    }
     if let Some(b) = own.and_then(|name| permit.bucket(name)) {
-        if !permit.bucket_allows(b, bucket_need) {
+        let owner_only = matches!(
+            endpoint,
+            Endpoint::GetBucketPolicy { .. } | Endpoint::PutBucketPolicy { .. } | Endpoint::DeleteBucketPolicy { .. }
+        );
+        let verdict = match permit.policy.as_ref().and_then(|p| p.action) {
+            Some(_) if owner_only => Verdict::Neutral,
+            Some((action, object)) => {
+                let key = permit.key().filter(|_| object);
+                // An existing object's tags are judged once it is read.
+                let existing = if object && policy::reads_existing(action) {
+                    None
+                } else {
+                    Some(None)
+                };
+                permit.judge(b, action, key, existing, None).verdict
+            }
+            None => Verdict::Neutral,
+        };
+        let allowed = match verdict {
+            Verdict::Deny => false,
+            Verdict::Allow => true,
+            Verdict::Neutral => permit.bucket_allows(b, bucket_need),
+        };
+        if !allowed && matches!(endpoint, Endpoint::DeleteObjects { .. }) && b.meta.settings.policy.is_some() {
+            // Each key is judged by the policy; those it does not allow are refused one by one.
+            permit.per_entry = true;
+        } else if !allowed {
             return denied();
         }
     }
     Ok(permit)
+}
+
+/// What judging `endpoint` by bucket policies needs.
+fn policy_ctx(endpoint: &Endpoint, permit: &Permit, origin: Origin<'_>) -> PolicyCtx {
+    let action = policy::action(endpoint);
+    let object_action = match endpoint.copy_source() {
+        Some(s) if s.version_id.is_some() => "s3:GetObjectVersion",
+        Some(_) => "s3:GetObject",
+        None => action.map_or("", |(a, _)| a),
+    };
+    PolicyCtx {
+        facts: RequestFacts::new(origin.head, origin.form, origin.peer, origin.secure, permit.me()),
+        action,
+        object_action,
+        key: endpoint.key().map(str::to_owned),
+    }
 }
 
 /// One bucket record (or its absence) a core keeps: the instance's change count and the time

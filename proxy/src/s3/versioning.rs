@@ -30,13 +30,13 @@ pub fn parse_version(id: &str) -> Result<VersionRef, ProxyError> {
 pub async fn resolve(ctx: &Ctx<'_>, bucket: &str, key: &str, version: Option<&str>) -> Result<ObjectMeta, ProxyError> {
     let meta = match find(ctx, bucket, key, version).await {
         Err(ProxyError::NoSuchKey | ProxyError::NoSuchVersion | ProxyError::DeleteMarker { .. })
-            if !ctx.permit.may_list(bucket) =>
+            if !ctx.permit.may_list(bucket, key) =>
         {
             return Err(ctx.permit.deny(ctx.core));
         }
         found => found?,
     };
-    ctx.permit.object(ctx.core, bucket, &meta)?;
+    ctx.permit.object(ctx.core, bucket, key, &meta)?;
     Ok(meta)
 }
 
@@ -48,7 +48,7 @@ async fn find(ctx: &Ctx<'_>, bucket: &str, key: &str, version: Option<&str>) -> 
             return Ok(meta);
         }
         // Only a bucket that had versioning can hide a key behind a delete marker.
-        if require_bucket(ctx, bucket).await?.versioning == Versioning::Unversioned {
+        if require_bucket(ctx, bucket).await?.settings.versioning == Versioning::Unversioned {
             return Err(ProxyError::NoSuchKey);
         }
         return match store.get_version(bucket, key, VersionRef::Latest).await? {
@@ -112,7 +112,7 @@ pub async fn change_version(
 /// GetBucketVersioning.
 pub async fn get_bucket_versioning(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) -> Result<(), ProxyError> {
     let meta = require_bucket(ctx, bucket).await?;
-    let status = match meta.versioning {
+    let status = match meta.settings.versioning {
         Versioning::Unversioned => None,
         Versioning::Enabled => Some("Enabled"),
         Versioning::Suspended => Some("Suspended"),
@@ -204,7 +204,7 @@ pub fn bypass_governance(ctx: &Ctx<'_>, bucket: &str) -> bool {
         .header("x-amz-bypass-governance-retention")
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
         && ctx.who.bypass_governance
-        && ctx.permit.controls(bucket)
+        && ctx.permit.controls(bucket, "s3:BypassGovernanceRetention")
 }
 
 /// DeleteObject: without a version id, removes the current version (unversioned bucket) or adds
@@ -263,13 +263,13 @@ pub async fn delete_objects(
         .objects
         .iter()
         .map(|o| match o.version_id.as_deref().map(parse_version).transpose()? {
+            // Refused by the bucket's policy or ACL: removing a version for good is the bucket
+            // owner's (or the operator's, or whom the policy allows), whatever WRITE grants.
+            v if ctx.permit.entry(ctx.core, bucket, &o.key, v.is_some()).is_err() => Err(ctx.permit.deny(ctx.core)),
             None => {
                 let deleted = store.delete_object(bucket, &o.key);
                 Ok(Box::pin(async move { Ok(deleted.await?.marker.map(|m| (m, true))) }) as Deletion)
             }
-            // Removing a version for good is the bucket owner's (or the operator's), whatever
-            // the ACL's WRITE grants.
-            Some(_) if !ctx.permit.controls(bucket) => Err(ctx.permit.deny(ctx.core)),
             Some(v) => {
                 let removed = store.delete_version(bucket, &o.key, v, bypass);
                 let marker = |m: ObjectMeta| m.delete_marker.then_some((m, false));

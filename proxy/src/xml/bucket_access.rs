@@ -1,6 +1,7 @@
 //! The bucket access documents beside ACLs: `OwnershipControls` (Get/PutBucketOwnershipControls:
 //! one rule naming the object ownership) and `PublicAccessBlockConfiguration`
-//! (Get/PutPublicAccessBlock: four flags), written and read. Readers check the shape and answer
+//! (Get/PutPublicAccessBlock: four flags), written and read, and `PolicyStatus`
+//! (GetBucketPolicyStatus). Readers check the shape and answer
 //! MalformedXML for anything else.
 
 use s3o_store::acl::{Ownership, PublicAccessBlock};
@@ -65,6 +66,21 @@ fn read_rule(reader: &mut BodyReader<'_>) -> Result<Ownership, XmlError> {
             Node::End => return ownership.ok_or_else(|| malformed("a rule without ObjectOwnership")),
             Node::Eof => return Err(malformed("unclosed Rule")),
         }
+    }
+}
+
+/// The GetBucketPolicyStatus response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PolicyStatus {
+    /// Whether the bucket's policy or ACL makes it public.
+    pub is_public: bool,
+}
+
+impl XmlBody for PolicyStatus {
+    fn write_into(&self, out: &mut Vec<u8>) {
+        open_namespaced_root(out, "PolicyStatus");
+        element(out, "IsPublic", if self.is_public { "true" } else { "false" });
+        out.extend_from_slice(b"</PolicyStatus>");
     }
 }
 

@@ -34,7 +34,8 @@ pub use acl::{parse_access_control_policy, AccessControlPolicy, AclRequest, MAX_
 pub use attributes::{AttributePart, GetObjectAttributesResponse, ObjectParts};
 pub use bucket::{parse_create_bucket_configuration, LocationConstraint, MAX_CREATE_BUCKET_BODY_BYTES};
 pub use bucket_access::{
-    parse_ownership_controls, parse_public_access_block, OwnershipControls, PublicAccessBlockConfiguration,
+    parse_ownership_controls, parse_public_access_block, OwnershipControls, PolicyStatus,
+    PublicAccessBlockConfiguration,
 };
 pub use copy::{CopyObjectResult, CopyPartResult};
 pub use cors::{parse_cors, CorsConfiguration, CorsError, MAX_CORS_BODY_BYTES};

@@ -4,7 +4,7 @@
 //! merged, and the version generator moved past the versions restored.
 
 use super::{ok, queue_depth, version, with_bucket, ExpectSome};
-use crate::model::{BucketMeta, Location, ObjectMeta, WriteCondition};
+use crate::model::{BucketMeta, BucketSettings, Location, ObjectMeta, WriteCondition};
 use crate::versions::{BucketChange, ObjectLock, VersionQuery, VersionRef, Versioning};
 use crate::{Store, StoreError};
 
@@ -24,8 +24,11 @@ pub async fn buckets_are_restored_with_their_settings(fresh: &dyn Fn() -> Store)
         created_ms: 1_234,
         owner: "AK2".into(),
         object_count: 99,
-        versioning: Versioning::Enabled,
-        object_lock: Some(ObjectLock::default()),
+        settings: BucketSettings {
+            versioning: Versioning::Enabled,
+            object_lock: Some(ObjectLock::default()),
+            ..BucketSettings::default()
+        },
         ..BucketMeta::default()
     };
     ok(store.restore_bucket(&wanted), "restore bucket").await;
@@ -33,7 +36,12 @@ pub async fn buckets_are_restored_with_their_settings(fresh: &dyn Fn() -> Store)
         .await
         .expect_some("restored bucket");
     assert_eq!(
-        (got.created_ms, got.owner.as_str(), got.versioning, got.object_lock),
+        (
+            got.created_ms,
+            got.owner.as_str(),
+            got.settings.versioning,
+            got.settings.object_lock
+        ),
         (1_234, "AK2", Versioning::Enabled, Some(ObjectLock::default()))
     );
     assert_eq!(
@@ -44,12 +52,18 @@ pub async fn buckets_are_restored_with_their_settings(fresh: &dyn Fn() -> Store)
     let other = BucketMeta {
         name: "plain".into(),
         owner: "someone".into(),
-        versioning: Versioning::Suspended,
+        settings: BucketSettings {
+            versioning: Versioning::Suspended,
+            ..BucketSettings::default()
+        },
         ..BucketMeta::default()
     };
     ok(store.restore_bucket(&other), "restore over an existing bucket").await;
     let kept = ok(store.bucket("plain"), "bucket").await.expect_some("plain");
-    assert_eq!((kept.owner.as_str(), kept.versioning), ("AK", Versioning::Unversioned));
+    assert_eq!(
+        (kept.owner.as_str(), kept.settings.versioning),
+        ("AK", Versioning::Unversioned)
+    );
     assert!(matches!(
         store.restore_bucket(&BucketMeta::default()).await,
         Err(StoreError::InvalidBucketName(_))

@@ -37,7 +37,7 @@ pub async fn access_settings_are_kept_with_buckets_and_versions(fresh: &dyn Fn()
         "grants",
     )
     .await;
-    assert_eq!(changed.grants, public);
+    assert_eq!(changed.settings.grants, public);
     let block = PublicAccessBlock {
         ignore_public_acls: true,
         ..PublicAccessBlock::default()
@@ -54,13 +54,17 @@ pub async fn access_settings_are_kept_with_buckets_and_versions(fresh: &dyn Fn()
     .await;
     let read = ok(store.bucket("bkt"), "bucket").await.expect_some("bucket");
     assert_eq!(
-        (&read.grants, read.ownership, read.public_access_block),
+        (
+            &read.settings.grants,
+            read.settings.ownership,
+            read.settings.public_access_block
+        ),
         (&public, Some(Ownership::ObjectWriter), Some(block))
     );
     assert!(read.acl().allows(Requester::Anonymous, Permission::Read, false));
     let listed = ok(store.list_buckets(), "list").await;
     assert_eq!(
-        listed.iter().find(|b| b.name == "bkt").map(|b| &b.grants),
+        listed.iter().find(|b| b.name == "bkt").map(|b| &b.settings.grants),
         Some(&public)
     );
     ok(
@@ -81,12 +85,33 @@ pub async fn access_settings_are_kept_with_buckets_and_versions(fresh: &dyn Fn()
         ..Default::default()
     }]);
     let changed = ok(store.update_bucket("bkt", BucketChange::Cors(cors.clone())), "cors").await;
-    assert_eq!(changed.cors, cors);
-    assert_eq!(ok(store.bucket("bkt"), "bucket").await.expect_some("bucket").cors, cors);
+    assert_eq!(changed.settings.cors, cors);
+    assert_eq!(
+        ok(store.bucket("bkt"), "bucket")
+            .await
+            .expect_some("bucket")
+            .settings
+            .cors,
+        cors
+    );
     ok(store.update_bucket("bkt", BucketChange::Cors(None)), "no cors").await;
+    let text = r#"{"Statement": {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::bkt/*"}}"#;
+    let policy = crate::policy::BucketPolicy::parse(text).ok().expect_some("policy");
+    ok(store.update_bucket("bkt", BucketChange::Policy(Some(policy))), "policy").await;
     let read = ok(store.bucket("bkt"), "bucket").await.expect_some("bucket");
     assert_eq!(
-        (read.grants, read.ownership, read.public_access_block),
+        read.settings.policy.as_ref().map(|p| p.text()),
+        Some(text),
+        "a policy is kept as sent"
+    );
+    ok(store.update_bucket("bkt", BucketChange::Policy(None)), "no policy").await;
+    let read = ok(store.bucket("bkt"), "bucket").await.expect_some("bucket");
+    assert_eq!(
+        (
+            read.settings.grants,
+            read.settings.ownership,
+            read.settings.public_access_block
+        ),
         (None, None, None)
     );
 
@@ -170,7 +195,7 @@ pub async fn a_bucket_keeps_versions_as_its_versioning_says(fresh: &dyn Fn() -> 
 
     set_versioning(&store, Versioning::Enabled).await;
     let bucket = ok(store.bucket("bkt"), "bucket").await.expect_some("bkt");
-    assert_eq!(bucket.versioning, Versioning::Enabled);
+    assert_eq!(bucket.settings.versioning, Versioning::Enabled);
     let (v1, id1) = put(&store, "k", 20).await;
     let id1 = id1.expect_some("a version id");
     assert_ne!(id1, "null");
@@ -303,7 +328,7 @@ pub async fn object_lock_protects_versions(fresh: &dyn Fn() -> Store) {
     let r = store.update_version("bkt", "k", VersionRef::Latest, hold.clone()).await;
     assert!(matches!(r, Err(StoreError::NoObjectLock(_))), "{r:?}");
     let bucket = ok(store.update_bucket("bkt", lock), "enable lock").await;
-    assert!(bucket.object_lock.is_some());
+    assert!(bucket.settings.object_lock.is_some());
     let r = store
         .update_bucket("bkt", BucketChange::Versioning(Versioning::Suspended))
         .await;

@@ -74,7 +74,7 @@ fn bucket_of(row: &tokio_postgres::Row) -> std::result::Result<BucketMeta, PgErr
         version_count: num(row.try_get(5)?, "s3o_counters")?,
         ..BucketMeta::default()
     };
-    settings.into_meta(&mut meta);
+    meta.settings = settings;
     Ok(meta)
 }
 

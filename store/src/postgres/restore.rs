@@ -10,7 +10,7 @@ use super::error::PgErr;
 use super::objects::{commit_with, lock_for_write, ObjectRow, Tasks};
 use super::pool::Conn;
 use super::replication::{Replicate, ENQUEUE};
-use super::versions::{version_of, Settings, VersionRow, INSERT_VERSION, NEWEST_TWO, VERSIONS};
+use super::versions::{version_of, VersionRow, INSERT_VERSION, NEWEST_TWO, VERSIONS};
 use super::{attempt, big, encode, Db};
 use crate::error::Result;
 use crate::model::{BucketMeta, Location, ObjectMeta, WriteCondition};
@@ -29,7 +29,7 @@ const ADVANCE: &str = "SELECT setval('s3o_versions', greatest($1::bigint, (SELEC
 /// [`Engine::restore_bucket`](crate::Engine::restore_bucket)).
 pub(crate) async fn restore_bucket(db: &Db, meta: BucketMeta) -> Result<()> {
     check_bucket_name(&meta.name)?;
-    let settings = Settings::from_meta(&meta).column()?;
+    let settings = meta.settings.column()?;
     let created = big(meta.created_ms);
     attempt!(db, |conn| async {
         let st = conn.st(RESTORE_BUCKET).await?;

@@ -257,9 +257,9 @@ pub(crate) async fn update_bucket(db: &Db, name: String, change: BucketChange) -
             name: name.clone(),
             ..BucketMeta::default()
         };
-        Settings::of(row.try_get(0)?)?.into_meta(&mut meta);
+        meta.settings = Settings::of(row.try_get(0)?)?;
         change.apply(&mut meta)?;
-        let column = Settings::from_meta(&meta).column()?;
+        let column = meta.settings.column()?;
         let params: Vec<&(dyn ToSql + Sync)> = vec![&name, &column];
         commit_with(
             &mut conn,

@@ -7,7 +7,6 @@
 //! advisory lock (`LOCK_KEY`) and its bucket `FOR KEY SHARE`, so what it reads of the key's
 //! versions stays true until it commits, on every instance.
 
-use serde::{Deserialize, Serialize};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
@@ -19,7 +18,7 @@ use super::replication::Replicate;
 use super::{big, decode, encode};
 use crate::model::{Accounting, CleanupReason, CleanupTask, ObjectMeta};
 use crate::rules::{now_ms, CLEANUP_GRACE_MS};
-use crate::versions::{ObjectLock, VersionRef, Versioning};
+use crate::versions::{VersionRef, Versioning};
 
 /// The versions table's name in errors.
 pub(crate) const VERSIONS: &str = "s3o_object_versions";
@@ -54,22 +53,8 @@ pub(crate) async fn newest_noncurrent(
     row.map(|r| version_of(VERSIONS, &r)).transpose()
 }
 
-/// A bucket's versioning and object lock, kept in its `settings` column (`NULL` until changed).
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub(crate) struct Settings {
-    #[serde(default)]
-    pub(crate) versioning: Versioning,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) object_lock: Option<ObjectLock>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) grants: Option<Vec<crate::acl::Grant>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) ownership: Option<crate::acl::Ownership>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) public_access_block: Option<crate::acl::PublicAccessBlock>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) cors: Option<Vec<crate::cors::CorsRule>>,
-}
+/// A bucket's settings, kept in its `settings` column (`NULL` until changed).
+pub(crate) type Settings = crate::model::BucketSettings;
 
 impl Settings {
     /// The settings in a `settings` column.
@@ -80,28 +65,6 @@ impl Settings {
     /// The column of these settings.
     pub(crate) fn column(&self) -> crate::error::Result<Vec<u8>> {
         encode(SETTINGS, self)
-    }
-
-    /// The settings of `meta`.
-    pub(crate) fn from_meta(meta: &crate::model::BucketMeta) -> Self {
-        Self {
-            versioning: meta.versioning,
-            object_lock: meta.object_lock,
-            grants: meta.grants.clone(),
-            ownership: meta.ownership,
-            public_access_block: meta.public_access_block,
-            cors: meta.cors.clone(),
-        }
-    }
-
-    /// Moves these settings into `meta`.
-    pub(crate) fn into_meta(self, meta: &mut crate::model::BucketMeta) {
-        meta.versioning = self.versioning;
-        meta.object_lock = self.object_lock;
-        meta.grants = self.grants;
-        meta.ownership = self.ownership;
-        meta.public_access_block = self.public_access_block;
-        meta.cors = self.cors;
     }
 }
 

@@ -121,7 +121,7 @@ pub(crate) fn install_in(
         }));
     }
     let mut meta = meta.clone();
-    meta.versioned = record.versioning == Versioning::Enabled;
+    meta.versioned = record.settings.versioning == Versioning::Enabled;
     meta.delete_marker = false;
     t.objects.insert(okey, encode(OBJECTS, &meta)?)?;
     for loc in &meta.locations {
@@ -136,7 +136,7 @@ pub(crate) fn install_in(
         }
         Some(old) => {
             record.logical_bytes = record.logical_bytes.saturating_sub(old.size).saturating_add(meta.size);
-            if record.versioning.keeps(old) {
+            if record.settings.versioning.keeps(old) {
                 t.versions
                     .insert(version_key(bucket, key, old.version), encode(VERSIONS, old)?)?;
                 record.version_count = record.version_count.saturating_add(1);
@@ -145,7 +145,7 @@ pub(crate) fn install_in(
             }
         }
     }
-    if record.versioning == Versioning::Suspended {
+    if record.settings.versioning == Versioning::Suspended {
         if let Some((vkey, null)) = null_noncurrent {
             t.versions.remove(vkey.as_slice())?;
             record.version_count = record.version_count.saturating_sub(1);

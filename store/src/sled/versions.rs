@@ -114,7 +114,7 @@ impl SledEngine {
             if let Some(old) = &previous {
                 record.object_count = record.object_count.saturating_sub(1);
                 record.logical_bytes = record.logical_bytes.saturating_sub(old.size);
-                if record.versioning.keeps(old) {
+                if record.settings.versioning.keeps(old) {
                     t.versions
                         .insert(version_key(bucket, key, old.version), encode(VERSIONS, old)?)?;
                     record.version_count = record.version_count.saturating_add(1);
@@ -122,7 +122,7 @@ impl SledEngine {
                     queued += t.discard(old, None, CleanupReason::Deleted, &mut stats)?;
                 }
             }
-            let marker = match record.versioning {
+            let marker = match record.settings.versioning {
                 Versioning::Unversioned => None,
                 versioning => {
                     if let (Versioning::Suspended, Some((vkey, null))) = (versioning, &null) {
@@ -256,8 +256,15 @@ impl SledEngine {
                 Found::Current(m) => (**m).clone(),
                 Found::Noncurrent(i) => older[*i].1.clone(),
             };
-            change_version(&mut meta, change, record.object_lock.is_some(), now, bucket, key)
-                .map_err(TxError::Abort)?;
+            change_version(
+                &mut meta,
+                change,
+                record.settings.object_lock.is_some(),
+                now,
+                bucket,
+                key,
+            )
+            .map_err(TxError::Abort)?;
             match &found {
                 Found::Current(_) => objects.insert(okey.as_slice(), encode(OBJECTS, &meta)?)?,
                 Found::Noncurrent(i) => versions.insert(older[*i].0.as_slice(), encode(VERSIONS, &meta)?)?,

@@ -99,7 +99,13 @@ pub async fn post_object(
         bucket: bucket.to_string(),
     };
     authorize(core, &who, &endpoint)?;
-    let permit = crate::s3::permit::permit(core, &who, &endpoint, Default::default()).await?;
+    let origin = crate::s3::permit::Origin {
+        head,
+        form: Some(&form.fields),
+        peer: io.stream.peer_ip(),
+        secure: io.stream.is_tls(),
+    };
+    let permit = crate::s3::permit::permit(core, &who, &endpoint, Default::default(), origin).await?;
     let policy = match unsigned {
         true => None,
         false => Some(Policy::parse(form.get("policy").unwrap_or_default())?),
