@@ -60,6 +60,9 @@ pub struct Config {
     /// The cleanup queue and the orphan sweep.
     #[serde(default)]
     pub cleanup: CleanupConfig,
+    /// Applying lifecycle rules.
+    #[serde(default)]
+    pub lifecycle: crate::orchestrator::config::LifecycleConfig,
     /// The multi-user access layer (absent: off).
     #[serde(default)]
     pub access: Option<crate::access::AccessSection>,
@@ -574,6 +577,7 @@ impl Config {
             self.replication.problem(),
             self.health.problem(),
             self.rebalance.problem(),
+            self.lifecycle.problem(),
         ];
         if let Some(problem) = problems.into_iter().flatten().next() {
             return bad(problem);

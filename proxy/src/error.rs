@@ -127,6 +127,12 @@ pub enum ProxyError {
     /// GetObjectLockConfiguration on a bucket without it.
     #[error("Object Lock configuration does not exist for this bucket")]
     NoSuchObjectLockConfiguration,
+    /// GetBucketLifecycleConfiguration on a bucket without rules.
+    #[error("The lifecycle configuration does not exist")]
+    NoSuchLifecycleConfiguration,
+    /// GetBucketTagging on a bucket without tags.
+    #[error("The TagSet does not exist")]
+    NoSuchTagSet,
     /// GetBucketPolicy on a bucket without a policy.
     #[error("The bucket policy does not exist")]
     NoSuchBucketPolicy,
@@ -311,6 +317,8 @@ impl ProxyError {
             ProxyError::NoSuchOwnershipControls => "OwnershipControlsNotFoundError",
             ProxyError::NoSuchCorsConfiguration => "NoSuchCORSConfiguration",
             ProxyError::NoSuchBucketPolicy => "NoSuchBucketPolicy",
+            ProxyError::NoSuchLifecycleConfiguration => "NoSuchLifecycleConfiguration",
+            ProxyError::NoSuchTagSet => "NoSuchTagSet",
             ProxyError::MalformedPolicy(_) => "MalformedPolicy",
             ProxyError::CorsForbidden => "AccessForbidden",
             ProxyError::NoSuchPublicAccessBlock => "NoSuchPublicAccessBlockConfiguration",
@@ -366,6 +374,8 @@ impl ProxyError {
             | ProxyError::NoSuchOwnershipControls
             | ProxyError::NoSuchCorsConfiguration
             | ProxyError::NoSuchBucketPolicy
+            | ProxyError::NoSuchLifecycleConfiguration
+            | ProxyError::NoSuchTagSet
             | ProxyError::NoSuchPublicAccessBlock
             | ProxyError::DeleteMarker { named: false, .. } => 404,
             ProxyError::AccessControlListNotSupported

@@ -22,6 +22,7 @@ pub mod conn;
 pub mod endpoint;
 pub mod error;
 pub mod http;
+pub mod lifecycle;
 pub mod live;
 pub mod metrics;
 pub mod offline;

@@ -33,6 +33,7 @@ pub mod docs;
 pub mod engine;
 mod error;
 mod lease;
+pub mod lifecycle;
 mod model;
 mod orchestration;
 pub mod policy;

@@ -58,6 +58,12 @@ pub struct BucketSettings {
     /// Its bucket policy, when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<crate::policy::BucketPolicy>,
+    /// Its lifecycle rules, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Vec<crate::lifecycle::LifecycleRule>>,
+    /// Its tags (`PutBucketTagging`), when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<(String, String)>>,
 }
 
 impl BucketMeta {

@@ -84,6 +84,10 @@ pub enum BucketChange {
     Cors(Option<Vec<crate::cors::CorsRule>>),
     /// Sets or removes its bucket policy.
     Policy(Option<crate::policy::BucketPolicy>),
+    /// Sets or removes its lifecycle rules.
+    Lifecycle(Option<Vec<crate::lifecycle::LifecycleRule>>),
+    /// Sets or removes its tags.
+    Tags(Option<Vec<(String, String)>>),
     /// Replaces all its settings, as an index rebuild restores them from the bucket's record
     /// (`InvalidBucketState` when they remove versioning, or keep object lock without it).
     Settings(Box<crate::model::BucketSettings>),
@@ -128,6 +132,8 @@ impl BucketChange {
             BucketChange::PublicAccessBlock(b) => bucket.settings.public_access_block = *b,
             BucketChange::Cors(rules) => bucket.settings.cors.clone_from(rules),
             BucketChange::Policy(p) => bucket.settings.policy.clone_from(p),
+            BucketChange::Lifecycle(rules) => bucket.settings.lifecycle.clone_from(rules),
+            BucketChange::Tags(tags) => bucket.settings.tags.clone_from(tags),
             BucketChange::Settings(s)
                 if bucket.settings.versioning != Versioning::Unversioned && s.versioning == Versioning::Unversioned =>
             {

@@ -55,6 +55,12 @@ impl Endpoint {
             Endpoint::GetBucketCors { .. } => "GetBucketCors",
             Endpoint::PutBucketCors { .. } => "PutBucketCors",
             Endpoint::DeleteBucketCors { .. } => "DeleteBucketCors",
+            Endpoint::GetBucketLifecycleConfiguration { .. } => "GetBucketLifecycleConfiguration",
+            Endpoint::PutBucketLifecycleConfiguration { .. } => "PutBucketLifecycleConfiguration",
+            Endpoint::DeleteBucketLifecycle { .. } => "DeleteBucketLifecycle",
+            Endpoint::GetBucketTagging { .. } => "GetBucketTagging",
+            Endpoint::PutBucketTagging { .. } => "PutBucketTagging",
+            Endpoint::DeleteBucketTagging { .. } => "DeleteBucketTagging",
             Endpoint::GetBucketPolicy { .. } => "GetBucketPolicy",
             Endpoint::PutBucketPolicy { .. } => "PutBucketPolicy",
             Endpoint::DeleteBucketPolicy { .. } => "DeleteBucketPolicy",
@@ -114,6 +120,12 @@ impl Endpoint {
             | Endpoint::GetBucketCors { bucket }
             | Endpoint::PutBucketCors { bucket }
             | Endpoint::DeleteBucketCors { bucket }
+            | Endpoint::GetBucketLifecycleConfiguration { bucket }
+            | Endpoint::PutBucketLifecycleConfiguration { bucket }
+            | Endpoint::DeleteBucketLifecycle { bucket }
+            | Endpoint::GetBucketTagging { bucket }
+            | Endpoint::PutBucketTagging { bucket }
+            | Endpoint::DeleteBucketTagging { bucket }
             | Endpoint::GetBucketPolicy { bucket }
             | Endpoint::PutBucketPolicy { bucket }
             | Endpoint::DeleteBucketPolicy { bucket }
@@ -194,7 +206,11 @@ impl Endpoint {
             | Endpoint::PutBucketCors { .. }
             | Endpoint::DeleteBucketCors { .. }
             | Endpoint::PutBucketPolicy { .. }
-            | Endpoint::DeleteBucketPolicy { .. } => Access::Manage,
+            | Endpoint::DeleteBucketPolicy { .. }
+            | Endpoint::PutBucketLifecycleConfiguration { .. }
+            | Endpoint::DeleteBucketLifecycle { .. }
+            | Endpoint::PutBucketTagging { .. }
+            | Endpoint::DeleteBucketTagging { .. } => Access::Manage,
             Endpoint::HeadBucket { .. }
             | Endpoint::GetBucketLocation { .. }
             | Endpoint::ListObjects { .. }
@@ -216,7 +232,9 @@ impl Endpoint {
             | Endpoint::GetPublicAccessBlock { .. }
             | Endpoint::GetBucketCors { .. }
             | Endpoint::GetBucketPolicy { .. }
-            | Endpoint::GetBucketPolicyStatus { .. } => Access::Read,
+            | Endpoint::GetBucketPolicyStatus { .. }
+            | Endpoint::GetBucketLifecycleConfiguration { .. }
+            | Endpoint::GetBucketTagging { .. } => Access::Read,
             Endpoint::PutObject { .. }
             | Endpoint::CopyObject { .. }
             | Endpoint::DeleteObject { .. }
@@ -255,6 +273,8 @@ impl Endpoint {
                 | Endpoint::PutBucketOwnershipControls { .. }
                 | Endpoint::PutPublicAccessBlock { .. }
                 | Endpoint::PutBucketCors { .. }
+                | Endpoint::PutBucketLifecycleConfiguration { .. }
+                | Endpoint::PutBucketTagging { .. }
                 | Endpoint::PutBucketPolicy { .. }
         )
     }

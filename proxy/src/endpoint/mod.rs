@@ -404,6 +404,36 @@ pub enum Endpoint {
         /// The bucket name.
         bucket: String,
     },
+    /// `GET /bucket?lifecycle`.
+    GetBucketLifecycleConfiguration {
+        /// The bucket name.
+        bucket: String,
+    },
+    /// `PUT /bucket?lifecycle`.
+    PutBucketLifecycleConfiguration {
+        /// The bucket name.
+        bucket: String,
+    },
+    /// `DELETE /bucket?lifecycle`.
+    DeleteBucketLifecycle {
+        /// The bucket name.
+        bucket: String,
+    },
+    /// `GET /bucket?tagging`.
+    GetBucketTagging {
+        /// The bucket name.
+        bucket: String,
+    },
+    /// `PUT /bucket?tagging`.
+    PutBucketTagging {
+        /// The bucket name.
+        bucket: String,
+    },
+    /// `DELETE /bucket?tagging`.
+    DeleteBucketTagging {
+        /// The bucket name.
+        bucket: String,
+    },
     /// `OPTIONS /bucket[/key]`: a browser's CORS preflight (never signed).
     PreflightRequest {
         /// The bucket name.
@@ -543,6 +573,8 @@ impl Endpoint {
             ("DELETE", None) if q.has("ownershipControls") => Ok(Endpoint::DeleteBucketOwnershipControls { bucket }),
             ("DELETE", None) if q.has("publicAccessBlock") => Ok(Endpoint::DeletePublicAccessBlock { bucket }),
             ("DELETE", None) if q.has("cors") => Ok(Endpoint::DeleteBucketCors { bucket }),
+            ("DELETE", None) if q.has("tagging") => Ok(Endpoint::DeleteBucketTagging { bucket }),
+            ("DELETE", None) if q.has("lifecycle") => Ok(Endpoint::DeleteBucketLifecycle { bucket }),
             ("DELETE", None) if q.has("policy") => Ok(Endpoint::DeleteBucketPolicy { bucket }),
             ("DELETE", None) => {
                 Ok(sub_resource(&q, DELETE_BUCKET, "DELETE")?.unwrap_or(Endpoint::DeleteBucket { bucket }))

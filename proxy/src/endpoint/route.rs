@@ -65,6 +65,12 @@ pub(super) fn route_get_bucket(bucket: String, q: &Query) -> Result<Endpoint, En
     if q.has("cors") {
         return Ok(Endpoint::GetBucketCors { bucket });
     }
+    if q.has("tagging") {
+        return Ok(Endpoint::GetBucketTagging { bucket });
+    }
+    if q.has("lifecycle") {
+        return Ok(Endpoint::GetBucketLifecycleConfiguration { bucket });
+    }
     if q.has("policyStatus") {
         return Ok(Endpoint::GetBucketPolicyStatus { bucket });
     }
@@ -133,6 +139,12 @@ pub(super) fn route_put_bucket(bucket: String, q: &Query) -> Result<Endpoint, En
     }
     if q.has("cors") {
         return Ok(Endpoint::PutBucketCors { bucket });
+    }
+    if q.has("tagging") {
+        return Ok(Endpoint::PutBucketTagging { bucket });
+    }
+    if q.has("lifecycle") {
+        return Ok(Endpoint::PutBucketLifecycleConfiguration { bucket });
     }
     if q.has("policy") {
         return Ok(Endpoint::PutBucketPolicy { bucket });

@@ -8,13 +8,11 @@ use super::{Endpoint, EndpointError, Query};
 pub(super) const GET_BUCKET: &[(&str, &str)] = &[
     ("accelerate", "GetBucketAccelerateConfiguration"),
     ("encryption", "GetBucketEncryption"),
-    ("lifecycle", "GetBucketLifecycleConfiguration"),
     ("logging", "GetBucketLogging"),
     ("notification", "GetBucketNotificationConfiguration"),
     ("replication", "GetBucketReplication"),
     ("requestPayment", "GetBucketRequestPayment"),
     ("session", "CreateSession"),
-    ("tagging", "GetBucketTagging"),
     ("website", "GetBucketWebsite"),
 ];
 /// Bucket configurations read by id, or listed without one: (parameter, Get..., List...).
@@ -46,13 +44,11 @@ pub(super) const PUT_BUCKET: &[(&str, &str)] = &[
     ("encryption", "PutBucketEncryption"),
     ("intelligent-tiering", "PutBucketIntelligentTieringConfiguration"),
     ("inventory", "PutBucketInventoryConfiguration"),
-    ("lifecycle", "PutBucketLifecycleConfiguration"),
     ("logging", "PutBucketLogging"),
     ("metrics", "PutBucketMetricsConfiguration"),
     ("notification", "PutBucketNotificationConfiguration"),
     ("replication", "PutBucketReplication"),
     ("requestPayment", "PutBucketRequestPayment"),
-    ("tagging", "PutBucketTagging"),
     ("website", "PutBucketWebsite"),
 ];
 pub(super) const DELETE_BUCKET: &[(&str, &str)] = &[
@@ -60,10 +56,8 @@ pub(super) const DELETE_BUCKET: &[(&str, &str)] = &[
     ("encryption", "DeleteBucketEncryption"),
     ("intelligent-tiering", "DeleteBucketIntelligentTieringConfiguration"),
     ("inventory", "DeleteBucketInventoryConfiguration"),
-    ("lifecycle", "DeleteBucketLifecycle"),
     ("metrics", "DeleteBucketMetricsConfiguration"),
     ("replication", "DeleteBucketReplication"),
-    ("tagging", "DeleteBucketTagging"),
     ("website", "DeleteBucketWebsite"),
 ];
 pub(super) const GET_OBJECT: &[(&str, &str)] = &[("torrent", "GetObjectTorrent")];
@@ -77,6 +71,7 @@ const IMPLEMENTED_SUB_RESOURCES: &[&str] = &[
     "cors",
     "policy",
     "policyStatus",
+    "lifecycle",
     "delete",
     "legal-hold",
     "location",

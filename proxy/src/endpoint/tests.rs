@@ -81,6 +81,12 @@ const IMPLEMENTED: &str = "
     GET    /bkt?cors                                           GetBucketCors
     PUT    /bkt?cors                                           PutBucketCors
     DELETE /bkt?cors                                           DeleteBucketCors
+    GET     /bkt?lifecycle                                        GetBucketLifecycleConfiguration
+    PUT     /bkt?lifecycle                                        PutBucketLifecycleConfiguration
+    DELETE  /bkt?lifecycle                                        DeleteBucketLifecycle
+    GET     /bkt?tagging                                          GetBucketTagging
+    PUT     /bkt?tagging                                          PutBucketTagging
+    DELETE  /bkt?tagging                                          DeleteBucketTagging
     GET     /bkt?policy                                           GetBucketPolicy
     PUT     /bkt?policy                                           PutBucketPolicy
     DELETE  /bkt?policy                                           DeleteBucketPolicy
@@ -107,12 +113,6 @@ const NOT_IMPLEMENTED: &str = "
     GET     /bkt?cors                                             GetBucketCors
     PUT     /bkt?cors                                             PutBucketCors
     DELETE  /bkt?cors                                             DeleteBucketCors
-    GET     /bkt?lifecycle                                        GetBucketLifecycleConfiguration
-    PUT     /bkt?lifecycle                                        PutBucketLifecycleConfiguration
-    DELETE  /bkt?lifecycle                                        DeleteBucketLifecycle
-    GET     /bkt?tagging                                          GetBucketTagging
-    PUT     /bkt?tagging                                          PutBucketTagging
-    DELETE  /bkt?tagging                                          DeleteBucketTagging
     GET     /bkt?website                                          GetBucketWebsite
     PUT     /bkt?website                                          PutBucketWebsite
     DELETE  /bkt?website                                          DeleteBucketWebsite

@@ -126,6 +126,34 @@ impl Default for DrainConfig {
     }
 }
 
+/// `[lifecycle]`: the worker that applies buckets' lifecycle rules.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LifecycleConfig {
+    /// Seconds between passes over the buckets with rules; 0 = rules are kept but not applied.
+    pub interval_secs: u64,
+    /// The length of a lifecycle day in seconds: 86400, or shorter to watch rules act in a test
+    /// (a shortened day is counted from the moment itself, not rounded to midnight).
+    pub day_secs: u64,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        LifecycleConfig {
+            interval_secs: 3600,
+            day_secs: s3o_store::lifecycle::DAY_SECS,
+        }
+    }
+}
+
+impl LifecycleConfig {
+    /// Checks the values; the error names the key.
+    pub fn problem(&self) -> Option<String> {
+        (self.day_secs == 0 || self.day_secs > s3o_store::lifecycle::DAY_SECS)
+            .then(|| "lifecycle: day_secs must be above 0 and at most 86400".into())
+    }
+}
+
 /// `[cleanup]`: the cleanup queue and the orphan sweep.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -39,4 +39,10 @@ pub fn spawn_workers(s: &crate::workers::Spawner, shared: &std::sync::Arc<crate:
         Ok(w) => s.spawn(w),
         Err(e) => fail("over_replication_cleanup", e),
     }
+    if shared.cfg.lifecycle.interval_secs > 0 {
+        match crate::lifecycle::LifecycleWorker::new(shared.clone()) {
+            Ok(w) => s.spawn(w),
+            Err(e) => fail("lifecycle", e),
+        }
+    }
 }

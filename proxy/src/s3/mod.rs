@@ -8,6 +8,7 @@ pub mod acl;
 pub mod bucket;
 pub mod copy;
 pub mod cors;
+pub mod lifecycle;
 pub mod list;
 pub mod lock;
 pub mod multipart;
@@ -264,6 +265,12 @@ pub async fn handle(core: &Core, io: &mut ClientIo, head: &RequestHead, rid: &st
         Endpoint::PutBucketPolicy { bucket } => policy::put_bucket_policy(&ctx, io, b, &bucket).await?,
         Endpoint::DeleteBucketPolicy { bucket } => policy::delete_bucket_policy(&ctx, io, &bucket).await?,
         Endpoint::GetBucketPolicyStatus { bucket } => policy::get_bucket_policy_status(&ctx, io, &bucket).await?,
+        Endpoint::GetBucketLifecycleConfiguration { bucket } => lifecycle::get_lifecycle(&ctx, io, &bucket).await?,
+        Endpoint::PutBucketLifecycleConfiguration { bucket } => lifecycle::put_lifecycle(&ctx, io, b, &bucket).await?,
+        Endpoint::DeleteBucketLifecycle { bucket } => lifecycle::delete_lifecycle(&ctx, io, &bucket).await?,
+        Endpoint::GetBucketTagging { bucket } => lifecycle::get_bucket_tagging(&ctx, io, &bucket).await?,
+        Endpoint::PutBucketTagging { bucket } => lifecycle::put_bucket_tagging(&ctx, io, b, &bucket).await?,
+        Endpoint::DeleteBucketTagging { bucket } => lifecycle::delete_bucket_tagging(&ctx, io, &bucket).await?,
         Endpoint::PostObject { .. } | Endpoint::PreflightRequest { .. } => {
             return Err(ProxyError::Internal(format!(
                 "{} reached the header-auth path",

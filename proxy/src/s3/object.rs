@@ -219,6 +219,10 @@ pub async fn put_object(
     for (alg, v) in &meta.checksums {
         head.push(format!("x-amz-checksum-{alg}"), v);
     }
+    let day_secs = ctx.core.shared.cfg.lifecycle.day_secs;
+    if let Some(v) = crate::s3::lifecycle::expiration_header(&bucket_meta, key, &meta, day_secs) {
+        head.push("x-amz-expiration", v);
+    }
     io.respond(&head, &[]).await
 }
 
@@ -434,6 +438,12 @@ pub async fn get_object(
     }
     crate::s3::versioning::version_header(&mut head, &meta, version.is_some());
     crate::s3::lock::lock_headers(&mut head, &meta);
+    if let Some(b) = ctx.permit.bucket(bucket).filter(|_| version.is_none()) {
+        let day_secs = ctx.core.shared.cfg.lifecycle.day_secs;
+        if let Some(v) = crate::s3::lifecycle::expiration_header(&b.meta, key, &meta, day_secs) {
+            head.push("x-amz-expiration", v);
+        }
+    }
     let served = match (part_number, range) {
         (Some(n), _) => Served::Part(n),
         (None, Some(_)) => Served::Range,

@@ -123,7 +123,13 @@ fn needs(endpoint: &Endpoint) -> (BucketNeed, ObjectNeed) {
         | Endpoint::GetBucketCors { .. }
         | Endpoint::PutBucketCors { .. }
         | Endpoint::DeleteBucketCors { .. }
-        | Endpoint::GetBucketPolicyStatus { .. } => (B::Owner, O::Nothing),
+        | Endpoint::GetBucketPolicyStatus { .. }
+        | Endpoint::GetBucketLifecycleConfiguration { .. }
+        | Endpoint::PutBucketLifecycleConfiguration { .. }
+        | Endpoint::DeleteBucketLifecycle { .. }
+        | Endpoint::GetBucketTagging { .. }
+        | Endpoint::PutBucketTagging { .. }
+        | Endpoint::DeleteBucketTagging { .. } => (B::Owner, O::Nothing),
         // The owner's alone, whatever a policy says (and a policy never locks the owner out).
         Endpoint::GetBucketPolicy { .. } | Endpoint::PutBucketPolicy { .. } | Endpoint::DeleteBucketPolicy { .. } => {
             (B::Owner, O::Nothing)

@@ -48,6 +48,12 @@ pub fn action(endpoint: &Endpoint) -> Option<(&'static str, bool)> {
         E::PutBucketPolicy { .. } => ("s3:PutBucketPolicy", false),
         E::DeleteBucketPolicy { .. } => ("s3:DeleteBucketPolicy", false),
         E::GetBucketPolicyStatus { .. } => ("s3:GetBucketPolicyStatus", false),
+        E::GetBucketLifecycleConfiguration { .. } => ("s3:GetLifecycleConfiguration", false),
+        E::PutBucketLifecycleConfiguration { .. } | E::DeleteBucketLifecycle { .. } => {
+            ("s3:PutLifecycleConfiguration", false)
+        }
+        E::GetBucketTagging { .. } => ("s3:GetBucketTagging", false),
+        E::PutBucketTagging { .. } | E::DeleteBucketTagging { .. } => ("s3:PutBucketTagging", false),
         E::PutObject { .. }
         | E::PostObject { .. }
         | E::CopyObject { .. }

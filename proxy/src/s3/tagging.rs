@@ -18,10 +18,19 @@ pub const MAX_TAG_VALUE_CHARS: usize = 256;
 
 /// Checks tags against S3's rules.
 pub fn validate_tags(tags: &[(String, String)]) -> Result<(), ProxyError> {
-    let bad = |m: &str| Err(ProxyError::InvalidTag(m.to_string()));
     if tags.len() > MAX_TAGS {
-        return bad("Object tags cannot be greater than 10");
+        return Err(ProxyError::InvalidTag("Object tags cannot be greater than 10".into()));
     }
+    validate_tag_set(tags)
+}
+
+/// Most tags on a bucket.
+pub const MAX_BUCKET_TAGS: usize = 50;
+
+/// The rules every tag set follows, whatever it tags: keys of 1 to 128 characters not starting
+/// with `aws:`, values of at most 256, no key twice.
+pub fn validate_tag_set(tags: &[(String, String)]) -> Result<(), ProxyError> {
+    let bad = |m: &str| Err(ProxyError::InvalidTag(m.to_string()));
     for (i, (k, v)) in tags.iter().enumerate() {
         if k.is_empty() || k.chars().count() > MAX_TAG_KEY_CHARS {
             return bad("The TagKey you have provided is invalid");

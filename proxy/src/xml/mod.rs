@@ -21,6 +21,7 @@ mod copy;
 mod cors;
 mod delete;
 mod error_document;
+mod lifecycle;
 mod listing;
 mod lock;
 mod multipart;
@@ -43,6 +44,7 @@ pub use delete::{
     parse_delete, DeleteOutcome, DeleteRequest, DeleteResult, DeleteTarget, MAX_DELETE_BODY_BYTES, MAX_DELETE_OBJECTS,
 };
 pub use error_document::ErrorDocument;
+pub use lifecycle::{parse_lifecycle, LifecycleConfiguration, LifecycleError, MAX_LIFECYCLE_BODY_BYTES};
 pub use listing::{
     BucketEntry, ListAllMyBucketsResult, ListBucketResult, ListBucketResultV2, ListedObject, ObjectEntry, Owner,
     STORAGE_CLASS,

@@ -602,6 +602,7 @@ pub const WORKERS: &[&str] = &[
     "rebalancer",
     "orphan_sweep",
     "over_replication_cleanup",
+    "lifecycle",
     "config_watch",
 ];
 
