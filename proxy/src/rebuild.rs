@@ -378,6 +378,10 @@ async fn restore_bucket(store: &Store, record: &BucketRecord) -> s3o_store::Resu
         // Versioning once enabled is never removed: a record that predates it keeps the store's.
         settings.versioning = have.settings.versioning;
     }
+    if settings.object_lock.is_none() {
+        // Nor is object lock.
+        settings.object_lock = have.settings.object_lock;
+    }
     if have.settings != settings {
         store
             .update_bucket(&record.name, BucketChange::Settings(Box::new(settings)))

@@ -255,3 +255,48 @@ fn conditions_on_addresses_and_tags_and_public_access_blocks() {
     assert_eq!(put_policy(&mut alice, "docs", &named).status, 204);
     assert_eq!(bob.get("/docs/closed").text(), "c");
 }
+
+#[test]
+fn what_a_write_sets_beside_its_bytes_is_judged_too() {
+    let s = server();
+    let mut alice = s.client();
+    assert_eq!(alice.put("/box", b"").status, 200);
+    assert_eq!(alice.put("/box/a", b"a").status, 200);
+    let doc = policy(&[
+        statement("Deny", "\"*\"", "s3:PutObjectAcl", "arn:aws:s3:::box/*", ""),
+        statement(
+            "Deny",
+            "\"*\"",
+            "s3:PutObjectTagging",
+            "arn:aws:s3:::box/*",
+            "{\"StringEquals\": {\"s3:RequestObjectTag/class\": \"secret\"}}",
+        ),
+    ]);
+    assert_eq!(put_policy(&mut alice, "box", &doc).status, 204);
+    // An ACL set with the object is judged as PutObjectAcl; tags as PutObjectTagging.
+    let acl = [("x-amz-acl", "public-read")];
+    assert_eq!(alice.send("PUT", "/box/b", "", &acl, b"b").code(), "AccessDenied");
+    assert_eq!(alice.send("PUT", "/box/a", "acl", &acl, b"").code(), "AccessDenied");
+    let secret = [("x-amz-tagging", "class=secret")];
+    assert_eq!(alice.send("PUT", "/box/c", "", &secret, b"c").code(), "AccessDenied");
+    assert_eq!(
+        alice
+            .send("PUT", "/box/c", "", &[("x-amz-tagging", "class=open")], b"c")
+            .status,
+        200
+    );
+    // PutObjectTagging's tags are in its body.
+    let tags = |v: &str| format!("<Tagging><TagSet><Tag><Key>class</Key><Value>{v}</Value></Tag></TagSet></Tagging>");
+    assert_eq!(
+        alice
+            .send("PUT", "/box/a", "tagging", &[], tags("secret").as_bytes())
+            .code(),
+        "AccessDenied"
+    );
+    assert_eq!(
+        alice
+            .send("PUT", "/box/a", "tagging", &[], tags("open").as_bytes())
+            .status,
+        200
+    );
+}

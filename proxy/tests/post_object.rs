@@ -318,6 +318,20 @@ fn policy_refusals_expired_condition_coverage_anonymous_and_read_only() {
         .send("GET", "/other/up/anon", "acl", &[], b"")
         .text()
         .contains("AllUsers"));
+    // A bucket policy judges a form by its key, and by the ACL it sets.
+    let deny = r#"{"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::other/locked/*"},
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:PutObjectAcl", "Resource": "arn:aws:s3:::other/*"}]}"#;
+    assert_eq!(c.send("PUT", "/other", "policy", &[], deny.as_bytes()).status, 204);
+    let locked = fields(&[("key", "locked/x")]);
+    assert_eq!(post(&mut c, "other", &form(&locked, b"x", &[])).code(), "AccessDenied");
+    let with_acl = fields(&[("key", "up/acl"), ("acl", "public-read")]);
+    assert_eq!(
+        post(&mut c, "other", &form(&with_acl, b"x", &[])).code(),
+        "AccessDenied"
+    );
+    let plain = fields(&[("key", "up/plain")]);
+    assert_eq!(post(&mut c, "other", &form(&plain, b"x", &[])).status, 204);
+    assert_eq!(c.send("DELETE", "/other", "policy", &[], b"").status, 204);
     let p = policy(
         &format!(
             r#"{{"bucket": "data"}}, ["starts-with", "$key", ""], {}"#,

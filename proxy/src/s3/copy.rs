@@ -130,7 +130,7 @@ pub async fn copy_object(
     } else {
         src.tags.clone()
     };
-    (meta.retention, meta.legal_hold) = crate::s3::lock::for_new_version(ctx, &bucket_meta)?;
+    (meta.retention, meta.legal_hold) = crate::s3::lock::for_new_version(ctx, &bucket_meta, key)?;
     (meta.owner, meta.grants) =
         crate::s3::acl::new_version_acl(ctx, &bucket_meta, crate::s3::acl::AclSource::Headers).await?;
     let condition = write_condition(ctx)?;

@@ -34,10 +34,11 @@ fn until_ms(date: &str) -> Result<u64, ProxyError> {
     Ok(ms)
 }
 
-/// The retention and legal hold a new version of a key in `bucket` gets: its
-/// `x-amz-object-lock-*` headers (the bucket owner's or the operator's only: AccessDenied for
-/// anyone else), or else the bucket's default retention.
-pub fn for_new_version(ctx: &Ctx<'_>, bucket: &BucketMeta) -> Result<(Option<Retention>, bool), ProxyError> {
+/// The retention and legal hold a new version of `key` in `bucket` gets: its
+/// `x-amz-object-lock-*` headers (the bucket owner's or the operator's, or whom the bucket's
+/// policy allows `s3:PutObjectRetention` / `s3:PutObjectLegalHold`: AccessDenied for anyone
+/// else), or else the bucket's default retention.
+pub fn for_new_version(ctx: &Ctx<'_>, bucket: &BucketMeta, key: &str) -> Result<(Option<Retention>, bool), ProxyError> {
     let mode = ctx.head.header("x-amz-object-lock-mode");
     let until = ctx.head.header("x-amz-object-lock-retain-until-date");
     let hold = ctx.head.header("x-amz-object-lock-legal-hold");
@@ -45,7 +46,10 @@ pub fn for_new_version(ctx: &Ctx<'_>, bucket: &BucketMeta) -> Result<(Option<Ret
     if asked && bucket.settings.object_lock.is_none() {
         return Err(no_lock());
     }
-    if asked && !ctx.permit.controls(&bucket.name, "s3:PutObjectRetention") {
+    let may = |action| ctx.permit.controls(&bucket.name, action, Some(key));
+    let refused = ((mode.is_some() || until.is_some()) && !may("s3:PutObjectRetention"))
+        || (hold.is_some() && !may("s3:PutObjectLegalHold"));
+    if refused {
         // Locks outlive everyone's rights to remove them: only the bucket's owner (or the
         // operator) sets them, whatever the ACL's WRITE grants.
         return Err(ctx.permit.deny(ctx.core));
@@ -199,7 +203,7 @@ pub async fn put_retention(
     };
     let change = VersionChange::Retention {
         retention,
-        bypass_governance: bypass_governance(ctx, bucket),
+        bypass_governance: bypass_governance(ctx, bucket, key),
     };
     change_version(ctx, io, (bucket, key, version), &checked, change, 200).await
 }

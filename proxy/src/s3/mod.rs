@@ -22,6 +22,7 @@ pub mod reply;
 pub mod tagging;
 pub mod version;
 pub mod versioning;
+pub mod view;
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
-//! ACL enforcement on the S3 port, after the credential's own limits ([`check_access`]: scope,
-//! read-only, bucket management) have passed: who the caller is to the bucket, and whether the
-//! bucket's and the object's grants allow the operation.
+//! Access enforcement on the S3 port, after the credential's own limits ([`check_access`]:
+//! scope, read-only, bucket management) have passed: who the caller is to the bucket, and
+//! whether the bucket's policy and the bucket's and the object's grants allow the operation.
 //!
 //! A caller stands to a bucket in one of three ways. The **operator's** keys — those whose
 //! scope the operator set (the config file's, admin-minted store keys, anonymous bindings)
@@ -16,17 +16,20 @@
 //! AuthenticatedUsers and `RestrictPublicBuckets` refuses every unsigned request, anonymous
 //! bindings included.
 //!
-//! Bucket records are read through a per-core cache (one second at most, dropped at once when
-//! this instance changes a bucket's owner or ACL settings), so a request costs no store read.
+//! A bucket policy is judged first, for the operation's S3 action on its resource
+//! ([`policy::action`]): an explicit deny refuses everyone — the operator and the owner
+//! included, except for the owner's (and the operator's) own Get/Put/DeleteBucketPolicy, so
+//! that nobody is locked out — and an allow grants what the ACL does not. Conditions on an
+//! existing object's tags wait for the object ([`Permit::object`]); keys a request names only
+//! in its body (DeleteObjects, a POST upload) are judged one by one ([`Permit::entry`]).
+//!
+//! Bucket records are read through a per-core cache ([`view`]), so a request costs no store
+//! read.
 //!
 //! [`check_access`]: super::check_access
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use s3o_store::acl::{Ownership, Permission, Requester};
 use s3o_store::policy::{Outcome, Request, Verdict};
@@ -40,10 +43,7 @@ use crate::http::RequestHead;
 use crate::s3::policy::{self, RequestFacts};
 use crate::state::Core;
 
-/// How long a core trusts a bucket record it read (another instance's change shows within it).
-const VIEW_TTL: Duration = Duration::from_secs(1);
-/// Most bucket records one core keeps.
-const VIEW_CACHE_MAX: usize = 4096;
+pub use super::view::{bucket_changed, view, ViewCache};
 
 /// What an operation needs on its bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,13 +205,13 @@ impl Permit {
         self.buckets.iter().flatten().find(|b| b.meta.name == bucket)
     }
 
-    /// Whether the caller may do `action` (on the request's key) in `bucket` beyond what WRITE
-    /// grants — removing versions for good, setting locks, bypassing governance: the bucket's
-    /// owner and the operator may, and whoever its policy allows; a policy's deny refuses
-    /// anyone (a bucket the request did not address: no).
-    pub fn controls(&self, bucket: &str, action: &str) -> bool {
+    /// Whether the caller may do `action` on `key` in `bucket` beyond what WRITE grants —
+    /// removing versions for good, setting locks, bypassing governance: the bucket's owner and
+    /// the operator may, and whoever its policy allows; a policy's deny refuses anyone (a
+    /// bucket the request did not address: no).
+    pub fn controls(&self, bucket: &str, action: &str, key: Option<&str>) -> bool {
         self.bucket(bucket)
-            .is_some_and(|b| match self.judge(b, action, self.key(), Some(None), None).verdict {
+            .is_some_and(|b| match self.judge(b, action, key, Some(None), None).verdict {
                 Verdict::Deny => false,
                 Verdict::Allow => true,
                 Verdict::Neutral => self.bucket_allows(b, BucketNeed::Owner),
@@ -223,7 +223,8 @@ impl Permit {
     /// policy allows the request's action (AccessDenied otherwise).
     pub fn upload(&self, core: &Core, bucket: &str, initiator: &str) -> Result<(), ProxyError> {
         let action = self.policy.as_ref().and_then(|p| p.action).map_or("", |(a, _)| a);
-        let allowed = self.me() == Some(initiator) && !self.denies(bucket, action) || self.controls(bucket, action);
+        let allowed =
+            (self.me() == Some(initiator) && !self.denies(bucket, action)) || self.controls(bucket, action, self.key());
         if allowed {
             Ok(())
         } else {
@@ -244,29 +245,59 @@ impl Permit {
         )
     }
 
-    /// Whether DeleteObjects may remove `key` (`versioned`: a version of it, for good) from
-    /// `bucket`: a policy's deny refuses, its allow admits, else the ACL's WRITE (and, for a
-    /// version, what [`controls`](Self::controls) says).
-    pub fn entry(&self, core: &Core, bucket: &str, key: &str, versioned: bool) -> Result<(), ProxyError> {
+    /// Whether the caller may do `action` on `key` in `bucket`, for the keys a request names
+    /// only in its body (DeleteObjects' entries, a POST upload's key): a policy's deny refuses,
+    /// its allow admits, else what the ACL said of the request (`beyond_write`: what
+    /// [`controls`](Self::controls) says, for removing a version for good). A write that sets
+    /// an ACL or tags is also refused where the policy denies setting them.
+    pub fn entry(
+        &self,
+        core: &Core,
+        bucket: &str,
+        key: &str,
+        action: &str,
+        beyond_write: bool,
+    ) -> Result<(), ProxyError> {
         let Some(b) = self.bucket(bucket) else {
             return Err(self.deny(core));
         };
-        let action = if versioned {
-            "s3:DeleteObjectVersion"
-        } else {
-            "s3:DeleteObject"
-        };
-        let allowed = match self.judge(b, action, Some(key), Some(None), None).verdict {
-            Verdict::Deny => false,
-            Verdict::Allow => true,
-            Verdict::Neutral if versioned => self.bucket_allows(b, BucketNeed::Owner),
-            Verdict::Neutral => !self.per_entry,
-        };
+        let allowed = !(action == "s3:PutObject" && self.denies_settings(b, Some(key)))
+            && match self.judge(b, action, Some(key), Some(None), None).verdict {
+                Verdict::Deny => false,
+                Verdict::Allow => true,
+                Verdict::Neutral if beyond_write => self.bucket_allows(b, BucketNeed::Owner),
+                Verdict::Neutral => !self.per_entry,
+            };
         if allowed {
             Ok(())
         } else {
             Err(self.deny(core))
         }
+    }
+
+    /// Tells the permit the key of a request that names it only in its body (a POST upload).
+    pub fn set_key(&mut self, key: &str) {
+        if let Some(p) = self.policy.as_mut() {
+            p.key = Some(key.to_owned());
+        }
+    }
+
+    /// Tells the permit the tags a request sets in its body (PutObjectTagging), before the
+    /// object is judged.
+    pub fn set_request_tags(&self, tags: &[(String, String)]) {
+        if let Some(p) = &self.policy {
+            p.facts.set_request_tags(tags);
+        }
+    }
+
+    /// Whether `b`'s policy denies what a write sets beside its bytes: an ACL
+    /// (`s3:PutObjectAcl`) or tags (`s3:PutObjectTagging`).
+    fn denies_settings(&self, b: &BucketStanding, key: Option<&str>) -> bool {
+        let Some(ctx) = &self.policy else {
+            return false;
+        };
+        let denied = |action| self.judge(b, action, key, Some(None), None).verdict == Verdict::Deny;
+        (ctx.facts.sets_acl() && denied("s3:PutObjectAcl")) || (ctx.facts.sets_tags() && denied("s3:PutObjectTagging"))
     }
 
     /// The request's key, as bucket policies see it.
@@ -416,7 +447,8 @@ pub async fn permit(
     let (mut bucket_need, object_need) = needs(endpoint);
     if who.unsigned && matches!(endpoint, Endpoint::CreateMultipartUpload { .. }) {
         // Parts are tied to their upload's initiator, which an unsigned caller cannot prove to
-        // be: multipart uploads take signed requests (or the operator's).
+        // be: multipart uploads take signed requests (or the operator's), unless a bucket
+        // policy allows `s3:PutObject` to everyone (who may then go on with any upload).
         bucket_need = BucketNeed::Owner;
     }
     let mut permit = Permit {
@@ -493,13 +525,20 @@ pub async fn permit(
             }
             None => Verdict::Neutral,
         };
+        let writes = matches!(
+            endpoint,
+            Endpoint::PutObject { .. } | Endpoint::CopyObject { .. } | Endpoint::CreateMultipartUpload { .. }
+        );
         let allowed = match verdict {
+            _ if writes && permit.denies_settings(b, permit.key()) => false,
             Verdict::Deny => false,
             Verdict::Allow => true,
             Verdict::Neutral => permit.bucket_allows(b, bucket_need),
         };
-        if !allowed && matches!(endpoint, Endpoint::DeleteObjects { .. }) && b.meta.settings.policy.is_some() {
-            // Each key is judged by the policy; those it does not allow are refused one by one.
+        let by_key = matches!(endpoint, Endpoint::DeleteObjects { .. } | Endpoint::PostObject { .. });
+        if !allowed && by_key && b.meta.settings.policy.is_some() {
+            // The keys are in the body: each is judged by the policy ([`Permit::entry`]), and
+            // refused unless it allows them.
             permit.per_entry = true;
         } else if !allowed {
             return denied();
@@ -522,38 +561,4 @@ fn policy_ctx(endpoint: &Endpoint, permit: &Permit, origin: Origin<'_>) -> Polic
         object_action,
         key: endpoint.key().map(str::to_owned),
     }
-}
-
-/// One bucket record (or its absence) a core keeps: the instance's change count and the time
-/// when read.
-type CachedView = (u64, Instant, Option<Rc<BucketMeta>>);
-
-/// Bucket records each core keeps, by bucket name.
-#[derive(Debug, Default)]
-pub struct ViewCache(RefCell<HashMap<String, CachedView>>);
-
-/// The record of `bucket` (from this core's cache when fresh), `None` when it does not exist.
-/// A cached absence is believed only when `trust_absent` (unsigned requests, so that a flood of
-/// them for made-up buckets costs no store reads); signed ones read the store again, so a
-/// bucket just created through another instance is found at once.
-pub async fn view(core: &Core, bucket: &str, trust_absent: bool) -> Result<Option<Rc<BucketMeta>>, ProxyError> {
-    let generation = core.shared.bucket_changes.load(Ordering::Acquire);
-    let now = Instant::now();
-    if let Some((g, at, meta)) = core.views.0.borrow().get(bucket) {
-        if *g == generation && now.duration_since(*at) < VIEW_TTL && (meta.is_some() || trust_absent) {
-            return Ok(meta.clone());
-        }
-    }
-    let meta = core.shared.store.bucket(bucket).await?.map(Rc::new);
-    let mut cache = core.views.0.borrow_mut();
-    if cache.len() >= VIEW_CACHE_MAX {
-        cache.clear();
-    }
-    cache.insert(bucket.to_owned(), (generation, now, meta.clone()));
-    Ok(meta)
-}
-
-/// Tells every core of this instance that a bucket's owner or access settings changed.
-pub fn bucket_changed(core: &Core) {
-    core.shared.bucket_changes.fetch_add(1, Ordering::AcqRel);
 }

@@ -3,6 +3,7 @@
 //! ([`RequestFacts`]). The judging itself is [`Permit`](super::permit::Permit)'s, beside the
 //! ACLs; the documents and their rules are `s3o_store::policy`'s.
 
+use std::cell::RefCell;
 use std::net::IpAddr;
 
 use s3o_store::policy::{condition, BucketPolicy, Facts, Found, Key};
@@ -116,10 +117,13 @@ pub fn reads_existing(action: &str) -> bool {
 pub struct RequestFacts {
     headers: Vec<(&'static str, String)>,
     query: Vec<(String, String)>,
-    request_tags: Option<Vec<(String, String)>>,
+    /// The tags the request sets (`x-amz-tagging`, a form's `tagging`, or PutObjectTagging's
+    /// body once read: see [`set_request_tags`](Self::set_request_tags)).
+    request_tags: RefCell<Option<Vec<(String, String)>>>,
     source_ip: IpAddr,
     secure: bool,
-    now_secs: i64,
+    /// The request's time, ISO 8601 (`aws:CurrentTime`).
+    now: String,
     caller: Option<String>,
     signature: Option<&'static str>,
     auth_type: Option<&'static str>,
@@ -127,7 +131,8 @@ pub struct RequestFacts {
 
 impl RequestFacts {
     /// The facts of a request with `head`, from `source_ip`, by `caller` (`None`: unsigned);
-    /// `form` holds a POST upload's fields (their `acl` stands for `x-amz-acl`).
+    /// `form` holds a POST upload's fields, which stand for the `x-amz-*` headers (`acl` for
+    /// `x-amz-acl`, `tagging` for the tags), as they are what the upload stores.
     pub fn new(
         head: &RequestHead,
         form: Option<&[(String, String)]>,
@@ -135,14 +140,18 @@ impl RequestFacts {
         secure: bool,
         caller: Option<&str>,
     ) -> Self {
-        let from_form = |name: &str| {
-            let field = if name == "x-amz-acl" { "acl" } else { name };
-            form.and_then(|f| f.iter().find(|(n, _)| n.eq_ignore_ascii_case(field)))
+        let field = |name: &str| {
+            form.and_then(|f| f.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)))
                 .map(|(_, v)| v.as_str())
+        };
+        let value = |name: &str| match form {
+            Some(_) if name == "x-amz-acl" => field("acl"),
+            Some(_) if name.starts_with("x-amz-") && name != "x-amz-content-sha256" => field(name),
+            _ => head.header(name),
         };
         let headers = condition::header_names()
             .filter_map(|h| {
-                let v = head.header(h).or_else(|| from_form(h))?;
+                let v = value(h)?;
                 Some((
                     h,
                     if h == "x-amz-copy-source" {
@@ -153,7 +162,13 @@ impl RequestFacts {
                 ))
             })
             .collect();
-        let tags = head.header("x-amz-tagging").or_else(|| from_form("tagging"));
+        // Tags the request cannot state well are judged as none: the upload refuses them anyway.
+        let request_tags = match form {
+            Some(_) => field("tagging").map(|t| crate::xml::parse_tagging(t.as_bytes()).unwrap_or_default()),
+            None => head
+                .header("x-amz-tagging")
+                .map(|t| crate::xml::parse_tagging_query(t).unwrap_or_default()),
+        };
         let query = parse_query(&head.query);
         let presigned = query.iter().any(|(k, _)| k == "X-Amz-Algorithm" || k == "Signature");
         let (signature, auth_type) = match (caller, head.header("authorization"), form) {
@@ -176,15 +191,33 @@ impl RequestFacts {
         };
         RequestFacts {
             headers,
-            request_tags: tags.map(|t| crate::xml::parse_tagging_query(t).unwrap_or_default()),
+            request_tags: RefCell::new(request_tags),
             query,
             source_ip,
             secure,
-            now_secs: crate::clock::unix_now(),
+            now: crate::xml::iso8601_millis(crate::clock::unix_ms()),
             caller: caller.map(str::to_owned),
             signature,
             auth_type,
         }
+    }
+
+    /// Whether the request sets an ACL (`x-amz-acl`, `x-amz-grant-*`), which a policy judges as
+    /// `s3:PutObjectAcl` too.
+    pub fn sets_acl(&self) -> bool {
+        self.headers
+            .iter()
+            .any(|(h, _)| *h == "x-amz-acl" || h.starts_with("x-amz-grant-"))
+    }
+
+    /// Whether the request sets tags, which a policy judges as `s3:PutObjectTagging` too.
+    pub fn sets_tags(&self) -> bool {
+        self.request_tags.borrow().is_some()
+    }
+
+    /// The tags the request sets, once read from its body (PutObjectTagging).
+    pub fn set_request_tags(&self, tags: &[(String, String)]) {
+        *self.request_tags.borrow_mut() = Some(tags.to_vec());
     }
 
     /// These facts with `existing`, the tags of the object the request reads (`None`: not
@@ -229,7 +262,7 @@ impl Facts for Judged<'_> {
         match key {
             Key::SourceIp => one(f.source_ip.to_string()),
             Key::SecureTransport => one(if f.secure { "true" } else { "false" }),
-            Key::CurrentTime => one(f.now_secs.to_string()),
+            Key::CurrentTime => one(f.now.clone()),
             Key::UserId => found(f.caller.as_deref()),
             Key::Header(h) => found(f.headers.iter().find(|(n, _)| n == h).map(|(_, v)| v.as_str())),
             Key::Query("prefix") if self.prefix.is_some() => found(self.prefix),
@@ -243,11 +276,12 @@ impl Facts for Judged<'_> {
             },
             Key::RequestObjectTag(t) => found(
                 f.request_tags
+                    .borrow()
                     .as_ref()
                     .and_then(|tags| tags.iter().find(|(k, _)| k == t))
                     .map(|(_, v)| v.as_str()),
             ),
-            Key::RequestObjectTagKeys => match &f.request_tags {
+            Key::RequestObjectTagKeys => match &*f.request_tags.borrow() {
                 Some(tags) if !tags.is_empty() => Found::Values(tags.iter().map(|(k, _)| k.clone()).collect()),
                 _ => Found::Absent,
             },
@@ -276,7 +310,12 @@ pub async fn put_bucket_policy(
     body: &mut RequestBody,
     bucket: &str,
 ) -> Result<(), ProxyError> {
-    let doc = read_small_body(io, body, s3o_store::policy::MAX_POLICY_BYTES).await?;
+    let doc = read_small_body(io, body, s3o_store::policy::MAX_POLICY_BYTES)
+        .await
+        .map_err(|e| match e {
+            ProxyError::InvalidArgument(_) => ProxyError::MalformedPolicy("Policies must be at most 20 KB".into()),
+            e => e,
+        })?;
     let text = std::str::from_utf8(&doc).map_err(|_| {
         ProxyError::MalformedPolicy("Policies must be valid JSON and the first byte must be '{'".into())
     })?;
@@ -296,7 +335,8 @@ pub async fn delete_bucket_policy(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str
     change_bucket(ctx, io, bucket, BucketChange::Policy(None), 204).await
 }
 
-/// GetBucketPolicyStatus: whether the policy, or the ACL, makes the bucket public.
+/// GetBucketPolicyStatus: whether the policy makes the bucket public — or its ACL, as the
+/// conformance suite (ceph's reading) expects; AWS's answer speaks of the policy alone.
 pub async fn get_bucket_policy_status(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str) -> Result<(), ProxyError> {
     let meta = require_bucket(ctx, bucket).await?;
     let is_public = meta.settings.policy.as_ref().is_some_and(BucketPolicy::is_public) || meta.acl().is_public();

@@ -83,11 +83,13 @@ pub async fn put_tagging(
     key: &str,
     version: Option<&str>,
 ) -> Result<(), ProxyError> {
-    let checked = resolve(ctx, bucket, key, version).await?;
     let doc = read_small_body(io, body, xml::MAX_TAGGING_BODY_BYTES).await?;
     let mut tags = xml::parse_tagging(&doc).map_err(|_| ProxyError::MalformedXml)?;
     validate_tags(&tags)?;
     tags.sort();
+    // A bucket policy judges the tags set (`s3:RequestObjectTag/...`) with the object.
+    ctx.permit.set_request_tags(&tags);
+    let checked = resolve(ctx, bucket, key, version).await?;
     change_version(
         ctx,
         io,

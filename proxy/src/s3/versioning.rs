@@ -198,13 +198,13 @@ pub async fn list_object_versions(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str
     send_xml(ctx, io, &doc).await
 }
 
-/// Whether the request asks to bypass governance retention and the caller may.
-pub fn bypass_governance(ctx: &Ctx<'_>, bucket: &str) -> bool {
+/// Whether the request asks to bypass governance retention and the caller may, for `key`.
+pub fn bypass_governance(ctx: &Ctx<'_>, bucket: &str, key: &str) -> bool {
     ctx.head
         .header("x-amz-bypass-governance-retention")
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
         && ctx.who.bypass_governance
-        && ctx.permit.controls(bucket, "s3:BypassGovernanceRetention")
+        && ctx.permit.controls(bucket, "s3:BypassGovernanceRetention", Some(key))
 }
 
 /// DeleteObject: without a version id, removes the current version (unversioned bucket) or adds
@@ -223,7 +223,7 @@ pub async fn delete_object(
     match (named, version) {
         (Some(v), Some(id)) => {
             let removed = store
-                .delete_version(bucket, key, v, bypass_governance(ctx, bucket))
+                .delete_version(bucket, key, v, bypass_governance(ctx, bucket, key))
                 .await?;
             head.push("x-amz-version-id", id);
             if let Some(marker) = removed.filter(|m| m.delete_marker) {
@@ -242,6 +242,17 @@ pub async fn delete_object(
     io.respond(&head, &[]).await
 }
 
+/// Whether the bucket's policy or ACL refuses DeleteObjects the removal of `key` (`versioned`:
+/// a version of it, for good).
+fn refused(ctx: &Ctx<'_>, bucket: &str, key: &str, versioned: bool) -> bool {
+    let action = if versioned {
+        "s3:DeleteObjectVersion"
+    } else {
+        "s3:DeleteObject"
+    };
+    ctx.permit.entry(ctx.core, bucket, key, action, versioned).is_err()
+}
+
 /// DeleteObjects: up to 1000 objects, each by key (as DeleteObject without a version id) or by
 /// key and version id; quiet mode.
 pub async fn delete_objects(
@@ -254,7 +265,6 @@ pub async fn delete_objects(
     let doc = read_small_body(io, body, xml::MAX_DELETE_BODY_BYTES).await?;
     let req = xml::parse_delete(&doc).map_err(|_| ProxyError::MalformedXml)?;
     let store = &ctx.core.shared.store;
-    let bypass = bypass_governance(ctx, bucket);
     // Every deletion starts before the first is awaited, so an engine that commits at once (sled)
     // has them all share flushes; each is durable before the answer. Each resolves to the
     // delete marker it made (`true`) or removed (`false`), if any.
@@ -265,13 +275,13 @@ pub async fn delete_objects(
         .map(|o| match o.version_id.as_deref().map(parse_version).transpose()? {
             // Refused by the bucket's policy or ACL: removing a version for good is the bucket
             // owner's (or the operator's, or whom the policy allows), whatever WRITE grants.
-            v if ctx.permit.entry(ctx.core, bucket, &o.key, v.is_some()).is_err() => Err(ctx.permit.deny(ctx.core)),
+            v if refused(ctx, bucket, &o.key, v.is_some()) => Err(ctx.permit.deny(ctx.core)),
             None => {
                 let deleted = store.delete_object(bucket, &o.key);
                 Ok(Box::pin(async move { Ok(deleted.await?.marker.map(|m| (m, true))) }) as Deletion)
             }
             Some(v) => {
-                let removed = store.delete_version(bucket, &o.key, v, bypass);
+                let removed = store.delete_version(bucket, &o.key, v, bypass_governance(ctx, bucket, &o.key));
                 let marker = |m: ObjectMeta| m.delete_marker.then_some((m, false));
                 Ok(Box::pin(async move { Ok(removed.await?.and_then(marker)) }) as Deletion)
             }

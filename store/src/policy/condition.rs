@@ -148,10 +148,14 @@ enum Ordering3 {
     GreaterThanEquals,
 }
 
-/// How several request values combine (`ForAnyValue:` / `ForAllValues:`).
+/// How several request values combine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SetMode {
+    /// No qualifier: a key with several values matches when any does.
+    Single,
+    /// `ForAnyValue:`: any value matches (false when the key is absent).
     Any,
+    /// `ForAllValues:`: every value matches (true when the key is absent).
     All,
 }
 
@@ -191,7 +195,7 @@ impl Condition {
         } else if let Some(r) = op.strip_prefix("ForAllValues:") {
             (SetMode::All, r)
         } else {
-            (SetMode::Any, op)
+            (SetMode::Single, op)
         };
         let (rest, if_exists) = match rest.strip_suffix("IfExists") {
             Some(r) => (r, true),
@@ -239,7 +243,7 @@ impl Condition {
                 return Err(PolicyError::new("Policy variables are not supported"));
             }
             let valid = match test {
-                Test::Numeric(_) => v.parse::<f64>().is_ok(),
+                Test::Numeric(_) => v.parse::<f64>().is_ok_and(f64::is_finite),
                 Test::Date(_) => parse_time(v).is_some(),
                 Test::Bool | Test::Null => v == "true" || v == "false",
                 Test::IpAddress => parse_cidr(v).is_some(),
@@ -264,9 +268,11 @@ impl Condition {
         let values = match found {
             Found::Unknown => return None,
             Found::Absent => {
-                return Some(match self.test {
-                    Test::Null => self.values.iter().any(|v| v == "true"),
-                    _ => self.if_exists || self.negated,
+                return Some(match (self.test, self.set) {
+                    (Test::Null, _) => self.values.iter().any(|v| v == "true"),
+                    (_, SetMode::All) => true,
+                    (_, SetMode::Any) => false,
+                    (_, SetMode::Single) => self.if_exists || self.negated,
                 })
             }
             Found::Values(v) => v,
@@ -279,7 +285,7 @@ impl Condition {
             any != self.negated
         };
         Some(match self.set {
-            SetMode::Any => values.iter().any(|v| one(v)),
+            SetMode::Single | SetMode::Any => values.iter().any(|v| one(v)),
             SetMode::All => values.iter().all(|v| one(v)),
         })
     }
@@ -307,16 +313,19 @@ impl Condition {
         }
     }
 
-    /// Whether this condition narrows who may use a statement to fixed callers (a source
-    /// address range short of everything, or named canonical ids), so that an Allow with
+    /// Whether this condition narrows who may use a statement to fixed callers (source
+    /// addresses within a /8 of IPv4 or a /32 of IPv6 at the widest, or named canonical ids;
+    /// never when it also holds for a request without the key), so that an Allow with
     /// `Principal: *` under it is not public.
     pub fn fixes_caller(&self) -> bool {
         !self.negated
+            && !self.if_exists
+            && self.set != SetMode::All
             && match (&self.key, self.test) {
                 (Key::SourceIp, Test::IpAddress) => self
                     .values
                     .iter()
-                    .all(|v| parse_cidr(v).is_some_and(|(_, bits)| bits > 0)),
+                    .all(|v| parse_cidr(v).is_some_and(|(ip, bits)| bits >= if ip.is_ipv4() { 8 } else { 32 })),
                 (Key::UserId, Test::StringEquals { .. }) => true,
                 _ => false,
             }
@@ -395,6 +404,9 @@ pub fn parse_time(text: &str) -> Option<i64> {
     let (date, time) = t.split_once('T').unwrap_or((t, "00:00:00"));
     let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
     let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    if !(0..=9999).contains(&y) {
+        return None;
+    }
     let time = time.split('.').next()?;
     let mut tp = time.splitn(3, ':').map(|p| p.parse::<i64>().ok());
     let (h, min, s) = (tp.next()??, tp.next()??, tp.next().unwrap_or(Some(0))?);
@@ -484,6 +496,10 @@ mod tests {
         assert_eq!(all.holds(&vals(&["a", "c"])), Some(false));
         let any = one("ForAnyValue:StringEquals", "s3:RequestObjectTagKeys", json!(["c"]));
         assert_eq!(any.holds(&vals(&["a", "c"])), Some(true));
+        // Without the key: ForAllValues holds, ForAnyValue does not, whatever the operator.
+        let any_not = one("ForAnyValue:StringNotEquals", "s3:RequestObjectTagKeys", json!(["c"]));
+        assert_eq!(any_not.holds(&Found::Absent), Some(false));
+        assert_eq!(all.holds(&Found::Absent), Some(true));
     }
 
     #[test]
@@ -494,6 +510,8 @@ mod tests {
             ("StringSortOf", "s3:prefix", json!("x")),
             ("IpAddress", "aws:SourceIp", json!("10.0.0.0/33")),
             ("NumericEquals", "s3:max-keys", json!("ten")),
+            ("NumericNotEquals", "s3:max-keys", json!("NaN")),
+            ("NumericLessThan", "s3:max-keys", json!("inf")),
             ("DateEquals", "aws:CurrentTime", json!("yesterday")),
             ("StringEquals", "aws:userid", json!("${aws:username}")),
             ("StringEquals", "s3:prefix", json!([])),
@@ -510,6 +528,8 @@ mod tests {
         assert_eq!(parse_time("2000-03-01"), Some(951_868_800));
         assert_eq!(parse_time("1700000000"), Some(1_700_000_000));
         assert_eq!(parse_time("2000-13-01"), None);
+        assert_eq!(parse_time("9999999999-01-01T00:00:00Z"), None);
+        assert_eq!(parse_time("-5-01-01"), None);
     }
 
     #[test]
@@ -518,5 +538,7 @@ mod tests {
         assert!(!one("IpAddress", "aws:SourceIp", json!("0.0.0.0/0")).fixes_caller());
         assert!(!one("NotIpAddress", "aws:SourceIp", json!("10.0.0.0/8")).fixes_caller());
         assert!(!one("StringLike", "aws:Referer", json!("*")).fixes_caller());
+        assert!(!one("StringEqualsIfExists", "aws:userid", json!("alice")).fixes_caller());
+        assert!(!one("IpAddress", "aws:SourceIp", json!("0.0.0.0/1")).fixes_caller());
     }
 }

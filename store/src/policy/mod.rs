@@ -22,12 +22,11 @@ pub use condition::{Condition, Found, Key};
 pub const MAX_POLICY_BYTES: usize = 20 * 1024;
 
 /// The S3 actions a policy may name (matched case-insensitively, wildcards allowed).
-pub const ACTIONS: [&str; 52] = [
+pub const ACTIONS: [&str; 51] = [
     "s3:AbortMultipartUpload",
     "s3:BypassGovernanceRetention",
     "s3:CreateBucket",
     "s3:DeleteBucket",
-    "s3:DeleteBucketOwnershipControls",
     "s3:DeleteBucketPolicy",
     "s3:DeleteObject",
     "s3:DeleteObjectTagging",
@@ -189,7 +188,7 @@ impl Serialize for BucketPolicy {
 impl<'de> Deserialize<'de> for BucketPolicy {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        BucketPolicy::parse(&text).map_err(serde::de::Error::custom)
+        Ok(BucketPolicy::parse(&text).unwrap_or_else(|e| BucketPolicy::unreadable(&text, &e)))
     }
 }
 
@@ -229,14 +228,38 @@ impl BucketPolicy {
         })
     }
 
+    /// A stored document this version cannot read (a later one's rules, or damage): kept as it
+    /// is, and judged as denying everything to everyone, so that it fails closed; the bucket's
+    /// owner can still read, replace or delete it.
+    fn unreadable(text: &str, why: &PolicyError) -> Self {
+        tracing::error!(error = %why, "a stored bucket policy cannot be read: it denies everything until replaced");
+        let everything = |item: &str| Patterns {
+            items: vec![item.to_owned()],
+            not: false,
+        };
+        BucketPolicy {
+            text: text.into(),
+            statements: vec![Statement {
+                deny: true,
+                principals: Principals::Any,
+                not_principal: false,
+                actions: everything("*"),
+                resources: everything("*"),
+                conditions: Vec::new(),
+            }]
+            .into(),
+        }
+    }
+
     /// The document as it was sent.
     pub fn text(&self) -> &str {
         &self.text
     }
 
-    /// Refuses a policy with a resource outside `bucket` (AWS's "Policy has invalid resource").
+    /// Refuses a policy with a resource outside `bucket` (AWS's "Policy has invalid resource";
+    /// a `NotResource` may name anything).
     pub fn check_bucket(&self, bucket: &str) -> Result<(), PolicyError> {
-        for s in self.statements.iter() {
+        for s in self.statements.iter().filter(|s| !s.resources.not) {
             for r in &s.resources.items {
                 let bucket_part = r
                     .strip_prefix("arn:aws:s3:::")
@@ -405,22 +428,23 @@ fn principals(v: &Value) -> Result<Principals, PolicyError> {
             _ => Err(invalid()),
         };
     };
-    let mut ids = Vec::new();
+    let (mut ids, mut anyone) = (Vec::new(), false);
     for (kind, value) in map {
         let values = strings(value).ok_or_else(invalid)?;
         for p in values {
             match kind.as_str() {
-                "AWS" if p == "*" => return Ok(Principals::Any),
+                "AWS" if p == "*" => anyone = true,
                 "AWS" => ids.push(account(&p).ok_or_else(invalid)?),
                 "CanonicalUser" if !p.is_empty() && !p.contains(':') => ids.push(p),
                 _ => return Err(invalid()),
             }
         }
     }
-    if ids.is_empty() {
-        return Err(invalid());
+    match (anyone, ids.is_empty()) {
+        (true, _) => Ok(Principals::Any),
+        (false, true) => Err(invalid()),
+        (false, false) => Ok(Principals::Ids(ids)),
     }
-    Ok(Principals::Ids(ids))
 }
 
 /// The canonical id an `AWS` principal names: an id, or `arn:aws:iam::<id>:root`.
@@ -433,7 +457,8 @@ fn account(p: &str) -> Option<String> {
 }
 
 /// Whether `text` matches `pattern`, where `*` stands for any run of characters and `?` for
-/// one. Linear in practice: the last `*` is retried, never each one.
+/// one. Only the last `*` is ever retried, so the cost is at most the product of the two
+/// lengths (the pattern is the bucket owner's, at most a policy's 20 KB).
 pub fn glob(pattern: &str, text: &str, ignore_case: bool) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
     let eq = |a: char, b: char| {

@@ -291,3 +291,15 @@ fn globs() {
     assert!(glob("*a*a*a*a*b", &format!("{}b", "a".repeat(500)), false));
     assert!(!glob("*a*a*a*a*b", &"a".repeat(500), false));
 }
+
+#[test]
+fn a_stored_document_that_cannot_be_read_fails_closed() {
+    let stored = serde_json::to_string("{\"Statement\": \"from a later version\"}").unwrap();
+    let p: BucketPolicy = serde_json::from_str(&stored).unwrap();
+    assert_eq!(p.text(), "{\"Statement\": \"from a later version\"}");
+    assert_eq!(
+        verdict(&p, req(Some("anyone"), "s3:GetObject", Some("k")), &NONE),
+        Verdict::Deny
+    );
+    assert_eq!(verdict(&p, req(None, "s3:ListBucket", None), &NONE), Verdict::Deny);
+}

@@ -105,7 +105,7 @@ pub async fn post_object(
         peer: io.stream.peer_ip(),
         secure: io.stream.is_tls(),
     };
-    let permit = crate::s3::permit::permit(core, &who, &endpoint, Default::default(), origin).await?;
+    let mut permit = crate::s3::permit::permit(core, &who, &endpoint, Default::default(), origin).await?;
     let policy = match unsigned {
         true => None,
         false => Some(Policy::parse(form.get("policy").unwrap_or_default())?),
@@ -120,6 +120,9 @@ pub async fn post_object(
     if key.len() > MAX_KEY_BYTES {
         return Err(ProxyError::KeyTooLong);
     }
+    // The key is known only now: a bucket policy judges the upload by it.
+    permit.set_key(&key);
+    permit.entry(core, bucket, &key, "s3:PutObject", false)?;
     if let Some(policy) = &policy {
         policy.check(&form.fields, bucket, crate::clock::unix_now())?;
     }
