@@ -398,14 +398,14 @@ fn crc32c(data: &[u8]) -> u32 {
 fn not_implemented_operations_say_so() {
     let srv = TestServer::start();
     let mut c = srv.client();
-    let r = c.send("PUT", "/data", "policy", &[], b"{}");
+    let r = c.send("PUT", "/data", "website", &[], b"<WebsiteConfiguration/>");
     assert_eq!((r.status, r.code().as_str()), (501, "NotImplemented"));
-    assert!(r.text().contains("PutBucketPolicy"), "{}", r.text());
+    assert!(r.text().contains("PutBucketWebsite"), "{}", r.text());
     let r = c.send("POST", "/data/k", "restore", &[], b"");
     assert_eq!((r.status, r.code().as_str()), (501, "NotImplemented"));
-    let r = c.send("GET", "/data", "lifecycle", &[], b"");
+    let r = c.send("GET", "/data", "replication", &[], b"");
     assert_eq!(r.status, 501);
-    assert!(r.text().contains("GetBucketLifecycleConfiguration"), "{}", r.text());
+    assert!(r.text().contains("GetBucketReplication"), "{}", r.text());
 }
 
 #[test]
