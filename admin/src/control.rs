@@ -27,6 +27,11 @@ pub trait Control {
     /// configuration order.
     fn status(&self) -> BoxFuture<'_, Result<Status>>;
 
+    /// The data API of seed 003 over this proxy, if it serves one.
+    fn data(&self) -> Option<&dyn crate::data::DataApi> {
+        None
+    }
+
     /// `GET /admin/api/workers` and the worker metrics: one health record per registered worker,
     /// or `None` when no worker pool runs (proxy-only mode), answered 503 "no worker pool".
     fn workers(&self) -> BoxFuture<'_, Option<Vec<WorkerHealth>>>;

@@ -26,6 +26,7 @@ pub mod access;
 pub mod api;
 pub mod auth;
 pub mod control;
+pub mod data;
 pub mod error;
 mod handlers;
 pub mod http;

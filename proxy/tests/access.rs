@@ -11,9 +11,10 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::admin::{send, Reply};
+use common::admin::send;
+use common::session::Session;
 use common::{data, xml_all, Client, TestServer, AK, SK};
-use serde_json::{json, Value};
+use serde_json::json;
 
 const BOSS_PW: &str = "boss-password-123";
 
@@ -25,68 +26,9 @@ fn server() -> TestServer {
     TestServer::start_with(&extra)
 }
 
-/// A browser-like session: cookies and the CSRF token.
-struct Session {
-    addr: SocketAddr,
-    cookie: String,
-    csrf: String,
-}
-
-fn cookie_value(r: &Reply, name: &str) -> String {
-    r.headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
-        .find_map(|(_, v)| {
-            v.strip_prefix(&format!("{name}="))
-                .map(|rest| rest.split(';').next().unwrap().to_owned())
-        })
-        .unwrap_or_else(|| panic!("no {name} cookie"))
-}
-
-impl Session {
-    fn login(addr: SocketAddr, user: &str, pw: &str) -> (Session, Value) {
-        let body = json!({"username": user, "password": pw}).to_string();
-        let r = send(
-            addr,
-            "POST",
-            "/auth/login/local",
-            &[("content-type", "application/json")],
-            body.as_bytes(),
-        );
-        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-        let (token, csrf) = (cookie_value(&r, "stowage_session"), cookie_value(&r, "stowage_csrf"));
-        let s = Session {
-            addr,
-            cookie: format!("stowage_session={token}; stowage_csrf={csrf}"),
-            csrf,
-        };
-        (s, r.json())
-    }
-
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let headers = [
-            ("cookie", self.cookie.as_str()),
-            ("x-csrf-token", self.csrf.as_str()),
-            ("content-type", "application/json"),
-        ];
-        send(self.addr, method, path, &headers, body.as_bytes())
-    }
-}
-
 /// The bootstrap admin, password changed as the first login demands.
 fn admin_session(addr: SocketAddr) -> Session {
-    let (s, first) = Session::login(addr, "boss", BOSS_PW);
-    assert_eq!(first["must_change_pw"], true);
-    assert_eq!(
-        s.call("GET", "/api/admin/users", None).status,
-        403,
-        "password change first"
-    );
-    let change = json!({"current_password": BOSS_PW, "new_password": "boss-password-456"});
-    assert_eq!(s.call("POST", "/api/me/password", Some(change)).status, 200);
-    assert_eq!(s.call("GET", "/api/admin/users", None).status, 200);
-    s
+    Session::first_admin(addr, "boss", BOSS_PW, "boss-password-456")
 }
 
 fn mint(s: &Session, buckets: &[&str], permission: &str) -> (String, String) {

@@ -46,6 +46,29 @@ pub fn wildcard_matches(pattern: &str, value: &str, ignore_case: bool) -> bool {
 }
 
 impl CorsRule {
+    /// Why S3 would refuse this rule (it has its methods and origins): a method S3 does not
+    /// know, two wildcards in an origin or header, a header name that is no token or an origin
+    /// that is not visible ASCII (both end up in response heads).
+    pub fn problem(&self) -> Option<&'static str> {
+        if self.allowed_methods.iter().any(|m| !METHODS.contains(&m.as_str())) {
+            return Some("Found unsupported HTTP method in CORS config.");
+        }
+        let two_stars = |v: &String| v.matches('*').count() > 1;
+        if self.allowed_origins.iter().any(two_stars) || self.allowed_headers.iter().any(two_stars) {
+            return Some("An origin or header may hold at most one wildcard");
+        }
+        let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+        let token = |v: &String| !v.is_empty() && v.chars().all(tchar);
+        if !self.allowed_headers.iter().all(token) || !self.expose_headers.iter().all(token) {
+            return Some("A header name holds a character headers cannot");
+        }
+        let visible = |o: &String| !o.is_empty() && o.bytes().all(|b| (0x21..0x7f).contains(&b));
+        if !self.allowed_origins.iter().all(visible) {
+            return Some("An origin holds a character origins cannot");
+        }
+        None
+    }
+
     /// Whether this rule lets `origin` use `method` sending `headers` (lower- or mixed-case names).
     pub fn allows(&self, origin: &str, method: &str, headers: &[&str]) -> bool {
         self.allowed_origins.iter().any(|o| wildcard_matches(o, origin, false))

@@ -284,6 +284,7 @@ pub(crate) fn change_version(
             return change_version(meta, change, lock_enabled, now_ms, bucket, key);
         }
         VersionChange::Tags(tags) => meta.tags = tags.clone(),
+        VersionChange::UserMeta(m) => meta.user_meta = m.clone(),
         VersionChange::Retention { .. } | VersionChange::LegalHold(_) if !lock_enabled => {
             return Err(StoreError::NoObjectLock(bucket.to_owned()));
         }
@@ -312,6 +313,8 @@ pub(crate) fn change_version(
 pub enum VersionChange {
     /// Replaces its tags.
     Tags(Vec<(String, String)>),
+    /// Replaces its user metadata (`x-amz-meta-*`), in place.
+    UserMeta(Vec<(String, String)>),
     /// Sets (or with `None`, removes) its retention, as
     /// [`retention_change_refused`](ObjectMeta::retention_change_refused) allows; the bucket must
     /// have object lock.

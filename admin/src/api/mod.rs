@@ -110,14 +110,25 @@ impl Need {
 }
 
 /// Answers one request of this API. `readiness` answers `/readyz`.
-pub async fn handle(route: ApiRoute, req: &Request, access: &Access) -> Response {
+pub async fn handle(
+    route: ApiRoute,
+    req: &Request,
+    access: &Access,
+    data: Option<&dyn crate::data::DataApi>,
+) -> Response {
     let https = access.cfg.trusted_proxies.is_https(req);
-    secure(dispatch(route, req, access).await, https)
+    secure(dispatch(route, req, access, data).await, https)
 }
 
-async fn dispatch(route: ApiRoute, req: &Request, access: &Access) -> Response {
+async fn dispatch(
+    route: ApiRoute,
+    req: &Request,
+    access: &Access,
+    data: Option<&dyn crate::data::DataApi>,
+) -> Response {
     use ApiRoute as R;
     match route {
+        R::Data(d) if d.is_public() => crate::data::public(d, req, access, data).await,
         R::Healthz => Response::json(200, &json!({ "status": "ok" })),
         R::LoginLocal => auth::login(req, access).await,
         R::Logout => auth::logout(req, access).await,
@@ -129,14 +140,21 @@ async fn dispatch(route: ApiRoute, req: &Request, access: &Access) -> Response {
                 Ok(c) => c,
                 Err(r) => return r,
             };
-            authenticated(route, req, access, &caller).await
+            authenticated(route, req, access, &caller, data).await
         }
     }
 }
 
-async fn authenticated(route: ApiRoute, req: &Request, access: &Access, caller: &Caller) -> Response {
+async fn authenticated(
+    route: ApiRoute,
+    req: &Request,
+    access: &Access,
+    caller: &Caller,
+    data: Option<&dyn crate::data::DataApi>,
+) -> Response {
     use ApiRoute as R;
     match route {
+        R::Data(d) => crate::data::handle(d, req, access, caller, data).await,
         R::Me => auth::me(caller),
         R::MePassword => auth::change_password(req, access, caller).await,
         R::MeCreds | R::MeCredsCreate | R::MeCredsPatch(_) | R::MeCredsDelete(_) => {

@@ -68,6 +68,8 @@ pub enum ApiRoute {
     Audit,
     /// `GET /api/admin/audit.csv`.
     AuditCsv,
+    /// A route of the data API (backends, buckets, objects, shares, pins, search, `/s/*`).
+    Data(crate::data::DataRoute),
 }
 
 impl ApiRoute {
@@ -75,6 +77,7 @@ impl ApiRoute {
     pub fn need(&self) -> Need {
         use ApiRoute as R;
         match self {
+            R::Data(d) => d.need(),
             R::MeCredsCreate | R::MeCredsPatch(_) | R::MeCredsDelete(_) => Need::Writer,
             R::Users
             | R::UserCreate
@@ -101,6 +104,9 @@ impl ApiRoute {
     /// Whether the route reads a JSON body.
     pub fn takes_body(&self) -> bool {
         use ApiRoute as R;
+        if let R::Data(d) = self {
+            return d.takes_body();
+        }
         matches!(
             self,
             R::LoginLocal
@@ -120,6 +126,7 @@ impl ApiRoute {
     pub fn name(&self) -> &'static str {
         use ApiRoute as R;
         match self {
+            R::Data(_) => "data",
             R::Healthz => "healthz",
             R::LoginLocal => "login_local",
             R::Logout => "logout",
@@ -143,7 +150,11 @@ impl ApiRoute {
 /// check, `/auth/…`, `/api/…`): the route, or a 404 / 405 in this API's error shape. `None`
 /// for any other path.
 pub fn api_route(method: &str, path: &str) -> Option<Result<ApiRoute, Response>> {
-    let is_api = path == "/healthz" || path.starts_with("/auth/") || path == "/api" || path.starts_with("/api/");
+    let is_api = path == "/healthz"
+        || path.starts_with("/auth/")
+        || path == "/api"
+        || path.starts_with("/api/")
+        || path.starts_with("/s/");
     if !is_api {
         return None;
     }
@@ -247,7 +258,10 @@ pub fn api_route(method: &str, path: &str) -> Option<Result<ApiRoute, Response>>
         ["api", "admin", "s3-proxy", "anonymous"] => one("GET", (method == "GET").then_some(R::ProxyAnon)),
         ["api", "admin", "audit"] => one("GET", (method == "GET").then_some(R::Audit)),
         ["api", "admin", "audit.csv"] => one("GET", (method == "GET").then_some(R::AuditCsv)),
-        _ => return Some(Err(not_found())),
+        other => match crate::data::route(method, other, &decode) {
+            Some((allow, found)) => (allow, found.map(R::Data)),
+            None => return Some(Err(not_found())),
+        },
     };
     Some(found.ok_or_else(|| api_error(405, "method_not_allowed", "method not allowed").with_header("allow", allow)))
 }

@@ -81,7 +81,7 @@ pub(super) fn request(method: &str, path: &str, body: Option<Value>, sess: Optio
 
 pub(super) fn call(e: &Env, req: &Request) -> Response {
     match api_route(&req.method, &req.path).expect("an API path") {
-        Ok(route) => block_on(handle(route, req, &e.access)),
+        Ok(route) => block_on(handle(route, req, &e.access, None)),
         Err(resp) => resp,
     }
 }

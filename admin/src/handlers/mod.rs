@@ -35,7 +35,7 @@ pub async fn handle(req: &Request, auth: &Auth, ctl: &dyn Control, access: Optio
         return match (found, access) {
             (Err(resp), _) => resp,
             (Ok(ApiRoute::Healthz), _) => Response::json(200, &json!({ "status": "ok" })),
-            (Ok(r), Some(access)) => crate::api::handle(r, req, access).await,
+            (Ok(r), Some(access)) => crate::api::handle(r, req, access, ctl.data()).await,
             (Ok(_), None) => api_error(
                 404,
                 "not_found",

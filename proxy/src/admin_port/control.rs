@@ -232,6 +232,10 @@ fn cleanup_reason(t: &s3o_store::CleanupTask) -> String {
 }
 
 impl Control for ProxyControl {
+    fn data(&self) -> Option<&dyn s3o_admin::data::DataApi> {
+        Some(self)
+    }
+
     fn status(&self) -> BoxFuture<'_, s3o_admin::Result<Status>> {
         Box::pin(self.status_now())
     }

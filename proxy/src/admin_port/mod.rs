@@ -6,6 +6,7 @@
 
 mod conn;
 mod control;
+mod data;
 pub mod import;
 mod objects;
 mod prometheus;

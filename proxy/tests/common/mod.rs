@@ -520,6 +520,7 @@ pub fn data(n: usize, seed: u32) -> Vec<u8> {
 }
 
 pub mod fake_s3;
+pub mod session;
 pub mod tls;
 
 pub use tls::{connect, tls_client_config, Conn};

@@ -1,0 +1,165 @@
+//! Seed 003's data API (part 2 of the multi-user API): backends, buckets and their settings,
+//! objects, multipart uploads, shares, pins and search, under the same gate, error shape and
+//! audit log as the access layer ([`crate::api`]). The handlers here are pure: they check
+//! parameters and bodies, answer in the seed's shapes ([`dto`]) and reach the data through the
+//! [`DataApi`] trait, which the proxy implements over its store and backends (the orchestrated
+//! store is one backend whose buckets are the virtual buckets; every real backend appears as
+//! itself). Pins live in the store's document collections, handled here.
+//!
+//! Routes the proxy must stream (downloads, uploads, parts, zips, NDJSON walks, a share's raw
+//! file) are routed here ([`DataRoute::is_streamed`]) and served by the proxy after the same
+//! gate; until a route is served it answers 501 `not_supported`, never a stand-in.
+
+pub mod dto;
+mod handlers;
+mod pins;
+pub mod route;
+mod search;
+mod settings;
+
+use s3o_store::{BucketChange, BucketSettings};
+
+pub use route::{route, Bkt, DataRoute, Setting, Verb};
+
+use crate::api::{api_error, Caller};
+use crate::control::BoxFuture;
+use crate::http::{Request, Response};
+
+/// Why a data operation failed, answered in the seed's codes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataError {
+    /// 404 `not_found` with this message ("backend not found", "resource not found", ...).
+    NotFound(String),
+    /// 400 with this code and message.
+    BadRequest(&'static str, String),
+    /// 409 with this code and message.
+    Conflict(&'static str, String),
+    /// 501 `not_supported`: the backend cannot do it.
+    NotSupported(String),
+    /// 502 `backend_error` "backend operation failed" (the cause is logged).
+    Backend(String),
+    /// 503 `store_unavailable`.
+    Unavailable(String),
+    /// 500 `internal` (the cause is logged).
+    Internal(String),
+}
+
+impl DataError {
+    /// The response.
+    pub fn response(&self) -> Response {
+        match self {
+            DataError::NotFound(m) => api_error(404, "not_found", m),
+            DataError::BadRequest(code, m) => api_error(400, code, m),
+            DataError::Conflict(code, m) => api_error(409, code, m),
+            DataError::NotSupported(m) => api_error(501, "not_supported", m),
+            DataError::Backend(why) => {
+                tracing::warn!(error = %why, "data API: backend operation failed");
+                api_error(502, "backend_error", "backend operation failed")
+            }
+            DataError::Unavailable(m) => api_error(503, "store_unavailable", m),
+            DataError::Internal(why) => {
+                tracing::warn!(error = %why, "data API request failed");
+                api_error(500, "internal", "internal error")
+            }
+        }
+    }
+}
+
+/// A data operation's result.
+pub type DataResult<T> = Result<T, DataError>;
+
+/// A page of a listing as asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListArgs {
+    /// Keys starting with this.
+    pub prefix: String,
+    /// Roll keys up to this after the prefix (`""`: a flat listing).
+    pub delimiter: String,
+    /// Where the previous page ended.
+    pub token: Option<String>,
+    /// Most keys and prefixes (`None`: 1000).
+    pub max_keys: Option<usize>,
+}
+
+/// What the data API asks of the running proxy. Calls run on the admin thread; `who` is the
+/// caller's user id (the owner of what it creates).
+pub trait DataApi {
+    /// Every backend: the orchestrated store first, then each configured one.
+    fn backends(&self) -> BoxFuture<'_, Vec<dto::Backend>>;
+    /// Probes backend `bid` now.
+    fn probe<'a>(&'a self, bid: &'a str) -> BoxFuture<'a, DataResult<dto::Probe>>;
+    /// The buckets of backend `bid`.
+    fn buckets<'a>(&'a self, bid: &'a str) -> BoxFuture<'a, DataResult<Vec<dto::Bucket>>>;
+    /// Creates bucket `name` on `bid`, owned by `who`.
+    fn create_bucket<'a>(&'a self, bid: &'a str, name: &'a str, who: &'a str) -> BoxFuture<'a, DataResult<()>>;
+    /// Deletes an empty bucket.
+    fn delete_bucket<'a>(&'a self, b: &'a Bkt) -> BoxFuture<'a, DataResult<()>>;
+    /// A bucket's settings (NotSupported for a backend that keeps none of ours).
+    fn settings<'a>(&'a self, b: &'a Bkt) -> BoxFuture<'a, DataResult<BucketSettings>>;
+    /// Changes a bucket's settings.
+    fn change<'a>(&'a self, b: &'a Bkt, change: BucketChange) -> BoxFuture<'a, DataResult<()>>;
+    /// One page of a bucket's keys.
+    fn list<'a>(&'a self, b: &'a Bkt, args: &'a ListArgs) -> BoxFuture<'a, DataResult<dto::ObjectPage>>;
+    /// One version of a key (the latest without `version`).
+    fn info<'a>(&'a self, b: &'a Bkt, key: &'a str, version: Option<&'a str>)
+        -> BoxFuture<'a, DataResult<dto::Object>>;
+    /// Deletes a key (a version of it, for good, with `version`).
+    fn delete<'a>(&'a self, b: &'a Bkt, key: &'a str, version: Option<&'a str>) -> BoxFuture<'a, DataResult<()>>;
+    /// Writes an empty object (a folder's placeholder) for `who`, as the operator (the bucket's
+    /// owner owns it).
+    fn put_empty<'a>(&'a self, b: &'a Bkt, key: &'a str, who: &'a str) -> BoxFuture<'a, DataResult<dto::Object>>;
+    /// A version's tags (the latest without `version`).
+    fn tags_of<'a>(
+        &'a self,
+        b: &'a Bkt,
+        key: &'a str,
+        version: Option<&'a str>,
+    ) -> BoxFuture<'a, DataResult<Vec<(String, String)>>>;
+    /// Replaces a version's tags.
+    fn set_tags<'a>(
+        &'a self,
+        b: &'a Bkt,
+        key: &'a str,
+        version: Option<&'a str>,
+        tags: Vec<(String, String)>,
+    ) -> BoxFuture<'a, DataResult<()>>;
+    /// Replaces the latest version's user metadata.
+    fn set_metadata<'a>(
+        &'a self,
+        b: &'a Bkt,
+        key: &'a str,
+        metadata: Vec<(String, String)>,
+    ) -> BoxFuture<'a, DataResult<dto::Object>>;
+    /// Every version of `key`, newest first.
+    fn versions<'a>(&'a self, b: &'a Bkt, key: &'a str) -> BoxFuture<'a, DataResult<Vec<dto::Version>>>;
+}
+
+/// Answers a public share page (`/s/{code}/...`), which no session gates.
+pub async fn public(
+    route: DataRoute,
+    req: &Request,
+    access: &crate::access::Access,
+    data: Option<&dyn DataApi>,
+) -> Response {
+    let _ = (req, access, data);
+    tracing::debug!(?route, "share pages are not served yet");
+    api_error(501, "not_supported", "this endpoint is not implemented yet")
+}
+
+/// Answers a data route for `caller` after the API's gate (buffered routes; a streamed one
+/// reaching here answers 501).
+pub async fn handle(
+    route: DataRoute,
+    req: &Request,
+    access: &crate::access::Access,
+    caller: &Caller,
+    data: Option<&dyn DataApi>,
+) -> Response {
+    if let DataRoute::Pins | DataRoute::Pin | DataRoute::Unpin(_) = route {
+        return pins::handle(route, req, access, caller).await;
+    }
+    let Some(data) = data else {
+        return api_error(503, "store_unavailable", "the data API is not served by this instance");
+    };
+    handlers::handle(route, req, access, caller, data).await
+}

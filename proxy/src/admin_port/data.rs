@@ -1,0 +1,564 @@
+//! The proxy side of seed 003's data API ([`s3o_admin::data::DataApi`]). The orchestrated
+//! store is the backend `[access] backend_id` (default `orchestrator`): its buckets are the
+//! virtual buckets, answered from the metadata store exactly as the S3 port answers them
+//! (settings shared with Get/PutBucket*, objects written through placement, quotas and a
+//! durable commit with their records). Every configured backend is listed as itself with its
+//! breaker's health and can be probed; operations on a real backend's own buckets answer 501
+//! `not_supported` (its bucket holds our physical objects, which only the orchestrator may
+//! touch).
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use s3o_admin::data::dto::{self, rfc3339, Capabilities};
+use s3o_admin::data::{Bkt, DataApi, DataError, DataResult, ListArgs};
+use s3o_admin::BoxFuture;
+use s3o_store::{
+    BucketChange, BucketSettings, ListQuery, ObjectMeta, StoreError, VersionChange, VersionQuery, VersionRef,
+    WriteCondition,
+};
+
+use super::control::ProxyControl;
+use crate::backend::{BodySource, PhysicalMeta};
+use crate::error::ProxyError;
+use crate::s3::object::{commit_version, queue_orphan, Placed};
+
+/// What the orchestrated store can do.
+const ORCHESTRATOR: Capabilities = Capabilities {
+    versioning: true,
+    object_lock: true,
+    lifecycle: true,
+    bucket_policy: true,
+    cors: true,
+    tagging: true,
+    server_side_encrypt: false,
+    admin_api: "",
+    max_multipart_parts: 10_000,
+    max_part_size_bytes: 5 << 30,
+};
+
+/// What the data API does on a real backend's own buckets: nothing yet.
+const REAL: Capabilities = Capabilities {
+    versioning: false,
+    object_lock: false,
+    lifecycle: false,
+    bucket_policy: false,
+    cors: false,
+    tagging: false,
+    server_side_encrypt: false,
+    admin_api: "",
+    max_multipart_parts: 10_000,
+    max_part_size_bytes: 5 << 30,
+};
+
+/// The store's and the backends' errors in the seed's words.
+fn from_store(e: StoreError) -> DataError {
+    match e {
+        StoreError::NoSuchBucket(_) | StoreError::NoSuchKey { .. } | StoreError::NoSuchVersion { .. } => {
+            DataError::NotFound("resource not found".into())
+        }
+        StoreError::BucketNotEmpty(_) => DataError::Conflict("bucket_not_empty", "bucket is not empty".into()),
+        StoreError::BucketAlreadyExists(_) => DataError::Conflict("bucket_exists", "bucket already exists".into()),
+        StoreError::Locked { why, .. } => DataError::Conflict("object_locked", format!("object lock: {why}")),
+        StoreError::DeleteMarker { .. } => DataError::NotFound("resource not found".into()),
+        e if e.is_unavailable() => DataError::Unavailable(e.to_string()),
+        e => DataError::Internal(e.to_string()),
+    }
+}
+
+fn from_proxy(e: ProxyError) -> DataError {
+    match e {
+        ProxyError::Store(s) => from_store(s),
+        ProxyError::InsufficientStorage => DataError::Conflict("insufficient_storage", "no backend has room".into()),
+        ProxyError::NoSuchBucket | ProxyError::NoSuchKey => DataError::NotFound("resource not found".into()),
+        e => DataError::Backend(e.to_string()),
+    }
+}
+
+/// The object as the seed shows it (HEAD and writes: everything known).
+fn object_of(key: &str, meta: &ObjectMeta) -> dto::Object {
+    let metadata: BTreeMap<String, String> = meta.user_meta.iter().cloned().collect();
+    dto::Object {
+        key: key.to_owned(),
+        size: meta.size,
+        etag: Some(meta.etag.clone()),
+        content_type: meta.content_type.clone(),
+        storage_class: Some("STANDARD".into()),
+        version_id: meta.versioned.then(|| meta.version_id()),
+        last_modified: Some(rfc3339(meta.last_modified_ms)),
+        metadata: (!metadata.is_empty()).then_some(metadata),
+    }
+}
+
+/// A body held whole.
+struct Whole(Option<Bytes>);
+
+impl BodySource for Whole {
+    async fn next_piece(&mut self) -> Result<Option<Bytes>, ProxyError> {
+        Ok(self.0.take())
+    }
+}
+
+impl ProxyControl {
+    /// The orchestrated store's backend id.
+    fn orchestrator_id(&self) -> String {
+        self.core()
+            .shared
+            .access
+            .get()
+            .map_or_else(|| "orchestrator".to_owned(), |a| a.cfg.backend_id.clone())
+    }
+
+    /// The bucket of the orchestrated store `b` names; 404 for an unknown backend, 501 for a
+    /// real backend's.
+    fn virtual_bucket<'a>(&self, b: &'a Bkt) -> DataResult<&'a str> {
+        if b.bid == self.orchestrator_id() {
+            return Ok(&b.bucket);
+        }
+        if self.core().snapshot().backend(&b.bid).is_some() {
+            return Err(DataError::NotSupported(
+                "operations on a real backend's buckets are not supported: its bucket holds the orchestrator's objects"
+                    .into(),
+            ));
+        }
+        Err(DataError::NotFound("backend not found".into()))
+    }
+
+    async fn list_backends(&self) -> Vec<dto::Backend> {
+        let core = self.core();
+        let healthy = core.shared.store.health().problem.is_none();
+        let mut out = vec![dto::Backend {
+            id: self.orchestrator_id(),
+            name: "s3-orchestrator".into(),
+            capabilities: ORCHESTRATOR,
+            healthy,
+            last_probe_at: Some(rfc3339(crate::clock::unix_ms())),
+            last_error: None,
+        }];
+        let now = crate::clock::unix_ms();
+        for b in &core.snapshot().backends {
+            out.push(dto::Backend {
+                id: b.name.clone(),
+                name: b.name.clone(),
+                capabilities: REAL,
+                healthy: core.shared.breakers.get(&b.name).allows(now),
+                last_probe_at: None,
+                last_error: None,
+            });
+        }
+        out
+    }
+
+    async fn probe_now(&self, bid: &str) -> DataResult<dto::Probe> {
+        let core = self.core();
+        let at = rfc3339(crate::clock::unix_ms());
+        let outcome = if bid == self.orchestrator_id() {
+            core.shared.store.check_writable().await.map_err(|e| e.to_string())
+        } else if core.snapshot().backend(bid).is_some() {
+            match core.backend(bid) {
+                Ok(client) => client.probe().await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        } else {
+            return Err(DataError::NotFound("backend not found".into()));
+        };
+        Ok(dto::Probe {
+            healthy: outcome.is_ok(),
+            last_probe_at: at,
+            last_error: outcome.err().unwrap_or_default(),
+        })
+    }
+
+    async fn bucket_list(&self, bid: &str) -> DataResult<Vec<dto::Bucket>> {
+        self.virtual_bucket(&Bkt {
+            bid: bid.to_owned(),
+            bucket: String::new(),
+        })?;
+        let now = rfc3339(crate::clock::unix_ms());
+        let buckets = self.core().shared.store.list_buckets().await.map_err(from_store)?;
+        Ok(buckets
+            .into_iter()
+            .map(|b| dto::Bucket {
+                name: b.name,
+                created_at: Some(rfc3339(b.created_ms)),
+                size_tracked: true,
+                size_bytes: Some(b.logical_bytes),
+                object_count: Some(b.object_count),
+                computed_at: Some(now.clone()),
+            })
+            .collect())
+    }
+
+    async fn create(&self, bid: &str, name: &str, who: &str) -> DataResult<()> {
+        let b = Bkt {
+            bid: bid.to_owned(),
+            bucket: name.to_owned(),
+        };
+        let bucket = self.virtual_bucket(&b)?;
+        if !crate::endpoint::valid_bucket_name(bucket) {
+            return Err(DataError::BadRequest(
+                "invalid_bucket_name",
+                "bucket name is invalid".into(),
+            ));
+        }
+        let core = self.core();
+        core.shared.store.create_bucket(bucket, who).await.map_err(from_store)?;
+        crate::s3::permit::bucket_changed(core);
+        crate::records::write_bucket_named(core, bucket).await;
+        Ok(())
+    }
+
+    async fn remove_bucket(&self, b: &Bkt) -> DataResult<()> {
+        let bucket = self.virtual_bucket(b)?;
+        let core = self.core();
+        core.shared.store.delete_bucket(bucket).await.map_err(from_store)?;
+        crate::s3::permit::bucket_changed(core);
+        crate::records::delete_bucket(core, bucket).await;
+        Ok(())
+    }
+
+    async fn bucket_settings(&self, b: &Bkt) -> DataResult<BucketSettings> {
+        let bucket = self.virtual_bucket(b)?;
+        let meta = self.core().shared.store.bucket(bucket).await.map_err(from_store)?;
+        meta.map(|m| m.settings)
+            .ok_or_else(|| DataError::NotFound("resource not found".into()))
+    }
+
+    async fn change_settings(&self, b: &Bkt, change: BucketChange) -> DataResult<()> {
+        let bucket = self.virtual_bucket(b)?;
+        let core = self.core();
+        let meta = core
+            .shared
+            .store
+            .update_bucket(bucket, change)
+            .await
+            .map_err(|e| match e {
+                StoreError::InvalidBucketState { why, .. } => DataError::Conflict("invalid_bucket_state", why.into()),
+                e => from_store(e),
+            })?;
+        crate::s3::permit::bucket_changed(core);
+        crate::records::write_bucket(core, &meta).await;
+        Ok(())
+    }
+
+    async fn list_page(&self, b: &Bkt, args: &ListArgs) -> DataResult<dto::ObjectPage> {
+        let bucket = self.virtual_bucket(b)?;
+        let start_after = match &args.token {
+            Some(t) => Some(
+                crate::s3::list::decode_token(t)
+                    .map_err(|_| DataError::BadRequest("bad_request", "invalid continuation token".into()))?,
+            ),
+            None => None,
+        };
+        let query = ListQuery {
+            prefix: args.prefix.clone(),
+            delimiter: Some(args.delimiter.clone()).filter(|d| !d.is_empty()),
+            start_after,
+            max_keys: args.max_keys.unwrap_or(1000).min(1000),
+        };
+        let page = self
+            .core()
+            .shared
+            .store
+            .list_objects(bucket, &query)
+            .await
+            .map_err(from_store)?;
+        Ok(dto::ObjectPage {
+            prefix: args.prefix.clone(),
+            delimiter: args.delimiter.clone(),
+            common_prefixes: page.common_prefixes,
+            is_truncated: page.is_truncated,
+            next_continuation_token: page
+                .next_marker
+                .filter(|_| page.is_truncated)
+                .map(|m| crate::s3::list::encode_token(&m))
+                .unwrap_or_default(),
+            objects: page
+                .objects
+                .iter()
+                .map(|(key, meta)| dto::Object {
+                    key: key.clone(),
+                    size: meta.size,
+                    etag: Some(meta.etag.clone()),
+                    storage_class: Some("STANDARD".into()),
+                    last_modified: Some(rfc3339(meta.last_modified_ms)),
+                    ..dto::Object::default()
+                })
+                .collect(),
+        })
+    }
+
+    /// The version of `key` named by `version` (the latest without), not a delete marker.
+    async fn version_of(&self, bucket: &str, key: &str, version: Option<&str>) -> DataResult<ObjectMeta> {
+        let store = &self.core().shared.store;
+        let found = match version {
+            None => store.get_object(bucket, key).await,
+            Some(v) => {
+                let v = VersionRef::parse(v)
+                    .ok_or_else(|| DataError::BadRequest("bad_request", "invalid version_id".into()))?;
+                store.get_version(bucket, key, v).await
+            }
+        };
+        found
+            .map_err(from_store)?
+            .filter(|m| !m.delete_marker)
+            .ok_or_else(|| DataError::NotFound("resource not found".into()))
+    }
+
+    async fn remove(&self, b: &Bkt, key: &str, version: Option<&str>) -> DataResult<()> {
+        let bucket = self.virtual_bucket(b)?;
+        let core = self.core();
+        let store = &core.shared.store;
+        match version {
+            None => {
+                if let Some(marker) = store.delete_object(bucket, key).await.map_err(from_store)?.marker {
+                    crate::records::write_version(core, bucket, key, &marker).await;
+                }
+            }
+            Some(v) => {
+                let v = VersionRef::parse(v)
+                    .ok_or_else(|| DataError::BadRequest("bad_request", "invalid version_id".into()))?;
+                if let Some(gone) = store.delete_version(bucket, key, v, false).await.map_err(from_store)? {
+                    if gone.delete_marker {
+                        crate::records::forget_marker(core, bucket, key, &gone).await;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `body` as the new current version of `key`, placed and committed as a PutObject.
+    async fn put_bytes(&self, bucket: &str, key: &str, body: Bytes) -> DataResult<ObjectMeta> {
+        let core = self.core();
+        let snap = core.snapshot();
+        let len = body.len() as u64;
+        let (target, factor) = crate::s3::placement::choose_one(core, &snap, bucket, len)
+            .await
+            .map_err(from_proxy)?;
+        let (backend, reservation) = (target.backend, target.reservation);
+        let store = &core.shared.store;
+        let version = store.next_version().await.map_err(from_store)?;
+        let physical = s3o_store::physical_key_for(bucket, key, version);
+        let pmeta = PhysicalMeta {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            version,
+            content_type: None,
+            integrity: Vec::new(),
+        };
+        let md5 = s3o_sigv4::encode::hex(&md5_of(&body));
+        let put = backend.put(&physical, len, &pmeta, &mut Whole(Some(body))).await;
+        drop(target.permit);
+        if let Err(e) = put {
+            drop(reservation);
+            queue_orphan(core, backend.name(), &physical).await;
+            return Err(from_proxy(e));
+        }
+        // Written as the operator: the bucket's owner owns it (the audit log names the user).
+        let mut meta = ObjectMeta {
+            size: len,
+            etag: format!("\"{md5}\""),
+            copies_wanted: u32::try_from(factor).unwrap_or(u32::MAX),
+            ..ObjectMeta::default()
+        };
+        let backends = [backend.name().to_string()];
+        let placed = Placed {
+            backends: &backends,
+            physical: &physical,
+            version,
+        };
+        commit_version(
+            core,
+            bucket,
+            key,
+            &mut meta,
+            &WriteCondition::None,
+            vec![reservation],
+            &placed,
+        )
+        .await
+        .map_err(from_proxy)?;
+        Ok(meta)
+    }
+
+    async fn change_version(
+        &self,
+        b: &Bkt,
+        key: &str,
+        version: Option<&str>,
+        change: VersionChange,
+    ) -> DataResult<ObjectMeta> {
+        let bucket = self.virtual_bucket(b)?;
+        let which = match version {
+            None => VersionRef::Latest,
+            Some(v) => {
+                VersionRef::parse(v).ok_or_else(|| DataError::BadRequest("bad_request", "invalid version_id".into()))?
+            }
+        };
+        let core = self.core();
+        let meta = core
+            .shared
+            .store
+            .update_version(bucket, key, which, change)
+            .await
+            .map_err(from_store)?;
+        crate::records::write_version(core, bucket, key, &meta).await;
+        Ok(meta)
+    }
+
+    async fn all_versions(&self, b: &Bkt, key: &str) -> DataResult<Vec<dto::Version>> {
+        let bucket = self.virtual_bucket(b)?;
+        let store = &self.core().shared.store;
+        let mut query = VersionQuery {
+            prefix: key.to_owned(),
+            ..VersionQuery::default()
+        };
+        let mut out = Vec::new();
+        loop {
+            let page = store.list_versions(bucket, &query).await.map_err(from_store)?;
+            for v in page.versions.iter().filter(|v| v.key == key) {
+                out.push(dto::Version {
+                    key: v.key.clone(),
+                    version_id: v.meta.version_id(),
+                    is_latest: v.is_latest,
+                    is_delete_marker: v.meta.delete_marker,
+                    size: v.meta.size,
+                    etag: (!v.meta.delete_marker).then(|| v.meta.etag.clone()),
+                    storage_class: (!v.meta.delete_marker).then(|| "STANDARD".to_owned()),
+                    last_modified: Some(rfc3339(v.meta.last_modified_ms)),
+                });
+            }
+            // Past the key's own versions, nothing more is its.
+            let past = page.versions.last().is_some_and(|v| v.key != key);
+            if !page.is_truncated || past {
+                return Ok(out);
+            }
+            query.key_marker = page.next_key_marker;
+            query.version_marker = page.next_version_marker.as_deref().and_then(VersionRef::parse);
+        }
+    }
+}
+
+fn md5_of(body: &[u8]) -> [u8; 16] {
+    use md5::{Digest, Md5};
+    Md5::digest(body).into()
+}
+
+impl DataApi for ProxyControl {
+    fn backends(&self) -> BoxFuture<'_, Vec<dto::Backend>> {
+        Box::pin(self.list_backends())
+    }
+
+    fn probe<'a>(&'a self, bid: &'a str) -> BoxFuture<'a, DataResult<dto::Probe>> {
+        Box::pin(self.probe_now(bid))
+    }
+
+    fn buckets<'a>(&'a self, bid: &'a str) -> BoxFuture<'a, DataResult<Vec<dto::Bucket>>> {
+        Box::pin(self.bucket_list(bid))
+    }
+
+    fn create_bucket<'a>(&'a self, bid: &'a str, name: &'a str, who: &'a str) -> BoxFuture<'a, DataResult<()>> {
+        Box::pin(self.create(bid, name, who))
+    }
+
+    fn delete_bucket<'a>(&'a self, b: &'a Bkt) -> BoxFuture<'a, DataResult<()>> {
+        Box::pin(self.remove_bucket(b))
+    }
+
+    fn settings<'a>(&'a self, b: &'a Bkt) -> BoxFuture<'a, DataResult<BucketSettings>> {
+        Box::pin(self.bucket_settings(b))
+    }
+
+    fn change<'a>(&'a self, b: &'a Bkt, change: BucketChange) -> BoxFuture<'a, DataResult<()>> {
+        Box::pin(self.change_settings(b, change))
+    }
+
+    fn list<'a>(&'a self, b: &'a Bkt, args: &'a ListArgs) -> BoxFuture<'a, DataResult<dto::ObjectPage>> {
+        Box::pin(self.list_page(b, args))
+    }
+
+    fn info<'a>(
+        &'a self,
+        b: &'a Bkt,
+        key: &'a str,
+        version: Option<&'a str>,
+    ) -> BoxFuture<'a, DataResult<dto::Object>> {
+        Box::pin(async move {
+            let bucket = self.virtual_bucket(b)?;
+            Ok(object_of(key, &self.version_of(bucket, key, version).await?))
+        })
+    }
+
+    fn delete<'a>(&'a self, b: &'a Bkt, key: &'a str, version: Option<&'a str>) -> BoxFuture<'a, DataResult<()>> {
+        Box::pin(self.remove(b, key, version))
+    }
+
+    fn put_empty<'a>(&'a self, b: &'a Bkt, key: &'a str, _who: &'a str) -> BoxFuture<'a, DataResult<dto::Object>> {
+        Box::pin(async move {
+            let bucket = self.virtual_bucket(b)?;
+            if self
+                .core()
+                .shared
+                .store
+                .bucket(bucket)
+                .await
+                .map_err(from_store)?
+                .is_none()
+            {
+                return Err(DataError::NotFound("resource not found".into()));
+            }
+            let meta = self.put_bytes(bucket, key, Bytes::new()).await?;
+            let mut o = object_of(key, &meta);
+            o.last_modified = None;
+            o.storage_class = None;
+            Ok(o)
+        })
+    }
+
+    fn tags_of<'a>(
+        &'a self,
+        b: &'a Bkt,
+        key: &'a str,
+        version: Option<&'a str>,
+    ) -> BoxFuture<'a, DataResult<Vec<(String, String)>>> {
+        Box::pin(async move {
+            let bucket = self.virtual_bucket(b)?;
+            Ok(self.version_of(bucket, key, version).await?.tags)
+        })
+    }
+
+    fn set_tags<'a>(
+        &'a self,
+        b: &'a Bkt,
+        key: &'a str,
+        version: Option<&'a str>,
+        mut tags: Vec<(String, String)>,
+    ) -> BoxFuture<'a, DataResult<()>> {
+        tags.sort();
+        Box::pin(async move {
+            self.change_version(b, key, version, VersionChange::Tags(tags))
+                .await
+                .map(drop)
+        })
+    }
+
+    fn set_metadata<'a>(
+        &'a self,
+        b: &'a Bkt,
+        key: &'a str,
+        metadata: Vec<(String, String)>,
+    ) -> BoxFuture<'a, DataResult<dto::Object>> {
+        Box::pin(async move {
+            let lower = metadata.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+            let meta = self
+                .change_version(b, key, None, VersionChange::UserMeta(lower))
+                .await?;
+            Ok(object_of(key, &meta))
+        })
+    }
+
+    fn versions<'a>(&'a self, b: &'a Bkt, key: &'a str) -> BoxFuture<'a, DataResult<Vec<dto::Version>>> {
+        Box::pin(self.all_versions(b, key))
+    }
+}
