@@ -388,7 +388,7 @@ fn objects_pins_and_search() {
 
     // Not served yet, or not ours to touch.
     assert_eq!(
-        code(&readonly.call("GET", &format!("{WEB}/object?key=b"), None)),
+        code(&readonly.call("GET", &format!("{WEB}/objects/zip?key=b"), None)),
         (501, "not_supported".into())
     );
     assert_eq!(
@@ -464,4 +464,117 @@ fn objects_pins_and_search() {
     ] {
         assert!(audit.contains(action), "{action} not audited");
     }
+}
+
+/// A `multipart/form-data` body: fields, then the file part.
+fn form(fields: &[(&str, &str)], filename: &str, file: &[u8]) -> (String, Vec<u8>) {
+    let b = "XyZBoundary42";
+    let mut out = Vec::new();
+    for (n, v) in fields {
+        out.extend_from_slice(
+            format!("--{b}\r\nContent-Disposition: form-data; name=\"{n}\"\r\n\r\n{v}\r\n").as_bytes(),
+        );
+    }
+    out.extend_from_slice(
+        format!("--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: text/plain\r\n\r\n").as_bytes(),
+    );
+    out.extend_from_slice(file);
+    out.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={b}"), out)
+}
+
+#[test]
+fn uploads_and_downloads_stream() {
+    let s = server();
+    let (admin, others) = sessions(&s, &["readonly"]);
+    let readonly = &others[0];
+    let mut c = s.client();
+    assert_eq!(c.put("/web", b"").status, 200);
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let (ct, body) = form(
+        &[("key", "docs/big.bin"), ("content_type", "application/x-test")],
+        "ignored.bin",
+        &data,
+    );
+    let up = admin.raw("POST", &format!("{WEB}/object"), &[("content-type", &ct)], &body);
+    let v = ok(&up, 201);
+    assert_eq!(
+        (v["key"].as_str(), v["size"].as_u64(), v["content_type"].as_str()),
+        (Some("docs/big.bin"), Some(300_000), Some("application/x-test"))
+    );
+    assert_eq!(c.get("/web/docs/big.bin").body, data, "read back through the S3 port");
+    // The key defaults to the file's name; If-None-Match: * refuses an existing key.
+    let (ct, body) = form(&[], "note.txt", b"hello");
+    ok(
+        &admin.raw("POST", &format!("{WEB}/object"), &[("content-type", &ct)], &body),
+        201,
+    );
+    assert_eq!(c.get("/web/note.txt").text(), "hello");
+    let again = admin.raw(
+        "POST",
+        &format!("{WEB}/object"),
+        &[("content-type", &ct), ("if-none-match", "*")],
+        &body,
+    );
+    assert_eq!(code(&again), (412, "object_exists".into()));
+    assert_eq!(
+        code(&readonly.raw("POST", &format!("{WEB}/object"), &[("content-type", &ct)], &body)),
+        (403, "forbidden".into())
+    );
+    let (ct, body) = form(&[("key", "../x")], "f", b"x");
+    assert_eq!(
+        code(&admin.raw("POST", &format!("{WEB}/object"), &[("content-type", &ct)], &body)),
+        (400, "invalid_key".into())
+    );
+    let (ct, body) = form(&[("key", "x")], "f", b"x");
+    assert_eq!(
+        code(&admin.raw(
+            "POST",
+            "/api/backends/a/buckets/x/object",
+            &[("content-type", &ct)],
+            &body
+        )),
+        (501, "not_supported".into())
+    );
+
+    // Downloads: whole, one range, a range past the end; any role.
+    let all = readonly.raw("GET", &format!("{WEB}/object?key=docs/big.bin"), &[], b"");
+    assert_eq!((all.status, all.body.len()), (200, 300_000));
+    assert_eq!(all.body, data);
+    let header = |r: &common::admin::Reply, n: &str| r.headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    assert_eq!(
+        header(&all, "content-disposition").as_deref(),
+        Some("attachment; filename=\"big.bin\"")
+    );
+    assert_eq!(header(&all, "content-type").as_deref(), Some("application/x-test"));
+    let part = readonly.raw(
+        "GET",
+        &format!("{WEB}/object?key=docs/big.bin&disposition=inline"),
+        &[("range", "bytes=1000-1999")],
+        b"",
+    );
+    assert_eq!((part.status, part.body.as_slice()), (206, &data[1000..2000]));
+    assert_eq!(
+        header(&part, "content-range").as_deref(),
+        Some("bytes 1000-1999/300000")
+    );
+    assert!(header(&part, "content-disposition").unwrap().starts_with("inline;"));
+    let past = readonly.raw(
+        "GET",
+        &format!("{WEB}/object?key=docs/big.bin"),
+        &[("range", "bytes=400000-")],
+        b"",
+    );
+    assert_eq!(code(&past), (416, "bad_range".into()));
+    assert_eq!(header(&past, "content-range").as_deref(), Some("bytes */300000"));
+    assert_eq!(
+        code(&readonly.raw("GET", &format!("{WEB}/object?key=nope"), &[], b"")),
+        (404, "not_found".into())
+    );
+    assert_eq!(
+        code(&readonly.raw("GET", &format!("{WEB}/object"), &[], b"")),
+        (400, "bad_request".into())
+    );
+    let audit = ok(&admin.call("GET", "/api/admin/audit?limit=100", None), 200).to_string();
+    assert!(audit.contains("object.upload"));
 }

@@ -201,6 +201,21 @@ pub async fn open_audit_csv(
     Ok((head.headers, export))
 }
 
+/// The `/api/*` gate for a data route the proxy streams itself: the caller, or the refusal to
+/// send (with this API's headers).
+pub async fn gate_streamed(route: &crate::data::DataRoute, req: &Request, access: &Access) -> Result<Caller, Response> {
+    let https = access.cfg.trusted_proxies.is_https(req);
+    gate(&ApiRoute::Data(route.clone()), req, access)
+        .await
+        .map_err(|r| secure(r, https))
+}
+
+/// `r` with the headers every response of this API carries (for the proxy's streamed
+/// answers: their heads).
+pub fn secured(r: Response, req: &Request, access: &Access) -> Response {
+    secure(r, access.cfg.trusted_proxies.is_https(req))
+}
+
 /// The `/api/*` gate: session, CSRF, forced password change, rate limit, role.
 async fn gate(route: &ApiRoute, req: &Request, access: &Access) -> Result<Caller, Response> {
     let caller = session::resolve(req, access)

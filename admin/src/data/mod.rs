@@ -19,6 +19,7 @@ mod settings;
 
 use s3o_store::{BucketChange, BucketSettings};
 
+pub use handlers::{bucket_name_ok, key_ok};
 pub use route::{route, Bkt, DataRoute, Setting, Verb};
 
 use crate::api::{api_error, Caller};

@@ -118,12 +118,8 @@ async fn serve_one(svc: &AdminService, conn: &mut Conn, head: &RequestHead, keep
     let api = s3o_admin::api::api_route(&req.method, &req.path);
     if let Some(Ok(s3o_admin::api::ApiRoute::Data(d))) = &api {
         if d.is_streamed() {
-            // Not served yet (the handler answers after the gate): its body is never read,
-            // so a connection that sent one closes.
-            let reusable = keep && kind == BodyKind::Empty;
-            let resp = s3o_admin::handle(&req, &svc.auth, &svc.control, svc.access.as_deref()).await;
-            conn.respond(&resp, reusable, head_only).await?;
-            return Ok(reusable);
+            let route = d.clone();
+            return super::data_stream::serve(svc, conn, head, &req, route, kind, keep, head_only).await;
         }
     }
     if req.path == "/readyz" || api.is_some() {

@@ -7,6 +7,7 @@
 mod conn;
 mod control;
 mod data;
+mod data_stream;
 pub mod import;
 mod objects;
 mod prometheus;

@@ -176,7 +176,18 @@ async fn upload(
         Ok(None) => return Ok(Err(Response::error(400, &format!("unknown bucket {:?}", key.bucket)))),
         Err(e) => return Ok(Err(Response::error(500, &e.to_string()))),
     }
-    let stored = store_file(svc, form.conn, &key, file_len, file.content_type, &closing).await;
+    let target = (key.bucket.as_str(), key.key.as_str());
+    let stored = store_file(
+        svc,
+        form.conn,
+        target,
+        file_len,
+        file.content_type,
+        &closing,
+        &WriteCondition::None,
+    )
+    .await
+    .map(|meta| meta.etag);
     Ok(stored.map_err(|e| match e {
         ProxyError::InsufficientStorage => Response::error(507, "no backend has room for the upload"),
         ProxyError::InvalidRequest(why) => Response::error(400, &why),
@@ -184,16 +195,21 @@ async fn upload(
     }))
 }
 
-/// Stores `len` bytes of the connection as `key` and commits them once the closing delimiter
-/// checked out; returns the ETag.
-async fn store_file(
+/// Stores `len` bytes of the connection as `bucket`/`key` and commits them (if `condition`
+/// holds) once the closing delimiter checked out; returns the version committed.
+pub(super) async fn store_file(
     svc: &AdminService,
     conn: &mut Conn,
-    key: &ObjectKey,
+    (bucket, key): (&str, &str),
     len: u64,
     content_type: Option<String>,
     closing: &[u8],
-) -> Result<String, ProxyError> {
+    condition: &WriteCondition,
+) -> Result<ObjectMeta, ProxyError> {
+    let key = &ObjectKey {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+    };
     let core = svc.control.core();
     let snap = core.snapshot();
     let (target, factor) = crate::s3::placement::choose_one(core, &snap, &key.bucket, len).await?;
@@ -250,12 +266,12 @@ async fn store_file(
         &key.bucket,
         &key.key,
         &mut meta,
-        &WriteCondition::None,
+        condition,
         vec![reservation],
         &placed,
     )
     .await?;
-    Ok(etag)
+    Ok(meta)
 }
 
 /// Reads exactly `n` more bytes of the body.
@@ -275,21 +291,28 @@ async fn read_exact(conn: &mut Conn, n: usize) -> Result<Vec<u8>, ProxyError> {
     Ok(std::mem::replace(&mut conn.buf, rest))
 }
 
-/// The fields that precede the file part.
-struct FilePart {
-    key: Option<String>,
-    content_type: Option<String>,
+/// The fields that precede the file part, and the part's own head.
+pub(super) struct FilePart {
+    /// The `key` field.
+    pub key: Option<String>,
+    /// The file part's `Content-Type`.
+    pub content_type: Option<String>,
+    /// The file part's `filename`.
+    pub filename: Option<String>,
+    /// Every other field before the file, by name.
+    pub fields: Vec<(String, String)>,
 }
 
 /// Reads a `multipart/form-data` body up to the start of its `file` part.
-struct FormReader<'c> {
-    conn: &'c mut Conn,
+pub(super) struct FormReader<'c> {
+    /// The connection.
+    pub conn: &'c mut Conn,
     /// `--boundary`.
-    delimiter: Vec<u8>,
+    pub delimiter: Vec<u8>,
     /// Body bytes consumed so far.
-    consumed: u64,
+    pub consumed: u64,
     /// The body's length.
-    total: u64,
+    pub total: u64,
 }
 
 impl FormReader<'_> {
@@ -315,9 +338,10 @@ impl FormReader<'_> {
     }
 
     /// Consumes the form up to the first byte of the `file` part, collecting the `key` field.
-    async fn until_file(&mut self) -> Result<Result<FilePart, Response>, IoFailure> {
+    pub async fn until_file(&mut self) -> Result<Result<FilePart, Response>, IoFailure> {
         let delimiter = self.delimiter.clone();
         let mut key = None;
+        let mut fields = Vec::new();
         // The preamble, then each part: delimiter CRLF headers CRLF CRLF value.
         let at = match self.find(&delimiter, MAX_FIELD).await? {
             Ok(i) => i,
@@ -335,9 +359,16 @@ impl FormReader<'_> {
             };
             let headers = String::from_utf8_lossy(&self.conn.buf[..end]).into_owned();
             self.consume(end + 4);
-            let (name, content_type) = part_headers(&headers);
+            let (name, content_type, filename) = part_headers(&headers);
             match name.as_deref() {
-                Some("file") => return Ok(Ok(FilePart { key, content_type })),
+                Some("file") => {
+                    return Ok(Ok(FilePart {
+                        key,
+                        content_type,
+                        filename,
+                        fields,
+                    }))
+                }
                 None => return Ok(Err(Response::error(400, "a form part has no name"))),
                 Some(field) => {
                     let mut end_marker = b"\r\n".to_vec();
@@ -346,8 +377,11 @@ impl FormReader<'_> {
                         Ok(i) => i,
                         Err(r) => return Ok(Err(r)),
                     };
+                    let value = String::from_utf8_lossy(&self.conn.buf[..end]).into_owned();
                     if field == "key" {
-                        key = Some(String::from_utf8_lossy(&self.conn.buf[..end]).into_owned());
+                        key = Some(value);
+                    } else if fields.len() < 16 {
+                        fields.push((field.to_owned(), value));
                     }
                     self.consume(end + end_marker.len());
                 }
@@ -356,24 +390,29 @@ impl FormReader<'_> {
     }
 }
 
-/// The `name` of a part's `Content-Disposition: form-data` and its `Content-Type`.
-fn part_headers(block: &str) -> (Option<String>, Option<String>) {
+/// The `name` and `filename` of a part's `Content-Disposition: form-data` and its
+/// `Content-Type`.
+fn part_headers(block: &str) -> (Option<String>, Option<String>, Option<String>) {
     let mut name = None;
     let mut content_type = None;
+    let mut filename = None;
     for line in block.split("\r\n") {
         let Some((n, v)) = line.split_once(':') else { continue };
         if n.trim().eq_ignore_ascii_case("content-disposition") {
-            name = v
-                .split(';')
-                .skip(1)
-                .filter_map(|p| p.trim().split_once('='))
-                .find(|(k, _)| k.trim().eq_ignore_ascii_case("name"))
-                .map(|(_, v)| v.trim().trim_matches('"').to_owned());
+            let param = |want: &str| {
+                v.split(';')
+                    .skip(1)
+                    .filter_map(|p| p.trim().split_once('='))
+                    .find(|(k, _)| k.trim().eq_ignore_ascii_case(want))
+                    .map(|(_, v)| v.trim().trim_matches('"').to_owned())
+            };
+            name = param("name");
+            filename = param("filename");
         } else if n.trim().eq_ignore_ascii_case("content-type") {
             content_type = Some(v.trim().to_owned());
         }
     }
-    (name, content_type)
+    (name, content_type, filename)
 }
 
 /// The file part's bytes as a [`BodySource`], hashed on the way, and checked not to contain the
@@ -499,12 +538,16 @@ mod tests {
         let block = "Content-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\nContent-Type: text/plain";
         assert_eq!(
             part_headers(block),
-            (Some("file".to_owned()), Some("text/plain".to_owned()))
+            (
+                Some("file".to_owned()),
+                Some("text/plain".to_owned()),
+                Some("a.txt".to_owned())
+            )
         );
         assert_eq!(
             part_headers("Content-Disposition: form-data; name=key"),
-            (Some("key".to_owned()), None)
+            (Some("key".to_owned()), None, None)
         );
-        assert_eq!(part_headers("X: y"), (None, None));
+        assert_eq!(part_headers("X: y"), (None, None, None));
     }
 }

@@ -62,6 +62,13 @@ impl Session {
         s
     }
 
+    /// A call with the session's cookies and CSRF token, and these headers and body.
+    pub fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+        let mut all = vec![("cookie", self.cookie.as_str()), ("x-csrf-token", self.csrf.as_str())];
+        all.extend_from_slice(headers);
+        send(self.addr, method, path, &all, body)
+    }
+
     /// A JSON call with the session's cookies and CSRF token.
     pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
         let body = body.map(|b| b.to_string()).unwrap_or_default();

@@ -1,0 +1,373 @@
+//! The data API's streamed routes, which the admin crate routes and gates but never buffers:
+//! `GET .../object` (a download, one range at most, from the backend straight to the client)
+//! and `POST .../object` (a `multipart/form-data` upload whose file part streams into a new
+//! object as a PutObject's body does: placed and reserved first, committed once the form's
+//! closing delimiter checked out, never held whole). Routes not served here answer 501.
+
+use s3o_admin::api::{gate_streamed, secured};
+use s3o_admin::data::{Bkt, DataRoute};
+use s3o_admin::stream::multipart_boundary;
+use s3o_admin::{Request, Response};
+use s3o_store::{ObjectMeta, WriteCondition};
+use serde_json::json;
+
+use super::conn::{Conn, IO_TIMEOUT};
+use super::stream::IoFailure;
+use super::transfer::{store_file, FormReader};
+use super::AdminService;
+use crate::backend::BODY_BUF;
+use crate::error::ProxyError;
+use crate::http::{BodyKind, RequestHead, ResponseHead};
+
+/// What serving a streamed route ended with.
+type Served = Result<bool, IoFailure>;
+
+fn api_error(status: u16, code: &str, message: &str) -> Response {
+    s3o_admin::api::api_error(status, code, message)
+}
+
+/// Serves a streamed data route; `Ok(true)` when the connection may carry another request.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn serve(
+    svc: &AdminService,
+    conn: &mut Conn,
+    head: &RequestHead,
+    req: &Request,
+    route: DataRoute,
+    kind: BodyKind,
+    keep: bool,
+    head_only: bool,
+) -> Served {
+    let reusable = keep && kind == BodyKind::Empty;
+    let Some(access) = svc.access.as_deref() else {
+        let resp = api_error(404, "not_found", "the multi-user API is not enabled");
+        conn.respond(&resp, reusable, head_only).await?;
+        return Ok(reusable);
+    };
+    if route.is_public() {
+        let resp = secured(
+            api_error(501, "not_supported", "this endpoint is not implemented yet"),
+            req,
+            access,
+        );
+        conn.respond(&resp, reusable, head_only).await?;
+        return Ok(reusable);
+    }
+    let caller = match gate_streamed(&route, req, access).await {
+        Ok(c) => c,
+        Err(resp) => {
+            conn.respond(&resp, reusable, head_only).await?;
+            return Ok(reusable);
+        }
+    };
+    match route {
+        DataRoute::Download(b) => download(svc, conn, req, &b, reusable, head_only).await,
+        DataRoute::Upload(b) => {
+            let outcome = upload(svc, conn, head, req, &b, kind).await;
+            let (resp, reusable) = match outcome {
+                Ok(Ok((key, meta))) => {
+                    let mut e = s3o_admin::api::audit::event(req, access, &caller.user.id, "object.upload");
+                    (e.backend, e.bucket, e.key) = (b.bid.clone(), b.bucket.clone(), key.clone());
+                    e.detail = json!({ "content_type": meta.content_type, "size": meta.size }).to_string();
+                    access.audit.record(e);
+                    (Response::json(201, &uploaded(&key, &meta)), keep)
+                }
+                Ok(Err(resp)) => (resp, false),
+                Err(IoFailure::TimedOut) => (api_error(408, "timeout", "upload body timed out"), false),
+                Err(e) => return Err(e),
+            };
+            conn.respond(&secured(resp, req, access), reusable, head_only).await?;
+            Ok(reusable)
+        }
+        _ => {
+            let resp = secured(
+                api_error(501, "not_supported", "this endpoint is not implemented yet"),
+                req,
+                access,
+            );
+            conn.respond(&resp, reusable, head_only).await?;
+            Ok(reusable)
+        }
+    }
+}
+
+/// The object an upload made, as the seed answers it (no time, no class).
+fn uploaded(key: &str, meta: &ObjectMeta) -> serde_json::Value {
+    let mut v = json!({ "key": key, "size": meta.size, "etag": meta.etag });
+    if let Some(ct) = &meta.content_type {
+        v["content_type"] = json!(ct);
+    }
+    if meta.versioned {
+        v["version_id"] = json!(meta.version_id());
+    }
+    v
+}
+
+/// The orchestrated store's bucket `b` names, or the answer to send.
+fn virtual_bucket<'a>(svc: &AdminService, b: &'a Bkt) -> Result<&'a str, Response> {
+    let core = svc.control.core();
+    let orchestrator = core
+        .shared
+        .access
+        .get()
+        .map_or("orchestrator", |a| a.cfg.backend_id.as_str());
+    if b.bid == orchestrator {
+        Ok(&b.bucket)
+    } else if core.snapshot().backend(&b.bid).is_some() {
+        Err(api_error(
+            501,
+            "not_supported",
+            "operations on a real backend's buckets are not supported",
+        ))
+    } else {
+        Err(api_error(404, "not_found", "backend not found"))
+    }
+}
+
+/// A key's last segment, safe in a quoted `filename` (`download` when nothing is left).
+pub fn filename(key: &str) -> String {
+    let base = key.rsplit('/').find(|s| !s.is_empty()).unwrap_or("");
+    let clean: String = base
+        .chars()
+        .filter(|c| {
+            !matches!(c, '"' | '\\')
+                && !c.is_control()
+                && !matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        })
+        .collect();
+    if clean.is_empty() {
+        "download".into()
+    } else {
+        clean
+    }
+}
+
+/// `GET .../object?key=&version_id=&disposition=`.
+async fn download(svc: &AdminService, conn: &mut Conn, req: &Request, b: &Bkt, keep: bool, head_only: bool) -> Served {
+    let access = svc.access.as_deref();
+    let refuse = |resp: Response| match access {
+        Some(a) => secured(resp, req, a),
+        None => resp,
+    };
+    let prepared = prepare_download(svc, req, b).await;
+    let (meta, range, disposition, key) = match prepared {
+        Ok(p) => p,
+        Err(resp) => {
+            conn.respond(&refuse(resp), keep, head_only).await?;
+            return Ok(keep);
+        }
+    };
+    let core = svc.control.core();
+    let stream = crate::s3::read::open_copy(core, &core.snapshot(), &meta, range).await;
+    let mut body = match stream {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(component = "admin", bucket = %b.bucket, key = %key, error = %e, "download not opened");
+            let resp = api_error(502, "backend_error", "backend operation failed");
+            conn.respond(&refuse(resp), keep, head_only).await?;
+            return Ok(keep);
+        }
+    };
+    let len = range.map_or(meta.size, |r| r.len());
+    let mut head = ResponseHead::new(if range.is_some() { 206 } else { 200 });
+    let shown = refuse(Response {
+        status: 200,
+        headers: Vec::new(),
+        body: Default::default(),
+    });
+    for (n, v) in &shown.headers {
+        head.push(n, v);
+    }
+    head.push(
+        "content-type",
+        meta.content_type.as_deref().unwrap_or("application/octet-stream"),
+    );
+    head.push("etag", &meta.etag);
+    head.push("accept-ranges", "bytes");
+    head.push(
+        "content-disposition",
+        format!("{disposition}; filename=\"{}\"", filename(&key)),
+    );
+    if let Some(r) = range {
+        head.push("content-range", format!("bytes {}-{}/{}", r.start, r.end, meta.size));
+    }
+    let head = head
+        .content_length(len)
+        .header("connection", if keep { "keep-alive" } else { "close" });
+    let mut out = Vec::with_capacity(1024);
+    head.write_to(&mut out);
+    conn.stream.write_all(out, IO_TIMEOUT).await?;
+    if head_only {
+        return Ok(keep);
+    }
+    let mut buf = Vec::with_capacity(BODY_BUF.min(usize::try_from(len).unwrap_or(BODY_BUF)).max(1));
+    while body.remaining() > 0 {
+        let (r, filled) = body.read(buf).await;
+        if let Err(e) = r {
+            // Headers went out: cutting the connection is the only honest signal left.
+            tracing::warn!(component = "admin", bucket = %b.bucket, key = %key, error = %e, "download cut short");
+            return Ok(false);
+        }
+        if filled.is_empty() {
+            return Ok(false);
+        }
+        buf = conn.stream.write_all(filled, IO_TIMEOUT).await?;
+    }
+    Ok(keep)
+}
+
+/// A download's version, range, disposition and key, or the answer to send instead.
+#[allow(clippy::type_complexity)]
+async fn prepare_download(
+    svc: &AdminService,
+    req: &Request,
+    b: &Bkt,
+) -> Result<(ObjectMeta, Option<crate::backend::ByteRange>, String, String), Response> {
+    let bucket = virtual_bucket(svc, b)?;
+    let param = |n: &str| {
+        req.query_param(n)
+            .map_err(|_| api_error(400, "bad_request", "malformed query string"))
+    };
+    let key = param("key")?
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| api_error(400, "bad_request", "key query param is required"))?;
+    let version = param("version_id")?.filter(|v| !v.is_empty());
+    let disposition = match param("disposition")?.as_deref() {
+        Some("inline") => "inline",
+        _ => "attachment",
+    };
+    let store = &svc.control.core().shared.store;
+    let found = match version {
+        None => store.get_object(bucket, &key).await,
+        Some(v) => match s3o_store::VersionRef::parse(&v) {
+            Some(v) => store.get_version(bucket, &key, v).await,
+            None => return Err(api_error(400, "bad_request", "invalid version_id")),
+        },
+    };
+    let meta = match found {
+        Ok(Some(m)) if !m.delete_marker => m,
+        Ok(_) | Err(s3o_store::StoreError::NoSuchBucket(_)) => {
+            return Err(api_error(404, "not_found", "resource not found"))
+        }
+        Err(e) => return Err(api_error(503, "store_unavailable", &e.to_string())),
+    };
+    let range = match req
+        .header("range")
+        .map(|r| crate::s3::object::parse_range(r, meta.size))
+    {
+        None | Some(Ok(None)) => None,
+        Some(Ok(Some(r))) => Some(r),
+        Some(Err(_)) => {
+            return Err(api_error(416, "bad_range", "range not satisfiable")
+                .with_header("content-range", &format!("bytes */{}", meta.size)))
+        }
+    };
+    Ok((meta, range, disposition.to_owned(), key))
+}
+
+/// `POST .../object`: the key and the version made, or the answer to send (after which the
+/// connection closes: the rest of the body may be unread).
+async fn upload(
+    svc: &AdminService,
+    conn: &mut Conn,
+    head: &RequestHead,
+    req: &Request,
+    b: &Bkt,
+    kind: BodyKind,
+) -> Result<Result<(String, ObjectMeta), Response>, IoFailure> {
+    let bucket = match virtual_bucket(svc, b) {
+        Ok(bucket) => bucket.to_owned(),
+        Err(resp) => return Ok(Err(resp)),
+    };
+    match svc.control.core().shared.store.bucket(&bucket).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return Ok(Err(api_error(404, "not_found", "resource not found"))),
+        Err(e) => return Ok(Err(api_error(503, "store_unavailable", &e.to_string()))),
+    }
+    let total = match kind {
+        BodyKind::Length(n) => n,
+        BodyKind::Chunked => return Ok(Err(api_error(411, "length_required", "Content-Length is required"))),
+        BodyKind::Empty => return Ok(Err(api_error(400, "bad_request", "missing file field"))),
+    };
+    let Some(boundary) = head.header("content-type").and_then(multipart_boundary) else {
+        return Ok(Err(api_error(
+            400,
+            "bad_request",
+            "the body must be multipart/form-data",
+        )));
+    };
+    let mut form = FormReader {
+        conn,
+        delimiter: format!("--{boundary}").into_bytes(),
+        consumed: 0,
+        total,
+    };
+    let file = match form.until_file().await? {
+        Ok(f) => f,
+        Err(_) => return Ok(Err(api_error(400, "bad_request", "missing file field"))),
+    };
+    let closing = format!("\r\n--{boundary}--\r\n").into_bytes();
+    let Some(file_len) = total
+        .checked_sub(form.consumed)
+        .and_then(|n| n.checked_sub(closing.len() as u64))
+    else {
+        return Ok(Err(api_error(400, "bad_request", "malformed multipart body")));
+    };
+    if file_len > crate::s3::object::MAX_PUT_SIZE {
+        return Ok(Err(api_error(
+            413,
+            "too_large",
+            "file exceeds the largest single upload (5 GiB)",
+        )));
+    }
+    let key = file
+        .key
+        .clone()
+        .filter(|k| !k.is_empty())
+        .or(file.filename.clone())
+        .unwrap_or_default();
+    if key.is_empty() {
+        return Ok(Err(api_error(400, "bad_request", "key field or filename is required")));
+    }
+    if !s3o_admin::data::key_ok(&key) {
+        return Ok(Err(api_error(400, "invalid_key", "object key is invalid")));
+    }
+    let content_type = file
+        .fields
+        .iter()
+        .find(|(n, _)| n == "content_type")
+        .map(|(_, v)| v.clone())
+        .filter(|v| !v.is_empty())
+        .or(file.content_type);
+    let condition = match req.header("if-none-match").map(str::trim) {
+        Some("*") => WriteCondition::IfAbsent,
+        _ => WriteCondition::None,
+    };
+    let stored = store_file(
+        svc,
+        form.conn,
+        (&bucket, &key),
+        file_len,
+        content_type,
+        &closing,
+        &condition,
+    )
+    .await;
+    Ok(match stored {
+        Ok(meta) => Ok((key, meta)),
+        Err(ProxyError::PreconditionFailed) => {
+            Err(api_error(412, "object_exists", "an object already exists at this key"))
+        }
+        Err(ProxyError::InsufficientStorage) => Err(api_error(
+            507,
+            "insufficient_storage",
+            "no backend has room for the upload",
+        )),
+        Err(ProxyError::NoSuchBucket) => Err(api_error(404, "not_found", "resource not found")),
+        Err(ProxyError::InvalidRequest(why)) => Err(api_error(400, "bad_request", &why)),
+        Err(e) => {
+            tracing::warn!(component = "admin", bucket = %bucket, key = %key, error = %e, "upload failed");
+            Err(api_error(502, "backend_error", "backend operation failed"))
+        }
+    })
+}
