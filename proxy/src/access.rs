@@ -57,6 +57,9 @@ pub struct AccessSection {
     /// How long a lock lasts in seconds (default 900).
     #[serde(default)]
     pub lockout_secs: Option<u64>,
+    /// Requests to the public share pages per client address per minute (default 10).
+    #[serde(default)]
+    pub share_per_minute: Option<u32>,
     /// Logins per client address per 15 minutes (default 10).
     #[serde(default)]
     pub login_per_15_minutes: Option<u32>,
@@ -132,6 +135,7 @@ impl AccessSection {
                 None => d.login_limit,
             },
             api_limit: self.api_per_minute.map_or(d.api_limit, RateLimit::per_minute),
+            share_limit: self.share_per_minute.map_or(d.share_limit, RateLimit::per_minute),
             anonymous_enabled: self.anonymous_enabled,
             anonymous_rps: self.anonymous_rps.unwrap_or(d.anonymous_rps),
             trusted_proxies: trusted,

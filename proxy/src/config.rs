@@ -604,6 +604,17 @@ impl Config {
                 }
             }
         }
+        if let Some(access) = &self.access {
+            let id = access
+                .backend_id
+                .as_deref()
+                .unwrap_or(s3o_admin::access::DEFAULT_BACKEND_ID);
+            if names.contains(id) {
+                return bad(format!(
+                    "backend '{id}': the name is the orchestrated store's own in the data API ([access] backend_id); rename the backend or set another backend_id"
+                ));
+            }
+        }
         let check_list = |what: &str, list: &[String]| -> Result<(), ConfigError> {
             if list.is_empty() {
                 return Err(ConfigError::Invalid(format!("{what}: backends list is empty")));

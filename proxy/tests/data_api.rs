@@ -2,57 +2,16 @@
 //! bucket settings shared with the S3 port (versioning, CORS, policy, lifecycle), objects
 //! (listing, info, folders, tags, metadata, versions, deletes one by one and in bulk), pins
 //! and search, each with its roles, errors and audit events; real backends' buckets and the
-//! routes not served yet answer 501.
+//! routes not served yet answer 501 (uploads, downloads and shares: `data_transfers.rs`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod common;
 
+use common::data_api::{code, ok, server, sessions, WEB};
 use common::session::Session;
-use common::{xml_all, TestServer};
+use common::xml_all;
 use serde_json::{json, Value};
-
-const BOSS_PW: &str = "boss-password-123";
-
-fn server() -> TestServer {
-    let extra = format!(
-        "\n[admin]\nlisten = \"127.0.0.1:0\"\n\n[access]\nsecret_key = \"{}\"\n\n[access.bootstrap_admin]\nusername = \"boss\"\npassword = \"{BOSS_PW}\"\n",
-        "cd".repeat(32)
-    );
-    TestServer::start_with(&extra)
-}
-
-/// The admin, and a session of a new user with `role`.
-fn sessions(s: &TestServer, roles: &[&str]) -> (Session, Vec<Session>) {
-    let addr = s.admin_addr();
-    let admin = Session::first_admin(addr, "boss", BOSS_PW, "boss-password-456");
-    let others = roles
-        .iter()
-        .map(|role| {
-            let new = json!({"username": role, "password": format!("{role}-password-1"), "role": role, "must_change_pw": false});
-            let r = admin.call("POST", "/api/admin/users", Some(new));
-            assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-            Session::login(addr, role, &format!("{role}-password-1")).0
-        })
-        .collect();
-    (admin, others)
-}
-
-const WEB: &str = "/api/backends/orchestrator/buckets/web";
-
-fn ok(r: &common::admin::Reply, status: u16) -> Value {
-    assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&r.body));
-    if r.body.is_empty() {
-        Value::Null
-    } else {
-        r.json()
-    }
-}
-
-fn code(r: &common::admin::Reply) -> (u16, String) {
-    let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
-    (r.status, v["error"]["code"].as_str().unwrap_or_default().to_owned())
-}
 
 #[test]
 fn backends_buckets_and_settings() {
@@ -194,6 +153,32 @@ fn backends_buckets_and_settings() {
         code(&admin.call("PUT", &format!("{WEB}/lifecycle"), Some(none))),
         (400, "invalid_lifecycle".into())
     );
+    // What the JSON cannot say of a rule set through the S3 port stays when the rule is saved.
+    let dated =
+        "<LifecycleConfiguration><Rule><ID>d</ID><Filter><Prefix>old/</Prefix></Filter><Status>Enabled</Status>\
+                 <Expiration><Date>2030-01-01T00:00:00Z</Date></Expiration></Rule></LifecycleConfiguration>";
+    assert_eq!(c.send("PUT", "/web", "lifecycle", &[], dated.as_bytes()).status, 200);
+    let shown = ok(&admin.call("GET", &format!("{WEB}/lifecycle"), None), 200);
+    assert_eq!(
+        shown,
+        json!({"rules": [{"id": "d", "prefix": "old/", "enabled": true}]})
+    );
+    let off = json!({"rules": [{"id": "d", "prefix": "old/", "enabled": false}]});
+    ok(&admin.call("PUT", &format!("{WEB}/lifecycle"), Some(off)), 204);
+    let xml = c.send("GET", "/web", "lifecycle", &[], b"").text();
+    assert!(
+        xml.contains("<Date>2030-01-01T00:00:00Z</Date>") && xml.contains("<Status>Disabled</Status>"),
+        "{xml}"
+    );
+    // Mutations need the CSRF token.
+    let no_csrf = common::admin::send(
+        s.admin_addr(),
+        "PUT",
+        &format!("{WEB}/versioning"),
+        &[("cookie", admin.cookie.as_str()), ("content-type", "application/json")],
+        br#"{"enabled": false}"#,
+    );
+    assert_eq!(code(&no_csrf), (403, "csrf_invalid".into()));
     assert_eq!(
         code(&admin.call("GET", &format!("{WEB}/quota"), None)),
         (501, "not_supported".into())
@@ -340,6 +325,18 @@ fn objects_pins_and_search() {
         c.send("HEAD", "/web/b", "", &[], b"").header("x-amz-meta-owner"),
         Some("web team")
     );
+    for bad in [
+        json!({"A": "1", "a": "2"}),
+        json!({"two words": "x"}),
+        json!({"k": "x".repeat(3000)}),
+    ] {
+        let r = user.call(
+            "PUT",
+            &format!("{WEB}/object/metadata?key=b"),
+            Some(json!({"metadata": bad})),
+        );
+        assert_eq!(code(&r), (400, "invalid_metadata".into()));
+    }
     assert_eq!(
         code(&user.call(
             "PUT",
@@ -464,117 +461,4 @@ fn objects_pins_and_search() {
     ] {
         assert!(audit.contains(action), "{action} not audited");
     }
-}
-
-/// A `multipart/form-data` body: fields, then the file part.
-fn form(fields: &[(&str, &str)], filename: &str, file: &[u8]) -> (String, Vec<u8>) {
-    let b = "XyZBoundary42";
-    let mut out = Vec::new();
-    for (n, v) in fields {
-        out.extend_from_slice(
-            format!("--{b}\r\nContent-Disposition: form-data; name=\"{n}\"\r\n\r\n{v}\r\n").as_bytes(),
-        );
-    }
-    out.extend_from_slice(
-        format!("--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: text/plain\r\n\r\n").as_bytes(),
-    );
-    out.extend_from_slice(file);
-    out.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={b}"), out)
-}
-
-#[test]
-fn uploads_and_downloads_stream() {
-    let s = server();
-    let (admin, others) = sessions(&s, &["readonly"]);
-    let readonly = &others[0];
-    let mut c = s.client();
-    assert_eq!(c.put("/web", b"").status, 200);
-    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-    let (ct, body) = form(
-        &[("key", "docs/big.bin"), ("content_type", "application/x-test")],
-        "ignored.bin",
-        &data,
-    );
-    let up = admin.raw("POST", &format!("{WEB}/object"), &[("content-type", &ct)], &body);
-    let v = ok(&up, 201);
-    assert_eq!(
-        (v["key"].as_str(), v["size"].as_u64(), v["content_type"].as_str()),
-        (Some("docs/big.bin"), Some(300_000), Some("application/x-test"))
-    );
-    assert_eq!(c.get("/web/docs/big.bin").body, data, "read back through the S3 port");
-    // The key defaults to the file's name; If-None-Match: * refuses an existing key.
-    let (ct, body) = form(&[], "note.txt", b"hello");
-    ok(
-        &admin.raw("POST", &format!("{WEB}/object"), &[("content-type", &ct)], &body),
-        201,
-    );
-    assert_eq!(c.get("/web/note.txt").text(), "hello");
-    let again = admin.raw(
-        "POST",
-        &format!("{WEB}/object"),
-        &[("content-type", &ct), ("if-none-match", "*")],
-        &body,
-    );
-    assert_eq!(code(&again), (412, "object_exists".into()));
-    assert_eq!(
-        code(&readonly.raw("POST", &format!("{WEB}/object"), &[("content-type", &ct)], &body)),
-        (403, "forbidden".into())
-    );
-    let (ct, body) = form(&[("key", "../x")], "f", b"x");
-    assert_eq!(
-        code(&admin.raw("POST", &format!("{WEB}/object"), &[("content-type", &ct)], &body)),
-        (400, "invalid_key".into())
-    );
-    let (ct, body) = form(&[("key", "x")], "f", b"x");
-    assert_eq!(
-        code(&admin.raw(
-            "POST",
-            "/api/backends/a/buckets/x/object",
-            &[("content-type", &ct)],
-            &body
-        )),
-        (501, "not_supported".into())
-    );
-
-    // Downloads: whole, one range, a range past the end; any role.
-    let all = readonly.raw("GET", &format!("{WEB}/object?key=docs/big.bin"), &[], b"");
-    assert_eq!((all.status, all.body.len()), (200, 300_000));
-    assert_eq!(all.body, data);
-    let header = |r: &common::admin::Reply, n: &str| r.headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
-    assert_eq!(
-        header(&all, "content-disposition").as_deref(),
-        Some("attachment; filename=\"big.bin\"")
-    );
-    assert_eq!(header(&all, "content-type").as_deref(), Some("application/x-test"));
-    let part = readonly.raw(
-        "GET",
-        &format!("{WEB}/object?key=docs/big.bin&disposition=inline"),
-        &[("range", "bytes=1000-1999")],
-        b"",
-    );
-    assert_eq!((part.status, part.body.as_slice()), (206, &data[1000..2000]));
-    assert_eq!(
-        header(&part, "content-range").as_deref(),
-        Some("bytes 1000-1999/300000")
-    );
-    assert!(header(&part, "content-disposition").unwrap().starts_with("inline;"));
-    let past = readonly.raw(
-        "GET",
-        &format!("{WEB}/object?key=docs/big.bin"),
-        &[("range", "bytes=400000-")],
-        b"",
-    );
-    assert_eq!(code(&past), (416, "bad_range".into()));
-    assert_eq!(header(&past, "content-range").as_deref(), Some("bytes */300000"));
-    assert_eq!(
-        code(&readonly.raw("GET", &format!("{WEB}/object?key=nope"), &[], b"")),
-        (404, "not_found".into())
-    );
-    assert_eq!(
-        code(&readonly.raw("GET", &format!("{WEB}/object"), &[], b"")),
-        (400, "bad_request".into())
-    );
-    let audit = ok(&admin.call("GET", "/api/admin/audit?limit=100", None), 200).to_string();
-    assert!(audit.contains("object.upload"));
 }

@@ -57,6 +57,8 @@ pub struct AccessConfig {
     pub login_limit: RateLimit,
     /// `/api/*` requests per session.
     pub api_limit: RateLimit,
+    /// Requests to the public share pages (`/s/*`) per client address.
+    pub share_limit: RateLimit,
     /// The global switch of anonymous bindings.
     pub anonymous_enabled: bool,
     /// Requests per second per client address of a binding that sets none.
@@ -84,6 +86,7 @@ impl Default for AccessConfig {
                 burst: 10,
             },
             api_limit: RateLimit::per_minute(600),
+            share_limit: RateLimit::per_minute(10),
             anonymous_enabled: false,
             anonymous_rps: 20,
             trusted_proxies: TrustedProxies::default(),
@@ -103,6 +106,8 @@ pub struct Access {
     pub login_limiter: RateLimiter<IpAddr>,
     /// API calls per session.
     pub api_limiter: RateLimiter<String>,
+    /// Share page requests per client address.
+    pub share_limiter: RateLimiter<IpAddr>,
     /// Where events go.
     pub audit: AuditQueue,
     /// The OpenID Connect relying party, when `[access.oidc]` is set.
@@ -131,6 +136,7 @@ impl Access {
         Access {
             login_limiter: RateLimiter::new(cfg.login_limit),
             api_limiter: RateLimiter::new(cfg.api_limit),
+            share_limiter: RateLimiter::new(cfg.share_limit),
             cfg,
             store,
             seal,

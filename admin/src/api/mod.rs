@@ -12,12 +12,13 @@ mod auth;
 mod creds;
 mod oidc;
 mod route;
-mod session;
+pub(crate) mod session;
 mod users;
 
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+pub use auth::verify as auth_verify;
 pub use route::{api_route, ApiRoute};
 pub use session::Caller;
 pub use users::create_local_user;

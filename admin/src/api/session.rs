@@ -81,7 +81,7 @@ pub fn csrf_ok(req: &Request, caller: &Caller) -> bool {
 }
 
 /// Whether `a == b`, in time that depends only on their lengths (tokens have a fixed length).
-pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

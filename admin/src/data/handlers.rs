@@ -68,6 +68,7 @@ async fn run(
         R::CreateBucket(bid) => {
             #[derive(Deserialize)]
             struct Body {
+                #[serde(default)]
                 name: String,
             }
             let b: Body = body(req, 4096)?;
@@ -174,18 +175,7 @@ async fn run(
                 metadata: Option<BTreeMap<String, String>>,
             }
             let m: Body = body(req, 16 * 1024)?;
-            let metadata: Vec<(String, String)> = m.metadata.unwrap_or_default().into_iter().collect();
-            if metadata.iter().any(|(k, _)| k.is_empty()) {
-                return Err(api_error(400, "invalid_metadata", "metadata keys must be non-empty"));
-            }
-            let control = |s: &String| s.chars().any(|c| c < ' ' || c == '\u{7f}');
-            if metadata.iter().any(|(k, v)| control(k) || control(v)) {
-                return Err(api_error(
-                    400,
-                    "invalid_metadata",
-                    "metadata contains control characters",
-                ));
-            }
+            let metadata = metadata_of(m.metadata.unwrap_or_default())?;
             let count = metadata.len();
             let info = data.set_metadata(&b, &key, metadata).await.map_err(fail)?;
             audit("object.metadata.set", Some(&b), &key, json!({ "metadata": count }));
@@ -209,6 +199,14 @@ fn not_yet(route: &DataRoute) -> Response {
     api_error(501, "not_supported", "this endpoint is not implemented yet")
 }
 
+/// A key a bulk delete could not remove (the seed's field order).
+#[derive(serde::Serialize)]
+struct BulkError {
+    key: String,
+    code: &'static str,
+    message: String,
+}
+
 /// `POST .../objects/delete`.
 async fn bulk_delete(req: &Request, data: &dyn DataApi, b: &Bkt, audit: &Audit<'_>) -> Result<Response, Response> {
     #[derive(Deserialize)]
@@ -222,6 +220,8 @@ async fn bulk_delete(req: &Request, data: &dyn DataApi, b: &Bkt, audit: &Audit<'
         #[serde(default)]
         keys: Vec<Item>,
     }
+    // The backend and the bucket answer for the whole request (404, 501).
+    data.settings(b).await.map_err(|e| e.response())?;
     let d: Body = body(req, 1 << 20)?;
     if d.keys.is_empty() {
         return Err(api_error(400, "bad_request", "keys is required"));
@@ -244,19 +244,31 @@ async fn bulk_delete(req: &Request, data: &dyn DataApi, b: &Bkt, audit: &Audit<'
             Err(e) => {
                 let (code, message) = match &e {
                     DataError::NotFound(m) => ("NoSuchKey", m.clone()),
-                    DataError::Conflict(_, m) | DataError::BadRequest(_, m) => ("AccessDenied", m.clone()),
+                    DataError::BadRequest(_, m) => ("InvalidArgument", m.clone()),
+                    DataError::Conflict(_, m) => ("AccessDenied", m.clone()),
                     _ => ("InternalError", "delete failed".to_owned()),
                 };
-                errors.push(json!({ "key": item.key, "code": code, "message": message }));
+                errors.push(BulkError {
+                    key: item.key.clone(),
+                    code,
+                    message,
+                });
             }
         }
     }
     let detail = json!({ "deleted": deleted.len(), "errors": errors.len(), "requested": d.keys.len() });
     audit("object.bulk_delete", Some(b), "", detail);
-    let or_null = |v: Vec<Value>| if v.is_empty() { Value::Null } else { Value::Array(v) };
+    let errors_json = serde_json::to_value(&errors).map_err(|_| api_error(500, "internal", "internal error"))?;
+    let or_null = |v: Value| {
+        if v.as_array().is_some_and(Vec::is_empty) {
+            Value::Null
+        } else {
+            v
+        }
+    };
     Ok(Response::json(
         200,
-        &json!({ "deleted": or_null(deleted), "errors": or_null(errors) }),
+        &json!({ "deleted": or_null(Value::Array(deleted)), "errors": or_null(errors_json) }),
     ))
 }
 
@@ -275,8 +287,44 @@ fn list_args(req: &Request) -> Result<ListArgs, Response> {
 
 /// A query parameter (400 for a malformed query).
 pub(super) fn query(req: &Request, name: &str) -> Result<Option<String>, Response> {
-    req.query_param(name)
-        .map_err(|_| api_error(400, "bad_request", "malformed query string"))
+    let value = req
+        .query_param(name)
+        .map_err(|_| api_error(400, "bad_request", "malformed query string"))?;
+    // An empty `version_id=` names no version.
+    Ok(value.filter(|v| !(name == "version_id" && v.is_empty())))
+}
+
+/// User metadata as S3 keeps it: names that are header tokens (lower-cased, each once),
+/// values without control characters, at most 2 KiB in all.
+fn metadata_of(given: BTreeMap<String, String>) -> Result<Vec<(String, String)>, Response> {
+    let bad = |m: &str| api_error(400, "invalid_metadata", m);
+    let mut out: Vec<(String, String)> = Vec::with_capacity(given.len());
+    let mut total = 0;
+    for (k, v) in given {
+        if k.is_empty() {
+            return Err(bad("metadata keys must be non-empty"));
+        }
+        let control = |s: &str| s.chars().any(|c| c < ' ' || c == '\u{7f}');
+        if control(&k) || control(&v) {
+            return Err(bad("metadata contains control characters"));
+        }
+        let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+        if !k.chars().all(tchar) {
+            return Err(bad(
+                "metadata keys must be header names (letters, digits and !#$%&'*+-.^_`|~)",
+            ));
+        }
+        let k = k.to_ascii_lowercase();
+        if out.iter().any(|(o, _)| *o == k) {
+            return Err(bad("metadata keys must be unique regardless of case"));
+        }
+        total += k.len() + v.len();
+        out.push((k, v));
+    }
+    if total > 2048 {
+        return Err(bad("metadata exceeds 2 KB"));
+    }
+    Ok(out)
 }
 
 /// The `key` parameter, present and not empty.
@@ -380,8 +428,11 @@ pub(super) mod lifecycle_json {
         }
     }
 
-    /// The stored rule of a seed rule (`i`: its index, for messages and made-up ids).
-    pub fn to_rule(i: usize, r: Rule) -> Result<LifecycleRule, Response> {
+    /// The stored rule of a seed rule (`i`: its index, for messages and made-up ids), over
+    /// `was`, the stored rule of the same id: what the seed's shape cannot say (a date
+    /// expiration, removing lone delete markers, tag and size filters, the newer noncurrent
+    /// versions kept) stays as it was, so a read-modify-write through this API loses nothing.
+    pub fn to_rule(i: usize, r: Rule, was: Option<&LifecycleRule>) -> Result<LifecycleRule, Response> {
         let invalid = |m: String| api_error(400, "invalid_lifecycle", &m);
         let days = |d: Option<i64>| d.filter(|d| *d > 0).map(|d| u32::try_from(d).unwrap_or(u32::MAX));
         if r.transition_days.is_some_and(|d| d > 0) {
@@ -394,11 +445,15 @@ pub(super) mod lifecycle_json {
             days(r.noncurrent_expire_days),
             days(r.abort_incomplete_days),
         );
-        if exp.is_none() && nc.is_none() && abort.is_none() {
+        let kept_expiration = was
+            .and_then(|w| w.expiration.clone())
+            .filter(|e| !matches!(e, Expiration::Days(_)));
+        if exp.is_none() && nc.is_none() && abort.is_none() && kept_expiration.is_none() {
             return Err(invalid(format!(
                 "rule {i}: at least one of expiration_days, noncurrent_expire_days, abort_incomplete_days, or transition_days is required"
             )));
         }
+        let base = was.cloned().unwrap_or_default();
         Ok(LifecycleRule {
             id: if r.id.is_empty() {
                 format!("rule-{}", i + 1)
@@ -406,15 +461,15 @@ pub(super) mod lifecycle_json {
                 r.id
             },
             enabled: r.enabled,
-            legacy_prefix: false,
+            legacy_prefix: base.legacy_prefix,
             filter: RuleFilter {
                 prefix: r.prefix,
-                ..RuleFilter::default()
+                ..base.filter
             },
-            expiration: exp.map(Expiration::Days),
+            expiration: exp.map(Expiration::Days).or(kept_expiration),
             noncurrent: nc.map(|days| NoncurrentExpiration {
                 days,
-                newer_versions: None,
+                newer_versions: base.noncurrent.and_then(|n| n.newer_versions),
             }),
             abort_multipart_days: abort,
         })
@@ -437,6 +492,13 @@ pub(super) fn policy_of(text: &str, bucket: &str) -> Result<BucketPolicy, Respon
             400,
             "bad_request",
             "policy is empty — DELETE the resource to remove the policy",
+        ));
+    }
+    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
+        return Err(api_error(
+            400,
+            "invalid_policy",
+            &format!("policy is not valid JSON: {e}"),
         ));
     }
     let policy =

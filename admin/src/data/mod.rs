@@ -16,6 +16,7 @@ mod pins;
 pub mod route;
 mod search;
 mod settings;
+pub mod shares;
 
 use s3o_store::{BucketChange, BucketSettings};
 
@@ -41,6 +42,8 @@ pub enum DataError {
     Backend(String),
     /// 503 `store_unavailable`.
     Unavailable(String),
+    /// 507 `insufficient_storage`: no backend has room.
+    InsufficientStorage(String),
     /// 500 `internal` (the cause is logged).
     Internal(String),
 }
@@ -58,6 +61,7 @@ impl DataError {
                 api_error(502, "backend_error", "backend operation failed")
             }
             DataError::Unavailable(m) => api_error(503, "store_unavailable", m),
+            DataError::InsufficientStorage(m) => api_error(507, "insufficient_storage", m),
             DataError::Internal(why) => {
                 tracing::warn!(error = %why, "data API request failed");
                 api_error(500, "internal", "internal error")
@@ -135,16 +139,14 @@ pub trait DataApi {
     fn versions<'a>(&'a self, b: &'a Bkt, key: &'a str) -> BoxFuture<'a, DataResult<Vec<dto::Version>>>;
 }
 
-/// Answers a public share page (`/s/{code}/...`), which no session gates.
+/// Answers a public share page (`/s/{code}/info`, `/unlock`), which no session gates.
 pub async fn public(
     route: DataRoute,
     req: &Request,
     access: &crate::access::Access,
     data: Option<&dyn DataApi>,
 ) -> Response {
-    let _ = (req, access, data);
-    tracing::debug!(?route, "share pages are not served yet");
-    api_error(501, "not_supported", "this endpoint is not implemented yet")
+    shares::public(route, req, access, data).await
 }
 
 /// Answers a data route for `caller` after the API's gate (buffered routes; a streamed one
@@ -162,5 +164,8 @@ pub async fn handle(
     let Some(data) = data else {
         return api_error(503, "store_unavailable", "the data API is not served by this instance");
     };
+    if let DataRoute::Shares | DataRoute::CreateShare | DataRoute::RevokeShare(_) = route {
+        return shares::handle(route, req, access, caller, data).await;
+    }
     handlers::handle(route, req, access, caller, data).await
 }

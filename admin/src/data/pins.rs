@@ -67,6 +67,11 @@ pub(super) async fn handle(route: DataRoute, req: &Request, access: &Access, cal
             if b.backend_id.is_empty() || b.bucket.is_empty() {
                 return api_error(400, "bad_request", "backend_id and bucket are required");
             }
+            // One pin's id is `{user}/{backend}/{bucket}`: neither part may hold a `/`.
+            let fits = |s: &str| s.len() <= 255 && !s.contains(['/', '\0']);
+            if !fits(&b.backend_id) || !fits(&b.bucket) {
+                return api_error(400, "bad_request", "backend_id and bucket must be names");
+            }
             let now = access.now();
             let pin = Pin {
                 backend_id: b.backend_id,

@@ -148,9 +148,11 @@ pub(super) async fn handle(
             }
             let l: Body = body(req, 64 * 1024)?;
             let count = l.rules.len();
+            let stored = data.settings(b).await.map_err(fail)?.lifecycle.unwrap_or_default();
             let mut rules = Vec::with_capacity(count);
             for (i, r) in l.rules.into_iter().enumerate() {
-                rules.push(lifecycle_json::to_rule(i, r)?);
+                let was = stored.iter().find(|w| !r.id.is_empty() && w.id == r.id);
+                rules.push(lifecycle_json::to_rule(i, r, was)?);
             }
             if let Err(e) = s3o_store::lifecycle::validate(&rules) {
                 let m = match e {

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
+use s3o_admin::access::DEFAULT_BACKEND_ID;
 use s3o_admin::data::dto::{self, rfc3339, Capabilities};
 use s3o_admin::data::{Bkt, DataApi, DataError, DataResult, ListArgs};
 use s3o_admin::BoxFuture;
@@ -22,6 +23,9 @@ use super::control::ProxyControl;
 use crate::backend::{BodySource, PhysicalMeta};
 use crate::error::ProxyError;
 use crate::s3::object::{commit_version, queue_orphan, Placed};
+
+/// Most versions `GET .../object/versions` shows of one key (newest first).
+const MAX_VERSIONS: usize = 10_000;
 
 /// What the orchestrated store can do.
 const ORCHESTRATOR: Capabilities = Capabilities {
@@ -61,6 +65,9 @@ fn from_store(e: StoreError) -> DataError {
         StoreError::BucketAlreadyExists(_) => DataError::Conflict("bucket_exists", "bucket already exists".into()),
         StoreError::Locked { why, .. } => DataError::Conflict("object_locked", format!("object lock: {why}")),
         StoreError::DeleteMarker { .. } => DataError::NotFound("resource not found".into()),
+        StoreError::VersionChanged { .. } => {
+            DataError::Conflict("conflict", "the object changed meanwhile; retry".into())
+        }
         e if e.is_unavailable() => DataError::Unavailable(e.to_string()),
         e => DataError::Internal(e.to_string()),
     }
@@ -69,7 +76,7 @@ fn from_store(e: StoreError) -> DataError {
 fn from_proxy(e: ProxyError) -> DataError {
     match e {
         ProxyError::Store(s) => from_store(s),
-        ProxyError::InsufficientStorage => DataError::Conflict("insufficient_storage", "no backend has room".into()),
+        ProxyError::InsufficientStorage => DataError::InsufficientStorage("no backend has room".into()),
         ProxyError::NoSuchBucket | ProxyError::NoSuchKey => DataError::NotFound("resource not found".into()),
         e => DataError::Backend(e.to_string()),
     }
@@ -106,7 +113,7 @@ impl ProxyControl {
             .shared
             .access
             .get()
-            .map_or_else(|| "orchestrator".to_owned(), |a| a.cfg.backend_id.clone())
+            .map_or_else(|| DEFAULT_BACKEND_ID.to_owned(), |a| a.cfg.backend_id.clone())
     }
 
     /// The bucket of the orchestrated store `b` names; 404 for an unknown backend, 501 for a
@@ -226,18 +233,12 @@ impl ProxyControl {
 
     async fn change_settings(&self, b: &Bkt, change: BucketChange) -> DataResult<()> {
         let bucket = self.virtual_bucket(b)?;
-        let core = self.core();
-        let meta = core
-            .shared
-            .store
-            .update_bucket(bucket, change)
+        crate::s3::acl::set_bucket_on(self.core(), bucket, change)
             .await
             .map_err(|e| match e {
                 StoreError::InvalidBucketState { why, .. } => DataError::Conflict("invalid_bucket_state", why.into()),
                 e => from_store(e),
             })?;
-        crate::s3::permit::bucket_changed(core);
-        crate::records::write_bucket(core, &meta).await;
         Ok(())
     }
 
@@ -416,6 +417,9 @@ impl ProxyControl {
         };
         let mut out = Vec::new();
         loop {
+            if out.len() >= MAX_VERSIONS {
+                return Ok(out);
+            }
             let page = store.list_versions(bucket, &query).await.map_err(from_store)?;
             for v in page.versions.iter().filter(|v| v.key == key) {
                 out.push(dto::Version {
@@ -550,10 +554,17 @@ impl DataApi for ProxyControl {
         metadata: Vec<(String, String)>,
     ) -> BoxFuture<'a, DataResult<dto::Object>> {
         Box::pin(async move {
-            let lower = metadata.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
-            let meta = self
-                .change_version(b, key, None, VersionChange::UserMeta(lower))
-                .await?;
+            let bucket = self.virtual_bucket(b)?;
+            let current = self.version_of(bucket, key, None).await?;
+            // A locked version's metadata is part of what the lock keeps.
+            if current.lock_forbids_removal(crate::clock::unix_ms(), false).is_some() {
+                return Err(DataError::Conflict("object_locked", "the object is locked".into()));
+            }
+            let change = VersionChange::Expecting {
+                version: current.version,
+                change: Box::new(VersionChange::UserMeta(metadata)),
+            };
+            let meta = self.change_version(b, key, None, change).await?;
             Ok(object_of(key, &meta))
         })
     }

@@ -44,14 +44,8 @@ pub(super) async fn serve(
         conn.respond(&resp, reusable, head_only).await?;
         return Ok(reusable);
     };
-    if route.is_public() {
-        let resp = secured(
-            api_error(501, "not_supported", "this endpoint is not implemented yet"),
-            req,
-            access,
-        );
-        conn.respond(&resp, reusable, head_only).await?;
-        return Ok(reusable);
+    if let DataRoute::ShareRaw(code) = &route {
+        return share_raw(svc, conn, req, code, reusable, head_only).await;
     }
     let caller = match gate_streamed(&route, req, access).await {
         Ok(c) => c,
@@ -110,7 +104,7 @@ fn virtual_bucket<'a>(svc: &AdminService, b: &'a Bkt) -> Result<&'a str, Respons
         .shared
         .access
         .get()
-        .map_or("orchestrator", |a| a.cfg.backend_id.as_str());
+        .map_or(s3o_admin::access::DEFAULT_BACKEND_ID, |a| a.cfg.backend_id.as_str());
     if b.bid == orchestrator {
         Ok(&b.bucket)
     } else if core.snapshot().backend(&b.bid).is_some() {
@@ -157,25 +151,53 @@ async fn download(svc: &AdminService, conn: &mut Conn, req: &Request, b: &Bkt, k
             return Ok(keep);
         }
     };
+    let mut headers = refuse(Response {
+        status: 200,
+        headers: Vec::new(),
+        body: Default::default(),
+    })
+    .headers;
+    headers.push((
+        "content-disposition".into(),
+        format!("{disposition}; filename=\"{}\"", filename(&key)),
+    ));
+    let out = Outgoing {
+        meta: &meta,
+        range,
+        headers,
+        keep,
+        head_only,
+    };
+    let failed = refuse(api_error(502, "backend_error", "backend operation failed"));
+    send_object(svc, conn, out, &failed).await
+}
+
+/// An object about to be sent: its version, the range asked for, the headers beside the
+/// object's own, and how the connection goes on.
+struct Outgoing<'a> {
+    meta: &'a ObjectMeta,
+    range: Option<crate::backend::ByteRange>,
+    headers: Vec<(String, String)>,
+    keep: bool,
+    head_only: bool,
+}
+
+/// Streams `out.meta`'s bytes (its range) from its backend with its type, ETag, length and
+/// `out.headers`; answers `failed` when it cannot be opened.
+async fn send_object(svc: &AdminService, conn: &mut Conn, out: Outgoing<'_>, failed: &Response) -> Served {
+    let (meta, range, keep) = (out.meta, out.range, out.keep);
     let core = svc.control.core();
-    let stream = crate::s3::read::open_copy(core, &core.snapshot(), &meta, range).await;
-    let mut body = match stream {
+    let mut body = match crate::s3::read::open_copy(core, &core.snapshot(), meta, range).await {
         Ok(s) => s,
         Err(e) => {
-            tracing::warn!(component = "admin", bucket = %b.bucket, key = %key, error = %e, "download not opened");
-            let resp = api_error(502, "backend_error", "backend operation failed");
-            conn.respond(&refuse(resp), keep, head_only).await?;
+            tracing::warn!(component = "admin", error = %e, "object not opened for the data API");
+            conn.respond(failed, keep, out.head_only).await?;
             return Ok(keep);
         }
     };
     let len = range.map_or(meta.size, |r| r.len());
     let mut head = ResponseHead::new(if range.is_some() { 206 } else { 200 });
-    let shown = refuse(Response {
-        status: 200,
-        headers: Vec::new(),
-        body: Default::default(),
-    });
-    for (n, v) in &shown.headers {
+    for (n, v) in &out.headers {
         head.push(n, v);
     }
     head.push(
@@ -184,20 +206,16 @@ async fn download(svc: &AdminService, conn: &mut Conn, req: &Request, b: &Bkt, k
     );
     head.push("etag", &meta.etag);
     head.push("accept-ranges", "bytes");
-    head.push(
-        "content-disposition",
-        format!("{disposition}; filename=\"{}\"", filename(&key)),
-    );
     if let Some(r) = range {
         head.push("content-range", format!("bytes {}-{}/{}", r.start, r.end, meta.size));
     }
     let head = head
         .content_length(len)
         .header("connection", if keep { "keep-alive" } else { "close" });
-    let mut out = Vec::with_capacity(1024);
-    head.write_to(&mut out);
-    conn.stream.write_all(out, IO_TIMEOUT).await?;
-    if head_only {
+    let mut bytes = Vec::with_capacity(1024);
+    head.write_to(&mut bytes);
+    conn.stream.write_all(bytes, IO_TIMEOUT).await?;
+    if out.head_only {
         return Ok(keep);
     }
     let mut buf = Vec::with_capacity(BODY_BUF.min(usize::try_from(len).unwrap_or(BODY_BUF)).max(1));
@@ -205,7 +223,7 @@ async fn download(svc: &AdminService, conn: &mut Conn, req: &Request, b: &Bkt, k
         let (r, filled) = body.read(buf).await;
         if let Err(e) = r {
             // Headers went out: cutting the connection is the only honest signal left.
-            tracing::warn!(component = "admin", bucket = %b.bucket, key = %key, error = %e, "download cut short");
+            tracing::warn!(component = "admin", error = %e, "data API download cut short");
             return Ok(false);
         }
         if filled.is_empty() {
@@ -214,6 +232,101 @@ async fn download(svc: &AdminService, conn: &mut Conn, req: &Request, b: &Bkt, k
         buf = conn.stream.write_all(filled, IO_TIMEOUT).await?;
     }
     Ok(keep)
+}
+
+/// The range a request asks of an object of `size` bytes: `Ok(None)` for the whole object, or
+/// the 416 to send.
+fn range_of(req: &Request, size: u64) -> Result<Option<crate::backend::ByteRange>, Response> {
+    match req.header("range").map(|r| crate::s3::object::parse_range(r, size)) {
+        None | Some(Ok(None)) => Ok(None),
+        Some(Ok(Some(r))) => Ok(Some(r)),
+        Some(Err(_)) => Err(api_error(416, "bad_range", "range not satisfiable")
+            .with_header("content-range", &format!("bytes */{size}"))),
+    }
+}
+
+/// Whether a browser would run the file (scripts in SVG, HTML, XML): always an attachment.
+fn active_content(content_type: Option<&str>, key: &str) -> bool {
+    let ct = content_type.unwrap_or("").to_ascii_lowercase();
+    let ct = ct.split(';').next().unwrap_or("").trim().to_owned();
+    let ext = key
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    matches!(
+        ct.as_str(),
+        "image/svg+xml" | "text/html" | "application/xhtml+xml" | "application/xml" | "text/xml"
+    ) || matches!(ext.as_str(), "svg" | "html" | "htm" | "xhtml" | "xml")
+}
+
+/// `GET /s/{code}/raw[?inline=1]`: the share's gates, its range (416 before anything counts),
+/// one download counted atomically, then the file.
+async fn share_raw(
+    svc: &AdminService,
+    conn: &mut Conn,
+    req: &Request,
+    code: &str,
+    keep: bool,
+    head_only: bool,
+) -> Served {
+    let Some(access) = svc.access.as_deref() else {
+        return Ok(false);
+    };
+    let prepared = async {
+        let (share, _) = s3o_admin::data::shares::gate(access, req, code, false).await?;
+        let unreadable = || api_error(502, "backend_error", "could not fetch the shared file");
+        let bkt = share.bkt();
+        let bucket = virtual_bucket(svc, &bkt).map_err(|_| unreadable())?;
+        let meta = match svc.control.core().shared.store.get_object(bucket, &share.key).await {
+            Ok(Some(m)) => m,
+            _ => return Err(unreadable()),
+        };
+        let range = range_of(req, meta.size)?;
+        s3o_admin::data::shares::count_download(access, &share).await?;
+        Ok((share, meta, range))
+    }
+    .await;
+    let (share, meta, range) = match prepared {
+        Ok(p) => p,
+        Err(resp) => {
+            let resp = secured(resp, req, access).with_header("cache-control", "no-store");
+            conn.respond(&resp, keep, head_only).await?;
+            return Ok(keep);
+        }
+    };
+    let inline = req.query_param("inline").ok().flatten().as_deref() == Some("1");
+    let disposition = if active_content(meta.content_type.as_deref(), &share.key) {
+        "attachment"
+    } else if inline {
+        "inline"
+    } else {
+        share.disposition.as_str()
+    };
+    let headers = vec![
+        (
+            "content-disposition".to_owned(),
+            format!("{disposition}; filename=\"{}\"", filename(&share.key)),
+        ),
+        ("cache-control".to_owned(), "no-store".to_owned()),
+        ("x-content-type-options".to_owned(), "nosniff".to_owned()),
+        (
+            "content-security-policy".to_owned(),
+            "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:".to_owned(),
+        ),
+    ];
+    let mut e = s3o_admin::api::audit::event(req, access, "", "share.access");
+    (e.backend, e.bucket, e.key) = (share.backend_id.clone(), share.bucket.clone(), share.key.clone());
+    e.detail = json!({ "code": share.code, "share_id": share.id }).to_string();
+    access.audit.record(e);
+    let failed = api_error(502, "backend_error", "could not fetch the shared file");
+    let out = Outgoing {
+        meta: &meta,
+        range,
+        headers,
+        keep,
+        head_only,
+    };
+    send_object(svc, conn, out, &failed).await
 }
 
 /// A download's version, range, disposition and key, or the answer to send instead.
@@ -251,17 +364,7 @@ async fn prepare_download(
         }
         Err(e) => return Err(api_error(503, "store_unavailable", &e.to_string())),
     };
-    let range = match req
-        .header("range")
-        .map(|r| crate::s3::object::parse_range(r, meta.size))
-    {
-        None | Some(Ok(None)) => None,
-        Some(Ok(Some(r))) => Some(r),
-        Some(Err(_)) => {
-            return Err(api_error(416, "bad_range", "range not satisfiable")
-                .with_header("content-range", &format!("bytes */{}", meta.size)))
-        }
-    };
+    let range = range_of(req, meta.size)?;
     Ok((meta, range, disposition.to_owned(), key))
 }
 

@@ -276,9 +276,18 @@ pub async fn put_bucket_acl(
 /// Applies a change of a bucket's access settings, tells the cores, and rewrites the bucket's
 /// record on its backends.
 pub async fn set_bucket(ctx: &Ctx<'_>, bucket: &str, change: BucketChange) -> Result<BucketMeta, ProxyError> {
-    let meta = ctx.core.shared.store.update_bucket(bucket, change).await?;
-    bucket_changed(ctx.core);
-    crate::records::write_bucket(ctx.core, &meta).await;
+    Ok(set_bucket_on(ctx.core, bucket, change).await?)
+}
+
+/// [`set_bucket`] from any core (the admin port's too).
+pub async fn set_bucket_on(
+    core: &crate::state::Core,
+    bucket: &str,
+    change: BucketChange,
+) -> Result<BucketMeta, s3o_store::StoreError> {
+    let meta = core.shared.store.update_bucket(bucket, change).await?;
+    bucket_changed(core);
+    crate::records::write_bucket(core, &meta).await;
     Ok(meta)
 }
 

@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 pub mod admin;
+pub mod data_api;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;

@@ -1,0 +1,263 @@
+//! The data API's streamed routes and shares in process: uploads (a multipart form streamed
+//! into an object) and downloads (ranges, 416, disposition) of the orchestrated store's
+//! objects, and shares (password, download cap, ranges, the per-address limit, revocation).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use common::data_api::{code, ok, server, sessions, BOSS_PW, WEB};
+use common::TestServer;
+use serde_json::json;
+
+/// A `multipart/form-data` body: fields, then the file part.
+fn form(fields: &[(&str, &str)], filename: &str, file: &[u8]) -> (String, Vec<u8>) {
+    let b = "XyZBoundary42";
+    let mut out = Vec::new();
+    for (n, v) in fields {
+        out.extend_from_slice(
+            format!("--{b}\r\nContent-Disposition: form-data; name=\"{n}\"\r\n\r\n{v}\r\n").as_bytes(),
+        );
+    }
+    out.extend_from_slice(
+        format!("--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: text/plain\r\n\r\n").as_bytes(),
+    );
+    out.extend_from_slice(file);
+    out.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={b}"), out)
+}
+
+#[test]
+fn uploads_and_downloads_stream() {
+    let s = server();
+    let (admin, others) = sessions(&s, &["readonly"]);
+    let readonly = &others[0];
+    let mut c = s.client();
+    assert_eq!(c.put("/web", b"").status, 200);
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let (ct, body) = form(
+        &[("key", "docs/big.bin"), ("content_type", "application/x-test")],
+        "ignored.bin",
+        &data,
+    );
+    let up = admin.raw("POST", &format!("{WEB}/object"), &[("content-type", &ct)], &body);
+    let v = ok(&up, 201);
+    assert_eq!(
+        (v["key"].as_str(), v["size"].as_u64(), v["content_type"].as_str()),
+        (Some("docs/big.bin"), Some(300_000), Some("application/x-test"))
+    );
+    assert_eq!(c.get("/web/docs/big.bin").body, data, "read back through the S3 port");
+    // The key defaults to the file's name; If-None-Match: * refuses an existing key.
+    let (ct, body) = form(&[], "note.txt", b"hello");
+    ok(
+        &admin.raw("POST", &format!("{WEB}/object"), &[("content-type", &ct)], &body),
+        201,
+    );
+    assert_eq!(c.get("/web/note.txt").text(), "hello");
+    let again = admin.raw(
+        "POST",
+        &format!("{WEB}/object"),
+        &[("content-type", &ct), ("if-none-match", "*")],
+        &body,
+    );
+    assert_eq!(code(&again), (412, "object_exists".into()));
+    assert_eq!(
+        code(&readonly.raw("POST", &format!("{WEB}/object"), &[("content-type", &ct)], &body)),
+        (403, "forbidden".into())
+    );
+    let (ct, body) = form(&[("key", "../x")], "f", b"x");
+    assert_eq!(
+        code(&admin.raw("POST", &format!("{WEB}/object"), &[("content-type", &ct)], &body)),
+        (400, "invalid_key".into())
+    );
+    let (ct, body) = form(&[("key", "x")], "f", b"x");
+    assert_eq!(
+        code(&admin.raw(
+            "POST",
+            "/api/backends/a/buckets/x/object",
+            &[("content-type", &ct)],
+            &body
+        )),
+        (501, "not_supported".into())
+    );
+
+    // Downloads: whole, one range, a range past the end; any role.
+    let all = readonly.raw("GET", &format!("{WEB}/object?key=docs/big.bin"), &[], b"");
+    assert_eq!((all.status, all.body.len()), (200, 300_000));
+    assert_eq!(all.body, data);
+    let header = |r: &common::admin::Reply, n: &str| r.headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    assert_eq!(
+        header(&all, "content-disposition").as_deref(),
+        Some("attachment; filename=\"big.bin\"")
+    );
+    assert_eq!(header(&all, "content-type").as_deref(), Some("application/x-test"));
+    let part = readonly.raw(
+        "GET",
+        &format!("{WEB}/object?key=docs/big.bin&disposition=inline"),
+        &[("range", "bytes=1000-1999")],
+        b"",
+    );
+    assert_eq!((part.status, part.body.as_slice()), (206, &data[1000..2000]));
+    assert_eq!(
+        header(&part, "content-range").as_deref(),
+        Some("bytes 1000-1999/300000")
+    );
+    assert!(header(&part, "content-disposition").unwrap().starts_with("inline;"));
+    let past = readonly.raw(
+        "GET",
+        &format!("{WEB}/object?key=docs/big.bin"),
+        &[("range", "bytes=400000-")],
+        b"",
+    );
+    assert_eq!(code(&past), (416, "bad_range".into()));
+    assert_eq!(header(&past, "content-range").as_deref(), Some("bytes */300000"));
+    assert_eq!(
+        code(&readonly.raw("GET", &format!("{WEB}/object?key=nope"), &[], b"")),
+        (404, "not_found".into())
+    );
+    assert_eq!(
+        code(&readonly.raw("GET", &format!("{WEB}/object"), &[], b"")),
+        (400, "bad_request".into())
+    );
+    let audit = ok(&admin.call("GET", "/api/admin/audit?limit=100", None), 200).to_string();
+    assert!(audit.contains("object.upload"));
+}
+
+#[test]
+fn shares_serve_with_password_cap_and_limit() {
+    let extra = format!(
+        "\n[admin]\nlisten = \"127.0.0.1:0\"\n\n[access]\nsecret_key = \"{}\"\nshare_per_minute = 9\n\n[access.bootstrap_admin]\nusername = \"boss\"\npassword = \"{BOSS_PW}\"\n",
+        "cd".repeat(32)
+    );
+    let s = TestServer::start_with(&extra);
+    let (admin, others) = sessions(&s, &["user", "readonly"]);
+    let (user, readonly) = (&others[0], &others[1]);
+    let mut c = s.client();
+    assert_eq!(c.put("/web", b"").status, 200);
+    let data: Vec<u8> = (0..10_000u32).map(|i| (i % 253) as u8).collect();
+    assert_eq!(c.put("/web/report.pdf", &data).status, 200);
+    let want = json!({"backend_id": "orchestrator", "bucket": "web", "key": "report.pdf",
+                      "password": "open sesame", "max_downloads": 2, "disposition": "inline"});
+    assert_eq!(
+        code(&readonly.call("POST", "/api/shares", Some(want.clone()))),
+        (403, "forbidden".into())
+    );
+    let missing = json!({"backend_id": "orchestrator", "bucket": "web", "key": "nope"});
+    assert_eq!(
+        code(&user.call("POST", "/api/shares", Some(missing))),
+        (400, "bad_request".into())
+    );
+    let share = ok(&user.call("POST", "/api/shares", Some(want)), 201);
+    let code_ = share["code"].as_str().unwrap().to_owned();
+    assert_eq!(share["url"], format!("/s/{code_}"));
+    assert_eq!(
+        (
+            share["has_password"].as_bool(),
+            share["max_downloads"].as_u64(),
+            share["download_count"].as_u64()
+        ),
+        (Some(true), Some(2), Some(0))
+    );
+    assert!(share.get("password_hash").is_none() && share.get("expires_at").is_none());
+    assert_eq!(
+        ok(&user.call("GET", "/api/shares", None), 200)["shares"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        ok(&readonly.call("GET", "/api/shares", None), 200),
+        json!({"shares": []})
+    );
+    assert_eq!(
+        code(&user.call("GET", "/api/shares?scope=all", None)),
+        (403, "forbidden".into())
+    );
+    assert_eq!(
+        ok(&admin.call("GET", "/api/shares?scope=all", None), 200)["shares"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // The public pages (9 requests a minute from this address).
+    let anon = |method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]| {
+        common::admin::send(s.admin_addr(), method, path, headers, body)
+    };
+    let info = format!("/s/{code_}/info");
+    assert_eq!(code(&anon("GET", &info, &[], b"")), (401, "password_required".into())); // 1
+    let wrong = json!({"password": "guess"}).to_string();
+    assert_eq!(
+        code(&anon("POST", &format!("/s/{code_}/unlock"), &[], wrong.as_bytes())),
+        (401, "password_mismatch".into())
+    ); // 2
+    let right = json!({"password": "open sesame"}).to_string();
+    let unlocked = anon("POST", &format!("/s/{code_}/unlock"), &[], right.as_bytes()); // 3
+    let v = ok(&unlocked, 200);
+    assert_eq!(
+        (
+            v["name"].as_str(),
+            v["size"].as_u64(),
+            v["preview_kind"].as_str(),
+            v["downloads_left"].as_u64()
+        ),
+        (Some("report.pdf"), Some(10_000), Some("pdf"), Some(2))
+    );
+    let cookie = common::session::cookie_value(&unlocked, &format!("stowage_unlock_{code_}"));
+    let cookie = format!("stowage_unlock_{code_}={cookie}");
+    let raw = format!("/s/{code_}/raw");
+    assert_eq!(code(&anon("GET", &raw, &[], b"")), (401, "password_required".into())); // 4
+    let past = anon("GET", &raw, &[("cookie", &cookie), ("range", "bytes=20000-")], b""); // 5: not counted
+    assert_eq!(code(&past), (416, "bad_range".into()));
+    let first = anon("GET", &raw, &[("cookie", &cookie), ("range", "bytes=0-99")], b""); // 6
+    assert_eq!((first.status, first.body.as_slice()), (206, &data[..100]));
+    let header = |r: &common::admin::Reply, n: &str| r.headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    assert_eq!(
+        header(&first, "content-disposition").as_deref(),
+        Some("inline; filename=\"report.pdf\"")
+    );
+    assert_eq!(header(&first, "cache-control").as_deref(), Some("no-store"));
+    assert!(header(&first, "content-security-policy")
+        .unwrap()
+        .starts_with("sandbox"));
+    let second = anon("GET", &raw, &[("cookie", &cookie)], b""); // 7
+    assert_eq!((second.status, second.body.len()), (200, 10_000));
+    assert_eq!(
+        code(&anon("GET", &raw, &[("cookie", &cookie)], b"")),
+        (410, "exhausted".into())
+    ); // 8
+    assert_eq!(
+        code(&anon("GET", "/s/no-such-code/info", &[], b"")),
+        (404, "not_found".into())
+    ); // 9
+    assert_eq!(
+        code(&anon("GET", &info, &[("cookie", &cookie)], b"")),
+        (429, "rate_limited".into())
+    ); // 10
+
+    // Revoked by its creator (or an admin); others do not learn it exists.
+    let id = share["id"].as_str().unwrap();
+    assert_eq!(
+        code(&readonly.call("DELETE", &format!("/api/shares/{id}"), None)),
+        (403, "forbidden".into())
+    );
+    assert_eq!(
+        code(&admin.call("DELETE", "/api/shares/unknown", None)),
+        (404, "not_found".into())
+    );
+    ok(&user.call("DELETE", &format!("/api/shares/{id}"), None), 204);
+    let listed = ok(&user.call("GET", "/api/shares", None), 200);
+    assert_eq!(
+        (
+            listed["shares"][0]["revoked"].as_bool(),
+            listed["shares"][0]["download_count"].as_u64()
+        ),
+        (Some(true), Some(2))
+    );
+    let audit = ok(&admin.call("GET", "/api/admin/audit?limit=100", None), 200).to_string();
+    for action in ["share.create", "share.access", "share.revoke"] {
+        assert!(audit.contains(action), "{action} not audited");
+    }
+}
