@@ -261,3 +261,71 @@ fn shares_serve_with_password_cap_and_limit() {
         assert!(audit.contains(action), "{action} not audited");
     }
 }
+
+#[test]
+fn objects_copy_within_the_store() {
+    let s = server();
+    let (admin, others) = sessions(&s, &["user", "readonly"]);
+    let (user, readonly) = (&others[0], &others[1]);
+    let mut c = s.client();
+    assert_eq!(c.put("/web", b"").status, 200);
+    assert_eq!(c.put("/web2", b"").status, 200);
+    let meta = [("x-amz-meta-team", "web"), ("content-type", "text/plain")];
+    assert_eq!(c.send("PUT", "/web/a.txt", "", &meta, b"copy me").status, 200);
+    let copy = |who: &common::session::Session, body: serde_json::Value| {
+        who.call("POST", &format!("{WEB}/object/copy"), Some(body))
+    };
+    assert_eq!(
+        code(&copy(readonly, json!({"src_key": "a.txt", "dst_key": "b.txt"}))),
+        (403, "forbidden".into())
+    );
+    let same = ok(&copy(user, json!({"src_key": "a.txt", "dst_key": "b.txt"})), 200);
+    assert_eq!(
+        (same["bucket"].as_str(), same["object"]["key"].as_str()),
+        (Some("web"), Some("b.txt"))
+    );
+    assert_eq!(same["object"]["metadata"], json!({"team": "web"}));
+    assert_eq!(c.get("/web/b.txt").text(), "copy me");
+    assert_eq!(
+        c.send("HEAD", "/web/b.txt", "", &[], b"").header("content-type"),
+        Some("text/plain")
+    );
+    let other = ok(
+        &copy(
+            user,
+            json!({"src_key": "a.txt", "dst_key": "x/a.txt", "dst_bucket": "web2", "metadata": {"team": "ops"}}),
+        ),
+        200,
+    );
+    assert_eq!(other["object"]["metadata"], json!({"team": "ops"}));
+    assert_eq!(
+        c.send("HEAD", "/web2/x/a.txt", "", &[], b"").header("x-amz-meta-team"),
+        Some("ops")
+    );
+    for (body, want) in [
+        (json!({"src_key": "a.txt", "dst_key": "a.txt"}), (400, "bad_request")),
+        (json!({"src_key": "a.txt"}), (400, "bad_request")),
+        (json!({"src_key": "a.txt", "dst_key": "../x"}), (400, "invalid_key")),
+        (
+            json!({"src_key": "a.txt", "dst_key": "y", "dst_bucket": "Bad_Name"}),
+            (400, "invalid_bucket"),
+        ),
+        (json!({"src_key": "nope", "dst_key": "y"}), (404, "not_found")),
+        (
+            json!({"src_key": "a.txt", "dst_key": "y", "dst_bucket": "absent"}),
+            (404, "not_found"),
+        ),
+        (
+            json!({"src_key": "a.txt", "dst_key": "y", "dst_backend": "a"}),
+            (501, "not_supported"),
+        ),
+        (
+            json!({"src_key": "a.txt", "dst_key": "y", "dst_backend": "zz"}),
+            (404, "not_found"),
+        ),
+    ] {
+        assert_eq!(code(&copy(user, body.clone())), (want.0, want.1.to_string()), "{body}");
+    }
+    let audit = ok(&admin.call("GET", "/api/admin/audit?limit=100", None), 200).to_string();
+    assert!(audit.contains("object.copy"));
+}

@@ -188,6 +188,7 @@ async fn run(
                 &json!({ "versions": data.versions(&b, &key).await.map_err(fail)? }),
             )
         }
+        R::CopyObject(b) => copy_object(req, data, &b, &audit).await?,
         R::Search => super::search::search(req, data).await,
         other => return Err(not_yet(&other)),
     })
@@ -197,6 +198,66 @@ async fn run(
 fn not_yet(route: &DataRoute) -> Response {
     tracing::debug!(?route, "data API route not served yet");
     api_error(501, "not_supported", "this endpoint is not implemented yet")
+}
+
+/// `POST .../object/copy`: one object to another key, bucket or backend.
+async fn copy_object(req: &Request, data: &dyn DataApi, b: &Bkt, audit: &Audit<'_>) -> Result<Response, Response> {
+    #[derive(Deserialize)]
+    struct Body {
+        #[serde(default)]
+        src_key: String,
+        #[serde(default)]
+        dst_key: String,
+        #[serde(default)]
+        dst_bucket: String,
+        #[serde(default)]
+        dst_backend: String,
+        #[serde(default)]
+        version_id: String,
+        #[serde(default)]
+        metadata: Option<BTreeMap<String, String>>,
+    }
+    if !data.backends().await.iter().any(|x| x.id == b.bid) {
+        return Err(backend_missing().response());
+    }
+    let c: Body = body(req, 16 * 1024)?;
+    if c.src_key.is_empty() || c.dst_key.is_empty() {
+        return Err(api_error(400, "bad_request", "src_key and dst_key are required"));
+    }
+    if !key_ok(&c.src_key) || !key_ok(&c.dst_key) {
+        return Err(api_error(400, "invalid_key", "object key is invalid"));
+    }
+    let dst = Bkt {
+        bid: if c.dst_backend.is_empty() {
+            b.bid.clone()
+        } else {
+            c.dst_backend
+        },
+        bucket: if c.dst_bucket.is_empty() {
+            b.bucket.clone()
+        } else {
+            c.dst_bucket
+        },
+    };
+    if !bucket_name_ok(&dst.bucket) {
+        return Err(api_error(400, "invalid_bucket", "destination bucket name is invalid"));
+    }
+    if dst == *b && c.dst_key == c.src_key {
+        return Err(api_error(400, "bad_request", "source and destination are identical"));
+    }
+    // `{}` keeps the source's metadata, as the seed does; entries replace it.
+    let metadata = match c.metadata.filter(|m| !m.is_empty()) {
+        Some(m) => Some(metadata_of(m)?),
+        None => None,
+    };
+    let version = Some(c.version_id.as_str()).filter(|v| !v.is_empty());
+    let object = data
+        .copy((b, &c.src_key, version), (&dst, &c.dst_key), metadata)
+        .await
+        .map_err(|e| e.response())?;
+    let detail = json!({ "dst_bucket": dst.bucket, "dst_key": c.dst_key });
+    audit("object.copy", Some(b), &c.src_key, detail);
+    Ok(Response::json(200, &json!({ "bucket": dst.bucket, "object": object })))
 }
 
 /// A key a bulk delete could not remove (the seed's field order).

@@ -135,6 +135,14 @@ pub trait DataApi {
         key: &'a str,
         metadata: Vec<(String, String)>,
     ) -> BoxFuture<'a, DataResult<dto::Object>>;
+    /// Copies a version of a key (the latest without one) to another key of the same backend,
+    /// with `metadata` in place of the source's user metadata when given.
+    fn copy<'a>(
+        &'a self,
+        src: (&'a Bkt, &'a str, Option<&'a str>),
+        dst: (&'a Bkt, &'a str),
+        metadata: Option<Vec<(String, String)>>,
+    ) -> BoxFuture<'a, DataResult<dto::Object>>;
     /// Every version of `key`, newest first.
     fn versions<'a>(&'a self, b: &'a Bkt, key: &'a str) -> BoxFuture<'a, DataResult<Vec<dto::Version>>>;
 }

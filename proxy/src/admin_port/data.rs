@@ -356,8 +356,12 @@ impl ProxyControl {
             queue_orphan(core, backend.name(), &physical).await;
             return Err(from_proxy(e));
         }
+        let Some(bucket_meta) = store.bucket(bucket).await.map_err(from_store)? else {
+            return Err(DataError::NotFound("resource not found".into()));
+        };
         // Written as the operator: the bucket's owner owns it (the audit log names the user).
         let mut meta = ObjectMeta {
+            retention: crate::s3::lock::default_retention(&bucket_meta),
             size: len,
             etag: format!("\"{md5}\""),
             copies_wanted: u32::try_from(factor).unwrap_or(u32::MAX),
@@ -406,6 +410,42 @@ impl ProxyControl {
             .map_err(from_store)?;
         crate::records::write_version(core, bucket, key, &meta).await;
         Ok(meta)
+    }
+
+    /// Copies version `version` (the latest without) of `src`/`src_key` to `dst`/`dst_key`,
+    /// with `metadata` in place of the source's user metadata when given.
+    async fn copy_one(
+        &self,
+        (src, src_key, version): (&Bkt, &str, Option<&str>),
+        (dst, dst_key): (&Bkt, &str),
+        metadata: Option<Vec<(String, String)>>,
+    ) -> DataResult<dto::Object> {
+        let sb = self.virtual_bucket(src)?;
+        let db = self.virtual_bucket(dst).map_err(|e| match e {
+            DataError::NotFound(_) => DataError::NotFound("destination backend not found".into()),
+            e => e,
+        })?;
+        let source = self.version_of(sb, src_key, version).await?;
+        let core = self.core();
+        let Some(dst_meta) = core.shared.store.bucket(db).await.map_err(from_store)? else {
+            return Err(DataError::NotFound("resource not found".into()));
+        };
+        let mut meta = ObjectMeta {
+            content_type: source.content_type.clone(),
+            content_encoding: source.content_encoding.clone(),
+            content_disposition: source.content_disposition.clone(),
+            cache_control: source.cache_control.clone(),
+            expires: source.expires.clone(),
+            user_meta: metadata.unwrap_or_else(|| source.user_meta.clone()),
+            tags: source.tags.clone(),
+            retention: crate::s3::lock::default_retention(&dst_meta),
+            ..ObjectMeta::default()
+        };
+        let snap = core.snapshot();
+        crate::s3::copy::copy_bytes(core, &snap, &source, (db, dst_key), &mut meta, &WriteCondition::None)
+            .await
+            .map_err(from_proxy)?;
+        Ok(object_of(dst_key, &meta))
     }
 
     async fn all_versions(&self, b: &Bkt, key: &str) -> DataResult<Vec<dto::Version>> {
@@ -571,5 +611,14 @@ impl DataApi for ProxyControl {
 
     fn versions<'a>(&'a self, b: &'a Bkt, key: &'a str) -> BoxFuture<'a, DataResult<Vec<dto::Version>>> {
         Box::pin(self.all_versions(b, key))
+    }
+
+    fn copy<'a>(
+        &'a self,
+        src: (&'a Bkt, &'a str, Option<&'a str>),
+        dst: (&'a Bkt, &'a str),
+        metadata: Option<Vec<(String, String)>>,
+    ) -> BoxFuture<'a, DataResult<dto::Object>> {
+        Box::pin(self.copy_one(src, dst, metadata))
     }
 }

@@ -135,8 +135,41 @@ pub async fn copy_object(
         crate::s3::acl::new_version_acl(ctx, &bucket_meta, crate::s3::acl::AclSource::Headers).await?;
     let condition = write_condition(ctx)?;
     precheck(ctx, bucket, key, &condition).await?;
-    let store = &ctx.core.shared.store;
-    let (target, factor) = placement::choose_one(ctx.core, &ctx.snap, bucket, src.size).await?;
+    let version_id = copy_bytes(ctx.core, &ctx.snap, &src, (bucket, key), &mut meta, &condition).await?;
+    let mut headers = Vec::new();
+    if src.versioned || source.version_id.is_some() {
+        headers.push(("x-amz-copy-source-version-id", src.version_id()));
+    }
+    if let Some(id) = version_id {
+        headers.push(("x-amz-version-id", id));
+    }
+    send_xml_with(
+        ctx,
+        io,
+        &xml::CopyObjectResult {
+            etag: &meta.etag,
+            last_modified_ms: meta.last_modified_ms,
+            checksums: &meta.checksums,
+        },
+        &headers,
+    )
+    .await
+}
+
+/// Copies the bytes of version `src` to a new version of `bucket`/`key` with `meta` (its
+/// ETag, size, checksums and copy count filled in here): placed like a PutObject, copied
+/// inside the backend when it holds the source and can, else streamed from the source's first
+/// answering copy; committed if `condition` holds. The new version's id, when it has one.
+pub(crate) async fn copy_bytes(
+    core: &crate::state::Core,
+    snap: &crate::live::Snapshot,
+    src: &ObjectMeta,
+    (bucket, key): (&str, &str),
+    meta: &mut ObjectMeta,
+    condition: &s3o_store::WriteCondition,
+) -> Result<Option<String>, ProxyError> {
+    let store = &core.shared.store;
+    let (target, factor) = placement::choose_one(core, snap, bucket, src.size).await?;
     let (backend, reservation, permit) = (target.backend, target.reservation, target.permit);
     let version = store.next_version().await?;
     let physical = physical_key_for(bucket, key, version);
@@ -157,7 +190,7 @@ pub async fn copy_object(
             .copy_within(&loc.physical_key, &physical, &pmeta)
             .await
             .map(|_| src.etag.clone()),
-        _ => match open_source(ctx, &src, None).await {
+        _ => match crate::s3::read::open_copy(core, snap, src, None).await {
             Ok(stream) => {
                 let mut tee = Md5Tee {
                     inner: StreamSource(stream),
@@ -176,7 +209,7 @@ pub async fn copy_object(
         Ok(etag) => etag,
         Err(e) => {
             drop(reservation);
-            queue_orphan(ctx.core, backend.name(), &physical).await;
+            queue_orphan(core, backend.name(), &physical).await;
             return Err(e);
         }
     };
@@ -195,25 +228,7 @@ pub async fn copy_object(
         physical: &physical,
         version,
     };
-    let version_id = commit_version(ctx.core, bucket, key, &mut meta, &condition, vec![reservation], &placed).await?;
-    let mut headers = Vec::new();
-    if src.versioned || source.version_id.is_some() {
-        headers.push(("x-amz-copy-source-version-id", src.version_id()));
-    }
-    if let Some(id) = version_id {
-        headers.push(("x-amz-version-id", id));
-    }
-    send_xml_with(
-        ctx,
-        io,
-        &xml::CopyObjectResult {
-            etag: &meta.etag,
-            last_modified_ms: meta.last_modified_ms,
-            checksums: &meta.checksums,
-        },
-        &headers,
-    )
-    .await
+    commit_version(core, bucket, key, meta, condition, vec![reservation], &placed).await
 }
 
 /// Parses `x-amz-copy-source-range: bytes=a-b` against a source of `size` bytes.

@@ -34,6 +34,18 @@ fn until_ms(date: &str) -> Result<u64, ProxyError> {
     Ok(ms)
 }
 
+/// The retention a new version of `bucket` gets from the bucket's default, from now.
+pub fn default_retention(bucket: &BucketMeta) -> Option<Retention> {
+    bucket
+        .settings
+        .object_lock
+        .and_then(|l| l.default_retention)
+        .map(|d| Retention {
+            mode: d.mode,
+            until_ms: crate::clock::unix_ms().saturating_add(period_ms(&d)),
+        })
+}
+
 /// The retention and legal hold a new version of `key` in `bucket` gets: its
 /// `x-amz-object-lock-*` headers (the bucket owner's or the operator's, or whom the bucket's
 /// policy allows `s3:PutObjectRetention` / `s3:PutObjectLegalHold`: AccessDenied for anyone
@@ -69,14 +81,7 @@ pub fn for_new_version(ctx: &Ctx<'_>, bucket: &BucketMeta, key: &str) -> Result<
                 .ok_or_else(|| ProxyError::InvalidArgument("Unknown wormMode directive.".into()))?,
             until_ms: until_ms(until)?,
         }),
-        (None, None) => bucket
-            .settings
-            .object_lock
-            .and_then(|l| l.default_retention)
-            .map(|d| Retention {
-                mode: d.mode,
-                until_ms: crate::clock::unix_ms().saturating_add(period_ms(&d)),
-            }),
+        (None, None) => default_retention(bucket),
         _ => {
             return Err(ProxyError::InvalidArgument(
                 "x-amz-object-lock-retain-until-date and x-amz-object-lock-mode must both be supplied".into(),
