@@ -329,3 +329,95 @@ fn objects_copy_within_the_store() {
     let audit = ok(&admin.call("GET", "/api/admin/audit?limit=100", None), 200).to_string();
     assert!(audit.contains("object.copy"));
 }
+
+/// The JSON lines of an NDJSON reply.
+fn ndjson(r: &common::admin::Reply) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&r.body)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn prefixes_are_copied_and_deleted_with_progress() {
+    let s = server();
+    let (admin, others) = sessions(&s, &["user", "readonly"]);
+    let (user, readonly) = (&others[0], &others[1]);
+    let mut c = s.client();
+    for b in ["/web", "/web2"] {
+        assert_eq!(c.put(b, b"").status, 200);
+    }
+    for i in 0..30 {
+        assert_eq!(
+            c.put(&format!("/web/src/{i:02}.txt"), format!("n{i}").as_bytes())
+                .status,
+            200
+        );
+    }
+    assert_eq!(c.put("/web/srcx", b"outside").status, 200);
+    let walk = |who: &common::session::Session, what: &str, body: serde_json::Value| {
+        who.call("POST", &format!("{WEB}/objects/{what}"), Some(body))
+    };
+    assert_eq!(
+        code(&walk(readonly, "delete-prefix", json!({"prefix": "src/"}))),
+        (403, "forbidden".into())
+    );
+    assert_eq!(
+        code(&walk(user, "delete-prefix", json!({"prefix": ""}))),
+        (400, "invalid_prefix".into())
+    );
+    assert_eq!(
+        code(&walk(
+            user,
+            "copy-prefix",
+            json!({"src_prefix": "src/", "dst_prefix": "src/in/"})
+        )),
+        (400, "bad_request".into())
+    );
+    assert_eq!(
+        code(&walk(
+            user,
+            "copy-prefix",
+            json!({"src_prefix": "src/", "dst_prefix": "d/", "dst_bucket": "absent"})
+        )),
+        (404, "not_found".into())
+    );
+
+    let r = walk(
+        user,
+        "copy-prefix",
+        json!({"src_prefix": "src/", "dst_prefix": "dst/", "dst_bucket": "web2"}),
+    );
+    assert_eq!(r.status, 200);
+    assert!(r
+        .headers
+        .iter()
+        .any(|(n, v)| n == "content-type" && v == "application/x-ndjson"));
+    let lines = ndjson(&r);
+    assert_eq!(
+        lines[0],
+        json!({"dst_prefix": "dst/", "event": "start", "src_prefix": "src/"})
+    );
+    assert_eq!(
+        lines[1],
+        json!({"dst": "dst/00.txt", "event": "object", "size": 2, "src": "src/00.txt"})
+    );
+    assert_eq!(
+        lines.last().unwrap(),
+        &json!({"bytes": 80, "copied": 30, "event": "done", "failed": 0})
+    );
+    assert_eq!(lines.len(), 32);
+    assert_eq!(c.get("/web2/dst/29.txt").text(), "n29");
+
+    let r = walk(user, "delete-prefix", json!({"prefix": "src/"}));
+    let lines = ndjson(&r);
+    assert_eq!(lines[0], json!({"event": "start", "prefix": "src/"}));
+    assert_eq!(
+        lines.last().unwrap(),
+        &json!({"deleted": 30, "event": "done", "failed": 0})
+    );
+    assert_eq!(c.get("/web/src/00.txt").status, 404);
+    assert_eq!(c.get("/web/srcx").text(), "outside", "only the prefix's keys");
+    let audit = ok(&admin.call("GET", "/api/admin/audit?limit=100", None), 200).to_string();
+    assert!(audit.contains("object.copy_prefix") && audit.contains("object.delete_prefix"));
+}

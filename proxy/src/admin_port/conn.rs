@@ -224,7 +224,11 @@ async fn stream_audit_csv(
 }
 
 /// The request body, or `None` once a 413 or 400 went out for it (the connection then closes).
-async fn read_or_refuse(conn: &mut Conn, kind: BodyKind, head_only: bool) -> Result<Option<Bytes>, IoFailure> {
+pub(super) async fn read_or_refuse(
+    conn: &mut Conn,
+    kind: BodyKind,
+    head_only: bool,
+) -> Result<Option<Bytes>, IoFailure> {
     match read_body(conn, kind).await? {
         Body::Read(body) => Ok(Some(body)),
         Body::TooLarge => {

@@ -55,6 +55,9 @@ pub(super) async fn serve(
         }
     };
     match route {
+        DataRoute::DeletePrefix(_) | DataRoute::CopyPrefix(_) => {
+            super::data_walks::serve(svc, conn, req, route, kind, &caller.user.id).await
+        }
         DataRoute::Download(b) => download(svc, conn, req, &b, reusable, head_only).await,
         DataRoute::Upload(b) => {
             let outcome = upload(svc, conn, head, req, &b, kind).await;

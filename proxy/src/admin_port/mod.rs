@@ -8,6 +8,7 @@ mod conn;
 mod control;
 mod data;
 mod data_stream;
+mod data_walks;
 pub mod import;
 mod objects;
 mod prometheus;
