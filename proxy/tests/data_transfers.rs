@@ -421,3 +421,67 @@ fn prefixes_are_copied_and_deleted_with_progress() {
     let audit = ok(&admin.call("GET", "/api/admin/audit?limit=100", None), 200).to_string();
     assert!(audit.contains("object.copy_prefix") && audit.contains("object.delete_prefix"));
 }
+
+#[test]
+fn zips_stream_and_open_with_python() {
+    let s = server();
+    let (_admin, others) = sessions(&s, &["readonly"]);
+    let readonly = &others[0];
+    let mut c = s.client();
+    assert_eq!(c.put("/web", b"").status, 200);
+    let mut want = std::collections::BTreeMap::new();
+    for i in 0..20u32 {
+        let body: Vec<u8> = (0..(i * 997 + 3)).map(|j| (j * 7 + i) as u8).collect();
+        let key = format!("pics/{i:02}.bin");
+        assert_eq!(c.put(&format!("/web/{key}"), &body).status, 200);
+        want.insert(key, body);
+    }
+    assert_eq!(c.put("/web/notes.txt", b"hello zip").status, 200);
+    want.insert("notes.txt".into(), b"hello zip".to_vec());
+    let r = readonly.raw("GET", &format!("{WEB}/objects/zip?key=pics/&key=notes.txt"), &[], b"");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let disposition = r
+        .headers
+        .iter()
+        .find(|(n, _)| n == "content-disposition")
+        .unwrap()
+        .1
+        .clone();
+    assert!(
+        disposition.starts_with("attachment; filename=\"web-") && disposition.ends_with(".zip\""),
+        "{disposition}"
+    );
+    let dir = std::env::temp_dir().join(format!("s3o-zip-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("a.zip");
+    std::fs::write(&path, &r.body).unwrap();
+    let script = "import json,sys,zipfile\nz=zipfile.ZipFile(sys.argv[1])\nassert z.testzip() is None\n\
+                  print(json.dumps({i.filename: z.read(i).hex() for i in z.infolist()}))";
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got: std::collections::BTreeMap<String, String> = serde_json::from_slice(&out.stdout).unwrap();
+    let want: std::collections::BTreeMap<String, String> = want
+        .into_iter()
+        .map(|(k, v)| (k, v.iter().map(|b| format!("{b:02x}")).collect()))
+        .collect();
+    assert_eq!(got, want, "every byte of every entry");
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        code(&readonly.raw("GET", &format!("{WEB}/objects/zip"), &[], b"")),
+        (400, "bad_request".into())
+    );
+    assert_eq!(
+        code(&readonly.raw("GET", &format!("{WEB}/objects/zip?key=../x"), &[], b"")),
+        (400, "invalid_key".into())
+    );
+    let many = "key=a&".repeat(1001);
+    assert_eq!(
+        code(&readonly.raw("GET", &format!("{WEB}/objects/zip?{many}"), &[], b"")),
+        (413, "too_many_keys".into())
+    );
+}

@@ -59,6 +59,7 @@ pub(super) async fn serve(
             super::data_walks::serve(svc, conn, req, route, kind, &caller.user.id).await
         }
         DataRoute::Download(b) => download(svc, conn, req, &b, reusable, head_only).await,
+        DataRoute::Zip(b) => super::data_zip::serve(svc, conn, req, &b).await,
         DataRoute::Upload(b) => {
             let outcome = upload(svc, conn, head, req, &b, kind).await;
             let (resp, reusable) = match outcome {

@@ -9,11 +9,13 @@ mod control;
 mod data;
 mod data_stream;
 mod data_walks;
+mod data_zip;
 pub mod import;
 mod objects;
 mod prometheus;
 mod stream;
 mod transfer;
+mod zip;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
