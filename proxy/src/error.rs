@@ -127,6 +127,9 @@ pub enum ProxyError {
     /// GetObjectLockConfiguration on a bucket without it.
     #[error("Object Lock configuration does not exist for this bucket")]
     NoSuchObjectLockConfiguration,
+    /// A write that would take a bucket past its hard quota.
+    #[error("The bucket's hard quota would be exceeded: delete objects or raise the quota")]
+    QuotaExceeded,
     /// GetBucketLifecycleConfiguration on a bucket without rules.
     #[error("The lifecycle configuration does not exist")]
     NoSuchLifecycleConfiguration,
@@ -319,6 +322,7 @@ impl ProxyError {
             ProxyError::NoSuchBucketPolicy => "NoSuchBucketPolicy",
             ProxyError::NoSuchLifecycleConfiguration => "NoSuchLifecycleConfiguration",
             ProxyError::NoSuchTagSet => "NoSuchTagSet",
+            ProxyError::QuotaExceeded => "QuotaExceeded",
             ProxyError::MalformedPolicy(_) => "MalformedPolicy",
             ProxyError::CorsForbidden => "AccessForbidden",
             ProxyError::NoSuchPublicAccessBlock => "NoSuchPublicAccessBlockConfiguration",
@@ -397,7 +401,7 @@ impl ProxyError {
             | ProxyError::PostFieldsTooLarge
             | ProxyError::InvalidPolicyDocument(_)
             | ProxyError::IncorrectNumberOfFiles => 400,
-            ProxyError::InsufficientStorage => 507,
+            ProxyError::InsufficientStorage | ProxyError::QuotaExceeded => 507,
             ProxyError::InvalidArgument(_)
             | ProxyError::MalformedPolicy(_)
             | ProxyError::MalformedXml

@@ -462,3 +462,112 @@ fn objects_pins_and_search() {
         assert!(audit.contains(action), "{action} not audited");
     }
 }
+
+#[test]
+fn quotas_sizes_and_their_enforcement() {
+    let s = server();
+    let (admin, others) = sessions(&s, &["user"]);
+    let user = &others[0];
+    let mut c = s.client();
+    assert_eq!(c.put("/web", b"").status, 200);
+    assert_eq!(c.put("/web/docs/a", &[1u8; 600]).status, 200);
+    assert_eq!(c.put("/web/docs/b", &[2u8; 300]).status, 200);
+    assert_eq!(c.put("/web/other", &[3u8; 50]).status, 200);
+    let q = format!("{WEB}/quota");
+    assert_eq!(
+        ok(&admin.call("GET", &q, None), 200),
+        json!({"configured": false, "usage_bytes": 950, "object_count": 3,
+        "computed_at": ok(&admin.call("GET", &q, None), 200)["computed_at"], "has_usage": true})
+    );
+    assert_eq!(
+        code(&user.call("PUT", &q, Some(json!({"hard_bytes": 1000})))),
+        (403, "forbidden".into())
+    );
+    for (body, msg) in [
+        (
+            json!({"soft_bytes": -1, "hard_bytes": 5}),
+            "byte values must be non-negative",
+        ),
+        (
+            json!({}),
+            "set at least one of soft_bytes or hard_bytes; DELETE the resource to clear",
+        ),
+        (
+            json!({"soft_bytes": 9, "hard_bytes": 5}),
+            "soft_bytes must be less than or equal to hard_bytes",
+        ),
+    ] {
+        let r = admin.call("PUT", &q, Some(body));
+        assert_eq!(
+            (code(&r), r.json()["error"]["message"].as_str().map(str::to_owned)),
+            ((400, "invalid_quota".into()), Some(msg.to_owned()))
+        );
+    }
+    let set = ok(
+        &admin.call("PUT", &q, Some(json!({"soft_bytes": 900, "hard_bytes": 1000}))),
+        200,
+    );
+    assert_eq!(
+        (
+            set["configured"].as_bool(),
+            set["hard_bytes"].as_u64(),
+            set["soft_bytes"].as_u64()
+        ),
+        (Some(true), Some(1000), Some(900))
+    );
+    // Enforced on the S3 port and the data API alike (the cache shows the quota within a second).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let r = c.put("/web/big", &[0u8; 100]);
+    assert_eq!((r.status, r.code()), (507, "QuotaExceeded".to_string()));
+    assert_eq!(c.put("/web/small", &[0u8; 40]).status, 200);
+    let folder = admin.call("POST", &format!("{WEB}/objects/folder"), Some(json!({"key": "f"})));
+    assert_eq!(folder.status, 201, "an empty object fits");
+    let recomputed = ok(&admin.call("POST", &format!("{WEB}/quota/recompute"), None), 200);
+    assert_eq!(
+        (recomputed["usage_bytes"].as_u64(), recomputed["object_count"].as_u64()),
+        (Some(990), Some(5))
+    );
+    ok(&admin.call("DELETE", &q, None), 204);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(c.put("/web/big", &[0u8; 100]).status, 200);
+
+    // Sizes: any role reads them; tracking off hides them.
+    let size = ok(&user.call("GET", &format!("{WEB}/prefix-size?prefix=docs/"), None), 200);
+    assert_eq!(
+        (size["bytes"].as_u64(), size["count"].as_u64(), size["prefix"].as_str()),
+        (Some(900), Some(2), Some("docs/"))
+    );
+    assert_eq!(
+        code(&user.call("GET", &format!("{WEB}/prefix-size?prefix=../"), None)),
+        (400, "invalid_prefix".into())
+    );
+    assert_eq!(
+        ok(&user.call("GET", &format!("{WEB}/size-tracking"), None), 200),
+        json!({"enabled": true})
+    );
+    let off = ok(
+        &admin.call("PUT", &format!("{WEB}/size-tracking"), Some(json!({"enabled": false}))),
+        200,
+    );
+    assert_eq!(off["enabled"], false);
+    assert_eq!(
+        code(&user.call("GET", &format!("{WEB}/prefix-size"), None)),
+        (409, "size_tracking_disabled".into())
+    );
+    let buckets = ok(&user.call("GET", "/api/backends/orchestrator/buckets", None), 200);
+    let web = buckets["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == "web")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (web["size_tracked"].as_bool(), web.get("size_bytes").is_none()),
+        (Some(false), true)
+    );
+    let audit = ok(&admin.call("GET", "/api/admin/audit?limit=100", None), 200).to_string();
+    for action in ["quota.set", "quota.delete", "bucket.size_tracking.set"] {
+        assert!(audit.contains(action), "{action} not audited");
+    }
+}

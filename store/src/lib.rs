@@ -54,8 +54,8 @@ pub use engine::{Engine, Health, StoreFuture};
 pub use error::{Result, StoreError};
 pub use lease::{Lease, SharedConfig};
 pub use model::{
-    Accounting, BucketMeta, BucketSettings, CleanupReason, CleanupTask, CompletedUpload, ListPage, ListQuery, Location,
-    ObjectMeta, Part, Upload, WriteCondition, DEFAULT_MAX_KEYS,
+    Accounting, BucketMeta, BucketQuota, BucketSettings, CleanupReason, CleanupTask, CompletedUpload, ListPage,
+    ListQuery, Location, ObjectMeta, Part, SizeTracking, Upload, WriteCondition, DEFAULT_MAX_KEYS,
 };
 pub use orchestration::{Removal, ReplicationTask, ScanPage, StoredVersion, VersionAt, SCAN_EXAMINE_MAX};
 pub use reservation::{Reservation, ReservationLedger};

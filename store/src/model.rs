@@ -64,6 +64,37 @@ pub struct BucketSettings {
     /// Its tags (`PutBucketTagging`), when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<(String, String)>>,
+    /// Its byte quota, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<BucketQuota>,
+    /// Whether its size is shown (absent: it is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_tracking: Option<SizeTracking>,
+}
+
+/// A bucket's byte quota: writes that would take its current objects past `hard_bytes` are
+/// refused; `soft_bytes` is shown, not enforced (0: that level unset).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketQuota {
+    /// The level shown as a warning.
+    pub soft_bytes: u64,
+    /// The level enforced.
+    pub hard_bytes: u64,
+    /// When it was set, ms.
+    pub updated_ms: u64,
+    /// Who set it.
+    pub updated_by: String,
+}
+
+/// Whether a bucket's size is shown, and who said so when.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SizeTracking {
+    /// Shown.
+    pub enabled: bool,
+    /// When it was set, ms.
+    pub updated_ms: u64,
+    /// Who set it.
+    pub updated_by: String,
 }
 
 impl BucketMeta {

@@ -88,6 +88,10 @@ pub enum BucketChange {
     Lifecycle(Option<Vec<crate::lifecycle::LifecycleRule>>),
     /// Sets or removes its tags.
     Tags(Option<Vec<(String, String)>>),
+    /// Sets or removes its byte quota.
+    Quota(Option<crate::model::BucketQuota>),
+    /// Sets whether its size is shown.
+    SizeTracking(Option<crate::model::SizeTracking>),
     /// Replaces all its settings, as an index rebuild restores them from the bucket's record
     /// (`InvalidBucketState` when they remove versioning, or keep object lock without it).
     Settings(Box<crate::model::BucketSettings>),
@@ -134,6 +138,8 @@ impl BucketChange {
             BucketChange::Policy(p) => bucket.settings.policy.clone_from(p),
             BucketChange::Lifecycle(rules) => bucket.settings.lifecycle.clone_from(rules),
             BucketChange::Tags(tags) => bucket.settings.tags.clone_from(tags),
+            BucketChange::Quota(q) => bucket.settings.quota.clone_from(q),
+            BucketChange::SizeTracking(t) => bucket.settings.size_tracking.clone_from(t),
             BucketChange::Settings(s)
                 if bucket.settings.versioning != Versioning::Unversioned && s.versioning == Versioning::Unversioned =>
             {

@@ -86,7 +86,7 @@ async fn run(
             no_content()
         }
         R::Setting(b, s, verb) => {
-            let (resp, action, detail) = settings::handle(req, data, &b, s, verb).await?;
+            let (resp, action, detail) = settings::handle(req, data, &b, s, verb, &caller.user.id).await?;
             if let Some(action) = action {
                 audit(action, Some(&b), "", detail);
             }
@@ -189,6 +189,8 @@ async fn run(
             )
         }
         R::CopyObject(b) => copy_object(req, data, &b, &audit).await?,
+        R::RecomputeQuota(b) => super::quota::recompute(data, &b).await?,
+        R::PrefixSize(b) => super::quota::prefix_size(req, data, &b).await?,
         R::Search => super::search::search(req, data).await,
         other => return Err(not_yet(&other)),
     })

@@ -13,6 +13,8 @@
 pub mod dto;
 mod handlers;
 mod pins;
+mod quota;
+
 pub mod route;
 mod search;
 mod settings;
@@ -44,6 +46,8 @@ pub enum DataError {
     Unavailable(String),
     /// 507 `insufficient_storage`: no backend has room.
     InsufficientStorage(String),
+    /// 507 `quota_exceeded`: the bucket's hard quota would be passed.
+    QuotaExceeded,
     /// 500 `internal` (the cause is logged).
     Internal(String),
 }
@@ -62,6 +66,11 @@ impl DataError {
             }
             DataError::Unavailable(m) => api_error(503, "store_unavailable", m),
             DataError::InsufficientStorage(m) => api_error(507, "insufficient_storage", m),
+            DataError::QuotaExceeded => api_error(
+                507,
+                "quota_exceeded",
+                "bucket hard quota exceeded — delete objects or raise the quota",
+            ),
             DataError::Internal(why) => {
                 tracing::warn!(error = %why, "data API request failed");
                 api_error(500, "internal", "internal error")
@@ -143,6 +152,10 @@ pub trait DataApi {
         dst: (&'a Bkt, &'a str),
         metadata: Option<Vec<(String, String)>>,
     ) -> BoxFuture<'a, DataResult<dto::Object>>;
+    /// A bucket's current objects: (bytes, count), exact (the store keeps them per commit).
+    fn usage<'a>(&'a self, b: &'a Bkt) -> BoxFuture<'a, DataResult<(u64, u64)>>;
+    /// The keys under `prefix`: (bytes, count).
+    fn prefix_size<'a>(&'a self, b: &'a Bkt, prefix: &'a str) -> BoxFuture<'a, DataResult<(u64, u64)>>;
     /// Every version of `key`, newest first.
     fn versions<'a>(&'a self, b: &'a Bkt, key: &'a str) -> BoxFuture<'a, DataResult<Vec<dto::Version>>>;
 }

@@ -1,7 +1,7 @@
 //! The bucket settings of the data API (`.../versioning`, `cors`, `policy`, `lifecycle`):
 //! read from and written to the settings the bucket keeps in the store — the very settings the
 //! S3 port's Get/Put/DeleteBucket{Versioning,Cors,Policy,Lifecycle} read and write, so both
-//! APIs see one truth. Quotas and size tracking answer 501 until they are built.
+//! APIs see one truth. Quotas and size tracking are [`super::quota`]'s.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -39,6 +39,7 @@ pub(super) async fn handle(
     b: &Bkt,
     s: Setting,
     verb: Verb,
+    who: &str,
 ) -> Result<Outcome, Response> {
     let fail = |e: super::DataError| e.response();
     let change = |c: BucketChange| async { data.change(b, c).await.map_err(fail) };
@@ -165,7 +166,7 @@ pub(super) async fn handle(
             (no_content(), Some("bucket.lifecycle.set"), json!({ "rules": count }))
         }
         (Setting::Quota | Setting::SizeTracking, _) => {
-            return Err(api_error(501, "not_supported", "this endpoint is not implemented yet"));
+            return super::quota::setting(req, data, b, s, verb, who).await;
         }
     })
 }

@@ -77,6 +77,7 @@ fn from_proxy(e: ProxyError) -> DataError {
     match e {
         ProxyError::Store(s) => from_store(s),
         ProxyError::InsufficientStorage => DataError::InsufficientStorage("no backend has room".into()),
+        ProxyError::QuotaExceeded => DataError::QuotaExceeded,
         ProxyError::NoSuchBucket | ProxyError::NoSuchKey => DataError::NotFound("resource not found".into()),
         e => DataError::Backend(e.to_string()),
     }
@@ -185,13 +186,16 @@ impl ProxyControl {
         let buckets = self.core().shared.store.list_buckets().await.map_err(from_store)?;
         Ok(buckets
             .into_iter()
-            .map(|b| dto::Bucket {
-                name: b.name,
-                created_at: Some(rfc3339(b.created_ms)),
-                size_tracked: true,
-                size_bytes: Some(b.logical_bytes),
-                object_count: Some(b.object_count),
-                computed_at: Some(now.clone()),
+            .map(|b| {
+                let tracked = b.settings.size_tracking.as_ref().is_none_or(|t| t.enabled);
+                dto::Bucket {
+                    name: b.name,
+                    created_at: Some(rfc3339(b.created_ms)),
+                    size_tracked: tracked,
+                    size_bytes: tracked.then_some(b.logical_bytes),
+                    object_count: tracked.then_some(b.object_count),
+                    computed_at: tracked.then(|| now.clone()),
+                }
             })
             .collect())
     }
@@ -611,6 +615,29 @@ impl DataApi for ProxyControl {
 
     fn versions<'a>(&'a self, b: &'a Bkt, key: &'a str) -> BoxFuture<'a, DataResult<Vec<dto::Version>>> {
         Box::pin(self.all_versions(b, key))
+    }
+
+    fn usage<'a>(&'a self, b: &'a Bkt) -> BoxFuture<'a, DataResult<(u64, u64)>> {
+        Box::pin(async move {
+            let bucket = self.virtual_bucket(b)?;
+            let meta = self.core().shared.store.bucket(bucket).await.map_err(from_store)?;
+            let meta = meta.ok_or_else(|| DataError::NotFound("resource not found".into()))?;
+            Ok((meta.logical_bytes, meta.object_count))
+        })
+    }
+
+    fn prefix_size<'a>(&'a self, b: &'a Bkt, prefix: &'a str) -> BoxFuture<'a, DataResult<(u64, u64)>> {
+        Box::pin(async move {
+            let bucket = self.virtual_bucket(b)?;
+            let (count, bytes) = self
+                .core()
+                .shared
+                .store
+                .prefix_summary(bucket, prefix)
+                .await
+                .map_err(from_store)?;
+            Ok((bytes, count))
+        })
     }
 
     fn copy<'a>(

@@ -184,6 +184,7 @@ pub async fn upload_part(
     if len > MAX_PUT_SIZE {
         return Err(ProxyError::EntityTooLarge);
     }
+    placement::within_quota(ctx.core, bucket, len).await?;
     let quota = ctx.snap.quota(&upload.backend);
     // The upload is bound to its backend: a part past the backend's monthly limits cannot go
     // anywhere else.

@@ -47,10 +47,24 @@ pub struct Want<'a> {
     pub rank: Option<Placement>,
 }
 
+/// QuotaExceeded when `len` more bytes would take `bucket`'s current objects past its hard
+/// quota. Read through the core's bucket cache (a change shows within a second), so a quota is
+/// exact to that second's writes.
+pub async fn within_quota(core: &Core, bucket: &str, len: u64) -> Result<(), ProxyError> {
+    let Some(meta) = crate::s3::view::view(core, bucket, false).await? else {
+        return Ok(());
+    };
+    match meta.settings.quota.as_ref().map(|q| q.hard_bytes).filter(|h| *h > 0) {
+        Some(hard) if meta.logical_bytes.saturating_add(len) > hard => Err(ProxyError::QuotaExceeded),
+        _ => Ok(()),
+    }
+}
+
 /// The copies of a new object of `len` bytes in `bucket`: as many as its policy wants when
 /// replication is synchronous (at least its write quorum), one when it is asynchronous.
 /// Resolves to the targets and the factor.
 pub async fn choose(core: &Core, snap: &Snapshot, bucket: &str, len: u64) -> Result<(Vec<Target>, usize), ProxyError> {
+    within_quota(core, bucket, len).await?;
     let p = snap.placement(bucket);
     let factor = p.policy.factor;
     let at_least = match p.mode {
@@ -75,6 +89,7 @@ pub async fn choose(core: &Core, snap: &Snapshot, bucket: &str, len: u64) -> Res
 /// set its policy wants), for writes whose other copies the replicator makes: multipart
 /// uploads, copies and uploads through the admin port. Resolves to the target and the factor.
 pub async fn choose_one(core: &Core, snap: &Snapshot, bucket: &str, len: u64) -> Result<(Target, usize), ProxyError> {
+    within_quota(core, bucket, len).await?;
     let factor = snap.placement(bucket).policy.factor;
     let want = Want {
         copies: factor,
