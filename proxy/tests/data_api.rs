@@ -180,7 +180,7 @@ fn backends_buckets_and_settings() {
     );
     assert_eq!(code(&no_csrf), (403, "csrf_invalid".into()));
     assert_eq!(
-        code(&admin.call("GET", &format!("{WEB}/multipart"), None)),
+        code(&admin.call("GET", "/api/admin/dashboard", None)),
         (501, "not_supported".into())
     );
     assert_eq!(
@@ -385,7 +385,7 @@ fn objects_pins_and_search() {
 
     // Not served yet, or not ours to touch.
     assert_eq!(
-        code(&readonly.call("GET", &format!("{WEB}/multipart"), None)),
+        code(&admin.call("GET", "/api/admin/backends/health", None)),
         (501, "not_supported".into())
     );
     assert_eq!(

@@ -485,3 +485,86 @@ fn zips_stream_and_open_with_python() {
         (413, "too_many_keys".into())
     );
 }
+
+#[test]
+fn multipart_uploads_through_the_api() {
+    let s = server();
+    let (admin, others) = sessions(&s, &["readonly"]);
+    let readonly = &others[0];
+    let mut c = s.client();
+    assert_eq!(c.put("/web", b"").status, 200);
+    let mp = format!("{WEB}/multipart");
+    assert_eq!(
+        code(&readonly.call("POST", &format!("{mp}?key=big.bin"), None)),
+        (403, "forbidden".into())
+    );
+    assert_eq!(code(&admin.call("POST", &mp, None)), (400, "bad_request".into()));
+    let body = json!({"content_type": "application/x-test", "metadata": {"team": "data"}});
+    let started = ok(&admin.call("POST", &format!("{mp}?key=big.bin"), Some(body)), 201);
+    assert_eq!(
+        (started["bucket"].as_str(), started["key"].as_str()),
+        (Some("web"), Some("big.bin"))
+    );
+    let id = started["upload_id"].as_str().unwrap().to_owned();
+    let q = |id: &str| {
+        let mut e = String::new();
+        for b in id.bytes() {
+            match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => e.push(b as char),
+                _ => e.push_str(&format!("%{b:02X}")),
+            }
+        }
+        format!("key=big.bin&upload_id={e}")
+    };
+    let listed = ok(&readonly.call("GET", &mp, None), 200);
+    assert_eq!(listed["uploads"][0]["upload_id"], id.as_str());
+    let one: Vec<u8> = (0..5 * 1024 * 1024u32).map(|i| (i % 241) as u8).collect();
+    let two = b"the last part".to_vec();
+    let put = |n: u32, data: &[u8]| admin.raw("PUT", &format!("{mp}/parts/{n}?{}", q(&id)), &[], data);
+    let p1 = ok(&put(1, &one), 200);
+    let p2 = ok(&put(2, &two), 200);
+    assert_eq!(
+        (p1["part_number"].as_u64(), p1["size"].as_u64()),
+        (Some(1), Some(one.len() as u64))
+    );
+    assert_eq!(code(&put(0, b"x")), (400, "bad_request".into()));
+    assert_eq!(
+        code(&readonly.raw("PUT", &format!("{mp}/parts/3?{}", q(&id)), &[], b"x")),
+        (403, "forbidden".into())
+    );
+    let wrong = json!({"parts": [{"PartNumber": 1, "ETag": "\"00\""}, {"PartNumber": 2, "ETag": p2["etag"]}]});
+    assert_eq!(
+        code(&admin.call("POST", &format!("{mp}/complete?{}", q(&id)), Some(wrong))),
+        (400, "bad_request".into())
+    );
+    let parts = json!({"parts": [{"PartNumber": 1, "ETag": p1["etag"]}, {"partnumber": 2, "etag": p2["etag"]}]});
+    let done = ok(
+        &admin.call("POST", &format!("{mp}/complete?{}", q(&id)), Some(parts)),
+        200,
+    );
+    assert_eq!(
+        (done["key"].as_str(), done["size"].as_u64()),
+        (Some("big.bin"), Some((one.len() + two.len()) as u64))
+    );
+    assert!(done["etag"].as_str().unwrap().ends_with("-2\""));
+    let mut all = one.clone();
+    all.extend_from_slice(&two);
+    assert_eq!(c.get("/web/big.bin").body, all);
+    assert_eq!(
+        c.send("HEAD", "/web/big.bin", "", &[], b"").header("x-amz-meta-team"),
+        Some("data")
+    );
+    // Abandoned.
+    let other = ok(&admin.call("POST", &format!("{mp}?key=big.bin"), None), 201)["upload_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ok(&admin.call("DELETE", &format!("{mp}?{}", q(&other)), None), 204);
+    assert_eq!(
+        code(&admin.call("DELETE", &format!("{mp}?{}", q(&other)), None)),
+        (404, "not_found".into())
+    );
+    assert_eq!(ok(&readonly.call("GET", &mp, None), 200), json!({"uploads": []}));
+    let audit = ok(&admin.call("GET", "/api/admin/audit?limit=100", None), 200).to_string();
+    assert!(audit.contains("object.multipart.complete") && audit.contains("object.multipart.abort"));
+}

@@ -152,3 +152,15 @@ pub struct Version {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_modified: Option<String>,
 }
+
+/// A multipart upload in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UploadInfo {
+    /// The key it will write.
+    pub key: String,
+    /// Its id.
+    pub upload_id: String,
+    /// When it began (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initiated: Option<String>,
+}

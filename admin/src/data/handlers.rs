@@ -190,6 +190,14 @@ async fn run(
         }
         R::CopyObject(b) => copy_object(req, data, &b, &audit).await?,
         R::RecomputeQuota(b) => super::quota::recompute(data, &b).await?,
+        R::Uploads(ref b) | R::Initiate(ref b) | R::Abort(ref b) | R::Complete(ref b) => {
+            let b = b.clone();
+            let (resp, change) = super::multipart::handle(route, req, data).await?;
+            if let Some((action, key, detail)) = change {
+                audit(action, Some(&b), &key, detail);
+            }
+            resp
+        }
         R::PrefixSize(b) => super::quota::prefix_size(req, data, &b).await?,
         R::Search => super::search::search(req, data).await,
         other => return Err(not_yet(&other)),
@@ -359,7 +367,7 @@ pub(super) fn query(req: &Request, name: &str) -> Result<Option<String>, Respons
 
 /// User metadata as S3 keeps it: names that are header tokens (lower-cased, each once),
 /// values without control characters, at most 2 KiB in all.
-fn metadata_of(given: BTreeMap<String, String>) -> Result<Vec<(String, String)>, Response> {
+pub(super) fn metadata_of(given: BTreeMap<String, String>) -> Result<Vec<(String, String)>, Response> {
     let bad = |m: &str| api_error(400, "invalid_metadata", m);
     let mut out: Vec<(String, String)> = Vec::with_capacity(given.len());
     let mut total = 0;

@@ -12,7 +12,9 @@
 
 pub mod dto;
 mod handlers;
+mod multipart;
 mod pins;
+
 mod quota;
 
 pub mod route;
@@ -48,6 +50,8 @@ pub enum DataError {
     InsufficientStorage(String),
     /// 507 `quota_exceeded`: the bucket's hard quota would be passed.
     QuotaExceeded,
+    /// 412 with this code and message.
+    Precondition(&'static str, String),
     /// 500 `internal` (the cause is logged).
     Internal(String),
 }
@@ -66,6 +70,7 @@ impl DataError {
             }
             DataError::Unavailable(m) => api_error(503, "store_unavailable", m),
             DataError::InsufficientStorage(m) => api_error(507, "insufficient_storage", m),
+            DataError::Precondition(code, m) => api_error(412, code, m),
             DataError::QuotaExceeded => api_error(
                 507,
                 "quota_exceeded",
@@ -151,6 +156,28 @@ pub trait DataApi {
         src: (&'a Bkt, &'a str, Option<&'a str>),
         dst: (&'a Bkt, &'a str),
         metadata: Option<Vec<(String, String)>>,
+    ) -> BoxFuture<'a, DataResult<dto::Object>>;
+    /// The multipart uploads in progress under `prefix` (the first 1000).
+    fn uploads<'a>(&'a self, b: &'a Bkt, prefix: &'a str) -> BoxFuture<'a, DataResult<Vec<dto::UploadInfo>>>;
+    /// Starts a multipart upload of `key` whose object will have `content_type` and `metadata`
+    /// (`if_absent`: refused while the key has a current version); its id.
+    fn initiate<'a>(
+        &'a self,
+        b: &'a Bkt,
+        key: &'a str,
+        content_type: Option<String>,
+        metadata: Vec<(String, String)>,
+        if_absent: bool,
+    ) -> BoxFuture<'a, DataResult<String>>;
+    /// Abandons an upload of `key`.
+    fn abort<'a>(&'a self, b: &'a Bkt, key: &'a str, upload_id: &'a str) -> BoxFuture<'a, DataResult<()>>;
+    /// Completes an upload of `key` with these (part number, ETag), in order.
+    fn complete<'a>(
+        &'a self,
+        b: &'a Bkt,
+        key: &'a str,
+        upload_id: &'a str,
+        parts: Vec<(u32, String)>,
     ) -> BoxFuture<'a, DataResult<dto::Object>>;
     /// A bucket's current objects: (bytes, count), exact (the store keeps them per commit).
     fn usage<'a>(&'a self, b: &'a Bkt) -> BoxFuture<'a, DataResult<(u64, u64)>>;

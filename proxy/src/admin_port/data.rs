@@ -12,8 +12,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use s3o_admin::access::DEFAULT_BACKEND_ID;
 use s3o_admin::data::dto::{self, rfc3339, Capabilities};
-use s3o_admin::data::{Bkt, DataApi, DataError, DataResult, ListArgs};
-use s3o_admin::BoxFuture;
+use s3o_admin::data::{Bkt, DataError, DataResult, ListArgs};
 use s3o_store::{
     BucketChange, BucketSettings, ListQuery, ObjectMeta, StoreError, VersionChange, VersionQuery, VersionRef,
     WriteCondition,
@@ -56,7 +55,7 @@ const REAL: Capabilities = Capabilities {
 };
 
 /// The store's and the backends' errors in the seed's words.
-fn from_store(e: StoreError) -> DataError {
+pub(super) fn from_store(e: StoreError) -> DataError {
     match e {
         StoreError::NoSuchBucket(_) | StoreError::NoSuchKey { .. } | StoreError::NoSuchVersion { .. } => {
             DataError::NotFound("resource not found".into())
@@ -73,7 +72,7 @@ fn from_store(e: StoreError) -> DataError {
     }
 }
 
-fn from_proxy(e: ProxyError) -> DataError {
+pub(super) fn from_proxy(e: ProxyError) -> DataError {
     match e {
         ProxyError::Store(s) => from_store(s),
         ProxyError::InsufficientStorage => DataError::InsufficientStorage("no backend has room".into()),
@@ -84,7 +83,7 @@ fn from_proxy(e: ProxyError) -> DataError {
 }
 
 /// The object as the seed shows it (HEAD and writes: everything known).
-fn object_of(key: &str, meta: &ObjectMeta) -> dto::Object {
+pub(super) fn object_of(key: &str, meta: &ObjectMeta) -> dto::Object {
     let metadata: BTreeMap<String, String> = meta.user_meta.iter().cloned().collect();
     dto::Object {
         key: key.to_owned(),
@@ -109,7 +108,7 @@ impl BodySource for Whole {
 
 impl ProxyControl {
     /// The orchestrated store's backend id.
-    fn orchestrator_id(&self) -> String {
+    pub(super) fn orchestrator_id(&self) -> String {
         self.core()
             .shared
             .access
@@ -119,7 +118,7 @@ impl ProxyControl {
 
     /// The bucket of the orchestrated store `b` names; 404 for an unknown backend, 501 for a
     /// real backend's.
-    fn virtual_bucket<'a>(&self, b: &'a Bkt) -> DataResult<&'a str> {
+    pub(super) fn virtual_bucket<'a>(&self, b: &'a Bkt) -> DataResult<&'a str> {
         if b.bid == self.orchestrator_id() {
             return Ok(&b.bucket);
         }
@@ -132,7 +131,7 @@ impl ProxyControl {
         Err(DataError::NotFound("backend not found".into()))
     }
 
-    async fn list_backends(&self) -> Vec<dto::Backend> {
+    pub(super) async fn list_backends(&self) -> Vec<dto::Backend> {
         let core = self.core();
         let healthy = core.shared.store.health().problem.is_none();
         let mut out = vec![dto::Backend {
@@ -157,7 +156,7 @@ impl ProxyControl {
         out
     }
 
-    async fn probe_now(&self, bid: &str) -> DataResult<dto::Probe> {
+    pub(super) async fn probe_now(&self, bid: &str) -> DataResult<dto::Probe> {
         let core = self.core();
         let at = rfc3339(crate::clock::unix_ms());
         let outcome = if bid == self.orchestrator_id() {
@@ -177,7 +176,7 @@ impl ProxyControl {
         })
     }
 
-    async fn bucket_list(&self, bid: &str) -> DataResult<Vec<dto::Bucket>> {
+    pub(super) async fn bucket_list(&self, bid: &str) -> DataResult<Vec<dto::Bucket>> {
         self.virtual_bucket(&Bkt {
             bid: bid.to_owned(),
             bucket: String::new(),
@@ -200,7 +199,7 @@ impl ProxyControl {
             .collect())
     }
 
-    async fn create(&self, bid: &str, name: &str, who: &str) -> DataResult<()> {
+    pub(super) async fn create(&self, bid: &str, name: &str, who: &str) -> DataResult<()> {
         let b = Bkt {
             bid: bid.to_owned(),
             bucket: name.to_owned(),
@@ -219,7 +218,7 @@ impl ProxyControl {
         Ok(())
     }
 
-    async fn remove_bucket(&self, b: &Bkt) -> DataResult<()> {
+    pub(super) async fn remove_bucket(&self, b: &Bkt) -> DataResult<()> {
         let bucket = self.virtual_bucket(b)?;
         let core = self.core();
         core.shared.store.delete_bucket(bucket).await.map_err(from_store)?;
@@ -228,14 +227,14 @@ impl ProxyControl {
         Ok(())
     }
 
-    async fn bucket_settings(&self, b: &Bkt) -> DataResult<BucketSettings> {
+    pub(super) async fn bucket_settings(&self, b: &Bkt) -> DataResult<BucketSettings> {
         let bucket = self.virtual_bucket(b)?;
         let meta = self.core().shared.store.bucket(bucket).await.map_err(from_store)?;
         meta.map(|m| m.settings)
             .ok_or_else(|| DataError::NotFound("resource not found".into()))
     }
 
-    async fn change_settings(&self, b: &Bkt, change: BucketChange) -> DataResult<()> {
+    pub(super) async fn change_settings(&self, b: &Bkt, change: BucketChange) -> DataResult<()> {
         let bucket = self.virtual_bucket(b)?;
         crate::s3::acl::set_bucket_on(self.core(), bucket, change)
             .await
@@ -246,7 +245,7 @@ impl ProxyControl {
         Ok(())
     }
 
-    async fn list_page(&self, b: &Bkt, args: &ListArgs) -> DataResult<dto::ObjectPage> {
+    pub(super) async fn list_page(&self, b: &Bkt, args: &ListArgs) -> DataResult<dto::ObjectPage> {
         let bucket = self.virtual_bucket(b)?;
         let start_after = match &args.token {
             Some(t) => Some(
@@ -294,7 +293,7 @@ impl ProxyControl {
     }
 
     /// The version of `key` named by `version` (the latest without), not a delete marker.
-    async fn version_of(&self, bucket: &str, key: &str, version: Option<&str>) -> DataResult<ObjectMeta> {
+    pub(super) async fn version_of(&self, bucket: &str, key: &str, version: Option<&str>) -> DataResult<ObjectMeta> {
         let store = &self.core().shared.store;
         let found = match version {
             None => store.get_object(bucket, key).await,
@@ -310,7 +309,7 @@ impl ProxyControl {
             .ok_or_else(|| DataError::NotFound("resource not found".into()))
     }
 
-    async fn remove(&self, b: &Bkt, key: &str, version: Option<&str>) -> DataResult<()> {
+    pub(super) async fn remove(&self, b: &Bkt, key: &str, version: Option<&str>) -> DataResult<()> {
         let bucket = self.virtual_bucket(b)?;
         let core = self.core();
         let store = &core.shared.store;
@@ -334,7 +333,7 @@ impl ProxyControl {
     }
 
     /// Writes `body` as the new current version of `key`, placed and committed as a PutObject.
-    async fn put_bytes(&self, bucket: &str, key: &str, body: Bytes) -> DataResult<ObjectMeta> {
+    pub(super) async fn put_bytes(&self, bucket: &str, key: &str, body: Bytes) -> DataResult<ObjectMeta> {
         let core = self.core();
         let snap = core.snapshot();
         let len = body.len() as u64;
@@ -391,7 +390,7 @@ impl ProxyControl {
         Ok(meta)
     }
 
-    async fn change_version(
+    pub(super) async fn change_version(
         &self,
         b: &Bkt,
         key: &str,
@@ -416,9 +415,18 @@ impl ProxyControl {
         Ok(meta)
     }
 
+    /// The upload `upload_id` of `b`/`key` (404 when it is another key's or unknown).
+    pub(super) async fn upload_of(&self, b: &Bkt, key: &str, upload_id: &str) -> DataResult<s3o_store::Upload> {
+        let bucket = self.virtual_bucket(b)?;
+        match self.core().shared.store.upload(upload_id).await.map_err(from_store)? {
+            Some(u) if u.bucket == bucket && u.key == key => Ok(u),
+            _ => Err(DataError::NotFound("upload not found".into())),
+        }
+    }
+
     /// Copies version `version` (the latest without) of `src`/`src_key` to `dst`/`dst_key`,
     /// with `metadata` in place of the source's user metadata when given.
-    async fn copy_one(
+    pub(super) async fn copy_one(
         &self,
         (src, src_key, version): (&Bkt, &str, Option<&str>),
         (dst, dst_key): (&Bkt, &str),
@@ -452,7 +460,7 @@ impl ProxyControl {
         Ok(object_of(dst_key, &meta))
     }
 
-    async fn all_versions(&self, b: &Bkt, key: &str) -> DataResult<Vec<dto::Version>> {
+    pub(super) async fn all_versions(&self, b: &Bkt, key: &str) -> DataResult<Vec<dto::Version>> {
         let bucket = self.virtual_bucket(b)?;
         let store = &self.core().shared.store;
         let mut query = VersionQuery {
@@ -491,161 +499,4 @@ impl ProxyControl {
 fn md5_of(body: &[u8]) -> [u8; 16] {
     use md5::{Digest, Md5};
     Md5::digest(body).into()
-}
-
-impl DataApi for ProxyControl {
-    fn backends(&self) -> BoxFuture<'_, Vec<dto::Backend>> {
-        Box::pin(self.list_backends())
-    }
-
-    fn probe<'a>(&'a self, bid: &'a str) -> BoxFuture<'a, DataResult<dto::Probe>> {
-        Box::pin(self.probe_now(bid))
-    }
-
-    fn buckets<'a>(&'a self, bid: &'a str) -> BoxFuture<'a, DataResult<Vec<dto::Bucket>>> {
-        Box::pin(self.bucket_list(bid))
-    }
-
-    fn create_bucket<'a>(&'a self, bid: &'a str, name: &'a str, who: &'a str) -> BoxFuture<'a, DataResult<()>> {
-        Box::pin(self.create(bid, name, who))
-    }
-
-    fn delete_bucket<'a>(&'a self, b: &'a Bkt) -> BoxFuture<'a, DataResult<()>> {
-        Box::pin(self.remove_bucket(b))
-    }
-
-    fn settings<'a>(&'a self, b: &'a Bkt) -> BoxFuture<'a, DataResult<BucketSettings>> {
-        Box::pin(self.bucket_settings(b))
-    }
-
-    fn change<'a>(&'a self, b: &'a Bkt, change: BucketChange) -> BoxFuture<'a, DataResult<()>> {
-        Box::pin(self.change_settings(b, change))
-    }
-
-    fn list<'a>(&'a self, b: &'a Bkt, args: &'a ListArgs) -> BoxFuture<'a, DataResult<dto::ObjectPage>> {
-        Box::pin(self.list_page(b, args))
-    }
-
-    fn info<'a>(
-        &'a self,
-        b: &'a Bkt,
-        key: &'a str,
-        version: Option<&'a str>,
-    ) -> BoxFuture<'a, DataResult<dto::Object>> {
-        Box::pin(async move {
-            let bucket = self.virtual_bucket(b)?;
-            Ok(object_of(key, &self.version_of(bucket, key, version).await?))
-        })
-    }
-
-    fn delete<'a>(&'a self, b: &'a Bkt, key: &'a str, version: Option<&'a str>) -> BoxFuture<'a, DataResult<()>> {
-        Box::pin(self.remove(b, key, version))
-    }
-
-    fn put_empty<'a>(&'a self, b: &'a Bkt, key: &'a str, _who: &'a str) -> BoxFuture<'a, DataResult<dto::Object>> {
-        Box::pin(async move {
-            let bucket = self.virtual_bucket(b)?;
-            if self
-                .core()
-                .shared
-                .store
-                .bucket(bucket)
-                .await
-                .map_err(from_store)?
-                .is_none()
-            {
-                return Err(DataError::NotFound("resource not found".into()));
-            }
-            let meta = self.put_bytes(bucket, key, Bytes::new()).await?;
-            let mut o = object_of(key, &meta);
-            o.last_modified = None;
-            o.storage_class = None;
-            Ok(o)
-        })
-    }
-
-    fn tags_of<'a>(
-        &'a self,
-        b: &'a Bkt,
-        key: &'a str,
-        version: Option<&'a str>,
-    ) -> BoxFuture<'a, DataResult<Vec<(String, String)>>> {
-        Box::pin(async move {
-            let bucket = self.virtual_bucket(b)?;
-            Ok(self.version_of(bucket, key, version).await?.tags)
-        })
-    }
-
-    fn set_tags<'a>(
-        &'a self,
-        b: &'a Bkt,
-        key: &'a str,
-        version: Option<&'a str>,
-        mut tags: Vec<(String, String)>,
-    ) -> BoxFuture<'a, DataResult<()>> {
-        tags.sort();
-        Box::pin(async move {
-            self.change_version(b, key, version, VersionChange::Tags(tags))
-                .await
-                .map(drop)
-        })
-    }
-
-    fn set_metadata<'a>(
-        &'a self,
-        b: &'a Bkt,
-        key: &'a str,
-        metadata: Vec<(String, String)>,
-    ) -> BoxFuture<'a, DataResult<dto::Object>> {
-        Box::pin(async move {
-            let bucket = self.virtual_bucket(b)?;
-            let current = self.version_of(bucket, key, None).await?;
-            // A locked version's metadata is part of what the lock keeps.
-            if current.lock_forbids_removal(crate::clock::unix_ms(), false).is_some() {
-                return Err(DataError::Conflict("object_locked", "the object is locked".into()));
-            }
-            let change = VersionChange::Expecting {
-                version: current.version,
-                change: Box::new(VersionChange::UserMeta(metadata)),
-            };
-            let meta = self.change_version(b, key, None, change).await?;
-            Ok(object_of(key, &meta))
-        })
-    }
-
-    fn versions<'a>(&'a self, b: &'a Bkt, key: &'a str) -> BoxFuture<'a, DataResult<Vec<dto::Version>>> {
-        Box::pin(self.all_versions(b, key))
-    }
-
-    fn usage<'a>(&'a self, b: &'a Bkt) -> BoxFuture<'a, DataResult<(u64, u64)>> {
-        Box::pin(async move {
-            let bucket = self.virtual_bucket(b)?;
-            let meta = self.core().shared.store.bucket(bucket).await.map_err(from_store)?;
-            let meta = meta.ok_or_else(|| DataError::NotFound("resource not found".into()))?;
-            Ok((meta.logical_bytes, meta.object_count))
-        })
-    }
-
-    fn prefix_size<'a>(&'a self, b: &'a Bkt, prefix: &'a str) -> BoxFuture<'a, DataResult<(u64, u64)>> {
-        Box::pin(async move {
-            let bucket = self.virtual_bucket(b)?;
-            let (count, bytes) = self
-                .core()
-                .shared
-                .store
-                .prefix_summary(bucket, prefix)
-                .await
-                .map_err(from_store)?;
-            Ok((bytes, count))
-        })
-    }
-
-    fn copy<'a>(
-        &'a self,
-        src: (&'a Bkt, &'a str, Option<&'a str>),
-        dst: (&'a Bkt, &'a str),
-        metadata: Option<Vec<(String, String)>>,
-    ) -> BoxFuture<'a, DataResult<dto::Object>> {
-        Box::pin(self.copy_one(src, dst, metadata))
-    }
 }

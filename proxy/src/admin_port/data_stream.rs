@@ -60,6 +60,13 @@ pub(super) async fn serve(
         }
         DataRoute::Download(b) => download(svc, conn, req, &b, reusable, head_only).await,
         DataRoute::Zip(b) => super::data_zip::serve(svc, conn, req, &b).await,
+        DataRoute::Part(b, part) => {
+            let (resp, reusable) = super::data_parts::serve(svc, conn, req, &b, &part, kind).await?;
+            // Parts are steps: the upload's initiation and completion are audited.
+            let reusable = reusable && keep;
+            conn.respond(&secured(resp, req, access), reusable, head_only).await?;
+            Ok(reusable)
+        }
         DataRoute::Upload(b) => {
             let outcome = upload(svc, conn, head, req, &b, kind).await;
             let (resp, reusable) = match outcome {

@@ -7,6 +7,8 @@
 mod conn;
 mod control;
 mod data;
+mod data_impl;
+mod data_parts;
 mod data_stream;
 mod data_walks;
 mod data_zip;

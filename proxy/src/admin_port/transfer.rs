@@ -228,7 +228,7 @@ pub(super) async fn store_file(
         conn: &mut *conn,
         remaining: len,
         md5: Md5::new(),
-        scan: DelimiterScan::new(&closing[..closing.len() - 4]),
+        scan: Some(DelimiterScan::new(&closing[..closing.len() - 4])),
     };
     let put = backend.put(&physical, len, &pmeta, &mut src).await;
     drop(target.permit);
@@ -415,13 +415,30 @@ fn part_headers(block: &str) -> (Option<String>, Option<String>, Option<String>)
     (name, content_type, filename)
 }
 
-/// The file part's bytes as a [`BodySource`], hashed on the way, and checked not to contain the
-/// form's delimiter.
-struct FileSource<'c> {
+/// A request's next `remaining` bytes as a [`BodySource`], hashed on the way; a form's file
+/// part is also checked not to contain the form's delimiter.
+pub(super) struct FileSource<'c> {
     conn: &'c mut Conn,
     remaining: u64,
     md5: Md5,
-    scan: DelimiterScan,
+    scan: Option<DelimiterScan>,
+}
+
+impl<'c> FileSource<'c> {
+    /// The next `len` bytes of `conn`, as they are (a raw body).
+    pub fn raw(conn: &'c mut Conn, len: u64) -> Self {
+        FileSource {
+            conn,
+            remaining: len,
+            md5: Md5::new(),
+            scan: None,
+        }
+    }
+
+    /// The MD5 of the bytes read so far.
+    pub fn md5_hex(self) -> String {
+        s3o_sigv4::encode::hex(&self.md5.finalize())
+    }
 }
 
 /// Looks for a form delimiter (`CRLF--boundary`) across a stream of pieces: no part's content
@@ -501,7 +518,7 @@ impl BodySource for FileSource<'_> {
             std::mem::replace(&mut self.conn.buf, rest)
         };
         self.remaining -= take as u64;
-        if self.scan.found_in(&piece) {
+        if self.scan.as_mut().is_some_and(|s| s.found_in(&piece)) {
             return Err(ProxyError::InvalidRequest(
                 "malformed multipart body: the file must be the last part".into(),
             ));

@@ -9,14 +9,14 @@ use std::collections::HashMap;
 
 use md5::{Digest, Md5};
 use s3o_sigv4::{ChecksumAlgorithm, Checksummer};
-use s3o_store::{physical_key_for, Location, ObjectMeta, Part, Upload};
+use s3o_store::{Part, Upload};
 
 use crate::backend::PhysicalMeta;
 use crate::client::{ClientIo, RequestBody};
 use crate::error::ProxyError;
 use crate::s3::object::{
-    body_checksums, body_etag, integrity_headers, meta_from_headers, precheck, queue_orphan, single_checksum_header,
-    write_condition, MAX_KEY_BYTES, MAX_PUT_SIZE,
+    body_checksums, body_etag, integrity_headers, meta_from_headers, precheck, single_checksum_header, write_condition,
+    MAX_KEY_BYTES, MAX_PUT_SIZE,
 };
 use crate::s3::reply::{base_head, send_empty, send_xml_with};
 use crate::s3::{placement, read_small_body, require_bucket, Ctx};
@@ -112,47 +112,17 @@ pub async fn create(ctx: &Ctx<'_>, io: &mut ClientIo, bucket: &str, key: &str) -
         None => None,
     };
     let checksum_type = checksum_type_for(ctx.head.header("x-amz-checksum-type"), checksum_algorithm.as_deref())?;
-    let store = &ctx.core.shared.store;
-    // A backend with room for a full part (else for anything: a small one-part upload may still
-    // fit); each part reserves its own bytes as it arrives. Choosing with room for nothing would
-    // pin the upload to a nearly full backend that refuses every 5 MiB part.
-    let (target, factor) = match placement::choose_one(ctx.core, &ctx.snap, bucket, MIN_PART_SIZE).await {
-        Err(ProxyError::InsufficientStorage) => placement::choose_one(ctx.core, &ctx.snap, bucket, 0).await?,
-        chosen => chosen?,
-    };
-    let backend = target.backend;
-    // The other copies of the completed object are made by the replicator (queued with it).
-    meta.copies_wanted = u32::try_from(factor).unwrap_or(u32::MAX);
-    let version = store.next_version().await?;
-    let upload_id = new_upload_id(version)?;
-    let mut upload = Upload {
-        upload_id: upload_id.clone(),
-        bucket: bucket.to_string(),
-        key: key.to_string(),
-        backend: backend.name().to_string(),
-        physical_key: physical_key_for(bucket, key, version),
-        version,
-        initiated_ms: crate::clock::unix_ms(),
-        owner: ctx.who.owner().to_owned(),
+    let upload = start_upload(
+        ctx.core,
+        &ctx.snap,
+        (bucket, key),
         meta,
-        checksum_algorithm,
-        checksum_type,
-        ..Upload::default()
-    };
-    upload.backend_upload_id = backend
-        .create_upload(&upload.physical_key, &physical_meta(&upload), &upload_id)
-        .await?;
-    if let Err(e) = store.create_upload(&upload).await {
-        let _ = backend
-            .abort_upload(&upload.physical_key, &upload.backend_upload_id)
-            .await;
-        return Err(e.into());
-    }
-    let doc = xml::InitiateMultipartUploadResult {
-        bucket,
-        key,
-        upload_id: &upload_id,
-    };
+        ctx.who.owner(),
+        (checksum_algorithm, checksum_type),
+    )
+    .await?;
+    let upload_id = &upload.upload_id;
+    let doc = xml::InitiateMultipartUploadResult { bucket, key, upload_id };
     let body = xml::XmlBody::to_vec(&doc);
     let mut head = base_head(200, ctx.rid)
         .header("content-type", "application/xml")
@@ -352,68 +322,9 @@ pub async fn complete(
     let condition = write_condition(ctx)?;
     let doc = read_small_body(io, body, xml::MAX_COMPLETE_BODY_BYTES).await?;
     let requested = xml::parse_complete_multipart_upload(&doc).map_err(|_| ProxyError::MalformedXml)?;
-    let recorded: HashMap<u32, Part> = store
-        .parts(upload_id, 0, s3o_store::MAX_PARTS as usize)
-        .await?
-        .into_iter()
-        .map(|p| (p.number, p))
-        .collect();
-    let used = used_parts(&requested, &recorded)?;
-    let size: u64 = used.iter().map(|p| p.size).sum();
-    if size > MAX_OBJECT_SIZE {
-        return Err(ProxyError::EntityTooLarge);
-    }
     precheck(ctx, bucket, key, &condition).await?;
-    let mut meta = ObjectMeta {
-        size,
-        etag: multipart_etag(used.iter().map(|p| p.etag.as_str())),
-        last_modified_ms: crate::clock::unix_ms(),
-        version: upload.version,
-        locations: vec![Location {
-            backend: upload.backend.clone(),
-            physical_key: upload.physical_key.clone(),
-        }],
-        parts: used.iter().map(|p| p.size).collect(),
-        ..upload.meta.clone()
-    };
-    if let Some(alg) = upload.checksum_algorithm.as_deref() {
-        let part_sums: Option<Vec<&str>> = used
-            .iter()
-            .map(|p| p.checksums.iter().find(|(a, _)| a == alg).map(|(_, v)| v.as_str()))
-            .collect();
-        if let Some(part_sums) = part_sums {
-            let whole = match upload.checksum_type.as_deref() {
-                Some("FULL_OBJECT") => full_object_checksum(alg, &used),
-                _ => composite_checksum(alg, &used),
-            };
-            if let Some(whole) = whole {
-                // The client may state what it expects the object's checksum to be.
-                let stated = ctx.head.header(&format!("x-amz-checksum-{alg}"));
-                if stated.is_some_and(|v| v.trim() != whole.1) {
-                    let upper = ChecksumAlgorithm::from_name(alg).map_or("checksum", |a| a.upper_name());
-                    return Err(s3o_sigv4::SigError::BadChecksum(upper).into());
-                }
-                meta.checksums = vec![whole];
-                meta.part_checksums = part_sums.into_iter().map(str::to_string).collect();
-                meta.checksum_type.clone_from(&upload.checksum_type);
-            }
-        }
-    }
-    let backend = ctx.core.backend(&upload.backend)?;
-    let owned: Vec<Part> = used.iter().map(|p| (*p).clone()).collect();
-    backend
-        .complete_upload(
-            &upload.physical_key,
-            &upload.backend_upload_id,
-            &owned,
-            size,
-            &physical_meta(&upload),
-        )
-        .await?;
-    let version_id = match commit(ctx, &upload, &meta, &condition, backend.keeps_parts()).await {
-        Ok(version_id) => version_id,
-        Err(e) => return Err(completion_failed(ctx, &upload, e).await),
-    };
+    let stated = |alg: &str| ctx.head.header(&format!("x-amz-checksum-{alg}")).map(str::to_owned);
+    let (meta, version_id) = finish_upload(ctx.core, &upload, &requested, &condition, &stated).await?;
     send_completed(
         ctx,
         io,
@@ -423,34 +334,6 @@ pub async fn complete(
         meta.checksum_type.as_deref(),
     )
     .await
-}
-
-/// What a failed completion leaves: bytes no version holds are queued for deletion (or, while
-/// the store cannot say, looked at once it can); returns the error to answer.
-async fn completion_failed(ctx: &Ctx<'_>, upload: &Upload, e: ProxyError) -> ProxyError {
-    let (bucket, key) = (upload.bucket.as_str(), upload.key.as_str());
-    {
-        if matches!(e, ProxyError::StoreUnavailable(_)) {
-            // Whether the commit happened is known once the store answers again: the cleanup
-            // worker looks then (the store's reads now may show what it could not commit).
-            let mut orphan = crate::orphans::Orphan::new(&upload.backend, &upload.physical_key).meant_for(bucket, key);
-            orphan.upload_id = Some(upload.upload_id.clone());
-            crate::orphans::after_failed_commit(&ctx.core.shared, true, orphan).await;
-            return e;
-        }
-        // A concurrent Complete of the same upload (a client retrying a slow one) assembles the
-        // same physical key: when that one committed, these bytes are the current object's.
-        let committed = match ctx.core.shared.store.get_object(bucket, key).await {
-            Ok(Some(m)) => m.version == upload.version,
-            Ok(None) => false,
-            // Unknown: keep the bytes (a leak beats deleting a live object).
-            Err(_) => true,
-        };
-        if !committed {
-            queue_orphan(ctx.core, &upload.backend, &upload.physical_key).await;
-        }
-        e
-    }
 }
 
 /// The CompleteMultipartUploadResult of a completed upload.
@@ -483,37 +366,6 @@ async fn send_completed(
     .await
 }
 
-/// Makes a completed upload's object current; when its condition no longer holds (a write won
-/// the race), the upload is dropped, its parts being consumed by the backend already.
-async fn commit(
-    ctx: &Ctx<'_>,
-    upload: &Upload,
-    meta: &ObjectMeta,
-    condition: &s3o_store::WriteCondition,
-    keeps_parts: bool,
-) -> Result<Option<String>, ProxyError> {
-    let store = &ctx.core.shared.store;
-    match store
-        .complete_upload(&upload.upload_id, meta, condition, keeps_parts)
-        .await
-    {
-        Ok(version_id) => {
-            let stored = ObjectMeta {
-                versioned: version_id.is_some(),
-                ..meta.clone()
-            };
-            crate::records::write_version(ctx.core, &upload.bucket, &upload.key, &stored).await;
-            Ok(version_id)
-        }
-        Err(s3o_store::StoreError::PreconditionFailed { .. }) => {
-            // Best effort: an upload left behind is aborted by the reaper later.
-            let _ = store.abort_upload(&upload.upload_id).await;
-            Err(ProxyError::PreconditionFailed)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// AbortMultipartUpload: forgets the upload; the cleanup queue aborts it on the backend.
 pub async fn abort(
     ctx: &Ctx<'_>,
@@ -527,7 +379,10 @@ pub async fn abort(
     send_empty(ctx, io, 204).await
 }
 
+mod core;
 mod listing;
+
+pub(crate) use core::{finish_upload, start_upload};
 
 pub use listing::{list_parts, list_uploads};
 

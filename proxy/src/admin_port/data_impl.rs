@@ -1,0 +1,271 @@
+//! `s3o_admin::data::DataApi` for [`ProxyControl`]: each call delegates to the helpers of
+//! [`super::data`] (buckets, settings, objects) or runs a multipart step through the same core
+//! as the S3 port's (`crate::s3::multipart`).
+
+use bytes::Bytes;
+use s3o_admin::data::dto::{self, rfc3339};
+use s3o_admin::data::{Bkt, DataApi, DataError, DataResult, ListArgs};
+use s3o_admin::BoxFuture;
+use s3o_store::{BucketChange, BucketSettings, ObjectMeta, VersionChange, WriteCondition};
+
+use super::control::ProxyControl;
+use super::data::{from_proxy, from_store, object_of};
+use crate::error::ProxyError;
+
+impl DataApi for ProxyControl {
+    fn backends(&self) -> BoxFuture<'_, Vec<dto::Backend>> {
+        Box::pin(self.list_backends())
+    }
+
+    fn probe<'a>(&'a self, bid: &'a str) -> BoxFuture<'a, DataResult<dto::Probe>> {
+        Box::pin(self.probe_now(bid))
+    }
+
+    fn buckets<'a>(&'a self, bid: &'a str) -> BoxFuture<'a, DataResult<Vec<dto::Bucket>>> {
+        Box::pin(self.bucket_list(bid))
+    }
+
+    fn create_bucket<'a>(&'a self, bid: &'a str, name: &'a str, who: &'a str) -> BoxFuture<'a, DataResult<()>> {
+        Box::pin(self.create(bid, name, who))
+    }
+
+    fn delete_bucket<'a>(&'a self, b: &'a Bkt) -> BoxFuture<'a, DataResult<()>> {
+        Box::pin(self.remove_bucket(b))
+    }
+
+    fn settings<'a>(&'a self, b: &'a Bkt) -> BoxFuture<'a, DataResult<BucketSettings>> {
+        Box::pin(self.bucket_settings(b))
+    }
+
+    fn change<'a>(&'a self, b: &'a Bkt, change: BucketChange) -> BoxFuture<'a, DataResult<()>> {
+        Box::pin(self.change_settings(b, change))
+    }
+
+    fn list<'a>(&'a self, b: &'a Bkt, args: &'a ListArgs) -> BoxFuture<'a, DataResult<dto::ObjectPage>> {
+        Box::pin(self.list_page(b, args))
+    }
+
+    fn info<'a>(
+        &'a self,
+        b: &'a Bkt,
+        key: &'a str,
+        version: Option<&'a str>,
+    ) -> BoxFuture<'a, DataResult<dto::Object>> {
+        Box::pin(async move {
+            let bucket = self.virtual_bucket(b)?;
+            Ok(object_of(key, &self.version_of(bucket, key, version).await?))
+        })
+    }
+
+    fn delete<'a>(&'a self, b: &'a Bkt, key: &'a str, version: Option<&'a str>) -> BoxFuture<'a, DataResult<()>> {
+        Box::pin(self.remove(b, key, version))
+    }
+
+    fn put_empty<'a>(&'a self, b: &'a Bkt, key: &'a str, _who: &'a str) -> BoxFuture<'a, DataResult<dto::Object>> {
+        Box::pin(async move {
+            let bucket = self.virtual_bucket(b)?;
+            if self
+                .core()
+                .shared
+                .store
+                .bucket(bucket)
+                .await
+                .map_err(from_store)?
+                .is_none()
+            {
+                return Err(DataError::NotFound("resource not found".into()));
+            }
+            let meta = self.put_bytes(bucket, key, Bytes::new()).await?;
+            let mut o = object_of(key, &meta);
+            o.last_modified = None;
+            o.storage_class = None;
+            Ok(o)
+        })
+    }
+
+    fn tags_of<'a>(
+        &'a self,
+        b: &'a Bkt,
+        key: &'a str,
+        version: Option<&'a str>,
+    ) -> BoxFuture<'a, DataResult<Vec<(String, String)>>> {
+        Box::pin(async move {
+            let bucket = self.virtual_bucket(b)?;
+            Ok(self.version_of(bucket, key, version).await?.tags)
+        })
+    }
+
+    fn set_tags<'a>(
+        &'a self,
+        b: &'a Bkt,
+        key: &'a str,
+        version: Option<&'a str>,
+        mut tags: Vec<(String, String)>,
+    ) -> BoxFuture<'a, DataResult<()>> {
+        tags.sort();
+        Box::pin(async move {
+            self.change_version(b, key, version, VersionChange::Tags(tags))
+                .await
+                .map(drop)
+        })
+    }
+
+    fn set_metadata<'a>(
+        &'a self,
+        b: &'a Bkt,
+        key: &'a str,
+        metadata: Vec<(String, String)>,
+    ) -> BoxFuture<'a, DataResult<dto::Object>> {
+        Box::pin(async move {
+            let bucket = self.virtual_bucket(b)?;
+            let current = self.version_of(bucket, key, None).await?;
+            // A locked version's metadata is part of what the lock keeps.
+            if current.lock_forbids_removal(crate::clock::unix_ms(), false).is_some() {
+                return Err(DataError::Conflict("object_locked", "the object is locked".into()));
+            }
+            let change = VersionChange::Expecting {
+                version: current.version,
+                change: Box::new(VersionChange::UserMeta(metadata)),
+            };
+            let meta = self.change_version(b, key, None, change).await?;
+            Ok(object_of(key, &meta))
+        })
+    }
+
+    fn versions<'a>(&'a self, b: &'a Bkt, key: &'a str) -> BoxFuture<'a, DataResult<Vec<dto::Version>>> {
+        Box::pin(self.all_versions(b, key))
+    }
+
+    fn uploads<'a>(&'a self, b: &'a Bkt, prefix: &'a str) -> BoxFuture<'a, DataResult<Vec<dto::UploadInfo>>> {
+        Box::pin(async move {
+            let bucket = self.virtual_bucket(b)?;
+            let store = &self.core().shared.store;
+            let list = store
+                .list_uploads(bucket, prefix, "", "", 1000)
+                .await
+                .map_err(from_store)?;
+            Ok(list
+                .into_iter()
+                .map(|u| dto::UploadInfo {
+                    key: u.key,
+                    upload_id: u.upload_id,
+                    initiated: Some(rfc3339(u.initiated_ms)),
+                })
+                .collect())
+        })
+    }
+
+    fn initiate<'a>(
+        &'a self,
+        b: &'a Bkt,
+        key: &'a str,
+        content_type: Option<String>,
+        metadata: Vec<(String, String)>,
+        if_absent: bool,
+    ) -> BoxFuture<'a, DataResult<String>> {
+        Box::pin(async move {
+            let bucket = self.virtual_bucket(b)?;
+            let core = self.core();
+            let store = &core.shared.store;
+            let Some(bucket_meta) = store.bucket(bucket).await.map_err(from_store)? else {
+                return Err(DataError::NotFound("resource not found".into()));
+            };
+            if if_absent && store.get_object(bucket, key).await.map_err(from_store)?.is_some() {
+                return Err(DataError::Precondition(
+                    "object_exists",
+                    "an object already exists at this key".into(),
+                ));
+            }
+            let meta = ObjectMeta {
+                content_type,
+                user_meta: metadata,
+                retention: crate::s3::lock::default_retention(&bucket_meta),
+                ..ObjectMeta::default()
+            };
+            let snap = core.snapshot();
+            // Started as the operator: the bucket's owner (and the operator) may go on with it.
+            let upload = crate::s3::multipart::start_upload(core, &snap, (bucket, key), meta, "", (None, None))
+                .await
+                .map_err(from_proxy)?;
+            Ok(upload.upload_id)
+        })
+    }
+
+    fn abort<'a>(&'a self, b: &'a Bkt, key: &'a str, upload_id: &'a str) -> BoxFuture<'a, DataResult<()>> {
+        Box::pin(async move {
+            let upload = self.upload_of(b, key, upload_id).await?;
+            self.core()
+                .shared
+                .store
+                .abort_upload(&upload.upload_id)
+                .await
+                .map_err(from_store)?;
+            Ok(())
+        })
+    }
+
+    fn complete<'a>(
+        &'a self,
+        b: &'a Bkt,
+        key: &'a str,
+        upload_id: &'a str,
+        parts: Vec<(u32, String)>,
+    ) -> BoxFuture<'a, DataResult<dto::Object>> {
+        Box::pin(async move {
+            let upload = self.upload_of(b, key, upload_id).await?;
+            let requested: Vec<crate::xml::CompletedPart> = parts
+                .into_iter()
+                .map(|(part_number, etag)| crate::xml::CompletedPart {
+                    part_number,
+                    etag,
+                    checksums: Vec::new(),
+                })
+                .collect();
+            let none = |_: &str| None;
+            let finished =
+                crate::s3::multipart::finish_upload(self.core(), &upload, &requested, &WriteCondition::None, &none)
+                    .await;
+            let (meta, version_id) = finished.map_err(|e| match e {
+                ProxyError::InvalidPart | ProxyError::InvalidPartOrder | ProxyError::EntityTooSmall => {
+                    DataError::BadRequest("bad_request", e.to_string())
+                }
+                e => from_proxy(e),
+            })?;
+            let mut o = object_of(key, &meta);
+            o.version_id = version_id;
+            Ok(o)
+        })
+    }
+
+    fn usage<'a>(&'a self, b: &'a Bkt) -> BoxFuture<'a, DataResult<(u64, u64)>> {
+        Box::pin(async move {
+            let bucket = self.virtual_bucket(b)?;
+            let meta = self.core().shared.store.bucket(bucket).await.map_err(from_store)?;
+            let meta = meta.ok_or_else(|| DataError::NotFound("resource not found".into()))?;
+            Ok((meta.logical_bytes, meta.object_count))
+        })
+    }
+
+    fn prefix_size<'a>(&'a self, b: &'a Bkt, prefix: &'a str) -> BoxFuture<'a, DataResult<(u64, u64)>> {
+        Box::pin(async move {
+            let bucket = self.virtual_bucket(b)?;
+            let (count, bytes) = self
+                .core()
+                .shared
+                .store
+                .prefix_summary(bucket, prefix)
+                .await
+                .map_err(from_store)?;
+            Ok((bytes, count))
+        })
+    }
+
+    fn copy<'a>(
+        &'a self,
+        src: (&'a Bkt, &'a str, Option<&'a str>),
+        dst: (&'a Bkt, &'a str),
+        metadata: Option<Vec<(String, String)>>,
+    ) -> BoxFuture<'a, DataResult<dto::Object>> {
+        Box::pin(self.copy_one(src, dst, metadata))
+    }
+}
