@@ -180,7 +180,7 @@ fn backends_buckets_and_settings() {
     );
     assert_eq!(code(&no_csrf), (403, "csrf_invalid".into()));
     assert_eq!(
-        code(&admin.call("GET", "/api/admin/dashboard", None)),
+        code(&admin.call("GET", "/api/admin/backends", None)),
         (501, "not_supported".into())
     );
     assert_eq!(
@@ -385,7 +385,7 @@ fn objects_pins_and_search() {
 
     // Not served yet, or not ours to touch.
     assert_eq!(
-        code(&admin.call("GET", "/api/admin/backends/health", None)),
+        code(&admin.call("POST", "/api/admin/backends/test", Some(json!({})))),
         (501, "not_supported".into())
     );
     assert_eq!(
@@ -569,5 +569,58 @@ fn quotas_sizes_and_their_enforcement() {
     let audit = ok(&admin.call("GET", "/api/admin/audit?limit=100", None), 200).to_string();
     for action in ["quota.set", "quota.delete", "bucket.size_tracking.set"] {
         assert!(audit.contains(action), "{action} not audited");
+    }
+}
+
+#[test]
+fn the_admin_dashboard_and_backend_health() {
+    let s = server();
+    let (admin, others) = sessions(&s, &["user"]);
+    let user = &others[0];
+    let mut c = s.client();
+    assert_eq!(c.put("/web", b"").status, 200);
+    assert_eq!(c.put("/web/a", &[7u8; 1000]).status, 200);
+    assert_eq!(c.put("/data/x", b"xyz").status, 200);
+    for _ in 0..3 {
+        ok(&user.call("GET", &format!("{WEB}/objects"), None), 200);
+    }
+    assert_eq!(
+        code(&user.call("GET", "/api/admin/dashboard", None)),
+        (403, "forbidden".into())
+    );
+    let d = ok(&admin.call("GET", "/api/admin/dashboard", None), 200);
+    let keys: Vec<&str> = d["requests"].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys.len(), 5);
+    assert_eq!(d["requests"]["hourly"].as_array().unwrap().len(), 24);
+    assert!(d["requests"]["total_24h"].as_u64().unwrap() >= 4);
+    assert_eq!(d["requests"]["by_backend"]["orchestrator"].as_u64(), Some(3));
+    let storage = &d["storage"]["by_backend"];
+    assert_eq!(storage[0]["backend_id"], "orchestrator");
+    assert_eq!(
+        (storage[0]["bytes"].as_u64(), storage[0]["objects"].as_u64()),
+        (Some(1003), Some(2))
+    );
+    assert_eq!(
+        d["storage"]["top_buckets"][0],
+        json!({"backend_id": "orchestrator", "bucket": "web", "bytes": 1000, "objects": 1})
+    );
+    // Probe history: the health probe runs at start and every interval.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let h = ok(&admin.call("GET", "/api/admin/backends/health", None), 200);
+        let a = h["backends"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["id"] == "a")
+            .unwrap()
+            .clone();
+        if !a["history"].as_array().unwrap().is_empty() {
+            assert!(a["history"][0].get("at").is_some() && a["history"][0].get("latency_ms").is_some());
+            assert_eq!(h["backends"][0]["id"], "orchestrator");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no probe recorded: {h}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
     }
 }

@@ -108,6 +108,8 @@ pub struct Access {
     pub api_limiter: RateLimiter<String>,
     /// Share page requests per client address.
     pub share_limiter: RateLimiter<IpAddr>,
+    /// The API's traffic, for the admin dashboard.
+    pub api_stats: crate::data::stats::ApiStats,
     /// Where events go.
     pub audit: AuditQueue,
     /// The OpenID Connect relying party, when `[access.oidc]` is set.
@@ -137,6 +139,7 @@ impl Access {
             login_limiter: RateLimiter::new(cfg.login_limit),
             api_limiter: RateLimiter::new(cfg.api_limit),
             share_limiter: RateLimiter::new(cfg.share_limit),
+            api_stats: Default::default(),
             cfg,
             store,
             seal,

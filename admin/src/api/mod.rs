@@ -118,7 +118,17 @@ pub async fn handle(
     data: Option<&dyn crate::data::DataApi>,
 ) -> Response {
     let https = access.cfg.trusted_proxies.is_https(req);
-    secure(dispatch(route, req, access, data).await, https)
+    let backend = match &route {
+        ApiRoute::Data(d) => d.backend().map(str::to_owned),
+        _ => None,
+    };
+    let resp = dispatch(route, req, access, data).await;
+    if req.path.starts_with("/api/") {
+        access
+            .api_stats
+            .record(access.now(), &req.method, &req.path, resp.status, backend.as_deref());
+    }
+    secure(resp, https)
 }
 
 async fn dispatch(

@@ -164,3 +164,64 @@ pub struct UploadInfo {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub initiated: Option<String>,
 }
+
+/// One backend's stored data (the dashboard's `storage.by_backend`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BackendStorage {
+    /// The backend.
+    pub backend_id: String,
+    /// Bytes.
+    pub bytes: u64,
+    /// Objects.
+    pub objects: u64,
+    /// Buckets.
+    pub buckets: u64,
+}
+
+/// One bucket's stored data (the dashboard's `storage.top_buckets`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BucketStorage {
+    /// The backend.
+    pub backend_id: String,
+    /// The bucket.
+    pub bucket: String,
+    /// Bytes.
+    pub bytes: u64,
+    /// Objects.
+    pub objects: u64,
+}
+
+/// One probe of a backend (`GET /api/admin/backends/health`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProbeEntry {
+    /// When (RFC 3339).
+    pub at: String,
+    /// Whether it answered.
+    pub healthy: bool,
+    /// How long it took.
+    pub latency_ms: u64,
+    /// Its error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A backend with its probe history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BackendHealth {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Whether it takes requests now.
+    pub healthy: bool,
+    /// Its last probe's time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_probe_at: Option<String>,
+    /// Its last probe's error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Its last probe's latency.
+    pub latency_ms: u64,
+    /// Its last probes, oldest first.
+    pub history: Vec<ProbeEntry>,
+}

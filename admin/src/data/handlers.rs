@@ -200,6 +200,30 @@ async fn run(
         }
         R::PrefixSize(b) => super::quota::prefix_size(req, data, &b).await?,
         R::Search => super::search::search(req, data).await,
+        R::Dashboard => {
+            let (by_backend, top_buckets) = data.storage().await.map_err(fail)?;
+            #[derive(serde::Serialize)]
+            struct Storage {
+                by_backend: Vec<super::dto::BackendStorage>,
+                top_buckets: Vec<super::dto::BucketStorage>,
+                cache_note: &'static str,
+            }
+            #[derive(serde::Serialize)]
+            struct Dashboard {
+                requests: super::stats::RequestsView,
+                storage: Storage,
+            }
+            let body = Dashboard {
+                requests: access.api_stats.view(access.now()),
+                storage: Storage {
+                    by_backend,
+                    top_buckets,
+                    cache_note: "Storage figures are exact: the metadata store counts every commit.",
+                },
+            };
+            Response::json(200, &body)
+        }
+        R::BackendsHealth => Response::json(200, &json!({ "backends": data.health().await })),
         other => return Err(not_yet(&other)),
     })
 }

@@ -21,6 +21,7 @@ pub mod route;
 mod search;
 mod settings;
 pub mod shares;
+pub mod stats;
 
 use s3o_store::{BucketChange, BucketSettings};
 
@@ -179,6 +180,10 @@ pub trait DataApi {
         upload_id: &'a str,
         parts: Vec<(u32, String)>,
     ) -> BoxFuture<'a, DataResult<dto::Object>>;
+    /// What each backend stores, and the largest buckets.
+    fn storage(&self) -> BoxFuture<'_, DataResult<(Vec<dto::BackendStorage>, Vec<dto::BucketStorage>)>>;
+    /// Every backend with its recent health probes.
+    fn health(&self) -> BoxFuture<'_, Vec<dto::BackendHealth>>;
     /// A bucket's current objects: (bytes, count), exact (the store keeps them per commit).
     fn usage<'a>(&'a self, b: &'a Bkt) -> BoxFuture<'a, DataResult<(u64, u64)>>;
     /// The keys under `prefix`: (bytes, count).

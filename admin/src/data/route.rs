@@ -191,6 +191,40 @@ impl DataRoute {
         }
     }
 
+    /// The backend the path names, if it names one.
+    pub fn backend(&self) -> Option<&str> {
+        use DataRoute as R;
+        match self {
+            R::Backend(b) | R::BackendHealth(b) | R::Buckets(b) | R::CreateBucket(b) | R::AdminBackend(b, _) => Some(b),
+            R::DeleteBucket(b)
+            | R::Setting(b, ..)
+            | R::RecomputeQuota(b)
+            | R::PrefixSize(b)
+            | R::Objects(b)
+            | R::DeleteObjects(b)
+            | R::DeletePrefix(b)
+            | R::Folder(b)
+            | R::CopyPrefix(b)
+            | R::Zip(b)
+            | R::Download(b)
+            | R::ObjectInfo(b)
+            | R::Upload(b)
+            | R::DeleteObject(b)
+            | R::CopyObject(b)
+            | R::Tags(b)
+            | R::SetTags(b)
+            | R::SetMetadata(b)
+            | R::Versions(b)
+            | R::Uploads(b)
+            | R::Initiate(b)
+            | R::Abort(b)
+            | R::Complete(b)
+            | R::Part(b, _)
+            | R::Unpin(b) => Some(&b.bid),
+            _ => None,
+        }
+    }
+
     /// Whether the route reads a JSON body (buffered).
     pub fn takes_body(&self) -> bool {
         use DataRoute as R;

@@ -237,6 +237,86 @@ impl DataApi for ProxyControl {
         })
     }
 
+    fn storage(&self) -> BoxFuture<'_, DataResult<(Vec<dto::BackendStorage>, Vec<dto::BucketStorage>)>> {
+        Box::pin(async move {
+            let core = self.core();
+            let store = &core.shared.store;
+            let id = self.orchestrator_id();
+            let buckets = store.list_buckets().await.map_err(from_store)?;
+            let mut by_backend = vec![dto::BackendStorage {
+                backend_id: id.clone(),
+                bytes: buckets.iter().map(|b| b.logical_bytes).sum(),
+                objects: buckets.iter().map(|b| b.object_count).sum(),
+                buckets: buckets.len() as u64,
+            }];
+            // Each real backend: the copies it holds for the store, in its one bucket.
+            let stats = store.backend_stats().await.map_err(from_store)?;
+            for b in &core.snapshot().backends {
+                let s = stats.iter().find(|s| s.backend == b.name);
+                by_backend.push(dto::BackendStorage {
+                    backend_id: b.name.clone(),
+                    bytes: s.map_or(0, |s| s.bytes),
+                    objects: s.map_or(0, |s| s.objects),
+                    buckets: 1,
+                });
+            }
+            let mut top: Vec<dto::BucketStorage> = buckets
+                .into_iter()
+                .map(|b| dto::BucketStorage {
+                    backend_id: id.clone(),
+                    bucket: b.name,
+                    bytes: b.logical_bytes,
+                    objects: b.object_count,
+                })
+                .collect();
+            top.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.bucket.cmp(&b.bucket)));
+            top.truncate(10);
+            Ok((by_backend, top))
+        })
+    }
+
+    fn health(&self) -> BoxFuture<'_, Vec<dto::BackendHealth>> {
+        Box::pin(async move {
+            let core = self.core();
+            let now = crate::clock::unix_ms();
+            let problem = core.shared.store.health().problem;
+            let mut out = vec![dto::BackendHealth {
+                id: self.orchestrator_id(),
+                name: "s3-orchestrator".into(),
+                healthy: problem.is_none(),
+                last_probe_at: Some(rfc3339(now)),
+                last_error: problem,
+                latency_ms: 0,
+                history: Vec::new(),
+            }];
+            for b in &core.snapshot().backends {
+                let history: Vec<dto::ProbeEntry> = core
+                    .shared
+                    .breakers
+                    .probes(&b.name)
+                    .into_iter()
+                    .map(|p| dto::ProbeEntry {
+                        at: rfc3339(p.at_ms),
+                        healthy: p.healthy,
+                        latency_ms: p.latency_ms,
+                        error: p.error,
+                    })
+                    .collect();
+                let last = history.last().cloned();
+                out.push(dto::BackendHealth {
+                    id: b.name.clone(),
+                    name: b.name.clone(),
+                    healthy: core.shared.breakers.get(&b.name).allows(now),
+                    last_probe_at: last.as_ref().map(|p| p.at.clone()),
+                    last_error: last.as_ref().and_then(|p| p.error.clone()),
+                    latency_ms: last.map_or(0, |p| p.latency_ms),
+                    history,
+                });
+            }
+            out
+        })
+    }
+
     fn usage<'a>(&'a self, b: &'a Bkt) -> BoxFuture<'a, DataResult<(u64, u64)>> {
         Box::pin(async move {
             let bucket = self.virtual_bucket(b)?;

@@ -156,12 +156,30 @@ impl Breaker {
     }
 }
 
-/// Every backend's breaker, by name; a backend gets one the first time it is asked for.
+/// Every backend's breaker, by name; a backend gets one the first time it is asked for. Also
+/// the last [`PROBE_HISTORY`] health probes of each backend.
 #[derive(Debug)]
 pub struct Breakers {
     map: RwLock<HashMap<String, Arc<Breaker>>>,
     threshold: u32,
     open_ms: u64,
+    probes: parking_lot::Mutex<HashMap<String, std::collections::VecDeque<ProbeRecord>>>,
+}
+
+/// Probes kept per backend.
+pub const PROBE_HISTORY: usize = 20;
+
+/// One health probe of a backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeRecord {
+    /// When, ms.
+    pub at_ms: u64,
+    /// Whether it answered.
+    pub healthy: bool,
+    /// How long it took, ms.
+    pub latency_ms: u64,
+    /// Its error.
+    pub error: Option<String>,
 }
 
 impl Default for Breakers {
@@ -178,6 +196,7 @@ impl Breakers {
             map: RwLock::default(),
             threshold,
             open_ms,
+            probes: parking_lot::Mutex::default(),
         }
     }
 
@@ -197,6 +216,25 @@ impl Breakers {
     /// Whether backend `name` takes requests now.
     pub fn allows(&self, name: &str) -> bool {
         self.get(name).allows(crate::clock::unix_ms())
+    }
+
+    /// Records a probe of backend `name` (the oldest beyond [`PROBE_HISTORY`] dropped).
+    pub fn record_probe(&self, name: &str, probe: ProbeRecord) {
+        let mut all = self.probes.lock();
+        let history = all.entry(name.to_owned()).or_default();
+        if history.len() == PROBE_HISTORY {
+            history.pop_front();
+        }
+        history.push_back(probe);
+    }
+
+    /// The probes of backend `name`, oldest first.
+    pub fn probes(&self, name: &str) -> Vec<ProbeRecord> {
+        self.probes
+            .lock()
+            .get(name)
+            .map(|h| h.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Every breaker so far, by name.

@@ -52,7 +52,18 @@ impl Worker for ProbeWorker {
                 continue;
             };
             // The outcome reaches the backend's breaker through its client.
-            match client.probe().await {
+            let started = std::time::Instant::now();
+            let outcome = client.probe().await;
+            self.shared.breakers.record_probe(
+                &b.name,
+                crate::orchestrator::health::ProbeRecord {
+                    at_ms: crate::clock::unix_ms(),
+                    healthy: outcome.is_ok(),
+                    latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    error: outcome.as_ref().err().map(ToString::to_string),
+                },
+            );
+            match outcome {
                 Ok(()) => {
                     if self.down.remove(&b.name) {
                         info!(backend = %b.name, "backend answers again");
