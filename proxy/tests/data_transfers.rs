@@ -115,6 +115,45 @@ fn uploads_and_downloads_stream() {
         code(&readonly.raw("GET", &format!("{WEB}/object?key=nope"), &[], b"")),
         (404, "not_found".into())
     );
+    // What a browser would run is never shown inline on the API's origin.
+    let (ct, body) = form(
+        &[("key", "page.html"), ("content_type", "text/html")],
+        "p",
+        b"<script>alert(1)</script>",
+    );
+    ok(
+        &admin.raw("POST", &format!("{WEB}/object"), &[("content-type", &ct)], &body),
+        201,
+    );
+    let page = readonly.raw(
+        "GET",
+        &format!("{WEB}/object?key=page.html&disposition=inline"),
+        &[],
+        b"",
+    );
+    assert_eq!(
+        header(&page, "content-disposition").as_deref(),
+        Some("attachment; filename=\"page.html\"")
+    );
+    assert!(header(&page, "content-security-policy").unwrap().starts_with("sandbox"));
+    // A bucket's default retention holds for uploads through the API too.
+    let locked = [("x-amz-bucket-object-lock-enabled", "true")];
+    assert_eq!(c.send("PUT", "/worm", "", &locked, b"").status, 200);
+    let rule = "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention>\
+                <Mode>GOVERNANCE</Mode><Days>1</Days></DefaultRetention></Rule></ObjectLockConfiguration>";
+    assert_eq!(c.send("PUT", "/worm", "object-lock", &[], rule.as_bytes()).status, 200);
+    let (ct, body) = form(&[("key", "kept.txt")], "k", b"keep me");
+    ok(
+        &admin.raw(
+            "POST",
+            "/api/backends/orchestrator/buckets/worm/object",
+            &[("content-type", &ct)],
+            &body,
+        ),
+        201,
+    );
+    let retention = c.send("GET", "/worm/kept.txt", "retention", &[], b"").text();
+    assert!(retention.contains("<Mode>GOVERNANCE</Mode>"), "{retention}");
     assert_eq!(
         code(&readonly.raw("GET", &format!("{WEB}/object"), &[], b"")),
         (400, "bad_request".into())

@@ -124,6 +124,9 @@ pub async fn handle(
     };
     let resp = dispatch(route, req, access, data).await;
     if req.path.starts_with("/api/") {
+        // A backend counts once the request got through (an unknown or refused one would let
+        // anyone grow the table).
+        let backend = backend.filter(|_| resp.status < 400);
         access
             .api_stats
             .record(access.now(), &req.method, &req.path, resp.status, backend.as_deref());

@@ -12,6 +12,8 @@ use serde::Serialize;
 const RECENT_ERRORS: usize = 50;
 /// Hours kept.
 const HOURS: u64 = 24;
+/// Most (hour, backend) counts kept.
+const MAX_BACKEND_ENTRIES: usize = 24 * 256;
 
 /// One server error.
 #[derive(Debug, Clone, Serialize)]
@@ -86,9 +88,11 @@ impl ApiStats {
             h.errors += u64::from(status >= 500);
         }
         if let Some(b) = backend {
+            let full = s.by_backend.len() >= MAX_BACKEND_ENTRIES;
             match s.by_backend.iter_mut().find(|(h, n, _)| *h == hour && n == b) {
                 Some(entry) => entry.2 += 1,
-                None => s.by_backend.push_back((hour, b.to_owned(), 1)),
+                None if !full => s.by_backend.push_back((hour, b.to_owned(), 1)),
+                None => {}
             }
             while s.by_backend.front().is_some_and(|(h, _, _)| h + HOURS <= hour) {
                 s.by_backend.pop_front();

@@ -335,6 +335,10 @@ impl ProxyControl {
     /// Writes `body` as the new current version of `key`, placed and committed as a PutObject.
     pub(super) async fn put_bytes(&self, bucket: &str, key: &str, body: Bytes) -> DataResult<ObjectMeta> {
         let core = self.core();
+        // The bucket first: nothing is placed for a bucket that is not there.
+        let Some(bucket_meta) = core.shared.store.bucket(bucket).await.map_err(from_store)? else {
+            return Err(DataError::NotFound("resource not found".into()));
+        };
         let snap = core.snapshot();
         let len = body.len() as u64;
         let (target, factor) = crate::s3::placement::choose_one(core, &snap, bucket, len)
@@ -359,9 +363,6 @@ impl ProxyControl {
             queue_orphan(core, backend.name(), &physical).await;
             return Err(from_proxy(e));
         }
-        let Some(bucket_meta) = store.bucket(bucket).await.map_err(from_store)? else {
-            return Err(DataError::NotFound("resource not found".into()));
-        };
         // Written as the operator: the bucket's owner owns it (the audit log names the user).
         let mut meta = ObjectMeta {
             retention: crate::s3::lock::default_retention(&bucket_meta),

@@ -56,10 +56,10 @@ pub(super) async fn serve(
     };
     match route {
         DataRoute::DeletePrefix(_) | DataRoute::CopyPrefix(_) => {
-            super::data_walks::serve(svc, conn, req, route, kind, &caller.user.id).await
+            super::data_walks::serve(svc, conn, req, route, kind, &caller.user.id, keep).await
         }
         DataRoute::Download(b) => download(svc, conn, req, &b, reusable, head_only).await,
-        DataRoute::Zip(b) => super::data_zip::serve(svc, conn, req, &b).await,
+        DataRoute::Zip(b) => super::data_zip::serve(svc, conn, req, &b, reusable).await,
         DataRoute::Part(b, part) => {
             let (resp, reusable) = super::data_parts::serve(svc, conn, req, &b, &part, kind).await?;
             // Parts are steps: the upload's initiation and completion are audited.
@@ -162,15 +162,29 @@ async fn download(svc: &AdminService, conn: &mut Conn, req: &Request, b: &Bkt, k
             return Ok(keep);
         }
     };
-    let mut headers = refuse(Response {
+    // The API's own origin must never run what a user stored: active content is always an
+    // attachment, and nothing downloaded may run scripts or load anything.
+    let disposition = if active_content(meta.content_type.as_deref(), &key) {
+        "attachment".to_owned()
+    } else {
+        disposition
+    };
+    let mut headers: Vec<(String, String)> = refuse(Response {
         status: 200,
         headers: Vec::new(),
         body: Default::default(),
     })
-    .headers;
+    .headers
+    .into_iter()
+    .filter(|(n, _)| n != "content-security-policy")
+    .collect();
     headers.push((
         "content-disposition".into(),
         format!("{disposition}; filename=\"{}\"", filename(&key)),
+    ));
+    headers.push((
+        "content-security-policy".into(),
+        "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:".into(),
     ));
     let out = Outgoing {
         meta: &meta,
@@ -453,10 +467,27 @@ async fn upload(
         .map(|(_, v)| v.clone())
         .filter(|v| !v.is_empty())
         .or(file.content_type);
+    if content_type.as_deref().is_some_and(|c| c.chars().any(char::is_control)) {
+        return Ok(Err(api_error(
+            400,
+            "bad_request",
+            "content_type holds control characters",
+        )));
+    }
     let condition = match req.header("if-none-match").map(str::trim) {
         Some("*") => WriteCondition::IfAbsent,
         _ => WriteCondition::None,
     };
+    // Refused before the file is read, when the key is taken already (the commit checks again).
+    if condition == WriteCondition::IfAbsent {
+        if let Ok(Some(_)) = svc.control.core().shared.store.get_object(&bucket, &key).await {
+            return Ok(Err(api_error(
+                412,
+                "object_exists",
+                "an object already exists at this key",
+            )));
+        }
+    }
     let stored = store_file(
         svc,
         form.conn,

@@ -62,6 +62,7 @@ pub(super) async fn serve(
     route: DataRoute,
     kind: BodyKind,
     who: &str,
+    keep: bool,
 ) -> Result<bool, IoFailure> {
     let Some(body) = read_or_refuse(conn, kind, false).await? else {
         return Ok(false);
@@ -82,8 +83,8 @@ pub(super) async fn serve(
                 Some(a) => s3o_admin::api::secured(resp, req, a),
                 None => resp,
             };
-            conn.respond(&resp, true, false).await?;
-            Ok(true)
+            conn.respond(&resp, keep, false).await?;
+            Ok(keep)
         }
     }
 }
@@ -159,8 +160,9 @@ async fn delete_prefix(
                 }
                 Err(e) => {
                     failed += 1;
-                    let line =
-                        json!({"code": "delete_failed", "event": "error", "key": o.key, "message": format!("{e:?}")});
+                    let shown: Value = serde_json::from_slice(&e.response().body).unwrap_or(Value::Null);
+                    let (code, message) = (&shown["error"]["code"], &shown["error"]["message"]);
+                    let line = json!({"code": code, "event": "error", "key": o.key, "message": message});
                     lines.send(line).await?;
                 }
             }
@@ -196,6 +198,8 @@ async fn copy_prefix(
         dst_bucket: String,
         #[serde(default)]
         dst_backend: String,
+        #[serde(default)]
+        metadata: Option<std::collections::BTreeMap<String, String>>,
     }
     let Ok(c) = serde_json::from_slice::<Body>(body) else {
         return Ok(Err(api_error(400, "bad_request", "invalid JSON body")));
@@ -238,15 +242,39 @@ async fn copy_prefix(
             return Ok(Err(e.response()));
         }
     }
+    // `{}` keeps each source's metadata; entries replace it (header names, 2 KiB, as S3's).
+    let metadata: Option<Vec<(String, String)>> = c
+        .metadata
+        .as_ref()
+        .filter(|m| !m.is_empty())
+        .map(|m| m.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect());
+    let token = |k: &str| {
+        !k.is_empty()
+            && k.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(ch))
+    };
+    let fits = metadata.as_ref().is_none_or(|m| {
+        m.iter().all(|(k, v)| token(k) && !v.chars().any(char::is_control))
+            && m.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() <= 2048
+    });
+    if !fits {
+        return Ok(Err(api_error(
+            400,
+            "invalid_metadata",
+            "metadata must be header names and values within 2 KB",
+        )));
+    }
     let first = json!({ "dst_prefix": c.dst_prefix, "event": "start", "src_prefix": c.src_prefix });
     let mut lines = Lines::start(conn, first).await?;
-    let (mut copied, mut failed, mut bytes, mut token) = (0u64, 0u64, 0u64, None);
+    let (mut copied, mut failed, mut bytes, mut next) = (0u64, 0u64, 0u64, None);
+    let mut listed_all = true;
     loop {
-        let listed = match page(svc, b, &c.src_prefix, token).await {
+        let listed = match page(svc, b, &c.src_prefix, next).await {
             Ok(p) => p,
             Err(_) => {
                 let line = json!({"code": "list_failed", "event": "error", "message": "listing source prefix failed"});
                 lines.send(line).await?;
+                listed_all = false;
                 break;
             }
         };
@@ -256,7 +284,7 @@ async fn copy_prefix(
             if dst_key.is_empty() {
                 continue;
             }
-            match DataApi::copy(&svc.control, (b, &o.key, None), (&dst, &dst_key), None).await {
+            match DataApi::copy(&svc.control, (b, &o.key, None), (&dst, &dst_key), metadata.clone()).await {
                 Ok(done) => {
                     copied += 1;
                     bytes += done.size;
@@ -273,11 +301,15 @@ async fn copy_prefix(
         if !listed.is_truncated {
             break;
         }
-        token = Some(listed.next_continuation_token);
+        next = Some(listed.next_continuation_token);
     }
     lines
         .send(json!({ "bytes": bytes, "copied": copied, "event": "done", "failed": failed }))
         .await?;
+    if !listed_all {
+        // As the seed: a walk cut short by its listing is not audited.
+        return Ok(Ok(()));
+    }
     let detail = json!({"bytes": bytes, "copied": copied, "dst_backend": dst.bid, "dst_bucket": dst.bucket,
         "dst_prefix": c.dst_prefix, "failed": failed, "src_prefix": c.src_prefix});
     audit(svc, req, who, "object.copy_prefix", b, detail);

@@ -49,16 +49,41 @@ fn keys_of(req: &Request) -> Result<Vec<String>, Response> {
     Ok(keys)
 }
 
+/// A key as an archive entry's name that cannot reach outside the folder it is extracted to:
+/// no leading `/`, no `.` or `..` segments, no empty segments.
+fn entry_name(key: &str) -> String {
+    let parts: Vec<&str> = key
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != "." && *s != "..")
+        .collect();
+    let mut name = parts.join("/");
+    if key.ends_with('/') && !name.is_empty() {
+        name.push('/');
+    }
+    if name.is_empty() {
+        "unnamed".into()
+    } else {
+        name
+    }
+}
+
 /// Every key the request stands for, in order (folders expanded).
 async fn expand(svc: &AdminService, b: &Bkt, keys: Vec<String>) -> Result<Vec<String>, Response> {
     let mut out = Vec::new();
+    let too_many = || api_error(413, "too_many_keys", "the selection holds more than 100000 objects");
     for k in keys {
+        if out.len() >= MAX_ZIP_ENTRIES {
+            return Err(too_many());
+        }
         if !k.ends_with('/') {
             out.push(k);
             continue;
         }
         let mut token = None;
         loop {
+            if out.len() >= MAX_ZIP_ENTRIES {
+                return Err(too_many());
+            }
             let args = ListArgs {
                 prefix: k.clone(),
                 delimiter: String::new(),
@@ -67,19 +92,27 @@ async fn expand(svc: &AdminService, b: &Bkt, keys: Vec<String>) -> Result<Vec<St
             };
             let page = DataApi::list(&svc.control, b, &args).await.map_err(|e| e.response())?;
             out.extend(page.objects.into_iter().map(|o| o.key));
-            if !page.is_truncated || out.len() >= MAX_ZIP_ENTRIES {
+            if !page.is_truncated {
                 break;
             }
             token = Some(page.next_continuation_token);
         }
     }
-    out.truncate(MAX_ZIP_ENTRIES);
+    if out.len() > MAX_ZIP_ENTRIES {
+        return Err(too_many());
+    }
     Ok(out)
 }
 
 /// Serves the archive (the gate passed): `Ok(false)` once sent (the close ends it), `Ok(true)`
 /// after a refusal.
-pub(super) async fn serve(svc: &AdminService, conn: &mut Conn, req: &Request, b: &Bkt) -> Result<bool, IoFailure> {
+pub(super) async fn serve(
+    svc: &AdminService,
+    conn: &mut Conn,
+    req: &Request,
+    b: &Bkt,
+    reusable: bool,
+) -> Result<bool, IoFailure> {
     let prepared = async {
         let keys = keys_of(req)?;
         // The bucket answers for the whole request (404, 501).
@@ -94,8 +127,8 @@ pub(super) async fn serve(svc: &AdminService, conn: &mut Conn, req: &Request, b:
                 Some(a) => s3o_admin::api::secured(resp, req, a),
                 None => resp,
             };
-            conn.respond(&resp, true, false).await?;
-            return Ok(true);
+            conn.respond(&resp, reusable, false).await?;
+            return Ok(reusable);
         }
     };
     let stamp = s3o_admin::data::dto::rfc3339(crate::clock::unix_ms());
@@ -135,7 +168,8 @@ pub(super) async fn serve(svc: &AdminService, conn: &mut Conn, req: &Request, b:
             }
         };
         let dos = dos_time(meta.last_modified_ms / 1000);
-        let header = local_header(&key, dos);
+        let name = entry_name(&key);
+        let header = local_header(&name, dos);
         let start = offset;
         offset += header.len() as u64;
         conn.stream.write_all(header, IO_TIMEOUT).await?;
@@ -162,7 +196,7 @@ pub(super) async fn serve(svc: &AdminService, conn: &mut Conn, req: &Request, b:
         offset += written + desc.len() as u64;
         conn.stream.write_all(desc, IO_TIMEOUT).await?;
         entries.push(Entry {
-            name: key,
+            name,
             crc,
             size: written,
             offset: start,
@@ -173,4 +207,18 @@ pub(super) async fn serve(svc: &AdminService, conn: &mut Conn, req: &Request, b:
         .write_all(central_directory(&entries, offset), IO_TIMEOUT)
         .await?;
     Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::entry_name;
+
+    #[test]
+    fn entry_names_stay_inside_the_folder() {
+        assert_eq!(entry_name("docs/a.txt"), "docs/a.txt");
+        assert_eq!(entry_name("/etc/passwd"), "etc/passwd");
+        assert_eq!(entry_name("a/../../b"), "a/b");
+        assert_eq!(entry_name("./x//y/"), "x/y/");
+        assert_eq!(entry_name(".."), "unnamed");
+    }
 }

@@ -248,7 +248,12 @@ pub(super) async fn store_file(
         }
     }
     let etag = format!("\"{}\"", s3o_sigv4::encode::hex(&md5));
+    let retention = match core.shared.store.bucket(&key.bucket).await {
+        Ok(Some(b)) => crate::s3::lock::default_retention(&b),
+        _ => None,
+    };
     let mut meta = ObjectMeta {
+        retention,
         size: len,
         etag: etag.clone(),
         content_type,

@@ -279,6 +279,7 @@ pub async fn upload_part_copy(
         ));
     }
     let shared = &ctx.core.shared;
+    placement::within_quota(ctx.core, bucket, len).await?;
     let quota = ctx.snap.quota(&upload.backend);
     let reservation = shared.store.reserve(&upload.backend, len, quota).await?;
     let backend = ctx.core.backend(&upload.backend)?;

@@ -35,7 +35,9 @@ pub(crate) async fn start_upload(
     // fit); each part reserves its own bytes as it arrives. Choosing with room for nothing would
     // pin the upload to a nearly full backend that refuses every 5 MiB part.
     let (target, factor) = match placement::choose_one(core, snap, bucket, MIN_PART_SIZE).await {
-        Err(ProxyError::InsufficientStorage) => placement::choose_one(core, snap, bucket, 0).await?,
+        Err(ProxyError::InsufficientStorage | ProxyError::QuotaExceeded) => {
+            placement::choose_one(core, snap, bucket, 0).await?
+        }
         chosen => chosen?,
     };
     let backend = target.backend;
@@ -125,6 +127,8 @@ pub(crate) async fn finish_upload(
             }
         }
     }
+    // The parts were each checked against the bucket's quota; the whole object is, once.
+    placement::within_quota(core, &upload.bucket, size).await?;
     let backend = core.backend(&upload.backend)?;
     let owned: Vec<Part> = used.iter().map(|p| (*p).clone()).collect();
     backend
