@@ -6,14 +6,13 @@
 
 use s3o_admin::api::{gate_streamed, secured};
 use s3o_admin::data::{Bkt, DataRoute};
-use s3o_admin::stream::multipart_boundary;
 use s3o_admin::{Request, Response};
 use s3o_store::{ObjectMeta, WriteCondition};
 use serde_json::json;
 
 use super::conn::{Conn, IO_TIMEOUT};
 use super::stream::IoFailure;
-use super::transfer::{store_file, FormReader};
+use super::transfer::{read_to_file, store_file, FormProblem};
 use super::AdminService;
 use crate::backend::BODY_BUF;
 use crate::error::ProxyError;
@@ -417,29 +416,17 @@ async fn upload(
         BodyKind::Chunked => return Ok(Err(api_error(411, "length_required", "Content-Length is required"))),
         BodyKind::Empty => return Ok(Err(api_error(400, "bad_request", "missing file field"))),
     };
-    let Some(boundary) = head.header("content-type").and_then(multipart_boundary) else {
-        return Ok(Err(api_error(
-            400,
-            "bad_request",
-            "the body must be multipart/form-data",
-        )));
-    };
-    let mut form = FormReader {
-        conn,
-        delimiter: format!("--{boundary}").into_bytes(),
-        consumed: 0,
-        total,
-    };
-    let file = match form.until_file().await? {
+    let (file, file_len, closing) = match read_to_file(conn, head, total).await? {
         Ok(f) => f,
-        Err(_) => return Ok(Err(api_error(400, "bad_request", "missing file field"))),
-    };
-    let closing = format!("\r\n--{boundary}--\r\n").into_bytes();
-    let Some(file_len) = total
-        .checked_sub(form.consumed)
-        .and_then(|n| n.checked_sub(closing.len() as u64))
-    else {
-        return Ok(Err(api_error(400, "bad_request", "malformed multipart body")));
+        Err(FormProblem::NotAForm) => {
+            return Ok(Err(api_error(
+                400,
+                "bad_request",
+                "the body must be multipart/form-data",
+            )))
+        }
+        Err(FormProblem::NoFile(_)) => return Ok(Err(api_error(400, "bad_request", "missing file field"))),
+        Err(FormProblem::Malformed) => return Ok(Err(api_error(400, "bad_request", "malformed multipart body"))),
     };
     if file_len > crate::s3::object::MAX_PUT_SIZE {
         return Ok(Err(api_error(
@@ -488,16 +475,7 @@ async fn upload(
             )));
         }
     }
-    let stored = store_file(
-        svc,
-        form.conn,
-        (&bucket, &key),
-        file_len,
-        content_type,
-        &closing,
-        &condition,
-    )
-    .await;
+    let stored = store_file(svc, conn, (&bucket, &key), file_len, content_type, &closing, &condition).await;
     Ok(match stored {
         Ok(meta) => Ok((key, meta)),
         Err(ProxyError::PreconditionFailed) => {

@@ -139,28 +139,16 @@ async fn upload(
     if total > MAX_UPLOAD_BODY + MAX_FORM_OVERHEAD {
         return Ok(Err(upload_too_large()));
     }
-    let Some(boundary) = head.header("content-type").and_then(multipart_boundary) else {
-        return Ok(Err(Response::error(
-            400,
-            "Content-Type must be multipart/form-data with a boundary",
-        )));
-    };
-    let mut form = FormReader {
-        conn,
-        delimiter: format!("--{boundary}").into_bytes(),
-        consumed: 0,
-        total,
-    };
-    let file = match form.until_file().await? {
+    let (file, file_len, closing) = match read_to_file(conn, head, total).await? {
         Ok(f) => f,
-        Err(resp) => return Ok(Err(resp)),
-    };
-    let closing = format!("\r\n--{boundary}--\r\n").into_bytes();
-    let Some(file_len) = total
-        .checked_sub(form.consumed)
-        .and_then(|n| n.checked_sub(closing.len() as u64))
-    else {
-        return Ok(Err(Response::error(400, "malformed multipart body")));
+        Err(FormProblem::NotAForm) => {
+            return Ok(Err(Response::error(
+                400,
+                "Content-Type must be multipart/form-data with a boundary",
+            )))
+        }
+        Err(FormProblem::NoFile(resp)) => return Ok(Err(resp)),
+        Err(FormProblem::Malformed) => return Ok(Err(Response::error(400, "malformed multipart body"))),
     };
     if file_len > MAX_UPLOAD_BODY {
         return Ok(Err(upload_too_large()));
@@ -179,7 +167,7 @@ async fn upload(
     let target = (key.bucket.as_str(), key.key.as_str());
     let stored = store_file(
         svc,
-        form.conn,
+        conn,
         target,
         file_len,
         file.content_type,
@@ -193,6 +181,46 @@ async fn upload(
         ProxyError::InvalidRequest(why) => Response::error(400, &why),
         other => Response::error(500, &format!("upload failed: {other}")),
     }))
+}
+
+/// Why a body is no upload form.
+pub(super) enum FormProblem {
+    /// No `multipart/form-data` boundary.
+    NotAForm,
+    /// No file part (the reader's answer).
+    NoFile(Response),
+    /// The lengths do not add up.
+    Malformed,
+}
+
+/// Reads a `multipart/form-data` body of `total` bytes up to its file part: the fields before
+/// it, the file's length (what is left but the closing delimiter) and that delimiter.
+pub(super) async fn read_to_file(
+    conn: &mut Conn,
+    head: &RequestHead,
+    total: u64,
+) -> Result<Result<(FilePart, u64, Vec<u8>), FormProblem>, IoFailure> {
+    let Some(boundary) = head.header("content-type").and_then(multipart_boundary) else {
+        return Ok(Err(FormProblem::NotAForm));
+    };
+    let mut form = FormReader {
+        conn,
+        delimiter: format!("--{boundary}").into_bytes(),
+        consumed: 0,
+        total,
+    };
+    let file = match form.until_file().await? {
+        Ok(f) => f,
+        Err(resp) => return Ok(Err(FormProblem::NoFile(resp))),
+    };
+    let closing = format!("\r\n--{boundary}--\r\n").into_bytes();
+    match total
+        .checked_sub(form.consumed)
+        .and_then(|n| n.checked_sub(closing.len() as u64))
+    {
+        Some(len) => Ok(Ok((file, len, closing))),
+        None => Ok(Err(FormProblem::Malformed)),
+    }
 }
 
 /// Stores `len` bytes of the connection as `bucket`/`key` and commits them (if `condition`
