@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::data_api::{code, ok, server, sessions, WEB};
+use common::data_api::{assert_audited, code, ok, server, sessions, WEB};
 use common::session::Session;
 use common::xml_all;
 use serde_json::{json, Value};
@@ -189,17 +189,17 @@ fn backends_buckets_and_settings() {
     );
 
     // The changes are audited.
-    let audit = ok(&admin.call("GET", "/api/admin/audit?limit=100", None), 200).to_string();
-    for action in [
-        "bucket.create",
-        "bucket.versioning.set",
-        "bucket.cors.set",
-        "bucket.policy.set",
-        "bucket.policy.delete",
-        "bucket.lifecycle.set",
-    ] {
-        assert!(audit.contains(action), "{action} not audited");
-    }
+    assert_audited(
+        &admin,
+        &[
+            "bucket.create",
+            "bucket.versioning.set",
+            "bucket.cors.set",
+            "bucket.policy.set",
+            "bucket.policy.delete",
+            "bucket.lifecycle.set",
+        ],
+    );
     assert_eq!(
         code(&admin.call("DELETE", "/api/backends/orchestrator/buckets/elsewhere", None)),
         (204, String::new())
@@ -451,16 +451,16 @@ fn objects_pins_and_search() {
         json!([])
     );
 
-    let audit = ok(&admin.call("GET", "/api/admin/audit?limit=100", None), 200).to_string();
-    for action in [
-        "object.tags.set",
-        "object.metadata.set",
-        "object.folder",
-        "object.bulk_delete",
-        "object.delete",
-    ] {
-        assert!(audit.contains(action), "{action} not audited");
-    }
+    assert_audited(
+        &admin,
+        &[
+            "object.tags.set",
+            "object.metadata.set",
+            "object.folder",
+            "object.bulk_delete",
+            "object.delete",
+        ],
+    );
 }
 
 #[test]
@@ -566,10 +566,7 @@ fn quotas_sizes_and_their_enforcement() {
         (web["size_tracked"].as_bool(), web.get("size_bytes").is_none()),
         (Some(false), true)
     );
-    let audit = ok(&admin.call("GET", "/api/admin/audit?limit=100", None), 200).to_string();
-    for action in ["quota.set", "quota.delete", "bucket.size_tracking.set"] {
-        assert!(audit.contains(action), "{action} not audited");
-    }
+    assert_audited(&admin, &["quota.set", "quota.delete", "bucket.size_tracking.set"]);
 }
 
 #[test]

@@ -48,3 +48,18 @@ pub fn code(r: &Reply) -> (u16, String) {
     let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
     (r.status, v["error"]["code"].as_str().unwrap_or_default().to_owned())
 }
+
+/// Waits (at most 5 s: the audit log is written behind a queue) until the admin's audit view
+/// has an event of every one of `actions`.
+pub fn assert_audited(admin: &Session, actions: &[&str]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let audit = ok(&admin.call("GET", "/api/admin/audit?limit=100", None), 200).to_string();
+        let missing: Vec<_> = actions.iter().filter(|a| !audit.contains(**a)).collect();
+        if missing.is_empty() {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{missing:?} not audited");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
