@@ -585,6 +585,14 @@ fn the_admin_dashboard_and_backend_health() {
         code(&user.call("GET", "/api/admin/dashboard", None)),
         (403, "forbidden".into())
     );
+    // A body the port cannot read is refused in this API's own error shape.
+    let bad = admin.raw(
+        "POST",
+        "/api/admin/users",
+        &[("transfer-encoding", "chunked"), ("content-type", "application/json")],
+        b"zz\r\n{}\r\n0\r\n\r\n",
+    );
+    assert_eq!(code(&bad), (400, "bad_request".into()));
     let d = ok(&admin.call("GET", "/api/admin/dashboard", None), 200);
     let keys: Vec<&str> = d["requests"].as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(keys.len(), 5);

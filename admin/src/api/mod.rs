@@ -28,6 +28,15 @@ use crate::access::Access;
 use crate::error::Error;
 use crate::http::{Request, Response};
 
+/// The OpenAPI 3.1 description of this API (`/api/*`, `/auth/*`, `/s/*`, `/healthz`, `/readyz`,
+/// `/metrics`), served at `GET /api/openapi.json` without a session.
+pub const OPENAPI_API_JSON: &str = include_str!("../../openapi-api.json");
+
+/// `GET /api/openapi.json`: [`OPENAPI_API_JSON`].
+pub fn openapi() -> Response {
+    Response::text(200, "application/json", OPENAPI_API_JSON.to_owned())
+}
+
 /// Largest JSON body of these routes (the seed reads at most 64 KiB).
 pub const MAX_API_BODY: usize = 64 * 1024;
 
@@ -144,6 +153,7 @@ async fn dispatch(
     match route {
         R::Data(d) if d.is_public() => crate::data::public(d, req, access, data).await,
         R::Healthz => Response::json(200, &json!({ "status": "ok" })),
+        R::OpenApi => openapi(),
         R::LoginLocal => auth::login(req, access).await,
         R::Logout => auth::logout(req, access).await,
         R::LoginOidc => oidc::start(req, access).await,
@@ -189,7 +199,7 @@ async fn authenticated(
         }
         R::Audit => audit::query(req, access).await,
         R::AuditCsv => audit::csv(req, access).await,
-        R::Healthz | R::LoginLocal | R::Logout | R::LoginOidc | R::Callback | R::AuthConfig => {
+        R::Healthz | R::OpenApi | R::LoginLocal | R::Logout | R::LoginOidc | R::Callback | R::AuthConfig => {
             api_error(500, "internal", "route reached the authenticated dispatch")
         }
     }
@@ -264,3 +274,5 @@ async fn gate(route: &ApiRoute, req: &Request, access: &Access) -> Result<Caller
 mod tests;
 #[cfg(test)]
 mod tests_creds;
+#[cfg(test)]
+mod tests_openapi;

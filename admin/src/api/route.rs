@@ -10,6 +10,8 @@ use crate::http::{percent_decode, Response};
 pub enum ApiRoute {
     /// `GET /healthz`.
     Healthz,
+    /// `GET /api/openapi.json`: this API's OpenAPI document (public).
+    OpenApi,
     /// `POST /auth/login/local`.
     LoginLocal,
     /// `POST /auth/logout`.
@@ -128,6 +130,7 @@ impl ApiRoute {
         match self {
             R::Data(_) => "data",
             R::Healthz => "healthz",
+            R::OpenApi => "openapi",
             R::LoginLocal => "login_local",
             R::Logout => "logout",
             R::LoginOidc => "login_oidc",
@@ -169,6 +172,7 @@ pub fn api_route(method: &str, path: &str) -> Option<Result<ApiRoute, Response>>
         ["auth", "login", "oidc"] => one("GET", (method == "GET").then_some(R::LoginOidc)),
         ["auth", "callback"] => one("GET", (method == "GET").then_some(R::Callback)),
         ["api", "auth", "config"] => one("GET", (method == "GET").then_some(R::AuthConfig)),
+        ["api", "openapi.json"] => one("GET", (method == "GET").then_some(R::OpenApi)),
         ["api", "me"] => one("GET", (method == "GET").then_some(R::Me)),
         ["api", "me", "password"] => one("POST", (method == "POST").then_some(R::MePassword)),
         ["api", "me", "s3-credentials"] => one(
@@ -280,6 +284,8 @@ mod tests {
         assert_eq!(r("GET", "/ui/api/dashboard"), None);
         assert_eq!(r("GET", "/metrics"), None);
         assert_eq!(r("GET", "/healthz"), Some(Ok(ApiRoute::Healthz)));
+        assert_eq!(r("GET", "/api/openapi.json"), Some(Ok(ApiRoute::OpenApi)));
+        assert_eq!(r("POST", "/api/openapi.json"), Some(Err(405)));
         assert_eq!(r("POST", "/auth/login/local"), Some(Ok(ApiRoute::LoginLocal)));
         assert_eq!(r("GET", "/auth/login/local"), Some(Err(405)));
         assert_eq!(

@@ -315,8 +315,12 @@ async fn bulk_delete(req: &Request, data: &dyn DataApi, b: &Bkt, audit: &Audit<'
         #[serde(default)]
         keys: Vec<Item>,
     }
-    // The backend and the bucket answer for the whole request (404, 501).
-    data.settings(b).await.map_err(|e| e.response())?;
+    // The backend and the bucket answer for the whole request (404, 403, 501).
+    let probe = ListArgs {
+        max_keys: Some(1),
+        ..ListArgs::default()
+    };
+    data.list(b, &probe).await.map_err(|e| e.response())?;
     let d: Body = body(req, 1 << 20)?;
     if d.keys.is_empty() {
         return Err(api_error(400, "bad_request", "keys is required"));

@@ -43,6 +43,8 @@ pub enum DataError {
     Conflict(&'static str, String),
     /// 501 `not_supported`: the backend cannot do it.
     NotSupported(String),
+    /// 403 `forbidden` with this message.
+    Forbidden(String),
     /// 502 `backend_error` "backend operation failed" (the cause is logged).
     Backend(String),
     /// 503 `store_unavailable`.
@@ -65,6 +67,7 @@ impl DataError {
             DataError::BadRequest(code, m) => api_error(400, code, m),
             DataError::Conflict(code, m) => api_error(409, code, m),
             DataError::NotSupported(m) => api_error(501, "not_supported", m),
+            DataError::Forbidden(m) => api_error(403, "forbidden", m),
             DataError::Backend(why) => {
                 tracing::warn!(error = %why, "data API: backend operation failed");
                 api_error(502, "backend_error", "backend operation failed")

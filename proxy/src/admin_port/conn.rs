@@ -107,24 +107,25 @@ async fn serve_one(svc: &AdminService, conn: &mut Conn, head: &RequestHead, keep
         tls: conn.stream.is_tls(),
         body: Bytes::new(),
     };
+    let api = s3o_admin::api::api_route(&req.method, &req.path);
+    let seed3 = req.path == "/readyz" || api.is_some();
     let kind = match BodyKind::from_head(head) {
         Ok(k) => k,
         Err(e) => {
-            conn.respond(&Response::error(400, &e.to_string()), false, head_only)
+            conn.respond(&bad_body(seed3, 400, &e.to_string()), false, head_only)
                 .await?;
             return Ok(false);
         }
     };
-    let api = s3o_admin::api::api_route(&req.method, &req.path);
     if let Some(Ok(s3o_admin::api::ApiRoute::Data(d))) = &api {
         if d.is_streamed() {
             let route = d.clone();
             return super::data_stream::serve(svc, conn, head, &req, route, kind, keep, head_only).await;
         }
     }
-    if req.path == "/readyz" || api.is_some() {
+    if seed3 {
         // The seed-003 API: buffered JSON bodies only.
-        let Some(body) = read_or_refuse(conn, kind, head_only).await? else {
+        let Some(body) = read_or_refuse(conn, kind, head_only, true).await? else {
             return Ok(false);
         };
         req.body = body;
@@ -152,7 +153,7 @@ async fn serve_one(svc: &AdminService, conn: &mut Conn, head: &RequestHead, keep
     if route.is_streamed() {
         return super::transfer::serve(svc, conn, head, &req, route, kind, keep).await;
     }
-    let Some(body) = read_or_refuse(conn, kind, head_only).await? else {
+    let Some(body) = read_or_refuse(conn, kind, head_only, false).await? else {
         return Ok(false);
     };
     req.body = body;
@@ -223,20 +224,33 @@ async fn stream_audit_csv(
     }
 }
 
-/// The request body, or `None` once a 413 or 400 went out for it (the connection then closes).
+/// A refused body in the shape of the API it was sent to (`seed3`: `/api`, `/auth`, `/s`).
+fn bad_body(seed3: bool, status: u16, why: &str) -> Response {
+    match (seed3, status) {
+        (true, 413) => s3o_admin::api::api_error(413, "too_large", why),
+        (true, _) => s3o_admin::api::api_error(status, "bad_request", why),
+        (false, 413) => Response::too_large(),
+        (false, _) => Response::error(status, why),
+    }
+}
+
+/// The request body, or `None` once a 413 or 400 went out for it (the connection then closes);
+/// `seed3` answers in the seed-003 API's error shape.
 pub(super) async fn read_or_refuse(
     conn: &mut Conn,
     kind: BodyKind,
     head_only: bool,
+    seed3: bool,
 ) -> Result<Option<Bytes>, IoFailure> {
     match read_body(conn, kind).await? {
         Body::Read(body) => Ok(Some(body)),
         Body::TooLarge => {
-            conn.respond(&Response::too_large(), false, head_only).await?;
+            let why = format!("request body too large (limit {} MiB)", MAX_JSON_BODY >> 20);
+            conn.respond(&bad_body(seed3, 413, &why), false, head_only).await?;
             Ok(None)
         }
         Body::Bad(why) => {
-            conn.respond(&Response::error(400, &why), false, head_only).await?;
+            conn.respond(&bad_body(seed3, 400, &why), false, head_only).await?;
             Ok(None)
         }
     }

@@ -3,9 +3,8 @@
 //! virtual buckets, answered from the metadata store exactly as the S3 port answers them
 //! (settings shared with Get/PutBucket*, objects written through placement, quotas and a
 //! durable commit with their records). Every configured backend is listed as itself with its
-//! breaker's health and can be probed; operations on a real backend's own buckets answer 501
-//! `not_supported` (its bucket holds our physical objects, which only the orchestrator may
-//! touch).
+//! breaker's health and can be probed; its own buckets (all but the one holding our physical
+//! objects) are reached directly through [`super::data_direct`].
 
 use std::collections::BTreeMap;
 
@@ -19,8 +18,10 @@ use s3o_store::{
 };
 
 use super::control::ProxyControl;
+use super::data_direct::{self, Source, Target};
 use crate::backend::{BodySource, PhysicalMeta};
 use crate::error::ProxyError;
+use crate::s3::copy::Md5Tee;
 use crate::s3::object::{commit_version, queue_orphan, Placed};
 
 /// Most versions `GET .../object/versions` shows of one key (newest first).
@@ -124,8 +125,7 @@ impl ProxyControl {
         }
         if self.core().snapshot().backend(&b.bid).is_some() {
             return Err(DataError::NotSupported(
-                "operations on a real backend's buckets are not supported: its bucket holds the orchestrator's objects"
-                    .into(),
+                "this operation is served on the orchestrator's buckets only, not on a real backend's".into(),
             ));
         }
         Err(DataError::NotFound("backend not found".into()))
@@ -177,10 +177,9 @@ impl ProxyControl {
     }
 
     pub(super) async fn bucket_list(&self, bid: &str) -> DataResult<Vec<dto::Bucket>> {
-        self.virtual_bucket(&Bkt {
-            bid: bid.to_owned(),
-            bucket: String::new(),
-        })?;
+        if bid != self.orchestrator_id() {
+            return self.direct_buckets(bid).await;
+        }
         let now = rfc3339(crate::clock::unix_ms());
         let buckets = self.core().shared.store.list_buckets().await.map_err(from_store)?;
         Ok(buckets
@@ -204,13 +203,16 @@ impl ProxyControl {
             bid: bid.to_owned(),
             bucket: name.to_owned(),
         };
-        let bucket = self.virtual_bucket(&b)?;
-        if !crate::endpoint::valid_bucket_name(bucket) {
+        if !crate::endpoint::valid_bucket_name(name) {
             return Err(DataError::BadRequest(
                 "invalid_bucket_name",
                 "bucket name is invalid".into(),
             ));
         }
+        let bucket = match self.target(&b)? {
+            Target::Virtual(bucket) => bucket,
+            Target::Direct(_) => return self.direct_create(bid, name).await,
+        };
         let core = self.core();
         core.shared.store.create_bucket(bucket, who).await.map_err(from_store)?;
         crate::s3::permit::bucket_changed(core);
@@ -219,7 +221,10 @@ impl ProxyControl {
     }
 
     pub(super) async fn remove_bucket(&self, b: &Bkt) -> DataResult<()> {
-        let bucket = self.virtual_bucket(b)?;
+        let bucket = match self.target(b)? {
+            Target::Virtual(bucket) => bucket,
+            Target::Direct(_) => return self.direct_delete_bucket(b).await,
+        };
         let core = self.core();
         core.shared.store.delete_bucket(bucket).await.map_err(from_store)?;
         crate::s3::permit::bucket_changed(core);
@@ -246,7 +251,10 @@ impl ProxyControl {
     }
 
     pub(super) async fn list_page(&self, b: &Bkt, args: &ListArgs) -> DataResult<dto::ObjectPage> {
-        let bucket = self.virtual_bucket(b)?;
+        let bucket = match self.target(b)? {
+            Target::Virtual(bucket) => bucket,
+            Target::Direct(client) => return data_direct::list(&client, args).await,
+        };
         let start_after = match &args.token {
             Some(t) => Some(
                 crate::s3::list::decode_token(t)
@@ -310,7 +318,13 @@ impl ProxyControl {
     }
 
     pub(super) async fn remove(&self, b: &Bkt, key: &str, version: Option<&str>) -> DataResult<()> {
-        let bucket = self.virtual_bucket(b)?;
+        let bucket = match self.target(b)? {
+            Target::Virtual(bucket) => bucket,
+            Target::Direct(client) => {
+                data_direct::no_versions(version)?;
+                return client.delete(key).await.map_err(data_direct::from_backend);
+            }
+        };
         let core = self.core();
         let store = &core.shared.store;
         match version {
@@ -334,13 +348,27 @@ impl ProxyControl {
 
     /// Writes `body` as the new current version of `key`, placed and committed as a PutObject.
     pub(super) async fn put_bytes(&self, bucket: &str, key: &str, body: Bytes) -> DataResult<ObjectMeta> {
+        let len = body.len() as u64;
+        self.store_from(bucket, key, len, ObjectMeta::default(), Whole(Some(body)))
+            .await
+    }
+
+    /// Writes the `len` bytes of `body` as the new current version of `key` with `meta`'s
+    /// headers and metadata, placed and committed as a PutObject (ETag: their MD5).
+    pub(super) async fn store_from<B: BodySource>(
+        &self,
+        bucket: &str,
+        key: &str,
+        len: u64,
+        mut meta: ObjectMeta,
+        body: B,
+    ) -> DataResult<ObjectMeta> {
         let core = self.core();
         // The bucket first: nothing is placed for a bucket that is not there.
         let Some(bucket_meta) = core.shared.store.bucket(bucket).await.map_err(from_store)? else {
             return Err(DataError::NotFound("resource not found".into()));
         };
         let snap = core.snapshot();
-        let len = body.len() as u64;
         let (target, factor) = crate::s3::placement::choose_one(core, &snap, bucket, len)
             .await
             .map_err(from_proxy)?;
@@ -352,11 +380,11 @@ impl ProxyControl {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             version,
-            content_type: None,
+            content_type: meta.content_type.clone(),
             integrity: Vec::new(),
         };
-        let md5 = s3o_sigv4::encode::hex(&md5_of(&body));
-        let put = backend.put(&physical, len, &pmeta, &mut Whole(Some(body))).await;
+        let mut tee = Md5Tee::new(body);
+        let put = backend.put(&physical, len, &pmeta, &mut tee).await;
         drop(target.permit);
         if let Err(e) = put {
             drop(reservation);
@@ -364,13 +392,10 @@ impl ProxyControl {
             return Err(from_proxy(e));
         }
         // Written as the operator: the bucket's owner owns it (the audit log names the user).
-        let mut meta = ObjectMeta {
-            retention: crate::s3::lock::default_retention(&bucket_meta),
-            size: len,
-            etag: format!("\"{md5}\""),
-            copies_wanted: u32::try_from(factor).unwrap_or(u32::MAX),
-            ..ObjectMeta::default()
-        };
+        meta.retention = crate::s3::lock::default_retention(&bucket_meta);
+        meta.size = len;
+        meta.etag = tee.etag();
+        meta.copies_wanted = u32::try_from(factor).unwrap_or(u32::MAX);
         let backends = [backend.name().to_string()];
         let placed = Placed {
             backends: &backends,
@@ -426,22 +451,49 @@ impl ProxyControl {
     }
 
     /// Copies version `version` (the latest without) of `src`/`src_key` to `dst`/`dst_key`,
-    /// with `metadata` in place of the source's user metadata when given.
+    /// with `metadata` in place of the source's user metadata when given: within the
+    /// orchestrated store as a CopyObject, else streamed from the source to the destination.
     pub(super) async fn copy_one(
         &self,
         (src, src_key, version): (&Bkt, &str, Option<&str>),
         (dst, dst_key): (&Bkt, &str),
         metadata: Option<Vec<(String, String)>>,
     ) -> DataResult<dto::Object> {
-        let sb = self.virtual_bucket(src)?;
-        let db = self.virtual_bucket(dst).map_err(|e| match e {
-            DataError::NotFound(_) => DataError::NotFound("destination backend not found".into()),
+        let source = self.source_of(src, src_key, version).await?;
+        let target = self.target(dst).map_err(|e| match e {
+            DataError::NotFound(m) if m == "backend not found" => {
+                DataError::NotFound("destination backend not found".into())
+            }
             e => e,
         })?;
-        let source = self.version_of(sb, src_key, version).await?;
+        let (len, content_type, user_meta) = source.describe();
+        let user_meta = metadata.unwrap_or_else(|| user_meta.to_vec());
+        let content_type = content_type.map(str::to_owned);
+        let db = match target {
+            Target::Virtual(db) => db,
+            Target::Direct(client) => {
+                let body = self.open_source(&source).await?;
+                let etag = data_direct::put(&client, dst_key, len, (content_type.as_deref(), &user_meta), body).await?;
+                return Ok(data_direct::written(dst_key, len, etag, content_type.as_deref()));
+            }
+        };
         let core = self.core();
         let Some(dst_meta) = core.shared.store.bucket(db).await.map_err(from_store)? else {
             return Err(DataError::NotFound("resource not found".into()));
+        };
+        let source = match source {
+            Source::Virtual(source) => *source,
+            direct @ Source::Direct(..) => {
+                // From a real bucket: streamed into the store as an upload of its bytes.
+                let meta = ObjectMeta {
+                    content_type,
+                    user_meta,
+                    ..ObjectMeta::default()
+                };
+                let body = self.open_source(&direct).await?;
+                let meta = self.store_from(db, dst_key, len, meta, body).await?;
+                return Ok(object_of(dst_key, &meta));
+            }
         };
         let mut meta = ObjectMeta {
             content_type: source.content_type.clone(),
@@ -449,7 +501,7 @@ impl ProxyControl {
             content_disposition: source.content_disposition.clone(),
             cache_control: source.cache_control.clone(),
             expires: source.expires.clone(),
-            user_meta: metadata.unwrap_or_else(|| source.user_meta.clone()),
+            user_meta,
             tags: source.tags.clone(),
             retention: crate::s3::lock::default_retention(&dst_meta),
             ..ObjectMeta::default()
@@ -495,9 +547,4 @@ impl ProxyControl {
             query.version_marker = page.next_version_marker.as_deref().and_then(VersionRef::parse);
         }
     }
-}
-
-fn md5_of(body: &[u8]) -> [u8; 16] {
-    use md5::{Digest, Md5};
-    Md5::digest(body).into()
 }

@@ -10,6 +10,7 @@ use s3o_store::{BucketChange, BucketSettings, ObjectMeta, VersionChange, WriteCo
 
 use super::control::ProxyControl;
 use super::data::{from_proxy, from_store, object_of};
+use super::data_direct::{self, Target};
 use crate::error::ProxyError;
 
 impl DataApi for ProxyControl {
@@ -52,8 +53,13 @@ impl DataApi for ProxyControl {
         version: Option<&'a str>,
     ) -> BoxFuture<'a, DataResult<dto::Object>> {
         Box::pin(async move {
-            let bucket = self.virtual_bucket(b)?;
-            Ok(object_of(key, &self.version_of(bucket, key, version).await?))
+            match self.target(b)? {
+                Target::Virtual(bucket) => Ok(object_of(key, &self.version_of(bucket, key, version).await?)),
+                Target::Direct(client) => {
+                    data_direct::no_versions(version)?;
+                    Ok(data_direct::direct_object(key, &data_direct::head(&client, key).await?))
+                }
+            }
         })
     }
 
@@ -63,7 +69,13 @@ impl DataApi for ProxyControl {
 
     fn put_empty<'a>(&'a self, b: &'a Bkt, key: &'a str, _who: &'a str) -> BoxFuture<'a, DataResult<dto::Object>> {
         Box::pin(async move {
-            let bucket = self.virtual_bucket(b)?;
+            let bucket = match self.target(b)? {
+                Target::Virtual(bucket) => bucket,
+                Target::Direct(client) => {
+                    let etag = data_direct::put(&client, key, 0, (None, &[]), data_direct::Empty).await?;
+                    return Ok(data_direct::written(key, 0, etag, None));
+                }
+            };
             if self
                 .core()
                 .shared
@@ -90,8 +102,14 @@ impl DataApi for ProxyControl {
         version: Option<&'a str>,
     ) -> BoxFuture<'a, DataResult<Vec<(String, String)>>> {
         Box::pin(async move {
-            let bucket = self.virtual_bucket(b)?;
-            Ok(self.version_of(bucket, key, version).await?.tags)
+            match self.target(b)? {
+                Target::Virtual(bucket) => Ok(self.version_of(bucket, key, version).await?.tags),
+                Target::Direct(client) => {
+                    data_direct::no_versions(version)?;
+                    let tags = client.object_tags(key).await.map_err(data_direct::from_backend)?;
+                    tags.ok_or_else(|| DataError::NotFound("resource not found".into()))
+                }
+            }
         })
     }
 
@@ -104,6 +122,14 @@ impl DataApi for ProxyControl {
     ) -> BoxFuture<'a, DataResult<()>> {
         tags.sort();
         Box::pin(async move {
+            if let Target::Direct(client) = self.target(b)? {
+                data_direct::no_versions(version)?;
+                return match client.set_object_tags(key, &tags).await {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(DataError::NotFound("resource not found".into())),
+                    Err(e) => Err(data_direct::from_backend(e)),
+                };
+            }
             self.change_version(b, key, version, VersionChange::Tags(tags))
                 .await
                 .map(drop)

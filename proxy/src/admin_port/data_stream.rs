@@ -11,9 +11,11 @@ use s3o_store::{ObjectMeta, WriteCondition};
 use serde_json::json;
 
 use super::conn::{Conn, IO_TIMEOUT};
+use super::data_direct::{self, Source, Target};
 use super::stream::IoFailure;
-use super::transfer::{read_to_file, store_file, FormProblem};
+use super::transfer::{read_tail, read_to_file, store_file, FileSource, FormProblem};
 use super::AdminService;
+use crate::backend::s3::S3Backend;
 use crate::backend::BODY_BUF;
 use crate::error::ProxyError;
 use crate::http::{BodyKind, RequestHead, ResponseHead};
@@ -107,27 +109,6 @@ fn uploaded(key: &str, meta: &ObjectMeta) -> serde_json::Value {
     v
 }
 
-/// The orchestrated store's bucket `b` names, or the answer to send.
-fn virtual_bucket<'a>(svc: &AdminService, b: &'a Bkt) -> Result<&'a str, Response> {
-    let core = svc.control.core();
-    let orchestrator = core
-        .shared
-        .access
-        .get()
-        .map_or(s3o_admin::access::DEFAULT_BACKEND_ID, |a| a.cfg.backend_id.as_str());
-    if b.bid == orchestrator {
-        Ok(&b.bucket)
-    } else if core.snapshot().backend(&b.bid).is_some() {
-        Err(api_error(
-            501,
-            "not_supported",
-            "operations on a real backend's buckets are not supported",
-        ))
-    } else {
-        Err(api_error(404, "not_found", "backend not found"))
-    }
-}
-
 /// A key's last segment, safe in a quoted `filename` (`download` when nothing is left).
 pub fn filename(key: &str) -> String {
     let base = key.rsplit('/').find(|s| !s.is_empty()).unwrap_or("");
@@ -154,7 +135,7 @@ async fn download(svc: &AdminService, conn: &mut Conn, req: &Request, b: &Bkt, k
         None => resp,
     };
     let prepared = prepare_download(svc, req, b).await;
-    let (meta, range, disposition, key) = match prepared {
+    let (source, range, disposition, key) = match prepared {
         Ok(p) => p,
         Err(resp) => {
             conn.respond(&refuse(resp), keep, head_only).await?;
@@ -163,7 +144,7 @@ async fn download(svc: &AdminService, conn: &mut Conn, req: &Request, b: &Bkt, k
     };
     // The API's own origin must never run what a user stored: active content is always an
     // attachment, and nothing downloaded may run scripts or load anything.
-    let disposition = if active_content(meta.content_type.as_deref(), &key) {
+    let disposition = if active_content(source.describe().1, &key) {
         "attachment".to_owned()
     } else {
         disposition
@@ -186,7 +167,7 @@ async fn download(svc: &AdminService, conn: &mut Conn, req: &Request, b: &Bkt, k
         "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:".into(),
     ));
     let out = Outgoing {
-        meta: &meta,
+        source: &source,
         range,
         headers,
         keep,
@@ -199,19 +180,19 @@ async fn download(svc: &AdminService, conn: &mut Conn, req: &Request, b: &Bkt, k
 /// An object about to be sent: its version, the range asked for, the headers beside the
 /// object's own, and how the connection goes on.
 struct Outgoing<'a> {
-    meta: &'a ObjectMeta,
+    source: &'a Source,
     range: Option<crate::backend::ByteRange>,
     headers: Vec<(String, String)>,
     keep: bool,
     head_only: bool,
 }
 
-/// Streams `out.meta`'s bytes (its range) from its backend with its type, ETag, length and
+/// Streams `out.source`'s bytes (its range) from its backend with its type, ETag, length and
 /// `out.headers`; answers `failed` when it cannot be opened.
 async fn send_object(svc: &AdminService, conn: &mut Conn, out: Outgoing<'_>, failed: &Response) -> Served {
-    let (meta, range, keep) = (out.meta, out.range, out.keep);
-    let core = svc.control.core();
-    let mut body = match crate::s3::read::open_copy(core, &core.snapshot(), meta, range).await {
+    let (source, range, keep) = (out.source, out.range, out.keep);
+    let (size, content_type, _) = source.describe();
+    let mut body = match svc.control.open_range(source, range).await {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(component = "admin", error = %e, "object not opened for the data API");
@@ -219,19 +200,18 @@ async fn send_object(svc: &AdminService, conn: &mut Conn, out: Outgoing<'_>, fai
             return Ok(keep);
         }
     };
-    let len = range.map_or(meta.size, |r| r.len());
+    let len = range.map_or(size, |r| r.len());
     let mut head = ResponseHead::new(if range.is_some() { 206 } else { 200 });
     for (n, v) in &out.headers {
         head.push(n, v);
     }
-    head.push(
-        "content-type",
-        meta.content_type.as_deref().unwrap_or("application/octet-stream"),
-    );
-    head.push("etag", &meta.etag);
+    head.push("content-type", content_type.unwrap_or("application/octet-stream"));
+    if let Some(etag) = source.etag() {
+        head.push("etag", etag);
+    }
     head.push("accept-ranges", "bytes");
     if let Some(r) = range {
-        head.push("content-range", format!("bytes {}-{}/{}", r.start, r.end, meta.size));
+        head.push("content-range", format!("bytes {}-{}/{size}", r.start, r.end));
     }
     let head = head
         .content_length(len)
@@ -299,18 +279,16 @@ async fn share_raw(
     let prepared = async {
         let (share, _) = s3o_admin::data::shares::gate(access, req, code, false).await?;
         let unreadable = || api_error(502, "backend_error", "could not fetch the shared file");
-        let bkt = share.bkt();
-        let bucket = virtual_bucket(svc, &bkt).map_err(|_| unreadable())?;
-        let meta = match svc.control.core().shared.store.get_object(bucket, &share.key).await {
-            Ok(Some(m)) => m,
-            _ => return Err(unreadable()),
+        let source = match svc.control.source_of(&share.bkt(), &share.key, None).await {
+            Ok(s) => s,
+            Err(_) => return Err(unreadable()),
         };
-        let range = range_of(req, meta.size)?;
+        let range = range_of(req, source.describe().0)?;
         s3o_admin::data::shares::count_download(access, &share).await?;
-        Ok((share, meta, range))
+        Ok((share, source, range))
     }
     .await;
-    let (share, meta, range) = match prepared {
+    let (share, source, range) = match prepared {
         Ok(p) => p,
         Err(resp) => {
             let resp = secured(resp, req, access).with_header("cache-control", "no-store");
@@ -319,7 +297,7 @@ async fn share_raw(
         }
     };
     let inline = req.query_param("inline").ok().flatten().as_deref() == Some("1");
-    let disposition = if active_content(meta.content_type.as_deref(), &share.key) {
+    let disposition = if active_content(source.describe().1, &share.key) {
         "attachment"
     } else if inline {
         "inline"
@@ -344,7 +322,7 @@ async fn share_raw(
     access.audit.record(e);
     let failed = api_error(502, "backend_error", "could not fetch the shared file");
     let out = Outgoing {
-        meta: &meta,
+        source: &source,
         range,
         headers,
         keep,
@@ -353,14 +331,13 @@ async fn share_raw(
     send_object(svc, conn, out, &failed).await
 }
 
-/// A download's version, range, disposition and key, or the answer to send instead.
+/// A download's source, range, disposition and key, or the answer to send instead.
 #[allow(clippy::type_complexity)]
 async fn prepare_download(
     svc: &AdminService,
     req: &Request,
     b: &Bkt,
-) -> Result<(ObjectMeta, Option<crate::backend::ByteRange>, String, String), Response> {
-    let bucket = virtual_bucket(svc, b)?;
+) -> Result<(Source, Option<crate::backend::ByteRange>, String, String), Response> {
     let param = |n: &str| {
         req.query_param(n)
             .map_err(|_| api_error(400, "bad_request", "malformed query string"))
@@ -373,23 +350,13 @@ async fn prepare_download(
         Some("inline") => "inline",
         _ => "attachment",
     };
-    let store = &svc.control.core().shared.store;
-    let found = match version {
-        None => store.get_object(bucket, &key).await,
-        Some(v) => match s3o_store::VersionRef::parse(&v) {
-            Some(v) => store.get_version(bucket, &key, v).await,
-            None => return Err(api_error(400, "bad_request", "invalid version_id")),
-        },
-    };
-    let meta = match found {
-        Ok(Some(m)) if !m.delete_marker => m,
-        Ok(_) | Err(s3o_store::StoreError::NoSuchBucket(_)) => {
-            return Err(api_error(404, "not_found", "resource not found"))
-        }
-        Err(e) => return Err(api_error(503, "store_unavailable", &e.to_string())),
-    };
-    let range = range_of(req, meta.size)?;
-    Ok((meta, range, disposition.to_owned(), key))
+    let source = svc
+        .control
+        .source_of(b, &key, version.as_deref())
+        .await
+        .map_err(|e| e.response())?;
+    let range = range_of(req, source.describe().0)?;
+    Ok((source, range, disposition.to_owned(), key))
 }
 
 /// `POST .../object`: the key and the version made, or the answer to send (after which the
@@ -402,14 +369,20 @@ async fn upload(
     b: &Bkt,
     kind: BodyKind,
 ) -> Result<Result<(String, ObjectMeta), Response>, IoFailure> {
-    let bucket = match virtual_bucket(svc, b) {
-        Ok(bucket) => bucket.to_owned(),
-        Err(resp) => return Ok(Err(resp)),
+    let target = match svc.control.target(b) {
+        Ok(t) => t,
+        Err(e) => return Ok(Err(e.response())),
     };
-    match svc.control.core().shared.store.bucket(&bucket).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return Ok(Err(api_error(404, "not_found", "resource not found"))),
-        Err(e) => return Ok(Err(api_error(503, "store_unavailable", &e.to_string()))),
+    let bucket = match &target {
+        Target::Virtual(bucket) => bucket.to_string(),
+        Target::Direct(_) => String::new(),
+    };
+    if let Target::Virtual(_) = target {
+        match svc.control.core().shared.store.bucket(&bucket).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return Ok(Err(api_error(404, "not_found", "resource not found"))),
+            Err(e) => return Ok(Err(api_error(503, "store_unavailable", &e.to_string()))),
+        }
     }
     let total = match kind {
         BodyKind::Length(n) => n,
@@ -465,6 +438,10 @@ async fn upload(
         Some("*") => WriteCondition::IfAbsent,
         _ => WriteCondition::None,
     };
+    if let Target::Direct(client) = target {
+        let if_absent = condition == WriteCondition::IfAbsent;
+        return upload_direct(&client, conn, (key, content_type, if_absent), file_len, &closing).await;
+    }
     // Refused before the file is read, when the key is taken already (the commit checks again).
     if condition == WriteCondition::IfAbsent {
         if let Ok(Some(_)) = svc.control.core().shared.store.get_object(&bucket, &key).await {
@@ -493,4 +470,60 @@ async fn upload(
             Err(api_error(502, "backend_error", "backend operation failed"))
         }
     })
+}
+
+/// The file of an upload form streamed to a real bucket (the closing delimiter checked before
+/// the backend gets the end of it); the object as S3 described it.
+async fn upload_direct(
+    client: &S3Backend,
+    conn: &mut Conn,
+    (key, content_type, if_absent): (String, Option<String>, bool),
+    file_len: u64,
+    closing: &[u8],
+) -> Result<Result<(String, ObjectMeta), Response>, IoFailure> {
+    if if_absent {
+        match client.head_object(&key).await {
+            Ok(None) => {}
+            Ok(Some(_)) => {
+                return Ok(Err(api_error(
+                    412,
+                    "object_exists",
+                    "an object already exists at this key",
+                )))
+            }
+            Err(e) => return Ok(Err(data_direct::from_backend(e).response())),
+        }
+    }
+    // An empty file's request is complete once its head is sent: its form is checked first.
+    let checked_first = file_len == 0;
+    let mut src = if checked_first {
+        if read_tail(conn, closing).await.is_err() {
+            return Ok(Err(api_error(400, "bad_request", "malformed multipart body")));
+        }
+        FileSource::raw(conn, 0)
+    } else {
+        FileSource::form_file(conn, file_len, closing)
+    };
+    let mut headers = Vec::new();
+    if let Some(ct) = &content_type {
+        headers.push(("content-type", ct.as_str()));
+    }
+    match client.put_object(&key, file_len, &headers, &mut src).await {
+        Ok(etag) => {
+            let meta = ObjectMeta {
+                size: file_len,
+                etag: etag.unwrap_or_default(),
+                content_type,
+                ..ObjectMeta::default()
+            };
+            Ok(Ok((key, meta)))
+        }
+        Err(ProxyError::InvalidRequest(why)) => Ok(Err(api_error(400, "bad_request", &why))),
+        Err(ProxyError::RequestTimeout) => Err(IoFailure::TimedOut),
+        Err(ProxyError::Backend(e)) => Ok(Err(data_direct::from_backend(e).response())),
+        Err(e) => {
+            tracing::warn!(component = "admin", key = %key, error = %e, "upload to a real bucket failed");
+            Ok(Err(api_error(502, "backend_error", "backend operation failed")))
+        }
+    }
 }

@@ -64,7 +64,7 @@ pub(super) async fn serve(
     who: &str,
     keep: bool,
 ) -> Result<bool, IoFailure> {
-    let Some(body) = read_or_refuse(conn, kind, false).await? else {
+    let Some(body) = read_or_refuse(conn, kind, false, true).await? else {
         return Ok(false);
     };
     let outcome = match &route {

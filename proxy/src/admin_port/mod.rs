@@ -7,6 +7,7 @@
 mod conn;
 mod control;
 mod data;
+mod data_direct;
 mod data_impl;
 mod data_parts;
 mod data_stream;

@@ -252,30 +252,15 @@ pub(super) async fn store_file(
         content_type: content_type.clone(),
         integrity: Vec::new(),
     };
-    let mut src = FileSource {
-        conn: &mut *conn,
-        remaining: len,
-        md5: Md5::new(),
-        scan: Some(DelimiterScan::new(&closing[..closing.len() - 4])),
-    };
+    let mut src = FileSource::form_file(conn, len, closing);
     let put = backend.put(&physical, len, &pmeta, &mut src).await;
     drop(target.permit);
-    let md5 = src.md5.finalize();
-    let tail = match put {
-        Ok(_) => read_exact(conn, closing.len()).await,
-        Err(e) => Err(e),
-    };
-    match tail {
-        Ok(t) if t == closing => {}
-        outcome => {
-            drop(reservation);
-            queue_orphan(core, backend.name(), &physical).await;
-            return Err(outcome.err().unwrap_or_else(|| {
-                ProxyError::InvalidRequest("malformed multipart body: the file must be the last part".into())
-            }));
-        }
+    let etag = format!("\"{}\"", src.md5_hex());
+    if let Err(e) = put {
+        drop(reservation);
+        queue_orphan(core, backend.name(), &physical).await;
+        return Err(e);
     }
-    let etag = format!("\"{}\"", s3o_sigv4::encode::hex(&md5));
     let retention = match core.shared.store.bucket(&key.bucket).await {
         Ok(Some(b)) => crate::s3::lock::default_retention(&b),
         _ => None,
@@ -305,6 +290,17 @@ pub(super) async fn store_file(
     )
     .await?;
     Ok(meta)
+}
+
+/// Reads the form's closing delimiter: `Err` when the body holds something else.
+pub(super) async fn read_tail(conn: &mut Conn, closing: &[u8]) -> Result<(), ProxyError> {
+    if read_exact(conn, closing.len()).await? == closing {
+        Ok(())
+    } else {
+        Err(ProxyError::InvalidRequest(
+            "malformed multipart body: the file must be the last part".into(),
+        ))
+    }
 }
 
 /// Reads exactly `n` more bytes of the body.
@@ -455,6 +451,9 @@ pub(super) struct FileSource<'c> {
     remaining: u64,
     md5: Md5,
     scan: Option<DelimiterScan>,
+    /// The form's closing delimiter, checked before the end of the file is announced: a
+    /// backend never receives all of a file whose form turns out malformed.
+    closing: Option<Vec<u8>>,
 }
 
 impl<'c> FileSource<'c> {
@@ -465,6 +464,18 @@ impl<'c> FileSource<'c> {
             remaining: len,
             md5: Md5::new(),
             scan: None,
+            closing: None,
+        }
+    }
+
+    /// The `len` bytes of a form's file part, the last part: `closing` must follow them.
+    pub fn form_file(conn: &'c mut Conn, len: u64, closing: &[u8]) -> Self {
+        FileSource {
+            conn,
+            remaining: len,
+            md5: Md5::new(),
+            scan: Some(DelimiterScan::new(&closing[..closing.len().saturating_sub(4)])),
+            closing: Some(closing.to_vec()),
         }
     }
 
@@ -528,6 +539,9 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 impl BodySource for FileSource<'_> {
     async fn next_piece(&mut self) -> Result<Option<Bytes>, ProxyError> {
         if self.remaining == 0 {
+            if let Some(closing) = self.closing.take() {
+                read_tail(self.conn, &closing).await?;
+            }
             return Ok(None);
         }
         if self.conn.buf.is_empty() {

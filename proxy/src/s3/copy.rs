@@ -23,9 +23,21 @@ use crate::s3::{placement, require_bucket, Ctx};
 use crate::xml;
 
 /// A body source that also computes the MD5 of what passes (the ETag of a streamed copy).
-struct Md5Tee<S> {
+pub(crate) struct Md5Tee<S> {
     inner: S,
     md5: Md5,
+}
+
+impl<S> Md5Tee<S> {
+    /// `inner`, hashed as it is read.
+    pub(crate) fn new(inner: S) -> Md5Tee<S> {
+        Md5Tee { inner, md5: Md5::new() }
+    }
+
+    /// The quoted MD5 of what was read: a single PUT's ETag.
+    pub(crate) fn etag(self) -> String {
+        format!("\"{}\"", s3o_sigv4::encode::hex(&self.md5.finalize()))
+    }
 }
 
 impl<S: BodySource> BodySource for Md5Tee<S> {
@@ -192,14 +204,11 @@ pub(crate) async fn copy_bytes(
             .map(|_| src.etag.clone()),
         _ => match crate::s3::read::open_copy(core, snap, src, None).await {
             Ok(stream) => {
-                let mut tee = Md5Tee {
-                    inner: StreamSource(stream),
-                    md5: Md5::new(),
-                };
+                let mut tee = Md5Tee::new(StreamSource(stream));
                 backend
                     .put(&physical, src.size, &pmeta, &mut tee)
                     .await
-                    .map(|_| format!("\"{}\"", s3o_sigv4::encode::hex(&tee.md5.finalize())))
+                    .map(|_| tee.etag())
             }
             Err(e) => Err(e),
         },

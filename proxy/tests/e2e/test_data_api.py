@@ -4,7 +4,8 @@ copy-prefix moves 500 objects across the two backends with NDJSON progress; a zi
 objects opens with Python's zipfile, every byte equal; a share with a password and a download
 cap of 2 serves twice and then answers 410; CORS rules set through the API answer a browser's
 preflight on the S3 port; a lifecycle rule set through the API expires objects (a shortened
-day)."""
+day); a real backend's own buckets are worked on directly, and copies cross between them and the
+orchestrated store."""
 
 from __future__ import annotations
 
@@ -237,3 +238,64 @@ def test_a_lifecycle_rule_set_through_the_api_expires_objects(stack):
     # Two one-second days, then the next pass of the one-second worker.
     wait_for("tmp/scratch expired", gone, timeout=30)
     assert s3.get_object(Bucket="on-moto", Key="keep/this")["Body"].read() == b"kept"
+
+
+def test_a_real_backends_own_buckets_are_reached_directly(stack, seaweed):
+    """Buckets of a real backend other than the one holding our objects: created, listed, written,
+    read (with a range), tagged, copied to and from the orchestrated store, shared, emptied and
+    deleted through the API, and seen as such by the backend itself; the bucket holding our
+    physical objects is refused."""
+    api, s3, _ = stack
+    own = "e2e-direct-own"
+    base = f"/api/backends/weed/buckets/{own}"
+    assert api.call("POST", "/api/backends/weed/buckets", {"name": own}) == (201, {"name": own})
+    status, listed = api.call("GET", "/api/backends/weed/buckets")
+    assert status == 200 and {own, WEED_BUCKET} <= {b["name"] for b in listed["buckets"]}
+    status, refused = api.call("GET", f"/api/backends/weed/buckets/{WEED_BUCKET}/objects")
+    assert (status, refused["error"]["code"]) == (403, "forbidden")
+
+    data = bytes((i * 7 + 3) % 256 for i in range(2 * 1024 * 1024 + 5))
+    body, ct = form("docs/a.bin", data)
+    status, _, text = api.raw("POST", f"{base}/object", body, {"Content-Type": ct})
+    assert status == 201, text
+    assert json.loads(text)["size"] == len(data)
+    assert seaweed.client.get_object(Bucket=own, Key="docs/a.bin")["Body"].read() == data
+
+    status, page = api.call("GET", f"{base}/objects?delimiter=/")
+    assert status == 200 and page["common_prefixes"] == ["docs/"] and page["objects"] == []
+    status, page = api.call("GET", f"{base}/objects?prefix=docs/")
+    assert [(o["key"], o["size"]) for o in page["objects"]] == [("docs/a.bin", len(data))]
+    status, info = api.call("GET", f"{base}/object/info?key=docs/a.bin")
+    assert status == 200 and info["size"] == len(data) and info["content_type"] == "application/octet-stream"
+    status, headers, part = api.raw("GET", f"{base}/object?key=docs/a.bin", headers={"Range": "bytes=10-19"})
+    assert (status, part, headers["Content-Range"]) == (206, data[10:20], f"bytes 10-19/{len(data)}")
+
+    assert api.call("PUT", f"{base}/object/tags?key=docs/a.bin", {"tags": {"team": "blue"}})[0] in (200, 204)
+    status, tags = api.call("GET", f"{base}/object/tags?key=docs/a.bin")
+    assert status == 200 and tags["tags"] == {"team": "blue"}
+
+    # Real bucket → orchestrated store → real bucket, bytes equal at every step.
+    status, copied = api.call("POST", f"{base}/object/copy", {
+        "src_key": "docs/a.bin", "dst_backend": "orchestrator", "dst_bucket": "on-moto", "dst_key": "from-real.bin"})
+    assert status in (200, 201), copied
+    assert s3.get_object(Bucket="on-moto", Key="from-real.bin")["Body"].read() == data
+    status, copied = api.call("POST", "/api/backends/orchestrator/buckets/on-moto/object/copy", {
+        "src_key": "from-real.bin", "dst_backend": "weed", "dst_bucket": own, "dst_key": "back.bin"})
+    assert status in (200, 201), copied
+    assert seaweed.client.get_object(Bucket=own, Key="back.bin")["Body"].read() == data
+
+    status, share = api.call("POST", "/api/shares", {"backend_id": "weed", "bucket": own, "key": "back.bin"})
+    assert status == 201, share
+    status, _, got = Api(api.base).raw("GET", f"/s/{share['code']}/raw")
+    assert (status, got) == (200, data)
+
+    assert api.call("POST", f"{base}/objects/folder", {"key": "empty"})[0] == 201
+    # (Whether a bucket that is not empty may go is the backend's call: SeaweedFS lets it.)
+    status, result = api.call("POST", f"{base}/objects/delete",
+                              {"keys": [{"key": "docs/a.bin"}, {"key": "back.bin"}]})
+    assert status == 200, result
+    assert api.call("DELETE", f"{base}/object?key=empty/")[0] == 204
+    assert seaweed.client.list_objects_v2(Bucket=own).get("KeyCount", 0) == 0
+    assert api.call("DELETE", base)[0] == 204
+    status, listed = api.call("GET", "/api/backends/weed/buckets")
+    assert own not in {b["name"] for b in listed["buckets"]}

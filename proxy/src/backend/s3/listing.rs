@@ -39,7 +39,7 @@ struct Contents {
 
 impl S3Backend {
     /// The request path of the bucket itself.
-    fn bucket_path(&self) -> String {
+    pub(super) fn bucket_path(&self) -> String {
         if self.path_style {
             format!("/{}", s3o_sigv4::encode::uri_encode(self.bucket.as_bytes(), false))
         } else {

@@ -5,10 +5,12 @@
 
 mod aws_chunked;
 mod conn;
+mod direct;
 mod listing;
 mod multipart;
 
 pub use conn::{Conn, Pool};
+pub use direct::{DirectHead, DirectObject, DirectPage, MAX_DIRECT_PAGE};
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -65,8 +67,8 @@ struct Response {
     crc: Option<(s3o_sigv4::ChecksumAlgorithm, Vec<u8>)>,
     /// Body bytes read together with the head.
     leftover: Vec<u8>,
-    /// The object's labels as the backend returned them: `x-amz-meta-s3o-*` and
-    /// `content-type` headers, names lowercased.
+    /// The object's labels and metadata as the backend returned them: `x-amz-meta-*`,
+    /// `content-type` and `last-modified` headers, names lowercased.
     labels: Vec<(String, String)>,
 }
 
@@ -315,7 +317,7 @@ impl S3Backend {
                     let mut labels = Vec::new();
                     for h in resp.headers.iter() {
                         let lower = h.name.to_ascii_lowercase();
-                        if lower.starts_with("x-amz-meta-s3o-") || lower == "content-type" {
+                        if lower.starts_with("x-amz-meta-") || lower == "content-type" || lower == "last-modified" {
                             labels.push((lower, String::from_utf8_lossy(h.value).trim().to_owned()));
                         }
                         if let Some(alg) = s3o_sigv4::ChecksumAlgorithm::from_header_name(h.name) {
