@@ -716,23 +716,22 @@ add("get", "/api/admin/dashboard", "dashboard", "The API's traffic and what the 
     {200: jresp("The dashboard.", "Dashboard")}, [])
 add("get", "/api/admin/backends/health", "backendsHealth", "Every backend with its recent probes (admin).",
     SESSION, {200: jresp("The backends.", "BackendHealthList")}, [])
-ADMIN_BK_NOTE = " 501 `not_supported` while this instance does not manage endpoints."
-add("get", "/api/admin/backends", "listEndpoints", "Every endpoint, configured or made here (admin).", SESSION,
-    {200: jresp("The endpoints.", "AdminBackendList")}, [501], description=ADMIN_BK_NOTE.strip())
-add("post", "/api/admin/backends", "createEndpoint", "Adds an endpoint (admin).", MUTATION,
-    {201: jresp("The endpoint.", "AdminBackend")}, BODY_ERR | {409, 501}, body=jbody("NewEndpoint"),
-    description="400 `bad_request`; 409 `yaml_managed`, `id_taken`, `register_failed`; 503 `secret_key_unset`."
-                + ADMIN_BK_NOTE)
+add("get", "/api/admin/backends", "listEndpoints", "Every backend: the registry in id order (configured ones "
+    "read-only), then the disabled endpoints made here (admin).", SESSION,
+    {200: jresp("The endpoints.", "AdminBackendList")}, [])
+add("post", "/api/admin/backends", "createEndpoint", "Adds an S3 endpoint, served at once when enabled (admin).",
+    MUTATION, {201: jresp("The endpoint, from its record.", "AdminBackend")}, BODY_ERR | {409},
+    body=jbody("NewEndpoint"),
+    description="400 `bad_request`; 409 `yaml_managed`, `id_taken`; 503 `secret_key_unset`.")
 add("post", "/api/admin/backends/test", "testEndpoint", "Probes an endpoint without saving it (admin).", MUTATION,
-    {200: jresp("The probe.", "BackendTestResult")}, BODY_ERR | {501}, body=jbody("EndpointTest"),
-    description=ADMIN_BK_NOTE.strip())
+    {200: jresp("The probe.", "BackendTestResult")}, BODY_ERR, body=jbody("EndpointTest"))
 add("get", "/api/admin/backends/{bid}", "getEndpoint", "One endpoint (admin).", SESSION,
-    {200: jresp("The endpoint.", "AdminBackend")}, [404, 501], parameters=BK, description=ADMIN_BK_NOTE.strip())
+    {200: jresp("The endpoint.", "AdminBackend")}, [404], parameters=BK)
 add("patch", "/api/admin/backends/{bid}", "patchEndpoint", "Changes an endpoint made here (admin).", MUTATION,
-    {200: jresp("The endpoint.", "AdminBackend")}, BODY_ERR | {404, 409, 501}, parameters=BK,
-    body=jbody("EndpointPatch"), description="409 `yaml_managed`." + ADMIN_BK_NOTE)
+    {200: jresp("The endpoint, from its record.", "AdminBackend")}, BODY_ERR | {404, 409}, parameters=BK,
+    body=jbody("EndpointPatch"), description="409 `yaml_managed`, `conflict`; 503 `secret_key_unset`.")
 add("delete", "/api/admin/backends/{bid}", "deleteEndpoint", "Removes an endpoint made here (admin).", MUTATION,
-    {204: NO_CONTENT}, [404, 409, 501], parameters=BK, description="409 `yaml_managed`." + ADMIN_BK_NOTE)
+    {204: NO_CONTENT}, [404, 409], parameters=BK, description="409 `yaml_managed`.")
 
 # ---------------------------------------------------------------- public share pages
 SHARE_ERR = [401, 404, 410, 429, 500, 502, 503]

@@ -212,6 +212,30 @@ pub struct BackendConfig {
     pub limits: MonthlyLimits,
 }
 
+impl BackendConfig {
+    /// A UI-managed S3 endpoint named `id`: reached with these settings, holding none of our
+    /// objects (no bucket), with no quota, labels or limits.
+    pub fn endpoint(id: &str, endpoint: &str, region: &str, path_style: bool, keys: (&str, &str)) -> BackendConfig {
+        BackendConfig {
+            name: id.to_owned(),
+            kind: BackendKind::S3 {
+                endpoint: endpoint.to_owned(),
+                region: if region.is_empty() { "us-east-1" } else { region }.to_owned(),
+                bucket: String::new(),
+                access_key: keys.0.to_owned(),
+                secret_key: keys.1.to_owned(),
+                path_style,
+                etag_from_backend: true,
+                checksum_trailer: true,
+                ca_file: None,
+            },
+            quota_bytes: None,
+            labels: BTreeMap::new(),
+            limits: Default::default(),
+        }
+    }
+}
+
 /// The kind of a backend and its settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BackendKind {

@@ -95,6 +95,18 @@ pub struct StoreAccess {
     pub creds: HashMap<String, Arc<CredentialConfig>>,
     /// Bucket → requests per second per address (0: the default) of its anonymous binding.
     pub anonymous: HashMap<String, u32>,
+    /// UI-managed backends (enabled, secret opened): S3 endpoints whose own buckets the data
+    /// API reaches directly; never placement targets (their `bucket` is empty).
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// A UI-managed backend in the live state.
+#[derive(Debug)]
+pub struct Endpoint {
+    /// Its display name.
+    pub display: String,
+    /// How to reach it (named by its id; no bucket of ours).
+    pub cfg: Arc<BackendConfig>,
 }
 
 impl StoreAccess {
@@ -129,10 +141,25 @@ impl StoreAccess {
             .iter()
             .map(|b| (b.bucket.clone(), b.per_source_ip_rps))
             .collect();
+        let endpoints = view
+            .endpoints
+            .iter()
+            .map(|e| Endpoint {
+                display: e.name.clone(),
+                cfg: Arc::new(BackendConfig::endpoint(
+                    &e.id,
+                    &e.endpoint,
+                    &e.region,
+                    e.path_style,
+                    (&e.access_key, &e.secret),
+                )),
+            })
+            .collect();
         StoreAccess {
             revision: view.revision,
             creds,
             anonymous,
+            endpoints,
         }
     }
 }
@@ -182,6 +209,11 @@ impl Snapshot {
     /// The settings of the backend called `name`.
     pub fn backend(&self, name: &str) -> Option<&Arc<BackendConfig>> {
         self.backends.iter().find(|b| b.name == name)
+    }
+
+    /// The UI-managed backend `id` (an S3 endpoint of the access layer's).
+    pub fn endpoint(&self, id: &str) -> Option<&Arc<BackendConfig>> {
+        self.access.endpoints.iter().map(|e| &e.cfg).find(|b| b.name == id)
     }
 
     /// The labels of backend `name` (empty for an unknown one).

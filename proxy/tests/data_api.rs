@@ -1,8 +1,9 @@
 //! The data API of seed 003 in process, over the orchestrated store: backends and buckets,
 //! bucket settings shared with the S3 port (versioning, CORS, policy, lifecycle), objects
 //! (listing, info, folders, tags, metadata, versions, deletes one by one and in bulk), pins
-//! and search, each with its roles, errors and audit events; real backends' buckets and the
-//! routes not served yet answer 501 (uploads, downloads and shares: `data_transfers.rs`).
+//! and search, each with its roles, errors and audit events; a filesystem backend's buckets
+//! answer 501 (uploads, downloads and shares: `data_transfers.rs`; UI-managed backends and
+//! direct operations on their buckets: `data_endpoints.rs`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 

@@ -10,8 +10,9 @@
 //! | `s3-creds`      | access key id              | [`Credential`] (secret sealed)          |
 //! | `s3-creds-by-user` | `{user id}/{access key}` | empty (a user's credentials)          |
 //! | `s3-anon`       | `{backend id}/{bucket}`    | [`Binding`]                             |
+//! | `endpoints`     | endpoint id                | [`Endpoint`] (secret sealed): UI-managed backends |
 //! | `access`        | `admins`                   | guard: bumped with every change to who is an enabled admin |
-//! | `access`        | `s3`                       | guard: bumped with every credential or binding change; proxies reload on a new revision |
+//! | `access`        | `s3`                       | guard: bumped with every credential, binding or endpoint change; proxies reload on a new revision |
 //! | `audit`         | 16-digit event id          | [`AuditEvent`]                          |
 
 use serde::de::DeserializeOwned;
@@ -21,6 +22,8 @@ use s3o_store::{Doc, DocWrite, Store};
 
 use crate::error::Error;
 
+/// Collection of UI-managed backends (S3 endpoints).
+pub const ENDPOINTS: &str = "endpoints";
 /// Collection of users.
 pub const USERS: &str = "users";
 /// Unique usernames.
@@ -208,6 +211,41 @@ pub struct Credential {
     pub updated_by: Option<String>,
 }
 
+/// A backend managed through the API (`/api/admin/backends`): an S3 endpoint whose own buckets
+/// the data API reaches directly.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// Its id: 1-64 of `a-z 0-9 _ -`, starting alphanumeric.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Driver (`s3v4`).
+    pub kind: String,
+    /// `http(s)://host[:port]`.
+    pub endpoint: String,
+    /// Region to sign for (`""`: `us-east-1`).
+    #[serde(default)]
+    pub region: String,
+    /// Path-style addressing.
+    pub path_style: bool,
+    /// Access key id.
+    pub access_key: String,
+    /// The secret key, sealed with the endpoint's id (see [`super::seal`]).
+    pub secret_sealed: Option<String>,
+    /// Registered (served) while true.
+    pub enabled: bool,
+    /// Creation, ms.
+    pub created_ms: u64,
+    /// Creator's user id.
+    #[serde(default)]
+    pub created_by: Option<String>,
+    /// Last change, ms.
+    pub updated_ms: u64,
+    /// Who changed it last.
+    #[serde(default)]
+    pub updated_by: Option<String>,
+}
+
 /// An anonymous binding: unsigned reads of one bucket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Binding {
@@ -333,7 +371,7 @@ pub async fn apply(store: &Store, writes: Vec<DocWrite>) -> Result<bool, Error> 
     }
 }
 
-/// The guard write that tells every proxy the credentials or bindings changed.
+/// The guard write that tells every proxy the credentials, bindings or endpoints changed.
 pub fn bump_s3() -> DocWrite {
     DocWrite::put(GUARDS, S3_GUARD, Vec::new())
 }

@@ -5,7 +5,7 @@
 
 use s3o_store::Store;
 
-use super::records::{all, get, Binding, Credential, Permission, ANON, CREDS, GUARDS, S3_GUARD};
+use super::records::{all, get, Binding, Credential, Endpoint, Permission, ANON, CREDS, ENDPOINTS, GUARDS, S3_GUARD};
 use super::seal::SealKey;
 use crate::error::Error;
 
@@ -50,6 +50,34 @@ impl std::fmt::Debug for LiveCredential {
     }
 }
 
+/// An enabled UI-managed backend with its secret opened.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LiveEndpoint {
+    /// Its id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// `http(s)://host[:port]`.
+    pub endpoint: String,
+    /// Region to sign for (`""`: `us-east-1`).
+    pub region: String,
+    /// Path-style addressing.
+    pub path_style: bool,
+    /// Access key id.
+    pub access_key: String,
+    /// The opened secret.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for LiveEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveEndpoint")
+            .field("id", &self.id)
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Everything the S3 port enforces from the store, at one guard revision.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct S3Access {
@@ -59,7 +87,10 @@ pub struct S3Access {
     pub credentials: Vec<LiveCredential>,
     /// Anonymous bindings.
     pub bindings: Vec<Binding>,
-    /// Credentials whose secret did not open under the configured key (a wrong key file).
+    /// Enabled UI-managed backends whose secret opened.
+    pub endpoints: Vec<LiveEndpoint>,
+    /// Credentials and endpoints whose secret did not open under the configured key (a wrong
+    /// key file).
     pub unopened: usize,
 }
 
@@ -99,6 +130,29 @@ pub async fn load(store: &Store, seal: Option<&SealKey>, backend_id: &str) -> Re
             expires_ms: c.expires_ms,
             user_id: c.user_id,
             scope_granted: c.scope_granted,
+        });
+    }
+    for (e, _) in all::<Endpoint>(store, ENDPOINTS, "").await? {
+        if !e.enabled {
+            continue;
+        }
+        let Some(secret) = e
+            .secret_sealed
+            .as_deref()
+            .and_then(|sealed| seal.and_then(|k| k.open(&e.id, sealed)))
+            .and_then(|s| String::from_utf8(s).ok())
+        else {
+            out.unopened += 1;
+            continue;
+        };
+        out.endpoints.push(LiveEndpoint {
+            id: e.id,
+            name: e.name,
+            endpoint: e.endpoint,
+            region: e.region,
+            path_style: e.path_style,
+            access_key: e.access_key,
+            secret,
         });
     }
     out.bindings = all::<Binding>(store, ANON, &format!("{backend_id}/"))

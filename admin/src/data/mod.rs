@@ -11,6 +11,7 @@
 //! gate; until a route is served it answers 501 `not_supported`, never a stand-in.
 
 pub mod dto;
+pub mod endpoints;
 mod handlers;
 mod multipart;
 mod pins;
@@ -193,6 +194,11 @@ pub trait DataApi {
     fn prefix_size<'a>(&'a self, b: &'a Bkt, prefix: &'a str) -> BoxFuture<'a, DataResult<(u64, u64)>>;
     /// Every version of `key`, newest first.
     fn versions<'a>(&'a self, b: &'a Bkt, key: &'a str) -> BoxFuture<'a, DataResult<Vec<dto::Version>>>;
+    /// The ids of the backends the configuration defines (the orchestrated store's included):
+    /// read-only here.
+    fn config_ids(&self) -> Vec<String>;
+    /// Probes an endpoint (ListBuckets, 5 s): the error if it failed, and how long it took, ms.
+    fn test_endpoint<'a>(&'a self, spec: &'a endpoints::EndpointSpec) -> BoxFuture<'a, (Option<String>, u64)>;
 }
 
 /// Answers a public share page (`/s/{code}/info`, `/unlock`), which no session gates.
@@ -222,6 +228,13 @@ pub async fn handle(
     };
     if let DataRoute::Shares | DataRoute::CreateShare | DataRoute::RevokeShare(_) = route {
         return shares::handle(route, req, access, caller, data).await;
+    }
+    if let DataRoute::AdminBackends
+    | DataRoute::AdminBackendCreate
+    | DataRoute::AdminBackendTest
+    | DataRoute::AdminBackend(..) = route
+    {
+        return endpoints::handle(route, req, access, caller, data).await;
     }
     handlers::handle(route, req, access, caller, data).await
 }

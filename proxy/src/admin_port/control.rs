@@ -28,6 +28,8 @@ pub struct ProxyControl {
     empty_logs: LogBuffer,
     usage: std::sync::Arc<UsageLedger>,
     probes: RefCell<Option<(Instant, Readiness)>>,
+    /// The last forced probe of each UI-managed backend: when (ms) and its error.
+    pub(super) endpoint_probes: RefCell<std::collections::HashMap<String, (u64, Option<String>)>>,
 }
 
 /// An internal failure as the admin API reports it.
@@ -45,6 +47,7 @@ impl ProxyControl {
             empty_logs: LogBuffer::new(1),
             usage,
             probes: RefCell::new(None),
+            endpoint_probes: RefCell::default(),
         })
     }
 

@@ -143,7 +143,8 @@ impl ProxyControl {
             last_error: None,
         }];
         let now = crate::clock::unix_ms();
-        for b in &core.snapshot().backends {
+        let snap = core.snapshot();
+        for b in &snap.backends {
             out.push(dto::Backend {
                 id: b.name.clone(),
                 name: b.name.clone(),
@@ -151,6 +152,19 @@ impl ProxyControl {
                 healthy: core.shared.breakers.get(&b.name).allows(now),
                 last_probe_at: None,
                 last_error: None,
+            });
+        }
+        // UI-managed backends, with their last forced probe (none: not known healthy).
+        let probes = self.endpoint_probes.borrow();
+        for e in &snap.access.endpoints {
+            let last = probes.get(&e.cfg.name);
+            out.push(dto::Backend {
+                id: e.cfg.name.clone(),
+                name: e.display.clone(),
+                capabilities: REAL,
+                healthy: last.is_some_and(|(_, err)| err.is_none()),
+                last_probe_at: last.map(|(at, _)| rfc3339(*at)),
+                last_error: last.and_then(|(_, err)| err.clone()),
             });
         }
         out
@@ -166,6 +180,13 @@ impl ProxyControl {
                 Ok(client) => client.probe().await.map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             }
+        } else if let Some(cfg) = core.snapshot().endpoint(bid).cloned() {
+            let (error, _) = self.probe_endpoint(&cfg).await;
+            let at = crate::clock::unix_ms();
+            self.endpoint_probes
+                .borrow_mut()
+                .insert(bid.to_owned(), (at, error.clone()));
+            error.map_or(Ok(()), Err)
         } else {
             return Err(DataError::NotFound("backend not found".into()));
         };

@@ -19,6 +19,9 @@ use crate::backend::{BodySource, ByteRange, StreamSource};
 use crate::config::{BackendConfig, BackendKind};
 use crate::error::{BackendError, ProxyError};
 
+/// How long a probe of an endpoint may take.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Where a data API request on `{bid}/{bucket}` goes.
 pub(super) enum Target<'a> {
     /// A bucket of the orchestrated store.
@@ -71,10 +74,11 @@ fn put_headers(content_type: Option<&str>, metadata: &[(String, String)]) -> Vec
 }
 
 impl ProxyControl {
-    /// The settings of real backend `bid`: 404 for an unknown one, 501 for an `fs` one.
-    fn endpoint_of(&self, bid: &str) -> DataResult<Arc<BackendConfig>> {
+    /// The settings of real backend `bid` (configured or UI-managed): 404 for an unknown one,
+    /// 501 for an `fs` one.
+    pub(super) fn endpoint_of(&self, bid: &str) -> DataResult<Arc<BackendConfig>> {
         let snap = self.core().snapshot();
-        let Some(cfg) = snap.backend(bid).cloned() else {
+        let Some(cfg) = snap.backend(bid).or_else(|| snap.endpoint(bid)).cloned() else {
             return Err(DataError::NotFound("backend not found".into()));
         };
         match &cfg.kind {
@@ -124,6 +128,7 @@ impl ProxyControl {
             ));
         }
         if let BackendKind::S3 { bucket, .. } = &cfg.kind {
+            // (A UI-managed endpoint holds none of ours: its `bucket` is empty.)
             if *bucket == b.bucket {
                 return Err(DataError::Forbidden(
                     "this bucket holds the orchestrator's objects; use the orchestrator's buckets".into(),
@@ -303,5 +308,23 @@ pub(super) fn written(key: &str, len: u64, etag: Option<String>, content_type: O
         etag,
         content_type: content_type.map(str::to_owned),
         ..dto::Object::default()
+    }
+}
+
+impl ProxyControl {
+    /// Probes endpoint `cfg` (ListBuckets within 5 s): the error if it failed, and how long it
+    /// took, ms.
+    pub(super) async fn probe_endpoint(&self, cfg: &BackendConfig) -> (Option<String>, u64) {
+        let started = std::time::Instant::now();
+        let outcome = match self.client_of(cfg, None) {
+            Ok(client) => match monoio::time::timeout(PROBE_TIMEOUT, client.list_buckets()).await {
+                Ok(Ok(_)) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(_) => Some(format!("no answer within {} s", PROBE_TIMEOUT.as_secs())),
+            },
+            Err(e) => Some(format!("{e:?}")),
+        };
+        let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        (outcome, took)
     }
 }

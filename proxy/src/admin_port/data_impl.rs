@@ -339,6 +339,20 @@ impl DataApi for ProxyControl {
                     history,
                 });
             }
+            // UI-managed backends: no scheduled probes, their last forced one (or none).
+            let probes = self.endpoint_probes.borrow();
+            for e in &core.snapshot().access.endpoints {
+                let last = probes.get(&e.cfg.name);
+                out.push(dto::BackendHealth {
+                    id: e.cfg.name.clone(),
+                    name: e.display.clone(),
+                    healthy: last.is_some_and(|(_, err)| err.is_none()),
+                    last_probe_at: last.map(|(at, _)| rfc3339(*at)),
+                    last_error: last.and_then(|(_, err)| err.clone()),
+                    latency_ms: 0,
+                    history: Vec::new(),
+                });
+            }
             out
         })
     }
@@ -363,6 +377,24 @@ impl DataApi for ProxyControl {
                 .await
                 .map_err(from_store)?;
             Ok((bytes, count))
+        })
+    }
+
+    fn config_ids(&self) -> Vec<String> {
+        let mut ids = vec![self.orchestrator_id()];
+        ids.extend(self.core().snapshot().backends.iter().map(|b| b.name.clone()));
+        ids
+    }
+
+    fn test_endpoint<'a>(
+        &'a self,
+        spec: &'a s3o_admin::data::endpoints::EndpointSpec,
+    ) -> BoxFuture<'a, (Option<String>, u64)> {
+        Box::pin(async move {
+            let keys = (spec.access_key.as_str(), spec.secret_key.as_str());
+            let cfg =
+                crate::config::BackendConfig::endpoint("test", &spec.endpoint, &spec.region, spec.path_style, keys);
+            self.probe_endpoint(&cfg).await
         })
     }
 
