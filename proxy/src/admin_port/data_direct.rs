@@ -127,15 +127,29 @@ impl ProxyControl {
                 "bucket name is invalid".into(),
             ));
         }
-        if let BackendKind::S3 { bucket, .. } = &cfg.kind {
-            // (A UI-managed endpoint holds none of ours: its `bucket` is empty.)
-            if *bucket == b.bucket {
-                return Err(DataError::Forbidden(
-                    "this bucket holds the orchestrator's objects; use the orchestrator's buckets".into(),
-                ));
-            }
+        if self.holds_ours(&cfg, &b.bucket) {
+            return Err(DataError::Forbidden(
+                "this bucket holds the orchestrator's objects; use the orchestrator's buckets".into(),
+            ));
         }
         Ok(Target::Direct(Box::new(self.client_of(&cfg, Some(&b.bucket))?)))
+    }
+
+    /// Whether `bucket` on `cfg`'s service is where a configured backend keeps our objects
+    /// (the same endpoint and bucket, whichever backend or endpoint names it).
+    fn holds_ours(&self, cfg: &BackendConfig, bucket: &str) -> bool {
+        let BackendKind::S3 { endpoint, .. } = &cfg.kind else {
+            return false;
+        };
+        let service = |e: &str| e.trim_end_matches('/').to_ascii_lowercase();
+        self.core().snapshot().backends.iter().any(|b| match &b.kind {
+            BackendKind::S3 {
+                endpoint: e,
+                bucket: ours,
+                ..
+            } => ours == bucket && service(e) == service(endpoint),
+            BackendKind::Fs { .. } => false,
+        })
     }
 
     /// The buckets of real backend `bid`, as it lists them (sizes unknown).

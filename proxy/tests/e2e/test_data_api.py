@@ -299,3 +299,42 @@ def test_a_real_backends_own_buckets_are_reached_directly(stack, seaweed):
     assert api.call("DELETE", base)[0] == 204
     status, listed = api.call("GET", "/api/backends/weed/buckets")
     assert own not in {b["name"] for b in listed["buckets"]}
+
+
+def test_a_backend_added_through_the_api_serves_at_once(stack, moto):
+    """An S3 endpoint added as a UI-managed backend (moto here) is tested, created and served
+    without a restart: its own buckets are listed and written through the API, an object of the
+    orchestrated store is copied into one, and the endpoint itself holds the bytes; removed, it
+    is gone."""
+    api, s3, _ = stack
+    spec = {"endpoint": moto.endpoint, "access_key": moto.access_key, "secret_key": moto.secret_key}
+    status, probe = api.call("POST", "/api/admin/backends/test", spec)
+    assert status == 200 and probe["healthy"] is True, probe
+    status, made = api.call("POST", "/api/admin/backends", {"id": "moto-ui", "name": "Moto (UI)", **spec})
+    assert status == 201 and made["source"] == "db" and made["secret_set"] is True, made
+    assert "secret_key" not in made
+    wait_for("the new backend is served",
+             lambda: any(b["id"] == "moto-ui" for b in api.call("GET", "/api/backends")[1]["backends"]),
+             timeout=10)
+    assert api.call("POST", "/api/backends/moto-ui/buckets", {"name": "ui-made"}) == (201, {"name": "ui-made"})
+    assert "ui-made" in {b["Name"] for b in moto.client.list_buckets()["Buckets"]}
+    # The bucket holding the orchestrator's objects on that service stays out of reach, whichever
+    # backend names it.
+    status, listed = api.call("GET", "/api/backends/moto-ui/buckets")
+    assert status == 200 and {"ui-made", MOTO_BUCKET} <= {b["name"] for b in listed["buckets"]}
+    status, refused = api.call("GET", f"/api/backends/moto-ui/buckets/{MOTO_BUCKET}/objects")
+    assert (status, refused["error"]["code"]) == (403, "forbidden")
+
+    s3.put_object(Bucket="on-weed", Key="to-ui.txt", Body=b"from the orchestrated store")
+    status, copied = api.call("POST", "/api/backends/orchestrator/buckets/on-weed/object/copy", {
+        "src_key": "to-ui.txt", "dst_backend": "moto-ui", "dst_bucket": "ui-made", "dst_key": "copied.txt"})
+    assert status in (200, 201), copied
+    assert moto.client.get_object(Bucket="ui-made", Key="copied.txt")["Body"].read() == b"from the orchestrated store"
+    status, _, got = api.raw("GET", "/api/backends/moto-ui/buckets/ui-made/object?key=copied.txt")
+    assert (status, got) == (200, b"from the orchestrated store")
+
+    assert api.call("DELETE", "/api/backends/moto-ui/buckets/ui-made/object?key=copied.txt")[0] == 204
+    assert api.call("DELETE", "/api/backends/moto-ui/buckets/ui-made")[0] == 204
+    assert api.call("DELETE", "/api/admin/backends/moto-ui")[0] == 204
+    wait_for("the removed backend is gone",
+             lambda: api.call("GET", "/api/backends/moto-ui/buckets")[0] == 404, timeout=10)
