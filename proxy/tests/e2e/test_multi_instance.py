@@ -500,17 +500,27 @@ class ApiSession:
         return status, (json.loads(raw) if raw else {})
 
 
+def first_admin(p: Proxy) -> ApiSession:
+    """The first admin signed in on `p`, its forced password change done (by whichever test
+    signed in first)."""
+    try:
+        s = ApiSession(p, "multi", ACCESS_FIRST_PW)
+    except AssertionError:
+        return ApiSession(p, "multi", ACCESS_FIRST_PW + "-2")
+    if s.call(p, "GET", "/api/me")[1].get("must_change_pw"):
+        status, _ = s.call(p, "POST", "/api/me/password",
+                           {"current_password": ACCESS_FIRST_PW, "new_password": ACCESS_FIRST_PW + "-2"})
+        assert status == 200
+    return s
+
+
 def test_access_changes_on_one_instance_reach_the_others(proxies):
     """The first admin (created once by whichever instance started first) signs in on A and
     uses that session on B; a credential minted on A signs requests on B and C within a second,
     and once disabled on A is refused by B and C within a second; audit events written by every
     instance are read through any."""
     a, b, c = proxies
-    s = ApiSession(a, "multi", ACCESS_FIRST_PW)
-    if s.call(a, "GET", "/api/me")[1].get("must_change_pw"):
-        status, _ = s.call(a, "POST", "/api/me/password",
-                           {"current_password": ACCESS_FIRST_PW, "new_password": ACCESS_FIRST_PW + "-2"})
-        assert status == 200
+    s = first_admin(a)
     status, me = s.call(b, "GET", "/api/me")
     assert (status, me["username"]) == (200, "multi"), "the session made on A is valid on B"
     status, users = s.call(c, "GET", "/api/admin/users?query=multi")
@@ -546,6 +556,29 @@ def test_access_changes_on_one_instance_reach_the_others(proxies):
     wait_for("B's audit event of the refused write, read through A", lambda: any(
         e["user_id"] == cred["access_key"] and e["status"] == "denied"
         for e in s.call(a, "GET", "/api/admin/audit?action=s3.putobject")[1]["events"]), 5)
+
+
+def test_a_backend_added_on_one_instance_is_served_by_all(proxies, seaweed):
+    """A UI-managed backend created through A is served by B and C within a second (its
+    buckets listed through them), and once removed through B is gone from all three."""
+    a, b, c = proxies
+    s = first_admin(a)
+    spec = {"id": "shared-weed", "endpoint": seaweed.endpoint, "access_key": seaweed.access_key,
+            "secret_key": seaweed.secret_key}
+    status, made = s.call(a, "POST", "/api/admin/backends", spec)
+    assert status == 201, made
+
+    def served(p: Proxy) -> bool:
+        return s.call(p, "GET", "/api/backends/shared-weed/buckets")[0] == 200
+
+    t0 = time.monotonic()
+    wait_for("the new backend served by B and C", lambda: served(b) and served(c), 5, every=0.02)
+    took = time.monotonic() - t0
+    print(f"a backend added on A served by B and C {took:.2f} s later")
+    assert took < 1.0, took
+    assert s.call(b, "DELETE", "/api/admin/backends/shared-weed")[0] == 204
+    wait_for("the removed backend gone from every instance", lambda: not any(served(p) for p in proxies), 5,
+             every=0.02)
 
 
 class Throttled(io.RawIOBase):
