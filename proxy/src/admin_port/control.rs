@@ -30,6 +30,8 @@ pub struct ProxyControl {
     probes: RefCell<Option<(Instant, Readiness)>>,
     /// The last forced probe of each UI-managed backend: when (ms) and its error.
     pub(super) endpoint_probes: RefCell<std::collections::HashMap<String, (u64, Option<String>)>>,
+    /// Prefix sizes being computed, shared by concurrent requests for the same prefix.
+    pub(super) prefix_walks: super::single_flight::SingleFlight<s3o_admin::data::DataResult<(u64, u64)>>,
 }
 
 /// An internal failure as the admin API reports it.
@@ -48,6 +50,7 @@ impl ProxyControl {
             usage,
             probes: RefCell::new(None),
             endpoint_probes: RefCell::default(),
+            prefix_walks: Default::default(),
         })
     }
 

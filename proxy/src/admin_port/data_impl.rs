@@ -369,14 +369,16 @@ impl DataApi for ProxyControl {
     fn prefix_size<'a>(&'a self, b: &'a Bkt, prefix: &'a str) -> BoxFuture<'a, DataResult<(u64, u64)>> {
         Box::pin(async move {
             let bucket = self.virtual_bucket(b)?;
-            let (count, bytes) = self
-                .core()
-                .shared
-                .store
-                .prefix_summary(bucket, prefix)
+            // Concurrent requests for one prefix share one walk (bucket names hold no `/`).
+            let key = format!("{bucket}/{prefix}");
+            let abandoned = Err(DataError::Unavailable("the prefix walk was abandoned; retry".into()));
+            self.prefix_walks
+                .run(&key, abandoned, || async {
+                    let store = &self.core().shared.store;
+                    let (count, bytes) = store.prefix_summary(bucket, prefix).await.map_err(from_store)?;
+                    Ok((bytes, count))
+                })
                 .await
-                .map_err(from_store)?;
-            Ok((bytes, count))
         })
     }
 

@@ -16,6 +16,7 @@ mod data_zip;
 pub mod import;
 mod objects;
 mod prometheus;
+mod single_flight;
 mod stream;
 mod transfer;
 mod zip;
