@@ -574,6 +574,8 @@ fn the_admin_dashboard_and_backend_health() {
     for _ in 0..3 {
         ok(&user.call("GET", &format!("{WEB}/objects"), None), 200);
     }
+    // A streamed route counts as the buffered ones do.
+    assert_eq!(user.call("GET", &format!("{WEB}/object?key=a"), None).status, 200);
     assert_eq!(
         code(&user.call("GET", "/api/admin/dashboard", None)),
         (403, "forbidden".into())
@@ -591,7 +593,7 @@ fn the_admin_dashboard_and_backend_health() {
     assert_eq!(keys.len(), 5);
     assert_eq!(d["requests"]["hourly"].as_array().unwrap().len(), 24);
     assert!(d["requests"]["total_24h"].as_u64().unwrap() >= 4);
-    assert_eq!(d["requests"]["by_backend"]["orchestrator"].as_u64(), Some(3));
+    assert_eq!(d["requests"]["by_backend"]["orchestrator"].as_u64(), Some(4));
     let storage = &d["storage"]["by_backend"];
     assert_eq!(storage[0]["backend_id"], "orchestrator");
     assert_eq!(

@@ -131,14 +131,12 @@ pub async fn handle(
         ApiRoute::Data(d) => d.backend().map(str::to_owned),
         _ => None,
     };
-    let resp = dispatch(route, req, access, data).await;
+    let (resp, user_id) = dispatch(route, req, access, data).await;
     if req.path.starts_with("/api/") {
-        // A backend counts once the request got through (an unknown or refused one would let
-        // anyone grow the table).
-        let backend = backend.filter(|_| resp.status < 400);
+        let who = (user_id.as_deref(), backend.as_deref());
         access
             .api_stats
-            .record(access.now(), &req.method, &req.path, resp.status, backend.as_deref());
+            .record(access.now(), (&req.method, &req.path), resp.status, who);
     }
     secure(resp, https)
 }
@@ -148,9 +146,9 @@ async fn dispatch(
     req: &Request,
     access: &Access,
     data: Option<&dyn crate::data::DataApi>,
-) -> Response {
+) -> (Response, Option<String>) {
     use ApiRoute as R;
-    match route {
+    let resp = match route {
         R::Data(d) if d.is_public() => crate::data::public(d, req, access, data).await,
         R::Healthz => Response::json(200, &json!({ "status": "ok" })),
         R::OpenApi => openapi(),
@@ -162,11 +160,13 @@ async fn dispatch(
         _ => {
             let caller = match gate(&route, req, access).await {
                 Ok(c) => c,
-                Err(r) => return r,
+                Err(r) => return (r, None),
             };
-            authenticated(route, req, access, &caller, data).await
+            let resp = authenticated(route, req, access, &caller, data).await;
+            return (resp, Some(caller.user.id));
         }
-    }
+    };
+    (resp, None)
 }
 
 async fn authenticated(

@@ -26,6 +26,9 @@ pub struct RecentError {
     pub method: String,
     /// The status.
     pub status: u16,
+    /// The caller, once its session was known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
     /// The backend the path named.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<String>,
@@ -70,8 +73,16 @@ struct Inner {
 pub struct ApiStats(Mutex<Inner>);
 
 impl ApiStats {
-    /// Counts one request answered `status` at `now_ms`.
-    pub fn record(&self, now_ms: u64, method: &str, path: &str, status: u16, backend: Option<&str>) {
+    /// Counts one request of the API answered `status` at `now_ms`. Its backend is counted only when the request got
+    /// through (below 400: an unknown or refused one would let anyone grow the table); a 5xx is
+    /// kept among the recent errors with its caller and backend.
+    pub fn record(
+        &self,
+        now_ms: u64,
+        (method, path): (&str, &str),
+        status: u16,
+        (user_id, backend): (Option<&str>, Option<&str>),
+    ) {
         let hour = now_ms / 3_600_000;
         let mut s = self.0.lock();
         if s.hours.back().is_none_or(|h| h.unix_hour != hour) {
@@ -87,7 +98,7 @@ impl ApiStats {
             h.requests += 1;
             h.errors += u64::from(status >= 500);
         }
-        if let Some(b) = backend {
+        if let Some(b) = backend.filter(|_| status < 400) {
             let full = s.by_backend.len() >= MAX_BACKEND_ENTRIES;
             match s.by_backend.iter_mut().find(|(h, n, _)| *h == hour && n == b) {
                 Some(entry) => entry.2 += 1,
@@ -111,7 +122,8 @@ impl ApiStats {
                 path: p,
                 method: method.to_owned(),
                 status,
-                backend: backend.map(str::to_owned),
+                user_id: user_id.map(str::to_owned),
+                backend: backend.map(|b| b.chars().take(64).collect()),
             });
         }
     }

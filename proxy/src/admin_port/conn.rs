@@ -31,6 +31,8 @@ pub(super) struct Conn {
     pub buf: Vec<u8>,
     /// The peer's address.
     pub peer: IpAddr,
+    /// The status of the last response head written (0: none yet), for the API's counts.
+    pub status: u16,
 }
 
 impl Conn {
@@ -47,6 +49,7 @@ impl Conn {
 
     /// Writes a whole response (head and body).
     pub async fn respond(&mut self, resp: &Response, keep_alive: bool, head_only: bool) -> Result<(), IoFailure> {
+        self.status = resp.status;
         let mut head = ResponseHead::new(resp.status);
         for (n, v) in &resp.headers {
             head.push(n, v);
@@ -66,6 +69,7 @@ impl Conn {
 /// Serves requests on one admin connection until it closes.
 pub(super) async fn serve(svc: Rc<AdminService>, stream: AdminStream, peer: IpAddr) {
     let mut conn = Conn {
+        status: 0,
         stream,
         buf: Vec::with_capacity(READ_BUF),
         peer,

@@ -48,6 +48,34 @@ pub(super) async fn serve(
     if let DataRoute::ShareRaw(code) = &route {
         return share_raw(svc, conn, req, code, reusable, head_only).await;
     }
+    conn.status = 0;
+    let backend = route.backend().map(str::to_owned);
+    let mut user_id = None;
+    let served = serve_gated(svc, conn, (head, req), route, kind, (keep, head_only), &mut user_id).await;
+    // Counted for the dashboard as the buffered routes are.
+    if conn.status != 0 {
+        let who = (user_id.as_deref(), backend.as_deref());
+        access
+            .api_stats
+            .record(access.now(), (&req.method, &req.path), conn.status, who);
+    }
+    served
+}
+
+/// [`serve`] for a route of the session API: its gate, then the route.
+async fn serve_gated(
+    svc: &AdminService,
+    conn: &mut Conn,
+    (head, req): (&RequestHead, &Request),
+    route: DataRoute,
+    kind: BodyKind,
+    (keep, head_only): (bool, bool),
+    user_id: &mut Option<String>,
+) -> Served {
+    let reusable = keep && kind == BodyKind::Empty;
+    let Some(access) = svc.access.as_deref() else {
+        return Ok(false);
+    };
     let caller = match gate_streamed(&route, req, access).await {
         Ok(c) => c,
         Err(resp) => {
@@ -55,6 +83,7 @@ pub(super) async fn serve(
             return Ok(reusable);
         }
     };
+    *user_id = Some(caller.user.id.clone());
     match route {
         DataRoute::DeletePrefix(_) | DataRoute::CopyPrefix(_) => {
             super::data_walks::serve(svc, conn, req, route, kind, &caller.user.id, keep).await
@@ -201,7 +230,8 @@ async fn send_object(svc: &AdminService, conn: &mut Conn, out: Outgoing<'_>, fai
         }
     };
     let len = range.map_or(size, |r| r.len());
-    let mut head = ResponseHead::new(if range.is_some() { 206 } else { 200 });
+    conn.status = if range.is_some() { 206 } else { 200 };
+    let mut head = ResponseHead::new(conn.status);
     for (n, v) in &out.headers {
         head.push(n, v);
     }

@@ -27,6 +27,7 @@ struct Lines<'c> {
 impl Lines<'_> {
     /// Starts the answer: 200, NDJSON, no length (the close ends it).
     async fn start(conn: &mut Conn, first: Value) -> Result<Lines<'_>, IoFailure> {
+        conn.status = 200;
         let head = ResponseHead::new(200)
             .header("content-type", "application/x-ndjson")
             .header("x-accel-buffering", "no")

@@ -139,6 +139,7 @@ pub(super) async fn serve(
         &stamp[..8.min(stamp.len())],
         &stamp[8.min(stamp.len())..]
     );
+    conn.status = 200;
     let head = ResponseHead::new(200)
         .header("content-type", "application/zip")
         .header("content-disposition", format!("attachment; filename=\"{name}\""))
