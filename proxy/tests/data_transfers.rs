@@ -245,6 +245,11 @@ fn shares_serve_with_password_cap_and_limit() {
     );
     let cookie = common::session::cookie_value(&unlocked, &format!("stowage_unlock_{code_}"));
     let cookie = format!("stowage_unlock_{code_}={cookie}");
+    // The cookies' key is kept sealed under the access key.
+    let key = s3o_store::block_on(s.shared.store.doc("access", "share-unlock-key"))
+        .unwrap()
+        .unwrap();
+    assert!(key.value.starts_with(b"v1."), "{:?}", key.value);
     let raw = format!("/s/{code_}/raw");
     assert_eq!(code(&anon("GET", &raw, &[], b"")), (401, "password_required".into())); // 4
     let past = anon("GET", &raw, &[("cookie", &cookie), ("range", "bytes=20000-")], b""); // 5: not counted

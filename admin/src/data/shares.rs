@@ -316,19 +316,40 @@ async fn revoke(req: &Request, access: &Access, caller: &Caller, id: &str) -> Re
     Err(internal())
 }
 
-/// The unlock cookies' key, made once and kept in the store (shared by every instance).
+/// The unlock cookies' key, made once and kept in the store (shared by every instance), sealed
+/// under the access key when one is configured. A stored key that cannot be read as this
+/// configuration keeps it (sealed under another key, or plain while a key is now set) is
+/// replaced: unlocks made before then are asked again.
 async fn unlock_key(access: &Access) -> Result<hmac::Key, Response> {
     let (collection, id) = UNLOCK_KEY;
     for _ in 0..2 {
-        if let Some(d) = access.store.doc(collection, id).await.map_err(|_| internal())? {
-            return Ok(hmac::Key::new(hmac::HMAC_SHA256, &d.value));
+        let stored = access.store.doc(collection, id).await.map_err(|_| internal())?;
+        if let Some(raw) = stored.as_ref().and_then(|d| open_unlock_key(access, &d.value)) {
+            return Ok(hmac::Key::new(hmac::HMAC_SHA256, &raw));
         }
         let fresh: [u8; 32] = crate::access::seal::random_bytes().map_err(|_| internal())?;
-        apply(&access.store, vec![DocWrite::create(collection, id, fresh.to_vec())])
-            .await
-            .map_err(|_| internal())?;
+        let value = match access.seal.as_deref() {
+            Some(k) => k.seal(id, &fresh).map_err(|_| internal())?.into_bytes(),
+            None => fresh.to_vec(),
+        };
+        let write = match &stored {
+            None => DocWrite::create(collection, id, value),
+            Some(d) => DocWrite::replace(collection, id, d.revision, value),
+        };
+        // A lost race means another instance wrote one: read it on the next turn.
+        apply(&access.store, vec![write]).await.map_err(|_| internal())?;
     }
     Err(internal())
+}
+
+/// The unlock key a stored value holds, if this configuration can read it.
+fn open_unlock_key(access: &Access, value: &[u8]) -> Option<Vec<u8>> {
+    let sealed = std::str::from_utf8(value).ok().filter(|v| v.starts_with("v1."));
+    match (access.seal.as_deref(), sealed) {
+        (Some(k), Some(sealed)) => k.open(UNLOCK_KEY.1, sealed).filter(|raw| raw.len() == 32),
+        (None, None) => (value.len() == 32).then(|| value.to_vec()),
+        _ => None,
+    }
 }
 
 fn cookie_name(code: &str) -> String {
