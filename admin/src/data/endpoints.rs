@@ -161,6 +161,46 @@ pub fn check_endpoint(url: &str) -> Result<String, &'static str> {
     Ok(format!("{}://{authority}", scheme.to_ascii_lowercase()))
 }
 
+/// How to reach an endpoint, as the create and test bodies give it.
+#[derive(Deserialize)]
+struct Reach {
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    endpoint: String,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    path_style: Option<bool>,
+    #[serde(default)]
+    access_key: String,
+    #[serde(default)]
+    secret_key: String,
+}
+
+impl Reach {
+    /// Its driver and the endpoint it names, checked as the seed checks them (path style by
+    /// default).
+    fn checked(self) -> Result<(String, EndpointSpec), Response> {
+        let endpoint = check_endpoint(&self.endpoint).map_err(bad)?;
+        if self.access_key.is_empty() || self.secret_key.is_empty() {
+            return Err(bad("access_key and secret_key are required"));
+        }
+        let kind = self.kind.filter(|k| !k.is_empty()).unwrap_or_else(|| "s3v4".into());
+        if kind != "s3v4" {
+            return Err(bad(&format!("unknown backend type {kind:?}")));
+        }
+        let spec = EndpointSpec {
+            endpoint,
+            region: self.region.unwrap_or_default(),
+            path_style: self.path_style.unwrap_or(true),
+            access_key: self.access_key,
+            secret_key: self.secret_key,
+        };
+        Ok((kind, spec))
+    }
+}
+
 /// Whether `id` is an endpoint id: 1-64 of `a-z 0-9 _ -`, starting alphanumeric.
 fn id_ok(id: &str) -> bool {
     let b = id.as_bytes();
@@ -271,20 +311,10 @@ async fn create(req: &Request, access: &Access, caller: &Caller, data: &dyn Data
         id: String,
         #[serde(default)]
         name: Option<String>,
-        #[serde(default, rename = "type")]
-        kind: Option<String>,
-        #[serde(default)]
-        endpoint: String,
-        #[serde(default)]
-        region: Option<String>,
-        #[serde(default)]
-        path_style: Option<bool>,
-        #[serde(default)]
-        access_key: String,
-        #[serde(default)]
-        secret_key: String,
         #[serde(default)]
         enabled: Option<bool>,
+        #[serde(flatten)]
+        reach: Reach,
     }
     let seal = need_seal(access)?;
     let b: Body = body(req, MAX_BODY)?;
@@ -294,10 +324,7 @@ async fn create(req: &Request, access: &Access, caller: &Caller, data: &dyn Data
             "id must be 1-64 chars of lowercase letters, digits, '-' or '_' starting alnum",
         ));
     }
-    let endpoint = check_endpoint(&b.endpoint).map_err(bad)?;
-    if b.access_key.is_empty() || b.secret_key.is_empty() {
-        return Err(bad("access_key and secret_key are required"));
-    }
+    let (kind, spec) = b.reach.checked()?;
     if data.config_ids().contains(&id) {
         return Err(api_error(
             409,
@@ -306,21 +333,17 @@ async fn create(req: &Request, access: &Access, caller: &Caller, data: &dyn Data
         ));
     }
     let sealed = seal
-        .seal(&id, b.secret_key.as_bytes())
+        .seal(&id, spec.secret_key.as_bytes())
         .map_err(|_| store_fail("could not seal secret"))?;
-    let kind = b.kind.filter(|k| !k.is_empty()).unwrap_or_else(|| "s3v4".into());
-    if kind != "s3v4" {
-        return Err(bad(&format!("unknown backend type {kind:?}")));
-    }
     let now = access.now();
     let row = Endpoint {
         name: b.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| id.clone()),
         id: id.clone(),
         kind,
-        endpoint,
-        region: b.region.unwrap_or_default(),
-        path_style: b.path_style.unwrap_or(true),
-        access_key: b.access_key,
+        endpoint: spec.endpoint,
+        region: spec.region,
+        path_style: spec.path_style,
+        access_key: spec.access_key,
         secret_sealed: Some(sealed),
         enabled: b.enabled.unwrap_or(true),
         created_ms: now,
@@ -342,36 +365,8 @@ async fn create(req: &Request, access: &Access, caller: &Caller, data: &dyn Data
 }
 
 async fn test(req: &Request, access: &Access, caller: &Caller, data: &dyn DataApi) -> Result<Response, Response> {
-    #[derive(Deserialize)]
-    struct Body {
-        #[serde(default, rename = "type")]
-        kind: Option<String>,
-        #[serde(default)]
-        endpoint: String,
-        #[serde(default)]
-        region: Option<String>,
-        #[serde(default)]
-        path_style: Option<bool>,
-        #[serde(default)]
-        access_key: String,
-        #[serde(default)]
-        secret_key: String,
-    }
-    let b: Body = body(req, MAX_BODY)?;
-    let endpoint = check_endpoint(&b.endpoint).map_err(bad)?;
-    if b.access_key.is_empty() || b.secret_key.is_empty() {
-        return Err(bad("access_key and secret_key are required"));
-    }
-    if let Some(kind) = b.kind.filter(|k| !k.is_empty() && k != "s3v4") {
-        return Err(bad(&format!("unknown backend type {kind:?}")));
-    }
-    let spec = EndpointSpec {
-        endpoint: endpoint.clone(),
-        region: b.region.unwrap_or_default(),
-        path_style: b.path_style.unwrap_or(true),
-        access_key: b.access_key,
-        secret_key: b.secret_key,
-    };
+    let reach: Reach = body(req, MAX_BODY)?;
+    let (_, spec) = reach.checked()?;
     let (error, latency_ms) = data.test_endpoint(&spec).await;
     let healthy = error.is_none();
     audit(
@@ -380,7 +375,7 @@ async fn test(req: &Request, access: &Access, caller: &Caller, data: &dyn DataAp
         caller,
         "backend.test",
         "",
-        json!({ "endpoint": endpoint, "healthy": healthy }),
+        json!({ "endpoint": spec.endpoint, "healthy": healthy }),
     );
     let mut out = json!({ "healthy": healthy, "latency_ms": latency_ms });
     if let Some(e) = error {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import hashlib
+import http.cookiejar
 import importlib.metadata
 import ipaddress
 import json
@@ -21,6 +22,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -700,3 +703,33 @@ class TlsRelay:
             pass
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+
+
+class ApiBrowser:
+    """A browser of the admin port's seed-003 API: cookies kept, the CSRF header on mutations."""
+
+    def __init__(self, base: str):
+        self.base = base
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+
+    def cookie(self, name: str) -> str:
+        return next((c.value for c in self.jar if c.name == name), "")
+
+    def csrf(self) -> str:
+        return self.cookie("stowage_csrf")
+
+    def raw(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+        req = urllib.request.Request(self.base + path, data=body, method=method, headers=headers or {})
+        if method not in ("GET", "HEAD"):
+            req.add_header("X-CSRF-Token", self.csrf())
+        try:
+            with self.opener.open(req, timeout=120) as r:
+                return r.status, r.headers, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read()
+
+    def call(self, method: str, path: str, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        status, _, text = self.raw(method, path, data, {"Content-Type": "application/json"})
+        return status, (json.loads(text) if text.strip() else None)

@@ -9,10 +9,8 @@ orchestrated store."""
 
 from __future__ import annotations
 
-import http.cookiejar
 import io
 import json
-import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -20,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from conftest import private_proxy
-from harness import RW_ACCESS_KEY, RW_SECRET_KEY, ensure_bucket, free_ports, make_client, wait_for
+from harness import (RW_ACCESS_KEY, RW_SECRET_KEY, ApiBrowser, ensure_bucket, free_ports, make_client,
+                     wait_for)
 
 SEAL_KEY = "6b" * 32
 ADMIN_PW = "data-api-admin-password"
@@ -84,33 +83,6 @@ create_buckets = true
     return config
 
 
-class Api:
-    """A signed-in browser: cookies, the CSRF header on mutations."""
-
-    def __init__(self, base: str):
-        self.base = base
-        self.jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
-
-    def csrf(self) -> str:
-        return next((c.value for c in self.jar if c.name == "stowage_csrf"), "")
-
-    def raw(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
-        req = urllib.request.Request(self.base + path, data=body, method=method, headers=headers or {})
-        if method not in ("GET", "HEAD"):
-            req.add_header("X-CSRF-Token", self.csrf())
-        try:
-            with self.opener.open(req, timeout=120) as r:
-                return r.status, r.headers, r.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.headers, e.read()
-
-    def call(self, method: str, path: str, body=None):
-        data = None if body is None else json.dumps(body).encode()
-        status, _, text = self.raw(method, path, data, {"Content-Type": "application/json"})
-        return status, (json.loads(text) if text.strip() else None)
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, seaweed, moto):
     root = tmp_path_factory.mktemp("data-api")
@@ -120,7 +92,7 @@ def stack(tmp_path_factory, seaweed, moto):
     config = write_config(root, port, admin_port, seaweed, moto)
     with private_proxy(root, "s3-orchestrator (data API)", config, port) as server:
         server.wait_port(admin_port)
-        api = Api(f"http://127.0.0.1:{admin_port}")
+        api = ApiBrowser(f"http://127.0.0.1:{admin_port}")
         status, body = api.call("POST", "/auth/login/local", {"username": "root", "password": ADMIN_PW})
         assert status == 200, body
         if body["must_change_pw"]:
@@ -190,7 +162,7 @@ def test_a_share_with_a_password_and_a_cap_of_two(stack):
                                                      "key": "shared/report.txt", "password": "open sesame",
                                                      "max_downloads": 2})
     assert status == 201, share
-    visitor = Api(api.base)
+    visitor = ApiBrowser(api.base)
     code = share["code"]
     assert visitor.raw("GET", f"/s/{code}/raw")[0] == 401
     status, info = visitor.call("POST", f"/s/{code}/unlock", {"password": "open sesame"})
@@ -286,7 +258,7 @@ def test_a_real_backends_own_buckets_are_reached_directly(stack, seaweed):
 
     status, share = api.call("POST", "/api/shares", {"backend_id": "weed", "bucket": own, "key": "back.bin"})
     assert status == 201, share
-    status, _, got = Api(api.base).raw("GET", f"/s/{share['code']}/raw")
+    status, _, got = ApiBrowser(api.base).raw("GET", f"/s/{share['code']}/raw")
     assert (status, got) == (200, data)
 
     assert api.call("POST", f"{base}/objects/folder", {"key": "empty"})[0] == 201

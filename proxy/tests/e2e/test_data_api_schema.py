@@ -8,16 +8,14 @@ document (status, content type, body schema)."""
 
 from __future__ import annotations
 
-import http.cookiejar
 import json
 import subprocess
 import sys
-import urllib.error
 import urllib.request
 from pathlib import Path
 
 from conftest import private_proxy
-from harness import RW_ACCESS_KEY, RW_SECRET_KEY, ensure_bucket, free_ports, make_client
+from harness import RW_ACCESS_KEY, RW_SECRET_KEY, ApiBrowser, ensure_bucket, free_ports, make_client
 
 SEAL_KEY = "5c" * 32
 ADMIN_PW = "schema-api-admin-password"
@@ -89,31 +87,6 @@ buckets = ["*"]
     return config
 
 
-class Browser:
-    """A signed-in browser: cookies, the CSRF header on mutations."""
-
-    def __init__(self, base: str):
-        self.base = base
-        self.jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
-
-    def cookie(self, name: str) -> str:
-        return next((c.value for c in self.jar if c.name == name), "")
-
-    def call(self, method: str, path: str, body=None):
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        if method not in ("GET", "HEAD"):
-            req.add_header("X-CSRF-Token", self.cookie("stowage_csrf"))
-        try:
-            with self.opener.open(req, timeout=60) as r:
-                status, text = r.status, r.read()
-        except urllib.error.HTTPError as e:
-            status, text = e.code, e.read()
-        return status, (json.loads(text) if text.strip() else None)
-
-
 def schemathesis_bin() -> Path:
     return Path(sys.executable).parent / "schemathesis"
 
@@ -124,7 +97,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation_in_the_data_
     config = write_config(tmp_path, port, admin_port, seaweed)
     with private_proxy(tmp_path, "s3-orchestrator (data API schemathesis)", config, port) as server:
         server.wait_port(admin_port)
-        api = Browser(f"http://127.0.0.1:{admin_port}")
+        api = ApiBrowser(f"http://127.0.0.1:{admin_port}")
         status, body = api.call("POST", "/auth/login/local", {"username": "root", "password": ADMIN_PW})
         assert status == 200, body
         if body["must_change_pw"]:

@@ -236,20 +236,9 @@ impl S3Backend {
 
     /// HeadObject; `None` when there is no such object.
     pub async fn head_object(&self, key: &str) -> Result<Option<DirectHead>, BackendError> {
-        let (conn, resp) = self.simple("HEAD", key, "", &[]).await?;
-        // A HEAD response has no body whatever its Content-Length says.
-        let size = resp.content_length;
-        let bodiless = Response {
-            content_length: Some(0),
-            leftover: Vec::new(),
-            ..resp
+        let Some((bodiless, size)) = self.head_key(key).await? else {
+            return Ok(None);
         };
-        self.finish(conn, &bodiless).await?;
-        match bodiless.status {
-            200 => {}
-            404 => return Ok(None),
-            s => return Err(self.status_error(s, b"")),
-        }
         let size = size.ok_or_else(|| self.err_protocol("HEAD response without Content-Length"))?;
         let mut head = DirectHead {
             size,
@@ -348,29 +337,9 @@ impl S3Backend {
         headers.extend_from_slice(extra);
         let mut msg = self.head_with(method, path, query, &headers, &payload);
         msg.extend_from_slice(&body);
-        let mut last = None;
-        for attempt in 0..2 {
-            let mut conn = if attempt == 0 {
-                self.conn(true).await?
-            } else {
-                self.connect().await?
-            };
-            let (res, m) = self.io(conn.write_all(msg)).await?;
-            msg = m;
-            if let Err(e) = res {
-                last = Some(self.err_connect(e));
-                continue;
-            }
-            match self.read_response(&mut conn).await {
-                Ok(r) => {
-                    let rbody = self.finish_within(conn, &r, MAX_DOC_BODY).await?;
-                    return Ok((r, rbody));
-                }
-                Err(e @ BackendError::Connect { .. }) => last = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| self.err_connect("request failed")))
+        let (conn, resp) = self.exchange(msg).await?;
+        let rbody = self.finish_within(conn, &resp, MAX_DOC_BODY).await?;
+        Ok((resp, rbody))
     }
 }
 

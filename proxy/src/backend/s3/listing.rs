@@ -69,18 +69,9 @@ impl S3Backend {
     /// type), if it carries them; `None` for an object without them or gone.
     pub async fn labels(&self, key: &str) -> Result<Option<crate::backend::Labels>, BackendError> {
         use base64::Engine;
-        let (conn, resp) = self.simple("HEAD", key, "", &[]).await?;
-        let bodiless = super::Response {
-            content_length: Some(0),
-            leftover: Vec::new(),
-            ..resp
+        let Some((bodiless, _)) = self.head_key(key).await? else {
+            return Ok(None);
         };
-        self.finish(conn, &bodiless).await?;
-        match bodiless.status {
-            200 => {}
-            404 => return Ok(None),
-            s => return Err(self.status_error(s, b"")),
-        }
         let get = |name: &str| bodiless.labels.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
         let (Some(bucket), Some(lkey), Some(version)) = (
             get("x-amz-meta-s3o-bucket"),
@@ -102,6 +93,25 @@ impl S3Backend {
             version,
             content_type: get("content-type").map(str::to_owned),
         }))
+    }
+
+    /// HEAD of `key`: its response (its body, none, read) and the length it announced; `None`
+    /// when there is no such object.
+    pub(super) async fn head_key(&self, key: &str) -> Result<Option<(super::Response, Option<u64>)>, BackendError> {
+        let (conn, resp) = self.simple("HEAD", key, "", &[]).await?;
+        // A HEAD response has no body whatever its Content-Length says.
+        let length = resp.content_length;
+        let bodiless = super::Response {
+            content_length: Some(0),
+            leftover: Vec::new(),
+            ..resp
+        };
+        self.finish(conn, &bodiless).await?;
+        match bodiless.status {
+            200 => Ok(Some((bodiless, length))),
+            404 => Ok(None),
+            s => Err(self.status_error(s, b"")),
+        }
     }
 
     /// One page of every key in the real bucket, after the continuation token `after`.

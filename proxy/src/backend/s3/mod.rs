@@ -425,7 +425,12 @@ impl S3Backend {
         query: &str,
         extra: &[(&str, &str)],
     ) -> Result<(Conn, Response), BackendError> {
-        let mut head = self.head(method, path, query, extra);
+        self.exchange(self.head(method, path, query, extra)).await
+    }
+
+    /// Sends a whole request (a head, and a small body with it) and reads the response head,
+    /// with one retry on a fresh connection when a pooled one turns out stale.
+    async fn exchange(&self, mut msg: Vec<u8>) -> Result<(Conn, Response), BackendError> {
         let mut last = None;
         for attempt in 0..2 {
             let mut conn = if attempt == 0 {
@@ -433,9 +438,9 @@ impl S3Backend {
             } else {
                 self.connect().await?
             };
-            // The write hands the head back, for the retry.
-            let (res, h) = self.io(conn.write_all(head)).await?;
-            head = h;
+            // The write hands the request back, for the retry.
+            let (res, m) = self.io(conn.write_all(msg)).await?;
+            msg = m;
             if let Err(e) = res {
                 last = Some(self.err_connect(e));
                 continue;
