@@ -283,9 +283,8 @@ ERR_DESC = {
     416: "`bad_range` (with `Content-Range: bytes */size`).",
     429: "`rate_limited` (with `Retry-After` for the per-session limit) or `account_locked`.",
     500: "`internal`.",
-    501: "`not_supported`: the backend cannot do it (a filesystem backend's buckets, a real backend's bucket "
-         "settings, versions, multipart, zips and prefix walks, a missing capability), or the endpoint is not "
-         "served by this instance yet.",
+    501: "`not_supported`: the backend cannot do it (a filesystem backend's buckets; on a real backend's "
+         "bucket: its settings, versions, quotas and sizes — a missing capability).",
     502: "`backend_error`.",
     503: "`store_unavailable` (the metadata store) or `secret_key_unset`.",
     507: "`quota_exceeded` (the bucket's hard quota) or `insufficient_storage` (no backend has room).",

@@ -22,6 +22,16 @@ fn within(limit: Duration, mut ok: impl FnMut() -> bool) {
     }
 }
 
+/// `s` percent-encoded for a query value.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 fn ids(list: &Value) -> Vec<String> {
     list["backends"]
         .as_array()
@@ -135,6 +145,57 @@ fn endpoints_are_managed_served_and_refused_as_the_seed_says() {
         201,
     );
     assert_eq!(c.get("/web/made-direct/").status, 200);
+    // Metadata in place, multipart, prefix walks and zips reach the endpoint too.
+    let real = "/api/backends/self-1/buckets/web";
+    let meta = ok(
+        &admin.call(
+            "PUT",
+            &format!("{real}/object/metadata?key=hello.txt"),
+            Some(json!({"metadata": {"team": "blue"}})),
+        ),
+        200,
+    );
+    assert_eq!(
+        (meta["metadata"]["team"].as_str(), meta["size"].as_u64()),
+        (Some("blue"), Some(5))
+    );
+    let head = c.send("HEAD", "/web/hello.txt", "", &[], b"");
+    assert_eq!(head.header("x-amz-meta-team"), Some("blue"));
+    assert_eq!(c.get("/web/hello.txt").body, b"hello");
+    let mp = format!("{real}/multipart");
+    let started = ok(&admin.call("POST", &format!("{mp}?key=parts/big.bin"), None), 201);
+    let id = started["upload_id"].as_str().unwrap().to_owned();
+    let listed = ok(&user.call("GET", &mp, None), 200);
+    assert_eq!(listed["uploads"][0]["upload_id"], id.as_str());
+    let q = format!("key=parts/big.bin&upload_id={}", encode(&id));
+    let one: Vec<u8> = (0..5 * 1024 * 1024u32).map(|i| (i % 239) as u8).collect();
+    let put = |n: u32, data: &[u8]| admin.raw("PUT", &format!("{mp}/parts/{n}?{q}"), &[], data);
+    let p1 = ok(&put(1, &one), 200);
+    let p2 = ok(&put(2, b"tail"), 200);
+    let parts = json!({"parts": [{"PartNumber": 1, "ETag": p1["etag"]}, {"PartNumber": 2, "ETag": p2["etag"]}]});
+    let done = ok(&admin.call("POST", &format!("{mp}/complete?{q}"), Some(parts)), 200);
+    assert_eq!(done["size"].as_u64(), Some(one.len() as u64 + 4));
+    let mut all = one.clone();
+    all.extend_from_slice(b"tail");
+    assert_eq!(c.get("/web/parts/big.bin").body, all);
+    let zip = user.call("GET", &format!("{real}/objects/zip?key=parts/"), None);
+    assert_eq!((zip.status, zip.header("content-type")), (200, Some("application/zip")));
+    assert!(zip.body.starts_with(b"PK\x03\x04") && zip.body.len() > all.len());
+    let walk = admin.call(
+        "POST",
+        &format!("{real}/objects/copy-prefix"),
+        Some(json!({"src_prefix": "parts/", "dst_prefix": "copied/", "dst_backend": "orchestrator"})),
+    );
+    assert_eq!(walk.status, 200, "{}", String::from_utf8_lossy(&walk.body));
+    assert!(String::from_utf8_lossy(&walk.body).contains("\"copied\":1"));
+    assert_eq!(c.get("/web/copied/big.bin").body, all);
+    let walk = admin.call(
+        "POST",
+        &format!("{real}/objects/delete-prefix"),
+        Some(json!({"prefix": "parts/"})),
+    );
+    assert!(String::from_utf8_lossy(&walk.body).contains("\"deleted\":1"));
+    assert_eq!(c.get("/web/parts/big.bin").status, 404);
     let health = ok(&admin.call("GET", "/api/admin/backends/health", None), 200);
     assert!(ids(&health).contains(&"self-1".to_owned()));
 

@@ -1,6 +1,7 @@
 //! The data API on a real backend's own buckets: requests that go straight to that S3 endpoint
-//! (ListBuckets, Create/DeleteBucket, listings, HEAD, tags, folders, deletes, copies), never
-//! through the orchestrator's metadata. The real bucket that holds the orchestrator's physical
+//! (ListBuckets, Create/DeleteBucket, listings, HEAD, tags, metadata, folders, deletes, copies,
+//! multipart uploads; downloads, uploads, zips and walks read and write through [`Source`] and
+//! [`Target`]), never through the orchestrator's metadata. The real bucket that holds the orchestrator's physical
 //! objects is refused (writing or deleting there behind the index would corrupt it), and an `fs`
 //! backend has no buckets of its own. Copies stream between any two places, the orchestrated
 //! store included, with bounded memory.
@@ -275,6 +276,14 @@ impl Source {
         }
     }
 
+    /// When it was written, when known.
+    pub(super) fn last_modified_ms(&self) -> Option<u64> {
+        match self {
+            Source::Virtual(m) => Some(m.last_modified_ms),
+            Source::Direct(_, _, h) => h.last_modified_ms,
+        }
+    }
+
     /// Its ETag, when known.
     pub(super) fn etag(&self) -> Option<&str> {
         match self {
@@ -341,4 +350,69 @@ impl ProxyControl {
         let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         (outcome, took)
     }
+}
+
+/// The headers of `key`'s object with `metadata` in place of its user metadata (its type kept).
+pub(super) async fn set_metadata(
+    client: &S3Backend,
+    key: &str,
+    metadata: &[(String, String)],
+) -> DataResult<dto::Object> {
+    let current = head(client, key).await?;
+    let headers = put_headers(current.content_type.as_deref(), metadata);
+    let mut refs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    refs.push(("x-amz-metadata-directive", "REPLACE"));
+    client.copy_object_with(key, key, &refs).await.map_err(from_direct)?;
+    Ok(direct_object(key, &head(client, key).await?))
+}
+
+/// The multipart uploads in progress in a real bucket under `prefix`.
+pub(super) async fn uploads(client: &S3Backend, prefix: &str) -> DataResult<Vec<dto::UploadInfo>> {
+    let listed = client.list_uploads(prefix).await.map_err(from_backend)?;
+    Ok(listed
+        .into_iter()
+        .map(|(key, upload_id, initiated)| dto::UploadInfo {
+            key,
+            upload_id,
+            initiated: initiated.map(rfc3339),
+        })
+        .collect())
+}
+
+/// Starts a multipart upload of `key` in a real bucket (412 when `if_absent` and it exists).
+pub(super) async fn initiate(
+    client: &S3Backend,
+    key: &str,
+    (content_type, metadata): (Option<&str>, &[(String, String)]),
+    if_absent: bool,
+) -> DataResult<String> {
+    if if_absent && client.head_object(key).await.map_err(from_backend)?.is_some() {
+        return Err(DataError::Precondition(
+            "object_exists",
+            "an object already exists at this key".into(),
+        ));
+    }
+    let headers = put_headers(content_type, metadata);
+    let refs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    client.create_upload_with(key, &refs).await.map_err(from_direct)
+}
+
+/// Completes a multipart upload of a real bucket from the parts' numbers and ETags.
+pub(super) async fn complete(
+    client: &S3Backend,
+    key: &str,
+    upload_id: &str,
+    parts: &[(u32, String)],
+) -> DataResult<dto::Object> {
+    let refs: Vec<(u32, &str)> = parts.iter().map(|(n, e)| (*n, e.as_str())).collect();
+    client
+        .complete_upload(key, upload_id, &refs)
+        .await
+        .map_err(|e| match e {
+            ProxyError::Backend(BackendError::Status {
+                status: 400, detail, ..
+            }) => DataError::BadRequest("bad_request", detail),
+            e => from_direct(e),
+        })?;
+    Ok(direct_object(key, &head(client, key).await?))
 }

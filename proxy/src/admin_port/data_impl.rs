@@ -143,7 +143,10 @@ impl DataApi for ProxyControl {
         metadata: Vec<(String, String)>,
     ) -> BoxFuture<'a, DataResult<dto::Object>> {
         Box::pin(async move {
-            let bucket = self.virtual_bucket(b)?;
+            let bucket = match self.target(b)? {
+                Target::Virtual(bucket) => bucket,
+                Target::Direct(client) => return data_direct::set_metadata(&client, key, &metadata).await,
+            };
             let current = self.version_of(bucket, key, None).await?;
             // A locked version's metadata is part of what the lock keeps.
             if current.lock_forbids_removal(crate::clock::unix_ms(), false).is_some() {
@@ -164,7 +167,10 @@ impl DataApi for ProxyControl {
 
     fn uploads<'a>(&'a self, b: &'a Bkt, prefix: &'a str) -> BoxFuture<'a, DataResult<Vec<dto::UploadInfo>>> {
         Box::pin(async move {
-            let bucket = self.virtual_bucket(b)?;
+            let bucket = match self.target(b)? {
+                Target::Virtual(bucket) => bucket,
+                Target::Direct(client) => return data_direct::uploads(&client, prefix).await,
+            };
             let store = &self.core().shared.store;
             let list = store
                 .list_uploads(bucket, prefix, "", "", 1000)
@@ -190,7 +196,13 @@ impl DataApi for ProxyControl {
         if_absent: bool,
     ) -> BoxFuture<'a, DataResult<String>> {
         Box::pin(async move {
-            let bucket = self.virtual_bucket(b)?;
+            let bucket = match self.target(b)? {
+                Target::Virtual(bucket) => bucket,
+                Target::Direct(client) => {
+                    let given = (content_type.as_deref(), metadata.as_slice());
+                    return data_direct::initiate(&client, key, given, if_absent).await;
+                }
+            };
             let core = self.core();
             let store = &core.shared.store;
             let Some(bucket_meta) = store.bucket(bucket).await.map_err(from_store)? else {
@@ -219,6 +231,12 @@ impl DataApi for ProxyControl {
 
     fn abort<'a>(&'a self, b: &'a Bkt, key: &'a str, upload_id: &'a str) -> BoxFuture<'a, DataResult<()>> {
         Box::pin(async move {
+            if let Target::Direct(client) = self.target(b)? {
+                return client
+                    .abort_upload(key, upload_id)
+                    .await
+                    .map_err(data_direct::from_backend);
+            }
             let upload = self.upload_of(b, key, upload_id).await?;
             self.core()
                 .shared
@@ -238,6 +256,9 @@ impl DataApi for ProxyControl {
         parts: Vec<(u32, String)>,
     ) -> BoxFuture<'a, DataResult<dto::Object>> {
         Box::pin(async move {
+            if let Target::Direct(client) = self.target(b)? {
+                return data_direct::complete(&client, key, upload_id, &parts).await;
+            }
             let upload = self.upload_of(b, key, upload_id).await?;
             let requested: Vec<crate::xml::CompletedPart> = parts
                 .into_iter()

@@ -1,7 +1,8 @@
 //! `PUT .../multipart/parts/{part}?key=&upload_id=`: one part of a data API multipart upload,
 //! its raw body (with a `Content-Length`) streamed straight to the upload's backend as an S3
 //! UploadPart's is — the bucket's quota, the backend's monthly limits and quota checked first,
-//! the bytes hashed on the way — and recorded. A part is never held whole.
+//! the bytes hashed on the way — and recorded; a real bucket's part goes straight to its
+//! backend's upload. A part is never held whole.
 
 use s3o_admin::data::Bkt;
 use s3o_admin::{Request, Response};
@@ -9,6 +10,7 @@ use s3o_store::Part;
 use serde_json::json;
 
 use super::conn::Conn;
+use super::data_direct::Target;
 use super::stream::IoFailure;
 use super::transfer::FileSource;
 use super::AdminService;
@@ -30,10 +32,42 @@ pub(super) async fn serve(
     part: &str,
     kind: BodyKind,
 ) -> Result<(Response, bool), IoFailure> {
-    let checked = check(svc, req, b, part, kind).await;
-    let (upload, number, len) = match checked {
+    let checked = async {
+        let (key, upload_id, number, len) = check(req, part, kind)?;
+        match svc.control.target(b).map_err(|e| e.response())? {
+            Target::Virtual(_) => {
+                let upload = svc
+                    .control
+                    .upload_of(b, &key, &upload_id)
+                    .await
+                    .map_err(|e| e.response())?;
+                Ok((Ok(upload), number, len))
+            }
+            Target::Direct(client) => Ok((Err((client, key, upload_id)), number, len)),
+        }
+    };
+    let (upload, number, len) = match checked.await {
         Ok(c) => c,
         Err(resp) => return Ok((resp, kind == BodyKind::Empty)),
+    };
+    let upload = match upload {
+        Ok(u) => u,
+        // A real bucket's upload: the part goes straight to its backend.
+        Err((client, key, upload_id)) => {
+            let mut src = FileSource::raw(conn, len);
+            let put = client.upload_part(&key, &upload_id, number, len, &[], &mut src).await;
+            return Ok(match put {
+                Ok(etag) => {
+                    let etag = etag.unwrap_or_default();
+                    (part_answer(number, &etag, len), true)
+                }
+                Err(ProxyError::Backend(e)) => (super::data_direct::from_backend(e).response(), false),
+                Err(e) => {
+                    tracing::warn!(component = "admin", bucket = %b.bucket, error = %e, "data API part not stored");
+                    (api_error(502, "backend_error", "backend operation failed"), false)
+                }
+            });
+        }
     };
     let core = svc.control.core();
     let shared = &core.shared;
@@ -87,10 +121,7 @@ pub(super) async fn serve(
     }
     .await;
     Ok(match stored {
-        Ok(p) => (
-            Response::json(200, &json!({ "part_number": p.number, "etag": p.etag, "size": p.size })),
-            true,
-        ),
+        Ok(p) => (part_answer(p.number, &p.etag, p.size), true),
         Err(ProxyError::QuotaExceeded) => (
             api_error(
                 507,
@@ -107,14 +138,13 @@ pub(super) async fn serve(
     })
 }
 
-/// The upload, the part number and its length, or the refusal to send.
-async fn check(
-    svc: &AdminService,
-    req: &Request,
-    b: &Bkt,
-    part: &str,
-    kind: BodyKind,
-) -> Result<(s3o_store::Upload, u32, u64), Response> {
+/// The answer to a stored part.
+fn part_answer(number: u32, etag: &str, size: u64) -> Response {
+    Response::json(200, &json!({ "part_number": number, "etag": etag, "size": size }))
+}
+
+/// The key, the upload id, the part number and its length, or the refusal to send.
+fn check(req: &Request, part: &str, kind: BodyKind) -> Result<(String, String, u32, u64), Response> {
     let param = |n: &str| req.query_param(n).ok().flatten().filter(|v| !v.is_empty());
     let (Some(key), Some(upload_id)) = (param("key"), param("upload_id")) else {
         return Err(api_error(
@@ -141,10 +171,5 @@ async fn check(
     if len > MAX_PUT_SIZE {
         return Err(api_error(413, "too_large", "part exceeds 5 GiB ceiling"));
     }
-    let upload = svc
-        .control
-        .upload_of(b, &key, &upload_id)
-        .await
-        .map_err(|e| e.response())?;
-    Ok((upload, number, len))
+    Ok((key, upload_id, number, len))
 }

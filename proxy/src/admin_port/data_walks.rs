@@ -100,6 +100,16 @@ fn audit(svc: &AdminService, req: &Request, who: &str, action: &str, b: &Bkt, de
     }
 }
 
+/// Whether bucket `b` can be walked: its backend and the bucket answer for the whole request
+/// (404, 403, 501) before any line goes out.
+async fn reachable(svc: &AdminService, b: &Bkt) -> Result<(), s3o_admin::data::DataError> {
+    let probe = ListArgs {
+        max_keys: Some(1),
+        ..ListArgs::default()
+    };
+    DataApi::list(&svc.control, b, &probe).await.map(drop)
+}
+
 /// One page of `b`'s keys under `prefix` after `token`.
 async fn page(
     svc: &AdminService,
@@ -139,7 +149,7 @@ async fn delete_prefix(
             "prefix is required and must end with '/'",
         )));
     }
-    if let Err(e) = DataApi::settings(&svc.control, b).await {
+    if let Err(e) = reachable(svc, b).await {
         return Ok(Err(e.response()));
     }
     let mut lines = Lines::start(conn, json!({ "event": "start", "prefix": d.prefix })).await?;
@@ -239,7 +249,7 @@ async fn copy_prefix(
         )));
     }
     for bucket in [b, &dst] {
-        if let Err(e) = DataApi::settings(&svc.control, bucket).await {
+        if let Err(e) = reachable(svc, bucket).await {
             return Ok(Err(e.response()));
         }
     }

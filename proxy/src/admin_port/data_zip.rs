@@ -115,8 +115,12 @@ pub(super) async fn serve(
 ) -> Result<bool, IoFailure> {
     let prepared = async {
         let keys = keys_of(req)?;
-        // The bucket answers for the whole request (404, 501).
-        DataApi::settings(&svc.control, b).await.map_err(|e| e.response())?;
+        // The bucket answers for the whole request (404, 403, 501).
+        let probe = ListArgs {
+            max_keys: Some(1),
+            ..ListArgs::default()
+        };
+        DataApi::list(&svc.control, b, &probe).await.map_err(|e| e.response())?;
         expand(svc, b, keys).await
     }
     .await;
@@ -149,26 +153,26 @@ pub(super) async fn serve(
     let mut out = Vec::with_capacity(256);
     head.write_to(&mut out);
     conn.stream.write_all(out, IO_TIMEOUT).await?;
-    let core = svc.control.core();
     let bucket = b.bucket.as_str();
     let (mut entries, mut offset): (Vec<Entry>, u64) = (Vec::with_capacity(keys.len()), 0);
     let mut buf = Vec::with_capacity(BODY_BUF);
     for key in keys {
-        let meta = match core.shared.store.get_object(bucket, &key).await {
-            Ok(Some(m)) => m,
-            _ => {
-                tracing::warn!(component = "admin", bucket, key = %key, "zip: entry left out (no such object)");
+        // An object of the orchestrated store or of a real bucket, read directly.
+        let source = match svc.control.source_of(b, &key, None).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(component = "admin", bucket, key = %key, error = ?e, "zip: entry left out (no such object)");
                 continue;
             }
         };
-        let mut body = match crate::s3::read::open_copy(core, &core.snapshot(), &meta, None).await {
+        let mut body = match svc.control.open_range(&source, None).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(component = "admin", bucket, key = %key, error = %e, "zip: entry left out");
                 continue;
             }
         };
-        let dos = dos_time(meta.last_modified_ms / 1000);
+        let dos = dos_time(source.last_modified_ms().unwrap_or_else(crate::clock::unix_ms) / 1000);
         let name = entry_name(&key);
         let header = local_header(&name, dos);
         let start = offset;

@@ -75,6 +75,22 @@ struct Prefix {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
+struct Uploads {
+    #[serde(default)]
+    upload: Vec<UploadEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UploadEntry {
+    key: String,
+    upload_id: String,
+    #[serde(default)]
+    initiated: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
 struct Tagging {
     #[serde(default)]
     tag_set: TagSet,
@@ -283,6 +299,31 @@ impl S3Backend {
             return Err(self.status_error(resp.status, &rbody).into());
         }
         Ok(resp.etag)
+    }
+
+    /// The multipart uploads in progress under `prefix` (at most 1000): key, upload id, and when
+    /// it began.
+    pub async fn list_uploads(&self, prefix: &str) -> Result<Vec<(String, String, Option<u64>)>, BackendError> {
+        let mut query = String::from("max-uploads=1000");
+        if !prefix.is_empty() {
+            query.push_str(&format!(
+                "&prefix={}",
+                s3o_sigv4::encode::uri_encode(prefix.as_bytes(), true)
+            ));
+        }
+        query.push_str("&uploads=");
+        let (conn, resp) = self.simple_at("GET", &self.bucket_path(), &query, &[]).await?;
+        let body = self.finish_within(conn, &resp, MAX_DOC_BODY).await?;
+        if resp.status != 200 {
+            return Err(self.status_error(resp.status, &body));
+        }
+        let doc: Uploads = quick_xml::de::from_reader(body.as_slice())
+            .map_err(|e| self.err_protocol(format!("bad upload list: {e}")))?;
+        Ok(doc
+            .upload
+            .into_iter()
+            .map(|u| (u.key, u.upload_id, u.initiated.as_deref().and_then(parse_iso8601_ms)))
+            .collect())
     }
 
     /// The tags of object `key`; `None` when there is no such object.

@@ -69,7 +69,13 @@ impl S3Backend {
     /// Starts a native multipart upload of `key`; returns the backend's upload id.
     pub async fn create_upload(&self, key: &str, meta: &PhysicalMeta) -> Result<String, ProxyError> {
         let (mut lkey, mut version) = (String::new(), String::new());
-        let mut extra = Self::label_headers(meta, &mut lkey, &mut version);
+        let extra = Self::label_headers(meta, &mut lkey, &mut version);
+        self.create_upload_with(key, &extra).await
+    }
+
+    /// Starts a native multipart upload of `key` with these headers (type, metadata).
+    pub async fn create_upload_with(&self, key: &str, headers: &[(&str, &str)]) -> Result<String, ProxyError> {
+        let mut extra = headers.to_vec();
         extra.push(("content-length", "0"));
         let (conn, resp) = self.simple("POST", key, "uploads", &extra).await?;
         let body = self.finish(conn, &resp).await?;
@@ -153,7 +159,19 @@ impl S3Backend {
     /// object's ETag.
     pub async fn copy_object(&self, src: &str, dst: &str, meta: &PhysicalMeta) -> Result<Option<String>, ProxyError> {
         let (mut lkey, mut version) = (String::new(), String::new());
-        let mut extra = Self::label_headers(meta, &mut lkey, &mut version);
+        let extra = Self::label_headers(meta, &mut lkey, &mut version);
+        self.copy_object_with(src, dst, &extra).await
+    }
+
+    /// Copies `src` to `dst` inside the backend with these headers in place of the source's
+    /// (a copy onto itself changes an object's metadata); returns the new object's ETag.
+    pub async fn copy_object_with(
+        &self,
+        src: &str,
+        dst: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Option<String>, ProxyError> {
+        let mut extra = headers.to_vec();
         let source = self.copy_source(src);
         extra.push(("x-amz-copy-source", &source));
         extra.push(("x-amz-metadata-directive", "REPLACE"));
