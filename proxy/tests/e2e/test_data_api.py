@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -310,3 +311,37 @@ def test_a_backend_added_through_the_api_serves_at_once(stack, moto):
     assert api.call("DELETE", "/api/admin/backends/moto-ui")[0] == 204
     wait_for("the removed backend is gone",
              lambda: api.call("GET", "/api/backends/moto-ui/buckets")[0] == 404, timeout=10)
+
+
+def test_multipart_walks_and_zips_on_a_real_backends_own_bucket(stack, seaweed):
+    """On a real bucket of SeaweedFS: a multipart upload through the API (parts streamed to the
+    backend's own upload), metadata changed in place, a zip of a folder and a delete by prefix."""
+    api, _, _ = stack
+    own = "e2e-direct-parts"
+    base = f"/api/backends/weed/buckets/{own}"
+    assert api.call("POST", "/api/backends/weed/buckets", {"name": own})[0] == 201
+    status, started = api.call("POST", f"{base}/multipart?key=big/one.bin", {"content_type": "application/x-e2e"})
+    assert status == 201, started
+    q = "key=big/one.bin&upload_id=" + urllib.parse.quote(started["upload_id"], safe="")
+    first = bytes((i * 13) % 256 for i in range(5 * 1024 * 1024))
+    parts = []
+    for n, data in [(1, first), (2, b"and the rest")]:
+        status, _, text = api.raw("PUT", f"{base}/multipart/parts/{n}?{q}", data)
+        assert status == 200, text
+        parts.append({"PartNumber": n, "ETag": json.loads(text)["etag"]})
+    status, done = api.call("POST", f"{base}/multipart/complete?{q}", {"parts": parts})
+    assert status == 200 and done["size"] == len(first) + 12, done
+    got = seaweed.client.get_object(Bucket=own, Key="big/one.bin")
+    assert got["Body"].read() == first + b"and the rest" and got["ContentType"] == "application/x-e2e"
+    status, info = api.call("PUT", f"{base}/object/metadata?key=big/one.bin", {"metadata": {"stage": "done"}})
+    assert status == 200 and info["metadata"] == {"stage": "done"}, info
+    assert seaweed.client.head_object(Bucket=own, Key="big/one.bin")["Metadata"] == {"stage": "done"}
+    status, headers, archive = api.raw("GET", f"{base}/objects/zip?key=big/")
+    assert status == 200 and headers.get("Content-Type") == "application/zip"
+    z = zipfile.ZipFile(io.BytesIO(archive))
+    assert z.read("big/one.bin") == first + b"and the rest"
+    status, _, text = api.raw("POST", f"{base}/objects/delete-prefix", json.dumps({"prefix": "big/"}).encode(),
+                              {"Content-Type": "application/json"})
+    assert status == 200 and json.loads(text.decode().splitlines()[-1])["deleted"] == 1
+    assert seaweed.client.list_objects_v2(Bucket=own).get("KeyCount", 0) == 0
+    assert api.call("DELETE", base)[0] == 204
