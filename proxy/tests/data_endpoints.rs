@@ -10,7 +10,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::data_api::{assert_audited, code, ok, server, sessions};
+use common::data_api::{assert_audited, code, ok, sessions, BOSS_PW};
 use common::{AK, SK};
 use serde_json::{json, Value};
 
@@ -43,7 +43,11 @@ fn ids(list: &Value) -> Vec<String> {
 
 #[test]
 fn endpoints_are_managed_served_and_refused_as_the_seed_says() {
-    let s = server();
+    // Probed every second, for their health history.
+    let s = common::TestServer::start_with(&format!(
+        "\n[health]\nprobe_interval_secs = 1\n\n[admin]\nlisten = \"127.0.0.1:0\"\n\n[access]\nsecret_key = \"{}\"\n\n[access.bootstrap_admin]\nusername = \"boss\"\npassword = \"{BOSS_PW}\"\n",
+        "cd".repeat(32)
+    ));
     let (admin, others) = sessions(&s, &["user"]);
     let user = &others[0];
     let mut c = s.client();
@@ -196,8 +200,16 @@ fn endpoints_are_managed_served_and_refused_as_the_seed_says() {
     );
     assert!(String::from_utf8_lossy(&walk.body).contains("\"deleted\":1"));
     assert_eq!(c.get("/web/parts/big.bin").status, 404);
-    let health = ok(&admin.call("GET", "/api/admin/backends/health", None), 200);
-    assert!(ids(&health).contains(&"self-1".to_owned()));
+    within(Duration::from_secs(5), || {
+        let health = ok(&admin.call("GET", "/api/admin/backends/health", None), 200);
+        let mine = health["backends"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["id"] == "self-1")
+            .cloned();
+        mine.is_some_and(|b| b["history"].as_array().is_some_and(|h| !h.is_empty()) && b["healthy"] == true)
+    });
 
     // Changed: a wrong secret is refused by the endpoint from then on.
     let patched = ok(

@@ -28,8 +28,9 @@ pub struct ProxyControl {
     empty_logs: LogBuffer,
     usage: std::sync::Arc<UsageLedger>,
     probes: RefCell<Option<(Instant, Readiness)>>,
-    /// The last forced probe of each UI-managed backend: when (ms) and its error.
-    pub(super) endpoint_probes: RefCell<std::collections::HashMap<String, (u64, Option<String>)>>,
+    /// The last forced probe of each UI-managed backend (kept out of its history, as the seed
+    /// keeps forced probes).
+    pub(super) endpoint_probes: RefCell<std::collections::HashMap<String, crate::orchestrator::health::ProbeRecord>>,
     /// Prefix sizes being computed, shared by concurrent requests for the same prefix.
     pub(super) prefix_walks: super::single_flight::SingleFlight<s3o_admin::data::DataResult<(u64, u64)>>,
 }

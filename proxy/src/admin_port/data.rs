@@ -154,20 +154,31 @@ impl ProxyControl {
                 last_error: None,
             });
         }
-        // UI-managed backends, with their last forced probe (none: not known healthy).
-        let probes = self.endpoint_probes.borrow();
+        // UI-managed backends, with their last probe (none yet: not known healthy).
         for e in &snap.access.endpoints {
-            let last = probes.get(&e.cfg.name);
+            let last = self.endpoint_status(&e.cfg.name);
             out.push(dto::Backend {
                 id: e.cfg.name.clone(),
                 name: e.display.clone(),
                 capabilities: REAL,
-                healthy: last.is_some_and(|(_, err)| err.is_none()),
-                last_probe_at: last.map(|(at, _)| rfc3339(*at)),
-                last_error: last.and_then(|(_, err)| err.clone()),
+                healthy: last.as_ref().is_some_and(|p| p.healthy),
+                last_probe_at: last.as_ref().map(|p| rfc3339(p.at_ms)),
+                last_error: last.and_then(|p| p.error),
             });
         }
         out
+    }
+
+    /// The latest probe of UI-managed backend `id`: a scheduled one (the `health_probe`
+    /// worker's, in its history) or a forced one (`/health`, kept apart), whichever is newer.
+    pub(super) fn endpoint_status(&self, id: &str) -> Option<crate::orchestrator::health::ProbeRecord> {
+        let scheduled = self.core().shared.breakers.probes(id).pop();
+        let forced = self.endpoint_probes.borrow().get(id).cloned();
+        match (scheduled, forced) {
+            (Some(s), Some(f)) if f.at_ms > s.at_ms => Some(f),
+            (Some(s), _) => Some(s),
+            (None, f) => f,
+        }
     }
 
     pub(super) async fn probe_now(&self, bid: &str) -> DataResult<dto::Probe> {
@@ -181,11 +192,14 @@ impl ProxyControl {
                 Err(e) => Err(e.to_string()),
             }
         } else if let Some(cfg) = core.snapshot().endpoint(bid).cloned() {
-            let (error, _) = self.probe_endpoint(&cfg).await;
-            let at = crate::clock::unix_ms();
-            self.endpoint_probes
-                .borrow_mut()
-                .insert(bid.to_owned(), (at, error.clone()));
+            let (error, latency_ms) = self.probe_endpoint(&cfg).await;
+            let record = crate::orchestrator::health::ProbeRecord {
+                at_ms: crate::clock::unix_ms(),
+                healthy: error.is_none(),
+                latency_ms,
+                error: error.clone(),
+            };
+            self.endpoint_probes.borrow_mut().insert(bid.to_owned(), record);
             error.map_or(Ok(()), Err)
         } else {
             return Err(DataError::NotFound("backend not found".into()));

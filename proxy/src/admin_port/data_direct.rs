@@ -20,9 +20,6 @@ use crate::backend::{BodySource, ByteRange, StreamSource};
 use crate::config::{BackendConfig, BackendKind};
 use crate::error::{BackendError, ProxyError};
 
-/// How long a probe of an endpoint may take.
-const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// Where a data API request on `{bid}/{bucket}` goes.
 pub(super) enum Target<'a> {
     /// A bucket of the orchestrated store.
@@ -92,26 +89,8 @@ impl ProxyControl {
 
     /// A client of `bucket` on endpoint `cfg` (`None`: the service itself, for ListBuckets).
     fn client_of(&self, cfg: &BackendConfig, bucket: Option<&str>) -> DataResult<S3Backend> {
-        let mut cfg = cfg.clone();
-        if let BackendKind::S3 {
-            bucket: b, path_style, ..
-        } = &mut cfg.kind
-        {
-            match bucket {
-                Some(name) => *b = name.to_owned(),
-                None => {
-                    b.clear();
-                    *path_style = true;
-                }
-            }
-        }
-        let limits = &self.core().shared.cfg.limits;
-        S3Backend::new(
-            &cfg,
-            std::time::Duration::from_secs(limits.backend_connect_timeout_secs),
-            std::time::Duration::from_secs(limits.body_timeout_secs),
-        )
-        .map_err(|e| DataError::Internal(e.to_string()))
+        S3Backend::for_bucket(cfg, bucket, &self.core().shared.cfg.limits)
+            .map_err(|e| DataError::Internal(e.to_string()))
     }
 
     /// Where `b` goes: the orchestrated store's bucket, or a client of a real backend's own
@@ -338,17 +317,7 @@ impl ProxyControl {
     /// Probes endpoint `cfg` (ListBuckets within 5 s): the error if it failed, and how long it
     /// took, ms.
     pub(super) async fn probe_endpoint(&self, cfg: &BackendConfig) -> (Option<String>, u64) {
-        let started = std::time::Instant::now();
-        let outcome = match self.client_of(cfg, None) {
-            Ok(client) => match monoio::time::timeout(PROBE_TIMEOUT, client.list_buckets()).await {
-                Ok(Ok(_)) => None,
-                Ok(Err(e)) => Some(e.to_string()),
-                Err(_) => Some(format!("no answer within {} s", PROBE_TIMEOUT.as_secs())),
-            },
-            Err(e) => Some(format!("{e:?}")),
-        };
-        let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        (outcome, took)
+        crate::backend::s3::probe_service(cfg, &self.core().shared.cfg.limits).await
     }
 }
 

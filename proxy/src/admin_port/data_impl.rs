@@ -337,18 +337,7 @@ impl DataApi for ProxyControl {
                 history: Vec::new(),
             }];
             for b in &core.snapshot().backends {
-                let history: Vec<dto::ProbeEntry> = core
-                    .shared
-                    .breakers
-                    .probes(&b.name)
-                    .into_iter()
-                    .map(|p| dto::ProbeEntry {
-                        at: rfc3339(p.at_ms),
-                        healthy: p.healthy,
-                        latency_ms: p.latency_ms,
-                        error: p.error,
-                    })
-                    .collect();
+                let history = history_of(core, &b.name);
                 let last = history.last().cloned();
                 out.push(dto::BackendHealth {
                     id: b.name.clone(),
@@ -360,18 +349,18 @@ impl DataApi for ProxyControl {
                     history,
                 });
             }
-            // UI-managed backends: no scheduled probes, their last forced one (or none).
-            let probes = self.endpoint_probes.borrow();
+            // UI-managed backends: the worker's probes as history, the latest probe as status.
             for e in &core.snapshot().access.endpoints {
-                let last = probes.get(&e.cfg.name);
+                let history = history_of(core, &e.cfg.name);
+                let last = self.endpoint_status(&e.cfg.name);
                 out.push(dto::BackendHealth {
                     id: e.cfg.name.clone(),
                     name: e.display.clone(),
-                    healthy: last.is_some_and(|(_, err)| err.is_none()),
-                    last_probe_at: last.map(|(at, _)| rfc3339(*at)),
-                    last_error: last.and_then(|(_, err)| err.clone()),
-                    latency_ms: 0,
-                    history: Vec::new(),
+                    healthy: last.as_ref().is_some_and(|p| p.healthy),
+                    last_probe_at: last.as_ref().map(|p| rfc3339(p.at_ms)),
+                    last_error: last.as_ref().and_then(|p| p.error.clone()),
+                    latency_ms: last.map_or(0, |p| p.latency_ms),
+                    history,
                 });
             }
             out
@@ -429,4 +418,19 @@ impl DataApi for ProxyControl {
     ) -> BoxFuture<'a, DataResult<dto::Object>> {
         Box::pin(self.copy_one(src, dst, metadata))
     }
+}
+
+/// The `health_probe` worker's last probes of backend `name`, oldest first.
+fn history_of(core: &crate::state::Core, name: &str) -> Vec<dto::ProbeEntry> {
+    core.shared
+        .breakers
+        .probes(name)
+        .into_iter()
+        .map(|p| dto::ProbeEntry {
+            at: rfc3339(p.at_ms),
+            healthy: p.healthy,
+            latency_ms: p.latency_ms,
+            error: p.error,
+        })
+        .collect()
 }

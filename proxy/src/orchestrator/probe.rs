@@ -1,7 +1,9 @@
 //! The `health_probe` worker: probes every backend every `[health] probe_interval_secs`, on every
 //! instance (breakers are per process), so a breaker opened by failed requests closes again once
 //! its backend answers, and a backend nobody sends requests to is still known to be down (a
-//! write skips it at once instead of failing on it first).
+//! write skips it at once instead of failing on it first). UI-managed backends (S3 endpoints of
+//! the data API) are probed too, for their health history; they take no traffic of ours, so
+//! their failures are logged, not the worker's.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,6 +78,24 @@ impl Worker for ProbeWorker {
                     failed.push(b.name.clone());
                 }
             }
+        }
+        for e in &snap.access.endpoints {
+            let (error, latency_ms) = crate::backend::s3::probe_service(&e.cfg, &self.shared.cfg.limits).await;
+            let name = &e.cfg.name;
+            match &error {
+                None if self.down.remove(name) => info!(endpoint = %name, "endpoint answers again"),
+                Some(why) if self.down.insert(name.clone()) => {
+                    warn!(endpoint = %name, error = %why, "endpoint probe failed");
+                }
+                _ => {}
+            }
+            let record = crate::orchestrator::health::ProbeRecord {
+                at_ms: crate::clock::unix_ms(),
+                healthy: error.is_none(),
+                latency_ms,
+                error,
+            };
+            self.shared.breakers.record_probe(name, record);
         }
         if failed.is_empty() {
             Ok(Tick::Idle)

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::{BackendCheck, Response, S3Backend};
 use crate::backend::{BodySource, SourceIntegrity};
 use crate::clock::parse_iso8601_ms;
+use crate::config::{BackendConfig, BackendKind, Limits};
 use crate::error::{BackendError, ProxyError};
 use crate::http::response::decimal;
 
@@ -152,7 +153,51 @@ pub struct DirectHead {
     pub metadata: Vec<(String, String)>,
 }
 
+/// How long a probe of an endpoint may take.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Probes the service `cfg` names (ListBuckets within 5 s): the error if it failed, and how
+/// long it took, ms.
+pub async fn probe_service(cfg: &BackendConfig, limits: &Limits) -> (Option<String>, u64) {
+    let started = std::time::Instant::now();
+    let outcome = match S3Backend::for_bucket(cfg, None, limits) {
+        Ok(client) => match monoio::time::timeout(PROBE_TIMEOUT, client.list_buckets()).await {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some(format!("no answer within {} s", PROBE_TIMEOUT.as_secs())),
+        },
+        Err(e) => Some(e.to_string()),
+    };
+    (
+        outcome,
+        u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    )
+}
+
 impl S3Backend {
+    /// A client of `bucket` on the S3 service `cfg` names, with the connection limits (`None`:
+    /// the service itself, path-style, for ListBuckets).
+    pub fn for_bucket(cfg: &BackendConfig, bucket: Option<&str>, limits: &Limits) -> Result<S3Backend, ProxyError> {
+        let mut cfg = cfg.clone();
+        if let BackendKind::S3 {
+            bucket: b, path_style, ..
+        } = &mut cfg.kind
+        {
+            match bucket {
+                Some(name) => *b = name.to_owned(),
+                None => {
+                    b.clear();
+                    *path_style = true;
+                }
+            }
+        }
+        S3Backend::new(
+            &cfg,
+            std::time::Duration::from_secs(limits.backend_connect_timeout_secs),
+            std::time::Duration::from_secs(limits.body_timeout_secs),
+        )
+    }
+
     /// The buckets of the endpoint, with their creation time when it gives one (ListBuckets; a
     /// client built path-style without a bucket).
     pub async fn list_buckets(&self) -> Result<Vec<(String, Option<u64>)>, BackendError> {

@@ -10,7 +10,7 @@ mod listing;
 mod multipart;
 
 pub use conn::{Conn, Pool};
-pub use direct::{DirectHead, DirectObject, DirectPage, MAX_DIRECT_PAGE};
+pub use direct::{probe_service, DirectHead, DirectObject, DirectPage, MAX_DIRECT_PAGE};
 
 use std::rc::Rc;
 use std::sync::Arc;
