@@ -237,7 +237,7 @@ impl BackendConfig {
 }
 
 /// The kind of a backend and its settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum BackendKind {
     /// A local directory.
     Fs {
@@ -270,6 +270,30 @@ pub enum BackendKind {
         /// public web PKI roots are always trusted.
         ca_file: Option<PathBuf>,
     },
+}
+
+/// Shows everything but the secret key.
+impl std::fmt::Debug for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BackendKind::Fs { path } => f.debug_struct("Fs").field("path", path).finish(),
+            BackendKind::S3 {
+                endpoint,
+                region,
+                bucket,
+                access_key,
+                path_style,
+                ..
+            } => f
+                .debug_struct("S3")
+                .field("endpoint", endpoint)
+                .field("region", region)
+                .field("bucket", bucket)
+                .field("access_key", access_key)
+                .field("path_style", path_style)
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 /// A `[[backends]]` table as written, every key checked for typos; turned into [`BackendConfig`].

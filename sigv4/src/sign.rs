@@ -153,9 +153,9 @@ impl Signer {
         out.extend_from_slice(b" HTTP/1.1\r\n");
         let auth = [("authorization", sig.authorization.as_str())];
         for (n, v) in headers.iter().chain(auth.iter()).chain(unsigned.iter()) {
-            out.extend_from_slice(n.as_bytes());
+            extend_field(&mut out, n.as_bytes());
             out.extend_from_slice(b": ");
-            out.extend_from_slice(v.as_bytes());
+            extend_field(&mut out, v.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"\r\n");
@@ -303,5 +303,45 @@ impl ChunkedEncoder {
         }
         self.finish(&mut out);
         out
+    }
+}
+
+/// Writes a header name or value; a CR, LF or NUL in it (which would end the head or smuggle
+/// another request) goes out as a space, so the request fails its signature instead.
+fn extend_field(out: &mut Vec<u8>, field: &[u8]) {
+    if field.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
+        out.extend(
+            field
+                .iter()
+                .map(|&b| if matches!(b, b'\r' | b'\n' | 0) { b' ' } else { b }),
+        );
+    } else {
+        out.extend_from_slice(field);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_header_value_cannot_end_the_head_or_smuggle_a_request() {
+        let signer = Signer::new("AK", "SK", "us-east-1", "s3");
+        let date = AmzDate::from_unix(1_700_000_000);
+        let evil = "text/plain\r\n\r\nGET /other HTTP/1.1\r\nx: y\0";
+        let head = signer.request_head(
+            "PUT",
+            "/b/k",
+            "",
+            &[("content-type", evil)],
+            &[],
+            "UNSIGNED-PAYLOAD",
+            &date,
+        );
+        let text = String::from_utf8(head).unwrap();
+        // One head: its lines, then the blank line that ends it, and nothing after.
+        assert_eq!(text.matches("\r\n\r\n").count(), 1);
+        assert!(text.ends_with("\r\n\r\n"));
+        assert!(text.contains("content-type: text/plain    GET /other HTTP/1.1  x: y \r\n"));
     }
 }

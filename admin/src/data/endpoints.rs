@@ -186,6 +186,7 @@ impl Reach {
         if self.access_key.is_empty() || self.secret_key.is_empty() {
             return Err(bad("access_key and secret_key are required"));
         }
+        check_credentials(self.region.as_deref().unwrap_or(""), &self.access_key)?;
         let kind = self.kind.filter(|k| !k.is_empty()).unwrap_or_else(|| "s3v4".into());
         if kind != "s3v4" {
             return Err(bad(&format!("unknown backend type {kind:?}")));
@@ -199,6 +200,19 @@ impl Reach {
         };
         Ok((kind, spec))
     }
+}
+
+/// The region and access key go into every signed request: a region of `a-z 0-9 -`, an access
+/// key of visible ASCII (at most 128 bytes).
+fn check_credentials(region: &str, access_key: &str) -> Result<(), Response> {
+    let region_ok = region.len() <= 64 && region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !region_ok {
+        return Err(bad("region must be letters, digits and '-'"));
+    }
+    if access_key.len() > 128 || !access_key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad("access_key must be visible ASCII characters"));
+    }
+    Ok(())
 }
 
 /// Whether `id` is an endpoint id: 1-64 of `a-z 0-9 _ -`, starting alphanumeric.
@@ -467,6 +481,7 @@ async fn patch(
     if row.access_key.is_empty() || secret.is_empty() {
         return Err(bad("s3v4: access and secret keys are required"));
     }
+    check_credentials(&row.region, &row.access_key)?;
     row.updated_ms = access.now();
     row.updated_by = Some(caller.user.id.clone());
     let value = encode(&row).map_err(|_| store_fail("could not save backend"))?;

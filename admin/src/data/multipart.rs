@@ -93,6 +93,9 @@ async fn initiate(req: &Request, data: &dyn DataApi, b: &Bkt) -> Result<Outcome,
     let metadata = super::handlers::metadata_of(i.metadata.unwrap_or_default())?;
     let if_absent = req.header("if-none-match").map(str::trim) == Some("*");
     let content_type = i.content_type.filter(|c| !c.is_empty());
+    if content_type.as_deref().is_some_and(|c| c.chars().any(char::is_control)) {
+        return Err(api_error(400, "bad_request", "content_type holds control characters"));
+    }
     let upload = data
         .initiate(b, &key, content_type, metadata, if_absent)
         .await

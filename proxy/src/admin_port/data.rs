@@ -123,7 +123,8 @@ impl ProxyControl {
         if b.bid == self.orchestrator_id() {
             return Ok(&b.bucket);
         }
-        if self.core().snapshot().backend(&b.bid).is_some() {
+        let snap = self.core().snapshot();
+        if snap.backend(&b.bid).is_some() || snap.endpoint(&b.bid).is_some() {
             return Err(DataError::NotSupported(
                 "this operation is served on the orchestrator's buckets only, not on a real backend's".into(),
             ));
@@ -353,7 +354,7 @@ impl ProxyControl {
     }
 
     pub(super) async fn remove(&self, b: &Bkt, key: &str, version: Option<&str>) -> DataResult<()> {
-        let bucket = match self.target(b)? {
+        let bucket = match self.target_key(b, key)? {
             Target::Virtual(bucket) => bucket,
             Target::Direct(client) => {
                 data_direct::no_versions(version)?;
@@ -495,21 +496,33 @@ impl ProxyControl {
         metadata: Option<Vec<(String, String)>>,
     ) -> DataResult<dto::Object> {
         let source = self.source_of(src, src_key, version).await?;
-        let target = self.target(dst).map_err(|e| match e {
+        let target = self.target_key(dst, dst_key).map_err(|e| match e {
             DataError::NotFound(m) if m == "backend not found" => {
                 DataError::NotFound("destination backend not found".into())
             }
             e => e,
         })?;
-        let (len, content_type, user_meta) = source.describe();
-        let user_meta = metadata.unwrap_or_else(|| user_meta.to_vec());
-        let content_type = content_type.map(str::to_owned);
+        let len = source.describe().0;
+        let mut described = source.described();
+        if let Some(m) = metadata {
+            described.metadata = m;
+        }
         let db = match target {
             Target::Virtual(db) => db,
             Target::Direct(client) => {
+                if len > crate::s3::object::MAX_PUT_SIZE {
+                    return Err(DataError::NotSupported(
+                        "objects over 5 GiB cannot be copied to a real bucket".into(),
+                    ));
+                }
                 let body = self.open_source(&source).await?;
-                let etag = data_direct::put(&client, dst_key, len, (content_type.as_deref(), &user_meta), body).await?;
-                return Ok(data_direct::written(dst_key, len, etag, content_type.as_deref()));
+                let etag = data_direct::put(&client, dst_key, len, &described, body).await?;
+                return Ok(data_direct::written(
+                    dst_key,
+                    len,
+                    etag,
+                    described.content_type.as_deref(),
+                ));
             }
         };
         let core = self.core();
@@ -521,8 +534,12 @@ impl ProxyControl {
             direct @ Source::Direct(..) => {
                 // From a real bucket: streamed into the store as an upload of its bytes.
                 let meta = ObjectMeta {
-                    content_type,
-                    user_meta,
+                    content_encoding: described.standard("content-encoding"),
+                    content_disposition: described.standard("content-disposition"),
+                    cache_control: described.standard("cache-control"),
+                    expires: described.standard("expires"),
+                    content_type: described.content_type,
+                    user_meta: described.metadata,
                     ..ObjectMeta::default()
                 };
                 let body = self.open_source(&direct).await?;
@@ -536,7 +553,7 @@ impl ProxyControl {
             content_disposition: source.content_disposition.clone(),
             cache_control: source.cache_control.clone(),
             expires: source.expires.clone(),
-            user_meta,
+            user_meta: described.metadata,
             tags: source.tags.clone(),
             retention: crate::s3::lock::default_retention(&dst_meta),
             ..ObjectMeta::default()

@@ -28,6 +28,36 @@ pub(super) enum Target<'a> {
     Direct(Box<S3Backend>),
 }
 
+/// `host:port` of an endpoint URL, lowercased, the scheme's default port made explicit.
+fn host_port(endpoint: &str) -> Option<String> {
+    let (scheme, rest) = endpoint.split_once("://")?;
+    let authority = rest.trim_end_matches('/').to_ascii_lowercase();
+    let has_port = authority
+        .rsplit_once(':')
+        .is_some_and(|(h, p)| !h.is_empty() && !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        && !authority.ends_with(']');
+    Some(if has_port {
+        authority
+    } else if scheme.eq_ignore_ascii_case("https") {
+        format!("{authority}:443")
+    } else {
+        format!("{authority}:80")
+    })
+}
+
+/// Whether `key` may be used on real bucket `bucket` (see [`ProxyControl::target_key`]).
+pub(super) fn direct_key_ok(bucket: &str, key: &str) -> DataResult<()> {
+    if key.split('/').any(|seg| seg == "." || seg == "..") {
+        return Err(DataError::BadRequest("invalid_key", "object key is invalid".into()));
+    }
+    if crate::records::is_ours(key) || crate::records::is_ours(&format!("{bucket}/{key}")) {
+        return Err(DataError::Forbidden(
+            "keys shaped like the orchestrator's own are refused on real buckets".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// A backend's failure in the seed's words: a missing bucket or key is a 404, the rest 502.
 pub(super) fn from_backend(e: BackendError) -> DataError {
     match e {
@@ -59,16 +89,35 @@ pub(super) fn direct_object(key: &str, h: &DirectHead) -> dto::Object {
     }
 }
 
-/// The headers of a direct PUT: content type and user metadata.
-fn put_headers(content_type: Option<&str>, metadata: &[(String, String)]) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = metadata
-        .iter()
-        .map(|(k, v)| (format!("x-amz-meta-{}", k.to_ascii_lowercase()), v.clone()))
-        .collect();
-    if let Some(ct) = content_type {
-        out.push(("content-type".into(), ct.to_owned()));
+/// What an object's headers say beside its bytes: its type, its other content headers
+/// (encoding, disposition, language, cache control, expiry) and its user metadata.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Described {
+    pub content_type: Option<String>,
+    /// Lowercased names.
+    pub standard: Vec<(String, String)>,
+    pub metadata: Vec<(String, String)>,
+}
+
+impl Described {
+    /// The headers of a PUT (or a copy, or a multipart upload) that gives an object these.
+    fn headers(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .metadata
+            .iter()
+            .map(|(k, v)| (format!("x-amz-meta-{}", k.to_ascii_lowercase()), v.clone()))
+            .collect();
+        out.extend(self.standard.iter().cloned());
+        if let Some(ct) = &self.content_type {
+            out.push(("content-type".into(), ct.clone()));
+        }
+        out
     }
-    out
+
+    /// The standard header `name`, if set.
+    pub fn standard(&self, name: &str) -> Option<String> {
+        self.standard.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+    }
 }
 
 impl ProxyControl {
@@ -115,21 +164,40 @@ impl ProxyControl {
         Ok(Target::Direct(Box::new(self.client_of(&cfg, Some(&b.bucket))?)))
     }
 
-    /// Whether `bucket` on `cfg`'s service is where a configured backend keeps our objects
-    /// (the same endpoint and bucket, whichever backend or endpoint names it).
+    /// Whether `bucket` on `cfg`'s service is where a configured backend keeps our objects:
+    /// the same host and port (default ports made explicit) and bucket, or an endpoint whose
+    /// host is our bucket's virtual-hosted name (every path there lands in our bucket). A
+    /// service reached under another name is not recognised; keys shaped like ours are refused
+    /// on every real bucket besides ([`direct_key_ok`]).
     fn holds_ours(&self, cfg: &BackendConfig, bucket: &str) -> bool {
         let BackendKind::S3 { endpoint, .. } = &cfg.kind else {
             return false;
         };
-        let service = |e: &str| e.trim_end_matches('/').to_ascii_lowercase();
+        let Some(theirs) = host_port(endpoint) else {
+            return false;
+        };
         self.core().snapshot().backends.iter().any(|b| match &b.kind {
             BackendKind::S3 {
                 endpoint: e,
                 bucket: ours,
                 ..
-            } => ours == bucket && service(e) == service(endpoint),
+            } => host_port(e).is_some_and(|mine| {
+                (mine == theirs && ours == bucket) || theirs == format!("{}.{mine}", ours.to_ascii_lowercase())
+            }),
             BackendKind::Fs { .. } => false,
         })
+    }
+
+    /// [`ProxyControl::target`] for an operation on `key`: on a real bucket, a key with `.` or
+    /// `..` segments is refused (a service that normalises paths would take it elsewhere), and
+    /// so is one shaped like the orchestrator's own keys, as it is or under the bucket's name
+    /// (what a service addressed through another host name for our bucket would see).
+    pub(super) fn target_key<'a>(&self, b: &'a Bkt, key: &str) -> DataResult<Target<'a>> {
+        let target = self.target(b)?;
+        if let Target::Direct(_) = target {
+            direct_key_ok(&b.bucket, key)?;
+        }
+        Ok(target)
     }
 
     /// The buckets of real backend `bid`, as it lists them (sizes unknown).
@@ -177,6 +245,10 @@ pub(super) async fn list(client: &S3Backend, args: &ListArgs) -> DataResult<dto:
         .list_objects(&args.prefix, &args.delimiter, args.token.as_deref(), max)
         .await
         .map_err(from_backend)?;
+    // A backend answering the same continuation token again would keep a walk going forever.
+    if page.next.is_some() && page.next == args.token {
+        return Err(DataError::Backend("the backend repeated its continuation token".into()));
+    }
     Ok(dto::ObjectPage {
         prefix: args.prefix.clone(),
         delimiter: args.delimiter.clone(),
@@ -217,15 +289,15 @@ pub(super) fn no_versions(version: Option<&str>) -> DataResult<()> {
     }
 }
 
-/// Streams `len` bytes of `body` to `key` of a real bucket with this type and metadata.
+/// Streams `len` bytes of `body` to `key` of a real bucket with these headers.
 pub(super) async fn put<B: BodySource>(
     client: &S3Backend,
     key: &str,
     len: u64,
-    (content_type, metadata): (Option<&str>, &[(String, String)]),
+    described: &Described,
     mut body: B,
 ) -> DataResult<Option<String>> {
-    let headers = put_headers(content_type, metadata);
+    let headers = described.headers();
     let refs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
     client.put_object(key, len, &refs, &mut body).await.map_err(from_direct)
 }
@@ -247,11 +319,38 @@ pub(super) enum Source {
 }
 
 impl Source {
-    /// Its size, type and user metadata.
-    pub(super) fn describe(&self) -> (u64, Option<&str>, &[(String, String)]) {
+    /// Its size and type.
+    pub(super) fn describe(&self) -> (u64, Option<&str>) {
         match self {
-            Source::Virtual(m) => (m.size, m.content_type.as_deref(), &m.user_meta),
-            Source::Direct(_, _, h) => (h.size, h.content_type.as_deref(), &h.metadata),
+            Source::Virtual(m) => (m.size, m.content_type.as_deref()),
+            Source::Direct(_, _, h) => (h.size, h.content_type.as_deref()),
+        }
+    }
+
+    /// Its headers beside its bytes.
+    pub(super) fn described(&self) -> Described {
+        match self {
+            Source::Virtual(m) => {
+                let standard = [
+                    ("content-encoding", &m.content_encoding),
+                    ("content-disposition", &m.content_disposition),
+                    ("cache-control", &m.cache_control),
+                    ("expires", &m.expires),
+                ];
+                Described {
+                    content_type: m.content_type.clone(),
+                    standard: standard
+                        .iter()
+                        .filter_map(|(n, v)| v.as_ref().map(|v| ((*n).to_owned(), v.clone())))
+                        .collect(),
+                    metadata: m.user_meta.clone(),
+                }
+            }
+            Source::Direct(_, _, h) => Described {
+                content_type: h.content_type.clone(),
+                standard: h.standard.clone(),
+                metadata: h.metadata.clone(),
+            },
         }
     }
 
@@ -291,7 +390,7 @@ impl ProxyControl {
 
     /// The object `key` (version `version`) of `b`, ready to be read: 404 when absent.
     pub(super) async fn source_of(&self, b: &Bkt, key: &str, version: Option<&str>) -> DataResult<Source> {
-        match self.target(b)? {
+        match self.target_key(b, key)? {
             Target::Virtual(bucket) => Ok(Source::Virtual(Box::new(self.version_of(bucket, key, version).await?))),
             Target::Direct(client) => {
                 no_versions(version)?;
@@ -328,9 +427,19 @@ pub(super) async fn set_metadata(
     metadata: &[(String, String)],
 ) -> DataResult<dto::Object> {
     let current = head(client, key).await?;
-    let headers = put_headers(current.content_type.as_deref(), metadata);
-    let mut refs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-    refs.push(("x-amz-metadata-directive", "REPLACE"));
+    if current.size > crate::s3::object::MAX_PUT_SIZE {
+        return Err(DataError::NotSupported(
+            "metadata of objects over 5 GiB cannot be changed in place".into(),
+        ));
+    }
+    // All the object's headers stay, its user metadata replaced (the copy says REPLACE).
+    let described = Described {
+        content_type: current.content_type,
+        standard: current.standard,
+        metadata: metadata.to_vec(),
+    };
+    let headers = described.headers();
+    let refs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
     client.copy_object_with(key, key, &refs).await.map_err(from_direct)?;
     Ok(direct_object(key, &head(client, key).await?))
 }
@@ -352,7 +461,7 @@ pub(super) async fn uploads(client: &S3Backend, prefix: &str) -> DataResult<Vec<
 pub(super) async fn initiate(
     client: &S3Backend,
     key: &str,
-    (content_type, metadata): (Option<&str>, &[(String, String)]),
+    described: &Described,
     if_absent: bool,
 ) -> DataResult<String> {
     if if_absent && client.head_object(key).await.map_err(from_backend)?.is_some() {
@@ -361,7 +470,7 @@ pub(super) async fn initiate(
             "an object already exists at this key".into(),
         ));
     }
-    let headers = put_headers(content_type, metadata);
+    let headers = described.headers();
     let refs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
     client.create_upload_with(key, &refs).await.map_err(from_direct)
 }
@@ -384,4 +493,38 @@ pub(super) async fn complete(
             e => from_direct(e),
         })?;
     Ok(direct_object(key, &head(client, key).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn services_compare_by_host_and_port() {
+        assert_eq!(
+            host_port("https://S3.example.com/").as_deref(),
+            Some("s3.example.com:443")
+        );
+        assert_eq!(host_port("http://h").as_deref(), Some("h:80"));
+        assert_eq!(host_port("http://h:9000").as_deref(), Some("h:9000"));
+        assert_eq!(host_port("http://[::1]").as_deref(), Some("[::1]:80"));
+        assert_eq!(host_port("http://[::1]:8333").as_deref(), Some("[::1]:8333"));
+        assert_eq!(host_port("h:80"), None);
+    }
+
+    #[test]
+    fn keys_of_ours_and_dot_segments_are_refused_on_real_buckets() {
+        let ours = s3o_store::physical_key_for("photos", "a.jpg", 7);
+        let (_, rest) = ours.split_once('/').unwrap();
+        assert!(matches!(direct_key_ok("any", &ours), Err(DataError::Forbidden(_))));
+        // Under the bucket's own name: what a virtual-hosted alias of our bucket would see.
+        assert!(matches!(direct_key_ok("photos", rest), Err(DataError::Forbidden(_))));
+        assert!(matches!(
+            direct_key_ok("any", ".s3o/buckets/x.json"),
+            Err(DataError::Forbidden(_))
+        ));
+        assert!(matches!(direct_key_ok("any", "a/../b"), Err(DataError::BadRequest(..))));
+        assert!(matches!(direct_key_ok("any", "./b"), Err(DataError::BadRequest(..))));
+        assert!(direct_key_ok("any", "docs/a..b/c.txt").is_ok());
+    }
 }

@@ -53,7 +53,7 @@ impl DataApi for ProxyControl {
         version: Option<&'a str>,
     ) -> BoxFuture<'a, DataResult<dto::Object>> {
         Box::pin(async move {
-            match self.target(b)? {
+            match self.target_key(b, key)? {
                 Target::Virtual(bucket) => Ok(object_of(key, &self.version_of(bucket, key, version).await?)),
                 Target::Direct(client) => {
                     data_direct::no_versions(version)?;
@@ -69,10 +69,10 @@ impl DataApi for ProxyControl {
 
     fn put_empty<'a>(&'a self, b: &'a Bkt, key: &'a str, _who: &'a str) -> BoxFuture<'a, DataResult<dto::Object>> {
         Box::pin(async move {
-            let bucket = match self.target(b)? {
+            let bucket = match self.target_key(b, key)? {
                 Target::Virtual(bucket) => bucket,
                 Target::Direct(client) => {
-                    let etag = data_direct::put(&client, key, 0, (None, &[]), data_direct::Empty).await?;
+                    let etag = data_direct::put(&client, key, 0, &Default::default(), data_direct::Empty).await?;
                     return Ok(data_direct::written(key, 0, etag, None));
                 }
             };
@@ -102,7 +102,7 @@ impl DataApi for ProxyControl {
         version: Option<&'a str>,
     ) -> BoxFuture<'a, DataResult<Vec<(String, String)>>> {
         Box::pin(async move {
-            match self.target(b)? {
+            match self.target_key(b, key)? {
                 Target::Virtual(bucket) => Ok(self.version_of(bucket, key, version).await?.tags),
                 Target::Direct(client) => {
                     data_direct::no_versions(version)?;
@@ -122,7 +122,7 @@ impl DataApi for ProxyControl {
     ) -> BoxFuture<'a, DataResult<()>> {
         tags.sort();
         Box::pin(async move {
-            if let Target::Direct(client) = self.target(b)? {
+            if let Target::Direct(client) = self.target_key(b, key)? {
                 data_direct::no_versions(version)?;
                 return match client.set_object_tags(key, &tags).await {
                     Ok(true) => Ok(()),
@@ -143,7 +143,7 @@ impl DataApi for ProxyControl {
         metadata: Vec<(String, String)>,
     ) -> BoxFuture<'a, DataResult<dto::Object>> {
         Box::pin(async move {
-            let bucket = match self.target(b)? {
+            let bucket = match self.target_key(b, key)? {
                 Target::Virtual(bucket) => bucket,
                 Target::Direct(client) => return data_direct::set_metadata(&client, key, &metadata).await,
             };
@@ -196,11 +196,15 @@ impl DataApi for ProxyControl {
         if_absent: bool,
     ) -> BoxFuture<'a, DataResult<String>> {
         Box::pin(async move {
-            let bucket = match self.target(b)? {
+            let bucket = match self.target_key(b, key)? {
                 Target::Virtual(bucket) => bucket,
                 Target::Direct(client) => {
-                    let given = (content_type.as_deref(), metadata.as_slice());
-                    return data_direct::initiate(&client, key, given, if_absent).await;
+                    let given = data_direct::Described {
+                        content_type,
+                        metadata,
+                        ..Default::default()
+                    };
+                    return data_direct::initiate(&client, key, &given, if_absent).await;
                 }
             };
             let core = self.core();
@@ -231,7 +235,7 @@ impl DataApi for ProxyControl {
 
     fn abort<'a>(&'a self, b: &'a Bkt, key: &'a str, upload_id: &'a str) -> BoxFuture<'a, DataResult<()>> {
         Box::pin(async move {
-            if let Target::Direct(client) = self.target(b)? {
+            if let Target::Direct(client) = self.target_key(b, key)? {
                 return client
                     .abort_upload(key, upload_id)
                     .await
@@ -256,7 +260,7 @@ impl DataApi for ProxyControl {
         parts: Vec<(u32, String)>,
     ) -> BoxFuture<'a, DataResult<dto::Object>> {
         Box::pin(async move {
-            if let Target::Direct(client) = self.target(b)? {
+            if let Target::Direct(client) = self.target_key(b, key)? {
                 return data_direct::complete(&client, key, upload_id, &parts).await;
             }
             let upload = self.upload_of(b, key, upload_id).await?;

@@ -34,7 +34,7 @@ pub(super) async fn serve(
 ) -> Result<(Response, bool), IoFailure> {
     let checked = async {
         let (key, upload_id, number, len) = check(req, part, kind)?;
-        match svc.control.target(b).map_err(|e| e.response())? {
+        match svc.control.target_key(b, &key).map_err(|e| e.response())? {
             Target::Virtual(_) => {
                 let upload = svc
                     .control

@@ -220,7 +220,7 @@ struct Outgoing<'a> {
 /// `out.headers`; answers `failed` when it cannot be opened.
 async fn send_object(svc: &AdminService, conn: &mut Conn, out: Outgoing<'_>, failed: &Response) -> Served {
     let (source, range, keep) = (out.source, out.range, out.keep);
-    let (size, content_type, _) = source.describe();
+    let (size, content_type) = source.describe();
     let mut body = match svc.control.open_range(source, range).await {
         Ok(s) => s,
         Err(e) => {
@@ -469,6 +469,9 @@ async fn upload(
         _ => WriteCondition::None,
     };
     if let Target::Direct(client) = target {
+        if let Err(e) = data_direct::direct_key_ok(&b.bucket, &key) {
+            return Ok(Err(e.response()));
+        }
         let if_absent = condition == WriteCondition::IfAbsent;
         return upload_direct(&client, conn, (key, content_type, if_absent), file_len, &closing).await;
     }
@@ -538,6 +541,10 @@ async fn upload_direct(
     if let Some(ct) = &content_type {
         headers.push(("content-type", ct.as_str()));
     }
+    if if_absent {
+        // Where the backend supports conditional writes, the HEAD above is not the only check.
+        headers.push(("if-none-match", "*"));
+    }
     match client.put_object(&key, file_len, &headers, &mut src).await {
         Ok(etag) => {
             let meta = ObjectMeta {
@@ -550,6 +557,11 @@ async fn upload_direct(
         }
         Err(ProxyError::InvalidRequest(why)) => Ok(Err(api_error(400, "bad_request", &why))),
         Err(ProxyError::RequestTimeout) => Err(IoFailure::TimedOut),
+        Err(ProxyError::Backend(crate::error::BackendError::Status { status: 412, .. })) => Ok(Err(api_error(
+            412,
+            "object_exists",
+            "an object already exists at this key",
+        ))),
         Err(ProxyError::Backend(e)) => Ok(Err(data_direct::from_backend(e).response())),
         Err(e) => {
             tracing::warn!(component = "admin", key = %key, error = %e, "upload to a real bucket failed");

@@ -79,8 +79,18 @@ impl Worker for ProbeWorker {
                 }
             }
         }
-        for e in &snap.access.endpoints {
-            let (error, latency_ms) = crate::backend::s3::probe_service(&e.cfg, &self.shared.cfg.limits).await;
+        // All at once: an endpoint that does not answer costs the round its 5 s, not 5 s each.
+        let probes: Vec<_> = snap
+            .access
+            .endpoints
+            .iter()
+            .map(|e| {
+                let (cfg, shared) = (e.cfg.clone(), self.shared.clone());
+                monoio::spawn(async move { crate::backend::s3::probe_service(&cfg, &shared.cfg.limits).await })
+            })
+            .collect();
+        for (e, probe) in snap.access.endpoints.iter().zip(probes) {
+            let (error, latency_ms) = probe.await;
             let name = &e.cfg.name;
             match &error {
                 None if self.down.remove(name) => info!(endpoint = %name, "endpoint answers again"),

@@ -149,6 +149,9 @@ pub struct DirectHead {
     pub content_type: Option<String>,
     /// When it was last written.
     pub last_modified_ms: Option<u64>,
+    /// Its other content headers (encoding, disposition, language, cache control, expiry),
+    /// names lowercased.
+    pub standard: Vec<(String, String)>,
     /// `x-amz-meta-*` without the prefix.
     pub metadata: Vec<(String, String)>,
 }
@@ -314,11 +317,10 @@ impl S3Backend {
                         .and_then(|s| u64::try_from(s).ok())
                         .map(|s| s * 1000);
                 }
-                _ => {
-                    if let Some(n) = name.strip_prefix("x-amz-meta-") {
-                        head.metadata.push((n.to_owned(), value));
-                    }
-                }
+                _ => match name.strip_prefix("x-amz-meta-") {
+                    Some(n) => head.metadata.push((n.to_owned(), value)),
+                    None => head.standard.push((name, value)),
+                },
             }
         }
         Ok(Some(head))

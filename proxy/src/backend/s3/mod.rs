@@ -29,6 +29,17 @@ use crate::config::{BackendConfig, BackendKind};
 use crate::error::{BackendError, ProxyError};
 use crate::http::response::decimal;
 
+/// The response headers kept beside `x-amz-meta-*` (an object's content headers).
+const KEPT_HEADERS: [&str; 7] = [
+    "content-type",
+    "last-modified",
+    "content-encoding",
+    "content-disposition",
+    "content-language",
+    "cache-control",
+    "expires",
+];
+
 /// Largest response head accepted from a backend.
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 /// Largest error body read from a backend (to extract the S3 error code).
@@ -67,8 +78,8 @@ struct Response {
     crc: Option<(s3o_sigv4::ChecksumAlgorithm, Vec<u8>)>,
     /// Body bytes read together with the head.
     leftover: Vec<u8>,
-    /// The object's labels and metadata as the backend returned them: `x-amz-meta-*`,
-    /// `content-type` and `last-modified` headers, names lowercased.
+    /// The object's labels and metadata as the backend returned them: `x-amz-meta-*` and the
+    /// [`KEPT_HEADERS`], names lowercased.
     labels: Vec<(String, String)>,
 }
 
@@ -317,7 +328,7 @@ impl S3Backend {
                     let mut labels = Vec::new();
                     for h in resp.headers.iter() {
                         let lower = h.name.to_ascii_lowercase();
-                        if lower.starts_with("x-amz-meta-") || lower == "content-type" || lower == "last-modified" {
+                        if lower.starts_with("x-amz-meta-") || KEPT_HEADERS.contains(&lower.as_str()) {
                             labels.push((lower, String::from_utf8_lossy(h.value).trim().to_owned()));
                         }
                         if let Some(alg) = s3o_sigv4::ChecksumAlgorithm::from_header_name(h.name) {
