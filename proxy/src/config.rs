@@ -66,6 +66,12 @@ pub struct Config {
     /// The multi-user access layer (absent: off).
     #[serde(default)]
     pub access: Option<crate::access::AccessSection>,
+    /// Encryption at rest.
+    #[serde(default)]
+    pub encryption: crate::seal::config::EncryptionConfig,
+    /// Content hashes and the scrubber.
+    #[serde(default)]
+    pub integrity: crate::integrity::IntegrityConfig,
 }
 
 /// `[server]`.
@@ -418,6 +424,9 @@ pub struct BucketConfig {
     /// Labels at least one copy's backend must carry (the off-site copy of a 3-2-1 setup).
     #[serde(default)]
     pub require_one: BTreeMap<String, String>,
+    /// Whether new objects are encrypted at rest (absent: `[encryption] enabled`).
+    #[serde(default)]
+    pub encrypt: Option<bool>,
 }
 
 /// `[defaults]`: backends and placement of buckets created through the S3 API.
@@ -441,6 +450,9 @@ pub struct BucketDefaults {
     /// Labels at least one copy's backend must carry (the off-site copy of a 3-2-1 setup).
     #[serde(default)]
     pub require_one: BTreeMap<String, String>,
+    /// Whether new objects are encrypted at rest (absent: `[encryption] enabled`).
+    #[serde(default)]
+    pub encrypt: Option<bool>,
 }
 
 /// Read-only or read-write.
@@ -597,6 +609,11 @@ impl Config {
             .iter_mut()
             .chain(cfg.server.tls_key_file.iter_mut())
             .for_each(fix);
+        cfg.encryption
+            .key_file
+            .iter_mut()
+            .chain(cfg.encryption.previous_keys.iter_mut().filter_map(|k| k.key_file.as_mut()))
+            .for_each(fix);
         if let Some(a) = &mut cfg.admin {
             a.tls_cert_file
                 .iter_mut()
@@ -626,6 +643,11 @@ impl Config {
             self.health.problem(),
             self.rebalance.problem(),
             self.lifecycle.problem(),
+            self.encryption.problem(
+                self.buckets.iter().any(|b| b.encrypt == Some(true))
+                    || self.defaults.as_ref().is_some_and(|d| d.encrypt == Some(true)),
+            ),
+            self.integrity.problem(),
         ];
         if let Some(problem) = problems.into_iter().flatten().next() {
             return bad(problem);

@@ -39,6 +39,8 @@ pub struct BucketPlacement {
     pub mode: ReplicationMode,
     /// Synchronous mode: copies that must succeed for a write to succeed (1..=factor).
     pub quorum: usize,
+    /// Whether new objects are encrypted at rest.
+    pub encrypt: bool,
 }
 
 impl BucketPlacement {
@@ -48,6 +50,7 @@ impl BucketPlacement {
         backends: &[String],
         placement: Placement,
         own: (Option<u32>, &[String], &Labels, &Labels),
+        encrypt: Option<bool>,
     ) -> BucketPlacement {
         let factor = cfg.factor(own.0);
         let quorum = match cfg.replication.write_quorum as usize {
@@ -65,6 +68,7 @@ impl BucketPlacement {
             },
             mode: cfg.replication.mode,
             quorum,
+            encrypt: encrypt.unwrap_or(cfg.encryption.enabled),
         }
     }
 }
@@ -177,18 +181,18 @@ impl Snapshot {
             .iter()
             .map(|b| {
                 let own = (b.replication, &b.distinct[..], &b.require, &b.require_one);
-                (b.name.clone(), BucketPlacement::new(cfg, &b.backends, b.placement, own))
+                (b.name.clone(), BucketPlacement::new(cfg, &b.backends, b.placement, own, b.encrypt))
             })
             .collect();
         let defaults = match &cfg.defaults {
             Some(d) => {
                 let own = (d.replication, &d.distinct[..], &d.require, &d.require_one);
-                BucketPlacement::new(cfg, &d.backends, d.placement, own)
+                BucketPlacement::new(cfg, &d.backends, d.placement, own, d.encrypt)
             }
             None => {
                 let all: Vec<String> = cfg.backends.iter().map(|b| b.name.clone()).collect();
                 let none = Labels::new();
-                BucketPlacement::new(cfg, &all, Placement::Pack, (None, &[], &none, &none))
+                BucketPlacement::new(cfg, &all, Placement::Pack, (None, &[], &none, &none), None)
             }
         };
         Snapshot {

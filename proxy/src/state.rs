@@ -66,6 +66,10 @@ pub struct Shared {
     /// Bumped whenever this instance changes a bucket's owner or access settings, so every
     /// core drops the bucket records it keeps for ACL checks.
     pub bucket_changes: AtomicU64,
+    /// The master keys of encryption at rest, when configured.
+    pub keys: Option<Arc<crate::seal::Keyring>>,
+    /// Copies that failed a read's hash check, for the scrubber.
+    pub suspects: crate::integrity::Suspects,
 }
 
 impl Shared {
@@ -77,7 +81,12 @@ impl Shared {
             cfg.health.failure_threshold,
             cfg.health.open_secs.saturating_mul(1000),
         ));
+        let keys = crate::seal::Keyring::load(&cfg.encryption, std::path::Path::new(""))
+            .map_err(ProxyError::Internal)?
+            .map(Arc::new);
         Ok(Shared {
+            keys,
+            suspects: Default::default(),
             breakers,
             gate: Default::default(),
             draining: Default::default(),
@@ -100,6 +109,13 @@ impl Shared {
             config_dir: std::sync::OnceLock::new(),
             tls: Default::default(),
         })
+    }
+
+    /// The master keys, or the error a sealed object's read or write gets without them.
+    pub fn keyring(&self) -> Result<&crate::seal::Keyring, ProxyError> {
+        self.keys
+            .as_deref()
+            .ok_or_else(|| ProxyError::Internal("encryption at rest needs a master key ([encryption] key, key_file or key_command)".into()))
     }
 
     /// Whether shutdown has begun.

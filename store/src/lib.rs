@@ -40,6 +40,7 @@ pub mod policy;
 pub mod postgres;
 mod reservation;
 mod rules;
+pub mod sealed;
 #[path = "sled/mod.rs"]
 mod sled_engine;
 mod stats;
@@ -59,6 +60,7 @@ pub use model::{
 };
 pub use orchestration::{Removal, ReplicationTask, ScanPage, StoredVersion, VersionAt, SCAN_EXAMINE_MAX};
 pub use reservation::{Reservation, ReservationLedger};
+pub use sealed::{ContentHash, HashAlgorithm, SealSegment, Sealed};
 pub use rules::{
     backoff_ms, physical_key_for, CLEANUP_BACKOFF_BASE_MS, CLEANUP_BACKOFF_CAP_MS, CLEANUP_GRACE_MS, MAX_PARTS,
 };

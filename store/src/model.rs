@@ -113,6 +113,32 @@ fn is_false(b: &bool) -> bool {
 }
 
 impl ObjectMeta {
+    /// Bytes each copy of the version takes on its backend: what quotas and usage count.
+    pub fn stored_size(&self) -> u64 {
+        self.stored.unwrap_or(self.size)
+    }
+
+    /// The plaintext sizes of the version's segments: its parts, or the whole body.
+    pub fn segment_sizes(&self) -> Vec<u64> {
+        if self.parts.is_empty() {
+            vec![self.size]
+        } else {
+            self.parts.clone()
+        }
+    }
+
+    /// The stored sizes of the version's segments (sealed ones with their tags), in order.
+    pub fn stored_segment_sizes(&self) -> Vec<u64> {
+        let sizes = self.segment_sizes();
+        match &self.sealed {
+            Some(s) => sizes
+                .into_iter()
+                .map(|n| crate::sealed::Sealed::sealed_len(s.chunk, n))
+                .collect(),
+            None => sizes,
+        }
+    }
+
     /// The version's owner: its writer, or the bucket's owner `bucket_owner` when it was written
     /// by them (or before objects had owners).
     pub fn owner_or<'a>(&'a self, bucket_owner: &'a str) -> &'a str {
@@ -206,6 +232,18 @@ pub struct ObjectMeta {
     /// Its ACL's grants, when not the default (the owner's full control).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grants: Option<Vec<Grant>>,
+    /// How its bytes are encrypted on the backends, when they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<crate::sealed::Sealed>,
+    /// Bytes each copy takes on its backend when not `size` (a sealed body's tags).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored: Option<u64>,
+    /// Digests of the stored bytes, when known (see [`ContentHash`](crate::ContentHash)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<crate::sealed::ContentHash>,
+    /// Backends whose copy failed its hash and could not be repaired: never read again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub damaged: Vec<String>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -325,6 +363,22 @@ pub struct Part {
     pub checksums: Vec<(String, String)>,
     /// Upload time, milliseconds since the Unix epoch.
     pub last_modified_ms: u64,
+    /// Bytes the part takes on the backend when not `size` (sealed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored: Option<u64>,
+    /// The nonce base the part was sealed with (base64), when the upload is encrypted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seal_nonce: Option<String>,
+    /// Lowercase hex digest of the part's stored bytes (the upload's hash algorithm).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+}
+
+impl Part {
+    /// Bytes the part takes on its backend.
+    pub fn stored_size(&self) -> u64 {
+        self.stored.unwrap_or(self.size)
+    }
 }
 
 /// Whether a cleanup task's bytes are counted in its backend's usage.

@@ -310,6 +310,20 @@ pub(crate) fn change_version(
         }
         VersionChange::LegalHold(on) => meta.legal_hold = *on,
         VersionChange::Grants(grants) => meta.grants.clone_from(grants),
+        VersionChange::Hash(hash) => meta.hash = Some(hash.clone()),
+        VersionChange::Damaged(backends) => meta.damaged.clone_from(backends),
+        VersionChange::Rewrap { expected_dek, key_id, dek } => match &mut meta.sealed {
+            Some(s) if s.dek == *expected_dek => {
+                s.key_id.clone_from(key_id);
+                s.dek.clone_from(dek);
+            }
+            _ => {
+                return Err(StoreError::VersionChanged {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                })
+            }
+        },
     }
     Ok(())
 }
@@ -334,6 +348,20 @@ pub enum VersionChange {
     LegalHold(bool),
     /// Replaces its ACL's grants (`None`: the default, the owner's full control).
     Grants(Option<Vec<crate::acl::Grant>>),
+    /// Records the digests of its stored bytes (integrity).
+    Hash(crate::sealed::ContentHash),
+    /// Replaces the list of backends whose copy failed its hash and could not be repaired.
+    Damaged(Vec<String>),
+    /// Replaces its wrapped data key (a master key rotation: the bytes stay as they are), only
+    /// while it is still `expected_dek`; VersionChanged otherwise.
+    Rewrap {
+        /// The wrapped key the caller read.
+        expected_dek: String,
+        /// The id of the master key that wrapped `dek`.
+        key_id: String,
+        /// The data key wrapped anew.
+        dek: String,
+    },
     /// `change`, only while the reference still names the version numbered `version` (the one
     /// the caller read and checked its rights on); VersionChanged otherwise.
     Expecting {

@@ -75,44 +75,35 @@ pub(super) async fn serve(
         crate::s3::placement::within_quota(core, b.bucket.as_str(), len).await?;
         let snap = core.snapshot();
         let limits = snap.backend(&upload.backend).map(|x| x.limits).unwrap_or_default();
+        let stored_len = crate::seal::write::part_stored_len(&upload, len);
         let permit = shared
             .gate
             .admit(
                 &upload.backend,
                 &limits,
-                crate::orchestrator::limits::Cost::write(len),
+                crate::orchestrator::limits::Cost::write(stored_len),
                 &shared.metrics,
             )
             .ok_or(ProxyError::InsufficientStorage)?;
         let reservation = shared
             .store
-            .reserve(&upload.backend, len, snap.quota(&upload.backend))
+            .reserve(&upload.backend, stored_len, snap.quota(&upload.backend))
             .await?;
         let backend = core.backend(&upload.backend)?;
         let unique = shared.store.next_version().await?;
         let mut src = FileSource::raw(conn, len);
-        let put = backend
-            .put_part(
-                &upload.physical_key,
-                &upload.backend_upload_id,
-                number,
-                unique,
-                len,
-                &[],
-                &mut src,
-            )
-            .await;
+        let put = crate::seal::write::put_part(core, &upload, &backend, number, unique, len, &[], &mut src).await;
         drop(permit);
-        let put = put?;
-        let part = Part {
+        let mut part = Part {
             number,
             size: len,
             etag: format!("\"{}\"", src.md5_hex()),
-            backend_etag: put.etag,
-            backend_ref: put.backend_ref,
-            checksums: Vec::new(),
             last_modified_ms: crate::clock::unix_ms(),
+            ..Part::default()
         };
+        let put = put?.fill(&mut part);
+        part.backend_etag = put.etag;
+        part.backend_ref = put.backend_ref;
         shared
             .store
             .put_part(&upload.upload_id, &part, Some(reservation))

@@ -154,28 +154,43 @@ impl GetStream {
         }
     }
 
+    /// The backend read from.
+    pub fn backend(&self) -> &str {
+        &self.backend
+    }
+
     /// Reads the next bytes into `buf` (cleared first, filled up to its capacity). Returns the
     /// buffer with the bytes; an empty buffer means the end.
     pub async fn read(&mut self, mut buf: Vec<u8>) -> (Result<(), ProxyError>, Vec<u8>) {
         buf.clear();
+        self.read_more(buf).await
+    }
+
+    /// Reads the next bytes into `buf` after those it holds (up to its capacity, grown when it
+    /// is full). Returns the buffer; nothing added means the end.
+    pub async fn read_more(&mut self, mut buf: Vec<u8>) -> (Result<(), ProxyError>, Vec<u8>) {
         if self.remaining == 0 {
             return (Ok(()), buf);
         }
+        if buf.capacity() == buf.len() {
+            buf.reserve(usize::try_from(self.remaining).unwrap_or(usize::MAX).clamp(1, super::BODY_BUF));
+        }
+        let at = buf.len();
         let want = usize::try_from(self.remaining)
             .unwrap_or(usize::MAX)
-            .min(buf.capacity().max(1));
+            .min(buf.capacity() - at);
         match &mut self.inner {
             Inner::File { file, pos } => {
                 // Read exactly `want` bytes into a slice of the buffer's capacity.
                 let (res, slice) = file
-                    .read_exact_at(monoio::buf::IoBufMut::slice_mut(buf, 0..want), *pos)
+                    .read_exact_at(monoio::buf::IoBufMut::slice_mut(buf, at..at + want), *pos)
                     .await;
                 buf = slice.into_inner();
                 match res {
                     Ok(()) => {
                         *pos += want as u64;
                         self.remaining -= want as u64;
-                        let checked = self.checked(&buf);
+                        let checked = self.checked(&buf[at..]);
                         (checked, buf)
                     }
                     Err(e) => (
@@ -203,7 +218,8 @@ impl GetStream {
                     let Some(c) = conn.as_mut() else {
                         return (Err(ProxyError::Internal("read after end".into())), buf);
                     };
-                    let read = monoio::time::timeout(*timeout, c.read(monoio::buf::IoBufMut::slice_mut(buf, 0..want)));
+                    let read =
+                        monoio::time::timeout(*timeout, c.read(monoio::buf::IoBufMut::slice_mut(buf, at..at + want)));
                     let Ok((res, slice)) = read.await else {
                         *conn = None;
                         let e = BackendError::Timeout {
@@ -232,7 +248,7 @@ impl GetStream {
                         }
                     }
                 }
-                if let Err(e) = self.checked(&buf) {
+                if let Err(e) = self.checked(&buf[at..]) {
                     // The connection is not given back: its response was not what it claimed.
                     if let Inner::Http { conn, .. } = &mut self.inner {
                         *conn = None;

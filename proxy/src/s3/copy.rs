@@ -290,13 +290,23 @@ pub async fn upload_part_copy(
     let shared = &ctx.core.shared;
     placement::within_quota(ctx.core, bucket, len).await?;
     let quota = ctx.snap.quota(&upload.backend);
-    let reservation = shared.store.reserve(&upload.backend, len, quota).await?;
+    let stored_len = crate::seal::write::part_stored_len(&upload, len);
+    let reservation = shared.store.reserve(&upload.backend, stored_len, quota).await?;
     let backend = ctx.core.backend(&upload.backend)?;
     let same = src.locations.iter().find(|l| l.backend == upload.backend);
+    let plain = src.sealed.is_none() && upload.meta.sealed.is_none();
+    let mut part = Part {
+        number: part_number,
+        size: len,
+        last_modified_ms: crate::clock::unix_ms(),
+        ..Part::default()
+    };
     let (etag, backend_etag, backend_ref) = match same {
-        // Inside the backend only when the part is a whole single-PUT object: then its ETag (the
-        // MD5 of the part) is the source's, which we know; any other range is streamed and hashed.
-        Some(loc) if backend.copies_within() && !src.etag.contains('-') && len > 0 && len == src.size => {
+        // Inside the backend only when the part is a whole single-PUT object stored as sent:
+        // then its ETag (the MD5 of the part) and hash are the source's, which we know; any
+        // other range is streamed and hashed.
+        Some(loc) if plain && backend.copies_within() && !src.etag.contains('-') && len > 0 && len == src.size => {
+            part.hash = src.hash.as_ref().and_then(|h| h.parts.first().cloned());
             let e = backend
                 .copy_part_within(
                     &loc.physical_key,
@@ -317,30 +327,17 @@ pub async fn upload_part_copy(
                 md5: Md5::new(),
             };
             let unique = shared.store.next_version().await?;
-            let stored = backend
-                .put_part(
-                    &upload.physical_key,
-                    &upload.backend_upload_id,
-                    part_number,
-                    unique,
-                    len,
-                    &[],
-                    &mut tee,
-                )
-                .await?;
+            let written =
+                crate::seal::write::put_part(ctx.core, &upload, &backend, part_number, unique, len, &[], &mut tee)
+                    .await?;
+            let stored = written.fill(&mut part);
             let etag = format!("\"{}\"", s3o_sigv4::encode::hex(&tee.md5.finalize()));
             (etag, stored.etag, stored.backend_ref)
         }
     };
-    let part = Part {
-        number: part_number,
-        size: len,
-        etag,
-        backend_etag,
-        backend_ref,
-        checksums: Vec::new(),
-        last_modified_ms: crate::clock::unix_ms(),
-    };
+    part.etag = etag;
+    part.backend_etag = backend_etag;
+    part.backend_ref = backend_ref;
     shared.store.put_part(upload_id, &part, Some(reservation)).await?;
     send_xml(
         ctx,

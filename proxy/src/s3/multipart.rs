@@ -159,43 +159,37 @@ pub async fn upload_part(
     // The upload is bound to its backend: a part past the backend's monthly limits cannot go
     // anywhere else.
     let limits = ctx.snap.backend(&upload.backend).map(|b| b.limits).unwrap_or_default();
-    let cost = crate::orchestrator::limits::Cost::write(len);
+    let stored_len = crate::seal::write::part_stored_len(&upload, len);
+    let cost = crate::orchestrator::limits::Cost::write(stored_len);
     let permit = shared
         .gate
         .admit(&upload.backend, &limits, cost, &shared.metrics)
         .ok_or(ProxyError::InsufficientStorage)?;
-    let reservation = shared.store.reserve(&upload.backend, len, quota).await?;
+    let reservation = shared.store.reserve(&upload.backend, stored_len, quota).await?;
     let backend = ctx.core.backend(&upload.backend)?;
-    if !backend.etag_is_md5() {
+    if !backend.etag_is_md5() || upload.meta.sealed.is_some() {
         body.compute_md5();
     }
     let unique = shared.store.next_version().await?;
-    let stored = {
+    let written = {
         let mut src = UploadSource::new(&mut *io, &mut *body, &mut whole);
-        backend
-            .put_part(
-                &upload.physical_key,
-                &upload.backend_upload_id,
-                part_number,
-                unique,
-                len,
-                &integrity_headers(ctx),
-                &mut src,
-            )
-            .await
+        let integrity = integrity_headers(ctx);
+        crate::seal::write::put_part(ctx.core, &upload, &backend, part_number, unique, len, &integrity, &mut src).await
     };
     drop(permit);
-    let stored = stored?;
+    let written = written?;
     drop(whole);
-    let part = Part {
+    let mut part = Part {
         number: part_number,
         size: len,
-        etag: body_etag(body, stored.etag.clone(), backend.name())?,
-        backend_etag: stored.etag,
-        backend_ref: stored.backend_ref,
         checksums: body_checksums(body),
         last_modified_ms: crate::clock::unix_ms(),
+        ..Part::default()
     };
+    let stored = written.fill(&mut part);
+    part.etag = body_etag(body, stored.etag.clone(), backend.name())?;
+    part.backend_etag = stored.etag;
+    part.backend_ref = stored.backend_ref;
     shared.store.put_part(upload_id, &part, Some(reservation)).await?;
     let mut head = base_head(200, ctx.rid).header("etag", &part.etag).content_length(0);
     for (alg, v) in &part.checksums {

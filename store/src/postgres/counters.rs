@@ -64,7 +64,7 @@ impl Deltas {
     /// Counts the bytes of version `meta` on each of its backends, once however many locations
     /// it has there (`sign` 1), or stops counting them (-1).
     pub(crate) fn stored(&mut self, meta: &ObjectMeta, sign: i128) {
-        let size = i128::from(meta.size);
+        let size = i128::from(meta.stored_size());
         let mut seen: Vec<&str> = Vec::with_capacity(meta.locations.len());
         for Location { backend, .. } in &meta.locations {
             if seen.contains(&backend.as_str()) {

@@ -158,7 +158,7 @@ async fn put_part_tx(
         Some(r) => r.try_get(0)?,
         None => 0,
     };
-    let size = big(part.size);
+    let size = big(part.stored_size());
     let mut deltas = Deltas::default();
     deltas.committed(&upload.backend, i128::from(size) - i128::from(old));
     let upsert = conn.st(UPSERT_PART).await?;
@@ -279,7 +279,7 @@ async fn complete_tx(conn: &mut Conn<'_>, done: &Complete) -> std::result::Resul
     let mut deltas = Deltas::default();
     let mut tasks = Tasks::default();
     deltas.upload(&upload.backend, -1);
-    let usage_delta = i128::from(done.meta.size) - i128::from(upload.part_bytes);
+    let usage_delta = i128::from(done.meta.stored_size()) - i128::from(upload.part_bytes);
     let install = Install::prepare(
         conn,
         (&upload.bucket, &key),

@@ -293,7 +293,7 @@ async fn put_object_tx(
     let (current, settings) = lock_for_write(conn, true, &put.bucket, &put.key, &put.condition).await?;
     let mut deltas = Deltas::default();
     let mut tasks = Tasks::default();
-    let size = i128::from(put.meta.size);
+    let size = i128::from(put.meta.stored_size());
     let install = Install::prepare(
         conn,
         (&put.bucket, &key),

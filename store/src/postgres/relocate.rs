@@ -86,7 +86,7 @@ async fn relocate_tx(
     let m = moves(&r.bucket, &r.key, &old.locations, &r.expected, &r.new)?;
     let mut meta = old.clone();
     meta.locations = r.new.clone();
-    let size = i128::from(meta.size);
+    let size = i128::from(meta.stored_size());
     let (mut deltas, mut tasks) = (Deltas::default(), Tasks::default());
     for loc in &m.added {
         deltas.committed(&loc.backend, size);
@@ -98,7 +98,7 @@ async fn relocate_tx(
                 tasks.push(CleanupTask::delete(
                     &loc.backend,
                     &loc.physical_key,
-                    meta.size,
+                    meta.stored_size(),
                     Accounting::Committed,
                     CleanupReason::Relocated,
                     not_before_ms,

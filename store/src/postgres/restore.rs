@@ -100,7 +100,7 @@ async fn restore_tx(
             have.locations.extend(added.iter().cloned());
             deltas.stored(&have, 1);
             for loc in &added {
-                deltas.committed(&loc.backend, i128::from(have.size));
+                deltas.committed(&loc.backend, i128::from(have.stored_size()));
             }
             if in_current {
                 object_row = Some(ObjectRow::of(&have)?);
@@ -147,7 +147,7 @@ async fn restore_tx(
             if !meta.delete_marker {
                 deltas.stored(meta, 1);
                 for loc in &meta.locations {
-                    deltas.committed(&loc.backend, i128::from(meta.size));
+                    deltas.committed(&loc.backend, i128::from(meta.stored_size()));
                 }
             }
             stored = meta.clone();

@@ -115,13 +115,13 @@ pub(crate) fn discard(
                 physical_key = %loc.physical_key,
                 "physical key reused by a new version; not queued for cleanup"
             );
-            deltas.committed(&loc.backend, -i128::from(old.size));
+            deltas.committed(&loc.backend, -i128::from(old.stored_size()));
             continue;
         }
         tasks.push(CleanupTask::delete(
             &loc.backend,
             &loc.physical_key,
-            old.size,
+            old.stored_size(),
             Accounting::Committed,
             reason,
             not_before_ms,

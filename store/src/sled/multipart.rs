@@ -83,11 +83,11 @@ impl SledEngine {
         (&self.uploads, &self.parts, &self.usage).transaction(|(uploads, parts, usage)| {
             let mut upload = upload_in(uploads, upload_id)?;
             let old = match parts.insert(pkey.as_slice(), value.as_slice())? {
-                Some(v) => decode::<Part>(PARTS, &v)?.size,
+                Some(v) => decode::<Part>(PARTS, &v)?.stored_size(),
                 None => 0,
             };
-            adjust_usage(usage, &upload.backend, i128::from(part.size) - i128::from(old))?;
-            upload.part_bytes = upload.part_bytes.saturating_sub(old).saturating_add(part.size);
+            adjust_usage(usage, &upload.backend, i128::from(part.stored_size()) - i128::from(old))?;
+            upload.part_bytes = upload.part_bytes.saturating_sub(old).saturating_add(part.stored_size());
             upload.parts_seq = upload.parts_seq.saturating_add(1);
             uploads.insert(upload_id.as_bytes(), encode(UPLOADS, &upload)?)?;
             Ok(())
@@ -350,7 +350,7 @@ impl SledEngine {
                             replication_due,
                         };
                         let okey = object_key(&upload.bucket, &upload.key);
-                        let delta = i128::from(meta.size) - i128::from(upload.part_bytes);
+                        let delta = i128::from(meta.stored_size()) - i128::from(upload.part_bytes);
                         let mut upload_gone = StatsDelta::default();
                         upload_gone.upload(&upload.backend, -1);
                         if (upload.bucket.as_str(), upload.key.as_str())

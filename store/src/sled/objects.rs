@@ -71,13 +71,13 @@ impl VersionTrees<'_> {
                     physical_key = %loc.physical_key,
                     "physical key reused by a new version; not queued for cleanup"
                 );
-                adjust_usage(self.usage, &loc.backend, -i128::from(old.size))?;
+                adjust_usage(self.usage, &loc.backend, -i128::from(old.stored_size()))?;
                 continue;
             }
             let task = CleanupTask::delete(
                 &loc.backend,
                 &loc.physical_key,
-                old.size,
+                old.stored_size(),
                 Accounting::Committed,
                 reason,
                 not_before_ms,
@@ -192,7 +192,7 @@ impl SledEngine {
         let _key_lock = self.key_locks.lock(bucket, key);
         let null = self.null_noncurrent(bucket, key)?;
         let installed = self.version_transaction(|trees| {
-            let size = i128::from(meta.size);
+            let size = i128::from(meta.stored_size());
             install_in(
                 trees,
                 bucket,

@@ -66,7 +66,7 @@ impl SledEngine {
             let m = moves(bucket, key, &old.locations, expected, new).map_err(TxError::Abort)?;
             let mut meta = old.clone();
             meta.locations = new.to_vec();
-            let size = i128::from(meta.size);
+            let size = i128::from(meta.stored_size());
             for loc in &m.added {
                 adjust_usage(t.usage, &loc.backend, size)?;
             }
@@ -77,7 +77,7 @@ impl SledEngine {
                         let task = CleanupTask::delete(
                             &loc.backend,
                             &loc.physical_key,
-                            meta.size,
+                            meta.stored_size(),
                             Accounting::Committed,
                             CleanupReason::Relocated,
                             now.saturating_add(CLEANUP_GRACE_MS),

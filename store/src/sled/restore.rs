@@ -80,7 +80,7 @@ impl SledEngine {
                 have.locations.extend(added.iter().cloned());
                 stats.version(&have, 1);
                 for loc in &added {
-                    adjust_usage(t.usage, &loc.backend, i128::from(have.size))?;
+                    adjust_usage(t.usage, &loc.backend, i128::from(have.stored_size()))?;
                 }
                 match vkey {
                     None => t.objects.insert(okey.as_slice(), encode(OBJECTS, &have)?)?,
@@ -121,7 +121,7 @@ impl SledEngine {
                 if !meta.delete_marker {
                     stats.version(meta, 1);
                     for loc in &meta.locations {
-                        adjust_usage(t.usage, &loc.backend, i128::from(meta.size))?;
+                        adjust_usage(t.usage, &loc.backend, i128::from(meta.stored_size()))?;
                     }
                 }
                 t.buckets.insert(bucket.as_bytes(), encode(BUCKETS, &record)?)?;

@@ -36,7 +36,7 @@ impl StatsDelta {
             seen.push(backend);
             let d = self.0.entry(backend.clone()).or_default();
             d[0] += sign;
-            d[1] += sign * i128::from(meta.size);
+            d[1] += sign * i128::from(meta.stored_size());
         }
     }
 

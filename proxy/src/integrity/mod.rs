@@ -1,0 +1,103 @@
+//! Integrity: a BLAKE3 hash of every copy's stored bytes, computed while an upload streams
+//! (`seal::source::HashingSource`) and recorded with the version; whole-object reads checked
+//! against it (`backend::stream::GetStream::hashed`), a copy that fails queued here as a
+//! *suspect* for the scrubber, which verifies copies at a bounded rate and repairs a bad one from
+//! a good replica, or marks it damaged so it is never served again.
+
+use std::collections::VecDeque;
+
+use parking_lot::Mutex;
+use serde::Deserialize;
+
+/// Most suspects kept waiting for the scrubber: beyond it the oldest are dropped (the periodic
+/// scrub finds them anyway).
+pub const MAX_SUSPECTS: usize = 10_000;
+
+/// `[integrity]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntegrityConfig {
+    /// Whether new objects get a content hash (BLAKE3 of the stored bytes).
+    pub hash: bool,
+    /// Whether reads of a whole object are checked against its hash.
+    pub verify_reads: bool,
+    /// Seconds between scrub cycles (0: only on demand, `POST /admin/api/scrub`).
+    pub scrub_interval_secs: u64,
+    /// Versions verified per scrub cycle.
+    pub scrub_batch: usize,
+    /// Most bytes per second the scrubber reads, so it never starves client traffic.
+    pub scrub_bytes_per_sec: u64,
+}
+
+impl Default for IntegrityConfig {
+    fn default() -> Self {
+        IntegrityConfig {
+            hash: true,
+            verify_reads: true,
+            scrub_interval_secs: 3600,
+            scrub_batch: 500,
+            scrub_bytes_per_sec: 16 * 1024 * 1024,
+        }
+    }
+}
+
+impl IntegrityConfig {
+    /// What is wrong with these settings, if anything.
+    pub fn problem(&self) -> Option<String> {
+        if self.scrub_batch == 0 {
+            return Some("[integrity] scrub_batch must be at least 1".into());
+        }
+        if self.scrub_bytes_per_sec < 64 * 1024 {
+            return Some("[integrity] scrub_bytes_per_sec must be at least 65536".into());
+        }
+        None
+    }
+}
+
+/// A copy whose bytes failed their hash on a read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suspect {
+    /// Logical bucket.
+    pub bucket: String,
+    /// Logical key.
+    pub key: String,
+    /// Version number.
+    pub version: u64,
+    /// The backend whose copy failed.
+    pub backend: String,
+}
+
+/// Copies that failed a read's hash check, waiting for the scrubber.
+#[derive(Debug, Default)]
+pub struct Suspects(Mutex<VecDeque<Suspect>>);
+
+impl Suspects {
+    /// Queues `s` (once; the oldest dropped past [`MAX_SUSPECTS`]).
+    pub fn push(&self, s: Suspect) {
+        let mut q = self.0.lock();
+        if q.contains(&s) {
+            return;
+        }
+        if q.len() >= MAX_SUSPECTS {
+            q.pop_front();
+        }
+        q.push_back(s);
+    }
+
+    /// Takes up to `n` suspects.
+    pub fn take(&self, n: usize) -> Vec<Suspect> {
+        let mut q = self.0.lock();
+        let n = n.min(q.len());
+        q.drain(..n).collect()
+    }
+
+    /// How many are waiting.
+    pub fn len(&self) -> usize {
+        self.0.lock().len()
+    }
+
+    /// Whether none are waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
