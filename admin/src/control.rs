@@ -109,6 +109,17 @@ pub trait Control {
 pub enum Orchestration {
     /// `POST /admin/api/replicate`.
     Replicate,
+    /// `POST /admin/api/scrub`, with an optional batch size.
+    Scrub(Option<usize>),
+    /// `POST /admin/api/hash-existing`.
+    HashExisting,
+    /// `POST /admin/api/encrypt-existing`.
+    EncryptExisting,
+    /// `POST /admin/api/decrypt-existing`.
+    DecryptExisting,
+    /// `POST /admin/api/rotate-encryption-key`: the id of the master key whose data keys are
+    /// wrapped anew.
+    RotateKey(String),
     /// `GET /admin/api/over-replication`.
     OverReplication,
     /// `POST /admin/api/over-replication`, with an optional batch size.

@@ -3,7 +3,7 @@
 //! its authentication class live in one table, [`ROUTES`], which the OpenAPI test also checks
 //! against `admin/openapi.json`. A template segment `{name}` matches one non-empty path segment
 //! (a backend's name). A known path with the wrong method is a 405 carrying `Allow`; an unknown
-//! path is a 404 (encryption and scrub do not exist yet).
+//! path is a 404.
 
 use crate::http::Response;
 
@@ -51,6 +51,16 @@ pub enum Route {
     UiSync,
     /// `POST /admin/api/replicate`: one replication cycle.
     AdminReplicate,
+    /// `POST /admin/api/scrub`: one integrity scrub cycle.
+    AdminScrub,
+    /// `POST /admin/api/hash-existing`: content hashes for versions without one.
+    AdminHashExisting,
+    /// `POST /admin/api/encrypt-existing`: seal every unencrypted object.
+    AdminEncryptExisting,
+    /// `POST /admin/api/decrypt-existing`: store every sealed object as plaintext.
+    AdminDecryptExisting,
+    /// `POST /admin/api/rotate-encryption-key`: re-wrap data keys under the current master key.
+    AdminRotateKey,
     /// `GET /admin/api/over-replication`: the factor and the over-replicated versions.
     AdminOverReplicationGet,
     /// `POST /admin/api/over-replication`: one over-replication cleanup pass.
@@ -111,6 +121,11 @@ pub const ROUTES: &[(Route, &str, &str)] = &[
     (Route::UiDownload, "GET", "{ui}/api/download"),
     (Route::UiSync, "POST", "{ui}/api/sync"),
     (Route::AdminReplicate, "POST", "/admin/api/replicate"),
+    (Route::AdminScrub, "POST", "/admin/api/scrub"),
+    (Route::AdminHashExisting, "POST", "/admin/api/hash-existing"),
+    (Route::AdminEncryptExisting, "POST", "/admin/api/encrypt-existing"),
+    (Route::AdminDecryptExisting, "POST", "/admin/api/decrypt-existing"),
+    (Route::AdminRotateKey, "POST", "/admin/api/rotate-encryption-key"),
     (Route::AdminOverReplicationGet, "GET", "/admin/api/over-replication"),
     (Route::AdminOverReplicationPost, "POST", "/admin/api/over-replication"),
     (Route::AdminDrainStart, "POST", "/admin/api/backends/{name}/drain"),
@@ -140,6 +155,11 @@ impl Route {
             | Route::AdminLogLevelPut
             | Route::AdminOpenApi
             | Route::AdminReplicate
+            | Route::AdminScrub
+            | Route::AdminHashExisting
+            | Route::AdminEncryptExisting
+            | Route::AdminDecryptExisting
+            | Route::AdminRotateKey
             | Route::AdminOverReplicationGet
             | Route::AdminOverReplicationPost
             | Route::AdminDrainStart
@@ -265,6 +285,11 @@ mod tests {
             ("GET", "/ui/api/download", Route::UiDownload),
             ("POST", "/ui/api/sync", Route::UiSync),
             ("POST", "/admin/api/replicate", Route::AdminReplicate),
+            ("POST", "/admin/api/scrub", Route::AdminScrub),
+            ("POST", "/admin/api/hash-existing", Route::AdminHashExisting),
+            ("POST", "/admin/api/encrypt-existing", Route::AdminEncryptExisting),
+            ("POST", "/admin/api/decrypt-existing", Route::AdminDecryptExisting),
+            ("POST", "/admin/api/rotate-encryption-key", Route::AdminRotateKey),
             ("GET", "/admin/api/over-replication", Route::AdminOverReplicationGet),
             ("POST", "/admin/api/over-replication", Route::AdminOverReplicationPost),
             ("POST", "/admin/api/backends/oci/drain", Route::AdminDrainStart),
@@ -323,8 +348,7 @@ mod tests {
             "/admin/api/backends//drain",
             "/admin/api/backends/oci/drain/x",
             "/admin/api/backends",
-            "/admin/api/encrypt-existing",
-            "/admin/api/scrub",
+            "/admin/api/scrubs",
             "/ui/api",
             "/uiapi/dashboard",
             "/ui/api/dashboard/x",

@@ -74,6 +74,11 @@ impl AdminCommand {
             AdminCommand::Orchestrate(op) => {
                 let (m, path) = match op {
                     Orchestration::Replicate => ("POST", "/admin/api/replicate".into()),
+                    Orchestration::Scrub(_) => ("POST", "/admin/api/scrub".into()),
+                    Orchestration::HashExisting => ("POST", "/admin/api/hash-existing".into()),
+                    Orchestration::EncryptExisting => ("POST", "/admin/api/encrypt-existing".into()),
+                    Orchestration::DecryptExisting => ("POST", "/admin/api/decrypt-existing".into()),
+                    Orchestration::RotateKey(_) => ("POST", "/admin/api/rotate-encryption-key".into()),
                     Orchestration::OverReplication => ("GET", "/admin/api/over-replication".into()),
                     Orchestration::CleanOverReplication(batch) => {
                         let q = batch.map_or(String::new(), |n| format!("?batch_size={n}"));
@@ -91,7 +96,12 @@ impl AdminCommand {
                     Orchestration::CleanExcess => ("POST", "{ui}/api/clean-excess".into()),
                     Orchestration::CleanExcessStatus => ("GET", "{ui}/api/clean-excess/status".into()),
                 };
-                (m, path, None)
+                let body = match op {
+                    Orchestration::Scrub(Some(n)) => Some(serde_json::json!({ "batch_size": n }).to_string()),
+                    Orchestration::RotateKey(id) => Some(serde_json::json!({ "old_key_id": id }).to_string()),
+                    _ => None,
+                };
+                (m, path, body)
             }
         }
     }
@@ -339,6 +349,22 @@ fn render_orchestration(op: &Orchestration, v: &Value) -> String {
     let skipped = v.get("reason").map(|_| format!("skipped: {}", s("reason")));
     match op {
         Orchestration::Replicate => skipped.unwrap_or_else(|| format!("copies created: {}", n("copies_created"))),
+        Orchestration::Scrub(_) => format!(
+            "copies checked: {}\nmismatches: {}\nrepaired: {}\ndamaged: {}\nerrors: {}",
+            n("checked"),
+            n("mismatches"),
+            n("repaired"),
+            n("damaged"),
+            n("errors")
+        ),
+        Orchestration::HashExisting => format!("hashed: {} of {} ({} failed)", n("hashed"), n("total"), n("failed")),
+        Orchestration::RotateKey(_) => format!(
+            "re-wrapped: {} of {} ({} failed)",
+            n("rotated"),
+            n("total"),
+            n("failed")
+        ),
+        Orchestration::EncryptExisting | Orchestration::DecryptExisting => s("status"),
         Orchestration::OverReplication => format!(
             "replication factor: {}\nover-replicated versions: {}",
             n("factor"),

@@ -612,7 +612,12 @@ impl Config {
         cfg.encryption
             .key_file
             .iter_mut()
-            .chain(cfg.encryption.previous_keys.iter_mut().filter_map(|k| k.key_file.as_mut()))
+            .chain(
+                cfg.encryption
+                    .previous_keys
+                    .iter_mut()
+                    .filter_map(|k| k.key_file.as_mut()),
+            )
             .for_each(fix);
         if let Some(a) = &mut cfg.admin {
             a.tls_cert_file

@@ -181,7 +181,10 @@ impl Snapshot {
             .iter()
             .map(|b| {
                 let own = (b.replication, &b.distinct[..], &b.require, &b.require_one);
-                (b.name.clone(), BucketPlacement::new(cfg, &b.backends, b.placement, own, b.encrypt))
+                (
+                    b.name.clone(),
+                    BucketPlacement::new(cfg, &b.backends, b.placement, own, b.encrypt),
+                )
             })
             .collect();
         let defaults = match &cfg.defaults {

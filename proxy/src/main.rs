@@ -143,6 +143,23 @@ enum AdminCmd {
     },
     /// Run one replication cycle: every version brought to its bucket's factor.
     Replicate,
+    /// Verify copies against their content hash now (repairing bad ones from a good replica).
+    Scrub {
+        /// Versions to verify in this cycle (default: [integrity] scrub_batch).
+        #[arg(long)]
+        batch_size: Option<usize>,
+    },
+    /// Compute content hashes for every version that has none.
+    HashExisting,
+    /// Seal every unencrypted object (not implemented yet).
+    EncryptExisting,
+    /// Store every sealed object as plaintext (not implemented yet).
+    DecryptExisting,
+    /// Re-wrap every data key wrapped by OLD_KEY_ID under the current master key.
+    RotateEncryptionKey {
+        /// The id of the master key to rotate away from.
+        old_key_id: String,
+    },
     /// Count over-replicated versions, or remove their excess copies with --clean.
     OverReplication {
         /// Remove excess copies now.
@@ -196,6 +213,13 @@ impl AdminCmd {
             AdminCmd::UsageFlush => AdminCommand::UsageFlush,
             AdminCmd::LogLevel { level } => AdminCommand::LogLevel(level),
             AdminCmd::Replicate => AdminCommand::Orchestrate(Orchestration::Replicate),
+            AdminCmd::Scrub { batch_size } => AdminCommand::Orchestrate(Orchestration::Scrub(batch_size)),
+            AdminCmd::HashExisting => AdminCommand::Orchestrate(Orchestration::HashExisting),
+            AdminCmd::EncryptExisting => AdminCommand::Orchestrate(Orchestration::EncryptExisting),
+            AdminCmd::DecryptExisting => AdminCommand::Orchestrate(Orchestration::DecryptExisting),
+            AdminCmd::RotateEncryptionKey { old_key_id } => {
+                AdminCommand::Orchestrate(Orchestration::RotateKey(old_key_id))
+            }
             AdminCmd::OverReplication { clean: false, .. } => AdminCommand::Orchestrate(Orchestration::OverReplication),
             AdminCmd::OverReplication {
                 clean: true,

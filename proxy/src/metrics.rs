@@ -211,6 +211,8 @@ pub struct Metrics {
     backends: Mutex<Vec<(String, Arc<BackendCounters>)>>,
     /// Operation names by slot, the same on every core.
     slots: Mutex<Vec<&'static str>>,
+    /// Content hash failures, scrubbing, and the object cache.
+    pub integrity: crate::integrity::IntegrityCounters,
 }
 
 impl Metrics {

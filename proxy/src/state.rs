@@ -113,9 +113,11 @@ impl Shared {
 
     /// The master keys, or the error a sealed object's read or write gets without them.
     pub fn keyring(&self) -> Result<&crate::seal::Keyring, ProxyError> {
-        self.keys
-            .as_deref()
-            .ok_or_else(|| ProxyError::Internal("encryption at rest needs a master key ([encryption] key, key_file or key_command)".into()))
+        self.keys.as_deref().ok_or_else(|| {
+            ProxyError::Internal(
+                "encryption at rest needs a master key ([encryption] key, key_file or key_command)".into(),
+            )
+        })
     }
 
     /// Whether shutdown has begun.

@@ -187,34 +187,6 @@ fn partial_uploads_left_by_a_previous_process_are_cleared_at_start() {
     assert_eq!(c.get("/data/k").body, b"whole");
 }
 
-/// A GET read to the end of the connection: status, announced length, body bytes received.
-fn get_to_eof(c: &mut common::Client, addr: std::net::SocketAddr, path: &str) -> (u16, usize, usize) {
-    use std::io::Read;
-    let h = c.signed_headers("GET", path, "", &[], &s3o_sigv4::string_to_sign::sha256_hex(b""));
-    let mut req = format!("GET {path} HTTP/1.1\r\n");
-    for (n, v) in &h {
-        req.push_str(&format!("{n}: {v}\r\n"));
-    }
-    req.push_str("connection: close\r\n\r\n");
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(req.as_bytes()).unwrap();
-    let mut all = Vec::new();
-    let _ = s.read_to_end(&mut all);
-    let mut hs = [httparse::EMPTY_HEADER; 64];
-    let mut r = httparse::Response::new(&mut hs);
-    let httparse::Status::Complete(n) = r.parse(&all).unwrap() else {
-        panic!("no response head")
-    };
-    let len = r
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-        .map(|h| std::str::from_utf8(h.value).unwrap().parse().unwrap())
-        .unwrap();
-    (r.code.unwrap(), len, all.len() - n)
-}
-
 #[test]
 fn backends_verify_what_they_store_and_corrupt_bytes_are_never_served_whole() {
     let fake = FakeS3::start();
@@ -286,7 +258,7 @@ fn backends_verify_what_they_store_and_corrupt_bytes_are_never_served_whole() {
                 stored[obj.len() / 2] ^= 0x40;
             }
         }
-        let (status, len, got) = get_to_eof(&mut c, srv.addr, path);
+        let (status, len, got) = common::get_to_eof(&mut c, srv.addr, path);
         if obj.len() > 1 << 20 {
             // Found after the head went out: the connection is cut before the last bytes.
             assert_eq!((status, len), (200, obj.len()), "{path}");

@@ -60,10 +60,10 @@ pub use model::{
 };
 pub use orchestration::{Removal, ReplicationTask, ScanPage, StoredVersion, VersionAt, SCAN_EXAMINE_MAX};
 pub use reservation::{Reservation, ReservationLedger};
-pub use sealed::{ContentHash, HashAlgorithm, SealSegment, Sealed};
 pub use rules::{
     backoff_ms, physical_key_for, CLEANUP_BACKOFF_BASE_MS, CLEANUP_BACKOFF_CAP_MS, CLEANUP_GRACE_MS, MAX_PARTS,
 };
+pub use sealed::{ContentHash, HashAlgorithm, SealSegment, Sealed};
 pub use stats::{BackendStats, CleanupQueue, UsageCounters};
 pub use versions::{
     BucketChange, DefaultRetention, Deleted, ObjectLock, Retention, RetentionMode, VersionChange, VersionEntry,

@@ -312,7 +312,11 @@ pub(crate) fn change_version(
         VersionChange::Grants(grants) => meta.grants.clone_from(grants),
         VersionChange::Hash(hash) => meta.hash = Some(hash.clone()),
         VersionChange::Damaged(backends) => meta.damaged.clone_from(backends),
-        VersionChange::Rewrap { expected_dek, key_id, dek } => match &mut meta.sealed {
+        VersionChange::Rewrap {
+            expected_dek,
+            key_id,
+            dek,
+        } => match &mut meta.sealed {
             Some(s) if s.dek == *expected_dek => {
                 s.key_id.clone_from(key_id);
                 s.dek.clone_from(dek);

@@ -75,6 +75,11 @@ async fn dispatch(route: Route, req: &Request, auth: &Auth, ctl: &dyn Control) -
         Route::UiDeletePrefix => ui::delete_prefix(req, ctl).await,
         Route::UiSync => ui::sync(req, ctl).await,
         Route::AdminReplicate
+        | Route::AdminScrub
+        | Route::AdminHashExisting
+        | Route::AdminEncryptExisting
+        | Route::AdminDecryptExisting
+        | Route::AdminRotateKey
         | Route::AdminOverReplicationGet
         | Route::AdminOverReplicationPost
         | Route::AdminDrainStart

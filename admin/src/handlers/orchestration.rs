@@ -16,6 +16,34 @@ fn op(route: Route, req: &Request) -> Result<Orchestration, Response> {
     };
     Ok(match route {
         Route::AdminReplicate => Orchestration::Replicate,
+        Route::AdminScrub => {
+            #[derive(serde::Deserialize)]
+            struct Body {
+                batch_size: Option<usize>,
+            }
+            let batch = if req.body.iter().all(u8::is_ascii_whitespace) {
+                None
+            } else {
+                req.json::<Body>()?.batch_size
+            };
+            if batch == Some(0) {
+                return Err(Response::error(400, "batch_size must be a positive integer"));
+            }
+            Orchestration::Scrub(batch)
+        }
+        Route::AdminHashExisting => Orchestration::HashExisting,
+        Route::AdminEncryptExisting => Orchestration::EncryptExisting,
+        Route::AdminDecryptExisting => Orchestration::DecryptExisting,
+        Route::AdminRotateKey => {
+            #[derive(serde::Deserialize)]
+            struct Body {
+                old_key_id: Option<String>,
+            }
+            match req.json::<Body>()?.old_key_id {
+                Some(id) if !id.trim().is_empty() => Orchestration::RotateKey(id),
+                _ => return Err(Response::error(400, "old_key_id is required")),
+            }
+        }
         Route::AdminOverReplicationGet => Orchestration::OverReplication,
         Route::AdminOverReplicationPost => {
             let batch = match req.query_param("batch_size") {

@@ -104,8 +104,8 @@ fn oversized_bodies_are_413_before_anything_else() {
 #[test]
 fn unknown_paths_are_404() {
     for p in [
-        "/admin/api/encrypt-existing",
-        "/admin/api/scrub",
+        "/admin/api/encrypt-existing/x",
+        "/admin/api/scrubs",
         "/ui/api/scrub",
         "/nope",
     ] {

@@ -529,8 +529,8 @@ impl ProxyControl {
         let Some(dst_meta) = core.shared.store.bucket(db).await.map_err(from_store)? else {
             return Err(DataError::NotFound("resource not found".into()));
         };
-        let source = match source {
-            Source::Virtual(source) => *source,
+        let (source, src_bucket, src_key) = match source {
+            Source::Virtual(source, b, k) => (*source, b, k),
             direct @ Source::Direct(..) => {
                 // From a real bucket: streamed into the store as an upload of its bytes.
                 let meta = ObjectMeta {
@@ -559,9 +559,16 @@ impl ProxyControl {
             ..ObjectMeta::default()
         };
         let snap = core.snapshot();
-        crate::s3::copy::copy_bytes(core, &snap, &source, (db, dst_key), &mut meta, &WriteCondition::None)
-            .await
-            .map_err(from_proxy)?;
+        crate::s3::copy::copy_bytes(
+            core,
+            &snap,
+            (&src_bucket, &src_key, &source),
+            (db, dst_key),
+            &mut meta,
+            &WriteCondition::None,
+        )
+        .await
+        .map_err(from_proxy)?;
         Ok(object_of(dst_key, &meta))
     }
 

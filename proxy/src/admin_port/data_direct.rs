@@ -15,10 +15,10 @@ use s3o_store::ObjectMeta;
 use super::control::ProxyControl;
 use super::data::from_proxy;
 use crate::backend::s3::{DirectHead, S3Backend, MAX_DIRECT_PAGE};
-use crate::backend::stream::GetStream;
 use crate::backend::{BodySource, ByteRange, StreamSource};
 use crate::config::{BackendConfig, BackendKind};
 use crate::error::{BackendError, ProxyError};
+use crate::seal::reader::ObjectReader;
 
 /// Where a data API request on `{bid}/{bucket}` goes.
 pub(super) enum Target<'a> {
@@ -314,7 +314,8 @@ impl BodySource for Empty {
 /// An object read by a copy, a download or a share: a version of the orchestrated store or an
 /// object of a real bucket.
 pub(super) enum Source {
-    Virtual(Box<ObjectMeta>),
+    /// A version of the orchestrated store, with its bucket and key.
+    Virtual(Box<ObjectMeta>, String, String),
     Direct(Box<S3Backend>, String, DirectHead),
 }
 
@@ -322,7 +323,7 @@ impl Source {
     /// Its size and type.
     pub(super) fn describe(&self) -> (u64, Option<&str>) {
         match self {
-            Source::Virtual(m) => (m.size, m.content_type.as_deref()),
+            Source::Virtual(m, ..) => (m.size, m.content_type.as_deref()),
             Source::Direct(_, _, h) => (h.size, h.content_type.as_deref()),
         }
     }
@@ -330,7 +331,7 @@ impl Source {
     /// Its headers beside its bytes.
     pub(super) fn described(&self) -> Described {
         match self {
-            Source::Virtual(m) => {
+            Source::Virtual(m, ..) => {
                 let standard = [
                     ("content-encoding", &m.content_encoding),
                     ("content-disposition", &m.content_disposition),
@@ -357,7 +358,7 @@ impl Source {
     /// When it was written, when known.
     pub(super) fn last_modified_ms(&self) -> Option<u64> {
         match self {
-            Source::Virtual(m) => Some(m.last_modified_ms),
+            Source::Virtual(m, ..) => Some(m.last_modified_ms),
             Source::Direct(_, _, h) => h.last_modified_ms,
         }
     }
@@ -365,7 +366,7 @@ impl Source {
     /// Its ETag, when known.
     pub(super) fn etag(&self) -> Option<&str> {
         match self {
-            Source::Virtual(m) => Some(&m.etag),
+            Source::Virtual(m, ..) => Some(&m.etag),
             Source::Direct(_, _, h) => h.etag.as_deref(),
         }
     }
@@ -378,20 +379,24 @@ impl ProxyControl {
     }
 
     /// Opens `range` of `src`'s bytes (all without).
-    pub(super) async fn open_range(&self, src: &Source, range: Option<ByteRange>) -> Result<GetStream, ProxyError> {
+    pub(super) async fn open_range(&self, src: &Source, range: Option<ByteRange>) -> Result<ObjectReader, ProxyError> {
         match src {
-            Source::Virtual(meta) => {
+            Source::Virtual(meta, bucket, key) => {
                 let core = self.core();
-                crate::s3::read::open_copy(core, &core.snapshot(), meta, range).await
+                crate::s3::read::open_copy(core, &core.snapshot(), (bucket, key), meta, range).await
             }
-            Source::Direct(client, key, h) => client.get(key, range, h.size).await,
+            Source::Direct(client, key, h) => client.get(key, range, h.size).await.map(ObjectReader::Plain),
         }
     }
 
     /// The object `key` (version `version`) of `b`, ready to be read: 404 when absent.
     pub(super) async fn source_of(&self, b: &Bkt, key: &str, version: Option<&str>) -> DataResult<Source> {
         match self.target_key(b, key)? {
-            Target::Virtual(bucket) => Ok(Source::Virtual(Box::new(self.version_of(bucket, key, version).await?))),
+            Target::Virtual(bucket) => Ok(Source::Virtual(
+                Box::new(self.version_of(bucket, key, version).await?),
+                bucket.to_string(),
+                key.to_string(),
+            )),
             Target::Direct(client) => {
                 no_versions(version)?;
                 let h = head(&client, key).await?;

@@ -114,12 +114,12 @@ async fn download(svc: &AdminService, conn: &mut Conn, req: &Request, keep: bool
 async fn open_object(
     svc: &AdminService,
     key: &ObjectKey,
-) -> Result<Option<(ObjectMeta, crate::backend::stream::GetStream)>, ProxyError> {
+) -> Result<Option<(ObjectMeta, crate::seal::reader::ObjectReader)>, ProxyError> {
     let core = svc.control.core();
     let Some(meta) = core.shared.store.get_object(&key.bucket, &key.key).await? else {
         return Ok(None);
     };
-    let stream = crate::s3::read::open_copy(core, &core.snapshot(), &meta, None).await?;
+    let stream = crate::s3::read::open_copy(core, &core.snapshot(), (&key.bucket, &key.key), &meta, None).await?;
     Ok(Some((meta, stream)))
 }
 

@@ -3,6 +3,7 @@
 //! per-core keep-alive connection pool. Objects are addressed by *physical key* only.
 
 pub mod fs;
+pub mod hashed;
 pub mod pieces;
 pub mod s3;
 pub mod stream;
@@ -99,8 +100,8 @@ pub struct StoredPart {
     pub backend_ref: Option<String>,
 }
 
-/// A [`BodySource`] over a backend read: a copy streams the source object through it.
-pub struct StreamSource(pub stream::GetStream);
+/// A [`BodySource`] over a read: a copy streams the source object through it.
+pub struct StreamSource(pub crate::seal::reader::ObjectReader);
 
 impl BodySource for StreamSource {
     async fn next_piece(&mut self) -> Result<Option<Bytes>, ProxyError> {
@@ -336,7 +337,7 @@ impl Backend {
             Imp::Fs(b) => {
                 let files = parts
                     .iter()
-                    .map(|p| p.backend_ref.clone().map(|r| (r, p.size)).ok_or_else(missing))
+                    .map(|p| p.backend_ref.clone().map(|r| (r, p.stored_size())).ok_or_else(missing))
                     .collect::<Result<Vec<_>, _>>()?;
                 b.complete_upload(key, upload_id, &files, len, meta)
                     .await

@@ -20,16 +20,24 @@ pub struct GetStream {
     check: Option<Box<Check>>,
 }
 
-struct Check {
-    expected: Vec<u8>,
-    running: Checksummer,
+// A `Check` lives behind the `Box` of `GetStream::check`: its variants' sizes cost nothing.
+#[allow(clippy::large_enum_variant)]
+enum Check {
+    /// A checksum the backend stored, over all the bytes.
+    Sum { expected: Vec<u8>, running: Checksummer },
+    /// Our content hash: one digest per segment of the stored bytes.
+    Hash(super::hashed::HashCheck),
 }
 
 impl std::fmt::Debug for Check {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Check")
-            .field("algorithm", &self.running.algorithm())
-            .finish()
+        match self {
+            Check::Sum { running, .. } => f
+                .debug_struct("Check")
+                .field("algorithm", &running.algorithm())
+                .finish(),
+            Check::Hash(_) => f.write_str("Check(blake3)"),
+        }
     }
 }
 
@@ -89,25 +97,37 @@ impl GetStream {
     /// that would hand out the last bytes fails instead when they do not match, so a client never
     /// receives a complete copy of corrupt bytes (it sees the connection cut short).
     pub fn verified(mut self, alg: ChecksumAlgorithm, expected: Vec<u8>) -> GetStream {
-        self.check = Some(Box::new(Check {
+        self.check = Some(Box::new(Check::Sum {
             expected,
             running: Checksummer::new(alg),
         }));
         self
     }
 
+    /// Checks the bytes read against our content hash `check` (which replaces a backend's
+    /// checksum): a segment whose bytes do not match fails the read that completes it, so the
+    /// last bytes of a corrupt copy never go out.
+    pub fn hashed(mut self, check: super::hashed::HashCheck) -> GetStream {
+        self.check = Some(Box::new(Check::Hash(check)));
+        self
+    }
+
     /// Adds `bytes` (just read) to the running checksum; at the end, compares it.
     fn checked(&mut self, bytes: &[u8]) -> Result<(), ProxyError> {
         let Some(c) = &mut self.check else { return Ok(()) };
-        c.running.update(bytes);
+        let (expected, running) = match &mut **c {
+            Check::Hash(h) => return h.feed(bytes, &self.backend),
+            Check::Sum { expected, running } => (expected, running),
+        };
+        running.update(bytes);
         if self.remaining > 0 {
             return Ok(());
         }
-        let got = c.running.finish();
-        if got == c.expected {
+        let got = running.finish();
+        if got == *expected {
             return Ok(());
         }
-        let alg = c.running.algorithm().upper_name();
+        let alg = running.algorithm().upper_name();
         error!(backend = %self.backend, algorithm = alg, "the backend's bytes do not match its checksum: response cut short");
         Err(BackendError::Protocol {
             backend: self.backend.clone(),
@@ -127,14 +147,16 @@ impl GetStream {
         let Inner::Http { leftover, .. } = &mut self.inner else {
             return Vec::new();
         };
-        if self.check.is_some() && leftover.len() as u64 >= self.remaining {
-            // The last bytes: `read` hands them out once the checksum matched.
+        let hashed = matches!(self.check.as_deref(), Some(Check::Hash(_)));
+        if hashed || (self.check.is_some() && leftover.len() as u64 >= self.remaining) {
+            // The last bytes (any bytes, with per-segment hashes): `read` hands them out once
+            // they are checked.
             return Vec::new();
         }
         let b = std::mem::take(leftover);
         self.remaining -= b.len() as u64;
-        if let Some(c) = &mut self.check {
-            c.running.update(&b);
+        if let Some(Check::Sum { running, .. }) = self.check.as_deref_mut() {
+            running.update(&b);
         }
         self.release_if_done();
         b
@@ -173,7 +195,11 @@ impl GetStream {
             return (Ok(()), buf);
         }
         if buf.capacity() == buf.len() {
-            buf.reserve(usize::try_from(self.remaining).unwrap_or(usize::MAX).clamp(1, super::BODY_BUF));
+            buf.reserve(
+                usize::try_from(self.remaining)
+                    .unwrap_or(usize::MAX)
+                    .clamp(1, super::BODY_BUF),
+            );
         }
         let at = buf.len();
         let want = usize::try_from(self.remaining)

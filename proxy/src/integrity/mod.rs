@@ -4,7 +4,10 @@
 //! *suspect* for the scrubber, which verifies copies at a bounded rate and repairs a bad one from
 //! a good replica, or marks it damaged so it is never served again.
 
+pub mod scrub;
+
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use serde::Deserialize;
@@ -99,5 +102,72 @@ impl Suspects {
     /// Whether none are waiting.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// What the integrity machinery counted since the process started (exported in the metrics).
+#[derive(Debug, Default)]
+pub struct IntegrityCounters {
+    /// Reads cut short because a copy's bytes failed their hash.
+    pub read_failures: AtomicU64,
+    /// Copies the scrubber verified.
+    pub scrub_checked: AtomicU64,
+    /// Copies the scrubber found not matching their hash.
+    pub scrub_mismatches: AtomicU64,
+    /// Bad copies repaired from a good replica.
+    pub scrub_repaired: AtomicU64,
+    /// Bad copies that could not be repaired (no good replica) and were marked damaged.
+    pub scrub_damaged: AtomicU64,
+    /// Copies the scrubber could not read.
+    pub scrub_errors: AtomicU64,
+    /// Object cache hits.
+    pub cache_hits: AtomicU64,
+    /// Object cache misses (reads of cacheable objects that went to a backend).
+    pub cache_misses: AtomicU64,
+}
+
+impl IntegrityCounters {
+    /// Adds one to `c`.
+    pub fn bump(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counters as (metric name, help, value).
+    pub fn snapshot(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        vec![
+            (
+                "s3o_integrity_read_failures_total",
+                "Reads cut short because a copy failed its content hash",
+                g(&self.read_failures),
+            ),
+            (
+                "s3o_scrub_checked_total",
+                "Copies verified by the scrubber",
+                g(&self.scrub_checked),
+            ),
+            (
+                "s3o_scrub_mismatches_total",
+                "Copies the scrubber found not matching their hash",
+                g(&self.scrub_mismatches),
+            ),
+            (
+                "s3o_scrub_repaired_total",
+                "Bad copies repaired from a good replica",
+                g(&self.scrub_repaired),
+            ),
+            (
+                "s3o_scrub_damaged_total",
+                "Bad copies without a good replica, marked damaged",
+                g(&self.scrub_damaged),
+            ),
+            (
+                "s3o_scrub_errors_total",
+                "Copies the scrubber could not read",
+                g(&self.scrub_errors),
+            ),
+            ("s3o_cache_hits_total", "Object cache hits", g(&self.cache_hits)),
+            ("s3o_cache_misses_total", "Object cache misses", g(&self.cache_misses)),
+        ]
     }
 }

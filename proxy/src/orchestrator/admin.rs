@@ -13,10 +13,41 @@ fn internal(e: ProxyError) -> Error {
     Error::Internal(e.to_string())
 }
 
+/// An internal error that keeps what went wrong.
+fn detail(e: ProxyError) -> Error {
+    Error::Internal(crate::server::startup_cause(&e))
+}
+
 /// Answers one orchestration request on the admin thread's core.
 pub async fn handle(core: &Core, op: &Orchestration) -> Result<(u16, serde_json::Value), Error> {
     let shared = &core.shared;
     match op {
+        Orchestration::Scrub(batch) => {
+            let batch = batch.unwrap_or(shared.cfg.integrity.scrub_batch);
+            let s = crate::integrity::scrub::run_cycle(core, batch).await.map_err(detail)?;
+            Ok((200, crate::integrity::scrub::answer(&s)))
+        }
+        Orchestration::HashExisting => {
+            let (hashed, failed, total) = crate::integrity::scrub::hash_existing(core).await.map_err(detail)?;
+            Ok((
+                200,
+                json!({"status": "complete", "hashed": hashed, "failed": failed, "total": total}),
+            ))
+        }
+        Orchestration::RotateKey(old) => {
+            if let Some(why) = crate::seal::rotate::refused(core, old) {
+                return Ok((400, json!({ "error": why })));
+            }
+            let (rotated, failed, total) = crate::seal::rotate::rotate(core, old).await.map_err(detail)?;
+            Ok((
+                200,
+                json!({"status": "complete", "rotated": rotated, "failed": failed, "total": total}),
+            ))
+        }
+        Orchestration::EncryptExisting | Orchestration::DecryptExisting => Ok((
+            501,
+            json!({"error": "re-sealing existing objects is not implemented yet: objects written before encryption was enabled stay readable as they are"}),
+        )),
         Orchestration::Replicate => {
             if !excess::replication_configured(&core.snapshot()) {
                 let reason = "replication not configured or factor <= 1";

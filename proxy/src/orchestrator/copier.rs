@@ -65,7 +65,7 @@ pub async fn add_copies(
     want: &Want<'_>,
     skip: &[&str],
 ) -> Result<NewCopies, ProxyError> {
-    let targets = choose_for(core, snap, &v.bucket, v.meta.size, want).await?;
+    let targets = choose_for(core, snap, &v.bucket, v.meta.stored_size(), want).await?;
     if targets.is_empty() {
         return Ok(NewCopies {
             locations: Vec::new(),
@@ -81,12 +81,12 @@ pub async fn add_copies(
         content_type: v.meta.content_type.clone(),
         integrity: Vec::new(),
     };
-    let stream = crate::s3::read::open_copy_except(core, snap, &v.meta, None, skip).await?;
+    let stream = crate::s3::read::open_stored_except(core, snap, (&v.bucket, &v.key), &v.meta, None, skip).await?;
     let mut src = Hashing {
-        inner: StreamSource(stream),
+        inner: StreamSource(crate::seal::reader::ObjectReader::Plain(stream)),
         md5: Md5::new(),
     };
-    let size = v.meta.size;
+    let size = v.meta.stored_size();
     let outcomes = if targets.len() == 1 {
         vec![targets[0].backend.put(&physical, size, &pmeta, &mut src).await]
     } else {
@@ -98,7 +98,8 @@ pub async fn add_copies(
         join_all(uploads.collect()).await
     };
     let digest = format!("\"{}\"", s3o_sigv4::encode::hex(&src.md5.finalize()));
-    let multipart = v.meta.etag.contains('-');
+    // Sealed bytes are not what the ETag digests: their content hash checked them as they were read.
+    let multipart = v.meta.etag.contains('-') || v.meta.sealed.is_some();
     let mut copies = NewCopies {
         locations: Vec::new(),
         reservations: Vec::new(),

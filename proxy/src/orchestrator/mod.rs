@@ -39,6 +39,12 @@ pub fn spawn_workers(s: &crate::workers::Spawner, shared: &std::sync::Arc<crate:
         Ok(w) => s.spawn(w),
         Err(e) => fail("over_replication_cleanup", e),
     }
+    if shared.cfg.integrity.scrub_interval_secs > 0 {
+        match crate::integrity::scrub::Scrubber::new(shared.clone()) {
+            Ok(w) => s.spawn(w),
+            Err(e) => fail("scrubber", e),
+        }
+    }
     if shared.cfg.lifecycle.interval_secs > 0 {
         match crate::lifecycle::LifecycleWorker::new(shared.clone()) {
             Ok(w) => s.spawn(w),

@@ -210,7 +210,7 @@ async fn move_batch(
             }
             let mut picked = Vec::new();
             for v in chunk {
-                let size = v.meta.size;
+                let size = v.meta.stored_size();
                 // Spread: only while the move narrows the gap; pack: while `to` has room.
                 let helps = match cfg.strategy {
                     RebalanceStrategy::Spread => {
@@ -230,7 +230,7 @@ async fn move_batch(
                     Ok(true) => {
                         moved += 1;
                         unmovable = 0;
-                        fill.moved(from, to, v.meta.size);
+                        fill.moved(from, to, v.meta.stored_size());
                     }
                     Ok(false) => unmovable += 1,
                     Err(e) => {

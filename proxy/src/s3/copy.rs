@@ -86,10 +86,11 @@ async fn source_object(ctx: &Ctx<'_>, source: &CopySource) -> Result<ObjectMeta,
 /// Opens the source's bytes (`range`, or all) on the first copy that answers.
 async fn open_source(
     ctx: &Ctx<'_>,
+    source: &CopySource,
     meta: &ObjectMeta,
     range: Option<ByteRange>,
-) -> Result<crate::backend::stream::GetStream, ProxyError> {
-    crate::s3::read::open_copy(ctx.core, &ctx.snap, meta, range).await
+) -> Result<crate::seal::reader::ObjectReader, ProxyError> {
+    crate::s3::read::open_copy(ctx.core, &ctx.snap, (&source.bucket, &source.key), meta, range).await
 }
 
 /// A directive header: `COPY` (the default) or `REPLACE`; `true` for REPLACE.
@@ -147,7 +148,8 @@ pub async fn copy_object(
         crate::s3::acl::new_version_acl(ctx, &bucket_meta, crate::s3::acl::AclSource::Headers).await?;
     let condition = write_condition(ctx)?;
     precheck(ctx, bucket, key, &condition).await?;
-    let version_id = copy_bytes(ctx.core, &ctx.snap, &src, (bucket, key), &mut meta, &condition).await?;
+    let from = (source.bucket.as_str(), source.key.as_str(), &src);
+    let version_id = copy_bytes(ctx.core, &ctx.snap, from, (bucket, key), &mut meta, &condition).await?;
     let mut headers = Vec::new();
     if src.versioned || source.version_id.is_some() {
         headers.push(("x-amz-copy-source-version-id", src.version_id()));
@@ -175,13 +177,15 @@ pub async fn copy_object(
 pub(crate) async fn copy_bytes(
     core: &crate::state::Core,
     snap: &crate::live::Snapshot,
-    src: &ObjectMeta,
+    (src_bucket, src_key, src): (&str, &str, &ObjectMeta),
     (bucket, key): (&str, &str),
     meta: &mut ObjectMeta,
     condition: &s3o_store::WriteCondition,
 ) -> Result<Option<String>, ProxyError> {
     let store = &core.shared.store;
-    let (target, factor) = placement::choose_one(core, snap, bucket, src.size).await?;
+    let seal = crate::seal::write::seal_for(core, snap, bucket)?;
+    let stored_len = seal.as_ref().map_or(src.size, |w| w.stored_len(src.size));
+    let (target, factor) = placement::choose_one(core, snap, bucket, stored_len).await?;
     let (backend, reservation, permit) = (target.backend, target.reservation, target.permit);
     let version = store.next_version().await?;
     let physical = physical_key_for(bucket, key, version);
@@ -197,18 +201,27 @@ pub(crate) async fn copy_bytes(
     let same = src.locations.iter().find(|l| l.backend == backend.name());
     // A backend's ETag for a copy is not reliably the MD5 of the bytes (SeaweedFS keeps a
     // multipart source's), so only a single-PUT source, whose ETag we know, is copied inside it.
+    // Sealed bytes are bound to their object: a sealed source or destination is always streamed
+    // (opened, and sealed anew for the new version).
+    let as_stored = seal.is_none() && src.sealed.is_none();
+    let mut facts = crate::seal::write::BodyFacts::default();
     let copied = match same {
-        Some(loc) if backend.copies_within() && !multipart_source => backend
-            .copy_within(&loc.physical_key, &physical, &pmeta)
-            .await
-            .map(|_| src.etag.clone()),
-        _ => match crate::s3::read::open_copy(core, snap, src, None).await {
+        Some(loc) if as_stored && backend.copies_within() && !multipart_source => {
+            facts.hash = src.hash.clone();
+            backend
+                .copy_within(&loc.physical_key, &physical, &pmeta)
+                .await
+                .map(|_| src.etag.clone())
+        }
+        _ => match crate::s3::read::open_copy(core, snap, (src_bucket, src_key), src, None).await {
             Ok(stream) => {
                 let mut tee = Md5Tee::new(StreamSource(stream));
-                backend
-                    .put(&physical, src.size, &pmeta, &mut tee)
-                    .await
-                    .map(|_| tee.etag())
+                let id = crate::seal::Identity { bucket, key, version };
+                let hash = core.shared.cfg.integrity.hash;
+                let mut out = crate::seal::source::StoredSource::new(&mut tee, seal.as_ref(), id, src.size, hash);
+                let put = backend.put(&physical, stored_len, &pmeta, &mut out).await;
+                facts = crate::seal::write::body_facts(seal.as_ref(), stored_len, out.hash_hex());
+                put.map(|_| tee.etag())
             }
             Err(e) => Err(e),
         },
@@ -231,6 +244,9 @@ pub(crate) async fn copy_bytes(
         .cloned()
         .collect();
     meta.copies_wanted = u32::try_from(factor).unwrap_or(u32::MAX);
+    meta.parts.clear();
+    meta.part_checksums.clear();
+    facts.apply(meta);
     let backends = [backend.name().to_string()];
     let placed = Placed {
         backends: &backends,
@@ -321,7 +337,7 @@ pub async fn upload_part_copy(
             (src.etag.clone(), Some(quoted), None)
         }
         _ => {
-            let stream = open_source(ctx, &src, (len > 0).then_some(range)).await?;
+            let stream = open_source(ctx, source, &src, (len > 0).then_some(range)).await?;
             let mut tee = Md5Tee {
                 inner: StreamSource(stream),
                 md5: Md5::new(),

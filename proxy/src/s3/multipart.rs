@@ -174,7 +174,17 @@ pub async fn upload_part(
     let written = {
         let mut src = UploadSource::new(&mut *io, &mut *body, &mut whole);
         let integrity = integrity_headers(ctx);
-        crate::seal::write::put_part(ctx.core, &upload, &backend, part_number, unique, len, &integrity, &mut src).await
+        crate::seal::write::put_part(
+            ctx.core,
+            &upload,
+            &backend,
+            part_number,
+            unique,
+            len,
+            &integrity,
+            &mut src,
+        )
+        .await
     };
     drop(permit);
     let written = written?;

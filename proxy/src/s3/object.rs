@@ -454,7 +454,7 @@ pub async fn get_object(
         return io.respond(&head, &[]).await;
     }
     // Open the first copy that answers (failover across replicas); only then commit to a status.
-    let mut stream = crate::s3::read::open_copy(ctx.core, &ctx.snap, &meta, range).await?;
+    let mut stream = crate::s3::read::open_copy(ctx.core, &ctx.snap, (bucket, key), &meta, range).await?;
     // The head, the body bytes that came with the backend's head, and the rest of a small body
     // go out in one write (one send, one wakeup of the client).
     let buffered = stream.take_buffered();

@@ -19,34 +19,67 @@ use crate::backend::ByteRange;
 use crate::error::ProxyError;
 use crate::live::Snapshot;
 use crate::orchestrator::limits::Cost;
+use crate::seal::reader::{ObjectReader, OpenReader, Opening};
 use crate::state::Core;
 
-/// Opens `range` (all when `None`) of the version `meta` from the first copy that answers.
+/// Opens `range` (all when `None`) of the plaintext of version `meta` of `bucket`/`key` from the
+/// first copy that answers: its stored bytes, opened when sealed (only the chunks the range
+/// needs are fetched).
 pub async fn open_copy(
     core: &Core,
     snap: &Snapshot,
+    (bucket, key): (&str, &str),
     meta: &ObjectMeta,
     range: Option<ByteRange>,
-) -> Result<GetStream, ProxyError> {
-    open_copy_except(core, snap, meta, range, &[]).await
+) -> Result<ObjectReader, ProxyError> {
+    let Some(sealed) = &meta.sealed else {
+        let stream = open_stored_except(core, snap, (bucket, key), meta, range, &[]).await?;
+        return Ok(ObjectReader::Plain(stream));
+    };
+    let keys = core.shared.keyring()?;
+    let layout = crate::seal::layout_of(meta, sealed)?;
+    let plain = range.map(|r| (r.start, r.end));
+    let stored = OpenReader::stored_range(&layout, plain).map(|(start, end)| ByteRange { start, end });
+    let key_of = keys.unwrap(&sealed.key_id, &sealed.dek)?;
+    let stream = open_stored_except(core, snap, (bucket, key), meta, stored, &[]).await?;
+    let opening = Opening {
+        id: crate::seal::Identity {
+            bucket,
+            key,
+            version: meta.version,
+        },
+        key: key_of,
+        segments: &sealed.segments,
+        layout,
+        report: Some(core.shared.clone()),
+    };
+    Ok(ObjectReader::Sealed(Box::new(OpenReader::new(stream, opening, plain)?)))
 }
 
-/// [`open_copy`] from any copy but those on the backends in `skip`.
-pub async fn open_copy_except(
+/// Opens `range` (all when `None`) of the stored bytes of version `meta` of `bucket`/`key` (as
+/// the backends hold them: sealed when encrypted) from any copy but those on the backends in
+/// `skip` or damaged. A read of all of them is checked against the version's content hash.
+pub async fn open_stored_except(
     core: &Core,
     snap: &Snapshot,
+    (bucket, key): (&str, &str),
     meta: &ObjectMeta,
     range: Option<ByteRange>,
     skip: &[&str],
 ) -> Result<GetStream, ProxyError> {
     let shared = &core.shared;
     let now = crate::clock::unix_ms();
-    let len = range.map_or(meta.size, |r| r.len());
+    let len = range.map_or(meta.stored_size(), |r| r.len());
     let mut order: Vec<_> = meta
         .locations
         .iter()
-        .filter(|l| !skip.contains(&l.backend.as_str()))
+        .filter(|l| !skip.contains(&l.backend.as_str()) && !meta.damaged.contains(&l.backend))
         .collect();
+    if order.is_empty() && !meta.damaged.is_empty() {
+        return Err(ProxyError::Internal(format!(
+            "every copy of {bucket}/{key} failed its content hash and none could be repaired"
+        )));
+    }
     // Stable: healthy copies first, each group in written order.
     order.sort_by_key(|l| !shared.breakers.get(&l.backend).allows(now));
     let mut last_err = None;
@@ -61,10 +94,18 @@ pub async fn open_copy_except(
             continue;
         };
         let backend = core.backend(&loc.backend)?;
-        let opened = backend.get(&loc.physical_key, range, meta.size).await;
+        let opened = backend.get(&loc.physical_key, range, meta.stored_size()).await;
         drop(permit);
         match opened {
-            Ok(s) => return Ok(s),
+            Ok(s) => {
+                let check = (range.is_none() && shared.cfg.integrity.verify_reads)
+                    .then(|| crate::backend::hashed::HashCheck::of(meta, bucket, key, &loc.backend, shared.clone()))
+                    .flatten();
+                return Ok(match check {
+                    Some(c) => s.hashed(c),
+                    None => s,
+                });
+            }
             Err(e) if e.may_failover() => {
                 warn!(backend = %loc.backend, error = %e, "read failed; trying another copy");
                 last_err = Some(e);

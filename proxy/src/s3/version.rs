@@ -31,6 +31,8 @@ pub(crate) struct NewVersion {
     version: u64,
     physical: String,
     pmeta: PhysicalMeta,
+    /// How the body is sealed, when its bucket encrypts.
+    seal: Option<crate::seal::WriteSeal>,
 }
 
 impl NewVersion {
@@ -43,7 +45,11 @@ impl NewVersion {
         content_type: Option<String>,
         integrity: Vec<(String, String)>,
     ) -> Result<NewVersion, ProxyError> {
-        let (targets, factor) = placement::choose(ctx.core, &ctx.snap, bucket, len).await?;
+        let seal = crate::seal::write::seal_for(ctx.core, &ctx.snap, bucket)?;
+        // The client's digests describe the plaintext: a backend given sealed bytes cannot check them.
+        let integrity = if seal.is_some() { Vec::new() } else { integrity };
+        let stored_len = seal.as_ref().map_or(len, |w| w.stored_len(len));
+        let (targets, factor) = placement::choose(ctx.core, &ctx.snap, bucket, stored_len).await?;
         let p = ctx.snap.placement(bucket);
         let quorum = match p.mode {
             ReplicationMode::Sync => p.quorum.min(targets.len()).max(1),
@@ -65,12 +71,36 @@ impl NewVersion {
             version,
             physical,
             pmeta,
+            seal,
         })
     }
 
-    /// Whether every backend's ETag is the body's MD5 (else the source must compute it).
+    /// Whether every backend's ETag is the body's MD5 (else the source must compute it): never
+    /// for a sealed body, whose stored bytes are not the body.
     pub(crate) fn etag_is_md5(&self) -> bool {
-        self.targets.iter().all(|t| t.backend.etag_is_md5())
+        self.seal.is_none() && self.targets.iter().all(|t| t.backend.etag_is_md5())
+    }
+
+    /// Streams `len` bytes of `src` to every target at once; each target's outcome, and the
+    /// source's own error when it failed.
+    async fn put_all<S: crate::backend::BodySource>(
+        &self,
+        len: u64,
+        src: &mut S,
+    ) -> (Vec<Result<Option<String>, ProxyError>>, Option<ProxyError>) {
+        let (pmeta, physical) = (&self.pmeta, self.physical.as_str());
+        let targets = &self.targets;
+        if targets.len() == 1 {
+            return (vec![targets[0].backend.put(physical, len, pmeta, src).await], None);
+        }
+        let tee = Tee::new(src, targets.len());
+        let uploads = targets.iter().enumerate().map(|(i, t)| {
+            let tee = &tee;
+            async move { t.backend.put(physical, len, pmeta, &mut tee.source(i)).await }
+        });
+        let outcomes = join_all(uploads.collect()).await;
+        // When the client's body failed, every copy failed with it: its error is the one.
+        (outcomes, tee.take_error())
     }
 
     /// Streams `len` bytes of `src` to every backend under the fresh key, all at once. Copies
@@ -78,25 +108,22 @@ impl NewVersion {
     /// reservations released; with fewer than the quorum stored, the stored ones go the same way
     /// and the write fails, the previous version untouched.
     pub(crate) async fn store<S: crate::backend::BodySource>(
-        self,
+        mut self,
         core: &Core,
         len: u64,
         src: &mut S,
     ) -> Result<StoredVersion, ProxyError> {
-        let (pmeta, physical) = (&self.pmeta, self.physical.as_str());
-        let targets = &self.targets;
-        let (outcomes, source_err) = if targets.len() == 1 {
-            (vec![targets[0].backend.put(physical, len, pmeta, src).await], None)
-        } else {
-            let tee = Tee::new(src, targets.len());
-            let uploads = targets.iter().enumerate().map(|(i, t)| {
-                let tee = &tee;
-                async move { t.backend.put(physical, len, pmeta, &mut tee.source(i)).await }
-            });
-            let outcomes = join_all(uploads.collect()).await;
-            // When the client's body failed, every copy failed with it: its error is the one.
-            (outcomes, tee.take_error())
+        let seal = self.seal.take();
+        let id = crate::seal::Identity {
+            bucket: &self.pmeta.bucket,
+            key: &self.pmeta.key,
+            version: self.version,
         };
+        let mut out =
+            crate::seal::source::StoredSource::new(src, seal.as_ref(), id, len, core.shared.cfg.integrity.hash);
+        let stored_len = out.stored_len();
+        let (outcomes, source_err) = self.put_all(stored_len, &mut out).await;
+        let facts = crate::seal::write::body_facts(seal.as_ref(), stored_len, out.hash_hex());
         let NewVersion {
             targets,
             factor,
@@ -104,6 +131,7 @@ impl NewVersion {
             version,
             physical,
             pmeta,
+            ..
         } = self;
         let mut stored = Vec::new();
         let source_failed = source_err.as_ref().map(drop);
@@ -134,6 +162,7 @@ impl NewVersion {
             factor,
             version,
             physical,
+            facts,
             _pmeta: pmeta,
         })
     }
@@ -146,6 +175,8 @@ pub(crate) struct StoredVersion {
     factor: usize,
     version: u64,
     physical: String,
+    /// What the version records of its stored bytes.
+    facts: crate::seal::write::BodyFacts,
     _pmeta: PhysicalMeta,
 }
 
@@ -183,6 +214,7 @@ impl StoredVersion {
             }
         };
         meta.checksums = digests_checksums(digests);
+        self.facts.apply(meta);
         meta.copies_wanted = u32::try_from(self.factor).unwrap_or(u32::MAX);
         let mut reservations = Vec::with_capacity(self.stored.len());
         let mut backends = Vec::with_capacity(self.stored.len());

@@ -20,7 +20,11 @@ fn unhex(s: &str) -> Vec<u8> {
 /// Seals `plain` as segment `number` in chunks of `chunk` bytes.
 fn seal_all(key: &DataKey, id: Identity<'_>, number: u32, chunk: usize, plain: &[u8]) -> Vec<u8> {
     let mut c = SegmentCipher::new(key, id, number, NONCE);
-    let pieces: Vec<&[u8]> = if plain.is_empty() { vec![&[][..]] } else { plain.chunks(chunk).collect() };
+    let pieces: Vec<&[u8]> = if plain.is_empty() {
+        vec![&[][..]]
+    } else {
+        plain.chunks(chunk).collect()
+    };
     let mut out = Vec::new();
     for (i, p) in pieces.iter().enumerate() {
         let mut b = p.to_vec();
@@ -55,7 +59,10 @@ fn known_answers_match_an_independent_implementation_of_the_documented_format() 
         sealed,
         unhex("7f926b25afefec3a8453bb5868d186a76df42a1f45914f85ba5e57ef06ee8c1a5568486f85970ffd2086e5fb9eff960ca34360")
     );
-    assert_eq!(seal_all(&key, ID, 3, 16, b""), unhex("ea69473e18e4e436d3a082c14cd2465a"));
+    assert_eq!(
+        seal_all(&key, ID, 3, 16, b""),
+        unhex("ea69473e18e4e436d3a082c14cd2465a")
+    );
     assert_eq!(open_all(&key, ID, 0, 16, &sealed).unwrap(), b"hello sealed world!");
 }
 
@@ -67,7 +74,10 @@ fn a_flipped_byte_is_detected_wherever_it_is() {
     for i in 0..sealed.len() {
         let mut bad = sealed.clone();
         bad[i] ^= 0x01;
-        assert!(matches!(open_all(&key, ID, 0, 32, &bad), Err(SealError::Tampered)), "byte {i}");
+        assert!(
+            matches!(open_all(&key, ID, 0, 32, &bad), Err(SealError::Tampered)),
+            "byte {i}"
+        );
     }
 }
 
@@ -118,7 +128,10 @@ fn layouts_locate_chunks_across_segments() {
         seen.push((at.segment, at.index, at.stored));
         at = l.next(at);
     }
-    assert_eq!(seen, vec![(0, 0, 0), (0, 1, 32), (0, 2, 64), (1, 0, 88), (2, 0, 104), (2, 1, 136)]);
+    assert_eq!(
+        seen,
+        vec![(0, 0, 0), (0, 1, 32), (0, 2, 64), (1, 0, 88), (2, 0, 104), (2, 1, 136)]
+    );
     assert_eq!(at.stored, l.total_stored());
     // Range 15..=41 needs chunks from (0,0) to (2,0).
     let (first, start, end) = l.stored_range(15, 41);

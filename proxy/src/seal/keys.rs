@@ -14,9 +14,9 @@ use base64::Engine as _;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
 
+use super::config::{EncryptionConfig, MasterKeyConfig};
 use super::format::DataKey;
 use super::SealError;
-use super::config::{EncryptionConfig, MasterKeyConfig};
 
 /// Label of a wrapped data key's associated data.
 const WRAP_LABEL: &[u8] = b"s3o-dek-1";
@@ -76,10 +76,7 @@ impl Keyring {
 
     /// A keyring of these (id, 32-byte key) pairs, the first current (tests and tools).
     pub fn of(pairs: &[(&str, [u8; 32])]) -> Keyring {
-        let keys = pairs
-            .iter()
-            .map(|(id, k)| (id.to_string(), aead_key(k)))
-            .collect();
+        let keys = pairs.iter().map(|(id, k)| (id.to_string(), aead_key(k))).collect();
         Keyring {
             current: pairs.first().map(|p| p.0.to_string()).unwrap_or_default(),
             keys,
@@ -191,7 +188,8 @@ fn read_key(cfg: &MasterKeyConfig, base: &Path) -> Result<(String, LessSafeKey),
     } else if let Some(f) = &cfg.key_file {
         let path = base.join(f);
         let raw = std::fs::read(&path).map_err(|e| format!("cannot read key_file {}: {e}", path.display()))?;
-        decode_key(&raw).ok_or_else(|| format!("key_file {} holds neither 32 bytes nor their base64", path.display()))?
+        decode_key(&raw)
+            .ok_or_else(|| format!("key_file {} holds neither 32 bytes nor their base64", path.display()))?
     } else {
         let out = run_key_command(&cfg.key_command)?;
         decode_key(&out).ok_or("key_command did not print 32 bytes of base64")?
@@ -268,7 +266,10 @@ mod tests {
         let fresh = old.fresh().unwrap();
         let both = Keyring::of(&[("new", [2; 32]), ("old", [1; 32])]);
         assert!(both.unwrap("old", &fresh.wrapped).is_ok());
-        assert!(matches!(both.unwrap("new", &fresh.wrapped), Err(SealError::BadWrappedKey)));
+        assert!(matches!(
+            both.unwrap("new", &fresh.wrapped),
+            Err(SealError::BadWrappedKey)
+        ));
         assert!(matches!(
             Keyring::of(&[("new", [2; 32])]).unwrap("old", &fresh.wrapped),
             Err(SealError::UnknownKey(_))

@@ -8,6 +8,7 @@ pub mod config;
 pub mod format;
 pub mod keys;
 pub mod reader;
+pub mod rotate;
 pub mod source;
 pub mod write;
 
@@ -118,7 +119,8 @@ pub fn decode_nonce(b64: &str) -> Result<[u8; 12], SealError> {
     let raw = base64::engine::general_purpose::STANDARD
         .decode(b64)
         .map_err(|_| SealError::BadRecord("a nonce is not base64"))?;
-    raw.try_into().map_err(|_| SealError::BadRecord("a nonce is not 12 bytes"))
+    raw.try_into()
+        .map_err(|_| SealError::BadRecord("a nonce is not 12 bytes"))
 }
 
 /// The layout of a sealed version's body.

@@ -27,6 +27,8 @@ pub struct OpenReader {
     left: u64,
     /// Stored bytes read but not yet opened (less than a chunk, or a chunk not yet complete).
     pending: Vec<u8>,
+    /// Where a chunk that fails authentication is reported (the copy is a suspect).
+    report: Option<std::sync::Arc<crate::state::Shared>>,
 }
 
 impl std::fmt::Debug for OpenReader {
@@ -45,6 +47,8 @@ pub struct Opening<'a> {
     pub segments: &'a [s3o_store::SealSegment],
     /// Its layout.
     pub layout: Layout,
+    /// Where a chunk that fails authentication is reported.
+    pub report: Option<std::sync::Arc<crate::state::Shared>>,
 }
 
 impl OpenReader {
@@ -77,6 +81,7 @@ impl OpenReader {
             skip,
             left,
             pending: Vec::new(),
+            report: o.report,
         })
     }
 
@@ -134,6 +139,15 @@ impl OpenReader {
 
     fn tampered(&self, e: SealError) -> ProxyError {
         tracing::error!(bucket = %self.bucket, key = %self.object, version = self.version, error = %e, "a sealed chunk failed authentication: read cut short");
+        if let (Some(shared), SealError::Tampered) = (&self.report, &e) {
+            shared.suspects.push(crate::integrity::Suspect {
+                bucket: self.bucket.clone(),
+                key: self.object.clone(),
+                version: self.version,
+                backend: self.inner.backend().to_string(),
+            });
+            crate::integrity::IntegrityCounters::bump(&shared.metrics.integrity.read_failures);
+        }
         BackendError::Protocol {
             backend: self.inner.backend().to_string(),
             detail: e.to_string(),
@@ -186,6 +200,42 @@ impl OpenReader {
             if let Err(e) = res {
                 return (Err(e), Vec::new());
             }
+        }
+    }
+}
+
+/// An object's plaintext as a read hands it out: the stored bytes as they are, or opened.
+#[derive(Debug)]
+pub enum ObjectReader {
+    /// Stored as sent.
+    Plain(GetStream),
+    /// Sealed.
+    Sealed(Box<OpenReader>),
+}
+
+impl ObjectReader {
+    /// Plaintext bytes left to read.
+    pub fn remaining(&self) -> u64 {
+        match self {
+            ObjectReader::Plain(s) => s.remaining(),
+            ObjectReader::Sealed(r) => r.remaining(),
+        }
+    }
+
+    /// The body bytes that came with the backend's head, to send with the response head
+    /// (none for a sealed body: its bytes are handed out as they are opened).
+    pub fn take_buffered(&mut self) -> Vec<u8> {
+        match self {
+            ObjectReader::Plain(s) => s.take_buffered(),
+            ObjectReader::Sealed(_) => Vec::new(),
+        }
+    }
+
+    /// Reads the next bytes into `buf` (cleared first); an empty buffer means the end.
+    pub async fn read(&mut self, buf: Vec<u8>) -> (Result<(), ProxyError>, Vec<u8>) {
+        match self {
+            ObjectReader::Plain(s) => s.read(buf).await,
+            ObjectReader::Sealed(r) => r.read(buf).await,
         }
     }
 }

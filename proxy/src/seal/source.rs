@@ -1,76 +1,95 @@
-//! [`SealingSource`]: a [`BodySource`] that seals the bytes of another as they stream, in whole
-//! chunks batched into pieces of about [`BODY_BUF`], and [`HashingSource`], which hashes what
-//! passes through it (the stored bytes' content hash, computed on the way, no extra pass).
+//! [`StoredSource`]: what goes to a backend for a body or a part: the bytes of another
+//! [`BodySource`], sealed in whole chunks (batched into pieces of about [`BODY_BUF`]) when the
+//! object is encrypted, and hashed (BLAKE3) as they pass when content hashes are kept, so the
+//! hash costs no extra pass over the body.
 
 use bytes::Bytes;
 
 use super::format::{SegmentCipher, TAG};
 use super::{Identity, WriteSeal};
-use crate::backend::{BodySource, BODY_BUF};
+use crate::backend::{BodySource, SourceIntegrity, BODY_BUF};
 use crate::error::ProxyError;
 
-/// Seals exactly `len` plaintext bytes of `inner` as one segment.
-pub struct SealingSource<'a, S> {
-    inner: &'a mut S,
+/// The sealing state of one segment.
+struct Sealer<'a> {
     cipher: SegmentCipher<'a>,
     chunk: usize,
-    /// Plaintext bytes still to take from `inner`.
+    /// Plaintext bytes still to take from the inner source.
     left: u64,
     /// Chunks of the segment, and the next one's index.
     chunks: u64,
     index: u64,
-    /// Plaintext taken from `inner` beyond what was sealed so far.
+    /// Plaintext taken beyond what was sealed so far.
     carry: Bytes,
 }
 
-impl<'a, S: BodySource> SealingSource<'a, S> {
-    /// Seals the `len` bytes of `inner` for object `id` as `seal` says.
-    pub fn new(inner: &'a mut S, seal: &'a WriteSeal, id: Identity<'_>, len: u64) -> SealingSource<'a, S> {
-        let chunk = seal.chunk.max(1) as usize;
-        SealingSource {
+/// The bytes a backend stores for `len` plaintext bytes of `inner`.
+pub struct StoredSource<'a, S> {
+    inner: &'a mut S,
+    sealer: Option<Sealer<'a>>,
+    hasher: Option<blake3::Hasher>,
+    stored_len: u64,
+}
+
+impl<'a, S: BodySource> StoredSource<'a, S> {
+    /// `len` bytes of `inner` for object `id`, sealed as `seal` says (as they are without),
+    /// hashed when `hash`.
+    pub fn new(inner: &'a mut S, seal: Option<&'a WriteSeal>, id: Identity<'_>, len: u64, hash: bool) -> Self {
+        let sealer = seal.map(|w| {
+            let chunk = w.chunk.max(1) as usize;
+            Sealer {
+                cipher: SegmentCipher::new(&w.key, id, w.number, w.nonce),
+                chunk,
+                left: len,
+                chunks: len.div_ceil(chunk as u64).max(1),
+                index: 0,
+                carry: Bytes::new(),
+            }
+        });
+        StoredSource {
             inner,
-            cipher: SegmentCipher::new(&seal.key, id, seal.number, seal.nonce),
-            chunk,
-            left: len,
-            chunks: len.div_ceil(chunk as u64).max(1),
-            index: 0,
-            carry: Bytes::new(),
+            stored_len: seal.map_or(len, |w| w.stored_len(len)),
+            sealer,
+            hasher: hash.then(blake3::Hasher::new),
         }
     }
 
-    /// Plaintext for the chunk being filled: the carried bytes, else the next piece.
-    async fn more(&mut self) -> Result<bool, ProxyError> {
-        if !self.carry.is_empty() {
-            return Ok(true);
-        }
-        match self.inner.next_piece().await? {
-            Some(b) if !b.is_empty() => {
-                self.carry = b;
-                Ok(true)
-            }
-            Some(_) => Ok(true),
-            None => Ok(false),
+    /// Bytes the backend is given.
+    pub fn stored_len(&self) -> u64 {
+        self.stored_len
+    }
+
+    /// The digest of every byte given so far, lowercase hex (`None` when not hashing).
+    pub fn hash_hex(&self) -> Option<String> {
+        self.hasher.as_ref().map(|h| h.finalize().to_hex().to_string())
+    }
+
+    fn hash(&mut self, p: &Option<Bytes>) {
+        if let (Some(h), Some(b)) = (&mut self.hasher, p) {
+            h.update(b);
         }
     }
 }
 
-impl<S: BodySource> BodySource for SealingSource<'_, S> {
-    async fn next_piece(&mut self) -> Result<Option<Bytes>, ProxyError> {
+impl Sealer<'_> {
+    /// The next whole sealed chunks, about one body buffer's worth; `None` after the last.
+    async fn next<S: BodySource>(&mut self, inner: &mut S) -> Result<Option<Bytes>, ProxyError> {
         if self.index >= self.chunks {
             return Ok(None);
         }
         let per = self.chunk + TAG;
-        // Whole sealed chunks, about one body buffer's worth (at least one chunk).
-        let want_chunks = (BODY_BUF / per).max(1) as u64;
-        let chunks_now = want_chunks.min(self.chunks - self.index);
+        let chunks_now = ((BODY_BUF / per).max(1) as u64).min(self.chunks - self.index);
         let plain_now = (chunks_now * self.chunk as u64).min(self.left);
         let mut out = Vec::with_capacity(usize::try_from(plain_now).unwrap_or(0) + TAG * chunks_now as usize);
         for _ in 0..chunks_now {
             let start = out.len();
             let want = (self.chunk as u64).min(self.left) as usize;
             while out.len() - start < want {
-                if !self.more().await? {
-                    return Err(ProxyError::Internal("the body ended before its declared length".into()));
+                if self.carry.is_empty() {
+                    match inner.next_piece().await? {
+                        Some(b) => self.carry = b,
+                        None => return Err(ProxyError::Internal("the body ended before its declared length".into())),
+                    }
                 }
                 let n = self.carry.len().min(want - (out.len() - start));
                 out.extend_from_slice(&self.carry[..n]);
@@ -82,58 +101,50 @@ impl<S: BodySource> BodySource for SealingSource<'_, S> {
             out.extend_from_slice(&tag);
             self.index += 1;
         }
-        if self.index == self.chunks && (!self.carry.is_empty() || self.inner.next_piece().await?.is_some_and(|b| !b.is_empty())) {
-            return Err(ProxyError::Internal("the body is longer than its declared length".into()));
+        if self.index == self.chunks {
+            // Let the source see its end (and verify what it verifies at the end) before the
+            // last sealed bytes go out.
+            let extra = !self.carry.is_empty() || inner.next_piece().await?.is_some_and(|b| !b.is_empty());
+            if extra {
+                return Err(ProxyError::Internal(
+                    "the body is longer than its declared length".into(),
+                ));
+            }
         }
         Ok(Some(Bytes::from(out)))
     }
 }
 
-/// Passes the pieces of `inner` on and, when on, hashes them (BLAKE3).
-pub struct HashingSource<'a, S> {
-    inner: &'a mut S,
-    hasher: Option<blake3::Hasher>,
-}
-
-impl<'a, S: BodySource> HashingSource<'a, S> {
-    /// Hashes what `inner` gives when `on`.
-    pub fn new(inner: &'a mut S, on: bool) -> HashingSource<'a, S> {
-        HashingSource {
-            inner,
-            hasher: on.then(blake3::Hasher::new),
-        }
-    }
-
-    /// The digest of every byte given so far, lowercase hex (`None` when off).
-    pub fn hex(&self) -> Option<String> {
-        self.hasher.as_ref().map(|h| h.finalize().to_hex().to_string())
-    }
-
-    fn hash(&mut self, p: &Option<Bytes>) {
-        if let (Some(h), Some(b)) = (&mut self.hasher, p) {
-            h.update(b);
-        }
-    }
-}
-
-impl<S: BodySource> BodySource for HashingSource<'_, S> {
+impl<S: BodySource> BodySource for StoredSource<'_, S> {
     async fn next_piece(&mut self) -> Result<Option<Bytes>, ProxyError> {
-        let p = self.inner.next_piece().await?;
+        let p = match &mut self.sealer {
+            Some(s) => s.next(self.inner).await?,
+            None => self.inner.next_piece().await?,
+        };
         self.hash(&p);
         Ok(p)
     }
 
     fn next_buffered(&mut self) -> Result<Option<Bytes>, ProxyError> {
+        if self.sealer.is_some() {
+            return Ok(None);
+        }
         let p = self.inner.next_buffered()?;
         self.hash(&p);
         Ok(p)
     }
 
-    fn integrity(&self) -> crate::backend::SourceIntegrity {
-        self.inner.integrity()
+    fn integrity(&self) -> SourceIntegrity {
+        match self.sealer {
+            Some(_) => SourceIntegrity::None,
+            None => self.inner.integrity(),
+        }
     }
 
     fn trailer_value(&self) -> Option<String> {
-        self.inner.trailer_value()
+        match self.sealer {
+            Some(_) => None,
+            None => self.inner.trailer_value(),
+        }
     }
 }

@@ -604,6 +604,7 @@ pub const WORKERS: &[&str] = &[
     "rebalancer",
     "orphan_sweep",
     "over_replication_cleanup",
+    "scrubber",
     "lifecycle",
     "config_watch",
 ];
@@ -689,4 +690,31 @@ impl Client {
         let body = complete_body(parts);
         self.send("POST", path, &format!("uploadId={upload_id}"), extra, body.as_bytes())
     }
+}
+
+/// A GET read to the end of the connection: status, announced length, body bytes received.
+pub fn get_to_eof(c: &mut Client, addr: std::net::SocketAddr, path: &str) -> (u16, usize, usize) {
+    let h = c.signed_headers("GET", path, "", &[], &s3o_sigv4::string_to_sign::sha256_hex(b""));
+    let mut req = format!("GET {path} HTTP/1.1\r\n");
+    for (n, v) in &h {
+        req.push_str(&format!("{n}: {v}\r\n"));
+    }
+    req.push_str("connection: close\r\n\r\n");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(req.as_bytes()).unwrap();
+    let mut all = Vec::new();
+    let _ = s.read_to_end(&mut all);
+    let mut hs = [httparse::EMPTY_HEADER; 64];
+    let mut r = httparse::Response::new(&mut hs);
+    let httparse::Status::Complete(n) = r.parse(&all).unwrap() else {
+        panic!("no response head")
+    };
+    let len = r
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .map(|h| std::str::from_utf8(h.value).unwrap().parse().unwrap())
+        .unwrap();
+    (r.code.unwrap(), len, all.len() - n)
 }

@@ -43,6 +43,8 @@ pub(crate) async fn start_upload(
     let backend = target.backend;
     // The other copies of the completed object are made by the replicator (queued with it).
     meta.copies_wanted = u32::try_from(factor).unwrap_or(u32::MAX);
+    // Each part is sealed on its own with the upload's data key (see `seal::write::put_part`).
+    meta.sealed = crate::seal::write::upload_seal(core, snap, bucket)?;
     let version = store.next_version().await?;
     let upload_id = new_upload_id(version)?;
     let mut upload = Upload {
@@ -105,6 +107,7 @@ pub(crate) async fn finish_upload(
         parts: used.iter().map(|p| p.size).collect(),
         ..upload.meta.clone()
     };
+    seal_and_hash(&mut meta, &used)?;
     if let Some(alg) = upload.checksum_algorithm.as_deref() {
         let part_sums: Option<Vec<&str>> = used
             .iter()
@@ -136,7 +139,7 @@ pub(crate) async fn finish_upload(
             &upload.physical_key,
             &upload.backend_upload_id,
             &owned,
-            size,
+            meta.stored_size(),
             &physical_meta(upload),
         )
         .await?;
@@ -145,6 +148,33 @@ pub(crate) async fn finish_upload(
         Err(e) => return Err(completion_failed(core, upload, e).await),
     };
     Ok((meta, version_id))
+}
+
+/// Records in `meta` what its parts' records say of their stored bytes: each part's seal (when
+/// the upload is sealed, each part is a segment of its own) and hash (when every part has one).
+fn seal_and_hash(meta: &mut ObjectMeta, used: &[&Part]) -> Result<(), ProxyError> {
+    if let Some(sealed) = &mut meta.sealed {
+        sealed.segments =
+            used.iter()
+                .map(|p| {
+                    let nonce = p.seal_nonce.clone().ok_or_else(|| {
+                        ProxyError::Internal(format!("part {} of a sealed upload has no seal", p.number))
+                    })?;
+                    Ok(s3o_store::SealSegment {
+                        number: p.number,
+                        nonce,
+                    })
+                })
+                .collect::<Result<_, ProxyError>>()?;
+        meta.stored = Some(used.iter().map(|p| p.stored_size()).sum());
+    }
+    let hashes: Option<Vec<String>> = used.iter().map(|p| p.hash.clone()).collect();
+    meta.hash = hashes.map(|parts| s3o_store::ContentHash {
+        alg: Default::default(),
+        parts,
+    });
+    meta.damaged.clear();
+    Ok(())
 }
 
 /// What a failed completion leaves: bytes no version holds are queued for deletion (or, while
