@@ -230,4 +230,13 @@ pub async fn write(core: &Core, usage: &UsageLedger, out: &mut MetricsWriter) {
         "Generation of the live configuration (grows with each reload).",
     );
     out.sample("s3o_live_generation", &[], shared.live.generation());
+    for (name, help, value) in shared.metrics.integrity.snapshot() {
+        out.counter(name, help);
+        out.sample(name, &[], value);
+    }
+    out.gauge(
+        "s3o_scrub_suspects",
+        "Copies a read found bad, waiting for the scrubber.",
+    );
+    out.sample("s3o_scrub_suspects", &[], shared.suspects.len() as u64);
 }
