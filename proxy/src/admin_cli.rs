@@ -364,7 +364,18 @@ fn render_orchestration(op: &Orchestration, v: &Value) -> String {
             n("total"),
             n("failed")
         ),
-        Orchestration::EncryptExisting | Orchestration::DecryptExisting => s("status"),
+        Orchestration::EncryptExisting => format!(
+            "encrypted: {} of {} ({} failed)",
+            n("encrypted"),
+            n("total"),
+            n("failed")
+        ),
+        Orchestration::DecryptExisting => format!(
+            "decrypted: {} of {} ({} failed)",
+            n("decrypted"),
+            n("total"),
+            n("failed")
+        ),
         Orchestration::OverReplication => format!(
             "replication factor: {}\nover-replicated versions: {}",
             n("factor"),

@@ -151,9 +151,9 @@ enum AdminCmd {
     },
     /// Compute content hashes for every version that has none.
     HashExisting,
-    /// Seal every unencrypted object (not implemented yet).
+    /// Seal every object stored unencrypted (re-uploaded under new keys, switched in one commit).
     EncryptExisting,
-    /// Store every sealed object as plaintext (not implemented yet).
+    /// Store every sealed object as plaintext again.
     DecryptExisting,
     /// Re-wrap every data key wrapped by OLD_KEY_ID under the current master key.
     RotateEncryptionKey {

@@ -377,6 +377,23 @@ pub trait Engine: Send + Sync + 'static {
         removal: Removal,
     ) -> StoreFuture<ObjectMeta>;
 
+    /// [`relocate`](Self::relocate) for bytes rewritten under new physical keys (sealed or
+    /// opened by `encrypt-existing` / `decrypt-existing`): atomically, if the version's locations
+    /// are still `expected`, they become `new` and its record's facts of the stored bytes become
+    /// `facts` (how they are sealed, their length, their hash). The new locations count their new
+    /// stored length in usage; the dropped ones go to the cleanup queue with their old length.
+    #[allow(clippy::too_many_arguments)]
+    fn rewrite(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: u64,
+        expected: &[Location],
+        new: &[Location],
+        facts: crate::sealed::StoredFacts,
+        reservations: Vec<Reservation>,
+    ) -> StoreFuture<ObjectMeta>;
+
     /// The bytes of queued cleanup tasks still counted in usage ([`Accounting::Committed`]),
     /// by backend, in name order (backends with none left out): what usage holds beyond the
     /// stored versions and uploads. Costs a read of the whole cleanup queue (sled) or one

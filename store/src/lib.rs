@@ -63,7 +63,7 @@ pub use reservation::{Reservation, ReservationLedger};
 pub use rules::{
     backoff_ms, physical_key_for, CLEANUP_BACKOFF_BASE_MS, CLEANUP_BACKOFF_CAP_MS, CLEANUP_GRACE_MS, MAX_PARTS,
 };
-pub use sealed::{ContentHash, HashAlgorithm, SealSegment, Sealed};
+pub use sealed::{ContentHash, HashAlgorithm, SealSegment, Sealed, StoredFacts};
 pub use stats::{BackendStats, CleanupQueue, UsageCounters};
 pub use versions::{
     BucketChange, DefaultRetention, Deleted, ObjectLock, Retention, RetentionMode, VersionChange, VersionEntry,

@@ -118,9 +118,10 @@ impl ObjectMeta {
         self.stored.unwrap_or(self.size)
     }
 
-    /// The plaintext sizes of the version's segments: its parts, or the whole body.
+    /// The plaintext sizes of the version's segments: its parts, or the whole body (also for a
+    /// multipart object sealed afterwards as one run).
     pub fn segment_sizes(&self) -> Vec<u64> {
-        if self.parts.is_empty() {
+        if self.parts.is_empty() || self.sealed.as_ref().is_some_and(|s| s.segments.len() == 1) {
             vec![self.size]
         } else {
             self.parts.clone()

@@ -62,6 +62,29 @@ pub struct ContentHash {
     pub parts: Vec<String>,
 }
 
+/// What a version's record says of its stored bytes, replaced together with its locations when
+/// its bytes are rewritten (sealed or opened) under new physical keys
+/// ([`Engine::rewrite`](crate::Engine::rewrite)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredFacts {
+    /// How the new bytes are sealed (`None`: stored as sent).
+    pub sealed: Option<Sealed>,
+    /// Their length when not the plaintext's.
+    pub stored: Option<u64>,
+    /// Their content hash.
+    pub hash: Option<ContentHash>,
+}
+
+impl StoredFacts {
+    /// Puts these facts in `meta` (the new bytes: no copy is damaged).
+    pub fn apply(&self, meta: &mut crate::ObjectMeta) {
+        meta.sealed.clone_from(&self.sealed);
+        meta.stored = self.stored;
+        meta.hash.clone_from(&self.hash);
+        meta.damaged.clear();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -219,6 +219,28 @@ impl<S> Future for Woken<'_, '_, S> {
     }
 }
 
+/// Streams `len` bytes of `src` to every backend of `backends` under `physical` at once (one read
+/// of the source); each backend's outcome in order, and the source's own error when it failed
+/// (then every upload failed with it).
+pub async fn put_to_all<S: BodySource>(
+    backends: &[&super::Backend],
+    physical: &str,
+    len: u64,
+    pmeta: &super::PhysicalMeta,
+    src: &mut S,
+) -> (Vec<Result<Option<String>, ProxyError>>, Option<ProxyError>) {
+    if let [one] = backends {
+        return (vec![one.put(physical, len, pmeta, src).await], None);
+    }
+    let tee = Tee::new(src, backends.len());
+    let uploads = backends.iter().enumerate().map(|(i, b)| {
+        let tee = &tee;
+        async move { b.put(physical, len, pmeta, &mut tee.source(i)).await }
+    });
+    let outcomes = join_all(uploads.collect()).await;
+    (outcomes, tee.take_error())
+}
+
 /// Runs every future to completion, concurrently on this core; their outputs in order.
 pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
     let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();

@@ -44,10 +44,21 @@ pub async fn handle(core: &Core, op: &Orchestration) -> Result<(u16, serde_json:
                 json!({"status": "complete", "rotated": rotated, "failed": failed, "total": total}),
             ))
         }
-        Orchestration::EncryptExisting | Orchestration::DecryptExisting => Ok((
-            501,
-            json!({"error": "re-sealing existing objects is not implemented yet: objects written before encryption was enabled stay readable as they are"}),
-        )),
+        Orchestration::EncryptExisting | Orchestration::DecryptExisting => {
+            use crate::seal::existing::{self, Direction};
+            if let Some(why) = existing::refused(core) {
+                return Ok((400, json!({ "error": why })));
+            }
+            let (dir, word) = match op {
+                Orchestration::EncryptExisting => (Direction::Seal, "encrypted"),
+                _ => (Direction::Open, "decrypted"),
+            };
+            let (done, failed, total) = existing::run(core, dir).await.map_err(detail)?;
+            Ok((
+                200,
+                json!({"status": "complete", word: done, "failed": failed, "total": total}),
+            ))
+        }
         Orchestration::Replicate => {
             if !excess::replication_configured(&core.snapshot()) {
                 let reason = "replication not configured or factor <= 1";

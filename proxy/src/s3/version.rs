@@ -9,7 +9,6 @@ use std::rc::Rc;
 
 use s3o_store::Reservation;
 
-use crate::backend::tee::{join_all, Tee};
 use crate::backend::{Backend, PhysicalMeta};
 use crate::config::ReplicationMode;
 use crate::error::ProxyError;
@@ -88,19 +87,8 @@ impl NewVersion {
         len: u64,
         src: &mut S,
     ) -> (Vec<Result<Option<String>, ProxyError>>, Option<ProxyError>) {
-        let (pmeta, physical) = (&self.pmeta, self.physical.as_str());
-        let targets = &self.targets;
-        if targets.len() == 1 {
-            return (vec![targets[0].backend.put(physical, len, pmeta, src).await], None);
-        }
-        let tee = Tee::new(src, targets.len());
-        let uploads = targets.iter().enumerate().map(|(i, t)| {
-            let tee = &tee;
-            async move { t.backend.put(physical, len, pmeta, &mut tee.source(i)).await }
-        });
-        let outcomes = join_all(uploads.collect()).await;
-        // When the client's body failed, every copy failed with it: its error is the one.
-        (outcomes, tee.take_error())
+        let backends: Vec<&Backend> = self.targets.iter().map(|t| &*t.backend).collect();
+        crate::backend::tee::put_to_all(&backends, &self.physical, len, &self.pmeta, src).await
     }
 
     /// Streams `len` bytes of `src` to every backend under the fresh key, all at once. Copies

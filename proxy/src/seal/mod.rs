@@ -5,6 +5,7 @@
 //! plaintext; quotas and usage count the stored bytes.
 
 pub mod config;
+pub mod existing;
 pub mod format;
 pub mod keys;
 pub mod reader;

@@ -23,11 +23,75 @@ struct Sealer<'a> {
     carry: Bytes,
 }
 
+/// BLAKE3 digests of a run of bytes, one per segment of the given lengths (one for all of them
+/// without lengths).
+#[derive(Clone)]
+struct SegmentHasher {
+    bounds: Option<Vec<u64>>,
+    at: usize,
+    done: u64,
+    parts: Vec<String>,
+    hasher: blake3::Hasher,
+}
+
+impl SegmentHasher {
+    fn new(bounds: Option<Vec<u64>>) -> SegmentHasher {
+        SegmentHasher {
+            bounds,
+            at: 0,
+            done: 0,
+            parts: Vec::new(),
+            hasher: blake3::Hasher::new(),
+        }
+    }
+
+    fn close_part(&mut self) {
+        self.parts.push(self.hasher.finalize().to_hex().to_string());
+        self.hasher.reset();
+        self.at += 1;
+        self.done = 0;
+    }
+
+    fn update(&mut self, mut b: &[u8]) {
+        while !b.is_empty() {
+            let Some(len) = self.bounds.as_ref().and_then(|v| v.get(self.at).copied()) else {
+                self.hasher.update(b);
+                return;
+            };
+            let room = len - self.done;
+            if room == 0 {
+                self.close_part();
+                continue;
+            }
+            let n = usize::try_from(room).unwrap_or(usize::MAX).min(b.len());
+            self.hasher.update(&b[..n]);
+            self.done += n as u64;
+            b = &b[n..];
+            if self.done == len {
+                self.close_part();
+            }
+        }
+    }
+
+    fn digests(&self) -> Vec<String> {
+        let mut end = self.clone();
+        match end.bounds.as_ref().map(Vec::len) {
+            None => vec![end.hasher.finalize().to_hex().to_string()],
+            Some(n) => {
+                while end.at < n {
+                    end.close_part();
+                }
+                end.parts
+            }
+        }
+    }
+}
+
 /// The bytes a backend stores for `len` plaintext bytes of `inner`.
 pub struct StoredSource<'a, S> {
     inner: &'a mut S,
     sealer: Option<Sealer<'a>>,
-    hasher: Option<blake3::Hasher>,
+    hasher: Option<SegmentHasher>,
     stored_len: u64,
 }
 
@@ -50,8 +114,17 @@ impl<'a, S: BodySource> StoredSource<'a, S> {
             inner,
             stored_len: seal.map_or(len, |w| w.stored_len(len)),
             sealer,
-            hasher: hash.then(blake3::Hasher::new),
+            hasher: hash.then(|| SegmentHasher::new(None)),
         }
+    }
+
+    /// Hashes the stored bytes in segments of these lengths (the parts of an object stored as
+    /// sent) instead of as one.
+    pub fn segmented(mut self, stored_sizes: Vec<u64>) -> Self {
+        if let Some(h) = &mut self.hasher {
+            *h = SegmentHasher::new(Some(stored_sizes));
+        }
+        self
     }
 
     /// Bytes the backend is given.
@@ -61,7 +134,12 @@ impl<'a, S: BodySource> StoredSource<'a, S> {
 
     /// The digest of every byte given so far, lowercase hex (`None` when not hashing).
     pub fn hash_hex(&self) -> Option<String> {
-        self.hasher.as_ref().map(|h| h.finalize().to_hex().to_string())
+        self.hash_parts().and_then(|p| p.into_iter().next())
+    }
+
+    /// The digests of the segments (see [`StoredSource::segmented`]), lowercase hex.
+    pub fn hash_parts(&self) -> Option<Vec<String>> {
+        self.hasher.as_ref().map(SegmentHasher::digests)
     }
 
     fn hash(&mut self, p: &Option<Bytes>) {

@@ -18,6 +18,98 @@ pub async fn run(fresh: &dyn Fn() -> Store) {
     relocation_compares_and_refuses(fresh).await;
     relocation_changes_noncurrent_versions(fresh).await;
     relocation_races_a_put_of_the_key_cleanly(fresh).await;
+    rewrite_swaps_bytes_and_their_facts_at_once(fresh).await;
+}
+
+/// A rewrite (bytes sealed or opened under new physical keys) swaps the locations and the
+/// record's facts of the stored bytes in one commit, counts the new length on the new copies and
+/// queues the old ones with their old length; a stale expectation is refused. The integrity
+/// changes (hash, damaged copies, a re-wrapped data key) apply in place, the re-wrap only over
+/// the key it read.
+pub async fn rewrite_swaps_bytes_and_their_facts_at_once(fresh: &dyn Fn() -> Store) {
+    use crate::sealed::{ContentHash, SealSegment, Sealed, StoredFacts};
+    use crate::versions::VersionChange;
+    let store = with_bucket(fresh).await;
+    let v = version(&store, "bkt", "k", 100, &["b1", "b2"]).await;
+    ok(
+        store.put_object("bkt", "k", &v, &WriteCondition::None, Vec::new()),
+        "put",
+    )
+    .await;
+    let new = [copy("b1", "k", v.version), copy("b2", "k", v.version)];
+    let facts = StoredFacts {
+        sealed: Some(Sealed {
+            key_id: "k1".into(),
+            dek: "wrapped".into(),
+            chunk: 64,
+            segments: vec![SealSegment {
+                number: 0,
+                nonce: "n".into(),
+            }],
+        }),
+        stored: Some(132),
+        hash: Some(ContentHash {
+            alg: Default::default(),
+            parts: vec!["ab".into()],
+        }),
+    };
+    let stale = [copy("b3", "k", v.version)];
+    let r = store.rewrite("bkt", "k", v.version, &stale, &new, facts.clone(), Vec::new());
+    assert!(
+        matches!(r.await, Err(StoreError::PreconditionFailed { .. })),
+        "stale locations refused"
+    );
+    let done = ok(
+        store.rewrite("bkt", "k", v.version, &v.locations, &new, facts.clone(), Vec::new()),
+        "rewrite",
+    )
+    .await;
+    assert_eq!(
+        (done.locations.to_vec(), done.sealed.clone(), done.stored),
+        (new.to_vec(), facts.sealed.clone(), Some(132))
+    );
+    assert_eq!(done.hash, facts.hash);
+    let got = ok(store.get_object("bkt", "k"), "get").await.expect_some("k");
+    assert_eq!(got, done);
+    // New copies count their new length; the old ones theirs until cleaned up.
+    assert_eq!(ok(store.usage("b1"), "usage b1").await, 232);
+    let q = ok(store.cleanup_queue(10), "queue").await;
+    assert_eq!(q.depth, 2);
+    assert!(q.first.iter().all(|t| t.size == 100));
+    for t in &q.first {
+        ok(store.complete_cleanup(t.id), "cleanup").await;
+    }
+    assert_eq!(ok(store.usage("b1"), "usage b1").await, 132);
+    assert_eq!(totals(&store, "b2").await, (1, 132, 132));
+
+    let at = VersionRef::Null;
+    let expect = |change: VersionChange| VersionChange::Expecting {
+        version: v.version,
+        change: Box::new(change),
+    };
+    let changed = store.update_version("bkt", "k", at, expect(VersionChange::Damaged(vec!["b2".into()])));
+    assert_eq!(ok(changed, "damaged").await.damaged, vec!["b2".to_string()]);
+    let h = ContentHash {
+        alg: Default::default(),
+        parts: vec!["cd".into()],
+    };
+    let changed = store.update_version("bkt", "k", at, expect(VersionChange::Hash(h.clone())));
+    assert_eq!(ok(changed, "hash").await.hash, Some(h));
+    let rewrap = |expected: &str| {
+        expect(VersionChange::Rewrap {
+            expected_dek: expected.into(),
+            key_id: "k2".into(),
+            dek: "again".into(),
+        })
+    };
+    let r = store.update_version("bkt", "k", at, rewrap("not-this-one"));
+    assert!(
+        matches!(r.await, Err(StoreError::VersionChanged { .. })),
+        "a re-wrap over another key refused"
+    );
+    let changed = ok(store.update_version("bkt", "k", at, rewrap("wrapped")), "rewrap").await;
+    let sealed = changed.sealed.expect_some("sealed");
+    assert_eq!((sealed.key_id.as_str(), sealed.dek.as_str()), ("k2", "again"));
 }
 
 /// A copy of version `v` of `key` on `backend`, under a physical key of its own.

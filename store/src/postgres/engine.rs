@@ -320,6 +320,29 @@ impl Engine for PgEngine {
             expected: expected.to_vec(),
             new: new.to_vec(),
             removal,
+            facts: None,
+        };
+        self.run(move |db| async move { relocate::relocate(&db, r, reservations).await })
+    }
+
+    fn rewrite(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: u64,
+        expected: &[Location],
+        new: &[Location],
+        facts: crate::sealed::StoredFacts,
+        reservations: Vec<Reservation>,
+    ) -> StoreFuture<ObjectMeta> {
+        let r = Relocation {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            version,
+            expected: expected.to_vec(),
+            new: new.to_vec(),
+            removal: Removal::Cleanup,
+            facts: Some(facts),
         };
         self.run(move |db| async move { relocate::relocate(&db, r, reservations).await })
     }

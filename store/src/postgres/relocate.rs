@@ -44,6 +44,8 @@ pub(crate) struct Relocation {
     pub(crate) expected: Vec<Location>,
     pub(crate) new: Vec<Location>,
     pub(crate) removal: Removal,
+    /// New facts of the stored bytes, for a rewrite.
+    pub(crate) facts: Option<crate::sealed::StoredFacts>,
 }
 
 /// Swaps the locations of one version (see [`Engine::relocate`](crate::Engine::relocate)).
@@ -86,7 +88,10 @@ async fn relocate_tx(
     let m = moves(&r.bucket, &r.key, &old.locations, &r.expected, &r.new)?;
     let mut meta = old.clone();
     meta.locations = r.new.clone();
-    let size = i128::from(meta.stored_size());
+    if let Some(f) = &r.facts {
+        f.apply(&mut meta);
+    }
+    let (size, old_size) = (i128::from(meta.stored_size()), i128::from(old.stored_size()));
     let (mut deltas, mut tasks) = (Deltas::default(), Tasks::default());
     for loc in &m.added {
         deltas.committed(&loc.backend, size);
@@ -98,14 +103,14 @@ async fn relocate_tx(
                 tasks.push(CleanupTask::delete(
                     &loc.backend,
                     &loc.physical_key,
-                    meta.stored_size(),
+                    old.stored_size(),
                     Accounting::Committed,
                     CleanupReason::Relocated,
                     not_before_ms,
                 ));
                 deltas.queued(1);
             }
-            Removal::Forget => deltas.committed(&loc.backend, -size),
+            Removal::Forget => deltas.committed(&loc.backend, -old_size),
         }
     }
     deltas.stored(&old, -1);

@@ -337,6 +337,28 @@ impl Engine for SledEngine {
         ))
     }
 
+    fn rewrite(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: u64,
+        expected: &[Location],
+        new: &[Location],
+        facts: crate::sealed::StoredFacts,
+        reservations: Vec<Reservation>,
+    ) -> StoreFuture<ObjectMeta> {
+        self.durable_with(SledEngine::relocate_with(
+            self,
+            bucket,
+            key,
+            version,
+            (expected, new),
+            reservations,
+            Removal::Cleanup,
+            Some(&facts),
+        ))
+    }
+
     fn orphan_bytes(&self) -> StoreFuture<Vec<(String, u64)>> {
         ready(SledEngine::orphan_bytes(self))
     }

@@ -463,6 +463,15 @@ impl Engine for Recovering {
             reservations: Vec<Reservation>,
             removal: Removal
         ) -> ObjectMeta;
+        rewrite(
+            bucket: &str,
+            key: &str,
+            version: u64,
+            expected: &[Location],
+            new: &[Location],
+            facts: crate::sealed::StoredFacts,
+            reservations: Vec<Reservation>
+        ) -> ObjectMeta;
         orphan_bytes() -> Vec<(String, u64)>;
         forget_backend(backend: &str) -> u64;
         restore_bucket(meta: &BucketMeta) -> ();

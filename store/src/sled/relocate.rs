@@ -41,6 +41,22 @@ impl SledEngine {
         reservations: Vec<Reservation>,
         removal: Removal,
     ) -> Result<(ObjectMeta, CommitTicket)> {
+        self.relocate_with(bucket, key, version, (expected, new), reservations, removal, None)
+    }
+
+    /// Swaps the locations of one version and, with `facts`, its record's facts of the stored
+    /// bytes (see [`Engine::rewrite`](crate::Engine::rewrite)).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn relocate_with(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: u64,
+        (expected, new): (&[Location], &[Location]),
+        reservations: Vec<Reservation>,
+        removal: Removal,
+        facts: Option<&crate::sealed::StoredFacts>,
+    ) -> Result<(ObjectMeta, CommitTicket)> {
         check_bucket_name(bucket)?;
         self.commits.check()?;
         let okey = object_key(bucket, key);
@@ -66,7 +82,10 @@ impl SledEngine {
             let m = moves(bucket, key, &old.locations, expected, new).map_err(TxError::Abort)?;
             let mut meta = old.clone();
             meta.locations = new.to_vec();
-            let size = i128::from(meta.stored_size());
+            if let Some(f) = facts {
+                f.apply(&mut meta);
+            }
+            let (size, old_size) = (i128::from(meta.stored_size()), i128::from(old.stored_size()));
             for loc in &m.added {
                 adjust_usage(t.usage, &loc.backend, size)?;
             }
@@ -77,7 +96,7 @@ impl SledEngine {
                         let task = CleanupTask::delete(
                             &loc.backend,
                             &loc.physical_key,
-                            meta.stored_size(),
+                            old.stored_size(),
                             Accounting::Committed,
                             CleanupReason::Relocated,
                             now.saturating_add(CLEANUP_GRACE_MS),
@@ -85,7 +104,7 @@ impl SledEngine {
                         enqueue_in(t.cleanup, t.due, task)?;
                         queued += 1;
                     }
-                    Removal::Forget => adjust_usage(t.usage, &loc.backend, -size)?,
+                    Removal::Forget => adjust_usage(t.usage, &loc.backend, -old_size)?,
                 }
             }
             let mut stats = StatsDelta::default();
