@@ -72,6 +72,9 @@ pub struct Config {
     /// Content hashes and the scrubber.
     #[serde(default)]
     pub integrity: crate::integrity::IntegrityConfig,
+    /// The in-memory cache of small objects.
+    #[serde(default)]
+    pub cache: crate::cache::CacheConfig,
 }
 
 /// `[server]`.
@@ -653,6 +656,7 @@ impl Config {
                     || self.defaults.as_ref().is_some_and(|d| d.encrypt == Some(true)),
             ),
             self.integrity.problem(),
+            self.cache.problem(),
         ];
         if let Some(problem) = problems.into_iter().flatten().next() {
             return bad(problem);

@@ -14,6 +14,7 @@ pub mod admin_cli;
 pub mod admin_config;
 pub mod admin_port;
 pub mod backend;
+pub mod cache;
 pub mod cleanup;
 pub mod client;
 pub mod clock;

@@ -290,6 +290,7 @@ async fn expire(core: &Core, bucket: &BucketMeta, key: &str, meta: &ObjectMeta, 
     if bucket.settings.versioning == Versioning::Unversioned {
         return remove(core, &bucket.name, key, meta, applied, true).await;
     }
+    core.shared.cache.forget(&bucket.name, key);
     match core.shared.store.delete_object(&bucket.name, key).await {
         Ok(deleted) => {
             applied.expired += 1;
@@ -306,6 +307,7 @@ async fn remove(core: &Core, bucket: &str, key: &str, meta: &ObjectMeta, applied
     let Some(version) = VersionRef::parse(&meta.version_id()) else {
         return;
     };
+    core.shared.cache.forget(bucket, key);
     match core.shared.store.delete_version(bucket, key, version, false).await {
         Ok(Some(gone)) => {
             if current {

@@ -70,6 +70,8 @@ pub struct Shared {
     pub keys: Option<Arc<crate::seal::Keyring>>,
     /// Copies that failed a read's hash check, for the scrubber.
     pub suspects: crate::integrity::Suspects,
+    /// Bodies of small objects kept in memory (`[cache]`).
+    pub cache: crate::cache::ObjectCache,
 }
 
 impl Shared {
@@ -87,6 +89,7 @@ impl Shared {
         Ok(Shared {
             keys,
             suspects: Default::default(),
+            cache: crate::cache::ObjectCache::new(cfg.cache.clone()),
             breakers,
             gate: Default::default(),
             draining: Default::default(),

@@ -363,6 +363,7 @@ impl ProxyControl {
         };
         let core = self.core();
         let store = &core.shared.store;
+        core.shared.cache.forget(bucket, key);
         match version {
             None => {
                 if let Some(marker) = store.delete_object(bucket, key).await.map_err(from_store)?.marker {

@@ -106,6 +106,7 @@ pub async fn tree(core: &Core, q: &TreeQuery) -> Result<TreePage, Error> {
 /// Deletes the current version of `key`.
 pub async fn delete_object(core: &Core, key: &ObjectKey) -> Result<(), Error> {
     require_bucket(core, &key.bucket).await?;
+    core.shared.cache.forget(&key.bucket, &key.key);
     let deleted = core
         .shared
         .store
@@ -133,6 +134,7 @@ pub async fn delete_prefix(core: &Core, prefix: &ObjectPrefix) -> Result<DeleteO
         };
         let page = store.list_objects(&prefix.bucket, &query).await.map_err(internal)?;
         for (key, _) in &page.objects {
+            core.shared.cache.forget(&prefix.bucket, key);
             match store.delete_object(&prefix.bucket, key).await {
                 Ok(deleted) => {
                     outcome.deleted += 1;

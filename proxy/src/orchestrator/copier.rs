@@ -162,6 +162,7 @@ pub async fn swap(core: &Core, v: &StoredVersion, keep: &[Location], new: NewCop
         .await
     {
         Ok(changed) => {
+            core.shared.cache.forget(&v.bucket, &v.key);
             // Each new copy gets the version's record beside it, as every copy has.
             for l in &added {
                 crate::records::write_to(core, &l.backend, &v.bucket, &v.key, &changed).await;

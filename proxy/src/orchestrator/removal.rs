@@ -73,6 +73,7 @@ async fn forget(core: &Core, name: &str, purge: bool) -> Result<(u64, u64), Prox
                     VersionRef::Null
                 };
                 deleted += 1;
+                core.shared.cache.forget(&v.bucket, &v.key);
                 store.delete_version(&v.bucket, &v.key, which, true).await.map(drop)
             } else {
                 store

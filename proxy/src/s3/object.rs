@@ -453,6 +453,22 @@ pub async fn get_object(
     if !with_body || len == 0 {
         return io.respond(&head, &[]).await;
     }
+    let cache = &ctx.core.shared.cache;
+    let cacheable = part_number.is_none() && cache.wants(meta.size);
+    if cacheable {
+        let counters = &ctx.core.shared.metrics.integrity;
+        if let Some(body) = cache.get(bucket, key, meta.version, &meta.etag) {
+            crate::integrity::IntegrityCounters::bump(&counters.cache_hits);
+            let body = match range {
+                Some(r) => body.slice(usize::try_from(r.start).unwrap_or(0)..=usize::try_from(r.end).unwrap_or(0)),
+                None => body,
+            };
+            return io.respond(&head, &body).await;
+        }
+        crate::integrity::IntegrityCounters::bump(&counters.cache_misses);
+    }
+    // Only a whole read fills the cache (a range is served from an entry, never makes one).
+    let filling = cacheable && range.is_none();
     // Open the first copy that answers (failover across replicas); only then commit to a status.
     let mut stream = crate::s3::read::open_copy(ctx.core, &ctx.snap, (bucket, key), &meta, range).await?;
     // The head, the body bytes that came with the backend's head, and the rest of a small body
@@ -460,6 +476,7 @@ pub async fn get_object(
     let buffered = stream.take_buffered();
     let mut out = Vec::with_capacity(1024 + buffered.len());
     head.write_to_with(&mut out, &io.cors);
+    let head_len = out.len();
     out.extend_from_slice(&buffered);
     if len <= SMALL_BODY {
         out.reserve(usize::try_from(stream.remaining()).unwrap_or(0));
@@ -470,8 +487,16 @@ pub async fn get_object(
             out.extend_from_slice(&b);
             buf = b;
         }
+        if filling {
+            let body = bytes::Bytes::copy_from_slice(&out[head_len..]);
+            cache.put(bucket, key, meta.version, &meta.etag, body);
+        }
         io.write(out).await?;
         return Ok(());
+    }
+    let mut kept = filling.then(|| Vec::with_capacity(usize::try_from(len).unwrap_or(0)));
+    if let Some(k) = &mut kept {
+        k.extend_from_slice(&out[head_len..]);
     }
     io.write(out).await?;
     // Two buffers: the next piece is read from the backend while the last one is written to the
@@ -481,10 +506,16 @@ pub async fn get_object(
     res?;
     let mut spare = Vec::with_capacity(cap.min(usize::try_from(stream.remaining()).unwrap_or(cap)));
     while !full.is_empty() {
+        if let Some(k) = &mut kept {
+            k.extend_from_slice(&full);
+        }
         let (written, (res, next)) = monoio::join!(io.write(full), stream.read(spare));
         spare = written?;
         res?;
         full = next;
+    }
+    if let Some(k) = kept {
+        cache.put(bucket, key, meta.version, &meta.etag, bytes::Bytes::from(k));
     }
     Ok(())
 }

@@ -256,6 +256,7 @@ pub(crate) async fn commit_version(
         .store
         .put_object(bucket, key, meta, condition, reservations)
         .await;
+    core.shared.cache.forget(bucket, key);
     match &committed {
         Ok(id) => {
             // The version as committed (the store decides whether it has an id), beside its bytes.

@@ -219,6 +219,7 @@ pub async fn delete_object(
     let named = version.map(parse_version).transpose()?;
     require_bucket(ctx, bucket).await?;
     let store = &ctx.core.shared.store;
+    ctx.core.shared.cache.forget(bucket, key);
     let mut head = base_head(204, ctx.rid).content_length(0);
     match (named, version) {
         (Some(v), Some(id)) => {
@@ -272,18 +273,21 @@ pub async fn delete_objects(
     let pending: Vec<Result<Deletion, ProxyError>> = req
         .objects
         .iter()
-        .map(|o| match o.version_id.as_deref().map(parse_version).transpose()? {
-            // Refused by the bucket's policy or ACL: removing a version for good is the bucket
-            // owner's (or the operator's, or whom the policy allows), whatever WRITE grants.
-            v if refused(ctx, bucket, &o.key, v.is_some()) => Err(ctx.permit.deny(ctx.core)),
-            None => {
-                let deleted = store.delete_object(bucket, &o.key);
-                Ok(Box::pin(async move { Ok(deleted.await?.marker.map(|m| (m, true))) }) as Deletion)
-            }
-            Some(v) => {
-                let removed = store.delete_version(bucket, &o.key, v, bypass_governance(ctx, bucket, &o.key));
-                let marker = |m: ObjectMeta| m.delete_marker.then_some((m, false));
-                Ok(Box::pin(async move { Ok(removed.await?.and_then(marker)) }) as Deletion)
+        .map(|o| {
+            ctx.core.shared.cache.forget(bucket, &o.key);
+            match o.version_id.as_deref().map(parse_version).transpose()? {
+                // Refused by the bucket's policy or ACL: removing a version for good is the bucket
+                // owner's (or the operator's, or whom the policy allows), whatever WRITE grants.
+                v if refused(ctx, bucket, &o.key, v.is_some()) => Err(ctx.permit.deny(ctx.core)),
+                None => {
+                    let deleted = store.delete_object(bucket, &o.key);
+                    Ok(Box::pin(async move { Ok(deleted.await?.marker.map(|m| (m, true))) }) as Deletion)
+                }
+                Some(v) => {
+                    let removed = store.delete_version(bucket, &o.key, v, bypass_governance(ctx, bucket, &o.key));
+                    let marker = |m: ObjectMeta| m.delete_marker.then_some((m, false));
+                    Ok(Box::pin(async move { Ok(removed.await?.and_then(marker)) }) as Deletion)
+                }
             }
         })
         .collect();

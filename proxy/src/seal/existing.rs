@@ -183,6 +183,7 @@ async fn rewrite(core: &Core, v: &StoredVersion, dir: Direction) -> Result<bool,
         .await;
     match rewritten {
         Ok(changed) => {
+            core.shared.cache.forget(&v.bucket, &v.key);
             for l in &new {
                 crate::records::write_to(core, &l.backend, &v.bucket, &v.key, &changed).await;
             }

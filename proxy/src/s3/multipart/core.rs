@@ -215,10 +215,11 @@ async fn commit(
     keeps_parts: bool,
 ) -> Result<Option<String>, ProxyError> {
     let store = &core.shared.store;
-    match store
+    let completed = store
         .complete_upload(&upload.upload_id, meta, condition, keeps_parts)
-        .await
-    {
+        .await;
+    core.shared.cache.forget(&upload.bucket, &upload.key);
+    match completed {
         Ok(version_id) => {
             let stored = ObjectMeta {
                 versioned: version_id.is_some(),
