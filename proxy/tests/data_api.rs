@@ -467,10 +467,12 @@ fn quotas_sizes_and_their_enforcement() {
     assert_eq!(c.put("/web/docs/b", &[2u8; 300]).status, 200);
     assert_eq!(c.put("/web/other", &[3u8; 50]).status, 200);
     let q = format!("{WEB}/quota");
+    let got = ok(&admin.call("GET", &q, None), 200);
+    assert!(got["computed_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{got}");
     assert_eq!(
-        ok(&admin.call("GET", &q, None), 200),
+        got,
         json!({"configured": false, "usage_bytes": 950, "object_count": 3,
-        "computed_at": ok(&admin.call("GET", &q, None), 200)["computed_at"], "has_usage": true})
+        "computed_at": got["computed_at"], "has_usage": true})
     );
     assert_eq!(
         code(&user.call("PUT", &q, Some(json!({"hard_bytes": 1000})))),
