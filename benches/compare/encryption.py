@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""The cost of encryption at rest and the gain of the object cache (see benches/encryption.sh):
+the same loads through s3-orchestrator into a bucket stored as sent and a bucket sealed with
+AES-256-GCM (64 KiB chunks), and 4 KiB GETs through a proxy with the object cache (every read a
+hit once warm) and one without (every read goes to the backend). The backend is `s3o-loadtest
+serve-backend --storage memory` (sealed bodies must read back as written). Content hashes are on
+in every case (the default), as users run it. The proxies run two core threads; the load
+generator and the backend share the machine's cores with them: compare rows of one run.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from compare import AK, LOADTEST, PROXY, SK, free_port, wait_port  # noqa: E402
+
+SHORT = "--short" in sys.argv
+DURATION = "3s" if SHORT else "10s"
+KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
+CONFIG = """
+[server]
+listen = "127.0.0.1:{port}"
+threads = 2
+data_dir = "{data}"
+
+[[backends]]
+name = "fast"
+kind = "s3"
+endpoint = "http://127.0.0.1:{bport}"
+bucket = "{real}"
+access_key = "x"
+secret_key = "y"
+
+[[buckets]]
+name = "plain"
+backends = ["fast"]
+
+[[buckets]]
+name = "sealed"
+backends = ["fast"]
+encrypt = true
+
+[encryption]
+key = "{key}"
+
+[cache]
+enabled = {cache}
+max_object_bytes = 65536
+max_total_bytes = 67108864
+ttl_secs = 3600
+
+[[credentials]]
+access_key = "{ak}"
+secret_key = "{sk}"
+"""
+
+
+def start_proxy(tmp, name, bport, cache):
+    port = free_port()
+    config = os.path.join(tmp, f"{name}.toml")
+    with open(config, "w") as f:
+        f.write(CONFIG.format(port=port, data=os.path.join(tmp, f"meta-{name}"), bport=bport, real=f"real-{name}",
+                              key=KEY, cache="true" if cache else "false", ak=AK, sk=SK))
+    proc = subprocess.Popen([PROXY, "serve", "--config", config], stdout=subprocess.DEVNULL,
+                            stderr=open(os.path.join(tmp, f"{name}.log"), "w"), env={**os.environ, "RUST_LOG": "warn"})
+    wait_port(port, proc, f"s3-orchestrator ({name})")
+    return port, proc
+
+
+def run_case(tmp, port, bucket, conc, args):
+    out = os.path.join(tmp, f"{bucket}-{time.time_ns()}.json")
+    cmd = [LOADTEST, "run", "--endpoint", f"http://127.0.0.1:{port}", "--access-key", AK, "--secret-key", SK,
+           "--bucket", bucket, "--prefix", f"e{time.time_ns()}/", "--concurrency", str(conc), "--threads", "1",
+           "--duration", DURATION, "--warmup", "2s", "--json", out] + args
+    log = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900).stdout
+    if not os.path.exists(out):
+        raise SystemExit(f"{bucket}: the load generator failed:\n{log[-2000:]}")
+    with open(out) as f:
+        return json.load(f)["total"]
+
+
+def line(case, what, r):
+    print(f"{case:<18} {what:<12} {r['ops_per_sec']:>9.1f} op/s  {r['mb_per_sec']:>8.1f} MB/s  "
+          f"p50 {r['latency_ms']['p50']:8.2f} ms  p99 {r['latency_ms']['p99']:8.2f} ms  errors {r['errors']}", flush=True)
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="s3o-encryption-")
+    procs = []
+    rows = []
+    try:
+        bport = free_port()
+        backend = subprocess.Popen([LOADTEST, "serve-backend", "--listen", f"127.0.0.1:{bport}", "--threads", "1",
+                                    "--storage", "memory"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(backend)
+        wait_port(bport, backend, "backend")
+        port, proxy = start_proxy(tmp, "nocache", bport, cache=False)
+        procs.append(proxy)
+        big = [
+            ("PUT 64 MiB c=2", 2, ["--workload", "put", "--size", "64MiB", "--objects", "4"]),
+            ("GET 64 MiB c=2", 2, ["--workload", "get", "--size", "64MiB", "--objects", "4", "--prepare"]),
+        ]
+        for case, conc, args in big:
+            pair = {}
+            for bucket in ("plain", "sealed"):
+                r = run_case(tmp, port, bucket, conc, args)
+                pair[bucket] = r
+                line(case, bucket, r)
+            rows.append((case, "sealed / plain", pair["plain"], pair["sealed"]))
+        cport, cproxy = start_proxy(tmp, "cache", bport, cache=True)
+        procs.append(cproxy)
+        small = ["--workload", "get", "--size", "4KiB", "--objects", "64", "--prepare"]
+        miss = run_case(tmp, port, "plain", 16, small)
+        line("GET 4 KiB c=16", "cache off", miss)
+        hit = run_case(tmp, cport, "plain", 16, small)
+        line("GET 4 KiB c=16", "cache hits", hit)
+        rows.append(("GET 4 KiB c=16", "hit / miss", miss, hit))
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+            p.wait(timeout=60)
+        shutil.rmtree(tmp, ignore_errors=True)
+    print()
+    print("| case | baseline op/s | MB/s | p50 ms | compared op/s | MB/s | p50 ms | ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for case, what, a, b in rows:
+        ratio = b["mb_per_sec"] / a["mb_per_sec"] if a["mb_per_sec"] else float("nan")
+        print(f"| {case} ({what}) | {a['ops_per_sec']:.1f} | {a['mb_per_sec']:.1f} | {a['latency_ms']['p50']:.2f} | "
+              f"{b['ops_per_sec']:.1f} | {b['mb_per_sec']:.1f} | {b['latency_ms']['p50']:.2f} | {ratio:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
