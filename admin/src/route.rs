@@ -191,7 +191,13 @@ impl Route {
     pub fn takes_body(self) -> bool {
         matches!(
             self,
-            Route::AdminLogLevelPut | Route::UiLogin | Route::UiDelete | Route::UiDeletePrefix | Route::UiSync
+            Route::AdminLogLevelPut
+                | Route::AdminScrub
+                | Route::AdminRotateKey
+                | Route::UiLogin
+                | Route::UiDelete
+                | Route::UiDeletePrefix
+                | Route::UiSync
         )
     }
 }

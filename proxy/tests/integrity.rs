@@ -257,3 +257,70 @@ fn existing_objects_are_sealed_then_opened_again_with_their_bytes_and_etags_unch
         .sum();
     assert_eq!(srv.backend_files("a").len() + srv.backend_files("b").len(), copies);
 }
+
+#[test]
+fn the_admin_endpoints_take_their_json_bodies_and_answer_in_the_seeds_shapes() {
+    let dir = TempDir::new("admin-integrity");
+    let admin = "[admin]\nlisten = \"127.0.0.1:0\"\n\n[ui]\nadmin_token = \"integrity-token-0123456789\"\n";
+    let text = config(
+        &dir.0,
+        &format!("[encryption]\nkey_id = \"old\"\nkey = \"{KEY}\"\n{admin}"),
+    );
+    let srv = TestServer::start_config(dir, &text);
+    let mut c = srv.client();
+    assert_eq!(c.put("/rep/z", &data(10_000, 9)).status, 200);
+    let a = srv.admin_addr();
+    let post = |path: &str, body: &str| {
+        let h = [
+            ("x-admin-token", "integrity-token-0123456789"),
+            ("content-type", "application/json"),
+        ];
+        let r = common::admin::send(a, "POST", path, &h, body.as_bytes());
+        (r.status, r.json())
+    };
+    let (status, doc) = post("/admin/api/scrub", r#"{"batch_size": 5}"#);
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(
+        (
+            doc["status"].as_str(),
+            doc["checked"].as_u64(),
+            doc["mismatches"].as_u64()
+        ),
+        (Some("complete"), Some(2), Some(0))
+    );
+    assert_eq!(post("/admin/api/scrub", r#"{"batch_size": 0}"#).0, 400);
+    assert_eq!(post("/admin/api/scrub", "").0, 200);
+    let (status, doc) = post("/admin/api/rotate-encryption-key", r#"{"old_key_id": "old"}"#);
+    assert_eq!(
+        (status, doc["error"].as_str().unwrap_or("").contains("current")),
+        (400, true),
+        "{doc}"
+    );
+    assert_eq!(post("/admin/api/rotate-encryption-key", "{}").0, 400);
+    let (status, doc) = post("/admin/api/rotate-encryption-key", r#"{"old_key_id": "nope"}"#);
+    assert_eq!(status, 400, "{doc}");
+    let (status, doc) = post("/admin/api/hash-existing", "");
+    assert_eq!(
+        (status, doc),
+        (
+            200,
+            serde_json::json!({"status": "complete", "hashed": 0, "failed": 0, "total": 0})
+        )
+    );
+    let (status, doc) = post("/admin/api/encrypt-existing", "");
+    assert_eq!(
+        (status, doc),
+        (
+            200,
+            serde_json::json!({"status": "complete", "encrypted": 1, "failed": 0, "total": 1})
+        )
+    );
+    let (status, doc) = post("/admin/api/decrypt-existing", "");
+    assert_eq!(
+        (status, doc),
+        (
+            200,
+            serde_json::json!({"status": "complete", "decrypted": 1, "failed": 0, "total": 1})
+        )
+    );
+}
