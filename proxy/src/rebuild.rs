@@ -79,6 +79,20 @@ struct Found {
     meta: ObjectMeta,
     /// When its record was written (0: found by labels).
     written_ms: u64,
+    /// Each copy found beside a record, with what that record says of its bytes
+    /// ([`stored_print`]): copies whose record disagrees with the newest are left out.
+    prints: Vec<(Location, String)>,
+}
+
+/// What a version's record says of the stored bytes of its copies: their length and how they
+/// are sealed (the segments' nonces, which a rewrite changes and a key rotation keeps).
+fn stored_print(meta: &ObjectMeta) -> String {
+    let nonces: Vec<&str> = meta
+        .sealed
+        .iter()
+        .flat_map(|s| s.segments.iter().map(|g| g.nonce.as_str()))
+        .collect();
+    format!("{}:{}", meta.stored_size(), nonces.join(","))
 }
 
 /// Everything the listings and records said.
@@ -130,6 +144,16 @@ async fn rebuild_on(core: &Core) -> RebuildSummary {
     for (backend, obj) in &data {
         place_copy(core, backend, obj, &mut found, &mut summary).await;
     }
+    // A copy whose own record describes other bytes than the newest record held the version's
+    // bytes before a rewrite (an old plaintext copy of a version sealed since, waiting for its
+    // cleanup): never a location of the version.
+    for v in found.versions.values_mut() {
+        let newest = stored_print(&v.meta);
+        let prints = &v.prints;
+        v.meta
+            .locations
+            .retain(|l| prints.iter().find(|(c, _)| c == l).is_none_or(|(_, p)| *p == newest));
+    }
     restore_all(core, found, &mut summary).await;
     info!(%summary, "index rebuild done");
     summary
@@ -173,14 +197,18 @@ async fn scan_backend(
                     continue;
                 }
             };
-            if physical_key_for(&record.bucket, &record.key, record.meta.version) != physical {
+            // A record beside the version's first copy, or beside a copy made later under a
+            // fresh key of the same bucket (replication, moves, a rewrite).
+            let named = physical_key_for(&record.bucket, &record.key, record.meta.version) == physical
+                || records::split_physical_key(physical).is_some_and(|(b, _)| b == record.bucket);
+            if !named {
                 skip(summary, backend, &obj.key, "record names another version");
                 continue;
             }
             found.max_version = found.max_version.max(record.meta.version);
             let copy = match present.get(physical) {
                 _ if record.meta.delete_marker => None,
-                Some(data) if data.size == record.meta.size => Some(Location {
+                Some(data) if data.size == record.meta.stored_size() => Some(Location {
                     backend: backend.to_owned(),
                     physical_key: physical.to_owned(),
                 }),
@@ -216,15 +244,23 @@ fn add_version(
     found
         .by_physical
         .insert(physical_key_for(&bucket, &key, meta.version), id.clone());
+    if let Some(c) = &copy {
+        found.by_physical.insert(c.physical_key.clone(), id.clone());
+    }
     meta.locations.clear();
+    let print = stored_print(&meta);
     let entry = found.versions.entry(id).or_insert_with(|| Found {
         meta: meta.clone(),
         written_ms,
+        prints: Vec::new(),
     });
     if written_ms > entry.written_ms {
         let locations = std::mem::take(&mut entry.meta.locations);
         entry.meta = ObjectMeta { locations, ..meta };
         entry.written_ms = written_ms;
+    }
+    if let Some(c) = copy.as_ref().filter(|_| written_ms > 0) {
+        entry.prints.push((c.clone(), print));
     }
     if let Some(copy) = copy.filter(|c| !entry.meta.locations.contains(c)) {
         entry.meta.locations.push(copy);
@@ -240,7 +276,7 @@ async fn place_copy(core: &Core, backend: &str, obj: &Listed, found: &mut Findin
     };
     if let Some(id) = found.by_physical.get(&obj.key) {
         if let Some(v) = found.versions.get_mut(id) {
-            if v.meta.size != obj.size {
+            if v.meta.stored_size() != obj.size {
                 return skip(summary, backend, &obj.key, "copy of another size than its version");
             }
             if !v.meta.locations.contains(&copy) {
@@ -254,6 +290,16 @@ async fn place_copy(core: &Core, backend: &str, obj: &Listed, found: &mut Findin
         Err(e) => return skip(summary, backend, &obj.key, &e),
     };
     let labels = match client.labels(&obj.key).await {
+        // Sealed bytes cannot be opened without their record (it holds the data key): never
+        // taken for plaintext.
+        Ok(Some(l)) if l.sealed => {
+            return skip(
+                summary,
+                backend,
+                &obj.key,
+                "sealed (encrypted) bytes without their version's record",
+            )
+        }
         Ok(Some(l)) if physical_key_for(&l.bucket, &l.key, l.version) == obj.key => l,
         Ok(_) => return skip(summary, backend, &obj.key, "no record, and no labels naming it"),
         Err(e) => return skip(summary, backend, &obj.key, &e),

@@ -183,6 +183,7 @@ async fn put_record(
         version: label.2,
         content_type: Some("application/json".to_owned()),
         integrity: Vec::new(),
+        sealed: false,
     };
     let len = body.len() as u64;
     client

@@ -124,11 +124,25 @@ fn hash_existing_hashes_what_was_written_without_one() {
     assert!(meta_of(&srv, "data", "h").hash.is_none());
     let (hashed, failed, total) = srv.on_worker(|shared, _| async move {
         let core = s3o_proxy::state::Core::new(shared, usize::MAX - 7).unwrap();
-        scrub::hash_existing(&core).await.unwrap()
+        s3o_proxy::integrity::hash_existing::hash_existing(&core).await.unwrap()
     });
     assert_eq!((hashed, failed, total), (1, 0, 1));
     let h = meta_of(&srv, "data", "h").hash.unwrap();
     assert_eq!(h.parts, vec![blake3::hash(&body).to_hex().to_string()]);
+    // A copy rotten before it was ever hashed (its MD5 no longer its ETag) gets no hash: the
+    // scrubber must never take rotten bytes for the truth.
+    assert_eq!(c.put("/data/rotten", &body).status, 200);
+    let m = meta_of(&srv, "data", "rotten");
+    let p = file(&srv, &m.locations[0].backend, &m.locations[0].physical_key);
+    let mut bytes = std::fs::read(&p).unwrap();
+    bytes[7] ^= 1;
+    std::fs::write(&p, &bytes).unwrap();
+    let (hashed, failed, total) = srv.on_worker(|shared, _| async move {
+        let core = s3o_proxy::state::Core::new(shared, usize::MAX - 7).unwrap();
+        s3o_proxy::integrity::hash_existing::hash_existing(&core).await.unwrap()
+    });
+    assert_eq!((hashed, failed, total), (0, 1, 1));
+    assert!(meta_of(&srv, "data", "rotten").hash.is_none());
 }
 
 #[test]

@@ -402,3 +402,81 @@ fn an_fs_backend_without_user_xattrs_is_refused() {
     let ok_b: Vec<_> = cfg.backends.iter().filter(|b| b.name == "b").collect();
     s3o_proxy::reload::check_fs_backends(&ok_b).unwrap();
 }
+
+#[test]
+fn sealed_and_rewritten_objects_come_back_and_sealed_bytes_are_never_taken_for_plaintext() {
+    let dir = TempDir::new("rebuild-sealed");
+    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let extra = format!(
+        "\n[[buckets]]\nname = \"repl\"\nbackends = [\"a\", \"b\"]\nreplication = 2\n\n[[buckets]]\nname = \"sec\"\nbackends = [\"a\", \"b\"]\nencrypt = true\n\n[encryption]\nkey = \"{key}\"\n"
+    );
+    let text = common::config_text(&dir.0, &extra).replace("quota_bytes = 1048576", "quota_bytes = 1073741824");
+    let srv = TestServer::start_config(dir, &text);
+    let mut c = srv.client();
+    let sealed = data(150_000, 1);
+    let plain = data(90_000, 2);
+    let replicated = data(30_000, 3);
+    ok(c.put("/sec/s", &sealed));
+    ok(c.put("/data/p", &plain));
+    ok(c.put("/repl/r", &replicated));
+    // `p` and `r` are sealed afterwards: their copies move to fresh keys, the old ones stay
+    // until the cleanup queue's grace period ends (the rebuild must leave them out).
+    let (done, failed, _) = srv.on_worker(|shared, _| async move {
+        let core = s3o_proxy::state::Core::new(shared, usize::MAX - 7).unwrap();
+        s3o_proxy::seal::existing::run(&core, s3o_proxy::seal::existing::Direction::Seal)
+            .await
+            .unwrap()
+    });
+    assert_eq!((done, failed), (2, 0));
+    drop(c);
+    let dir = stop(srv);
+    std::fs::remove_dir_all(dir.0.join("meta")).unwrap();
+    let summary = rebuild(&dir, &text, RebuildOptions::default());
+    assert_eq!(summary.versions, 3, "{summary}");
+    let srv = TestServer::start_config(dir, &text);
+    let mut c = srv.client();
+    assert!(c.get("/sec/s").body == sealed);
+    assert!(c.get("/data/p").body == plain);
+    assert!(c.get("/repl/r").body == replicated);
+    for (bucket, key) in [("sec", "s"), ("data", "p"), ("repl", "r")] {
+        let m = s3o_store::block_on(srv.shared.store.get_object(bucket, key))
+            .unwrap()
+            .unwrap();
+        assert!(m.sealed.is_some(), "{bucket}/{key}");
+    }
+    assert_eq!(
+        s3o_store::block_on(srv.shared.store.get_object("repl", "r"))
+            .unwrap()
+            .unwrap()
+            .locations
+            .len(),
+        2
+    );
+    // Without any record, sealed bytes are skipped, never imported as plaintext.
+    let records: Vec<_> = ["a", "b"].iter().flat_map(|b| srv.record_files(b)).collect();
+    drop(c);
+    let dir = stop(srv);
+    for f in records {
+        std::fs::remove_file(f).unwrap();
+    }
+    std::fs::remove_dir_all(dir.0.join("meta")).unwrap();
+    let summary = rebuild_index(
+        Config::parse(&text).unwrap(),
+        open_store(&dir),
+        &RebuildOptions::default(),
+    )
+    .unwrap();
+    let srv = TestServer::start_config(dir, &text);
+    let mut c = srv.client();
+    for path in ["/sec/s", "/data/p", "/repl/r"] {
+        let r = c.get(path);
+        assert!(
+            r.status == 404 || r.body != sealed && r.body.len() != 150_016,
+            "{path}: {summary}"
+        );
+        if r.status == 200 {
+            // Only an old plaintext copy (pending cleanup) can come back from its labels.
+            assert!(r.body == plain || r.body == replicated, "{path} served other bytes");
+        }
+    }
+}

@@ -310,8 +310,16 @@ pub(crate) fn change_version(
         }
         VersionChange::LegalHold(on) => meta.legal_hold = *on,
         VersionChange::Grants(grants) => meta.grants.clone_from(grants),
-        VersionChange::Hash(hash) => meta.hash = Some(hash.clone()),
-        VersionChange::Damaged(backends) => meta.damaged.clone_from(backends),
+        VersionChange::Hash { locations, .. } | VersionChange::Damaged { locations, .. }
+            if meta.locations != *locations =>
+        {
+            return Err(StoreError::VersionChanged {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+            })
+        }
+        VersionChange::Hash { hash, .. } => meta.hash = Some(hash.clone()),
+        VersionChange::Damaged { backends, .. } => meta.damaged.clone_from(backends),
         VersionChange::Rewrap {
             expected_dek,
             key_id,
@@ -352,10 +360,22 @@ pub enum VersionChange {
     LegalHold(bool),
     /// Replaces its ACL's grants (`None`: the default, the owner's full control).
     Grants(Option<Vec<crate::acl::Grant>>),
-    /// Records the digests of its stored bytes (integrity).
-    Hash(crate::sealed::ContentHash),
-    /// Replaces the list of backends whose copy failed its hash and could not be repaired.
-    Damaged(Vec<String>),
+    /// Records the digests of its stored bytes (integrity), only while its copies are still
+    /// `locations` (the ones hashed); VersionChanged otherwise.
+    Hash {
+        /// The digests.
+        hash: crate::sealed::ContentHash,
+        /// The copies as read.
+        locations: Vec<crate::model::Location>,
+    },
+    /// Replaces the list of backends whose copy failed its hash and could not be repaired, only
+    /// while its copies are still `locations`; VersionChanged otherwise.
+    Damaged {
+        /// The backends.
+        backends: Vec<String>,
+        /// The copies as read.
+        locations: Vec<crate::model::Location>,
+    },
     /// Replaces its wrapped data key (a master key rotation: the bytes stay as they are), only
     /// while it is still `expected_dek`; VersionChanged otherwise.
     Rewrap {

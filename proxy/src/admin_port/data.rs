@@ -406,7 +406,9 @@ impl ProxyControl {
             return Err(DataError::NotFound("resource not found".into()));
         };
         let snap = core.snapshot();
-        let (target, factor) = crate::s3::placement::choose_one(core, &snap, bucket, len)
+        let seal = crate::seal::write::seal_for(core, &snap, bucket).map_err(from_proxy)?;
+        let stored_len = seal.as_ref().map_or(len, |w| w.stored_len(len));
+        let (target, factor) = crate::s3::placement::choose_one(core, &snap, bucket, stored_len)
             .await
             .map_err(from_proxy)?;
         let (backend, reservation) = (target.backend, target.reservation);
@@ -419,9 +421,14 @@ impl ProxyControl {
             version,
             content_type: meta.content_type.clone(),
             integrity: Vec::new(),
+            sealed: seal.is_some(),
         };
         let mut tee = Md5Tee::new(body);
-        let put = backend.put(&physical, len, &pmeta, &mut tee).await;
+        let id = crate::seal::Identity { bucket, key, version };
+        let hash = core.shared.cfg.integrity.hash;
+        let mut out = crate::seal::source::StoredSource::new(&mut tee, seal.as_ref(), id, len, hash);
+        let put = backend.put(&physical, stored_len, &pmeta, &mut out).await;
+        let facts = crate::seal::write::body_facts(seal.as_ref(), stored_len, out.hash_hex());
         drop(target.permit);
         if let Err(e) = put {
             drop(reservation);
@@ -433,6 +440,7 @@ impl ProxyControl {
         meta.size = len;
         meta.etag = tee.etag();
         meta.copies_wanted = u32::try_from(factor).unwrap_or(u32::MAX);
+        facts.apply(&mut meta);
         let backends = [backend.name().to_string()];
         let placed = Placed {
             backends: &backends,

@@ -240,7 +240,9 @@ pub(super) async fn store_file(
     };
     let core = svc.control.core();
     let snap = core.snapshot();
-    let (target, factor) = crate::s3::placement::choose_one(core, &snap, &key.bucket, len).await?;
+    let seal = crate::seal::write::seal_for(core, &snap, &key.bucket)?;
+    let stored_len = seal.as_ref().map_or(len, |w| w.stored_len(len));
+    let (target, factor) = crate::s3::placement::choose_one(core, &snap, &key.bucket, stored_len).await?;
     let (backend, reservation) = (target.backend, target.reservation);
     let store = &core.shared.store;
     let version = store.next_version().await?;
@@ -251,9 +253,18 @@ pub(super) async fn store_file(
         version,
         content_type: content_type.clone(),
         integrity: Vec::new(),
+        sealed: seal.is_some(),
     };
     let mut src = FileSource::form_file(conn, len, closing);
-    let put = backend.put(&physical, len, &pmeta, &mut src).await;
+    let id = crate::seal::Identity {
+        bucket: &key.bucket,
+        key: &key.key,
+        version,
+    };
+    let hash = core.shared.cfg.integrity.hash;
+    let mut out = crate::seal::source::StoredSource::new(&mut src, seal.as_ref(), id, len, hash);
+    let put = backend.put(&physical, stored_len, &pmeta, &mut out).await;
+    let facts = crate::seal::write::body_facts(seal.as_ref(), stored_len, out.hash_hex());
     drop(target.permit);
     let etag = format!("\"{}\"", src.md5_hex());
     if let Err(e) = put {
@@ -273,6 +284,7 @@ pub(super) async fn store_file(
         copies_wanted: u32::try_from(factor).unwrap_or(u32::MAX),
         ..ObjectMeta::default()
     };
+    facts.apply(&mut meta);
     let backends = [backend.name().to_string()];
     let placed = Placed {
         backends: &backends,

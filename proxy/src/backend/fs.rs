@@ -17,6 +17,8 @@ pub const XATTR_BUCKET: &str = "user.s3o.bucket";
 pub const XATTR_KEY: &str = "user.s3o.key";
 /// Extended attribute holding an object file's version.
 pub const XATTR_VERSION: &str = "user.s3o.version";
+/// Extended attribute marking sealed (encrypted) bytes.
+pub const XATTR_SEALED: &str = "user.s3o.sealed";
 /// Extended attribute holding an object file's content type, when it has one.
 pub const XATTR_CONTENT_TYPE: &str = "user.s3o.content-type";
 
@@ -286,6 +288,9 @@ impl FsBackend {
         if let Some(ct) = &meta.content_type {
             labels.push((XATTR_CONTENT_TYPE, ct.as_bytes()));
         }
+        if meta.sealed {
+            labels.push((XATTR_SEALED, b"1"));
+        }
         for (name, value) in labels {
             super::xattr::set(fd, name, value).map_err(|e| self.io(e))?;
         }
@@ -310,6 +315,7 @@ impl FsBackend {
             key: lkey,
             version,
             content_type: read(XATTR_CONTENT_TYPE)?,
+            sealed: read(XATTR_SEALED)?.is_some(),
         }))
     }
 

@@ -75,6 +75,9 @@ pub struct PhysicalMeta {
     /// Digests the client gave up front (`content-md5`, `x-amz-checksum-<alg>`) as (header,
     /// value), forwarded so an S3 backend verifies what it stores, too.
     pub integrity: Vec<(String, String)>,
+    /// Whether the bytes are sealed (encrypted at rest): labelled so an index rebuild never
+    /// takes them for plaintext (their data key lives in the version's record only).
+    pub sealed: bool,
 }
 
 /// What a data object's labels say of it (fs: extended attributes, s3: `x-amz-meta-s3o-*`):
@@ -89,6 +92,8 @@ pub struct Labels {
     pub version: u64,
     /// Content type, when stored.
     pub content_type: Option<String>,
+    /// Whether the bytes are sealed.
+    pub sealed: bool,
 }
 
 /// Where a backend put a part.

@@ -4,6 +4,8 @@
 //! *suspect* for the scrubber, which verifies copies at a bounded rate and repairs a bad one from
 //! a good replica, or marks it damaged so it is never served again.
 
+pub mod digest;
+pub mod hash_existing;
 pub mod scrub;
 
 use std::collections::VecDeque;

@@ -4,13 +4,14 @@
 //! compare-and-swap), and marks a copy without a good replica damaged (never read again,
 //! counted, logged). Copies a read found bad (the suspects) are verified first. The scan's
 //! position is kept in the store (`scrub.cursor`), so a restart resumes it; the worker runs on
-//! one instance of those sharing a store. `hash-existing` gives versions written without a hash
-//! one, read from their first copy.
+//! one instance of those sharing a store.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use s3o_store::{ContentHash, StoredVersion, VersionAt, VersionChange, VersionRef};
+use s3o_store::{StoredVersion, VersionAt, VersionChange, VersionRef};
+
+use super::digest::{digest_stream, Throttle};
 use serde_json::json;
 use tracing::{error, info, warn};
 
@@ -39,33 +40,8 @@ pub struct Scrubbed {
     pub damaged: u64,
 }
 
-/// Reads at most `rate` bytes a second on average.
-struct Throttle {
-    rate: u64,
-    since: Instant,
-    bytes: u64,
-}
-
-impl Throttle {
-    fn new(rate: u64) -> Throttle {
-        Throttle {
-            rate: rate.max(1),
-            since: Instant::now(),
-            bytes: 0,
-        }
-    }
-
-    async fn spent(&mut self, n: u64) {
-        self.bytes += n;
-        let due = Duration::from_secs_f64(self.bytes as f64 / self.rate as f64);
-        if let Some(wait) = due.checked_sub(self.since.elapsed()) {
-            monoio::time::sleep(wait).await;
-        }
-    }
-}
-
 /// How the store names version `meta`: its id, or the key's `null` version.
-fn vref(meta: &s3o_store::ObjectMeta) -> VersionRef {
+pub(crate) fn vref(meta: &s3o_store::ObjectMeta) -> VersionRef {
     if meta.versioned {
         VersionRef::Id(meta.version)
     } else {
@@ -74,7 +50,8 @@ fn vref(meta: &s3o_store::ObjectMeta) -> VersionRef {
 }
 
 /// Whether the copy of `v` on `backend` matches its hash: `Ok(None)` when it does, `Ok(Some(why))`
-/// when it does not, `Err` when it could not be read.
+/// when it does not, `Err` when it could not be read (or the record's hash does not describe the
+/// version's segments: a record problem, never taken for a bad copy).
 async fn verify(
     core: &Core,
     v: &StoredVersion,
@@ -87,52 +64,28 @@ async fn verify(
     };
     let sizes = v.meta.stored_segment_sizes();
     if sizes.len() != hash.parts.len() {
-        return Ok(Some("the hash does not describe the version's segments".into()));
+        return Err(ProxyError::Internal(format!(
+            "{}/{} version {}: its hash has {} digests for {} segments",
+            v.bucket,
+            v.key,
+            v.meta.version,
+            hash.parts.len(),
+            sizes.len()
+        )));
     }
-    let b = core.backend(backend)?;
-    let mut stream = b.get(&loc.physical_key, None, v.meta.stored_size()).await?;
-    let mut hasher = blake3::Hasher::new();
-    let (mut seg, mut done) = (0usize, 0u64);
-    let mut buf = Vec::with_capacity(crate::backend::BODY_BUF);
-    let check = |hasher: &mut blake3::Hasher, seg: usize| -> Option<String> {
-        let got = hasher.finalize().to_hex().to_string();
-        hasher.reset();
-        (got != hash.parts[seg]).then(|| format!("segment {} hashes to {got}, not {}", seg + 1, hash.parts[seg]))
-    };
-    loop {
-        while seg < sizes.len() && done == sizes[seg] {
-            if let Some(why) = check(&mut hasher, seg) {
-                return Ok(Some(why));
-            }
-            seg += 1;
-            done = 0;
-        }
-        let (res, b) = stream.read(buf).await;
-        res?;
-        if b.is_empty() {
-            break;
-        }
-        throttle.spent(b.len() as u64).await;
-        let mut rest = &b[..];
-        while !rest.is_empty() {
-            let Some(&len) = sizes.get(seg) else {
-                return Ok(Some("more bytes than the version holds".into()));
-            };
-            let n = usize::try_from(len - done).unwrap_or(usize::MAX).min(rest.len());
-            hasher.update(&rest[..n]);
-            done += n as u64;
-            rest = &rest[n..];
-            if done == len {
-                if let Some(why) = check(&mut hasher, seg) {
-                    return Ok(Some(why));
-                }
-                seg += 1;
-                done = 0;
-            }
-        }
-        buf = b;
-    }
-    Ok((seg < sizes.len()).then(|| "fewer bytes than the version holds".to_string()))
+    let mut stream = core
+        .backend(backend)?
+        .get(&loc.physical_key, None, v.meta.stored_size())
+        .await?;
+    Ok(match digest_stream(&mut stream, &sizes, false, Some(throttle)).await? {
+        None => Some("the copy's length differs from the version's".into()),
+        Some(d) => d
+            .blake3
+            .iter()
+            .zip(&hash.parts)
+            .position(|(got, want)| got != want)
+            .map(|i| format!("segment {} hashes to {}, not {}", i + 1, d.blake3[i], hash.parts[i])),
+    })
 }
 
 /// Replaces the bad copy of `v` on `bad` with a new one read from a good copy; without one,
@@ -176,7 +129,10 @@ async fn repair(core: &Core, v: &StoredVersion, bad: &str) -> Result<bool, Proxy
     }
     let change = VersionChange::Expecting {
         version: v.meta.version,
-        change: Box::new(VersionChange::Damaged(damaged)),
+        change: Box::new(VersionChange::Damaged {
+            backends: damaged,
+            locations: v.meta.locations.clone(),
+        }),
     };
     core.shared
         .store
@@ -293,98 +249,6 @@ pub async fn run_cycle(core: &Core, batch: usize) -> Result<Scrubbed, ProxyError
 pub fn answer(s: &Scrubbed) -> serde_json::Value {
     json!({"status": "complete", "checked": s.checked, "mismatches": s.mismatches, "errors": s.errors,
         "repaired": s.repaired, "damaged": s.damaged})
-}
-
-/// Gives every version without a content hash one, read from its first copy that answers
-/// (`POST /admin/api/hash-existing`): (hashed, failed, total).
-pub async fn hash_existing(core: &Core) -> Result<(u64, u64, u64), ProxyError> {
-    let store = &core.shared.store;
-    let (mut hashed, mut failed, mut total) = (0u64, 0u64, 0u64);
-    let mut cursor: Option<VersionAt> = None;
-    loop {
-        let page = store.scan_versions(cursor.as_ref(), None, PAGE).await?;
-        for v in page
-            .versions
-            .iter()
-            .filter(|v| !v.meta.delete_marker && v.meta.hash.is_none())
-        {
-            total += 1;
-            match hash_of(core, v).await {
-                Ok(h) => {
-                    let change = VersionChange::Expecting {
-                        version: v.meta.version,
-                        change: Box::new(VersionChange::Hash(h)),
-                    };
-                    match store.update_version(&v.bucket, &v.key, vref(&v.meta), change).await {
-                        Ok(_) => hashed += 1,
-                        Err(e) => {
-                            failed += 1;
-                            warn!(bucket = %v.bucket, key = %v.key, error = %e, "hash-existing: not recorded");
-                        }
-                    }
-                }
-                Err(e) => {
-                    failed += 1;
-                    warn!(bucket = %v.bucket, key = %v.key, error = %e, "hash-existing: not read");
-                }
-            }
-        }
-        if core.shared.winding_down() {
-            break;
-        }
-        match page.next {
-            Some(c) => cursor = Some(c),
-            None => break,
-        }
-    }
-    Ok((hashed, failed, total))
-}
-
-/// The content hash of `v`'s stored bytes, read from its first copy that answers.
-async fn hash_of(core: &Core, v: &StoredVersion) -> Result<ContentHash, ProxyError> {
-    let snap = core.snapshot();
-    let mut stream = crate::s3::read::open_stored_except(core, &snap, (&v.bucket, &v.key), &v.meta, None, &[]).await?;
-    let sizes = v.meta.stored_segment_sizes();
-    let mut parts = Vec::with_capacity(sizes.len());
-    let mut hasher = blake3::Hasher::new();
-    let (mut seg, mut done) = (0usize, 0u64);
-    let mut buf = Vec::with_capacity(crate::backend::BODY_BUF);
-    loop {
-        while seg < sizes.len() && done == sizes[seg] {
-            parts.push(hasher.finalize().to_hex().to_string());
-            hasher.reset();
-            seg += 1;
-            done = 0;
-        }
-        let (res, b) = stream.read(buf).await;
-        res?;
-        if b.is_empty() {
-            break;
-        }
-        let mut rest = &b[..];
-        while !rest.is_empty() && seg < sizes.len() {
-            let n = usize::try_from(sizes[seg] - done).unwrap_or(usize::MAX).min(rest.len());
-            hasher.update(&rest[..n]);
-            done += n as u64;
-            rest = &rest[n..];
-            while seg < sizes.len() && done == sizes[seg] {
-                parts.push(hasher.finalize().to_hex().to_string());
-                hasher.reset();
-                seg += 1;
-                done = 0;
-            }
-        }
-        buf = b;
-    }
-    if parts.len() != sizes.len() {
-        return Err(ProxyError::Internal(
-            "the stored body is shorter than its record".into(),
-        ));
-    }
-    Ok(ContentHash {
-        alg: Default::default(),
-        parts,
-    })
 }
 
 /// The periodic scrubber.

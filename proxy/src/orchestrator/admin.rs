@@ -28,7 +28,9 @@ pub async fn handle(core: &Core, op: &Orchestration) -> Result<(u16, serde_json:
             Ok((200, crate::integrity::scrub::answer(&s)))
         }
         Orchestration::HashExisting => {
-            let (hashed, failed, total) = crate::integrity::scrub::hash_existing(core).await.map_err(detail)?;
+            let (hashed, failed, total) = crate::integrity::hash_existing::hash_existing(core)
+                .await
+                .map_err(detail)?;
             Ok((
                 200,
                 json!({"status": "complete", "hashed": hashed, "failed": failed, "total": total}),

@@ -80,8 +80,11 @@ pub async fn add_copies(
         version: v.meta.version,
         content_type: v.meta.content_type.clone(),
         integrity: Vec::new(),
+        sealed: v.meta.sealed.is_some(),
     };
-    let stream = crate::s3::read::open_stored_except(core, snap, (&v.bucket, &v.key), &v.meta, None, skip).await?;
+    // Always checked against the content hash: a bad copy is never copied on.
+    let stream =
+        crate::s3::read::open_stored_except(core, snap, (&v.bucket, &v.key), &v.meta, None, skip, true).await?;
     let mut src = Hashing {
         inner: StreamSource(crate::seal::reader::ObjectReader::Plain(stream)),
         md5: Md5::new(),

@@ -195,10 +195,14 @@ pub(crate) async fn copy_bytes(
         version,
         content_type: meta.content_type.clone(),
         integrity: Vec::new(),
+        sealed: seal.is_some(),
     };
     // The bytes are the source's: so is the ETag, unless the source's is a multipart one.
     let multipart_source = src.etag.contains('-');
-    let same = src.locations.iter().find(|l| l.backend == backend.name());
+    let same = src
+        .locations
+        .iter()
+        .find(|l| l.backend == backend.name() && !src.damaged.contains(&l.backend));
     // A backend's ETag for a copy is not reliably the MD5 of the bytes (SeaweedFS keeps a
     // multipart source's), so only a single-PUT source, whose ETag we know, is copied inside it.
     // Sealed bytes are bound to their object: a sealed source or destination is always streamed
@@ -309,7 +313,10 @@ pub async fn upload_part_copy(
     let stored_len = crate::seal::write::part_stored_len(&upload, len);
     let reservation = shared.store.reserve(&upload.backend, stored_len, quota).await?;
     let backend = ctx.core.backend(&upload.backend)?;
-    let same = src.locations.iter().find(|l| l.backend == upload.backend);
+    let same = src
+        .locations
+        .iter()
+        .find(|l| l.backend == upload.backend && !src.damaged.contains(&l.backend));
     let plain = src.sealed.is_none() && upload.meta.sealed.is_none();
     let mut part = Part {
         number: part_number,

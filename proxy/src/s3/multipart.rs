@@ -51,6 +51,7 @@ pub(crate) fn physical_meta(u: &Upload) -> PhysicalMeta {
         version: u.version,
         content_type: u.meta.content_type.clone(),
         integrity: Vec::new(),
+        sealed: u.meta.sealed.is_some(),
     }
 }
 

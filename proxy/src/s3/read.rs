@@ -33,7 +33,8 @@ pub async fn open_copy(
     range: Option<ByteRange>,
 ) -> Result<ObjectReader, ProxyError> {
     let Some(sealed) = &meta.sealed else {
-        let stream = open_stored_except(core, snap, (bucket, key), meta, range, &[]).await?;
+        let verify = core.shared.cfg.integrity.verify_reads;
+        let stream = open_stored_except(core, snap, (bucket, key), meta, range, &[], verify).await?;
         return Ok(ObjectReader::Plain(stream));
     };
     let keys = core.shared.keyring()?;
@@ -41,7 +42,8 @@ pub async fn open_copy(
     let plain = range.map(|r| (r.start, r.end));
     let stored = OpenReader::stored_range(&layout, plain).map(|(start, end)| ByteRange { start, end });
     let key_of = keys.unwrap(&sealed.key_id, &sealed.dek)?;
-    let stream = open_stored_except(core, snap, (bucket, key), meta, stored, &[]).await?;
+    let verify = core.shared.cfg.integrity.verify_reads;
+    let stream = open_stored_except(core, snap, (bucket, key), meta, stored, &[], verify).await?;
     let opening = Opening {
         id: crate::seal::Identity {
             bucket,
@@ -58,7 +60,8 @@ pub async fn open_copy(
 
 /// Opens `range` (all when `None`) of the stored bytes of version `meta` of `bucket`/`key` (as
 /// the backends hold them: sealed when encrypted) from any copy but those on the backends in
-/// `skip` or damaged. A read of all of them is checked against the version's content hash.
+/// `skip` or damaged. With `verify`, a read of all of them is checked against the version's
+/// content hash.
 pub async fn open_stored_except(
     core: &Core,
     snap: &Snapshot,
@@ -66,6 +69,7 @@ pub async fn open_stored_except(
     meta: &ObjectMeta,
     range: Option<ByteRange>,
     skip: &[&str],
+    verify: bool,
 ) -> Result<GetStream, ProxyError> {
     let shared = &core.shared;
     let now = crate::clock::unix_ms();
@@ -98,7 +102,7 @@ pub async fn open_stored_except(
         drop(permit);
         match opened {
             Ok(s) => {
-                let check = (range.is_none() && shared.cfg.integrity.verify_reads)
+                let check = (range.is_none() && verify)
                     .then(|| crate::backend::hashed::HashCheck::of(meta, bucket, key, &loc.backend, shared.clone()))
                     .flatten();
                 return Ok(match check {

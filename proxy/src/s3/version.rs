@@ -62,6 +62,7 @@ impl NewVersion {
             version,
             content_type,
             integrity,
+            sealed: seal.is_some(),
         };
         Ok(NewVersion {
             targets,

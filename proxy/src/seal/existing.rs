@@ -146,6 +146,7 @@ async fn rewrite(core: &Core, v: &StoredVersion, dir: Direction) -> Result<bool,
         version: v.meta.version,
         content_type: v.meta.content_type.clone(),
         integrity: Vec::new(),
+        sealed: seal.is_some(),
     };
     let refs: Vec<&Backend> = backends.iter().map(|b| &**b).collect();
     let (outcomes, source_err) = crate::backend::tee::put_to_all(&refs, &physical, stored_len, &pmeta, &mut out).await;

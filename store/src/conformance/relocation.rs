@@ -87,13 +87,26 @@ pub async fn rewrite_swaps_bytes_and_their_facts_at_once(fresh: &dyn Fn() -> Sto
         version: v.version,
         change: Box::new(change),
     };
-    let changed = store.update_version("bkt", "k", at, expect(VersionChange::Damaged(vec!["b2".into()])));
+    let damaged = |locations: &[Location]| VersionChange::Damaged {
+        backends: vec!["b2".into()],
+        locations: locations.to_vec(),
+    };
+    let r = store.update_version("bkt", "k", at, expect(damaged(&v.locations)));
+    assert!(
+        matches!(r.await, Err(StoreError::VersionChanged { .. })),
+        "copies changed since read: refused"
+    );
+    let changed = store.update_version("bkt", "k", at, expect(damaged(&new)));
     assert_eq!(ok(changed, "damaged").await.damaged, vec!["b2".to_string()]);
     let h = ContentHash {
         alg: Default::default(),
         parts: vec!["cd".into()],
     };
-    let changed = store.update_version("bkt", "k", at, expect(VersionChange::Hash(h.clone())));
+    let hash = VersionChange::Hash {
+        hash: h.clone(),
+        locations: new.to_vec(),
+    };
+    let changed = store.update_version("bkt", "k", at, expect(hash));
     assert_eq!(ok(changed, "hash").await.hash, Some(h));
     let rewrap = |expected: &str| {
         expect(VersionChange::Rewrap {

@@ -73,6 +73,8 @@ impl StatsDelta {
 #[derive(serde::Deserialize)]
 struct StatsView {
     size: u64,
+    #[serde(default)]
+    stored: Option<u64>,
     locations: Vec<Location>,
 }
 
@@ -98,6 +100,7 @@ impl SledEngine {
             let view: StatsView = decode(tree, &v?)?;
             let meta = ObjectMeta {
                 size: view.size,
+                stored: view.stored,
                 locations: view.locations,
                 ..ObjectMeta::default()
             };

@@ -92,6 +92,7 @@ impl S3Backend {
             key: lkey,
             version,
             content_type: get("content-type").map(str::to_owned),
+            sealed: get("x-amz-meta-s3o-sealed").is_some(),
         }))
     }
 

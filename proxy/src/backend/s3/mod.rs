@@ -484,6 +484,9 @@ impl S3Backend {
         if let Some(ct) = &meta.content_type {
             extra.push(("content-type", ct));
         }
+        if meta.sealed {
+            extra.push(("x-amz-meta-s3o-sealed", "1"));
+        }
         extra
     }
 

@@ -108,6 +108,13 @@ pub(crate) async fn finish_upload(
         ..upload.meta.clone()
     };
     seal_and_hash(&mut meta, &used)?;
+    // An upload begun before a key rotation completes under the current master key.
+    if let (Some(sealed), Some(keys)) = (&mut meta.sealed, core.shared.keys.as_deref()) {
+        if sealed.key_id != keys.current_id() {
+            sealed.dek = keys.rewrap(&sealed.key_id, &sealed.dek)?;
+            sealed.key_id = keys.current_id().to_string();
+        }
+    }
     if let Some(alg) = upload.checksum_algorithm.as_deref() {
         let part_sums: Option<Vec<&str>> = used
             .iter()
