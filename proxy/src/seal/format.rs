@@ -106,6 +106,18 @@ impl<'k> SegmentCipher<'k> {
         Ok(out)
     }
 
+    /// Decrypts and authenticates chunk `index`, whose ciphertext and tag are `in_out[src..]`,
+    /// writing its plaintext to the front of `in_out` in the same pass (no separate move);
+    /// returns the plaintext's length.
+    pub fn open_within(&mut self, index: u64, last: bool, in_out: &mut [u8], src: usize) -> Result<usize, SealError> {
+        let key = self.key;
+        let (nonce, aad) = self.nonce_aad(index, last);
+        key.0
+            .open_within(nonce, aad, in_out, src..)
+            .map(|p| p.len())
+            .map_err(|_| SealError::Tampered)
+    }
+
     /// Decrypts and authenticates chunk `index` (ciphertext then tag) in place; returns the
     /// length of its plaintext, at the front of `sealed`.
     pub fn open(&mut self, index: u64, last: bool, sealed: &mut [u8]) -> Result<usize, SealError> {

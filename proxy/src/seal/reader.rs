@@ -121,14 +121,17 @@ impl OpenReader {
             };
             let mut cipher = SegmentCipher::new(&self.key, id, self.numbers[s], self.nonces[s]);
             let last = self.layout.is_last(s, self.at.index);
+            // Opened straight to where its plaintext belongs, after what is already out.
             let plain = cipher
-                .open(self.at.index, last, &mut buf[used..used + n])
+                .open_within(self.at.index, last, &mut buf[out..used + n], used - out)
                 .map_err(|e| self.tampered(e))?;
-            // Drop a range's leading bytes, keep at most what is left to hand out.
+            // Drop a range's leading bytes (its first chunk only), keep at most what is left.
             let skip = (self.skip as usize).min(plain);
             self.skip -= skip as u64;
             let keep = ((plain - skip) as u64).min(self.left) as usize;
-            buf.copy_within(used + skip..used + skip + keep, out);
+            if skip > 0 {
+                buf.copy_within(out + skip..out + skip + keep, out);
+            }
             out += keep;
             self.left -= keep as u64;
             used += n;

@@ -22,6 +22,8 @@ two SeaweedFS servers as backends (the session's `seaweed` and one of this modul
 - The access layer: a session made on A is valid on B; a credential minted on A signs requests
   on B and C within a second, and is refused there within a second of being disabled on A; an
   audit event written by B is read through A.
+- `multi-sealed` encrypts and every instance caches small objects: a key overwritten through
+  the three in turn is served current (whole and by range) by every proxy after each write.
 - With all three up, each exclusive worker stays on one instance (renewing its lease between
   rare ticks), and only that one reports `active_here`.
 
@@ -78,6 +80,8 @@ MIB = 1024 * 1024
 TOKEN = "e2e-multi-admin-token-0123456789"
 BUCKET = "multi"                 # spread over both SeaweedFS servers
 CAPPED = "multi-capped"          # one backend with a quota
+SEALED = "multi-sealed"          # encrypted at rest, spread over both servers
+SEAL_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 CAPPED_QUOTA = 10 * MIB
 EXCLUSIVE_WORKERS = ("cleanup_queue", "multipart_reaper")
 # Worker leases (proxy/src/workers.rs): 10 s TTL, standbys try every 1 s. A survivor must hold
@@ -161,6 +165,9 @@ def write_config(root: Path, port: int, admin_port: int, pg: Postgres, weeds: di
             + toml("[access.bootstrap_admin]", username="multi", password=ACCESS_FIRST_PW)
             + toml("[[buckets]]", name=BUCKET, backends=["w1", "w2"], placement="spread")
             + toml("[[buckets]]", name=CAPPED, backends=["capped"], placement="pack")
+            + toml("[[buckets]]", name=SEALED, backends=["w1", "w2"], placement="spread", encrypt=True)
+            + toml("[encryption]", key=SEAL_KEY)
+            + toml("[cache]", enabled=True, max_object_bytes=300_000, ttl_secs=600)
             + toml("[[credentials]]", access_key=RW_ACCESS_KEY, secret_key=RW_SECRET_KEY, buckets=["*"],
                    access="read-write", create_buckets=True))
     for name, w, bucket, quota in [("w1", weeds["one"], "multi-one", 1 << 30),
@@ -301,6 +308,28 @@ def test_writes_are_seen_at_once_through_every_instance(proxies, seaweed, seawee
         assert error_of(exc) == ("NoSuchKey", 404)
     for p in proxies:
         assert p.s3.list_objects_v2(Bucket=BUCKET, Prefix=f"cross-{run}/").get("KeyCount") == 0, p.name
+
+
+def test_sealed_and_cached_objects_stay_current_across_instances(proxies):
+    """Bucket `multi-sealed` encrypts; every instance caches small objects. A key written
+    through one proxy and read through all (filling each one's cache) is overwritten 20 times
+    through the three in turn: after each overwrite every proxy serves the new bytes, never an
+    older cached or sealed version; deleted through B, it is gone through A and C at once."""
+    key = f"hot-{uid()}"
+    for round in range(20):
+        data = body(1000 + round * 5000, round)
+        writer = proxies[round % 3]
+        writer.s3.put_object(Bucket=SEALED, Key=key, Body=data)
+        for p in proxies:
+            got = p.s3.get_object(Bucket=SEALED, Key=key)["Body"].read()
+            assert sha(got) == sha(data), f"round {round}: {p.name} served other bytes"
+            got = p.s3.get_object(Bucket=SEALED, Key=key, Range="bytes=10-99")["Body"].read()
+            assert got == data[10:100], f"round {round}: {p.name} served another range"
+    proxies[1].s3.delete_object(Bucket=SEALED, Key=key)
+    for p in (proxies[0], proxies[2]):
+        with pytest.raises(ClientError) as exc:
+            p.s3.get_object(Bucket=SEALED, Key=key)
+        assert error_of(exc) == ("NoSuchKey", 404), p.name
 
 
 def unsigned_get(p: Proxy, path: str) -> int:
