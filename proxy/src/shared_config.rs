@@ -2,8 +2,8 @@
 //! one instance publishes that instance's config file to the store ([`publish`]), and every
 //! other instance's `config_watch` worker applies it within a second ([`ConfigWatch`]) through
 //! the same reload as a SIGHUP: its credentials, buckets, backends and quotas replace the
-//! instance's own, while each instance keeps its own `[server]`, `[limits]`, `[admin]`, `[ui]`
-//! and `[store]`. An instance starts from its own file and follows publications made after it
+//! instance's own, while each instance keeps its own `[server]`, `[limits]`, `[admin]`, `[ui]`,
+//! `[store]` and `[encryption]`. An instance starts from its own file and follows publications made after it
 //! started.
 
 use std::path::PathBuf;
@@ -35,6 +35,9 @@ pub fn merge(own: &Config, published: Config) -> Config {
         admin: own.admin.clone(),
         ui: own.ui.clone(),
         store: own.store.clone(),
+        // Master keys are each instance's own (read once at its start); buckets' `encrypt`
+        // travel with the buckets.
+        encryption: own.encryption.clone(),
         ..published
     }
 }

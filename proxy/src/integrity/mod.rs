@@ -126,6 +126,12 @@ pub struct IntegrityCounters {
     pub cache_hits: AtomicU64,
     /// Object cache misses (reads of cacheable objects that went to a backend).
     pub cache_misses: AtomicU64,
+    /// Versions sealed or opened by `encrypt-existing` / `decrypt-existing`.
+    pub rewritten: AtomicU64,
+    /// Versions those runs failed to rewrite.
+    pub rewrite_failures: AtomicU64,
+    /// Data keys re-wrapped by key rotations.
+    pub rewrapped: AtomicU64,
 }
 
 impl IntegrityCounters {
@@ -170,6 +176,21 @@ impl IntegrityCounters {
             ),
             ("s3o_cache_hits_total", "Object cache hits", g(&self.cache_hits)),
             ("s3o_cache_misses_total", "Object cache misses", g(&self.cache_misses)),
+            (
+                "s3o_rewritten_versions_total",
+                "Versions sealed or opened by encrypt-existing / decrypt-existing",
+                g(&self.rewritten),
+            ),
+            (
+                "s3o_rewrite_failures_total",
+                "Versions encrypt-existing / decrypt-existing failed to rewrite",
+                g(&self.rewrite_failures),
+            ),
+            (
+                "s3o_rewrapped_keys_total",
+                "Data keys re-wrapped by master key rotations",
+                g(&self.rewrapped),
+            ),
         ]
     }
 }

@@ -66,12 +66,17 @@ pub async fn run(core: &Core, dir: Direction) -> Result<(u64, u64, u64), ProxyEr
         let page = store.scan_versions(cursor.as_ref(), None, 128).await?;
         for v in page.versions.iter().filter(|v| dir.wants(v)) {
             total += 1;
+            let counters = &core.shared.metrics.integrity;
             match rewrite(core, v, dir).await {
-                Ok(true) => done += 1,
+                Ok(true) => {
+                    done += 1;
+                    crate::integrity::IntegrityCounters::bump(&counters.rewritten);
+                }
                 // A write won the race: its version is not this run's to count.
                 Ok(false) => total -= 1,
                 Err(e) => {
                     failed += 1;
+                    crate::integrity::IntegrityCounters::bump(&counters.rewrite_failures);
                     warn!(bucket = %v.bucket, key = %v.key, version = v.meta.version, error = %e, "{:?}: not rewritten", dir);
                 }
             }

@@ -58,6 +58,7 @@ pub async fn rotate(core: &Core, old: &str) -> Result<(u64, u64, u64), ProxyErro
             match done {
                 Ok(changed) => {
                     rotated += 1;
+                    crate::integrity::IntegrityCounters::bump(&core.shared.metrics.integrity.rewrapped);
                     crate::records::write_version(core, &v.bucket, &v.key, &changed).await;
                 }
                 Err(e) => {
