@@ -138,7 +138,11 @@ impl ProxyControl {
         let mut out = vec![dto::Backend {
             id: self.orchestrator_id(),
             name: "s3-orchestrator".into(),
-            capabilities: ORCHESTRATOR,
+            capabilities: Capabilities {
+                // Encryption at rest, when the proxy has keys to seal with.
+                server_side_encrypt: core.shared.keys.is_some(),
+                ..ORCHESTRATOR
+            },
             healthy,
             last_probe_at: Some(rfc3339(crate::clock::unix_ms())),
             last_error: None,
