@@ -50,8 +50,12 @@ impl Default for CacheConfig {
 impl CacheConfig {
     /// What is wrong with these settings, if anything.
     pub fn problem(&self) -> Option<String> {
-        if self.enabled && (self.max_object_bytes == 0 || self.max_object_bytes > self.max_total_bytes) {
-            return Some("[cache] max_object_bytes must be above 0 and at most max_total_bytes".into());
+        // Each shard holds its share of the total: an object must fit one share.
+        let share = self.max_total_bytes / SHARDS as u64;
+        if self.enabled && (self.max_object_bytes == 0 || self.max_object_bytes > share) {
+            return Some(format!(
+                "[cache] max_object_bytes must be above 0 and at most max_total_bytes / {SHARDS} ({share})"
+            ));
         }
         if self.enabled && self.ttl_secs == 0 {
             return Some("[cache] ttl_secs must be at least 1".into());
@@ -139,7 +143,7 @@ impl ObjectCache {
         if !self.wants(body.len() as u64) {
             return;
         }
-        let budget = (self.cfg.max_total_bytes / SHARDS as u64).max(self.cfg.max_object_bytes);
+        let budget = self.cfg.max_total_bytes / SHARDS as u64;
         let mut shard = self.shards[shard_of(bucket, key)].write();
         let mut freed = 0u64;
         shard.map.retain(|k, e| {

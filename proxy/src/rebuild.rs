@@ -84,6 +84,15 @@ struct Found {
     prints: Vec<(Location, String)>,
 }
 
+/// A version as one record (or one copy's labels) describes it.
+struct Recorded {
+    meta: ObjectMeta,
+    /// When the record was written (0: by labels, or a record from before records were dated).
+    written_ms: u64,
+    /// Whether it comes from a record (whose description of the copy's bytes is trusted).
+    from_record: bool,
+}
+
 /// What a version's record says of the stored bytes of its copies: their length and how they
 /// are sealed (the segments' nonces, which a rewrite changes and a key rotation keeps).
 fn stored_print(meta: &ObjectMeta) -> String {
@@ -200,12 +209,15 @@ async fn scan_backend(
             // A record beside the version's first copy, or beside a copy made later under a
             // fresh key of the same bucket (replication, moves, a rewrite).
             let named = physical_key_for(&record.bucket, &record.key, record.meta.version) == physical
-                || records::split_physical_key(physical).is_some_and(|(b, _)| b == record.bucket);
+                || records::split_physical_key(physical)
+                    .is_some_and(|(b, n)| b == record.bucket && physical_key_for(b, &record.key, n) == physical);
             if !named {
                 skip(summary, backend, &obj.key, "record names another version");
                 continue;
             }
-            found.max_version = found.max_version.max(record.meta.version);
+            // A fresh key's own number is the store's too: never to be issued again.
+            let keyed = records::split_physical_key(physical).map_or(0, |(_, n)| n);
+            found.max_version = found.max_version.max(record.meta.version).max(keyed);
             let copy = match present.get(physical) {
                 _ if record.meta.delete_marker => None,
                 Some(data) if data.size == record.meta.stored_size() => Some(Location {
@@ -221,7 +233,12 @@ async fn scan_backend(
                     continue;
                 }
             };
-            add_version(found, record.bucket, record.key, record.meta, record.written_ms, copy);
+            let v = Recorded {
+                meta: record.meta,
+                written_ms: record.written_ms,
+                from_record: true,
+            };
+            add_version(found, record.bucket, record.key, v, copy);
         } else if let Some((_, version)) = records::split_physical_key(&obj.key) {
             found.max_version = found.max_version.max(version);
             objects.push(obj.clone());
@@ -232,14 +249,12 @@ async fn scan_backend(
 
 /// Adds a version found in a record (or by labels) and one copy of it to `found`: a version
 /// already found gets the copy, and the metadata of whichever record was written last.
-fn add_version(
-    found: &mut Findings,
-    bucket: String,
-    key: String,
-    mut meta: ObjectMeta,
-    written_ms: u64,
-    copy: Option<Location>,
-) {
+fn add_version(found: &mut Findings, bucket: String, key: String, v: Recorded, copy: Option<Location>) {
+    let Recorded {
+        mut meta,
+        written_ms,
+        from_record,
+    } = v;
     let id = (bucket.clone(), key.clone(), meta.version);
     found
         .by_physical
@@ -259,7 +274,7 @@ fn add_version(
         entry.meta = ObjectMeta { locations, ..meta };
         entry.written_ms = written_ms;
     }
-    if let Some(c) = copy.as_ref().filter(|_| written_ms > 0) {
+    if let Some(c) = copy.as_ref().filter(|_| from_record) {
         entry.prints.push((c.clone(), print));
     }
     if let Some(copy) = copy.filter(|c| !entry.meta.locations.contains(c)) {
@@ -321,7 +336,12 @@ async fn place_copy(core: &Core, backend: &str, obj: &Listed, found: &mut Findin
         version: labels.version,
         ..ObjectMeta::default()
     };
-    add_version(found, labels.bucket, labels.key, meta, 0, Some(copy));
+    let v = Recorded {
+        meta,
+        written_ms: 0,
+        from_record: false,
+    };
+    add_version(found, labels.bucket, labels.key, v, Some(copy));
 }
 
 /// Restores the buckets, then every version in version order, then moves versions on.

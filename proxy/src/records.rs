@@ -201,6 +201,21 @@ fn failed(backend: &str, record: &str, e: &dyn std::fmt::Display) {
 /// Writes the record of version `meta` of `bucket`/`key` to backend `backend` (beside its copy
 /// there); the replicator calls it after adding a copy. Failures are logged and counted.
 pub async fn write_to(core: &Core, backend: &str, bucket: &str, key: &str, meta: &ObjectMeta) {
+    if let Err((record, e)) = try_write_to(core, backend, bucket, key, meta).await {
+        failed(backend, &record, &e);
+    }
+}
+
+/// [`write_to`], failing with the record's key and the error: for a record that must exist
+/// before its version is committed (sealed bytes rewritten under new keys, whose data key no
+/// label carries).
+pub async fn try_write_to(
+    core: &Core,
+    backend: &str,
+    bucket: &str,
+    key: &str,
+    meta: &ObjectMeta,
+) -> Result<(), (String, ProxyError)> {
     let physical = meta.locations.iter().find(|l| l.backend == backend).map_or_else(
         || physical_key_for(bucket, key, meta.version),
         |l| l.physical_key.clone(),
@@ -210,9 +225,7 @@ pub async fn write_to(core: &Core, backend: &str, bucket: &str, key: &str, meta:
         Ok(body) => put_record(core, backend, &record, (bucket, key, meta.version), body).await,
         Err(e) => Err(ProxyError::Internal(format!("record not encoded: {e}"))),
     };
-    if let Err(e) = outcome {
-        failed(backend, &record, &e);
-    }
+    outcome.map_err(|e| (record, e))
 }
 
 /// The backend a delete marker of `bucket` gets its record on: the first of the bucket's

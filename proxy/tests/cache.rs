@@ -12,7 +12,7 @@ use common::{data, TempDir, TestServer};
 
 fn start() -> TestServer {
     let dir = TempDir::new("cache");
-    let extra = "[cache]\nenabled = true\nmax_object_bytes = 300000\nmax_total_bytes = 8000000\nttl_secs = 60\n";
+    let extra = "[cache]\nenabled = true\nmax_object_bytes = 300000\nmax_total_bytes = 33554432\nttl_secs = 60\n";
     let text = common::config_text(&dir.0, extra).replace("quota_bytes = 1048576", "quota_bytes = 1073741824");
     TestServer::start_config(dir, &text)
 }

@@ -338,3 +338,49 @@ fn the_admin_endpoints_take_their_json_bodies_and_answer_in_the_seeds_shapes() {
         )
     );
 }
+
+#[test]
+fn a_resumed_run_wraps_around_and_a_rotten_copy_never_replaces_good_bytes() {
+    let dir = TempDir::new("existing-resume");
+    let text = config(&dir.0, &format!("hash = false\n[encryption]\nkey = \"{KEY}\"\n"));
+    let srv = TestServer::start_config(dir, &text);
+    let mut c = srv.client();
+    for k in ["a", "b", "c"] {
+        assert_eq!(c.put(&format!("/data/{k}"), &data(20_000, 1)).status, 200);
+    }
+    // A copy rotten before anything hashed it: its MD5 is no longer its ETag.
+    assert_eq!(c.put("/data/rotten", &data(20_000, 2)).status, 200);
+    let m = meta_of(&srv, "data", "rotten");
+    let p = file(&srv, &m.locations[0].backend, &m.locations[0].physical_key);
+    let mut bytes = std::fs::read(&p).unwrap();
+    bytes[3] ^= 1;
+    std::fs::write(&p, &bytes).unwrap();
+    // As if a run had been cut short after `b`: it resumes there, and wraps around to `a`.
+    let b = meta_of(&srv, "data", "b");
+    let at = s3o_store::VersionAt {
+        bucket: "data".into(),
+        key: "b".into(),
+        version: b.version,
+    };
+    s3o_store::block_on(
+        srv.shared
+            .store
+            .put_state("encrypt-existing.cursor", &serde_json::to_string(&at).unwrap()),
+    )
+    .unwrap();
+    let (done, failed, total) = srv.on_worker(|shared, _| async move {
+        let core = s3o_proxy::state::Core::new(shared, usize::MAX - 7).unwrap();
+        s3o_proxy::seal::existing::run(&core, s3o_proxy::seal::existing::Direction::Seal)
+            .await
+            .unwrap()
+    });
+    assert_eq!((done, failed, total), (3, 1, 4));
+    for k in ["a", "b", "c"] {
+        assert!(meta_of(&srv, "data", k).sealed.is_some(), "{k}");
+    }
+    assert!(meta_of(&srv, "data", "rotten").sealed.is_none());
+    assert_eq!(meta_of(&srv, "data", "rotten").locations, m.locations);
+    assert!(s3o_store::block_on(srv.shared.store.state("encrypt-existing.cursor"))
+        .unwrap()
+        .is_none());
+}

@@ -32,8 +32,21 @@ pub async fn open_copy(
     meta: &ObjectMeta,
     range: Option<ByteRange>,
 ) -> Result<ObjectReader, ProxyError> {
+    let verify = core.shared.cfg.integrity.verify_reads;
+    open_copy_checked(core, snap, (bucket, key), meta, range, verify).await
+}
+
+/// [`open_copy`], a whole read checked against the content hash when `verify` (whatever
+/// `[integrity] verify_reads` says).
+pub async fn open_copy_checked(
+    core: &Core,
+    snap: &Snapshot,
+    (bucket, key): (&str, &str),
+    meta: &ObjectMeta,
+    range: Option<ByteRange>,
+    verify: bool,
+) -> Result<ObjectReader, ProxyError> {
     let Some(sealed) = &meta.sealed else {
-        let verify = core.shared.cfg.integrity.verify_reads;
         let stream = open_stored_except(core, snap, (bucket, key), meta, range, &[], verify).await?;
         return Ok(ObjectReader::Plain(stream));
     };
@@ -42,7 +55,6 @@ pub async fn open_copy(
     let plain = range.map(|r| (r.start, r.end));
     let stored = OpenReader::stored_range(&layout, plain).map(|(start, end)| ByteRange { start, end });
     let key_of = keys.unwrap(&sealed.key_id, &sealed.dek)?;
-    let verify = core.shared.cfg.integrity.verify_reads;
     let stream = open_stored_except(core, snap, (bucket, key), meta, stored, &[], verify).await?;
     let opening = Opening {
         id: crate::seal::Identity {

@@ -55,33 +55,41 @@ pub async fn run(core: &Core, dir: Direction) -> Result<(u64, u64, u64), ProxyEr
         Some(text) => serde_json::from_str(&text).ok(),
         None => None,
     };
+    // A resumed run goes on to the end, then once more from the start: versions that failed
+    // before it was cut short are behind its cursor.
+    let mut wrap = cursor.is_some();
     if let Some(c) = &cursor {
         info!(bucket = %c.bucket, key = %c.key, "{} resumes", dir.cursor().trim_end_matches(".cursor"));
     }
-    let (mut done, mut failed, mut total) = (0u64, 0u64, 0u64);
+    let (mut done, mut total) = (0u64, 0u64);
+    let mut failures: std::collections::HashSet<(String, String, u64)> = Default::default();
     loop {
         if core.shared.winding_down() {
             return Err(ProxyError::SlowDown);
         }
         let page = store.scan_versions(cursor.as_ref(), None, 128).await?;
         for v in page.versions.iter().filter(|v| dir.wants(v)) {
-            total += 1;
+            let id = (v.bucket.clone(), v.key.clone(), v.meta.version);
             let counters = &core.shared.metrics.integrity;
             match rewrite(core, v, dir).await {
                 Ok(true) => {
                     done += 1;
+                    total += 1;
+                    failures.remove(&id);
                     crate::integrity::IntegrityCounters::bump(&counters.rewritten);
                 }
                 // A write won the race: its version is not this run's to count.
-                Ok(false) => total -= 1,
+                Ok(false) => {}
                 Err(e) => {
-                    failed += 1;
                     crate::integrity::IntegrityCounters::bump(&counters.rewrite_failures);
                     warn!(bucket = %v.bucket, key = %v.key, version = v.meta.version, error = %e, "{:?}: not rewritten", dir);
+                    if failures.insert(id) {
+                        total += 1;
+                    }
                 }
             }
-            if (done + failed) % 100 == 0 {
-                info!(done, failed, "{:?} in progress", dir);
+            if (done + failures.len() as u64) % 100 == 0 {
+                info!(done, failed = failures.len(), "{:?} in progress", dir);
             }
         }
         match page.next {
@@ -91,12 +99,17 @@ pub async fn run(core: &Core, dir: Direction) -> Result<(u64, u64, u64), ProxyEr
                     .await?;
                 cursor = Some(c);
             }
+            None if wrap => {
+                wrap = false;
+                cursor = None;
+            }
             None => {
                 store.delete_state(dir.cursor()).await?;
                 break;
             }
         }
     }
+    let failed = failures.len() as u64;
     info!(done, failed, total, "{:?} done", dir);
     Ok((done, failed, total))
 }
@@ -133,8 +146,10 @@ async fn rewrite(core: &Core, v: &StoredVersion, dir: Direction) -> Result<bool,
         backends.push(core.backend(n)?);
     }
     let physical = physical_key_for(&v.bucket, &v.key, store.next_version().await?);
-    let reader = crate::s3::read::open_copy(core, &snap, (&v.bucket, &v.key), &v.meta, None).await?;
-    let mut src = StreamSource(reader);
+    // Checked as it is read: against the content hash when there is one, and (bytes stored as
+    // sent, written at once) against the ETag, so a rotten copy never replaces good ones.
+    let reader = crate::s3::read::open_copy_checked(core, &snap, (&v.bucket, &v.key), &v.meta, None, true).await?;
+    let mut src = crate::s3::copy::Md5Tee::new(StreamSource(reader));
     let id = Identity {
         bucket: &v.bucket,
         key: &v.key,
@@ -163,11 +178,6 @@ async fn rewrite(core: &Core, v: &StoredVersion, dir: Direction) -> Result<bool,
             physical_key: physical.clone(),
         })
         .collect();
-    let failure = source_err.or_else(|| outcomes.into_iter().find_map(Result::err));
-    if let Some(e) = failure {
-        abandon(core, &new).await;
-        return Err(e);
-    }
     let facts = StoredFacts {
         sealed: seal.as_ref().map(WriteSeal::record),
         stored: seal.as_ref().map(|_| stored_len),
@@ -176,6 +186,29 @@ async fn rewrite(core: &Core, v: &StoredVersion, dir: Direction) -> Result<bool,
             parts,
         }),
     };
+    let mut failure = source_err.or_else(|| outcomes.into_iter().find_map(Result::err));
+    let etag_checked = v.meta.sealed.is_none() && v.meta.hash.is_none() && !v.meta.etag.contains('-');
+    if failure.is_none() && etag_checked && src.etag() != v.meta.etag {
+        failure = Some(ProxyError::Internal(format!(
+            "the copy read does not match its ETag {}",
+            v.meta.etag
+        )));
+    }
+    if let Some(e) = failure {
+        abandon(core, &new).await;
+        return Err(e);
+    }
+    // The new copies' records first: sealed bytes are useless without the record holding their
+    // data key, so none is committed that an index rebuild could not restore.
+    let mut pending = v.meta.clone();
+    pending.locations.clone_from(&new);
+    facts.apply(&mut pending);
+    for l in &new {
+        if let Err((record, e)) = crate::records::try_write_to(core, &l.backend, &v.bucket, &v.key, &pending).await {
+            abandon(core, &new).await;
+            return Err(ProxyError::Internal(format!("record {record} not written: {e}")));
+        }
+    }
     let rewritten = store
         .rewrite(
             &v.bucket,
