@@ -1,5 +1,5 @@
 //! Integrity: a BLAKE3 hash of every copy's stored bytes, computed while an upload streams
-//! (`seal::source::HashingSource`) and recorded with the version; whole-object reads checked
+//! (`seal::source::StoredSource`) and recorded with the version; whole-object reads checked
 //! against it (`backend::stream::GetStream::hashed`), a copy that fails queued here as a
 //! *suspect* for the scrubber, which verifies copies at a bounded rate and repairs a bad one from
 //! a good replica, or marks it damaged so it is never served again.

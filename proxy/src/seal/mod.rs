@@ -1,5 +1,5 @@
 //! Encryption at rest (envelope): each new object gets a fresh data key that seals its body in
-//! AES-256-GCM chunks ([`format`]) as it streams to the backends ([`source::SealingSource`]), and
+//! AES-256-GCM chunks ([`format`]) as it streams to the backends ([`source::StoredSource`]), and
 //! is stored in the version's record wrapped by a master key ([`keys`]). Reads open only the
 //! chunks a range needs ([`reader::OpenReader`]). Sizes, ETags and checksums are those of the
 //! plaintext; quotas and usage count the stored bytes.
