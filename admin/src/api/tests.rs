@@ -326,6 +326,11 @@ fn users_are_managed_with_their_rules() {
     let e = env();
     let admin = login(&e, "admin", ADMIN_PW);
     let post = |body: Value| call(&e, &request("POST", "/api/admin/users", Some(body), Some(&admin)));
+    // An email with a control character (a NUL no engine stores) or past 254 bytes is refused.
+    for email in ["a\u{0}b@x.io".to_string(), format!("{}@x.io", "a".repeat(260))] {
+        let r = post(json!({"username": "Eve", "email": email, "password": "eve-password-1", "role": "user"}));
+        assert_eq!(code_of(&r), (400, "bad_request".into()));
+    }
     let r = post(json!({"username": "Alice", "email": "a@x.io", "password": "alice-password", "role": "user"}));
     assert_eq!(r.status, 201);
     let alice = json_of(&r);

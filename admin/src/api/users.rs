@@ -132,6 +132,14 @@ struct NewUser {
 
 /// Longest username accepted.
 const MAX_USERNAME: usize = 128;
+/// Longest email accepted (RFC 5321's limit on a forward path).
+const MAX_EMAIL: usize = 254;
+
+/// Whether `email` may be stored: bounded, and no control characters (a NUL cannot even be
+/// kept by every metadata engine: PostgreSQL's text refuses it).
+fn email_ok(email: &str) -> bool {
+    email.len() <= MAX_EMAIL && !email.chars().any(char::is_control)
+}
 
 /// The writes that create `user` with its unique name (and email): `username_taken` /
 /// `email_taken` are told apart by checking the name first.
@@ -214,6 +222,9 @@ async fn create(req: &Request, access: &Access, caller: &Caller) -> Result<Respo
     };
     if form.username.len() > MAX_USERNAME || form.username.chars().any(char::is_control) {
         return Ok(api_error(400, "bad_request", "invalid username"));
+    }
+    if form.email.as_deref().is_some_and(|e| !email_ok(e)) {
+        return Ok(api_error(400, "bad_request", "invalid email"));
     }
     if let Err(r) = check_policy(access, &form.password) {
         return Ok(r);
@@ -316,6 +327,9 @@ async fn patch(req: &Request, access: &Access, caller: &Caller, id: &str) -> Res
         ));
     }
     let mut writes = Vec::new();
+    if form.email.as_deref().is_some_and(|e| !email_ok(e)) {
+        return Ok(api_error(400, "bad_request", "invalid email"));
+    }
     if let Some(email) = &form.email {
         if let Some(old) = &user.email {
             writes.push(DocWrite::delete(EMAILS, &old.to_lowercase(), Expect::Any));
