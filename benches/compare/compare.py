@@ -367,6 +367,18 @@ def children_cpu():
     return r.ru_utime + r.ru_stime
 
 
+def run_load(port, bucket, conc, args, out, duration, warmup, prefix):
+    """One `s3o-loadtest run` against the proxy on `port`; its JSON `total` (written to `out`)."""
+    cmd = [LOADTEST, "run", "--endpoint", f"http://127.0.0.1:{port}", "--access-key", AK, "--secret-key", SK,
+           "--bucket", bucket, "--prefix", f"{prefix}{time.time_ns()}/", "--concurrency", str(conc), "--threads", "1",
+           "--duration", duration, "--warmup", warmup, "--json", out] + args
+    log = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900).stdout
+    if not os.path.exists(out):
+        raise SystemExit(f"{bucket}: the load generator failed:\n{log[-2000:]}")
+    with open(out) as f:
+        return json.load(f)["total"]
+
+
 def run_case(target, port, args, conc, duration, tmp, watch, backend):
     bucket = "bench" if target in ("us", "before") else "real"
     out = os.path.join(tmp, f"r-{target}-{time.time_ns()}.json")

@@ -8,7 +8,6 @@ serve-backend --storage memory` (sealed bodies must read back as written), write
 in every case (the default), as users run it. The proxies run two core threads; the load
 generator and the backend share the machine's cores with them: compare rows of one run.
 """
-import json
 import os
 import shutil
 import subprocess
@@ -17,7 +16,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import AK, LOADTEST, PROXY, SK, free_port, wait_port  # noqa: E402
+from compare import AK, LOADTEST, PROXY, SK, free_port, run_load, wait_port  # noqa: E402
 
 SHORT = "--short" in sys.argv
 DURATION = "3s" if SHORT else "10s"
@@ -106,14 +105,7 @@ def start_proxy(tmp, name, ports, cache):
 
 def run_case(tmp, port, bucket, conc, args):
     out = os.path.join(tmp, f"{bucket}-{time.time_ns()}.json")
-    cmd = [LOADTEST, "run", "--endpoint", f"http://127.0.0.1:{port}", "--access-key", AK, "--secret-key", SK,
-           "--bucket", bucket, "--prefix", f"e{time.time_ns()}/", "--concurrency", str(conc), "--threads", "1",
-           "--duration", DURATION, "--warmup", "2s", "--json", out] + args
-    log = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900).stdout
-    if not os.path.exists(out):
-        raise SystemExit(f"{bucket}: the load generator failed:\n{log[-2000:]}")
-    with open(out) as f:
-        return json.load(f)["total"]
+    return run_load(port, bucket, conc, args, out, DURATION, "2s", "e")
 
 
 def line(case, what, r):

@@ -6,7 +6,6 @@ PUT moves the body to the backend N times while reading it from the client once.
 two core threads; the load generator and the backend share the machine's cores with it: compare
 rows of one run, not runs of different days.
 """
-import json
 import os
 import shutil
 import subprocess
@@ -15,7 +14,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import AK, LOADTEST, PROXY, SK, free_port, wait_port  # noqa: E402
+from compare import AK, LOADTEST, PROXY, SK, free_port, run_load, wait_port  # noqa: E402
 
 SHORT = "--short" in sys.argv
 DURATION = "3s" if SHORT else "10s"
@@ -60,14 +59,7 @@ secret_key = "y"
 
 
 def run_case(port, bucket, conc, args, out):
-    cmd = [LOADTEST, "run", "--endpoint", f"http://127.0.0.1:{port}", "--access-key", AK, "--secret-key", SK,
-           "--bucket", bucket, "--prefix", f"r{time.time_ns()}/", "--concurrency", str(conc), "--threads", "1",
-           "--duration", DURATION, "--warmup", "1s", "--json", out] + args
-    log = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600).stdout
-    if not os.path.exists(out):
-        raise SystemExit(f"{bucket}: the load generator failed:\n{log[-2000:]}")
-    with open(out) as f:
-        return json.load(f)["total"]
+    return run_load(port, bucket, conc, args, out, DURATION, "1s", "r")
 
 
 def main():

@@ -204,10 +204,15 @@ impl VersionRef {
 impl ObjectMeta {
     /// The version id S3 shows for this version: `null`, or its version number in hex.
     pub fn version_id(&self) -> String {
+        self.version_ref().shown()
+    }
+
+    /// How the store names this version: its id, or the key's `null` version.
+    pub fn version_ref(&self) -> VersionRef {
         if self.versioned {
-            VersionRef::Id(self.version).shown()
+            VersionRef::Id(self.version)
         } else {
-            VersionRef::Null.shown()
+            VersionRef::Null
         }
     }
 

@@ -9,7 +9,6 @@ use s3o_store::{ContentHash, StoredVersion, VersionAt, VersionChange};
 use tracing::warn;
 
 use super::digest::{digest_stream, Digests};
-use super::scrub::vref;
 use crate::error::ProxyError;
 use crate::state::Core;
 
@@ -36,7 +35,7 @@ pub async fn hash_existing(core: &Core) -> Result<(u64, u64, u64), ProxyError> {
                         }),
                     };
                     store
-                        .update_version(&v.bucket, &v.key, vref(&v.meta), change)
+                        .update_version(&v.bucket, &v.key, v.meta.version_ref(), change)
                         .await
                         .map_err(ProxyError::from)
                 }

@@ -40,15 +40,6 @@ pub struct Scrubbed {
     pub damaged: u64,
 }
 
-/// How the store names version `meta`: its id, or the key's `null` version.
-pub(crate) fn vref(meta: &s3o_store::ObjectMeta) -> VersionRef {
-    if meta.versioned {
-        VersionRef::Id(meta.version)
-    } else {
-        VersionRef::Null
-    }
-}
-
 /// Whether the copy of `v` on `backend` matches its hash: `Ok(None)` when it does, `Ok(Some(why))`
 /// when it does not, `Err` when it could not be read (or the record's hash does not describe the
 /// version's segments: a record problem, never taken for a bad copy).
@@ -136,7 +127,7 @@ async fn repair(core: &Core, v: &StoredVersion, bad: &str) -> Result<bool, Proxy
     };
     core.shared
         .store
-        .update_version(&v.bucket, &v.key, vref(&v.meta), change)
+        .update_version(&v.bucket, &v.key, v.meta.version_ref(), change)
         .await?;
     error!(bucket = %v.bucket, key = %v.key, version = v.meta.version, backend = bad, "a copy failed its content hash and no good copy is left to repair it: marked damaged, never served");
     Ok(false)

@@ -7,7 +7,7 @@
 //! the metadata, its drain state is gone too, and it may be taken out of the config (or takes
 //! new copies again if left in).
 
-use s3o_store::{Removal, StoreError, VersionAt, VersionRef};
+use s3o_store::{Removal, StoreError, VersionAt};
 use serde_json::json;
 use tracing::{info, warn};
 
@@ -67,11 +67,7 @@ async fn forget(core: &Core, name: &str, purge: bool) -> Result<(u64, u64), Prox
             }
             let others: Vec<_> = v.meta.locations.iter().filter(|l| l.backend != name).cloned().collect();
             let r = if others.is_empty() {
-                let which = if v.meta.versioned {
-                    VersionRef::Id(v.meta.version)
-                } else {
-                    VersionRef::Null
-                };
+                let which = v.meta.version_ref();
                 deleted += 1;
                 core.shared.cache.forget(&v.bucket, &v.key);
                 store.delete_version(&v.bucket, &v.key, which, true).await.map(drop)

@@ -4,7 +4,7 @@
 //! rebuild then restores the new wrapping). Metadata only: no object byte moves. Uploads in
 //! progress keep their wrapping until they complete or expire.
 
-use s3o_store::{VersionAt, VersionChange, VersionRef};
+use s3o_store::{VersionAt, VersionChange};
 use tracing::{info, warn};
 
 use crate::error::ProxyError;
@@ -43,11 +43,7 @@ pub async fn rotate(core: &Core, old: &str) -> Result<(u64, u64, u64), ProxyErro
                     dek,
                 }),
             });
-            let at = if v.meta.versioned {
-                VersionRef::Id(v.meta.version)
-            } else {
-                VersionRef::Null
-            };
+            let at = v.meta.version_ref();
             let done = match change {
                 Ok(change) => store
                     .update_version(&v.bucket, &v.key, at, change)
