@@ -108,18 +108,27 @@ impl OpenReader {
     /// returns (plaintext bytes, stored bytes consumed).
     fn open_chunks(&mut self, buf: &mut [u8]) -> Result<(usize, usize), ProxyError> {
         let (mut out, mut used) = (0usize, 0usize);
+        // One cipher (and its associated data) per segment, not per chunk.
+        let mut cipher: Option<(usize, SegmentCipher<'_>)> = None;
         while self.left > 0 && self.at.segment < self.numbers.len() {
             let n = self.sealed_len();
             if buf.len() - used < n {
                 break;
             }
             let s = self.at.segment;
-            let id = Identity {
-                bucket: &self.bucket,
-                key: &self.object,
-                version: self.version,
+            let cipher = match &mut cipher {
+                Some((seg, c)) if *seg == s => c,
+                slot => {
+                    let id = Identity {
+                        bucket: &self.bucket,
+                        key: &self.object,
+                        version: self.version,
+                    };
+                    &mut slot
+                        .insert((s, SegmentCipher::new(&self.key, id, self.numbers[s], self.nonces[s])))
+                        .1
+                }
             };
-            let mut cipher = SegmentCipher::new(&self.key, id, self.numbers[s], self.nonces[s]);
             let last = self.layout.is_last(s, self.at.index);
             // Opened straight to where its plaintext belongs, after what is already out.
             let plain = cipher
